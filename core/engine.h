@@ -1,0 +1,56 @@
+/* The interface between the core and an engine (the built-in CPU engine, or
+ * the CUDA engine plugin loaded with dlopen).
+ *
+ * The core owns validation, patterns, masks and block lists; an engine owns
+ * its device state, its per-plan schedule and the kernels. Engine functions
+ * report failures through sp_fail() (the plugin receives a host table whose
+ * set_error forwards to the core's thread-local message). */
+#ifndef SPARSA_CORE_ENGINE_H
+#define SPARSA_CORE_ENGINE_H
+
+#include <sparsa/sparsa.h>
+
+/* Services the core offers a plugin, which cannot link core symbols: the
+ * library exports only the public API. */
+typedef struct sp_host_services {
+  uint32_t struct_size;
+  void (*set_error)(const char *text);      /* sets sparsa_last_error() */
+  void *(*alloc)(size_t bytes);             /* sp_malloc (fault-injectable) */
+  void (*release)(void *ptr);               /* sp_free */
+} sp_host_services;
+
+typedef struct sp_engine_ops {
+  uint32_t struct_size;
+  const char *name;
+  /* Bind the engine to ctx (device, stream, threads); fill ctx->engine_state. */
+  sparsa_status (*context_init)(sparsa_context *ctx, int32_t device);
+  void (*context_fini)(sparsa_context *ctx);
+  sparsa_status (*set_num_threads)(sparsa_context *ctx, int32_t num_threads); /* NULL: unsupported */
+  sparsa_status (*set_stream)(sparsa_context *ctx, void *stream);            /* NULL: unsupported */
+  sparsa_status (*synchronize)(sparsa_context *ctx);
+  /* Build the engine's schedule for a validated plan: set plan->engine_plan
+   * and plan->workspace_bytes. */
+  sparsa_status (*plan_init)(sparsa_plan *plan);
+  void (*plan_fini)(sparsa_plan *plan);
+  sparsa_status (*execute)(const sparsa_plan *plan, const void *q, const void *k, const void *v,
+                           void *out, float *lse, void *workspace, size_t workspace_bytes);
+  sparsa_status (*merge_states)(sparsa_context *ctx, const sparsa_problem *problem,
+                                const void *out_a, const float *lse_a, const void *out_b,
+                                const float *lse_b, void *out, float *lse);
+} sp_engine_ops;
+
+/* The built-in CPU engine. */
+const sp_engine_ops *sp_cpu_engine(void);
+
+/* Load the CUDA plugin (once per process); SPARSA_ERR_NO_DEVICE with a message
+ * naming what is missing. */
+sparsa_status sp_cuda_engine(const sp_engine_ops **out);
+
+/* Signature of the plugin's one exported entry point, named
+ * "sparsa_cuda_engine_entry". */
+typedef sparsa_status (*sp_engine_entry_fn)(uint32_t interface_version,
+                                            const sp_host_services *host,
+                                            const sp_engine_ops **out);
+#define SP_ENGINE_INTERFACE_VERSION 1u
+
+#endif
