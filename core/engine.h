@@ -37,6 +37,12 @@ typedef struct sp_engine_ops {
   sparsa_status (*merge_states)(sparsa_context *ctx, const sparsa_problem *problem,
                                 const void *out_a, const float *lse_a, const void *out_b,
                                 const float *lse_b, void *out, float *lse);
+  /* Optional (NULL: nothing to do): give a freshly built mask an engine-side
+   * copy (for CUDA, device-resident block lists built on the GPU), kept in
+   * mask->engine_mask and released by mask_fini. */
+  sparsa_status (*mask_init)(sparsa_mask *mask);
+  void (*mask_fini)(sparsa_mask *mask);
+  /* New operations are appended here. */
 } sp_engine_ops;
 
 /* The built-in CPU engine. */

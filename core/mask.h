@@ -15,6 +15,7 @@ struct sparsa_mask {
   const sparsa_pattern **patterns; /* num_heads, each retained */
   sp_block_list blocks;
   _Atomic(double *) token_density; /* per head, computed on first request */
+  void *engine_mask;               /* engine-side copy (engine ops mask_init/mask_fini) */
 };
 
 void sp_mask_retain(const sparsa_mask *mask);
