@@ -30,6 +30,8 @@ struct sparsa_plan {
   int64_t num_blocks;             /* block products over the batch */
   size_t workspace_bytes;
   void *engine_plan;              /* owned by the engine */
+  int32_t block_q;                /* tile sizes of every list (the mask's, or the dense default) */
+  int32_t block_kv;
 };
 
 #endif

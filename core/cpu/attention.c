@@ -1,0 +1,292 @@
+/* The CPU attention kernel: one query block of one head against the key
+ * blocks its mask row lists, with the online softmax of FlashAttention-2
+ * (running row maximum, running sum, accumulator rescaled when the maximum
+ * grows), all in float32.
+ *
+ * Data flow per item: the query block is converted once into scratch,
+ * pre-multiplied by scale * log2(e) so that scores are in base 2; each key
+ * block is converted and transposed into a packed panel, each value block
+ * converted into a row panel; S = Q K^T and O += P V are small GEMMs over
+ * register tiles of SP_CPU_MR rows x SP_CPU_NR columns. Full blocks need no
+ * element work; partial blocks are refined by the pattern's tile of 0/1
+ * bytes. Rows and columns are padded in scratch (zero q rows, zero k/v
+ * columns, -inf scores) so no inner loop has a remainder.
+ *
+ * Index arithmetic on tensors is 64-bit throughout: offsets are products of
+ * strides and token positions. */
+#include <math.h>
+#include <string.h>
+
+#include "convert.h"
+#include "cpu_engine.h"
+
+/* The kernel is compiled for several instruction sets and the best one the
+ * machine has is chosen at load time (GCC function multi-versioning). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(SPARSA_NO_MULTIVERSIONING)
+#define SP_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SP_CPU_CLONES
+#endif
+
+#define SP_LOG2E 1.4426950408889634
+#define SP_LN2 0.6931471805599453
+
+/* 2^x for x <= 0 (scores minus their running maximum), with 2^-inf = 0.
+ * Written branch-free over plain arithmetic so loops over it vectorize: x
+ * splits into the nearest integer n and f in [-0.5, 0.5]; 2^f comes from
+ * its degree-7 Taylor polynomial in f ln 2 (relative error < 1e-8, below
+ * float rounding), and 2^n is built in the exponent bits. n <= -127 gives
+ * an exponent field of 0, i.e. exactly 0. */
+static inline float sp_exp2_nonpositive(float x) {
+  x = x < -127.0f ? -127.0f : x;
+  const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+  float n = (x + round_magic) - round_magic;
+  float f = (x - n) * (float)SP_LN2;
+  float poly = 1.0f / 5040.0f;
+  poly = poly * f + 1.0f / 720.0f;
+  poly = poly * f + 1.0f / 120.0f;
+  poly = poly * f + 1.0f / 24.0f;
+  poly = poly * f + 1.0f / 6.0f;
+  poly = poly * f + 0.5f;
+  poly = poly * f + 1.0f;
+  poly = poly * f + 1.0f;
+  uint32_t scale_bits = (uint32_t)((int32_t)n + 127) << 23;
+  return poly * sp_bits_to_f32(scale_bits);
+}
+
+/* ---- conversion of rows into float32 scratch ---------------------------- */
+
+static inline void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offset, int32_t n,
+                               float mul, float *dst) {
+  if (dtype == SPARSA_DTYPE_F32) {
+    const float *s = (const float *)src + offset;
+    for (int32_t c = 0; c < n; c++) dst[c] = s[c] * mul;
+  } else if (dtype == SPARSA_DTYPE_F16) {
+    const uint16_t *s = (const uint16_t *)src + offset;
+    for (int32_t c = 0; c < n; c++) dst[c] = sp_f16_to_f32(s[c]) * mul;
+  } else {
+    const uint16_t *s = (const uint16_t *)src + offset;
+    for (int32_t c = 0; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]) * mul;
+  }
+}
+
+static inline void sp_store_row(sparsa_dtype dtype, const float *src, int32_t n, float mul,
+                                void *dst, int64_t offset) {
+  if (dtype == SPARSA_DTYPE_F32) {
+    float *d = (float *)dst + offset;
+    for (int32_t c = 0; c < n; c++) d[c] = src[c] * mul;
+  } else if (dtype == SPARSA_DTYPE_F16) {
+    uint16_t *d = (uint16_t *)dst + offset;
+    for (int32_t c = 0; c < n; c++) d[c] = sp_f32_to_f16(src[c] * mul);
+  } else {
+    uint16_t *d = (uint16_t *)dst + offset;
+    for (int32_t c = 0; c < n; c++) d[c] = sp_f32_to_bf16(src[c] * mul);
+  }
+}
+
+static inline void sp_zero_row(sparsa_dtype dtype, int32_t n, void *dst, int64_t offset) {
+  size_t elem = dtype == SPARSA_DTYPE_F32 ? 4 : 2;
+  memset((unsigned char *)dst + offset * (int64_t)elem, 0, (size_t)n * elem);
+}
+
+/* Key block -> kt[d][j] (transposed, ld = cols), columns nk..nk_pad zero. */
+static inline void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_offset,
+                                int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
+                                int32_t ld, float *kt, float *row_buf) {
+  for (int32_t j = 0; j < nk; j++) {
+    sp_load_row(dtype, k, row0_offset + j * row_stride, dim, 1.0f, row_buf);
+    for (int32_t d = 0; d < dim; d++) kt[(int64_t)d * ld + j] = row_buf[d];
+  }
+  if (nk < nk_pad)
+    for (int32_t d = 0; d < dim; d++) memset(kt + (int64_t)d * ld + nk, 0, (size_t)(nk_pad - nk) * sizeof(float));
+}
+
+/* Value block -> v[j][c] (ld = v_cols), rows nk..nk_pad and columns past
+ * dim zero. */
+static inline void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row0_offset,
+                                  int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
+                                  int32_t ld, float *out) {
+  for (int32_t j = 0; j < nk; j++) {
+    float *row = out + (int64_t)j * ld;
+    sp_load_row(dtype, v, row0_offset + j * row_stride, dim, 1.0f, row);
+    for (int32_t c = dim; c < ld; c++) row[c] = 0.0f;
+  }
+  for (int32_t j = nk; j < nk_pad; j++) memset(out + (int64_t)j * ld, 0, (size_t)ld * sizeof(float));
+}
+
+/* ---- register-tiled GEMMs ----------------------------------------------- */
+
+/* s[rows][ld_s] = q[rows][dim] . kt[dim][cols], rows % MR == 0, cols % NR == 0. */
+static inline void sp_gemm_qk(const float *q, int32_t rows, int32_t dim, const float *kt,
+                              int32_t ld_kt, int32_t cols, float *s, int32_t ld_s) {
+  for (int32_t i0 = 0; i0 < rows; i0 += SP_CPU_MR) {
+    for (int32_t j0 = 0; j0 < cols; j0 += SP_CPU_NR) {
+      float acc[SP_CPU_MR][SP_CPU_NR];
+      for (int r = 0; r < SP_CPU_MR; r++)
+        for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] = 0.0f;
+      const float *qa = q + (int64_t)i0 * dim;
+      for (int32_t d = 0; d < dim; d++) {
+        const float *kr = kt + (int64_t)d * ld_kt + j0;
+        for (int r = 0; r < SP_CPU_MR; r++) {
+          float a = qa[(int64_t)r * dim + d];
+          for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] += a * kr[c];
+        }
+      }
+      for (int r = 0; r < SP_CPU_MR; r++)
+        for (int c = 0; c < SP_CPU_NR; c++) s[(int64_t)(i0 + r) * ld_s + j0 + c] = acc[r][c];
+    }
+  }
+}
+
+/* o[rows][ld_o] += p[rows][depth] . v[depth][ld_v] over cols columns,
+ * rows % MR == 0, cols % NR == 0. */
+static inline void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_t depth,
+                              const float *v, int32_t ld_v, int32_t cols, float *o, int32_t ld_o) {
+  for (int32_t i0 = 0; i0 < rows; i0 += SP_CPU_MR) {
+    for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
+      float acc[SP_CPU_MR][SP_CPU_NR];
+      for (int r = 0; r < SP_CPU_MR; r++)
+        for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] = o[(int64_t)(i0 + r) * ld_o + c0 + c];
+      for (int32_t j = 0; j < depth; j++) {
+        const float *vr = v + (int64_t)j * ld_v + c0;
+        for (int r = 0; r < SP_CPU_MR; r++) {
+          float a = p[(int64_t)(i0 + r) * ld_p + j];
+          for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] += a * vr[c];
+        }
+      }
+      for (int r = 0; r < SP_CPU_MR; r++)
+        for (int c = 0; c < SP_CPU_NR; c++) o[(int64_t)(i0 + r) * ld_o + c0 + c] = acc[r][c];
+    }
+  }
+}
+
+/* ---- online softmax ----------------------------------------------------- */
+
+/* Folds one block of base-2 scores (row i: s[i][0..cols)) into the running
+ * max and sum, turns the scores into probabilities in place and rescales
+ * the accumulator rows. A row whose maximum is still -inf has seen no key:
+ * its probabilities are 0 and nothing is rescaled. */
+static inline void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32_t cols,
+                                     float *row_max, float *row_sum, float *acc, int32_t ld_acc,
+                                     int32_t acc_cols) {
+  for (int32_t i = 0; i < rows; i++) {
+    float *si = s + (int64_t)i * ld_s;
+    float block_max = -INFINITY;
+    for (int32_t j = 0; j < cols; j++) block_max = si[j] > block_max ? si[j] : block_max;
+    float old_max = row_max[i];
+    float new_max = block_max > old_max ? block_max : old_max;
+    if (new_max == -INFINITY) {
+      memset(si, 0, (size_t)cols * sizeof(float));
+      continue;
+    }
+    float sum = 0.0f;
+    for (int32_t j = 0; j < cols; j++) {
+      float e = sp_exp2_nonpositive(si[j] - new_max);
+      si[j] = e;
+      sum += e;
+    }
+    if (new_max != old_max) {
+      float alpha = sp_exp2_nonpositive(old_max - new_max); /* 0 when old_max is -inf */
+      float *ai = acc + (int64_t)i * ld_acc;
+      for (int32_t c = 0; c < acc_cols; c++) ai[c] *= alpha;
+      row_sum[i] *= alpha;
+      row_max[i] = new_max;
+    }
+    row_sum[i] += sum;
+  }
+}
+
+/* ---- one work item ------------------------------------------------------ */
+
+SP_CPU_CLONES
+void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsigned char *scratch) {
+  const sparsa_plan *plan = call->plan;
+  const sparsa_problem *p = &plan->problem;
+  const sp_cpu_scratch_layout *lay = &call->schedule->layout;
+  const sp_sequence *seq = &plan->sequences[item->seq];
+  const int varlen = p->cu_seqlens_q != NULL;
+  const sparsa_dtype dtype = p->dtype;
+  const int32_t dim = p->head_dim, v_dim = p->v_head_dim;
+  const int32_t h = item->head, kv_h = h / plan->group;
+  const int32_t mask_head = plan->num_mask_heads == 1 ? 0 : h;
+
+  float *q = (float *)(scratch + lay->q);
+  float *kt = (float *)(scratch + lay->kt);
+  float *vp = (float *)(scratch + lay->v);
+  float *s = (float *)(scratch + lay->s);
+  float *acc = (float *)(scratch + lay->acc);
+  float *row_max = (float *)(scratch + lay->row_max);
+  float *row_sum = (float *)(scratch + lay->row_sum);
+  uint8_t *visible = scratch + lay->visible;
+  float *row_buf = (float *)(scratch + lay->row);
+  const int32_t ld_s = lay->cols, ld_acc = lay->v_cols;
+
+  const int64_t q0 = (int64_t)item->q_block * plan->block_q;
+  const int32_t nq = (int32_t)(seq->q_len - q0 < plan->block_q ? seq->q_len - q0 : plan->block_q);
+  const int32_t nq_pad = (nq + SP_CPU_MR - 1) / SP_CPU_MR * SP_CPU_MR;
+
+  /* Token rows of this sequence in the strided tensors: for varlen the
+   * sequence axis is the packed token axis and the batch stride unused. */
+  const int64_t b = varlen ? 0 : item->seq;
+  const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1] + h * p->q_stride[2];
+  const int64_t k_base = b * p->k_stride[0] + seq->kv_start * p->k_stride[1] + kv_h * p->k_stride[2];
+  const int64_t v_base = b * p->v_stride[0] + seq->kv_start * p->v_stride[1] + kv_h * p->v_stride[2];
+  const int64_t o_base = b * p->o_stride[0] + (seq->q_start + q0) * p->o_stride[1] + h * p->o_stride[2];
+
+  const float q_mul = (float)((double)p->scale * SP_LOG2E);
+  for (int32_t i = 0; i < nq; i++) sp_load_row(dtype, call->q, q_base + i * p->q_stride[1], dim, q_mul, q + (int64_t)i * dim);
+  if (nq_pad > nq) memset(q + (int64_t)nq * dim, 0, (size_t)(nq_pad - nq) * (size_t)dim * sizeof(float));
+  for (int32_t i = 0; i < nq_pad; i++) {
+    row_max[i] = -INFINITY;
+    row_sum[i] = 0.0f;
+  }
+  memset(acc, 0, (size_t)nq_pad * (size_t)ld_acc * sizeof(float));
+
+  if (seq->list >= 0) {
+    const sp_block_list *list = &plan->lists[seq->list];
+    const sparsa_pattern *pattern = plan->patterns[mask_head];
+    const sp_geom geom = sp_geom_make(seq->q_len, seq->kv_len, plan->alignment);
+    const int64_t row = (int64_t)mask_head * list->num_q_blocks + item->q_block;
+    for (int64_t e = list->row_ptr[row]; e < list->row_ptr[row + 1]; e++) {
+      const int64_t k0 = (int64_t)list->col[e] * plan->block_kv;
+      const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
+      const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
+      sp_pack_keys(dtype, call->k, k_base + k0 * p->k_stride[1], p->k_stride[1], nk, nk_pad, dim,
+                   lay->cols, kt, row_buf);
+      sp_pack_values(dtype, call->v, v_base + k0 * p->v_stride[1], p->v_stride[1], nk, nk_pad,
+                     v_dim, ld_acc, vp);
+      sp_gemm_qk(q, nq_pad, dim, kt, lay->cols, nk_pad, s, ld_s);
+      if (!list->full[e]) {
+        sp_pattern_tile(pattern, &geom, q0, nq, k0, nk, visible, ld_s);
+        for (int32_t i = 0; i < nq; i++) {
+          float *si = s + (int64_t)i * ld_s;
+          const uint8_t *vi = visible + (int64_t)i * ld_s;
+          for (int32_t j = 0; j < nk; j++) si[j] = vi[j] ? si[j] : -INFINITY;
+        }
+      }
+      for (int32_t i = 0; i < nq_pad; i++)
+        for (int32_t j = nk; j < nk_pad; j++) s[(int64_t)i * ld_s + j] = -INFINITY;
+      sp_softmax_update(s, ld_s, nq_pad, nk_pad, row_max, row_sum, acc, ld_acc, ld_acc);
+      sp_gemm_pv(s, ld_s, nq_pad, nk_pad, vp, ld_acc, ld_acc, acc, ld_acc);
+    }
+  }
+
+  /* Normalize and write: a row that saw no key is 0 with lse -inf. */
+  for (int32_t i = 0; i < nq; i++) {
+    int64_t o_off = o_base + i * p->o_stride[1];
+    if (row_sum[i] > 0.0f)
+      sp_store_row(dtype, acc + (int64_t)i * ld_acc, v_dim, 1.0f / row_sum[i], call->out, o_off);
+    else
+      sp_zero_row(dtype, v_dim, call->out, o_off);
+  }
+  if (call->lse != NULL) {
+    const int64_t lse_base = b * p->lse_stride[0] + h * p->lse_stride[1] + (seq->q_start + q0) * p->lse_stride[2];
+    for (int32_t i = 0; i < nq; i++) {
+      float value = -INFINITY;
+      if (row_sum[i] > 0.0f)
+        value = (float)(((double)row_max[i] + log2((double)row_sum[i])) * SP_LN2);
+      call->lse[lse_base + i * p->lse_stride[2]] = value;
+    }
+  }
+}

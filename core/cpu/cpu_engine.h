@@ -1,0 +1,75 @@
+/* Shared declarations of the CPU engine: its per-context state, its
+ * per-plan schedule and the per-thread scratch layout that the attention
+ * kernel works in. */
+#ifndef SPARSA_CPU_ENGINE_H
+#define SPARSA_CPU_ENGINE_H
+
+#include <stdatomic.h>
+
+#include "../plan.h"
+#include "thread_pool.h"
+
+typedef struct sp_cpu_context {
+  sp_thread_pool *pool;
+} sp_cpu_context;
+
+/* One unit of work: all of one query block of one head of one sequence.
+ * cost = number of kv blocks it computes (ordering key only). */
+typedef struct sp_cpu_item {
+  int32_t seq;
+  int32_t head;
+  int32_t q_block;
+  int32_t cost;
+} sp_cpu_item;
+
+/* Per-thread scratch, in floats from a 64-byte aligned base; every
+ * sub-buffer starts on a 64-byte boundary. Rows are padded to the
+ * micro-kernel's row count and columns to its vector width, so the inner
+ * loops have no remainders. */
+typedef struct sp_cpu_scratch_layout {
+  int32_t rows;        /* block_q rounded up to SP_CPU_MR */
+  int32_t cols;        /* block_kv rounded up to SP_CPU_NR */
+  int32_t head_dim;    /* qk head dim (q and kt row length) */
+  int32_t v_cols;      /* v_head_dim rounded up to SP_CPU_NR */
+  size_t q, kt, v, s, acc, row_max, row_sum, visible; /* offsets in bytes */
+  size_t row;          /* one converted k row before it is transposed */
+  size_t bytes;        /* per thread, a multiple of 64 */
+} sp_cpu_scratch_layout;
+
+enum {
+  SP_CPU_MR = 8,   /* rows of a register tile */
+  SP_CPU_NR = 16   /* columns of a register tile (one 512-bit vector of f32) */
+};
+
+typedef struct sp_cpu_plan {
+  sp_cpu_item *items;     /* longest first */
+  int64_t num_items;
+  int32_t num_threads;    /* threads the workspace was sized for */
+  sp_cpu_scratch_layout layout;
+} sp_cpu_plan;
+
+/* Everything one execute call shares between its threads. */
+typedef struct sp_cpu_call {
+  const sparsa_plan *plan;
+  const sp_cpu_plan *schedule;
+  const void *q, *k, *v;
+  void *out;
+  float *lse;
+  unsigned char *workspace;
+  atomic_llong next_item;
+} sp_cpu_call;
+
+/* Builds the scratch layout and the balanced work list of a plan. */
+sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads,
+                                    sp_cpu_plan *out);
+void sp_cpu_schedule_free(sp_cpu_plan *schedule);
+
+/* Computes one work item completely: its output rows and lse. */
+void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsigned char *scratch);
+
+/* merge_states for host memory. */
+sparsa_status sp_cpu_merge_states(sparsa_context *ctx, const sparsa_problem *problem,
+                                  const void *out_a, const float *lse_a, const void *out_b,
+                                  const float *lse_b, void *out, float *lse);
+
+#endif

@@ -1,0 +1,95 @@
+/* The CPU engine's schedule: one work item per (sequence, head, query
+ * block), sorted longest first so that the threads, taking items from one
+ * atomic counter, finish together even when the costs are skewed (causal,
+ * sink + window and vertical-slash masks put most of the work in a few
+ * query blocks). */
+#include <stdlib.h>
+
+#include "../alloc.h"
+#include "../error.h"
+#include "cpu_engine.h"
+
+/* Head dims past this would make the per-thread scratch unreasonable. */
+enum { SP_CPU_MAX_HEAD_DIM = 2048 };
+
+static size_t sp_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+static sparsa_status sp_cpu_layout(const sparsa_plan *plan, sp_cpu_scratch_layout *lay) {
+  const sparsa_problem *p = &plan->problem;
+  if (p->head_dim > SP_CPU_MAX_HEAD_DIM || p->v_head_dim > SP_CPU_MAX_HEAD_DIM)
+    return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                   "CPU engine: head_dim = %d, v_head_dim = %d: at most %d supported",
+                   (int)p->head_dim, (int)p->v_head_dim, SP_CPU_MAX_HEAD_DIM);
+  lay->rows = (int32_t)sp_round_up((size_t)plan->block_q, SP_CPU_MR);
+  lay->cols = (int32_t)sp_round_up((size_t)plan->block_kv, SP_CPU_NR);
+  lay->head_dim = p->head_dim;
+  lay->v_cols = (int32_t)sp_round_up((size_t)p->v_head_dim, SP_CPU_NR);
+  size_t rows = (size_t)lay->rows, cols = (size_t)lay->cols;
+  size_t d = (size_t)lay->head_dim, dv = (size_t)lay->v_cols, f = sizeof(float);
+  size_t at = 0;
+#define SP_CARVE(field, bytes) (lay->field = at, at += sp_round_up((bytes), 64))
+  SP_CARVE(q, rows * d * f);
+  SP_CARVE(kt, d * cols * f);
+  SP_CARVE(v, cols * dv * f);
+  SP_CARVE(s, rows * cols * f);
+  SP_CARVE(acc, rows * dv * f);
+  SP_CARVE(row_max, rows * f);
+  SP_CARVE(row_sum, rows * f);
+  SP_CARVE(visible, rows * cols);
+  SP_CARVE(row, d * f);
+#undef SP_CARVE
+  lay->bytes = at;
+  return SPARSA_OK;
+}
+
+static int sp_item_cmp(const void *a, const void *b) {
+  const sp_cpu_item *x = a, *y = b;
+  if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
+  /* Equal costs keep the natural order: neighbours share k/v in cache. */
+  if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+  if (x->head != y->head) return x->head < y->head ? -1 : 1;
+  return (x->q_block > y->q_block) - (x->q_block < y->q_block);
+}
+
+sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads,
+                                    sp_cpu_plan *out) {
+  const sparsa_problem *p = &plan->problem;
+  SP_TRY(sp_cpu_layout(plan, &out->layout));
+  out->num_threads = num_threads;
+
+  int64_t count = 0;
+  for (int32_t b = 0; b < p->batch; b++) {
+    int64_t q_blocks = (plan->sequences[b].q_len + plan->block_q - 1) / plan->block_q;
+    count += q_blocks * p->q_heads;
+  }
+  out->items = sp_malloc(sp_mul_size((size_t)count, sizeof *out->items));
+  if (out->items == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "CPU engine: allocating %lld work items",
+                   (long long)count);
+  int64_t n = 0;
+  for (int32_t b = 0; b < p->batch; b++) {
+    const sp_sequence *s = &plan->sequences[b];
+    int64_t q_blocks = (s->q_len + plan->block_q - 1) / plan->block_q;
+    const sp_block_list *list = s->list >= 0 ? &plan->lists[s->list] : NULL;
+    for (int32_t h = 0; h < p->q_heads; h++) {
+      int64_t mask_head = plan->num_mask_heads == 1 ? 0 : h;
+      for (int64_t qb = 0; qb < q_blocks; qb++) {
+        int64_t cost = 0;
+        if (list != NULL) {
+          int64_t row = mask_head * list->num_q_blocks + qb;
+          cost = list->row_ptr[row + 1] - list->row_ptr[row];
+        }
+        out->items[n++] = (sp_cpu_item){b, h, (int32_t)qb, (int32_t)cost};
+      }
+    }
+  }
+  qsort(out->items, (size_t)n, sizeof *out->items, sp_item_cmp);
+  out->num_items = n;
+  return SPARSA_OK;
+}
+
+void sp_cpu_schedule_free(sp_cpu_plan *schedule) {
+  sp_free(schedule->items);
+  schedule->items = NULL;
+  schedule->num_items = 0;
+}
