@@ -14,6 +14,7 @@
 #include "sparsa_pattern.h"
 #include "sparsa_mask.h"
 #include "sparsa_plan.h"
+#include "sparsa_estimator.h"
 #include "sparsa_api.h"
 
 #endif /* SPARSA_H */

@@ -1,0 +1,320 @@
+/* sparsa_mask_estimate(): validation, input plumbing shared by the methods,
+ * and the per-head driver (heads spread over the context's threads). */
+#include "estimate.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "context.h"
+#include "error.h"
+#include "problem.h"
+
+#define SP_ESTIMATOR_MIN_SIZE ((uint32_t)sizeof(sparsa_estimator))
+
+SPARSA_API sparsa_status sparsa_estimator_init(sparsa_estimator *est,
+                                               sparsa_estimator_method method) {
+  SP_CHECK_NULL(est);
+  if ((int)method < SPARSA_ESTIMATOR_POOLED_BLOCKS || (int)method > SPARSA_ESTIMATOR_VERTICAL_SLASH)
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "sparsa_estimator_init: method = %d is unknown",
+                   (int)method);
+  memset(est, 0, sizeof *est);
+  est->struct_size = (uint32_t)sizeof *est;
+  est->method = method;
+  est->block_q = 64;
+  est->block_kv = 64;
+  est->selection = SPARSA_SELECT_THRESHOLD;
+  est->top_k = 8;
+  est->threshold = 0.95f;
+  est->stride = 8;
+  est->last_q = 64;
+  est->keep_sink_blocks = 1;
+  est->keep_diagonal = 1;
+  est->causal = 1;
+  return SPARSA_OK;
+}
+
+static int sp_is_pow2_in(int32_t v, int32_t lo, int32_t hi) {
+  return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+static sparsa_status sp_check_estimator(const sparsa_estimator *e) {
+  if ((int)e->method < 0 || (int)e->method > SPARSA_ESTIMATOR_VERTICAL_SLASH)
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.method = %d is unknown", (int)e->method);
+  if (!sp_is_pow2_in(e->block_q, 16, 256))
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
+                   "estimator.block_q = %d: must be a power of two in 16..256", (int)e->block_q);
+  if (!sp_is_pow2_in(e->block_kv, 16, 256))
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
+                   "estimator.block_kv = %d: must be a power of two in 16..256", (int)e->block_kv);
+  if (e->selection != SPARSA_SELECT_TOP_K && e->selection != SPARSA_SELECT_THRESHOLD)
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.selection = %d is unknown",
+                   (int)e->selection);
+  if (e->selection == SPARSA_SELECT_TOP_K && e->top_k < 1)
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.top_k = %d: must be >= 1", (int)e->top_k);
+  if (e->selection == SPARSA_SELECT_THRESHOLD && !(e->threshold > 0.0f && e->threshold <= 1.0f))
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.threshold = %g: must be in (0, 1]",
+                   (double)e->threshold);
+  if (e->method == SPARSA_ESTIMATOR_ANTIDIAGONAL &&
+      (!sp_is_pow2_in(e->stride, 1, 256) || e->block_q % e->stride || e->block_kv % e->stride))
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
+                   "estimator.stride = %d: must be a power of two dividing block_q = %d and "
+                   "block_kv = %d",
+                   (int)e->stride, (int)e->block_q, (int)e->block_kv);
+  if (e->method == SPARSA_ESTIMATOR_VERTICAL_SLASH && e->last_q < 1)
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.last_q = %d: must be >= 1",
+                   (int)e->last_q);
+  if (e->method == SPARSA_ESTIMATOR_VERTICAL_SLASH && !e->causal)
+    return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                   "estimator: vertical-slash patterns are causal; set estimator.causal");
+  if (e->keep_sink_blocks < 0)
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.keep_sink_blocks = %d: must be >= 0",
+                   (int)e->keep_sink_blocks);
+  return SPARSA_OK;
+}
+
+sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
+                                const sparsa_problem *problem, const void *q, const void *k) {
+  SP_CHECK_NULL(est);
+  SP_CHECK_NULL(problem);
+  SP_CHECK_NULL(q);
+  SP_CHECK_NULL(k);
+  memset(in, 0, sizeof *in);
+  if (est->struct_size < SP_ESTIMATOR_MIN_SIZE)
+    return sp_fail(SPARSA_ERR_VERSION, "estimator.struct_size = %u: must be at least %u",
+                   (unsigned)est->struct_size, (unsigned)SP_ESTIMATOR_MIN_SIZE);
+  memcpy(&in->est, est, sizeof in->est);
+  SP_TRY(sp_check_estimator(&in->est));
+  SP_TRY(sp_problem_normalize(problem, &in->prob));
+  if (in->prob.cu_seqlens_q != NULL || in->prob.cu_seqlens_kv != NULL)
+    return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                   "estimators need fixed lengths: problem.cu_seqlens must be NULL");
+  in->q = q;
+  in->k = k;
+  in->off = in->prob.kv_len - in->prob.q_len;
+  in->group = in->prob.q_heads / in->prob.kv_heads;
+  in->num_q_blocks = (in->prob.q_len + in->est.block_q - 1) / in->est.block_q;
+  in->num_kv_blocks = (in->prob.kv_len + in->est.block_kv - 1) / in->est.block_kv;
+  return SPARSA_OK;
+}
+
+static float sp_half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1Fu;
+  uint32_t man = h & 0x3FFu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else { /* subnormal: renormalize */
+      exp = 127 - 15 + 1;
+      while ((man & 0x400u) == 0) {
+        man <<= 1;
+        exp--;
+      }
+      bits = sign | (exp << 23) | ((man & 0x3FFu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7F800000u | (man << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+static void sp_load_row(const void *base, sparsa_dtype dtype, int64_t at, int32_t d, float *dst) {
+  switch (dtype) {
+    case SPARSA_DTYPE_F32: memcpy(dst, (const float *)base + at, (size_t)d * sizeof(float)); break;
+    case SPARSA_DTYPE_F16: {
+      const uint16_t *src = (const uint16_t *)base + at;
+      for (int32_t x = 0; x < d; x++) dst[x] = sp_half_to_float(src[x]);
+      break;
+    }
+    case SPARSA_DTYPE_BF16: {
+      const uint16_t *src = (const uint16_t *)base + at;
+      for (int32_t x = 0; x < d; x++) {
+        uint32_t bits = (uint32_t)src[x] << 16;
+        memcpy(&dst[x], &bits, sizeof bits);
+      }
+      break;
+    }
+  }
+}
+
+void sp_est_load_q(const sp_est_input *in, int32_t b, int64_t i, int32_t h, float *dst) {
+  const int64_t *s = in->prob.q_stride;
+  sp_load_row(in->q, in->prob.dtype, b * s[0] + i * s[1] + h * s[2], in->prob.head_dim, dst);
+}
+
+void sp_est_load_k(const sp_est_input *in, int32_t b, int64_t j, int32_t kvh, float *dst) {
+  const int64_t *s = in->prob.k_stride;
+  sp_load_row(in->k, in->prob.dtype, b * s[0] + j * s[1] + kvh * s[2], in->prob.head_dim, dst);
+}
+
+int64_t sp_est_last_pos(const sp_est_input *in, int64_t r) {
+  int64_t end = (r + 1) * in->est.block_q;
+  if (end > in->prob.q_len) end = in->prob.q_len;
+  return end - 1 + in->off;
+}
+
+int64_t sp_est_admissible_blocks(const sp_est_input *in, int64_t r) {
+  if (!in->est.causal) return in->num_kv_blocks;
+  int64_t last = sp_est_last_pos(in, r);
+  if (last < 0) return 0;
+  int64_t n = last / in->est.block_kv + 1;
+  return n < in->num_kv_blocks ? n : in->num_kv_blocks;
+}
+
+static int sp_scored_cmp(const void *pa, const void *pb) {
+  const sp_scored *a = pa, *b = pb;
+  if (a->w > b->w) return -1;
+  if (a->w < b->w) return 1;
+  return (a->index > b->index) - (a->index < b->index);
+}
+
+int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
+                      double threshold, sp_scored *scratch, int64_t *chosen) {
+  for (int64_t c = 0; c < n; c++) {
+    scratch[c].w = w[c];
+    scratch[c].index = c;
+  }
+  qsort(scratch, (size_t)n, sizeof *scratch, sp_scored_cmp);
+  int64_t count = 0;
+  if (selection == SPARSA_SELECT_TOP_K) {
+    count = n < top_k ? n : top_k;
+  } else {
+    double sum = 0.0;
+    count = n;
+    for (int64_t c = 0; c < n; c++) {
+      sum += scratch[c].w;
+      if (sum >= threshold) {
+        count = c + 1;
+        break;
+      }
+    }
+  }
+  for (int64_t c = 0; c < count; c++) chosen[c] = scratch[c].index;
+  return count;
+}
+
+/* ---- the driver: heads over threads ---- */
+
+typedef struct sp_est_job {
+  const sp_est_input *in;
+  sp_head_spec *specs;
+  int32_t first_head, num_heads;
+  sparsa_status status;
+  char message[256];
+} sp_est_job;
+
+static sparsa_status sp_estimate_head(const sp_est_input *in, int32_t h, double *buf,
+                                      sp_head_spec *spec) {
+  int32_t batch = in->prob.batch;
+  double weight = 1.0 / batch;
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) {
+    int64_t n = in->prob.kv_len;
+    memset(buf, 0, (size_t)(2 * n) * sizeof *buf);
+    for (int32_t b = 0; b < batch; b++) SP_TRY(sp_est_vslash_mass(in, b, h, weight, buf, buf + n));
+    return sp_est_vslash_spec(in, buf, buf + n, spec);
+  }
+  size_t cells = (size_t)(in->num_q_blocks * in->num_kv_blocks);
+  memset(buf, 0, cells * sizeof *buf);
+  for (int32_t b = 0; b < batch; b++) {
+    if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS)
+      SP_TRY(sp_est_pooled_scores(in, b, h, weight, buf));
+    else
+      SP_TRY(sp_est_antidiag_scores(in, b, h, weight, buf));
+  }
+  return sp_est_blocks_spec(in, buf, spec);
+}
+
+static size_t sp_est_buffer_cells(const sp_est_input *in) {
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) return (size_t)(2 * in->prob.kv_len);
+  return (size_t)(in->num_q_blocks * in->num_kv_blocks);
+}
+
+static void *sp_est_worker(void *arg) {
+  sp_est_job *job = arg;
+  job->status = SPARSA_OK;
+  double *buf = sp_malloc(sp_mul_size(sp_est_buffer_cells(job->in), sizeof(double)));
+  if (buf == NULL) {
+    job->status = sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating score buffers");
+  } else {
+    for (int32_t h = job->first_head; h < job->first_head + job->num_heads; h++) {
+      job->status = sp_estimate_head(job->in, h, buf, &job->specs[h]);
+      if (job->status != SPARSA_OK) break;
+    }
+  }
+  sp_free(buf);
+  if (job->status != SPARSA_OK) snprintf(job->message, sizeof job->message, "%s", sparsa_last_error());
+  return NULL;
+}
+
+sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **out) {
+  *out = NULL;
+  int32_t heads = in->prob.q_heads;
+  sp_head_spec *specs = sp_calloc((size_t)heads, sizeof *specs);
+  if (specs == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
+  if (num_threads < 1) num_threads = 1;
+  if (num_threads > heads) num_threads = heads;
+  if (num_threads > 64) num_threads = 64;
+  sp_est_job jobs[64];
+  pthread_t threads[64];
+  int started[64] = {0};
+  int32_t per = heads / num_threads, extra = heads % num_threads, next = 0;
+  for (int32_t t = 0; t < num_threads; t++) {
+    jobs[t].in = in;
+    jobs[t].specs = specs;
+    jobs[t].first_head = next;
+    jobs[t].num_heads = per + (t < extra ? 1 : 0);
+    jobs[t].status = SPARSA_OK;
+    jobs[t].message[0] = '\0';
+    next += jobs[t].num_heads;
+  }
+  /* The caller runs job 0; a thread that fails to start runs inline. */
+  for (int32_t t = 1; t < num_threads; t++)
+    started[t] = pthread_create(&threads[t], NULL, sp_est_worker, &jobs[t]) == 0;
+  sp_est_worker(&jobs[0]);
+  for (int32_t t = 1; t < num_threads; t++) {
+    if (started[t])
+      pthread_join(threads[t], NULL);
+    else
+      sp_est_worker(&jobs[t]);
+  }
+  for (int32_t t = 0; t < num_threads; t++) {
+    if (jobs[t].status != SPARSA_OK) {
+      for (int32_t h = 0; h < heads; h++) sp_head_spec_free(&specs[h]);
+      sp_free(specs);
+      sp_set_error_text(jobs[t].message);
+      return jobs[t].status;
+    }
+  }
+  *out = specs;
+  return SPARSA_OK;
+}
+
+SPARSA_API sparsa_status sparsa_mask_estimate(sparsa_context *ctx, const sparsa_estimator *est,
+                                              const sparsa_problem *problem, const void *q,
+                                              const void *k, sparsa_mask **out) {
+  SP_CHECK_NULL(out);
+  *out = NULL;
+  SP_CHECK_NULL(ctx);
+  if (ctx->engine != SPARSA_ENGINE_CPU)
+    return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                   "sparsa_mask_estimate: this build estimates on the CPU engine only");
+  sp_est_input in;
+  SP_TRY(sp_est_input_init(&in, est, problem, q, k));
+  sp_head_spec *specs = NULL;
+  SP_TRY(sp_estimate_specs(&in, ctx->num_threads, &specs));
+  sparsa_status st = sp_specs_create_mask(ctx, specs, in.prob.q_heads, in.prob.q_len,
+                                          in.prob.kv_len, in.est.block_q, in.est.block_kv, out);
+  for (int32_t h = 0; h < in.prob.q_heads; h++) sp_head_spec_free(&specs[h]);
+  sp_free(specs);
+  return st;
+}

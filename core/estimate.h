@@ -1,0 +1,72 @@
+/* Estimators: shared plumbing (normalized inputs, row loading, candidate
+ * selection) and the per-method scoring entry points. Each method follows
+ * the definition written in sparsa_estimator.h exactly; tests check them
+ * against independent brute-force implementations of those definitions. */
+#ifndef SPARSA_CORE_ESTIMATE_H
+#define SPARSA_CORE_ESTIMATE_H
+
+#include <sparsa/sparsa.h>
+
+#include "pattern_file.h"
+
+/* Validated, defaulted inputs of one estimation. */
+typedef struct sp_est_input {
+  sparsa_estimator est;
+  sparsa_problem prob;     /* normalized: strides, scale filled in */
+  const void *q, *k;
+  int64_t off;             /* kv_len - q_len (bottom-right alignment) */
+  int32_t group;           /* q_heads / kv_heads */
+  int64_t num_q_blocks, num_kv_blocks;
+} sp_est_input;
+
+/* Validate est + problem; SPARSA_ERR_* with a message naming the field. */
+sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
+                                const sparsa_problem *problem, const void *q, const void *k);
+
+/* Row i of query head h (or kv head h for k) of sequence b, as float32. */
+void sp_est_load_q(const sp_est_input *in, int32_t b, int64_t i, int32_t h, float *dst);
+void sp_est_load_k(const sp_est_input *in, int32_t b, int64_t j, int32_t kvh, float *dst);
+
+/* Aligned position of the last query of block r, and the number of
+ * admissible key blocks of row r (a prefix: blocks 0 .. n-1). */
+int64_t sp_est_last_pos(const sp_est_input *in, int64_t r);
+int64_t sp_est_admissible_blocks(const sp_est_input *in, int64_t r);
+
+/* Selection rule of sparsa_estimator.h over w[0..n): writes the chosen
+ * indices to chosen[] (in score order) and returns their count. scratch
+ * holds n entries. */
+typedef struct sp_scored {
+  double w;
+  int64_t index;
+} sp_scored;
+int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
+                      double threshold, sp_scored *scratch, int64_t *chosen);
+
+/* Accumulate one sequence's block scores of query head h into
+ * w[num_q_blocks * num_kv_blocks] (weighted by `weight`, 1 / batch).
+ * Inadmissible entries are left untouched (0). */
+sparsa_status sp_est_pooled_scores(const sp_est_input *in, int32_t b, int32_t h, double weight,
+                                   double *w);
+sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t h, double weight,
+                                     double *w);
+/* Accumulate column mass V[kv_len] and diagonal mass D[kv_len] of the last
+ * queries of sequence b for query head h. */
+sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, double weight,
+                                 double *col_mass, double *diag_mass);
+
+/* Turn block scores into a BLOCKS spec (selection + forced blocks). */
+sparsa_status sp_est_blocks_spec(const sp_est_input *in, const double *w, sp_head_spec *spec);
+/* Turn column/diagonal mass into a VERTICAL_SLASH spec. */
+sparsa_status sp_est_vslash_spec(const sp_est_input *in, const double *col_mass,
+                                 const double *diag_mass, sp_head_spec *spec);
+
+/* Estimate one spec per query head (the mask-free core of
+ * sparsa_mask_estimate, also used by the cache, which keeps specs to save
+ * and extend them). *specs has in->prob.q_heads entries; free each with
+ * sp_head_spec_free and the array with sp_free. */
+sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **specs);
+
+/* float32 dot product (vectorized where the CPU allows). */
+float sp_est_dot(const float *a, const float *b, int64_t n);
+
+#endif

@@ -1,0 +1,98 @@
+/* Per-head pattern specifications: the serializable description of a head's
+ * pattern (kind + parameters) behind pattern configs, estimated masks and
+ * the cache file. The library's pattern handles are opaque and cannot be
+ * read back, so everything that must be saved or extended keeps its spec.
+ *
+ * Also the little-endian byte codec and CRC-32 shared by the two file
+ * formats (pattern configs and cache files). */
+#ifndef SPARSA_CORE_PATTERN_FILE_H
+#define SPARSA_CORE_PATTERN_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sparsa/sparsa.h>
+
+typedef struct sp_head_spec {
+  sparsa_head_kind kind;
+  int32_t causal;
+  double mass;        /* captured on calibration data, or 0 */
+  double density;     /* block density at calibration lengths, or 0 */
+  int64_t sink, window;
+  int64_t num_columns, num_offsets;
+  int64_t *columns, *offsets;
+  int32_t block_rows, block_cols;
+  int64_t num_rows;   /* BSR rows */
+  int64_t *row_ptr;   /* num_rows + 1 */
+  int32_t *col_idx;   /* row_ptr[num_rows] */
+} sp_head_spec;
+
+struct sparsa_pattern_config {
+  int32_t num_heads;
+  int32_t block_q, block_kv;
+  int64_t q_len, kv_len;   /* calibration lengths */
+  double target_mass;
+  sp_head_spec *heads;
+};
+
+void sp_head_spec_free(sp_head_spec *spec);
+/* Deep copy (arrays duplicated). */
+sparsa_status sp_head_spec_copy(const sp_head_spec *src, sp_head_spec *dst);
+/* Pattern for the spec; block tiles outside a num_q_blocks x num_kv_blocks
+ * grid of the spec's own tile size are dropped (pass INT64_MAX for none). */
+sparsa_status sp_head_spec_to_pattern(const sp_head_spec *spec, int64_t q_len, int64_t kv_len,
+                                      sparsa_pattern **out);
+/* 1 when the spec does not depend on the lengths (the cache may reuse it
+ * when kv_len grows). */
+int sp_head_spec_is_structured(const sp_head_spec *spec);
+/* Build a mask from num_heads specs. */
+sparsa_status sp_specs_create_mask(sparsa_context *ctx, const sp_head_spec *specs,
+                                   int32_t num_heads, int64_t q_len, int64_t kv_len,
+                                   int32_t block_q, int32_t block_kv, sparsa_mask **out);
+
+sparsa_pattern_config *sp_pattern_config_alloc(int32_t num_heads);
+
+/* Growable little-endian byte buffer. A failed write sets failed and later
+ * writes are ignored, so callers check once at the end. */
+typedef struct sp_writer {
+  uint8_t *data;
+  size_t size, capacity;
+  int failed;
+} sp_writer;
+
+void sp_write_bytes(sp_writer *w, const void *src, size_t n);
+void sp_write_u32(sp_writer *w, uint32_t v);
+void sp_write_u64(sp_writer *w, uint64_t v);
+void sp_write_i32(sp_writer *w, int32_t v);
+void sp_write_i64(sp_writer *w, int64_t v);
+void sp_write_f64(sp_writer *w, double v);
+void sp_writer_free(sp_writer *w);
+
+/* Bounds-checked reader; the first short read records where it happened. */
+typedef struct sp_reader {
+  const uint8_t *data;
+  size_t size, pos;
+  int truncated;
+} sp_reader;
+
+int sp_read_bytes(sp_reader *r, void *dst, size_t n);
+uint32_t sp_read_u32(sp_reader *r);
+uint64_t sp_read_u64(sp_reader *r);
+int32_t sp_read_i32(sp_reader *r);
+int64_t sp_read_i64(sp_reader *r);
+double sp_read_f64(sp_reader *r);
+
+/* CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), chainable:
+ * crc = sp_crc32(sp_crc32(0, a, na), b, nb). */
+uint32_t sp_crc32(uint32_t crc, const void *data, size_t n);
+
+/* Spec (de)serialization as one self-delimiting record. */
+void sp_head_spec_write(sp_writer *w, const sp_head_spec *spec);
+/* SPARSA_ERR_FORMAT with a message naming `what` on any inconsistency. */
+sparsa_status sp_head_spec_read(sp_reader *r, const char *what, int32_t index, sp_head_spec *spec);
+
+/* Whole-file helpers: read a file into memory / write a buffer to a file. */
+sparsa_status sp_file_read_all(const char *path, uint8_t **data, size_t *size);
+sparsa_status sp_file_write_all(const char *path, const void *data, size_t size);
+
+#endif
