@@ -62,8 +62,8 @@ _Static_assert(offsetof(sparsa_api, context_create) == 8 + 4 * SP_PTR, "api tabl
 _Static_assert(offsetof(sparsa_api, pattern_create_dense) == 8 + 13 * SP_PTR,
                "api table layout changed");
 _Static_assert(offsetof(sparsa_api, mask_desc_init) == 8 + 31 * SP_PTR, "api table layout changed");
-_Static_assert(offsetof(sparsa_api, plan_create) == 8 + 40 * SP_PTR, "api table layout changed");
-_Static_assert(offsetof(sparsa_api, merge_states) == 8 + 45 * SP_PTR, "api table layout changed");
+_Static_assert(offsetof(sparsa_api, plan_create) == 8 + 39 * SP_PTR, "api table layout changed");
+_Static_assert(offsetof(sparsa_api, merge_states) == 8 + 44 * SP_PTR, "api table layout changed");
 
 SPARSA_API const sparsa_api *sparsa_get_api(uint32_t abi_version) {
   if (abi_version == 0 || abi_version > SPARSA_ABI_VERSION) return NULL;
