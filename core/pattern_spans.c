@@ -1,0 +1,429 @@
+/* Candidate key blocks per query block, kind by kind (see pattern_spans.h).
+ *
+ * Distance-based kinds get O(1) runs from their distance bounds, with the
+ * full interior computed exactly; listed sets (columns, diagonals, tiles,
+ * global tokens) give one run per listed element that reaches the query
+ * block; neighborhoods and radial patterns give per-axis / per-frame
+ * bounding runs; unions and intersections merge their children's runs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "error.h"
+#include "pattern_internal.h"
+#include "pattern_spans.h"
+
+sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv) {
+  sp_tiling t;
+  t.g = *g;
+  t.block_q = block_q;
+  t.block_kv = block_kv;
+  t.num_q_blocks = (g->q_len + block_q - 1) / block_q;
+  t.num_kv_blocks = (g->kv_len + block_kv - 1) / block_kv;
+  return t;
+}
+
+void sp_spans_free(sp_spans *s) {
+  sp_free(s->v);
+  s->v = NULL;
+  s->n = s->cap = 0;
+}
+
+static sparsa_status sp_spans_reserve(sp_spans *s, int64_t extra) {
+  if (s->n + extra <= s->cap) return SPARSA_OK;
+  int64_t cap = s->cap ? s->cap : 64;
+  while (cap < s->n + extra) cap *= 2;
+  sp_span *v = sp_realloc(s->v, sp_mul_size((size_t)cap, sizeof *v));
+  if (v == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask building: growing the candidate list to %lld",
+                   (long long)cap);
+  s->v = v;
+  s->cap = cap;
+  return SPARSA_OK;
+}
+
+/* The query block and the quantities every kind starts from. */
+typedef struct sp_qtile {
+  const sp_tiling *t;
+  int64_t q0, q1;  /* rows [q0, q1) */
+  int64_t P0, P1;  /* aligned positions of the first and last row */
+  int64_t base;    /* first span of this call in the output list */
+} sp_qtile;
+
+/* Appends [b0, b1) with class cls, clipped to the key blocks. Pushes come in
+ * non-decreasing b0 order within a region; a run that touches the previous
+ * one of the same class extends it, and where two runs overlap the
+ * stronger class wins (both describe the same pattern). */
+static sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1, int cls) {
+  if (b0 < 0) b0 = 0;
+  if (b1 > qt->t->num_kv_blocks) b1 = qt->t->num_kv_blocks;
+  if (b0 >= b1) return SPARSA_OK;
+  if (s->n > qt->base) {
+    sp_span *last = &s->v[s->n - 1];
+    if (b0 <= last->b1) {
+      if (cls == last->cls) {
+        if (b1 > last->b1) last->b1 = b1;
+        return SPARSA_OK;
+      }
+      if (b0 < last->b1) {
+        if (cls < last->cls) {
+          b0 = last->b1;
+          if (b0 >= b1) return SPARSA_OK;
+        } else {
+          sp_span tail = *last;
+          tail.b0 = b1;
+          last->b1 = b0;
+          if (last->b1 <= last->b0) s->n--;
+          SP_TRY(sp_spans_reserve(s, 2));
+          s->v[s->n++] = (sp_span){b0, b1, cls};
+          if (tail.b0 < tail.b1) s->v[s->n++] = tail;
+          return SPARSA_OK;
+        }
+      }
+    }
+  }
+  SP_TRY(sp_spans_reserve(s, 1));
+  s->v[s->n++] = (sp_span){b0, b1, cls};
+  return SPARSA_OK;
+}
+
+/* Key blocks that intersect the token range [j0, j1]. */
+static int sp_token_blocks(const sp_qtile *qt, int64_t j0, int64_t j1, int64_t *b0, int64_t *b1) {
+  if (j0 < 0) j0 = 0;
+  if (j1 > qt->t->g.kv_len - 1) j1 = qt->t->g.kv_len - 1;
+  if (j0 > j1) return 0;
+  *b0 = j0 / qt->t->block_kv;
+  *b1 = j1 / qt->t->block_kv + 1;
+  return 1;
+}
+
+/* First key block whose first token is >= y. */
+static int64_t sp_blocks_from(const sp_qtile *qt, int64_t y) {
+  if (y <= 0) return 0;
+  int64_t b = (y + qt->t->block_kv - 1) / qt->t->block_kv;
+  return b < qt->t->num_kv_blocks ? b : qt->t->num_kv_blocks;
+}
+
+/* Number of leading key blocks whose last token is <= x. */
+static int64_t sp_blocks_below(const sp_qtile *qt, int64_t x) {
+  if (x >= qt->t->g.kv_len - 1) return qt->t->num_kv_blocks;
+  if (x < 0) return 0;
+  return (x + 1) / qt->t->block_kv;
+}
+
+/* The band lo <= d <= hi: candidate blocks meet the token range
+ * [P0 - hi, P1 - lo], each with a visible pair (the distances of a tile are
+ * contiguous); the interior blocks see only distances inside the band. */
+static sparsa_status sp_band_spans(const sp_qtile *qt, int64_t lo, int64_t hi, int edge_cls,
+                                   int interior_cls, sp_spans *out) {
+  int64_t cb0, cb1;
+  if (!sp_token_blocks(qt, qt->P0 - hi, qt->P1 - lo, &cb0, &cb1)) return SPARSA_OK;
+  int64_t fb0 = sp_max64(sp_blocks_from(qt, qt->P1 - hi), cb0);
+  int64_t fb1 = sp_min64(sp_blocks_below(qt, qt->P0 - lo), cb1);
+  if (fb0 >= fb1) return sp_push(out, qt, cb0, cb1, edge_cls);
+  SP_TRY(sp_push(out, qt, cb0, fb0, edge_cls));
+  SP_TRY(sp_push(out, qt, fb0, fb1, interior_cls));
+  return sp_push(out, qt, fb1, cb1, edge_cls);
+}
+
+static sparsa_status sp_dilated_spans(const sparsa_pattern *p, const sp_qtile *qt,
+                                      sp_spans *out) {
+  int64_t g = p->u.win.dilation, lo = -sp_cap(p->u.win.right), hi = sp_cap(p->u.win.left);
+  if (g == 1) return sp_band_spans(qt, lo, hi, SP_SPAN_PARTIAL, SP_SPAN_FULL, out);
+  /* An interior tile sees (rows + columns - 1) consecutive distances, all in
+   * the band: with at least g of them one is a multiple of g. */
+  const sp_tiling *t = qt->t;
+  int64_t narrowest = sp_min64(t->block_kv, t->g.kv_len - (t->num_kv_blocks - 1) * t->block_kv);
+  int interior = (qt->q1 - qt->q0) + narrowest - 1 >= g ? SP_SPAN_PARTIAL : SP_SPAN_CHECK;
+  return sp_band_spans(qt, lo, hi, SP_SPAN_CHECK, interior, out);
+}
+
+typedef enum sp_merge_op {
+  SP_MERGE_UNION,        /* a pattern union: classes as its classification gives them */
+  SP_MERGE_UNION_EXACT,  /* two parts of one rule: overlaps are re-checked */
+  SP_MERGE_INTERSECTION
+} sp_merge_op;
+
+static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
+  if (op == SP_MERGE_INTERSECTION) {
+    if (!in_a || !in_b) return -1;
+    return ca == SP_SPAN_FULL && cb == SP_SPAN_FULL ? SP_SPAN_FULL : SP_SPAN_CHECK;
+  }
+  if (!in_a) return in_b ? cb : -1;
+  if (!in_b) return ca;
+  if (ca == SP_SPAN_FULL || cb == SP_SPAN_FULL) return SP_SPAN_FULL;
+  if (op == SP_MERGE_UNION_EXACT) return SP_SPAN_CHECK;
+  return (ca == SP_SPAN_CHECK || cb == SP_SPAN_CHECK) ? SP_SPAN_CHECK : SP_SPAN_PARTIAL;
+}
+
+/* Merges the regions [a, b) and [b, n) of out (each sorted and disjoint)
+ * into one, left at [a, ...). */
+static sparsa_status sp_merge_regions(sp_spans *out, const sp_qtile *qt, int64_t a, int64_t b,
+                                      sp_merge_op op) {
+  int64_t na = b - a, nb = out->n - b;
+  if (op != SP_MERGE_INTERSECTION) {
+    if (nb == 0) return SPARSA_OK;
+    if (na == 0) {
+      memmove(out->v + a, out->v + b, (size_t)nb * sizeof(sp_span));
+      out->n = a + nb;
+      return SPARSA_OK;
+    }
+  } else if (na == 0 || nb == 0) {
+    out->n = a;
+    return SPARSA_OK;
+  }
+  SP_TRY(sp_spans_reserve(out, 2 * (na + nb) + 1));
+  int64_t c = out->n;
+  sp_qtile sub = *qt;
+  sub.base = c;
+  const sp_span *A = out->v + a, *B = out->v + b;
+  int64_t i = 0, j = 0, x = INT64_MIN;
+  for (;;) {
+    int64_t sa = i < na ? sp_max64(A[i].b0, x) : INT64_MAX;
+    int64_t sb = j < nb ? sp_max64(B[j].b0, x) : INT64_MAX;
+    int64_t s = sp_min64(sa, sb);
+    if (s == INT64_MAX) break;
+    int in_a = i < na && A[i].b0 <= s, in_b = j < nb && B[j].b0 <= s;
+    int64_t e = INT64_MAX;
+    if (i < na) e = sp_min64(e, in_a ? A[i].b1 : A[i].b0);
+    if (j < nb) e = sp_min64(e, in_b ? B[j].b1 : B[j].b0);
+    int cls = sp_merge_class(in_a, in_a ? A[i].cls : 0, in_b, in_b ? B[j].cls : 0, op);
+    if (cls >= 0) {
+      /* Room was reserved above: this push cannot reallocate. */
+      sparsa_status st = sp_push(out, &sub, s, e, cls);
+      if (st != SPARSA_OK) return st;
+      A = out->v + a;
+      B = out->v + b;
+    }
+    x = e;
+    if (i < na && A[i].b1 <= x) i++;
+    if (j < nb && B[j].b1 <= x) j++;
+  }
+  int64_t m = out->n - c;
+  memmove(out->v + a, out->v + c, (size_t)m * sizeof(sp_span));
+  out->n = a + m;
+  return SPARSA_OK;
+}
+
+static int sp_cmp_span(const void *x, const void *y) {
+  const sp_span *a = x, *b = y;
+  return (a->b0 > b->b0) - (a->b0 < b->b0);
+}
+
+/* Sorts the region [base, n) of CHECK runs and merges overlapping ones. */
+static void sp_normalize_checks(sp_spans *out, int64_t base) {
+  int64_t n = out->n - base;
+  if (n <= 1) return;
+  sp_span *v = out->v + base;
+  qsort(v, (size_t)n, sizeof *v, sp_cmp_span);
+  int64_t w = 0;
+  for (int64_t k = 1; k < n; k++) {
+    if (v[k].b0 <= v[w].b1) {
+      if (v[k].b1 > v[w].b1) v[w].b1 = v[k].b1;
+    } else {
+      v[++w] = v[k];
+    }
+  }
+  out->n = base + w + 1;
+}
+
+static sparsa_status sp_sink_spans(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
+  int64_t sink = sp_cap(p->u.sink.sink), window = sp_cap(p->u.sink.window);
+  int64_t mid = out->n;
+  /* Sinks the block sees (causally), full where every key is a sink before P0. */
+  int64_t sb0, sb1;
+  if (sink > 0 && sp_token_blocks(qt, 0, sp_min64(sink - 1, qt->P1), &sb0, &sb1)) {
+    int64_t full = sp_min64(sp_blocks_below(qt, sp_min64(sink - 1, qt->P0)), sb1);
+    SP_TRY(sp_push(out, qt, 0, full, SP_SPAN_FULL));
+    SP_TRY(sp_push(out, qt, full, sb1, SP_SPAN_PARTIAL));
+  }
+  int64_t split = out->n;
+  sp_qtile sub = *qt;
+  sub.base = split;
+  SP_TRY(sp_band_spans(&sub, 0, window - 1, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+  return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION_EXACT);
+}
+
+static sparsa_status sp_power_spans(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
+  int64_t local = sp_cap(p->u.power.local);
+  int64_t mid = out->n;
+  if (local > 0) SP_TRY(sp_band_spans(qt, 0, local - 1, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+  int64_t split = out->n;
+  sp_qtile sub = *qt;
+  sub.base = split;
+  /* Diagonals from the farthest (smallest keys) to the nearest. */
+  for (int t = 61; t >= 0; t--) {
+    int64_t d = (int64_t)1 << t, b0, b1;
+    if (d < local) break;
+    if (sp_token_blocks(qt, qt->P0 - d, qt->P1 - d, &b0, &b1))
+      SP_TRY(sp_push(out, &sub, b0, b1, SP_SPAN_CHECK));
+  }
+  return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION_EXACT);
+}
+
+static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_qtile *qt,
+                                     sp_spans *out) {
+  int64_t base = out->n, b0, b1;
+  sp_qtile sub = *qt;
+  sub.base = base;
+  const sp_index_set *c = &p->set_a, *o = &p->set_b;
+  int64_t last_col = sp_min64(qt->P1, qt->t->g.kv_len - 1);
+  for (int64_t k = 0; k < c->n && c->v[k] <= last_col; k++) {
+    int64_t b = c->v[k] / qt->t->block_kv;
+    SP_TRY(sp_push(out, &sub, b, b + 1, SP_SPAN_CHECK));
+  }
+  /* Diagonals d <= P1 whose keys P0 - d .. P1 - d reach the keys. */
+  for (int64_t k = sp_index_lower(o, qt->P0 - (qt->t->g.kv_len - 1));
+       k < o->n && o->v[k] <= qt->P1; k++)
+    if (sp_token_blocks(qt, qt->P0 - o->v[k], qt->P1 - o->v[k], &b0, &b1)) {
+      SP_TRY(sp_spans_reserve(out, 1));
+      out->v[out->n++] = (sp_span){b0, b1, SP_SPAN_CHECK};
+    }
+  sp_normalize_checks(out, base);
+  return SPARSA_OK;
+}
+
+static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_qtile *qt,
+                                     sp_spans *out) {
+  const sp_index_set *s = &p->set_a;
+  if (sp_index_count(s, qt->P0, qt->P1) > 0)
+    return sp_push(out, qt, 0, qt->t->num_kv_blocks, SP_SPAN_CHECK);
+  for (int64_t k = 0; k < s->n && s->v[k] < qt->t->g.kv_len; k++) {
+    int64_t b = s->v[k] / qt->t->block_kv;
+    SP_TRY(sp_push(out, qt, b, b + 1, SP_SPAN_CHECK));
+  }
+  return SPARSA_OK;
+}
+
+static sparsa_status sp_blocks_spans(const sparsa_pattern *p, const sp_qtile *qt,
+                                     sp_spans *out) {
+  const sp_bsr *b = &p->bsr;
+  int64_t r0 = qt->q0 / b->block_rows, r1 = (qt->q1 - 1) / b->block_rows;
+  int64_t rlast = sp_min64(r1, b->num_row_blocks - 1);
+  int single = r0 == r1;
+  int64_t base = out->n;
+  for (int64_t r = r0; r <= rlast; r++) {
+    const int32_t *col = b->col + b->row_ptr[r];
+    int64_t n = b->row_ptr[r + 1] - b->row_ptr[r];
+    for (int64_t k = 0; k < n;) {
+      /* A run of consecutive tile columns is one token range. */
+      int64_t first = col[k], last = col[k];
+      while (k + 1 < n && col[k + 1] == last + 1) last = col[++k];
+      k++;
+      int64_t j0 = first * b->block_cols, j1 = (last + 1) * b->block_cols - 1, cb0, cb1;
+      if (!sp_token_blocks(qt, j0, j1, &cb0, &cb1)) continue;
+      if (!single) {
+        SP_TRY(sp_spans_reserve(out, 1));
+        out->v[out->n++] = (sp_span){cb0, cb1, SP_SPAN_CHECK};
+        continue;
+      }
+      /* One tile row covers the query block: blocks inside the run are full. */
+      int64_t fb0 = sp_max64(sp_blocks_from(qt, j0), cb0), fb1 = sp_min64(sp_blocks_below(qt, j1), cb1);
+      if (fb0 >= fb1) {
+        SP_TRY(sp_push(out, qt, cb0, cb1, SP_SPAN_PARTIAL));
+      } else {
+        SP_TRY(sp_push(out, qt, cb0, fb0, SP_SPAN_PARTIAL));
+        SP_TRY(sp_push(out, qt, fb0, fb1, SP_SPAN_FULL));
+        SP_TRY(sp_push(out, qt, fb1, cb1, SP_SPAN_PARTIAL));
+      }
+    }
+  }
+  if (!single) sp_normalize_checks(out, base);
+  return SPARSA_OK;
+}
+
+static sparsa_status sp_nbhd_spans(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
+  const sp_nbhd *nb = &p->nbhd;
+  int64_t y0[3], y1[3];
+  for (int a = 0; a < 3; a++) {
+    int64_t x0, x1;
+    sp_nbhd_projection(nb, a, qt->q0, qt->q1 - 1, &x0, &x1);
+    if (x0 == x1) {
+      sp_axis_window w = sp_nbhd_axis_window(nb, a, x0);
+      y0[a] = w.lo * nb->dilation[a] + w.residue;
+      y1[a] = w.hi * nb->dilation[a] + w.residue;
+    } else {
+      sp_nbhd_key_bounds(nb, a, x0, x1, &y0[a], &y1[a]);
+    }
+    if (y0[a] > y1[a]) return SPARSA_OK;
+  }
+  for (int64_t c0 = y0[0]; c0 <= y1[0]; c0++)
+    for (int64_t c1 = y0[1]; c1 <= y1[1]; c1++) {
+      int64_t row = c0 * nb->stride[0] + c1 * nb->stride[1], b0, b1;
+      if (sp_token_blocks(qt, row + y0[2], row + y1[2], &b0, &b1))
+        SP_TRY(sp_push(out, qt, b0, b1, SP_SPAN_CHECK));
+    }
+  return SPARSA_OK;
+}
+
+static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt,
+                                     sp_spans *out) {
+  int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
+  int64_t fp0 = sp_floor_div(qt->P0, F), fp1 = sp_floor_div(qt->P1, F);
+  int64_t qs0 = 0, qs1 = F - 1;
+  if (fp0 == fp1) {
+    qs0 = sp_floor_mod(qt->P0, F);
+    qs1 = sp_floor_mod(qt->P1, F);
+  }
+  int64_t last_frame = (qt->t->g.kv_len - 1) / F;
+  for (int64_t fj = sp_max64(fp0 - M, 0); fj <= sp_min64(fp1 + M, last_frame); fj++) {
+    int64_t fmin = fj < fp0 ? fp0 - fj : (fj > fp1 ? fj - fp1 : 0);
+    int64_t w = sp_cap(sp_radial_width(p->u.radial.window, fmin));
+    int64_t s0 = sp_max64(qs0 - w, 0), s1 = sp_min64(qs1 + w, F - 1), b0, b1;
+    if (sp_token_blocks(qt, fj * F + s0, fj * F + s1, &b0, &b1))
+      SP_TRY(sp_push(out, qt, b0, b1, SP_SPAN_CHECK));
+  }
+  return SPARSA_OK;
+}
+
+static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out);
+
+static sparsa_status sp_combination_spans(const sparsa_pattern *p, const sp_qtile *qt,
+                                          sp_spans *out) {
+  sp_merge_op op = p->kind == SPARSA_PATTERN_UNION ? SP_MERGE_UNION : SP_MERGE_INTERSECTION;
+  int64_t base = out->n;
+  for (int32_t k = 0; k < p->num_parts; k++) {
+    int64_t split = out->n;
+    sp_qtile sub = *qt;
+    sub.base = split;
+    SP_TRY(sp_spans_at(p->parts[k], &sub, out));
+    if (k > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
+    if (op == SP_MERGE_INTERSECTION && out->n == base) break;
+  }
+  return SPARSA_OK;
+}
+
+static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
+  switch (p->kind) {
+    case SPARSA_PATTERN_DENSE: return sp_push(out, qt, 0, qt->t->num_kv_blocks, SP_SPAN_FULL);
+    case SPARSA_PATTERN_NONE: return SPARSA_OK;
+    case SPARSA_PATTERN_CAUSAL:
+      return sp_band_spans(qt, 0, SP_EXTENT_CAP, SP_SPAN_PARTIAL, SP_SPAN_FULL, out);
+    case SPARSA_PATTERN_WINDOW:
+      return sp_band_spans(qt, -sp_cap(p->u.win.right), sp_cap(p->u.win.left), SP_SPAN_PARTIAL,
+                           SP_SPAN_FULL, out);
+    case SPARSA_PATTERN_DILATED: return sp_dilated_spans(p, qt, out);
+    case SPARSA_PATTERN_SINK_WINDOW: return sp_sink_spans(p, qt, out);
+    case SPARSA_PATTERN_POWER: return sp_power_spans(p, qt, out);
+    case SPARSA_PATTERN_VERTICAL_SLASH: return sp_vslash_spans(p, qt, out);
+    case SPARSA_PATTERN_GLOBAL: return sp_global_spans(p, qt, out);
+    case SPARSA_PATTERN_BLOCKS: return sp_blocks_spans(p, qt, out);
+    case SPARSA_PATTERN_NEIGHBORHOOD: return sp_nbhd_spans(p, qt, out);
+    case SPARSA_PATTERN_RADIAL: return sp_radial_spans(p, qt, out);
+    case SPARSA_PATTERN_UNION:
+    case SPARSA_PATTERN_INTERSECTION: return sp_combination_spans(p, qt, out);
+  }
+  return sp_fail(SPARSA_ERR_INTERNAL, "mask building: pattern kind %d unknown", (int)p->kind);
+}
+
+sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                               sp_spans *out) {
+  sp_qtile qt;
+  qt.t = t;
+  qt.q0 = qb * t->block_q;
+  qt.q1 = sp_min64(qt.q0 + t->block_q, t->g.q_len);
+  qt.P0 = qt.q0 + t->g.off;
+  qt.P1 = qt.q1 - 1 + t->g.off;
+  qt.base = out->n;
+  return sp_spans_at(p, &qt, out);
+}
