@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Checks of the sparsa command-line tool, one per invocation:
+
+    check_cli.py SPARSA_EXECUTABLE CHECK WORK_DIR
+
+Standard library only, so that the test suite needs no Python packages."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+
+def run(exe, *args, expect_ok=True, timeout=240):
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
+    if expect_ok and proc.returncode != 0:
+        raise AssertionError(f"`sparsa {' '.join(args)}` exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def last_json(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise AssertionError("no output")
+    return json.loads(lines[-1])
+
+
+def need(obj, fields, where):
+    missing = [f for f in fields if f not in obj]
+    if missing:
+        raise AssertionError(f"{where}: missing fields {missing} in {sorted(obj)}")
+
+
+def check_info(exe, work):
+    text = run(exe, "info").stdout
+    assert "engines:" in text and "cpu" in text, text
+    info = last_json(run(exe, "info", "--json").stdout)
+    need(info, ["version", "version_number", "abi_version", "engines", "cpu"], "info")
+    engines = {e["name"]: e for e in info["engines"]}
+    assert engines["cpu"]["available"] is True, engines
+    assert "cuda" in engines and engines["cuda"]["message"], engines
+    need(info["cpu"], ["vendor", "model_name", "features", "logical_cpus"], "info.cpu")
+    for feature in ["avx2", "fma", "avx512f", "avx512bw", "avx512_bf16"]:
+        assert feature in info["cpu"]["features"], feature
+
+
+def check_demo_json(exe, work):
+    proc = run(exe, "demo", "--json", "--n", "512", "--heads", "4", "--reps", "1")
+    demo = last_json(proc.stdout)
+    need(demo, ["problem", "threads", "patterns", "reference", "head_roles"], "demo")
+    names = [p["name"] for p in demo["patterns"]]
+    for name in ["dense", "causal", "window", "sink+window", "vertical-slash", "block top-k",
+                 "per-head best"]:
+        assert name in names, names
+    assert len(demo["patterns"]) >= 6
+    for p in demo["patterns"]:
+        need(p, ["block_density", "token_density", "time_ms", "speedup", "rel_error", "mass"], p["name"])
+        assert 0.0 <= p["block_density"] <= 1.0, p
+        assert p["time_ms"] > 0, p
+        if p["name"] == "dense":
+            continue
+        assert 0.0 <= p["mass"] <= 1.0 + 1e-5, p
+        assert p["rel_error"] >= 0.0, p
+        assert len(p["head_mass"]) == 4, p
+    causal = demo["patterns"][names.index("causal")]
+    assert causal["rel_error"] == 0 and abs(causal["mass"] - 1.0) < 1e-5, causal
+    # Progress went to stderr, keeping stdout one JSON object.
+    assert "demo:" in proc.stderr, proc.stderr
+
+
+def check_demo_table(exe, work):
+    text = run(exe, "demo", "--n", "256", "--heads", "2", "--reps", "1", "--quiet").stdout
+    for word in ["pattern", "speedup", "mass", "causal", "per-head best"]:
+        assert word in text, text
+
+
+def check_bench(exe, work):
+    for pattern in ["dense", "sink:16,64", "blocks:0.25", "window:64+vslash:8,4"]:
+        out = last_json(run(exe, "bench", "--n", "384", "--heads", "4", "--kv-heads", "2", "--dim",
+                            "64", "--pattern", pattern, "--reps", "2", "--json").stdout)
+        need(out, ["time_ms", "gflops", "block_density", "mask_ms", "plan_ms", "kv_gbps", "num_blocks"],
+             pattern)
+        assert out["time_ms"] > 0 and out["gflops"] > 0 and out["nan_count"] == 0, out
+        assert out["pattern"] == pattern
+    decode = last_json(run(exe, "bench", "--q-len", "1", "--kv-len", "2048", "--heads", "8", "--kv-heads",
+                           "2", "--pattern", "blocks:0.2", "--dtype", "bf16", "--json").stdout)
+    assert decode["q_len"] == 1 and decode["kv_gbps"] > 0, decode
+    text = run(exe, "bench", "--n", "256", "--heads", "2", "--pattern", "causal", "--reps", "1").stdout
+    assert "GFLOP/s" in text, text
+
+
+def read_png(path):
+    """Returns (width, height, rows) after checking every structural rule
+    the writer promises: signature, chunk CRCs, IHDR, zlib + Adler-32."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "bad PNG signature"
+    pos, chunks = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        ctype = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert zlib.crc32(ctype + body) == crc, f"bad CRC in {ctype} chunk"
+        chunks.append((ctype, body))
+        pos += 12 + length
+    assert [c[0] for c in chunks][0] == b"IHDR" and chunks[-1][0] == b"IEND", [c[0] for c in chunks]
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[0][1][:10])
+    assert depth == 8 and colour == 2, (depth, colour)
+    stream = b"".join(body for ctype, body in chunks if ctype == b"IDAT")
+    raw = zlib.decompress(stream)  # checks the Adler-32 trailer too
+    (adler,) = struct.unpack(">I", stream[-4:])
+    assert zlib.adler32(raw) == adler
+    assert len(raw) == height * (1 + 3 * width), (len(raw), width, height)
+    return width, height, raw
+
+
+def check_render(exe, work):
+    os.makedirs(work, exist_ok=True)
+    path = os.path.join(work, "sink.png")
+    run(exe, "render", "--pattern", "sink:8,32", "--n", "128", "--block", "16", "--out", path)
+    width, height, raw = read_png(path)
+    assert width == height and width >= 128, (width, height)
+    # Token level: the top-left pixel is visible (query 0 sees key 0), the
+    # top-right one is not (causal).
+    stride = 1 + 3 * width
+    assert raw[1:4] == bytes([25, 60, 140]), raw[1:4]
+    assert raw[stride - 3:stride] != bytes([25, 60, 140])
+    # Block level for a long sequence.
+    big = os.path.join(work, "blocks.png")
+    run(exe, "render", "--pattern", "blocks:0.1", "--n", "8192", "--block", "64", "--out", big)
+    read_png(big)
+
+
+def check_render_all(exe, work):
+    run(exe, "render", "--all", work)
+    files = sorted(f for f in os.listdir(work) if f.endswith(".png"))
+    for kind in ["dense", "causal", "window", "sink_window", "dilated", "global", "blocks",
+                 "vertical_slash", "neighborhood_2d", "radial", "power", "union", "intersection"]:
+        assert kind + ".png" in files, files
+    for f in files:
+        read_png(os.path.join(work, f))
+
+
+def check_bad_flags(exe, work):
+    cases = [
+        (["frobnicate"], "unknown command"),
+        (["bench", "--no-such-flag"], "--no-such-flag"),
+        (["bench", "--n", "abc"], "--n"),
+        (["bench", "--n"], "needs a value"),
+        (["bench", "--pattern", "wobble:3"], "wobble"),
+        (["bench", "--pattern", "sink:1"], "sink"),
+        (["bench", "--dtype", "f64"], "--dtype"),
+        (["bench", "--heads", "6", "--kv-heads", "4"], "multiple"),
+        (["demo", "--n", "0"], "out of range"),
+        (["render", "--pattern", "window:"], "window"),
+        (["info", "--json=1"], "takes no value"),
+        (["render", "stray"], "unexpected argument"),
+        ([], "usage"),
+    ]
+    for args, word in cases:
+        proc = run(exe, *args, expect_ok=False)
+        assert proc.returncode != 0, f"`sparsa {' '.join(args)}` succeeded"
+        assert word in proc.stderr, f"`sparsa {' '.join(args)}`: '{word}' not in: {proc.stderr}"
+
+
+def check_help(exe, work):
+    top = run(exe, "--help").stdout
+    for command in ["demo", "bench", "info", "render"]:
+        assert command in top, top
+        text = run(exe, command, "--help").stdout
+        assert "usage: sparsa " + command in text, text
+        assert "--" in text
+
+
+def main():
+    exe, check, work = sys.argv[1], sys.argv[2], sys.argv[3]
+    os.makedirs(work, exist_ok=True)
+    globals()["check_" + check](exe, work)
+    print(f"cli {check}: ok")
+
+
+if __name__ == "__main__":
+    main()
