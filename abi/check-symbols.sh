@@ -78,4 +78,4 @@ if ((problems)); then
   fi
   exit 1
 fi
-echo "abi-symbols: headers, symbols.txt, libsparsa.map${library:+ and $(basename "$library")} agree"
+((warn_only)) || echo "abi-symbols: headers, symbols.txt, libsparsa.map${library:+ and $(basename "$library")} agree"
