@@ -17,7 +17,9 @@
 /* A create call's result: OK with a pattern, or a documented failure. */
 static inline void fz_check_create(sparsa_status st, const sparsa_pattern *p, const char *what) {
   if (st == SPARSA_OK && p != NULL) return;
-  if ((st == SPARSA_ERR_INVALID_ARGUMENT || st == SPARSA_ERR_OUT_OF_MEMORY) &&
+  /* VERSION: a size-prefixed parameter struct with a wrong struct_size. */
+  if ((st == SPARSA_ERR_INVALID_ARGUMENT || st == SPARSA_ERR_OUT_OF_MEMORY ||
+       st == SPARSA_ERR_VERSION) &&
       sparsa_last_error()[0] != '\0')
     return;
   fprintf(stderr, "%s: status %d, pattern %p, message \"%s\"\n", what, (int)st, (const void *)p,
@@ -85,7 +87,7 @@ static inline sparsa_status fz_make_bitmap(fz_input *in, sparsa_pattern **out) {
   int32_t br = fz_u8(in) % 8 ? (int32_t)fz_range(in, 1, 64) : fz_i32_edgy(in, 64);
   int32_t bc = fz_u8(in) % 8 ? (int32_t)fz_range(in, 1, 64) : fz_i32_edgy(in, 64);
   int64_t rows = fz_range(in, 0, 12), cols = fz_range(in, 0, 12);
-  uint8_t *bits = malloc((size_t)(rows * cols ? rows * cols : 1));
+  uint8_t *bits = malloc((size_t)(rows * cols > 0 ? rows * cols : 1));
   for (int64_t e = 0; e < rows * cols; e++) bits[e] = fz_u8(in) % 3 == 0;
   sparsa_status st = sparsa_pattern_create_blocks_bitmap(br, bc, rows, cols, bits, out);
   free(bits);

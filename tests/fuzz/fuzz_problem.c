@@ -75,8 +75,29 @@ static void fz_default_strides(int64_t s[3], int64_t rows, int64_t heads, int64_
   s[0] = rows * heads * dim;
 }
 
+/* SPARSA_FUZZ_VERBOSE=1: print each accepted problem (triage of a finding). */
+static void fz_print(const sparsa_problem *p) {
+  if (getenv("SPARSA_FUZZ_VERBOSE") == NULL) return;
+  fprintf(stderr,
+          "problem: dtype %d batch %d heads %d/%d dims %d/%d len %lld/%lld varlen %d\n"
+          "  q_stride %lld %lld %lld  k_stride %lld %lld %lld  v_stride %lld %lld %lld\n"
+          "  o_stride %lld %lld %lld  lse_stride %lld %lld %lld  scale %g\n",
+          (int)p->dtype, p->batch, p->q_heads, p->kv_heads, p->head_dim, p->v_head_dim,
+          (long long)p->q_len, (long long)p->kv_len, p->cu_seqlens_q != NULL,
+          (long long)p->q_stride[0], (long long)p->q_stride[1], (long long)p->q_stride[2],
+          (long long)p->k_stride[0], (long long)p->k_stride[1], (long long)p->k_stride[2],
+          (long long)p->v_stride[0], (long long)p->v_stride[1], (long long)p->v_stride[2],
+          (long long)p->o_stride[0], (long long)p->o_stride[1], (long long)p->o_stride[2],
+          (long long)p->lse_stride[0], (long long)p->lse_stride[1], (long long)p->lse_stride[2],
+          (double)p->scale);
+  if (p->cu_seqlens_q != NULL)
+    for (int32_t b = 0; b <= p->batch; b++)
+      fprintf(stderr, "  cu[%d] = %d / %d\n", b, p->cu_seqlens_q[b], p->cu_seqlens_kv[b]);
+}
+
 static void fz_run(const sparsa_problem *caller, uint32_t seed) {
   sparsa_problem p = *caller;
+  fz_print(&p);
   if (p.batch > FZ_MAX_BATCH || p.q_heads > FZ_MAX_HEADS || p.q_len > FZ_MAX_LEN ||
       p.kv_len > FZ_MAX_LEN || p.head_dim > FZ_MAX_DIM || p.v_head_dim > FZ_MAX_DIM)
     return;
@@ -114,10 +135,10 @@ static void fz_run(const sparsa_problem *caller, uint32_t seed) {
   /* lse is (batch, head, seq); varlen: (head, token), batch stride ignored */
   int64_t nl = (p.q_heads - 1) * p.lse_stride[1] + (tq - 1) * p.lse_stride[2] + 1;
   if (!varlen) nl += (p.batch - 1) * p.lse_stride[0];
-  if (tq == 0 || tk == 0) nq = nk = nv = no = nl = 1; /* varlen of empty sequences */
-  void *q = malloc((size_t)nq * es), *k = malloc((size_t)nk * es), *v = malloc((size_t)nv * es);
-  void *out = malloc((size_t)no * es);
-  float *lse = malloc((size_t)nl * sizeof *lse);
+  if (tq == 0) nl = 0; /* varlen, every sequence empty */
+  void *q = malloc((size_t)(nq ? nq : 1) * es), *k = malloc((size_t)(nk ? nk : 1) * es);
+  void *v = malloc((size_t)(nv ? nv : 1) * es), *out = malloc((size_t)(no ? no : 1) * es);
+  float *lse = malloc((size_t)(nl ? nl : 1) * sizeof *lse);
   /* Values on a coarse grid, exact in every dtype. */
   uint32_t x = seed | 1u;
   float vmin = INFINITY, vmax = -INFINITY;

@@ -73,6 +73,7 @@ static inline float fz_load(const void *base, sparsa_dtype t, size_t idx) {
  * varlen, where the batch stride is ignored). */
 static inline int64_t fz_extent(const int64_t stride[3], int64_t batch, int64_t rows,
                                 int64_t heads, int64_t dim, int varlen) {
+  if (rows == 0) return 0; /* varlen with every sequence empty */
   int64_t last = (rows - 1) * stride[1] + (heads - 1) * stride[2] + dim;
   if (!varlen) last += (batch - 1) * stride[0];
   return last;

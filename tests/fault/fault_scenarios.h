@@ -1,0 +1,17 @@
+/* The scenarios the allocation-failure walk covers: each a complete use of
+ * one part of the library that destroys everything it created, on every
+ * path, and reports its numeric results. */
+#ifndef SPARSA_TESTS_FAULT_SCENARIOS_H
+#define SPARSA_TESTS_FAULT_SCENARIOS_H
+
+#include "fault_walk.h"
+
+sparsa_status fault_scenario_context(fault_results *r);
+sparsa_status fault_scenario_patterns(fault_results *r);
+sparsa_status fault_scenario_masks(fault_results *r);
+sparsa_status fault_scenario_plan_execute(fault_results *r);
+sparsa_status fault_scenario_plan_varlen(fault_results *r);
+sparsa_status fault_scenario_threads(fault_results *r);
+sparsa_status fault_scenario_merge(fault_results *r);
+
+#endif

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A sanitizer job of `make test`: configures a second build tree with the
+# sanitizers, builds only the test executables it will run, and runs them.
+#   asan  ASan + UBSan (with LeakSanitizer) over the whole C suite
+#   tsan  ThreadSanitizer over the tests labelled `concurrency`
+# usage: sanitize_suite.sh asan|tsan SOURCE_DIR TREE_DIR
+set -euo pipefail
+mode="$1"
+src="$2"
+tree="$3"
+here="$(cd "$(dirname "$0")" && pwd)"
+
+# Suites that do not belong in a sanitized C run: the release/packaging and
+# binding checks (other languages' runtimes), these jobs themselves, the
+# multi-GiB large-index test and GPU tests.
+exclude="release,bindings,python,java,go,rust,sanitize,large,gpu"
+case "$mode" in
+  asan)
+    sanitize="address,undefined"
+    include=""
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    export LSAN_OPTIONS="print_suppressions=0"
+    # Fewer random configurations than the release run: ASan costs ~3x.
+    export SPARSA_TEST_CASES="${SPARSA_TEST_CASES:-300}"
+    export SPARSA_FUZZ_REPLAY_RANDOM="${SPARSA_FUZZ_REPLAY_RANDOM:-300}"
+    ;;
+  tsan)
+    sanitize="thread"
+    include="concurrency"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4"
+    ;;
+  *)
+    echo "usage: sanitize_suite.sh asan|tsan SOURCE_DIR TREE_DIR" >&2
+    exit 2
+    ;;
+esac
+
+# Check forks each test by default; with sanitizers a failure in the forked
+# child is still reported, but one process per suite is faster.
+export CK_FORK=no
+
+if [[ ! -f "$tree/CMakeCache.txt" ]]; then
+  cmake -S "$src" -B "$tree" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPARSA_SANITIZE="$sanitize" \
+    -DSPARSA_CUDA=OFF -DSPARSA_BUILD_TOOLS=OFF >"$tree.configure.log" 2>&1 ||
+    { cat "$tree.configure.log"; exit 1; }
+else
+  cmake "$tree" >"$tree.configure.log" 2>&1 || { cat "$tree.configure.log"; exit 1; }
+fi
+
+targets=$(python3 "$here/list_tests.py" "$tree" --include-labels "$include" \
+  --exclude-labels "$exclude" --targets)
+if [[ -z "$targets" ]]; then
+  echo "sanitize_suite: no tests selected in $tree" >&2
+  exit 1
+fi
+echo "sanitize_suite ($mode): building $targets"
+# shellcheck disable=SC2086
+cmake --build "$tree" -j 2 --target $targets >"$tree.build.log" 2>&1 ||
+  { tail -n 60 "$tree.build.log"; exit 1; }
+
+args=(--output-on-failure -j 2 --timeout 900 -LE "^($(tr ',' '|' <<<"$exclude"))$")
+[[ -n "$include" ]] && args+=(-L "^($include)$")
+cd "$tree"
+ctest "${args[@]}"
