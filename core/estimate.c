@@ -202,75 +202,40 @@ int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, in
   return count;
 }
 
-/* ---- the driver: heads over threads ---- */
+/* ---- heads over threads ---- */
 
-typedef struct sp_est_job {
-  const sp_est_input *in;
-  sp_head_spec *specs;
+typedef struct sp_head_job {
+  sp_head_fn fn;
+  void *arg;
   int32_t first_head, num_heads;
   sparsa_status status;
   char message[256];
-} sp_est_job;
+} sp_head_job;
 
-static sparsa_status sp_estimate_head(const sp_est_input *in, int32_t h, double *buf,
-                                      sp_head_spec *spec) {
-  int32_t batch = in->prob.batch;
-  double weight = 1.0 / batch;
-  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) {
-    int64_t n = in->prob.kv_len;
-    memset(buf, 0, (size_t)(2 * n) * sizeof *buf);
-    for (int32_t b = 0; b < batch; b++) SP_TRY(sp_est_vslash_mass(in, b, h, weight, buf, buf + n));
-    return sp_est_vslash_spec(in, buf, buf + n, spec);
-  }
-  size_t cells = (size_t)(in->num_q_blocks * in->num_kv_blocks);
-  memset(buf, 0, cells * sizeof *buf);
-  for (int32_t b = 0; b < batch; b++) {
-    if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS)
-      SP_TRY(sp_est_pooled_scores(in, b, h, weight, buf));
-    else
-      SP_TRY(sp_est_antidiag_scores(in, b, h, weight, buf));
-  }
-  return sp_est_blocks_spec(in, buf, spec);
-}
-
-static size_t sp_est_buffer_cells(const sp_est_input *in) {
-  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) return (size_t)(2 * in->prob.kv_len);
-  return (size_t)(in->num_q_blocks * in->num_kv_blocks);
-}
-
-static void *sp_est_worker(void *arg) {
-  sp_est_job *job = arg;
+static void *sp_head_worker(void *p) {
+  sp_head_job *job = p;
   job->status = SPARSA_OK;
-  double *buf = sp_malloc(sp_mul_size(sp_est_buffer_cells(job->in), sizeof(double)));
-  if (buf == NULL) {
-    job->status = sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating score buffers");
-  } else {
-    for (int32_t h = job->first_head; h < job->first_head + job->num_heads; h++) {
-      job->status = sp_estimate_head(job->in, h, buf, &job->specs[h]);
-      if (job->status != SPARSA_OK) break;
+  for (int32_t h = job->first_head; h < job->first_head + job->num_heads; h++) {
+    job->status = job->fn(job->arg, h);
+    if (job->status != SPARSA_OK) {
+      snprintf(job->message, sizeof job->message, "%s", sparsa_last_error());
+      break;
     }
   }
-  sp_free(buf);
-  if (job->status != SPARSA_OK) snprintf(job->message, sizeof job->message, "%s", sparsa_last_error());
   return NULL;
 }
 
-sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **out) {
-  *out = NULL;
-  int32_t heads = in->prob.q_heads;
-  sp_head_spec *specs = sp_calloc((size_t)heads, sizeof *specs);
-  if (specs == NULL)
-    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
+sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn, void *arg) {
   if (num_threads < 1) num_threads = 1;
   if (num_threads > heads) num_threads = heads;
   if (num_threads > 64) num_threads = 64;
-  sp_est_job jobs[64];
+  sp_head_job jobs[64];
   pthread_t threads[64];
   int started[64] = {0};
   int32_t per = heads / num_threads, extra = heads % num_threads, next = 0;
   for (int32_t t = 0; t < num_threads; t++) {
-    jobs[t].in = in;
-    jobs[t].specs = specs;
+    jobs[t].fn = fn;
+    jobs[t].arg = arg;
     jobs[t].first_head = next;
     jobs[t].num_heads = per + (t < extra ? 1 : 0);
     jobs[t].status = SPARSA_OK;
@@ -279,21 +244,72 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_
   }
   /* The caller runs job 0; a thread that fails to start runs inline. */
   for (int32_t t = 1; t < num_threads; t++)
-    started[t] = pthread_create(&threads[t], NULL, sp_est_worker, &jobs[t]) == 0;
-  sp_est_worker(&jobs[0]);
+    started[t] = pthread_create(&threads[t], NULL, sp_head_worker, &jobs[t]) == 0;
+  sp_head_worker(&jobs[0]);
   for (int32_t t = 1; t < num_threads; t++) {
     if (started[t])
       pthread_join(threads[t], NULL);
     else
-      sp_est_worker(&jobs[t]);
+      sp_head_worker(&jobs[t]);
   }
   for (int32_t t = 0; t < num_threads; t++) {
     if (jobs[t].status != SPARSA_OK) {
-      for (int32_t h = 0; h < heads; h++) sp_head_spec_free(&specs[h]);
-      sp_free(specs);
       sp_set_error_text(jobs[t].message);
       return jobs[t].status;
     }
+  }
+  return SPARSA_OK;
+}
+
+/* ---- the estimator driver ---- */
+
+static size_t sp_est_buffer_cells(const sp_est_input *in) {
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) return (size_t)(2 * in->prob.kv_len);
+  return (size_t)(in->num_q_blocks * in->num_kv_blocks);
+}
+
+typedef struct sp_est_run {
+  const sp_est_input *in;
+  sp_head_spec *specs;
+} sp_est_run;
+
+static sparsa_status sp_estimate_head(void *arg, int32_t h) {
+  const sp_est_run *run = arg;
+  const sp_est_input *in = run->in;
+  size_t cells = sp_est_buffer_cells(in);
+  double *buf = sp_calloc(cells, sizeof *buf);
+  if (buf == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating score buffers");
+  int32_t batch = in->prob.batch;
+  double weight = 1.0 / batch;
+  sparsa_status st = SPARSA_OK;
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) {
+    int64_t n = in->prob.kv_len;
+    for (int32_t b = 0; b < batch && st == SPARSA_OK; b++)
+      st = sp_est_vslash_mass(in, b, h, weight, buf, buf + n);
+    if (st == SPARSA_OK) st = sp_est_vslash_spec(in, buf, buf + n, &run->specs[h]);
+  } else {
+    for (int32_t b = 0; b < batch && st == SPARSA_OK; b++)
+      st = in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS
+               ? sp_est_pooled_scores(in, b, h, weight, buf)
+               : sp_est_antidiag_scores(in, b, h, weight, buf);
+    if (st == SPARSA_OK) st = sp_est_blocks_spec(in, buf, &run->specs[h]);
+  }
+  sp_free(buf);
+  return st;
+}
+
+sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **out) {
+  *out = NULL;
+  int32_t heads = in->prob.q_heads;
+  sp_head_spec *specs = sp_calloc((size_t)heads, sizeof *specs);
+  if (specs == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
+  sp_est_run run = {in, specs};
+  sparsa_status st = sp_for_each_head(heads, num_threads, sp_estimate_head, &run);
+  if (st != SPARSA_OK) {
+    for (int32_t h = 0; h < heads; h++) sp_head_spec_free(&specs[h]);
+    sp_free(specs);
+    return st;
   }
   *out = specs;
   return SPARSA_OK;

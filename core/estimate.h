@@ -66,6 +66,11 @@ sparsa_status sp_est_vslash_spec(const sp_est_input *in, const double *col_mass,
  * sp_head_spec_free and the array with sp_free. */
 sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **specs);
 
+/* Run fn(arg, h) for every head, the heads split over num_threads threads
+ * (the caller included); the first failure's status and message win. */
+typedef sparsa_status (*sp_head_fn)(void *arg, int32_t head);
+sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn, void *arg);
+
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
 
