@@ -1,0 +1,80 @@
+/* Decode: one query token per sequence against a long kv cache, GQA, with
+ * each kv head's group reading only its selected kv blocks. Decode is bound
+ * by memory traffic, so the figure is GB/s over the k/v bytes read. */
+#include <stdlib.h>
+
+#include "bench_case.h"
+#include "bench_shapes.h"
+#include "cli_kv_bytes.h"
+#include "cli_mask.h"
+#include "cli_tensor.h"
+
+static int run_decode(const bench_env *env, bench_results *r) {
+  const int q_heads = 32, kv_heads = 8, batch = env->quick ? 1 : 4;
+  const int64_t kv_len = env->quick ? 8192 : 32768, nb = (kv_len + BENCH_BLOCK - 1) / BENCH_BLOCK;
+  const double density = 0.10;
+  sparsa_pattern *patterns[32] = {0};
+  uint8_t *bitmap = calloc((size_t)nb, 1);
+  sparsa_mask *mask = NULL;
+  char err[512];
+  int rc = -1;
+  if (!bitmap) goto done;
+  /* One selection per kv head, shared by its query heads, as a top-k
+   * selection over a shared kv cache would give. */
+  cli_rng rng;
+  cli_rng_seed(&rng, 99);
+  for (int g = 0; g < kv_heads; g++) {
+    for (int64_t c = 0; c < nb; c++) bitmap[c] = 0;
+    int64_t want = (int64_t)(density * (double)nb + 0.5), have = 0;
+    while (have < want) {
+      int64_t c = (int64_t)(cli_rng_next(&rng) % (uint64_t)nb);
+      if (!bitmap[c]) bitmap[c] = 1, have++;
+    }
+    for (int h = g * (q_heads / kv_heads); h < (g + 1) * (q_heads / kv_heads); h++)
+      if (sparsa_pattern_create_blocks_bitmap(1, BENCH_BLOCK, 1, nb, bitmap, &patterns[h]) != SPARSA_OK) {
+        bench_log("   blocks pattern: %s\n", sparsa_last_error());
+        goto done;
+      }
+  }
+  if (cli_mask_from_patterns(env->ctx, patterns, q_heads, 1, kv_len, BENCH_BLOCK, BENCH_BLOCK, 0, &mask,
+                             err, sizeof err)) {
+    bench_log("   %s\n", err);
+    goto done;
+  }
+  for (int d = 0; d < 2; d++) {
+    const sparsa_dtype dt = bench_dtypes[d];
+    const char *name = cli_dtype_name(dt);
+    sparsa_problem p = bench_problem(dt, batch, q_heads, kv_heads, 1, kv_len);
+    double bytes = 0.0;
+    if (cli_kv_bytes_read(mask, q_heads, kv_heads, kv_len, BENCH_HEAD_DIM, BENCH_HEAD_DIM,
+                          cli_dtype_size(dt), &bytes)) {
+      bench_log("   reading the mask failed\n");
+      goto done;
+    }
+    bytes *= batch;
+    double s = bench_time_attention(env, &p, mask, env->reps * 3, NULL);
+    double dense_s = bench_time_attention(env, &p, NULL, env->reps * 3, NULL);
+    if (s < 0 || dense_s < 0) goto done;
+    double dense_bytes = (double)batch * kv_len * kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(dt);
+    bench_log("   %-4s batch %d, %d/%d heads, kv %lld: 10%% blocks %.3f ms = %.1f GB/s of %.1f MB; "
+              "dense %.3f ms = %.1f GB/s\n",
+              name, batch, q_heads, kv_heads, (long long)kv_len, 1e3 * s, bytes / s * 1e-9, bytes * 1e-6,
+              1e3 * dense_s, dense_bytes / dense_s * 1e-9);
+    bench_put(r, 1e3 * s, "decode_ms_%s", name);
+    bench_put(r, bytes / s * 1e-9, "decode_gbps_%s", name);
+    bench_put(r, 1e3 * dense_s, "decode_dense_ms_%s", name);
+    bench_put(r, dense_bytes / dense_s * 1e-9, "decode_dense_gbps_%s", name);
+    if (dt == SPARSA_DTYPE_BF16) bench_put(r, bytes / s * 1e-9, "decode_gbps");
+  }
+  bench_put(r, (double)kv_len, "decode_kv_len");
+  bench_put(r, batch, "decode_batch");
+  rc = 0;
+done:
+  sparsa_mask_destroy(mask);
+  for (int h = 0; h < q_heads; h++) sparsa_pattern_destroy(patterns[h]);
+  free(bitmap);
+  return rc;
+}
+
+const bench_case bench_case_decode = {
+    "decode", "q_len 1, 32/8 heads (GQA), kv 32768, batch 4, 10% of kv blocks per kv head", run_decode};
