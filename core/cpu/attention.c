@@ -3,11 +3,14 @@
  * (running row maximum, running sum, accumulator rescaled when the maximum
  * grows), all in float32.
  *
- * Data flow per item: the query block is converted once into scratch,
- * pre-multiplied by scale * log2(e) so that scores are in base 2; each key
+ * Data flow per item: the query block is converted once into scratch; each key
  * block is converted and transposed into a packed panel, each value block
  * converted into a row panel; S = Q K^T and O += P V are small GEMMs over
- * register tiles of SP_CPU_MR rows x SP_CPU_NR columns. Full blocks need no
+ * register tiles of SP_CPU_MR rows x SP_CPU_NR columns. Dot products are
+ * scaled by scale * log2(e) afterwards, inside the softmax pass, so scores
+ * are in base 2 and exp is exp2: scaling q beforehand would be cheaper by a
+ * pass but rounds every product (products of f16/bf16 values are exact in
+ * float32), which measurably costs accuracy at large logits. Full blocks need no
  * element work; partial blocks are refined by the pattern's tile of 0/1
  * bytes. Rows and columns are padded in scratch (zero q rows, zero k/v
  * columns, -inf scores) so no inner loop has a remainder.
@@ -163,17 +166,20 @@ static inline void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_
 
 /* ---- online softmax ----------------------------------------------------- */
 
-/* Folds one block of base-2 scores (row i: s[i][0..cols)) into the running
- * max and sum, turns the scores into probabilities in place and rescales
- * the accumulator rows. A row whose maximum is still -inf has seen no key:
- * its probabilities are 0 and nothing is rescaled. */
+/* Folds one block of dot products (row i: s[i][0..cols)) into the running
+ * max and sum of the base-2 scores s * score_mul, turns them into
+ * probabilities in place and rescales the accumulator rows. score_mul > 0,
+ * so the block maximum of the scaled scores is the scaled maximum (rounding
+ * is monotone). A row whose maximum is still -inf has seen no key: its
+ * probabilities are 0 and nothing is rescaled. */
 static inline void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32_t cols,
-                                     float *row_max, float *row_sum, float *acc, int32_t ld_acc,
-                                     int32_t acc_cols) {
+                                     float score_mul, float *row_max, float *row_sum, float *acc,
+                                     int32_t ld_acc, int32_t acc_cols) {
   for (int32_t i = 0; i < rows; i++) {
     float *si = s + (int64_t)i * ld_s;
     float block_max = -INFINITY;
     for (int32_t j = 0; j < cols; j++) block_max = si[j] > block_max ? si[j] : block_max;
+    block_max *= score_mul;
     float old_max = row_max[i];
     float new_max = block_max > old_max ? block_max : old_max;
     if (new_max == -INFINITY) {
@@ -182,7 +188,7 @@ static inline void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32
     }
     float sum = 0.0f;
     for (int32_t j = 0; j < cols; j++) {
-      float e = sp_exp2_nonpositive(si[j] - new_max);
+      float e = sp_exp2_nonpositive(si[j] * score_mul - new_max);
       si[j] = e;
       sum += e;
     }
@@ -234,8 +240,8 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
   const int64_t v_base = b * p->v_stride[0] + seq->kv_start * p->v_stride[1] + kv_h * p->v_stride[2];
   const int64_t o_base = b * p->o_stride[0] + (seq->q_start + q0) * p->o_stride[1] + h * p->o_stride[2];
 
-  const float q_mul = (float)((double)p->scale * SP_LOG2E);
-  for (int32_t i = 0; i < nq; i++) sp_load_row(dtype, call->q, q_base + i * p->q_stride[1], dim, q_mul, q + (int64_t)i * dim);
+  const float score_mul = (float)((double)p->scale * SP_LOG2E);
+  for (int32_t i = 0; i < nq; i++) sp_load_row(dtype, call->q, q_base + i * p->q_stride[1], dim, 1.0f, q + (int64_t)i * dim);
   if (nq_pad > nq) memset(q + (int64_t)nq * dim, 0, (size_t)(nq_pad - nq) * (size_t)dim * sizeof(float));
   for (int32_t i = 0; i < nq_pad; i++) {
     row_max[i] = -INFINITY;
@@ -267,7 +273,7 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
       }
       for (int32_t i = 0; i < nq_pad; i++)
         for (int32_t j = nk; j < nk_pad; j++) s[(int64_t)i * ld_s + j] = -INFINITY;
-      sp_softmax_update(s, ld_s, nq_pad, nk_pad, row_max, row_sum, acc, ld_acc, ld_acc);
+      sp_softmax_update(s, ld_s, nq_pad, nk_pad, score_mul, row_max, row_sum, acc, ld_acc, ld_acc);
       sp_gemm_pv(s, ld_s, nq_pad, nk_pad, vp, ld_acc, ld_acc, acc, ld_acc);
     }
   }

@@ -1,0 +1,78 @@
+/* Thousands of seeded random configurations of sparsa_execute against the
+ * float64 reference (see exec_case.h for what varies). The seed is printed;
+ * SPARSA_TEST_SEED overrides it and SPARSA_TEST_CASES the count, so any
+ * failure can be replayed alone. */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "exec_case.h"
+
+enum { EXEC_DEFAULT_CASES = 2000, EXEC_LARGE_EVERY = 50, EXEC_MAX_REPORTS = 5 };
+
+static uint64_t exec_base_seed(void) {
+  const char *env = getenv("SPARSA_TEST_SEED");
+  if (env != NULL && env[0] != '\0') return strtoull(env, NULL, 0);
+  return (uint64_t)time(NULL);
+}
+
+static int64_t exec_num_cases(void) {
+  const char *env = getenv("SPARSA_TEST_CASES");
+  if (env != NULL && env[0] != '\0') return strtoll(env, NULL, 0);
+  return EXEC_DEFAULT_CASES;
+}
+
+/* Case i uses seed base + i, so a failing case replays with
+ * SPARSA_TEST_SEED=<its seed> SPARSA_TEST_CASES=1 (case 0 is never large:
+ * set SPARSA_TEST_LARGE=1 to replay a large one). */
+START_TEST(random_configurations) {
+  uint64_t base = exec_base_seed();
+  int64_t cases = exec_num_cases();
+  int force_large = getenv("SPARSA_TEST_LARGE") != NULL;
+  printf("execute_random: SPARSA_TEST_SEED=%" PRIu64 ", %lld cases\n", base, (long long)cases);
+  fflush(stdout);
+
+  sparsa_context *ctx = NULL, *single = NULL;
+  ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
+  ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &single), SPARSA_OK);
+  ck_assert_int_eq(sparsa_context_set_num_threads(single, 1), SPARSA_OK);
+
+  int64_t failures = 0;
+  for (int64_t i = 0; i < cases; i++) {
+    exec_config c;
+    int large = force_large || (i % EXEC_LARGE_EVERY == EXEC_LARGE_EVERY - 1);
+    exec_config_random(&c, base + (uint64_t)i, large);
+    char why[1024] = "";
+    /* Every seventh case runs on a one-thread context. */
+    if (!exec_case_run(i % 7 == 3 ? single : ctx, &c, why, sizeof why)) {
+      if (failures < EXEC_MAX_REPORTS) {
+        fprintf(stderr, "FAILED case %lld (replay: SPARSA_TEST_SEED=%" PRIu64 " SPARSA_TEST_CASES=1%s):\n",
+                (long long)i, c.seed, large ? " SPARSA_TEST_LARGE=1" : "");
+        exec_config_print(&c, stderr);
+        fprintf(stderr, "  %s\n", why);
+      }
+      failures++;
+    }
+    exec_config_free(&c);
+  }
+  sparsa_context_destroy(single);
+  sparsa_context_destroy(ctx);
+  ck_assert_msg(failures == 0, "%lld of %lld configurations failed (seed %" PRIu64 ")",
+                (long long)failures, (long long)cases, base);
+}
+END_TEST
+
+int main(void) {
+  Suite *suite = suite_create("execute_random");
+  TCase *tc = tcase_create("random");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, random_configurations);
+  suite_add_tcase(suite, tc);
+  SRunner *runner = srunner_create(suite);
+  srunner_run_all(runner, CK_NORMAL);
+  int failed = srunner_ntests_failed(runner);
+  srunner_free(runner);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
