@@ -91,8 +91,8 @@ fi
 if [[ -n "${rpm_of[sparsa-devel]:-}" ]]; then
   expect_file "$out/sparsa-devel.rpm.files" '^/usr/include/sparsa/sparsa\.h$' "sparsa-devel.rpm lacks sparsa.h"
   expect_file "$out/sparsa-devel.rpm.files" '^/usr/lib[^ ]*/pkgconfig/sparsa\.pc$' "sparsa-devel.rpm lacks sparsa.pc"
-  rpm -qp --requires "${rpm_of[sparsa-devel]}" 2>/dev/null | grep -q '^libsparsa\.so\.'"$major"'()' ||
-    fail "sparsa-devel.rpm does not require libsparsa.so.$major"
+  rpm -qp --requires "${rpm_of[sparsa-devel]}" 2>/dev/null | grep -qx "sparsa = $version" ||
+    fail "sparsa-devel.rpm does not require exactly sparsa = $version"
 else
   fail "no sparsa-devel .rpm"
 fi

@@ -27,6 +27,7 @@ if [[ -n "$unexpected" ]]; then
   exit 1
 fi
 library="$(cd "$prefix" && find . -name 'libsparsa.so.[0-9]*' -type l | head -n1)"
+library="${library#./}"
 libdir="$prefix/$(dirname "$library")"
 [[ -f "$prefix/include/sparsa/sparsa.h" && -n "$library" ]] ||
   { echo "prefix-install: headers or library missing in $prefix" >&2; exit 1; }

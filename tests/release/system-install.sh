@@ -54,8 +54,9 @@ dpkg -i "${debs[@]}" >"$work/install.log" 2>&1 || { cat "$work/install.log" >&2;
 for name in "${names[@]}"; do dpkg -L "$name"; done | LC_ALL=C sort -u >"$work/package-files"
 runtime_so="$(grep -E '/libsparsa\.so\.[0-9]+$' "$work/package-files" | head -n1)"
 libdir="$(dirname "$runtime_so")"
-ldconfig -p | grep -q "libsparsa\.so\.[0-9]* .*=> $runtime_so$" ||
-  { echo "system-install: the dynamic loader cache does not list $runtime_so" >&2; exit 1; }
+# The package's maintainer scripts must have refreshed the loader cache.
+ldconfig -p | grep -q "	$(basename "$runtime_so") " ||
+  { echo "system-install: the dynamic loader cache does not list $(basename "$runtime_so")" >&2; exit 1; }
 
 # Nothing from a build tree may help the consumers find sparsa.
 unset LD_LIBRARY_PATH PKG_CONFIG_PATH CMAKE_PREFIX_PATH
