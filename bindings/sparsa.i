@@ -141,6 +141,16 @@ static void sparsa_java_throw(JNIEnv *jenv) {
 }
 %}
 
+/* Enum values as int constants (SparsaCapiConstants): the Java layer has
+ * its own enums where a type helps the caller. */
+%include "enumsimple.swg"
+/* The JNI library is loaded by the class that declares the natives. */
+%pragma(java) jniclasscode=%{
+  static {
+    System.loadLibrary("sparsa_java");
+  }
+%}
+
 /* Addresses are direct NIO buffers (zero-copy), or null. The Java layer
  * slices buffers so that their position is the start. */
 %typemap(jni) sparsa_bind_addr "jobject"

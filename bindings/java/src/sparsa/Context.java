@@ -1,0 +1,48 @@
+package sparsa;
+
+import sparsa.capi.SWIGTYPE_p_sparsa_context;
+import sparsa.capi.SparsaCapi;
+import sparsa.capi.SparsaCapiConstants;
+
+/**
+ * An engine context (the CPU, or one CUDA device); every mask and plan
+ * belongs to one. Close it after the masks and plans made from it.
+ */
+public final class Context extends NativeHandle<SWIGTYPE_p_sparsa_context> {
+  /** Compute engines. */
+  public enum Engine {
+    CPU(SparsaCapiConstants.SPARSA_ENGINE_CPU),
+    CUDA(SparsaCapiConstants.SPARSA_ENGINE_CUDA);
+
+    final int code;
+
+    Engine(int code) {
+      this.code = code;
+    }
+  }
+
+  /** A CPU context. */
+  public Context() {
+    this(Engine.CPU, 0);
+  }
+
+  /** A context of an engine and device (0 for the CPU). */
+  public Context(Engine engine, int device) {
+    super(SparsaCapi.context_create(engine.code, device));
+  }
+
+  /** Worker threads used by execute calls. */
+  public int numThreads() {
+    return SparsaCapi.context_num_threads(handle());
+  }
+
+  /** Sets the worker threads (1 to 1024; 0 restores the default). */
+  public void setNumThreads(int n) {
+    SparsaCapi.context_set_num_threads(handle(), n);
+  }
+
+  @Override
+  void destroy(SWIGTYPE_p_sparsa_context ptr) {
+    SparsaCapi.context_destroy(ptr);
+  }
+}
