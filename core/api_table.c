@@ -53,6 +53,34 @@ static const sparsa_api sp_api_v1 = {
     .execute = sparsa_execute,
     .plan_destroy = sparsa_plan_destroy,
     .merge_states = sparsa_merge_states,
+    .estimator_init = sparsa_estimator_init,
+    .mask_estimate = sparsa_mask_estimate,
+    .search_options_init = sparsa_search_options_init,
+    .pattern_search = sparsa_pattern_search,
+    .pattern_config_num_heads = sparsa_pattern_config_num_heads,
+    .pattern_config_get_head = sparsa_pattern_config_get_head,
+    .pattern_config_create_pattern = sparsa_pattern_config_create_pattern,
+    .pattern_config_create_mask = sparsa_pattern_config_create_mask,
+    .pattern_config_save_memory = sparsa_pattern_config_save_memory,
+    .pattern_config_save = sparsa_pattern_config_save,
+    .pattern_config_load_memory = sparsa_pattern_config_load_memory,
+    .pattern_config_load = sparsa_pattern_config_load,
+    .pattern_config_destroy = sparsa_pattern_config_destroy,
+    .cache_options_init = sparsa_cache_options_init,
+    .cache_key_init = sparsa_cache_key_init,
+    .cache_create = sparsa_cache_create,
+    .cache_destroy = sparsa_cache_destroy,
+    .cache_acquire = sparsa_cache_acquire,
+    .cache_lookup = sparsa_cache_lookup,
+    .cache_insert_config = sparsa_cache_insert_config,
+    .cache_entry_get_mask = sparsa_cache_entry_get_mask,
+    .cache_entry_get_plan = sparsa_cache_entry_get_plan,
+    .cache_entry_release = sparsa_cache_entry_release,
+    .cache_get_stats = sparsa_cache_get_stats,
+    .cache_save = sparsa_cache_save,
+    .cache_save_memory = sparsa_cache_save_memory,
+    .cache_load = sparsa_cache_load,
+    .cache_load_memory = sparsa_cache_load_memory,
 };
 
 /* Layout pins: the header comment of sparsa_api says entries only append. */
@@ -64,6 +92,9 @@ _Static_assert(offsetof(sparsa_api, pattern_create_dense) == 8 + 13 * SP_PTR,
 _Static_assert(offsetof(sparsa_api, mask_desc_init) == 8 + 31 * SP_PTR, "api table layout changed");
 _Static_assert(offsetof(sparsa_api, plan_create) == 8 + 39 * SP_PTR, "api table layout changed");
 _Static_assert(offsetof(sparsa_api, merge_states) == 8 + 44 * SP_PTR, "api table layout changed");
+_Static_assert(offsetof(sparsa_api, estimator_init) == 8 + 45 * SP_PTR, "api table layout changed");
+_Static_assert(offsetof(sparsa_api, cache_options_init) == 8 + 58 * SP_PTR,
+               "api table layout changed");
 
 SPARSA_API const sparsa_api *sparsa_get_api(uint32_t abi_version) {
   if (abi_version == 0 || abi_version > SPARSA_ABI_VERSION) return NULL;

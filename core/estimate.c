@@ -41,7 +41,7 @@ static int sp_is_pow2_in(int32_t v, int32_t lo, int32_t hi) {
   return v >= lo && v <= hi && (v & (v - 1)) == 0;
 }
 
-static sparsa_status sp_check_estimator(const sparsa_estimator *e) {
+sparsa_status sp_estimator_check(const sparsa_estimator *e) {
   if ((int)e->method < 0 || (int)e->method > SPARSA_ESTIMATOR_VERTICAL_SLASH)
     return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.method = %d is unknown", (int)e->method);
   if (!sp_is_pow2_in(e->block_q, 16, 256))
@@ -76,6 +76,16 @@ static sparsa_status sp_check_estimator(const sparsa_estimator *e) {
   return SPARSA_OK;
 }
 
+sparsa_status sp_estimator_normalize(const sparsa_estimator *est, sparsa_estimator *norm) {
+  SP_CHECK_NULL(est);
+  if (est->struct_size < SP_ESTIMATOR_MIN_SIZE)
+    return sp_fail(SPARSA_ERR_VERSION, "estimator.struct_size = %u: must be at least %u",
+                   (unsigned)est->struct_size, (unsigned)SP_ESTIMATOR_MIN_SIZE);
+  memcpy(norm, est, sizeof *norm);
+  norm->struct_size = (uint32_t)sizeof *norm;
+  return sp_estimator_check(norm);
+}
+
 sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
                                 const sparsa_problem *problem, const void *q, const void *k) {
   SP_CHECK_NULL(est);
@@ -83,11 +93,7 @@ sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
   SP_CHECK_NULL(q);
   SP_CHECK_NULL(k);
   memset(in, 0, sizeof *in);
-  if (est->struct_size < SP_ESTIMATOR_MIN_SIZE)
-    return sp_fail(SPARSA_ERR_VERSION, "estimator.struct_size = %u: must be at least %u",
-                   (unsigned)est->struct_size, (unsigned)SP_ESTIMATOR_MIN_SIZE);
-  memcpy(&in->est, est, sizeof in->est);
-  SP_TRY(sp_check_estimator(&in->est));
+  SP_TRY(sp_estimator_normalize(est, &in->est));
   SP_TRY(sp_problem_normalize(problem, &in->prob));
   if (in->prob.cu_seqlens_q != NULL || in->prob.cu_seqlens_kv != NULL)
     return sp_fail(SPARSA_ERR_UNSUPPORTED,

@@ -19,6 +19,11 @@ typedef struct sp_est_input {
   int64_t num_q_blocks, num_kv_blocks;
 } sp_est_input;
 
+/* Validate an estimator and copy it (struct_size checked); the message
+ * names the field. */
+sparsa_status sp_estimator_check(const sparsa_estimator *est);
+sparsa_status sp_estimator_normalize(const sparsa_estimator *est, sparsa_estimator *norm);
+
 /* Validate est + problem; SPARSA_ERR_* with a message naming the field. */
 sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
                                 const sparsa_problem *problem, const void *q, const void *k);

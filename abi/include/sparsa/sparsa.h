@@ -15,6 +15,7 @@
 #include "sparsa_mask.h"
 #include "sparsa_plan.h"
 #include "sparsa_estimator.h"
+#include "sparsa_cache.h"
 #include "sparsa_api.h"
 
 #endif /* SPARSA_H */

@@ -12,7 +12,9 @@
 #define SPARSA_API_TABLE_H
 
 #include "sparsa_common.h"
+#include "sparsa_cache.h"
 #include "sparsa_context.h"
+#include "sparsa_estimator.h"
 #include "sparsa_mask.h"
 #include "sparsa_pattern.h"
 #include "sparsa_plan.h"
@@ -87,6 +89,47 @@ typedef struct sparsa_api {
   void (*plan_destroy)(sparsa_plan *);                              /**< sparsa_plan_destroy() */
   sparsa_status (*merge_states)(sparsa_context *, const sparsa_problem *, const void *,
                                 const float *, const void *, const float *, void *, float *); /**< sparsa_merge_states() */
+  /* --- ABI version 1 (sparsa 0.1): estimators, pattern search and configs, cache --- */
+  sparsa_status (*estimator_init)(sparsa_estimator *, sparsa_estimator_method); /**< sparsa_estimator_init() */
+  sparsa_status (*mask_estimate)(sparsa_context *, const sparsa_estimator *, const sparsa_problem *,
+                                 const void *, const void *, sparsa_mask **); /**< sparsa_mask_estimate() */
+  sparsa_status (*search_options_init)(sparsa_search_options *); /**< sparsa_search_options_init() */
+  sparsa_status (*pattern_search)(sparsa_context *, const sparsa_search_options *,
+                                  const sparsa_problem *, const void *, const void *,
+                                  sparsa_pattern_config **); /**< sparsa_pattern_search() */
+  sparsa_status (*pattern_config_num_heads)(const sparsa_pattern_config *, int32_t *); /**< sparsa_pattern_config_num_heads() */
+  sparsa_status (*pattern_config_get_head)(const sparsa_pattern_config *, int32_t,
+                                           sparsa_head_info *); /**< sparsa_pattern_config_get_head() */
+  sparsa_status (*pattern_config_create_pattern)(const sparsa_pattern_config *, int32_t,
+                                                 sparsa_pattern **); /**< sparsa_pattern_config_create_pattern() */
+  sparsa_status (*pattern_config_create_mask)(sparsa_context *, const sparsa_pattern_config *,
+                                              int64_t, int64_t, sparsa_mask **); /**< sparsa_pattern_config_create_mask() */
+  sparsa_status (*pattern_config_save_memory)(const sparsa_pattern_config *, void *, size_t,
+                                              size_t *); /**< sparsa_pattern_config_save_memory() */
+  sparsa_status (*pattern_config_save)(const sparsa_pattern_config *, const char *); /**< sparsa_pattern_config_save() */
+  sparsa_status (*pattern_config_load_memory)(const void *, size_t, sparsa_pattern_config **); /**< sparsa_pattern_config_load_memory() */
+  sparsa_status (*pattern_config_load)(const char *, sparsa_pattern_config **); /**< sparsa_pattern_config_load() */
+  void (*pattern_config_destroy)(sparsa_pattern_config *); /**< sparsa_pattern_config_destroy() */
+  sparsa_status (*cache_options_init)(sparsa_cache_options *); /**< sparsa_cache_options_init() */
+  sparsa_status (*cache_key_init)(sparsa_cache_key *); /**< sparsa_cache_key_init() */
+  sparsa_status (*cache_create)(sparsa_context *, const sparsa_cache_options *, sparsa_cache **); /**< sparsa_cache_create() */
+  void (*cache_destroy)(sparsa_cache *); /**< sparsa_cache_destroy() */
+  sparsa_status (*cache_acquire)(sparsa_cache *, const sparsa_cache_key *, const sparsa_estimator *,
+                                 const sparsa_problem *, const void *, const void *,
+                                 sparsa_cache_entry **); /**< sparsa_cache_acquire() */
+  sparsa_status (*cache_lookup)(sparsa_cache *, const sparsa_cache_key *, const sparsa_estimator *,
+                                const sparsa_problem *, sparsa_cache_entry **); /**< sparsa_cache_lookup() */
+  sparsa_status (*cache_insert_config)(sparsa_cache *, const sparsa_cache_key *,
+                                       const sparsa_problem *, const sparsa_pattern_config *,
+                                       sparsa_cache_entry **); /**< sparsa_cache_insert_config() */
+  sparsa_status (*cache_entry_get_mask)(const sparsa_cache_entry *, const sparsa_mask **); /**< sparsa_cache_entry_get_mask() */
+  sparsa_status (*cache_entry_get_plan)(const sparsa_cache_entry *, const sparsa_plan **); /**< sparsa_cache_entry_get_plan() */
+  void (*cache_entry_release)(sparsa_cache_entry *); /**< sparsa_cache_entry_release() */
+  sparsa_status (*cache_get_stats)(sparsa_cache *, sparsa_cache_stats *); /**< sparsa_cache_get_stats() */
+  sparsa_status (*cache_save)(sparsa_cache *, const char *); /**< sparsa_cache_save() */
+  sparsa_status (*cache_save_memory)(sparsa_cache *, void *, size_t, size_t *); /**< sparsa_cache_save_memory() */
+  sparsa_status (*cache_load)(sparsa_cache *, const char *); /**< sparsa_cache_load() */
+  sparsa_status (*cache_load_memory)(sparsa_cache *, const void *, size_t); /**< sparsa_cache_load_memory() */
   /* New entries are appended here, each with the version that added it. */
 } sparsa_api;
 
