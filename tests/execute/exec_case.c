@@ -101,8 +101,16 @@ void exec_config_random(exec_config *c, uint64_t seed, int large) {
     for (int32_t b = 0; b < c->batch; b++)
       if (c->seq_kv[b] > 0 && c->seq_kv[b] < min_kv) min_kv = c->seq_kv[b];
   }
-  for (int32_t h = 0; h < exec_config_num_patterns(c); h++)
-    c->patterns[h] = test_pattern_random(&rng, c->q_len, c->kv_len, min_kv, 1);
+  /* Fixed lengths draw half their patterns from the shared generator (every
+   * kind); varlen ones from the local one, whose patterns are valid at any
+   * sequence length (no neighborhood grid to match). */
+  uint64_t ref_state = seed ^ 0x9e3779b97f4a7c15ull;
+  for (int32_t h = 0; h < exec_config_num_patterns(c); h++) {
+    if (!c->varlen && test_rng_chance(&rng, 0.5))
+      c->patterns[h] = test_pattern_from_ref(ref_pattern_random(&ref_state, c->q_len, c->kv_len));
+    else
+      c->patterns[h] = test_pattern_random(&rng, c->q_len, c->kv_len, min_kv, 1);
+  }
   for (int t = 0; t < 4; t++) c->layout[t] = (exec_layout)test_rng_range(&rng, 0, 2);
   c->lse_layout = (exec_lse_layout)test_rng_range(&rng, 0, 3);
   c->workspace_given = test_rng_chance(&rng, 0.5);

@@ -34,6 +34,7 @@ int test_pattern_visible(const test_pattern *p, int64_t q_len, int64_t kv_len, i
     case TP_UNION:
       return test_pattern_visible(p->parts[0], q_len, kv_len, top_left, i, j) ||
              test_pattern_visible(p->parts[1], q_len, kv_len, top_left, i, j);
+    case TP_REF: return ref_visible(p->ref, q_len, kv_len, top_left, i, j);
     default: return 0;
   }
 }
@@ -100,8 +101,16 @@ test_pattern *test_pattern_random(test_rng *rng, int64_t max_q_len, int64_t max_
   return p;
 }
 
+test_pattern *test_pattern_from_ref(ref_pattern *ref) {
+  test_pattern *p = calloc(1, sizeof *p);
+  p->kind = TP_REF;
+  p->ref = ref;
+  return p;
+}
+
 void test_pattern_free(test_pattern *p) {
   if (p == NULL) return;
+  ref_pattern_free(p->ref);
   free(p->bitmap);
   test_pattern_free(p->parts[0]);
   test_pattern_free(p->parts[1]);
@@ -133,6 +142,7 @@ sparsa_status test_pattern_build(const test_pattern *p, sparsa_pattern **out) {
       sparsa_pattern_destroy(parts[1]);
       return s;
     }
+    case TP_REF: return ref_pattern_to_sparsa(p->ref, out);
     default: return SPARSA_ERR_INVALID_ARGUMENT;
   }
 }
@@ -174,6 +184,12 @@ void test_pattern_print(const test_pattern *p, FILE *f) {
       test_pattern_print(p->parts[1], f);
       fprintf(f, ")");
       break;
+    case TP_REF: {
+      char buf[2048];
+      ref_pattern_describe(p->ref, buf, sizeof buf);
+      fprintf(f, "%s", buf);
+      break;
+    }
     default: fprintf(f, "?"); break;
   }
 }

@@ -10,6 +10,7 @@
 
 #include <sparsa/sparsa.h>
 
+#include "reference/ref_membership.h"
 #include "test_rng.h"
 
 typedef enum test_pattern_kind {
@@ -23,7 +24,8 @@ typedef enum test_pattern_kind {
   TP_VERTICAL_SLASH,
   TP_POWER,
   TP_UNION,
-  TP_NUM_KINDS
+  TP_NUM_KINDS,
+  TP_REF          /* any kind, from the shared membership reference */
 } test_pattern_kind;
 
 enum { TP_MAX_LIST = 16 };
@@ -39,6 +41,7 @@ typedef struct test_pattern {
   int64_t columns[TP_MAX_LIST], num_columns;   /* VERTICAL_SLASH */
   int64_t offsets[TP_MAX_LIST], num_offsets;
   struct test_pattern *parts[2];     /* UNION */
+  ref_pattern *ref;                  /* REF (owned) */
 } test_pattern;
 
 /* A random pattern for sequences of at most max_q_len x max_kv_len whose
@@ -46,6 +49,9 @@ typedef struct test_pattern {
  * min_kv_len, the shortest key length it will be applied at. */
 test_pattern *test_pattern_random(test_rng *rng, int64_t max_q_len, int64_t max_kv_len,
                                   int64_t min_kv_len, int allow_union);
+/* Wraps a pattern of the shared reference generator (ref_pattern_random:
+ * every kind, neighborhoods and intersections included), taking ownership. */
+test_pattern *test_pattern_from_ref(ref_pattern *ref);
 void test_pattern_free(test_pattern *p);
 
 /* The rule, at one sequence's lengths and alignment. */
