@@ -25,7 +25,7 @@
 #include "sparsa.h"
 
 #define MAX_HEADS 64
-#define MAX_ENTRIES 12
+#define MAX_ENTRIES 16
 
 typedef struct demo_entry {
   char name[32];
@@ -33,6 +33,8 @@ typedef struct demo_entry {
   int per_head;                         /* patterns differ per head */
   sparsa_pattern *patterns[MAX_HEADS];  /* 1, or one per head; none for dense */
   char head_choice[MAX_HEADS][32];      /* per-head best: which pattern each head got */
+  int estimated;                        /* mask from sparsa_mask_estimate(), not patterns */
+  sparsa_estimator estimator;
   /* results */
   double block_density, token_density, mask_ms, plan_ms, time_ms, rel_error, mass;
   double head_mass[MAX_HEADS], head_density[MAX_HEADS];
@@ -42,7 +44,7 @@ typedef struct demo_options {
   int64_t n;
   int heads, dim, block, threads, reps, json, quiet;
   int64_t window, sink, seed;
-  double target_mass, keep_fraction;
+  double target_mass, keep_fraction, estimate_threshold;
   int vslash_columns, vslash_diagonals;
   sparsa_dtype dtype;
 } demo_options;
@@ -92,13 +94,57 @@ static void attention_mass(const demo_run *r, demo_entry *e) {
   e->mass = total / r->o->heads;
 }
 
+/* The blocks an estimated mask keeps for each head, as patterns (blocks
+ * intersected with causal), so that per-head best can pick them. A head's
+ * pattern computes the same blocks as the estimate, each block whole, so it
+ * captures at least the estimate's mass. */
+static int estimated_to_patterns(const demo_options *o, const sparsa_mask *mask, demo_entry *e) {
+  const int64_t nb = (o->n + o->block - 1) / o->block;
+  int64_t *row_ptr = malloc((size_t)(nb + 1) * sizeof *row_ptr);
+  int32_t *cols = malloc((size_t)(nb * nb) * sizeof *cols);
+  sparsa_pattern *causal = NULL;
+  int rc = -1;
+  if (!row_ptr || !cols || sparsa_pattern_create_causal(&causal) != SPARSA_OK) goto done;
+  for (int h = 0; h < o->heads; h++) {
+    int64_t count = 0;
+    sparsa_pattern *blocks = NULL;
+    if (sparsa_mask_export_bsr(mask, h, row_ptr, cols, NULL, nb * nb, &count) != SPARSA_OK ||
+        sparsa_pattern_create_blocks_bsr(o->block, o->block, nb, row_ptr, cols, &blocks) != SPARSA_OK)
+      goto done;
+    const sparsa_pattern *parts[2] = {blocks, causal};
+    sparsa_status st = sparsa_pattern_create_intersection(parts, 2, &e->patterns[h]);
+    sparsa_pattern_destroy(blocks);
+    if (st != SPARSA_OK) goto done;
+  }
+  rc = 0;
+done:
+  if (rc) fprintf(stderr, "sparsa demo: %s: cannot read the estimated blocks: %s\n", e->name,
+                  sparsa_last_error());
+  sparsa_pattern_destroy(causal);
+  free(row_ptr);
+  free(cols);
+  return rc;
+}
+
 static int run_entry(demo_run *r, demo_entry *e, int is_reference) {
   const demo_options *o = r->o;
   char err[512];
   sparsa_mask *mask = NULL;
   int rc = -1;
   progress(o, "demo: %-16s ...", e->name);
-  if (e->patterns[0]) {
+  if (e->estimated) {
+    double t0 = cli_now_seconds();
+    sparsa_status st = sparsa_mask_estimate(r->ctx, &e->estimator, &r->problem, r->q, r->k, &mask);
+    if (st != SPARSA_OK) {
+      snprintf(err, sizeof err, "estimate: %s: %s", sparsa_status_string(st), sparsa_last_error());
+      goto fail;
+    }
+    e->mask_ms = 1e3 * (cli_now_seconds() - t0);
+    sparsa_mask_density(mask, -1, &e->block_density);
+    sparsa_mask_token_density(mask, -1, &e->token_density);
+    for (int h = 0; h < o->heads; h++) sparsa_mask_density(mask, h, &e->head_density[h]);
+    if (estimated_to_patterns(o, mask, e)) goto fail;
+  } else if (e->patterns[0]) {
     double t0 = cli_now_seconds();
     if (cli_mask_from_patterns(r->ctx, e->patterns, e->per_head ? o->heads : 1, o->n, o->n, o->block,
                                o->block, 0, &mask, err, sizeof err))
@@ -126,7 +172,7 @@ static int run_entry(demo_run *r, demo_entry *e, int is_reference) {
     memcpy(r->ref_out, r->out_f32, r->elems * sizeof(float));
     memcpy(r->ref_lse, r->lse, (size_t)o->heads * o->n * sizeof(float));
   }
-  if (e->patterns[0]) {
+  if (mask) {
     e->rel_error = cli_relative_error(r->out_f32, r->ref_out, r->elems);
     attention_mass(r, e);
   } else {
@@ -256,6 +302,33 @@ done:
   return rc;
 }
 
+/* Masks the library estimates from q and k at run time (one per head). */
+static int add_estimated_entries(const demo_options *o, demo_entry *entries, int *count) {
+  static const struct {
+    const char *name;
+    sparsa_estimator_method method;
+    const char *detail;
+  } methods[] = {
+      {"est. pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, "library estimator: pooled block scores"},
+      {"est. antidiag", SPARSA_ESTIMATOR_ANTIDIAGONAL, "library estimator: antidiagonal (XAttention)"},
+      {"est. vslash", SPARSA_ESTIMATOR_VERTICAL_SLASH, "library estimator: vertical-slash, last 64 q"},
+  };
+  for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+    demo_entry *e = &entries[(*count)++];
+    snprintf(e->name, sizeof e->name, "%s", methods[m].name);
+    e->estimated = 1;
+    e->per_head = 1;
+    if (check(sparsa_estimator_init(&e->estimator, methods[m].method), methods[m].name)) return -1;
+    e->estimator.block_q = e->estimator.block_kv = o->block;
+    e->estimator.selection = SPARSA_SELECT_THRESHOLD;
+    e->estimator.threshold = (float)o->estimate_threshold;
+    e->estimator.causal = 1;
+    snprintf(e->detail, sizeof e->detail, "%s, mass threshold %.2f", methods[m].detail,
+             o->estimate_threshold);
+  }
+  return 0;
+}
+
 /* Per head, the cheapest measured pattern that captures the target mass:
  * the head-specific mask a pattern search would store. */
 static int add_per_head_best(const demo_options *o, demo_entry *entries, int count, demo_entry *best) {
@@ -266,12 +339,13 @@ static int add_per_head_best(const demo_options *o, demo_entry *entries, int cou
   for (int h = 0; h < o->heads; h++) {
     int pick = 1;  /* causal, which always captures everything */
     for (int i = 2; i < count; i++) {
-      if (entries[i].head_mass[h] >= o->target_mass &&
+      if (entries[i].patterns[0] && entries[i].head_mass[h] >= o->target_mass &&
           entries[i].head_density[h] < entries[pick].head_density[h])
         pick = i;
     }
     const demo_entry *src = &entries[pick];
     sparsa_pattern *chosen = src->patterns[src->per_head ? h : 0];
+    /* Estimated masks were taken over as their blocks, whole. */
     /* A union of one part is a new reference to the same rule. */
     const sparsa_pattern *parts[1] = {chosen};
     if (check(sparsa_pattern_create_union(parts, 1, &best->patterns[h]), "per-head best")) return -1;
@@ -285,8 +359,8 @@ static void print_table(const demo_run *r, const demo_entry *entries, int count)
   printf("sparsa demo: causal LLM prefill, N=%lld, %d heads x dim %d, %s, block %d, %d threads\n",
          (long long)o->n, o->heads, o->dim, cli_dtype_name(o->dtype), o->block, o->threads);
   printf("error and mass against exact causal attention; speedup over dense attention (no mask)\n\n");
-  printf("%-16s %7s %7s %9s %8s %9s %7s  %s\n", "pattern", "blocks", "tokens", "time ms", "speedup",
-         "rel.err", "mass", "what");
+  printf("%-16s %7s %7s %8s %9s %8s %9s %7s  %s\n", "pattern", "blocks", "tokens", "mask ms", "time ms",
+         "speedup", "rel.err", "mass", "what");
   for (int i = 0; i < count; i++) {
     const demo_entry *e = &entries[i];
     char err[16], mass[16];
@@ -294,8 +368,8 @@ static void print_table(const demo_run *r, const demo_entry *entries, int count)
     else snprintf(err, sizeof err, "%.2e", e->rel_error);
     if (isnan(e->mass)) snprintf(mass, sizeof mass, "-");
     else snprintf(mass, sizeof mass, "%.4f", e->mass);
-    printf("%-16s %7.3f %7.3f %9.2f %7.2fx %9s %7s  %s\n", e->name, e->block_density, e->token_density,
-           e->time_ms, r->dense_ms / e->time_ms, err, mass, e->detail);
+    printf("%-16s %7.3f %7.3f %8.2f %9.2f %7.2fx %9s %7s  %s\n", e->name, e->block_density,
+           e->token_density, e->mask_ms, e->time_ms, r->dense_ms / e->time_ms, err, mass, e->detail);
   }
   const demo_entry *best = &entries[count - 1];
   printf("\nper head (role planted in the data -> pattern chosen, mass captured, block density):\n");
@@ -303,7 +377,8 @@ static void print_table(const demo_run *r, const demo_entry *entries, int count)
     printf("  head %2d  %-20s -> %-16s mass %.4f  blocks %.3f\n", h, demo_head_role(h),
            best->head_choice[h], best->head_mass[h], best->head_density[h]);
   printf("\nmass: share of the exact softmax weight on the pattern's keys, exp(lse_pattern - lse_exact)\n"
-         "averaged over rows and heads; blocks: block density (cost); tokens: visible pairs.\n");
+         "averaged over rows and heads; blocks: block density (cost); tokens: visible pairs;\n"
+         "mask ms: building the mask (for estimators: estimating it from q and k).\n");
 }
 
 static void print_json(const demo_run *r, const demo_entry *entries, int count) {
@@ -343,7 +418,7 @@ static void print_json(const demo_run *r, const demo_entry *entries, int count) 
     cli_json_number(&j, "rel_error", e->rel_error);
     cli_json_number(&j, "mass", e->mass);
     cli_json_array_begin(&j, "head_mass");
-    for (int h = 0; h < o->heads; h++) cli_json_number(&j, NULL, e->patterns[0] ? e->head_mass[h] : NAN);
+    for (int h = 0; h < o->heads; h++) cli_json_number(&j, NULL, isnan(e->mass) ? NAN : e->head_mass[h]);
     cli_json_array_end(&j);
     if (e->head_choice[0][0]) {
       cli_json_array_begin(&j, "head_choice");
@@ -371,9 +446,9 @@ static void print_help(const cli_flag *flags, int num_flags) {
 }
 
 int cmd_demo(int argc, char **argv) {
-  demo_options o = {.n = 4096, .heads = 8, .dim = 64, .block = 64, .threads = 0, .reps = 5,
+  demo_options o = {.n = 4096, .heads = 8, .dim = 64, .block = 64, .threads = 0, .reps = 3,
                     .window = 512, .sink = 64, .seed = 42, .target_mass = 0.95,
-                    .keep_fraction = 0.15, .vslash_columns = 64, .vslash_diagonals = 64,
+                    .keep_fraction = 0.15, .estimate_threshold = 0.95, .vslash_columns = 64, .vslash_diagonals = 64,
                     .dtype = SPARSA_DTYPE_F32};
   const char *dtype = "f32";
   const cli_flag flags[] = {
@@ -389,6 +464,7 @@ int cmd_demo(int argc, char **argv) {
       {"columns", CLI_FLAG_INT, &o.vslash_columns, "C", "vertical-slash: key columns per head"},
       {"diagonals", CLI_FLAG_INT, &o.vslash_diagonals, "D", "vertical-slash: diagonals per head"},
       {"keep", CLI_FLAG_DOUBLE, &o.keep_fraction, "F", "block top-k: share of causal blocks kept"},
+      {"estimate", CLI_FLAG_DOUBLE, &o.estimate_threshold, "M", "library estimators: mass threshold"},
       {"target-mass", CLI_FLAG_DOUBLE, &o.target_mass, "M", "per-head best: mass a pattern must reach"},
       {"seed", CLI_FLAG_INT64, &o.seed, "S", "seed of the problem"},
       {"json", CLI_FLAG_BOOL, &o.json, NULL, "print one JSON object instead of the table"},
@@ -407,10 +483,11 @@ int cmd_demo(int argc, char **argv) {
   }
   if (o.n < 128 || o.heads < 1 || o.heads > MAX_HEADS || o.dim < 48 || o.reps < 1 || o.window < 2 ||
       o.sink < 0 || o.vslash_columns < 1 || o.vslash_diagonals < 1 || o.threads < 0 ||
-      !(o.keep_fraction > 0 && o.keep_fraction <= 1) || !(o.target_mass > 0 && o.target_mass <= 1)) {
+      !(o.keep_fraction > 0 && o.keep_fraction <= 1) || !(o.target_mass > 0 && o.target_mass <= 1) ||
+      !(o.estimate_threshold > 0 && o.estimate_threshold <= 1)) {
     fprintf(stderr, "sparsa demo: out of range: needs --n >= 128, 1 <= --heads <= %d, --dim >= 48,\n"
                     "  --reps >= 1, --window >= 2, --sink >= 0, --columns/--diagonals >= 1,\n"
-                    "  --threads >= 0, 0 < --keep <= 1, 0 < --target-mass <= 1\n", MAX_HEADS);
+                    "  --threads >= 0, 0 < --keep, --estimate, --target-mass <= 1\n", MAX_HEADS);
     return 2;
   }
 
@@ -457,7 +534,9 @@ int cmd_demo(int argc, char **argv) {
   r.problem.head_dim = o.dim;
   r.problem.q_len = r.problem.kv_len = o.n;
 
-  if (add_rule_entries(&o, entries, &count) || add_data_entries(&o, &p, entries, &count)) goto done;
+  if (add_rule_entries(&o, entries, &count) || add_data_entries(&o, &p, entries, &count) ||
+      add_estimated_entries(&o, entries, &count))
+    goto done;
   for (int i = 0; i < count; i++) {
     if (run_entry(&r, &entries[i], i == 1)) goto done;
     if (i == 0) r.dense_ms = entries[i].time_ms;

@@ -5,13 +5,15 @@
  *             keys get logit a*b*scale (StreamingLLM's attention sinks);
  *   stripes   channel 1: the same with a few scattered key columns that all
  *             queries attend to (MInference's vertical lines);
- *   locality  channels 2..2F+1: rotary-like pairs cos/sin(w_f * pos), whose
- *             dot product sum_f cos(w_f * (i - j)) peaks at i = j and decays
- *             over ~pi / w_max tokens; jittered frequencies avoid revivals;
+ *   locality  the next LOCAL_CHANNELS channels: a position code of smooth
+ *             bumps spread over the sequence, normalized, so q_i . k_j is
+ *             the cosine of two codes: 1 at i = j, falling off over a few
+ *             bump widths and exactly 0 far away (no far-field noise,
+ *             which rotary-like codes of few frequencies would add);
  *   topics    the remaining channels: tokens come in segments about one of a
- *             few topics, and a query attends to keys of its own topic
- *             wherever they are (retrieval heads: the structure pooled
- *             block scores find);
+ *             few orthonormal topics, and a query attends to the keys of its
+ *             own topic wherever they are (retrieval heads: the structure
+ *             pooled block scores find);
  *   noise     Gaussian on every channel.
  *
  * Heads mix these in different proportions, as real heads differ. */
@@ -25,25 +27,25 @@
 
 #define NUM_SINKS 4
 #define NUM_STRIPES 24
-#define NUM_FREQS 16
-#define NUM_TOPICS 8
+#define LOCAL_CHANNELS 32
+#define NUM_TOPICS 4
 
 typedef struct head_mix {
   const char *role;
   double sink, stripe, local, topic;  /* logit added at full strength */
-  double window;                      /* tokens over which locality decays */
+  double width;                       /* locality width in bump spacings */
   double noise;                       /* channel noise stddev */
 } head_mix;
 
 static const head_mix mixes[] = {
-    {"local", 3.0, 0.0, 9.0, 0.0, 32, 0.5},
-    {"local+sink", 6.5, 1.5, 6.5, 0.0, 128, 0.5},
-    {"sink", 8.5, 0.0, 5.0, 0.0, 64, 0.5},
-    {"vertical", 5.0, 6.5, 3.5, 0.0, 64, 0.5},
-    {"vertical+local", 4.0, 5.0, 7.0, 0.0, 16, 0.5},
-    {"retrieval", 3.0, 0.0, 3.0, 6.5, 64, 0.5},
-    {"retrieval+vertical", 4.0, 3.5, 4.0, 5.0, 32, 0.5},
-    {"diffuse", 3.0, 1.0, 3.0, 1.5, 256, 0.9},
+    {"local", 3.0, 0.0, 8.0, 0.0, 0.6, 0.5},
+    {"local+sink", 7.0, 0.0, 6.0, 0.0, 1.0, 0.5},
+    {"sink", 9.0, 0.0, 4.0, 0.0, 1.0, 0.5},
+    {"vertical", 5.0, 7.0, 3.0, 0.0, 1.0, 0.5},
+    {"vertical+local", 4.0, 5.5, 6.0, 0.0, 0.6, 0.5},
+    {"retrieval", 3.0, 0.0, 3.0, 5.0, 1.0, 0.5},
+    {"retrieval+vertical", 4.0, 4.5, 3.0, 4.5, 1.0, 0.5},
+    {"diffuse", 2.0, 1.0, 2.0, 1.5, 3.0, 0.8},
 };
 #define NUM_MIXES ((int)(sizeof mixes / sizeof mixes[0]))
 
@@ -56,11 +58,30 @@ void demo_problem_release(demo_problem *p) {
   p->q = p->k = p->v = NULL;
 }
 
+/* Orthonormal topic vectors (Gram-Schmidt), so that other topics add
+ * exactly nothing to a logit. */
+static void orthonormal_topics(cli_rng *rng, float *vec, int dims) {
+  for (int t = 0; t < NUM_TOPICS; t++) {
+    float *u = vec + (size_t)t * dims;
+    for (int c = 0; c < dims; c++) u[c] = (float)cli_rng_normal(rng);
+    for (int prev = 0; prev < t; prev++) {
+      const float *w = vec + (size_t)prev * dims;
+      double d = 0.0;
+      for (int c = 0; c < dims; c++) d += (double)u[c] * w[c];
+      for (int c = 0; c < dims; c++) u[c] -= (float)(d * w[c]);
+    }
+    double norm = 0.0;
+    for (int c = 0; c < dims; c++) norm += (double)u[c] * u[c];
+    for (int c = 0; c < dims; c++) u[c] = (float)(u[c] / sqrt(norm));
+  }
+}
+
 int demo_problem_generate(demo_problem *p) {
-  const int d = p->dim, F = NUM_FREQS;
-  const int topic_first = 2 + 2 * F, topic_dims = d - topic_first;
-  if (topic_dims < 8) {
-    fprintf(stderr, "demo: head dim %d is too small; the demo needs at least %d\n", d, topic_first + 8);
+  const int d = p->dim;
+  const int topic_first = 2 + LOCAL_CHANNELS, topic_dims = d - topic_first;
+  if (topic_dims < NUM_TOPICS) {
+    fprintf(stderr, "demo: head dim %d is too small; the demo needs at least %d\n", d,
+            topic_first + NUM_TOPICS);
     return -1;
   }
   const int64_t n = p->n;
@@ -84,21 +105,15 @@ int demo_problem_generate(demo_problem *p) {
   cli_rng_seed(&rng, p->seed);
   const double scale = 1.0 / sqrt((double)d);
 
-  /* Segments of 32 to 512 tokens, each about one topic. */
+  /* Segments of 32 to 256 tokens, each about one topic. */
   for (int64_t i = 0; i < n;) {
-    int64_t len = 32 + (int64_t)(cli_rng_uniform(&rng) * 480.0);
+    int64_t len = 32 + (int64_t)(cli_rng_uniform(&rng) * 224.0);
     int topic = (int)(cli_rng_next(&rng) % NUM_TOPICS);
     for (int64_t e = i + len; i < e && i < n; i++) topic_of[i] = topic;
   }
-  for (int t = 0; t < NUM_TOPICS; t++) {
-    float *u = topic_vec + (size_t)t * topic_dims;
-    double norm = 0.0;
-    for (int c = 0; c < topic_dims; c++) {
-      u[c] = (float)cli_rng_normal(&rng);
-      norm += (double)u[c] * u[c];
-    }
-    for (int c = 0; c < topic_dims; c++) u[c] = (float)(u[c] / sqrt(norm));
-  }
+  orthonormal_topics(&rng, topic_vec, topic_dims);
+  /* Bump centres evenly over the sequence. */
+  const double spacing = (double)n / LOCAL_CHANNELS;
 
   for (int h = 0; h < p->heads; h++) {
     const head_mix *m = &mixes[h % NUM_MIXES];
@@ -106,12 +121,10 @@ int demo_problem_generate(demo_problem *p) {
     for (int64_t j = 0; j < n; j++) is_stripe[j] = 0;
     for (int s = 0; s < NUM_STRIPES && n > NUM_SINKS; s++)
       is_stripe[NUM_SINKS + (int64_t)(cli_rng_next(&rng) % (uint64_t)(n - NUM_SINKS))] = 1;
-    double freq[NUM_FREQS];
-    const double w_max = 3.14159265358979 / m->window;
-    for (int f = 0; f < F; f++) freq[f] = w_max * (f + cli_rng_uniform(&rng)) / F;
+    const double width = m->width * spacing;
     /* Amplitudes whose products, times scale, give the planted logits. */
     const double a_sink = sqrt(m->sink / scale), a_stripe = sqrt(m->stripe / scale);
-    const double a_local = sqrt(m->local / F / scale), a_topic = sqrt(m->topic / scale);
+    const double a_local = sqrt(m->local / scale), a_topic = sqrt(m->topic / scale);
 
     for (int64_t t = 0; t < n; t++) {
       float *q = p->q + ((size_t)t * p->heads + h) * d;
@@ -124,12 +137,16 @@ int demo_problem_generate(demo_problem *p) {
       if (t < NUM_SINKS) k[0] += (float)a_sink;
       q[1] += (float)a_stripe;
       if (is_stripe[t]) k[1] += (float)a_stripe;
-      for (int f = 0; f < F; f++) {
-        double c = cos(freq[f] * (double)t), s = sin(freq[f] * (double)t);
-        q[2 + 2 * f] += (float)(a_local * c);
-        q[3 + 2 * f] += (float)(a_local * s);
-        k[2 + 2 * f] += (float)(a_local * c);
-        k[3 + 2 * f] += (float)(a_local * s);
+      double code[LOCAL_CHANNELS], norm = 0.0;
+      for (int c = 0; c < LOCAL_CHANNELS; c++) {
+        double x = ((double)t - (c + 0.5) * spacing) / width;
+        code[c] = exp(-0.5 * x * x);
+        norm += code[c] * code[c];
+      }
+      norm = sqrt(norm) > 0 ? sqrt(norm) : 1.0;
+      for (int c = 0; c < LOCAL_CHANNELS; c++) {
+        q[2 + c] += (float)(a_local * code[c] / norm);
+        k[2 + c] += (float)(a_local * code[c] / norm);
       }
       const float *u = topic_vec + (size_t)topic_of[t] * topic_dims;
       for (int c = 0; c < topic_dims; c++) {
