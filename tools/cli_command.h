@@ -16,7 +16,9 @@ int cmd_info(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_render(int argc, char **argv);
-/* Pattern search lives in cmd_search.c, built when that file exists. */
+/* Built when their files exist: pattern search (cmd_search.c) and the
+ * video-diffusion demo (demo_diffusion.c). */
 int cmd_search(int argc, char **argv);
+int cmd_demo_diffusion(int argc, char **argv);
 
 #endif /* SPARSA_CLI_COMMAND_H */

@@ -7,7 +7,7 @@
 #include "cli_pattern_spec.h"
 
 int cli_spec_is_per_head(const char *spec) {
-  return strstr(spec, "blocks:") != NULL || strstr(spec, "vslash:") != NULL;
+  return strstr(spec, "blocks") != NULL || strstr(spec, "vslash") != NULL;
 }
 
 int cli_mask_from_patterns(sparsa_context *ctx, sparsa_pattern *const *patterns, int32_t num_heads,

@@ -13,10 +13,11 @@ const char cli_pattern_spec_help[] =
     "  window:L              causal sliding window of L keys\n"
     "  window:L,R            L keys back and R keys ahead (not causal)\n"
     "  sink:S,W              causal; the first S keys plus a window of W\n"
-    "  dilated:L,D           causal; every D-th key within L back\n"
+    "  dilated:L,D           causal; every D-th key within L back (dilated: 1023,2)\n"
     "  global:T              the first T tokens are global (see and are seen by all)\n"
     "  blocks:P              random block-sparse, fraction P of blocks, per head\n"
     "  vslash:C,D            causal; C random key columns + D random diagonals\n"
+    "                        (vslash: 64,64)\n"
     "                        (the main diagonal always), per head\n"
     "  power:L               causal; window L plus keys at power-of-two distances\n"
     "  radial:F,W            video: frames of F tokens, spatial half-width W\n"
@@ -152,8 +153,9 @@ static int build_term(const spec_term *t, const cli_pattern_shape *s, sparsa_pat
     if (expect_args(t, 2, 2, err, err_size)) return -1;
     st = sparsa_pattern_create_sink_window(a[0], a[1], out);
   } else if (!strcmp(n, "dilated")) {
-    if (expect_args(t, 2, 2, err, err_size)) return -1;
-    st = sparsa_pattern_create_dilated(a[0], 0, a[1], out);
+    if (t->num_args != 0 && expect_args(t, 2, 2, err, err_size)) return -1;
+    st = t->num_args ? sparsa_pattern_create_dilated(a[0], 0, a[1], out)
+                     : sparsa_pattern_create_dilated(1023, 0, 2, out);
   } else if (!strcmp(n, "global")) {
     if (expect_args(t, 1, 1, err, err_size)) return -1;
     int64_t count = a[0] > 0 ? a[0] : 0;
@@ -168,7 +170,14 @@ static int build_term(const spec_term *t, const cli_pattern_shape *s, sparsa_pat
       return fail(err, err_size, "pattern spec: %s", "blocks:P needs 0 <= P <= 1");
     st = random_blocks(t, s, out);
   } else if (!strcmp(n, "vslash")) {
-    if (expect_args(t, 2, 2, err, err_size)) return -1;
+    if (t->num_args != 0 && expect_args(t, 2, 2, err, err_size)) return -1;
+    spec_term defaults = *t;
+    if (t->num_args == 0) {
+      defaults.args[0] = defaults.args[1] = 64;
+      defaults.num_args = 2;
+      t = &defaults;
+      a = t->args;
+    }
     if (a[0] < 0 || a[1] < 0) return fail(err, err_size, "pattern spec: %s", "vslash:C,D needs C, D >= 0");
     st = random_vslash(t, s, out);
   } else if (!strcmp(n, "power")) {

@@ -14,6 +14,10 @@ static const cli_command commands[] = {
 #ifdef SPARSA_CLI_HAVE_SEARCH
     {"search", "find the cheapest pattern per head from calibration data", cmd_search},
 #endif
+#ifdef SPARSA_CLI_HAVE_DIFFUSION_DEMO
+    {"demo-diffusion", "per-head patterns reused across denoising steps of a video model",
+     cmd_demo_diffusion},
+#endif
 };
 static const int num_commands = (int)(sizeof commands / sizeof commands[0]);
 
