@@ -245,14 +245,24 @@ SPARSA_API sparsa_status sparsa_search_options_init(sparsa_search_options *opts)
  * Calibration samples are the problem's batch entries. For each head the
  * exact softmax attention of the evaluated query rows (float64 sums) is
  * computed per sample, and the captured mass of a candidate is its visible
- * share averaged over evaluated rows and samples. Candidates: dense (mass
- * 1); sink + window for sinks {0, 1, 4, 16, 64} x block_kv-multiples... and
- * windows doubling from block_kv to kv_len; vertical-slash with the columns
- * and diagonals of highest mass, added greedily until the union reaches the
- * target; block top-k with, per query block, the key blocks of highest mass
- * until the block row reaches the target. Cost is the mask's block density
- * at the calibration lengths; ties go to the earlier kind in that list
- * order reversed (sink-window, vertical-slash, blocks, dense).
+ * share averaged over evaluated rows and samples. Candidates, in this
+ * order:
+ * - sink + window (causal only): sinks {0, block_kv, 4 block_kv} (those
+ *   below kv_len) and, for each, the smallest window of block_kv,
+ *   2 block_kv, 4 block_kv, ... (and kv_len) that reaches the target;
+ * - vertical-slash (causal only): columns and diagonal offsets merged in
+ *   one order of decreasing column/diagonal mass; the shortest prefix of
+ *   that order whose exact union mass reaches the target;
+ * - blocks: per query block, the key blocks of highest mass until the
+ *   block row keeps the target share of its own mass;
+ * - dense (causal when causal), mass 1.
+ * The cost of a candidate is the block density (sparsa_mask_density()) of
+ * its mask at the calibration lengths and block sizes; the cheapest
+ * candidate reaching the target wins, ties going to the earlier one.
+ * Dense is the fallback even when @c allow excludes it, so every head gets
+ * a pattern. A head none of whose evaluated rows sees a key gets
+ * ::SPARSA_HEAD_NONE. With rows_per_block = 0 every row is evaluated and
+ * each head's recorded mass is exact for the calibration data.
  * @param[in]  ctx     Context (CPU: q and k are host memory).
  * @param[in]  opts    Options (borrowed).
  * @param[in]  problem Calibration shape (borrowed); fixed lengths.
