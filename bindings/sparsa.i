@@ -15,6 +15,7 @@
 %{
 #include "sparsa_bind.h"
 #include "sparsa_bind_estimate.h"
+#include "sparsa_bind_cache.h"
 %}
 
 %include <stdint.i>
@@ -34,6 +35,9 @@
 %ignore sparsa_estimator;
 %ignore sparsa_head_info;
 %ignore sparsa_search_options;
+%ignore sparsa_cache_options;
+%ignore sparsa_cache_key;
+%ignore sparsa_cache_stats;
 
 /* Queries of the status slot must not themselves raise on a failed status. */
 %define SPARSA_NO_STATUS_CHECK
@@ -197,5 +201,7 @@ typedef void *sparsa_bind_addr;
 %include "sparsa_pattern.h"
 %include "sparsa_mask.h"
 %include "sparsa_estimator.h"
+%include "sparsa_cache.h"
 %include "sparsa_bind.h"
 %include "sparsa_bind_estimate.h"
+%include "sparsa_bind_cache.h"

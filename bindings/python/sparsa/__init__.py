@@ -16,8 +16,9 @@ arguments that the bindings can see raise ValueError or TypeError.
 
 from . import capi
 from .capi import SparsaError
+from .cache import Cache, CacheEntry
 from .context import Context
-from .estimate import PatternConfig, estimate_mask
+from .estimate import Estimator, PatternConfig, estimate_mask
 from .mask import Mask
 from .pattern import UNBOUNDED, Pattern
 from .plan import Plan, attention, merge_states
@@ -37,6 +38,7 @@ ERR_INTERNAL = capi.SPARSA_ERR_INTERNAL
 __version__ = capi.version()
 
 __all__ = [
-    "Context", "Mask", "Pattern", "PatternConfig", "Plan", "SparsaError", "UNBOUNDED",
+    "Cache", "CacheEntry", "Context", "Estimator", "Mask", "Pattern", "PatternConfig", "Plan",
+    "SparsaError", "UNBOUNDED",
     "attention", "estimate_mask", "merge_states",
 ]

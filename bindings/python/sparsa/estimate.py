@@ -29,18 +29,57 @@ HEAD_KINDS = {
 }
 
 
-class _Estimator(Handle):
+class Estimator(Handle):
+    """Settings of a run-time estimator (a mask from q and k).
+
+    Keyword arguments set its fields (block_q, block_kv, top_k, stride,
+    last_q, keep_sink_blocks, keep_diagonal, causal); the rest keep the
+    method's defaults. ``threshold=x`` selects by cumulative mass,
+    ``selection="top_k"`` by count.
+    """
+
     _destroy = staticmethod(capi.estimator_destroy)
 
+    def __init__(self, method="pooled_blocks", *, selection=None, threshold=None, **fields):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+        unknown = set(fields) - set(_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown estimator fields: {sorted(unknown)}")
+        if selection is None and threshold is not None:
+            selection = "threshold"
+        if selection is not None and selection not in _SELECTIONS:
+            raise ValueError(f"selection must be one of {sorted(_SELECTIONS)}, got {selection!r}")
+        super().__init__(capi.estimator_create(METHODS[method]))
+        for name, value in fields.items():
+            capi.estimator_set(self._ptr, _FIELDS[name], int(value))
+        if selection is not None:
+            capi.estimator_set(self._ptr, capi.SPARSA_BIND_EST_SELECTION, _SELECTIONS[selection])
+        if threshold is not None:
+            capi.estimator_set_threshold(self._ptr, float(threshold))
+        self.method = method
 
-def _qk_problem(q, k):
-    """The problem an estimator or search reads: q and k as given; v and out
-    are not touched, so they take k's shape."""
+    def __getitem__(self, name):
+        return capi.estimator_get(self._handle, _FIELDS[name])
+
+    def estimate(self, ctx, q, k):
+        """A mask estimated from q and k."""
+        problem, tq, tk = qk_problem(ctx, q, k)
+        with problem:
+            ptr = capi.mask_estimate(ctx._handle, self._handle, problem._handle, tq.address, tk.address)
+        return Mask._adopt(ptr, ctx)
+
+
+def qk_problem(ctx, q, k):
+    """The problem an estimator, a search or a cache reads: q and k as
+    given; v and out are not touched, so they take k's shape."""
     tq, tk = as_tensor(q, "q"), as_tensor(k, "k")
     _check_4d(tq, "q")
     _check_4d(tk, "k")
     if tq.dtype != tk.dtype or tq.device != tk.device:
         raise ValueError("q and k must share dtype and device")
+    if tq.device != ctx.device:
+        raise ValueError(f"tensors are on {tq.device} but the context's engine is {ctx.device}")
     if tq.shape[0] != tk.shape[0] or tq.shape[3] != tk.shape[3]:
         raise ValueError(f"q {tq.shape} and k {tk.shape} differ in batch or head dim")
     problem = Problem()
@@ -51,35 +90,10 @@ def _qk_problem(q, k):
     return problem, tq, tk
 
 
-def estimate_mask(ctx, q, k, method="pooled_blocks", *, selection=None, threshold=None, **fields):
-    """Build a mask from q and k with one of the library's estimators.
-
-    Keyword arguments set the estimator's fields (block_q, block_kv, top_k,
-    stride, last_q, keep_sink_blocks, keep_diagonal, causal); the rest keep
-    the method's defaults. ``threshold=x`` selects by cumulative mass.
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    unknown = set(fields) - set(_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown estimator fields: {sorted(unknown)}")
-    if selection is None:
-        selection = "threshold" if threshold is not None else None
-    with _Estimator(capi.estimator_create(METHODS[method])) as est:
-        for name, value in fields.items():
-            capi.estimator_set(est._handle, _FIELDS[name], int(value))
-        if selection is not None:
-            if selection not in _SELECTIONS:
-                raise ValueError(f"selection must be one of {sorted(_SELECTIONS)}")
-            capi.estimator_set(est._handle, capi.SPARSA_BIND_EST_SELECTION, _SELECTIONS[selection])
-        if threshold is not None:
-            capi.estimator_set_threshold(est._handle, float(threshold))
-        problem, tq, tk = _qk_problem(q, k)
-        with problem:
-            if tq.device != ctx.device:
-                raise ValueError(f"tensors are on {tq.device} but the context's engine is {ctx.device}")
-            ptr = capi.mask_estimate(ctx._handle, est._handle, problem._handle, tq.address, tk.address)
-    return Mask._adopt(ptr, ctx)
+def estimate_mask(ctx, q, k, method="pooled_blocks", **settings):
+    """Build a mask from q and k: Estimator(method, **settings).estimate(ctx, q, k)."""
+    with Estimator(method, **settings) as est:
+        return est.estimate(ctx, q, k)
 
 
 class PatternConfig(Handle):
@@ -91,7 +105,7 @@ class PatternConfig(Handle):
     def search(cls, ctx, q, k, target_mass=0.95, block_q=64, block_kv=64, causal=True):
         """The cheapest pattern per head capturing target_mass of the
         attention of the calibration q, k."""
-        problem, tq, tk = _qk_problem(q, k)
+        problem, tq, tk = qk_problem(ctx, q, k)
         with problem:
             return cls(capi.pattern_search(ctx._handle, problem._handle, tq.address, tk.address,
                                            float(target_mass), block_q, block_kv, int(bool(causal))))

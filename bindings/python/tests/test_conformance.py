@@ -44,10 +44,14 @@ def test_bsr_per_head(ctx):
     check(out, lse, *attention(q, k, v, visible))
 
 
+def _estimator():
+    return sparsa.Estimator("pooled_blocks", block_q=16, block_kv=16, selection="top_k", top_k=2,
+                            keep_sink_blocks=0, keep_diagonal=0, causal=1)
+
+
 def _estimated(ctx, q, k):
-    return sparsa.estimate_mask(ctx, q, k, "pooled_blocks", block_q=16, block_kv=16,
-                                selection="top_k", top_k=2, keep_sink_blocks=0,
-                                keep_diagonal=0, causal=1)
+    with _estimator() as est:
+        return est.estimate(ctx, q, k)
 
 
 def _pooled_top2(q, k, head, block=16):
@@ -100,6 +104,27 @@ def test_config_round_trip(ctx, tmp_path):
                 assert _masks_bsr(a) == _masks_bsr(b)
 
 
+def test_cache_round_trip(ctx, tmp_path):
+    q, k, _ = qkv(1, 128, 128, 2, 2, 16)
+    path = tmp_path / "wisdom.bin"
+    with _estimator() as est:
+        with sparsa.Cache(ctx) as cache:
+            with cache.acquire(est, q, k, layer=3, step=0) as entry:
+                saved = _masks_bsr(entry.mask)
+            with cache.acquire(est, q, k, layer=3, step=1) as entry:
+                assert _masks_bsr(entry.mask) == saved
+            assert cache.stats()["hits"] == 1 and cache.stats()["misses"] == 1
+            cache.save(path)
+        with sparsa.Cache(ctx) as fresh:
+            assert fresh.lookup(est, q, k, layer=3) is None
+            fresh.load(path)
+            with fresh.lookup(est, q, k, layer=3) as entry:
+                assert _masks_bsr(entry.mask) == saved
+            assert fresh.lookup(est, q, k, layer=4) is None
+        with _estimated(ctx, q, k) as direct:
+            assert _masks_bsr(direct) == saved
+
+
 def test_merge(ctx):
     q, k, v = qkv(1, 32, 64, 2, 2, 16)
     out_a, lse_a = sparsa.attention(ctx, q, k[:, :24], v[:, :24], return_lse=True)
@@ -116,9 +141,13 @@ def test_error_bad_shape(ctx):
     assert "kv_heads" in err.value.message
 
 
-def test_error_corrupt_file(tmp_path):
+def test_error_corrupt_file(ctx, tmp_path):
     path = tmp_path / "corrupt.cfg"
     path.write_bytes(b"not a pattern config")
     with pytest.raises(sparsa.SparsaError) as err:
         sparsa.PatternConfig.load(path)
+    assert err.value.status == sparsa.ERR_FORMAT
+    path.write_bytes(b"not a sparsa cache file, long enough to hold a header" * 4)
+    with sparsa.Cache(ctx) as cache, pytest.raises(sparsa.SparsaError) as err:
+        cache.load(path)
     assert err.value.status == sparsa.ERR_FORMAT
