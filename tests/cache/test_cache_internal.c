@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "pattern_file.h"
 #include "cache/cache_fixture.h"
 
 static double now_s(void) {
@@ -144,12 +145,21 @@ START_TEST(allocation_failure_walk) {
 }
 END_TEST
 
+/* The checksum the file formats document: standard CRC-32, chainable. */
+START_TEST(crc32_is_the_documented_one) {
+  ck_assert_uint_eq(sp_crc32(0, "123456789", 9), 0xCBF43926u);
+  ck_assert_uint_eq(sp_crc32(sp_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+  ck_assert_uint_eq(sp_crc32(0, "", 0), 0u);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("cache_internal");
   TCase *tc = tcase_create("internal");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, hit_allocates_nothing_and_is_fast);
   tcase_add_test(tc, allocation_failure_walk);
+  tcase_add_test(tc, crc32_is_the_documented_one);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);
