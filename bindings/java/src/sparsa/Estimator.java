@@ -85,6 +85,16 @@ public final class Estimator {
 
   /** A mask estimated from q and k (v and out take k's and q's layouts; they are not read). */
   public Mask estimate(Context ctx, Tensor q, Tensor k) {
+    return withNative(q, k, (est, problem) ->
+        new Mask(SparsaCapi.mask_estimate(ctx.handle(), est, problem, q.data, k.data)));
+  }
+
+  /** A call needing the native estimator and the q/k problem, which live for the call only. */
+  interface NativeCall<R> {
+    R apply(SWIGTYPE_p_sparsa_estimator est, SWIGTYPE_p_sparsa_problem problem);
+  }
+
+  <R> R withNative(Tensor q, Tensor k, NativeCall<R> call) {
     Problems.check(q, k, k, null);
     SWIGTYPE_p_sparsa_estimator est = SparsaCapi.estimator_create(method.code);
     try {
@@ -96,7 +106,7 @@ public final class Estimator {
       }
       SWIGTYPE_p_sparsa_problem problem = Problems.create(q, k, k, null, 0f);
       try {
-        return new Mask(SparsaCapi.mask_estimate(ctx.handle(), est, problem, q.data, k.data));
+        return call.apply(est, problem);
       } finally {
         SparsaCapi.problem_destroy(problem);
       }

@@ -40,8 +40,16 @@ public final class Mask extends NativeHandle<SWIGTYPE_p_sparsa_mask> {
     }
   }
 
+  // False for a cache entry's mask, which the entry owns.
+  private final boolean owned;
+
   Mask(SWIGTYPE_p_sparsa_mask ptr) {
+    this(ptr, true);
+  }
+
+  Mask(SWIGTYPE_p_sparsa_mask ptr, boolean owned) {
     super(ptr);
+    this.owned = owned;
   }
 
   /** A mask with bottom-right alignment. */
@@ -52,6 +60,7 @@ public final class Mask extends NativeHandle<SWIGTYPE_p_sparsa_mask> {
   public Mask(Context ctx, List<Pattern> perHead, long qLen, long kvLen, int blockQ, int blockKv,
       Alignment alignment) {
     super(create(ctx, perHead, qLen, kvLen, blockQ, blockKv, alignment));
+    owned = true;
   }
 
   private static SWIGTYPE_p_sparsa_mask create(Context ctx, List<Pattern> perHead, long qLen,
@@ -104,6 +113,8 @@ public final class Mask extends NativeHandle<SWIGTYPE_p_sparsa_mask> {
 
   @Override
   void destroy(SWIGTYPE_p_sparsa_mask ptr) {
-    SparsaCapi.mask_destroy(ptr);
+    if (owned) {
+      SparsaCapi.mask_destroy(ptr);
+    }
   }
 }

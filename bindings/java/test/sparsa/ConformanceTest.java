@@ -73,9 +73,13 @@ public class ConformanceTest {
     }));
   }
 
-  private Mask estimated(Tensor q, Tensor k) {
+  private static Estimator conformanceEstimator() {
     return new Estimator(Estimator.Method.POOLED_BLOCKS).blocks(16, 16).topK(2)
-        .keepSinkBlocks(0).keepDiagonal(false).causal(true).estimate(ctx, q, k);
+        .keepSinkBlocks(0).keepDiagonal(false).causal(true);
+  }
+
+  private Mask estimated(Tensor q, Tensor k) {
+    return conformanceEstimator().estimate(ctx, q, k);
   }
 
   @Test
@@ -134,6 +138,37 @@ public class ConformanceTest {
     }
   }
 
+  @Test
+  public void cacheRoundTrip() throws Exception {
+    Tensor[] t = Naive.qkv(1, 128, 128, 2, 2, 16);
+    Estimator est = conformanceEstimator();
+    Path dir = Files.createTempDirectory("sparsa-java");
+    Path path = dir.resolve("wisdom.bin");
+    try {
+      try (Cache cache = new Cache(ctx, 0, 0)) {
+        try (Cache.Entry first = cache.acquire(est, t[0], t[1], 3, 0, 0);
+            Cache.Entry second = cache.acquire(est, t[0], t[1], 3, 1, 0)) {
+          assertSameMasks(first.mask(), second.mask());
+        }
+        assertEquals(1, cache.stats().hits);
+        assertEquals(1, cache.stats().misses);
+        cache.save(path);
+      }
+      try (Cache fresh = new Cache(ctx, 0, 0);
+          Mask direct = estimated(t[0], t[1])) {
+        assertEquals(null, fresh.lookup(est, t[0], t[1], 3, 0, 0));
+        fresh.load(path);
+        try (Cache.Entry entry = fresh.lookup(est, t[0], t[1], 3, 0, 0)) {
+          assertSameMasks(direct, entry.mask());
+        }
+        assertEquals(null, fresh.lookup(est, t[0], t[1], 4, 0, 0));
+      }
+    } finally {
+      Files.deleteIfExists(path);
+      Files.delete(dir);
+    }
+  }
+
   /** Keys [from, from + len) of a packed k or v, as a strided view (no copy). */
   private static Tensor keys(Tensor t, int from, int len) {
     FloatBuffer data = ((FloatBuffer) t.data).duplicate();
@@ -176,6 +211,13 @@ public class ConformanceTest {
       Files.writeString(path, "not a pattern config");
       PatternConfig.load(path).close();
       fail("a corrupt file must be rejected");
+    } catch (SparsaException e) {
+      assertEquals(Status.FORMAT, e.status());
+    }
+    try (Cache cache = new Cache(ctx, 0, 0)) {
+      Files.writeString(path, "not a sparsa cache file, long enough to hold a header".repeat(4));
+      cache.load(path);
+      fail("a corrupt cache file must be rejected");
     } catch (SparsaException e) {
       assertEquals(Status.FORMAT, e.status());
     } finally {
