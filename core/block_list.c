@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "block_list.h"
 #include "error.h"
+#include "pattern_internal.h"
 #include "pattern_spans.h"
 
 typedef struct sp_entries {
@@ -31,15 +32,34 @@ fail:
                  (long long)cap);
 }
 
-/* A first capacity from the first head's first rows: most heads of a mask
- * have similar densities, so growth by doubling rarely happens twice. */
-static int64_t sp_initial_capacity(int64_t rows_total, int64_t num_kv_blocks) {
-  int64_t guess = rows_total * (num_kv_blocks < 8 ? num_kv_blocks : 8);
+/* A first capacity for one head; see the reserve after the first head. */
+static int64_t sp_initial_capacity(int64_t rows, int64_t num_kv_blocks) {
+  int64_t guess = rows * (num_kv_blocks < 8 ? num_kv_blocks : 8);
   return guess < 1024 ? 1024 : guess;
+}
+
+/* Block-sparse tiles of the mask's key block width whose rows cover whole
+ * query blocks: the pattern's row is the mask's row, every tile full. */
+static int sp_tiles_match(const sparsa_pattern *p, const sp_tiling *t) {
+  return p->kind == SPARSA_PATTERN_BLOCKS && p->bsr.block_cols == t->block_kv &&
+         p->bsr.block_rows % t->block_q == 0 && p->bsr.max_col < t->num_kv_blocks;
+}
+
+static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64_t qb,
+                                      sp_entries *e) {
+  int64_t r = qb * t->block_q / b->block_rows;
+  if (r >= b->num_row_blocks) return SPARSA_OK;
+  int64_t n = b->row_ptr[r + 1] - b->row_ptr[r];
+  SP_TRY(sp_entries_reserve(e, n));
+  memcpy(e->col + e->n, b->col + b->row_ptr[r], (size_t)n * sizeof(int32_t));
+  memset(e->full + e->n, 1, (size_t)n);
+  e->n += n;
+  return SPARSA_OK;
 }
 
 static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
                                   sp_spans *spans, sp_entries *e) {
+  if (sp_tiles_match(p, t)) return sp_copy_tile_row(&p->bsr, t, qb, e);
   spans->n = 0;
   SP_TRY(sp_pattern_spans(p, t, qb, spans));
   int64_t q0 = qb * t->block_q, q1 = q0 + t->block_q;
@@ -83,13 +103,17 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
                    (long long)rows + 1);
   sp_entries e = {0};
   sp_spans spans = {0};
-  sparsa_status st = sp_entries_reserve(&e, sp_initial_capacity(rows, t.num_kv_blocks));
+  sparsa_status st = sp_entries_reserve(&e, sp_initial_capacity(t.num_q_blocks, t.num_kv_blocks));
   row_ptr[0] = 0;
   for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++)
     for (int64_t qb = 0; qb < t.num_q_blocks; qb++) {
       st = sp_build_row(patterns[h], &t, qb, &spans, &e);
       if (st != SPARSA_OK) break;
       row_ptr[h * t.num_q_blocks + qb + 1] = e.n;
+      /* Heads of one mask tend to have similar densities: size the list
+       * for all of them once the first is known. */
+      if (h == 0 && qb == t.num_q_blocks - 1 && num_heads > 1)
+        st = sp_entries_reserve(&e, e.n * (num_heads - 1) + e.n / 8 + 1024);
     }
   sp_spans_free(&spans);
   if (st != SPARSA_OK) {

@@ -54,7 +54,8 @@ typedef struct sp_qtile {
  * non-decreasing b0 order within a region; a run that touches the previous
  * one of the same class extends it, and where two runs overlap the
  * stronger class wins (both describe the same pattern). */
-static sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1, int cls) {
+static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1,
+                                   int cls) {
   if (b0 < 0) b0 = 0;
   if (b1 > qt->t->num_kv_blocks) b1 = qt->t->num_kv_blocks;
   if (b0 >= b1) return SPARSA_OK;
@@ -111,19 +112,28 @@ static int64_t sp_blocks_below(const sp_qtile *qt, int64_t x) {
   return (x + 1) / qt->t->block_kv;
 }
 
-/* The band lo <= d <= hi: candidate blocks meet the token range
- * [P0 - hi, P1 - lo], each with a visible pair (the distances of a tile are
- * contiguous); the interior blocks see only distances inside the band. */
-static sparsa_status sp_band_spans(const sp_qtile *qt, int64_t lo, int64_t hi, int edge_cls,
-                                   int interior_cls, sp_spans *out) {
+/* Blocks meeting the candidate tokens [c0, c1]: those lying inside
+ * [f0, f1] get interior_cls, the others edge_cls. */
+static sparsa_status sp_range_spans(const sp_qtile *qt, int64_t c0, int64_t c1, int64_t f0,
+                                    int64_t f1, int edge_cls, int interior_cls, sp_spans *out) {
   int64_t cb0, cb1;
-  if (!sp_token_blocks(qt, qt->P0 - hi, qt->P1 - lo, &cb0, &cb1)) return SPARSA_OK;
-  int64_t fb0 = sp_max64(sp_blocks_from(qt, qt->P1 - hi), cb0);
-  int64_t fb1 = sp_min64(sp_blocks_below(qt, qt->P0 - lo), cb1);
+  if (!sp_token_blocks(qt, c0, c1, &cb0, &cb1)) return SPARSA_OK;
+  int64_t fb0 = sp_max64(sp_blocks_from(qt, f0), cb0);
+  int64_t fb1 = sp_min64(sp_blocks_below(qt, f1), cb1);
   if (fb0 >= fb1) return sp_push(out, qt, cb0, cb1, edge_cls);
   SP_TRY(sp_push(out, qt, cb0, fb0, edge_cls));
   SP_TRY(sp_push(out, qt, fb0, fb1, interior_cls));
   return sp_push(out, qt, fb1, cb1, edge_cls);
+}
+
+/* The band lo <= d <= hi: candidate blocks meet the token range
+ * [P0 - hi, P1 - lo], each with a visible pair (the distances of a tile are
+ * contiguous); the interior blocks, inside [P1 - hi, P0 - lo], see only
+ * distances inside the band. */
+static sparsa_status sp_band_spans(const sp_qtile *qt, int64_t lo, int64_t hi, int edge_cls,
+                                   int interior_cls, sp_spans *out) {
+  return sp_range_spans(qt, qt->P0 - hi, qt->P1 - lo, qt->P1 - hi, qt->P0 - lo, edge_cls,
+                        interior_cls, out);
 }
 
 static sparsa_status sp_dilated_spans(const sparsa_pattern *p, const sp_qtile *qt,
@@ -147,7 +157,10 @@ typedef enum sp_merge_op {
 static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
   if (op == SP_MERGE_INTERSECTION) {
     if (!in_a || !in_b) return -1;
-    return ca == SP_SPAN_FULL && cb == SP_SPAN_FULL ? SP_SPAN_FULL : SP_SPAN_CHECK;
+    /* A part that sees every pair leaves the other part's class. */
+    if (ca == SP_SPAN_FULL) return cb;
+    if (cb == SP_SPAN_FULL) return ca;
+    return SP_SPAN_CHECK;
   }
   if (!in_a) return in_b ? cb : -1;
   if (!in_b) return ca;
@@ -231,16 +244,17 @@ static sparsa_status sp_sink_spans(const sparsa_pattern *p, const sp_qtile *qt, 
   int64_t sink = sp_cap(p->u.sink.sink), window = sp_cap(p->u.sink.window);
   int64_t mid = out->n;
   /* Sinks the block sees (causally), full where every key is a sink before P0. */
-  int64_t sb0, sb1;
-  if (sink > 0 && sp_token_blocks(qt, 0, sp_min64(sink - 1, qt->P1), &sb0, &sb1)) {
-    int64_t full = sp_min64(sp_blocks_below(qt, sp_min64(sink - 1, qt->P0)), sb1);
-    SP_TRY(sp_push(out, qt, 0, full, SP_SPAN_FULL));
-    SP_TRY(sp_push(out, qt, full, sb1, SP_SPAN_PARTIAL));
-  }
+  int64_t last_sink = sp_min64(sink - 1, qt->P1), sb1 = 0;
+  if (sink > 0 && last_sink >= 0)
+    SP_TRY(sp_range_spans(qt, 0, last_sink, 0, sp_min64(sink - 1, qt->P0), SP_SPAN_PARTIAL,
+                          SP_SPAN_FULL, out));
+  if (out->n > mid) sb1 = out->v[out->n - 1].b1;
   int64_t split = out->n;
   sp_qtile sub = *qt;
   sub.base = split;
   SP_TRY(sp_band_spans(&sub, 0, window - 1, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+  /* Usually the sinks end before the window starts: nothing to merge. */
+  if (out->n == split || split == mid || out->v[split].b0 >= sb1) return SPARSA_OK;
   return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION_EXACT);
 }
 
@@ -251,47 +265,79 @@ static sparsa_status sp_power_spans(const sparsa_pattern *p, const sp_qtile *qt,
   int64_t split = out->n;
   sp_qtile sub = *qt;
   sub.base = split;
+  /* Each block a diagonal crosses holds a pair on it; such a block can be
+   * full only if it sees fewer than three distances (among three
+   * consecutive ones, one is not a power of two). */
+  const sp_tiling *t = qt->t;
+  int64_t narrowest = sp_min64(t->block_kv, t->g.kv_len - (t->num_kv_blocks - 1) * t->block_kv);
+  int cls = (qt->q1 - qt->q0) + narrowest - 1 >= 3 ? SP_SPAN_PARTIAL : SP_SPAN_CHECK;
   /* Diagonals from the farthest (smallest keys) to the nearest. */
-  for (int t = 61; t >= 0; t--) {
-    int64_t d = (int64_t)1 << t, b0, b1;
+  for (int e = 61; e >= 0; e--) {
+    int64_t d = (int64_t)1 << e, b0, b1;
     if (d < local) break;
     if (sp_token_blocks(qt, qt->P0 - d, qt->P1 - d, &b0, &b1))
-      SP_TRY(sp_push(out, &sub, b0, b1, SP_SPAN_CHECK));
+      SP_TRY(sp_push(out, &sub, b0, b1, cls));
   }
   return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION_EXACT);
 }
 
+/* Width of key block b (the last one may be clipped). */
+static int64_t sp_block_width(const sp_tiling *t, int64_t b) {
+  return sp_min64(t->block_kv, t->g.kv_len - b * t->block_kv);
+}
+
 static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_qtile *qt,
                                      sp_spans *out) {
-  int64_t base = out->n, b0, b1;
-  sp_qtile sub = *qt;
-  sub.base = base;
   const sp_index_set *c = &p->set_a, *o = &p->set_b;
-  int64_t last_col = sp_min64(qt->P1, qt->t->g.kv_len - 1);
-  for (int64_t k = 0; k < c->n && c->v[k] <= last_col; k++) {
-    int64_t b = c->v[k] / qt->t->block_kv;
-    SP_TRY(sp_push(out, &sub, b, b + 1, SP_SPAN_CHECK));
+  const sp_tiling *t = qt->t;
+  int64_t mid = out->n;
+  /* Listed columns up to P1 (causal): each one's block holds a visible pair;
+   * a block whose every column is listed may be full. */
+  int64_t last_col = sp_min64(qt->P1, t->g.kv_len - 1);
+  for (int64_t k = 0; k < c->n && c->v[k] <= last_col;) {
+    int64_t b = c->v[k] / t->block_kv, count = 0;
+    int64_t end = sp_min64((b + 1) * t->block_kv, t->g.kv_len);
+    while (k < c->n && c->v[k] < end) count++, k++;
+    SP_TRY(sp_push(out, qt, b, b + 1, count == sp_block_width(t, b) ? SP_SPAN_CHECK : SP_SPAN_PARTIAL));
   }
-  /* Diagonals d <= P1 whose keys P0 - d .. P1 - d reach the keys. */
-  for (int64_t k = sp_index_lower(o, qt->P0 - (qt->t->g.kv_len - 1));
-       k < o->n && o->v[k] <= qt->P1; k++)
-    if (sp_token_blocks(qt, qt->P0 - o->v[k], qt->P1 - o->v[k], &b0, &b1)) {
-      SP_TRY(sp_spans_reserve(out, 1));
-      out->v[out->n++] = (sp_span){b0, b1, SP_SPAN_CHECK};
-    }
-  sp_normalize_checks(out, base);
-  return SPARSA_OK;
+  int64_t split = out->n;
+  sp_qtile sub = *qt;
+  sub.base = split;
+  /* Diagonals d in [P0 - (kv_len - 1), P1] reach the keys. From the largest
+   * (smallest keys) down; a run of consecutive offsets is a band. */
+  int64_t first = sp_index_lower(o, qt->P0 - (t->g.kv_len - 1));
+  int64_t k = sp_index_lower(o, qt->P1 == INT64_MAX ? qt->P1 : qt->P1 + 1) - 1;
+  while (k >= first) {
+    int64_t hi = o->v[k], lo = hi;
+    while (k - 1 >= first && o->v[k - 1] == lo - 1) lo = o->v[--k];
+    k--;
+    int64_t b0, b1;
+    if (lo < hi)
+      SP_TRY(sp_band_spans(&sub, lo, hi, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+    else if (sp_token_blocks(qt, qt->P0 - hi, qt->P1 - hi, &b0, &b1))
+      SP_TRY(sp_push(out, &sub, b0, b1, SP_SPAN_PARTIAL)); /* one diagonal crosses each */
+  }
+  return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION);
 }
 
 static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_qtile *qt,
                                      sp_spans *out) {
   const sp_index_set *s = &p->set_a;
-  if (sp_index_count(s, qt->P0, qt->P1) > 0)
-    return sp_push(out, qt, 0, qt->t->num_kv_blocks, SP_SPAN_CHECK);
-  for (int64_t k = 0; k < s->n && s->v[k] < qt->t->g.kv_len; k++) {
-    int64_t b = s->v[k] / qt->t->block_kv;
-    SP_TRY(sp_push(out, qt, b, b + 1, SP_SPAN_CHECK));
+  const sp_tiling *t = qt->t;
+  int64_t rows_in = sp_index_count(s, qt->P0, qt->P1);
+  if (rows_in == qt->P1 - qt->P0 + 1) return sp_push(out, qt, 0, t->num_kv_blocks, SP_SPAN_FULL);
+  /* A global row sees every block; a global column, its own block, which
+   * is full when every one of its columns is global. */
+  int64_t prev = 0;
+  for (int64_t k = 0; k < s->n && s->v[k] < t->g.kv_len;) {
+    int64_t b = s->v[k] / t->block_kv, count = 0;
+    int64_t end = sp_min64((b + 1) * t->block_kv, t->g.kv_len);
+    while (k < s->n && s->v[k] < end) count++, k++;
+    if (rows_in > 0) SP_TRY(sp_push(out, qt, prev, b, SP_SPAN_PARTIAL));
+    SP_TRY(sp_push(out, qt, b, b + 1, count == sp_block_width(t, b) ? SP_SPAN_FULL : SP_SPAN_PARTIAL));
+    prev = b + 1;
   }
+  if (rows_in > 0) SP_TRY(sp_push(out, qt, prev, t->num_kv_blocks, SP_SPAN_PARTIAL));
   return SPARSA_OK;
 }
 
@@ -318,14 +364,7 @@ static sparsa_status sp_blocks_spans(const sparsa_pattern *p, const sp_qtile *qt
         continue;
       }
       /* One tile row covers the query block: blocks inside the run are full. */
-      int64_t fb0 = sp_max64(sp_blocks_from(qt, j0), cb0), fb1 = sp_min64(sp_blocks_below(qt, j1), cb1);
-      if (fb0 >= fb1) {
-        SP_TRY(sp_push(out, qt, cb0, cb1, SP_SPAN_PARTIAL));
-      } else {
-        SP_TRY(sp_push(out, qt, cb0, fb0, SP_SPAN_PARTIAL));
-        SP_TRY(sp_push(out, qt, fb0, fb1, SP_SPAN_FULL));
-        SP_TRY(sp_push(out, qt, fb1, cb1, SP_SPAN_PARTIAL));
-      }
+      SP_TRY(sp_range_spans(qt, j0, j1, j0, j1, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
     }
   }
   if (!single) sp_normalize_checks(out, base);
@@ -334,16 +373,31 @@ static sparsa_status sp_blocks_spans(const sparsa_pattern *p, const sp_qtile *qt
 
 static sparsa_status sp_nbhd_spans(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
   const sp_nbhd *nb = &p->nbhd;
-  int64_t y0[3], y1[3];
+  int64_t x0[3], x1[3], y0[3], y1[3];
+  for (int a = 0; a < 3; a++) sp_nbhd_projection(nb, a, qt->q0, qt->q1 - 1, &x0[a], &x1[a]);
+  if (x0[0] == x1[0] && x0[1] == x1[1] && nb->dilation[2] == 1) {
+    /* The query block lies in one grid row: the outer axes' windows are
+     * exact (keys on their residue, every g-th coordinate), and along the
+     * row the windows of consecutive queries shift by at most one, so
+     * their union and their intersection are both intervals. */
+    sp_axis_window w0 = sp_nbhd_axis_window(nb, 0, x0[0]), w1 = sp_nbhd_axis_window(nb, 1, x0[1]);
+    sp_axis_window first = sp_nbhd_axis_window(nb, 2, x0[2]), last = sp_nbhd_axis_window(nb, 2, x1[2]);
+    int64_t g0 = nb->dilation[0], g1 = nb->dilation[1];
+    for (int64_t c0 = w0.lo; c0 <= w0.hi; c0++)
+      for (int64_t c1 = w1.lo; c1 <= w1.hi; c1++) {
+        int64_t row = (c0 * g0 + w0.residue) * nb->stride[0] + (c1 * g1 + w1.residue) * nb->stride[1];
+        SP_TRY(sp_range_spans(qt, row + first.lo, row + last.hi, row + last.lo, row + first.hi,
+                              SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+      }
+    return SPARSA_OK;
+  }
   for (int a = 0; a < 3; a++) {
-    int64_t x0, x1;
-    sp_nbhd_projection(nb, a, qt->q0, qt->q1 - 1, &x0, &x1);
-    if (x0 == x1) {
-      sp_axis_window w = sp_nbhd_axis_window(nb, a, x0);
+    if (x0[a] == x1[a]) {
+      sp_axis_window w = sp_nbhd_axis_window(nb, a, x0[a]);
       y0[a] = w.lo * nb->dilation[a] + w.residue;
       y1[a] = w.hi * nb->dilation[a] + w.residue;
     } else {
-      sp_nbhd_key_bounds(nb, a, x0, x1, &y0[a], &y1[a]);
+      sp_nbhd_key_bounds(nb, a, x0[a], x1[a], &y0[a], &y1[a]);
     }
     if (y0[a] > y1[a]) return SPARSA_OK;
   }
@@ -366,6 +420,19 @@ static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt
     qs1 = sp_floor_mod(qt->P1, F);
   }
   int64_t last_frame = (qt->t->g.kv_len - 1) / F;
+  if (fp0 == fp1) {
+    /* One query frame: its positions are contiguous, so in each key frame
+     * the keys some query sees form one interval and those every query
+     * sees another. */
+    for (int64_t fj = sp_max64(fp0 - M, 0); fj <= sp_min64(fp0 + M, last_frame); fj++) {
+      int64_t f = fj > fp0 ? fj - fp0 : fp0 - fj, base = fj * F;
+      int64_t w = sp_cap(sp_radial_width(p->u.radial.window, f));
+      SP_TRY(sp_range_spans(qt, base + sp_max64(qs0 - w, 0), base + sp_min64(qs1 + w, F - 1),
+                            base + sp_max64(qs1 - w, 0), base + sp_min64(qs0 + w, F - 1),
+                            SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+    }
+    return SPARSA_OK;
+  }
   for (int64_t fj = sp_max64(fp0 - M, 0); fj <= sp_min64(fp1 + M, last_frame); fj++) {
     int64_t fmin = fj < fp0 ? fp0 - fj : (fj > fp1 ? fj - fp1 : 0);
     int64_t w = sp_cap(sp_radial_width(p->u.radial.window, fmin));
