@@ -118,8 +118,6 @@ static int estimated_to_patterns(const demo_options *o, const sparsa_mask *mask,
   }
   rc = 0;
 done:
-  if (rc) fprintf(stderr, "sparsa demo: %s: cannot read the estimated blocks: %s\n", e->name,
-                  sparsa_last_error());
   sparsa_pattern_destroy(causal);
   free(row_ptr);
   free(cols);
@@ -128,7 +126,7 @@ done:
 
 static int run_entry(demo_run *r, demo_entry *e, int is_reference) {
   const demo_options *o = r->o;
-  char err[512];
+  char err[512] = "";
   sparsa_mask *mask = NULL;
   int rc = -1;
   progress(o, "demo: %-16s ...", e->name);
@@ -143,7 +141,10 @@ static int run_entry(demo_run *r, demo_entry *e, int is_reference) {
     sparsa_mask_density(mask, -1, &e->block_density);
     sparsa_mask_token_density(mask, -1, &e->token_density);
     for (int h = 0; h < o->heads; h++) sparsa_mask_density(mask, h, &e->head_density[h]);
-    if (estimated_to_patterns(o, mask, e)) goto fail;
+    if (estimated_to_patterns(o, mask, e)) {
+      snprintf(err, sizeof err, "cannot take over the estimated blocks: %s", sparsa_last_error());
+      goto fail;
+    }
   } else if (e->patterns[0]) {
     double t0 = cli_now_seconds();
     if (cli_mask_from_patterns(r->ctx, e->patterns, e->per_head ? o->heads : 1, o->n, o->n, o->block,
