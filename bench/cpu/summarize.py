@@ -106,7 +106,8 @@ def main():
         rows.append((key, fmt(s[key], 3), ""))
 
     print(f"CPU: {cpu}, {s.get('threads')} threads; torch {t.get('torch_version', 'not run')}")
-    print("ratios: peer time / sparsa time (above 1: sparsa faster)\n")
+    print("ratios: peer time / sparsa time (above 1: sparsa faster); head dim 128; fewer heads than")
+    print("the GPU anchors' 32 keep the run short on 2 cores (GFLOP/s, on computed blocks, compare)\n")
     print("| case | sparsa | peer and ratio |")
     print("|---|---|---|")
     for a, b, c in rows:
