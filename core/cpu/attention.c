@@ -22,6 +22,7 @@
 
 #include "convert.h"
 #include "cpu_engine.h"
+#include "tile_gemm.h"
 
 /* The kernel is compiled for several instruction sets and the best one the
  * machine has is chosen at load time (GCC function multi-versioning). */
@@ -41,7 +42,7 @@
  * its degree-7 Taylor polynomial in f ln 2 (relative error < 1e-8, below
  * float rounding), and 2^n is built in the exponent bits. n <= -127 gives
  * an exponent field of 0, i.e. exactly 0. */
-static inline float sp_exp2_nonpositive(float x) {
+SP_CPU_INLINE float sp_exp2_nonpositive(float x) {
   x = x < -127.0f ? -127.0f : x;
   const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
   float n = (x + round_magic) - round_magic;
@@ -60,7 +61,7 @@ static inline float sp_exp2_nonpositive(float x) {
 
 /* ---- conversion of rows into float32 scratch ---------------------------- */
 
-static inline void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offset, int32_t n,
+SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offset, int32_t n,
                                float mul, float *dst) {
   if (dtype == SPARSA_DTYPE_F32) {
     const float *s = (const float *)src + offset;
@@ -74,7 +75,7 @@ static inline void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offs
   }
 }
 
-static inline void sp_store_row(sparsa_dtype dtype, const float *src, int32_t n, float mul,
+SP_CPU_INLINE void sp_store_row(sparsa_dtype dtype, const float *src, int32_t n, float mul,
                                 void *dst, int64_t offset) {
   if (dtype == SPARSA_DTYPE_F32) {
     float *d = (float *)dst + offset;
@@ -88,13 +89,13 @@ static inline void sp_store_row(sparsa_dtype dtype, const float *src, int32_t n,
   }
 }
 
-static inline void sp_zero_row(sparsa_dtype dtype, int32_t n, void *dst, int64_t offset) {
+SP_CPU_INLINE void sp_zero_row(sparsa_dtype dtype, int32_t n, void *dst, int64_t offset) {
   size_t elem = dtype == SPARSA_DTYPE_F32 ? 4 : 2;
   memset((unsigned char *)dst + offset * (int64_t)elem, 0, (size_t)n * elem);
 }
 
 /* Key block -> kt[d][j] (transposed, ld = cols), columns nk..nk_pad zero. */
-static inline void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_offset,
+SP_CPU_INLINE void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_offset,
                                 int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
                                 int32_t ld, float *kt, float *row_buf) {
   for (int32_t j = 0; j < nk; j++) {
@@ -107,7 +108,7 @@ static inline void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_
 
 /* Value block -> v[j][c] (ld = v_cols), rows nk..nk_pad and columns past
  * dim zero. */
-static inline void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row0_offset,
+SP_CPU_INLINE void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row0_offset,
                                   int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
                                   int32_t ld, float *out) {
   for (int32_t j = 0; j < nk; j++) {
@@ -118,52 +119,6 @@ static inline void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row
   for (int32_t j = nk; j < nk_pad; j++) memset(out + (int64_t)j * ld, 0, (size_t)ld * sizeof(float));
 }
 
-/* ---- register-tiled GEMMs ----------------------------------------------- */
-
-/* s[rows][ld_s] = q[rows][dim] . kt[dim][cols], rows % MR == 0, cols % NR == 0. */
-static inline void sp_gemm_qk(const float *q, int32_t rows, int32_t dim, const float *kt,
-                              int32_t ld_kt, int32_t cols, float *s, int32_t ld_s) {
-  for (int32_t i0 = 0; i0 < rows; i0 += SP_CPU_MR) {
-    for (int32_t j0 = 0; j0 < cols; j0 += SP_CPU_NR) {
-      float acc[SP_CPU_MR][SP_CPU_NR];
-      for (int r = 0; r < SP_CPU_MR; r++)
-        for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] = 0.0f;
-      const float *qa = q + (int64_t)i0 * dim;
-      for (int32_t d = 0; d < dim; d++) {
-        const float *kr = kt + (int64_t)d * ld_kt + j0;
-        for (int r = 0; r < SP_CPU_MR; r++) {
-          float a = qa[(int64_t)r * dim + d];
-          for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] += a * kr[c];
-        }
-      }
-      for (int r = 0; r < SP_CPU_MR; r++)
-        for (int c = 0; c < SP_CPU_NR; c++) s[(int64_t)(i0 + r) * ld_s + j0 + c] = acc[r][c];
-    }
-  }
-}
-
-/* o[rows][ld_o] += p[rows][depth] . v[depth][ld_v] over cols columns,
- * rows % MR == 0, cols % NR == 0. */
-static inline void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_t depth,
-                              const float *v, int32_t ld_v, int32_t cols, float *o, int32_t ld_o) {
-  for (int32_t i0 = 0; i0 < rows; i0 += SP_CPU_MR) {
-    for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
-      float acc[SP_CPU_MR][SP_CPU_NR];
-      for (int r = 0; r < SP_CPU_MR; r++)
-        for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] = o[(int64_t)(i0 + r) * ld_o + c0 + c];
-      for (int32_t j = 0; j < depth; j++) {
-        const float *vr = v + (int64_t)j * ld_v + c0;
-        for (int r = 0; r < SP_CPU_MR; r++) {
-          float a = p[(int64_t)(i0 + r) * ld_p + j];
-          for (int c = 0; c < SP_CPU_NR; c++) acc[r][c] += a * vr[c];
-        }
-      }
-      for (int r = 0; r < SP_CPU_MR; r++)
-        for (int c = 0; c < SP_CPU_NR; c++) o[(int64_t)(i0 + r) * ld_o + c0 + c] = acc[r][c];
-    }
-  }
-}
-
 /* ---- online softmax ----------------------------------------------------- */
 
 /* Folds one block of dot products (row i: s[i][0..cols)) into the running
@@ -172,7 +127,7 @@ static inline void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_
  * so the block maximum of the scaled scores is the scaled maximum (rounding
  * is monotone). A row whose maximum is still -inf has seen no key: its
  * probabilities are 0 and nothing is rescaled. */
-static inline void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32_t cols,
+SP_CPU_INLINE void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32_t cols,
                                      float score_mul, float *row_max, float *row_sum, float *acc,
                                      int32_t ld_acc, int32_t acc_cols) {
   for (int32_t i = 0; i < rows; i++) {
