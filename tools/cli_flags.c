@@ -103,7 +103,9 @@ void cli_print_flags(FILE *to, const cli_flag *flags, int num_flags) {
     if (f->type == CLI_FLAG_BOOL) snprintf(left, sizeof left, "--%s", f->name);
     else snprintf(left, sizeof left, "--%s %s", f->name, f->value_name ? f->value_name : "X");
     fprintf(to, "  %-22s %s", left, f->help);
-    switch (f->type) {
+    /* A help text that explains its own default says it better. */
+    int explained = strstr(f->help, "(default") != NULL;
+    switch (explained ? CLI_FLAG_BOOL : f->type) {
     case CLI_FLAG_INT: fprintf(to, " (default %d)", *(int *)f->target); break;
     case CLI_FLAG_INT64: fprintf(to, " (default %lld)", (long long)*(int64_t *)f->target); break;
     case CLI_FLAG_DOUBLE: fprintf(to, " (default %g)", *(double *)f->target); break;
