@@ -39,12 +39,23 @@
 %ignore sparsa_cache_key;
 %ignore sparsa_cache_stats;
 
-/* Queries of the status slot must not themselves raise on a failed status. */
+/* Queries of the status slot must not themselves raise on a failed status,
+ * nor may destroy functions, which cannot fail and leave the slot alone. */
 %define SPARSA_NO_STATUS_CHECK
 %noexception sparsa_bind_last_status;
 %noexception sparsa_bind_last_message;
 %noexception sparsa_bind_status_string;
 %noexception sparsa_bind_version;
+%noexception sparsa_bind_context_destroy;
+%noexception sparsa_bind_pattern_destroy;
+%noexception sparsa_bind_patterns_destroy;
+%noexception sparsa_bind_mask_destroy;
+%noexception sparsa_bind_problem_destroy;
+%noexception sparsa_bind_plan_destroy;
+%noexception sparsa_bind_estimator_destroy;
+%noexception sparsa_bind_config_destroy;
+%noexception sparsa_bind_cache_destroy;
+%noexception sparsa_bind_cache_entry_release;
 %enddef
 
 /* ------------------------------------------------------------------ Python */

@@ -49,7 +49,6 @@ sparsa_context *sparsa_bind_context_create(int32_t engine, int32_t device) {
 
 void sparsa_bind_context_destroy(sparsa_context *ctx) {
   sparsa_context_destroy(ctx);
-  record(SPARSA_OK);
 }
 
 int32_t sparsa_bind_context_engine(const sparsa_context *ctx) {
@@ -169,7 +168,6 @@ int32_t sparsa_bind_pattern_is_visible(const sparsa_pattern *pattern, int64_t q_
 
 void sparsa_bind_pattern_destroy(sparsa_pattern *pattern) {
   sparsa_pattern_destroy(pattern);
-  record(SPARSA_OK);
 }
 
 /* --- pattern lists --- */
@@ -207,7 +205,6 @@ void sparsa_bind_patterns_push(sparsa_bind_patterns *list, const sparsa_pattern 
 void sparsa_bind_patterns_destroy(sparsa_bind_patterns *list) {
   if (list) free(list->items);
   free(list);
-  record(SPARSA_OK);
 }
 
 sparsa_pattern *sparsa_bind_pattern_union(const sparsa_bind_patterns *parts) {
@@ -287,7 +284,6 @@ void sparsa_bind_mask_export_bsr(const sparsa_mask *mask, int32_t head, sparsa_b
 
 void sparsa_bind_mask_destroy(sparsa_mask *mask) {
   sparsa_mask_destroy(mask);
-  record(SPARSA_OK);
 }
 
 /* --- problems --- */
@@ -367,7 +363,6 @@ void sparsa_bind_problem_validate(const sparsa_problem *p) { record(sparsa_probl
 
 void sparsa_bind_problem_destroy(sparsa_problem *p) {
   free(p);
-  record(SPARSA_OK);
 }
 
 /* --- plans --- */
@@ -403,7 +398,6 @@ void sparsa_bind_execute(const sparsa_plan *plan, sparsa_bind_addr q, sparsa_bin
 
 void sparsa_bind_plan_destroy(sparsa_plan *plan) {
   sparsa_plan_destroy(plan);
-  record(SPARSA_OK);
 }
 
 void sparsa_bind_merge_states(sparsa_context *ctx, const sparsa_problem *problem,

@@ -7,7 +7,8 @@
  * of handle type (sparsa_mask **) and arrays of handles have no natural
  * mapping in SWIG's Go backend and need per-language typemaps elsewhere.
  * Here every function returns its result directly and records the status in
- * a thread-local slot, which each language turns into its own error:
+ * a thread-local slot (except destroy and release functions, which cannot
+ * fail and leave the slot alone so that cleanup never hides an error), which each language turns into its own error:
  * Python and Java from the wrapper (%exception, same C call, same thread),
  * Go right after the call with the goroutine locked to its OS thread.
  *

@@ -27,7 +27,6 @@ sparsa_cache *sparsa_bind_cache_create(sparsa_context *ctx, int32_t refresh_ever
 
 void sparsa_bind_cache_destroy(sparsa_cache *cache) {
   sparsa_cache_destroy(cache);
-  record(SPARSA_OK);
 }
 
 static sparsa_status make_key(sparsa_cache_key *key, int32_t layer, int64_t step,
@@ -73,7 +72,6 @@ sparsa_mask *sparsa_bind_cache_entry_mask(const sparsa_cache_entry *entry) {
 
 void sparsa_bind_cache_entry_release(sparsa_cache_entry *entry) {
   sparsa_cache_entry_release(entry);
-  record(SPARSA_OK);
 }
 
 int64_t sparsa_bind_cache_stat(sparsa_cache *cache, int32_t field) {

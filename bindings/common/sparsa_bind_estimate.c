@@ -71,7 +71,6 @@ void sparsa_bind_estimator_set_threshold(sparsa_estimator *est, float threshold)
 
 void sparsa_bind_estimator_destroy(sparsa_estimator *est) {
   free(est);
-  record(SPARSA_OK);
 }
 
 sparsa_mask *sparsa_bind_mask_estimate(sparsa_context *ctx, const sparsa_estimator *est,
@@ -136,5 +135,4 @@ sparsa_pattern_config *sparsa_bind_config_load(const char *path) {
 
 void sparsa_bind_config_destroy(sparsa_pattern_config *config) {
   sparsa_pattern_config_destroy(config);
-  record(SPARSA_OK);
 }

@@ -1,0 +1,66 @@
+package sparsa
+
+import "sparsa/internal/capi"
+
+// Engine is a compute engine.
+type Engine int
+
+// Engines.
+const (
+	CPU  Engine = 0
+	CUDA Engine = 1
+)
+
+// Context is an engine context; every mask and plan belongs to one. Close
+// it after the masks and plans made from it.
+type Context struct {
+	ptr capi.Sparsa_context
+}
+
+// NewContext is a CPU context.
+func NewContext() (*Context, error) { return NewEngineContext(CPU, 0) }
+
+// NewEngineContext is a context of an engine and device (0 for the CPU).
+func NewEngineContext(engine Engine, device int) (*Context, error) {
+	var ptr capi.Sparsa_context
+	if err := call(func() { ptr = capi.Context_create(int(engine), device) }); err != nil {
+		return nil, err
+	}
+	return &Context{ptr: ptr}, nil
+}
+
+func (c *Context) handle() (capi.Sparsa_context, error) {
+	if c == nil || c.ptr == nil {
+		return nil, closedError("Context")
+	}
+	return c.ptr, nil
+}
+
+// SetNumThreads sets the worker threads of execute calls (0: the default).
+func (c *Context) SetNumThreads(n int) error {
+	h, err := c.handle()
+	if err != nil {
+		return err
+	}
+	return call(func() { capi.Context_set_num_threads(h, n) })
+}
+
+// NumThreads is the number of worker threads.
+func (c *Context) NumThreads() (int, error) {
+	h, err := c.handle()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = call(func() { n = capi.Context_num_threads(h) })
+	return n, err
+}
+
+// Close releases the context; closing twice is a no-op.
+func (c *Context) Close() error {
+	if c != nil && c.ptr != nil {
+		capi.Context_destroy(c.ptr)
+		c.ptr = nil
+	}
+	return nil
+}
