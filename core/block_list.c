@@ -57,11 +57,12 @@ static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64
   return SPARSA_OK;
 }
 
-static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
-                                  sp_spans *spans, sp_entries *e) {
+static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *prep,
+                                  const sp_tiling *t, int64_t qb, sp_spans *spans,
+                                  sp_entries *e) {
   if (sp_tiles_match(p, t)) return sp_copy_tile_row(&p->bsr, t, qb, e);
   spans->n = 0;
-  SP_TRY(sp_pattern_spans(p, t, qb, spans));
+  SP_TRY(sp_pattern_spans(p, prep, t, qb, spans));
   int64_t q0 = qb * t->block_q, q1 = q0 + t->block_q;
   if (q1 > t->g.q_len) q1 = t->g.q_len;
   for (int64_t s = 0; s < spans->n; s++) {
@@ -105,9 +106,11 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
   sp_spans spans = {0};
   sparsa_status st = sp_entries_reserve(&e, sp_initial_capacity(t.num_q_blocks, t.num_kv_blocks));
   row_ptr[0] = 0;
-  for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++)
-    for (int64_t qb = 0; qb < t.num_q_blocks; qb++) {
-      st = sp_build_row(patterns[h], &t, qb, &spans, &e);
+  for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++) {
+    sp_span_prep *prep = NULL;
+    st = sp_span_prep_create(patterns[h], &t, &prep);
+    for (int64_t qb = 0; qb < t.num_q_blocks && st == SPARSA_OK; qb++) {
+      st = sp_build_row(patterns[h], prep, &t, qb, &spans, &e);
       if (st != SPARSA_OK) break;
       row_ptr[h * t.num_q_blocks + qb + 1] = e.n;
       /* Heads of one mask tend to have similar densities: size the list
@@ -115,6 +118,8 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
       if (h == 0 && qb == t.num_q_blocks - 1 && num_heads > 1)
         st = sp_entries_reserve(&e, e.n * (num_heads - 1) + e.n / 8 + 1024);
     }
+    sp_span_prep_free(prep);
+  }
   sp_spans_free(&spans);
   if (st != SPARSA_OK) {
     sp_free(row_ptr);

@@ -281,64 +281,83 @@ static sparsa_status sp_power_spans(const sparsa_pattern *p, const sp_qtile *qt,
   return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION_EXACT);
 }
 
-/* Width of key block b (the last one may be clipped). */
-static int64_t sp_block_width(const sp_tiling *t, int64_t b) {
-  return sp_min64(t->block_kv, t->g.kv_len - b * t->block_kv);
+/* The prepared column blocks whose first column is <= last_col, as runs. */
+static sparsa_status sp_column_runs(const sp_span_prep *pr, const sp_qtile *qt, int64_t last_col,
+                                    sp_spans *out) {
+  for (int64_t r = 0; r < pr->num_runs; r++) {
+    int64_t i0 = pr->run_start[r], i1 = pr->run_end[r];
+    if (pr->first_col[i0] > last_col) break;
+    int64_t i = i1;
+    if (pr->first_col[i1 - 1] > last_col) { /* cut inside the run */
+      int64_t lo = i0, hi = i1 - 1;
+      while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (pr->first_col[mid] <= last_col)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      i = lo;
+    }
+    SP_TRY(sp_push(out, qt, pr->block[i0], pr->block[i - 1] + 1, pr->cls[i0]));
+    if (i < i1) break;
+  }
+  return SPARSA_OK;
 }
 
-static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_qtile *qt,
-                                     sp_spans *out) {
-  const sp_index_set *c = &p->set_a, *o = &p->set_b;
+static sparsa_status sp_vslash_spans(const sp_span_prep *pr, const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
   int64_t mid = out->n;
   /* Listed columns up to P1 (causal): each one's block holds a visible pair;
-   * a block whose every column is listed may be full. */
-  int64_t last_col = sp_min64(qt->P1, t->g.kv_len - 1);
-  for (int64_t k = 0; k < c->n && c->v[k] <= last_col;) {
-    int64_t b = c->v[k] / t->block_kv, count = 0;
-    int64_t end = sp_min64((b + 1) * t->block_kv, t->g.kv_len);
-    while (k < c->n && c->v[k] < end) count++, k++;
-    SP_TRY(sp_push(out, qt, b, b + 1, count == sp_block_width(t, b) ? SP_SPAN_CHECK : SP_SPAN_PARTIAL));
-  }
+   * a block whose every column is listed is checked, it may be full. */
+  SP_TRY(sp_column_runs(pr, qt, sp_min64(qt->P1, t->g.kv_len - 1), out));
   int64_t split = out->n;
   sp_qtile sub = *qt;
   sub.base = split;
-  /* Diagonals d in [P0 - (kv_len - 1), P1] reach the keys. From the largest
-   * (smallest keys) down; a run of consecutive offsets is a band. */
-  int64_t first = sp_index_lower(o, qt->P0 - (t->g.kv_len - 1));
-  int64_t k = sp_index_lower(o, qt->P1 == INT64_MAX ? qt->P1 : qt->P1 + 1) - 1;
-  while (k >= first) {
-    int64_t hi = o->v[k], lo = hi;
-    while (k - 1 >= first && o->v[k - 1] == lo - 1) lo = o->v[--k];
-    k--;
-    int64_t b0, b1;
-    if (lo < hi)
+  /* Offsets d in [P0 - (kv_len - 1), P1] reach the keys: segments from the
+   * largest offsets (smallest keys) down. */
+  int64_t dlo = qt->P0 - (t->g.kv_len - 1), dhi = qt->P1;
+  int64_t lo_i = 0, hi_i = pr->num_segments;
+  while (lo_i < hi_i) { /* first segment ending at or after dlo */
+    int64_t m = lo_i + (hi_i - lo_i) / 2;
+    if (pr->seg_hi[m] < dlo)
+      lo_i = m + 1;
+    else
+      hi_i = m;
+  }
+  int full_height = qt->q1 - qt->q0 == t->block_q;
+  int64_t s = lo_i;
+  while (s < pr->num_segments && pr->seg_lo[s] <= dhi) s++;
+  for (s = s - 1; s >= lo_i; s--) {
+    int64_t lo = sp_max64(pr->seg_lo[s], dlo), hi = sp_min64(pr->seg_hi[s], dhi), b0, b1;
+    if (pr->seg_band[s]) {
       SP_TRY(sp_band_spans(&sub, lo, hi, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
-    else if (sp_token_blocks(qt, qt->P0 - hi, qt->P1 - hi, &b0, &b1))
-      SP_TRY(sp_push(out, &sub, b0, b1, SP_SPAN_PARTIAL)); /* one diagonal crosses each */
+    } else if (sp_token_blocks(qt, qt->P0 - hi, qt->P1 - lo, &b0, &b1)) {
+      /* One diagonal, or a cluster over a full-height block: every block met
+       * holds a pair on a listed diagonal. */
+      int cls = lo == hi || full_height ? SP_SPAN_PARTIAL : SP_SPAN_CHECK;
+      SP_TRY(sp_push(out, &sub, b0, b1, cls));
+    }
   }
   return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION);
 }
 
-static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_qtile *qt,
-                                     sp_spans *out) {
-  const sp_index_set *s = &p->set_a;
+static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_span_prep *pr,
+                                     const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
-  int64_t rows_in = sp_index_count(s, qt->P0, qt->P1);
+  int64_t rows_in = sp_index_count(&p->set_a, qt->P0, qt->P1);
   if (rows_in == qt->P1 - qt->P0 + 1) return sp_push(out, qt, 0, t->num_kv_blocks, SP_SPAN_FULL);
-  /* A global row sees every block; a global column, its own block, which
-   * is full when every one of its columns is global. */
+  if (rows_in == 0) return sp_column_runs(pr, qt, INT64_MAX, out);
+  /* A global row sees every block; blocks of global columns only are full. */
   int64_t prev = 0;
-  for (int64_t k = 0; k < s->n && s->v[k] < t->g.kv_len;) {
-    int64_t b = s->v[k] / t->block_kv, count = 0;
-    int64_t end = sp_min64((b + 1) * t->block_kv, t->g.kv_len);
-    while (k < s->n && s->v[k] < end) count++, k++;
-    if (rows_in > 0) SP_TRY(sp_push(out, qt, prev, b, SP_SPAN_PARTIAL));
-    SP_TRY(sp_push(out, qt, b, b + 1, count == sp_block_width(t, b) ? SP_SPAN_FULL : SP_SPAN_PARTIAL));
-    prev = b + 1;
+  for (int64_t r = 0; r < pr->num_runs; r++) {
+    int64_t i0 = pr->run_start[r];
+    if (pr->cls[i0] != SP_SPAN_FULL) continue;
+    SP_TRY(sp_push(out, qt, prev, pr->block[i0], SP_SPAN_PARTIAL));
+    prev = pr->block[pr->run_end[r] - 1] + 1;
+    SP_TRY(sp_push(out, qt, pr->block[i0], prev, SP_SPAN_FULL));
   }
-  if (rows_in > 0) SP_TRY(sp_push(out, qt, prev, t->num_kv_blocks, SP_SPAN_PARTIAL));
-  return SPARSA_OK;
+  return sp_push(out, qt, prev, t->num_kv_blocks, SP_SPAN_PARTIAL);
 }
 
 static sparsa_status sp_blocks_spans(const sparsa_pattern *p, const sp_qtile *qt,
@@ -443,24 +462,26 @@ static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt
   return SPARSA_OK;
 }
 
-static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out);
+static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr,
+                                 const sp_qtile *qt, sp_spans *out);
 
-static sparsa_status sp_combination_spans(const sparsa_pattern *p, const sp_qtile *qt,
-                                          sp_spans *out) {
+static sparsa_status sp_combination_spans(const sparsa_pattern *p, const sp_span_prep *pr,
+                                          const sp_qtile *qt, sp_spans *out) {
   sp_merge_op op = p->kind == SPARSA_PATTERN_UNION ? SP_MERGE_UNION : SP_MERGE_INTERSECTION;
   int64_t base = out->n;
   for (int32_t k = 0; k < p->num_parts; k++) {
     int64_t split = out->n;
     sp_qtile sub = *qt;
     sub.base = split;
-    SP_TRY(sp_spans_at(p->parts[k], &sub, out));
+    SP_TRY(sp_spans_at(p->parts[k], &pr->parts[k], &sub, out));
     if (k > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
     if (op == SP_MERGE_INTERSECTION && out->n == base) break;
   }
   return SPARSA_OK;
 }
 
-static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
+static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr,
+                                 const sp_qtile *qt, sp_spans *out) {
   switch (p->kind) {
     case SPARSA_PATTERN_DENSE: return sp_push(out, qt, 0, qt->t->num_kv_blocks, SP_SPAN_FULL);
     case SPARSA_PATTERN_NONE: return SPARSA_OK;
@@ -472,19 +493,19 @@ static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_qtile *qt, sp
     case SPARSA_PATTERN_DILATED: return sp_dilated_spans(p, qt, out);
     case SPARSA_PATTERN_SINK_WINDOW: return sp_sink_spans(p, qt, out);
     case SPARSA_PATTERN_POWER: return sp_power_spans(p, qt, out);
-    case SPARSA_PATTERN_VERTICAL_SLASH: return sp_vslash_spans(p, qt, out);
-    case SPARSA_PATTERN_GLOBAL: return sp_global_spans(p, qt, out);
+    case SPARSA_PATTERN_VERTICAL_SLASH: return sp_vslash_spans(pr, qt, out);
+    case SPARSA_PATTERN_GLOBAL: return sp_global_spans(p, pr, qt, out);
     case SPARSA_PATTERN_BLOCKS: return sp_blocks_spans(p, qt, out);
     case SPARSA_PATTERN_NEIGHBORHOOD: return sp_nbhd_spans(p, qt, out);
     case SPARSA_PATTERN_RADIAL: return sp_radial_spans(p, qt, out);
     case SPARSA_PATTERN_UNION:
-    case SPARSA_PATTERN_INTERSECTION: return sp_combination_spans(p, qt, out);
+    case SPARSA_PATTERN_INTERSECTION: return sp_combination_spans(p, pr, qt, out);
   }
   return sp_fail(SPARSA_ERR_INTERNAL, "mask building: pattern kind %d unknown", (int)p->kind);
 }
 
-sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
-                               sp_spans *out) {
+sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep,
+                               const sp_tiling *t, int64_t qb, sp_spans *out) {
   sp_qtile qt;
   qt.t = t;
   qt.q0 = qb * t->block_q;
@@ -492,5 +513,5 @@ sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_tiling *t, int6
   qt.P0 = qt.q0 + t->g.off;
   qt.P1 = qt.q1 - 1 + t->g.off;
   qt.base = out->n;
-  return sp_spans_at(p, &qt, out);
+  return sp_spans_at(p, prep, &qt, out);
 }

@@ -35,10 +35,39 @@ typedef struct sp_tiling {
 
 sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv);
 
+/* What one mask build precomputes for one pattern tree (a node per pattern
+ * node, children in parts): the kinds whose candidates come from listed
+ * columns or diagonals get them grouped once, so that a query block costs
+ * the runs it emits rather than the length of the lists. */
+typedef struct sp_span_prep {
+  /* GLOBAL, VERTICAL_SLASH: key blocks holding listed columns (ascending),
+   * the first listed column of each, and the class each block gets. */
+  int64_t num_blocks;
+  int64_t *block, *first_col;
+  int32_t *cls;
+  /* Runs of consecutive blocks of one class: block indices [start, end). */
+  int64_t num_runs;
+  int64_t *run_start, *run_end;
+  /* VERTICAL_SLASH: the offsets as disjoint ascending segments [lo, hi]:
+   * bands (long runs of consecutive offsets, whose blocks may be full) and
+   * clusters (offsets at most block_q apart, whose diagonals cover one
+   * interval of keys for a query block of full height). */
+  int64_t num_segments;
+  int64_t *seg_lo, *seg_hi;
+  uint8_t *seg_band;
+  struct sp_span_prep *parts;
+  int32_t num_parts;
+} sp_span_prep;
+
+sparsa_status sp_span_prep_create(const sparsa_pattern *p, const sp_tiling *t,
+                                  sp_span_prep **out);
+void sp_span_prep_free(sp_span_prep *prep);
+
 /* Appends the spans of query block qb: sorted, disjoint, inside
- * [0, num_kv_blocks); every block with a visible pair is covered. */
-sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
-                               sp_spans *out);
+ * [0, num_kv_blocks); every block with a visible pair is covered. prep
+ * comes from sp_span_prep_create(p, t). */
+sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep,
+                               const sp_tiling *t, int64_t qb, sp_spans *out);
 
 void sp_spans_free(sp_spans *s);
 

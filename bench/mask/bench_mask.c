@@ -1,7 +1,9 @@
 /* Mask-building time per pattern kind: sparsa_mask_create for H heads, each
  * with its own pattern (parameters differ per head, so nothing is shared),
  * at N x N tokens and 64 x 64 blocks; plus the one-shared-pattern case.
- * Prints a table and one JSON line.
+ * Times are medians over the repeats of the wall clock and, because the
+ * machine may be shared, of the calling thread's CPU time (which excludes
+ * time the thread was not running). Prints a table and one JSON line.
  *
  *   bench_mask [N [heads [repeats]]]      defaults: 32768 32 7 */
 #include <stdint.h>
@@ -29,9 +31,9 @@ static uint64_t rng_next(void) {
   return z ^ (z >> 31);
 }
 
-static double now_ms(void) {
+static double now_ms(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
@@ -118,8 +120,13 @@ static int cmp_double(const void *a, const void *b) {
 
 typedef struct result {
   const char *kind;
-  double ms_heads, ms_shared, blocks_per_head, density;
+  double ms_heads, cpu_heads, ms_shared, cpu_shared, blocks_per_head, density;
 } result;
+
+static double median(double *t, int n) {
+  qsort(t, (size_t)n, sizeof *t, cmp_double);
+  return t[n / 2];
+}
 
 static result run(sparsa_context *ctx, const char *kind, int64_t n, int heads, int repeats) {
   sparsa_pattern **p = malloc((size_t)heads * sizeof *p);
@@ -128,16 +135,19 @@ static result run(sparsa_context *ctx, const char *kind, int64_t n, int heads, i
   CHECK(sparsa_mask_desc_init(&d));
   d.q_len = d.kv_len = n;
   d.patterns = (const sparsa_pattern *const *)p;
-  result r = {kind, 0, 0, 0, 0};
-  double *t = malloc((size_t)repeats * sizeof *t);
+  result r = {kind, 0, 0, 0, 0, 0, 0};
+  double *t = malloc((size_t)repeats * sizeof *t), *c = malloc((size_t)repeats * sizeof *c);
   for (int shared = 0; shared < 2; shared++) {
     d.num_heads = shared ? 1 : heads;
     for (int k = -1; k < repeats; k++) { /* one warm-up run */
       sparsa_mask *m = NULL;
-      double t0 = now_ms();
+      double t0 = now_ms(CLOCK_MONOTONIC), c0 = now_ms(CLOCK_THREAD_CPUTIME_ID);
       CHECK(sparsa_mask_create(ctx, &d, &m));
-      double t1 = now_ms();
-      if (k >= 0) t[k] = t1 - t0;
+      double c1 = now_ms(CLOCK_THREAD_CPUTIME_ID), t1 = now_ms(CLOCK_MONOTONIC);
+      if (k >= 0) {
+        t[k] = t1 - t0;
+        c[k] = c1 - c0;
+      }
       if (k == repeats - 1 && !shared) {
         sparsa_mask_info info;
         memset(&info, 0, sizeof info);
@@ -148,13 +158,16 @@ static result run(sparsa_context *ctx, const char *kind, int64_t n, int heads, i
       }
       sparsa_mask_destroy(m);
     }
-    qsort(t, (size_t)repeats, sizeof *t, cmp_double);
-    if (shared)
-      r.ms_shared = t[repeats / 2];
-    else
-      r.ms_heads = t[repeats / 2];
+    if (shared) {
+      r.ms_shared = median(t, repeats);
+      r.cpu_shared = median(c, repeats);
+    } else {
+      r.ms_heads = median(t, repeats);
+      r.cpu_heads = median(c, repeats);
+    }
   }
   free(t);
+  free(c);
   for (int h = 0; h < heads; h++) sparsa_pattern_destroy(p[h]);
   free(p);
   return r;
@@ -174,17 +187,20 @@ int main(int argc, char **argv) {
   result res[NUM];
   printf("mask build, N = %lld, %d heads (distinct patterns), blocks 64 x 64, median of %d\n",
          (long long)n, heads, repeats);
-  printf("%-28s %12s %12s %14s %9s\n", "kind", "ms (heads)", "ms (shared)", "blocks/head",
-         "density");
+  printf("%-28s %11s %11s %11s %11s %12s %8s\n", "kind", "wall heads", "cpu heads",
+         "wall shared", "cpu shared", "blocks/head", "density");
   for (int k = 0; k < NUM; k++) {
     res[k] = run(ctx, kinds[k], n, heads, repeats);
-    printf("%-28s %12.3f %12.3f %14.0f %9.4f\n", kinds[k], res[k].ms_heads, res[k].ms_shared,
-           res[k].blocks_per_head, res[k].density);
+    printf("%-28s %11.3f %11.3f %11.3f %11.3f %12.0f %8.4f\n", kinds[k], res[k].ms_heads,
+           res[k].cpu_heads, res[k].ms_shared, res[k].cpu_shared, res[k].blocks_per_head,
+           res[k].density);
     fflush(stdout);
   }
   printf("{\"bench\":\"mask_build\",\"n\":%lld,\"heads\":%d,\"block\":[64,64],\"repeats\":%d,\"ms\":{",
          (long long)n, heads, repeats);
   for (int k = 0; k < NUM; k++) printf("%s\"%s\":%.4f", k ? "," : "", kinds[k], res[k].ms_heads);
+  printf("},\"cpu_ms\":{");
+  for (int k = 0; k < NUM; k++) printf("%s\"%s\":%.4f", k ? "," : "", kinds[k], res[k].cpu_heads);
   printf("},\"ms_shared\":{");
   for (int k = 0; k < NUM; k++) printf("%s\"%s\":%.4f", k ? "," : "", kinds[k], res[k].ms_shared);
   printf("},\"blocks_per_head\":{");

@@ -8,7 +8,7 @@
 #include "mask_check.h"
 #include "reference/ref_membership.h"
 
-enum { NUM_KINDS = 20 };
+enum { NUM_KINDS = 22 };
 
 static const int32_t block_shapes[][2] = {{16, 16}, {64, 64}, {32, 128}, {256, 16},
                                           {128, 256}, {16, 64}, {64, 32}};
@@ -87,6 +87,23 @@ static ref_pattern *make_kind(int k, int64_t q, int64_t kv) {
       ref_pattern *p = ref_pattern_blocks_bitmap(64, 64, rows, cols, bm);
       free(bm);
       return p;
+    }
+    case 19: { /* dense offset runs (bands), clusters, and a run of columns */
+      int64_t offs[80], cols[40];
+      int n = 0, m = 0;
+      for (int64_t d = 0; d < 50; d++) offs[n++] = d;
+      for (int64_t d = 90; d < 100; d += 3) offs[n++] = d;
+      offs[n++] = 400;
+      for (int64_t c = 32; c < 64 && c < kv; c++) cols[m++] = c;
+      cols[m++] = kv / 2;
+      return ref_pattern_vertical_slash(cols, m, offs, n);
+    }
+    case 20: { /* global tokens filling whole key blocks */
+      int64_t t[40];
+      int n = 0;
+      for (int64_t c = 16; c < 48; c++) t[n++] = c;
+      t[n++] = kv - 1;
+      return ref_pattern_global(t, n);
     }
     default: return ref_pattern_radial(7, 3, 2);
   }
