@@ -132,21 +132,15 @@ SP_CPU_INLINE void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32
                                      int32_t ld_acc, int32_t acc_cols) {
   for (int32_t i = 0; i < rows; i++) {
     float *si = s + (int64_t)i * ld_s;
-    float block_max = -INFINITY;
-    for (int32_t j = 0; j < cols; j++) block_max = si[j] > block_max ? si[j] : block_max;
-    block_max *= score_mul;
+    float block_max = sp_row_max(si, cols) * score_mul;
     float old_max = row_max[i];
     float new_max = block_max > old_max ? block_max : old_max;
     if (new_max == -INFINITY) {
       memset(si, 0, (size_t)cols * sizeof(float));
       continue;
     }
-    float sum = 0.0f;
-    for (int32_t j = 0; j < cols; j++) {
-      float e = sp_exp2_nonpositive(si[j] * score_mul - new_max);
-      si[j] = e;
-      sum += e;
-    }
+    for (int32_t j = 0; j < cols; j++) si[j] = sp_exp2_nonpositive(si[j] * score_mul - new_max);
+    float sum = sp_row_sum(si, cols);
     if (new_max != old_max) {
       float alpha = sp_exp2_nonpositive(old_max - new_max); /* 0 when old_max is -inf */
       float *ai = acc + (int64_t)i * ld_acc;

@@ -11,7 +11,7 @@
  * extensions, which each instruction-set clone of the kernel lowers to its
  * own registers (16 floats = one AVX-512 register, two AVX2, four SSE);
  * other compilers get the plain loops. Static inline: the kernel's clones
- * inline them. */
+ * inline them. Also the row reductions of the softmax. */
 #ifndef SPARSA_CPU_TILE_GEMM_H
 #define SPARSA_CPU_TILE_GEMM_H
 
@@ -26,6 +26,30 @@
 #else
 #define SP_CPU_INLINE static inline
 #endif
+
+/* Maximum and sum of a row of n floats, n a multiple of SP_CPU_NR, kept in
+ * SP_CPU_NR independent lanes (one vector) and folded at the end: a plain
+ * running float sum would force an in-order, one-lane-at-a-time reduction
+ * (reassociating floats is not allowed without being asked). */
+SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
+  float lane[SP_CPU_NR];
+  for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[c];
+  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR)
+    for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[j0 + c] > lane[c] ? x[j0 + c] : lane[c];
+  float m = lane[0];
+  for (int c = 1; c < SP_CPU_NR; c++) m = lane[c] > m ? lane[c] : m;
+  return m;
+}
+
+SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
+  float lane[SP_CPU_NR];
+  for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[c];
+  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR)
+    for (int c = 0; c < SP_CPU_NR; c++) lane[c] += x[j0 + c];
+  float total = 0.0f;
+  for (int c = 0; c < SP_CPU_NR; c++) total += lane[c];
+  return total;
+}
 
 #if defined(__GNUC__)
 
