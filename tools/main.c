@@ -25,7 +25,7 @@ static void print_usage(FILE *to) {
   fprintf(to, "usage: sparsa <command> [flags]   (sparsa <command> --help for its flags)\n\n");
   fprintf(to, "commands:\n");
   for (int i = 0; i < num_commands; i++)
-    fprintf(to, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(to, "  %-15s %s\n", commands[i].name, commands[i].summary);
   fprintf(to, "\nsparsa %s\n", sparsa_version_string());
 }
 
