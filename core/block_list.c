@@ -38,29 +38,43 @@ static int64_t sp_initial_capacity(int64_t rows, int64_t num_kv_blocks) {
   return guess < 1024 ? 1024 : guess;
 }
 
-/* Block-sparse tiles of the mask's key block width whose rows cover whole
- * query blocks: the pattern's row is the mask's row, every tile full. */
-static int sp_tiles_match(const sparsa_pattern *p, const sp_tiling *t) {
-  return p->kind == SPARSA_PATTERN_BLOCKS && p->bsr.block_cols == t->block_kv &&
-         p->bsr.block_rows % t->block_q == 0 && p->bsr.max_col < t->num_kv_blocks;
+/* Block-sparse tiles that are whole multiples of the mask's blocks (rows
+ * covering whole query blocks, columns m key blocks wide): each listed
+ * tile is m full blocks, in the order of the pattern's sorted row. */
+static int sp_tiles_cover_blocks(const sparsa_pattern *p, const sp_tiling *t) {
+  if (p->kind != SPARSA_PATTERN_BLOCKS) return 0;
+  const sp_bsr *b = &p->bsr;
+  return b->block_cols % t->block_kv == 0 && b->block_rows % t->block_q == 0 &&
+         (int64_t)b->max_col * (b->block_cols / t->block_kv) < t->num_kv_blocks;
 }
 
 static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64_t qb,
                                       sp_entries *e) {
   int64_t r = qb * t->block_q / b->block_rows;
   if (r >= b->num_row_blocks) return SPARSA_OK;
-  int64_t n = b->row_ptr[r + 1] - b->row_ptr[r];
-  SP_TRY(sp_entries_reserve(e, n));
-  memcpy(e->col + e->n, b->col + b->row_ptr[r], (size_t)n * sizeof(int32_t));
-  memset(e->full + e->n, 1, (size_t)n);
-  e->n += n;
+  const int32_t *col = b->col + b->row_ptr[r];
+  int64_t n = b->row_ptr[r + 1] - b->row_ptr[r], m = b->block_cols / t->block_kv;
+  SP_TRY(sp_entries_reserve(e, n * m));
+  if (m == 1) {
+    memcpy(e->col + e->n, col, (size_t)n * sizeof(int32_t));
+    memset(e->full + e->n, 1, (size_t)n);
+    e->n += n;
+    return SPARSA_OK;
+  }
+  for (int64_t k = 0; k < n; k++) {
+    int64_t b0 = (int64_t)col[k] * m, b1 = b0 + m < t->num_kv_blocks ? b0 + m : t->num_kv_blocks;
+    for (int64_t blk = b0; blk < b1; blk++) {
+      e->col[e->n] = (int32_t)blk;
+      e->full[e->n++] = 1;
+    }
+  }
   return SPARSA_OK;
 }
 
 static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *prep,
                                   const sp_tiling *t, int64_t qb, sp_spans *spans,
                                   sp_entries *e) {
-  if (sp_tiles_match(p, t)) return sp_copy_tile_row(&p->bsr, t, qb, e);
+  if (sp_tiles_cover_blocks(p, t)) return sp_copy_tile_row(&p->bsr, t, qb, e);
   spans->n = 0;
   SP_TRY(sp_pattern_spans(p, prep, t, qb, spans));
   int64_t q0 = qb * t->block_q, q1 = q0 + t->block_q;

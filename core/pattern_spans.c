@@ -20,6 +20,8 @@ sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv) {
   t.block_kv = block_kv;
   t.num_q_blocks = (g->q_len + block_q - 1) / block_q;
   t.num_kv_blocks = (g->kv_len + block_kv - 1) / block_kv;
+  t.kv_shift = 0;
+  while (((int64_t)1 << t.kv_shift) < block_kv) t.kv_shift++;
   return t;
 }
 
@@ -93,15 +95,15 @@ static int sp_token_blocks(const sp_qtile *qt, int64_t j0, int64_t j1, int64_t *
   if (j0 < 0) j0 = 0;
   if (j1 > qt->t->g.kv_len - 1) j1 = qt->t->g.kv_len - 1;
   if (j0 > j1) return 0;
-  *b0 = j0 / qt->t->block_kv;
-  *b1 = j1 / qt->t->block_kv + 1;
+  *b0 = j0 >> qt->t->kv_shift;
+  *b1 = (j1 >> qt->t->kv_shift) + 1;
   return 1;
 }
 
 /* First key block whose first token is >= y. */
 static int64_t sp_blocks_from(const sp_qtile *qt, int64_t y) {
   if (y <= 0) return 0;
-  int64_t b = (y + qt->t->block_kv - 1) / qt->t->block_kv;
+  int64_t b = (y + qt->t->block_kv - 1) >> qt->t->kv_shift;
   return b < qt->t->num_kv_blocks ? b : qt->t->num_kv_blocks;
 }
 
@@ -109,7 +111,7 @@ static int64_t sp_blocks_from(const sp_qtile *qt, int64_t y) {
 static int64_t sp_blocks_below(const sp_qtile *qt, int64_t x) {
   if (x >= qt->t->g.kv_len - 1) return qt->t->num_kv_blocks;
   if (x < 0) return 0;
-  return (x + 1) / qt->t->block_kv;
+  return (x + 1) >> qt->t->kv_shift;
 }
 
 /* Blocks meeting the candidate tokens [c0, c1]: those lying inside
@@ -183,6 +185,16 @@ static sparsa_status sp_merge_regions(sp_spans *out, const sp_qtile *qt, int64_t
     }
   } else if (na == 0 || nb == 0) {
     out->n = a;
+    return SPARSA_OK;
+  }
+  if (op != SP_MERGE_INTERSECTION && out->v[b - 1].b1 <= out->v[b].b0) {
+    /* Already in order: one run may continue the other. */
+    sp_span *last = &out->v[b - 1];
+    if (last->b1 == out->v[b].b0 && last->cls == out->v[b].cls) {
+      last->b1 = out->v[b].b1;
+      memmove(out->v + b, out->v + b + 1, (size_t)(nb - 1) * sizeof(sp_span));
+      out->n--;
+    }
     return SPARSA_OK;
   }
   SP_TRY(sp_spans_reserve(out, 2 * (na + nb) + 1));
@@ -260,28 +272,26 @@ static sparsa_status sp_sink_spans(const sparsa_pattern *p, const sp_qtile *qt, 
 
 static sparsa_status sp_power_spans(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
   int64_t local = sp_cap(p->u.power.local);
-  int64_t mid = out->n;
-  if (local > 0) SP_TRY(sp_band_spans(qt, 0, local - 1, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
-  int64_t split = out->n;
-  sp_qtile sub = *qt;
-  sub.base = split;
   /* Each block a diagonal crosses holds a pair on it; such a block can be
    * full only if it sees fewer than three distances (among three
    * consecutive ones, one is not a power of two). */
   const sp_tiling *t = qt->t;
   int64_t narrowest = sp_min64(t->block_kv, t->g.kv_len - (t->num_kv_blocks - 1) * t->block_kv);
   int cls = (qt->q1 - qt->q0) + narrowest - 1 >= 3 ? SP_SPAN_PARTIAL : SP_SPAN_CHECK;
-  /* Diagonals from the farthest (smallest keys) to the nearest. */
-  for (int e = 61; e >= 0; e--) {
-    int64_t d = (int64_t)1 << e, b0, b1;
-    if (d < local) break;
-    if (sp_token_blocks(qt, qt->P0 - d, qt->P1 - d, &b0, &b1))
-      SP_TRY(sp_push(out, &sub, b0, b1, cls));
-  }
-  return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION_EXACT);
+  /* Diagonals from the farthest (smallest keys) to the nearest, then the
+   * local band, whose first blocks lie at or after the last diagonal's:
+   * where they overlap the stronger class stays (sound; a block that only
+   * the two together fill stays partial). */
+  if (qt->P1 >= 1)
+    for (int e = 63 - __builtin_clzll((unsigned long long)qt->P1); e >= 0; e--) {
+      int64_t d = (int64_t)1 << e, b0, b1;
+      if (d < local) break;
+      if (sp_token_blocks(qt, qt->P0 - d, qt->P1 - d, &b0, &b1)) SP_TRY(sp_push(out, qt, b0, b1, cls));
+    }
+  if (local > 0) SP_TRY(sp_band_spans(qt, 0, local - 1, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+  return SPARSA_OK;
 }
 
-/* The prepared column blocks whose first column is <= last_col, as runs. */
 static sparsa_status sp_column_runs(const sp_span_prep *pr, const sp_qtile *qt, int64_t last_col,
                                     sp_spans *out) {
   for (int64_t r = 0; r < pr->num_runs; r++) {

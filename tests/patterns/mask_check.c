@@ -40,6 +40,8 @@ int mask_check_partial_is_tight(const ref_pattern *rp) {
   }
 }
 
+/* Power patterns are not listed: a block that only the local window and
+ * the power-of-two distances together fill may stay partial. */
 int mask_check_full_is_tight(const ref_pattern *rp) {
   switch (rp->kind) {
     case SPARSA_PATTERN_DENSE:
@@ -49,8 +51,7 @@ int mask_check_full_is_tight(const ref_pattern *rp) {
     case SPARSA_PATTERN_SINK_WINDOW:
     case SPARSA_PATTERN_DILATED:
     case SPARSA_PATTERN_GLOBAL:
-    case SPARSA_PATTERN_BLOCKS:
-    case SPARSA_PATTERN_POWER: return 1;
+    case SPARSA_PATTERN_BLOCKS: return 1;
     default: return 0;
   }
 }
