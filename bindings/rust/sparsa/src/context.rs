@@ -1,0 +1,70 @@
+//! Contexts: one engine (the CPU, or one CUDA device) per context.
+
+use std::ptr;
+
+use sparsa_sys as sys;
+
+use crate::error::{check, Result};
+
+/// A compute engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Cpu,
+    Cuda,
+}
+
+/// An engine context; masks, plans and caches borrow it, so it outlives
+/// them. Released when dropped.
+#[derive(Debug)]
+pub struct Context {
+    raw: *mut sys::sparsa_context,
+}
+
+// SAFETY: the library allows any thread to use a context for everything but
+// its setters, which take &mut self here.
+unsafe impl Send for Context {}
+unsafe impl Sync for Context {}
+
+impl Context {
+    /// A CPU context.
+    pub fn cpu() -> Result<Context> {
+        Context::new(Engine::Cpu, 0)
+    }
+
+    /// A context of an engine and device (0 for the CPU).
+    pub fn new(engine: Engine, device: i32) -> Result<Context> {
+        let code = match engine {
+            Engine::Cpu => sys::sparsa_engine_SPARSA_ENGINE_CPU,
+            Engine::Cuda => sys::sparsa_engine_SPARSA_ENGINE_CUDA,
+        };
+        let mut raw = ptr::null_mut();
+        // SAFETY: raw is a valid out-pointer.
+        check(unsafe { sys::sparsa_context_create(code, device, &mut raw) })?;
+        Ok(Context { raw })
+    }
+
+    /// Worker threads of execute calls.
+    pub fn num_threads(&self) -> Result<i32> {
+        let mut n = 0;
+        // SAFETY: a live context and a valid out-pointer.
+        check(unsafe { sys::sparsa_context_get_num_threads(self.raw, &mut n) })?;
+        Ok(n)
+    }
+
+    /// Sets the worker threads (1 to 1024; 0 restores the default).
+    pub fn set_num_threads(&mut self, n: i32) -> Result<()> {
+        // SAFETY: a live context, not shared while &mut.
+        check(unsafe { sys::sparsa_context_set_num_threads(self.raw, n) })
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::sparsa_context {
+        self.raw
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: owned, and every borrower has been dropped.
+        unsafe { sys::sparsa_context_destroy(self.raw) }
+    }
+}

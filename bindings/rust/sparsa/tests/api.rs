@@ -1,0 +1,100 @@
+//! The Rust layer: layouts, errors and handle ownership.
+
+mod common;
+
+use common::{check, lcg, naive, qkv};
+use sparsa::{Context, Error, Layout, Mask, Pattern, Plan, Status, Tensor, TensorMut};
+
+#[test]
+fn strided_output_is_written_in_place() {
+    let ctx = Context::cpu().unwrap();
+    let (qd, kd, vd) = (lcg(1, 2 * 40 * 4 * 16), lcg(2, 2 * 48 * 2 * 16), lcg(3, 2 * 48 * 2 * 16));
+    let q = Tensor::new(&qd, [2, 40, 4, 16]).unwrap();
+    let k = Tensor::new(&kd, [2, 48, 2, 16]).unwrap();
+    let v = Tensor::new(&vd, [2, 48, 2, 16]).unwrap();
+    // A BHSD buffer seen as [batch, seq, heads, dim].
+    let mut buf = vec![0f32; 2 * 4 * 40 * 16];
+    let bhsd = Layout { shape: [2, 40, 4, 16], strides: [4 * 40 * 16, 16, 40 * 16] };
+    let mut out = TensorMut::with_layout(&mut buf, bhsd).unwrap();
+    let mut lse = vec![0f32; 2 * 4 * 40];
+    sparsa::attention(&ctx, &q, &k, &v, None, &mut out, Some(&mut lse)).unwrap();
+    check(&out, &lse, naive(&q, &k, &v, |_, _, _| true));
+}
+
+#[test]
+fn one_plan_from_many_threads() {
+    let ctx = Context::cpu().unwrap();
+    let (qd, kd, vd) = qkv(32, 32, 2, 2, 16);
+    let shape = [1, 32, 2, 16];
+    let (q, k, v) = (Tensor::new(&qd, shape).unwrap(), Tensor::new(&kd, shape).unwrap(), Tensor::new(&vd, shape).unwrap());
+    let causal = Pattern::causal().unwrap();
+    let mask = Mask::new(&ctx, &[&causal], 32, 32, 16, 16).unwrap();
+    let mut first = vec![0f32; 32 * 2 * 16];
+    let plan = Plan::new(&ctx, &q, &k, &v, &TensorMut::new(&mut first, shape).unwrap(), Some(&mask)).unwrap();
+    drop(mask); // the plan keeps its own reference
+    assert!(plan.num_blocks().unwrap() > 0);
+    let reference = naive(&q, &k, &v, |_, i, j| j <= i);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let mut od = vec![0f32; 32 * 2 * 16];
+                let mut lse = vec![0f32; 2 * 32];
+                let mut out = TensorMut::new(&mut od, shape).unwrap();
+                plan.execute(&q, &k, &v, &mut out, Some(&mut lse)).unwrap();
+                check(&out, &lse, reference.clone());
+            });
+        }
+    });
+    let shorter = Tensor::with_layout(&qd, Layout { shape: [1, 16, 2, 16], strides: [32 * 32, 32, 16] }).unwrap();
+    let mut od = vec![0f32; 32 * 2 * 16];
+    let err = plan.execute(&shorter, &k, &v, &mut TensorMut::new(&mut od, shape).unwrap(), None).unwrap_err();
+    assert!(matches!(err, Error::Argument(_)) && err.to_string().contains("planned"), "{}", err);
+}
+
+#[test]
+fn wrong_shapes_are_rejected() {
+    let ctx = Context::cpu().unwrap();
+    let (qd, kd, vd) = qkv(16, 16, 2, 2, 16);
+    let shape = [1, 16, 2, 16];
+    let (q, v) = (Tensor::new(&qd, shape).unwrap(), Tensor::new(&vd, shape).unwrap());
+    let narrow = Tensor::new(&kd[..16 * 2 * 8], [1, 16, 2, 8]).unwrap();
+    let mut od = vec![0f32; 16 * 2 * 16];
+    let mut out = TensorMut::new(&mut od, shape).unwrap();
+    let err = sparsa::attention(&ctx, &q, &narrow, &v, None, &mut out, None).unwrap_err();
+    assert!(err.to_string().contains("head dim"), "{}", err);
+    let err = Tensor::new(&qd[..10], shape).unwrap_err();
+    assert!(matches!(err, Error::Argument(_)), "{}", err);
+    let k = Tensor::new(&kd, shape).unwrap();
+    let err = sparsa::attention(&ctx, &q, &k, &v, None, &mut out, Some(&mut [0f32; 3])).unwrap_err();
+    assert!(err.to_string().contains("lse"), "{}", err);
+}
+
+#[test]
+fn library_errors_carry_status_and_message() {
+    let err = Pattern::window(-1, 0).unwrap_err();
+    assert_eq!(err.status(), Some(Status::InvalidArgument));
+    assert!(err.to_string().starts_with("sparsa: invalid argument: "), "{}", err);
+    let err = Context::new(sparsa::Engine::Cpu, 3).unwrap_err();
+    assert_eq!(err.status(), Some(Status::InvalidArgument));
+}
+
+#[test]
+fn patterns_and_masks() {
+    let ctx = Context::cpu().unwrap();
+    let local = Pattern::window(3, 0).unwrap();
+    let glob = Pattern::global(&[0, 5]).unwrap();
+    let both = Pattern::union(&[&local, &glob]).unwrap();
+    drop((local, glob)); // the union keeps its parts
+    assert!(both.is_visible(10, 10, 9, 0).unwrap());
+    assert!(both.is_visible(10, 10, 9, 7).unwrap());
+    assert!(!both.is_visible(10, 10, 9, 3).unwrap());
+    let bitmap = Pattern::blocks_bitmap(16, 16, &[vec![true, false], vec![true, true]]).unwrap();
+    let mask = Mask::new(&ctx, &[&bitmap, &Pattern::none().unwrap()], 32, 32, 16, 16).unwrap();
+    assert_eq!(mask.num_heads().unwrap(), 2);
+    assert_eq!(mask.density(Some(0)).unwrap(), 0.75);
+    assert_eq!(mask.density(Some(1)).unwrap(), 0.0);
+    let bsr = mask.export_bsr(0).unwrap();
+    assert_eq!((bsr.row_ptr, bsr.col_idx), (vec![0, 1, 3], vec![0, 0, 1]));
+    assert!(Pattern::neighborhood(&[4, 4], &[3, 3]).is_ok());
+    assert!(Pattern::blocks_bsr(16, 16, &[0, 2], &[0]).is_err());
+}
