@@ -449,7 +449,7 @@ static void print_help(const cli_flag *flags, int num_flags) {
 int cmd_demo(int argc, char **argv) {
   demo_options o = {.n = 4096, .heads = 8, .dim = 64, .block = 64, .threads = 0, .reps = 3,
                     .window = 512, .sink = 64, .seed = 42, .target_mass = 0.95,
-                    .keep_fraction = 0.15, .estimate_threshold = 0.95, .vslash_columns = 64, .vslash_diagonals = 64,
+                    .keep_fraction = 0.15, .estimate_threshold = 0.95, .vslash_columns = 64, .vslash_diagonals = 128,
                     .dtype = SPARSA_DTYPE_F32};
   const char *dtype = "f32";
   const cli_flag flags[] = {
