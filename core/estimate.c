@@ -176,35 +176,46 @@ int64_t sp_est_admissible_blocks(const sp_est_input *in, int64_t r) {
   return n < in->num_kv_blocks ? n : in->num_kv_blocks;
 }
 
-static int sp_scored_cmp(const void *pa, const void *pb) {
-  const sp_scored *a = pa, *b = pb;
-  if (a->w > b->w) return -1;
-  if (a->w < b->w) return 1;
-  return (a->index > b->index) - (a->index < b->index);
+/* a ranks before b: larger score first, then smaller index. */
+static inline int sp_scored_before(const sp_scored *a, const sp_scored *b) {
+  return a->w > b->w || (a->w == b->w && a->index < b->index);
 }
 
-int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
-                      double threshold, sp_scored *scratch, int64_t *chosen) {
-  for (int64_t c = 0; c < n; c++) {
-    scratch[c].w = w[c];
-    scratch[c].index = c;
+static void sp_sift_down(sp_scored *heap, int64_t n, int64_t at) {
+  for (;;) {
+    int64_t best = at, l = 2 * at + 1, r = l + 1;
+    if (l < n && sp_scored_before(&heap[l], &heap[best])) best = l;
+    if (r < n && sp_scored_before(&heap[r], &heap[best])) best = r;
+    if (best == at) return;
+    sp_scored t = heap[at];
+    heap[at] = heap[best];
+    heap[best] = t;
+    at = best;
   }
-  qsort(scratch, (size_t)n, sizeof *scratch, sp_scored_cmp);
-  int64_t count = 0;
-  if (selection == SPARSA_SELECT_TOP_K) {
-    count = n < top_k ? n : top_k;
-  } else {
-    double sum = 0.0;
-    count = n;
-    for (int64_t c = 0; c < n; c++) {
-      sum += scratch[c].w;
-      if (sum >= threshold) {
-        count = c + 1;
-        break;
-      }
+}
+
+/* Candidates come out of a heap in rank order, so only the chosen prefix
+ * is ordered: O(n + k log n) instead of a full sort per row. */
+int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
+                      double threshold, sp_scored *heap, int64_t *chosen) {
+  for (int64_t c = 0; c < n; c++) {
+    heap[c].w = w[c];
+    heap[c].index = c;
+  }
+  for (int64_t at = n / 2 - 1; at >= 0; at--) sp_sift_down(heap, n, at);
+  int64_t limit = selection == SPARSA_SELECT_TOP_K ? (n < top_k ? n : top_k) : n;
+  double sum = 0.0;
+  int64_t count = 0, size = n;
+  while (count < limit) {
+    sp_scored top = heap[0];
+    chosen[count++] = top.index;
+    heap[0] = heap[--size];
+    sp_sift_down(heap, size, 0);
+    if (selection == SPARSA_SELECT_THRESHOLD) {
+      sum += top.w;
+      if (sum >= threshold) break;
     }
   }
-  for (int64_t c = 0; c < count; c++) chosen[c] = scratch[c].index;
   return count;
 }
 
@@ -310,8 +321,18 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_
   sp_head_spec *specs = sp_calloc((size_t)heads, sizeof *specs);
   if (specs == NULL)
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
-  sp_est_run run = {in, specs};
-  sparsa_status st = sp_for_each_head(heads, num_threads, sp_estimate_head, &run);
+  sp_est_input pooled = *in;
+  double *qbar = NULL, *kbar = NULL;
+  sparsa_status st = SPARSA_OK;
+  if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS) {
+    st = sp_est_pool_all(in, num_threads, &qbar, &kbar);
+    pooled.qbar = qbar;
+    pooled.kbar = kbar;
+  }
+  sp_est_run run = {&pooled, specs};
+  if (st == SPARSA_OK) st = sp_for_each_head(heads, num_threads, sp_estimate_head, &run);
+  sp_free(qbar);
+  sp_free(kbar);
   if (st != SPARSA_OK) {
     for (int32_t h = 0; h < heads; h++) sp_head_spec_free(&specs[h]);
     sp_free(specs);

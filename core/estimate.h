@@ -17,6 +17,11 @@ typedef struct sp_est_input {
   int64_t off;             /* kv_len - q_len (bottom-right alignment) */
   int32_t group;           /* q_heads / kv_heads */
   int64_t num_q_blocks, num_kv_blocks;
+  /* Pooled method: block means of every head, computed in one sequential
+   * pass over q and k before the per-head work (NULL: computed per head).
+   * qbar[((b * q_heads + h) * num_q_blocks + r) * head_dim + x], kbar alike
+   * over kv heads and key blocks. */
+  const double *qbar, *kbar;
 } sp_est_input;
 
 /* Validate an estimator and copy it (struct_size checked); the message
@@ -59,6 +64,11 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
 sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, double weight,
                                  double *col_mass, double *diag_mass);
 
+/* Fill the block means of every head for every sequence (threads over
+ * blocks); *qbar and *kbar are allocated here, freed with sp_free. */
+sparsa_status sp_est_pool_all(const sp_est_input *in, int32_t num_threads, double **qbar,
+                              double **kbar);
+
 /* Turn block scores into a BLOCKS spec (selection + forced blocks). */
 sparsa_status sp_est_blocks_spec(const sp_est_input *in, const double *w, sp_head_spec *spec);
 /* Turn column/diagonal mass into a VERTICAL_SLASH spec. */
@@ -78,5 +88,6 @@ sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn
 
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
+double sp_est_dot_f64(const double *a, const double *b, int64_t n);
 
 #endif

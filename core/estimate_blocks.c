@@ -30,33 +30,107 @@ static void sp_block_means(const sp_est_input *in, int is_q, int32_t b, int32_t 
   }
 }
 
+/* One unit of the pooling pass: one query block or one key block of one
+ * sequence, for every head at once, so q and k are read in memory order. */
+typedef struct sp_pool_run {
+  const sp_est_input *in;
+  double *qbar, *kbar;
+} sp_pool_run;
+
+static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
+  const sp_pool_run *run = arg;
+  const sp_est_input *in = run->in;
+  int32_t d = in->prob.head_dim, batch = in->prob.batch;
+  int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
+  float *row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
+  if (row == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: a row buffer");
+  int is_q = unit < batch * nqb;
+  int64_t u = is_q ? unit : unit - batch * nqb;
+  int64_t per = is_q ? nqb : nkb;
+  int32_t b = (int32_t)(u / per), heads = is_q ? in->prob.q_heads : in->prob.kv_heads;
+  int64_t blk = u % per, block = is_q ? in->est.block_q : in->est.block_kv;
+  int64_t len = is_q ? in->prob.q_len : in->prob.kv_len;
+  int64_t start = blk * block, end = start + block < len ? start + block : len;
+  double inv = 1.0 / (double)(end - start);
+  for (int32_t h = 0; h < heads; h++)
+    memset((is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d, 0,
+           (size_t)d * sizeof(double));
+  for (int64_t t = start; t < end; t++)
+    for (int32_t h = 0; h < heads; h++) {
+      double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
+      if (is_q)
+        sp_est_load_q(in, b, t, h, row);
+      else
+        sp_est_load_k(in, b, t, h, row);
+      for (int32_t x = 0; x < d; x++) m[x] += row[x];
+    }
+  for (int32_t h = 0; h < heads; h++) {
+    double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
+    for (int32_t x = 0; x < d; x++) m[x] *= inv;
+  }
+  sp_free(row);
+  return SPARSA_OK;
+}
+
+sparsa_status sp_est_pool_all(const sp_est_input *in, int32_t num_threads, double **qbar,
+                              double **kbar) {
+  int32_t d = in->prob.head_dim, batch = in->prob.batch;
+  int64_t nq = (int64_t)batch * in->prob.q_heads * in->num_q_blocks;
+  int64_t nk = (int64_t)batch * in->prob.kv_heads * in->num_kv_blocks;
+  *qbar = sp_malloc(sp_mul_size((size_t)(nq * d), sizeof(double)));
+  *kbar = sp_malloc(sp_mul_size((size_t)(nk * d), sizeof(double)));
+  int64_t units = (int64_t)batch * (in->num_q_blocks + in->num_kv_blocks);
+  if (*qbar == NULL || *kbar == NULL || units > INT32_MAX) {
+    sp_free(*qbar);
+    sp_free(*kbar);
+    *qbar = *kbar = NULL;
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: allocating block means");
+  }
+  sp_pool_run run = {in, *qbar, *kbar};
+  sparsa_status st = sp_for_each_head((int32_t)units, num_threads, sp_pool_unit, &run);
+  if (st != SPARSA_OK) {
+    sp_free(*qbar);
+    sp_free(*kbar);
+    *qbar = *kbar = NULL;
+  }
+  return st;
+}
+
 sparsa_status sp_est_pooled_scores(const sp_est_input *in, int32_t b, int32_t h, double weight,
                                    double *w) {
   int32_t d = in->prob.head_dim;
   int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
-  double *qbar = sp_malloc(sp_mul_size((size_t)(nqb * d), sizeof *qbar));
-  double *kbar = sp_malloc(sp_mul_size((size_t)(nkb * d), sizeof *kbar));
+  const double *qbar, *kbar;
+  double *own_q = NULL, *own_k = NULL;
   double *s = sp_malloc(sp_mul_size((size_t)nkb, sizeof *s));
   float *row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
-  if (qbar == NULL || kbar == NULL || s == NULL || row == NULL) {
-    sp_free(qbar);
-    sp_free(kbar);
+  if (in->qbar == NULL) {
+    own_q = sp_malloc(sp_mul_size((size_t)(nqb * d), sizeof *own_q));
+    own_k = sp_malloc(sp_mul_size((size_t)(nkb * d), sizeof *own_k));
+  }
+  if (s == NULL || row == NULL || (in->qbar == NULL && (own_q == NULL || own_k == NULL))) {
+    sp_free(own_q);
+    sp_free(own_k);
     sp_free(s);
     sp_free(row);
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: allocating block means");
   }
-  sp_block_means(in, 1, b, h, in->prob.q_len, in->est.block_q, nqb, row, qbar);
-  sp_block_means(in, 0, b, h / in->group, in->prob.kv_len, in->est.block_kv, nkb, row, kbar);
+  if (in->qbar != NULL) {
+    qbar = in->qbar + ((int64_t)b * in->prob.q_heads + h) * nqb * d;
+    kbar = in->kbar + ((int64_t)b * in->prob.kv_heads + h / in->group) * nkb * d;
+  } else {
+    sp_block_means(in, 1, b, h, in->prob.q_len, in->est.block_q, nqb, row, own_q);
+    sp_block_means(in, 0, b, h / in->group, in->prob.kv_len, in->est.block_kv, nkb, row, own_k);
+    qbar = own_q;
+    kbar = own_k;
+  }
   double scale = in->prob.scale;
   for (int64_t r = 0; r < nqb; r++) {
     int64_t n = sp_est_admissible_blocks(in, r);
     if (n == 0) continue;
     double mx = -INFINITY;
     for (int64_t c = 0; c < n; c++) {
-      const double *qa = qbar + r * d, *kc = kbar + c * d;
-      double dot = 0.0;
-      for (int32_t x = 0; x < d; x++) dot += qa[x] * kc[x];
-      s[c] = scale * dot;
+      s[c] = scale * sp_est_dot_f64(qbar + r * d, kbar + c * d, d);
       if (s[c] > mx) mx = s[c];
     }
     double z = 0.0;
@@ -66,8 +140,8 @@ sparsa_status sp_est_pooled_scores(const sp_est_input *in, int32_t b, int32_t h,
     }
     for (int64_t c = 0; c < n; c++) w[r * nkb + c] += weight * s[c] / z;
   }
-  sp_free(qbar);
-  sp_free(kbar);
+  sp_free(own_q);
+  sp_free(own_k);
   sp_free(s);
   sp_free(row);
   return SPARSA_OK;

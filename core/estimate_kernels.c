@@ -23,3 +23,17 @@ SP_EST_CLONES float sp_est_dot(const float *a, const float *b, int64_t n) {
   for (int l = 0; l < 16; l++) sum += acc[l];
   return sum + tail;
 }
+
+/* The same in double, for the pooled scores (block means are kept in
+ * double so that selections do not hinge on float rounding). */
+SP_EST_CLONES double sp_est_dot_f64(const double *a, const double *b, int64_t n) {
+  double acc[8] = {0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) acc[l] += a[i + l] * b[i + l];
+  double tail = 0.0;
+  for (; i < n; i++) tail += a[i] * b[i];
+  double sum = 0.0;
+  for (int l = 0; l < 8; l++) sum += acc[l];
+  return sum + tail;
+}

@@ -1,0 +1,219 @@
+/* Estimation cost relative to the sparse attention it feeds.
+ *
+ * For each estimator: the time of sparsa_mask_estimate() on q and k, of
+ * sparsa_plan_create() on its mask, and of sparsa_execute() on that plan,
+ * at a given length (default 16384) with top-k selection set for about 10%
+ * block density (bidirectional, so every row has the same budget). Medians
+ * over --reps runs. One JSON line per method:
+ *   {"bench":"estimate", ..., "estimate_ms":..., "attention_ms":...,
+ *    "estimate_vs_attention":...}
+ * The target is estimate_vs_attention <= 0.10 at 16384 tokens and 10%
+ * density on the CPU engine. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sparsa/sparsa.h>
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t rng = 0x1234567;
+static float normal(void) {
+  double u[2];
+  for (int i = 0; i < 2; i++) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    u[i] = ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+  }
+  return (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
+}
+
+/* Round-to-nearest-even float32 -> bfloat16. */
+static uint16_t to_bf16(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  b += 0x7FFFu + ((b >> 16) & 1u);
+  return (uint16_t)(b >> 16);
+}
+
+static int check(sparsa_status st, const char *what) {
+  if (st == SPARSA_OK) return 0;
+  fprintf(stderr, "bench_estimate: %s: %s: %s\n", what, sparsa_status_string(st),
+          sparsa_last_error());
+  return 1;
+}
+
+static const char *method_name(sparsa_estimator_method m) {
+  switch (m) {
+    case SPARSA_ESTIMATOR_POOLED_BLOCKS: return "pooled";
+    case SPARSA_ESTIMATOR_ANTIDIAGONAL: return "antidiag";
+    case SPARSA_ESTIMATOR_VERTICAL_SLASH: return "vslash";
+  }
+  return "?";
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: bench_estimate [--n N] [--heads H] [--dim D] [--block B] [--density F]\n"
+          "                      [--reps R] [--threads T] [--dtype f32|bf16]\n"
+          "                      [--method pooled|antidiag|vslash|all]\n");
+}
+
+int main(int argc, char **argv) {
+  int64_t n = 16384;
+  int heads = 8, dim = 64, block = 64, reps = 3, threads = 0;
+  double density = 0.10;
+  const char *method = "pooled", *dtype_name = "bf16";
+  for (int a = 1; a < argc; a++) {
+    const char *v = a + 1 < argc ? argv[a + 1] : NULL;
+    if (v == NULL) {
+      usage();
+      return 2;
+    }
+    if (!strcmp(argv[a], "--n")) n = atoll(v);
+    else if (!strcmp(argv[a], "--heads")) heads = atoi(v);
+    else if (!strcmp(argv[a], "--dim")) dim = atoi(v);
+    else if (!strcmp(argv[a], "--block")) block = atoi(v);
+    else if (!strcmp(argv[a], "--density")) density = atof(v);
+    else if (!strcmp(argv[a], "--reps")) reps = atoi(v);
+    else if (!strcmp(argv[a], "--threads")) threads = atoi(v);
+    else if (!strcmp(argv[a], "--method")) method = v;
+    else if (!strcmp(argv[a], "--dtype")) dtype_name = v;
+    else {
+      usage();
+      return 2;
+    }
+    a++;
+  }
+  sparsa_dtype dtype = !strcmp(dtype_name, "f32") ? SPARSA_DTYPE_F32 : SPARSA_DTYPE_BF16;
+  if (n < block || heads < 1 || dim < 1 || reps < 1 || !(density > 0 && density <= 1) ||
+      (strcmp(dtype_name, "f32") && strcmp(dtype_name, "bf16"))) {
+    usage();
+    return 2;
+  }
+  sparsa_estimator_method methods[3];
+  int num_methods = 0;
+  if (!strcmp(method, "all") || !strcmp(method, "pooled")) methods[num_methods++] = SPARSA_ESTIMATOR_POOLED_BLOCKS;
+  if (!strcmp(method, "all") || !strcmp(method, "antidiag")) methods[num_methods++] = SPARSA_ESTIMATOR_ANTIDIAGONAL;
+  if (!strcmp(method, "all") || !strcmp(method, "vslash")) methods[num_methods++] = SPARSA_ESTIMATOR_VERTICAL_SLASH;
+  if (num_methods == 0) {
+    usage();
+    return 2;
+  }
+
+  size_t elems = (size_t)n * (size_t)heads * (size_t)dim, esize = dtype == SPARSA_DTYPE_F32 ? 4 : 2;
+  void *q = malloc(elems * esize), *k = malloc(elems * esize), *v = malloc(elems * esize);
+  void *out = malloc(elems * esize);
+  if (!q || !k || !v || !out) {
+    fprintf(stderr, "bench_estimate: out of memory\n");
+    return 1;
+  }
+  void *arrays[3] = {q, k, v};
+  for (int t = 0; t < 3; t++)
+    for (size_t e = 0; e < elems; e++) {
+      float x = normal();
+      if (dtype == SPARSA_DTYPE_F32)
+        ((float *)arrays[t])[e] = x;
+      else
+        ((uint16_t *)arrays[t])[e] = to_bf16(x);
+    }
+
+  sparsa_context *ctx = NULL;
+  if (check(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), "context")) return 1;
+  if (threads > 0 && check(sparsa_context_set_num_threads(ctx, threads), "threads")) return 1;
+  int32_t used_threads = 1;
+  sparsa_context_get_num_threads(ctx, &used_threads);
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = dtype;
+  p.batch = 1;
+  p.q_heads = p.kv_heads = heads;
+  p.head_dim = dim;
+  p.q_len = p.kv_len = n;
+  int64_t nkb = (n + block - 1) / block;
+  double *t_est = calloc((size_t)reps, sizeof(double)), *t_plan = calloc((size_t)reps, sizeof(double));
+  double *t_exec = calloc((size_t)reps, sizeof(double));
+  int rc = 0;
+  for (int m = 0; m < num_methods && rc == 0; m++) {
+    sparsa_estimator est;
+    sparsa_estimator_init(&est, methods[m]);
+    est.block_q = est.block_kv = block;
+    est.selection = SPARSA_SELECT_TOP_K;
+    est.causal = methods[m] == SPARSA_ESTIMATOR_VERTICAL_SLASH;
+    est.keep_sink_blocks = 1;
+    est.keep_diagonal = 1;
+    /* about density of the key blocks per row; vertical-slash picks that
+     * many columns and diagonals instead */
+    est.top_k = (int32_t)fmax(1.0, floor(density * (double)nkb)) - 1;
+    if (est.top_k < 1) est.top_k = 1;
+    if (methods[m] == SPARSA_ESTIMATOR_VERTICAL_SLASH)
+      est.top_k = (int32_t)fmax(1.0, density * (double)n / 4);
+    sparsa_mask *mask = NULL;
+    sparsa_plan *plan = NULL;
+    void *ws = NULL;
+    double dens = 0.0;
+    for (int r = 0; r < reps && rc == 0; r++) {
+      sparsa_mask_destroy(mask);
+      sparsa_plan_destroy(plan);
+      mask = NULL;
+      plan = NULL;
+      double t0 = now_s();
+      rc = check(sparsa_mask_estimate(ctx, &est, &p, q, k, &mask), "estimate");
+      double t1 = now_s();
+      if (rc == 0) rc = check(sparsa_plan_create(ctx, &p, mask, &plan), "plan");
+      double t2 = now_s();
+      t_est[r] = t1 - t0;
+      t_plan[r] = t2 - t1;
+    }
+    size_t ws_bytes = 0;
+    if (rc == 0) {
+      sparsa_mask_density(mask, -1, &dens);
+      sparsa_plan_workspace_size(plan, &ws_bytes);
+      ws = ws_bytes ? aligned_alloc(64, (ws_bytes + 63) / 64 * 64) : NULL;
+    }
+    for (int r = 0; r < reps && rc == 0; r++) {
+      double t0 = now_s();
+      rc = check(sparsa_execute(plan, q, k, v, out, NULL, ws, ws_bytes), "execute");
+      t_exec[r] = now_s() - t0;
+    }
+    if (rc == 0) {
+      double e = median(t_est, reps), pl = median(t_plan, reps), x = median(t_exec, reps);
+      printf("{\"bench\":\"estimate\",\"method\":\"%s\",\"n\":%lld,\"heads\":%d,\"dim\":%d,"
+             "\"dtype\":\"%s\",\"block\":%d,\"threads\":%d,\"density\":%.4f,\"estimate_ms\":%.3f,"
+             "\"plan_ms\":%.3f,\"attention_ms\":%.3f,\"estimate_vs_attention\":%.4f,"
+             "\"estimate_and_plan_vs_attention\":%.4f}\n",
+             method_name(methods[m]), (long long)n, heads, dim, dtype_name, block,
+             (int)used_threads, dens, e * 1e3, pl * 1e3, x * 1e3, e / x, (e + pl) / x);
+      fflush(stdout);
+    }
+    free(ws);
+    sparsa_plan_destroy(plan);
+    sparsa_mask_destroy(mask);
+  }
+  free(t_est);
+  free(t_plan);
+  free(t_exec);
+  sparsa_context_destroy(ctx);
+  free(q);
+  free(k);
+  free(v);
+  free(out);
+  return rc;
+}
