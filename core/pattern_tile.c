@@ -32,14 +32,24 @@ static void sp_row_fill_step(const sp_row *r, int64_t pos, int64_t j0, int64_t j
   for (int64_t j = first; j <= j1; j += g) r->out[j - r->k0] = 1;
 }
 
-static void sp_global_row(const sparsa_pattern *p, const sp_row *r, int64_t pos) {
-  if (sp_index_has(&p->set_a, pos)) {
-    memset(r->out, 1, (size_t)(r->k1 - r->k0));
-    return;
+/* Rows at global positions see everything; every other row is the same
+ * set of global columns, written once and copied. */
+static void sp_global_tile(const sparsa_pattern *p, const sp_geom *g, int64_t q0, int64_t nq,
+                           int64_t k0, int64_t nk, uint8_t *out, int64_t ld) {
+  const uint8_t *columns_row = NULL;
+  for (int64_t r = 0; r < nq; r++) {
+    uint8_t *row = out + r * ld;
+    if (sp_index_has(&p->set_a, q0 + r + g->off)) {
+      memset(row, 1, (size_t)nk);
+    } else if (columns_row != NULL) {
+      memcpy(row, columns_row, (size_t)nk);
+    } else {
+      memset(row, 0, (size_t)nk);
+      for (int64_t k = sp_index_lower(&p->set_a, k0); k < p->set_a.n && p->set_a.v[k] < k0 + nk; k++)
+        row[p->set_a.v[k] - k0] = 1;
+      columns_row = row;
+    }
   }
-  sp_row_clear(r);
-  for (int64_t k = sp_index_lower(&p->set_a, r->k0); k < p->set_a.n && p->set_a.v[k] < r->k1; k++)
-    r->out[p->set_a.v[k] - r->k0] = 1;
 }
 
 static void sp_vslash_row(const sparsa_pattern *p, const sp_row *r, int64_t pos) {
@@ -153,6 +163,10 @@ void sp_pattern_tile(const sparsa_pattern *p, const sp_geom *g, int64_t q0, int6
     sp_combine_tile(p, g, q0, nq, k0, nk, out, ld);
     return;
   }
+  if (p->kind == SPARSA_PATTERN_GLOBAL) {
+    sp_global_tile(p, g, q0, nq, k0, nk, out, ld);
+    return;
+  }
   for (int64_t r = 0; r < nq; r++) {
     int64_t i = q0 + r, pos = i + g->off;
     sp_row row = {out + r * ld, k0, k0 + nk};
@@ -177,7 +191,6 @@ void sp_pattern_tile(const sparsa_pattern *p, const sp_geom *g, int64_t q0, int6
         sp_row_fill(&row, 0, sp_min64(sp_cap(p->u.sink.sink) - 1, pos));
         sp_row_fill(&row, pos - (sp_cap(p->u.sink.window) - 1), pos);
         break;
-      case SPARSA_PATTERN_GLOBAL: sp_global_row(p, &row, pos); break;
       case SPARSA_PATTERN_BLOCKS:
         if (r > 0 && i / p->bsr.block_rows == (i - 1) / p->bsr.block_rows)
           memcpy(row.out, row.out - ld, (size_t)nk); /* same tile row as the previous */

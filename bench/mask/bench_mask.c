@@ -6,6 +6,8 @@
  * time the thread was not running). Prints a table and one JSON line.
  *
  *   bench_mask [N [heads [repeats]]]      defaults: 32768 32 7 */
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,6 +4,7 @@
  * handles; the engine's mask hooks run; allocation failures are reported
  * as such at every point. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,6 +472,72 @@ START_TEST(allocation_failures) {
 }
 END_TEST
 
+/* Threads share one mask's first token-density request and one set of
+ * patterns across mask creations: every caller reads the same numbers and
+ * the reference counts come out even. */
+typedef struct shared_work {
+  sparsa_context *ctx;
+  const sparsa_mask *mask;
+  const sparsa_pattern *pattern;
+  double density;
+  int64_t blocks;
+  sparsa_status status;
+} shared_work;
+
+static void *shared_worker(void *arg) {
+  shared_work *w = arg;
+  w->status = sparsa_mask_token_density(w->mask, -1, &w->density);
+  for (int k = 0; k < 20 && w->status == SPARSA_OK; k++) {
+    sparsa_mask_desc d;
+    sparsa_mask_desc_init(&d);
+    d.q_len = 333;
+    d.kv_len = 555;
+    d.patterns = &w->pattern;
+    sparsa_mask *m = NULL;
+    w->status = sparsa_mask_create(w->ctx, &d, &m);
+    if (w->status == SPARSA_OK) w->status = sparsa_mask_export_bsr(m, 0, NULL, NULL, NULL, 0, &w->blocks);
+    sparsa_mask_destroy(m);
+  }
+  return NULL;
+}
+
+START_TEST(concurrent_use) {
+  sparsa_context *ctx = new_ctx();
+  sparsa_pattern *p = NULL;
+  ck_assert_int_eq(sparsa_pattern_create_sink_window(7, 100, &p), SPARSA_OK);
+  sparsa_mask_desc d;
+  sparsa_mask_desc_init(&d);
+  d.q_len = 1000;
+  d.kv_len = 1200;
+  const sparsa_pattern *heads[1] = {p};
+  d.patterns = heads;
+  sparsa_mask *m = NULL;
+  ck_assert_int_eq(sparsa_mask_create(ctx, &d, &m), SPARSA_OK);
+  enum { T = 4 };
+  pthread_t th[T];
+  shared_work w[T];
+  for (int k = 0; k < T; k++) {
+    w[k] = (shared_work){ctx, m, p, -1, -1, SPARSA_ERR_INTERNAL};
+    ck_assert_int_eq(pthread_create(&th[k], NULL, shared_worker, &w[k]), 0);
+  }
+  for (int k = 0; k < T; k++) ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+  /* Visible pairs: row i sees keys 0..6 and max(0, p - 99)..p, p = i + 200. */
+  double pairs = 0;
+  for (int64_t i = 0; i < 1000; i++) {
+    int64_t pos = i + 200, lo = pos - 99 > 0 ? pos - 99 : 0;
+    pairs += (double)(pos - lo + 1) + (double)(lo > 7 ? 7 : lo);
+  }
+  for (int k = 0; k < T; k++) {
+    ck_assert_int_eq(w[k].status, SPARSA_OK);
+    ck_assert_double_eq_tol(w[k].density, pairs / (1000.0 * 1200.0), 1e-12);
+    ck_assert_int_eq(w[k].blocks, w[0].blocks);
+  }
+  sparsa_mask_destroy(m);
+  sparsa_pattern_destroy(p);
+  sparsa_context_destroy(ctx);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("pattern_api");
   TCase *tc = tcase_create("api");
@@ -484,6 +551,7 @@ int main(void) {
   tcase_add_test(tc, mask_queries_invalid);
   tcase_add_test(tc, mask_engine_hooks);
   tcase_add_test(tc, allocation_failures);
+  tcase_add_test(tc, concurrent_use);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
