@@ -49,7 +49,7 @@ int cli_time_execute(const cli_planned *p, const void *q, const void *k, const v
     snprintf(err, err_size, "out of memory");
     return -1;
   }
-  for (int r = -1; r < reps; r++) {  /* r = -1: warm-up (page faults, thread start) */
+  for (int r = -1; r < reps; r++) { /* r = -1: warm-up (page faults, thread start) */
     double t0 = cli_now_seconds();
     sparsa_status st = sparsa_execute(p->plan, q, k, v, out, lse, p->workspace, p->workspace_bytes);
     double t = cli_now_seconds() - t0;
@@ -66,6 +66,7 @@ int cli_time_execute(const cli_planned *p, const void *q, const void *k, const v
   return 0;
 }
 
-double cli_block_flops(int64_t num_blocks, int block_q, int block_kv, int head_dim, int v_head_dim) {
+double cli_block_flops(int64_t num_blocks, int block_q, int block_kv, int head_dim,
+                       int v_head_dim) {
   return 2.0 * (double)num_blocks * block_q * block_kv * (double)(head_dim + v_head_dim);
 }

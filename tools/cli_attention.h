@@ -12,7 +12,7 @@ typedef struct cli_planned {
   void *workspace;
   size_t workspace_bytes;
   int64_t num_blocks;
-  double plan_seconds;  /* time sparsa_plan_create took */
+  double plan_seconds; /* time sparsa_plan_create took */
 } cli_planned;
 
 int cli_plan(sparsa_context *ctx, const sparsa_problem *problem, const sparsa_mask *mask,

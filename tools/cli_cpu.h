@@ -14,7 +14,7 @@ typedef struct cli_cpu_info {
   char vendor[13];
   char brand[49];
   int family, model, stepping;
-  int logical_cpus;  /* online processors */
+  int logical_cpus; /* online processors */
   int num_features;
   cli_cpu_feature features[CLI_CPU_MAX_FEATURES];
 } cli_cpu_info;

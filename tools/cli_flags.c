@@ -12,9 +12,12 @@ int cli_parse_int64(const char *text, int64_t *out) {
   long long v = strtoll(text, &end, 10);
   if (errno || end == text) return -1;
   int64_t mult = 1;
-  if (*end == 'k' || *end == 'K') mult = 1024, end++;
-  else if (*end == 'm' || *end == 'M') mult = 1024 * 1024, end++;
-  else if (*end == 'g' || *end == 'G') mult = 1024 * 1024 * 1024, end++;
+  if (*end == 'k' || *end == 'K')
+    mult = 1024, end++;
+  else if (*end == 'm' || *end == 'M')
+    mult = 1024 * 1024, end++;
+  else if (*end == 'g' || *end == 'G')
+    mult = 1024 * 1024 * 1024, end++;
   if (*end) return -1;
   if (v > INT64_MAX / mult || v < INT64_MIN / mult) return -1;
   *out = (int64_t)v * mult;
@@ -29,13 +32,14 @@ static int parse_value(const char *command, const cli_flag *f, const char *value
   case CLI_FLAG_INT:
   case CLI_FLAG_INT64: {
     int64_t v;
-    if (cli_parse_int64(value, &v) ||
-        (f->type == CLI_FLAG_INT && (v < INT_MIN || v > INT_MAX))) {
+    if (cli_parse_int64(value, &v) || (f->type == CLI_FLAG_INT && (v < INT_MIN || v > INT_MAX))) {
       fprintf(stderr, "sparsa %s: --%s expects an integer, got '%s'\n", command, f->name, value);
       return -1;
     }
-    if (f->type == CLI_FLAG_INT) *(int *)f->target = (int)v;
-    else *(int64_t *)f->target = v;
+    if (f->type == CLI_FLAG_INT)
+      *(int *)f->target = (int)v;
+    else
+      *(int64_t *)f->target = v;
     return 0;
   }
   case CLI_FLAG_DOUBLE: {
@@ -61,7 +65,8 @@ int cli_parse_flags(const char *command, const cli_flag *flags, int num_flags, i
     const char *arg = argv[a];
     if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return CLI_PARSE_HELP;
     if (strncmp(arg, "--", 2) != 0) {
-      fprintf(stderr, "sparsa %s: unexpected argument '%s' (flags start with --; see sparsa %s --help)\n",
+      fprintf(stderr,
+              "sparsa %s: unexpected argument '%s' (flags start with --; see sparsa %s --help)\n",
               command, arg, command);
       return CLI_PARSE_ERROR;
     }
@@ -100,19 +105,28 @@ void cli_print_flags(FILE *to, const cli_flag *flags, int num_flags) {
   for (int i = 0; i < num_flags; i++) {
     const cli_flag *f = &flags[i];
     char left[64];
-    if (f->type == CLI_FLAG_BOOL) snprintf(left, sizeof left, "--%s", f->name);
-    else snprintf(left, sizeof left, "--%s %s", f->name, f->value_name ? f->value_name : "X");
+    if (f->type == CLI_FLAG_BOOL)
+      snprintf(left, sizeof left, "--%s", f->name);
+    else
+      snprintf(left, sizeof left, "--%s %s", f->name, f->value_name ? f->value_name : "X");
     fprintf(to, "  %-22s %s", left, f->help);
     /* A help text that explains its own default says it better. */
     int explained = strstr(f->help, "(default") != NULL;
     switch (explained ? CLI_FLAG_BOOL : f->type) {
-    case CLI_FLAG_INT: fprintf(to, " (default %d)", *(int *)f->target); break;
-    case CLI_FLAG_INT64: fprintf(to, " (default %lld)", (long long)*(int64_t *)f->target); break;
-    case CLI_FLAG_DOUBLE: fprintf(to, " (default %g)", *(double *)f->target); break;
+    case CLI_FLAG_INT:
+      fprintf(to, " (default %d)", *(int *)f->target);
+      break;
+    case CLI_FLAG_INT64:
+      fprintf(to, " (default %lld)", (long long)*(int64_t *)f->target);
+      break;
+    case CLI_FLAG_DOUBLE:
+      fprintf(to, " (default %g)", *(double *)f->target);
+      break;
     case CLI_FLAG_STRING:
       if (*(const char **)f->target) fprintf(to, " (default %s)", *(const char **)f->target);
       break;
-    case CLI_FLAG_BOOL: break;
+    case CLI_FLAG_BOOL:
+      break;
     }
     fputc('\n', to);
   }

@@ -7,18 +7,18 @@
 #include <stdio.h>
 
 typedef enum cli_flag_type {
-  CLI_FLAG_BOOL,    /* --name; target is int, set to 1 */
-  CLI_FLAG_INT,     /* --name N; target is int */
-  CLI_FLAG_INT64,   /* --name N; target is int64_t (accepts 4k, 16k, 1m suffixes) */
-  CLI_FLAG_DOUBLE,  /* --name X; target is double */
-  CLI_FLAG_STRING   /* --name TEXT; target is const char * */
+  CLI_FLAG_BOOL,   /* --name; target is int, set to 1 */
+  CLI_FLAG_INT,    /* --name N; target is int */
+  CLI_FLAG_INT64,  /* --name N; target is int64_t (accepts 4k, 16k, 1m suffixes) */
+  CLI_FLAG_DOUBLE, /* --name X; target is double */
+  CLI_FLAG_STRING  /* --name TEXT; target is const char * */
 } cli_flag_type;
 
 typedef struct cli_flag {
-  const char *name;      /* without the leading dashes */
+  const char *name; /* without the leading dashes */
   cli_flag_type type;
   void *target;
-  const char *value_name;/* shown in --help, e.g. "N"; NULL for bool flags */
+  const char *value_name; /* shown in --help, e.g. "N"; NULL for bool flags */
   const char *help;
 } cli_flag;
 

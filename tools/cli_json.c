@@ -12,14 +12,26 @@ static void write_escaped(FILE *out, const char *s) {
   fputc('"', out);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     switch (*p) {
-    case '"': fputs("\\\"", out); break;
-    case '\\': fputs("\\\\", out); break;
-    case '\n': fputs("\\n", out); break;
-    case '\t': fputs("\\t", out); break;
-    case '\r': fputs("\\r", out); break;
+    case '"':
+      fputs("\\\"", out);
+      break;
+    case '\\':
+      fputs("\\\\", out);
+      break;
+    case '\n':
+      fputs("\\n", out);
+      break;
+    case '\t':
+      fputs("\\t", out);
+      break;
+    case '\r':
+      fputs("\\r", out);
+      break;
     default:
-      if (*p < 0x20) fprintf(out, "\\u%04x", *p);
-      else fputc(*p, out);
+      if (*p < 0x20)
+        fprintf(out, "\\u%04x", *p);
+      else
+        fputc(*p, out);
     }
   }
   fputc('"', out);
@@ -52,21 +64,33 @@ static void close_(cli_json *j, char bracket) {
   }
 }
 
-void cli_json_object_begin(cli_json *j, const char *key) { open(j, key, '{'); }
-void cli_json_object_end(cli_json *j) { close_(j, '}'); }
-void cli_json_array_begin(cli_json *j, const char *key) { open(j, key, '['); }
-void cli_json_array_end(cli_json *j) { close_(j, ']'); }
+void cli_json_object_begin(cli_json *j, const char *key) {
+  open(j, key, '{');
+}
+void cli_json_object_end(cli_json *j) {
+  close_(j, '}');
+}
+void cli_json_array_begin(cli_json *j, const char *key) {
+  open(j, key, '[');
+}
+void cli_json_array_end(cli_json *j) {
+  close_(j, ']');
+}
 
 void cli_json_string(cli_json *j, const char *key, const char *value) {
   begin_value(j, key);
-  if (value) write_escaped(j->out, value);
-  else fputs("null", j->out);
+  if (value)
+    write_escaped(j->out, value);
+  else
+    fputs("null", j->out);
 }
 
 void cli_json_number(cli_json *j, const char *key, double value) {
   begin_value(j, key);
-  if (isfinite(value)) fprintf(j->out, "%.6g", value);
-  else fputs("null", j->out);
+  if (isfinite(value))
+    fprintf(j->out, "%.6g", value);
+  else
+    fputs("null", j->out);
 }
 
 void cli_json_int(cli_json *j, const char *key, int64_t value) {

@@ -31,7 +31,8 @@ int cli_kv_bytes_read(const sparsa_mask *mask, int32_t q_heads, int32_t kv_heads
       break;
     }
     int32_t *cols = malloc((size_t)(count ? count : 1) * sizeof *cols);
-    if (!cols || sparsa_mask_export_bsr(mask, mh, row_ptr, cols, NULL, count, &count) != SPARSA_OK) rc = -1;
+    if (!cols || sparsa_mask_export_bsr(mask, mh, row_ptr, cols, NULL, count, &count) != SPARSA_OK)
+      rc = -1;
     for (int64_t e = 0; rc == 0 && e < count; e++) used[(h / group) * nkb + cols[e]] = 1;
     free(cols);
   }

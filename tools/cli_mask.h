@@ -10,10 +10,10 @@
 
 typedef struct cli_mask_request {
   const char *spec;
-  int32_t heads;       /* query heads of the problem */
+  int32_t heads; /* query heads of the problem */
   int64_t q_len, kv_len;
   int32_t block_q, block_kv;
-  int top_left;        /* alignment of relative patterns */
+  int top_left; /* alignment of relative patterns */
   uint64_t seed;
 } cli_mask_request;
 

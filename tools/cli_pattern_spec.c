@@ -33,7 +33,7 @@ const char cli_pattern_spec_help[] =
 typedef struct spec_term {
   char name[32];
   int64_t args[MAX_ARGS];
-  double real_arg;  /* the first argument as a real number (densities) */
+  double real_arg; /* the first argument as a real number (densities) */
   int num_args;
 } spec_term;
 
@@ -45,7 +45,8 @@ static int fail(char *err, size_t err_size, const char *fmt, const char *what) {
 /* "name:a,b,c" -> name and integer arguments. */
 static int parse_term(const char *text, size_t len, spec_term *t, char *err, size_t err_size) {
   char buf[256];
-  if (len == 0 || len >= sizeof buf) return fail(err, err_size, "empty or overlong pattern term '%s'", "");
+  if (len == 0 || len >= sizeof buf)
+    return fail(err, err_size, "empty or overlong pattern term '%s'", "");
   memcpy(buf, text, len);
   buf[len] = 0;
   memset(t, 0, sizeof *t);
@@ -74,14 +75,16 @@ static int parse_term(const char *text, size_t len, spec_term *t, char *err, siz
 static int expect_args(const spec_term *t, int lo, int hi, char *err, size_t err_size) {
   if (t->num_args >= lo && t->num_args <= hi) return 0;
   if (lo == hi)
-    snprintf(err, err_size, "pattern spec: %s takes %d argument(s), got %d", t->name, lo, t->num_args);
+    snprintf(err, err_size, "pattern spec: %s takes %d argument(s), got %d", t->name, lo,
+             t->num_args);
   else
     snprintf(err, err_size, "pattern spec: %s takes %d to %d arguments, got %d", t->name, lo, hi,
              t->num_args);
   return -1;
 }
 
-static sparsa_status random_blocks(const spec_term *t, const cli_pattern_shape *s, sparsa_pattern **out) {
+static sparsa_status random_blocks(const spec_term *t, const cli_pattern_shape *s,
+                                   sparsa_pattern **out) {
   int64_t rows = (s->q_len + s->block - 1) / s->block, cols = (s->kv_len + s->block - 1) / s->block;
   int64_t total = rows * cols;
   int64_t keep = (int64_t)(t->real_arg * (double)total + 0.5);
@@ -104,13 +107,15 @@ static sparsa_status random_blocks(const spec_term *t, const cli_pattern_shape *
     order[r] = tmp;
     bitmap[order[i]] = 1;
   }
-  sparsa_status st = sparsa_pattern_create_blocks_bitmap(s->block, s->block, rows, cols, bitmap, out);
+  sparsa_status st =
+      sparsa_pattern_create_blocks_bitmap(s->block, s->block, rows, cols, bitmap, out);
   free(bitmap);
   free(order);
   return st;
 }
 
-static sparsa_status random_vslash(const spec_term *t, const cli_pattern_shape *s, sparsa_pattern **out) {
+static sparsa_status random_vslash(const spec_term *t, const cli_pattern_shape *s,
+                                   sparsa_pattern **out) {
   int64_t ncol = t->args[0], ndiag = t->args[1];
   int64_t *cols = malloc((size_t)(ncol > 0 ? ncol : 1) * sizeof *cols);
   int64_t *diags = malloc((size_t)(ndiag > 0 ? ndiag : 1) * sizeof *diags);
@@ -130,8 +135,8 @@ static sparsa_status random_vslash(const spec_term *t, const cli_pattern_shape *
   return st;
 }
 
-static int build_term(const spec_term *t, const cli_pattern_shape *s, sparsa_pattern **out, char *err,
-                      size_t err_size) {
+static int build_term(const spec_term *t, const cli_pattern_shape *s, sparsa_pattern **out,
+                      char *err, size_t err_size) {
   sparsa_status st;
   const int64_t *a = t->args;
   const char *n = t->name;
@@ -146,7 +151,8 @@ static int build_term(const spec_term *t, const cli_pattern_shape *s, sparsa_pat
     st = sparsa_pattern_create_causal(out);
   } else if (!strcmp(n, "window")) {
     if (expect_args(t, 1, 2, err, err_size)) return -1;
-    if (t->num_args == 1 && a[0] < 1) return fail(err, err_size, "pattern spec: %s", "window:L needs L >= 1");
+    if (t->num_args == 1 && a[0] < 1)
+      return fail(err, err_size, "pattern spec: %s", "window:L needs L >= 1");
     st = t->num_args == 1 ? sparsa_pattern_create_window(a[0] - 1, 0, out)
                           : sparsa_pattern_create_window(a[0], a[1], out);
   } else if (!strcmp(n, "sink")) {
@@ -178,7 +184,8 @@ static int build_term(const spec_term *t, const cli_pattern_shape *s, sparsa_pat
       t = &defaults;
       a = t->args;
     }
-    if (a[0] < 0 || a[1] < 0) return fail(err, err_size, "pattern spec: %s", "vslash:C,D needs C, D >= 0");
+    if (a[0] < 0 || a[1] < 0)
+      return fail(err, err_size, "pattern spec: %s", "vslash:C,D needs C, D >= 0");
     st = random_vslash(t, s, out);
   } else if (!strcmp(n, "power")) {
     if (expect_args(t, 1, 1, err, err_size)) return -1;
@@ -212,7 +219,8 @@ static int build_term(const spec_term *t, const cli_pattern_shape *s, sparsa_pat
     return fail(err, err_size, "unknown pattern kind '%s' (see --help for the list)", n);
   }
   if (st != SPARSA_OK) {
-    snprintf(err, err_size, "pattern '%s': %s: %s", n, sparsa_status_string(st), sparsa_last_error());
+    snprintf(err, err_size, "pattern '%s': %s: %s", n, sparsa_status_string(st),
+             sparsa_last_error());
     return -1;
   }
   return 0;
@@ -230,7 +238,8 @@ static int combine(sparsa_pattern **parts, int n, int is_union, sparsa_pattern *
                               : sparsa_pattern_create_intersection(cparts, n, out);
   for (int i = 0; i < n; i++) sparsa_pattern_destroy(parts[i]);
   if (st != SPARSA_OK) {
-    snprintf(err, err_size, "combining patterns: %s: %s", sparsa_status_string(st), sparsa_last_error());
+    snprintf(err, err_size, "combining patterns: %s: %s", sparsa_status_string(st),
+             sparsa_last_error());
     return -1;
   }
   return 0;
@@ -253,15 +262,18 @@ int cli_pattern_from_spec(const char *spec, const cli_pattern_shape *shape, spar
       size_t flen = strcspn(f, "&+");
       if (f + flen > term_end) flen = (size_t)(term_end - f);
       spec_term t;
-      if (num_factors == MAX_PARTS) rc = fail(err, err_size, "%s", "too many parts in pattern spec");
+      if (num_factors == MAX_PARTS)
+        rc = fail(err, err_size, "%s", "too many parts in pattern spec");
       else if ((rc = parse_term(f, flen, &t, err, err_size)) == 0)
         rc = build_term(&t, shape, &factors[num_factors], err, err_size);
       if (rc == 0) num_factors++;
       f += flen + 1;
     }
     if (rc == 0) {
-      if (num_terms == MAX_PARTS) rc = fail(err, err_size, "%s", "too many parts in pattern spec");
-      else rc = combine(factors, num_factors, 0, &terms[num_terms], err, err_size);
+      if (num_terms == MAX_PARTS)
+        rc = fail(err, err_size, "%s", "too many parts in pattern spec");
+      else
+        rc = combine(factors, num_factors, 0, &terms[num_terms], err, err_size);
       if (rc == 0) num_terms++;
     } else {
       for (int i = 0; i < num_factors; i++) sparsa_pattern_destroy(factors[i]);

@@ -14,15 +14,15 @@
 
 typedef struct cli_pattern_shape {
   int64_t q_len, kv_len;
-  int32_t block;   /* block size random block patterns use */
-  int32_t head;    /* head the pattern is for (varies random structure) */
+  int32_t block; /* block size random block patterns use */
+  int32_t head;  /* head the pattern is for (varies random structure) */
   uint64_t seed;
 } cli_pattern_shape;
 
 /* Builds the pattern of spec for one head. On failure returns non-zero and
  * writes a message naming the bad part into err. */
-int cli_pattern_from_spec(const char *spec, const cli_pattern_shape *shape,
-                          sparsa_pattern **out, char *err, size_t err_size);
+int cli_pattern_from_spec(const char *spec, const cli_pattern_shape *shape, sparsa_pattern **out,
+                          char *err, size_t err_size);
 
 /* One line per kind, for --help texts. */
 extern const char cli_pattern_spec_help[];

@@ -78,12 +78,12 @@ int cli_png_write_rgb(const char *path, const uint8_t *rgb, int width, int heigh
     memcpy(raw + row * (size_t)y + 1, rgb + (size_t)y * (size_t)width * 3, (size_t)width * 3);
   }
   size_t o = 0;
-  z[o++] = 0x78;  /* deflate, 32K window */
-  z[o++] = 0x01;  /* check bits: 0x7801 % 31 == 0, no dictionary */
+  z[o++] = 0x78; /* deflate, 32K window */
+  z[o++] = 0x01; /* check bits: 0x7801 % 31 == 0, no dictionary */
   for (size_t done = 0; done < raw_len;) {
     size_t n = raw_len - done < 65535 ? raw_len - done : 65535;
     int last = done + n == raw_len;
-    z[o++] = (uint8_t)last;  /* BFINAL, BTYPE = 00 (stored) */
+    z[o++] = (uint8_t)last; /* BFINAL, BTYPE = 00 (stored) */
     z[o++] = (uint8_t)(n & 0xff);
     z[o++] = (uint8_t)(n >> 8);
     z[o++] = (uint8_t)(~n & 0xff);
@@ -98,11 +98,11 @@ int cli_png_write_rgb(const char *path, const uint8_t *rgb, int width, int heigh
   uint8_t ihdr[13];
   put_be32(ihdr, (uint32_t)width);
   put_be32(ihdr + 4, (uint32_t)height);
-  ihdr[8] = 8;   /* bit depth */
-  ihdr[9] = 2;   /* colour type: RGB */
-  ihdr[10] = 0;  /* compression: deflate */
-  ihdr[11] = 0;  /* filter method 0 */
-  ihdr[12] = 0;  /* no interlace */
+  ihdr[8] = 8;  /* bit depth */
+  ihdr[9] = 2;  /* colour type: RGB */
+  ihdr[10] = 0; /* compression: deflate */
+  ihdr[11] = 0; /* filter method 0 */
+  ihdr[12] = 0; /* no interlace */
 
   static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   FILE *f = fopen(path, "wb");

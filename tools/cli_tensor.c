@@ -4,22 +4,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t cli_dtype_size(sparsa_dtype dtype) { return dtype == SPARSA_DTYPE_F32 ? 4 : 2; }
+size_t cli_dtype_size(sparsa_dtype dtype) {
+  return dtype == SPARSA_DTYPE_F32 ? 4 : 2;
+}
 
 const char *cli_dtype_name(sparsa_dtype dtype) {
   switch (dtype) {
-  case SPARSA_DTYPE_F32: return "f32";
-  case SPARSA_DTYPE_F16: return "f16";
-  case SPARSA_DTYPE_BF16: return "bf16";
+  case SPARSA_DTYPE_F32:
+    return "f32";
+  case SPARSA_DTYPE_F16:
+    return "f16";
+  case SPARSA_DTYPE_BF16:
+    return "bf16";
   }
   return "unknown";
 }
 
 int cli_parse_dtype(const char *text, sparsa_dtype *out) {
-  if (!strcmp(text, "f32") || !strcmp(text, "float32")) *out = SPARSA_DTYPE_F32;
-  else if (!strcmp(text, "f16") || !strcmp(text, "float16")) *out = SPARSA_DTYPE_F16;
-  else if (!strcmp(text, "bf16") || !strcmp(text, "bfloat16")) *out = SPARSA_DTYPE_BF16;
-  else return -1;
+  if (!strcmp(text, "f32") || !strcmp(text, "float32"))
+    *out = SPARSA_DTYPE_F32;
+  else if (!strcmp(text, "f16") || !strcmp(text, "float16"))
+    *out = SPARSA_DTYPE_F16;
+  else if (!strcmp(text, "bf16") || !strcmp(text, "bfloat16"))
+    *out = SPARSA_DTYPE_BF16;
+  else
+    return -1;
   return 0;
 }
 
@@ -44,7 +53,7 @@ static float bits_f32(uint32_t u) {
 
 static uint16_t f32_to_bf16(float f) {
   uint32_t u = f32_bits(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);  /* quiet NaN */
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
   u += 0x7fffu + ((u >> 16) & 1u);
   return (uint16_t)(u >> 16);
 }
@@ -54,9 +63,9 @@ static uint16_t f32_to_f16(float f) {
   uint32_t sign = (u >> 16) & 0x8000u;
   uint32_t abs = u & 0x7fffffffu;
   if (abs > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
-  if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  /* rounds to inf */
-  if (abs < 0x38800000u) {                                     /* subnormal or zero */
-    float scaled = bits_f32(abs) * 16777216.0f;                /* * 2^24 */
+  if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to inf */
+  if (abs < 0x38800000u) {                                   /* subnormal or zero */
+    float scaled = bits_f32(abs) * 16777216.0f;              /* * 2^24 */
     return (uint16_t)(sign | (uint32_t)lrintf(scaled));
   }
   uint32_t mant_round = abs + 0xfffu + ((abs >> 13) & 1u);
@@ -94,7 +103,9 @@ void cli_to_f32(const void *src, float *dst, size_t n, sparsa_dtype dtype) {
     dst[i] = dtype == SPARSA_DTYPE_BF16 ? bits_f32((uint32_t)s[i] << 16) : f16_to_f32(s[i]);
 }
 
-void cli_rng_seed(cli_rng *rng, uint64_t seed) { rng->state = seed ^ 0x9e3779b97f4a7c15ull; }
+void cli_rng_seed(cli_rng *rng, uint64_t seed) {
+  rng->state = seed ^ 0x9e3779b97f4a7c15ull;
+}
 
 uint64_t cli_rng_next(cli_rng *rng) {
   uint64_t z = (rng->state += 0x9e3779b97f4a7c15ull);
@@ -103,7 +114,9 @@ uint64_t cli_rng_next(cli_rng *rng) {
   return z ^ (z >> 31);
 }
 
-double cli_rng_uniform(cli_rng *rng) { return (double)(cli_rng_next(rng) >> 11) * 0x1.0p-53; }
+double cli_rng_uniform(cli_rng *rng) {
+  return (double)(cli_rng_next(rng) >> 11) * 0x1.0p-53;
+}
 
 double cli_rng_normal(cli_rng *rng) {
   /* Box-Muller; 1 - u keeps the logarithm finite. */

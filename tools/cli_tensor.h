@@ -21,11 +21,13 @@ void cli_from_f32(const float *src, void *dst, size_t n, sparsa_dtype dtype);
 void cli_to_f32(const void *src, float *dst, size_t n, sparsa_dtype dtype);
 
 /* splitmix64: tiny, seedable, good enough for test data. */
-typedef struct cli_rng { uint64_t state; } cli_rng;
+typedef struct cli_rng {
+  uint64_t state;
+} cli_rng;
 void cli_rng_seed(cli_rng *rng, uint64_t seed);
 uint64_t cli_rng_next(cli_rng *rng);
-double cli_rng_uniform(cli_rng *rng);  /* [0, 1) */
-double cli_rng_normal(cli_rng *rng);   /* mean 0, variance 1 */
+double cli_rng_uniform(cli_rng *rng); /* [0, 1) */
+double cli_rng_normal(cli_rng *rng);  /* mean 0, variance 1 */
 void cli_fill_normal(cli_rng *rng, float *x, size_t n, float stddev);
 
 /* ||a - ref|| / ||ref|| over n values (0 when both are 0). */

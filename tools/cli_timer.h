@@ -3,8 +3,8 @@
 #ifndef SPARSA_CLI_TIMER_H
 #define SPARSA_CLI_TIMER_H
 
-double cli_now_seconds(void);            /* monotonic clock */
-double cli_median(double *values, int n);/* sorts values in place */
+double cli_now_seconds(void);             /* monotonic clock */
+double cli_median(double *values, int n); /* sorts values in place */
 double cli_min(const double *values, int n);
 
 #endif /* SPARSA_CLI_TIMER_H */

@@ -28,8 +28,15 @@ static int fail(const char *msg) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  bench_options o = {.n = 4096, .seed = 1, .batch = 1, .heads = 8, .dim = 128, .block = 64,
-                     .reps = 5, .pattern = "dense", .dtype_name = "f32"};
+  bench_options o = {.n = 4096,
+                     .seed = 1,
+                     .batch = 1,
+                     .heads = 8,
+                     .dim = 128,
+                     .block = 64,
+                     .reps = 5,
+                     .pattern = "dense",
+                     .dtype_name = "f32"};
   const cli_flag flags[] = {
       {"n", CLI_FLAG_INT64, &o.n, "N", "q and kv length"},
       {"q-len", CLI_FLAG_INT64, &o.q_len, "N", "query length (default --n)"},
@@ -40,7 +47,8 @@ int cmd_bench(int argc, char **argv) {
       {"dim", CLI_FLAG_INT, &o.dim, "D", "head dim of q and k"},
       {"v-dim", CLI_FLAG_INT, &o.v_dim, "D", "head dim of v (default --dim)"},
       {"dtype", CLI_FLAG_STRING, &o.dtype_name, "T", "f32, bf16 or f16"},
-      {"pattern", CLI_FLAG_STRING, &o.pattern, "SPEC", "pattern (see below); dense runs with no mask"},
+      {"pattern", CLI_FLAG_STRING, &o.pattern, "SPEC",
+       "pattern (see below); dense runs with no mask"},
       {"block", CLI_FLAG_INT, &o.block, "B", "mask block size (q and kv)"},
       {"block-q", CLI_FLAG_INT, &o.block_q, "B", "query block size (default --block)"},
       {"block-kv", CLI_FLAG_INT, &o.block_kv, "B", "key block size (default --block)"},
@@ -73,8 +81,9 @@ int cmd_bench(int argc, char **argv) {
   if (!o.block_kv) o.block_kv = o.block;
   if (o.q_len < 1 || o.kv_len < 1 || o.batch < 1 || o.heads < 1 || o.kv_heads < 1 || o.dim < 1 ||
       o.v_dim < 1 || o.reps < 1 || o.threads < 0 || o.heads % o.kv_heads) {
-    fprintf(stderr, "sparsa bench: lengths, batch, heads, dims and --reps must be >= 1, --threads >= 0,\n"
-                    "  and --heads a multiple of --kv-heads\n");
+    fprintf(stderr,
+            "sparsa bench: lengths, batch, heads, dims and --reps must be >= 1, --threads >= 0,\n"
+            "  and --heads a multiple of --kv-heads\n");
     return 2;
   }
   const int dense = !strcmp(o.pattern, "dense");
@@ -87,8 +96,10 @@ int cmd_bench(int argc, char **argv) {
   float *lse = NULL, *tmp = NULL;
   int rc = 1;
   sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx);
-  if (st != SPARSA_OK || (o.threads && (st = sparsa_context_set_num_threads(ctx, o.threads)) != SPARSA_OK)) {
-    fprintf(stderr, "sparsa bench: context: %s: %s\n", sparsa_status_string(st), sparsa_last_error());
+  if (st != SPARSA_OK ||
+      (o.threads && (st = sparsa_context_set_num_threads(ctx, o.threads)) != SPARSA_OK)) {
+    fprintf(stderr, "sparsa bench: context: %s: %s\n", sparsa_status_string(st),
+            sparsa_last_error());
     goto done;
   }
   int32_t threads = 0;
@@ -96,8 +107,8 @@ int cmd_bench(int argc, char **argv) {
 
   double mask_ms = 0.0, block_density = 1.0, token_density = 1.0;
   if (!dense) {
-    cli_mask_request req = {o.pattern, o.heads, o.q_len, o.kv_len, o.block_q, o.block_kv, o.top_left,
-                            (uint64_t)o.seed};
+    cli_mask_request req = {o.pattern, o.heads,    o.q_len,    o.kv_len,
+                            o.block_q, o.block_kv, o.top_left, (uint64_t)o.seed};
     double t0 = cli_now_seconds();
     if (cli_mask_from_spec(ctx, &req, &mask, err, sizeof err)) {
       fail(err);
@@ -159,11 +170,13 @@ int cmd_bench(int argc, char **argv) {
   size_t nan_count = 0;
   for (size_t i = 0; i < (no < largest ? no : largest); i++) nan_count += isnan(tmp[i]) != 0;
 
-  const double block_flops = cli_block_flops(planned.num_blocks, o.block_q, o.block_kv, o.dim, o.v_dim);
+  const double block_flops =
+      cli_block_flops(planned.num_blocks, o.block_q, o.block_kv, o.dim, o.v_dim);
   const double dense_flops =
       2.0 * o.batch * o.heads * (double)o.q_len * (double)o.kv_len * (double)(o.dim + o.v_dim);
   double kv_bytes = (double)o.kv_len * o.kv_heads * (double)(o.dim + o.v_dim) * (double)es;
-  if (mask && cli_kv_bytes_read(mask, o.heads, o.kv_heads, o.kv_len, o.dim, o.v_dim, es, &kv_bytes)) {
+  if (mask &&
+      cli_kv_bytes_read(mask, o.heads, o.kv_heads, o.kv_len, o.dim, o.v_dim, es, &kv_bytes)) {
     fail("reading the mask's blocks failed");
     goto done;
   }
@@ -206,7 +219,8 @@ int cmd_bench(int argc, char **argv) {
            "block %dx%d, %d threads\n",
            o.pattern, cli_dtype_name(o.dtype), o.batch, o.heads, o.kv_heads, (long long)o.q_len,
            (long long)o.kv_len, o.dim, o.v_dim, o.block_q, o.block_kv, threads);
-    printf("  mask build     %10.3f ms   block density %.4f, token density %.4f, %lld block products\n",
+    printf("  mask build     %10.3f ms   block density %.4f, token density %.4f, %lld block "
+           "products\n",
            mask_ms, block_density, token_density, (long long)planned.num_blocks);
     printf("  plan create    %10.3f ms\n", 1e3 * planned.plan_seconds);
     printf("  execute        %10.3f ms   (median of %d; min %.3f ms)\n", 1e3 * median_s, o.reps,

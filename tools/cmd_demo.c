@@ -30,10 +30,10 @@
 typedef struct demo_entry {
   char name[32];
   char detail[96];
-  int per_head;                         /* patterns differ per head */
-  sparsa_pattern *patterns[MAX_HEADS];  /* 1, or one per head; none for dense */
-  char head_choice[MAX_HEADS][32];      /* per-head best: which pattern each head got */
-  int estimated;                        /* mask from sparsa_mask_estimate(), not patterns */
+  int per_head;                        /* patterns differ per head */
+  sparsa_pattern *patterns[MAX_HEADS]; /* 1, or one per head; none for dense */
+  char head_choice[MAX_HEADS][32];     /* per-head best: which pattern each head got */
+  int estimated;                       /* mask from sparsa_mask_estimate(), not patterns */
   sparsa_estimator estimator;
   /* results */
   double block_density, token_density, mask_ms, plan_ms, time_ms, rel_error, mass;
@@ -53,15 +53,16 @@ typedef struct demo_run {
   const demo_options *o;
   sparsa_context *ctx;
   sparsa_problem problem;
-  void *q, *k, *v, *out;       /* in the problem's dtype */
-  float *out_f32, *ref_out;    /* outputs as float32: current, causal reference */
+  void *q, *k, *v, *out;    /* in the problem's dtype */
+  float *out_f32, *ref_out; /* outputs as float32: current, causal reference */
   float *lse, *ref_lse;
-  size_t elems;                /* n * heads * dim */
+  size_t elems; /* n * heads * dim */
   double dense_ms, causal_ms;
 } demo_run;
 
 /* Progress goes to stderr so that stdout stays the result (table or JSON). */
-static void progress(const demo_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(const demo_options *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void progress(const demo_options *o, const char *fmt, ...) {
   if (o->quiet) return;
   va_list ap;
@@ -109,7 +110,8 @@ static int estimated_to_patterns(const demo_options *o, const sparsa_mask *mask,
     int64_t count = 0;
     sparsa_pattern *blocks = NULL;
     if (sparsa_mask_export_bsr(mask, h, row_ptr, cols, NULL, nb * nb, &count) != SPARSA_OK ||
-        sparsa_pattern_create_blocks_bsr(o->block, o->block, nb, row_ptr, cols, &blocks) != SPARSA_OK)
+        sparsa_pattern_create_blocks_bsr(o->block, o->block, nb, row_ptr, cols, &blocks) !=
+            SPARSA_OK)
       goto done;
     const sparsa_pattern *parts[2] = {blocks, causal};
     sparsa_status st = sparsa_pattern_create_intersection(parts, 2, &e->patterns[h]);
@@ -147,8 +149,8 @@ static int run_entry(demo_run *r, demo_entry *e, int is_reference) {
     }
   } else if (e->patterns[0]) {
     double t0 = cli_now_seconds();
-    if (cli_mask_from_patterns(r->ctx, e->patterns, e->per_head ? o->heads : 1, o->n, o->n, o->block,
-                               o->block, 0, &mask, err, sizeof err))
+    if (cli_mask_from_patterns(r->ctx, e->patterns, e->per_head ? o->heads : 1, o->n, o->n,
+                               o->block, o->block, 0, &mask, err, sizeof err))
       goto fail;
     e->mask_ms = 1e3 * (cli_now_seconds() - t0);
     sparsa_mask_density(mask, -1, &e->block_density);
@@ -163,8 +165,8 @@ static int run_entry(demo_run *r, demo_entry *e, int is_reference) {
   if (cli_plan(r->ctx, &r->problem, mask, &planned, err, sizeof err)) goto fail;
   e->plan_ms = 1e3 * planned.plan_seconds;
   double median_s = 0.0;
-  int trc = cli_time_execute(&planned, r->q, r->k, r->v, r->out, r->lse, o->reps, &median_s, NULL, err,
-                             sizeof err);
+  int trc = cli_time_execute(&planned, r->q, r->k, r->v, r->out, r->lse, o->reps, &median_s, NULL,
+                             err, sizeof err);
   cli_planned_release(&planned);
   if (trc) goto fail;
   e->time_ms = 1e3 * median_s;
@@ -177,7 +179,7 @@ static int run_entry(demo_run *r, demo_entry *e, int is_reference) {
     e->rel_error = cli_relative_error(r->out_f32, r->ref_out, r->elems);
     attention_mass(r, e);
   } else {
-    e->rel_error = NAN;  /* dense sees future keys: not comparable to the causal answer */
+    e->rel_error = NAN; /* dense sees future keys: not comparable to the causal answer */
     e->mass = NAN;
   }
   progress(o, " %.1f ms\n", e->time_ms);
@@ -254,8 +256,9 @@ static int add_data_entries(const demo_options *o, const demo_problem *p, demo_e
   }
   demo_entry *vs = &entries[(*count)++];
   snprintf(vs->name, sizeof vs->name, "vertical-slash");
-  snprintf(vs->detail, sizeof vs->detail, "per head: top %d columns + %d diagonals, last 64 queries",
-           o->vslash_columns, o->vslash_diagonals);
+  snprintf(vs->detail, sizeof vs->detail,
+           "per head: top %d columns + %d diagonals, last 64 queries", o->vslash_columns,
+           o->vslash_diagonals);
   vs->per_head = 1;
   demo_entry *bl = &entries[(*count)++];
   snprintf(bl->name, sizeof bl->name, "block top-k");
@@ -268,7 +271,8 @@ static int add_data_entries(const demo_options *o, const demo_problem *p, demo_e
   for (int h = 0; h < o->heads; h++) {
     if (demo_select_vertical_slash(p->q, p->k, o->n, o->heads, o->dim, h, 64, o->vslash_columns,
                                    o->vslash_diagonals, cols, diags) ||
-        demo_select_blocks(p->q, p->k, o->n, o->heads, o->dim, h, o->block, o->keep_fraction, bitmap)) {
+        demo_select_blocks(p->q, p->k, o->n, o->heads, o->dim, h, o->block, o->keep_fraction,
+                           bitmap)) {
       fprintf(stderr, "sparsa demo: out of memory selecting patterns\n");
       sparsa_pattern_destroy(causal);
       goto done;
@@ -283,7 +287,8 @@ static int add_data_entries(const demo_options *o, const demo_problem *p, demo_e
     /* Blocks are coarse; intersecting with causal keeps the diagonal
      * blocks exact at token level. */
     sparsa_pattern *blocks = NULL;
-    sparsa_status st = sparsa_pattern_create_blocks_bitmap(o->block, o->block, nb, nb, bitmap, &blocks);
+    sparsa_status st =
+        sparsa_pattern_create_blocks_bitmap(o->block, o->block, nb, nb, bitmap, &blocks);
     if (st == SPARSA_OK) {
       const sparsa_pattern *parts[2] = {blocks, causal};
       st = sparsa_pattern_create_intersection(parts, 2, &bl->patterns[h]);
@@ -311,8 +316,10 @@ static int add_estimated_entries(const demo_options *o, demo_entry *entries, int
     const char *detail;
   } methods[] = {
       {"est. pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, "library estimator: pooled block scores"},
-      {"est. antidiag", SPARSA_ESTIMATOR_ANTIDIAGONAL, "library estimator: antidiagonal (XAttention)"},
-      {"est. vslash", SPARSA_ESTIMATOR_VERTICAL_SLASH, "library estimator: vertical-slash, last 64 q"},
+      {"est. antidiag", SPARSA_ESTIMATOR_ANTIDIAGONAL,
+       "library estimator: antidiagonal (XAttention)"},
+      {"est. vslash", SPARSA_ESTIMATOR_VERTICAL_SLASH,
+       "library estimator: vertical-slash, last 64 q"},
   };
   for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
     demo_entry *e = &entries[(*count)++];
@@ -332,13 +339,14 @@ static int add_estimated_entries(const demo_options *o, demo_entry *entries, int
 
 /* Per head, the cheapest measured pattern that captures the target mass:
  * the head-specific mask a pattern search would store. */
-static int add_per_head_best(const demo_options *o, demo_entry *entries, int count, demo_entry *best) {
+static int add_per_head_best(const demo_options *o, demo_entry *entries, int count,
+                             demo_entry *best) {
   snprintf(best->name, sizeof best->name, "per-head best");
   snprintf(best->detail, sizeof best->detail, "cheapest pattern per head with mass >= %.2f",
            o->target_mass);
   best->per_head = 1;
   for (int h = 0; h < o->heads; h++) {
-    int pick = 1;  /* causal, which always captures everything */
+    int pick = 1; /* causal, which always captures everything */
     for (int i = 2; i < count; i++) {
       if (entries[i].patterns[0] && entries[i].head_mass[h] >= o->target_mass &&
           entries[i].head_density[h] < entries[pick].head_density[h])
@@ -349,7 +357,8 @@ static int add_per_head_best(const demo_options *o, demo_entry *entries, int cou
     /* Estimated masks were taken over as their blocks, whole. */
     /* A union of one part is a new reference to the same rule. */
     const sparsa_pattern *parts[1] = {chosen};
-    if (check(sparsa_pattern_create_union(parts, 1, &best->patterns[h]), "per-head best")) return -1;
+    if (check(sparsa_pattern_create_union(parts, 1, &best->patterns[h]), "per-head best"))
+      return -1;
     snprintf(best->head_choice[h], sizeof best->head_choice[h], "%s", src->name);
   }
   return 0;
@@ -359,25 +368,33 @@ static void print_table(const demo_run *r, const demo_entry *entries, int count)
   const demo_options *o = r->o;
   printf("sparsa demo: causal LLM prefill, N=%lld, %d heads x dim %d, %s, block %d, %d threads\n",
          (long long)o->n, o->heads, o->dim, cli_dtype_name(o->dtype), o->block, o->threads);
-  printf("error and mass against exact causal attention; speedup over dense attention (no mask)\n\n");
-  printf("%-16s %7s %7s %8s %9s %8s %9s %7s  %s\n", "pattern", "blocks", "tokens", "mask ms", "time ms",
-         "speedup", "rel.err", "mass", "what");
+  printf(
+      "error and mass against exact causal attention; speedup over dense attention (no mask)\n\n");
+  printf("%-16s %7s %7s %8s %9s %8s %9s %7s  %s\n", "pattern", "blocks", "tokens", "mask ms",
+         "time ms", "speedup", "rel.err", "mass", "what");
   for (int i = 0; i < count; i++) {
     const demo_entry *e = &entries[i];
     char err[16], mass[16];
-    if (isnan(e->rel_error)) snprintf(err, sizeof err, "-");
-    else snprintf(err, sizeof err, "%.2e", e->rel_error);
-    if (isnan(e->mass)) snprintf(mass, sizeof mass, "-");
-    else snprintf(mass, sizeof mass, "%.4f", e->mass);
+    if (isnan(e->rel_error))
+      snprintf(err, sizeof err, "-");
+    else
+      snprintf(err, sizeof err, "%.2e", e->rel_error);
+    if (isnan(e->mass))
+      snprintf(mass, sizeof mass, "-");
+    else
+      snprintf(mass, sizeof mass, "%.4f", e->mass);
     printf("%-16s %7.3f %7.3f %8.2f %9.2f %7.2fx %9s %7s  %s\n", e->name, e->block_density,
-           e->token_density, e->mask_ms, e->time_ms, r->dense_ms / e->time_ms, err, mass, e->detail);
+           e->token_density, e->mask_ms, e->time_ms, r->dense_ms / e->time_ms, err, mass,
+           e->detail);
   }
   const demo_entry *best = &entries[count - 1];
-  printf("\nper head (role planted in the data -> pattern chosen, mass captured, block density):\n");
+  printf(
+      "\nper head (role planted in the data -> pattern chosen, mass captured, block density):\n");
   for (int h = 0; h < o->heads; h++)
     printf("  head %2d  %-20s -> %-16s mass %.4f  blocks %.3f\n", h, demo_head_role(h),
            best->head_choice[h], best->head_mass[h], best->head_density[h]);
-  printf("\nmass: share of the exact softmax weight on the pattern's keys, exp(lse_pattern - lse_exact)\n"
+  printf("\nmass: share of the exact softmax weight on the pattern's keys, exp(lse_pattern - "
+         "lse_exact)\n"
          "averaged over rows and heads; blocks: block density (cost); tokens: visible pairs;\n"
          "mask ms: building the mask (for estimators: estimating it from q and k).\n");
 }
@@ -419,7 +436,8 @@ static void print_json(const demo_run *r, const demo_entry *entries, int count) 
     cli_json_number(&j, "rel_error", e->rel_error);
     cli_json_number(&j, "mass", e->mass);
     cli_json_array_begin(&j, "head_mass");
-    for (int h = 0; h < o->heads; h++) cli_json_number(&j, NULL, isnan(e->mass) ? NAN : e->head_mass[h]);
+    for (int h = 0; h < o->heads; h++)
+      cli_json_number(&j, NULL, isnan(e->mass) ? NAN : e->head_mass[h]);
     cli_json_array_end(&j);
     if (e->head_choice[0][0]) {
       cli_json_array_begin(&j, "head_choice");
@@ -447,9 +465,20 @@ static void print_help(const cli_flag *flags, int num_flags) {
 }
 
 int cmd_demo(int argc, char **argv) {
-  demo_options o = {.n = 4096, .heads = 8, .dim = 64, .block = 64, .threads = 0, .reps = 3,
-                    .window = 512, .sink = 64, .seed = 42, .target_mass = 0.95,
-                    .keep_fraction = 0.15, .estimate_threshold = 0.95, .vslash_columns = 64, .vslash_diagonals = 128,
+  demo_options o = {.n = 4096,
+                    .heads = 8,
+                    .dim = 64,
+                    .block = 64,
+                    .threads = 0,
+                    .reps = 3,
+                    .window = 512,
+                    .sink = 64,
+                    .seed = 42,
+                    .target_mass = 0.95,
+                    .keep_fraction = 0.15,
+                    .estimate_threshold = 0.95,
+                    .vslash_columns = 64,
+                    .vslash_diagonals = 128,
                     .dtype = SPARSA_DTYPE_F32};
   const char *dtype = "f32";
   const cli_flag flags[] = {
@@ -465,8 +494,10 @@ int cmd_demo(int argc, char **argv) {
       {"columns", CLI_FLAG_INT, &o.vslash_columns, "C", "vertical-slash: key columns per head"},
       {"diagonals", CLI_FLAG_INT, &o.vslash_diagonals, "D", "vertical-slash: diagonals per head"},
       {"keep", CLI_FLAG_DOUBLE, &o.keep_fraction, "F", "block top-k: share of causal blocks kept"},
-      {"estimate", CLI_FLAG_DOUBLE, &o.estimate_threshold, "M", "library estimators: mass threshold"},
-      {"target-mass", CLI_FLAG_DOUBLE, &o.target_mass, "M", "per-head best: mass a pattern must reach"},
+      {"estimate", CLI_FLAG_DOUBLE, &o.estimate_threshold, "M",
+       "library estimators: mass threshold"},
+      {"target-mass", CLI_FLAG_DOUBLE, &o.target_mass, "M",
+       "per-head best: mass a pattern must reach"},
       {"seed", CLI_FLAG_INT64, &o.seed, "S", "seed of the problem"},
       {"json", CLI_FLAG_BOOL, &o.json, NULL, "print one JSON object instead of the table"},
       {"quiet", CLI_FLAG_BOOL, &o.quiet, NULL, "no progress on stderr"},
@@ -484,11 +515,14 @@ int cmd_demo(int argc, char **argv) {
   }
   if (o.n < 128 || o.heads < 1 || o.heads > MAX_HEADS || o.dim < 48 || o.reps < 1 || o.window < 2 ||
       o.sink < 0 || o.vslash_columns < 1 || o.vslash_diagonals < 1 || o.threads < 0 ||
-      !(o.keep_fraction > 0 && o.keep_fraction <= 1) || !(o.target_mass > 0 && o.target_mass <= 1) ||
+      !(o.keep_fraction > 0 && o.keep_fraction <= 1) ||
+      !(o.target_mass > 0 && o.target_mass <= 1) ||
       !(o.estimate_threshold > 0 && o.estimate_threshold <= 1)) {
-    fprintf(stderr, "sparsa demo: out of range: needs --n >= 128, 1 <= --heads <= %d, --dim >= 48,\n"
-                    "  --reps >= 1, --window >= 2, --sink >= 0, --columns/--diagonals >= 1,\n"
-                    "  --threads >= 0, 0 < --keep, --estimate, --target-mass <= 1\n", MAX_HEADS);
+    fprintf(stderr,
+            "sparsa demo: out of range: needs --n >= 128, 1 <= --heads <= %d, --dim >= 48,\n"
+            "  --reps >= 1, --window >= 2, --sink >= 0, --columns/--diagonals >= 1,\n"
+            "  --threads >= 0, 0 < --keep, --estimate, --target-mass <= 1\n",
+            MAX_HEADS);
     return 2;
   }
 
@@ -547,8 +581,10 @@ int cmd_demo(int argc, char **argv) {
   count++;
   if (run_entry(&r, &entries[count - 1], 0)) goto done;
 
-  if (o.json) print_json(&r, entries, count);
-  else print_table(&r, entries, count);
+  if (o.json)
+    print_json(&r, entries, count);
+  else
+    print_table(&r, entries, count);
   rc = 0;
 done:
   for (int i = 0; i < MAX_ENTRIES; i++) release_entry(&entries[i]);

@@ -94,8 +94,8 @@ int cmd_info(int argc, char **argv) {
       printf("  %-5s not available: %s: %s\n", engines[i].name,
              sparsa_status_string(engines[i].status), engines[i].message);
   }
-  printf("\ncpu:\n  %s (%s, family %d model %d), %d logical cpus\n", cpu.brand[0] ? cpu.brand : "unknown",
-         cpu.vendor, cpu.family, cpu.model, cpu.logical_cpus);
+  printf("\ncpu:\n  %s (%s, family %d model %d), %d logical cpus\n",
+         cpu.brand[0] ? cpu.brand : "unknown", cpu.vendor, cpu.family, cpu.model, cpu.logical_cpus);
   printf("  features:");
   for (int i = 0; i < cpu.num_features; i++)
     printf(" %s%s", cpu.features[i].present ? "+" : "-", cpu.features[i].name);

@@ -31,7 +31,7 @@ typedef struct render_options {
   int head;
   int top_left;
   int max_pixels;
-  int64_t token_limit;  /* largest length drawn token by token */
+  int64_t token_limit; /* largest length drawn token by token */
   uint64_t seed;
 } render_options;
 
@@ -72,7 +72,8 @@ static int render_one(const render_options *o, const char *path) {
   sparsa_context *ctx = NULL;
   sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx);
   if (st != SPARSA_OK) {
-    fprintf(stderr, "sparsa render: context: %s: %s\n", sparsa_status_string(st), sparsa_last_error());
+    fprintf(stderr, "sparsa render: context: %s: %s\n", sparsa_status_string(st),
+            sparsa_last_error());
     return 1;
   }
   /* Random per-head kinds: build the requested head's pattern alone. */
@@ -81,8 +82,8 @@ static int render_one(const render_options *o, const char *path) {
   sparsa_mask *mask = NULL;
   int rc = 1;
   if (cli_pattern_from_spec(o->spec, &shape, &pattern, err, sizeof err) ||
-      cli_mask_from_patterns(ctx, &pattern, 1, o->q_len, o->kv_len, o->block, o->block, o->top_left, &mask, err,
-                             sizeof err)) {
+      cli_mask_from_patterns(ctx, &pattern, 1, o->q_len, o->kv_len, o->block, o->block, o->top_left,
+                             &mask, err, sizeof err)) {
     fprintf(stderr, "sparsa render: %s\n", err);
     goto done;
   }
@@ -99,7 +100,8 @@ static int render_one(const render_options *o, const char *path) {
   int cell = (int)(o->max_pixels / longest);
   if (cell < 1) cell = 1;
   if ((int64_t)cell * longest > 16384) {
-    fprintf(stderr, "sparsa render: %lld x %lld cells are too many for one picture; use a larger --block\n",
+    fprintf(stderr,
+            "sparsa render: %lld x %lld cells are too many for one picture; use a larger --block\n",
             (long long)rows, (long long)cols);
     free(state);
     goto done;
@@ -128,9 +130,9 @@ static int render_one(const render_options *o, const char *path) {
           goto done;
         }
         int on_grid = cell >= 2 && (r % o->block == 0 || c % o->block == 0);
-        color = visible ? COLOR_VISIBLE
-                : s == 1 ? COLOR_FULL_BLOCK
-                : s == 2 ? COLOR_PARTIAL_BLOCK
+        color = visible   ? COLOR_VISIBLE
+                : s == 1  ? COLOR_FULL_BLOCK
+                : s == 2  ? COLOR_PARTIAL_BLOCK
                 : on_grid ? COLOR_GRID
                           : COLOR_EMPTY;
       }
@@ -140,8 +142,8 @@ static int render_one(const render_options *o, const char *path) {
   if (cli_png_write_rgb(path, img, width, height) == 0) {
     double density = 0.0;
     sparsa_mask_density(mask, 0, &density);
-    printf("%s: %s, %lld x %lld %s, block %d, block density %.3f\n", path, o->spec,
-           (long long)rows, (long long)cols, token_level ? "tokens" : "blocks", o->block, density);
+    printf("%s: %s, %lld x %lld %s, block %d, block density %.3f\n", path, o->spec, (long long)rows,
+           (long long)cols, token_level ? "tokens" : "blocks", o->block, density);
     rc = 0;
   }
   free(img);
@@ -194,8 +196,9 @@ static int render_all(const render_options *base, const char *dir) {
     snprintf(path, sizeof path, "%s/%s.png", dir, gallery[i].file);
     failures += render_one(&o, path) != 0;
   }
-  if (failures) fprintf(stderr, "sparsa render: %d of %zu pictures failed\n", failures,
-                        sizeof gallery / sizeof gallery[0]);
+  if (failures)
+    fprintf(stderr, "sparsa render: %d of %zu pictures failed\n", failures,
+            sizeof gallery / sizeof gallery[0]);
   return failures ? 1 : 0;
 }
 
@@ -218,7 +221,8 @@ int cmd_render(int argc, char **argv) {
       {"token-limit", CLI_FLAG_INT64, &token_limit, "N", "largest length drawn token by token"},
       {"seed", CLI_FLAG_INT64, &seed, "S", "seed of random kinds"},
       {"out", CLI_FLAG_STRING, &out, "FILE", "PNG file to write"},
-      {"all", CLI_FLAG_STRING, &all_dir, "DIR", "write one picture of every built-in kind into DIR"},
+      {"all", CLI_FLAG_STRING, &all_dir, "DIR",
+       "write one picture of every built-in kind into DIR"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
   int parsed = cli_parse_flags("render", flags, num_flags, argc, argv);
@@ -236,7 +240,7 @@ int cmd_render(int argc, char **argv) {
     fprintf(stderr, "sparsa render: lengths, --pixels must be >= 1 and --head >= 0\n");
     return 2;
   }
-  render_options o = {spec, q_len ? q_len : n, kv_len ? kv_len : n, block, head, top_left, max_pixels,
-                      token_limit, (uint64_t)seed};
+  render_options o = {spec,     q_len ? q_len : n, kv_len ? kv_len : n, block,         head,
+                      top_left, max_pixels,        token_limit,         (uint64_t)seed};
   return all_dir ? render_all(&o, all_dir) : render_one(&o, out);
 }

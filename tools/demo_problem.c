@@ -32,9 +32,9 @@
 
 typedef struct head_mix {
   const char *role;
-  double sink, stripe, local, topic;  /* logit added at full strength */
-  double width;                       /* locality width in bump spacings */
-  double noise;                       /* channel noise stddev */
+  double sink, stripe, local, topic; /* logit added at full strength */
+  double width;                      /* locality width in bump spacings */
+  double noise;                      /* channel noise stddev */
 } head_mix;
 
 static const head_mix mixes[] = {
@@ -49,7 +49,9 @@ static const head_mix mixes[] = {
 };
 #define NUM_MIXES ((int)(sizeof mixes / sizeof mixes[0]))
 
-const char *demo_head_role(int head) { return mixes[head % NUM_MIXES].role; }
+const char *demo_head_role(int head) {
+  return mixes[head % NUM_MIXES].role;
+}
 
 void demo_problem_release(demo_problem *p) {
   free(p->q);

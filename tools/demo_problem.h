@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 typedef struct demo_problem {
-  int64_t n;        /* q_len = kv_len (causal prefill) */
-  int heads;        /* q heads = kv heads */
-  int dim;          /* head dim (>= 48: the structure needs its channels) */
+  int64_t n; /* q_len = kv_len (causal prefill) */
+  int heads; /* q heads = kv heads */
+  int dim;   /* head dim (>= 48: the structure needs its channels) */
   uint64_t seed;
   /* float32, packed BSHD: [n][heads][dim] */
   float *q, *k, *v;

@@ -44,8 +44,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   for (int i = 0; i < num_commands; i++)
-    if (!strcmp(name, commands[i].name))
-      return commands[i].run(argc - 1, argv + 1);
+    if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "sparsa: unknown command '%s'\n\n", name);
   print_usage(stderr);
   return 2;

@@ -26,7 +26,7 @@ typedef struct bench_env {
 typedef struct bench_case {
   const char *name;
   const char *summary;
-  int (*run)(const bench_env *env, bench_results *results);  /* 0 on success */
+  int (*run)(const bench_env *env, bench_results *results); /* 0 on success */
 } bench_case;
 
 /* Adds key = value (key formatted printf-style). */

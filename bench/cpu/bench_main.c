@@ -39,13 +39,15 @@ int main(int argc, char **argv) {
       {"reps", CLI_FLAG_INT, &reps, "R", "timed runs per case (median reported)"},
       {"quick", CLI_FLAG_BOOL, &quick, NULL, "small shapes (a smoke run, not for the record)"},
       {"only", CLI_FLAG_STRING, &only, "NAME", "run one case"},
-      {"export-dir", CLI_FLAG_STRING, &export_dir, "DIR", "write the block masks the peer script uses"},
+      {"export-dir", CLI_FLAG_STRING, &export_dir, "DIR",
+       "write the block masks the peer script uses"},
       {"list", CLI_FLAG_BOOL, &list, NULL, "list the cases"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
   int parsed = cli_parse_flags("bench-cpu", flags, num_flags, argc, argv);
   if (parsed == CLI_PARSE_HELP) {
-    printf("usage: sparsa_bench_cpu [flags]\n\nCPU benchmark cases; the last line of stdout is one JSON "
+    printf("usage: sparsa_bench_cpu [flags]\n\nCPU benchmark cases; the last line of stdout is one "
+           "JSON "
            "object.\n\nflags:\n");
     cli_print_flags(stdout, flags, num_flags);
     return 0;
@@ -55,10 +57,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "sparsa_bench_cpu: --threads and --reps must be >= 1\n");
     return 2;
   }
-  const bench_case *cases[] = {&bench_case_fma_peak,       &bench_case_dense,  &bench_case_blocks,
-                               &bench_case_sink_window,    &bench_case_window_scaling,
-                               &bench_case_decode,         &bench_case_mask_build,
-                               &bench_case_plan,           &bench_case_estimate};
+  const bench_case *cases[] = {
+      &bench_case_fma_peak,    &bench_case_dense,          &bench_case_blocks,
+      &bench_case_sink_window, &bench_case_window_scaling, &bench_case_decode,
+      &bench_case_mask_build,  &bench_case_plan,           &bench_case_estimate};
   const int num_cases = (int)(sizeof cases / sizeof cases[0]);
   if (list) {
     for (int i = 0; i < num_cases; i++)
@@ -70,7 +72,8 @@ int main(int argc, char **argv) {
   sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &env.ctx);
   if (st == SPARSA_OK) st = sparsa_context_set_num_threads(env.ctx, threads);
   if (st != SPARSA_OK) {
-    fprintf(stderr, "sparsa_bench_cpu: context: %s: %s\n", sparsa_status_string(st), sparsa_last_error());
+    fprintf(stderr, "sparsa_bench_cpu: context: %s: %s\n", sparsa_status_string(st),
+            sparsa_last_error());
     sparsa_context_destroy(env.ctx);
     return 1;
   }

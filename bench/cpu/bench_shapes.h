@@ -10,8 +10,8 @@
 #define BENCH_BLOCK 64
 
 /* A packed BSHD problem. */
-sparsa_problem bench_problem(sparsa_dtype dtype, int batch, int q_heads, int kv_heads, int64_t q_len,
-                             int64_t kv_len);
+sparsa_problem bench_problem(sparsa_dtype dtype, int batch, int q_heads, int kv_heads,
+                             int64_t q_len, int64_t kv_len);
 
 /* The dtypes every case runs: f32 and bf16. */
 extern const sparsa_dtype bench_dtypes[2];

@@ -31,13 +31,14 @@ static int run_decode(const bench_env *env, bench_results *r) {
       if (!bitmap[c]) bitmap[c] = 1, have++;
     }
     for (int h = g * (q_heads / kv_heads); h < (g + 1) * (q_heads / kv_heads); h++)
-      if (sparsa_pattern_create_blocks_bitmap(1, BENCH_BLOCK, 1, nb, bitmap, &patterns[h]) != SPARSA_OK) {
+      if (sparsa_pattern_create_blocks_bitmap(1, BENCH_BLOCK, 1, nb, bitmap, &patterns[h]) !=
+          SPARSA_OK) {
         bench_log("   blocks pattern: %s\n", sparsa_last_error());
         goto done;
       }
   }
-  if (cli_mask_from_patterns(env->ctx, patterns, q_heads, 1, kv_len, BENCH_BLOCK, BENCH_BLOCK, 0, &mask,
-                             err, sizeof err)) {
+  if (cli_mask_from_patterns(env->ctx, patterns, q_heads, 1, kv_len, BENCH_BLOCK, BENCH_BLOCK, 0,
+                             &mask, err, sizeof err)) {
     bench_log("   %s\n", err);
     goto done;
   }
@@ -55,11 +56,12 @@ static int run_decode(const bench_env *env, bench_results *r) {
     double s = bench_time_attention(env, &p, mask, env->reps * 3, NULL);
     double dense_s = bench_time_attention(env, &p, NULL, env->reps * 3, NULL);
     if (s < 0 || dense_s < 0) goto done;
-    double dense_bytes = (double)batch * kv_len * kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(dt);
+    double dense_bytes =
+        (double)batch * kv_len * kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(dt);
     bench_log("   %-4s batch %d, %d/%d heads, kv %lld: 10%% blocks %.3f ms = %.1f GB/s of %.1f MB; "
               "dense %.3f ms = %.1f GB/s\n",
-              name, batch, q_heads, kv_heads, (long long)kv_len, 1e3 * s, bytes / s * 1e-9, bytes * 1e-6,
-              1e3 * dense_s, dense_bytes / dense_s * 1e-9);
+              name, batch, q_heads, kv_heads, (long long)kv_len, 1e3 * s, bytes / s * 1e-9,
+              bytes * 1e-6, 1e3 * dense_s, dense_bytes / dense_s * 1e-9);
     bench_put(r, 1e3 * s, "decode_ms_%s", name);
     bench_put(r, bytes / s * 1e-9, "decode_gbps_%s", name);
     bench_put(r, 1e3 * dense_s, "decode_dense_ms_%s", name);
@@ -77,4 +79,5 @@ done:
 }
 
 const bench_case bench_case_decode = {
-    "decode", "q_len 1, 32/8 heads (GQA), kv 32768, batch 4, 10% of kv blocks per kv head", run_decode};
+    "decode", "q_len 1, 32/8 heads (GQA), kv 32768, batch 4, 10% of kv blocks per kv head",
+    run_decode};

@@ -14,7 +14,7 @@
 
 /* A realistic per-head mix: every kind an LLM head-specific config uses. */
 static const char *const head_specs[] = {
-    "sink:128,2048", "vslash:64,64", "blocks:0.1", "power:256",
+    "sink:128,2048",  "vslash:64,64", "blocks:0.1", "power:256",
     "dilated:4096,4", "window:1024",  "causal",     "global:16&causal",
 };
 
@@ -69,8 +69,8 @@ static int run_mask_build(const bench_env *env, bench_results *r) {
     sparsa_mask_destroy(mask);
   }
   double ms = 1e3 * cli_median(times, reps);
-  bench_log("   %d heads (8 kinds), N=%lld, block %d: %.3f ms per mask (density %.3f)\n", MASK_HEADS,
-            (long long)n, BENCH_BLOCK, ms, density);
+  bench_log("   %d heads (8 kinds), N=%lld, block %d: %.3f ms per mask (density %.3f)\n",
+            MASK_HEADS, (long long)n, BENCH_BLOCK, ms, density);
   bench_put(r, ms, "mask_build_ms");
   bench_put(r, density, "mask_build_density");
   release(patterns);
@@ -114,7 +114,7 @@ done:
   return rc;
 }
 
-const bench_case bench_case_mask_build = {"mask_build", "mask of 32 mixed per-head patterns, N=32768, block 64",
-                                          run_mask_build};
+const bench_case bench_case_mask_build = {
+    "mask_build", "mask of 32 mixed per-head patterns, N=32768, block 64", run_mask_build};
 const bench_case bench_case_plan = {"plan", "plan creation from an existing 32-head mask, N=32768",
                                     run_plan};

@@ -12,8 +12,8 @@
 
 const sparsa_dtype bench_dtypes[2] = {SPARSA_DTYPE_F32, SPARSA_DTYPE_BF16};
 
-sparsa_problem bench_problem(sparsa_dtype dtype, int batch, int q_heads, int kv_heads, int64_t q_len,
-                             int64_t kv_len) {
+sparsa_problem bench_problem(sparsa_dtype dtype, int batch, int q_heads, int kv_heads,
+                             int64_t q_len, int64_t kv_len) {
   sparsa_problem p;
   sparsa_problem_init(&p);
   p.dtype = dtype;
@@ -28,15 +28,16 @@ sparsa_problem bench_problem(sparsa_dtype dtype, int batch, int q_heads, int kv_
 
 /* Times one masked (or dense) prefill in both dtypes and records
  * <key>_ms_<dtype>, <key>_gflops_<dtype> (on computed blocks). */
-static int time_prefill(const bench_env *env, bench_results *r, const char *key, int heads, int64_t n,
-                        const sparsa_mask *mask) {
+static int time_prefill(const bench_env *env, bench_results *r, const char *key, int heads,
+                        int64_t n, const sparsa_mask *mask) {
   for (int d = 0; d < 2; d++) {
     sparsa_problem p = bench_problem(bench_dtypes[d], 1, heads, heads, n, n);
     int64_t blocks = 0;
     double s = bench_time_attention(env, &p, mask, env->reps, &blocks);
     if (s < 0) return -1;
-    double flops = mask ? cli_block_flops(blocks, BENCH_BLOCK, BENCH_BLOCK, BENCH_HEAD_DIM, BENCH_HEAD_DIM)
-                        : 4.0 * (double)n * (double)n * BENCH_HEAD_DIM * heads;
+    double flops =
+        mask ? cli_block_flops(blocks, BENCH_BLOCK, BENCH_BLOCK, BENCH_HEAD_DIM, BENCH_HEAD_DIM)
+             : 4.0 * (double)n * (double)n * BENCH_HEAD_DIM * heads;
     const char *dt = cli_dtype_name(bench_dtypes[d]);
     bench_log("   %-4s N=%-6lld heads %d: %9.2f ms  %7.1f GFLOP/s on computed blocks\n", dt,
               (long long)n, heads, 1e3 * s, flops / s * 1e-9);
@@ -52,7 +53,8 @@ static int run_dense(const bench_env *env, bench_results *r) {
   return time_prefill(env, r, "dense", env->quick ? 2 : 4, env->quick ? 1024 : 4096, NULL);
 }
 
-static int mask_from(const bench_env *env, const char *spec, int heads, int64_t n, sparsa_mask **mask) {
+static int mask_from(const bench_env *env, const char *spec, int heads, int64_t n,
+                     sparsa_mask **mask) {
   char err[512];
   cli_mask_request req = {spec, heads, n, n, BENCH_BLOCK, BENCH_BLOCK, 0, 7};
   if (cli_mask_from_spec(env->ctx, &req, mask, err, sizeof err)) {
@@ -88,8 +90,8 @@ static int run_blocks(const bench_env *env, bench_results *r) {
       goto done;
     }
   }
-  if (cli_mask_from_patterns(env->ctx, patterns, heads, n, n, BENCH_BLOCK, BENCH_BLOCK, 0, &mask, err,
-                             sizeof err)) {
+  if (cli_mask_from_patterns(env->ctx, patterns, heads, n, n, BENCH_BLOCK, BENCH_BLOCK, 0, &mask,
+                             err, sizeof err)) {
     bench_log("   %s\n", err);
     goto done;
   }
@@ -109,8 +111,8 @@ static int run_blocks(const bench_env *env, bench_results *r) {
       bench_log("   cannot write %s\n", path);
       goto done;
     }
-    fprintf(f, "{\"n\": %lld, \"heads\": %d, \"tile\": %d, \"tiles\": %lld}\n", (long long)n, heads, tile,
-            (long long)nt);
+    fprintf(f, "{\"n\": %lld, \"heads\": %d, \"tile\": %d, \"tiles\": %lld}\n", (long long)n, heads,
+            tile, (long long)nt);
     fclose(f);
   }
   double block_density = 0;
@@ -162,7 +164,7 @@ static int run_window_scaling(const bench_env *env, bench_results *r) {
 const bench_case bench_case_dense = {"dense", "dense attention, N=4096, d128, 4 heads", run_dense};
 const bench_case bench_case_blocks = {
     "blocks", "random per-head 128x128 tiles at 10%, N=16384, d128, 2 heads", run_blocks};
-const bench_case bench_case_sink_window = {"sink_window", "sink 128 + window 2048, N=16384, d128, 2 heads",
-                                           run_sink_window};
+const bench_case bench_case_sink_window = {
+    "sink_window", "sink 128 + window 2048, N=16384, d128, 2 heads", run_sink_window};
 const bench_case bench_case_window_scaling = {
     "window_scaling", "causal window 2048 at N=4k, 16k, 64k, bf16, 1 head", run_window_scaling};

@@ -19,7 +19,7 @@ typedef struct fma_job {
   int use_avx512;
   long iterations;
   double flops;
-  float sink;  /* the chains' sum, so the compiler keeps the work */
+  float sink; /* the chains' sum, so the compiler keeps the work */
 } fma_job;
 
 __attribute__((target("avx512f,fma"))) static float run_avx512(long iterations) {
@@ -65,8 +65,10 @@ static double measure(int threads, int use_avx512, long iterations) {
     int started = 0;
     for (int t = 0; t < threads && t < 64; t++) {
       jobs[t] = (fma_job){use_avx512, iterations, 0.0, 0.0f};
-      if (pthread_create(&tid[t], NULL, fma_thread, &jobs[t]) == 0) started++;
-      else break;
+      if (pthread_create(&tid[t], NULL, fma_thread, &jobs[t]) == 0)
+        started++;
+      else
+        break;
     }
     double flops = 0.0;
     for (int t = 0; t < started; t++) {
@@ -98,5 +100,5 @@ static int run_fma_peak(const bench_env *env, bench_results *r) {
   return 0;
 }
 
-const bench_case bench_case_fma_peak = {"fma_peak", "f32 FMA peak of this machine (micro-benchmark)",
-                                        run_fma_peak};
+const bench_case bench_case_fma_peak = {
+    "fma_peak", "f32 FMA peak of this machine (micro-benchmark)", run_fma_peak};
