@@ -93,10 +93,15 @@ START_TEST(test_only_last_key) {
           ck_assert_msg(out[edge_q_index(&c, h, i, d)] == 0.0, "empty row output not 0");
       }
       int32_t g = h / (c.q_heads / c.kv_heads);
-      for (int32_t d = 0; d < c.head_dim; d++)
-        ck_assert_msg(out[edge_q_index(&c, h, c.q_len - 1, d)] ==
-                          c.v[edge_kv_index(&c, g, c.kv_len - 1, d)],
-                      "head %d: the one visible key's value must come through exactly", h);
+      for (int32_t d = 0; d < c.head_dim; d++) {
+        double got = out[edge_q_index(&c, h, c.q_len - 1, d)];
+        double want = c.v[edge_kv_index(&c, g, c.kv_len - 1, d)];
+        /* Softmax weight 1: the value comes through up to the output's
+         * rounding (float32 work may leave the weight an ulp off 1). */
+        double ulp = c.dtype == SPARSA_DTYPE_F32 ? 0x1p-23 : c.dtype == SPARSA_DTYPE_F16 ? 0x1p-10 : 0x1p-7;
+        ck_assert_msg(fabs(got - want) <= 2.0 * ulp * fabs(want),
+                      "head %d dim %d: %.9g, want the one visible value %.9g", h, d, got, want);
+      }
     }
     free(out);
     free(lse);

@@ -13,5 +13,10 @@ sparsa_status fault_scenario_plan_execute(fault_results *r);
 sparsa_status fault_scenario_plan_varlen(fault_results *r);
 sparsa_status fault_scenario_threads(fault_results *r);
 sparsa_status fault_scenario_merge(fault_results *r);
+sparsa_status fault_scenario_estimators(fault_results *r);
+sparsa_status fault_scenario_search(fault_results *r);
+sparsa_status fault_scenario_cache(fault_results *r);
+sparsa_status fault_scenario_config_io(fault_results *r);
+sparsa_status fault_scenario_cache_io(fault_results *r);
 
 #endif

@@ -22,6 +22,11 @@ FAULT_TEST(plan_execute)
 FAULT_TEST(plan_varlen)
 FAULT_TEST(threads)
 FAULT_TEST(merge)
+FAULT_TEST(estimators)
+FAULT_TEST(search)
+FAULT_TEST(cache)
+FAULT_TEST(config_io)
+FAULT_TEST(cache_io)
 
 /* The walk must catch a scenario that hides a failure: one that reports an
  * allocation failure as an invalid argument. */
@@ -77,6 +82,11 @@ int main(void) {
   tcase_add_test(tc, test_fault_plan_varlen);
   tcase_add_test(tc, test_fault_threads);
   tcase_add_test(tc, test_fault_merge);
+  tcase_add_test(tc, test_fault_estimators);
+  tcase_add_test(tc, test_fault_search);
+  tcase_add_test(tc, test_fault_cache);
+  tcase_add_test(tc, test_fault_config_io);
+  tcase_add_test(tc, test_fault_cache_io);
   suite_add_tcase(s, tc);
   TCase *self = tcase_create("self");
   tcase_add_test(self, test_walk_catches_wrong_status);
