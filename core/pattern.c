@@ -161,7 +161,8 @@ SPARSA_API sparsa_status sparsa_pattern_create_dilated(int64_t left, int64_t rig
   SP_TRY(sp_pattern_alloc(__func__, SPARSA_PATTERN_DILATED, out));
   (*out)->u.win.left = left;
   (*out)->u.win.right = right;
-  (*out)->u.win.dilation = dilation;
+  /* Distances stay below 2^33: any larger dilation only admits d = 0. */
+  (*out)->u.win.dilation = sp_cap(dilation);
   return SPARSA_OK;
 }
 
@@ -387,7 +388,10 @@ SPARSA_API sparsa_status sparsa_pattern_create_neighborhood(const sparsa_neighbo
   for (int32_t a = 0; a < nd; a++) {
     nb->extent[a + shift] = params->extent[a];
     nb->kernel[a + shift] = sp_cap(params->kernel[a]);
-    nb->dilation[a + shift] = params->dilation[a];
+    /* A dilation past the extent puts every coordinate in its own residue
+     * class, exactly as a dilation equal to the extent does. */
+    nb->dilation[a + shift] = params->dilation[a] < params->extent[a] ? params->dilation[a]
+                                                                       : params->extent[a];
     nb->causal[a + shift] = params->causal[a] != 0;
   }
   nb->stride[2] = 1;

@@ -119,6 +119,14 @@ static inline int64_t sp_radial_width(int64_t window, int64_t f) {
   return window >> shift;
 }
 
+/* Spatial positions within w of s inside a frame of F tokens:
+ * [max(s - w, 0), min(s + w, F - 1)], without overflow for any F, w >= 0
+ * and 0 <= s < F. */
+static inline int64_t sp_frame_low(int64_t s, int64_t w) { return w >= s ? 0 : s - w; }
+static inline int64_t sp_frame_high(int64_t s, int64_t w, int64_t F) {
+  return w >= F - 1 - s ? F - 1 : s + w;
+}
+
 static inline int sp_is_pow2(int64_t d) { return d > 0 && (d & (d - 1)) == 0; }
 
 #endif

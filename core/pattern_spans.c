@@ -455,17 +455,17 @@ static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt
      * sees another. */
     for (int64_t fj = sp_max64(fp0 - M, 0); fj <= sp_min64(fp0 + M, last_frame); fj++) {
       int64_t f = fj > fp0 ? fj - fp0 : fp0 - fj, base = fj * F;
-      int64_t w = sp_cap(sp_radial_width(p->u.radial.window, f));
-      SP_TRY(sp_range_spans(qt, base + sp_max64(qs0 - w, 0), base + sp_min64(qs1 + w, F - 1),
-                            base + sp_max64(qs1 - w, 0), base + sp_min64(qs0 + w, F - 1),
+      int64_t w = sp_radial_width(p->u.radial.window, f);
+      SP_TRY(sp_range_spans(qt, base + sp_frame_low(qs0, w), base + sp_frame_high(qs1, w, F),
+                            base + sp_frame_low(qs1, w), base + sp_frame_high(qs0, w, F),
                             SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
     }
     return SPARSA_OK;
   }
   for (int64_t fj = sp_max64(fp0 - M, 0); fj <= sp_min64(fp1 + M, last_frame); fj++) {
     int64_t fmin = fj < fp0 ? fp0 - fj : (fj > fp1 ? fj - fp1 : 0);
-    int64_t w = sp_cap(sp_radial_width(p->u.radial.window, fmin));
-    int64_t s0 = sp_max64(qs0 - w, 0), s1 = sp_min64(qs1 + w, F - 1), b0, b1;
+    int64_t w = sp_radial_width(p->u.radial.window, fmin);
+    int64_t s0 = sp_frame_low(qs0, w), s1 = sp_frame_high(qs1, w, F), b0, b1;
     if (sp_token_blocks(qt, fj * F + s0, fj * F + s1, &b0, &b1))
       SP_TRY(sp_push(out, qt, b0, b1, SP_SPAN_CHECK));
   }

@@ -126,9 +126,9 @@ static void sp_radial_row(const sparsa_pattern *p, const sp_row *r, int64_t pos)
     int64_t fj = j / F, frame0 = fj * F, seg_end = sp_min64(frame0 + F, r->k1);
     int64_t f = fp > fj ? fp - fj : fj - fp;
     if (f <= p->u.radial.max_frames) {
-      int64_t w = sp_cap(sp_radial_width(p->u.radial.window, f));
+      int64_t w = sp_radial_width(p->u.radial.window, f);
       sp_row seg = {r->out + (j - r->k0), j, seg_end};
-      sp_row_fill(&seg, frame0 + sp - w, frame0 + sp + w);
+      sp_row_fill(&seg, frame0 + sp_frame_low(sp, w), frame0 + sp_frame_high(sp, w, F));
     }
     j = seg_end;
   }

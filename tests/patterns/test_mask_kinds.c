@@ -206,6 +206,42 @@ START_TEST(neighborhood_grids) {
 }
 END_TEST
 
+/* Parameters at the ends of their ranges behave by the rule, without
+ * overflow: unbounded extents, huge dilations, frames and lists. */
+START_TEST(extreme_parameters) {
+  int64_t big[] = {INT64_MAX, 3, INT64_MAX - 1};
+  sparsa_neighborhood nb = {sizeof nb, 2, {9, 11, 0}, {(int64_t)1 << 50, 3, 0},
+                            {(int64_t)1 << 40, 5, 0}, {0, 1, 0}, 0};
+  ref_pattern *kinds[] = {
+      ref_pattern_window(SPARSA_UNBOUNDED, SPARSA_UNBOUNDED),
+      ref_pattern_dilated(SPARSA_UNBOUNDED, SPARSA_UNBOUNDED, INT64_MAX),
+      ref_pattern_dilated(SPARSA_UNBOUNDED, 0, (int64_t)1 << 45),
+      ref_pattern_sink_window(SPARSA_UNBOUNDED, SPARSA_UNBOUNDED),
+      ref_pattern_sink_window(INT64_MAX - 5, 1),
+      ref_pattern_power(SPARSA_UNBOUNDED),
+      ref_pattern_radial(INT64_MAX, INT64_MAX, SPARSA_UNBOUNDED),
+      ref_pattern_radial(5, INT64_MAX, SPARSA_UNBOUNDED),
+      ref_pattern_radial(3, 0, 0),
+      ref_pattern_global(big, 3),
+      ref_pattern_vertical_slash(big, 3, big, 3),
+      ref_pattern_neighborhood(&nb),
+  };
+  int64_t pairs = 0;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    for (int tl = 0; tl < 2; tl++) {
+      int is_grid = kinds[k]->kind == SPARSA_PATTERN_NEIGHBORHOOD;
+      mask_case c = {99, is_grid ? 99 : 130, 16, 32, tl};
+      run_case(kinds[k], &c, &pairs);
+      if (!is_grid) {
+        mask_case r = {130, 99, 32, 16, tl};
+        run_case(kinds[k], &r, &pairs);
+      }
+    }
+    ref_pattern_free(kinds[k]);
+  }
+}
+END_TEST
+
 /* A mask of several heads equals the single-head masks side by side. */
 START_TEST(multi_head_lists) {
   enum { H = NUM_KINDS - 1 };
@@ -293,6 +329,7 @@ int main(void) {
   tcase_add_loop_test(tc, kind_small_shapes, 0, NUM_KINDS);
   tcase_add_loop_test(tc, kind_large_shapes, 0, NUM_KINDS);
   tcase_add_test(tc, neighborhood_grids);
+  tcase_add_test(tc, extreme_parameters);
   tcase_add_test(tc, multi_head_lists);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
