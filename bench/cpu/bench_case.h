@@ -36,9 +36,13 @@ void bench_put(bench_results *r, double value, const char *key_fmt, ...)
 void bench_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Median seconds of sparsa_execute for a problem and mask (NULL: dense) on
- * random data; fills *num_blocks. Returns a negative value on failure. */
+ * random data (drawn once per shape and dtype); fills *num_blocks. Returns
+ * a negative value on failure. */
 double bench_time_attention(const bench_env *env, const sparsa_problem *problem,
                             const sparsa_mask *mask, int reps, int64_t *num_blocks);
+
+/* Frees the random tensors bench_time_attention() keeps between calls. */
+void bench_release_tensors(void);
 
 extern const bench_case bench_case_fma_peak;
 extern const bench_case bench_case_dense;

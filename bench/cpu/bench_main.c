@@ -93,6 +93,7 @@ int main(int argc, char **argv) {
       bench_log("   FAILED\n");
       failures++;
     }
+    bench_release_tensors();
     bench_log("   (%.1f s)\n", cli_now_seconds() - t0);
     ran++;
   }

@@ -53,8 +53,8 @@ static int run_decode(const bench_env *env, bench_results *r) {
       goto done;
     }
     bytes *= batch;
-    double s = bench_time_attention(env, &p, mask, env->reps * 3, NULL);
-    double dense_s = bench_time_attention(env, &p, NULL, env->reps * 3, NULL);
+    double s = bench_time_attention(env, &p, mask, 2 * env->reps, NULL);
+    double dense_s = bench_time_attention(env, &p, NULL, 2 * env->reps, NULL);
     if (s < 0 || dense_s < 0) goto done;
     double dense_bytes =
         (double)batch * kv_len * kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(dt);
