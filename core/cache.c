@@ -265,23 +265,30 @@ SPARSA_API sparsa_status sparsa_cache_lookup(sparsa_cache *cache, const sparsa_c
   return SPARSA_OK;
 }
 
-/* A length-free entry of the same growth identity, fresh at step. */
-static sp_entry *sp_find_growth_source(sparsa_cache *c, const sp_cache_identity *id, int64_t step) {
+/* An entry of the same growth identity, fresh at step, whose heads can be
+ * carried to the new lengths: length-free heads always; block heads when
+ * only kv_len grew (decode with bottom-right alignment), by
+ * sp_head_spec_extend_kv. */
+static sp_entry *sp_find_growth_source(sparsa_cache *c, const sp_cache_identity *id,
+                                       const sparsa_problem *norm, int64_t step) {
   for (sp_entry *e = c->newest; e != NULL; e = e->older) {
     if (!sp_cache_identity_growth_equal(&e->id, id) || !sp_fresh(c, e, step)) continue;
-    int structured = 1;
-    for (int32_t h = 0; h < e->num_heads && structured; h++)
-      structured = sp_head_spec_is_structured(&e->specs[h]);
-    if (structured) return e;
+    int decode_growth = sp_cache_identity_q_len(&e->id) == norm->q_len &&
+                        sp_cache_identity_kv_len(&e->id) < norm->kv_len;
+    int usable = 1;
+    for (int32_t h = 0; h < e->num_heads && usable; h++)
+      usable = sp_head_spec_is_structured(&e->specs[h]) || decode_growth;
+    if (usable) return e;
   }
   return NULL;
 }
 
-static sparsa_status sp_copy_specs(const sp_entry *src, sp_head_spec **out) {
+static sparsa_status sp_carry_specs(const sp_entry *src, int64_t new_kv_len, sp_head_spec **out) {
   *out = sp_calloc((size_t)src->num_heads, sizeof **out);
   if (*out == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "cache: copying head specs");
+  int64_t old_kv_len = sp_cache_identity_kv_len(&src->id);
   for (int32_t h = 0; h < src->num_heads; h++) {
-    sparsa_status st = sp_head_spec_copy(&src->specs[h], &(*out)[h]);
+    sparsa_status st = sp_head_spec_extend_kv(&src->specs[h], old_kv_len, new_kv_len, &(*out)[h]);
     if (st != SPARSA_OK) {
       for (int32_t x = 0; x < h; x++) sp_head_spec_free(&(*out)[x]);
       sp_free(*out);
@@ -316,7 +323,7 @@ SPARSA_API sparsa_status sparsa_cache_acquire(sparsa_cache *cache, const sparsa_
   int stale = e != NULL;
   sp_entry *source = NULL;
   if (!stale && cache->opts.extend_on_growth) {
-    source = sp_find_growth_source(cache, &id, key->step);
+    source = sp_find_growth_source(cache, &id, &norm, key->step);
     if (source != NULL) sp_ref_retain(&source->refs);
   }
   pthread_mutex_unlock(&cache->lock);
@@ -326,7 +333,7 @@ SPARSA_API sparsa_status sparsa_cache_acquire(sparsa_cache *cache, const sparsa_
   int64_t step = key->step;
   sparsa_status st;
   if (source != NULL) {
-    st = sp_copy_specs(source, &specs);
+    st = sp_carry_specs(source, norm.kv_len, &specs);
     step = source->step;
     sp_cache_entry_unref(source);
   } else {

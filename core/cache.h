@@ -29,6 +29,8 @@ void sp_cache_identity_make(sp_cache_identity *id, int32_t layer, uint64_t tag,
 /* Recompute the hashes of words read from a file. */
 void sp_cache_identity_rehash(sp_cache_identity *id);
 int sp_cache_identity_equal(const sp_cache_identity *a, const sp_cache_identity *b);
+int64_t sp_cache_identity_q_len(const sp_cache_identity *id);
+int64_t sp_cache_identity_kv_len(const sp_cache_identity *id);
 int sp_cache_identity_growth_equal(const sp_cache_identity *a, const sp_cache_identity *b);
 /* Recover the problem and estimator an identity was made of (for loading);
  * SPARSA_ERR_FORMAT if the words do not describe a valid pair. */

@@ -98,6 +98,9 @@ int sp_cache_identity_equal(const sp_cache_identity *a, const sp_cache_identity 
   return a->hash == b->hash && memcmp(a->w, b->w, sizeof a->w) == 0;
 }
 
+int64_t sp_cache_identity_q_len(const sp_cache_identity *id) { return id->w[SP_W_QLEN]; }
+int64_t sp_cache_identity_kv_len(const sp_cache_identity *id) { return id->w[SP_W_KVLEN]; }
+
 int sp_cache_identity_growth_equal(const sp_cache_identity *a, const sp_cache_identity *b) {
   if (a->growth_hash != b->growth_hash) return 0;
   for (int i = 0; i < SP_ID_WORDS; i++)

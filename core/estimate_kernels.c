@@ -3,7 +3,12 @@
  * buildable for a baseline x86-64 (or any other) target. */
 #include "estimate.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* Not under sanitizers: ifunc resolvers run during relocation, before the
+ * ThreadSanitizer runtime is initialized, and crash an instrumented
+ * process at start-up. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(SPARSA_NO_MULTIVERSIONING)
 #define SP_EST_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SP_EST_CLONES

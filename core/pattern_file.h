@@ -45,6 +45,12 @@ sparsa_status sp_head_spec_to_pattern(const sp_head_spec *spec, int64_t q_len, i
 /* 1 when the spec does not depend on the lengths (the cache may reuse it
  * when kv_len grows). */
 int sp_head_spec_is_structured(const sp_head_spec *spec);
+/* Copy of src for keys growing from old_kv_len to new_kv_len at the same
+ * query length with bottom-right alignment (decode): length-free specs are
+ * copied; block specs keep every row's tiles and gain, in every row, the
+ * key blocks that hold the new keys (the newest keys are always kept). */
+sparsa_status sp_head_spec_extend_kv(const sp_head_spec *src, int64_t old_kv_len,
+                                     int64_t new_kv_len, sp_head_spec *dst);
 /* Build a mask from num_heads specs. */
 sparsa_status sp_specs_create_mask(sparsa_context *ctx, const sp_head_spec *specs,
                                    int32_t num_heads, int64_t q_len, int64_t kv_len,

@@ -49,6 +49,39 @@ int sp_head_spec_is_structured(const sp_head_spec *spec) { return spec->kind != 
 
 static int64_t sp_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+sparsa_status sp_head_spec_extend_kv(const sp_head_spec *src, int64_t old_kv_len,
+                                     int64_t new_kv_len, sp_head_spec *dst) {
+  if (src->kind != SPARSA_HEAD_BLOCKS || new_kv_len <= old_kv_len)
+    return sp_head_spec_copy(src, dst);
+  /* Key blocks [first_new, end) hold keys past the old length. */
+  int64_t first_new = old_kv_len / src->block_cols, end = sp_ceil_div(new_kv_len, src->block_cols);
+  int64_t added = end - first_new, rows = src->num_rows;
+  *dst = *src;
+  dst->columns = dst->offsets = NULL;
+  dst->row_ptr = sp_malloc(sp_mul_size((size_t)rows + 1, sizeof *dst->row_ptr));
+  dst->col_idx = sp_malloc(sp_mul_size((size_t)(src->row_ptr[rows] + rows * added),
+                                       sizeof *dst->col_idx));
+  if (dst->row_ptr == NULL || dst->col_idx == NULL) {
+    sp_free(dst->row_ptr);
+    sp_free(dst->col_idx);
+    memset(dst, 0, sizeof *dst);
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "extending a block pattern by %lld key blocks",
+                   (long long)added);
+  }
+  int64_t n = 0;
+  dst->row_ptr[0] = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    for (int64_t e = src->row_ptr[r]; e < src->row_ptr[r + 1]; e++)
+      if (src->col_idx[e] < first_new) dst->col_idx[n++] = src->col_idx[e];
+    for (int64_t c = first_new; c < end; c++) dst->col_idx[n++] = (int32_t)c;
+    dst->row_ptr[r + 1] = n;
+  }
+  dst->mass = 0.0; /* measured on other lengths */
+  dst->density = 0.0;
+  return SPARSA_OK;
+}
+
+
 /* Block tiles inside the grid of the given lengths, as a BSR pattern. */
 static sparsa_status sp_blocks_pattern(const sp_head_spec *spec, int64_t q_len, int64_t kv_len,
                                        sparsa_pattern **out) {

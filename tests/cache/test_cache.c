@@ -140,7 +140,8 @@ END_TEST
 
 /* Vertical-slash heads do not depend on the lengths: when a prefill grows
  * by a block, the cache reuses them and only rebuilds block lists, so the
- * rows the two lengths share are identical. Block heads re-estimate. */
+ * rows the two lengths share are identical. Block heads extend row-wise
+ * when only kv_len grows, and re-estimate otherwise. */
 START_TEST(growth_extends_length_free_patterns) {
   fx_problem small, big;
   fx_make(&small, 2, 1, 16, 256, 256, 3);
@@ -185,16 +186,46 @@ START_TEST(growth_extends_length_free_patterns) {
   }
   sparsa_cache_entry_release(a);
   sparsa_cache_entry_release(b);
-  /* Without q/k, a block estimator cannot grow: it must re-estimate. */
+  /* Block heads follow decode growth (same q_len, more keys): each row
+   * keeps its tiles and gains the blocks of the new keys. */
+  fx_problem dec, dec2;
+  fx_make(&dec, 2, 1, 16, 64, 256, 9);
+  fx_make(&dec2, 2, 1, 16, 64, 300, 9);
   est.method = SPARSA_ESTIMATOR_POOLED_BLOCKS;
-  ck_assert_int_eq(sparsa_cache_acquire(c, &key, &est, &small.p, small.q, small.k, &a), SPARSA_OK);
-  sparsa_cache_entry_release(a);
-  ck_assert_int_eq(sparsa_cache_acquire(c, &key, &est, &big.p, NULL, NULL, &b),
-                   SPARSA_ERR_INVALID_ARGUMENT);
-  ck_assert_int_eq(sparsa_cache_acquire(c, &key, &est, &big.p, big.q, big.k, &b), SPARSA_OK);
-  sparsa_cache_entry_release(b);
+  est.threshold = 0.5f;
+  ck_assert_int_eq(sparsa_cache_acquire(c, &key, &est, &dec.p, dec.q, dec.k, &a), SPARSA_OK);
+  ck_assert_int_eq(sparsa_cache_acquire(c, &key, &est, &dec2.p, NULL, NULL, &b), SPARSA_OK);
   s = stats_of(c);
-  ck_assert_uint_eq(s.extensions, 1);
+  ck_assert_uint_eq(s.extensions, 2);
+  sparsa_cache_entry_get_mask(a, &ma);
+  sparsa_cache_entry_get_mask(b, &mb);
+  for (int32_t h = 0; h < 2; h++) {
+    uint8_t old_map[2][10] = {{0}}, new_map[2][10] = {{0}};
+    int64_t rp[3], nb = 0;
+    int32_t cols[64];
+    sparsa_mask_export_bsr(ma, h, rp, cols, NULL, 64, &nb);
+    for (int r = 0; r < 2; r++)
+      for (int64_t e = rp[r]; e < rp[r + 1]; e++) old_map[r][cols[e]] = 1;
+    sparsa_mask_export_bsr(mb, h, rp, cols, NULL, 64, &nb);
+    for (int r = 0; r < 2; r++)
+      for (int64_t e = rp[r]; e < rp[r + 1]; e++) new_map[r][cols[e]] = 1;
+    /* (row 0 sees keys up to 267: block 9 starts at 288, causally hidden) */
+    for (int r = 0; r < 2; r++) {
+      for (int col = 0; col < 8; col++) ck_assert_int_eq(old_map[r][col], new_map[r][col]);
+      ck_assert(new_map[r][8]);
+    }
+    ck_assert(!new_map[0][9] && new_map[1][9]);
+  }
+  sparsa_cache_entry_release(a);
+  sparsa_cache_entry_release(b);
+  /* Any other change of a block estimator's lengths needs q and k. */
+  ck_assert_int_eq(sparsa_cache_acquire(c, &key, &est, &small.p, NULL, NULL, &b),
+                   SPARSA_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(sparsa_cache_acquire(c, &key, &est, &small.p, small.q, small.k, &b), SPARSA_OK);
+  sparsa_cache_entry_release(b);
+  ck_assert_uint_eq(stats_of(c).extensions, 2);
+  fx_free(&dec);
+  fx_free(&dec2);
   sparsa_cache_destroy(c);
   fx_free(&small);
   fx_free(&big);

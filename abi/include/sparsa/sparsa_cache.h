@@ -16,11 +16,16 @@
  * (a *refresh*).
  *
  * @par Growth
- * With @c extend_on_growth, a request that misses but matches an entry in
- * everything except q_len and kv_len, whose heads are all length-free
- * patterns (dense, sink-window, vertical-slash), reuses those per-head
- * patterns and rebuilds only the block lists (and plan) at the new lengths
- * (an *extension*), keeping the source entry's estimation step.
+ * With @c extend_on_growth, a request that misses but matches a fresh entry
+ * in everything except q_len and kv_len reuses that entry's per-head
+ * patterns instead of estimating (an *extension*, which keeps the source
+ * entry's estimation step), and rebuilds only the block lists and plan at
+ * the new lengths:
+ * - when every head is length-free (dense, sink-window, vertical-slash),
+ *   at any new lengths;
+ * - when some head is block-sparse, only if q_len is unchanged and kv_len
+ *   grew (decode, bottom-right aligned): every query block row keeps its
+ *   tiles and gains the key blocks that hold the new keys.
  *
  * @par Thread safety
  * Every function may be called from any number of threads at once on one
