@@ -1,4 +1,5 @@
-"""Array interop: numpy arrays, __cuda_array_interface__ and DLPack.
+"""Array interop: numpy arrays, torch tensors, __cuda_array_interface__ and
+DLPack.
 
 Every tensor argument is reduced to a _Tensor: an address, a shape, element
 strides, a sparsa dtype and a device. Nothing is copied: the library reads
@@ -119,10 +120,31 @@ def _from_dlpack(obj, name):
     return _Tensor(address, shape, strides, dtype, device, (obj, capsule))
 
 
+_TORCH_DTYPES = {"torch.float32": F32, "torch.float16": F16, "torch.bfloat16": BF16}
+
+
+def _from_torch(t, name):
+    # Read directly rather than through DLPack, whose export may order the
+    # producer's stream against another one (a sync the caller did not ask
+    # for, and one that breaks CUDA graph capture).
+    dtype = _TORCH_DTYPES.get(str(t.dtype))
+    if dtype is None:
+        raise TypeError(f"{name}: element type {t.dtype} is not float32, float16 or bfloat16")
+    if t.device.type not in (CPU, CUDA):
+        raise ValueError(f"{name}: tensors on {t.device.type} are not supported")
+    return _Tensor(t.data_ptr(), tuple(t.shape), tuple(t.stride()), dtype, t.device.type, t)
+
+
+def _is_torch(obj):
+    return type(obj).__module__.startswith("torch") and hasattr(obj, "data_ptr") and hasattr(obj, "stride")
+
+
 def as_tensor(obj, name):
     """Reduce an array-like to a _Tensor, without copying."""
     if isinstance(obj, np.ndarray):
         return _from_interface(obj.__array_interface__, obj, CPU, name)
+    if _is_torch(obj):
+        return _from_torch(obj, name)
     if hasattr(obj, "__cuda_array_interface__") and not hasattr(obj, "__dlpack__"):
         return _from_interface(obj.__cuda_array_interface__, obj, CUDA, name)
     if hasattr(obj, "__dlpack__"):
