@@ -89,5 +89,10 @@ sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
 double sp_est_dot_f64(const double *a, const double *b, int64_t n);
+/* out[r] = rows[r * n .. +n) . vec for r < num_rows <= SP_EST_MULTI, each
+ * summed exactly as sp_est_dot sums it. */
+#define SP_EST_MULTI 8
+void sp_est_dot_multi(const float *rows, int32_t num_rows, const float *vec, int64_t n,
+                      float *out);
 
 #endif

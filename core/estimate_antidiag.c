@@ -39,7 +39,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
   int64_t rows_per_block = in->est.block_q / S, cols_per_block = in->est.block_kv / S;
   float *qs = sp_aligned_alloc(sp_mul_size((size_t)(nsa * width), sizeof(float)));
   float *ks = sp_aligned_alloc(sp_mul_size((size_t)(nsb * width), sizeof(float)));
-  double *e = sp_malloc(sp_mul_size((size_t)nsb, sizeof *e));
+  double *e = sp_malloc(sp_mul_size((size_t)(SP_EST_MULTI * nsb), sizeof *e));
   double *acc = sp_malloc(sp_mul_size((size_t)nkb, sizeof *acc));
   if (qs == NULL || ks == NULL || e == NULL || acc == NULL) {
     sp_aligned_free(qs);
@@ -56,26 +56,35 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
   for (int64_t r = 0; r < in->num_q_blocks; r++) {
     memset(acc, 0, (size_t)nkb * sizeof *acc);
     int64_t a0 = r * rows_per_block, a1 = a0 + rows_per_block < nsa ? a0 + rows_per_block : nsa;
-    for (int64_t a = a0; a < a1; a++) {
-      int64_t nb = nsb;
-      if (in->est.causal) {
-        int64_t last = S * a + S - 1 < q_len - 1 ? S * a + S - 1 : q_len - 1;
-        last += in->off;
-        if (last < 0) continue;
-        nb = last / S + 1 < nsb ? last / S + 1 : nsb;
+    /* Groups of super-rows share each pass over the key super-columns. */
+    for (int64_t g = a0; g < a1; g += SP_EST_MULTI) {
+      int32_t count = (int32_t)(a1 - g < SP_EST_MULTI ? a1 - g : SP_EST_MULTI);
+      int64_t nb[SP_EST_MULTI], nb_max = 0;
+      for (int32_t x = 0; x < count; x++) {
+        int64_t a = g + x;
+        nb[x] = nsb;
+        if (in->est.causal) {
+          int64_t last = S * a + S - 1 < q_len - 1 ? S * a + S - 1 : q_len - 1;
+          last += in->off;
+          nb[x] = last < 0 ? 0 : (last / S + 1 < nsb ? last / S + 1 : nsb);
+        }
+        if (nb[x] > nb_max) nb_max = nb[x];
       }
-      double mx = -INFINITY;
-      const float *qa = qs + a * width;
-      for (int64_t sb = 0; sb < nb; sb++) {
-        e[sb] = scale * (double)sp_est_dot(qa, ks + sb * width, width);
-        if (e[sb] > mx) mx = e[sb];
+      float dots[SP_EST_MULTI];
+      for (int64_t sb = 0; sb < nb_max; sb++) {
+        sp_est_dot_multi(qs + g * width, count, ks + sb * width, width, dots);
+        for (int32_t x = 0; x < count; x++) e[x * nsb + sb] = scale * (double)dots[x];
       }
-      double z = 0.0;
-      for (int64_t sb = 0; sb < nb; sb++) {
-        e[sb] = exp(e[sb] - mx);
-        z += e[sb];
+      for (int32_t x = 0; x < count; x++) {
+        double *row = e + x * nsb, mx = -INFINITY, z = 0.0;
+        for (int64_t sb = 0; sb < nb[x]; sb++)
+          if (row[sb] > mx) mx = row[sb];
+        for (int64_t sb = 0; sb < nb[x]; sb++) {
+          row[sb] = exp(row[sb] - mx);
+          z += row[sb];
+        }
+        for (int64_t sb = 0; sb < nb[x]; sb++) acc[sb / cols_per_block] += row[sb] / z;
       }
-      for (int64_t sb = 0; sb < nb; sb++) acc[sb / cols_per_block] += e[sb] / z;
     }
     double per_row = weight / (double)(a1 - a0);
     for (int64_t c = 0; c < nkb; c++) w[r * nkb + c] += acc[c] * per_row;

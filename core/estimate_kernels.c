@@ -42,3 +42,29 @@ SP_EST_CLONES double sp_est_dot_f64(const double *a, const double *b, int64_t n)
   for (int l = 0; l < 8; l++) sum += acc[l];
   return sum + tail;
 }
+
+/* Dot products of up to SP_EST_MULTI rows (row r at rows + r * n) with one
+ * vector: the vector is read once for all rows, which turns the scoring
+ * loops from streaming k once per query into once per group of queries. */
+SP_EST_CLONES void sp_est_dot_multi(const float *rows, int32_t num_rows, const float *vec,
+                                    int64_t n, float *out) {
+  float acc[SP_EST_MULTI][16];
+  for (int32_t r = 0; r < SP_EST_MULTI; r++)
+    for (int l = 0; l < 16; l++) acc[r][l] = 0.0f;
+  int64_t i = 0;
+  if (num_rows == SP_EST_MULTI) {
+    for (; i + 16 <= n; i += 16)
+      for (int32_t r = 0; r < SP_EST_MULTI; r++)
+        for (int l = 0; l < 16; l++) acc[r][l] += rows[r * n + i + l] * vec[i + l];
+  } else {
+    for (; i + 16 <= n; i += 16)
+      for (int32_t r = 0; r < num_rows; r++)
+        for (int l = 0; l < 16; l++) acc[r][l] += rows[r * n + i + l] * vec[i + l];
+  }
+  for (int32_t r = 0; r < num_rows; r++) {
+    float sum = 0.0f, tail = 0.0f;
+    for (int64_t t = i; t < n; t++) tail += rows[r * n + t] * vec[t];
+    for (int l = 0; l < 16; l++) sum += acc[r][l];
+    out[r] = sum + tail;
+  }
+}

@@ -16,8 +16,8 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
   int64_t q_len = in->prob.q_len, kv_len = in->prob.kv_len;
   int64_t L = in->est.last_q < q_len ? in->est.last_q : q_len;
   float *keys = sp_aligned_alloc(sp_mul_size((size_t)(kv_len * d), sizeof(float)));
-  float *qrow = sp_malloc(sp_mul_size((size_t)d, sizeof(float)));
-  double *p = sp_malloc(sp_mul_size((size_t)kv_len, sizeof(double)));
+  float *qrow = sp_malloc(sp_mul_size((size_t)(SP_EST_MULTI * d), sizeof(float)));
+  double *p = sp_malloc(sp_mul_size((size_t)(SP_EST_MULTI * kv_len), sizeof(double)));
   if (keys == NULL || qrow == NULL || p == NULL) {
     sp_aligned_free(keys);
     sp_free(qrow);
@@ -31,25 +31,32 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
   if (visible_end > kv_len) visible_end = kv_len;
   for (int64_t j = 0; j < visible_end; j++) sp_est_load_k(in, b, j, kvh, keys + j * d);
   double scale = in->prob.scale, share = weight / (double)L;
-  for (int64_t i = q_len - L; i < q_len; i++) {
-    int64_t pos = i + in->off;
-    if (pos < 0) continue; /* sees no key: contributes no mass */
-    int64_t n = pos + 1;
-    sp_est_load_q(in, b, i, h, qrow);
-    double mx = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-      p[j] = scale * (double)sp_est_dot(qrow, keys + j * d, d);
-      if (p[j] > mx) mx = p[j];
+  /* Groups of queries share each pass over the keys. */
+  for (int64_t g = q_len - L; g < q_len; g += SP_EST_MULTI) {
+    int32_t count = (int32_t)(q_len - g < SP_EST_MULTI ? q_len - g : SP_EST_MULTI);
+    for (int32_t x = 0; x < count; x++) sp_est_load_q(in, b, g + x, h, qrow + x * d);
+    int64_t n_max = g + count - 1 + in->off + 1; /* the group's last query sees the most */
+    float dots[SP_EST_MULTI];
+    for (int64_t j = 0; j < n_max; j++) {
+      sp_est_dot_multi(qrow, count, keys + j * d, d, dots);
+      for (int32_t x = 0; x < count; x++) p[x * kv_len + j] = scale * (double)dots[x];
     }
-    double z = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-      p[j] = exp(p[j] - mx);
-      z += p[j];
-    }
-    double f = share / z;
-    for (int64_t j = 0; j < n; j++) {
-      col_mass[j] += p[j] * f;
-      diag_mass[pos - j] += p[j] * f;
+    for (int32_t x = 0; x < count; x++) {
+      int64_t pos = g + x + in->off;
+      if (pos < 0) continue; /* sees no key: contributes no mass */
+      int64_t n = pos + 1;
+      double *row = p + x * kv_len, mx = -INFINITY, z = 0.0;
+      for (int64_t j = 0; j < n; j++)
+        if (row[j] > mx) mx = row[j];
+      for (int64_t j = 0; j < n; j++) {
+        row[j] = exp(row[j] - mx);
+        z += row[j];
+      }
+      double f = share / z;
+      for (int64_t j = 0; j < n; j++) {
+        col_mass[j] += row[j] * f;
+        diag_mass[pos - j] += row[j] * f;
+      }
     }
   }
   sp_aligned_free(keys);
