@@ -153,7 +153,8 @@ static sparsa_status sp_dilated_spans(const sparsa_pattern *p, const sp_qtile *q
 typedef enum sp_merge_op {
   SP_MERGE_UNION,        /* a pattern union: classes as its classification gives them */
   SP_MERGE_UNION_EXACT,  /* two parts of one rule: overlaps are re-checked */
-  SP_MERGE_INTERSECTION
+  SP_MERGE_INTERSECTION,
+  SP_MERGE_ROWS          /* two row ranges of one query block: full only if full in both */
 } sp_merge_op;
 
 static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
@@ -163,6 +164,15 @@ static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
     if (ca == SP_SPAN_FULL) return cb;
     if (cb == SP_SPAN_FULL) return ca;
     return SP_SPAN_CHECK;
+  }
+  if (op == SP_MERGE_ROWS) {
+    if (!in_a && !in_b) return -1;
+    if (in_a && in_b && ca == SP_SPAN_FULL && cb == SP_SPAN_FULL) return SP_SPAN_FULL;
+    /* A row range that sees nothing of a block keeps it from being full;
+     * exact parts report no CHECK, so a visible pair is known. */
+    int c = in_a ? ca : cb;
+    if (in_a && in_b && (ca == SP_SPAN_CHECK || cb == SP_SPAN_CHECK)) c = SP_SPAN_CHECK;
+    return c == SP_SPAN_CHECK ? SP_SPAN_CHECK : SP_SPAN_PARTIAL;
   }
   if (!in_a) return in_b ? cb : -1;
   if (!in_b) return ca;
@@ -176,7 +186,9 @@ static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
 static sparsa_status sp_merge_regions(sp_spans *out, const sp_qtile *qt, int64_t a, int64_t b,
                                       sp_merge_op op) {
   int64_t na = b - a, nb = out->n - b;
-  if (op != SP_MERGE_INTERSECTION) {
+  if (op == SP_MERGE_ROWS) {
+    if (na == 0 && nb == 0) return SPARSA_OK;
+  } else if (op != SP_MERGE_INTERSECTION) {
     if (nb == 0) return SPARSA_OK;
     if (na == 0) {
       memmove(out->v + a, out->v + b, (size_t)nb * sizeof(sp_span));
@@ -187,7 +199,7 @@ static sparsa_status sp_merge_regions(sp_spans *out, const sp_qtile *qt, int64_t
     out->n = a;
     return SPARSA_OK;
   }
-  if (op != SP_MERGE_INTERSECTION && out->v[b - 1].b1 <= out->v[b].b0) {
+  if ((op == SP_MERGE_UNION || op == SP_MERGE_UNION_EXACT) && out->v[b - 1].b1 <= out->v[b].b0) {
     /* Already in order: one run may continue the other. */
     sp_span *last = &out->v[b - 1];
     if (last->b1 == out->v[b].b0 && last->cls == out->v[b].cls) {
@@ -315,7 +327,8 @@ static sparsa_status sp_column_runs(const sp_span_prep *pr, const sp_qtile *qt, 
   return SPARSA_OK;
 }
 
-static sparsa_status sp_vslash_spans(const sp_span_prep *pr, const sp_qtile *qt, sp_spans *out) {
+static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_span_prep *pr,
+                                     const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
   int64_t mid = out->n;
   /* Listed columns up to P1 (causal): each one's block holds a visible pair;
@@ -325,8 +338,13 @@ static sparsa_status sp_vslash_spans(const sp_span_prep *pr, const sp_qtile *qt,
   sp_qtile sub = *qt;
   sub.base = split;
   /* Offsets d in [P0 - (kv_len - 1), P1] reach the keys: segments from the
-   * largest offsets (smallest keys) down. */
-  int64_t dlo = qt->P0 - (t->g.kv_len - 1), dhi = qt->P1;
+   * largest offsets (smallest keys) down, each cut to its listed offsets in
+   * that range (a cluster's promise holds between listed offsets only). */
+  const sp_index_set *o = &p->set_b;
+  int64_t first_in = sp_index_lower(o, qt->P0 - (t->g.kv_len - 1));
+  int64_t last_in = sp_index_lower(o, qt->P1 == INT64_MAX ? qt->P1 : qt->P1 + 1) - 1;
+  if (first_in > last_in) return sp_merge_regions(out, qt, mid, split, SP_MERGE_UNION);
+  int64_t dlo = o->v[first_in], dhi = o->v[last_in];
   int64_t lo_i = 0, hi_i = pr->num_segments;
   while (lo_i < hi_i) { /* first segment ending at or after dlo */
     int64_t m = lo_i + (hi_i - lo_i) / 2;
@@ -400,26 +418,45 @@ static sparsa_status sp_blocks_spans(const sparsa_pattern *p, const sp_qtile *qt
   return SPARSA_OK;
 }
 
+/* Exact spans of the queries [q0, q1), which lie in one grid row: the outer
+ * axes' windows are exact (keys on their residue, every g-th coordinate),
+ * and along the row (dilation 1) the windows of consecutive queries shift
+ * by at most one, so their union and their intersection are intervals. */
+static sparsa_status sp_nbhd_row_spans(const sp_nbhd *nb, const sp_qtile *qt, int64_t q0,
+                                       int64_t q1, sp_spans *out) {
+  int64_t S0 = nb->stride[0], S1 = nb->stride[1], L1 = nb->extent[1], L2 = nb->extent[2];
+  sp_axis_window w0 = sp_nbhd_axis_window(nb, 0, q0 / S0);
+  sp_axis_window w1 = sp_nbhd_axis_window(nb, 1, (q0 / S1) % L1);
+  sp_axis_window first = sp_nbhd_axis_window(nb, 2, q0 % L2);
+  sp_axis_window last = sp_nbhd_axis_window(nb, 2, (q1 - 1) % L2);
+  int64_t g0 = nb->dilation[0], g1 = nb->dilation[1];
+  for (int64_t c0 = w0.lo; c0 <= w0.hi; c0++)
+    for (int64_t c1 = w1.lo; c1 <= w1.hi; c1++) {
+      int64_t row = (c0 * g0 + w0.residue) * S0 + (c1 * g1 + w1.residue) * S1;
+      SP_TRY(sp_range_spans(qt, row + first.lo, row + last.hi, row + last.lo, row + first.hi,
+                            SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+    }
+  return SPARSA_OK;
+}
+
 static sparsa_status sp_nbhd_spans(const sparsa_pattern *p, const sp_qtile *qt, sp_spans *out) {
   const sp_nbhd *nb = &p->nbhd;
   int64_t x0[3], x1[3], y0[3], y1[3];
-  for (int a = 0; a < 3; a++) sp_nbhd_projection(nb, a, qt->q0, qt->q1 - 1, &x0[a], &x1[a]);
-  if (x0[0] == x1[0] && x0[1] == x1[1] && nb->dilation[2] == 1) {
-    /* The query block lies in one grid row: the outer axes' windows are
-     * exact (keys on their residue, every g-th coordinate), and along the
-     * row the windows of consecutive queries shift by at most one, so
-     * their union and their intersection are both intervals. */
-    sp_axis_window w0 = sp_nbhd_axis_window(nb, 0, x0[0]), w1 = sp_nbhd_axis_window(nb, 1, x0[1]);
-    sp_axis_window first = sp_nbhd_axis_window(nb, 2, x0[2]), last = sp_nbhd_axis_window(nb, 2, x1[2]);
-    int64_t g0 = nb->dilation[0], g1 = nb->dilation[1];
-    for (int64_t c0 = w0.lo; c0 <= w0.hi; c0++)
-      for (int64_t c1 = w1.lo; c1 <= w1.hi; c1++) {
-        int64_t row = (c0 * g0 + w0.residue) * nb->stride[0] + (c1 * g1 + w1.residue) * nb->stride[1];
-        SP_TRY(sp_range_spans(qt, row + first.lo, row + last.hi, row + last.lo, row + first.hi,
-                              SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
-      }
+  if (nb->dilation[2] == 1) {
+    /* Row by row: a block is full if every row segment fills it, listed if
+     * any segment sees it. */
+    int64_t L2 = nb->extent[2], base = out->n;
+    for (int64_t s0 = qt->q0; s0 < qt->q1;) {
+      int64_t s1 = sp_min64(s0 - s0 % L2 + L2, qt->q1), split = out->n;
+      sp_qtile sub = *qt;
+      sub.base = split;
+      SP_TRY(sp_nbhd_row_spans(nb, &sub, s0, s1, out));
+      if (s0 > qt->q0) SP_TRY(sp_merge_regions(out, qt, base, split, SP_MERGE_ROWS));
+      s0 = s1;
+    }
     return SPARSA_OK;
   }
+  for (int a = 0; a < 3; a++) sp_nbhd_projection(nb, a, qt->q0, qt->q1 - 1, &x0[a], &x1[a]);
   for (int a = 0; a < 3; a++) {
     if (x0[a] == x1[a]) {
       sp_axis_window w = sp_nbhd_axis_window(nb, a, x0[a]);
@@ -503,7 +540,7 @@ static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr
     case SPARSA_PATTERN_DILATED: return sp_dilated_spans(p, qt, out);
     case SPARSA_PATTERN_SINK_WINDOW: return sp_sink_spans(p, qt, out);
     case SPARSA_PATTERN_POWER: return sp_power_spans(p, qt, out);
-    case SPARSA_PATTERN_VERTICAL_SLASH: return sp_vslash_spans(pr, qt, out);
+    case SPARSA_PATTERN_VERTICAL_SLASH: return sp_vslash_spans(p, pr, qt, out);
     case SPARSA_PATTERN_GLOBAL: return sp_global_spans(p, pr, qt, out);
     case SPARSA_PATTERN_BLOCKS: return sp_blocks_spans(p, qt, out);
     case SPARSA_PATTERN_NEIGHBORHOOD: return sp_nbhd_spans(p, qt, out);
