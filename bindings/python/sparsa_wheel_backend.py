@@ -90,6 +90,7 @@ def _write_wheel(wheel_directory, package_dir):
     record = []
     with zipfile.ZipFile(os.path.join(wheel_directory, wheel_name), "w", zipfile.ZIP_DEFLATED) as whl:
         def add(arcname, data, mode=0o644):
+            # A fixed date: the same inputs give the same wheel.
             info = zipfile.ZipInfo(arcname, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -103,7 +104,9 @@ def _write_wheel(wheel_directory, package_dir):
         add(f"{dist_info}/WHEEL", (f"Wheel-Version: 1.0\nGenerator: sparsa_wheel_backend\n"
                                    f"Root-Is-Purelib: false\nTag: {_tag()}\n").encode())
         record.append(f"{dist_info}/RECORD,,")
-        whl.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
+        info = zipfile.ZipInfo(f"{dist_info}/RECORD", date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = (0o100000 | 0o644) << 16
+        whl.writestr(info, "\n".join(record) + "\n", zipfile.ZIP_DEFLATED)
     return wheel_name
 
 
