@@ -2,6 +2,7 @@ package sparsa
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -154,4 +155,35 @@ func TestPatternsAndMasks(t *testing.T) {
 	}
 	nb := must(Neighborhood([]int64{4, 4}, []int64{3, 3}, nil, nil))
 	nb.Close()
+}
+
+func TestBFloat16(t *testing.T) {
+	ctx := newCtx(t)
+	shape := [4]int{1, 32, 2, 16}
+	n := 32 * 2 * 16
+	// bfloat16 is the upper half of a float32: truncate, and keep the
+	// rounded float32 values for the reference.
+	half := func(seed uint32) ([]uint16, Tensor) {
+		bits, rounded := make([]uint16, n), make([]float32, n)
+		for i, x := range lcg(seed, n) {
+			bits[i] = uint16(math.Float32bits(x) >> 16)
+			rounded[i] = math.Float32frombits(uint32(bits[i]) << 16)
+		}
+		return bits, mustTensor(t, rounded, shape)
+	}
+	qb, qr := half(1)
+	kb, kr := half(2)
+	vb, vr := half(3)
+	ob := make([]uint16, n)
+	tensor := func(bits []uint16) Tensor { return must(NewHalfTensor(bits, BF16, shape)) }
+	if err := Attention(ctx, tensor(qb), tensor(kb), tensor(vb), nil, tensor(ob), nil); err != nil {
+		t.Fatal(err)
+	}
+	refOut, _ := naive(qr, kr, vr, func(h, i, j int) bool { return true })
+	for i, bits := range ob {
+		got := float64(math.Float32frombits(uint32(bits) << 16))
+		if math.Abs(got-refOut[i]) > 1e-2 {
+			t.Fatalf("out[%d] = %g, want %g", i, got, refOut[i])
+		}
+	}
 }

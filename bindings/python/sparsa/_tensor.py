@@ -23,10 +23,11 @@ CPU, CUDA = "cpu", "cuda"
 
 
 class _Tensor:
-    __slots__ = ("address", "shape", "strides", "dtype", "device", "owner")
+    __slots__ = ("address", "shape", "strides", "dtype", "device", "owner", "readonly")
 
-    def __init__(self, address, shape, strides, dtype, device, owner):
+    def __init__(self, address, shape, strides, dtype, device, owner, readonly=False):
         self.address = address
+        self.readonly = readonly
         self.shape = tuple(int(s) for s in shape)
         self.strides = tuple(int(s) for s in strides)  # in elements
         self.dtype = dtype
@@ -65,7 +66,7 @@ def _from_interface(iface, owner, device, name):
     else:
         strides = _element_strides(iface["strides"], _ITEMSIZE[dtype], name)
     address, readonly = iface["data"]
-    return _Tensor(address, shape, strides, dtype, device, owner)
+    return _Tensor(address, shape, strides, dtype, device, owner, bool(readonly))
 
 
 # DLPack's C structs, read through ctypes.
@@ -155,6 +156,19 @@ def as_tensor(obj, name):
         return _from_interface(obj.__array_interface__, obj, CPU, name)
     raise TypeError(f"{name}: expected a numpy array, a CUDA array or a DLPack tensor, "
                     f"got {type(obj).__name__}")
+
+
+def writable(t, name):
+    """Outputs must be writable memory that no input shares."""
+    if t.readonly:
+        raise ValueError(f"{name}: the array is read-only")
+    return t
+
+
+def overlap(a, b):
+    """Whether two numpy arrays may share memory (other kinds: unknown, so no)."""
+    return (isinstance(a.owner, np.ndarray) and isinstance(b.owner, np.ndarray)
+            and np.may_share_memory(a.owner, b.owner))
 
 
 def index_array(values, dtype, name):

@@ -4,7 +4,7 @@ import numpy as np
 
 from . import capi
 from ._handle import Handle
-from ._tensor import BF16, CPU, F16, F32, _packed_strides, as_tensor
+from ._tensor import CPU, F16, F32, _packed_strides, as_tensor, overlap, writable
 from .problem import Layout, Problem
 
 _NUMPY_DTYPES = {F32: np.float32, F16: np.float16}
@@ -70,6 +70,13 @@ class Plan(Handle):
             raise ValueError(f"out: strides {layout.out.strides} differ from the planned {self._out_strides}")
         if layout.lse is not None and layout.lse.strides != self._lse_strides:
             raise ValueError(f"lse: strides {layout.lse.strides} differ from the planned {self._lse_strides}")
+        outputs = [("out", writable(layout.out, "out"))]
+        if layout.lse is not None:
+            outputs.append(("lse", writable(layout.lse, "lse")))
+        for out_name, o in outputs:
+            for in_name, t in (("q", layout.q), ("k", layout.k), ("v", layout.v)):
+                if overlap(o, t):
+                    raise ValueError(f"{out_name} shares memory with {in_name}")
         capi.execute(handle, layout.q.address, layout.k.address, layout.v.address,
                      layout.out.address, None if layout.lse is None else layout.lse.address,
                      None, 0)
@@ -95,7 +102,7 @@ def merge_states(ctx, out_a, lse_a, out_b, lse_b, out=None, lse=None):
         out = _allocate(ta.shape, ta.dtype, ta.device, "out")
     if lse is None:
         lse = _allocate(la.shape, F32, la.device, "lse")
-    to, lo = as_tensor(out, "out"), as_tensor(lse, "lse")
+    to, lo = writable(as_tensor(out, "out"), "out"), writable(as_tensor(lse, "lse"), "lse")
     for name, t in (("out_b", tb), ("out", to)):
         if (t.shape, t.strides, t.dtype, t.device) != (ta.shape, ta.strides, ta.dtype, ta.device):
             raise ValueError(f"{name}: shape, strides, dtype or device differ from out_a's")

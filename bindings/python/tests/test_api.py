@@ -72,6 +72,16 @@ def test_wrong_shapes_raise(ctx):
         sparsa.attention(ctx, q.astype(np.float64), k, v)
 
 
+def test_outputs_must_be_writable_and_apart_from_inputs(ctx):
+    q, k, v = qkv(1, 16, 16, 2, 2, 16)
+    out = np.zeros((1, 16, 2, 16), dtype=np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        sparsa.attention(ctx, q, k, v, out=out)
+    with pytest.raises(ValueError, match="shares memory with q"):
+        sparsa.attention(ctx, q, k, v, out=q)
+
+
 def test_non_contiguous_head_dim_raises(ctx):
     q, k, v = qkv(1, 16, 16, 2, 2, 32)
     with pytest.raises(ValueError, match="contiguous"):

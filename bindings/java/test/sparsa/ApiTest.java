@@ -102,6 +102,38 @@ public class ApiTest {
   }
 
   @Test
+  public void bfloat16() {
+    long[] shape = {1, 32, 2, 16};
+    int n = 32 * 2 * 16;
+    Tensor[] half = new Tensor[3];
+    Tensor[] rounded = new Tensor[3];
+    for (int t = 0; t < 3; t++) {
+      // bfloat16 is the upper half of a float32: truncate, and keep the
+      // rounded float32 values for the reference.
+      FloatBuffer src = (FloatBuffer) Naive.lcg(t + 1, 1, 32, 2, 16).data;
+      java.nio.ShortBuffer bits = java.nio.ByteBuffer.allocateDirect(n * 2)
+          .order(java.nio.ByteOrder.nativeOrder()).asShortBuffer();
+      FloatBuffer back = Tensor.directFloats(n);
+      for (int i = 0; i < n; i++) {
+        short b = (short) (Float.floatToRawIntBits(src.get(i)) >>> 16);
+        bits.put(i, b);
+        back.put(i, Float.intBitsToFloat((b & 0xFFFF) << 16));
+      }
+      half[t] = Tensor.ofHalf(bits, Tensor.DType.BF16, 1, 32, 2, 16);
+      rounded[t] = Tensor.of(back, 1, 32, 2, 16);
+    }
+    java.nio.ShortBuffer outBits = java.nio.ByteBuffer.allocateDirect(n * 2)
+        .order(java.nio.ByteOrder.nativeOrder()).asShortBuffer();
+    Tensor out = Tensor.ofHalf(outBits, Tensor.DType.BF16, shape[0], shape[1], shape[2], shape[3]);
+    Sparsa.attention(ctx, half[0], half[1], half[2], null, out, null);
+    double[] ref = Naive.attention(rounded[0], rounded[1], rounded[2], (h, i, j) -> true)[0];
+    for (int i = 0; i < n; i++) {
+      float got = Float.intBitsToFloat((outBits.get(i) & 0xFFFF) << 16);
+      assertEquals("out[" + i + "]", ref[i], got, 1e-2);
+    }
+  }
+
+  @Test
   public void patternsAndMasks() {
     try (Pattern local = Pattern.window(3, 0);
         Pattern glob = Pattern.global(0, 5);

@@ -98,3 +98,32 @@ fn patterns_and_masks() {
     assert!(Pattern::neighborhood(&[4, 4], &[3, 3]).is_ok());
     assert!(Pattern::blocks_bsr(16, 16, &[0, 2], &[0]).is_err());
 }
+
+#[test]
+fn bfloat16() {
+    let ctx = Context::cpu().unwrap();
+    let shape = [1, 32, 2, 16];
+    let n = 32 * 2 * 16;
+    // bfloat16 is the upper half of a float32: truncate, and keep the
+    // rounded float32 values for the reference.
+    let half = |seed| -> (Vec<sparsa::Bf16>, Vec<f32>) {
+        lcg(seed, n)
+            .into_iter()
+            .map(|x| {
+                let bits = (x.to_bits() >> 16) as u16;
+                (sparsa::Bf16(bits), f32::from_bits((bits as u32) << 16))
+            })
+            .unzip()
+    };
+    let ((qb, qr), (kb, kr), (vb, vr)) = (half(1), half(2), half(3));
+    let mut ob = vec![sparsa::Bf16::default(); n];
+    let mut out = TensorMut::new(&mut ob, shape).unwrap();
+    let t = |d| Tensor::new(d, shape).unwrap();
+    sparsa::attention(&ctx, &t(&qb), &t(&kb), &t(&vb), None, &mut out, None).unwrap();
+    let t32 = |d| Tensor::new(d, shape).unwrap();
+    let (reference, _) = naive(&t32(&qr), &t32(&kr), &t32(&vr), |_, _, _| true);
+    for (i, b) in ob.iter().enumerate() {
+        let got = f32::from_bits((b.0 as u32) << 16) as f64;
+        assert!((got - reference[i]).abs() <= 1e-2, "out[{}] = {}, want {}", i, got, reference[i]);
+    }
+}
