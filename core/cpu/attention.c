@@ -10,7 +10,9 @@
  * scaled by scale * log2(e) afterwards, inside the softmax pass, so scores
  * are in base 2 and exp is exp2: scaling q beforehand would be cheaper by a
  * pass but rounds every product (products of f16/bf16 values are exact in
- * float32), which measurably costs accuracy at large logits. Full blocks need no
+ * float32), which measurably costs accuracy at large logits. Items of a
+ * few rows (decode) take a direct path instead: dot products and row
+ * updates from k and v rows converted one at a time. Full blocks need no
  * element work; partial blocks are refined by the pattern's tile of 0/1
  * bytes. Rows and columns are padded in scratch (zero q rows, zero k/v
  * columns, -inf scores) so no inner loop has a remainder.
@@ -62,16 +64,16 @@ SP_CPU_INLINE float sp_exp2_nonpositive(float x) {
 /* ---- conversion of rows into float32 scratch ---------------------------- */
 
 SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offset, int32_t n,
-                               float mul, float *dst) {
+                               float *dst) {
   if (dtype == SPARSA_DTYPE_F32) {
     const float *s = (const float *)src + offset;
-    for (int32_t c = 0; c < n; c++) dst[c] = s[c] * mul;
+    for (int32_t c = 0; c < n; c++) dst[c] = s[c];
   } else if (dtype == SPARSA_DTYPE_F16) {
     const uint16_t *s = (const uint16_t *)src + offset;
-    for (int32_t c = 0; c < n; c++) dst[c] = sp_f16_to_f32(s[c]) * mul;
+    for (int32_t c = 0; c < n; c++) dst[c] = sp_f16_to_f32(s[c]);
   } else {
     const uint16_t *s = (const uint16_t *)src + offset;
-    for (int32_t c = 0; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]) * mul;
+    for (int32_t c = 0; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]);
   }
 }
 
@@ -99,7 +101,7 @@ SP_CPU_INLINE void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_
                                 int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
                                 int32_t ld, float *kt, float *row_buf) {
   for (int32_t j = 0; j < nk; j++) {
-    sp_load_row(dtype, k, row0_offset + j * row_stride, dim, 1.0f, row_buf);
+    sp_load_row(dtype, k, row0_offset + j * row_stride, dim, row_buf);
     for (int32_t d = 0; d < dim; d++) kt[(int64_t)d * ld + j] = row_buf[d];
   }
   if (nk < nk_pad)
@@ -113,10 +115,50 @@ SP_CPU_INLINE void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row
                                   int32_t ld, float *out) {
   for (int32_t j = 0; j < nk; j++) {
     float *row = out + (int64_t)j * ld;
-    sp_load_row(dtype, v, row0_offset + j * row_stride, dim, 1.0f, row);
+    sp_load_row(dtype, v, row0_offset + j * row_stride, dim, row);
     for (int32_t c = dim; c < ld; c++) row[c] = 0.0f;
   }
   for (int32_t j = nk; j < nk_pad; j++) memset(out + (int64_t)j * ld, 0, (size_t)ld * sizeof(float));
+}
+
+/* ---- the direct path for a few query rows -------------------------------- */
+
+/* s[r][j] = q[r] . k[j] for r < rows, j < nk, each key row converted once
+ * into row_buf and dotted with every query row in SP_CPU_NR lanes. */
+SP_CPU_INLINE void sp_scores_direct(sparsa_dtype dtype, const void *k, int64_t row0_offset,
+                                    int64_t row_stride, int32_t nk, const float *q, int32_t rows,
+                                    int32_t dim, float *row_buf, float *s, int32_t ld_s) {
+  const int32_t dim_vec = dim / SP_CPU_NR * SP_CPU_NR;
+  for (int32_t j = 0; j < nk; j++) {
+    sp_load_row(dtype, k, row0_offset + j * row_stride, dim, row_buf);
+    for (int32_t r = 0; r < rows; r++) {
+      const float *qr = q + (int64_t)r * dim;
+      float lane[SP_CPU_NR] = {0};
+      for (int32_t d0 = 0; d0 < dim_vec; d0 += SP_CPU_NR)
+        for (int c = 0; c < SP_CPU_NR; c++) lane[c] += qr[d0 + c] * row_buf[d0 + c];
+      float dot = 0.0f;
+      for (int32_t d = dim_vec; d < dim; d++) dot += qr[d] * row_buf[d];
+      for (int c = 0; c < SP_CPU_NR; c++) dot += lane[c];
+      s[(int64_t)r * ld_s + j] = dot;
+    }
+  }
+}
+
+/* acc[r] += sum_j p[r][j] v[j] for r < rows, each value row converted once
+ * (zero-padded to v_cols so the update has no remainder). */
+SP_CPU_INLINE void sp_values_direct(sparsa_dtype dtype, const void *v, int64_t row0_offset,
+                                    int64_t row_stride, int32_t nk, const float *p, int32_t ld_p,
+                                    int32_t rows, int32_t v_dim, int32_t v_cols, float *row_buf,
+                                    float *acc, int32_t ld_acc) {
+  for (int32_t c = v_dim; c < v_cols; c++) row_buf[c] = 0.0f;
+  for (int32_t j = 0; j < nk; j++) {
+    sp_load_row(dtype, v, row0_offset + j * row_stride, v_dim, row_buf);
+    for (int32_t r = 0; r < rows; r++) {
+      const float weight = p[(int64_t)r * ld_p + j];
+      float *ar = acc + (int64_t)r * ld_acc;
+      for (int32_t c = 0; c < v_cols; c++) ar[c] += weight * row_buf[c];
+    }
+  }
 }
 
 /* ---- online softmax ----------------------------------------------------- */
@@ -154,6 +196,7 @@ SP_CPU_INLINE void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32
 
 /* ---- one work item ------------------------------------------------------ */
 
+/* Row r of the tile is query row r % nq of head h0 + r / nq. */
 SP_CPU_CLONES
 void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsigned char *scratch) {
   const sparsa_plan *plan = call->plan;
@@ -163,8 +206,9 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
   const int varlen = p->cu_seqlens_q != NULL;
   const sparsa_dtype dtype = p->dtype;
   const int32_t dim = p->head_dim, v_dim = p->v_head_dim;
-  const int32_t h = item->head, kv_h = h / plan->group;
-  const int32_t mask_head = plan->num_mask_heads == 1 ? 0 : h;
+  const int32_t h0 = item->head, heads = call->schedule->heads_per_item;
+  const int32_t kv_h = h0 / plan->group; /* the same for every stacked head */
+  const int32_t mask_head = plan->num_mask_heads == 1 ? 0 : h0;
 
   float *q = (float *)(scratch + lay->q);
   float *kt = (float *)(scratch + lay->kt);
@@ -179,24 +223,31 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
 
   const int64_t q0 = (int64_t)item->q_block * plan->block_q;
   const int32_t nq = (int32_t)(seq->q_len - q0 < plan->block_q ? seq->q_len - q0 : plan->block_q);
-  const int32_t nq_pad = (nq + SP_CPU_MR - 1) / SP_CPU_MR * SP_CPU_MR;
+  const int32_t rows = heads * nq;
+  /* The tiled GEMMs work on whole register tiles; the direct path on the
+   * rows themselves. */
+  const int direct = rows <= SP_CPU_DIRECT_ROWS;
+  const int32_t rows_pad = direct ? rows : (rows + SP_CPU_MR - 1) / SP_CPU_MR * SP_CPU_MR;
 
   /* Token rows of this sequence in the strided tensors: for varlen the
    * sequence axis is the packed token axis and the batch stride unused. */
   const int64_t b = varlen ? 0 : item->seq;
-  const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1] + h * p->q_stride[2];
+  const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1];
   const int64_t k_base = b * p->k_stride[0] + seq->kv_start * p->k_stride[1] + kv_h * p->k_stride[2];
   const int64_t v_base = b * p->v_stride[0] + seq->kv_start * p->v_stride[1] + kv_h * p->v_stride[2];
-  const int64_t o_base = b * p->o_stride[0] + (seq->q_start + q0) * p->o_stride[1] + h * p->o_stride[2];
+  const int64_t o_base = b * p->o_stride[0] + (seq->q_start + q0) * p->o_stride[1];
 
   const float score_mul = (float)((double)p->scale * SP_LOG2E);
-  for (int32_t i = 0; i < nq; i++) sp_load_row(dtype, call->q, q_base + i * p->q_stride[1], dim, 1.0f, q + (int64_t)i * dim);
-  if (nq_pad > nq) memset(q + (int64_t)nq * dim, 0, (size_t)(nq_pad - nq) * (size_t)dim * sizeof(float));
-  for (int32_t i = 0; i < nq_pad; i++) {
-    row_max[i] = -INFINITY;
-    row_sum[i] = 0.0f;
+  for (int32_t hh = 0; hh < heads; hh++)
+    for (int32_t i = 0; i < nq; i++)
+      sp_load_row(dtype, call->q, q_base + i * p->q_stride[1] + (int64_t)(h0 + hh) * p->q_stride[2],
+                  dim, q + ((int64_t)hh * nq + i) * dim);
+  if (rows_pad > rows) memset(q + (int64_t)rows * dim, 0, (size_t)(rows_pad - rows) * (size_t)dim * sizeof(float));
+  for (int32_t r = 0; r < rows_pad; r++) {
+    row_max[r] = -INFINITY;
+    row_sum[r] = 0.0f;
   }
-  memset(acc, 0, (size_t)nq_pad * (size_t)ld_acc * sizeof(float));
+  memset(acc, 0, (size_t)rows_pad * (size_t)ld_acc * sizeof(float));
 
   if (seq->list >= 0) {
     const sp_block_list *list = &plan->lists[seq->list];
@@ -207,41 +258,55 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
       const int64_t k0 = (int64_t)list->col[e] * plan->block_kv;
       const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
       const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
-      sp_pack_keys(dtype, call->k, k_base + k0 * p->k_stride[1], p->k_stride[1], nk, nk_pad, dim,
-                   lay->cols, kt, row_buf);
-      sp_pack_values(dtype, call->v, v_base + k0 * p->v_stride[1], p->v_stride[1], nk, nk_pad,
-                     v_dim, ld_acc, vp);
-      sp_gemm_qk(q, nq_pad, dim, kt, lay->cols, nk_pad, s, ld_s);
+      const int64_t k_off = k_base + k0 * p->k_stride[1], v_off = v_base + k0 * p->v_stride[1];
+      if (direct) {
+        sp_scores_direct(dtype, call->k, k_off, p->k_stride[1], nk, q, rows, dim, row_buf, s, ld_s);
+      } else {
+        sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
+        sp_gemm_qk(q, rows_pad, dim, kt, lay->cols, nk_pad, s, ld_s);
+      }
       if (!list->full[e]) {
+        /* One tile of the shared pattern serves every stacked head. */
         sp_pattern_tile(pattern, &geom, q0, nq, k0, nk, visible, ld_s);
-        for (int32_t i = 0; i < nq; i++) {
-          float *si = s + (int64_t)i * ld_s;
-          const uint8_t *vi = visible + (int64_t)i * ld_s;
-          for (int32_t j = 0; j < nk; j++) si[j] = vi[j] ? si[j] : -INFINITY;
+        for (int32_t r = 0; r < rows; r++) {
+          float *sr = s + (int64_t)r * ld_s;
+          const uint8_t *vr = visible + (int64_t)(r % nq) * ld_s;
+          for (int32_t j = 0; j < nk; j++) sr[j] = vr[j] ? sr[j] : -INFINITY;
         }
       }
-      for (int32_t i = 0; i < nq_pad; i++)
-        for (int32_t j = nk; j < nk_pad; j++) s[(int64_t)i * ld_s + j] = -INFINITY;
-      sp_softmax_update(s, ld_s, nq_pad, nk_pad, score_mul, row_max, row_sum, acc, ld_acc, ld_acc);
-      sp_gemm_pv(s, ld_s, nq_pad, nk_pad, vp, ld_acc, ld_acc, acc, ld_acc);
+      for (int32_t r = 0; r < rows_pad; r++)
+        for (int32_t j = nk; j < nk_pad; j++) s[(int64_t)r * ld_s + j] = -INFINITY;
+      sp_softmax_update(s, ld_s, rows_pad, nk_pad, score_mul, row_max, row_sum, acc, ld_acc, ld_acc);
+      if (direct) {
+        sp_values_direct(dtype, call->v, v_off, p->v_stride[1], nk, s, ld_s, rows, v_dim, ld_acc,
+                         row_buf, acc, ld_acc);
+      } else {
+        sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, v_dim, ld_acc, vp);
+        sp_gemm_pv(s, ld_s, rows_pad, nk_pad, vp, ld_acc, ld_acc, acc, ld_acc);
+      }
     }
   }
 
   /* Normalize and write: a row that saw no key is 0 with lse -inf. */
-  for (int32_t i = 0; i < nq; i++) {
-    int64_t o_off = o_base + i * p->o_stride[1];
-    if (row_sum[i] > 0.0f)
-      sp_store_row(dtype, acc + (int64_t)i * ld_acc, v_dim, 1.0f / row_sum[i], call->out, o_off);
-    else
-      sp_zero_row(dtype, v_dim, call->out, o_off);
-  }
-  if (call->lse != NULL) {
-    const int64_t lse_base = b * p->lse_stride[0] + h * p->lse_stride[1] + (seq->q_start + q0) * p->lse_stride[2];
+  for (int32_t hh = 0; hh < heads; hh++) {
+    const int64_t h = h0 + hh;
     for (int32_t i = 0; i < nq; i++) {
-      float value = -INFINITY;
-      if (row_sum[i] > 0.0f)
-        value = (float)(((double)row_max[i] + log2((double)row_sum[i])) * SP_LN2);
-      call->lse[lse_base + i * p->lse_stride[2]] = value;
+      const int32_t r = hh * nq + i;
+      const int64_t o_off = o_base + i * p->o_stride[1] + h * p->o_stride[2];
+      if (row_sum[r] > 0.0f)
+        sp_store_row(dtype, acc + (int64_t)r * ld_acc, v_dim, 1.0f / row_sum[r], call->out, o_off);
+      else
+        sp_zero_row(dtype, v_dim, call->out, o_off);
+    }
+    if (call->lse != NULL) {
+      const int64_t lse_base = b * p->lse_stride[0] + h * p->lse_stride[1] + (seq->q_start + q0) * p->lse_stride[2];
+      for (int32_t i = 0; i < nq; i++) {
+        const int32_t r = hh * nq + i;
+        float value = -INFINITY;
+        if (row_sum[r] > 0.0f)
+          value = (float)(((double)row_max[r] + log2((double)row_sum[r])) * SP_LN2);
+        call->lse[lse_base + i * p->lse_stride[2]] = value;
+      }
     }
   }
 }

@@ -13,7 +13,10 @@ typedef struct sp_cpu_context {
   sp_thread_pool *pool;
 } sp_cpu_context;
 
-/* One unit of work: all of one query block of one head of one sequence.
+/* One unit of work: one query block of one sequence for heads
+ * head .. head + heads_per_item - 1 (which share a kv head and a mask row,
+ * so their queries are stacked as the rows of one tile and each key and
+ * value block is converted once for all of them).
  * cost = number of kv blocks it computes (ordering key only). */
 typedef struct sp_cpu_item {
   int32_t seq;
@@ -27,23 +30,29 @@ typedef struct sp_cpu_item {
  * micro-kernel's row count and columns to its vector width, so the inner
  * loops have no remainders. */
 typedef struct sp_cpu_scratch_layout {
-  int32_t rows;        /* block_q rounded up to SP_CPU_MR */
+  int32_t rows;        /* heads_per_item x query rows, rounded up to SP_CPU_MR */
   int32_t cols;        /* block_kv rounded up to SP_CPU_NR */
   int32_t head_dim;    /* qk head dim (q and kt row length) */
   int32_t v_cols;      /* v_head_dim rounded up to SP_CPU_NR */
   size_t q, kt, v, s, acc, row_max, row_sum, visible; /* offsets in bytes */
-  size_t row;          /* one converted k row before it is transposed */
+  size_t row;          /* one converted k or v row (max(head_dim, v_cols) floats) */
   size_t bytes;        /* per thread, a multiple of 64 */
 } sp_cpu_scratch_layout;
 
 enum {
   SP_CPU_MR = 8,   /* rows of a register tile */
-  SP_CPU_NR = 16   /* columns of a register tile (one 512-bit vector of f32) */
+  SP_CPU_NR = 16,  /* columns of a register tile (one 512-bit vector of f32) */
+  /* Items of at most this many stacked query rows (decode) skip the tiled
+   * GEMMs: dot products and row updates straight from converted k and v
+   * rows cost less than packing and transposing a key block for so few
+   * rows. */
+  SP_CPU_DIRECT_ROWS = 8
 };
 
 typedef struct sp_cpu_plan {
   sp_cpu_item *items;     /* longest first */
   int64_t num_items;
+  int32_t heads_per_item; /* a divisor of the group size; 1 for per-head masks */
   int32_t num_threads;    /* threads the workspace was sized for */
   sp_cpu_scratch_layout layout;
 } sp_cpu_plan;

@@ -1,26 +1,68 @@
-/* The CPU engine's schedule: one work item per (sequence, head, query
- * block), sorted longest first so that the threads, taking items from one
- * atomic counter, finish together even when the costs are skewed (causal,
- * sink + window and vertical-slash masks put most of the work in a few
- * query blocks). */
+/* The CPU engine's schedule: one work item per (sequence, group of query
+ * heads, query block), sorted longest first so that the threads, taking
+ * items from one atomic counter, finish together even when the costs are
+ * skewed (causal, sink + window and vertical-slash masks put most of the
+ * work in a few query blocks).
+ *
+ * Heads that share a kv head (GQA/MQA) and a mask row are grouped into one
+ * item, their queries stacked as the rows of one tile, so each key and value
+ * block is converted once for the group: the difference between converting
+ * k/v once per query head and once per kv head, which dominates decode
+ * (one query row per head). Groups are capped in rows and split further
+ * when there would be too few items to keep every thread busy. */
 #include <stdlib.h>
 
 #include "../alloc.h"
 #include "../error.h"
 #include "cpu_engine.h"
 
-/* Head dims past this would make the per-thread scratch unreasonable. */
-enum { SP_CPU_MAX_HEAD_DIM = 2048 };
+enum {
+  /* Head dims past this would make the per-thread scratch unreasonable. */
+  SP_CPU_MAX_HEAD_DIM = 2048,
+  /* Rows of stacked queries per item when grouping heads. */
+  SP_CPU_GROUP_ROWS = 256,
+  /* Grouping stops splitting the work below this many items per thread. */
+  SP_CPU_ITEMS_PER_THREAD = 4
+};
 
 static size_t sp_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-static sparsa_status sp_cpu_layout(const sparsa_plan *plan, sp_cpu_scratch_layout *lay) {
+/* Query rows of the largest item of one head. */
+static int64_t sp_cpu_block_rows(const sparsa_plan *plan) {
+  return plan->problem.q_len < plan->block_q ? plan->problem.q_len : plan->block_q;
+}
+
+static int64_t sp_cpu_count_items(const sparsa_plan *plan, int32_t heads_per_item) {
+  int64_t count = 0;
+  for (int32_t b = 0; b < plan->problem.batch; b++) {
+    int64_t q_blocks = (plan->sequences[b].q_len + plan->block_q - 1) / plan->block_q;
+    count += q_blocks * (plan->problem.q_heads / heads_per_item);
+  }
+  return count;
+}
+
+/* The largest divisor of the group size that fits the row cap and leaves
+ * enough items for the threads; 1 when heads have their own mask rows. */
+static int32_t sp_cpu_heads_per_item(const sparsa_plan *plan, int32_t num_threads) {
+  if (plan->num_mask_heads != 1) return 1;
+  int64_t rows = sp_cpu_block_rows(plan);
+  int64_t min_items = (int64_t)num_threads * SP_CPU_ITEMS_PER_THREAD;
+  for (int32_t hpi = plan->group; hpi > 1; hpi--) {
+    if (plan->group % hpi != 0 || hpi * rows > SP_CPU_GROUP_ROWS) continue;
+    if (sp_cpu_count_items(plan, hpi) >= min_items) return hpi;
+  }
+  return 1;
+}
+
+static sparsa_status sp_cpu_layout(const sparsa_plan *plan, int32_t heads_per_item,
+                                   sp_cpu_scratch_layout *lay) {
   const sparsa_problem *p = &plan->problem;
   if (p->head_dim > SP_CPU_MAX_HEAD_DIM || p->v_head_dim > SP_CPU_MAX_HEAD_DIM)
     return sp_fail(SPARSA_ERR_UNSUPPORTED,
                    "CPU engine: head_dim = %d, v_head_dim = %d: at most %d supported",
                    (int)p->head_dim, (int)p->v_head_dim, SP_CPU_MAX_HEAD_DIM);
-  lay->rows = (int32_t)sp_round_up((size_t)plan->block_q, SP_CPU_MR);
+  int64_t block_rows = sp_cpu_block_rows(plan);
+  lay->rows = (int32_t)sp_round_up((size_t)(heads_per_item * block_rows), SP_CPU_MR);
   lay->cols = (int32_t)sp_round_up((size_t)plan->block_kv, SP_CPU_NR);
   lay->head_dim = p->head_dim;
   lay->v_cols = (int32_t)sp_round_up((size_t)p->v_head_dim, SP_CPU_NR);
@@ -35,8 +77,8 @@ static sparsa_status sp_cpu_layout(const sparsa_plan *plan, sp_cpu_scratch_layou
   SP_CARVE(acc, rows * dv * f);
   SP_CARVE(row_max, rows * f);
   SP_CARVE(row_sum, rows * f);
-  SP_CARVE(visible, rows * cols);
-  SP_CARVE(row, d * f);
+  SP_CARVE(visible, (size_t)block_rows * cols); /* one tile, shared by the stacked heads */
+  SP_CARVE(row, (d > dv ? d : dv) * f); /* one converted k or v row */
 #undef SP_CARVE
   lay->bytes = at;
   return SPARSA_OK;
@@ -54,14 +96,12 @@ static int sp_item_cmp(const void *a, const void *b) {
 sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads,
                                     sp_cpu_plan *out) {
   const sparsa_problem *p = &plan->problem;
-  SP_TRY(sp_cpu_layout(plan, &out->layout));
+  int32_t hpi = sp_cpu_heads_per_item(plan, num_threads);
+  SP_TRY(sp_cpu_layout(plan, hpi, &out->layout));
   out->num_threads = num_threads;
+  out->heads_per_item = hpi;
 
-  int64_t count = 0;
-  for (int32_t b = 0; b < p->batch; b++) {
-    int64_t q_blocks = (plan->sequences[b].q_len + plan->block_q - 1) / plan->block_q;
-    count += q_blocks * p->q_heads;
-  }
+  int64_t count = sp_cpu_count_items(plan, hpi);
   out->items = sp_malloc(sp_mul_size((size_t)count, sizeof *out->items));
   if (out->items == NULL)
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "CPU engine: allocating %lld work items",
@@ -71,7 +111,7 @@ sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads
     const sp_sequence *s = &plan->sequences[b];
     int64_t q_blocks = (s->q_len + plan->block_q - 1) / plan->block_q;
     const sp_block_list *list = s->list >= 0 ? &plan->lists[s->list] : NULL;
-    for (int32_t h = 0; h < p->q_heads; h++) {
+    for (int32_t h = 0; h < p->q_heads; h += hpi) {
       int64_t mask_head = plan->num_mask_heads == 1 ? 0 : h;
       for (int64_t qb = 0; qb < q_blocks; qb++) {
         int64_t cost = 0;
