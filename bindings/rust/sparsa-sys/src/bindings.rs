@@ -8,86 +8,34 @@ pub type __int32_t = ::std::os::raw::c_int;
 pub type __uint32_t = ::std::os::raw::c_uint;
 pub type __int64_t = ::std::os::raw::c_long;
 pub type __uint64_t = ::std::os::raw::c_ulong;
-#[doc = "< Success."]
 pub const sparsa_status_SPARSA_OK: sparsa_status = 0;
-#[doc = "< An argument is NULL, out of range or inconsistent."]
 pub const sparsa_status_SPARSA_ERR_INVALID_ARGUMENT: sparsa_status = 1;
-#[doc = "< A host or device allocation failed."]
 pub const sparsa_status_SPARSA_ERR_OUT_OF_MEMORY: sparsa_status = 2;
-#[doc = "< Valid request that this engine or build cannot serve."]
 pub const sparsa_status_SPARSA_ERR_UNSUPPORTED: sparsa_status = 3;
-#[doc = "< The engine or its device is not available."]
 pub const sparsa_status_SPARSA_ERR_NO_DEVICE: sparsa_status = 4;
-#[doc = "< The device reported a fault; the context is unusable."]
 pub const sparsa_status_SPARSA_ERR_DEVICE: sparsa_status = 5;
-#[doc = "< A file or buffer is truncated, corrupt or of an unknown format."]
 pub const sparsa_status_SPARSA_ERR_FORMAT: sparsa_status = 6;
-#[doc = "< Reading or writing a file failed."]
 pub const sparsa_status_SPARSA_ERR_IO: sparsa_status = 7;
-#[doc = "< Incompatible ABI or file version."]
 pub const sparsa_status_SPARSA_ERR_VERSION: sparsa_status = 8;
-#[doc = "< A bug in sparsa; please report it with the message."]
 pub const sparsa_status_SPARSA_ERR_INTERNAL: sparsa_status = 9;
-#[doc = " @brief Result of every sparsa call."]
-#[doc = ""]
-#[doc = " Values are explicit and append-only: a value never changes meaning."]
-#[doc = " @since 0.1"]
 pub type sparsa_status = ::std::os::raw::c_uint;
-#[doc = "< IEEE binary32."]
 pub const sparsa_dtype_SPARSA_DTYPE_F32: sparsa_dtype = 0;
-#[doc = "< IEEE binary16."]
 pub const sparsa_dtype_SPARSA_DTYPE_F16: sparsa_dtype = 1;
-#[doc = "< bfloat16 (upper half of a binary32)."]
 pub const sparsa_dtype_SPARSA_DTYPE_BF16: sparsa_dtype = 2;
-#[doc = " @brief Element type of q, k, v and the output."]
-#[doc = ""]
-#[doc = " Accumulation is always at least float32. lse is always float32."]
-#[doc = " @since 0.1"]
 pub type sparsa_dtype = ::std::os::raw::c_uint;
-#[doc = "< Host CPU engine, built into libsparsa."]
 pub const sparsa_engine_SPARSA_ENGINE_CPU: sparsa_engine = 0;
-#[doc = "< CUDA engine, loaded on demand from libsparsa_cuda."]
 pub const sparsa_engine_SPARSA_ENGINE_CUDA: sparsa_engine = 1;
-#[doc = " @brief Compute engine of a context."]
-#[doc = " @since 0.1"]
 pub type sparsa_engine = ::std::os::raw::c_uint;
 extern "C" {
-    #[doc = " @brief Static description of a status code."]
-    #[doc = " @param[in] status Any value; unknown values give \"unknown status\"."]
-    #[doc = " @return A string with static storage duration, never NULL."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_status_string(status: sparsa_status) -> *const ::std::os::raw::c_char;
 }
 extern "C" {
-    #[doc = " @brief Detail of the last failure on the calling thread."]
-    #[doc = ""]
-    #[doc = " Every sparsa call that fails writes a message naming the argument and the"]
-    #[doc = " reason (for example \"problem.q_len = 0: must be > 0\"); a successful call"]
-    #[doc = " leaves the previous message in place."]
-    #[doc = " @return A thread-local string, valid until the next sparsa call on this"]
-    #[doc = "         thread; \"\" when no call has failed yet. Never NULL."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread; each thread sees its own message."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_last_error() -> *const ::std::os::raw::c_char;
 }
 extern "C" {
-    #[doc = " @brief Version of the loaded library as a number."]
-    #[doc = " @return MAJOR * 10000 + MINOR * 100 + PATCH, the run-time counterpart of"]
-    #[doc = "         ::SPARSA_VERSION_NUMBER."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_version_number() -> u32;
 }
 extern "C" {
-    #[doc = " @brief Version of the loaded library as text."]
-    #[doc = " @return \"MAJOR.MINOR.PATCH\", static storage, never NULL."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_version_string() -> *const ::std::os::raw::c_char;
 }
 #[repr(C)]
@@ -96,28 +44,6 @@ pub struct sparsa_context {
     _unused: [u8; 0],
 }
 extern "C" {
-    #[doc = " @brief Create a context for an engine."]
-    #[doc = ""]
-    #[doc = " The CPU engine is always present. For ::SPARSA_ENGINE_CUDA the library"]
-    #[doc = " loads the CUDA engine plugin (libsparsa_cuda.so.0 beside libsparsa, or the"]
-    #[doc = " file named by the environment variable SPARSA_CUDA_ENGINE) and binds"]
-    #[doc = " @p device."]
-    #[doc = ""]
-    #[doc = " @param[in]  engine Which engine."]
-    #[doc = " @param[in]  device Device ordinal for CUDA; must be 0 for the CPU."]
-    #[doc = " @param[out] out    Receives the new context; set to NULL on failure."]
-    #[doc = " @return ::SPARSA_OK on success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out is NULL, @p engine unknown, or"]
-    #[doc = "         @p device out of range."]
-    #[doc = " @retval SPARSA_ERR_NO_DEVICE The engine plugin, its driver or the device"]
-    #[doc = "         is missing; sparsa_last_error() says which."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @par Ownership"]
-    #[doc = " The caller owns the context and releases it with sparsa_context_destroy()"]
-    #[doc = " after every mask and plan created from it."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_context_create(
         engine: sparsa_engine,
         device: i32,
@@ -125,147 +51,56 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Destroy a context. NULL is accepted and ignored."]
-    #[doc = ""]
-    #[doc = " Masks and plans of the context must be destroyed first; the library"]
-    #[doc = " detects handles still alive and keeps the context's shared state until the"]
-    #[doc = " last of them goes, so a wrong order leaks nothing but is a caller bug."]
-    #[doc = " @param[in] ctx Context to destroy, or NULL."]
-    #[doc = " @par Thread safety"]
-    #[doc = " No other call may use @p ctx concurrently."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_context_destroy(ctx: *mut sparsa_context);
 }
 extern "C" {
-    #[doc = " @brief Engine of a context."]
-    #[doc = " @param[in]  ctx Context."]
-    #[doc = " @param[out] out Receives the engine."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_context_get_engine(
         ctx: *const sparsa_context,
         out: *mut sparsa_engine,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Set the number of worker threads (CPU engine)."]
-    #[doc = ""]
-    #[doc = " The default is the number of online processors. Execute calls use at most"]
-    #[doc = " this many threads, the calling thread included."]
-    #[doc = " @param[in] ctx         Context."]
-    #[doc = " @param[in] num_threads 1 to 1024; 0 restores the default."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p ctx NULL or @p num_threads out of range."]
-    #[doc = " @retval SPARSA_ERR_UNSUPPORTED The engine has no host threads (CUDA)."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Starting threads failed; the previous"]
-    #[doc = "         setting stays in force."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Must not race with other calls on @p ctx."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_context_set_num_threads(
         ctx: *mut sparsa_context,
         num_threads: i32,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Number of worker threads the context uses."]
-    #[doc = " @param[in]  ctx Context."]
-    #[doc = " @param[out] out Receives the count (1 for engines without host threads)."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_context_get_num_threads(
         ctx: *const sparsa_context,
         out: *mut i32,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Set the stream on which the context's device work is queued."]
-    #[doc = ""]
-    #[doc = " For CUDA, @p stream is a `cudaStream_t` (NULL: the legacy default"]
-    #[doc = " stream). Work already queued is not affected."]
-    #[doc = " @param[in] ctx    Context."]
-    #[doc = " @param[in] stream Engine stream handle, borrowed: it must outlive its use."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p ctx is NULL."]
-    #[doc = " @retval SPARSA_ERR_UNSUPPORTED The engine has no streams (CPU)."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Must not race with other calls on @p ctx."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_context_set_stream(
         ctx: *mut sparsa_context,
         stream: *mut ::std::os::raw::c_void,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Wait until all work the context queued has finished."]
-    #[doc = ""]
-    #[doc = " A no-op on the CPU engine, whose calls return when done."]
-    #[doc = " @param[in] ctx Context."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p ctx is NULL."]
-    #[doc = " @retval SPARSA_ERR_DEVICE The device reported a fault."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_context_synchronize(ctx: *mut sparsa_context) -> sparsa_status;
 }
-#[doc = " @brief Description of one attention call."]
-#[doc = ""]
-#[doc = " Size-prefixed: set @c struct_size to `sizeof(sparsa_problem)` (or call"]
-#[doc = " sparsa_problem_init()). Fields are only ever appended, and the library"]
-#[doc = " reads fields past a caller's @c struct_size as their documented default,"]
-#[doc = " so a program built against an older header keeps working."]
-#[doc = ""]
-#[doc = " The library copies the struct and the cu_seqlens arrays when a plan is"]
-#[doc = " created; nothing here is retained."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_problem {
-    #[doc = "< sizeof(sparsa_problem) as the caller compiled it."]
     pub struct_size: u32,
-    #[doc = "< Element type of q, k, v and out."]
     pub dtype: sparsa_dtype,
-    #[doc = "< Number of sequences, >= 1."]
     pub batch: i32,
-    #[doc = "< Query heads, a multiple of kv_heads."]
     pub q_heads: i32,
-    #[doc = "< Key/value heads (q_heads: MHA; 1: MQA; else GQA)."]
     pub kv_heads: i32,
-    #[doc = "< Head dim of q and k, >= 1."]
     pub head_dim: i32,
-    #[doc = "< Head dim of v and out; 0 means head_dim."]
     pub v_head_dim: i32,
-    #[doc = "< Must be 0 (alignment padding, kept for growth)."]
     pub reserved0: i32,
-    #[doc = "< Query length (maximum, for varlen), >= 1."]
     pub q_len: i64,
-    #[doc = "< Key/value length (maximum, for varlen), >= 1."]
     pub kv_len: i64,
-    #[doc = " Batch + 1 prefix offsets of query tokens (device memory for CUDA"]
-    #[doc = "  contexts is not required: host memory, read at plan creation), or NULL."]
     pub cu_seqlens_q: *const i32,
-    #[doc = " Batch + 1 prefix offsets of kv tokens, or NULL; set both or neither."]
     pub cu_seqlens_kv: *const i32,
-    #[doc = "< Element strides of q over (batch, seq, head); all 0: packed BSHD."]
     pub q_stride: [i64; 3usize],
-    #[doc = "< Element strides of k over (batch, seq, head); all 0: packed BSHD."]
     pub k_stride: [i64; 3usize],
-    #[doc = "< Element strides of v over (batch, seq, head); all 0: packed BSHD."]
     pub v_stride: [i64; 3usize],
-    #[doc = "< Element strides of out over (batch, seq, head); all 0: packed BSHD."]
     pub o_stride: [i64; 3usize],
-    #[doc = "< Element strides of lse over (batch, head, seq); all 0: packed."]
     pub lse_stride: [i64; 3usize],
-    #[doc = "< Softmax scale; 0 means 1/sqrt(head_dim)."]
     pub scale: f32,
-    #[doc = "< Must be 0 (alignment padding, kept for growth)."]
     pub reserved1: i32,
 }
 #[test]
@@ -605,28 +440,9 @@ fn bindgen_test_layout_sparsa_problem() {
     test_field_reserved1();
 }
 extern "C" {
-    #[doc = " @brief Fill a problem with defaults: struct_size set, f32, every count 0,"]
-    #[doc = "        packed layout, default scale."]
-    #[doc = " @param[out] problem Struct to initialize."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p problem is NULL."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_problem_init(problem: *mut sparsa_problem) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Check a problem without creating anything."]
-    #[doc = ""]
-    #[doc = " Reports the first inconsistency in sparsa_last_error(), naming the field"]
-    #[doc = " (for example \"problem.q_heads = 6 is not a multiple of kv_heads = 4\")."]
-    #[doc = " @param[in] problem Problem to check."]
-    #[doc = " @retval SPARSA_OK The problem is valid."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT It is not, or it is NULL."]
-    #[doc = " @retval SPARSA_ERR_VERSION struct_size is smaller than the first release's."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_problem_validate(problem: *const sparsa_problem) -> sparsa_status;
 }
 #[repr(C)]
@@ -634,74 +450,31 @@ extern "C" {
 pub struct sparsa_pattern {
     _unused: [u8; 0],
 }
-#[doc = "< Every key."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_DENSE: sparsa_pattern_kind = 0;
-#[doc = "< d >= 0."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_CAUSAL: sparsa_pattern_kind = 1;
-#[doc = "< -right <= d <= left."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_WINDOW: sparsa_pattern_kind = 2;
-#[doc = "< Causal; j < sink or d < window."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_SINK_WINDOW: sparsa_pattern_kind = 3;
-#[doc = "< Window with d a multiple of the dilation."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_DILATED: sparsa_pattern_kind = 4;
-#[doc = "< Global tokens see and are seen by all."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_GLOBAL: sparsa_pattern_kind = 5;
-#[doc = "< Listed (row block, column block) tiles."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_BLOCKS: sparsa_pattern_kind = 6;
-#[doc = "< Causal; listed columns and diagonals."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_VERTICAL_SLASH: sparsa_pattern_kind = 7;
-#[doc = "< 1-D/2-D/3-D neighborhood on a token grid."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_NEIGHBORHOOD: sparsa_pattern_kind = 8;
-#[doc = "< Spatial band shrinking with frame distance."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_RADIAL: sparsa_pattern_kind = 9;
-#[doc = "< Causal; local window plus power-of-two distances."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_POWER: sparsa_pattern_kind = 10;
-#[doc = "< Visible in any part."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_UNION: sparsa_pattern_kind = 11;
-#[doc = "< Visible in every part."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_INTERSECTION: sparsa_pattern_kind = 12;
-#[doc = "< No key (an empty head)."]
 pub const sparsa_pattern_kind_SPARSA_PATTERN_NONE: sparsa_pattern_kind = 13;
-#[doc = " @brief Kind of a pattern, as reported by sparsa_pattern_get_kind(). @since 0.1"]
 pub type sparsa_pattern_kind = ::std::os::raw::c_uint;
 extern "C" {
-    #[doc = " @brief Every key is visible."]
-    #[doc = " @param[out] out Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out is NULL."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_dense(out: *mut *mut sparsa_pattern) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief No key is visible: the head's output is 0 and its lse -inf."]
-    #[doc = " @param[out] out Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out is NULL."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_none(out: *mut *mut sparsa_pattern) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Causal: key j is visible iff d = i + off - j >= 0."]
-    #[doc = " @param[out] out Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out is NULL."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_causal(out: *mut *mut sparsa_pattern) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Sliding window: key j is visible iff -right <= d <= left."]
-    #[doc = ""]
-    #[doc = " A causal window of w keys is left = w - 1, right = 0."]
-    #[doc = " @param[in]  left  Keys visible in the past, >= 0 (SPARSA_UNBOUNDED allowed)."]
-    #[doc = " @param[in]  right Keys visible in the future, >= 0 (SPARSA_UNBOUNDED allowed)."]
-    #[doc = " @param[out] out   Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out NULL or an extent negative."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_window(
         left: i64,
         right: i64,
@@ -709,15 +482,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Sink + window (\"A-shape\", StreamingLLM): key j is visible iff"]
-    #[doc = "        d >= 0 and (j < sink or d < window)."]
-    #[doc = " @param[in]  sink   Leading keys every query sees, >= 0."]
-    #[doc = " @param[in]  window Recent keys each query sees, itself included, >= 1."]
-    #[doc = " @param[out] out    Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out NULL or a size out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_sink_window(
         sink: i64,
         window: i64,
@@ -725,19 +489,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Dilated (strided) window: key j is visible iff -right <= d <= left"]
-    #[doc = "        and d is a multiple of @p dilation."]
-    #[doc = ""]
-    #[doc = " With left = SPARSA_UNBOUNDED and right = 0 this is the \"strided\" pattern of"]
-    #[doc = " the Sparse Transformer."]
-    #[doc = " @param[in]  left     Past extent in tokens, >= 0."]
-    #[doc = " @param[in]  right    Future extent in tokens, >= 0."]
-    #[doc = " @param[in]  dilation Step between visible keys, >= 1."]
-    #[doc = " @param[out] out      Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out NULL or a value out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_dilated(
         left: i64,
         right: i64,
@@ -746,19 +497,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Global tokens (Longformer, BigBird): key j is visible iff j is a"]
-    #[doc = "        global token or the query's aligned position p = i + off is one."]
-    #[doc = ""]
-    #[doc = " Combine with a window by sparsa_pattern_create_union(), and with causality"]
-    #[doc = " by sparsa_pattern_create_intersection()."]
-    #[doc = " @param[in]  tokens     Token positions, any order, duplicates allowed, each >= 0."]
-    #[doc = " @param[in]  num_tokens Number of positions, >= 0."]
-    #[doc = " @param[out] out        Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out NULL, @p tokens NULL with"]
-    #[doc = "         @p num_tokens > 0, or a position negative."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_global(
         tokens: *const i64,
         num_tokens: i64,
@@ -766,23 +504,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Block-sparse from a BSR list: token (i, j) is visible iff the tile"]
-    #[doc = "        (i / block_rows, j / block_cols) is listed."]
-    #[doc = ""]
-    #[doc = " Tiles are in the pattern's own block size, which need not match the mask's"]
-    #[doc = " block size. Rows past @p num_row_blocks are empty. Column indices must be"]
-    #[doc = " >= 0; a mask rejects columns past its kv length."]
-    #[doc = " @param[in]  block_rows     Query tokens per tile row, >= 1."]
-    #[doc = " @param[in]  block_cols     Key tokens per tile column, >= 1."]
-    #[doc = " @param[in]  num_row_blocks Rows of the BSR structure, >= 0."]
-    #[doc = " @param[in]  row_ptr        num_row_blocks + 1 non-decreasing offsets, row_ptr[0] = 0."]
-    #[doc = " @param[in]  col_idx        row_ptr[num_row_blocks] column indices; any order within"]
-    #[doc = "                            a row, duplicates allowed."]
-    #[doc = " @param[out] out            Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL, negative or non-monotone input."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_blocks_bsr(
         block_rows: i32,
         block_cols: i32,
@@ -793,18 +514,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Block-sparse from a dense bitmap: tile (r, c) is listed iff"]
-    #[doc = "        bitmap[r * num_col_blocks + c] is non-zero."]
-    #[doc = " @param[in]  block_rows     Query tokens per tile row, >= 1."]
-    #[doc = " @param[in]  block_cols     Key tokens per tile column, >= 1."]
-    #[doc = " @param[in]  num_row_blocks Rows of the bitmap, >= 0."]
-    #[doc = " @param[in]  num_col_blocks Columns of the bitmap, >= 0."]
-    #[doc = " @param[in]  bitmap         num_row_blocks * num_col_blocks bytes, row-major."]
-    #[doc = " @param[out] out            Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or negative input."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_blocks_bitmap(
         block_rows: i32,
         block_cols: i32,
@@ -815,18 +524,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Vertical-slash (MInference): key j is visible iff d >= 0 and"]
-    #[doc = "        (j is a listed column or d is a listed diagonal offset)."]
-    #[doc = " @param[in]  columns     Key columns, each >= 0, any order."]
-    #[doc = " @param[in]  num_columns Number of columns, >= 0."]
-    #[doc = " @param[in]  offsets     Diagonal distances d, each >= 0 (0 is the main diagonal)."]
-    #[doc = " @param[in]  num_offsets Number of offsets, >= 0."]
-    #[doc = " @param[out] out         Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL arrays with non-zero counts, or a"]
-    #[doc = "         negative column or offset."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_vertical_slash(
         columns: *const i64,
         num_columns: i64,
@@ -835,36 +532,15 @@ extern "C" {
         out: *mut *mut sparsa_pattern,
     ) -> sparsa_status;
 }
-#[doc = " @brief Parameters of a neighborhood pattern (NATTEN semantics)."]
-#[doc = ""]
-#[doc = " Tokens are the cells of a grid of @c num_dims axes, flattened row-major"]
-#[doc = " (the last axis varies fastest); queries and keys both cover the grid, so a"]
-#[doc = " mask using it needs q_len = kv_len = the product of the grid's extents."]
-#[doc = " Per axis a, with extent L, kernel k, dilation g and query coordinate x:"]
-#[doc = " keys share x's residue r = x mod g; within that sub-grid (length"]
-#[doc = " n = ceil((L - r) / g), index x' = x / g) the window is"]
-#[doc = " [s, s + k) with s = clamp(x' - k / 2, 0, max(n - k, 0)), cut to n;"]
-#[doc = " with the axis causal it is [max(x' - k + 1, 0), x']. A key is visible iff"]
-#[doc = " its coordinate is in the window on every axis."]
-#[doc = ""]
-#[doc = " Size-prefixed: set struct_size to sizeof(sparsa_neighborhood)."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_neighborhood {
-    #[doc = "< sizeof(sparsa_neighborhood)."]
     pub struct_size: u32,
-    #[doc = "< 1, 2 or 3."]
     pub num_dims: i32,
-    #[doc = "< Grid extent per axis, >= 1 (unused axes ignored)."]
     pub extent: [i64; 3usize],
-    #[doc = "< Window size per axis, >= 1."]
     pub kernel: [i64; 3usize],
-    #[doc = "< Dilation per axis, >= 1."]
     pub dilation: [i64; 3usize],
-    #[doc = "< Non-zero: the axis is causal."]
     pub causal: [i32; 3usize],
-    #[doc = "< Must be 0."]
     pub reserved: i32,
 }
 #[test]
@@ -1000,36 +676,12 @@ fn bindgen_test_layout_sparsa_neighborhood() {
     test_field_reserved();
 }
 extern "C" {
-    #[doc = " @brief Neighborhood attention over a 1-D, 2-D or 3-D token grid."]
-    #[doc = " @param[in]  params Grid, kernel, dilation and causality; copied."]
-    #[doc = " @param[out] out    Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or a value out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_neighborhood(
         params: *const sparsa_neighborhood,
         out: *mut *mut sparsa_pattern,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Radial attention for video: a spatial band that halves as frames"]
-    #[doc = "        grow apart."]
-    #[doc = ""]
-    #[doc = " Tokens form frames of @p frame_tokens consecutive tokens. With aligned"]
-    #[doc = " query position p, frame distance f = |p / F - j / F| and spatial distance"]
-    #[doc = " s = |p mod F - j mod F| (F = frame_tokens), key j is visible iff"]
-    #[doc = " s <= w(f), where w(0) = w(1) = @p window and w(f) = window >> floor(log2 f)"]
-    #[doc = " for f >= 2, and f <= @p max_frames."]
-    #[doc = " @param[in]  frame_tokens Tokens per frame, >= 1."]
-    #[doc = " @param[in]  window       Spatial half-width at frame distance 0 and 1, >= 0."]
-    #[doc = " @param[in]  max_frames   Largest frame distance attended, >= 0"]
-    #[doc = "                          (SPARSA_UNBOUNDED allowed)."]
-    #[doc = " @param[out] out          Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out NULL or a value out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_radial(
         frame_tokens: i64,
         window: i64,
@@ -1038,25 +690,9 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Exponentially spaced keys (PowerAttention): key j is visible iff"]
-    #[doc = "        d >= 0 and (d < local or d is a power of two)."]
-    #[doc = " @param[in]  local Dense causal window, >= 0."]
-    #[doc = " @param[out] out   Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out NULL or @p local negative."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_power(local: i64, out: *mut *mut sparsa_pattern) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Union: visible iff visible in any part."]
-    #[doc = " @param[in]  parts     Patterns to combine (each retained), none NULL."]
-    #[doc = " @param[in]  num_parts 1 to 64."]
-    #[doc = " @param[out] out       Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL input or count out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_union(
         parts: *const *const sparsa_pattern,
         num_parts: i32,
@@ -1064,15 +700,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Intersection: visible iff visible in every part (for example a"]
-    #[doc = "        global pattern made causal)."]
-    #[doc = " @param[in]  parts     Patterns to combine (each retained), none NULL."]
-    #[doc = " @param[in]  num_parts 1 to 64."]
-    #[doc = " @param[out] out       Receives the pattern."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL input or count out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_create_intersection(
         parts: *const *const sparsa_pattern,
         num_parts: i32,
@@ -1080,32 +707,12 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Kind of a pattern."]
-    #[doc = " @param[in]  pattern Pattern."]
-    #[doc = " @param[out] out     Receives the kind."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_get_kind(
         pattern: *const sparsa_pattern,
         out: *mut sparsa_pattern_kind,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Whether query row i sees key column j at the given lengths."]
-    #[doc = ""]
-    #[doc = " The token-level definition every engine follows; meant for tests,"]
-    #[doc = " pictures and tools, not for inner loops."]
-    #[doc = " @param[in]  pattern   Pattern."]
-    #[doc = " @param[in]  q_len     Query length, >= 1."]
-    #[doc = " @param[in]  kv_len    Key length, >= 1."]
-    #[doc = " @param[in]  top_left  Non-zero: top-left alignment (off = 0); else bottom-right."]
-    #[doc = " @param[in]  i         Query row, 0 <= i < q_len."]
-    #[doc = " @param[in]  j         Key column, 0 <= j < kv_len."]
-    #[doc = " @param[out] visible   Receives 1 or 0."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL pointer or coordinate out of range."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_is_visible(
         pattern: *const sparsa_pattern,
         q_len: i64,
@@ -1117,9 +724,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Release the caller's reference. NULL is accepted and ignored."]
-    #[doc = " @param[in] pattern Pattern, or NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_destroy(pattern: *mut sparsa_pattern);
 }
 #[repr(C)]
@@ -1127,38 +731,20 @@ extern "C" {
 pub struct sparsa_mask {
     _unused: [u8; 0],
 }
-#[doc = " off = kv_len - q_len: the last query is aligned with the last key (default)."]
 pub const sparsa_alignment_SPARSA_ALIGN_BOTTOM_RIGHT: sparsa_alignment = 0;
-#[doc = " off = 0: query i is aligned with key i."]
 pub const sparsa_alignment_SPARSA_ALIGN_TOP_LEFT: sparsa_alignment = 1;
-#[doc = " @brief Where the diagonal of relative patterns lies."]
-#[doc = " @since 0.1"]
 pub type sparsa_alignment = ::std::os::raw::c_uint;
-#[doc = " @brief What to build a mask from."]
-#[doc = ""]
-#[doc = " Size-prefixed: set struct_size to sizeof(sparsa_mask_desc) (or call"]
-#[doc = " sparsa_mask_desc_init()); fields are only ever appended."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_mask_desc {
-    #[doc = "< sizeof(sparsa_mask_desc)."]
     pub struct_size: u32,
-    #[doc = "< Patterns given: 1 (shared by every head) or one per query head."]
     pub num_heads: i32,
-    #[doc = "< Query length, >= 1."]
     pub q_len: i64,
-    #[doc = "< Key length, >= 1."]
     pub kv_len: i64,
-    #[doc = "< Query tokens per block: power of two, 16 to 256."]
     pub block_q: i32,
-    #[doc = "< Key tokens per block: power of two, 16 to 256."]
     pub block_kv: i32,
-    #[doc = "< Diagonal alignment of relative patterns."]
     pub alignment: sparsa_alignment,
-    #[doc = "< Must be 0."]
     pub reserved: i32,
-    #[doc = "< num_heads patterns, none NULL; each retained."]
     pub patterns: *const *const sparsa_pattern,
 }
 #[test]
@@ -1328,65 +914,29 @@ fn bindgen_test_layout_sparsa_mask_desc() {
     test_field_patterns();
 }
 extern "C" {
-    #[doc = " @brief Fill a mask description with defaults: struct_size set, one head,"]
-    #[doc = "        block 64 x 64, bottom-right alignment, no patterns."]
-    #[doc = " @param[out] desc Struct to initialize."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p desc is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_desc_init(desc: *mut sparsa_mask_desc) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Build a mask from one pattern per head."]
-    #[doc = " @param[in]  ctx  Context the mask belongs to."]
-    #[doc = " @param[in]  desc Lengths, block sizes, alignment and patterns (borrowed)."]
-    #[doc = " @param[out] out  Receives the mask; NULL on failure."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL, out-of-range or inconsistent"]
-    #[doc = "         input (for example a neighborhood grid that does not match the"]
-    #[doc = "         lengths, or a block-sparse column past kv_len)."]
-    #[doc = " @retval SPARSA_ERR_VERSION struct_size smaller than the first release's."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_create(
         ctx: *mut sparsa_context,
         desc: *const sparsa_mask_desc,
         out: *mut *mut sparsa_mask,
     ) -> sparsa_status;
 }
-#[doc = " @brief Shape of a mask."]
-#[doc = ""]
-#[doc = " Size-prefixed like the other structs; the library writes at most"]
-#[doc = " struct_size bytes."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_mask_info {
-    #[doc = "< Set by the caller: sizeof(sparsa_mask_info)."]
     pub struct_size: u32,
-    #[doc = "< Heads with their own pattern (1: shared)."]
     pub num_heads: i32,
-    #[doc = "< Query length."]
     pub q_len: i64,
-    #[doc = "< Key length."]
     pub kv_len: i64,
-    #[doc = "< Query block size."]
     pub block_q: i32,
-    #[doc = "< Key block size."]
     pub block_kv: i32,
-    #[doc = "< ceil(q_len / block_q)."]
     pub num_q_blocks: i64,
-    #[doc = "< ceil(kv_len / block_kv)."]
     pub num_kv_blocks: i64,
-    #[doc = "< Full blocks over all heads."]
     pub num_full_blocks: i64,
-    #[doc = "< Partial blocks over all heads."]
     pub num_partial_blocks: i64,
-    #[doc = "< Diagonal alignment."]
     pub alignment: sparsa_alignment,
-    #[doc = "< 0."]
     pub reserved: i32,
 }
 #[test]
@@ -1607,27 +1157,12 @@ fn bindgen_test_layout_sparsa_mask_info() {
     test_field_reserved();
 }
 extern "C" {
-    #[doc = " @brief Shape and block counts of a mask."]
-    #[doc = " @param[in]     mask Mask."]
-    #[doc = " @param[in,out] info struct_size set by the caller; the rest is written."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @retval SPARSA_ERR_VERSION struct_size too small."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_get_info(
         mask: *const sparsa_mask,
         info: *mut sparsa_mask_info,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Block counts of one head."]
-    #[doc = " @param[in]  mask        Mask."]
-    #[doc = " @param[in]  head        Head, 0 <= head < num_heads."]
-    #[doc = " @param[out] num_full    Receives the number of full blocks (may be NULL)."]
-    #[doc = " @param[out] num_partial Receives the number of partial blocks (may be NULL)."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p mask NULL or @p head out of range."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_block_counts(
         mask: *const sparsa_mask,
         head: i32,
@@ -1636,30 +1171,10 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Fraction of (query block, key block) pairs computed: the cost of"]
-    #[doc = "        the mask relative to dense attention."]
-    #[doc = " @param[in]  mask Mask."]
-    #[doc = " @param[in]  head A head, or -1 for the mean over all heads."]
-    #[doc = " @param[out] out  Receives a value in [0, 1]."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL pointer or head out of range."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_density(mask: *const sparsa_mask, head: i32, out: *mut f64)
         -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Fraction of (query, key) token pairs visible: the exact density of"]
-    #[doc = "        the patterns at the mask's lengths."]
-    #[doc = ""]
-    #[doc = " Counts partial blocks token by token, so it costs more than"]
-    #[doc = " sparsa_mask_density(); the result is computed once and kept."]
-    #[doc = " @param[in]  mask Mask."]
-    #[doc = " @param[in]  head A head, or -1 for the mean over all heads."]
-    #[doc = " @param[out] out  Receives a value in [0, 1]."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL pointer or head out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_token_density(
         mask: *const sparsa_mask,
         head: i32,
@@ -1667,21 +1182,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Export one head's block structure as BSR."]
-    #[doc = ""]
-    #[doc = " Call once with @p col_idx NULL to learn the number of blocks, then again"]
-    #[doc = " with arrays of that size. Columns are sorted within a row."]
-    #[doc = " @param[in]  mask     Mask."]
-    #[doc = " @param[in]  head     Head, 0 <= head < num_heads."]
-    #[doc = " @param[out] row_ptr  num_q_blocks + 1 offsets, or NULL."]
-    #[doc = " @param[out] col_idx  Key block of each entry, or NULL."]
-    #[doc = " @param[out] is_full  1 for full, 0 for partial, per entry, or NULL."]
-    #[doc = " @param[in]  capacity Entries @p col_idx and @p is_full can hold."]
-    #[doc = " @param[out] num_blocks Receives the head's number of blocks."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL @p mask or @p num_blocks, head out"]
-    #[doc = "         of range, or @p capacity too small for non-NULL arrays."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_export_bsr(
         mask: *const sparsa_mask,
         head: i32,
@@ -1693,11 +1193,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Destroy the caller's handle. NULL is accepted and ignored."]
-    #[doc = ""]
-    #[doc = " Plans created from the mask keep working."]
-    #[doc = " @param[in] mask Mask, or NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_destroy(mask: *mut sparsa_mask);
 }
 #[repr(C)]
@@ -1706,27 +1201,6 @@ pub struct sparsa_plan {
     _unused: [u8; 0],
 }
 extern "C" {
-    #[doc = " @brief Validate a problem against a mask and build the engine's schedule."]
-    #[doc = ""]
-    #[doc = " The mask gives one pattern per query head or one for all. For fixed"]
-    #[doc = " lengths its lengths must equal the problem's; for varlen problems its"]
-    #[doc = " patterns are applied at each sequence's own lengths. @p mask may be NULL"]
-    #[doc = " for dense attention."]
-    #[doc = " @param[in]  ctx     Context (the mask's, if any)."]
-    #[doc = " @param[in]  problem Problem; copied, cu_seqlens included."]
-    #[doc = " @param[in]  mask    Mask, retained by the plan; or NULL."]
-    #[doc = " @param[out] out     Receives the plan; NULL on failure."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or inconsistent input; the message"]
-    #[doc = "         names the field."]
-    #[doc = " @retval SPARSA_ERR_VERSION A struct_size too small."]
-    #[doc = " @retval SPARSA_ERR_UNSUPPORTED The engine cannot serve this combination"]
-    #[doc = "         (for example a head dim it has no kernel for)."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @retval SPARSA_ERR_DEVICE The device reported a fault."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_plan_create(
         ctx: *mut sparsa_context,
         problem: *const sparsa_problem,
@@ -1735,50 +1209,13 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Workspace bytes sparsa_execute() needs for this plan."]
-    #[doc = " @param[in]  plan  Plan."]
-    #[doc = " @param[out] bytes Receives the size (may be 0)."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_plan_workspace_size(plan: *const sparsa_plan, bytes: *mut usize)
         -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Number of block products the plan computes over the whole batch"]
-    #[doc = "        (its cost in units of one block_q x block_kv tile)."]
-    #[doc = " @param[in]  plan Plan."]
-    #[doc = " @param[out] out  Receives the count."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_plan_num_blocks(plan: *const sparsa_plan, out: *mut i64) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Run attention."]
-    #[doc = ""]
-    #[doc = " Pointers are host memory for the CPU engine and device memory for CUDA."]
-    #[doc = " On CUDA the call queues work on the context's stream and returns without"]
-    #[doc = " synchronizing; it allocates nothing when a workspace is given, and may be"]
-    #[doc = " captured in a CUDA graph."]
-    #[doc = " @param[in]  plan            Plan."]
-    #[doc = " @param[in]  q               Queries, laid out as the problem says."]
-    #[doc = " @param[in]  k               Keys."]
-    #[doc = " @param[in]  v               Values."]
-    #[doc = " @param[out] out             Output (problem dtype); must not overlap q, k, v."]
-    #[doc = " @param[out] lse             Log-sum-exp (float32), or NULL if not wanted."]
-    #[doc = " @param[in]  workspace       At least sparsa_plan_workspace_size() bytes,"]
-    #[doc = "                             64-byte aligned; or NULL to let the engine"]
-    #[doc = "                             allocate (one allocation per call)."]
-    #[doc = " @param[in]  workspace_bytes Size of @p workspace."]
-    #[doc = " @retval SPARSA_OK Success (on CUDA: queued)."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL tensors, or a workspace too small"]
-    #[doc = "         or misaligned."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Workspace allocation failed."]
-    #[doc = " @retval SPARSA_ERR_DEVICE The device reported a fault."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from many threads on one plan with distinct out, lse and workspace."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_execute(
         plan: *const sparsa_plan,
         q: *const ::std::os::raw::c_void,
@@ -1791,34 +1228,9 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Destroy a plan. NULL is accepted and ignored."]
-    #[doc = " @param[in] plan Plan, or NULL; no execute on it may be running."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_plan_destroy(plan: *mut sparsa_plan);
 }
 extern "C" {
-    #[doc = " @brief Combine two partial attention results over disjoint key sets."]
-    #[doc = ""]
-    #[doc = " For each row (b, h, i): lse = log(exp(lse_a) + exp(lse_b)) and"]
-    #[doc = " out = (exp(lse_a - lse) out_a + exp(lse_b - lse) out_b); rows where both"]
-    #[doc = " are -inf give out = 0, lse = -inf. Shapes, dtype, output and lse layouts"]
-    #[doc = " (and cu_seqlens_q) are those of @p problem; head_dim, kv_heads, kv_len and"]
-    #[doc = " the q/k/v strides are not used. @p out may alias @p out_a or @p out_b, and"]
-    #[doc = " @p lse may alias @p lse_a or @p lse_b."]
-    #[doc = " @param[in]  ctx     Context (decides host or device memory)."]
-    #[doc = " @param[in]  problem Problem describing the outputs."]
-    #[doc = " @param[in]  out_a   First partial output."]
-    #[doc = " @param[in]  lse_a   Its log-sum-exp."]
-    #[doc = " @param[in]  out_b   Second partial output."]
-    #[doc = " @param[in]  lse_b   Its log-sum-exp."]
-    #[doc = " @param[out] out     Merged output."]
-    #[doc = " @param[out] lse     Merged log-sum-exp, or NULL."]
-    #[doc = " @retval SPARSA_OK Success (on CUDA: queued)."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or inconsistent input."]
-    #[doc = " @retval SPARSA_ERR_DEVICE The device reported a fault."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_merge_states(
         ctx: *mut sparsa_context,
         problem: *const sparsa_problem,
@@ -1830,81 +1242,27 @@ extern "C" {
         lse: *mut f32,
     ) -> sparsa_status;
 }
-#[doc = " Pooled block scores (MoBA/SeerAttention style without a learned gate)."]
-#[doc = " qbar_r and kbar_c are the means of the q rows of query block r and of"]
-#[doc = " the k rows of key block c; s[r][c] = scale * qbar_r . kbar_c;"]
-#[doc = " w[r][c] = softmax of s[r][.] over the admissible blocks of row r."]
-#[doc = " Each query block row selects key blocks from w[r][.]."]
 pub const sparsa_estimator_method_SPARSA_ESTIMATOR_POOLED_BLOCKS: sparsa_estimator_method = 0;
-#[doc = " Antidiagonal scoring (XAttention). With stride S (dividing block_q and"]
-#[doc = " block_kv), super-row a groups queries [S a, S a + S) and super-column b"]
-#[doc = " keys [S b, S b + S); e[a][b] = (scale / S) * sum_{t=0}^{S-1}"]
-#[doc = " q[S a + S - 1 - t] . k[S b + t] (terms past the lengths omitted), the"]
-#[doc = " sum along the antidiagonal of the S x S tile. The pair (a, b) is"]
-#[doc = " admissible (causal) iff S b <= min(S a + S - 1, q_len - 1) + off."]
-#[doc = " P[a][.] = softmax of e[a][.] over admissible b. The block score is"]
-#[doc = " w[r][c] = mean over the super-rows a of block r of sum over the"]
-#[doc = " super-columns b of block c of P[a][b], so each row of w sums to 1."]
-#[doc = " Each query block row selects key blocks from w[r][.]."]
 pub const sparsa_estimator_method_SPARSA_ESTIMATOR_ANTIDIAGONAL: sparsa_estimator_method = 1;
-#[doc = " Vertical-slash search from the last queries (MInference, FlexPrefill);"]
-#[doc = " requires @c causal. The last L = min(last_q, q_len) queries i attend"]
-#[doc = " over their visible keys j <= p_i with exact softmax probabilities"]
-#[doc = " A[i][j]. Column mass V[j] = (1/L) sum_i A[i][j] and diagonal mass"]
-#[doc = " D[d] = (1/L) sum_i A[i][p_i - d]. Columns are selected from V and"]
-#[doc = " diagonal offsets from D, each by the selection rule, and the head's"]
-#[doc = " pattern is the vertical-slash pattern of those columns and offsets."]
-#[doc = " With ::SPARSA_SELECT_THRESHOLD the columns alone, and the diagonals"]
-#[doc = " alone, capture at least @c threshold of the last queries' attention"]
-#[doc = " mass, so their union does too."]
 pub const sparsa_estimator_method_SPARSA_ESTIMATOR_VERTICAL_SLASH: sparsa_estimator_method = 2;
-#[doc = " @brief Estimation method."]
-#[doc = " @since 0.1"]
 pub type sparsa_estimator_method = ::std::os::raw::c_uint;
-#[doc = "< A fixed number per row (top_k)."]
 pub const sparsa_selection_SPARSA_SELECT_TOP_K: sparsa_selection = 0;
-#[doc = "< The fewest whose cumulative score reaches threshold."]
 pub const sparsa_selection_SPARSA_SELECT_THRESHOLD: sparsa_selection = 1;
-#[doc = " @brief How candidates are selected from their scores."]
-#[doc = " @since 0.1"]
 pub type sparsa_selection = ::std::os::raw::c_uint;
-#[doc = " @brief Description of an estimator."]
-#[doc = ""]
-#[doc = " Size-prefixed: set @c struct_size to sizeof(sparsa_estimator), or call"]
-#[doc = " sparsa_estimator_init(). Fields are only ever appended."]
-#[doc = ""]
-#[doc = " Forced blocks: with @c keep_sink_blocks = n, key blocks c < n that are"]
-#[doc = " admissible are always kept; with @c keep_diagonal, every key block holding"]
-#[doc = " an aligned position p = i + off (0 <= p < kv_len) of a query i of the row"]
-#[doc = " is kept. For ::SPARSA_ESTIMATOR_VERTICAL_SLASH they become columns"]
-#[doc = " [0, n * block_kv) and diagonal offsets [0, block_kv) instead."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_estimator {
-    #[doc = "< sizeof(sparsa_estimator)."]
     pub struct_size: u32,
-    #[doc = "< Scoring method."]
     pub method: sparsa_estimator_method,
-    #[doc = "< Query block of the mask: power of two, 16 to 256."]
     pub block_q: i32,
-    #[doc = "< Key block of the mask: power of two, 16 to 256."]
     pub block_kv: i32,
-    #[doc = "< Top-k or cumulative threshold."]
     pub selection: sparsa_selection,
-    #[doc = "< Kept per row (blocks, or columns and diagonals), >= 1 for top-k."]
     pub top_k: i32,
-    #[doc = "< Cumulative mass target in (0, 1] for threshold selection."]
     pub threshold: f32,
-    #[doc = "< Antidiagonal stride: power of two dividing both block sizes."]
     pub stride: i32,
-    #[doc = "< Vertical-slash: number of last queries scored, >= 1."]
     pub last_q: i32,
-    #[doc = "< Leading key blocks always kept, >= 0."]
     pub keep_sink_blocks: i32,
-    #[doc = "< Non-zero: keep the blocks (or offsets) of the diagonal."]
     pub keep_diagonal: i32,
-    #[doc = "< Non-zero: causal (bottom-right); patterns are made causal too."]
     pub causal: i32,
 }
 #[test]
@@ -2125,46 +1483,12 @@ fn bindgen_test_layout_sparsa_estimator() {
     test_field_causal();
 }
 extern "C" {
-    #[doc = " @brief Fill an estimator with defaults for a method: blocks 64 x 64,"]
-    #[doc = "        threshold selection at 0.95, top_k 8, stride 8, last_q 64, one"]
-    #[doc = "        sink block, diagonal kept, causal."]
-    #[doc = " @param[out] est    Struct to initialize."]
-    #[doc = " @param[in]  method Method."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p est NULL or @p method unknown."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_estimator_init(
         est: *mut sparsa_estimator,
         method: sparsa_estimator_method,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Build a mask from q and k: one estimated pattern per query head."]
-    #[doc = ""]
-    #[doc = " Pooled and antidiagonal heads get a block-sparse pattern at the"]
-    #[doc = " estimator's block size (intersected with causal when @c causal is set);"]
-    #[doc = " vertical-slash heads get a vertical-slash pattern. The mask has"]
-    #[doc = " num_heads = q_heads, the problem's lengths, the estimator's block sizes"]
-    #[doc = " and bottom-right alignment, so it plans directly with @p problem."]
-    #[doc = " @param[in]  ctx     Context; the CPU engine computes the scores (q and k"]
-    #[doc = "                     are host memory)."]
-    #[doc = " @param[in]  est     Estimator (borrowed)."]
-    #[doc = " @param[in]  problem Problem describing q and k (borrowed); fixed lengths."]
-    #[doc = " @param[in]  q       Queries laid out as @p problem says."]
-    #[doc = " @param[in]  k       Keys laid out as @p problem says."]
-    #[doc = " @param[out] out     Receives the mask; NULL on failure."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or out-of-range input; the message"]
-    #[doc = "         names the field."]
-    #[doc = " @retval SPARSA_ERR_VERSION A struct_size too small."]
-    #[doc = " @retval SPARSA_ERR_UNSUPPORTED Varlen problems, a CUDA context, or a"]
-    #[doc = "         non-causal vertical-slash estimator."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_mask_estimate(
         ctx: *mut sparsa_context,
         est: *const sparsa_estimator,
@@ -2179,49 +1503,25 @@ extern "C" {
 pub struct sparsa_pattern_config {
     _unused: [u8; 0],
 }
-#[doc = "< Every key (causal when the entry is causal)."]
 pub const sparsa_head_kind_SPARSA_HEAD_DENSE: sparsa_head_kind = 0;
-#[doc = "< sparsa_pattern_create_sink_window(sink, window)."]
 pub const sparsa_head_kind_SPARSA_HEAD_SINK_WINDOW: sparsa_head_kind = 1;
-#[doc = "< Listed columns and diagonal offsets."]
 pub const sparsa_head_kind_SPARSA_HEAD_VERTICAL_SLASH: sparsa_head_kind = 2;
-#[doc = "< Listed tiles (BSR), intersected with causal when causal."]
 pub const sparsa_head_kind_SPARSA_HEAD_BLOCKS: sparsa_head_kind = 3;
-#[doc = "< No key."]
 pub const sparsa_head_kind_SPARSA_HEAD_NONE: sparsa_head_kind = 4;
-#[doc = " @brief Kind of one head's entry in a pattern config. Values are stored"]
-#[doc = "        in files: append-only."]
-#[doc = " @since 0.1"]
 pub type sparsa_head_kind = ::std::os::raw::c_uint;
-#[doc = " @brief Summary of one head's entry."]
-#[doc = ""]
-#[doc = " Size-prefixed: the caller sets struct_size; the library writes at most"]
-#[doc = " struct_size bytes."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_head_info {
-    #[doc = "< Set by the caller: sizeof(sparsa_head_info)."]
     pub struct_size: u32,
-    #[doc = "< Entry kind."]
     pub kind: sparsa_head_kind,
-    #[doc = "< 1 when the pattern is causal."]
     pub causal: i32,
-    #[doc = "< 0."]
     pub reserved: i32,
-    #[doc = "< Sink tokens (sink-window), else 0."]
     pub sink: i64,
-    #[doc = "< Window tokens (sink-window), else 0."]
     pub window: i64,
-    #[doc = "< Vertical columns (vertical-slash), else 0."]
     pub num_columns: i64,
-    #[doc = "< Diagonal offsets (vertical-slash), else 0."]
     pub num_offsets: i64,
-    #[doc = "< Listed tiles (blocks), else 0."]
     pub num_tiles: i64,
-    #[doc = "< Attention mass captured on the calibration data (search), else 0."]
     pub mass: f64,
-    #[doc = "< Block density at the calibration lengths (search), else 0."]
     pub density: f64,
 }
 #[test]
@@ -2424,28 +1724,16 @@ fn bindgen_test_layout_sparsa_head_info() {
     }
     test_field_density();
 }
-#[doc = " @brief Options of the offline pattern search."]
-#[doc = ""]
-#[doc = " Size-prefixed: set struct_size, or call sparsa_search_options_init()."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_search_options {
-    #[doc = "< sizeof(sparsa_search_options)."]
     pub struct_size: u32,
-    #[doc = "< Mass each head's pattern must capture, in (0, 1]."]
     pub target_mass: f32,
-    #[doc = "< Block size the cost is counted in: power of two, 16 to 256."]
     pub block_q: i32,
-    #[doc = "< Key block size, power of two, 16 to 256."]
     pub block_kv: i32,
-    #[doc = "< Non-zero: the layer is causal (bottom-right)."]
     pub causal: i32,
-    #[doc = "< Query rows evaluated per query block and sample (spread evenly); 0: all."]
     pub rows_per_block: i32,
-    #[doc = "< Candidate kinds, bit (1 << sparsa_head_kind) each; 0: all."]
     pub allow: i32,
-    #[doc = "< Must be 0."]
     pub reserved: i32,
 }
 #[test]
@@ -2598,53 +1886,9 @@ fn bindgen_test_layout_sparsa_search_options() {
     test_field_reserved();
 }
 extern "C" {
-    #[doc = " @brief Defaults: target 0.95, blocks 64 x 64, causal, 16 rows per block,"]
-    #[doc = "        every candidate kind."]
-    #[doc = " @param[out] opts Struct to initialize."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p opts is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_search_options_init(opts: *mut sparsa_search_options) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Offline search: for each query head, the cheapest pattern whose"]
-    #[doc = "        captured attention mass reaches the target."]
-    #[doc = ""]
-    #[doc = " Calibration samples are the problem's batch entries. For each head the"]
-    #[doc = " exact softmax attention of the evaluated query rows (float64 sums) is"]
-    #[doc = " computed per sample, and the captured mass of a candidate is its visible"]
-    #[doc = " share averaged over evaluated rows and samples. Candidates, in this"]
-    #[doc = " order:"]
-    #[doc = " - sink + window (causal only): sinks {0, block_kv, 4 block_kv} (those"]
-    #[doc = "   below kv_len) and, for each, the smallest window of block_kv,"]
-    #[doc = "   2 block_kv, 4 block_kv, ... (and kv_len) that reaches the target;"]
-    #[doc = " - vertical-slash (causal only): columns and diagonal offsets merged in"]
-    #[doc = "   one order of decreasing column/diagonal mass; the shortest prefix of"]
-    #[doc = "   that order whose exact union mass reaches the target;"]
-    #[doc = " - blocks: per query block, the key blocks of highest mass until the"]
-    #[doc = "   block row keeps the target share of its own mass;"]
-    #[doc = " - dense (causal when causal), mass 1."]
-    #[doc = " The cost of a candidate is the block density (sparsa_mask_density()) of"]
-    #[doc = " its mask at the calibration lengths and block sizes; the cheapest"]
-    #[doc = " candidate reaching the target wins, ties going to the earlier one."]
-    #[doc = " Dense is the fallback even when @c allow excludes it, so every head gets"]
-    #[doc = " a pattern. A head none of whose evaluated rows sees a key gets"]
-    #[doc = " ::SPARSA_HEAD_NONE. With rows_per_block = 0 every row is evaluated and"]
-    #[doc = " each head's recorded mass is exact for the calibration data."]
-    #[doc = " @param[in]  ctx     Context (CPU: q and k are host memory)."]
-    #[doc = " @param[in]  opts    Options (borrowed)."]
-    #[doc = " @param[in]  problem Calibration shape (borrowed); fixed lengths."]
-    #[doc = " @param[in]  q       Calibration queries."]
-    #[doc = " @param[in]  k       Calibration keys."]
-    #[doc = " @param[out] out     Receives the config; NULL on failure."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or out-of-range input."]
-    #[doc = " @retval SPARSA_ERR_VERSION A struct_size too small."]
-    #[doc = " @retval SPARSA_ERR_UNSUPPORTED Varlen problem or CUDA context."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_search(
         ctx: *mut sparsa_context,
         opts: *const sparsa_search_options,
@@ -2655,26 +1899,12 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Number of heads of a config."]
-    #[doc = " @param[in]  config Config."]
-    #[doc = " @param[out] out    Receives the count."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_num_heads(
         config: *const sparsa_pattern_config,
         out: *mut i32,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Summary of one head's entry."]
-    #[doc = " @param[in]     config Config."]
-    #[doc = " @param[in]     head   0 <= head < number of heads."]
-    #[doc = " @param[in,out] info   struct_size set by the caller; the rest is written."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL pointer or head out of range."]
-    #[doc = " @retval SPARSA_ERR_VERSION struct_size too small."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_get_head(
         config: *const sparsa_pattern_config,
         head: i32,
@@ -2682,17 +1912,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Create the pattern of one head."]
-    #[doc = ""]
-    #[doc = " Block tiles lie on the calibration grid; tiles past the lengths a mask is"]
-    #[doc = " built at are dropped by sparsa_pattern_config_create_mask()."]
-    #[doc = " @param[in]  config Config."]
-    #[doc = " @param[in]  head   Head."]
-    #[doc = " @param[out] out    Receives a new pattern (caller destroys)."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL pointer or head out of range."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_create_pattern(
         config: *const sparsa_pattern_config,
         head: i32,
@@ -2700,20 +1919,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Build a mask (one pattern per head, bottom-right alignment, the"]
-    #[doc = "        config's block sizes) at given lengths."]
-    #[doc = ""]
-    #[doc = " Sink-window, vertical-slash and dense entries do not depend on the"]
-    #[doc = " lengths; block entries keep only tiles inside the new grid."]
-    #[doc = " @param[in]  ctx    Context."]
-    #[doc = " @param[in]  config Config."]
-    #[doc = " @param[in]  q_len  Query length, >= 1."]
-    #[doc = " @param[in]  kv_len Key length, >= 1."]
-    #[doc = " @param[out] out    Receives the mask."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or out-of-range input."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_create_mask(
         ctx: *mut sparsa_context,
         config: *const sparsa_pattern_config,
@@ -2723,18 +1928,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Serialize a config in the pattern-config file format"]
-    #[doc = "        (docs/pattern-file-format.md)."]
-    #[doc = ""]
-    #[doc = " Call with @p buffer NULL to learn the size."]
-    #[doc = " @param[in]  config   Config."]
-    #[doc = " @param[out] buffer   Destination, or NULL."]
-    #[doc = " @param[in]  capacity Bytes @p buffer holds."]
-    #[doc = " @param[out] size     Receives the serialized size."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL @p config or @p size, or"]
-    #[doc = "         @p capacity too small for a non-NULL @p buffer."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_save_memory(
         config: *const sparsa_pattern_config,
         buffer: *mut ::std::os::raw::c_void,
@@ -2743,33 +1936,12 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Write a config to a file (replaced if it exists)."]
-    #[doc = " @param[in] config Config."]
-    #[doc = " @param[in] path   File name."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @retval SPARSA_ERR_IO Opening or writing failed; the message has the reason."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_save(
         config: *const sparsa_pattern_config,
         path: *const ::std::os::raw::c_char,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Read a config from a memory buffer."]
-    #[doc = " @param[in]  buffer Bytes (borrowed), may be NULL when @p size is 0."]
-    #[doc = " @param[in]  size   Bytes."]
-    #[doc = " @param[out] out    Receives the config; NULL on failure."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p out NULL."]
-    #[doc = " @retval SPARSA_ERR_FORMAT Bad magic, truncated data, checksum mismatch or"]
-    #[doc = "         an inconsistent entry; the message says which and where."]
-    #[doc = " @retval SPARSA_ERR_VERSION A format version this library does not know."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_load_memory(
         buffer: *const ::std::os::raw::c_void,
         size: usize,
@@ -2777,25 +1949,12 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Read a config from a file."]
-    #[doc = " @param[in]  path File name."]
-    #[doc = " @param[out] out  Receives the config; NULL on failure."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @retval SPARSA_ERR_IO The file cannot be read."]
-    #[doc = " @retval SPARSA_ERR_FORMAT Truncated or corrupt content."]
-    #[doc = " @retval SPARSA_ERR_VERSION Unknown format version."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_load(
         path: *const ::std::os::raw::c_char,
         out: *mut *mut sparsa_pattern_config,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Destroy a config. NULL is accepted and ignored."]
-    #[doc = " @param[in] config Config, or NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_pattern_config_destroy(config: *mut sparsa_pattern_config);
 }
 #[repr(C)]
@@ -2808,20 +1967,13 @@ pub struct sparsa_cache {
 pub struct sparsa_cache_entry {
     _unused: [u8; 0],
 }
-#[doc = " @brief Cache settings. Size-prefixed; call sparsa_cache_options_init()."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_cache_options {
-    #[doc = "< sizeof(sparsa_cache_options)."]
     pub struct_size: u32,
-    #[doc = "< Re-estimate after this many steps; 0: never, >= 0."]
     pub refresh_every: i32,
-    #[doc = "< LRU limit on the bytes entries hold; 0: unlimited."]
     pub byte_budget: u64,
-    #[doc = "< Non-zero: each entry also holds a plan for its problem."]
     pub build_plans: i32,
-    #[doc = "< Non-zero: reuse length-free patterns when lengths change."]
     pub extend_on_growth: i32,
 }
 #[test]
@@ -2922,18 +2074,12 @@ fn bindgen_test_layout_sparsa_cache_options() {
     }
     test_field_extend_on_growth();
 }
-#[doc = " @brief The key of a request. Size-prefixed; call sparsa_cache_key_init()."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_cache_key {
-    #[doc = "< sizeof(sparsa_cache_key)."]
     pub struct_size: u32,
-    #[doc = "< Layer id (any value)."]
     pub layer: i32,
-    #[doc = "< Step or token count: the reuse policy's clock."]
     pub step: i64,
-    #[doc = "< Extra identity chosen by the caller (0: none)."]
     pub settings_tag: u64,
 }
 #[test]
@@ -3017,33 +2163,18 @@ fn bindgen_test_layout_sparsa_cache_key() {
     }
     test_field_settings_tag();
 }
-#[doc = " @brief Counters since creation (or the last load)."]
-#[doc = ""]
-#[doc = " Size-prefixed: the caller sets struct_size; the library writes at most"]
-#[doc = " struct_size bytes."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_cache_stats {
-    #[doc = "< Set by the caller: sizeof(sparsa_cache_stats)."]
     pub struct_size: u32,
-    #[doc = "< 0."]
     pub reserved: i32,
-    #[doc = "< Requests served from an entry."]
     pub hits: u64,
-    #[doc = "< Requests that built an entry (refreshes and extensions included)."]
     pub misses: u64,
-    #[doc = "< Misses caused by the reuse policy."]
     pub refreshes: u64,
-    #[doc = "< Misses served by reusing patterns at new lengths."]
     pub extensions: u64,
-    #[doc = "< Entries dropped to keep the byte budget."]
     pub evictions: u64,
-    #[doc = "< Entries held now."]
     pub entries: u64,
-    #[doc = "< Bytes held now (specs, block lists, plan schedule estimate)."]
     pub bytes: u64,
-    #[doc = "< Wall time spent building entries (estimation, masks, plans)."]
     pub build_seconds: f64,
 }
 #[test]
@@ -3230,31 +2361,12 @@ fn bindgen_test_layout_sparsa_cache_stats() {
     test_field_build_seconds();
 }
 extern "C" {
-    #[doc = " @brief Defaults: never refresh, no budget, plans built, growth reuse on."]
-    #[doc = " @param[out] opts Struct to initialize."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p opts is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_options_init(opts: *mut sparsa_cache_options) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Defaults: layer 0, step 0, no tag."]
-    #[doc = " @param[out] key Struct to initialize."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT @p key is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_key_init(key: *mut sparsa_cache_key) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Create a cache."]
-    #[doc = " @param[in]  ctx  Context whose masks and plans the cache holds (retained)."]
-    #[doc = " @param[in]  opts Settings (copied); NULL for the defaults."]
-    #[doc = " @param[out] out  Receives the cache."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or out-of-range input."]
-    #[doc = " @retval SPARSA_ERR_VERSION struct_size too small."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_create(
         ctx: *mut sparsa_context,
         opts: *const sparsa_cache_options,
@@ -3262,32 +2374,9 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Destroy a cache and its entries (leases still held stay valid)."]
-    #[doc = "        NULL is accepted and ignored."]
-    #[doc = " @param[in] cache Cache, or NULL; no other call may use it concurrently."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_destroy(cache: *mut sparsa_cache);
 }
 extern "C" {
-    #[doc = " @brief Get the entry for a request, estimating it on a miss."]
-    #[doc = ""]
-    #[doc = " A hit takes the cache's lock for a hash lookup and allocates nothing."]
-    #[doc = " A miss estimates the masks with sparsa_mask_estimate() (or extends a"]
-    #[doc = " length-free entry), builds the plan, inserts the entry, and evicts least"]
-    #[doc = " recently used entries beyond the byte budget."]
-    #[doc = " @param[in]  cache   Cache."]
-    #[doc = " @param[in]  key     Key (borrowed)."]
-    #[doc = " @param[in]  est     Estimator used on a miss; part of the identity."]
-    #[doc = " @param[in]  problem Problem (borrowed); fixed lengths."]
-    #[doc = " @param[in]  q       Queries, read on a miss only."]
-    #[doc = " @param[in]  k       Keys, read on a miss only."]
-    #[doc = " @param[out] out     Receives a lease; release it with sparsa_cache_entry_release()."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or inconsistent input."]
-    #[doc = " @retval SPARSA_ERR_VERSION A struct_size too small."]
-    #[doc = " @retval SPARSA_ERR_UNSUPPORTED As sparsa_mask_estimate() or sparsa_plan_create()."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed (only on a miss)."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_acquire(
         cache: *mut sparsa_cache,
         key: *const sparsa_cache_key,
@@ -3299,19 +2388,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Look a request up without building anything."]
-    #[doc = ""]
-    #[doc = " Applies the reuse policy and counts a hit, or a miss when nothing fresh"]
-    #[doc = " is cached (then *out is NULL and the call still succeeds)."]
-    #[doc = " @param[in]  cache   Cache."]
-    #[doc = " @param[in]  key     Key."]
-    #[doc = " @param[in]  est     Estimator settings of the identity, or NULL for"]
-    #[doc = "                     entries inserted from a pattern config."]
-    #[doc = " @param[in]  problem Problem."]
-    #[doc = " @param[out] out     Receives a lease, or NULL on a miss."]
-    #[doc = " @retval SPARSA_OK Success (hit or miss)."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or inconsistent input."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_lookup(
         cache: *mut sparsa_cache,
         key: *const sparsa_cache_key,
@@ -3321,20 +2397,6 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Insert the per-head patterns of a config (an offline search"]
-    #[doc = "        result) for a request; the identity has no estimator."]
-    #[doc = ""]
-    #[doc = " The config must have one head per query head; the mask is built at the"]
-    #[doc = " problem's lengths. An existing entry of the same identity is replaced."]
-    #[doc = " @param[in]  cache   Cache."]
-    #[doc = " @param[in]  key     Key; its step becomes the entry's estimation step."]
-    #[doc = " @param[in]  problem Problem."]
-    #[doc = " @param[in]  config  Per-head patterns (copied)."]
-    #[doc = " @param[out] out     Receives a lease, or pass NULL for none."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL or inconsistent input."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_insert_config(
         cache: *mut sparsa_cache,
         key: *const sparsa_cache_key,
@@ -3344,75 +2406,33 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief The mask of a leased entry (valid until the lease is released)."]
-    #[doc = " @param[in]  entry Lease."]
-    #[doc = " @param[out] out   Receives the mask (borrowed)."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_entry_get_mask(
         entry: *const sparsa_cache_entry,
         out: *mut *const sparsa_mask,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief The plan of a leased entry (valid until the lease is released);"]
-    #[doc = "        NULL when the cache does not build plans."]
-    #[doc = " @param[in]  entry Lease."]
-    #[doc = " @param[out] out   Receives the plan (borrowed) or NULL."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_entry_get_plan(
         entry: *const sparsa_cache_entry,
         out: *mut *const sparsa_plan,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief End a lease. NULL is accepted and ignored."]
-    #[doc = " @param[in] entry Lease, or NULL."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_entry_release(entry: *mut sparsa_cache_entry);
 }
 extern "C" {
-    #[doc = " @brief Counters and current size."]
-    #[doc = " @param[in]     cache Cache."]
-    #[doc = " @param[in,out] stats struct_size set by the caller; the rest is written."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @retval SPARSA_ERR_VERSION struct_size too small."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_get_stats(
         cache: *mut sparsa_cache,
         stats: *mut sparsa_cache_stats,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Write every entry (identity, estimation step and per-head"]
-    #[doc = "        patterns) to a file in the cache file format"]
-    #[doc = "        (docs/pattern-file-format.md); plans are rebuilt on load."]
-    #[doc = " @param[in] cache Cache."]
-    #[doc = " @param[in] path  File name (replaced)."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @retval SPARSA_ERR_IO Writing failed."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_save(
         cache: *mut sparsa_cache,
         path: *const ::std::os::raw::c_char,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Serialize the cache to memory; call with @p buffer NULL for the size."]
-    #[doc = " @param[in]  cache    Cache."]
-    #[doc = " @param[out] buffer   Destination or NULL."]
-    #[doc = " @param[in]  capacity Bytes @p buffer holds."]
-    #[doc = " @param[out] size     Receives the serialized size."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL input or @p capacity too small."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_save_memory(
         cache: *mut sparsa_cache,
         buffer: *mut ::std::os::raw::c_void,
@@ -3421,64 +2441,30 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief Add the entries of a cache file to a cache (rebuilding masks and"]
-    #[doc = "        plans); entries of the same identity are replaced. Nothing is"]
-    #[doc = "        added unless the whole file is valid."]
-    #[doc = " @param[in] cache Cache."]
-    #[doc = " @param[in] path  File name."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL."]
-    #[doc = " @retval SPARSA_ERR_IO The file cannot be read."]
-    #[doc = " @retval SPARSA_ERR_FORMAT Truncated or corrupt content (checksum, counts)."]
-    #[doc = " @retval SPARSA_ERR_VERSION Unknown format version."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_load(
         cache: *mut sparsa_cache,
         path: *const ::std::os::raw::c_char,
     ) -> sparsa_status;
 }
 extern "C" {
-    #[doc = " @brief sparsa_cache_load() from a memory buffer."]
-    #[doc = " @param[in] cache  Cache."]
-    #[doc = " @param[in] buffer Bytes (borrowed)."]
-    #[doc = " @param[in] size   Bytes."]
-    #[doc = " @retval SPARSA_OK Success."]
-    #[doc = " @retval SPARSA_ERR_INVALID_ARGUMENT NULL input."]
-    #[doc = " @retval SPARSA_ERR_FORMAT Truncated or corrupt content."]
-    #[doc = " @retval SPARSA_ERR_VERSION Unknown format version."]
-    #[doc = " @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_cache_load_memory(
         cache: *mut sparsa_cache,
         buffer: *const ::std::os::raw::c_void,
         size: usize,
     ) -> sparsa_status;
 }
-#[doc = " @brief Table of the library's functions, in the order they were added."]
-#[doc = ""]
-#[doc = " Each pointer has the signature of the function of the same name with the"]
-#[doc = " `sparsa_` prefix removed."]
-#[doc = " @since 0.1"]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct sparsa_api {
-    #[doc = "< sizeof the table as the library built it."]
     pub struct_size: u32,
-    #[doc = "< Layout version of this table (1 in 0.1)."]
     pub abi_version: u32,
-    #[doc = "< sparsa_status_string()"]
     pub status_string: ::std::option::Option<
         unsafe extern "C" fn(arg1: sparsa_status) -> *const ::std::os::raw::c_char,
     >,
-    #[doc = "< sparsa_last_error()"]
     pub last_error: ::std::option::Option<unsafe extern "C" fn() -> *const ::std::os::raw::c_char>,
-    #[doc = "< sparsa_version_number()"]
     pub version_number: ::std::option::Option<unsafe extern "C" fn() -> u32>,
-    #[doc = "< sparsa_version_string()"]
     pub version_string:
         ::std::option::Option<unsafe extern "C" fn() -> *const ::std::os::raw::c_char>,
-    #[doc = "< sparsa_context_create()"]
     pub context_create: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: sparsa_engine,
@@ -3486,60 +2472,46 @@ pub struct sparsa_api {
             arg3: *mut *mut sparsa_context,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_context_destroy()"]
     pub context_destroy: ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_context)>,
-    #[doc = "< sparsa_context_get_engine()"]
     pub context_get_engine: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_context,
             arg2: *mut sparsa_engine,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_context_set_num_threads()"]
     pub context_set_num_threads: ::std::option::Option<
         unsafe extern "C" fn(arg1: *mut sparsa_context, arg2: i32) -> sparsa_status,
     >,
-    #[doc = "< sparsa_context_get_num_threads()"]
     pub context_get_num_threads: ::std::option::Option<
         unsafe extern "C" fn(arg1: *const sparsa_context, arg2: *mut i32) -> sparsa_status,
     >,
-    #[doc = "< sparsa_context_set_stream()"]
     pub context_set_stream: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_context,
             arg2: *mut ::std::os::raw::c_void,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_context_synchronize()"]
     pub context_synchronize:
         ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_context) -> sparsa_status>,
-    #[doc = "< sparsa_problem_init()"]
     pub problem_init:
         ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_problem) -> sparsa_status>,
-    #[doc = "< sparsa_problem_validate()"]
     pub problem_validate:
         ::std::option::Option<unsafe extern "C" fn(arg1: *const sparsa_problem) -> sparsa_status>,
-    #[doc = "< sparsa_pattern_create_dense()"]
     pub pattern_create_dense: ::std::option::Option<
         unsafe extern "C" fn(arg1: *mut *mut sparsa_pattern) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_none()"]
     pub pattern_create_none: ::std::option::Option<
         unsafe extern "C" fn(arg1: *mut *mut sparsa_pattern) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_causal()"]
     pub pattern_create_causal: ::std::option::Option<
         unsafe extern "C" fn(arg1: *mut *mut sparsa_pattern) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_window()"]
     pub pattern_create_window: ::std::option::Option<
         unsafe extern "C" fn(arg1: i64, arg2: i64, arg3: *mut *mut sparsa_pattern) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_sink_window()"]
     pub pattern_create_sink_window: ::std::option::Option<
         unsafe extern "C" fn(arg1: i64, arg2: i64, arg3: *mut *mut sparsa_pattern) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_dilated()"]
     pub pattern_create_dilated: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: i64,
@@ -3548,7 +2520,6 @@ pub struct sparsa_api {
             arg4: *mut *mut sparsa_pattern,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_global()"]
     pub pattern_create_global: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const i64,
@@ -3585,14 +2556,12 @@ pub struct sparsa_api {
             arg5: *mut *mut sparsa_pattern,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_neighborhood()"]
     pub pattern_create_neighborhood: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_neighborhood,
             arg2: *mut *mut sparsa_pattern,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_radial()"]
     pub pattern_create_radial: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: i64,
@@ -3601,11 +2570,9 @@ pub struct sparsa_api {
             arg4: *mut *mut sparsa_pattern,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_power()"]
     pub pattern_create_power: ::std::option::Option<
         unsafe extern "C" fn(arg1: i64, arg2: *mut *mut sparsa_pattern) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_create_union()"]
     pub pattern_create_union: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const *const sparsa_pattern,
@@ -3620,7 +2587,6 @@ pub struct sparsa_api {
             arg3: *mut *mut sparsa_pattern,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_get_kind()"]
     pub pattern_get_kind: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_pattern,
@@ -3638,12 +2604,9 @@ pub struct sparsa_api {
             arg7: *mut i32,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_destroy()"]
     pub pattern_destroy: ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_pattern)>,
-    #[doc = "< sparsa_mask_desc_init()"]
     pub mask_desc_init:
         ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_mask_desc) -> sparsa_status>,
-    #[doc = "< sparsa_mask_create()"]
     pub mask_create: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_context,
@@ -3651,14 +2614,12 @@ pub struct sparsa_api {
             arg3: *mut *mut sparsa_mask,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_mask_get_info()"]
     pub mask_get_info: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_mask,
             arg2: *mut sparsa_mask_info,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_mask_block_counts()"]
     pub mask_block_counts: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_mask,
@@ -3667,11 +2628,9 @@ pub struct sparsa_api {
             arg4: *mut i64,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_mask_density()"]
     pub mask_density: ::std::option::Option<
         unsafe extern "C" fn(arg1: *const sparsa_mask, arg2: i32, arg3: *mut f64) -> sparsa_status,
     >,
-    #[doc = "< sparsa_mask_token_density()"]
     pub mask_token_density: ::std::option::Option<
         unsafe extern "C" fn(arg1: *const sparsa_mask, arg2: i32, arg3: *mut f64) -> sparsa_status,
     >,
@@ -3686,7 +2645,6 @@ pub struct sparsa_api {
             arg7: *mut i64,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_mask_destroy()"]
     pub mask_destroy: ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_mask)>,
     pub plan_create: ::std::option::Option<
         unsafe extern "C" fn(
@@ -3696,11 +2654,9 @@ pub struct sparsa_api {
             arg4: *mut *mut sparsa_plan,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_plan_workspace_size()"]
     pub plan_workspace_size: ::std::option::Option<
         unsafe extern "C" fn(arg1: *const sparsa_plan, arg2: *mut usize) -> sparsa_status,
     >,
-    #[doc = "< sparsa_plan_num_blocks()"]
     pub plan_num_blocks: ::std::option::Option<
         unsafe extern "C" fn(arg1: *const sparsa_plan, arg2: *mut i64) -> sparsa_status,
     >,
@@ -3716,7 +2672,6 @@ pub struct sparsa_api {
             arg8: usize,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_plan_destroy()"]
     pub plan_destroy: ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_plan)>,
     pub merge_states: ::std::option::Option<
         unsafe extern "C" fn(
@@ -3730,7 +2685,6 @@ pub struct sparsa_api {
             arg8: *mut f32,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_estimator_init()"]
     pub estimator_init: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_estimator,
@@ -3747,7 +2701,6 @@ pub struct sparsa_api {
             arg6: *mut *mut sparsa_mask,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_search_options_init()"]
     pub search_options_init: ::std::option::Option<
         unsafe extern "C" fn(arg1: *mut sparsa_search_options) -> sparsa_status,
     >,
@@ -3761,7 +2714,6 @@ pub struct sparsa_api {
             arg6: *mut *mut sparsa_pattern_config,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_config_num_heads()"]
     pub pattern_config_num_heads: ::std::option::Option<
         unsafe extern "C" fn(arg1: *const sparsa_pattern_config, arg2: *mut i32) -> sparsa_status,
     >,
@@ -3796,14 +2748,12 @@ pub struct sparsa_api {
             arg4: *mut usize,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_config_save()"]
     pub pattern_config_save: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_pattern_config,
             arg2: *const ::std::os::raw::c_char,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_config_load_memory()"]
     pub pattern_config_load_memory: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const ::std::os::raw::c_void,
@@ -3811,24 +2761,19 @@ pub struct sparsa_api {
             arg3: *mut *mut sparsa_pattern_config,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_config_load()"]
     pub pattern_config_load: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const ::std::os::raw::c_char,
             arg2: *mut *mut sparsa_pattern_config,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_pattern_config_destroy()"]
     pub pattern_config_destroy:
         ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_pattern_config)>,
-    #[doc = "< sparsa_cache_options_init()"]
     pub cache_options_init: ::std::option::Option<
         unsafe extern "C" fn(arg1: *mut sparsa_cache_options) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_key_init()"]
     pub cache_key_init:
         ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_cache_key) -> sparsa_status>,
-    #[doc = "< sparsa_cache_create()"]
     pub cache_create: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_context,
@@ -3836,7 +2781,6 @@ pub struct sparsa_api {
             arg3: *mut *mut sparsa_cache,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_destroy()"]
     pub cache_destroy: ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_cache)>,
     pub cache_acquire: ::std::option::Option<
         unsafe extern "C" fn(
@@ -3867,38 +2811,32 @@ pub struct sparsa_api {
             arg5: *mut *mut sparsa_cache_entry,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_entry_get_mask()"]
     pub cache_entry_get_mask: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_cache_entry,
             arg2: *mut *const sparsa_mask,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_entry_get_plan()"]
     pub cache_entry_get_plan: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *const sparsa_cache_entry,
             arg2: *mut *const sparsa_plan,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_entry_release()"]
     pub cache_entry_release:
         ::std::option::Option<unsafe extern "C" fn(arg1: *mut sparsa_cache_entry)>,
-    #[doc = "< sparsa_cache_get_stats()"]
     pub cache_get_stats: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_cache,
             arg2: *mut sparsa_cache_stats,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_save()"]
     pub cache_save: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_cache,
             arg2: *const ::std::os::raw::c_char,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_save_memory()"]
     pub cache_save_memory: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_cache,
@@ -3907,14 +2845,12 @@ pub struct sparsa_api {
             arg4: *mut usize,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_load()"]
     pub cache_load: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_cache,
             arg2: *const ::std::os::raw::c_char,
         ) -> sparsa_status,
     >,
-    #[doc = "< sparsa_cache_load_memory()"]
     pub cache_load_memory: ::std::option::Option<
         unsafe extern "C" fn(
             arg1: *mut sparsa_cache,
@@ -5212,14 +4148,5 @@ fn bindgen_test_layout_sparsa_api() {
     test_field_cache_load_memory();
 }
 extern "C" {
-    #[doc = " @brief The function table for an ABI version."]
-    #[doc = " @param[in] abi_version Layout the caller was built for (normally"]
-    #[doc = "            ::SPARSA_ABI_VERSION); 1 up to the library's own."]
-    #[doc = " @return A table with static storage duration whose first"]
-    #[doc = "         abi_version-compatible fields are valid, or NULL for 0 or an"]
-    #[doc = "         unknown (future) version."]
-    #[doc = " @par Thread safety"]
-    #[doc = " Safe from any thread."]
-    #[doc = " @since 0.1"]
     pub fn sparsa_get_api(abi_version: u32) -> *const sparsa_api;
 }
