@@ -95,6 +95,18 @@ static sparsa_pattern *make(const char *kind, int64_t n, int h) {
     nb.kernel[0] = nb.kernel[1] = 9 + 2 * (h % 4);
     nb.dilation[0] = nb.dilation[1] = 1;
     CHECK(sparsa_pattern_create_neighborhood(&nb, &p));
+  } else if (!strcmp(kind, "neighborhood_3d")) {
+    /* video-like: rows of 32 tokens, shorter than a query block */
+    sparsa_neighborhood nb;
+    memset(&nb, 0, sizeof nb);
+    nb.struct_size = sizeof nb;
+    nb.num_dims = 3;
+    nb.extent[0] = n / 1024;
+    nb.extent[1] = nb.extent[2] = 32;
+    nb.kernel[0] = 3;
+    nb.kernel[1] = nb.kernel[2] = 7 + 2 * (h % 3);
+    nb.dilation[0] = nb.dilation[1] = nb.dilation[2] = 1;
+    CHECK(sparsa_pattern_create_neighborhood(&nb, &p));
   } else if (!strcmp(kind, "radial")) CHECK(sparsa_pattern_create_radial(1024, 256 + h, SPARSA_UNBOUNDED, &p));
   else if (!strcmp(kind, "power")) CHECK(sparsa_pattern_create_power(256 + h, &p));
   else if (!strcmp(kind, "union_sink_global")) {
@@ -181,7 +193,7 @@ int main(int argc, char **argv) {
   int repeats = argc > 3 ? atoi(argv[3]) : 7;
   static const char *kinds[] = {"sink_window", "bsr_10pct", "bsr128_25pct", "window", "causal",
                                 "dilated", "global", "vertical_slash", "neighborhood_2d",
-                                "radial", "power", "union_sink_global",
+                                "neighborhood_3d", "radial", "power", "union_sink_global",
                                 "intersection_global_causal", "dense"};
   enum { NUM = sizeof kinds / sizeof kinds[0] };
   sparsa_context *ctx;
