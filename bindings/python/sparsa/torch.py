@@ -30,11 +30,12 @@ _contexts_lock = threading.Lock()
 
 
 def _context(device):
-    """One context per device, made on first use."""
+    """One context per device, made on first use, with the lock that keeps
+    its stream setting and the work queued under it together."""
     key = (device.type, device.index or 0)
     with _contexts_lock:
         if key not in _contexts:
-            _contexts[key] = Context(device.type, key[1])
+            _contexts[key] = (Context(device.type, key[1]), threading.Lock())
         return _contexts[key]
 
 
@@ -69,9 +70,7 @@ def _block_sparse_attention(q, k, v, kv_num_blocks, kv_indices, block_q, block_k
         raise ValueError("q, k and v must be on one device")
     batch, heads, q_len, _ = q.shape
     kv_len = k.shape[2]
-    ctx = _context(q.device)
-    if q.device.type == "cuda":
-        ctx.set_stream(torch.cuda.current_stream(q.device).cuda_stream)
+    ctx, lock = _context(q.device)
     out = torch.empty((batch, heads, q_len, v.shape[3]), dtype=q.dtype, device=q.device)
     lse = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
     patterns = _patterns(kv_num_blocks, kv_indices, block_q, block_kv)
@@ -80,7 +79,11 @@ def _block_sparse_attention(q, k, v, kv_num_blocks, kv_indices, block_q, block_k
             # [b, h, s, d] seen as [b, s, h, d]: the same memory, other strides.
             bshd = [t.transpose(1, 2) for t in (q, k, v, out)]
             with Plan(ctx, *bshd[:3], mask, scale=scale or None, out=bshd[3], lse=lse) as plan:
-                plan.execute(*bshd, lse=lse)
+                # The stream is context state: set and used under one lock.
+                with lock:
+                    if q.device.type == "cuda":
+                        ctx.set_stream(torch.cuda.current_stream(q.device).cuda_stream)
+                    plan.execute(*bshd, lse=lse)
     finally:
         for p in patterns:
             p.close()
