@@ -13,7 +13,7 @@
 #include "cli_timer.h"
 
 #define CHAINS 16
-#define ITERATIONS 100000000L
+#define ITERATIONS 30000000L
 
 typedef struct fma_job {
   int use_avx512;
@@ -24,23 +24,32 @@ typedef struct fma_job {
 
 __attribute__((target("avx512f,fma"))) static float run_avx512(long iterations) {
   __m512 acc[CHAINS];
+#pragma GCC unroll 16
   for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps((float)c * 1e-3f);
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (long i = 0; i < iterations; i++)
+  for (long i = 0; i < iterations; i++) {
+    /* Unrolled so that the chains live in registers, not in memory. */
+#pragma GCC unroll 16
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
+  }
   __m512 s = acc[0];
+#pragma GCC unroll 16
   for (int c = 1; c < CHAINS; c++) s = _mm512_add_ps(s, acc[c]);
   return _mm512_reduce_add_ps(s);
 }
 
 __attribute__((target("avx2,fma"))) static float run_avx2(long iterations) {
   __m256 acc[CHAINS];
+#pragma GCC unroll 16
   for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c * 1e-3f);
   const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  for (long i = 0; i < iterations; i++)
+  for (long i = 0; i < iterations; i++) {
+#pragma GCC unroll 16
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+  }
   float out[8], s = 0.0f;
   __m256 t = acc[0];
+#pragma GCC unroll 16
   for (int c = 1; c < CHAINS; c++) t = _mm256_add_ps(t, acc[c]);
   _mm256_storeu_ps(out, t);
   for (int i = 0; i < 8; i++) s += out[i];
