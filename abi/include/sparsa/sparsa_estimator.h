@@ -77,7 +77,7 @@ typedef enum sparsa_estimator_method {
    * pattern is the vertical-slash pattern of those columns and offsets.
    * With ::SPARSA_SELECT_THRESHOLD the columns alone, and the diagonals
    * alone, capture at least @c threshold of the last queries' attention
-   * mass, so their union does too.
+   * mass (averaged over the batch), so their union does too.
    */
   SPARSA_ESTIMATOR_VERTICAL_SLASH = 2
 } sparsa_estimator_method;
