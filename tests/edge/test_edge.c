@@ -64,6 +64,7 @@ START_TEST(test_all_equal_scores) {
       ck_assert_msg(fabs(lse[r] - log(200.0)) < 1e-5, "lse[%lld] = %.9g, want log(200)",
                     (long long)r, lse[r]);
     free(lse);
+    edge_case_free(&c);
     /* Also with keys all equal and q random. */
     edge_random_case(&c, edge_dtypes[t], 70, 200, EDGE_CAUSAL, 41u);
     for (int64_t i = 0; i < (int64_t)c.kv_heads * c.kv_len * c.head_dim; i++)
