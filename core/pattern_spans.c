@@ -2,9 +2,12 @@
  *
  * Distance-based kinds get O(1) runs from their distance bounds, with the
  * full interior computed exactly; listed sets (columns, diagonals, tiles,
- * global tokens) give one run per listed element that reaches the query
- * block; neighborhoods and radial patterns give per-axis / per-frame
- * bounding runs; unions and intersections merge their children's runs. */
+ * global tokens) give runs prepared once per build (pattern_spans_prep.c);
+ * neighborhoods give exact runs per key grid row (bounding boxes when the
+ * last axis is dilated), radial patterns exact runs per key frame (bounding
+ * ones when a query block straddles frames); unions and intersections
+ * merge their children's runs. Most runs come out already known full or
+ * partial, so the builder classifies few blocks one by one. */
 #include <stdlib.h>
 #include <string.h>
 
