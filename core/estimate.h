@@ -89,10 +89,10 @@ sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
 double sp_est_dot_f64(const double *a, const double *b, int64_t n);
-/* out[r] = rows[r * n .. +n) . vec for r < num_rows <= SP_EST_MULTI, each
- * summed exactly as sp_est_dot sums it. */
-#define SP_EST_MULTI 8
-void sp_est_dot_multi(const float *rows, int32_t num_rows, const float *vec, int64_t n,
-                      float *out);
+/* out[r * SP_EST_TILE + c] = a[r * n .. +n) . b[c * n .. +n) for r < na,
+ * c < nb, na and nb <= SP_EST_TILE. */
+#define SP_EST_TILE 4
+void sp_est_dot_tile(const float *a, int32_t na, const float *b, int32_t nb, int64_t n,
+                     float *out);
 
 #endif

@@ -39,7 +39,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
   int64_t rows_per_block = in->est.block_q / S, cols_per_block = in->est.block_kv / S;
   float *qs = sp_aligned_alloc(sp_mul_size((size_t)(nsa * width), sizeof(float)));
   float *ks = sp_aligned_alloc(sp_mul_size((size_t)(nsb * width), sizeof(float)));
-  double *e = sp_malloc(sp_mul_size((size_t)(SP_EST_MULTI * nsb), sizeof *e));
+  double *e = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * nsb), sizeof *e));
   double *acc = sp_malloc(sp_mul_size((size_t)nkb, sizeof *acc));
   if (qs == NULL || ks == NULL || e == NULL || acc == NULL) {
     sp_aligned_free(qs);
@@ -57,9 +57,9 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
     memset(acc, 0, (size_t)nkb * sizeof *acc);
     int64_t a0 = r * rows_per_block, a1 = a0 + rows_per_block < nsa ? a0 + rows_per_block : nsa;
     /* Groups of super-rows share each pass over the key super-columns. */
-    for (int64_t g = a0; g < a1; g += SP_EST_MULTI) {
-      int32_t count = (int32_t)(a1 - g < SP_EST_MULTI ? a1 - g : SP_EST_MULTI);
-      int64_t nb[SP_EST_MULTI], nb_max = 0;
+    for (int64_t g = a0; g < a1; g += SP_EST_TILE) {
+      int32_t count = (int32_t)(a1 - g < SP_EST_TILE ? a1 - g : SP_EST_TILE);
+      int64_t nb[SP_EST_TILE], nb_max = 0;
       for (int32_t x = 0; x < count; x++) {
         int64_t a = g + x;
         nb[x] = nsb;
@@ -70,10 +70,13 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
         }
         if (nb[x] > nb_max) nb_max = nb[x];
       }
-      float dots[SP_EST_MULTI];
-      for (int64_t sb = 0; sb < nb_max; sb++) {
-        sp_est_dot_multi(qs + g * width, count, ks + sb * width, width, dots);
-        for (int32_t x = 0; x < count; x++) e[x * nsb + sb] = scale * (double)dots[x];
+      float dots[SP_EST_TILE * SP_EST_TILE];
+      for (int64_t sb = 0; sb < nb_max; sb += SP_EST_TILE) {
+        int32_t cols = (int32_t)(nb_max - sb < SP_EST_TILE ? nb_max - sb : SP_EST_TILE);
+        sp_est_dot_tile(qs + g * width, count, ks + sb * width, cols, width, dots);
+        for (int32_t x = 0; x < count; x++)
+          for (int32_t y = 0; y < cols; y++)
+            e[x * nsb + sb + y] = scale * (double)dots[x * SP_EST_TILE + y];
       }
       for (int32_t x = 0; x < count; x++) {
         double *row = e + x * nsb, mx = -INFINITY, z = 0.0;

@@ -43,28 +43,60 @@ SP_EST_CLONES double sp_est_dot_f64(const double *a, const double *b, int64_t n)
   return sum + tail;
 }
 
-/* Dot products of up to SP_EST_MULTI rows (row r at rows + r * n) with one
- * vector: the vector is read once for all rows, which turns the scoring
- * loops from streaming k once per query into once per group of queries. */
-SP_EST_CLONES void sp_est_dot_multi(const float *rows, int32_t num_rows, const float *vec,
-                                    int64_t n, float *out) {
-  float acc[SP_EST_MULTI][16];
-  for (int32_t r = 0; r < SP_EST_MULTI; r++)
-    for (int l = 0; l < 16; l++) acc[r][l] = 0.0f;
-  int64_t i = 0;
-  if (num_rows == SP_EST_MULTI) {
-    for (; i + 16 <= n; i += 16)
-      for (int32_t r = 0; r < SP_EST_MULTI; r++)
-        for (int l = 0; l < 16; l++) acc[r][l] += rows[r * n + i + l] * vec[i + l];
+/* Dot products of a tile of up to SP_EST_TILE rows of a with up to
+ * SP_EST_TILE rows of b (row r of a at a + r * n, row c of b at b + c * n):
+ * out[r * SP_EST_TILE + c]. Each loaded chunk of a feeds SP_EST_TILE
+ * products and each chunk of b as many, with the sixteen accumulators in
+ * vector registers, so the scoring loops run at the FMA rate rather than
+ * the load rate. */
+typedef float sp_v16 __attribute__((vector_size(64)));
+
+/* Vectors are passed by pointer only: a vector argument or return value
+ * would change calling conventions between the clones. */
+static inline float sp_hsum16(const sp_v16 *v) {
+  float sum = 0.0f;
+  for (int l = 0; l < 16; l++) sum += (*v)[l];
+  return sum;
+}
+
+SP_EST_CLONES void sp_est_dot_tile(const float *a, int32_t na, const float *b, int32_t nb,
+                                   int64_t n, float *out) {
+  int64_t body = n - n % 16;
+  if (na == SP_EST_TILE && nb == SP_EST_TILE) {
+    sp_v16 acc[SP_EST_TILE][SP_EST_TILE];
+#pragma GCC unroll 4
+    for (int r = 0; r < SP_EST_TILE; r++)
+#pragma GCC unroll 4
+      for (int c = 0; c < SP_EST_TILE; c++) acc[r][c] = (sp_v16){0};
+    for (int64_t i = 0; i < body; i += 16) {
+      sp_v16 av[SP_EST_TILE], bv[SP_EST_TILE];
+#pragma GCC unroll 4
+      for (int r = 0; r < SP_EST_TILE; r++) __builtin_memcpy(&av[r], a + r * n + i, sizeof av[r]);
+#pragma GCC unroll 4
+      for (int c = 0; c < SP_EST_TILE; c++) __builtin_memcpy(&bv[c], b + c * n + i, sizeof bv[c]);
+#pragma GCC unroll 4
+      for (int r = 0; r < SP_EST_TILE; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < SP_EST_TILE; c++) acc[r][c] += av[r] * bv[c];
+    }
+    for (int r = 0; r < SP_EST_TILE; r++)
+      for (int c = 0; c < SP_EST_TILE; c++) out[r * SP_EST_TILE + c] = sp_hsum16(&acc[r][c]);
   } else {
-    for (; i + 16 <= n; i += 16)
-      for (int32_t r = 0; r < num_rows; r++)
-        for (int l = 0; l < 16; l++) acc[r][l] += rows[r * n + i + l] * vec[i + l];
+    for (int32_t r = 0; r < na; r++)
+      for (int32_t c = 0; c < nb; c++) {
+        sp_v16 acc = {0}, av, bv;
+        for (int64_t i = 0; i < body; i += 16) {
+          __builtin_memcpy(&av, a + r * n + i, sizeof av);
+          __builtin_memcpy(&bv, b + c * n + i, sizeof bv);
+          acc += av * bv;
+        }
+        out[r * SP_EST_TILE + c] = sp_hsum16(&acc);
+      }
   }
-  for (int32_t r = 0; r < num_rows; r++) {
-    float sum = 0.0f, tail = 0.0f;
-    for (int64_t t = i; t < n; t++) tail += rows[r * n + t] * vec[t];
-    for (int l = 0; l < 16; l++) sum += acc[r][l];
-    out[r] = sum + tail;
-  }
+  for (int32_t r = 0; r < na; r++)
+    for (int32_t c = 0; c < nb; c++) {
+      float tail = 0.0f;
+      for (int64_t i = body; i < n; i++) tail += a[r * n + i] * b[c * n + i];
+      out[r * SP_EST_TILE + c] += tail;
+    }
 }

@@ -16,8 +16,8 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
   int64_t q_len = in->prob.q_len, kv_len = in->prob.kv_len;
   int64_t L = in->est.last_q < q_len ? in->est.last_q : q_len;
   float *keys = sp_aligned_alloc(sp_mul_size((size_t)(kv_len * d), sizeof(float)));
-  float *qrow = sp_malloc(sp_mul_size((size_t)(SP_EST_MULTI * d), sizeof(float)));
-  double *p = sp_malloc(sp_mul_size((size_t)(SP_EST_MULTI * kv_len), sizeof(double)));
+  float *qrow = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * d), sizeof(float)));
+  double *p = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * kv_len), sizeof(double)));
   if (keys == NULL || qrow == NULL || p == NULL) {
     sp_aligned_free(keys);
     sp_free(qrow);
@@ -32,14 +32,17 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
   for (int64_t j = 0; j < visible_end; j++) sp_est_load_k(in, b, j, kvh, keys + j * d);
   double scale = in->prob.scale, share = weight / (double)L;
   /* Groups of queries share each pass over the keys. */
-  for (int64_t g = q_len - L; g < q_len; g += SP_EST_MULTI) {
-    int32_t count = (int32_t)(q_len - g < SP_EST_MULTI ? q_len - g : SP_EST_MULTI);
+  for (int64_t g = q_len - L; g < q_len; g += SP_EST_TILE) {
+    int32_t count = (int32_t)(q_len - g < SP_EST_TILE ? q_len - g : SP_EST_TILE);
     for (int32_t x = 0; x < count; x++) sp_est_load_q(in, b, g + x, h, qrow + x * d);
     int64_t n_max = g + count - 1 + in->off + 1; /* the group's last query sees the most */
-    float dots[SP_EST_MULTI];
-    for (int64_t j = 0; j < n_max; j++) {
-      sp_est_dot_multi(qrow, count, keys + j * d, d, dots);
-      for (int32_t x = 0; x < count; x++) p[x * kv_len + j] = scale * (double)dots[x];
+    float dots[SP_EST_TILE * SP_EST_TILE];
+    for (int64_t j = 0; j < n_max; j += SP_EST_TILE) {
+      int32_t cols = (int32_t)(n_max - j < SP_EST_TILE ? n_max - j : SP_EST_TILE);
+      sp_est_dot_tile(qrow, count, keys + j * d, cols, d, dots);
+      for (int32_t x = 0; x < count; x++)
+        for (int32_t y = 0; y < cols; y++)
+          p[x * kv_len + j + y] = scale * (double)dots[x * SP_EST_TILE + y];
     }
     for (int32_t x = 0; x < count; x++) {
       int64_t pos = g + x + in->off;
