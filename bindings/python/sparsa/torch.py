@@ -12,7 +12,8 @@ CUDA it runs on the current stream of q's device, without synchronizing.
 kv_num_blocks is [heads, q_blocks] (or [1, heads, q_blocks]) and
 kv_indices [heads, q_blocks, kv_blocks]; listed tiles are computed in full.
 The block lists are read on the host (a CUDA block mask is copied there),
-so the mask costs one small device-to-host copy per call.
+so the mask costs one small device-to-host copy per call. Forward only:
+no autograd formula is registered.
 """
 
 import threading
