@@ -552,6 +552,61 @@ START_TEST(f16_and_bf16_inputs) {
 }
 END_TEST
 
+/* Layout is described by strides: the same values stored head-major (BHSD)
+ * give the same masks as packed BSHD. */
+START_TEST(strided_layouts) {
+  tcase t;
+  tcase_make(&t, 2, 4, 2, 16, 130, 170, 61);
+  size_t nq = (size_t)(t.batch * t.q_len * t.heads * t.d), nk = (size_t)(t.batch * t.kv_len * t.kv_heads * t.d);
+  float *qh = malloc(sizeof(float) * nq), *kh = malloc(sizeof(float) * nk);
+  for (int32_t b = 0; b < t.batch; b++)
+    for (int32_t h = 0; h < t.heads; h++)
+      for (int64_t i = 0; i < t.q_len; i++)
+        for (int32_t x = 0; x < t.d; x++)
+          qh[((b * t.heads + h) * t.q_len + i) * t.d + x] = (float)qv(&t, b, i, h, x);
+  for (int32_t b = 0; b < t.batch; b++)
+    for (int32_t h = 0; h < t.kv_heads; h++)
+      for (int64_t j = 0; j < t.kv_len; j++)
+        for (int32_t x = 0; x < t.d; x++)
+          kh[((b * t.kv_heads + h) * t.kv_len + j) * t.d + x] = (float)kv(&t, b, j, h, x);
+  sparsa_context *ctx = NULL;
+  sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx);
+  for (int method = 0; method < 3; method++) {
+    sparsa_estimator e;
+    sparsa_estimator_init(&e, (sparsa_estimator_method)method);
+    e.block_q = e.block_kv = 16;
+    e.stride = 4;
+    e.last_q = 20;
+    e.threshold = 0.8f;
+    sparsa_problem p = tcase_problem(&t), ph = p;
+    ph.q_stride[0] = (int64_t)t.heads * t.q_len * t.d;
+    ph.q_stride[1] = t.d;
+    ph.q_stride[2] = t.q_len * t.d;
+    ph.k_stride[0] = (int64_t)t.kv_heads * t.kv_len * t.d;
+    ph.k_stride[1] = t.d;
+    ph.k_stride[2] = t.kv_len * t.d;
+    sparsa_mask *a = NULL, *b = NULL;
+    ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &p, t.q, t.k, &a), SPARSA_OK);
+    ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &ph, qh, kh, &b), SPARSA_OK);
+    int64_t nqb = (t.q_len + 15) / 16, nkb = (t.kv_len + 15) / 16;
+    uint8_t *ma = malloc((size_t)(nqb * nkb)), *mb = malloc((size_t)(nqb * nkb));
+    for (int32_t h = 0; h < t.heads; h++) {
+      mask_bitmap(a, h, nqb, nkb, ma);
+      mask_bitmap(b, h, nqb, nkb, mb);
+      ck_assert_mem_eq(ma, mb, (size_t)(nqb * nkb));
+    }
+    free(ma);
+    free(mb);
+    sparsa_mask_destroy(a);
+    sparsa_mask_destroy(b);
+  }
+  sparsa_context_destroy(ctx);
+  free(qh);
+  free(kh);
+  tcase_free(&t);
+}
+END_TEST
+
 START_TEST(invalid_arguments) {
   tcase t;
   tcase_make(&t, 1, 2, 1, 16, 64, 64, 51);
@@ -603,6 +658,7 @@ int main(void) {
   tcase_add_test(tc, antidiagonal_matches_definition);
   tcase_add_test(tc, vertical_slash_matches_definition_and_keeps_mass);
   tcase_add_test(tc, f16_and_bf16_inputs);
+  tcase_add_test(tc, strided_layouts);
   tcase_add_test(tc, invalid_arguments);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
