@@ -52,7 +52,9 @@ if [[ -n "$library" ]]; then
       name="${versioned%%@*}"
       node="${versioned##*@}"
       [[ "$name" == sparsa_* ]] || problem "$library exports $name, which is not a sparsa_ symbol"
-      [[ "$type" == T ]] || problem "$library exports $name as a symbol of type $type, not a function"
+      # T: a function; i: a function resolved at load time (GNU ifunc, as
+      # instruction-set multiversioning produces).
+      [[ "$type" == T || "$type" == i ]] || problem "$library exports $name as a symbol of type $type, not a function"
       [[ "$versioned" == *@@* ]] || problem "$library exports $name without a default version node"
       recorded="$(awk -v n="$name" '$1 == n { print $2 }' "$abi_dir/symbols.txt")"
       if [[ -z "$recorded" ]]; then
