@@ -63,7 +63,7 @@ def _build_package(workdir):
                     f"-DPython3_EXECUTABLE={sys.executable}",
                     *shlex.split(os.environ.get("SPARSA_WHEEL_CMAKE_ARGS", ""))],
                    check=True, stdout=sys.stderr)
-    subprocess.run(["cmake", "--build", build, "--target", "sparsa_python_sources",
+    subprocess.run(["cmake", "--build", build, "--target", "sparsa_python_package",
                     "-j", str(os.cpu_count() or 2)], check=True, stdout=sys.stderr)
     return os.path.join(build, "bindings", "python", "sparsa")
 
