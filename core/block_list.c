@@ -106,6 +106,27 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
   return SPARSA_OK;
 }
 
+/* Head h repeats an earlier head's pattern object (a pattern shared by
+ * several heads): its rows are a copy. Returns that head, or -1. */
+static int32_t sp_same_pattern_before(const sparsa_pattern *const *patterns, int32_t h) {
+  for (int32_t k = h - 1; k >= 0; k--)
+    if (patterns[k] == patterns[h]) return k;
+  return -1;
+}
+
+static sparsa_status sp_copy_head(int64_t *row_ptr, int64_t num_q_blocks, int32_t from,
+                                  int32_t h, sp_entries *e) {
+  const int64_t *src = row_ptr + (int64_t)from * num_q_blocks;
+  int64_t first = src[0], n = src[num_q_blocks] - first, shift = e->n - first;
+  SP_TRY(sp_entries_reserve(e, n));
+  memcpy(e->col + e->n, e->col + first, (size_t)n * sizeof(int32_t));
+  memcpy(e->full + e->n, e->full + first, (size_t)n);
+  e->n += n;
+  int64_t *dst = row_ptr + (int64_t)h * num_q_blocks;
+  for (int64_t r = 1; r <= num_q_blocks; r++) dst[r] = src[r] + shift;
+  return SPARSA_OK;
+}
+
 sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t num_heads,
                                   const sp_geom *g, int32_t block_q, int32_t block_kv,
                                   sp_block_list *out) {
@@ -121,6 +142,11 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
   sparsa_status st = sp_entries_reserve(&e, sp_initial_capacity(t.num_q_blocks, t.num_kv_blocks));
   row_ptr[0] = 0;
   for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++) {
+    int32_t same = h > 0 ? sp_same_pattern_before(patterns, h) : -1;
+    if (same >= 0) {
+      st = sp_copy_head(row_ptr, t.num_q_blocks, same, h, &e);
+      continue;
+    }
     sp_span_prep *prep = NULL;
     st = sp_span_prep_create(patterns[h], &t, &prep);
     for (int64_t qb = 0; qb < t.num_q_blocks && st == SPARSA_OK; qb++) {

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mask_check.h"
 #include "reference/ref_membership.h"
@@ -321,6 +322,66 @@ START_TEST(multi_head_lists) {
 }
 END_TEST
 
+/* Heads sharing one pattern object get copies of its rows: every head's
+ * export equals its own single-head mask. */
+START_TEST(repeated_head_patterns) {
+  ref_pattern *ra = make_kind(12, 300, 400), *rb = make_kind(6, 300, 400);
+  sparsa_pattern *a = NULL, *b = NULL;
+  ck_assert_int_eq(ref_pattern_to_sparsa(ra, &a), SPARSA_OK);
+  ck_assert_int_eq(ref_pattern_to_sparsa(rb, &b), SPARSA_OK);
+  const sparsa_pattern *heads[6] = {a, b, a, a, b, a};
+  sparsa_mask_desc d;
+  sparsa_mask_desc_init(&d);
+  d.num_heads = 6;
+  d.q_len = 300;
+  d.kv_len = 400;
+  d.block_q = 32;
+  d.block_kv = 64;
+  d.patterns = heads;
+  sparsa_mask *m = NULL, *single[2] = {NULL, NULL};
+  ck_assert_int_eq(sparsa_mask_create(ctx, &d, &m), SPARSA_OK);
+  d.num_heads = 1;
+  for (int k = 0; k < 2; k++) {
+    d.patterns = &heads[k];
+    ck_assert_int_eq(sparsa_mask_create(ctx, &d, &single[k]), SPARSA_OK);
+  }
+  int64_t total = 0;
+  for (int h = 0; h < 6; h++) {
+    const sparsa_mask *s1 = single[heads[h] == a ? 0 : 1];
+    int64_t n1 = -1, n2 = -2, r1[11], r2[11];
+    ck_assert_int_eq(sparsa_mask_export_bsr(m, h, NULL, NULL, NULL, 0, &n1), SPARSA_OK);
+    ck_assert_int_eq(sparsa_mask_export_bsr(s1, 0, NULL, NULL, NULL, 0, &n2), SPARSA_OK);
+    ck_assert_int_eq(n1, n2);
+    int32_t *c1 = malloc((size_t)n1 * 4 + 4), *c2 = malloc((size_t)n1 * 4 + 4);
+    uint8_t *f1 = malloc((size_t)n1 + 1), *f2 = malloc((size_t)n1 + 1);
+    ck_assert_int_eq(sparsa_mask_export_bsr(m, h, r1, c1, f1, n1, &n1), SPARSA_OK);
+    ck_assert_int_eq(sparsa_mask_export_bsr(s1, 0, r2, c2, f2, n2, &n2), SPARSA_OK);
+    for (int r = 0; r < 11; r++) ck_assert_int_eq(r1[r], r2[r]);
+    ck_assert(memcmp(c1, c2, (size_t)n1 * 4) == 0);
+    ck_assert(memcmp(f1, f2, (size_t)n1) == 0);
+    double t1, t2;
+    ck_assert_int_eq(sparsa_mask_token_density(m, h, &t1), SPARSA_OK);
+    ck_assert_int_eq(sparsa_mask_token_density(s1, 0, &t2), SPARSA_OK);
+    ck_assert(t1 == t2);
+    total += n1;
+    free(c1);
+    free(c2);
+    free(f1);
+    free(f2);
+  }
+  sparsa_mask_info info = {.struct_size = sizeof info};
+  ck_assert_int_eq(sparsa_mask_get_info(m, &info), SPARSA_OK);
+  ck_assert_int_eq(info.num_full_blocks + info.num_partial_blocks, total);
+  sparsa_mask_destroy(m);
+  sparsa_mask_destroy(single[0]);
+  sparsa_mask_destroy(single[1]);
+  sparsa_pattern_destroy(a);
+  sparsa_pattern_destroy(b);
+  ref_pattern_free(ra);
+  ref_pattern_free(rb);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("mask_kinds");
   TCase *tc = tcase_create("kinds");
@@ -331,6 +392,7 @@ int main(void) {
   tcase_add_test(tc, neighborhood_grids);
   tcase_add_test(tc, extreme_parameters);
   tcase_add_test(tc, multi_head_lists);
+  tcase_add_test(tc, repeated_head_patterns);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -423,10 +423,10 @@ static sparsa_status build_all(sparsa_context *ctx, double *density) {
   if (st == SPARSA_OK) st = sparsa_pattern_create_sink_window(4, 32, &p[2]);
   if (st == SPARSA_OK) st = sparsa_pattern_create_union((const sparsa_pattern *const *)p, 3, &u);
   if (st == SPARSA_OK) {
-    const sparsa_pattern *heads[2] = {u, p[0]};
+    const sparsa_pattern *heads[3] = {u, p[0], u}; /* the third head copies the first */
     sparsa_mask_desc d;
     sparsa_mask_desc_init(&d);
-    d.num_heads = 2;
+    d.num_heads = 3;
     d.q_len = 90;
     d.kv_len = 130;
     d.block_q = 16;
