@@ -253,6 +253,19 @@ START_TEST(plan_bad_arguments) {
   ck_assert_int_eq(sparsa_plan_create(ctx, &v, short_q, &plan), SPARSA_OK);
   sparsa_plan_destroy(plan);
 
+  /* Strides whose last element lies past 2^63: refused, not overflowed. */
+  sparsa_problem far = p;
+  far.k_stride[0] = INT64_MAX - 1000;
+  far.k_stride[1] = 32;
+  far.k_stride[2] = 16;
+  EXPECT_FAIL(sparsa_plan_create(ctx, &far, NULL, &plan), SPARSA_ERR_INVALID_ARGUMENT, "tensor k");
+  far = p;
+  far.lse_stride[0] = 1;
+  far.lse_stride[1] = INT64_MAX / 3;
+  far.lse_stride[2] = 1;
+  EXPECT_FAIL(sparsa_plan_create(ctx, &far, NULL, &plan), SPARSA_ERR_INVALID_ARGUMENT, "tensor lse");
+  ck_assert_ptr_null(plan);
+
   sparsa_problem wide = p;
   wide.head_dim = 100000;
   EXPECT_FAIL(sparsa_plan_create(ctx, &wide, NULL, &plan), SPARSA_ERR_UNSUPPORTED, "head_dim");
