@@ -2,8 +2,9 @@
 # Installs the release .debs into this machine, builds the consumer program
 # against them twice (with pkg-config and with find_package), runs both
 # (sink + window attention checked against a float64 reference, and the
-# library must be the installed one), then purges the packages and checks
-# the machine is as it was: same `dpkg -l`, no file of the packages left.
+# library must be the installed one), loads the library by soname with
+# dlopen as a framework would, then purges the packages and checks the
+# machine is as it was: same `dpkg -l`, no file of the packages left.
 #
 # Needs root. Refuses to run where a sparsa package is already installed,
 # since purging it afterwards would not leave the machine as found.
@@ -72,6 +73,13 @@ cmake -S "$consumer" -B "$work/cmake-build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
 cmake --build "$work/cmake-build" >>"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; exit 1; }
 "$work/cmake-build/sink_window" "$libdir"
+
+# A framework's way in: dlopen by soname, found through the loader cache.
+echo "system-install: dlopen(\"$(basename "$runtime_so")\") and sparsa_get_api"
+# shellcheck disable=SC2046
+cc -std=c11 -O2 -o "$work/dlopen_api" "$consumer/../dlopen_api.c" "$consumer/reference.c" \
+  -I"$consumer/.." $(pkg-config --cflags sparsa) -ldl -lm
+"$work/dlopen_api" "$(basename "$runtime_so")" 10
 
 purge
 trap - EXIT
