@@ -5,11 +5,9 @@ import "sparsa/internal/capi"
 // Engine is a compute engine.
 type Engine int
 
-// Engines.
-const (
-	CPU  Engine = 0
-	CUDA Engine = 1
-)
+// CPU is the host engine. Go passes host memory (slices), so its contexts
+// are CPU contexts; device memory is reached from Python or the C API.
+const CPU Engine = 0
 
 // Context is an engine context; every mask and plan belongs to one. Close
 // it after the masks and plans made from it.

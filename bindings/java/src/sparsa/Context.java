@@ -5,14 +5,16 @@ import sparsa.capi.SparsaCapi;
 import sparsa.capi.SparsaCapiConstants;
 
 /**
- * An engine context (the CPU, or one CUDA device); every mask and plan
- * belongs to one. Close it after the masks and plans made from it.
+ * An engine context; every mask and plan belongs to one. Close it after the
+ * masks and plans made from it.
+ *
+ * <p>Java passes host memory (direct buffers), so its contexts are CPU
+ * contexts; device memory is reached from Python or the C API.
  */
 public final class Context extends NativeHandle<SWIGTYPE_p_sparsa_context> {
-  /** Compute engines. */
+  /** Compute engines reachable with host buffers. */
   public enum Engine {
-    CPU(SparsaCapiConstants.SPARSA_ENGINE_CPU),
-    CUDA(SparsaCapiConstants.SPARSA_ENGINE_CUDA);
+    CPU(SparsaCapiConstants.SPARSA_ENGINE_CPU);
 
     final int code;
 

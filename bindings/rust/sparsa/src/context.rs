@@ -1,4 +1,4 @@
-//! Contexts: one engine (the CPU, or one CUDA device) per context.
+//! Contexts: one engine per context.
 
 use std::ptr;
 
@@ -6,11 +6,11 @@ use sparsa_sys as sys;
 
 use crate::error::{check, Result};
 
-/// A compute engine.
+/// A compute engine. Rust passes host memory (slices), so its contexts are
+/// CPU contexts; device memory is reached from Python or the C API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Cpu,
-    Cuda,
 }
 
 /// An engine context; masks, plans and caches borrow it, so it outlives
@@ -35,7 +35,6 @@ impl Context {
     pub fn new(engine: Engine, device: i32) -> Result<Context> {
         let code = match engine {
             Engine::Cpu => sys::sparsa_engine_SPARSA_ENGINE_CPU,
-            Engine::Cuda => sys::sparsa_engine_SPARSA_ENGINE_CUDA,
         };
         let mut raw = ptr::null_mut();
         // SAFETY: raw is a valid out-pointer.
