@@ -479,36 +479,46 @@ static sparsa_status sp_nbhd_spans(const sparsa_pattern *p, const sp_qtile *qt, 
   return SPARSA_OK;
 }
 
+/* Exact spans of the aligned positions [P0, P1], which lie in one query
+ * frame: its positions are contiguous, so in each key frame the keys some
+ * query sees form one interval and those every query sees another. */
+static sparsa_status sp_radial_frame_spans(const sparsa_pattern *p, const sp_qtile *qt, int64_t P0,
+                                           int64_t P1, sp_spans *out) {
+  int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
+  int64_t fp = sp_floor_div(P0, F), qs0 = sp_floor_mod(P0, F), qs1 = sp_floor_mod(P1, F);
+  int64_t last_frame = (qt->t->g.kv_len - 1) / F;
+  for (int64_t fj = sp_max64(fp - M, 0); fj <= sp_min64(fp + M, last_frame); fj++) {
+    int64_t f = fj > fp ? fj - fp : fp - fj, base = fj * F;
+    int64_t w = sp_radial_width(p->u.radial.window, f);
+    SP_TRY(sp_range_spans(qt, base + sp_frame_low(qs0, w), base + sp_frame_high(qs1, w, F),
+                          base + sp_frame_low(qs1, w), base + sp_frame_high(qs0, w, F),
+                          SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
+  }
+  return SPARSA_OK;
+}
+
 static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt,
                                      sp_spans *out) {
   int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
   int64_t fp0 = sp_floor_div(qt->P0, F), fp1 = sp_floor_div(qt->P1, F);
-  int64_t qs0 = 0, qs1 = F - 1;
-  if (fp0 == fp1) {
-    qs0 = sp_floor_mod(qt->P0, F);
-    qs1 = sp_floor_mod(qt->P1, F);
+  if (fp0 == fp1) return sp_radial_frame_spans(p, qt, qt->P0, qt->P1, out);
+  if (fp1 == fp0 + 1) {
+    /* Straddling two frames: each part exactly, a block full only if both
+     * parts fill it. */
+    int64_t cut = fp1 * F, base = out->n;
+    SP_TRY(sp_radial_frame_spans(p, qt, qt->P0, cut - 1, out));
+    int64_t split = out->n;
+    sp_qtile sub = *qt;
+    sub.base = split;
+    SP_TRY(sp_radial_frame_spans(p, &sub, cut, qt->P1, out));
+    return sp_merge_regions(out, qt, base, split, SP_MERGE_ROWS);
   }
-  int64_t last_frame = (qt->t->g.kv_len - 1) / F;
-  if (fp0 == fp1) {
-    /* One query frame: its positions are contiguous, so in each key frame
-     * the keys some query sees form one interval and those every query
-     * sees another. */
-    for (int64_t fj = sp_max64(fp0 - M, 0); fj <= sp_min64(fp0 + M, last_frame); fj++) {
-      int64_t f = fj > fp0 ? fj - fp0 : fp0 - fj, base = fj * F;
-      int64_t w = sp_radial_width(p->u.radial.window, f);
-      SP_TRY(sp_range_spans(qt, base + sp_frame_low(qs0, w), base + sp_frame_high(qs1, w, F),
-                            base + sp_frame_low(qs1, w), base + sp_frame_high(qs0, w, F),
-                            SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
-    }
-    return SPARSA_OK;
-  }
-  for (int64_t fj = sp_max64(fp0 - M, 0); fj <= sp_min64(fp1 + M, last_frame); fj++) {
-    int64_t fmin = fj < fp0 ? fp0 - fj : (fj > fp1 ? fj - fp1 : 0);
-    int64_t w = sp_radial_width(p->u.radial.window, fmin);
-    int64_t s0 = sp_frame_low(qs0, w), s1 = sp_frame_high(qs1, w, F), b0, b1;
-    if (sp_token_blocks(qt, fj * F + s0, fj * F + s1, &b0, &b1))
-      SP_TRY(sp_push(out, qt, b0, b1, SP_SPAN_CHECK));
-  }
+  /* Frames shorter than the query block: the block's queries cover whole
+   * frames, so each key frame in reach is a candidate as a whole. */
+  int64_t last_frame = (qt->t->g.kv_len - 1) / F, b0, b1;
+  int64_t f0 = sp_max64(fp0 - M, 0), f1 = sp_min64(fp1 + M, last_frame);
+  if (f0 <= f1 && sp_token_blocks(qt, f0 * F, (f1 + 1) * F - 1, &b0, &b1))
+    SP_TRY(sp_push(out, qt, b0, b1, SP_SPAN_CHECK));
   return SPARSA_OK;
 }
 

@@ -28,25 +28,30 @@ static void fail_at(checker *ck, const char *fmt, ...) {
 }
 
 /* Block lists of a neighborhood alone are exact row by row when its last
- * axis is not dilated; its tile classification (used inside combinations
- * and on arbitrary rectangles) reasons on bounding boxes. */
-static int partial_is_tight(const ref_pattern *rp, int block_list_top) {
+ * axis is not dilated, those of a radial pattern alone when a query block
+ * meets at most two frames; their tile classification (used inside
+ * combinations and on arbitrary rectangles) reasons on bounding boxes. */
+static int partial_is_tight(const ref_pattern *rp, int block_list_top, int64_t block_q) {
   switch (rp->kind) {
+    case SPARSA_PATTERN_RADIAL:
+      /* Exact when a query block meets at most two frames. */
+      return block_list_top && rp->param[0] >= block_q;
     case SPARSA_PATTERN_NEIGHBORHOOD: {
       int last = rp->nbhd.num_dims - 1;
       return block_list_top && (rp->nbhd.dilation[last] == 1 || rp->nbhd.extent[last] == 1);
     }
-    case SPARSA_PATTERN_INTERSECTION:
-    case SPARSA_PATTERN_RADIAL: return 0;
+    case SPARSA_PATTERN_INTERSECTION: return 0;
     case SPARSA_PATTERN_UNION:
       for (int32_t k = 0; k < rp->num_parts; k++)
-        if (!partial_is_tight(rp->parts[k], 0)) return 0;
+        if (!partial_is_tight(rp->parts[k], 0, block_q)) return 0;
       return 1;
     default: return 1;
   }
 }
 
-int mask_check_partial_is_tight(const ref_pattern *rp) { return partial_is_tight(rp, 1); }
+int mask_check_partial_is_tight(const ref_pattern *rp, int64_t block_q) {
+  return partial_is_tight(rp, 1, block_q);
+}
 
 /* Power patterns are not listed: a block that only the local window and
  * the power-of-two distances together fill may stay partial. */
@@ -171,7 +176,7 @@ int mask_check(sparsa_context *ctx, const ref_pattern *rp, const mask_case *c, c
     fail_at(&ck, "export_bsr row_ptr ends %lld .. %lld, blocks %lld", (long long)row_ptr[0],
             (long long)row_ptr[nqb], (long long)nblocks);
 
-  int tight_partial = mask_check_partial_is_tight(rp), tight_full = mask_check_full_is_tight(rp);
+  int tight_partial = mask_check_partial_is_tight(rp, c->block_q), tight_full = mask_check_full_is_tight(rp);
   int64_t nfull = 0, npartial = 0, listed_total = 0;
   for (int64_t qb = 0; qb < nqb && ck.failures == 0; qb++) {
     int64_t q0 = qb * c->block_q, q1 = q0 + c->block_q < Q ? q0 + c->block_q : Q;
@@ -212,7 +217,7 @@ int mask_check(sparsa_context *ctx, const ref_pattern *rp, const mask_case *c, c
   }
 
   /* Unaligned rectangles: classification soundness and tiles. */
-  int tight_classify = partial_is_tight(rp, 0);
+  int tight_classify = partial_is_tight(rp, 0, 0);
   uint64_t rng = (uint64_t)(Q * 1000003 + K * 7919 + c->block_q);
   for (int t = 0; t < 12 && ck.failures == 0; t++) {
     int64_t q0 = ref_rng_range(&rng, 0, Q - 1), k0 = ref_rng_range(&rng, 0, K - 1);

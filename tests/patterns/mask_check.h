@@ -25,6 +25,6 @@ int mask_check(sparsa_context *ctx, const ref_pattern *rp, const mask_case *c, c
 /* Whether the library promises exact FULL / non-empty PARTIAL classes for
  * this pattern (see core/pattern.h). */
 int mask_check_full_is_tight(const ref_pattern *rp);
-int mask_check_partial_is_tight(const ref_pattern *rp);
+int mask_check_partial_is_tight(const ref_pattern *rp, int64_t block_q);
 
 #endif
