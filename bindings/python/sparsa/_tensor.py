@@ -171,6 +171,20 @@ def overlap(a, b):
             and np.may_share_memory(a.owner, b.owner))
 
 
+def raw_buffer(obj, name):
+    """(address, bytes, device) of a contiguous byte buffer: a numpy array
+    or a torch tensor (its caching allocator serves CUDA workspaces)."""
+    if isinstance(obj, np.ndarray):
+        if not obj.flags.c_contiguous:
+            raise ValueError(f"{name}: must be contiguous")
+        return obj.ctypes.data, obj.nbytes, CPU
+    if _is_torch(obj):
+        if not obj.is_contiguous():
+            raise ValueError(f"{name}: must be contiguous")
+        return obj.data_ptr(), obj.numel() * obj.element_size(), obj.device.type
+    raise TypeError(f"{name}: expected a numpy array or a torch tensor, got {type(obj).__name__}")
+
+
 def index_array(values, dtype, name):
     """A contiguous copy of small integer inputs (patterns copy them anyway)."""
     arr = np.ascontiguousarray(np.asarray(values, dtype=dtype))

@@ -4,7 +4,7 @@ import numpy as np
 
 from . import capi
 from ._handle import Handle
-from ._tensor import CPU, F16, F32, _packed_strides, as_tensor, overlap, writable
+from ._tensor import CPU, F16, F32, _packed_strides, as_tensor, overlap, raw_buffer, writable
 from .problem import Layout, Problem
 
 _NUMPY_DTYPES = {F32: np.float32, F16: np.float16}
@@ -54,8 +54,13 @@ class Plan(Handle):
     def num_blocks(self):
         return capi.plan_num_blocks(self._handle)
 
-    def execute(self, q, k, v, out=None, lse=None, return_lse=False):
-        """Attention over the planned mask; returns out, or (out, lse)."""
+    def execute(self, q, k, v, out=None, lse=None, return_lse=False, workspace=None):
+        """Attention over the planned mask; returns out, or (out, lse).
+
+        ``workspace`` (at least workspace_size bytes, 64-byte aligned, on the
+        tensors' device) spares the engine an allocation per call; on CUDA
+        that keeps execute free of allocations, as graph capture needs.
+        """
         handle = self._handle
         layout = Layout(q, k, v, out, lse)
         if layout.signature() != self._signature:
@@ -77,9 +82,14 @@ class Plan(Handle):
             for in_name, t in (("q", layout.q), ("k", layout.k), ("v", layout.v)):
                 if overlap(o, t):
                     raise ValueError(f"{out_name} shares memory with {in_name}")
+        ws_address, ws_bytes = None, 0
+        if workspace is not None:
+            ws_address, ws_bytes, ws_device = raw_buffer(workspace, "workspace")
+            if ws_device != layout.device:
+                raise ValueError(f"workspace: on {ws_device} but the tensors are on {layout.device}")
         capi.execute(handle, layout.q.address, layout.k.address, layout.v.address,
                      layout.out.address, None if layout.lse is None else layout.lse.address,
-                     None, 0)
+                     ws_address, ws_bytes)
         return (out, lse) if (return_lse or lse is not None) else out
 
 

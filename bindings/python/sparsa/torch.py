@@ -80,11 +80,14 @@ def _block_sparse_attention(q, k, v, kv_num_blocks, kv_indices, block_q, block_k
             # [b, h, s, d] seen as [b, s, h, d]: the same memory, other strides.
             bshd = [t.transpose(1, 2) for t in (q, k, v, out)]
             with Plan(ctx, *bshd[:3], mask, scale=scale or None, out=bshd[3], lse=lse) as plan:
+                # From torch's caching allocator (aligned to 512 bytes), so the
+                # engine allocates nothing itself.
+                workspace = torch.empty(max(plan.workspace_size, 1), dtype=torch.uint8, device=q.device)
                 # The stream is context state: set and used under one lock.
                 with lock:
                     if q.device.type == "cuda":
                         ctx.set_stream(torch.cuda.current_stream(q.device).cuda_stream)
-                    plan.execute(*bshd, lse=lse)
+                    plan.execute(*bshd, lse=lse, workspace=workspace)
     finally:
         for p in patterns:
             p.close()

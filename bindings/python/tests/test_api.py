@@ -33,6 +33,24 @@ def test_strided_views_are_used_in_place(ctx):
     check(out_view, lse, *attention(q, k, v, dense))
 
 
+def test_workspace(ctx):
+    q, k, v = qkv(1, 64, 64, 2, 2, 16)
+    with sparsa.Mask(ctx, sparsa.Pattern.causal(), 64, 64, 16, 16) as mask, \
+            sparsa.Plan(ctx, q, k, v, mask) as plan:
+        size = plan.workspace_size
+        # 64-byte aligned: a slice of a larger buffer at an aligned offset.
+        raw = np.zeros(size + 128, dtype=np.uint8)
+        start = -raw.ctypes.data % 64
+        out = plan.execute(q, k, v, workspace=raw[start:start + size + 64])
+        np.testing.assert_allclose(out, plan.execute(q, k, v), atol=0)
+        if size > 0:
+            with pytest.raises(sparsa.SparsaError) as err:
+                plan.execute(q, k, v, workspace=raw[start:start + size - 1])
+            assert err.value.status == sparsa.ERR_INVALID_ARGUMENT
+        with pytest.raises(TypeError, match="workspace"):
+            plan.execute(q, k, v, workspace=b"bytes")
+
+
 def test_plan_reuse_checks_layout(ctx):
     q, k, v = qkv(1, 32, 32, 2, 2, 16)
     with sparsa.Mask(ctx, sparsa.Pattern.causal(), 32, 32, 16, 16) as mask:
