@@ -1,0 +1,139 @@
+/* Binding a context to a device: telling a missing driver from a missing
+ * device from a bad ordinal, and the stream and pool that execute uses. */
+#include "cuda_context.h"
+
+#include "cuda_host.h"
+#include "kernels/kernel_args.h"
+
+/* Kernels are built for sm_80 (runs on 8.x) and sm_90a (runs on 9.0 only). */
+static int spc_has_kernels_for(int major, int minor) {
+  return major == 8 || (major == 9 && minor == 0);
+}
+
+static sparsa_status spc_probe_device(int32_t device) {
+  int driver = 0;
+  cudaError_t err = cudaDriverGetVersion(&driver);
+  if (err != cudaSuccess || driver == 0)
+    return spc_fail(SPARSA_ERR_NO_DEVICE,
+                    "CUDA engine: no CUDA driver is installed (libcuda.so.1 could not be loaded)");
+  int count = 0;
+  err = cudaGetDeviceCount(&count);
+  if (err == cudaErrorInsufficientDriver) {
+    return spc_fail(SPARSA_ERR_NO_DEVICE,
+                    "CUDA engine: the CUDA driver (version %d.%d) is older than the runtime "
+                    "the engine was built with (%d.%d)",
+                    driver / 1000, (driver % 1000) / 10, CUDART_VERSION / 1000,
+                    (CUDART_VERSION % 1000) / 10);
+  }
+  if (err == cudaErrorNoDevice || (err == cudaSuccess && count == 0))
+    return spc_fail(SPARSA_ERR_NO_DEVICE,
+                    "CUDA engine: the CUDA driver is installed but no CUDA device is visible");
+  if (err != cudaSuccess)
+    return spc_fail(SPARSA_ERR_NO_DEVICE, "CUDA engine: counting devices failed: %s (%s)",
+                    cudaGetErrorName(err), cudaGetErrorString(err));
+  if (device >= count)
+    return spc_fail(SPARSA_ERR_NO_DEVICE,
+                    "CUDA engine: device ordinal %d is out of range: %d CUDA device%s visible",
+                    (int)device, count, count == 1 ? " is" : "s are");
+  return SPARSA_OK;
+}
+
+sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
+  SPC_TRY(spc_probe_device(device));
+  struct cudaDeviceProp prop;
+  cudaError_t err = cudaGetDeviceProperties(&prop, device);
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading device properties");
+  if (!spc_has_kernels_for(prop.major, prop.minor))
+    return spc_fail(SPARSA_ERR_NO_DEVICE,
+                    "CUDA engine: device %d (%s) has compute capability %d.%d; the engine has "
+                    "kernels for 8.x and 9.0 only",
+                    (int)device, prop.name, prop.major, prop.minor);
+  spc_context *c = spc_calloc(1, sizeof *c);
+  if (c == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating the context state");
+  if (pthread_mutex_init(&c->pool_lock, NULL) != 0) {
+    spc_free(c);
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: creating the pool lock");
+  }
+  c->device = device;
+  c->stream = NULL;
+  c->sm_count = prop.multiProcessorCount;
+  c->cc_major = prop.major;
+  c->cc_minor = prop.minor;
+  c->smem_per_block_optin = prop.sharedMemPerBlockOptin;
+  ctx->engine_state = c;
+  ctx->num_threads = 1;
+  /* Creating the primary context now makes the first execute cheap and
+   * surfaces a broken device here rather than later. */
+  sparsa_status status = spc_context_activate(c);
+  if (status == SPARSA_OK) {
+    err = cudaFree(NULL);
+    if (err != cudaSuccess) status = spc_fail_cuda((int)err, "initializing the device");
+  }
+  /* Kernel attributes are set here, once, outside any stream capture. */
+  if (status == SPARSA_OK) {
+    int kerr = spc_prepare_prefill();
+    if (kerr == 0) kerr = spc_prepare_decode();
+    if (kerr != 0) status = spc_fail_cuda(kerr, "configuring the kernels");
+  }
+  if (status != SPARSA_OK) {
+    pthread_mutex_destroy(&c->pool_lock);
+    spc_free(c);
+    ctx->engine_state = NULL;
+  }
+  return status;
+}
+
+void spc_context_fini(sparsa_context *ctx) {
+  spc_context *c = spc_ctx(ctx);
+  if (c == NULL) return;
+  if (c->pool != NULL) {
+    cudaSetDevice(c->device);
+    /* The pool may still be read by queued work. */
+    cudaStreamSynchronize(c->stream);
+    cudaFree(c->pool);
+  }
+  pthread_mutex_destroy(&c->pool_lock);
+  spc_free(c);
+  ctx->engine_state = NULL;
+}
+
+sparsa_status spc_context_activate(const spc_context *c) {
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == c->device) return SPARSA_OK;
+  SPC_CUDA_TRY(cudaSetDevice(c->device), "selecting the context's device");
+  return SPARSA_OK;
+}
+
+sparsa_status spc_context_set_stream(sparsa_context *ctx, void *stream) {
+  spc_ctx(ctx)->stream = (cudaStream_t)stream;
+  return SPARSA_OK;
+}
+
+sparsa_status spc_context_synchronize(sparsa_context *ctx) {
+  spc_context *c = spc_ctx(ctx);
+  SPC_TRY(spc_context_activate(c));
+  SPC_CUDA_TRY(cudaStreamSynchronize(c->stream), "synchronizing the context's stream");
+  return SPARSA_OK;
+}
+
+sparsa_status spc_context_reserve_pool(spc_context *c, size_t bytes) {
+  if (bytes == 0) return SPARSA_OK;
+  pthread_mutex_lock(&c->pool_lock);
+  sparsa_status status = SPARSA_OK;
+  if (bytes > c->pool_bytes) {
+    cudaError_t err = cudaStreamSynchronize(c->stream);
+    if (err == cudaSuccess && c->pool != NULL) err = cudaFree(c->pool);
+    c->pool = NULL;
+    c->pool_bytes = 0;
+    if (err == cudaSuccess) err = cudaMalloc(&c->pool, bytes);
+    if (err != cudaSuccess) {
+      c->pool = NULL;
+      status = spc_fail_cuda((int)err, "growing the workspace pool");
+    } else {
+      c->pool_bytes = bytes;
+    }
+  }
+  pthread_mutex_unlock(&c->pool_lock);
+  return status;
+}

@@ -1,0 +1,41 @@
+/* Engine state of a CUDA context: the bound device, the stream work is
+ * queued on, what the kernels need to know about the device, and the
+ * workspace pool used when execute is given no workspace. */
+#ifndef SPARSA_CUDA_CONTEXT_H
+#define SPARSA_CUDA_CONTEXT_H
+
+#include <pthread.h>
+
+#include <cuda_runtime_api.h>
+
+#include "context.h"
+
+typedef struct spc_context {
+  int device;
+  cudaStream_t stream;      /* borrowed from the caller; NULL: legacy default stream */
+  int sm_count;
+  int cc_major, cc_minor;
+  size_t smem_per_block_optin;
+  /* Grown at plan creation (never on the hot path) to the largest
+   * workspace of the context's plans; used in stream order. */
+  pthread_mutex_t pool_lock;
+  void *pool;
+  size_t pool_bytes;
+} spc_context;
+
+static inline spc_context *spc_ctx(const sparsa_context *ctx) {
+  return (spc_context *)ctx->engine_state;
+}
+
+sparsa_status spc_context_init(sparsa_context *ctx, int32_t device);
+void spc_context_fini(sparsa_context *ctx);
+sparsa_status spc_context_set_stream(sparsa_context *ctx, void *stream);
+sparsa_status spc_context_synchronize(sparsa_context *ctx);
+
+/* Make the current thread use the context's device (cheap when it already does). */
+sparsa_status spc_context_activate(const spc_context *c);
+
+/* Grow the pool to at least bytes (synchronizes the stream when it grows). */
+sparsa_status spc_context_reserve_pool(spc_context *c, size_t bytes);
+
+#endif

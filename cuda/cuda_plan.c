@@ -1,0 +1,571 @@
+/* Plan creation for the CUDA engine: checks what the kernels can serve,
+ * then builds their schedule on the host and uploads it once.
+ *
+ * Prefill (q_len > 16): block lists at the kernels' tile granularity
+ * (coarsened when the mask's blocks are smaller than a tile: any superset
+ * of the visible blocks is exact, because partial tiles are refined token
+ * by token) and one work item per (sequence, head, 64-row tile), sorted by
+ * cost so that the longest rows start first.
+ *
+ * Decode (q_len <= 16): per (sequence, kv head, 16-row chunk) the union of
+ * its heads' key tiles, split into ranges that fill the device. */
+#include "cuda_plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda_context.h"
+#include "cuda_host.h"
+#include "cuda_rules.h"
+#include "staging.h"
+
+/* A host block list at the kernels' granularity (same layout as sp_block_list). */
+typedef struct spc_list {
+  int32_t num_heads;
+  int64_t num_q_blocks;
+  int64_t *row_ptr;
+  int32_t *col;
+  uint8_t *full;
+  int owned; /* row_ptr/col/full allocated here (else borrowed from the plan) */
+} spc_list;
+
+static void spc_list_free(spc_list *l) {
+  if (l->owned) {
+    spc_free(l->row_ptr);
+    spc_free(l->col);
+    spc_free(l->full);
+  }
+  memset(l, 0, sizeof *l);
+}
+
+/* Re-block a list to tiles tq x tkv (multiples of the list's blocks). A
+ * coarse tile is full only when every block under it, clipped to the
+ * lengths, is listed and full. */
+static sparsa_status spc_list_coarsen(const sp_block_list *in, int32_t tq, int32_t tkv,
+                                      int64_t q_len, int64_t kv_len, spc_list *out) {
+  const int64_t rq = tq / in->block_q, rk = tkv / in->block_kv;
+  const int64_t nq = (q_len + tq - 1) / tq, nk = (kv_len + tkv - 1) / tkv;
+  out->num_heads = in->num_heads;
+  out->num_q_blocks = nq;
+  out->owned = 1;
+  int64_t cap = (int64_t)in->num_heads * nq * nk;
+  int64_t in_nnz = in->row_ptr[(int64_t)in->num_heads * in->num_q_blocks];
+  if (in_nnz < cap) cap = in_nnz; /* each coarse entry holds at least one fine one */
+  out->row_ptr = spc_alloc(((size_t)in->num_heads * nq + 1) * sizeof *out->row_ptr);
+  out->col = spc_alloc((size_t)(cap ? cap : 1) * sizeof *out->col);
+  out->full = spc_alloc((size_t)(cap ? cap : 1));
+  int32_t *seen = spc_calloc((size_t)nk, sizeof *seen);  /* fine blocks present */
+  int32_t *fulls = spc_calloc((size_t)nk, sizeof *fulls); /* fine blocks full */
+  if (!out->row_ptr || !out->col || !out->full || !seen || !fulls) {
+    spc_free(seen);
+    spc_free(fulls);
+    spc_list_free(out);
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a coarsened block list");
+  }
+  int64_t n = 0;
+  out->row_ptr[0] = 0;
+  for (int32_t h = 0; h < in->num_heads; h++) {
+    for (int64_t R = 0; R < nq; R++) {
+      int64_t qb0 = R * rq, qb1 = qb0 + rq;
+      if (qb1 > in->num_q_blocks) qb1 = in->num_q_blocks;
+      for (int64_t qb = qb0; qb < qb1; qb++) {
+        int64_t row = (int64_t)h * in->num_q_blocks + qb;
+        for (int64_t e = in->row_ptr[row]; e < in->row_ptr[row + 1]; e++) {
+          int64_t C = in->col[e] / rk;
+          seen[C]++;
+          fulls[C] += in->full[e] != 0;
+        }
+      }
+      for (int64_t C = 0; C < nk; C++) {
+        if (seen[C] == 0) continue;
+        int64_t kb0 = C * rk, kb1 = kb0 + rk;
+        if (kb1 > in->num_kv_blocks) kb1 = in->num_kv_blocks;
+        int64_t blocks_under = (qb1 - qb0) * (kb1 - kb0);
+        out->col[n] = (int32_t)C;
+        out->full[n] = fulls[C] == blocks_under;
+        n++;
+        seen[C] = fulls[C] = 0;
+      }
+      out->row_ptr[(int64_t)h * nq + R + 1] = n;
+    }
+  }
+  spc_free(seen);
+  spc_free(fulls);
+  return SPARSA_OK;
+}
+
+static sparsa_status spc_check_problem(const sparsa_plan *plan, spc_elem *elem) {
+  const sparsa_problem *p = &plan->problem;
+  if (p->dtype == SPARSA_DTYPE_F32)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                    "CUDA engine: problem.dtype = f32 is not supported on the GPU; use bf16 or "
+                    "f16 (or the CPU engine for f32)");
+  *elem = p->dtype == SPARSA_DTYPE_BF16 ? SPC_ELEM_BF16 : SPC_ELEM_F16;
+  if (p->head_dim != 64 && p->head_dim != 128)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                    "CUDA engine: problem.head_dim = %d: the GPU kernels support 64 and 128",
+                    (int)p->head_dim);
+  if (p->v_head_dim != p->head_dim)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                    "CUDA engine: problem.v_head_dim = %d differs from head_dim = %d: not "
+                    "supported on the GPU",
+                    (int)p->v_head_dim, (int)p->head_dim);
+  /* 16-byte vector copies need 8-element aligned rows and heads. */
+  const struct { const char *name; const int64_t *s; } st[] = {
+      {"q_stride", p->q_stride}, {"k_stride", p->k_stride},
+      {"v_stride", p->v_stride}, {"o_stride", p->o_stride}};
+  for (int i = 0; i < 4; i++)
+    for (int a = p->cu_seqlens_q ? 1 : 0; a < 3; a++)
+      if (st[i].s[a] % 8 != 0)
+        return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                        "CUDA engine: problem.%s[%d] = %lld: the GPU kernels need strides that "
+                        "are multiples of 8 elements",
+                        st[i].name, a, (long long)st[i].s[a]);
+  return SPARSA_OK;
+}
+
+/* Kernel-granularity lists for every plan list. */
+static sparsa_status spc_kernel_lists(const sparsa_plan *plan, spc_list *lists, int32_t *tq,
+                                      int32_t *tkv) {
+  *tq = plan->block_q < SPC_TILE_Q ? SPC_TILE_Q : plan->block_q;
+  *tkv = plan->block_kv < SPC_TILE_KV ? SPC_TILE_KV : plan->block_kv;
+  for (int32_t l = 0; l < plan->num_lists; l++) {
+    const sp_block_list *in = &plan->lists[l];
+    if (*tq == in->block_q && *tkv == in->block_kv) {
+      lists[l] = (spc_list){in->num_heads, in->num_q_blocks, in->row_ptr, in->col, in->full, 0};
+      continue;
+    }
+    /* Lengths of the list: those of any sequence that uses it. */
+    int64_t q_len = 0, kv_len = 0;
+    for (int32_t b = 0; b < plan->problem.batch; b++)
+      if (plan->sequences[b].list == l) {
+        q_len = plan->sequences[b].q_len;
+        kv_len = plan->sequences[b].kv_len;
+        break;
+      }
+    SPC_TRY(spc_list_coarsen(in, *tq, *tkv, q_len, kv_len, &lists[l]));
+  }
+  return SPARSA_OK;
+}
+
+static void spc_fill_seq(const sparsa_plan *plan, int32_t b, spc_seq *out) {
+  const sparsa_problem *p = &plan->problem;
+  const sp_sequence *s = &plan->sequences[b];
+  int varlen = p->cu_seqlens_q != NULL;
+  int64_t bq = varlen ? 0 : b;
+  out->q_base = bq * p->q_stride[0] + s->q_start * p->q_stride[1];
+  out->k_base = bq * p->k_stride[0] + s->kv_start * p->k_stride[1];
+  out->v_base = bq * p->v_stride[0] + s->kv_start * p->v_stride[1];
+  out->o_base = bq * p->o_stride[0] + s->q_start * p->o_stride[1];
+  out->lse_base = bq * p->lse_stride[0] + s->q_start * p->lse_stride[2];
+  out->q_len = (int32_t)s->q_len;
+  out->kv_len = (int32_t)s->kv_len;
+  out->off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : s->kv_len - s->q_len;
+  out->list = s->list;
+  out->num_q_tiles = (int32_t)((s->q_len + SPC_TILE_Q - 1) / SPC_TILE_Q);
+}
+
+static int spc_work_cmp(const void *a, const void *b) {
+  const spc_work *x = a, *y = b;
+  if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
+  if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+  if (x->head != y->head) return x->head < y->head ? -1 : 1;
+  return (x->q_tile > y->q_tile) - (x->q_tile < y->q_tile);
+}
+
+/* ---- decode: per (list, kv head, chunk) unions of key tiles ---------- */
+
+typedef struct spc_tile_set {
+  int32_t *tiles;
+  uint8_t *full;
+  int64_t n, cap;
+} spc_tile_set;
+
+static sparsa_status spc_tiles_push(spc_tile_set *ts, int32_t tile, uint8_t full) {
+  if (ts->n == ts->cap) {
+    int64_t cap = ts->cap ? ts->cap * 2 : 1024;
+    int32_t *t = spc_alloc((size_t)cap * sizeof *t);
+    uint8_t *f = spc_alloc((size_t)cap);
+    if (t == NULL || f == NULL) {
+      spc_free(t);
+      spc_free(f);
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating decode tile lists");
+    }
+    if (ts->n) {
+      memcpy(t, ts->tiles, (size_t)ts->n * sizeof *t);
+      memcpy(f, ts->full, (size_t)ts->n);
+    }
+    spc_free(ts->tiles);
+    spc_free(ts->full);
+    ts->tiles = t;
+    ts->full = f;
+    ts->cap = cap;
+  }
+  ts->tiles[ts->n] = tile;
+  ts->full[ts->n] = full;
+  ts->n++;
+  return SPARSA_OK;
+}
+
+/* Appends the union over the chunk's heads of their first query block's
+ * key blocks, as 64-key tiles; returns the range through begin/end. A tile
+ * is full only when every head of the chunk has it full and the list's
+ * blocks are at least a tile wide. */
+static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_list *list,
+                                      int64_t kv_len, int32_t q_len, int32_t kv_head,
+                                      int32_t chunk, int32_t *heads_seen, int32_t *fulls_seen,
+                                      spc_tile_set *ts, int64_t *begin, int64_t *end) {
+  const int32_t group = plan->group;
+  const int64_t ntiles = (kv_len + SPC_TILE_KV - 1) / SPC_TILE_KV;
+  int32_t first = chunk * SPC_DECODE_ROWS, last = first + SPC_DECODE_ROWS;
+  if (last > group * q_len) last = group * q_len;
+  int32_t h0 = kv_head * group + first / q_len, h1 = kv_head * group + (last - 1) / q_len;
+  if (list->num_heads == 1) h1 = h0 = 0;
+  int32_t nheads = h1 - h0 + 1;
+  const int sub = list->block_kv >= SPC_TILE_KV ? list->block_kv / SPC_TILE_KV : 1;
+  for (int32_t h = h0; h <= h1; h++) {
+    int64_t row = (int64_t)h * list->num_q_blocks; /* q block 0 holds every decode row */
+    for (int64_t e = list->row_ptr[row]; e < list->row_ptr[row + 1]; e++) {
+      int64_t first_tile = (int64_t)list->col[e] * list->block_kv / SPC_TILE_KV;
+      for (int s = 0; s < sub; s++) {
+        int64_t t = first_tile + s;
+        if (t >= ntiles) break;
+        heads_seen[t]++;
+        fulls_seen[t] += list->full[e] != 0 && list->block_kv >= SPC_TILE_KV;
+      }
+    }
+  }
+  *begin = ts->n;
+  for (int64_t t = 0; t < ntiles; t++) {
+    if (heads_seen[t] == 0) continue;
+    /* A block smaller than a tile counts once per fine block: "full" needs
+     * exactly one full entry per head, which sub >= 1 tiles guarantee. */
+    uint8_t full = fulls_seen[t] == nheads && heads_seen[t] == nheads;
+    SPC_TRY(spc_tiles_push(ts, (int32_t)(t * SPC_TILE_KV), full));
+    heads_seen[t] = fulls_seen[t] = 0;
+  }
+  *end = ts->n;
+  return SPARSA_OK;
+}
+
+/* ---- building and uploading ------------------------------------------ */
+
+typedef struct spc_build {
+  spc_staging st;
+  spc_list *lists;
+  int32_t num_lists;
+  spc_rules_stage rules;
+  spc_work *work;
+  spc_tile_set tiles;
+  spc_decode_group *groups;
+  spc_decode_split *splits;
+} spc_build;
+
+static void spc_build_free(spc_build *b) {
+  if (b->lists)
+    for (int32_t l = 0; l < b->num_lists; l++) spc_list_free(&b->lists[l]);
+  spc_free(b->lists);
+  spc_rules_stage_free(&b->rules);
+  spc_free(b->work);
+  spc_free(b->tiles.tiles);
+  spc_free(b->tiles.full);
+  spc_free(b->groups);
+  spc_free(b->splits);
+  spc_staging_free(&b->st);
+}
+
+#define SPC_STAGE(b, ptr, bytes, off)                                              \
+  do {                                                                             \
+    (off) = spc_staging_push(&(b)->st, (ptr), (bytes));                            \
+    if ((off) == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;                        \
+  } while (0)
+
+static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_context *c,
+                                       spc_build *b, spc_plan *ep, size_t *seq_off,
+                                       size_t *lists_off, size_t *work_off) {
+  (void)c;
+  const sparsa_problem *p = &plan->problem;
+  int32_t tq, tkv;
+  SPC_TRY(spc_kernel_lists(plan, b->lists, &tq, &tkv));
+  int64_t count = 0;
+  for (int32_t s = 0; s < p->batch; s++)
+    count += (plan->sequences[s].q_len + SPC_TILE_Q - 1) / SPC_TILE_Q * p->q_heads;
+  if (count > INT32_MAX)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: %lld work items exceed one grid",
+                    (long long)count);
+  b->work = spc_alloc((size_t)(count ? count : 1) * sizeof *b->work);
+  if (b->work == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld work items",
+                    (long long)count);
+  int64_t n = 0;
+  for (int32_t s = 0; s < p->batch; s++) {
+    const sp_sequence *sq = &plan->sequences[s];
+    int64_t tiles = (sq->q_len + SPC_TILE_Q - 1) / SPC_TILE_Q;
+    const spc_list *l = sq->list >= 0 ? &b->lists[sq->list] : NULL;
+    int sub = tkv / SPC_TILE_KV;
+    for (int32_t h = 0; h < p->q_heads; h++) {
+      int64_t mh = l && l->num_heads == 1 ? 0 : h;
+      for (int64_t t = 0; t < tiles; t++) {
+        int64_t cost = 0;
+        if (l) {
+          int64_t row = mh * l->num_q_blocks + t * SPC_TILE_Q / tq;
+          cost = (l->row_ptr[row + 1] - l->row_ptr[row]) * sub;
+        }
+        b->work[n++] = (spc_work){s, h, (int32_t)t, (int32_t)(cost > INT32_MAX ? INT32_MAX : cost)};
+      }
+    }
+  }
+  qsort(b->work, (size_t)n, sizeof *b->work, spc_work_cmp);
+  SPC_STAGE(b, b->work, (size_t)n * sizeof *b->work, *work_off);
+  ep->prefill.num_work = (int32_t)n;
+  ep->prefill.block_q = tq;
+  ep->prefill.block_kv = tkv;
+  (void)seq_off;
+  (void)lists_off;
+  return SPARSA_OK;
+}
+
+static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context *c, spc_build *b,
+                                      spc_plan *ep, size_t *groups_off, size_t *splits_off,
+                                      size_t *tiles_off, size_t *full_off) {
+  const sparsa_problem *p = &plan->problem;
+  const int32_t group = plan->group;
+  int64_t max_tiles = (p->kv_len + SPC_TILE_KV - 1) / SPC_TILE_KV;
+  int32_t *heads_seen = spc_calloc((size_t)max_tiles + 1, sizeof *heads_seen);
+  int32_t *fulls_seen = spc_calloc((size_t)max_tiles + 1, sizeof *fulls_seen);
+  /* Per (list, kv head, chunk), the tile range, computed once and shared by
+   * the sequences of that list. */
+  int32_t max_chunks = (group * (int32_t)p->q_len + SPC_DECODE_ROWS - 1) / SPC_DECODE_ROWS;
+  size_t nkeys = (size_t)plan->num_lists * p->kv_heads * max_chunks * 17; /* per q_len 0..16 */
+  int64_t *range = spc_alloc((nkeys ? nkeys : 1) * 2 * sizeof *range);
+  int64_t num_groups = 0;
+  for (int32_t s = 0; s < p->batch; s++)
+    num_groups += (int64_t)p->kv_heads *
+                  ((group * plan->sequences[s].q_len + SPC_DECODE_ROWS - 1) / SPC_DECODE_ROWS);
+  b->groups = spc_alloc((size_t)(num_groups ? num_groups : 1) * sizeof *b->groups);
+  if (!heads_seen || !fulls_seen || !range || !b->groups) {
+    spc_free(heads_seen);
+    spc_free(fulls_seen);
+    spc_free(range);
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating the decode schedule");
+  }
+  for (size_t i = 0; i < nkeys * 2; i++) range[i] = -1;
+  sparsa_status status = SPARSA_OK;
+  int64_t ng = 0;
+  for (int32_t s = 0; s < p->batch && status == SPARSA_OK; s++) {
+    const sp_sequence *sq = &plan->sequences[s];
+    if (sq->q_len == 0) continue;
+    int32_t chunks = (group * (int32_t)sq->q_len + SPC_DECODE_ROWS - 1) / SPC_DECODE_ROWS;
+    for (int32_t kvh = 0; kvh < p->kv_heads && status == SPARSA_OK; kvh++) {
+      for (int32_t ch = 0; ch < chunks && status == SPARSA_OK; ch++) {
+        int64_t begin = 0, end = 0;
+        if (sq->list >= 0) {
+          size_t key = (((size_t)sq->list * p->kv_heads + kvh) * max_chunks + ch) * 17 + sq->q_len;
+          if (range[2 * key] < 0) {
+            status = spc_decode_union(plan, &plan->lists[sq->list], sq->kv_len, (int32_t)sq->q_len,
+                                      kvh, ch, heads_seen, fulls_seen, &b->tiles, &begin, &end);
+            range[2 * key] = begin;
+            range[2 * key + 1] = end;
+          }
+          begin = range[2 * key];
+          end = range[2 * key + 1];
+        }
+        b->groups[ng++] = (spc_decode_group){s, kvh, ch, 0, begin, end, 0};
+      }
+    }
+  }
+  spc_free(heads_seen);
+  spc_free(fulls_seen);
+  spc_free(range);
+  if (status != SPARSA_OK) return status;
+
+  /* Split sizes: about four CTAs per multiprocessor slot over all groups. */
+  int64_t total = 0;
+  for (int64_t i = 0; i < ng; i++) total += b->groups[i].tile_end - b->groups[i].tile_begin;
+  int64_t target = (int64_t)c->sm_count * 2 * 4;
+  int64_t per_split = total / (target ? target : 1);
+  if (per_split < 2) per_split = 2;
+  int64_t nsplits = 0;
+  for (int64_t i = 0; i < ng; i++) {
+    int64_t t = b->groups[i].tile_end - b->groups[i].tile_begin;
+    int64_t k = (t + per_split - 1) / per_split;
+    if (k < 1) k = 1;
+    b->groups[i].num_splits = (int32_t)k;
+    b->groups[i].partial_base = nsplits;
+    nsplits += k;
+  }
+  if (nsplits > INT32_MAX)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: %lld decode splits exceed one grid",
+                    (long long)nsplits);
+  b->splits = spc_alloc((size_t)(nsplits ? nsplits : 1) * sizeof *b->splits);
+  if (b->splits == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating decode splits");
+  int64_t n = 0;
+  for (int64_t i = 0; i < ng; i++) {
+    const spc_decode_group *gr = &b->groups[i];
+    int64_t t = gr->tile_end - gr->tile_begin;
+    for (int32_t k = 0; k < gr->num_splits; k++) {
+      int64_t lo = gr->tile_begin + t * k / gr->num_splits;
+      int64_t hi = gr->tile_begin + t * (k + 1) / gr->num_splits;
+      b->splits[n++] = (spc_decode_split){(int32_t)i, k, lo, hi};
+    }
+  }
+  SPC_STAGE(b, b->groups, (size_t)ng * sizeof *b->groups, *groups_off);
+  SPC_STAGE(b, b->splits, (size_t)n * sizeof *b->splits, *splits_off);
+  SPC_STAGE(b, b->tiles.tiles, (size_t)b->tiles.n * sizeof(int32_t), *tiles_off);
+  SPC_STAGE(b, b->tiles.full, (size_t)b->tiles.n, *full_off);
+  ep->decode.num_groups = (int32_t)ng;
+  ep->decode.num_splits = (int32_t)n;
+  size_t rows = (size_t)nsplits * SPC_DECODE_ROWS;
+  ep->partial_o_offset = 0;
+  ep->partial_lse_offset = (rows * (size_t)p->v_head_dim * sizeof(float) + 63) & ~(size_t)63;
+  return SPARSA_OK;
+}
+
+sparsa_status spc_plan_init(sparsa_plan *plan) {
+  spc_context *c = spc_ctx(plan->ctx);
+  const sparsa_problem *p = &plan->problem;
+  spc_elem elem = SPC_ELEM_BF16;
+  SPC_TRY(spc_check_problem(plan, &elem));
+  SPC_TRY(spc_context_activate(c));
+
+  spc_plan *ep = spc_calloc(1, sizeof *ep);
+  spc_build b;
+  memset(&b, 0, sizeof b);
+  if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
+  ep->elem = elem;
+  ep->head_dim = p->head_dim;
+  ep->kind = p->q_len <= SPC_DECODE_MAX_Q ? SPC_PLAN_DECODE : SPC_PLAN_PREFILL;
+  sparsa_status status = SPARSA_OK;
+
+  b.num_lists = plan->num_lists;
+  b.lists = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b.lists);
+  if (b.lists == NULL) {
+    status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating plan lists");
+    goto fail;
+  }
+
+  /* Sequences. */
+  size_t seq_off = spc_staging_reserve(&b.st, (size_t)p->batch * sizeof(spc_seq));
+  if (seq_off == SIZE_MAX) { status = SPARSA_ERR_OUT_OF_MEMORY; goto fail; }
+  for (int32_t s = 0; s < p->batch; s++)
+    spc_fill_seq(plan, s, (spc_seq *)spc_staging_at(&b.st, seq_off) + s);
+
+  size_t work_off = 0, lists_off = 0, groups_off = 0, splits_off = 0, tiles_off = 0, full_off = 0;
+  if (ep->kind == SPC_PLAN_PREFILL)
+    status = spc_build_prefill(plan, c, &b, ep, &seq_off, &lists_off, &work_off);
+  else
+    status = spc_build_decode(plan, c, &b, ep, &groups_off, &splits_off, &tiles_off, &full_off);
+  if (status != SPARSA_OK) goto fail;
+
+  /* Lists (prefill reads them; decode has its tile unions). */
+  size_t *row_off = NULL, *col_off = NULL, *full_list_off = NULL;
+  if (ep->kind == SPC_PLAN_PREFILL && plan->num_lists > 0) {
+    row_off = spc_calloc((size_t)plan->num_lists * 3, sizeof *row_off);
+    if (row_off == NULL) {
+      status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating list offsets");
+      goto fail;
+    }
+    col_off = row_off + plan->num_lists;
+    full_list_off = col_off + plan->num_lists;
+    for (int32_t l = 0; l < plan->num_lists && status == SPARSA_OK; l++) {
+      const spc_list *L = &b.lists[l];
+      int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
+      int64_t nnz = L->row_ptr[rows];
+      row_off[l] = spc_staging_push(&b.st, L->row_ptr, (size_t)(rows + 1) * sizeof(int64_t));
+      col_off[l] = spc_staging_push(&b.st, L->col, (size_t)nnz * sizeof(int32_t));
+      full_list_off[l] = spc_staging_push(&b.st, L->full, (size_t)nnz);
+      if (row_off[l] == SIZE_MAX || col_off[l] == SIZE_MAX || full_list_off[l] == SIZE_MAX)
+        status = SPARSA_ERR_OUT_OF_MEMORY;
+    }
+    if (status == SPARSA_OK) {
+      lists_off = spc_staging_reserve(&b.st, (size_t)plan->num_lists * sizeof(spc_dev_list));
+      if (lists_off == SIZE_MAX) status = SPARSA_ERR_OUT_OF_MEMORY;
+    }
+    if (status != SPARSA_OK) {
+      spc_free(row_off);
+      goto fail;
+    }
+  }
+
+  status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
+  if (status == SPARSA_OK) status = spc_staging_alloc_device(&b.st, &ep->device_blob);
+  if (status != SPARSA_OK) {
+    spc_free(row_off);
+    goto fail;
+  }
+  unsigned char *base = ep->device_blob;
+  spc_rules rules;
+  spc_rules_patch(&b.st, &b.rules, base, &rules);
+  if (row_off != NULL) {
+    spc_dev_list *dl = spc_staging_at(&b.st, lists_off);
+    for (int32_t l = 0; l < plan->num_lists; l++) {
+      dl[l].row_ptr = (const int64_t *)(base + row_off[l]);
+      dl[l].col = (const int32_t *)(base + col_off[l]);
+      dl[l].full = (const uint8_t *)(base + full_list_off[l]);
+      dl[l].num_q_blocks = b.lists[l].num_q_blocks;
+      dl[l].num_heads = b.lists[l].num_heads;
+    }
+    spc_free(row_off);
+  }
+  status = spc_staging_copy(&b.st, base, c->stream);
+  if (status != SPARSA_OK) goto fail;
+
+  const float log2e = 1.4426950408889634f;
+  spc_strides strides = {p->q_stride[1], p->q_stride[2], p->k_stride[1], p->k_stride[2],
+                         p->v_stride[1], p->v_stride[2], p->o_stride[1], p->o_stride[2],
+                         p->lse_stride[1], p->lse_stride[2]};
+  if (ep->kind == SPC_PLAN_PREFILL) {
+    spc_prefill_args *a = &ep->prefill;
+    a->st = strides;
+    a->q_heads = p->q_heads;
+    a->group = plan->group;
+    a->scale_log2 = p->scale * log2e;
+    a->work = (const spc_work *)(base + work_off);
+    a->seqs = (const spc_seq *)(base + seq_off);
+    a->lists = (const spc_dev_list *)(base + lists_off);
+    a->rules = rules;
+    plan->workspace_bytes = 0;
+  } else {
+    spc_decode_args *a = &ep->decode;
+    a->st = strides;
+    a->q_heads = p->q_heads;
+    a->group = plan->group;
+    a->scale_log2 = p->scale * log2e;
+    a->seqs = (const spc_seq *)(base + seq_off);
+    a->groups = (const spc_decode_group *)(base + groups_off);
+    a->splits = (const spc_decode_split *)(base + splits_off);
+    a->tiles = (const int32_t *)(base + tiles_off);
+    a->tile_full = (const uint8_t *)(base + full_off);
+    a->rules = rules;
+    size_t rows = 0;
+    for (int32_t i = 0; i < a->num_groups; i++) rows += (size_t)b.groups[i].num_splits;
+    rows *= SPC_DECODE_ROWS;
+    plan->workspace_bytes = ep->partial_lse_offset + ((rows * sizeof(float) + 63) & ~(size_t)63);
+    status = spc_context_reserve_pool(c, plan->workspace_bytes);
+    if (status != SPARSA_OK) goto fail;
+  }
+  spc_build_free(&b);
+  plan->engine_plan = ep;
+  return SPARSA_OK;
+
+fail:
+  spc_build_free(&b);
+  if (ep->device_blob) cudaFree(ep->device_blob);
+  spc_free(ep);
+  return status;
+}
+
+void spc_plan_fini(sparsa_plan *plan) {
+  spc_plan *ep = plan->engine_plan;
+  if (ep == NULL) return;
+  spc_context *c = spc_ctx(plan->ctx);
+  spc_context_activate(c);
+  /* Queued kernels may still read the schedule. */
+  cudaStreamSynchronize(c->stream);
+  cudaFree(ep->device_blob);
+  spc_free(ep);
+  plan->engine_plan = NULL;
+}

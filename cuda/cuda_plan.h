@@ -1,0 +1,30 @@
+/* The CUDA engine's schedule for a plan: everything the kernels read,
+ * built on the host once and copied to the device in one allocation. */
+#ifndef SPARSA_CUDA_PLAN_H
+#define SPARSA_CUDA_PLAN_H
+
+#include "kernels/kernel_args.h"
+#include "plan.h"
+
+typedef enum spc_plan_kind { SPC_PLAN_PREFILL = 0, SPC_PLAN_DECODE = 1 } spc_plan_kind;
+
+typedef struct spc_plan {
+  spc_plan_kind kind;
+  spc_elem elem;
+  int32_t head_dim;
+  void *device_blob;         /* owns every device array below */
+  spc_prefill_args prefill;  /* tensor pointers filled per execute */
+  spc_decode_args decode;
+  size_t partial_o_offset;   /* decode: workspace layout */
+  size_t partial_lse_offset;
+} spc_plan;
+
+sparsa_status spc_plan_init(sparsa_plan *plan);
+void spc_plan_fini(sparsa_plan *plan);
+sparsa_status spc_execute(const sparsa_plan *plan, const void *q, const void *k, const void *v,
+                          void *out, float *lse, void *workspace, size_t workspace_bytes);
+sparsa_status spc_merge_states(sparsa_context *ctx, const sparsa_problem *problem,
+                               const void *out_a, const float *lse_a, const void *out_b,
+                               const float *lse_b, void *out, float *lse);
+
+#endif

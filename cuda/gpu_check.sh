@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# GPU check of the CUDA engine, for a machine with an NVIDIA GPU: builds the
+# library, the plugin and the GPU test driver; runs the GPU test suite; runs
+# compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a small
+# subset; then the benchmark against PyTorch's SDPA and FlexAttention.
+# Logs go to $GPU_CHECK_LOGS (default: <build>/gpu-check). The last line
+# printed is the benchmark's JSON summary, with the test and sanitizer
+# counts folded in. Exit status: non-zero if a test or sanitizer failed.
+#
+# Environment: BUILD (default build-gpu), JOBS, SEED, SKIP_BENCH=1,
+# SKIP_SANITIZER=1.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${BUILD:-$root/build-gpu}"
+jobs="${JOBS:-$(nproc)}"
+seed="${SEED:-$(date +%s)}"
+logs="${GPU_CHECK_LOGS:-$build/gpu-check}"
+mkdir -p "$logs"
+
+echo "== build ($build)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPARSA_CUDA=ON \
+  -DSPARSA_BUILD_TESTS=OFF -DSPARSA_BUILD_TOOLS=OFF -DSPARSA_CUDA_TESTS=ON >"$logs/configure.log" 2>&1 \
+  || { tail -30 "$logs/configure.log"; echo "configure failed"; exit 2; }
+cmake --build "$build" -j "$jobs" --target sparsa sparsa_cuda sparsa_cuda_tests >"$logs/build.log" 2>&1 \
+  || { grep -E "error" "$logs/build.log" | head -30; echo "build failed"; exit 2; }
+grep -E "spill|Used [0-9]+ registers" "$logs/build.log" >"$logs/ptxas.log" || true
+tests_bin="$(find "$build" -name sparsa_cuda_tests -type f -perm -u+x | head -1)"
+libdir="$(dirname "$(find "$build" -name 'libsparsa.so' | head -1)")"
+
+echo "== GPU tests (seed $seed)"
+"$tests_bin" --seed "$seed" 2>&1 | tee "$logs/tests.log"
+tests_rc=${PIPESTATUS[0]}
+tail -1 "$logs/tests.log" | grep '^{' >"$logs/tests.json" || echo '{"tests_failed": -1}' >"$logs/tests.json"
+if [[ $tests_rc -eq 77 ]]; then echo "no usable GPU: skipped"; exit 77; fi
+
+sanitizer_errors=0
+if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck initcheck synccheck; do
+    echo "== compute-sanitizer --tool $tool"
+    timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 0 "$tests_bin" --sanitize \
+      --seed "$seed" >"$logs/sanitizer-$tool.log" 2>&1
+    rc=$?
+    n=$(grep -oE "ERROR SUMMARY: [0-9]+" "$logs/sanitizer-$tool.log" | awk '{s+=$3} END {print s+0}')
+    if [[ $rc -eq 124 ]]; then echo "  $tool timed out"; n=$((n + 1)); fi
+    if ! grep -q "ERROR SUMMARY" "$logs/sanitizer-$tool.log"; then
+      echo "  $tool gave no summary"; tail -5 "$logs/sanitizer-$tool.log"; n=$((n + 1))
+    fi
+    echo "  $tool: $n errors ($(grep -E '^[0-9]+ passed' "$logs/sanitizer-$tool.log"))"
+    sanitizer_errors=$((sanitizer_errors + n))
+  done
+fi
+
+status=0
+[[ $tests_rc -ne 0 || $sanitizer_errors -ne 0 ]] && status=1
+if [[ "${SKIP_BENCH:-0}" != 1 ]]; then
+  echo "== benchmark"
+  PYTHONUNBUFFERED=1 python3 "$root/cuda/bench/bench_gpu.py" --libdir "$libdir" \
+    --tests-json "$logs/tests.json" --sanitizer-errors "$sanitizer_errors" 2>&1 | tee "$logs/bench.log"
+  [[ ${PIPESTATUS[0]} -ne 0 ]] && status=1
+else
+  echo "{\"tests_failed\": $(python3 -c "import json;print(json.load(open('$logs/tests.json'))['tests_failed'])"), \"sanitizer_errors\": $sanitizer_errors}"
+fi
+exit $status

@@ -1,0 +1,291 @@
+/* Decode (1 to 16 queries per sequence): split-KV over the selected key
+ * tiles, then a combine by lse.
+ *
+ * The queries of all q heads that share a kv head are packed into 16-row
+ * chunks, so each key/value tile is read from memory once per kv head (GQA
+ * and MQA), not once per q head: decode is bound by those bytes. A CTA of 4
+ * warps takes one range of tiles; tiles stream through a 3-stage cp.async
+ * ring, and within a 64-key tile warp w takes keys [16w, 16w + 16), with its
+ * own online softmax. The warps' states are merged in shared memory and
+ * the CTA writes one partial (O normalized, lse) per row to the workspace;
+ * the combine kernel merges a group's partials and writes out and lse. */
+#include <cuda_runtime.h>
+
+#include "kernel_args.h"
+#include "mma_sm80.cuh"
+#include "visibility.cuh"
+
+namespace spc {
+
+constexpr int kDecWarps = 4;
+constexpr int kDecThreads = kDecWarps * 32;
+constexpr int kDecStages = 3;
+constexpr int kDecBN = SPC_TILE_KV;
+constexpr int kRows = SPC_DECODE_ROWS;
+
+template <int D>
+struct DecodeSmem {
+  static constexpr int kQ = kRows * D;
+  static constexpr int kKV = kDecBN * D;
+  static constexpr size_t kBytes = (size_t)(kQ + 2 * kDecStages * kKV) * 2;
+  /* The merge of the warps' states reuses the K/V ring. */
+  static_assert((size_t)kDecWarps * kRows * (D + 2) * 4 <= (size_t)2 * kDecStages * kKV * 2,
+                "merge scratch must fit in the ring");
+};
+
+template <int D>
+__device__ __forceinline__ void dec_load_tile(uint16_t *dst, const uint16_t *src, int64_t row_stride,
+                                              int rows_left) {
+  constexpr int kChunks = D / 8;
+  constexpr int kPerThread = kDecBN * kChunks / kDecThreads;
+#pragma unroll
+  for (int it = 0; it < kPerThread; it++) {
+    int idx = threadIdx.x + it * kDecThreads;
+    int r = idx / kChunks, c = idx % kChunks;
+    bool in = r < rows_left;
+    cp_async16(dst + swz<D>(r, c * 8), in ? src + (int64_t)r * row_stride + c * 8 : src, in ? 16 : 0);
+  }
+}
+
+template <int D, bool BF16>
+__global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_args a) {
+  extern __shared__ __align__(128) uint16_t smem[];
+  uint16_t *sQ = smem;
+  uint16_t *sK = sQ + DecodeSmem<D>::kQ;
+  uint16_t *sV = sK + kDecStages * DecodeSmem<D>::kKV;
+
+  const spc_decode_split sp = a.splits[blockIdx.x];
+  const spc_decode_group gr = a.groups[sp.group];
+  const spc_seq seq = a.seqs[gr.seq];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int packed_rows = a.group * seq.q_len;
+
+  /* Gather the chunk's 16 packed rows (head, query) into sQ; missing rows are 0. */
+  for (int idx = threadIdx.x; idx < kRows * (D / 8); idx += kDecThreads) {
+    int r = idx / (D / 8), c = idx % (D / 8);
+    int pr = gr.chunk * kRows + r;
+    uint4 val = make_uint4(0, 0, 0, 0);
+    if (pr < packed_rows) {
+      int head = gr.kv_head * a.group + pr / seq.q_len;
+      int i = pr % seq.q_len;
+      const uint16_t *src = static_cast<const uint16_t *>(a.q) + seq.q_base +
+                            (int64_t)i * a.st.q_row + (int64_t)head * a.st.q_head + c * 8;
+      val = *reinterpret_cast<const uint4 *>(src);
+    }
+    *reinterpret_cast<uint4 *>(sQ + swz<D>(r, c * 8)) = val;
+  }
+
+  const uint16_t *k = static_cast<const uint16_t *>(a.k) + seq.k_base + (int64_t)gr.kv_head * a.st.k_head;
+  const uint16_t *v = static_cast<const uint16_t *>(a.v) + seq.v_base + (int64_t)gr.kv_head * a.st.v_head;
+  const int num_tiles = (int)(sp.tile_end - sp.tile_begin);
+  auto issue = [&](int i) {
+    if (i < num_tiles) {
+      int kv0 = a.tiles[sp.tile_begin + i];
+      int slot = i % kDecStages;
+      dec_load_tile<D>(sK + slot * DecodeSmem<D>::kKV, k + (int64_t)kv0 * a.st.k_row, a.st.k_row,
+                       seq.kv_len - kv0);
+      dec_load_tile<D>(sV + slot * DecodeSmem<D>::kKV, v + (int64_t)kv0 * a.st.v_row, a.st.v_row,
+                       seq.kv_len - kv0);
+    }
+    cp_async_commit();
+  };
+#pragma unroll
+  for (int i = 0; i < kDecStages - 1; i++) issue(i);
+  __syncthreads();
+  uint32_t qf[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++)
+    ldmatrix_x4(qf[kk], sQ + swz<D>(lane & 15, kk * 16 + (lane >> 4) * 8));
+
+  /* This thread's two packed rows and what they stand for. */
+  int row_head[2], row_q[2];
+  bool row_ok[2];
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    int pr = gr.chunk * kRows + g + 8 * h;
+    row_ok[h] = pr < packed_rows;
+    row_head[h] = row_ok[h] ? gr.kv_head * a.group + pr / seq.q_len : 0;
+    row_q[h] = row_ok[h] ? pr % seq.q_len : 0;
+  }
+
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.f, 0.f};
+
+  for (int it = 0; it < num_tiles; it++) {
+    issue(it + kDecStages - 1);
+    cp_async_wait<kDecStages - 1>();
+    __syncthreads();
+    const int slot = it % kDecStages;
+    const uint16_t *tK = sK + slot * DecodeSmem<D>::kKV;
+    const uint16_t *tV = sV + slot * DecodeSmem<D>::kKV;
+    const int kv0 = a.tiles[sp.tile_begin + it];
+    const bool full = a.tile_full[sp.tile_begin + it] != 0;
+    const int c0 = warp * 16; /* this warp's 16 keys of the tile */
+
+    float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+      uint32_t b[4];
+      ldmatrix_x4(b, tK + swz<D>(c0 + (lane & 7) + ((lane >> 4) << 3), kk * 16 + ((lane >> 3) & 1) * 8));
+      mma16816<BF16>(s[0], qf[kk], b[0], b[1]);
+      mma16816<BF16>(s[1], qf[kk], b[2], b[3]);
+    }
+#pragma unroll
+    for (int n = 0; n < 2; n++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int col = kv0 + c0 + n * 8 + 2 * t + (e & 1);
+        const int h = e >> 1;
+        bool keep = row_ok[h] && col < seq.kv_len;
+        if (keep && !full) {
+          int mh = a.rules.num_heads == 1 ? 0 : row_head[h];
+          keep = head_visible(a.rules, mh, seq, row_q[h], col);
+        }
+        s[n][e] = keep ? s[n][e] * a.scale_log2 : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float mx = quad_max(fmaxf(fmaxf(s[0][2 * h], s[0][2 * h + 1]), fmaxf(s[1][2 * h], s[1][2 * h + 1])));
+      const float m_new = fmaxf(m_row[h], mx);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = exp2f(m_row[h] - m_use);
+      m_row[h] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int n = 0; n < 2; n++) {
+        s[n][2 * h] = exp2f(s[n][2 * h] - m_use);
+        s[n][2 * h + 1] = exp2f(s[n][2 * h + 1] - m_use);
+        sum += s[n][2 * h] + s[n][2 * h + 1];
+      }
+      l_row[h] = l_row[h] * alpha + sum;
+#pragma unroll
+      for (int d = 0; d < D / 8; d++) {
+        o[d][2 * h] *= alpha;
+        o[d][2 * h + 1] *= alpha;
+      }
+    }
+    uint32_t p[4] = {pack2<BF16>(s[0][0], s[0][1]), pack2<BF16>(s[0][2], s[0][3]),
+                     pack2<BF16>(s[1][0], s[1][1]), pack2<BF16>(s[1][2], s[1][3])};
+#pragma unroll
+    for (int dn = 0; dn < D / 16; dn++) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, tV + swz<D>(c0 + (lane & 7) + ((lane >> 3) & 1) * 8, dn * 16 + (lane >> 4) * 8));
+      mma16816<BF16>(o[2 * dn], p, b[0], b[1]);
+      mma16816<BF16>(o[2 * dn + 1], p, b[2], b[3]);
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+
+  /* Merge the four warps' states through shared memory (the ring is free). */
+  float *scratch = reinterpret_cast<float *>(sK);
+  float *sm = scratch;                                 /* [warp][row] max */
+  float *sl = sm + kDecWarps * kRows;                  /* [warp][row] sum */
+  float *so = sl + kDecWarps * kRows;                  /* [warp][row][D] */
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    float l = quad_sum(l_row[h]);
+    if (t == 0) {
+      sm[warp * kRows + g + 8 * h] = m_row[h];
+      sl[warp * kRows + g + 8 * h] = l;
+    }
+#pragma unroll
+    for (int d = 0; d < D / 8; d++) {
+      so[(warp * kRows + g + 8 * h) * D + d * 8 + 2 * t] = o[d][2 * h];
+      so[(warp * kRows + g + 8 * h) * D + d * 8 + 2 * t + 1] = o[d][2 * h + 1];
+    }
+  }
+  __syncthreads();
+  const int64_t slot = gr.partial_base + sp.split;
+  for (int idx = threadIdx.x; idx < kRows * D; idx += kDecThreads) {
+    int r = idx / D, d = idx % D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecWarps; w++) M = fmaxf(M, sm[w * kRows + r]);
+    float L = 0.f, acc = 0.f;
+    if (M != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kDecWarps; w++) {
+        float f = exp2f(sm[w * kRows + r] - M);
+        L += sl[w * kRows + r] * f;
+        acc += so[(w * kRows + r) * D + d] * f;
+      }
+    }
+    a.partial_o[(slot * kRows + r) * D + d] = L > 0.f ? acc / L : 0.f;
+    if (d == 0)
+      a.partial_lse[slot * kRows + r] = L > 0.f ? (M + __log2f(L)) * 0.69314718055994531f : -INFINITY;
+  }
+}
+
+/* One CTA per group: merge its splits row by row and write out and lse. */
+template <int D, bool BF16>
+__global__ void __launch_bounds__(128) decode_combine_kernel(const spc_decode_args a) {
+  const spc_decode_group gr = a.groups[blockIdx.x];
+  const spc_seq seq = a.seqs[gr.seq];
+  const int packed_rows = a.group * seq.q_len;
+  for (int r = 0; r < kRows; r++) {
+    int pr = gr.chunk * kRows + r;
+    if (pr >= packed_rows) break;
+    int head = gr.kv_head * a.group + pr / seq.q_len;
+    int i = pr % seq.q_len;
+    float M = -INFINITY;
+    for (int s = 0; s < gr.num_splits; s++) M = fmaxf(M, a.partial_lse[(gr.partial_base + s) * kRows + r]);
+    float L = 0.f;
+    if (M != -INFINITY)
+      for (int s = 0; s < gr.num_splits; s++) L += __expf(a.partial_lse[(gr.partial_base + s) * kRows + r] - M);
+    uint16_t *out = static_cast<uint16_t *>(a.out) + seq.o_base + (int64_t)i * a.st.o_row +
+                    (int64_t)head * a.st.o_head;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+      float acc = 0.f;
+      if (M != -INFINITY)
+        for (int s = 0; s < gr.num_splits; s++) {
+          float w = __expf(a.partial_lse[(gr.partial_base + s) * kRows + r] - M) / L;
+          acc += w * a.partial_o[((gr.partial_base + s) * kRows + r) * D + d];
+        }
+      out[d] = from_float<BF16>(acc);
+    }
+    if (threadIdx.x == 0 && a.lse != nullptr)
+      a.lse[seq.lse_base + (int64_t)head * a.st.lse_head + (int64_t)i * a.st.lse_row] =
+          M == -INFINITY ? -INFINITY : M + __logf(L);
+  }
+}
+
+template <int D, bool BF16>
+static cudaError_t dec_prepare() {
+  return cudaFuncSetAttribute(decode_kernel<D, BF16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              (int)DecodeSmem<D>::kBytes);
+}
+
+template <int D, bool BF16>
+static cudaError_t dec_launch(const spc_decode_args *args, cudaStream_t stream) {
+  if (args->num_splits > 0) {
+    decode_kernel<D, BF16><<<args->num_splits, kDecThreads, DecodeSmem<D>::kBytes, stream>>>(*args);
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) return err;
+  }
+  if (args->num_groups > 0) decode_combine_kernel<D, BF16><<<args->num_groups, 128, 0, stream>>>(*args);
+  return cudaGetLastError();
+}
+
+}  // namespace spc
+
+extern "C" int spc_prepare_decode(void) {
+  cudaError_t err = spc::dec_prepare<64, true>();
+  if (err == cudaSuccess) err = spc::dec_prepare<64, false>();
+  if (err == cudaSuccess) err = spc::dec_prepare<128, true>();
+  if (err == cudaSuccess) err = spc::dec_prepare<128, false>();
+  return (int)err;
+}
+
+extern "C" int spc_launch_decode(const spc_decode_args *args, spc_elem elem, int head_dim, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const bool bf16 = elem == SPC_ELEM_BF16;
+  if (head_dim == 64) return bf16 ? spc::dec_launch<64, true>(args, s) : spc::dec_launch<64, false>(args, s);
+  if (head_dim == 128) return bf16 ? spc::dec_launch<128, true>(args, s) : spc::dec_launch<128, false>(args, s);
+  return (int)cudaErrorInvalidValue;
+}

@@ -1,0 +1,149 @@
+/* What the host glue hands the kernels: plain C structs with device
+ * pointers, shared by the .c files that fill them and the .cu files that
+ * read them. */
+#ifndef SPARSA_CUDA_KERNEL_ARGS_H
+#define SPARSA_CUDA_KERNEL_ARGS_H
+
+#include <stdint.h>
+
+#include "pattern_flat.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Rows of the kernels' query tiles and columns of their key tiles. Mask
+ * blocks of at least these sizes are read as they are; smaller ones are
+ * coarsened on the host when the plan is made. */
+enum { SPC_TILE_Q = 64, SPC_TILE_KV = 64 };
+
+/* One sequence of the batch. Element offsets fold the batch stride (fixed
+ * lengths) or the packed token offset (varlen) in, so kernels never branch
+ * on the layout. */
+typedef struct spc_seq {
+  int64_t q_base, k_base, v_base, o_base, lse_base;
+  int32_t q_len, kv_len;
+  int64_t off;        /* diagonal offset of the alignment at these lengths */
+  int32_t list;       /* index into the plan's lists; -1: no keys (rows are written empty) */
+  int32_t num_q_tiles;
+} spc_seq;
+
+/* A block list in device memory (the layout of sp_block_list). */
+typedef struct spc_dev_list {
+  const int64_t *row_ptr;   /* num_heads * num_q_blocks + 1 */
+  const int32_t *col;
+  const uint8_t *full;
+  int64_t num_q_blocks;
+  int32_t num_heads;
+  int32_t reserved;
+} spc_dev_list;
+
+/* One CTA's work in the prefill kernel: a query tile of a head of a sequence. */
+typedef struct spc_work {
+  int32_t seq;
+  int32_t head;
+  int32_t q_tile;
+  int32_t cost;       /* key tiles to visit, for sorting */
+} spc_work;
+
+typedef struct spc_strides {
+  int64_t q_row, q_head, k_row, k_head, v_row, v_head, o_row, o_head, lse_head, lse_row;
+} spc_strides;
+
+/* One mask head's flat pattern rule (core/pattern_flat.h), device-resident. */
+typedef struct spc_flat_head {
+  const sp_flat_node *nodes;
+  const int64_t *data;
+  int32_t num_nodes;
+  int32_t reserved;
+} spc_flat_head;
+
+/* The rules of every mask head (1: one rule shared by all heads). */
+typedef struct spc_rules {
+  const spc_flat_head *heads;
+  int32_t num_heads;
+  int32_t reserved;
+} spc_rules;
+
+typedef struct spc_prefill_args {
+  const void *q, *k, *v;
+  void *out;
+  float *lse;          /* or NULL */
+  spc_strides st;
+  int32_t q_heads, group;   /* group = q_heads / kv_heads */
+  int32_t block_q, block_kv; /* of the lists; multiples of the tile sizes */
+  float scale_log2;    /* softmax scale times log2(e) */
+  int32_t num_work;
+  const spc_work *work;
+  const spc_seq *seqs;
+  const spc_dev_list *lists;
+  spc_rules rules;
+} spc_prefill_args;
+
+/* Decode: a group is the packed query rows of one kv head of one sequence
+ * (group q heads x q_len rows, 16 per chunk); its key tiles, the union over
+ * its heads' lists, are split into ranges that CTAs take independently and
+ * a combine kernel merges by their lse. */
+enum { SPC_DECODE_ROWS = 16, SPC_DECODE_MAX_Q = 16 };
+
+typedef struct spc_decode_group {
+  int32_t seq, kv_head, chunk;  /* rows chunk*16 .. chunk*16+15 of the packed rows */
+  int32_t num_splits;
+  int64_t tile_begin, tile_end; /* range in tiles[] / tile_full[] */
+  int64_t partial_base;         /* first split's slot in the workspace */
+} spc_decode_group;
+
+typedef struct spc_decode_split {
+  int32_t group;
+  int32_t split;
+  int64_t tile_begin, tile_end;
+} spc_decode_split;
+
+typedef struct spc_decode_args {
+  const void *q, *k, *v;
+  void *out;
+  float *lse;
+  spc_strides st;
+  int32_t q_heads, group;
+  float scale_log2;
+  const spc_seq *seqs;
+  const spc_decode_group *groups;
+  int32_t num_groups;
+  const spc_decode_split *splits;
+  int32_t num_splits;
+  const int32_t *tiles;      /* key tile start (token index) */
+  const uint8_t *tile_full;  /* 1: every head of the group sees every pair of the tile */
+  float *partial_o;          /* [slot][16][v_head_dim] */
+  float *partial_lse;        /* [slot][16], natural log */
+  spc_rules rules;
+} spc_decode_args;
+
+/* merge_states over rows of a normalized problem. */
+typedef struct spc_merge_args {
+  const void *out_a, *out_b;
+  const float *lse_a, *lse_b;
+  void *out;
+  float *lse;
+  int64_t num_rows;       /* batch * heads * q_len, or heads * total_q for varlen */
+  int32_t heads, dim;
+  int64_t q_len;          /* rows per (batch, head) */
+  int32_t varlen;
+  int64_t o_batch, o_row, o_head;
+  int64_t l_batch, l_head, l_row;
+} spc_merge_args;
+
+/* Element types the kernels are built for. */
+typedef enum spc_elem { SPC_ELEM_F16 = 0, SPC_ELEM_BF16 = 1, SPC_ELEM_F32 = 2 } spc_elem;
+
+/* Launchers: return a cudaError_t as int (0 = queued). */
+int spc_prepare_prefill(void);
+int spc_prepare_decode(void);
+int spc_launch_decode(const spc_decode_args *args, spc_elem elem, int head_dim, void *stream);
+int spc_launch_merge(const spc_merge_args *args, spc_elem elem, void *stream);
+int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,64 @@
+/* Host staging for one-shot uploads. */
+#include "staging.h"
+
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cuda_host.h"
+
+size_t spc_staging_reserve(spc_staging *s, size_t bytes) {
+  size_t at = (s->size + 63) & ~(size_t)63;
+  if (bytes > SIZE_MAX - at - 64) {
+    spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: staging %zu bytes overflows", bytes);
+    return SIZE_MAX;
+  }
+  size_t need = at + bytes;
+  if (need > s->capacity) {
+    size_t cap = s->capacity ? s->capacity : 4096;
+    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    unsigned char *grown = spc_alloc(cap);
+    if (grown == NULL) {
+      spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %zu bytes of host staging", cap);
+      return SIZE_MAX;
+    }
+    if (s->size) memcpy(grown, s->host, s->size);
+    spc_free(s->host);
+    s->host = grown;
+    s->capacity = cap;
+  }
+  memset(s->host + s->size, 0, need - s->size);
+  s->size = need;
+  return at;
+}
+
+size_t spc_staging_push(spc_staging *s, const void *src, size_t bytes) {
+  size_t at = spc_staging_reserve(s, bytes);
+  if (at != SIZE_MAX && bytes) memcpy(s->host + at, src, bytes);
+  return at;
+}
+
+sparsa_status spc_staging_alloc_device(const spc_staging *s, void **device) {
+  *device = NULL;
+  cudaError_t err = cudaMalloc(device, s->size ? s->size : 64);
+  if (err != cudaSuccess) {
+    *device = NULL;
+    return spc_fail_cuda((int)err, "allocating device memory for a plan or mask");
+  }
+  return SPARSA_OK;
+}
+
+sparsa_status spc_staging_copy(const spc_staging *s, void *device, void *stream) {
+  if (s->size == 0) return SPARSA_OK;
+  cudaError_t err =
+      cudaMemcpyAsync(device, s->host, s->size, cudaMemcpyHostToDevice, (cudaStream_t)stream);
+  if (err == cudaSuccess) err = cudaStreamSynchronize((cudaStream_t)stream);
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "copying a plan or mask to the device");
+  return SPARSA_OK;
+}
+
+void spc_staging_free(spc_staging *s) {
+  spc_free(s->host);
+  s->host = NULL;
+  s->size = s->capacity = 0;
+}
