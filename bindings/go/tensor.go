@@ -74,9 +74,14 @@ func (t Tensor) View(shape [4]int, strides [3]int) (Tensor, error) {
 	return t, nil
 }
 
-// At is element (b, s, h, d) of a float32 tensor.
+// At is element (b, s, h, d) of a float32 tensor; it panics on other
+// element types, like an index out of range.
 func (t Tensor) At(b, s, h, d int) float32 {
-	return t.owner.([]float32)[b*t.Strides[0]+s*t.Strides[1]+h*t.Strides[2]+d]
+	data, ok := t.owner.([]float32)
+	if !ok {
+		panic(fmt.Sprintf("sparsa: Tensor.At on a tensor of dtype %d, not F32", t.DType))
+	}
+	return data[b*t.Strides[0]+s*t.Strides[1]+h*t.Strides[2]+d]
 }
 
 func (t Tensor) sameLayout(o Tensor) bool {
