@@ -46,6 +46,11 @@ if [[ -n "${deb_of[$runtime]:-}" ]]; then
   expect_file "$listing" "^\./usr/lib[^ ]*/libsparsa\.so\.$major$" "$runtime lacks the soname link libsparsa.so.$major"
   expect_file "$listing" "^\./usr/lib[^ ]*/libsparsa\.so\.$version$" "$runtime lacks libsparsa.so.$version"
   if grep -Eq '\.h$|libsparsa\.so$' "$listing"; then fail "$runtime holds development files"; fi
+  tools_deb="${deb_of[sparsa-tools]:-}"
+  if [[ -n "$tools_deb" ]]; then
+    dpkg-deb -f "$tools_deb" Depends | grep -q 'libc6' ||
+      fail "sparsa-tools does not depend on libc6 (dpkg-shlibdeps did not run)"
+  fi
   dpkg-deb -f "${deb_of[$runtime]}" Depends | grep -q 'libc6' ||
     fail "$runtime does not depend on libc6 (dpkg-shlibdeps did not run)"
   dpkg-deb -e "${deb_of[$runtime]}" "$out/$runtime.control"
