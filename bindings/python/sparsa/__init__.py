@@ -10,6 +10,9 @@ first three axes; lse is float32 [batch, heads, q_len].
         mask = sparsa.Mask(ctx, sparsa.Pattern.sink_window(4, 64), q_len, kv_len)
         out = sparsa.attention(ctx, q, k, v, mask)
 
+Packed batches of variable-length sequences go through varlen_attention
+(cu_seqlens offsets, [tokens, heads, dim] tensors).
+
 Failures of the library raise SparsaError (.status, .message); wrong
 arguments that the bindings can see raise ValueError or TypeError.
 """
@@ -22,6 +25,7 @@ from .estimate import Estimator, PatternConfig, estimate_mask
 from .mask import Mask
 from .pattern import UNBOUNDED, Pattern
 from .plan import Plan, attention, merge_states
+from .varlen import varlen_attention
 
 # Status codes, as SparsaError.status carries them.
 OK = capi.SPARSA_OK
@@ -40,5 +44,5 @@ __version__ = capi.version()
 __all__ = [
     "Cache", "CacheEntry", "Context", "Estimator", "Mask", "Pattern", "PatternConfig", "Plan",
     "SparsaError", "UNBOUNDED",
-    "attention", "estimate_mask", "merge_states",
+    "attention", "estimate_mask", "merge_states", "varlen_attention",
 ]
