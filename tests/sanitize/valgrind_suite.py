@@ -25,6 +25,7 @@ REDUCED_ENV = {
     "CK_FORK": "no",
     "SPARSA_TEST_CASES": "12",
     "SPARSA_FUZZ_REPLAY_RANDOM": "40",
+    "SPARSA_FAULT_STRIDE": "16",
 }
 
 
