@@ -11,6 +11,7 @@
 #include "cli_kv_bytes.h"
 #include "cli_mask.h"
 #include "cli_pattern_spec.h"
+#include "cli_reference.h"
 #include "cli_tensor.h"
 #include "cli_timer.h"
 #include "sparsa.h"
@@ -18,6 +19,7 @@
 typedef struct bench_options {
   int64_t n, q_len, kv_len, seed;
   int batch, heads, kv_heads, dim, v_dim, block, block_q, block_kv, threads, reps, top_left, json;
+  int check;
   const char *pattern, *dtype_name;
   sparsa_dtype dtype;
 } bench_options;
@@ -25,6 +27,61 @@ typedef struct bench_options {
 static int fail(const char *msg) {
   fprintf(stderr, "sparsa bench: %s\n", msg);
   return 1;
+}
+
+/* Output rounding alone gives about 2^-9 relative error in bf16 and 2^-12
+ * in f16; float32 accumulation over long rows stays far below 1e-4. */
+static double check_tolerance(sparsa_dtype dtype) {
+  return dtype == SPARSA_DTYPE_BF16 ? 1.5e-2 : dtype == SPARSA_DTYPE_F16 ? 3e-3 : 1e-4;
+}
+
+/* Compares out32 (the engine's output as float32) with the float64
+ * reference on the same rounded inputs and the same per-head patterns. */
+static int run_check(const bench_options *o, const void *q, const void *k, const void *v,
+                     const float *out32, size_t nq, size_t nk, size_t nv, double *rel_error,
+                     int64_t *bad_rows) {
+  const double pairs = (double)o->batch * o->heads * (double)o->q_len * (double)o->kv_len;
+  if (pairs > 64.0 * 1024 * 1024) {
+    fprintf(stderr,
+            "sparsa bench: --check is for small shapes (batch x heads x q_len x kv_len "
+            "<= 64M pairs, here %.0fM)\n",
+            pairs / (1024.0 * 1024.0));
+    return -1;
+  }
+  float *qf = cli_alloc(nq * sizeof(float)), *kf = cli_alloc(nk * sizeof(float));
+  float *vf = cli_alloc(nv * sizeof(float));
+  sparsa_pattern **patterns = calloc((size_t)o->heads, sizeof *patterns);
+  int rc = -1;
+  char err[512];
+  if (!qf || !kf || !vf || !patterns) {
+    fprintf(stderr, "sparsa bench: out of memory for --check\n");
+    goto done;
+  }
+  cli_to_f32(q, qf, nq, o->dtype);
+  cli_to_f32(k, kf, nk, o->dtype);
+  cli_to_f32(v, vf, nv, o->dtype);
+  const int dense = !strcmp(o->pattern, "dense");
+  const int per_head = cli_spec_is_per_head(o->pattern);
+  for (int h = 0; h < o->heads && !dense; h++) {
+    /* The same seed and head numbering as the mask, hence the same structure. */
+    cli_pattern_shape shape = {o->q_len, o->kv_len, o->block_q, per_head ? h : 0,
+                               (uint64_t)o->seed};
+    if (cli_pattern_from_spec(o->pattern, &shape, &patterns[h], err, sizeof err)) {
+      fprintf(stderr, "sparsa bench: %s\n", err);
+      goto done;
+    }
+  }
+  cli_reference_input in = {o->batch, o->heads, o->kv_heads, o->dim,
+                            o->v_dim, o->q_len, o->kv_len,   o->top_left,
+                            qf,       kf,       vf,          dense ? NULL : patterns};
+  rc = cli_reference_check(&in, out32, rel_error, bad_rows);
+done:
+  for (int h = 0; patterns && h < o->heads; h++) sparsa_pattern_destroy(patterns[h]);
+  free(patterns);
+  free(qf);
+  free(kf);
+  free(vf);
+  return rc;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -56,6 +113,8 @@ int cmd_bench(int argc, char **argv) {
       {"threads", CLI_FLAG_INT, &o.threads, "T", "worker threads (0: every online cpu)"},
       {"reps", CLI_FLAG_INT, &o.reps, "R", "timed runs (median reported)"},
       {"seed", CLI_FLAG_INT64, &o.seed, "S", "seed of data and random patterns"},
+      {"check", CLI_FLAG_BOOL, &o.check, NULL,
+       "compare the output with a float64 reference (small shapes)"},
       {"json", CLI_FLAG_BOOL, &o.json, NULL, "print one JSON object"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
@@ -142,6 +201,7 @@ int cmd_bench(int argc, char **argv) {
   const size_t no = (size_t)o.batch * o.q_len * o.heads * o.v_dim;
   size_t largest = nq > nk ? nq : nk;
   largest = largest > nv ? largest : nv;
+  largest = largest > no ? largest : no;
   q = cli_alloc(nq * es);
   k = cli_alloc(nk * es);
   v = cli_alloc(nv * es);
@@ -166,9 +226,16 @@ int cmd_bench(int argc, char **argv) {
     fail(err);
     goto done;
   }
-  cli_to_f32(out, tmp, no < largest ? no : largest, o.dtype);
+  cli_to_f32(out, tmp, no, o.dtype);
   size_t nan_count = 0;
-  for (size_t i = 0; i < (no < largest ? no : largest); i++) nan_count += isnan(tmp[i]) != 0;
+  for (size_t i = 0; i < no; i++) nan_count += isnan(tmp[i]) != 0;
+  double check_error = NAN;
+  int64_t check_bad_rows = 0;
+  int check_failed = 0;
+  if (o.check) {
+    if (run_check(&o, q, k, v, tmp, nq, nk, nv, &check_error, &check_bad_rows)) goto done;
+    check_failed = check_bad_rows > 0 || !(check_error <= check_tolerance(o.dtype));
+  }
 
   const double block_flops =
       cli_block_flops(planned.num_blocks, o.block_q, o.block_kv, o.dim, o.v_dim);
@@ -213,6 +280,12 @@ int cmd_bench(int argc, char **argv) {
     cli_json_number(&j, "token_gflops", token_gflops);
     cli_json_number(&j, "kv_gbps", kv_gbps);
     cli_json_int(&j, "nan_count", (int64_t)nan_count);
+    if (o.check) {
+      cli_json_number(&j, "check_rel_error", check_error);
+      cli_json_number(&j, "check_tolerance", check_tolerance(o.dtype));
+      cli_json_int(&j, "check_bad_rows", check_bad_rows);
+      cli_json_bool(&j, "check_passed", !check_failed);
+    }
     cli_json_object_end(&j);
   } else {
     printf("sparsa bench: %s, %s, batch %d, heads %d/%d, q_len %lld, kv_len %lld, dim %d/%d, "
@@ -229,9 +302,14 @@ int cmd_bench(int argc, char **argv) {
            token_gflops);
     printf("  k/v traffic    %10.2f GB/s (%.1f MB of k and v in the blocks used)\n", kv_gbps,
            kv_bytes * 1e-6);
+    if (o.check)
+      printf("  check          %s: relative error %.3g against float64 (tolerance %.2g), %lld bad "
+             "rows\n",
+             check_failed ? "FAILED" : "passed", check_error, check_tolerance(o.dtype),
+             (long long)check_bad_rows);
     if (nan_count) printf("  WARNING: %zu NaN values in the output\n", nan_count);
   }
-  rc = nan_count ? 1 : 0;
+  rc = nan_count || check_failed ? 1 : 0;
 done:
   cli_planned_release(&planned);
   sparsa_mask_destroy(mask);

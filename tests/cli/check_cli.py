@@ -88,6 +88,16 @@ def check_bench(exe, work):
     assert decode["q_len"] == 1 and decode["kv_gbps"] > 0, decode
     text = run(exe, "bench", "--n", "256", "--heads", "2", "--pattern", "causal", "--reps", "1").stdout
     assert "GFLOP/s" in text, text
+    # --check: the engine against the tool's float64 reference, per-head
+    # random kinds, GQA, unequal lengths, both alignments and dtypes.
+    for args in [["--pattern", "blocks:0.3", "--dtype", "bf16"],
+                 ["--pattern", "sink:4,16&window:40", "--top-left"],
+                 ["--pattern", "vslash:6,3+power:8", "--v-dim", "24"],
+                 ["--pattern", "none"]]:
+        out = last_json(run(exe, "bench", "--q-len", "96", "--kv-len", "200", "--heads", "4",
+                            "--kv-heads", "2", "--dim", "40", "--reps", "1", "--check", "--json",
+                            *args).stdout)
+        assert out["check_passed"] is True, out
 
 
 def read_png(path):
