@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "mask_check.h"
+#include "pattern.h"
+#include "pattern_flat.h"
 #include "reference/ref_membership.h"
 
 enum { NUM_KINDS = 22 };
@@ -322,6 +324,76 @@ START_TEST(multi_head_lists) {
 }
 END_TEST
 
+/* Lengths near 2^31: the rule, tiles, classification and the flat
+ * evaluator on rectangles spread over the whole range (no mask: its block
+ * lists would be large), compared with the reference. */
+START_TEST(huge_lengths) {
+  const int64_t Q = INT32_MAX, K = INT32_MAX - 70000;
+  int64_t cols[] = {0, 5, K - 3, K - 1, Q - 2}, offs[] = {0, 1, 1 << 20, Q - 10};
+  sparsa_neighborhood nb = {sizeof nb, 1, {INT32_MAX}, {1001}, {3}, {0}, 0};
+  ref_pattern *inner[2] = {ref_pattern_global(cols, 5), ref_pattern_causal()};
+  ref_pattern *kinds[] = {
+      ref_pattern_causal(),
+      ref_pattern_window(SPARSA_UNBOUNDED, 5),
+      ref_pattern_sink_window(100, 100000),
+      ref_pattern_dilated(1 << 30, 40, 7),
+      ref_pattern_global(cols, 5),
+      ref_pattern_vertical_slash(cols, 5, offs, 4),
+      ref_pattern_radial(1 << 20, 1 << 12, 5),
+      ref_pattern_power(16),
+      ref_pattern_neighborhood(&nb),
+      ref_pattern_intersection(inner, 2),
+  };
+  uint64_t rng = 12345;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    sparsa_pattern *lib = NULL;
+    ck_assert_int_eq(ref_pattern_to_sparsa(kinds[k], &lib), SPARSA_OK);
+    int grid = kinds[k]->kind == SPARSA_PATTERN_NEIGHBORHOOD;
+    int64_t kv = grid ? Q : K;
+    sp_flat_pattern flat;
+    ck_assert_int_eq(sp_pattern_flatten(lib, &flat), SPARSA_OK);
+    for (int tl = 0; tl < 2; tl++) {
+      sp_geom g = sp_geom_make(Q, kv, tl ? SPARSA_ALIGN_TOP_LEFT : SPARSA_ALIGN_BOTTOM_RIGHT);
+      for (int t = 0; t < 60; t++) {
+        int64_t q0, k0;
+        switch (t % 3) { /* near the start, near the end, or near the diagonal */
+          case 0: q0 = ref_rng_range(&rng, 0, 100); k0 = ref_rng_range(&rng, 0, 100); break;
+          case 1: q0 = Q - ref_rng_range(&rng, 1, 100); k0 = kv - ref_rng_range(&rng, 1, 100); break;
+          default:
+            q0 = ref_rng_range(&rng, 0, Q - 1);
+            k0 = q0 + g.off - ref_rng_range(&rng, -30, 30);
+            if (k0 < 0) k0 = 0;
+            if (k0 > kv - 1) k0 = kv - 1;
+        }
+        int64_t nq = ref_rng_range(&rng, 1, 40), nk = ref_rng_range(&rng, 1, 40);
+        if (q0 + nq > Q) nq = Q - q0;
+        if (k0 + nk > kv) nk = kv - k0;
+        uint8_t tile[40 * 40];
+        memset(tile, 0xCC, sizeof tile);
+        sp_pattern_tile(lib, &g, q0, nq, k0, nk, tile, 40);
+        int64_t visible = 0;
+        for (int64_t r = 0; r < nq; r++)
+          for (int64_t c = 0; c < nk; c++) {
+            int want = ref_visible(kinds[k], Q, kv, tl, q0 + r, k0 + c);
+            visible += want;
+            ck_assert_msg(tile[r * 40 + c] == want, "kind %zu tile (%lld, %lld)", k,
+                          (long long)(q0 + r), (long long)(k0 + c));
+            ck_assert_int_eq(sp_pattern_visible(lib, &g, q0 + r, k0 + c), want);
+            ck_assert_int_eq(sp_flat_visible(flat.nodes, flat.num_nodes, flat.data, g, q0 + r, k0 + c), want);
+          }
+        sp_block_class cl = sp_pattern_classify(lib, &g, q0, q0 + nq, k0, k0 + nk);
+        ck_assert_msg(!(cl == SP_BLOCK_EMPTY && visible > 0) && !(cl == SP_BLOCK_FULL && visible != nq * nk),
+                      "kind %zu classify %d with %lld of %lld visible", k, (int)cl, (long long)visible,
+                      (long long)(nq * nk));
+      }
+    }
+    sp_flat_pattern_free(&flat);
+    sparsa_pattern_destroy(lib);
+    ref_pattern_free(kinds[k]);
+  }
+}
+END_TEST
+
 /* Heads sharing one pattern object get copies of its rows: every head's
  * export equals its own single-head mask. */
 START_TEST(repeated_head_patterns) {
@@ -393,6 +465,7 @@ int main(void) {
   tcase_add_test(tc, extreme_parameters);
   tcase_add_test(tc, multi_head_lists);
   tcase_add_test(tc, repeated_head_patterns);
+  tcase_add_test(tc, huge_lengths);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
