@@ -226,7 +226,7 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
   const int32_t rows = heads * nq;
   /* The tiled GEMMs work on whole register tiles; the direct path on the
    * rows themselves. */
-  const int direct = rows <= SP_CPU_DIRECT_ROWS;
+  const int direct = call->schedule->direct;
   const int32_t rows_pad = direct ? rows : (rows + SP_CPU_MR - 1) / SP_CPU_MR * SP_CPU_MR;
 
   /* Token rows of this sequence in the strided tensors: for varlen the
@@ -249,6 +249,12 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
   }
   memset(acc, 0, (size_t)rows_pad * (size_t)ld_acc * sizeof(float));
 
+  /* This pair's packed panels, one per key block, when the plan packs. */
+  const size_t panel_floats = call->schedule->panel_bytes / sizeof(float);
+  const float *panels = NULL;
+  if (call->panels != NULL)
+    panels = call->panels + (size_t)call->schedule->pair_panel[(int64_t)item->seq * p->kv_heads + kv_h] * panel_floats;
+
   if (seq->list >= 0) {
     const sp_block_list *list = &plan->lists[seq->list];
     const sparsa_pattern *pattern = plan->patterns[mask_head];
@@ -259,11 +265,17 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
       const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
       const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
       const int64_t k_off = k_base + k0 * p->k_stride[1], v_off = v_base + k0 * p->v_stride[1];
+      const float *kt_block = kt, *v_block = vp;
+      if (panels != NULL) {
+        kt_block = panels + (size_t)list->col[e] * panel_floats;
+        v_block = kt_block + (size_t)dim * lay->cols;
+      }
       if (direct) {
         sp_scores_direct(dtype, call->k, k_off, p->k_stride[1], nk, q, rows, dim, row_buf, s, ld_s);
       } else {
-        sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
-        sp_gemm_qk(q, rows_pad, dim, kt, lay->cols, nk_pad, s, ld_s);
+        if (panels == NULL)
+          sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
+        sp_gemm_qk(q, rows_pad, dim, kt_block, lay->cols, nk_pad, s, ld_s);
       }
       if (!list->full[e]) {
         /* One tile of the shared pattern serves every stacked head. */
@@ -281,8 +293,9 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
         sp_values_direct(dtype, call->v, v_off, p->v_stride[1], nk, s, ld_s, rows, v_dim, ld_acc,
                          row_buf, acc, ld_acc);
       } else {
-        sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, v_dim, ld_acc, vp);
-        sp_gemm_pv(s, ld_s, rows_pad, nk_pad, vp, ld_acc, ld_acc, acc, ld_acc);
+        if (panels == NULL)
+          sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, v_dim, ld_acc, vp);
+        sp_gemm_pv(s, ld_s, rows_pad, nk_pad, v_block, ld_acc, ld_acc, acc, ld_acc);
       }
     }
   }
@@ -309,4 +322,23 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
       }
     }
   }
+}
+
+SP_CPU_CLONES
+void sp_cpu_pack_panel(const sp_cpu_call *call, int32_t seq_index, int32_t kv_head, int64_t kb,
+                       float *panel, unsigned char *scratch) {
+  const sparsa_plan *plan = call->plan;
+  const sparsa_problem *p = &plan->problem;
+  const sp_cpu_scratch_layout *lay = &call->schedule->layout;
+  const sp_sequence *seq = &plan->sequences[seq_index];
+  const int64_t b = p->cu_seqlens_q != NULL ? 0 : seq_index;
+  const int64_t k0 = kb * plan->block_kv;
+  const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
+  const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
+  const int64_t k_off = b * p->k_stride[0] + (seq->kv_start + k0) * p->k_stride[1] + kv_head * p->k_stride[2];
+  const int64_t v_off = b * p->v_stride[0] + (seq->kv_start + k0) * p->v_stride[1] + kv_head * p->v_stride[2];
+  float *row_buf = (float *)(scratch + lay->row);
+  sp_pack_keys(p->dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, p->head_dim, lay->cols, panel, row_buf);
+  sp_pack_values(p->dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, p->v_head_dim, lay->v_cols,
+                 panel + (size_t)p->head_dim * lay->cols);
 }

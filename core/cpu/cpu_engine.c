@@ -70,7 +70,15 @@ static sparsa_status sp_cpu_plan_init(sparsa_plan *plan) {
   /* No more threads than items: the rest would only hold idle scratch. */
   if (schedule->num_items < schedule->num_threads)
     schedule->num_threads = schedule->num_items > 0 ? (int32_t)schedule->num_items : 1;
-  plan->workspace_bytes = sp_mul_size((size_t)schedule->num_threads, schedule->layout.bytes);
+  size_t scratch = sp_mul_size((size_t)schedule->num_threads, schedule->layout.bytes);
+  size_t panels = schedule->packed ? sp_mul_size((size_t)schedule->max_panels, schedule->panel_bytes) : 0;
+  schedule->panels_offset = scratch;
+  plan->workspace_bytes = scratch + panels < scratch ? SIZE_MAX : scratch + panels;
+  if (plan->workspace_bytes == SIZE_MAX) {
+    sp_cpu_schedule_free(schedule);
+    sp_free(schedule);
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "CPU engine: the workspace size overflows");
+  }
   plan->engine_plan = schedule;
   return SPARSA_OK;
 }
@@ -89,8 +97,28 @@ static void sp_cpu_execute_task(void *arg, int32_t thread_index) {
   unsigned char *scratch = call->workspace + (size_t)thread_index * schedule->layout.bytes;
   for (;;) {
     long long i = atomic_fetch_add_explicit(&call->next_item, 1, memory_order_relaxed);
-    if (i >= schedule->num_items) break;
+    if (i >= call->end_item) break;
     sp_cpu_attend_item(call, &schedule->items[i], scratch);
+  }
+}
+
+/* Packs the panels of the current phase, one key block per step. */
+static void sp_cpu_pack_task(void *arg, int32_t thread_index) {
+  sp_cpu_call *call = arg;
+  const sp_cpu_plan *schedule = call->schedule;
+  const sp_cpu_phase *phase = call->phase;
+  const int32_t kv_heads = call->plan->problem.kv_heads;
+  unsigned char *scratch = call->workspace + (size_t)thread_index * schedule->layout.bytes;
+  int64_t pair = phase->first_pair;
+  for (;;) {
+    long long panel = atomic_fetch_add_explicit(&call->next_panel, 1, memory_order_relaxed);
+    if (panel >= phase->num_panels) break;
+    /* Panels are handed out in increasing order: walk forward to the
+     * pair that owns this one (the last whose first panel is <= it). */
+    while (pair + 1 < phase->end_pair && schedule->pair_panel[pair + 1] <= panel) pair++;
+    int64_t kb = panel - schedule->pair_panel[pair];
+    float *dst = (float *)((unsigned char *)call->panels + (size_t)panel * schedule->panel_bytes);
+    sp_cpu_pack_panel(call, (int32_t)(pair / kv_heads), (int32_t)(pair % kv_heads), kb, dst, scratch);
   }
 }
 
@@ -110,10 +138,23 @@ static sparsa_status sp_cpu_execute(const sparsa_plan *plan, const void *q, cons
   }
   sp_cpu_call call = {
       .plan = plan, .schedule = schedule, .q = q, .k = k, .v = v, .out = out, .lse = lse,
-      .workspace = workspace,
+      .workspace = workspace, .end_item = schedule->num_items,
   };
   atomic_init(&call.next_item, 0);
-  sp_thread_pool_run(state->pool, schedule->num_threads, sp_cpu_execute_task, &call);
+  atomic_init(&call.next_panel, 0);
+  if (!schedule->packed) {
+    sp_thread_pool_run(state->pool, schedule->num_threads, sp_cpu_execute_task, &call);
+  } else {
+    call.panels = (float *)((unsigned char *)workspace + schedule->panels_offset);
+    for (int64_t ph = 0; ph < schedule->num_phases; ph++) {
+      call.phase = &schedule->phases[ph];
+      atomic_store(&call.next_panel, 0);
+      sp_thread_pool_run(state->pool, schedule->num_threads, sp_cpu_pack_task, &call);
+      atomic_store(&call.next_item, call.phase->first_item);
+      call.end_item = call.phase->end_item;
+      sp_thread_pool_run(state->pool, schedule->num_threads, sp_cpu_execute_task, &call);
+    }
+  }
   sp_aligned_free(owned);
   return SPARSA_OK;
 }

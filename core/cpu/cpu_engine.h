@@ -23,7 +23,20 @@ typedef struct sp_cpu_item {
   int32_t head;
   int32_t q_block;
   int32_t cost;
+  int32_t phase;
 } sp_cpu_item;
+
+/* Packed key and value panels. Every query block of a (sequence, kv head)
+ * pair reads the same key blocks, so when a pair has several items the
+ * engine converts each of its key blocks once per call, transposed into a
+ * panel (k^T: head_dim x cols, then v: cols x v_cols, floats), instead of
+ * once per item. Pairs are processed in phases whose panels fit a budget:
+ * first all threads pack the phase's panels, then they run its items. */
+typedef struct sp_cpu_phase {
+  int64_t first_item, end_item;   /* items of the phase (contiguous) */
+  int64_t first_pair, end_pair;   /* pairs seq * kv_heads + kv_head (contiguous) */
+  int64_t num_panels;
+} sp_cpu_phase;
 
 /* Per-thread scratch, in floats from a 64-byte aligned base; every
  * sub-buffer starts on a 64-byte boundary. Rows are padded to the
@@ -50,11 +63,20 @@ enum {
 };
 
 typedef struct sp_cpu_plan {
-  sp_cpu_item *items;     /* longest first */
+  sp_cpu_item *items;     /* by phase, then longest first */
   int64_t num_items;
   int32_t heads_per_item; /* a divisor of the group size; 1 for per-head masks */
   int32_t num_threads;    /* threads the workspace was sized for */
+  int32_t direct;         /* items are at most SP_CPU_DIRECT_ROWS rows: no GEMM tiles */
+  int32_t packed;         /* key/value panels are packed per phase */
   sp_cpu_scratch_layout layout;
+  /* Packed panels (packed != 0): */
+  sp_cpu_phase *phases;
+  int64_t num_phases;
+  int64_t *pair_panel;    /* first panel of each pair within its phase; batch * kv_heads */
+  size_t panel_bytes;     /* one key block's k^T and v panels, a multiple of 64 */
+  int64_t max_panels;     /* panels of the largest phase */
+  size_t panels_offset;   /* where the panel area starts in the workspace */
 } sp_cpu_plan;
 
 /* Everything one execute call shares between its threads. */
@@ -65,7 +87,11 @@ typedef struct sp_cpu_call {
   void *out;
   float *lse;
   unsigned char *workspace;
+  float *panels;          /* the panel area, or NULL */
+  const sp_cpu_phase *phase;
+  int64_t end_item;
   atomic_llong next_item;
+  atomic_llong next_panel;
 } sp_cpu_call;
 
 /* Builds the scratch layout and the balanced work list of a plan. */
@@ -75,6 +101,10 @@ void sp_cpu_schedule_free(sp_cpu_plan *schedule);
 
 /* Computes one work item completely: its output rows and lse. */
 void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsigned char *scratch);
+
+/* Packs key block kb of a (sequence, kv head) pair into its panel. */
+void sp_cpu_pack_panel(const sp_cpu_call *call, int32_t seq, int32_t kv_head, int64_t kb,
+                       float *panel, unsigned char *scratch);
 
 /* merge_states for host memory. */
 sparsa_status sp_cpu_merge_states(sparsa_context *ctx, const sparsa_problem *problem,

@@ -25,6 +25,9 @@ enum {
   SP_CPU_ITEMS_PER_THREAD = 4
 };
 
+/* Bytes of packed panels one phase may hold (part of the workspace). */
+#define SP_CPU_PANEL_BUDGET ((size_t)64 << 20)
+
 static size_t sp_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 /* Query rows of the largest item of one head. */
@@ -86,11 +89,73 @@ static sparsa_status sp_cpu_layout(const sparsa_plan *plan, int32_t heads_per_it
 
 static int sp_item_cmp(const void *a, const void *b) {
   const sp_cpu_item *x = a, *y = b;
+  if (x->phase != y->phase) return x->phase < y->phase ? -1 : 1;
   if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
   /* Equal costs keep the natural order: neighbours share k/v in cache. */
   if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
   if (x->head != y->head) return x->head < y->head ? -1 : 1;
   return (x->q_block > y->q_block) - (x->q_block < y->q_block);
+}
+
+static int64_t sp_cpu_pair_blocks(const sparsa_plan *plan, int32_t seq) {
+  const sp_sequence *s = &plan->sequences[seq];
+  if (s->list < 0 || s->q_len == 0) return 0;
+  return (s->kv_len + plan->block_kv - 1) / plan->block_kv;
+}
+
+/* Decides whether panels pay off (each pair is read by several items and
+ * its panels fit the budget) and, if so, cuts the pairs into phases. */
+static sparsa_status sp_cpu_plan_panels(const sparsa_plan *plan, sp_cpu_plan *out) {
+  const sparsa_problem *p = &plan->problem;
+  const sp_cpu_scratch_layout *lay = &out->layout;
+  out->packed = 0;
+  out->num_phases = 1;
+  if (out->direct) return SPARSA_OK;
+  int64_t readers = (p->q_len + plan->block_q - 1) / plan->block_q * (plan->group / out->heads_per_item);
+  if (readers < 2) return SPARSA_OK;
+  size_t floats = (size_t)lay->head_dim * (size_t)lay->cols + (size_t)lay->cols * (size_t)lay->v_cols;
+  out->panel_bytes = sp_round_up(floats * sizeof(float), 64);
+  int64_t budget = (int64_t)(SP_CPU_PANEL_BUDGET / out->panel_bytes);
+  int64_t num_pairs = (int64_t)p->batch * p->kv_heads;
+  for (int32_t b = 0; b < p->batch; b++)
+    if (sp_cpu_pair_blocks(plan, b) > budget) return SPARSA_OK; /* per-item packing instead */
+
+  out->pair_panel = sp_malloc(sp_mul_size((size_t)num_pairs, sizeof *out->pair_panel));
+  out->phases = sp_malloc(sp_mul_size((size_t)num_pairs, sizeof *out->phases));
+  if (out->pair_panel == NULL || out->phases == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "CPU engine: allocating the panel schedule");
+  int64_t phase = 0, used = 0;
+  out->phases[0] = (sp_cpu_phase){0, 0, 0, 0, 0};
+  out->max_panels = 0;
+  for (int64_t pair = 0; pair < num_pairs; pair++) {
+    int64_t blocks = sp_cpu_pair_blocks(plan, (int32_t)(pair / p->kv_heads));
+    if (used + blocks > budget) {
+      out->phases[phase].end_pair = pair;
+      out->phases[phase].num_panels = used;
+      phase++;
+      out->phases[phase] = (sp_cpu_phase){0, 0, pair, pair, 0};
+      used = 0;
+    }
+    out->pair_panel[pair] = used;
+    used += blocks;
+    if (used > out->max_panels) out->max_panels = used;
+  }
+  out->phases[phase].end_pair = num_pairs;
+  out->phases[phase].num_panels = used;
+  out->num_phases = phase + 1;
+  out->packed = 1;
+  return SPARSA_OK;
+}
+
+static int32_t sp_cpu_phase_of(const sp_cpu_plan *out, int64_t pair) {
+  if (!out->packed) return 0;
+  int64_t lo = 0, hi = out->num_phases - 1;
+  while (lo < hi) { /* the last phase whose first pair is <= pair */
+    int64_t mid = (lo + hi + 1) / 2;
+    if (out->phases[mid].first_pair <= pair) lo = mid;
+    else hi = mid - 1;
+  }
+  return (int32_t)lo;
 }
 
 sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads,
@@ -100,6 +165,8 @@ sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads
   SP_TRY(sp_cpu_layout(plan, hpi, &out->layout));
   out->num_threads = num_threads;
   out->heads_per_item = hpi;
+  out->direct = hpi * sp_cpu_block_rows(plan) <= SP_CPU_DIRECT_ROWS;
+  SP_TRY(sp_cpu_plan_panels(plan, out));
 
   int64_t count = sp_cpu_count_items(plan, hpi);
   out->items = sp_malloc(sp_mul_size((size_t)count, sizeof *out->items));
@@ -119,17 +186,27 @@ sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads
           int64_t row = mask_head * list->num_q_blocks + qb;
           cost = list->row_ptr[row + 1] - list->row_ptr[row];
         }
-        out->items[n++] = (sp_cpu_item){b, h, (int32_t)qb, (int32_t)cost};
+        int32_t phase = sp_cpu_phase_of(out, (int64_t)b * p->kv_heads + h / plan->group);
+        out->items[n++] = (sp_cpu_item){b, h, (int32_t)qb, (int32_t)cost, phase};
       }
     }
   }
   qsort(out->items, (size_t)n, sizeof *out->items, sp_item_cmp);
   out->num_items = n;
+  if (out->packed) {
+    for (int64_t ph = 0; ph < out->num_phases; ph++) out->phases[ph].first_item = out->phases[ph].end_item = 0;
+    for (int64_t i = n - 1; i >= 0; i--) out->phases[out->items[i].phase].first_item = i;
+    for (int64_t i = 0; i < n; i++) out->phases[out->items[i].phase].end_item = i + 1;
+  }
   return SPARSA_OK;
 }
 
 void sp_cpu_schedule_free(sp_cpu_plan *schedule) {
   sp_free(schedule->items);
+  sp_free(schedule->phases);
+  sp_free(schedule->pair_panel);
   schedule->items = NULL;
+  schedule->phases = NULL;
+  schedule->pair_panel = NULL;
   schedule->num_items = 0;
 }
