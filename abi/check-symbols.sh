@@ -7,7 +7,8 @@
 #   4. the built library (`nm -D --defined-only`), which must export nothing
 #      but sparsa_ functions, each in the node symbols.txt names.
 # 1-3 are compared by regenerating symbols.txt and the map from the headers
-# into a scratch directory and diffing with the committed files.
+# into a scratch directory and diffing with the committed files. Every
+# function must also have its entry in the api table (sparsa_api.h).
 #
 # Usage: check-symbols.sh [--warn] [LIBRARY]
 #   --warn   report disagreement but exit 0 (used at link time, so a new
@@ -36,6 +37,15 @@ else
     fi
   done
 fi
+
+# The api table (sparsa_api.h) holds every public function but its own entry
+# point, under the name without the prefix: a framework that dlopens the
+# library reaches everything through it.
+while read -r name; do
+  [[ "$name" == sparsa_get_api ]] && continue
+  grep -Eq "\(\*${name#sparsa_}\)\(" "$abi_dir/include/sparsa/sparsa_api.h" ||
+    problem "$name has no entry ${name#sparsa_} in the api table (sparsa_api.h)"
+done < <("$abi_dir/header-symbols.sh" "$abi_dir/include/sparsa")
 
 # 4: the library's dynamic symbol table.
 if [[ -n "$library" ]]; then

@@ -2,8 +2,9 @@
 # Proves the symbol consistency check (abi/check-symbols.sh) can fail: on
 # scratch copies of abi/ it must reject
 #   1. a header function that symbols.txt and the map do not list,
-#   2. a symbols.txt that lost a function the library exports,
-#   3. a library that exports a symbol without the sparsa_ prefix.
+#   2. the same function listed, but without an entry in the api table,
+#   3. a symbols.txt that lost a function the library exports,
+#   4. a library that exports a symbol without the sparsa_ prefix.
 # Each case must fail, and name the culprit.
 #
 # Usage: symbols-must-fail.sh SOURCE_DIR LIBRARY
@@ -46,6 +47,14 @@ printf '%s\n' '#ifdef __cplusplus' 'extern "C" {' '#endif' \
   '#ifdef __cplusplus' '}' '#endif' >>"$tmp/new-function/abi/include/sparsa/sparsa_plan.h"
 must_fail "a header function missing from symbols.txt" sparsa_release_probe_new \
   "$tmp/new-function/abi/check-symbols.sh"
+
+# The same function recorded in symbols.txt and the map, but given no entry
+# in the api table.
+fresh_copy "$tmp/no-table-entry"
+cp "$tmp/new-function/abi/include/sparsa/sparsa_plan.h" "$tmp/no-table-entry/abi/include/sparsa/"
+"$tmp/no-table-entry/abi/update-symbols.sh"
+must_fail "a function without an api table entry" "no entry release_probe_new" \
+  "$tmp/no-table-entry/abi/check-symbols.sh"
 
 fresh_copy "$tmp/lost-symbol"
 sed -i '/^sparsa_execute /d' "$tmp/lost-symbol/abi/symbols.txt"
