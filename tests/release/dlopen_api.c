@@ -2,15 +2,16 @@
  * point sparsa_get_api, and do everything through the table it returns.
  *
  * Checks: the table for this header's ABI version (and every older one)
- * exists and is at least as large as this header's; version 0 and unknown
- * future versions give NULL; sink + window attention through the table
- * matches the double-precision reference; and the library survives many
- * dlopen/dlclose cycles, each creating and destroying handles. Run under
- * valgrind by the test suite, the cycles show any memory the library fails
- * to release when it is unloaded.
+ * exists, is at least as large as this header's and has no NULL entry;
+ * version 0 and unknown future versions give NULL; sink + window attention
+ * through the table matches the double-precision reference; and the
+ * library survives many dlopen/dlclose cycles, each creating and destroying
+ * handles, and is unmapped after the last. Run under valgrind by the test
+ * suite, the cycles show any memory the library fails to release.
  *
  * Usage: dlopen_api LIBRARY [CYCLES]   (default 1000 cycles) */
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,21 @@ int main(int argc, char **argv) {
   EXPECT(api->abi_version >= SPARSA_ABI_VERSION);
   printf("sparsa %s, api table of %u bytes, ABI version %u\n", api->version_string(),
          api->struct_size, api->abi_version);
+
+  /* Every entry the table says it has is filled: an entry left out of the
+   * library's initializer would be a NULL the compiler never reports. */
+  {
+    typedef void (*any_fn)(void);
+    const size_t first = offsetof(sparsa_api, status_string);
+    const size_t entries = (api->struct_size - first) / sizeof(any_fn);
+    for (size_t e = 0; e < entries; e++) {
+      any_fn fn;
+      memcpy(&fn, (const unsigned char *)api + first + e * sizeof fn, sizeof fn);
+      if (!fn) fprintf(stderr, "api table entry %zu is NULL\n", e);
+      EXPECT(fn != NULL);
+    }
+    printf("%zu api table entries, none NULL\n", entries);
+  }
 
   void *sym = dlsym(handle, "sparsa_get_api");
   get_api_fn get;
