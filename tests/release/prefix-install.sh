@@ -4,8 +4,9 @@
 # and development components (headers and library, nothing else) into an
 # empty prefix with `cmake --install`, then build the consumer program
 # against that prefix with pkg-config and with find_package, and run both.
-# Also checks the CMake package's version rule: a request for the next major
-# version must be refused.
+# Also checks that the headers compile as strict C99 and as C++, and the
+# CMake package's version rule: a request for the next major version must be
+# refused.
 #
 # Usage: prefix-install.sh BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR
 set -euo pipefail
@@ -33,6 +34,18 @@ libdir="$prefix/$(dirname "$library")"
   { echo "prefix-install: headers or library missing in $prefix" >&2; exit 1; }
 
 unset LD_LIBRARY_PATH PKG_CONFIG_PATH CMAKE_PREFIX_PATH
+
+# The installed headers are strict C99, and C++ sees C linkage (a missing
+# extern "C" guard would leave the C++ program's references unresolved).
+printf '%s\n' '#include <sparsa/sparsa.h>' \
+  'int main(void) { return sparsa_get_api(SPARSA_ABI_VERSION) == 0; }' >"$work/headers.c"
+cp "$work/headers.c" "$work/headers.cpp"
+cc -std=c99 -pedantic -Wall -Wextra -Werror -I"$prefix/include" -o "$work/headers_c99" \
+  "$work/headers.c" -L"$libdir" -lsparsa
+c++ -std=c++11 -pedantic -Wall -Wextra -Werror -I"$prefix/include" -o "$work/headers_cxx" \
+  "$work/headers.cpp" -L"$libdir" -lsparsa
+LD_LIBRARY_PATH="$libdir" "$work/headers_cxx"
+echo "prefix-install: the headers compile as C99 and C++11 (-pedantic -Werror)"
 
 # pkg-config sees only this prefix's files.
 flags="$(PKG_CONFIG_LIBDIR="$libdir/pkgconfig" pkg-config --cflags --libs sparsa)"
