@@ -61,6 +61,21 @@ public final class Tensor {
         packed(batch, seq, heads, dim));
   }
 
+  /**
+   * A packed tensor over raw bytes (from their position), read as
+   * {@code dtype} elements in the buffer's byte order, which must be native.
+   */
+  public static Tensor of(ByteBuffer bytes, DType dtype, long batch, long seq, long heads,
+      long dim) {
+    if (bytes.order() != ByteOrder.nativeOrder()) {
+      throw new IllegalArgumentException("tensor buffers must be in native byte order"
+          + " (ByteBuffer.order(ByteOrder.nativeOrder()))");
+    }
+    Buffer view = dtype == DType.F32 ? bytes.asFloatBuffer() : bytes.asShortBuffer();
+    return new Tensor(view, dtype, new long[] {batch, seq, heads, dim},
+        packed(batch, seq, heads, dim));
+  }
+
   /** A new zeroed, packed float32 tensor in a direct buffer. */
   public static Tensor allocate(long batch, long seq, long heads, long dim) {
     return of(directFloats(batch * seq * heads * dim), batch, seq, heads, dim);

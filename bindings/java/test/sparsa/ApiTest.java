@@ -35,6 +35,25 @@ public class ApiTest {
   }
 
   @Test
+  public void byteBuffersAreViewedInPlace() {
+    Tensor[] t = Naive.qkv(1, 16, 16, 2, 2, 16);
+    java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocateDirect(4 + 16 * 2 * 16 * 4)
+        .order(java.nio.ByteOrder.nativeOrder());
+    bytes.position(4); // the tensor starts at the buffer's position
+    Tensor out = Tensor.of(bytes, Tensor.DType.F32, 1, 16, 2, 16);
+    Sparsa.attention(ctx, t[0], t[1], t[2], null, out, null);
+    double[] ref = Naive.attention(t[0], t[1], t[2], (h, i, j) -> true)[0];
+    assertEquals(ref[0], bytes.getFloat(4), 1e-4);
+    assertEquals(0f, bytes.getFloat(0), 0f);
+    java.nio.ByteBuffer bigEndian = java.nio.ByteBuffer.allocateDirect(16 * 2 * 16 * 4)
+        .order(java.nio.ByteOrder.BIG_ENDIAN);
+    if (java.nio.ByteOrder.nativeOrder() != java.nio.ByteOrder.BIG_ENDIAN) {
+      assertThrows(IllegalArgumentException.class,
+          () -> Tensor.of(bigEndian, Tensor.DType.F32, 1, 16, 2, 16));
+    }
+  }
+
+  @Test
   public void planReuseChecksLayouts() {
     Tensor[] t = Naive.qkv(1, 32, 32, 2, 2, 16);
     Tensor out = Tensor.allocate(1, 32, 2, 16);
