@@ -18,13 +18,22 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import tomllib
 import zipfile
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: the same parser under its old name, if installed
+    try:
+        import tomli as tomllib
+    except ImportError:
+        tomllib = None
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def _project():
+    if tomllib is None:
+        raise RuntimeError("building the sparsa wheel needs Python 3.11 or the tomli package")
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
     with open(os.path.join(ROOT, "CMakeLists.txt"), encoding="utf-8") as f:
