@@ -52,15 +52,25 @@ static void sp_global_tile(const sparsa_pattern *p, const sp_geom *g, int64_t q0
   }
 }
 
-static void sp_vslash_row(const sparsa_pattern *p, const sp_row *r, int64_t pos) {
-  sp_row_clear(r);
-  int64_t last = sp_min64(r->k1 - 1, pos); /* causal */
-  for (int64_t k = sp_index_lower(&p->set_a, r->k0); k < p->set_a.n && p->set_a.v[k] <= last; k++)
-    r->out[p->set_a.v[k] - r->k0] = 1;
-  /* Diagonals d with pos - d in [k0, last]. */
-  const sp_index_set *o = &p->set_b;
-  for (int64_t k = sp_index_lower(o, pos - last); k < o->n && o->v[k] <= pos - r->k0; k++)
-    r->out[pos - o->v[k] - r->k0] = 1;
+/* The listed columns of the tile, written once into the first row and
+ * copied causally into the others; then each row's diagonals. */
+static void sp_vslash_tile(const sparsa_pattern *p, const sp_geom *g, int64_t q0, int64_t nq,
+                           int64_t k0, int64_t nk, uint8_t *out, int64_t ld) {
+  const sp_index_set *c = &p->set_a, *o = &p->set_b;
+  uint8_t *columns = out; /* row 0 holds every listed column until its own pass */
+  memset(columns, 0, (size_t)nk);
+  for (int64_t k = sp_index_lower(c, k0); k < c->n && c->v[k] < k0 + nk; k++) columns[c->v[k] - k0] = 1;
+  for (int64_t r = nq - 1; r >= 0; r--) { /* row 0 last: it is the template */
+    uint8_t *row = out + r * ld;
+    int64_t pos = q0 + r + g->off;
+    int64_t seen = sp_max64(0, sp_min64(nk, pos - k0 + 1)); /* causal: keys <= pos */
+    if (r > 0 && seen > 0) memcpy(row, columns, (size_t)seen);
+    memset(row + seen, 0, (size_t)(nk - seen));
+    /* Diagonals d with key pos - d in [k0, k0 + seen). */
+    if (seen > 0)
+      for (int64_t k = sp_index_lower(o, pos - (k0 + seen - 1)); k < o->n && o->v[k] <= pos - k0; k++)
+        row[pos - o->v[k] - k0] = 1;
+  }
 }
 
 static void sp_power_row(const sparsa_pattern *p, const sp_row *r, int64_t pos) {
@@ -167,6 +177,10 @@ void sp_pattern_tile(const sparsa_pattern *p, const sp_geom *g, int64_t q0, int6
     sp_global_tile(p, g, q0, nq, k0, nk, out, ld);
     return;
   }
+  if (p->kind == SPARSA_PATTERN_VERTICAL_SLASH) {
+    sp_vslash_tile(p, g, q0, nq, k0, nk, out, ld);
+    return;
+  }
   for (int64_t r = 0; r < nq; r++) {
     int64_t i = q0 + r, pos = i + g->off;
     sp_row row = {out + r * ld, k0, k0 + nk};
@@ -197,7 +211,6 @@ void sp_pattern_tile(const sparsa_pattern *p, const sp_geom *g, int64_t q0, int6
         else
           sp_blocks_row(&p->bsr, &row, i);
         break;
-      case SPARSA_PATTERN_VERTICAL_SLASH: sp_vslash_row(p, &row, pos); break;
       case SPARSA_PATTERN_NEIGHBORHOOD: sp_nbhd_row(&p->nbhd, &row, i); break;
       case SPARSA_PATTERN_RADIAL: sp_radial_row(p, &row, pos); break;
       case SPARSA_PATTERN_POWER: sp_power_row(p, &row, pos); break;
