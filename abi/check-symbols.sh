@@ -5,7 +5,8 @@
 #   2. abi/symbols.txt (each function with the node that introduced it),
 #   3. abi/libsparsa.map (the version script the library links with),
 #   4. the built library (`nm -D --defined-only`), which must export nothing
-#      but sparsa_ functions, each in the node symbols.txt names.
+#      but sparsa_ functions, each in the node symbols.txt names, under the
+#      soname libsparsa.so.<major>.
 # 1-3 are compared by regenerating symbols.txt and the map from the headers
 # into a scratch directory and diffing with the committed files. Every
 # function must also have its entry in the api table (sparsa_api.h).
@@ -52,6 +53,11 @@ if [[ -n "$library" ]]; then
   if [[ ! -f "$library" ]]; then
     problem "no library at $library"
   else
+    # The soname carries the major version, and only it.
+    major="$(sed -nE 's/^project\(sparsa VERSION ([0-9]+)\..*/\1/p' "$(dirname "$abi_dir")/CMakeLists.txt")"
+    soname="$(readelf -d "$library" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
+    [[ "$soname" == "libsparsa.so.$major" ]] ||
+      problem "$library has soname '$soname', not libsparsa.so.$major"
     # "ADDRESS TYPE NAME@@NODE"; the nodes themselves appear as absolute (A)
     # symbols and are not functions.
     nm -D --defined-only "$library" | awk '$2 != "A" { print $2, $3 }' >"$tmp/nm"
