@@ -19,9 +19,10 @@ typedef struct sp_geom {
 sp_geom sp_geom_make(int64_t q_len, int64_t kv_len, sparsa_alignment alignment);
 
 /* How a tile of token pairs relates to a pattern. EMPTY: no pair visible;
- * FULL: every pair visible; PARTIAL: anything else (for intersections and
- * neighborhoods a PARTIAL tile may hold no visible pair: the classification
- * is sound, not always tight). */
+ * FULL: every pair visible; PARTIAL: anything else (for intersections, and
+ * for neighborhoods and radial patterns where they fall back to bounding
+ * boxes, a PARTIAL tile may hold no visible pair: the classification is
+ * sound, not always tight). */
 typedef enum sp_block_class {
   SP_BLOCK_EMPTY = 0,
   SP_BLOCK_PARTIAL = 1,

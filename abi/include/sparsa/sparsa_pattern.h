@@ -269,7 +269,9 @@ SPARSA_API sparsa_status sparsa_pattern_create_neighborhood(const sparsa_neighbo
  * query position p, frame distance f = |p / F - j / F| and spatial distance
  * s = |p mod F - j mod F| (F = frame_tokens), key j is visible iff
  * s <= w(f), where w(0) = w(1) = @p window and w(f) = window >> floor(log2 f)
- * for f >= 2, and f <= @p max_frames.
+ * for f >= 2, and f <= @p max_frames. Divisions round toward minus
+ * infinity, so a negative aligned position (bottom-right alignment with
+ * q_len > kv_len) falls in frame -1, -2, ... with a non-negative remainder.
  * @param[in]  frame_tokens Tokens per frame, >= 1.
  * @param[in]  window       Spatial half-width at frame distance 0 and 1, >= 0.
  * @param[in]  max_frames   Largest frame distance attended, >= 0
