@@ -179,15 +179,15 @@ static int spc_work_cmp(const void *a, const void *b) {
 
 typedef struct spc_tile_set {
   int32_t *tiles;
-  uint8_t *full;
+  int32_t *bits;  /* -1: full; else index of the tile's refinement bits */
   int64_t n, cap;
 } spc_tile_set;
 
-static sparsa_status spc_tiles_push(spc_tile_set *ts, int32_t tile, uint8_t full) {
+static sparsa_status spc_tiles_push(spc_tile_set *ts, int32_t tile, int32_t bits) {
   if (ts->n == ts->cap) {
     int64_t cap = ts->cap ? ts->cap * 2 : 1024;
     int32_t *t = spc_alloc((size_t)cap * sizeof *t);
-    uint8_t *f = spc_alloc((size_t)cap);
+    int32_t *f = spc_alloc((size_t)cap * sizeof *f);
     if (t == NULL || f == NULL) {
       spc_free(t);
       spc_free(f);
@@ -195,17 +195,45 @@ static sparsa_status spc_tiles_push(spc_tile_set *ts, int32_t tile, uint8_t full
     }
     if (ts->n) {
       memcpy(t, ts->tiles, (size_t)ts->n * sizeof *t);
-      memcpy(f, ts->full, (size_t)ts->n);
+      memcpy(f, ts->bits, (size_t)ts->n * sizeof *f);
     }
     spc_free(ts->tiles);
-    spc_free(ts->full);
+    spc_free(ts->bits);
     ts->tiles = t;
-    ts->full = f;
+    ts->bits = f;
     ts->cap = cap;
   }
   ts->tiles[ts->n] = tile;
-  ts->full[ts->n] = full;
+  ts->bits[ts->n] = bits;
   ts->n++;
+  return SPARSA_OK;
+}
+
+/* ---- refinement-bit jobs ---------------------------------------------- */
+
+typedef struct spc_jobs {
+  spc_bits_job *v;
+  int64_t n, cap;
+  int64_t words; /* bits words so far */
+} spc_jobs;
+
+/* Queue a job and return its index (the bits are at index * rows * words). */
+static sparsa_status spc_jobs_push(spc_jobs *jobs, spc_bits_job job, int32_t *index) {
+  if (jobs->n == INT32_MAX)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+  if (jobs->n == jobs->cap) {
+    int64_t cap = jobs->cap ? jobs->cap * 2 : 256;
+    spc_bits_job *v = spc_alloc((size_t)cap * sizeof *v);
+    if (v == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit jobs");
+    if (jobs->n) memcpy(v, jobs->v, (size_t)jobs->n * sizeof *v);
+    spc_free(jobs->v);
+    jobs->v = v;
+    jobs->cap = cap;
+  }
+  job.out = jobs->words;
+  jobs->words += (int64_t)job.rows * job.words;
+  *index = (int32_t)jobs->n;
+  jobs->v[jobs->n++] = job;
   return SPARSA_OK;
 }
 
@@ -216,7 +244,8 @@ static sparsa_status spc_tiles_push(spc_tile_set *ts, int32_t tile, uint8_t full
 static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_list *list,
                                       int64_t kv_len, int32_t q_len, int32_t kv_head,
                                       int32_t chunk, int32_t *heads_seen, int32_t *fulls_seen,
-                                      spc_tile_set *ts, int64_t *begin, int64_t *end) {
+                                      spc_tile_set *ts, spc_jobs *jobs, int64_t *begin,
+                                      int64_t *end) {
   const int32_t group = plan->group;
   const int64_t ntiles = (kv_len + SPC_TILE_KV - 1) / SPC_TILE_KV;
   int32_t first = chunk * SPC_DECODE_ROWS, last = first + SPC_DECODE_ROWS;
@@ -242,8 +271,24 @@ static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_li
     if (heads_seen[t] == 0) continue;
     /* A block smaller than a tile counts once per fine block: "full" needs
      * exactly one full entry per head, which sub >= 1 tiles guarantee. */
-    uint8_t full = fulls_seen[t] == nheads && heads_seen[t] == nheads;
-    SPC_TRY(spc_tiles_push(ts, (int32_t)(t * SPC_TILE_KV), full));
+    int full = fulls_seen[t] == nheads && heads_seen[t] == nheads;
+    int32_t bits = -1;
+    if (!full) {
+      spc_bits_job job;
+      memset(&job, 0, sizeof job);
+      job.q_len = q_len;
+      job.kv_len = kv_len;
+      job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+      job.mask_head = -1;
+      job.kv_head = kv_head;
+      job.chunk = chunk;
+      job.group = group;
+      job.kv0 = (int32_t)(t * SPC_TILE_KV);
+      job.rows = SPC_DECODE_ROWS;
+      job.words = 1;
+      SPC_TRY(spc_jobs_push(jobs, job, &bits));
+    }
+    SPC_TRY(spc_tiles_push(ts, (int32_t)(t * SPC_TILE_KV), bits));
     heads_seen[t] = fulls_seen[t] = 0;
   }
   *end = ts->n;
@@ -259,6 +304,8 @@ typedef struct spc_build {
   spc_rules_stage rules;
   spc_work *work;
   spc_tile_set tiles;
+  spc_jobs jobs;
+  int32_t **list_bits;   /* prefill: per list, per entry: -1 full, else bits index */
   spc_decode_group *groups;
   spc_decode_split *splits;
 } spc_build;
@@ -270,7 +317,11 @@ static void spc_build_free(spc_build *b) {
   spc_rules_stage_free(&b->rules);
   spc_free(b->work);
   spc_free(b->tiles.tiles);
-  spc_free(b->tiles.full);
+  spc_free(b->tiles.bits);
+  spc_free(b->jobs.v);
+  if (b->list_bits)
+    for (int32_t l = 0; l < b->num_lists; l++) spc_free(b->list_bits[l]);
+  spc_free(b->list_bits);
   spc_free(b->groups);
   spc_free(b->splits);
   spc_staging_free(&b->st);
@@ -289,6 +340,41 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   const sparsa_problem *p = &plan->problem;
   int32_t tq, tkv;
   SPC_TRY(spc_kernel_lists(plan, b->lists, &tq, &tkv));
+  /* Refinement bits for every partial entry, at its list's lengths. */
+  b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
+  if (b->list_bits == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
+  for (int32_t l = 0; l < plan->num_lists; l++) {
+    const spc_list *L = &b->lists[l];
+    int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
+    b->list_bits[l] = spc_alloc((size_t)(L->row_ptr[rows] ? L->row_ptr[rows] : 1) * sizeof(int32_t));
+    if (b->list_bits[l] == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
+    int64_t q_len = 0, kv_len = 0;
+    for (int32_t sq = 0; sq < p->batch; sq++)
+      if (plan->sequences[sq].list == l) {
+        q_len = plan->sequences[sq].q_len;
+        kv_len = plan->sequences[sq].kv_len;
+        break;
+      }
+    for (int64_t r = 0; r < rows; r++) {
+      for (int64_t e = L->row_ptr[r]; e < L->row_ptr[r + 1]; e++) {
+        b->list_bits[l][e] = -1;
+        if (L->full[e]) continue;
+        spc_bits_job job;
+        memset(&job, 0, sizeof job);
+        job.q_len = q_len;
+        job.kv_len = kv_len;
+        job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+        job.mask_head = (int32_t)(r / L->num_q_blocks);
+        job.q0 = (int32_t)((r % L->num_q_blocks) * tq);
+        job.kv0 = L->col[e] * tkv;
+        job.rows = tq;
+        job.words = tkv / 64;
+        SPC_TRY(spc_jobs_push(&b->jobs, job, &b->list_bits[l][e]));
+      }
+    }
+  }
   int64_t count = 0;
   for (int32_t s = 0; s < p->batch; s++)
     count += (plan->sequences[s].q_len + SPC_TILE_Q - 1) / SPC_TILE_Q * p->q_heads;
@@ -365,7 +451,8 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
           size_t key = (((size_t)sq->list * p->kv_heads + kvh) * max_chunks + ch) * 17 + sq->q_len;
           if (range[2 * key] < 0) {
             status = spc_decode_union(plan, &plan->lists[sq->list], sq->kv_len, (int32_t)sq->q_len,
-                                      kvh, ch, heads_seen, fulls_seen, &b->tiles, &begin, &end);
+                                      kvh, ch, heads_seen, fulls_seen, &b->tiles, &b->jobs,
+                                      &begin, &end);
             range[2 * key] = begin;
             range[2 * key + 1] = end;
           }
@@ -415,12 +502,36 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
   SPC_STAGE(b, b->groups, (size_t)ng * sizeof *b->groups, *groups_off);
   SPC_STAGE(b, b->splits, (size_t)n * sizeof *b->splits, *splits_off);
   SPC_STAGE(b, b->tiles.tiles, (size_t)b->tiles.n * sizeof(int32_t), *tiles_off);
-  SPC_STAGE(b, b->tiles.full, (size_t)b->tiles.n, *full_off);
+  SPC_STAGE(b, b->tiles.bits, (size_t)b->tiles.n * sizeof(int32_t), *full_off);
   ep->decode.num_groups = (int32_t)ng;
   ep->decode.num_splits = (int32_t)n;
   size_t rows = (size_t)nsplits * SPC_DECODE_ROWS;
   ep->partial_o_offset = 0;
   ep->partial_lse_offset = (rows * (size_t)p->v_head_dim * sizeof(float) + 63) & ~(size_t)63;
+  return SPARSA_OK;
+}
+
+/* Run the plan's bit jobs on the device (plan creation may block). */
+static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
+                                      const spc_bits_job *device_jobs, const spc_rules *rules,
+                                      spc_plan *ep) {
+  size_t bytes = (size_t)(jobs->words ? jobs->words : 1) * sizeof(uint64_t);
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && bytes > total_bytes / 4)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                    "CUDA engine: the mask has %lld partial tiles, whose refinement bits need "
+                    "%zu MiB (more than a quarter of the device's memory); use larger "
+                    "blocks or a pattern with fewer partial blocks",
+                    (long long)jobs->n, bytes >> 20);
+  cudaError_t err = cudaMalloc((void **)&ep->bits, bytes);
+  if (err != cudaSuccess) {
+    ep->bits = NULL;
+    return spc_fail_cuda((int)err, "allocating refinement bits");
+  }
+  spc_bits_args a = {device_jobs, (int32_t)jobs->n, *rules, ep->bits};
+  int kerr = spc_launch_bits(&a, c->stream);
+  if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
+  if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
   return SPARSA_OK;
 }
 
@@ -476,7 +587,7 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
       int64_t nnz = L->row_ptr[rows];
       row_off[l] = spc_staging_push(&b.st, L->row_ptr, (size_t)(rows + 1) * sizeof(int64_t));
       col_off[l] = spc_staging_push(&b.st, L->col, (size_t)nnz * sizeof(int32_t));
-      full_list_off[l] = spc_staging_push(&b.st, L->full, (size_t)nnz);
+      full_list_off[l] = spc_staging_push(&b.st, b.list_bits[l], (size_t)nnz * sizeof(int32_t));
       if (row_off[l] == SIZE_MAX || col_off[l] == SIZE_MAX || full_list_off[l] == SIZE_MAX)
         status = SPARSA_ERR_OUT_OF_MEMORY;
     }
@@ -490,6 +601,12 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
     }
   }
 
+  size_t jobs_off = spc_staging_push(&b.st, b.jobs.v, (size_t)b.jobs.n * sizeof(spc_bits_job));
+  if (jobs_off == SIZE_MAX) {
+    spc_free(row_off);
+    status = SPARSA_ERR_OUT_OF_MEMORY;
+    goto fail;
+  }
   status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
   if (status == SPARSA_OK) status = spc_staging_alloc_device(&b.st, &ep->device_blob);
   if (status != SPARSA_OK) {
@@ -504,13 +621,15 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
     for (int32_t l = 0; l < plan->num_lists; l++) {
       dl[l].row_ptr = (const int64_t *)(base + row_off[l]);
       dl[l].col = (const int32_t *)(base + col_off[l]);
-      dl[l].full = (const uint8_t *)(base + full_list_off[l]);
+      dl[l].bits = (const int32_t *)(base + full_list_off[l]);
       dl[l].num_q_blocks = b.lists[l].num_q_blocks;
       dl[l].num_heads = b.lists[l].num_heads;
     }
     spc_free(row_off);
   }
   status = spc_staging_copy(&b.st, base, c->stream);
+  if (status != SPARSA_OK) goto fail;
+  status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;
@@ -526,7 +645,7 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
     a->work = (const spc_work *)(base + work_off);
     a->seqs = (const spc_seq *)(base + seq_off);
     a->lists = (const spc_dev_list *)(base + lists_off);
-    a->rules = rules;
+    a->bits = ep->bits;
     plan->workspace_bytes = 0;
   } else {
     spc_decode_args *a = &ep->decode;
@@ -538,8 +657,8 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
     a->groups = (const spc_decode_group *)(base + groups_off);
     a->splits = (const spc_decode_split *)(base + splits_off);
     a->tiles = (const int32_t *)(base + tiles_off);
-    a->tile_full = (const uint8_t *)(base + full_off);
-    a->rules = rules;
+    a->tile_bits = (const int32_t *)(base + full_off);
+    a->bits = ep->bits;
     size_t rows = 0;
     for (int32_t i = 0; i < a->num_groups; i++) rows += (size_t)b.groups[i].num_splits;
     rows *= SPC_DECODE_ROWS;
@@ -554,6 +673,7 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
 fail:
   spc_build_free(&b);
   if (ep->device_blob) cudaFree(ep->device_blob);
+  if (ep->bits) cudaFree(ep->bits);
   spc_free(ep);
   return status;
 }
@@ -566,6 +686,7 @@ void spc_plan_fini(sparsa_plan *plan) {
   /* Queued kernels may still read the schedule. */
   cudaStreamSynchronize(c->stream);
   cudaFree(ep->device_blob);
+  cudaFree(ep->bits);
   spc_free(ep);
   plan->engine_plan = NULL;
 }

@@ -12,7 +12,8 @@ typedef struct spc_plan {
   spc_plan_kind kind;
   spc_elem elem;
   int32_t head_dim;
-  void *device_blob;         /* owns every device array below */
+  void *device_blob;         /* owns every device array below but the bits */
+  uint64_t *bits;            /* refinement bits of partial tiles (own allocation) */
   spc_prefill_args prefill;  /* tensor pointers filled per execute */
   spc_decode_args decode;
   size_t partial_o_offset;   /* decode: workspace layout */

@@ -40,9 +40,12 @@ if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null;
     timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 0 "$tests_bin" --sanitize \
       --seed "$seed" >"$logs/sanitizer-$tool.log" 2>&1
     rc=$?
-    n=$(grep -oE "ERROR SUMMARY: [0-9]+" "$logs/sanitizer-$tool.log" | awk '{s+=$3} END {print s+0}')
+    # memcheck, initcheck, synccheck: "ERROR SUMMARY: N errors";
+    # racecheck: "RACECHECK SUMMARY: H hazards displayed (E errors, W warnings)".
+    n=$(grep -oE "ERROR SUMMARY: [0-9]+|\([0-9]+ errors" "$logs/sanitizer-$tool.log" \
+        | grep -oE "[0-9]+" | awk '{s+=$1} END {print s+0}')
     if [[ $rc -eq 124 ]]; then echo "  $tool timed out"; n=$((n + 1)); fi
-    if ! grep -q "ERROR SUMMARY" "$logs/sanitizer-$tool.log"; then
+    if ! grep -qE "(ERROR|RACECHECK) SUMMARY" "$logs/sanitizer-$tool.log"; then
       echo "  $tool gave no summary"; tail -5 "$logs/sanitizer-$tool.log"; n=$((n + 1))
     fi
     echo "  $tool: $n errors ($(grep -E '^[0-9]+ passed' "$logs/sanitizer-$tool.log"))"

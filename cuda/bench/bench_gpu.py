@@ -217,7 +217,7 @@ def main():
     qb = torch.arange(nb)[:, None]
     kb = torch.arange(nb)[None, :]
     q_lo, q_hi, k_lo, k_hi = qb * 128, qb * 128 + 127, kb * 128, kb * 128 + 127
-    any_vis = (k_lo <= q_hi) & ((k_lo < 128) | (q_hi - k_hi < 2048))
+    any_vis = (k_lo <= q_hi) & ((k_lo < 128) | (q_lo - k_hi < 2048))
     all_vis = (k_hi <= q_lo) & ((k_hi < 128) | (q_hi - k_lo < 2048))
     full = (all_vis).unsqueeze(0).expand(H, nb, nb)
     part = (any_vis & ~all_vis).unsqueeze(0).expand(H, nb, nb)

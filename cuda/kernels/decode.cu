@@ -13,7 +13,6 @@
 
 #include "kernel_args.h"
 #include "mma_sm80.cuh"
-#include "visibility.cuh"
 
 namespace spc {
 
@@ -98,16 +97,10 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
   for (int kk = 0; kk < D / 16; kk++)
     ldmatrix_x4(qf[kk], sQ + swz<D>(lane & 15, kk * 16 + (lane >> 4) * 8));
 
-  /* This thread's two packed rows and what they stand for. */
-  int row_head[2], row_q[2];
+  /* This thread's two packed rows: past the group's rows they see nothing. */
   bool row_ok[2];
 #pragma unroll
-  for (int h = 0; h < 2; h++) {
-    int pr = gr.chunk * kRows + g + 8 * h;
-    row_ok[h] = pr < packed_rows;
-    row_head[h] = row_ok[h] ? gr.kv_head * a.group + pr / seq.q_len : 0;
-    row_q[h] = row_ok[h] ? pr % seq.q_len : 0;
-  }
+  for (int h = 0; h < 2; h++) row_ok[h] = gr.chunk * kRows + g + 8 * h < packed_rows;
 
   float o[D / 8][4];
 #pragma unroll
@@ -122,8 +115,13 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
     const uint16_t *tK = sK + slot * DecodeSmem<D>::kKV;
     const uint16_t *tV = sV + slot * DecodeSmem<D>::kKV;
     const int kv0 = a.tiles[sp.tile_begin + it];
-    const bool full = a.tile_full[sp.tile_begin + it] != 0;
+    const int32_t bits_index = a.tile_bits[sp.tile_begin + it];
     const int c0 = warp * 16; /* this warp's 16 keys of the tile */
+    uint64_t row_bits[2] = {~0ull, ~0ull};
+    if (bits_index >= 0) {
+      row_bits[0] = a.bits[(int64_t)bits_index * kRows + g];
+      row_bits[1] = a.bits[(int64_t)bits_index * kRows + g + 8];
+    }
 
     float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
@@ -137,13 +135,9 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
     for (int n = 0; n < 2; n++) {
 #pragma unroll
       for (int e = 0; e < 4; e++) {
-        const int col = kv0 + c0 + n * 8 + 2 * t + (e & 1);
+        const int cc = c0 + n * 8 + 2 * t + (e & 1);
         const int h = e >> 1;
-        bool keep = row_ok[h] && col < seq.kv_len;
-        if (keep && !full) {
-          int mh = a.rules.num_heads == 1 ? 0 : row_head[h];
-          keep = head_visible(a.rules, mh, seq, row_q[h], col);
-        }
+        bool keep = row_ok[h] && kv0 + cc < seq.kv_len && ((row_bits[h] >> cc) & 1u);
         s[n][e] = keep ? s[n][e] * a.scale_log2 : -INFINITY;
       }
     }

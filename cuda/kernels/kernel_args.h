@@ -28,11 +28,12 @@ typedef struct spc_seq {
   int32_t num_q_tiles;
 } spc_seq;
 
-/* A block list in device memory (the layout of sp_block_list). */
+/* A block list in device memory (the layout of sp_block_list, with the
+ * full flag replaced by the entry's refinement bits). */
 typedef struct spc_dev_list {
   const int64_t *row_ptr;   /* num_heads * num_q_blocks + 1 */
   const int32_t *col;
-  const uint8_t *full;
+  const int32_t *bits;      /* -1: full; else index of the entry's block_q x block_kv bits */
   int64_t num_q_blocks;
   int32_t num_heads;
   int32_t reserved;
@@ -77,7 +78,7 @@ typedef struct spc_prefill_args {
   const spc_work *work;
   const spc_seq *seqs;
   const spc_dev_list *lists;
-  spc_rules rules;
+  const uint64_t *bits;      /* refinement bits of partial entries: row-major, 64 keys a word */
 } spc_prefill_args;
 
 /* Decode: a group is the packed query rows of one kv head of one sequence
@@ -112,11 +113,31 @@ typedef struct spc_decode_args {
   const spc_decode_split *splits;
   int32_t num_splits;
   const int32_t *tiles;      /* key tile start (token index) */
-  const uint8_t *tile_full;  /* 1: every head of the group sees every pair of the tile */
+  const int32_t *tile_bits;  /* -1: every row of the group sees every key of the tile; else
+                                index of its 16 words (one 64-bit row mask per packed row) */
+  const uint64_t *bits;
   float *partial_o;          /* [slot][16][v_head_dim] */
   float *partial_lse;        /* [slot][16], natural log */
-  spc_rules rules;
 } spc_decode_args;
+
+/* Refinement bits are computed once per plan, on the device, from the flat
+ * pattern rules: one job per partial entry (prefill) or partial tile of a
+ * decode group. Bit c of word w of row r is key kv0 + 64 w + c. */
+typedef struct spc_bits_job {
+  int64_t q_len, kv_len, off;   /* geometry of the sequences using the list */
+  int32_t mask_head;            /* prefill: the head's rule; decode: -1 (rows are packed) */
+  int32_t kv_head, chunk, group; /* decode packing */
+  int32_t q0, kv0;              /* first query row (prefill) and first key */
+  int32_t rows, words;          /* rows and 64-key words per row */
+  int64_t out;                  /* first word in the bits array */
+} spc_bits_job;
+
+typedef struct spc_bits_args {
+  const spc_bits_job *jobs;
+  int32_t num_jobs;
+  spc_rules rules;
+  uint64_t *bits;
+} spc_bits_args;
 
 /* merge_states over rows of a normalized problem. */
 typedef struct spc_merge_args {
@@ -139,6 +160,7 @@ typedef enum spc_elem { SPC_ELEM_F16 = 0, SPC_ELEM_BF16 = 1, SPC_ELEM_F32 = 2 } 
 int spc_prepare_prefill(void);
 int spc_prepare_decode(void);
 int spc_launch_decode(const spc_decode_args *args, spc_elem elem, int head_dim, void *stream);
+int spc_launch_bits(const spc_bits_args *args, void *stream);
 int spc_launch_merge(const spc_merge_args *args, spc_elem elem, void *stream);
 int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim, void *stream);
 

@@ -7,15 +7,15 @@
  * online softmax in float. K and V tiles are double-buffered in swizzled
  * shared memory with cp.async, so the next tile's loads overlap this tile's
  * math. Full tiles skip every per-element test; partial tiles are refined
- * token by token by the head's flat pattern rule, so any superset of the
- * visible blocks gives the exact result. Work items arrive sorted by cost
+ * token by token by bits the plan computed from the head's flat pattern
+ * rule (rule_bits.cu), so any superset of the visible blocks gives the
+ * exact result. Work items arrive sorted by cost
  * (longest rows first), which balances heads and rows of very different
  * cost across the grid. */
 #include <cuda_runtime.h>
 
 #include "kernel_args.h"
 #include "mma_sm80.cuh"
-#include "visibility.cuh"
 
 namespace spc {
 
@@ -74,16 +74,15 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
   /* The row's key blocks: entries [e_begin, e_end), each block_kv / kBN tiles. */
   int64_t e_begin = 0, e_end = 0;
   const int32_t *cols = nullptr;
-  const uint8_t *fulls = nullptr;
-  int mask_head = 0;
+  const int32_t *entry_bits = nullptr;
   if (seq.list >= 0) {
     const spc_dev_list L = a.lists[seq.list];
-    mask_head = L.num_heads == 1 ? 0 : head;
+    const int mask_head = L.num_heads == 1 ? 0 : head;
     int64_t row = (int64_t)mask_head * L.num_q_blocks + q0 / a.block_q;
     e_begin = L.row_ptr[row];
     e_end = L.row_ptr[row + 1];
     cols = L.col;
-    fulls = L.full;
+    entry_bits = L.bits;
   }
   const int sub_tiles = a.block_kv / kBN;
   const int num_tiles = (int)(e_end - e_begin) * sub_tiles;
@@ -136,8 +135,17 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
     if (kv0 < seq.kv_len) { /* uniform over the CTA: only a clipped last block skips */
       const uint16_t *tK = sK + buf * PrefillSmem<D>::kKV;
       const uint16_t *tV = sV + buf * PrefillSmem<D>::kKV;
-      const bool full = fulls[e_begin + it / sub_tiles] != 0;
+      const int32_t bits_index = entry_bits[e_begin + it / sub_tiles];
       const bool clipped = kv0 + kBN > seq.kv_len;
+      /* Row masks of this thread's two rows over the tile's 64 keys. */
+      uint64_t row_bits[2] = {~0ull, ~0ull};
+      if (bits_index >= 0) {
+        const int words = a.block_kv / kBN;
+        const int block_row0 = (q0 / a.block_q) * a.block_q;
+        const uint64_t *b = a.bits + (int64_t)bits_index * a.block_q * words + it % sub_tiles;
+        row_bits[0] = b[(int64_t)(row_a - block_row0) * words];
+        row_bits[1] = b[(int64_t)(row_a + 8 - block_row0) * words];
+      }
 
       float s[kBN / 8][4];
 #pragma unroll
@@ -159,11 +167,8 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
       for (int n = 0; n < kBN / 8; n++) {
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          const int col = kv0 + n * 8 + 2 * t + (e & 1);
-          const int row = row_a + (e >> 1) * 8;
-          bool keep = !clipped || col < seq.kv_len;
-          if (!full && keep && row < seq.q_len)
-            keep = head_visible(a.rules, mask_head, seq, row, col);
+          const int cc = n * 8 + 2 * t + (e & 1);
+          bool keep = ((row_bits[e >> 1] >> cc) & 1u) && (!clipped || kv0 + cc < seq.kv_len);
           s[n][e] = keep ? s[n][e] * a.scale_log2 : -INFINITY;
         }
       }
