@@ -78,6 +78,14 @@ else
   fail "no libsparsa-dev .deb"
 fi
 
+# The CUDA engine exists only in builds with a CUDA compiler.
+cuda="libsparsa-cuda$major"
+if [[ -n "${deb_of[$cuda]:-}" ]]; then
+  expect_file "$out/$cuda.deb.files" "^\./usr/lib[^ ]*/libsparsa_cuda\.so\.$major$" "$cuda lacks libsparsa_cuda.so.$major"
+  dpkg-deb -f "${deb_of[$cuda]}" Depends | grep -Fq "$runtime (= $version)" ||
+    fail "$cuda does not depend on exactly $runtime (= $version)"
+fi
+
 # --- .rpm --------------------------------------------------------------------
 declare -A rpm_of
 for rpm in "${rpms[@]}"; do
