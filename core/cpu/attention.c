@@ -3,10 +3,13 @@
  * (running row maximum, running sum, accumulator rescaled when the maximum
  * grows), all in float32.
  *
- * Data flow per item: the query block is converted once into scratch; each key
- * block is converted and transposed into a packed panel, each value block
- * converted into a row panel; S = Q K^T and O += P V are small GEMMs over
- * register tiles of SP_CPU_MR rows x SP_CPU_NR columns. Dot products are
+ * Data flow per item: the query block (the stacked query blocks of the
+ * heads of one kv group) is converted once into scratch. Each key block is
+ * a transposed panel (k^T) and each value block a row panel, both float32:
+ * read from the call's shared panels when the schedule packed them (see
+ * sp_cpu_phase), otherwise converted into the thread's scratch. S = Q K^T
+ * and O += P V are small GEMMs over register tiles of SP_CPU_MR rows x
+ * SP_CPU_NR columns (tile_gemm.h). Dot products are
  * scaled by scale * log2(e) afterwards, inside the softmax pass, so scores
  * are in base 2 and exp is exp2: scaling q beforehand would be cheaper by a
  * pass but rounds every product (products of f16/bf16 values are exact in
