@@ -255,8 +255,9 @@ sparsa_status sp_head_spec_read(sp_reader *r, const char *what, int32_t index, s
       spec->num_columns = sp_read_i64(r);
       spec->num_offsets = sp_read_i64(r);
       if (r->truncated) SP_BAD("%s %d: truncated vertical-slash counts", what, (int)index);
-      if (!sp_count_fits(r, spec->num_columns, 8) ||
-          !sp_count_fits(r, spec->num_columns + spec->num_offsets, 8) || spec->num_offsets < 0)
+      /* each count is checked alone first, so their sum cannot overflow */
+      if (!sp_count_fits(r, spec->num_columns, 8) || !sp_count_fits(r, spec->num_offsets, 8) ||
+          !sp_count_fits(r, spec->num_columns + spec->num_offsets, 8))
         SP_BAD("%s %d: %lld columns + %lld offsets exceed the remaining %zu bytes", what,
                (int)index, (long long)spec->num_columns, (long long)spec->num_offsets,
                r->size - r->pos);
