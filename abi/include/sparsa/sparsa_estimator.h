@@ -27,6 +27,13 @@
  * descending (ties: smaller index first) and keeps the shortest prefix
  * whose sum reaches @c threshold (all of them if rounding keeps the sum
  * below it).
+ *
+ * @par Thread safety
+ * Every function here may be called from any number of threads at once;
+ * inputs are only read, and configs are immutable.
+ * @par Ownership
+ * Description structs, problems and tensors are borrowed for the call.
+ * Masks and configs returned belong to the caller.
  */
 #ifndef SPARSA_ESTIMATOR_H
 #define SPARSA_ESTIMATOR_H
