@@ -40,6 +40,16 @@ if python3 -c "import torch" 2>/dev/null; then
     echo "bench-cpu: the peer failed; its columns will be n/a" >&2
 fi
 
+# Estimation cost against the attention it feeds (bench/estimate), where built.
+: > "$work/estimate.jsonl"
+estimate="$build/bench/estimate/bench_estimate"
+if [[ -x "$estimate" ]]; then
+  echo "bench-cpu: estimation cost against attention, $threads threads" >&2
+  "$estimate" --method all --threads "$threads" --reps "$reps" ${quick:+--n 4096} \
+    > "$work/estimate.jsonl" || echo "bench-cpu: the estimation benchmark failed" >&2
+fi
+
 python3 "$here/summarize.py" --sparsa "$work/sparsa.json" --torch "$work/torch.json" \
+  --estimate "$work/estimate.jsonl" \
   --info "$("$tool" info --json)" --date "$(date -u +%Y-%m-%d)" \
   --command "make bench-cpu${quick:+ (quick)}"

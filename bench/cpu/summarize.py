@@ -18,6 +18,16 @@ def load(path):
         return {}
 
 
+def load_lines(path):
+    """One JSON object per line (bench/estimate prints one per method)."""
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip().startswith("{")]
+    except (OSError, ValueError) as e:
+        print(f"summarize: cannot read {path}: {e}", file=sys.stderr)
+        return []
+
+
 def ratio(a, b):
     return a / b if a and b else None
 
@@ -30,12 +40,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sparsa", required=True)
     ap.add_argument("--torch", required=True)
+    ap.add_argument("--estimate", default="", help="JSON lines of bench/estimate, if it ran")
     ap.add_argument("--info", default="{}", help="`sparsa info --json` output")
     ap.add_argument("--command", default="make bench-cpu")
     ap.add_argument("--date", default="")
     args = ap.parse_args()
 
     s, t = load(args.sparsa), load(args.torch)
+    estimates = load_lines(args.estimate) if args.estimate else []
     try:
         info = json.loads(args.info)
     except ValueError:
@@ -64,12 +76,20 @@ def main():
     }
     peak = out["fma_peak_gflops"]
     out["dense_fraction_of_peak"] = ratio(out["dense_gflops"], peak)
+    # Estimation cost per method; the headline figure is the pooled
+    # estimator's (the default block selector).
+    for e in estimates:
+        out[f"estimate_vs_attention_{e.get('method')}"] = e.get("estimate_vs_attention")
+    by_method = {e.get("method"): e for e in estimates}
+    if "pooled" in by_method:
+        out["estimate_vs_attention"] = by_method["pooled"].get("estimate_vs_attention")
     # Cases added later (estimate_*) and every raw figure ride along.
     for key, value in s.items():
         if key.startswith("estimate_") and key not in out:
             out[key] = value
     out["sparsa"] = s
     out["torch"] = t
+    out["estimate"] = estimates
 
     rows = [
         ("FMA peak (f32, measured)", f"{fmt(peak, 1)} GFLOP/s", ""),
@@ -104,6 +124,12 @@ def main():
     ]
     for key in sorted(k for k in s if k.startswith("estimate_")):
         rows.append((key, fmt(s[key], 3), ""))
+    for e in estimates:
+        rows.append((f"estimate ({e.get('method')}) N={e.get('n')} {e.get('dtype')} "
+                     f"({e.get('heads')} heads, d{e.get('dim')}, density {fmt(e.get('density'))})",
+                     f"{fmt(e.get('estimate_ms'))} ms vs attention {fmt(e.get('attention_ms'))} ms",
+                     f"estimate / attention {fmt(e.get('estimate_vs_attention'), 3)} "
+                     f"(CPU time {fmt(e.get('estimate_vs_attention_cpu'), 3)})"))
 
     print(f"CPU: {cpu}, {s.get('threads')} threads; torch {t.get('torch_version', 'not run')}")
     print("ratios: peer time / sparsa time (above 1: sparsa faster); head dim 128; fewer heads than")
