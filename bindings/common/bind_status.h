@@ -12,15 +12,12 @@ sparsa_status sparsa_bind_record(sparsa_status status);
 /* Records an argument this layer rejects itself, with its own message. */
 void sparsa_bind_reject(const char *message);
 
-#define record sparsa_bind_record
-#define reject sparsa_bind_reject
-
 /* Runs one pattern constructor and keeps its status. */
-#define PATTERN_CALL(expr)          \
-  do {                              \
-    sparsa_pattern *pattern = NULL; \
-    record(expr);                   \
-    return pattern;                 \
+#define PATTERN_CALL(expr)              \
+  do {                                  \
+    sparsa_pattern *pattern = NULL;     \
+    sparsa_bind_record(expr);           \
+    return pattern;                     \
   } while (0)
 
 #endif /* SPARSA_BIND_STATUS_H */

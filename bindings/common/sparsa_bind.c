@@ -43,7 +43,7 @@ const char *sparsa_bind_version(void) { return sparsa_version_string(); }
 
 sparsa_context *sparsa_bind_context_create(int32_t engine, int32_t device) {
   sparsa_context *ctx = NULL;
-  record(sparsa_context_create((sparsa_engine)engine, device, &ctx));
+  sparsa_bind_record(sparsa_context_create((sparsa_engine)engine, device, &ctx));
   return ctx;
 }
 
@@ -53,26 +53,26 @@ void sparsa_bind_context_destroy(sparsa_context *ctx) {
 
 int32_t sparsa_bind_context_engine(const sparsa_context *ctx) {
   sparsa_engine engine = SPARSA_ENGINE_CPU;
-  record(sparsa_context_get_engine(ctx, &engine));
+  sparsa_bind_record(sparsa_context_get_engine(ctx, &engine));
   return (int32_t)engine;
 }
 
 void sparsa_bind_context_set_num_threads(sparsa_context *ctx, int32_t num_threads) {
-  record(sparsa_context_set_num_threads(ctx, num_threads));
+  sparsa_bind_record(sparsa_context_set_num_threads(ctx, num_threads));
 }
 
 int32_t sparsa_bind_context_num_threads(const sparsa_context *ctx) {
   int32_t n = 0;
-  record(sparsa_context_get_num_threads(ctx, &n));
+  sparsa_bind_record(sparsa_context_get_num_threads(ctx, &n));
   return n;
 }
 
 void sparsa_bind_context_set_stream(sparsa_context *ctx, int64_t stream) {
-  record(sparsa_context_set_stream(ctx, (void *)(uintptr_t)stream));
+  sparsa_bind_record(sparsa_context_set_stream(ctx, (void *)(uintptr_t)stream));
 }
 
 void sparsa_bind_context_synchronize(sparsa_context *ctx) {
-  record(sparsa_context_synchronize(ctx));
+  sparsa_bind_record(sparsa_context_synchronize(ctx));
 }
 
 /* --- patterns --- */
@@ -155,14 +155,14 @@ sparsa_pattern *sparsa_bind_pattern_power(int64_t local) {
 
 int32_t sparsa_bind_pattern_kind(const sparsa_pattern *pattern) {
   sparsa_pattern_kind kind = SPARSA_PATTERN_DENSE;
-  record(sparsa_pattern_get_kind(pattern, &kind));
+  sparsa_bind_record(sparsa_pattern_get_kind(pattern, &kind));
   return (int32_t)kind;
 }
 
 int32_t sparsa_bind_pattern_is_visible(const sparsa_pattern *pattern, int64_t q_len, int64_t kv_len,
                                        int32_t top_left, int64_t i, int64_t j) {
   int32_t visible = 0;
-  record(sparsa_pattern_is_visible(pattern, q_len, kv_len, top_left, i, j, &visible));
+  sparsa_bind_record(sparsa_pattern_is_visible(pattern, q_len, kv_len, top_left, i, j, &visible));
   return visible;
 }
 
@@ -179,27 +179,27 @@ struct sparsa_bind_patterns {
 
 sparsa_bind_patterns *sparsa_bind_patterns_create(void) {
   sparsa_bind_patterns *list = calloc(1, sizeof *list);
-  record(list ? SPARSA_OK : SPARSA_ERR_OUT_OF_MEMORY);
+  sparsa_bind_record(list ? SPARSA_OK : SPARSA_ERR_OUT_OF_MEMORY);
   return list;
 }
 
 void sparsa_bind_patterns_push(sparsa_bind_patterns *list, const sparsa_pattern *pattern) {
   if (!list || !pattern) {
-    reject("pattern list: list or pattern is NULL");
+    sparsa_bind_reject("pattern list: list or pattern is NULL");
     return;
   }
   if (list->count == list->capacity) {
     const int32_t capacity = list->capacity ? 2 * list->capacity : 8;
     const sparsa_pattern **items = realloc(list->items, (size_t)capacity * sizeof *items);
     if (!items) {
-      record(SPARSA_ERR_OUT_OF_MEMORY);
+      sparsa_bind_record(SPARSA_ERR_OUT_OF_MEMORY);
       return;
     }
     list->items = items;
     list->capacity = capacity;
   }
   list->items[list->count++] = pattern;
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
 }
 
 void sparsa_bind_patterns_destroy(sparsa_bind_patterns *list) {
@@ -224,7 +224,7 @@ sparsa_mask *sparsa_bind_mask_create(sparsa_context *ctx, const sparsa_bind_patt
                                      int32_t block_kv, int32_t alignment) {
   sparsa_mask_desc desc;
   sparsa_mask *mask = NULL;
-  if (record(sparsa_mask_desc_init(&desc)) != SPARSA_OK) return NULL;
+  if (sparsa_bind_record(sparsa_mask_desc_init(&desc)) != SPARSA_OK) return NULL;
   desc.num_heads = per_head ? per_head->count : 0;
   desc.patterns = per_head ? per_head->items : NULL;
   desc.q_len = q_len;
@@ -232,7 +232,7 @@ sparsa_mask *sparsa_bind_mask_create(sparsa_context *ctx, const sparsa_bind_patt
   desc.block_q = block_q;
   desc.block_kv = block_kv;
   desc.alignment = (sparsa_alignment)alignment;
-  record(sparsa_mask_create(ctx, &desc, &mask));
+  sparsa_bind_record(sparsa_mask_create(ctx, &desc, &mask));
   return mask;
 }
 
@@ -240,7 +240,7 @@ int64_t sparsa_bind_mask_info(const sparsa_mask *mask, int32_t field) {
   sparsa_mask_info info;
   memset(&info, 0, sizeof info);
   info.struct_size = sizeof info;
-  if (record(sparsa_mask_get_info(mask, &info)) != SPARSA_OK) return 0;
+  if (sparsa_bind_record(sparsa_mask_get_info(mask, &info)) != SPARSA_OK) return 0;
   switch (field) {
     case SPARSA_BIND_INFO_NUM_HEADS: return info.num_heads;
     case SPARSA_BIND_INFO_Q_LEN: return info.q_len;
@@ -252,25 +252,25 @@ int64_t sparsa_bind_mask_info(const sparsa_mask *mask, int32_t field) {
     case SPARSA_BIND_INFO_NUM_FULL_BLOCKS: return info.num_full_blocks;
     case SPARSA_BIND_INFO_NUM_PARTIAL_BLOCKS: return info.num_partial_blocks;
     case SPARSA_BIND_INFO_ALIGNMENT: return info.alignment;
-    default: reject("mask info: unknown field"); return 0;
+    default: sparsa_bind_reject("mask info: unknown field"); return 0;
   }
 }
 
 double sparsa_bind_mask_density(const sparsa_mask *mask, int32_t head) {
   double d = 0.0;
-  record(sparsa_mask_density(mask, head, &d));
+  sparsa_bind_record(sparsa_mask_density(mask, head, &d));
   return d;
 }
 
 double sparsa_bind_mask_token_density(const sparsa_mask *mask, int32_t head) {
   double d = 0.0;
-  record(sparsa_mask_token_density(mask, head, &d));
+  sparsa_bind_record(sparsa_mask_token_density(mask, head, &d));
   return d;
 }
 
 int64_t sparsa_bind_mask_num_blocks(const sparsa_mask *mask, int32_t head) {
   int64_t n = 0;
-  record(sparsa_mask_export_bsr(mask, head, NULL, NULL, NULL, 0, &n));
+  sparsa_bind_record(sparsa_mask_export_bsr(mask, head, NULL, NULL, NULL, 0, &n));
   return n;
 }
 
@@ -278,7 +278,7 @@ void sparsa_bind_mask_export_bsr(const sparsa_mask *mask, int32_t head, sparsa_b
                                  sparsa_bind_addr col_idx, sparsa_bind_addr is_full,
                                  int64_t capacity) {
   int64_t n = 0;
-  record(sparsa_mask_export_bsr(mask, head, (int64_t *)row_ptr, (int32_t *)col_idx,
+  sparsa_bind_record(sparsa_mask_export_bsr(mask, head, (int64_t *)row_ptr, (int32_t *)col_idx,
                                 (uint8_t *)is_full, capacity, &n));
 }
 
@@ -291,10 +291,10 @@ void sparsa_bind_mask_destroy(sparsa_mask *mask) {
 sparsa_problem *sparsa_bind_problem_create(void) {
   sparsa_problem *p = calloc(1, sizeof *p);
   if (!p) {
-    record(SPARSA_ERR_OUT_OF_MEMORY);
+    sparsa_bind_record(SPARSA_ERR_OUT_OF_MEMORY);
     return NULL;
   }
-  record(sparsa_problem_init(p));
+  sparsa_bind_record(sparsa_problem_init(p));
   return p;
 }
 
@@ -302,7 +302,7 @@ void sparsa_bind_problem_set_shape(sparsa_problem *p, int32_t dtype, int32_t bat
                                    int32_t kv_heads, int32_t head_dim, int32_t v_head_dim,
                                    int64_t q_len, int64_t kv_len) {
   if (!p) {
-    reject("problem is NULL");
+    sparsa_bind_reject("problem is NULL");
     return;
   }
   p->dtype = (sparsa_dtype)dtype;
@@ -313,7 +313,7 @@ void sparsa_bind_problem_set_shape(sparsa_problem *p, int32_t dtype, int32_t bat
   p->v_head_dim = v_head_dim;
   p->q_len = q_len;
   p->kv_len = kv_len;
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
 }
 
 void sparsa_bind_problem_set_strides(sparsa_problem *p, int32_t tensor, int64_t s0, int64_t s1,
@@ -330,36 +330,36 @@ void sparsa_bind_problem_set_strides(sparsa_problem *p, int32_t tensor, int64_t 
     }
   }
   if (!strides) {
-    reject("problem strides: problem is NULL or tensor unknown");
+    sparsa_bind_reject("problem strides: problem is NULL or tensor unknown");
     return;
   }
   strides[0] = s0;
   strides[1] = s1;
   strides[2] = s2;
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
 }
 
 void sparsa_bind_problem_set_scale(sparsa_problem *p, float scale) {
   if (!p) {
-    reject("problem is NULL");
+    sparsa_bind_reject("problem is NULL");
     return;
   }
   p->scale = scale;
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
 }
 
 void sparsa_bind_problem_set_cu_seqlens(sparsa_problem *p, sparsa_bind_addr cu_seqlens_q,
                                         sparsa_bind_addr cu_seqlens_kv) {
   if (!p) {
-    reject("problem is NULL");
+    sparsa_bind_reject("problem is NULL");
     return;
   }
   p->cu_seqlens_q = (const int32_t *)cu_seqlens_q;
   p->cu_seqlens_kv = (const int32_t *)cu_seqlens_kv;
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
 }
 
-void sparsa_bind_problem_validate(const sparsa_problem *p) { record(sparsa_problem_validate(p)); }
+void sparsa_bind_problem_validate(const sparsa_problem *p) { sparsa_bind_record(sparsa_problem_validate(p)); }
 
 void sparsa_bind_problem_destroy(sparsa_problem *p) {
   free(p);
@@ -370,19 +370,19 @@ void sparsa_bind_problem_destroy(sparsa_problem *p) {
 sparsa_plan *sparsa_bind_plan_create(sparsa_context *ctx, const sparsa_problem *problem,
                                      const sparsa_mask *mask) {
   sparsa_plan *plan = NULL;
-  record(sparsa_plan_create(ctx, problem, mask, &plan));
+  sparsa_bind_record(sparsa_plan_create(ctx, problem, mask, &plan));
   return plan;
 }
 
 int64_t sparsa_bind_plan_workspace_size(const sparsa_plan *plan) {
   size_t bytes = 0;
-  record(sparsa_plan_workspace_size(plan, &bytes));
+  sparsa_bind_record(sparsa_plan_workspace_size(plan, &bytes));
   return (int64_t)bytes;
 }
 
 int64_t sparsa_bind_plan_num_blocks(const sparsa_plan *plan) {
   int64_t n = 0;
-  record(sparsa_plan_num_blocks(plan, &n));
+  sparsa_bind_record(sparsa_plan_num_blocks(plan, &n));
   return n;
 }
 
@@ -390,10 +390,10 @@ void sparsa_bind_execute(const sparsa_plan *plan, sparsa_bind_addr q, sparsa_bin
                          sparsa_bind_addr v, sparsa_bind_addr out, sparsa_bind_addr lse,
                          sparsa_bind_addr workspace, int64_t workspace_bytes) {
   if (workspace_bytes < 0) {
-    reject("execute: workspace_bytes is negative");
+    sparsa_bind_reject("execute: workspace_bytes is negative");
     return;
   }
-  record(sparsa_execute(plan, q, k, v, out, (float *)lse, workspace, (size_t)workspace_bytes));
+  sparsa_bind_record(sparsa_execute(plan, q, k, v, out, (float *)lse, workspace, (size_t)workspace_bytes));
 }
 
 void sparsa_bind_plan_destroy(sparsa_plan *plan) {
@@ -404,6 +404,6 @@ void sparsa_bind_merge_states(sparsa_context *ctx, const sparsa_problem *problem
                               sparsa_bind_addr out_a, sparsa_bind_addr lse_a,
                               sparsa_bind_addr out_b, sparsa_bind_addr lse_b,
                               sparsa_bind_addr out, sparsa_bind_addr lse) {
-  record(sparsa_merge_states(ctx, problem, out_a, (const float *)lse_a, out_b,
+  sparsa_bind_record(sparsa_merge_states(ctx, problem, out_a, (const float *)lse_a, out_b,
                              (const float *)lse_b, out, (float *)lse));
 }

@@ -12,16 +12,16 @@ sparsa_cache *sparsa_bind_cache_create(sparsa_context *ctx, int32_t refresh_ever
   sparsa_cache_options opts;
   sparsa_cache *cache = NULL;
   if (byte_budget < 0) {
-    reject("cache: byte_budget is negative");
+    sparsa_bind_reject("cache: byte_budget is negative");
     return NULL;
   }
   memset(&opts, 0, sizeof opts);
   opts.struct_size = sizeof opts;
-  if (record(sparsa_cache_options_init(&opts)) != SPARSA_OK) return NULL;
+  if (sparsa_bind_record(sparsa_cache_options_init(&opts)) != SPARSA_OK) return NULL;
   opts.refresh_every = refresh_every;
   opts.byte_budget = (uint64_t)byte_budget;
   opts.build_plans = build_plans;
-  record(sparsa_cache_create(ctx, &opts, &cache));
+  sparsa_bind_record(sparsa_cache_create(ctx, &opts, &cache));
   return cache;
 }
 
@@ -39,7 +39,7 @@ static sparsa_status make_key(sparsa_cache_key *key, int32_t layer, int64_t step
   /* The tag is any 64-bit value; languages without unsigned types pass it
    * as signed, bit for bit. */
   key->settings_tag = (uint64_t)settings_tag;
-  return record(status);
+  return sparsa_bind_record(status);
 }
 
 sparsa_cache_entry *sparsa_bind_cache_acquire(sparsa_cache *cache, int32_t layer, int64_t step,
@@ -49,7 +49,7 @@ sparsa_cache_entry *sparsa_bind_cache_acquire(sparsa_cache *cache, int32_t layer
   sparsa_cache_key key;
   sparsa_cache_entry *entry = NULL;
   if (make_key(&key, layer, step, settings_tag) != SPARSA_OK) return NULL;
-  record(sparsa_cache_acquire(cache, &key, est, problem, q, k, &entry));
+  sparsa_bind_record(sparsa_cache_acquire(cache, &key, est, problem, q, k, &entry));
   return entry;
 }
 
@@ -59,13 +59,13 @@ sparsa_cache_entry *sparsa_bind_cache_lookup(sparsa_cache *cache, int32_t layer,
   sparsa_cache_key key;
   sparsa_cache_entry *entry = NULL;
   if (make_key(&key, layer, step, settings_tag) != SPARSA_OK) return NULL;
-  record(sparsa_cache_lookup(cache, &key, est, problem, &entry));
+  sparsa_bind_record(sparsa_cache_lookup(cache, &key, est, problem, &entry));
   return entry;
 }
 
 sparsa_mask *sparsa_bind_cache_entry_mask(const sparsa_cache_entry *entry) {
   const sparsa_mask *mask = NULL;
-  record(sparsa_cache_entry_get_mask(entry, &mask));
+  sparsa_bind_record(sparsa_cache_entry_get_mask(entry, &mask));
   /* Borrowed; the language layers never destroy it (see the header). */
   return (sparsa_mask *)mask;
 }
@@ -78,7 +78,7 @@ int64_t sparsa_bind_cache_stat(sparsa_cache *cache, int32_t field) {
   sparsa_cache_stats stats;
   memset(&stats, 0, sizeof stats);
   stats.struct_size = sizeof stats;
-  if (record(sparsa_cache_get_stats(cache, &stats)) != SPARSA_OK) return 0;
+  if (sparsa_bind_record(sparsa_cache_get_stats(cache, &stats)) != SPARSA_OK) return 0;
   switch (field) {
     case SPARSA_BIND_STAT_HITS: return (int64_t)stats.hits;
     case SPARSA_BIND_STAT_MISSES: return (int64_t)stats.misses;
@@ -87,14 +87,14 @@ int64_t sparsa_bind_cache_stat(sparsa_cache *cache, int32_t field) {
     case SPARSA_BIND_STAT_EVICTIONS: return (int64_t)stats.evictions;
     case SPARSA_BIND_STAT_ENTRIES: return (int64_t)stats.entries;
     case SPARSA_BIND_STAT_BYTES: return (int64_t)stats.bytes;
-    default: reject("cache stats: unknown field"); return 0;
+    default: sparsa_bind_reject("cache stats: unknown field"); return 0;
   }
 }
 
 void sparsa_bind_cache_save(sparsa_cache *cache, const char *path) {
-  record(sparsa_cache_save(cache, path));
+  sparsa_bind_record(sparsa_cache_save(cache, path));
 }
 
 void sparsa_bind_cache_load(sparsa_cache *cache, const char *path) {
-  record(sparsa_cache_load(cache, path));
+  sparsa_bind_record(sparsa_cache_load(cache, path));
 }

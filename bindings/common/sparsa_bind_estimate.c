@@ -14,10 +14,10 @@
 sparsa_estimator *sparsa_bind_estimator_create(int32_t method) {
   sparsa_estimator *est = calloc(1, sizeof *est);
   if (!est) {
-    record(SPARSA_ERR_OUT_OF_MEMORY);
+    sparsa_bind_record(SPARSA_ERR_OUT_OF_MEMORY);
     return NULL;
   }
-  if (record(sparsa_estimator_init(est, (sparsa_estimator_method)method)) != SPARSA_OK) {
+  if (sparsa_bind_record(sparsa_estimator_init(est, (sparsa_estimator_method)method)) != SPARSA_OK) {
     free(est);
     return NULL;
   }
@@ -43,30 +43,30 @@ static int32_t *estimator_field(sparsa_estimator *est, int32_t field) {
 void sparsa_bind_estimator_set(sparsa_estimator *est, int32_t field, int32_t value) {
   int32_t *slot = estimator_field(est, field);
   if (!slot) {
-    reject("estimator: NULL or unknown field");
+    sparsa_bind_reject("estimator: NULL or unknown field");
     return;
   }
   *slot = value; /* range checks are the library's, at estimation */
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
 }
 
 int32_t sparsa_bind_estimator_get(const sparsa_estimator *est, int32_t field) {
   int32_t *slot = estimator_field((sparsa_estimator *)est, field);
   if (!slot) {
-    reject("estimator: NULL or unknown field");
+    sparsa_bind_reject("estimator: NULL or unknown field");
     return 0;
   }
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
   return *slot;
 }
 
 void sparsa_bind_estimator_set_threshold(sparsa_estimator *est, float threshold) {
   if (!est) {
-    reject("estimator is NULL");
+    sparsa_bind_reject("estimator is NULL");
     return;
   }
   est->threshold = threshold;
-  record(SPARSA_OK);
+  sparsa_bind_record(SPARSA_OK);
 }
 
 void sparsa_bind_estimator_destroy(sparsa_estimator *est) {
@@ -77,7 +77,7 @@ sparsa_mask *sparsa_bind_mask_estimate(sparsa_context *ctx, const sparsa_estimat
                                        const sparsa_problem *problem, sparsa_bind_addr q,
                                        sparsa_bind_addr k) {
   sparsa_mask *mask = NULL;
-  record(sparsa_mask_estimate(ctx, est, problem, q, k, &mask));
+  sparsa_bind_record(sparsa_mask_estimate(ctx, est, problem, q, k, &mask));
   return mask;
 }
 
@@ -89,18 +89,18 @@ sparsa_pattern_config *sparsa_bind_pattern_search(sparsa_context *ctx, const spa
   sparsa_pattern_config *config = NULL;
   memset(&opts, 0, sizeof opts);
   opts.struct_size = sizeof opts;
-  if (record(sparsa_search_options_init(&opts)) != SPARSA_OK) return NULL;
+  if (sparsa_bind_record(sparsa_search_options_init(&opts)) != SPARSA_OK) return NULL;
   opts.target_mass = target_mass;
   opts.block_q = block_q;
   opts.block_kv = block_kv;
   opts.causal = causal;
-  record(sparsa_pattern_search(ctx, &opts, problem, q, k, &config));
+  sparsa_bind_record(sparsa_pattern_search(ctx, &opts, problem, q, k, &config));
   return config;
 }
 
 int32_t sparsa_bind_config_num_heads(const sparsa_pattern_config *config) {
   int32_t n = 0;
-  record(sparsa_pattern_config_num_heads(config, &n));
+  sparsa_bind_record(sparsa_pattern_config_num_heads(config, &n));
   return n;
 }
 
@@ -108,7 +108,7 @@ int32_t sparsa_bind_config_head_kind(const sparsa_pattern_config *config, int32_
   sparsa_head_info info;
   memset(&info, 0, sizeof info);
   info.struct_size = sizeof info;
-  if (record(sparsa_pattern_config_get_head(config, head, &info)) != SPARSA_OK) return 0;
+  if (sparsa_bind_record(sparsa_pattern_config_get_head(config, head, &info)) != SPARSA_OK) return 0;
   return (int32_t)info.kind;
 }
 
@@ -119,17 +119,17 @@ sparsa_pattern *sparsa_bind_config_pattern(const sparsa_pattern_config *config, 
 sparsa_mask *sparsa_bind_config_mask(sparsa_context *ctx, const sparsa_pattern_config *config,
                                      int64_t q_len, int64_t kv_len) {
   sparsa_mask *mask = NULL;
-  record(sparsa_pattern_config_create_mask(ctx, config, q_len, kv_len, &mask));
+  sparsa_bind_record(sparsa_pattern_config_create_mask(ctx, config, q_len, kv_len, &mask));
   return mask;
 }
 
 void sparsa_bind_config_save(const sparsa_pattern_config *config, const char *path) {
-  record(sparsa_pattern_config_save(config, path));
+  sparsa_bind_record(sparsa_pattern_config_save(config, path));
 }
 
 sparsa_pattern_config *sparsa_bind_config_load(const char *path) {
   sparsa_pattern_config *config = NULL;
-  record(sparsa_pattern_config_load(path, &config));
+  sparsa_bind_record(sparsa_pattern_config_load(path, &config));
   return config;
 }
 
