@@ -2,6 +2,7 @@
  * the core's services and hands back the CUDA engine's operations. */
 #include "cuda_context.h"
 #include "cuda_host.h"
+#include "cuda_mask.h"
 #include "cuda_plan.h"
 
 static sparsa_status spc_plan_init_op(sparsa_plan *plan) { return spc_plan_init(plan); }
@@ -18,8 +19,8 @@ static const sp_engine_ops spc_ops = {
     .plan_fini = spc_plan_fini,
     .execute = spc_execute,
     .merge_states = spc_merge_states,
-    .mask_init = NULL,
-    .mask_fini = NULL,
+    .mask_init = spc_mask_init,
+    .mask_fini = spc_mask_fini,
 };
 
 __attribute__((visibility("default"))) sparsa_status sparsa_cuda_engine_entry(

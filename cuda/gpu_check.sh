@@ -21,10 +21,12 @@ echo "== build ($build)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPARSA_CUDA=ON \
   -DSPARSA_BUILD_TESTS=OFF -DSPARSA_BUILD_TOOLS=OFF -DSPARSA_CUDA_TESTS=ON >"$logs/configure.log" 2>&1 \
   || { tail -30 "$logs/configure.log"; echo "configure failed"; exit 2; }
-cmake --build "$build" -j "$jobs" --target sparsa sparsa_cuda sparsa_cuda_tests >"$logs/build.log" 2>&1 \
+cmake --build "$build" -j "$jobs" --target sparsa sparsa_cuda sparsa_cuda_tests \
+  sparsa_cuda_mask_build_test >"$logs/build.log" 2>&1 \
   || { grep -E "error" "$logs/build.log" | head -30; echo "build failed"; exit 2; }
 grep -E "spill|Used [0-9]+ registers" "$logs/build.log" >"$logs/ptxas.log" || true
 tests_bin="$(find "$build" -name sparsa_cuda_tests -type f -perm -u+x | head -1)"
+mask_bin="$(find "$build" -name sparsa_cuda_mask_build_test -type f -perm -u+x | head -1)"
 libdir="$(dirname "$(find "$build" -name 'libsparsa.so' | head -1)")"
 
 echo "== GPU tests (seed $seed)"
@@ -33,6 +35,22 @@ tests_rc=${PIPESTATUS[0]}
 tail -1 "$logs/tests.log" | grep '^{' >"$logs/tests.json" || echo '{"tests_failed": -1}' >"$logs/tests.json"
 if [[ $tests_rc -eq 77 ]]; then echo "no usable GPU: skipped"; exit 77; fi
 
+echo "== device mask builder"
+"$mask_bin" 2>&1 | tee "$logs/mask_build.log"
+mask_rc=${PIPESTATUS[0]}
+mask_failed=$(grep -oE "^[0-9]+ passed, [0-9]+ failed" "$logs/mask_build.log" | awk '{print $3}')
+[[ $mask_rc -ne 0 && -z "$mask_failed" ]] && mask_failed=1
+SPARSA_MASK_BUILD_US="$(awk '/^mask_build_us /{print $2}' "$logs/mask_build.log")"
+export SPARSA_MASK_BUILD_US
+python3 - "$logs/tests.json" "${mask_failed:-0}" <<'PY'
+import json, sys
+path, extra = sys.argv[1], int(sys.argv[2])
+d = json.load(open(path))
+d["tests_failed"] = d.get("tests_failed", 0) + extra
+json.dump(d, open(path, "w"))
+PY
+[[ $mask_rc -ne 0 ]] && tests_rc=1
+
 sanitizer_errors=0
 if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck initcheck synccheck; do
@@ -40,6 +58,10 @@ if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null;
     timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 0 "$tests_bin" --sanitize \
       --seed "$seed" >"$logs/sanitizer-$tool.log" 2>&1
     rc=$?
+    if [[ $tool == memcheck || $tool == racecheck ]]; then
+      timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 0 "$mask_bin" \
+        >>"$logs/sanitizer-$tool.log" 2>&1
+    fi
     # memcheck, initcheck, synccheck: "ERROR SUMMARY: N errors";
     # racecheck: "RACECHECK SUMMARY: H hazards displayed (E errors, W warnings)".
     n=$(grep -oE "ERROR SUMMARY: [0-9]+|\([0-9]+ errors" "$logs/sanitizer-$tool.log" \

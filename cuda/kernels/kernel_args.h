@@ -160,6 +160,22 @@ typedef enum spc_elem { SPC_ELEM_F16 = 0, SPC_ELEM_BF16 = 1, SPC_ELEM_F32 = 2 } 
 int spc_prepare_prefill(void);
 int spc_prepare_decode(void);
 int spc_launch_decode(const spc_decode_args *args, spc_elem elem, int head_dim, void *stream);
+/* Building a mask's block lists on the device from its flat rules: every
+ * head's rule must be one node of a distance-based kind (dense, none,
+ * causal, window, dilated, sink + window); spc_mask_rules_supported says. */
+typedef struct spc_mask_build_args {
+  spc_rules rules;
+  int32_t num_heads, block_q, block_kv;
+  int64_t q_len, kv_len, off;
+  int64_t num_q_blocks, num_kv_blocks;
+  int32_t *counts;      /* scratch: num_heads * num_q_blocks */
+  int64_t *row_ptr;     /* num_heads * num_q_blocks + 1 */
+  int32_t *col;
+  uint8_t *full;
+} spc_mask_build_args;
+
+int spc_mask_kind_supported(int32_t kind);
+int spc_launch_mask_build(const spc_mask_build_args *args, void *stream);
 int spc_launch_bits(const spc_bits_args *args, void *stream);
 int spc_launch_merge(const spc_merge_args *args, spc_elem elem, void *stream);
 int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim, void *stream);

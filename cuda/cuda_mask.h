@@ -1,0 +1,35 @@
+/* Device-resident block lists of a mask (mask->engine_mask), built on the
+ * GPU from the heads' flat rules where every rule is a distance-based leaf,
+ * and copied from the host lists otherwise. */
+#ifndef SPARSA_CUDA_MASK_H
+#define SPARSA_CUDA_MASK_H
+
+#include "kernels/kernel_args.h"
+#include "mask.h"
+
+typedef struct spc_device_lists {
+  void *rules_blob;           /* flat rules (device) */
+  void *mem;                  /* counts, row_ptr, col, full (device) */
+  int64_t *row_ptr;
+  int32_t *col;
+  uint8_t *full;
+  int64_t num_rows, nnz_capacity;
+  int built_on_device;        /* 0: copied from the host lists */
+  spc_mask_build_args args;
+} spc_device_lists;
+
+/* Flatten and upload the rules and allocate the lists for a build on the
+ * device. SPARSA_ERR_UNSUPPORTED (no message recorded) when a head's rule
+ * is not one distance-based leaf. */
+sparsa_status spc_device_lists_prepare(const sparsa_pattern *const *patterns, int32_t num_heads,
+                                       int64_t q_len, int64_t kv_len, sparsa_alignment alignment,
+                                       int32_t block_q, int32_t block_kv, int64_t nnz_capacity,
+                                       void *stream, spc_device_lists *out);
+/* Queue the build (three kernels, no host round trip). */
+sparsa_status spc_device_lists_build(const spc_device_lists *lists, void *stream);
+void spc_device_lists_free(spc_device_lists *lists);
+
+sparsa_status spc_mask_init(sparsa_mask *mask);
+void spc_mask_fini(sparsa_mask *mask);
+
+#endif
