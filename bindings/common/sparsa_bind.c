@@ -77,9 +77,17 @@ void sparsa_bind_context_synchronize(sparsa_context *ctx) {
 
 /* --- patterns --- */
 
-sparsa_pattern *sparsa_bind_pattern_dense(void) { PATTERN_CALL(sparsa_pattern_create_dense(&pattern)); }
-sparsa_pattern *sparsa_bind_pattern_none(void) { PATTERN_CALL(sparsa_pattern_create_none(&pattern)); }
-sparsa_pattern *sparsa_bind_pattern_causal(void) { PATTERN_CALL(sparsa_pattern_create_causal(&pattern)); }
+sparsa_pattern *sparsa_bind_pattern_dense(void) {
+  PATTERN_CALL(sparsa_pattern_create_dense(&pattern));
+}
+
+sparsa_pattern *sparsa_bind_pattern_none(void) {
+  PATTERN_CALL(sparsa_pattern_create_none(&pattern));
+}
+
+sparsa_pattern *sparsa_bind_pattern_causal(void) {
+  PATTERN_CALL(sparsa_pattern_create_causal(&pattern));
+}
 
 sparsa_pattern *sparsa_bind_pattern_window(int64_t left, int64_t right) {
   PATTERN_CALL(sparsa_pattern_create_window(left, right, &pattern));
@@ -359,7 +367,9 @@ void sparsa_bind_problem_set_cu_seqlens(sparsa_problem *p, sparsa_bind_addr cu_s
   sparsa_bind_record(SPARSA_OK);
 }
 
-void sparsa_bind_problem_validate(const sparsa_problem *p) { sparsa_bind_record(sparsa_problem_validate(p)); }
+void sparsa_bind_problem_validate(const sparsa_problem *p) {
+  sparsa_bind_record(sparsa_problem_validate(p));
+}
 
 void sparsa_bind_problem_destroy(sparsa_problem *p) {
   free(p);
@@ -393,7 +403,8 @@ void sparsa_bind_execute(const sparsa_plan *plan, sparsa_bind_addr q, sparsa_bin
     sparsa_bind_reject("execute: workspace_bytes is negative");
     return;
   }
-  sparsa_bind_record(sparsa_execute(plan, q, k, v, out, (float *)lse, workspace, (size_t)workspace_bytes));
+  sparsa_bind_record(
+      sparsa_execute(plan, q, k, v, out, (float *)lse, workspace, (size_t)workspace_bytes));
 }
 
 void sparsa_bind_plan_destroy(sparsa_plan *plan) {

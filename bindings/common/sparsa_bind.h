@@ -8,7 +8,8 @@
  * mapping in SWIG's Go backend and need per-language typemaps elsewhere.
  * Here every function returns its result directly and records the status in
  * a thread-local slot (except destroy and release functions, which cannot
- * fail and leave the slot alone so that cleanup never hides an error), which each language turns into its own error:
+ * fail and leave the slot alone so that cleanup never hides an error),
+ * which each language turns into its own error:
  * Python and Java from the wrapper (%exception, same C call, same thread),
  * Go right after the call with the goroutine locked to its OS thread.
  *
@@ -122,7 +123,10 @@ void sparsa_bind_problem_set_shape(sparsa_problem *p, int32_t dtype, int32_t bat
                                    int32_t kv_heads, int32_t head_dim, int32_t v_head_dim,
                                    int64_t q_len, int64_t kv_len);
 /* Tensors of sparsa_bind_problem_set_strides(). */
-enum { SPARSA_BIND_Q = 0, SPARSA_BIND_K = 1, SPARSA_BIND_V = 2, SPARSA_BIND_OUT = 3, SPARSA_BIND_LSE = 4 };
+enum {
+  SPARSA_BIND_Q = 0, SPARSA_BIND_K = 1, SPARSA_BIND_V = 2, SPARSA_BIND_OUT = 3,
+  SPARSA_BIND_LSE = 4
+};
 /* Element strides over (batch, seq, head), or (batch, head, seq) for lse. */
 void sparsa_bind_problem_set_strides(sparsa_problem *p, int32_t tensor, int64_t s0, int64_t s1,
                                      int64_t s2);
