@@ -25,8 +25,11 @@ enum {
   SP_CPU_ITEMS_PER_THREAD = 4
 };
 
-/* Bytes of packed panels one phase may hold (part of the workspace). */
+/* Bytes of packed panels one phase may hold (part of the workspace); a
+ * phase holds at least one whole (sequence, kv head) pair, up to the cap,
+ * past which the plan converts key blocks per item instead. */
 #define SP_CPU_PANEL_BUDGET ((size_t)64 << 20)
+#define SP_CPU_PANEL_PAIR_CAP ((size_t)512 << 20)
 
 static size_t sp_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
@@ -116,9 +119,13 @@ static sparsa_status sp_cpu_plan_panels(const sparsa_plan *plan, sp_cpu_plan *ou
   size_t floats = (size_t)lay->head_dim * (size_t)lay->cols + (size_t)lay->cols * (size_t)lay->v_cols;
   out->panel_bytes = sp_round_up(floats * sizeof(float), 64);
   int64_t budget = (int64_t)(SP_CPU_PANEL_BUDGET / out->panel_bytes);
+  int64_t cap = (int64_t)(SP_CPU_PANEL_PAIR_CAP / out->panel_bytes);
   int64_t num_pairs = (int64_t)p->batch * p->kv_heads;
-  for (int32_t b = 0; b < p->batch; b++)
-    if (sp_cpu_pair_blocks(plan, b) > budget) return SPARSA_OK; /* per-item packing instead */
+  for (int32_t b = 0; b < p->batch; b++) {
+    int64_t blocks = sp_cpu_pair_blocks(plan, b);
+    if (blocks > cap) return SPARSA_OK; /* per-item conversion instead */
+    if (blocks > budget) budget = blocks;
+  }
 
   out->pair_panel = sp_malloc(sp_mul_size((size_t)num_pairs, sizeof *out->pair_panel));
   out->phases = sp_malloc(sp_mul_size((size_t)num_pairs, sizeof *out->phases));
