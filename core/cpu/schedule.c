@@ -30,6 +30,7 @@ enum {
  * past which the plan converts key blocks per item instead. */
 #define SP_CPU_PANEL_BUDGET ((size_t)64 << 20)
 #define SP_CPU_PANEL_PAIR_CAP ((size_t)512 << 20)
+#define SP_CPU_PANEL_MIN_READERS 4
 
 static size_t sp_round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
@@ -115,7 +116,9 @@ static sparsa_status sp_cpu_plan_panels(const sparsa_plan *plan, sp_cpu_plan *ou
   out->num_phases = 1;
   if (out->direct) return SPARSA_OK;
   int64_t readers = (p->q_len + plan->block_q - 1) / plan->block_q * (plan->group / out->heads_per_item);
-  if (readers < 2) return SPARSA_OK;
+  /* Packing writes and rereads every panel once more: it pays when several
+   * items read each one (prefill), not for the one or two of decode. */
+  if (readers < SP_CPU_PANEL_MIN_READERS) return SPARSA_OK;
   size_t floats = (size_t)lay->head_dim * (size_t)lay->cols + (size_t)lay->cols * (size_t)lay->v_cols;
   out->panel_bytes = sp_round_up(floats * sizeof(float), 64);
   int64_t budget = (int64_t)(SP_CPU_PANEL_BUDGET / out->panel_bytes);
@@ -172,7 +175,11 @@ sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads
   SP_TRY(sp_cpu_layout(plan, hpi, &out->layout));
   out->num_threads = num_threads;
   out->heads_per_item = hpi;
-  out->direct = hpi * sp_cpu_block_rows(plan) <= SP_CPU_DIRECT_ROWS;
+  /* Decided on the whole group, not on this schedule's heads_per_item
+   * (which depends on the thread count): every row is computed with the
+   * same arithmetic whatever the stacking, so results do not depend on
+   * the number of threads. */
+  out->direct = (int64_t)plan->group * sp_cpu_block_rows(plan) <= SP_CPU_DIRECT_ROWS;
   SP_TRY(sp_cpu_plan_panels(plan, out));
 
   int64_t count = sp_cpu_count_items(plan, hpi);
