@@ -15,7 +15,7 @@ extern "C" {
 /* Rows of the kernels' query tiles and columns of their key tiles. Mask
  * blocks of at least these sizes are read as they are; smaller ones are
  * coarsened on the host when the plan is made. */
-enum { SPC_TILE_Q = 64, SPC_TILE_KV = 64 };
+enum { SPC_TILE_Q = 128, SPC_TILE_KV = 64 };
 
 /* One sequence of the batch. Element offsets fold the batch stride (fixed
  * lengths) or the packed token offset (varlen) in, so kernels never branch

@@ -52,25 +52,23 @@ __device__ int classify(const sp_flat_node &n, const spc_mask_build_args &a, int
   return kPartial; /* not reached: the host checks the kinds first */
 }
 
+/* One warp per (head, query block) row: rows hold at most a few thousand
+ * key blocks, so warp-level reductions and ballots do all the work and no
+ * CTA-wide barrier is needed. */
 constexpr int kThreads = 256;
+constexpr int kRowsPerCta = kThreads / 32;
 
 __global__ void __launch_bounds__(kThreads) count_kernel(const spc_mask_build_args a) {
-  const int64_t row = blockIdx.x;
+  const int64_t row = (int64_t)blockIdx.x * kRowsPerCta + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= (int64_t)a.num_heads * a.num_q_blocks) return;
   const int head = (int)(row / a.num_q_blocks);
   const int64_t qb = row % a.num_q_blocks;
   const sp_flat_node n = a.rules.heads[a.rules.num_heads == 1 ? 0 : head].nodes[0];
   int count = 0;
-  for (int64_t kb = threadIdx.x; kb < a.num_kv_blocks; kb += kThreads)
-    count += classify(n, a, qb, kb) != kEmpty;
+  for (int64_t kb = lane; kb < a.num_kv_blocks; kb += 32) count += classify(n, a, qb, kb) != kEmpty;
   for (int o = 16; o > 0; o >>= 1) count += __shfl_xor_sync(0xffffffffu, count, o);
-  __shared__ int warp_sums[kThreads / 32];
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = count;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int total = 0;
-    for (int w = 0; w < kThreads / 32; w++) total += warp_sums[w];
-    a.counts[row] = total;
-  }
+  if (lane == 0) a.counts[row] = count;
 }
 
 /* One CTA: exclusive scan of the row counts into row_ptr. */
@@ -80,49 +78,51 @@ __global__ void __launch_bounds__(1024) scan_kernel(const spc_mask_build_args a)
   const int64_t lo = threadIdx.x * per, hi = min(lo + per, rows);
   int64_t local = 0;
   for (int64_t r = lo; r < hi; r++) local += a.counts[r];
-  __shared__ int64_t sums[1024];
-  sums[threadIdx.x] = local;
-  __syncthreads();
-  for (int off = 1; off < (int)blockDim.x; off <<= 1) { /* inclusive Hillis-Steele */
-    int64_t v = threadIdx.x >= (unsigned)off ? sums[threadIdx.x - off] : 0;
-    __syncthreads();
-    sums[threadIdx.x] += v;
-    __syncthreads();
+  /* Warp-level inclusive scan, then one over the 32 warp totals. */
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int64_t inc = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += v;
   }
-  int64_t run = sums[threadIdx.x] - local;
+  __shared__ int64_t warp_tot[32];
+  if (lane == 31) warp_tot[warp] = inc;
+  __syncthreads();
+  if (warp == 0) {
+    int64_t t = warp_tot[lane];
+    for (int o = 1; o < 32; o <<= 1) {
+      int64_t v = __shfl_up_sync(0xffffffffu, t, o);
+      if (lane >= o) t += v;
+    }
+    warp_tot[lane] = t; /* inclusive over warps */
+  }
+  __syncthreads();
+  int64_t run = inc - local + (warp > 0 ? warp_tot[warp - 1] : 0);
   for (int64_t r = lo; r < hi; r++) {
     a.row_ptr[r] = run;
     run += a.counts[r];
   }
-  if (threadIdx.x == blockDim.x - 1) a.row_ptr[rows] = sums[threadIdx.x];
+  if (threadIdx.x == blockDim.x - 1) a.row_ptr[rows] = run;
 }
 
 __global__ void __launch_bounds__(kThreads) fill_kernel(const spc_mask_build_args a) {
-  const int64_t row = blockIdx.x;
+  const int64_t row = (int64_t)blockIdx.x * kRowsPerCta + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (row >= (int64_t)a.num_heads * a.num_q_blocks) return;
   const int head = (int)(row / a.num_q_blocks);
   const int64_t qb = row % a.num_q_blocks;
   const sp_flat_node n = a.rules.heads[a.rules.num_heads == 1 ? 0 : head].nodes[0];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __shared__ int warp_counts[kThreads / 32];
-  int64_t base = a.row_ptr[row];
-  for (int64_t k0 = 0; k0 < a.num_kv_blocks; k0 += kThreads) {
-    const int64_t kb = k0 + threadIdx.x;
+  int64_t at = a.row_ptr[row];
+  for (int64_t k0 = 0; k0 < a.num_kv_blocks; k0 += 32) {
+    const int64_t kb = k0 + lane;
     const int c = kb < a.num_kv_blocks ? classify(n, a, qb, kb) : kEmpty;
     const unsigned ballot = __ballot_sync(0xffffffffu, c != kEmpty);
-    if (lane == 0) warp_counts[warp] = __popc(ballot);
-    __syncthreads();
-    int before = 0, total = 0;
-    for (int w = 0; w < kThreads / 32; w++) {
-      before += w < warp ? warp_counts[w] : 0;
-      total += warp_counts[w];
-    }
     if (c != kEmpty) {
-      const int64_t at = base + before + __popc(ballot & ((1u << lane) - 1));
-      a.col[at] = (int32_t)kb;
-      a.full[at] = c == kFull;
+      const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+      a.col[e] = (int32_t)kb;
+      a.full[e] = c == kFull;
     }
-    base += total;
-    __syncthreads(); /* warp_counts is rewritten next chunk */
+    at += __popc(ballot);
   }
 }
 
@@ -138,8 +138,9 @@ extern "C" int spc_launch_mask_build(const spc_mask_build_args *args, void *stre
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
   if (rows == 0) return 0;
-  spc::count_kernel<<<(unsigned)rows, spc::kThreads, 0, s>>>(*args);
+  const unsigned ctas = (unsigned)((rows + spc::kRowsPerCta - 1) / spc::kRowsPerCta);
+  spc::count_kernel<<<ctas, spc::kThreads, 0, s>>>(*args);
   spc::scan_kernel<<<1, 1024, 0, s>>>(*args);
-  spc::fill_kernel<<<(unsigned)rows, spc::kThreads, 0, s>>>(*args);
+  spc::fill_kernel<<<ctas, spc::kThreads, 0, s>>>(*args);
   return (int)cudaGetLastError();
 }

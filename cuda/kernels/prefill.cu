@@ -1,10 +1,12 @@
 /* Block-sparse prefill: FlashAttention-2 style forward over the plan's
  * block lists, on mma.sync tensor cores (sm_80 and later).
  *
- * One CTA of 4 warps takes one work item (a 64-row query tile of one head
+ * One CTA of 4 warps takes one work item (a 128-row query tile of one head
  * of one sequence) and walks that row's key blocks in 64-column tiles. Each
- * warp owns 16 query rows, keeps their Q fragments in registers and an
- * online softmax in float. K and V tiles are double-buffered in swizzled
+ * warp owns two 16-row slabs, so every K and V fragment it reads from
+ * shared memory feeds two tensor-core products (shared-memory bandwidth,
+ * not the tensor cores, bounds this kernel on Hopper), with an online
+ * softmax per row in float. K and V tiles are double-buffered in swizzled
  * shared memory with cp.async, so the next tile's loads overlap this tile's
  * math. Full tiles skip every per-element test; partial tiles are refined
  * token by token by bits the plan computed from the head's flat pattern
@@ -21,9 +23,10 @@ namespace spc {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
+constexpr int kMT = 2; /* 16-row slabs per warp: each K/V fragment feeds two MMAs */
 constexpr int kBM = SPC_TILE_Q;
 constexpr int kBN = SPC_TILE_KV;
-static_assert(kBM == kWarps * 16, "one 16-row slab per warp");
+static_assert(kBM == kWarps * 16 * kMT, "kMT 16-row slabs per warp");
 
 template <int D>
 struct PrefillSmem {
@@ -101,14 +104,19 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
   }
   cp_async_commit();
 
-  float o[D / 8][4];
+  /* Each warp owns kMT slabs of 16 rows: rows warp * 16 * kMT + 16 * mt + (g, g + 8). */
+  float o[kMT][D / 8][4];
 #pragma unroll
-  for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
-  float m_row[2] = {-INFINITY, -INFINITY};
-  float l_row[2] = {0.f, 0.f};
-  uint32_t qf[D / 16][4];
-
-  const int row_a = q0 + warp * 16 + g; /* this thread's two rows: row_a, row_a + 8 */
+  for (int mt = 0; mt < kMT; mt++)
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) o[mt][i][0] = o[mt][i][1] = o[mt][i][2] = o[mt][i][3] = 0.f;
+  float m_row[kMT][2], l_row[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; mt++) {
+    m_row[mt][0] = m_row[mt][1] = -INFINITY;
+    l_row[mt][0] = l_row[mt][1] = 0.f;
+  }
+  const int slab0 = warp * 16 * kMT; /* first row of this warp within the tile */
 
   for (int it = 0; it < num_tiles; it++) {
     const int buf = it & 1;
@@ -126,94 +134,113 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (it == 0) {
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk++)
-        ldmatrix_x4(qf[kk], sQ + swz<D>(warp * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
-    }
     const int kv0 = tile_start(it);
     if (kv0 < seq.kv_len) { /* uniform over the CTA: only a clipped last block skips */
       const uint16_t *tK = sK + buf * PrefillSmem<D>::kKV;
       const uint16_t *tV = sV + buf * PrefillSmem<D>::kKV;
       const int32_t bits_index = entry_bits[e_begin + it / sub_tiles];
       const bool clipped = kv0 + kBN > seq.kv_len;
-      /* Row masks of this thread's two rows over the tile's 64 keys. */
-      uint64_t row_bits[2] = {~0ull, ~0ull};
-      if (bits_index >= 0) {
-        const int words = a.block_kv / kBN;
-        const int block_row0 = (q0 / a.block_q) * a.block_q;
-        const uint64_t *b = a.bits + (int64_t)bits_index * a.block_q * words + it % sub_tiles;
-        row_bits[0] = b[(int64_t)(row_a - block_row0) * words];
-        row_bits[1] = b[(int64_t)(row_a + 8 - block_row0) * words];
-      }
 
-      float s[kBN / 8][4];
+      /* S = Q K^T; each K fragment feeds both slabs. Q fragments are
+       * re-read from shared memory (registers hold O and S for two slabs). */
+      float s[kMT][kBN / 8][4];
 #pragma unroll
-      for (int n = 0; n < kBN / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+      for (int mt = 0; mt < kMT; mt++)
+#pragma unroll
+        for (int n = 0; n < kBN / 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk++) {
+        uint32_t qa[kMT][4];
+#pragma unroll
+        for (int mt = 0; mt < kMT; mt++)
+          ldmatrix_x4(qa[mt], sQ + swz<D>(slab0 + mt * 16 + (lane & 15), kk * 16 + (lane >> 4) * 8));
 #pragma unroll
         for (int nn = 0; nn < kBN / 16; nn++) {
           uint32_t b[4];
           ldmatrix_x4(b, tK + swz<D>(nn * 16 + (lane & 7) + ((lane >> 4) << 3),
                                      kk * 16 + ((lane >> 3) & 1) * 8));
-          mma16816<BF16>(s[2 * nn], qf[kk], b[0], b[1]);
-          mma16816<BF16>(s[2 * nn + 1], qf[kk], b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < kMT; mt++) {
+            mma16816<BF16>(s[mt][2 * nn], qa[mt], b[0], b[1]);
+            mma16816<BF16>(s[mt][2 * nn + 1], qa[mt], b[2], b[3]);
+          }
         }
       }
 
-      /* Scale into the log2 domain and mask what the tile does not show. */
 #pragma unroll
-      for (int n = 0; n < kBN / 8; n++) {
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int cc = n * 8 + 2 * t + (e & 1);
-          bool keep = ((row_bits[e >> 1] >> cc) & 1u) && (!clipped || kv0 + cc < seq.kv_len);
-          s[n][e] = keep ? s[n][e] * a.scale_log2 : -INFINITY;
+      for (int mt = 0; mt < kMT; mt++) {
+        const int row_a = q0 + slab0 + mt * 16 + g;
+        /* Row masks of this thread's two rows over the tile's 64 keys. */
+        uint64_t row_bits[2] = {~0ull, ~0ull};
+        if (bits_index >= 0) {
+          const int words = a.block_kv / kBN;
+          const int block_row0 = (q0 / a.block_q) * a.block_q;
+          const uint64_t *bp = a.bits + (int64_t)bits_index * a.block_q * words + it % sub_tiles;
+          row_bits[0] = bp[(int64_t)(row_a - block_row0) * words];
+          row_bits[1] = bp[(int64_t)(row_a + 8 - block_row0) * words];
         }
-      }
-
-      /* Online softmax: rows row_a (e = 0, 1) and row_a + 8 (e = 2, 3). */
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        float mx = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < kBN / 8; n++) mx = fmaxf(mx, fmaxf(s[n][2 * h], s[n][2 * h + 1]));
-        mx = quad_max(mx);
-        const float m_new = fmaxf(m_row[h], mx);
-        const float m_use = m_new == -INFINITY ? 0.f : m_new; /* no key yet: avoid inf - inf */
-        const float alpha = exp2f(m_row[h] - m_use);
-        m_row[h] = m_new;
-        float sum = 0.f;
+        /* Scale into the log2 domain and mask what the tile does not show. */
 #pragma unroll
         for (int n = 0; n < kBN / 8; n++) {
-          s[n][2 * h] = exp2f(s[n][2 * h] - m_use);
-          s[n][2 * h + 1] = exp2f(s[n][2 * h + 1] - m_use);
-          sum += s[n][2 * h] + s[n][2 * h + 1];
-        }
-        l_row[h] = l_row[h] * alpha + sum;
 #pragma unroll
-        for (int d = 0; d < D / 8; d++) {
-          o[d][2 * h] *= alpha;
-          o[d][2 * h + 1] *= alpha;
+          for (int e = 0; e < 4; e++) {
+            const int cc = n * 8 + 2 * t + (e & 1);
+            bool keep = ((row_bits[e >> 1] >> cc) & 1u) && (!clipped || kv0 + cc < seq.kv_len);
+            s[mt][n][e] = keep ? s[mt][n][e] * a.scale_log2 : -INFINITY;
+          }
+        }
+        /* Online softmax: rows row_a (e = 0, 1) and row_a + 8 (e = 2, 3). */
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          float mx = -INFINITY;
+#pragma unroll
+          for (int n = 0; n < kBN / 8; n++) mx = fmaxf(mx, fmaxf(s[mt][n][2 * h], s[mt][n][2 * h + 1]));
+          mx = quad_max(mx);
+          const float m_new = fmaxf(m_row[mt][h], mx);
+          const float m_use = m_new == -INFINITY ? 0.f : m_new; /* no key yet: avoid inf - inf */
+          const float alpha = exp2f(m_row[mt][h] - m_use);
+          m_row[mt][h] = m_new;
+          float sum = 0.f;
+#pragma unroll
+          for (int n = 0; n < kBN / 8; n++) {
+            s[mt][n][2 * h] = exp2f(s[mt][n][2 * h] - m_use);
+            s[mt][n][2 * h + 1] = exp2f(s[mt][n][2 * h + 1] - m_use);
+            sum += s[mt][n][2 * h] + s[mt][n][2 * h + 1];
+          }
+          l_row[mt][h] = l_row[mt][h] * alpha + sum;
+#pragma unroll
+          for (int d = 0; d < D / 8; d++) {
+            o[mt][d][2 * h] *= alpha;
+            o[mt][d][2 * h + 1] *= alpha;
+          }
         }
       }
 
-      /* O += P V, with P re-packed from the accumulators as A fragments. */
+      /* P re-packed from the accumulators as A fragments, all at once, so
+       * the float scores are dead before the PV products (register budget). */
+      uint32_t p[kMT][kBN / 16][4];
+#pragma unroll
+      for (int mt = 0; mt < kMT; mt++)
+#pragma unroll
+        for (int kk = 0; kk < kBN / 16; kk++) {
+          p[mt][kk][0] = pack2<BF16>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+          p[mt][kk][1] = pack2<BF16>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+          p[mt][kk][2] = pack2<BF16>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+          p[mt][kk][3] = pack2<BF16>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
+      /* O += P V; each V fragment feeds both slabs. */
 #pragma unroll
       for (int kk = 0; kk < kBN / 16; kk++) {
-        uint32_t p[4];
-        p[0] = pack2<BF16>(s[2 * kk][0], s[2 * kk][1]);
-        p[1] = pack2<BF16>(s[2 * kk][2], s[2 * kk][3]);
-        p[2] = pack2<BF16>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        p[3] = pack2<BF16>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
 #pragma unroll
         for (int dn = 0; dn < D / 16; dn++) {
           uint32_t b[4];
           ldmatrix_x4_trans(b, tV + swz<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8,
                                            dn * 16 + (lane >> 4) * 8));
-          mma16816<BF16>(o[2 * dn], p, b[0], b[1]);
-          mma16816<BF16>(o[2 * dn + 1], p, b[2], b[3]);
+#pragma unroll
+          for (int mt = 0; mt < kMT; mt++) {
+            mma16816<BF16>(o[mt][2 * dn], p[mt][kk], b[0], b[1]);
+            mma16816<BF16>(o[mt][2 * dn + 1], p[mt][kk], b[2], b[3]);
+          }
         }
       }
     }
@@ -224,43 +251,39 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
     __syncthreads();
   }
 
-  /* Normalize; rows that saw no key give 0 and lse = -inf. */
-  float inv[2];
-#pragma unroll
-  for (int h = 0; h < 2; h++) {
-    float l = quad_sum(l_row[h]);
-    inv[h] = l > 0.f ? 1.f / l : 0.f;
-    if (a.lse != nullptr && t == 0) {
-      const int row = row_a + h * 8;
-      if (row < seq.q_len) {
-        float lse = l > 0.f ? (m_row[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
-        a.lse[seq.lse_base + (int64_t)head * a.st.lse_head + (int64_t)row * a.st.lse_row] = lse;
-      }
-    }
-  }
-
-  /* Stage the warp's 16 rows in its own slab of sQ, then write 16-byte chunks. */
+  /* Normalize; rows that saw no key give 0 and lse = -inf. Stage the warp's
+   * rows in its own slab of sQ (only this warp read it), then write 16-byte
+   * chunks. */
   __syncwarp();
-  uint16_t *slab = sQ;
 #pragma unroll
-  for (int d = 0; d < D / 8; d++) {
+  for (int mt = 0; mt < kMT; mt++) {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      uint32_t packed = pack2<BF16>(o[d][2 * h] * inv[h], o[d][2 * h + 1] * inv[h]);
-      *reinterpret_cast<uint32_t *>(slab + swz<D>(warp * 16 + g + 8 * h, d * 8 + 2 * t)) = packed;
+      const float l = quad_sum(l_row[mt][h]);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const int row = q0 + slab0 + mt * 16 + g + h * 8;
+      if (a.lse != nullptr && t == 0 && row < seq.q_len) {
+        float lse = l > 0.f ? (m_row[mt][h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+        a.lse[seq.lse_base + (int64_t)head * a.st.lse_head + (int64_t)row * a.st.lse_row] = lse;
+      }
+#pragma unroll
+      for (int d = 0; d < D / 8; d++) {
+        uint32_t packed = pack2<BF16>(o[mt][d][2 * h] * inv, o[mt][d][2 * h + 1] * inv);
+        *reinterpret_cast<uint32_t *>(sQ + swz<D>(slab0 + mt * 16 + g + 8 * h, d * 8 + 2 * t)) = packed;
+      }
     }
   }
   __syncwarp();
   uint16_t *out = static_cast<uint16_t *>(a.out) + seq.o_base + (int64_t)head * a.st.o_head;
   constexpr int kChunks = D / 8;
 #pragma unroll
-  for (int it = 0; it < 16 * kChunks / 32; it++) {
+  for (int it = 0; it < 16 * kMT * kChunks / 32; it++) {
     int idx = lane + it * 32;
-    int r = warp * 16 + idx / kChunks;
+    int r = slab0 + idx / kChunks;
     int c = idx % kChunks;
     if (q0 + r < seq.q_len)
       *reinterpret_cast<uint4 *>(out + (int64_t)(q0 + r) * a.st.o_row + c * 8) =
-          *reinterpret_cast<const uint4 *>(slab + swz<D>(r, c * 8));
+          *reinterpret_cast<const uint4 *>(sQ + swz<D>(r, c * 8));
   }
 }
 
