@@ -26,7 +26,7 @@ seeds="$here/corpus/$target"
 export ASAN_OPTIONS="allocator_may_return_null=1:detect_leaks=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 echo "fuzzing $target for ${seconds}s"
-"$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb=3072 \
+"$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 -malloc_limit_mb=3072 -len_control=20 \
   -print_final_stats=1 -artifact_prefix="$tree/artifacts/$target-" \
   "$tree/corpus/$target" ${seeds:+"$seeds"} 2>"$tree/$target.log" || {
   status=$?
