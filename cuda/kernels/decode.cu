@@ -146,13 +146,13 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
       float mx = quad_max(fmaxf(fmaxf(s[0][2 * h], s[0][2 * h + 1]), fmaxf(s[1][2 * h], s[1][2 * h + 1])));
       const float m_new = fmaxf(m_row[h], mx);
       const float m_use = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2f(m_row[h] - m_use);
+      const float alpha = fast_exp2(m_row[h] - m_use);
       m_row[h] = m_new;
       float sum = 0.f;
 #pragma unroll
       for (int n = 0; n < 2; n++) {
-        s[n][2 * h] = exp2f(s[n][2 * h] - m_use);
-        s[n][2 * h + 1] = exp2f(s[n][2 * h + 1] - m_use);
+        s[n][2 * h] = fast_exp2(s[n][2 * h] - m_use);
+        s[n][2 * h + 1] = fast_exp2(s[n][2 * h + 1] - m_use);
         sum += s[n][2 * h] + s[n][2 * h + 1];
       }
       l_row[h] = l_row[h] * alpha + sum;

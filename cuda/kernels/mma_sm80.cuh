@@ -97,6 +97,15 @@ __device__ __forceinline__ int swz(int row, int col) {
   return row * D + (chunk << 3) + (col & 7);
 }
 
+/* 2^x in one MUFU instruction (ex2.approx.ftz): exp2f without fast-math
+ * adds a denormal-scaling sequence whose fixed latency the few warps of
+ * these kernels cannot hide. ex2(-inf) = 0. */
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ float quad_max(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
   return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));

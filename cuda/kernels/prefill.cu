@@ -179,32 +179,36 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
           row_bits[0] = bp[(int64_t)(row_a - block_row0) * words];
           row_bits[1] = bp[(int64_t)(row_a + 8 - block_row0) * words];
         }
-        /* Scale into the log2 domain and mask what the tile does not show. */
+        /* Mask what the tile does not show (full, unclipped tiles skip this).
+         * Scores stay unscaled: the scale is folded into the exponent. */
+        if (bits_index >= 0 || clipped) {
 #pragma unroll
-        for (int n = 0; n < kBN / 8; n++) {
+          for (int n = 0; n < kBN / 8; n++) {
 #pragma unroll
-          for (int e = 0; e < 4; e++) {
-            const int cc = n * 8 + 2 * t + (e & 1);
-            bool keep = ((row_bits[e >> 1] >> cc) & 1u) && (!clipped || kv0 + cc < seq.kv_len);
-            s[mt][n][e] = keep ? s[mt][n][e] * a.scale_log2 : -INFINITY;
+            for (int e = 0; e < 4; e++) {
+              const int cc = n * 8 + 2 * t + (e & 1);
+              bool keep = ((row_bits[e >> 1] >> cc) & 1u) && (!clipped || kv0 + cc < seq.kv_len);
+              s[mt][n][e] = keep ? s[mt][n][e] : -INFINITY;
+            }
           }
         }
-        /* Online softmax: rows row_a (e = 0, 1) and row_a + 8 (e = 2, 3). */
+        /* Online softmax in the log2 domain: rows row_a (e = 0, 1) and
+         * row_a + 8 (e = 2, 3). scale_log2 > 0, so the max commutes with it. */
 #pragma unroll
         for (int h = 0; h < 2; h++) {
           float mx = -INFINITY;
 #pragma unroll
           for (int n = 0; n < kBN / 8; n++) mx = fmaxf(mx, fmaxf(s[mt][n][2 * h], s[mt][n][2 * h + 1]));
-          mx = quad_max(mx);
+          mx = quad_max(mx) * a.scale_log2;
           const float m_new = fmaxf(m_row[mt][h], mx);
           const float m_use = m_new == -INFINITY ? 0.f : m_new; /* no key yet: avoid inf - inf */
-          const float alpha = exp2f(m_row[mt][h] - m_use);
+          const float alpha = fast_exp2(m_row[mt][h] - m_use);
           m_row[mt][h] = m_new;
           float sum = 0.f;
 #pragma unroll
           for (int n = 0; n < kBN / 8; n++) {
-            s[mt][n][2 * h] = exp2f(s[mt][n][2 * h] - m_use);
-            s[mt][n][2 * h + 1] = exp2f(s[mt][n][2 * h + 1] - m_use);
+            s[mt][n][2 * h] = fast_exp2(fmaf(s[mt][n][2 * h], a.scale_log2, -m_use));
+            s[mt][n][2 * h + 1] = fast_exp2(fmaf(s[mt][n][2 * h + 1], a.scale_log2, -m_use));
             sum += s[mt][n][2 * h] + s[mt][n][2 * h + 1];
           }
           l_row[mt][h] = l_row[mt][h] * alpha + sum;
