@@ -57,14 +57,19 @@ sparsa_status sp_cuda_engine(const sp_engine_ops **out) {
   sparsa_status status = SPARSA_OK;
   if (sp_loaded_ops == NULL) {
     char path[PATH_MAX];
-    const char *env = getenv("SPARSA_CUDA_ENGINE");
     char dir[PATH_MAX];
-    if (env != NULL && env[0] != '\0') {
-      snprintf(path, sizeof path, "%s", env);
-    } else if (sp_own_directory(dir, sizeof dir)) {
-      snprintf(path, sizeof path, "%s/%s", dir, SP_CUDA_PLUGIN_NAME);
-    } else {
-      snprintf(path, sizeof path, "%s", SP_CUDA_PLUGIN_NAME);
+    const char *env = getenv("SPARSA_CUDA_ENGINE");
+    int length;
+    if (env != NULL && env[0] != '\0')
+      length = snprintf(path, sizeof path, "%s", env);
+    else if (sp_own_directory(dir, sizeof dir - sizeof SP_CUDA_PLUGIN_NAME - 1))
+      length = snprintf(path, sizeof path, "%s/" SP_CUDA_PLUGIN_NAME, dir);
+    else
+      length = snprintf(path, sizeof path, SP_CUDA_PLUGIN_NAME);
+    if (length < 0 || (size_t)length >= sizeof path) {
+      pthread_mutex_unlock(&sp_loader_lock);
+      return sp_fail(SPARSA_ERR_NO_DEVICE, "CUDA engine: the plugin path is longer than %d bytes",
+                     (int)sizeof path - 1);
     }
     status = sp_load_plugin(path, &sp_loaded_ops);
   }

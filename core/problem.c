@@ -25,10 +25,36 @@ SPARSA_API sparsa_status sparsa_problem_init(sparsa_problem *problem) {
 
 static int sp_all_zero(const int64_t s[3]) { return s[0] == 0 && s[1] == 0 && s[2] == 0; }
 
-static void sp_packed_strides(int64_t s[3], int64_t seq_len, int64_t heads, int64_t dim) {
+/* Packed strides of a [rows][heads][dim] tensor; 0 when they overflow
+ * int64 (sp_check_extent then rejects the problem by name). */
+static int sp_packed_strides(int64_t s[3], int64_t rows, int64_t heads, int64_t dim) {
+  int64_t row_stride, batch_stride;
+  if (__builtin_mul_overflow(heads, dim, &row_stride) ||
+      __builtin_mul_overflow(rows, row_stride, &batch_stride))
+    return 0;
   s[2] = dim;
-  s[1] = heads * dim;
-  s[0] = seq_len * heads * dim;
+  s[1] = row_stride;
+  s[0] = batch_stride;
+  return 1;
+}
+
+/* The largest element offset a tensor is addressed at must fit in int64, so
+ * that engines can index with plain 64-bit arithmetic. */
+static sparsa_status sp_check_extent(const char *tensor, const int64_t s[3], int64_t batches,
+                                     int64_t rows, int64_t heads, int64_t dim) {
+  const int64_t counts[4] = {batches, rows, heads, dim};
+  const int64_t strides[4] = {s[0], s[1], s[2], 1};
+  int64_t last = 0;
+  for (int a = 0; a < 4; a++) {
+    int64_t step;
+    if (counts[a] == 0) continue;
+    if (__builtin_mul_overflow(counts[a] - 1, strides[a], &step) ||
+        __builtin_add_overflow(last, step, &last))
+      return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
+                     "problem.%s_stride: tensor %s's last element lies past 2^63 elements", tensor,
+                     tensor);
+  }
+  return SPARSA_OK;
 }
 
 static sparsa_status sp_check_strides(const char *name, const int64_t s[3], int varlen) {
@@ -117,21 +143,34 @@ sparsa_status sp_problem_normalize(const sparsa_problem *caller, sparsa_problem 
   int64_t q_rows = varlen ? p.cu_seqlens_q[p.batch] : p.q_len;
   int64_t kv_rows = varlen ? p.cu_seqlens_kv[p.batch] : p.kv_len;
 
-  if (sp_all_zero(p.q_stride)) sp_packed_strides(p.q_stride, q_rows, p.q_heads, p.head_dim);
-  if (sp_all_zero(p.k_stride)) sp_packed_strides(p.k_stride, kv_rows, p.kv_heads, p.head_dim);
-  if (sp_all_zero(p.v_stride)) sp_packed_strides(p.v_stride, kv_rows, p.kv_heads, p.v_head_dim);
-  if (sp_all_zero(p.o_stride)) sp_packed_strides(p.o_stride, q_rows, p.q_heads, p.v_head_dim);
-  if (sp_all_zero(p.lse_stride)) {
-    /* (batch, head, seq) */
-    p.lse_stride[2] = 1;
-    p.lse_stride[1] = q_rows;
-    p.lse_stride[0] = (int64_t)p.q_heads * q_rows;
-  }
+  int packed_ok = 1;
+  if (sp_all_zero(p.q_stride))
+    packed_ok &= sp_packed_strides(p.q_stride, q_rows, p.q_heads, p.head_dim);
+  if (sp_all_zero(p.k_stride))
+    packed_ok &= sp_packed_strides(p.k_stride, kv_rows, p.kv_heads, p.head_dim);
+  if (sp_all_zero(p.v_stride))
+    packed_ok &= sp_packed_strides(p.v_stride, kv_rows, p.kv_heads, p.v_head_dim);
+  if (sp_all_zero(p.o_stride))
+    packed_ok &= sp_packed_strides(p.o_stride, q_rows, p.q_heads, p.v_head_dim);
+  if (sp_all_zero(p.lse_stride)) /* (batch, head, seq) */
+    packed_ok &= sp_packed_strides(p.lse_stride, p.q_heads, q_rows, 1);
+  if (!packed_ok)
+    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
+                   "problem: batch %d x length x heads x head_dim overflows 64-bit element indices",
+                   (int)p.batch);
   SP_TRY(sp_check_strides("q_stride", p.q_stride, varlen));
   SP_TRY(sp_check_strides("k_stride", p.k_stride, varlen));
   SP_TRY(sp_check_strides("v_stride", p.v_stride, varlen));
   SP_TRY(sp_check_strides("o_stride", p.o_stride, varlen));
   SP_TRY(sp_check_strides("lse_stride", p.lse_stride, varlen));
+  /* Varlen tensors are addressed by global token index: one batch. */
+  int64_t batches = varlen ? 1 : p.batch;
+  SP_TRY(sp_check_extent("q", p.q_stride, batches, q_rows, p.q_heads, p.head_dim));
+  SP_TRY(sp_check_extent("k", p.k_stride, batches, kv_rows, p.kv_heads, p.head_dim));
+  SP_TRY(sp_check_extent("v", p.v_stride, batches, kv_rows, p.kv_heads, p.v_head_dim));
+  SP_TRY(sp_check_extent("o", p.o_stride, batches, q_rows, p.q_heads, p.v_head_dim));
+  const int64_t lse_bhs[3] = {p.lse_stride[0], p.lse_stride[2], p.lse_stride[1]};
+  SP_TRY(sp_check_extent("lse", lse_bhs, batches, q_rows, p.q_heads, 1));
   *norm = p;
   return SPARSA_OK;
 }
