@@ -31,6 +31,7 @@ for deb in "${debs[@]}"; do names+=("$(dpkg-deb -f "$deb" Package)"); done
 for name in "${names[@]}"; do
   if dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'installed'; then
     echo "system-install: $name is already installed here; not touching it" >&2
+    echo "(if a killed run of this test left it, remove it with: dpkg --purge ${names[*]})" >&2
     exit 1
   fi
 done
