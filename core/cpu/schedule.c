@@ -28,7 +28,7 @@ enum {
 /* Bytes of packed panels one phase may hold (part of the workspace); a
  * phase holds at least one whole (sequence, kv head) pair, up to the cap,
  * past which the plan converts key blocks per item instead. */
-#define SP_CPU_PANEL_BUDGET ((size_t)64 << 20)
+#define SP_CPU_PANEL_BUDGET ((size_t)8 << 20)
 #define SP_CPU_PANEL_PAIR_CAP ((size_t)512 << 20)
 #define SP_CPU_PANEL_MIN_READERS 4
 
