@@ -11,7 +11,7 @@ random configurations, SPARSA_FUZZ_REPLAY_RANDOM, SPARSA_FAULT_STRIDE.
 Labels release, bindings, sanitize, large and gpu are left out, as is
 anything not built in TREE.
 
-Time cap: a test still running after --test-seconds (default 150, or
+Time cap: a test still running after --test-seconds (default 60, or
 SPARSA_VALGRIND_TEST_SECONDS) is stopped. Memcheck reports each invalid
 access or use of an uninitialised value the moment it happens, so any
 report in the part that ran still fails the job; only the leak check,
@@ -78,8 +78,11 @@ def run_one(test, tree, log_dir, limit):
         return test["name"], "partial", "no error in its first %.0f s (stopped there)" % took, took
     took = time.time() - start
     if proc.returncode == ERROR_EXIT:
+        # A test that failed on its own may leak what its early exit skipped:
+        # show its output too.
         with open(log) as f:
-            return test["name"], "failed", "valgrind errors:\n" + f.read()[-6000:], took
+            return test["name"], "failed", "valgrind errors:\n%s\ntest output:\n%s" % (
+                f.read()[-6000:], out[-1500:]), took
     if proc.returncode != 0:
         return test["name"], "failed", "exit %d:\n%s" % (proc.returncode, out[-3000:]), took
     return test["name"], "clean", "", took
@@ -90,7 +93,7 @@ def main():
     ap.add_argument("tree")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--test-seconds", type=float,
-                    default=float(os.environ.get("SPARSA_VALGRIND_TEST_SECONDS", "150")))
+                    default=float(os.environ.get("SPARSA_VALGRIND_TEST_SECONDS", "60")))
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     tree = os.path.realpath(a.tree)
