@@ -67,6 +67,14 @@ if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null;
     n=$(grep -oE "ERROR SUMMARY: [0-9]+|\([0-9]+ errors" "$logs/sanitizer-$tool.log" \
         | grep -oE "[0-9]+" | awk '{s+=$1} END {print s+0}')
     if [[ $rc -eq 124 ]]; then echo "  $tool timed out"; n=$((n + 1)); fi
+    # A driver that died under the tool (no summary line of its own) is a
+    # failure too, whatever the tool counted.
+    runs=$(grep -cE "^[0-9]+ passed, 0 failed" "$logs/sanitizer-$tool.log")
+    expected=1
+    [[ $tool == memcheck || $tool == racecheck ]] && expected=2
+    if [[ $runs -lt $expected ]]; then
+      echo "  $tool: a test driver did not finish cleanly under the tool"; n=$((n + 1))
+    fi
     if ! grep -qE "(ERROR|RACECHECK) SUMMARY" "$logs/sanitizer-$tool.log"; then
       echo "  $tool gave no summary"; tail -5 "$logs/sanitizer-$tool.log"; n=$((n + 1))
     fi

@@ -60,7 +60,11 @@ static uint64_t rnd(void) {
   g_rng ^= g_rng << 17;
   return g_rng;
 }
-static int64_t rnd_int(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+/* Uniform in [lo, hi]; hi < lo gives lo (short sequences shrink the ranges). */
+static int64_t rnd_int(int64_t lo, int64_t hi) {
+  if (hi <= lo) return lo;
+  return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
+}
 static double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
 
 /* ---- one attention case ---- */
