@@ -656,6 +656,7 @@ static int test_errors(void) {
 
 int main(int argc, char **argv) {
   int quick = 0;
+  setvbuf(stdout, NULL, _IOLBF, 0); /* keep every line if a case crashes */
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     if (strcmp(argv[i], "--sanitize") == 0) quick = g_small = 1;
