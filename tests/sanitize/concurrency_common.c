@@ -72,6 +72,14 @@ void *cc_tensor(sparsa_dtype dtype, size_t n, uint32_t seed) {
   return t;
 }
 
+static int cc_reduced(void) {
+  const char *env = getenv("SPARSA_TEST_CASES");
+  return env != NULL && env[0] != '\0' && strtol(env, NULL, 10) < 100;
+}
+
+int cc_threads(void) { return cc_reduced() ? 2 : CC_THREADS; }
+int cc_repeats(void) { return cc_reduced() ? 1 : 3; }
+
 static pthread_barrier_t cc_barrier;
 
 void cc_barrier_wait(void) { pthread_barrier_wait(&cc_barrier); }

@@ -11,6 +11,11 @@
 
 enum { CC_THREADS = 8 };
 
+/* Threads and repeats to use: 8 and 3, or 2 and 1 when SPARSA_TEST_CASES
+ * asks for a reduced run (valgrind, which runs threads one at a time). */
+int cc_threads(void);
+int cc_repeats(void);
+
 /* A causal sink + window mask over 4 query heads of 2 kv heads (GQA),
  * q_len 300, kv_len 340, head dim 40; dtype as given. */
 void cc_problem(sparsa_problem *p, sparsa_dtype dtype);

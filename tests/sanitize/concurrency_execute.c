@@ -12,8 +12,6 @@
 
 #include "concurrency_common.h"
 
-enum { CC_REPEATS = 3 };
-
 typedef struct cc_exec_shared {
   const sparsa_plan *plan;
   sparsa_dtype dtype;
@@ -40,7 +38,7 @@ static void cc_exec_thread(void *p) {
   /* Odd threads bring a workspace; even ones let the engine allocate. */
   void *ws = NULL;
   if ((a->index & 1) && s->ws_bytes > 0) ws = aligned_alloc(64, (s->ws_bytes + 63) / 64 * 64);
-  for (int r = 0; r < CC_REPEATS; r++) {
+  for (int r = 0; r < cc_repeats(); r++) {
     memset(out, 0xA5, out_bytes); /* stale contents must not show through */
     memset(lse, 0xA5, lse_bytes);
     sparsa_status st = sparsa_execute(s->plan, s->q, s->k, s->v, out, lse, ws, ws ? s->ws_bytes : 0);
@@ -87,11 +85,11 @@ static void cc_check_execute(sparsa_dtype dtype, int32_t pool_threads) {
 
   cc_exec_arg args[CC_THREADS];
   for (int i = 0; i < CC_THREADS; i++) args[i] = (cc_exec_arg){&s, i};
-  ck_assert_int_eq(cc_run_threads(CC_THREADS, cc_exec_thread, args, sizeof args[0]), 0);
+  ck_assert_int_eq(cc_run_threads(cc_threads(), cc_exec_thread, args, sizeof args[0]), 0);
   ck_assert_msg(atomic_load(&s.failures) == 0, "%d executes failed", atomic_load(&s.failures));
   ck_assert_msg(atomic_load(&s.mismatches) == 0,
                 "%d of %d concurrent executes differ from the single call",
-                atomic_load(&s.mismatches), CC_THREADS * CC_REPEATS);
+                atomic_load(&s.mismatches), cc_threads() * cc_repeats());
   sparsa_plan_destroy(plan);
   sparsa_context_destroy(ctx);
   free((void *)s.q);
