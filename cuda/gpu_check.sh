@@ -41,7 +41,8 @@ mask_rc=${PIPESTATUS[0]}
 mask_failed=$(grep -oE "^[0-9]+ passed, [0-9]+ failed" "$logs/mask_build.log" | awk '{print $3}')
 [[ $mask_rc -ne 0 && -z "$mask_failed" ]] && mask_failed=1
 SPARSA_MASK_BUILD_US="$(awk '/^mask_build_us /{print $2}' "$logs/mask_build.log")"
-export SPARSA_MASK_BUILD_US
+SPARSA_MASK_BUILD_US_128="$(awk '/^mask_build_us_128 /{print $2}' "$logs/mask_build.log")"
+export SPARSA_MASK_BUILD_US SPARSA_MASK_BUILD_US_128
 python3 - "$logs/tests.json" "${mask_failed:-0}" <<'PY'
 import json, sys
 path, extra = sys.argv[1], int(sys.argv[2])
