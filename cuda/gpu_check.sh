@@ -52,6 +52,29 @@ json.dump(d, open(path, "w"))
 PY
 [[ $mask_rc -ne 0 ]] && tests_rc=1
 
+# The PyTorch operator of the Python bindings against FlexAttention on the
+# same block mask. It needs SWIG and pytest on this machine; without them
+# it is skipped with a message (and not counted).
+echo "== PyTorch operator vs FlexAttention (bindings)"
+if command -v swig >/dev/null 2>&1 && python3 -c "import pytest, torch" >/dev/null 2>&1; then
+  if cmake --build "$build" -j "$jobs" --target sparsa_python_package >"$logs/python.log" 2>&1 &&
+     PYTHONPATH="$build/bindings/python" python3 -m pytest -q -rs \
+       "$root/bindings/python/tests/test_torch_gpu.py" >>"$logs/python.log" 2>&1; then
+    tail -1 "$logs/python.log"
+  else
+    tail -15 "$logs/python.log"
+    tests_rc=1
+    python3 - "$logs/tests.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["tests_failed"] = d.get("tests_failed", 0) + 1
+json.dump(d, open(sys.argv[1], "w"))
+PY
+  fi
+else
+  echo "  skipped: swig, pytest or torch is missing on this machine"
+fi
+
 sanitizer_errors=0
 if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck initcheck synccheck; do
