@@ -32,13 +32,13 @@ static int64_t exec_pick_length(test_rng *rng, int large) {
 
 static void exec_pick_shape(exec_config *c, test_rng *rng, int large) {
   static const int32_t dims[] = {32, 64, 80, 128, 256};
-  static const int32_t large_dims[] = {32, 64, 80};
+  static const int32_t large_dims[] = {32, 64, 80, 128};
   c->head_dim = large ? TEST_PICK(rng, large_dims) : TEST_PICK(rng, dims);
   if (!large && test_rng_chance(rng, 0.1)) c->head_dim = (int32_t)test_rng_range(rng, 1, 48);
   c->v_head_dim = c->head_dim;
   if (test_rng_chance(rng, 0.3))
     c->v_head_dim = test_rng_chance(rng, 0.8) ? TEST_PICK(rng, dims) : (int32_t)test_rng_range(rng, 1, 40);
-  if (large && c->v_head_dim > 80) c->v_head_dim = 80;
+  if (large && c->v_head_dim > 128) c->v_head_dim = 128;
 
   switch (test_rng_range(rng, 0, 3)) {
     case 0: /* MHA */
@@ -377,6 +377,31 @@ static void exec_describe_row(const exec_case *ec, int64_t row, char *buf, size_
            (long long)(bh % c->q_heads), (long long)i);
 }
 
+/* Largest scale * sum_d |q_d k_d| over every (query, key) pair: the size
+ * of the dot products' float32 rounding, which moves every score by up to
+ * about 2^-24 of it whatever the summation order. The accuracy rule's
+ * floor grows with it, so configurations with huge logits (where the
+ * softmax is nearly one-hot and any two correct float32 computations
+ * differ by this much) are judged fairly without loosening typical ones. */
+static double exec_logit_condition(const exec_case *ec) {
+  const exec_config *c = ec->cfg;
+  const ref_shape *s = &ec->shape;
+  int32_t group = c->q_heads / c->kv_heads;
+  double worst = 0.0;
+  for (int32_t b = 0; b < c->batch; b++)
+    for (int32_t h = 0; h < c->q_heads; h++)
+      for (int64_t i = 0; i < c->seq_q[b]; i++) {
+        const double *qi = ec->q + (((int64_t)b * c->q_heads + h) * c->q_len + i) * c->head_dim;
+        for (int64_t j = 0; j < c->seq_kv[b]; j++) {
+          const double *kj = ec->k + (((int64_t)b * c->kv_heads + h / group) * c->kv_len + j) * c->head_dim;
+          double sum = 0.0;
+          for (int32_t d = 0; d < c->head_dim; d++) sum += fabs(qi[d] * kj[d]);
+          if (sum > worst) worst = sum;
+        }
+      }
+  return worst * s->scale;
+}
+
 int exec_case_check(const exec_case *ec, const void *out, const float *lse, char *why,
                     size_t why_len) {
   const exec_config *c = ec->cfg;
@@ -414,7 +439,8 @@ int exec_case_check(const exec_case *ec, const void *out, const float *lse, char
       }
 
   ref_error e = ref_compare(got, truth, n_out), en = ref_compare(naive, truth, n_out);
-  double floor = ref_tolerance_floor(c->dtype);
+  const double logit_noise = 0x1p-24 * exec_logit_condition(ec);
+  double floor = ref_tolerance_floor(c->dtype) + logit_noise;
   if (e.mismatches != 0 || e.max_abs > ec->naive_factor * en.max_abs + floor) {
     ok = 0;
     if (e.mismatches) {
@@ -432,7 +458,7 @@ int exec_case_check(const exec_case *ec, const void *out, const float *lse, char
   }
   if (ok && lse != NULL) {
     ref_error el = ref_compare(got_lse, truth_lse, n_lse), eln = ref_compare(naive_lse, truth_lse, n_lse);
-    if (!ref_accurate(&el, &eln, ref_lse_tolerance_floor())) {
+    if (!ref_accurate(&el, &eln, ref_lse_tolerance_floor() + logit_noise)) {
       ok = 0;
       int64_t at = el.mismatches ? el.first_mismatch : el.worst;
       exec_describe_row(ec, at, where, sizeof where);

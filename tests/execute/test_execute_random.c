@@ -10,7 +10,7 @@
 
 #include "exec_case.h"
 
-enum { EXEC_DEFAULT_CASES = 2000, EXEC_LARGE_EVERY = 50, EXEC_MAX_REPORTS = 5 };
+enum { EXEC_DEFAULT_CASES = 2000, EXEC_LARGE_EVERY = 25, EXEC_MAX_REPORTS = 5 };
 
 static uint64_t exec_base_seed(void) {
   const char *env = getenv("SPARSA_TEST_SEED");
