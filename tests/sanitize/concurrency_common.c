@@ -78,7 +78,7 @@ static int cc_reduced(void) {
 }
 
 int cc_threads(void) { return cc_reduced() ? 2 : CC_THREADS; }
-int cc_repeats(void) { return cc_reduced() ? 1 : 3; }
+int cc_repeats(void) { return cc_reduced() ? 1 : 10; }
 
 static pthread_barrier_t cc_barrier;
 

@@ -11,7 +11,7 @@
 
 enum { CC_THREADS = 8 };
 
-/* Threads and repeats to use: 8 and 3, or 2 and 1 when SPARSA_TEST_CASES
+/* Threads and repeats to use: 8 and 10, or 2 and 1 when SPARSA_TEST_CASES
  * asks for a reduced run (valgrind, which runs threads one at a time). */
 int cc_threads(void);
 int cc_repeats(void);
