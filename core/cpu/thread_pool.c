@@ -97,9 +97,10 @@ sparsa_status sp_thread_pool_create(int32_t num_threads, sp_thread_pool **out) {
       if (rc != 0) sp_free(start);
     }
     if (rc != 0) {
+      const int32_t num_workers = pool->num_workers; /* read before the pool is freed */
       sp_thread_pool_destroy(pool);
       return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "CPU engine: starting worker thread %d of %d failed",
-                     (int)(i + 1), (int)pool->num_workers);
+                     (int)(i + 1), (int)num_workers);
     }
     pool->started++;
   }
