@@ -114,7 +114,8 @@ def main():
              f"{fmt(t.get(f'torch_decode_dense_ms_{dt}'), 3)} ms = "
              f"{fmt(t.get(f'torch_decode_dense_gbps_{dt}'), 1)} GB/s"),
         ]
-    for key in sorted(k for k in s if k.startswith("window_scaling_ms_n")):
+    scaling = [k for k in s if k.startswith("window_scaling_ms_n")]
+    for key in sorted(scaling, key=lambda k: int(k.rsplit("_n", 1)[1])):
         n = key.rsplit("_n", 1)[1]
         rows.append((f"causal window, N={n} bf16 (1 head)", f"{fmt(s[key])} ms",
                      f"{fmt(s.get('window_scaling_us_per_token_n' + n), 3)} us per token"))
