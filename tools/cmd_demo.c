@@ -470,7 +470,7 @@ int cmd_demo(int argc, char **argv) {
                     .dim = 64,
                     .block = 64,
                     .threads = 0,
-                    .reps = 3,
+                    .reps = 5,
                     .window = 512,
                     .sink = 64,
                     .seed = 42,
