@@ -14,8 +14,9 @@
  * are in base 2 and exp is exp2: scaling q beforehand would be cheaper by a
  * pass but rounds every product (products of f16/bf16 values are exact in
  * float32), which measurably costs accuracy at large logits. Items of a
- * few rows (decode) take a direct path instead: dot products and row
- * updates from k and v rows converted one at a time. Full blocks need no
+ * few rows (decode) take a direct path instead (see below): dot products
+ * of 16 keys at a time reduced together, and row updates, from k and v
+ * blocks converted row-major. Full blocks need no
  * element work; partial blocks are refined by the pattern's tile of 0/1
  * bytes. Rows and columns are padded in scratch (zero q rows, zero k/v
  * columns, -inf scores) so no inner loop has a remainder.
@@ -126,42 +127,160 @@ SP_CPU_INLINE void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row
 
 /* ---- the direct path for a few query rows -------------------------------- */
 
-/* s[r][j] = q[r] . k[j] for r < rows, j < nk, each key row converted once
- * into row_buf and dotted with every query row in SP_CPU_NR lanes. */
-SP_CPU_INLINE void sp_scores_direct(sparsa_dtype dtype, const void *k, int64_t row0_offset,
-                                    int64_t row_stride, int32_t nk, const float *q, int32_t rows,
-                                    int32_t dim, float *row_buf, float *s, int32_t ld_s) {
+/* Decode items have at most SP_CPU_DIRECT_ROWS rows (the stacked heads of a
+ * kv group), too few for register tiles to pay, and each key and value is
+ * used by those rows only: the kernel must stream k and v at memory speed.
+ * The key block is converted once, row-major, into scratch (kb[j][d]); the
+ * value block likewise (vb[j][c], zero columns past v_dim). A score is a dot
+ * product along a key row, so the work is vertical: a group of SP_CPU_NR
+ * keys gets SP_CPU_NR vector accumulators, one per key, and one transposing
+ * reduction folds them into a vector of SP_CPU_NR scores. Folding each dot
+ * product on its own (a horizontal sum per key and row) costs more than the
+ * multiplications. The value update is broadcast-FMA over value rows with
+ * the accumulator rows held in registers across the block. */
+
+#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 12)
+#define SP_CPU_HAVE_SHUFFLE 1
+#endif
+
+#if defined(SP_CPU_HAVE_SHUFFLE)
+
+/* Pairwise halving: after step 1, x[i] holds keys 2i and 2i+1 as 8 partial
+ * sums each, then 4 keys x 4 partials, 8 keys x 2, and finally the 16 full
+ * sums in key order. Written for 16 lanes (one AVX-512 register). */
+_Static_assert(SP_CPU_NR == 16, "the lane reduction is written for 16 lanes");
+
+SP_CPU_INLINE void sp_sum_lanes16(sp_f32xN x[16], float *out) {
+  for (int i = 0; i < 8; i++)
+    x[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19,
+                                   20, 21, 22, 23) +
+           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25,
+                                   26, 27, 28, 29, 30, 31);
+  for (int i = 0; i < 4; i++)
+    x[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19,
+                                   24, 25, 26, 27) +
+           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22,
+                                   23, 28, 29, 30, 31);
+  for (int i = 0; i < 2; i++)
+    x[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21,
+                                   24, 25, 28, 29) +
+           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22,
+                                   23, 26, 27, 30, 31);
+  *(sp_f32xN *)out =
+      __builtin_shufflevector(x[0], x[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28,
+                              30) +
+      __builtin_shufflevector(x[0], x[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29,
+                                 31);
+}
+
+/* s[r][j] = q[r] . kb[j] for r < rows, j < cols (a multiple of SP_CPU_NR;
+ * kb has cols rows). Head dims that are not a multiple of SP_CPU_NR finish
+ * with scalar products on the few trailing elements. */
+SP_CPU_INLINE void sp_scores_direct(const float *kb, int32_t cols, const float *q, int32_t rows,
+                                    int32_t dim, float *s, int32_t ld_s) {
   const int32_t dim_vec = dim / SP_CPU_NR * SP_CPU_NR;
-  for (int32_t j = 0; j < nk; j++) {
-    sp_load_row(dtype, k, row0_offset + j * row_stride, dim, row_buf);
+  for (int32_t j0 = 0; j0 < cols; j0 += SP_CPU_NR) {
+    const float *kj = kb + (int64_t)j0 * dim;
     for (int32_t r = 0; r < rows; r++) {
       const float *qr = q + (int64_t)r * dim;
-      float lane[SP_CPU_NR] = {0};
-      for (int32_t d0 = 0; d0 < dim_vec; d0 += SP_CPU_NR)
-        for (int c = 0; c < SP_CPU_NR; c++) lane[c] += qr[d0 + c] * row_buf[d0 + c];
+      sp_f32xN part[SP_CPU_NR];
+      for (int j = 0; j < SP_CPU_NR; j++) part[j] = (sp_f32xN){0};
+      for (int32_t d0 = 0; d0 < dim_vec; d0 += SP_CPU_NR) {
+        const sp_f32xN qv = *(const sp_f32xN *)(qr + d0);
+        for (int j = 0; j < SP_CPU_NR; j++)
+          part[j] += qv * *(const sp_f32xN *)(kj + (int64_t)j * dim + d0);
+      }
+      float *sr = s + (int64_t)r * ld_s + j0;
+      sp_sum_lanes16(part, sr);
+      for (int32_t d = dim_vec; d < dim; d++)
+        for (int j = 0; j < SP_CPU_NR; j++) sr[j] += qr[d] * kj[(int64_t)j * dim + d];
+    }
+  }
+}
+
+/* acc[r] += sum_j p[r][j] vb[j] for R rows (a constant after inlining, so
+ * the accumulators stay in registers), two vectors of columns at a time. */
+SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
+                                  const float *vb, int32_t ld_v, int32_t cols, float *acc,
+                                  int32_t ld_acc) {
+  int32_t c0 = 0;
+  for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
+    sp_f32xN a0[SP_CPU_DIRECT_ROWS], a1[SP_CPU_DIRECT_ROWS];
+    for (int r = 0; r < R; r++) {
+      a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
+      a1[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR);
+    }
+    for (int32_t j = 0; j < nk; j++) {
+      const float *vr = vb + (int64_t)j * ld_v + c0;
+      const sp_f32xN v0 = *(const sp_f32xN *)vr, v1 = *(const sp_f32xN *)(vr + SP_CPU_NR);
+      for (int r = 0; r < R; r++) {
+        const float w = p[(int64_t)r * ld_p + j];
+        a0[r] += w * v0;
+        a1[r] += w * v1;
+      }
+    }
+    for (int r = 0; r < R; r++) {
+      *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
+      *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR) = a1[r];
+    }
+  }
+  if (c0 < cols) {
+    sp_f32xN a0[SP_CPU_DIRECT_ROWS];
+    for (int r = 0; r < R; r++) a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
+    for (int32_t j = 0; j < nk; j++) {
+      const sp_f32xN v0 = *(const sp_f32xN *)(vb + (int64_t)j * ld_v + c0);
+      for (int r = 0; r < R; r++) a0[r] += p[(int64_t)r * ld_p + j] * v0;
+    }
+    for (int r = 0; r < R; r++) *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
+  }
+}
+
+#else /* portable loops: the same order of work, lanes as arrays */
+
+SP_CPU_INLINE void sp_scores_direct(const float *kb, int32_t cols, const float *q, int32_t rows,
+                                    int32_t dim, float *s, int32_t ld_s) {
+  for (int32_t r = 0; r < rows; r++) {
+    const float *qr = q + (int64_t)r * dim;
+    for (int32_t j = 0; j < cols; j++) {
+      const float *kj = kb + (int64_t)j * dim;
       float dot = 0.0f;
-      for (int32_t d = dim_vec; d < dim; d++) dot += qr[d] * row_buf[d];
-      for (int c = 0; c < SP_CPU_NR; c++) dot += lane[c];
+      for (int32_t d = 0; d < dim; d++) dot += qr[d] * kj[d];
       s[(int64_t)r * ld_s + j] = dot;
     }
   }
 }
 
-/* acc[r] += sum_j p[r][j] v[j] for r < rows, each value row converted once
- * (zero-padded to v_cols so the update has no remainder). */
-SP_CPU_INLINE void sp_values_direct(sparsa_dtype dtype, const void *v, int64_t row0_offset,
-                                    int64_t row_stride, int32_t nk, const float *p, int32_t ld_p,
-                                    int32_t rows, int32_t v_dim, int32_t v_cols, float *row_buf,
-                                    float *acc, int32_t ld_acc) {
-  for (int32_t c = v_dim; c < v_cols; c++) row_buf[c] = 0.0f;
-  for (int32_t j = 0; j < nk; j++) {
-    sp_load_row(dtype, v, row0_offset + j * row_stride, v_dim, row_buf);
-    for (int32_t r = 0; r < rows; r++) {
-      const float weight = p[(int64_t)r * ld_p + j];
-      float *ar = acc + (int64_t)r * ld_acc;
-      for (int32_t c = 0; c < v_cols; c++) ar[c] += weight * row_buf[c];
+SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
+                                  const float *vb, int32_t ld_v, int32_t cols, float *acc,
+                                  int32_t ld_acc) {
+  for (int r = 0; r < R; r++) {
+    float *ar = acc + (int64_t)r * ld_acc;
+    for (int32_t j = 0; j < nk; j++) {
+      const float w = p[(int64_t)r * ld_p + j];
+      for (int32_t c = 0; c < cols; c++) ar[c] += w * vb[(int64_t)j * ld_v + c];
     }
   }
+}
+
+#endif
+
+/* Rows in runs of 8, 4, 2 and 1, each run's count a constant. */
+SP_CPU_INLINE void sp_values_direct(const float *p, int32_t ld_p, int32_t rows, int32_t nk,
+                                    const float *vb, int32_t ld_v, int32_t cols, float *acc,
+                                    int32_t ld_acc) {
+  int32_t r0 = 0;
+  for (; r0 + 8 <= rows; r0 += 8)
+    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 8, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
+  if (r0 + 4 <= rows) {
+    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 4, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
+    r0 += 4;
+  }
+  if (r0 + 2 <= rows) {
+    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 2, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
+    r0 += 2;
+  }
+  if (r0 < rows)
+    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 1, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
 }
 
 /* ---- online softmax ----------------------------------------------------- */
@@ -274,7 +393,9 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
         v_block = kt_block + (size_t)dim * lay->cols;
       }
       if (direct) {
-        sp_scores_direct(dtype, call->k, k_off, p->k_stride[1], nk, q, rows, dim, row_buf, s, ld_s);
+        /* kt and vp hold the converted blocks row-major: no panels here. */
+        sp_pack_values(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, dim, kt);
+        sp_scores_direct(kt, nk_pad, q, rows, dim, s, ld_s);
       } else {
         if (panels == NULL)
           sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
@@ -293,8 +414,8 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
         for (int32_t j = nk; j < nk_pad; j++) s[(int64_t)r * ld_s + j] = -INFINITY;
       sp_softmax_update(s, ld_s, rows_pad, nk_pad, score_mul, row_max, row_sum, acc, ld_acc, ld_acc);
       if (direct) {
-        sp_values_direct(dtype, call->v, v_off, p->v_stride[1], nk, s, ld_s, rows, v_dim, ld_acc,
-                         row_buf, acc, ld_acc);
+        sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk, v_dim, ld_acc, vp);
+        sp_values_direct(s, ld_s, rows, nk, vp, ld_acc, ld_acc, acc, ld_acc);
       } else {
         if (panels == NULL)
           sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, v_dim, ld_acc, vp);
