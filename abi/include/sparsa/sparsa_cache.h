@@ -287,6 +287,7 @@ SPARSA_API sparsa_status sparsa_cache_save_memory(sparsa_cache *cache, void *buf
  * @retval SPARSA_ERR_IO The file cannot be read.
  * @retval SPARSA_ERR_FORMAT Truncated or corrupt content (checksum, counts).
  * @retval SPARSA_ERR_VERSION Unknown format version.
+ * @retval SPARSA_ERR_UNSUPPORTED An entry's problem is one the context's engine cannot plan.
  * @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed.
  * @since 0.1
  */
@@ -301,6 +302,8 @@ SPARSA_API sparsa_status sparsa_cache_load(sparsa_cache *cache, const char *path
  * @retval SPARSA_ERR_INVALID_ARGUMENT NULL input.
  * @retval SPARSA_ERR_FORMAT Truncated or corrupt content.
  * @retval SPARSA_ERR_VERSION Unknown format version.
+ * @retval SPARSA_ERR_UNSUPPORTED An entry's problem is one the context's engine cannot plan
+ *         (for example a head dim it has no kernel for).
  * @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed.
  * @since 0.1
  */

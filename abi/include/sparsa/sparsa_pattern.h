@@ -255,6 +255,7 @@ typedef struct sparsa_neighborhood {
  * @param[out] out    Receives the pattern.
  * @retval SPARSA_OK Success.
  * @retval SPARSA_ERR_INVALID_ARGUMENT NULL or a value out of range.
+ * @retval SPARSA_ERR_VERSION params->struct_size smaller than the first release's.
  * @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed.
  * @since 0.1
  */
