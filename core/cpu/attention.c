@@ -264,6 +264,21 @@ SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int
 
 #endif
 
+/* Prefetches n rows of dim elements (64-byte lines) starting at offset. */
+SP_CPU_INLINE void sp_prefetch_rows(sparsa_dtype dtype, const void *base, int64_t offset,
+                                    int64_t row_stride, int32_t n, int32_t dim) {
+#if defined(__GNUC__)
+  const int64_t elem = dtype == SPARSA_DTYPE_F32 ? 4 : 2;
+  const unsigned char *b = (const unsigned char *)base;
+  for (int32_t j = 0; j < n; j++) {
+    const unsigned char *row = b + (offset + j * row_stride) * elem;
+    for (int64_t at = 0; at < dim * elem; at += 64) __builtin_prefetch(row + at);
+  }
+#else
+  (void)dtype, (void)base, (void)offset, (void)row_stride, (void)n, (void)dim;
+#endif
+}
+
 /* Rows in runs of 8, 4, 2 and 1, each run's count a constant. */
 SP_CPU_INLINE void sp_values_direct(const float *p, int32_t ld_p, int32_t rows, int32_t nk,
                                     const float *vb, int32_t ld_v, int32_t cols, float *acc,
@@ -393,6 +408,15 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
         v_block = kt_block + (size_t)dim * lay->cols;
       }
       if (direct) {
+        /* Decode reads each k and v row once, a few hundred bytes at a
+         * large stride: ask for the next listed block while this one is
+         * worked on, so the loads overlap the arithmetic. */
+        if (e + 1 < list->row_ptr[row + 1]) {
+          const int64_t k1 = (int64_t)list->col[e + 1] * plan->block_kv;
+          const int32_t n1 = (int32_t)(seq->kv_len - k1 < plan->block_kv ? seq->kv_len - k1 : plan->block_kv);
+          sp_prefetch_rows(dtype, call->k, k_base + k1 * p->k_stride[1], p->k_stride[1], n1, dim);
+          sp_prefetch_rows(dtype, call->v, v_base + k1 * p->v_stride[1], p->v_stride[1], n1, v_dim);
+        }
         /* kt and vp hold the converted blocks row-major: no panels here. */
         sp_pack_values(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, dim, kt);
         sp_scores_direct(kt, nk_pad, q, rows, dim, s, ld_s);
