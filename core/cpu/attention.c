@@ -174,13 +174,13 @@ SP_CPU_INLINE void sp_sum_lanes16(sp_f32xN x[16], float *out) {
 }
 
 /* s[r][j] = q[r] . kb[j] for r < rows, j < cols (a multiple of SP_CPU_NR;
- * kb has cols rows). Head dims that are not a multiple of SP_CPU_NR finish
+ * kb has cols rows, ld_k floats apart). Head dims that are not a multiple of SP_CPU_NR finish
  * with scalar products on the few trailing elements. */
-SP_CPU_INLINE void sp_scores_direct(const float *kb, int32_t cols, const float *q, int32_t rows,
-                                    int32_t dim, float *s, int32_t ld_s) {
+SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols, const float *q,
+                                    int32_t rows, int32_t dim, float *s, int32_t ld_s) {
   const int32_t dim_vec = dim / SP_CPU_NR * SP_CPU_NR;
   for (int32_t j0 = 0; j0 < cols; j0 += SP_CPU_NR) {
-    const float *kj = kb + (int64_t)j0 * dim;
+    const float *kj = kb + j0 * ld_k;
     for (int32_t r = 0; r < rows; r++) {
       const float *qr = q + (int64_t)r * dim;
       sp_f32xN part[SP_CPU_NR];
@@ -188,12 +188,12 @@ SP_CPU_INLINE void sp_scores_direct(const float *kb, int32_t cols, const float *
       for (int32_t d0 = 0; d0 < dim_vec; d0 += SP_CPU_NR) {
         const sp_f32xN qv = *(const sp_f32xN *)(qr + d0);
         for (int j = 0; j < SP_CPU_NR; j++)
-          part[j] += qv * *(const sp_f32xN *)(kj + (int64_t)j * dim + d0);
+          part[j] += qv * *(const sp_f32xN *)(kj + j * ld_k + d0);
       }
       float *sr = s + (int64_t)r * ld_s + j0;
       sp_sum_lanes16(part, sr);
       for (int32_t d = dim_vec; d < dim; d++)
-        for (int j = 0; j < SP_CPU_NR; j++) sr[j] += qr[d] * kj[(int64_t)j * dim + d];
+        for (int j = 0; j < SP_CPU_NR; j++) sr[j] += qr[d] * kj[j * ld_k + d];
     }
   }
 }
@@ -201,7 +201,7 @@ SP_CPU_INLINE void sp_scores_direct(const float *kb, int32_t cols, const float *
 /* acc[r] += sum_j p[r][j] vb[j] for R rows (a constant after inlining, so
  * the accumulators stay in registers), two vectors of columns at a time. */
 SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
-                                  const float *vb, int32_t ld_v, int32_t cols, float *acc,
+                                  const float *vb, int64_t ld_v, int32_t cols, float *acc,
                                   int32_t ld_acc) {
   int32_t c0 = 0;
   for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
@@ -211,7 +211,7 @@ SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int
       a1[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR);
     }
     for (int32_t j = 0; j < nk; j++) {
-      const float *vr = vb + (int64_t)j * ld_v + c0;
+      const float *vr = vb + j * ld_v + c0;
       const sp_f32xN v0 = *(const sp_f32xN *)vr, v1 = *(const sp_f32xN *)(vr + SP_CPU_NR);
       for (int r = 0; r < R; r++) {
         const float w = p[(int64_t)r * ld_p + j];
@@ -228,7 +228,7 @@ SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int
     sp_f32xN a0[SP_CPU_DIRECT_ROWS];
     for (int r = 0; r < R; r++) a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
     for (int32_t j = 0; j < nk; j++) {
-      const sp_f32xN v0 = *(const sp_f32xN *)(vb + (int64_t)j * ld_v + c0);
+      const sp_f32xN v0 = *(const sp_f32xN *)(vb + j * ld_v + c0);
       for (int r = 0; r < R; r++) a0[r] += p[(int64_t)r * ld_p + j] * v0;
     }
     for (int r = 0; r < R; r++) *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
@@ -237,12 +237,12 @@ SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int
 
 #else /* portable loops: the same order of work, lanes as arrays */
 
-SP_CPU_INLINE void sp_scores_direct(const float *kb, int32_t cols, const float *q, int32_t rows,
-                                    int32_t dim, float *s, int32_t ld_s) {
+SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols, const float *q,
+                                    int32_t rows, int32_t dim, float *s, int32_t ld_s) {
   for (int32_t r = 0; r < rows; r++) {
     const float *qr = q + (int64_t)r * dim;
     for (int32_t j = 0; j < cols; j++) {
-      const float *kj = kb + (int64_t)j * dim;
+      const float *kj = kb + j * ld_k;
       float dot = 0.0f;
       for (int32_t d = 0; d < dim; d++) dot += qr[d] * kj[d];
       s[(int64_t)r * ld_s + j] = dot;
@@ -251,13 +251,13 @@ SP_CPU_INLINE void sp_scores_direct(const float *kb, int32_t cols, const float *
 }
 
 SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
-                                  const float *vb, int32_t ld_v, int32_t cols, float *acc,
+                                  const float *vb, int64_t ld_v, int32_t cols, float *acc,
                                   int32_t ld_acc) {
   for (int r = 0; r < R; r++) {
     float *ar = acc + (int64_t)r * ld_acc;
     for (int32_t j = 0; j < nk; j++) {
       const float w = p[(int64_t)r * ld_p + j];
-      for (int32_t c = 0; c < cols; c++) ar[c] += w * vb[(int64_t)j * ld_v + c];
+      for (int32_t c = 0; c < cols; c++) ar[c] += w * vb[j * ld_v + c];
     }
   }
 }
@@ -281,7 +281,7 @@ SP_CPU_INLINE void sp_prefetch_rows(sparsa_dtype dtype, const void *base, int64_
 
 /* Rows in runs of 8, 4, 2 and 1, each run's count a constant. */
 SP_CPU_INLINE void sp_values_direct(const float *p, int32_t ld_p, int32_t rows, int32_t nk,
-                                    const float *vb, int32_t ld_v, int32_t cols, float *acc,
+                                    const float *vb, int64_t ld_v, int32_t cols, float *acc,
                                     int32_t ld_acc) {
   int32_t r0 = 0;
   for (; r0 + 8 <= rows; r0 += 8)
@@ -417,9 +417,19 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
           sp_prefetch_rows(dtype, call->k, k_base + k1 * p->k_stride[1], p->k_stride[1], n1, dim);
           sp_prefetch_rows(dtype, call->v, v_base + k1 * p->v_stride[1], p->v_stride[1], n1, v_dim);
         }
-        /* kt and vp hold the converted blocks row-major: no panels here. */
-        sp_pack_values(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, dim, kt);
-        sp_scores_direct(kt, nk_pad, q, rows, dim, s, ld_s);
+        /* float32 keys are read in place, 16 at a time; other types, and
+         * the last keys of a block when fewer than 16 (padded with zero
+         * rows), are converted row-major into kt first (no panels here). */
+        int32_t nk_direct = 0;
+        if (dtype == SPARSA_DTYPE_F32) {
+          nk_direct = nk / SP_CPU_NR * SP_CPU_NR;
+          sp_scores_direct((const float *)call->k + k_off, p->k_stride[1], nk_direct, q, rows, dim, s, ld_s);
+        }
+        if (nk_direct < nk_pad) {
+          sp_pack_values(dtype, call->k, k_off + nk_direct * p->k_stride[1], p->k_stride[1],
+                         nk - nk_direct, nk_pad - nk_direct, dim, dim, kt);
+          sp_scores_direct(kt, dim, nk_pad - nk_direct, q, rows, dim, s + nk_direct, ld_s);
+        }
       } else {
         if (panels == NULL)
           sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
@@ -438,8 +448,14 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
         for (int32_t j = nk; j < nk_pad; j++) s[(int64_t)r * ld_s + j] = -INFINITY;
       sp_softmax_update(s, ld_s, rows_pad, nk_pad, score_mul, row_max, row_sum, acc, ld_acc, ld_acc);
       if (direct) {
-        sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk, v_dim, ld_acc, vp);
-        sp_values_direct(s, ld_s, rows, nk, vp, ld_acc, ld_acc, acc, ld_acc);
+        /* Values in place when float32 rows fill whole vectors (the
+         * update reads ld_acc columns), else converted into vp. */
+        if (dtype == SPARSA_DTYPE_F32 && v_dim == ld_acc) {
+          sp_values_direct(s, ld_s, rows, nk, (const float *)call->v + v_off, p->v_stride[1], ld_acc, acc, ld_acc);
+        } else {
+          sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk, v_dim, ld_acc, vp);
+          sp_values_direct(s, ld_s, rows, nk, vp, ld_acc, ld_acc, acc, ld_acc);
+        }
       } else {
         if (panels == NULL)
           sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, v_dim, ld_acc, vp);
