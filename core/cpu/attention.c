@@ -23,6 +23,7 @@
  *
  * Index arithmetic on tensors is 64-bit throughout: offsets are products of
  * strides and token positions. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -49,7 +50,10 @@
  * float rounding), and 2^n is built in the exponent bits. n <= -127 gives
  * an exponent field of 0, i.e. exactly 0. */
 SP_CPU_INLINE float sp_exp2_nonpositive(float x) {
-  x = x < -127.0f ? -127.0f : x;
+  /* Clamped to [-127, 0], NaN to -127: scores that overflowed float32 (a
+   * huge scale) must give finite weights, never an out-of-range conversion. */
+  x = x > -127.0f ? x : -127.0f;
+  x = x < 0.0f ? x : 0.0f;
   const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
   float n = (x + round_magic) - round_magic;
   float f = (x - n) * (float)SP_LN2;
@@ -312,6 +316,9 @@ SP_CPU_INLINE void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32
   for (int32_t i = 0; i < rows; i++) {
     float *si = s + (int64_t)i * ld_s;
     float block_max = sp_row_max(si, cols) * score_mul;
+    /* A score that overflowed to +inf counts as the largest finite one, so
+     * that score - max stays a number and such keys share the row's mass. */
+    block_max = block_max < FLT_MAX ? block_max : (block_max == block_max ? FLT_MAX : block_max);
     float old_max = row_max[i];
     float new_max = block_max > old_max ? block_max : old_max;
     if (new_max == -INFINITY) {
