@@ -130,31 +130,9 @@ SPARSA_API sparsa_status sparsa_cache_load_memory(sparsa_cache *cache, const voi
                                                   size_t size) {
   SP_CHECK_NULL(cache);
   if (buffer == NULL && size > 0) SP_CHECK_NULL(buffer);
-  if (size < SP_CACHE_HEADER_BYTES + 4)
-    return sp_fail(SPARSA_ERR_FORMAT, "cache file: %zu bytes, shorter than the %u-byte minimum",
-                   size, SP_CACHE_HEADER_BYTES + 4);
-  sp_reader r = {buffer, size, 0, 0};
-  char magic[8];
-  sp_read_bytes(&r, magic, 8);
-  if (memcmp(magic, SP_CACHE_MAGIC, 8) != 0)
-    return sp_fail(SPARSA_ERR_FORMAT, "cache file: bad magic (not a sparsa cache file)");
-  uint32_t version = sp_read_u32(&r);
-  if (version != SP_CACHE_VERSION)
-    return sp_fail(SPARSA_ERR_VERSION, "cache file: format version %u, this library reads %u",
-                   version, SP_CACHE_VERSION);
-  uint32_t flags = sp_read_u32(&r);
-  uint64_t declared = sp_read_u64(&r);
-  if (declared != size)
-    return sp_fail(SPARSA_ERR_FORMAT, "cache file: header says %llu bytes, got %zu (truncated?)",
-                   (unsigned long long)declared, size);
-  const uint8_t *bytes = buffer;
-  uint32_t stored = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
-                    (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
-  uint32_t actual = sp_crc32(0, bytes, size - 4);
-  if (stored != actual)
-    return sp_fail(SPARSA_ERR_FORMAT, "cache file: checksum 0x%08x, content gives 0x%08x", stored,
-                   actual);
-  if (flags != 0) return sp_fail(SPARSA_ERR_FORMAT, "cache file: flags 0x%x unknown", flags);
+  sp_reader r;
+  SP_TRY(sp_envelope_open(buffer, size, "cache file", SP_CACHE_MAGIC, SP_CACHE_VERSION,
+                          SP_CACHE_HEADER_BYTES, &r));
   uint32_t count = sp_read_u32(&r);
   uint32_t words = sp_read_u32(&r);
   if (words != SP_ID_WORDS)

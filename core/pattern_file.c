@@ -163,31 +163,9 @@ SPARSA_API sparsa_status sparsa_pattern_config_load_memory(const void *buffer, s
   SP_CHECK_NULL(out);
   *out = NULL;
   if (buffer == NULL && size > 0) SP_CHECK_NULL(buffer);
-  sp_reader r = {buffer, size, 0, 0};
-  if (size < SP_PCFG_HEADER_BYTES + 4)
-    return sp_fail(SPARSA_ERR_FORMAT, "pattern config: %zu bytes, shorter than the %u-byte minimum",
-                   size, SP_PCFG_HEADER_BYTES + 4);
-  char magic[8];
-  sp_read_bytes(&r, magic, 8);
-  if (memcmp(magic, SP_PCFG_MAGIC, 8) != 0)
-    return sp_fail(SPARSA_ERR_FORMAT, "pattern config: bad magic (not a sparsa pattern config)");
-  uint32_t version = sp_read_u32(&r);
-  if (version != SP_PCFG_VERSION)
-    return sp_fail(SPARSA_ERR_VERSION, "pattern config: format version %u, this library reads %u",
-                   version, SP_PCFG_VERSION);
-  uint32_t flags = sp_read_u32(&r);
-  uint64_t declared = sp_read_u64(&r);
-  if (declared != size)
-    return sp_fail(SPARSA_ERR_FORMAT, "pattern config: header says %llu bytes, got %zu (truncated?)",
-                   (unsigned long long)declared, size);
-  const uint8_t *bytes = buffer;
-  uint32_t stored = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
-                    (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
-  uint32_t actual = sp_crc32(0, bytes, size - 4);
-  if (stored != actual)
-    return sp_fail(SPARSA_ERR_FORMAT, "pattern config: checksum 0x%08x, content gives 0x%08x",
-                   stored, actual);
-  if (flags != 0) return sp_fail(SPARSA_ERR_FORMAT, "pattern config: flags 0x%x unknown", flags);
+  sp_reader r;
+  SP_TRY(sp_envelope_open(buffer, size, "pattern config", SP_PCFG_MAGIC, SP_PCFG_VERSION,
+                          SP_PCFG_HEADER_BYTES, &r));
   int32_t num_heads = sp_read_i32(&r);
   int32_t block_q = sp_read_i32(&r);
   int32_t block_kv = sp_read_i32(&r);

@@ -92,6 +92,14 @@ double sp_read_f64(sp_reader *r);
  * crc = sp_crc32(sp_crc32(0, a, na), b, nb). */
 uint32_t sp_crc32(uint32_t crc, const void *data, size_t n);
 
+/* The envelope both file formats share: 8-byte magic, u32 version, u32
+ * flags (0), u64 total size, ..., CRC-32 of everything before it in the last
+ * 4 bytes. Checks all of it (SPARSA_ERR_FORMAT / SPARSA_ERR_VERSION with a
+ * message starting with `what`) and leaves *r just past the size field. */
+sparsa_status sp_envelope_open(const void *buffer, size_t size, const char *what,
+                               const char magic[8], uint32_t version, uint32_t header_bytes,
+                               sp_reader *r);
+
 /* Spec (de)serialization as one self-delimiting record. */
 void sp_head_spec_write(sp_writer *w, const sp_head_spec *spec);
 /* SPARSA_ERR_FORMAT with a message naming `what` on any inconsistency. */

@@ -156,3 +156,34 @@ sparsa_status sp_file_write_all(const char *path, const void *data, size_t size)
     return sp_fail(SPARSA_ERR_IO, "writing %zu bytes to '%s' failed", size, path);
   return SPARSA_OK;
 }
+
+sparsa_status sp_envelope_open(const void *buffer, size_t size, const char *what,
+                               const char magic[8], uint32_t version, uint32_t header_bytes,
+                               sp_reader *r) {
+  if (size < (size_t)header_bytes + 4)
+    return sp_fail(SPARSA_ERR_FORMAT, "%s: %zu bytes, shorter than the %u-byte minimum", what, size,
+                   header_bytes + 4);
+  *r = (sp_reader){buffer, size, 0, 0};
+  char found[8];
+  sp_read_bytes(r, found, 8);
+  if (memcmp(found, magic, 8) != 0)
+    return sp_fail(SPARSA_ERR_FORMAT, "%s: bad magic (not a sparsa %s)", what, what);
+  uint32_t found_version = sp_read_u32(r);
+  if (found_version != version)
+    return sp_fail(SPARSA_ERR_VERSION, "%s: format version %u, this library reads %u", what,
+                   found_version, version);
+  uint32_t flags = sp_read_u32(r);
+  uint64_t declared = sp_read_u64(r);
+  if (declared != size)
+    return sp_fail(SPARSA_ERR_FORMAT, "%s: header says %llu bytes, got %zu (truncated?)", what,
+                   (unsigned long long)declared, size);
+  const uint8_t *bytes = buffer;
+  uint32_t stored = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
+                    (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
+  uint32_t actual = sp_crc32(0, bytes, size - 4);
+  if (stored != actual)
+    return sp_fail(SPARSA_ERR_FORMAT, "%s: checksum 0x%08x, content gives 0x%08x", what, stored,
+                   actual);
+  if (flags != 0) return sp_fail(SPARSA_ERR_FORMAT, "%s: flags 0x%x unknown", what, flags);
+  return SPARSA_OK;
+}
