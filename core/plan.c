@@ -53,48 +53,6 @@ static sparsa_status sp_plan_check_mask(const sparsa_context *ctx, const sparsa_
   return SPARSA_OK;
 }
 
-/* Engines address element (b, s, h, d) at b * stride[0] + s * stride[1] +
- * h * stride[2] + d in 64-bit arithmetic: refuse layouts whose last
- * element lies past 2^63, where that arithmetic would overflow. */
-static int sp_extent_fits(int64_t batches, int64_t rows, int64_t heads, int64_t dim,
-                          const int64_t stride[3]) {
-  if (rows == 0) return 1;
-  int64_t terms[3], total = dim;
-  if (__builtin_mul_overflow(batches - 1, stride[0], &terms[0]) ||
-      __builtin_mul_overflow(rows - 1, stride[1], &terms[1]) ||
-      __builtin_mul_overflow(heads - 1, stride[2], &terms[2]))
-    return 0;
-  for (int a = 0; a < 3; a++)
-    if (__builtin_add_overflow(total, terms[a], &total)) return 0;
-  return 1;
-}
-
-static sparsa_status sp_plan_check_extents(const sparsa_problem *p) {
-  int varlen = p->cu_seqlens_q != NULL;
-  int64_t batches = varlen ? 1 : p->batch;
-  int64_t q_rows = varlen ? p->cu_seqlens_q[p->batch] : p->q_len;
-  int64_t kv_rows = varlen ? p->cu_seqlens_kv[p->batch] : p->kv_len;
-  /* Varlen tensors ignore the batch stride. */
-  int64_t q_s[3] = {varlen ? 0 : p->q_stride[0], p->q_stride[1], p->q_stride[2]};
-  int64_t k_s[3] = {varlen ? 0 : p->k_stride[0], p->k_stride[1], p->k_stride[2]};
-  int64_t v_s[3] = {varlen ? 0 : p->v_stride[0], p->v_stride[1], p->v_stride[2]};
-  int64_t o_s[3] = {varlen ? 0 : p->o_stride[0], p->o_stride[1], p->o_stride[2]};
-  /* lse strides run over (batch, head, seq). */
-  int64_t l_s[3] = {varlen ? 0 : p->lse_stride[0], p->lse_stride[2], p->lse_stride[1]};
-  const char *bad = NULL;
-  if (!sp_extent_fits(batches, q_rows, p->q_heads, p->head_dim, q_s)) bad = "q";
-  else if (!sp_extent_fits(batches, kv_rows, p->kv_heads, p->head_dim, k_s)) bad = "k";
-  else if (!sp_extent_fits(batches, kv_rows, p->kv_heads, p->v_head_dim, v_s)) bad = "v";
-  else if (!sp_extent_fits(batches, q_rows, p->q_heads, p->v_head_dim, o_s)) bad = "out";
-  else if (!sp_extent_fits(batches, q_rows, p->q_heads, 1, l_s)) bad = "lse";
-  if (bad != NULL)
-    return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
-                   "sparsa_plan_create: tensor %s spans more than 2^63 elements with these "
-                   "lengths and strides",
-                   bad);
-  return SPARSA_OK;
-}
-
 static int32_t *sp_copy_offsets(const int32_t *src, int32_t batch) {
   int32_t *copy = sp_malloc(sp_mul_size((size_t)batch + 1, sizeof *copy));
   if (copy != NULL) memcpy(copy, src, ((size_t)batch + 1) * sizeof *copy);
@@ -215,7 +173,6 @@ SPARSA_API sparsa_status sparsa_plan_create(sparsa_context *ctx, const sparsa_pr
   SP_CHECK_NULL(problem);
   sparsa_problem norm;
   SP_TRY(sp_problem_normalize(problem, &norm));
-  SP_TRY(sp_plan_check_extents(&norm));
   if (mask != NULL) SP_TRY(sp_plan_check_mask(ctx, &norm, mask));
 
   sparsa_plan *plan = sp_calloc(1, sizeof *plan);

@@ -51,7 +51,7 @@ static sparsa_status sp_check_extent(const char *tensor, const int64_t s[3], int
     if (__builtin_mul_overflow(counts[a] - 1, strides[a], &step) ||
         __builtin_add_overflow(last, step, &last))
       return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
-                     "problem.%s_stride: tensor %s's last element lies past 2^63 elements", tensor,
+                     "problem.%s_stride: tensor %s spans more than 2^63 elements", tensor,
                      tensor);
   }
   return SPARSA_OK;
