@@ -121,6 +121,20 @@ static int32_t fz_block(fz_input *in) {
   return 16 << (sel % 5); /* 16 .. 256 */
 }
 
+/* A mask lists up to heads x q blocks x kv blocks entries: edge lengths near
+ * 2^31 with a dense pattern need gigabytes, which libFuzzer's malloc limit
+ * reports as a crash although the library would report out-of-memory.
+ * Inputs that validation accepts and that could list more than 2^22
+ * blocks are skipped; lengths past the limits are still fed (validation
+ * rejects them before allocating). */
+static int fz_mask_too_large(const sparsa_mask_desc *d, int32_t heads) {
+  if (d->q_len < 1 || d->kv_len < 1 || d->q_len > INT32_MAX || d->kv_len > INT32_MAX) return 0;
+  if (d->block_q < 16 || d->block_kv < 16) return 0;
+  double q_blocks = ceil((double)d->q_len / d->block_q);
+  double kv_blocks = ceil((double)d->kv_len / d->block_kv);
+  return (double)(heads + 1) * q_blocks * kv_blocks > (double)(1 << 22);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_input in = fz_make(data, size);
   sparsa_mask_desc desc;
@@ -151,6 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if ((flags & 8) && fz_u8(&in) % 4 == 0) list[fz_range(&in, 0, heads - 1)] = NULL;
   desc.patterns = list;
 
+  if (fz_mask_too_large(&desc, heads)) goto done;
   sparsa_mask *m = (sparsa_mask *)(uintptr_t)1;
   sparsa_status st = sparsa_mask_create(fz_ctx(), &desc, &m);
   if (st != SPARSA_OK) {
