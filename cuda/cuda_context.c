@@ -74,6 +74,8 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
   if (status == SPARSA_OK) {
     int kerr = spc_prepare_prefill();
     if (kerr == 0) kerr = spc_prepare_decode();
+    /* The Hopper kernel exists (and fits its shared memory) on 9.0 only. */
+    if (kerr == 0 && prop.major == 9 && prop.minor == 0) kerr = spc_prepare_prefill_sm90();
     if (kerr != 0) status = spc_fail_cuda(kerr, "configuring the kernels");
   }
   if (status != SPARSA_OK) {

@@ -53,7 +53,9 @@ sparsa_status spc_execute(const sparsa_plan *plan, const void *q, const void *k,
     a.v = v;
     a.out = out;
     a.lse = lse;
-    err = spc_launch_prefill(&a, ep->elem, ep->head_dim, c->stream);
+    err = ep->prefill_kernel == SPC_PREFILL_SM90
+              ? spc_launch_prefill_sm90(&a, ep->elem, ep->head_dim, c->stream)
+              : spc_launch_prefill(&a, ep->elem, ep->head_dim, c->stream);
   } else {
     spc_decode_args a = ep->decode;
     a.q = q;

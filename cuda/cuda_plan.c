@@ -538,11 +538,38 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
   return SPARSA_OK;
 }
 
+/* The prefill kernel for the context's device: the Hopper kernel on
+ * compute capability 9.0, the sm_80 one elsewhere. SPARSA_CUDA_KERNEL=sm80
+ * forces the sm_80 kernel (so that both are tested on Hopper), =sm90
+ * insists on the Hopper one. */
+static sparsa_status spc_pick_prefill_kernel(const spc_context *c, spc_prefill_kernel *out) {
+  const int hopper = c->cc_major == 9 && c->cc_minor == 0;
+  const char *want = getenv("SPARSA_CUDA_KERNEL");
+  *out = hopper ? SPC_PREFILL_SM90 : SPC_PREFILL_SM80;
+  if (want == NULL || want[0] == '\0') return SPARSA_OK;
+  if (strcmp(want, "sm80") == 0) {
+    *out = SPC_PREFILL_SM80;
+    return SPARSA_OK;
+  }
+  if (strcmp(want, "sm90") == 0) {
+    if (!hopper)
+      return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                      "CUDA engine: SPARSA_CUDA_KERNEL=sm90 needs a device of compute capability "
+                      "9.0; this one is %d.%d",
+                      c->cc_major, c->cc_minor);
+    return SPARSA_OK;
+  }
+  return spc_fail(SPARSA_ERR_INVALID_ARGUMENT,
+                  "CUDA engine: SPARSA_CUDA_KERNEL='%s' is not a kernel name (sm80 or sm90)", want);
+}
+
 sparsa_status spc_plan_init(sparsa_plan *plan) {
   spc_context *c = spc_ctx(plan->ctx);
   const sparsa_problem *p = &plan->problem;
   spc_elem elem = SPC_ELEM_BF16;
+  spc_prefill_kernel prefill_kernel = SPC_PREFILL_SM80;
   SPC_TRY(spc_check_problem(plan, &elem));
+  SPC_TRY(spc_pick_prefill_kernel(c, &prefill_kernel));
   SPC_TRY(spc_context_activate(c));
 
   spc_plan *ep = spc_calloc(1, sizeof *ep);
@@ -551,6 +578,7 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
   if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
   ep->elem = elem;
   ep->head_dim = p->head_dim;
+  ep->prefill_kernel = prefill_kernel;
   ep->kind = p->q_len <= SPC_DECODE_MAX_Q ? SPC_PLAN_DECODE : SPC_PLAN_PREFILL;
   sparsa_status status = SPARSA_OK;
 

@@ -8,10 +8,15 @@
 
 typedef enum spc_plan_kind { SPC_PLAN_PREFILL = 0, SPC_PLAN_DECODE = 1 } spc_plan_kind;
 
+/* Which prefill kernel a plan launches: the mma.sync one (sm_80 and later)
+ * or the wgmma one (compute capability 9.0). */
+typedef enum spc_prefill_kernel { SPC_PREFILL_SM80 = 0, SPC_PREFILL_SM90 = 1 } spc_prefill_kernel;
+
 typedef struct spc_plan {
   spc_plan_kind kind;
   spc_elem elem;
   int32_t head_dim;
+  spc_prefill_kernel prefill_kernel;
   void *device_blob;         /* owns every device array below but the bits */
   uint64_t *bits;            /* refinement bits of partial tiles (own allocation) */
   spc_prefill_args prefill;  /* tensor pointers filled per execute */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU check of the CUDA engine, for a machine with an NVIDIA GPU: builds the
-# library, the plugin and the GPU test driver; runs the GPU test suite; runs
+# library, the plugin and the GPU test driver; runs the GPU test suite (on
+# Hopper, every prefill case on both the sm90 and the sm80 kernel); runs
 # compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a small
 # subset; then the benchmark against PyTorch's SDPA and FlexAttention.
 # Logs go to $GPU_CHECK_LOGS (default: <build>/gpu-check). The last line
@@ -8,7 +9,7 @@
 # counts folded in. Exit status: non-zero if a test or sanitizer failed.
 #
 # Environment: BUILD (default build-gpu), JOBS, SEED, SKIP_BENCH=1,
-# SKIP_SANITIZER=1.
+# SKIP_SANITIZER=1, TEST_TIMEOUT (seconds, default 900).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD:-$root/build-gpu}"
@@ -30,7 +31,8 @@ mask_bin="$(find "$build" -name sparsa_cuda_mask_build_test -type f -perm -u+x |
 libdir="$(dirname "$(find "$build" -name 'libsparsa.so' | head -1)")"
 
 echo "== GPU tests (seed $seed)"
-"$tests_bin" --seed "$seed" 2>&1 | tee "$logs/tests.log"
+# A hung kernel fails the run instead of blocking it (exit 124).
+timeout "${TEST_TIMEOUT:-900}" "$tests_bin" --seed "$seed" 2>&1 | tee "$logs/tests.log"
 tests_rc=${PIPESTATUS[0]}
 tail -1 "$logs/tests.log" | grep '^{' >"$logs/tests.json" || echo '{"tests_failed": -1}' >"$logs/tests.json"
 if [[ $tests_rc -eq 77 ]]; then echo "no usable GPU: skipped"; exit 77; fi

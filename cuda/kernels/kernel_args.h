@@ -179,6 +179,11 @@ int spc_launch_mask_build(const spc_mask_build_args *args, void *stream);
 int spc_launch_bits(const spc_bits_args *args, void *stream);
 int spc_launch_merge(const spc_merge_args *args, spc_elem elem, void *stream);
 int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim, void *stream);
+/* The Hopper prefill kernel (prefill_sm90.cu): same arguments, compiled
+ * for sm_90a only; prepare and launch it on compute capability 9.0 alone. */
+int spc_prepare_prefill_sm90(void);
+int spc_launch_prefill_sm90(const spc_prefill_args *args, spc_elem elem, int head_dim,
+                            void *stream);
 
 #ifdef __cplusplus
 }

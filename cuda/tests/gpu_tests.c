@@ -5,7 +5,11 @@
  * runtime and a GPU; exits 77 (skipped) when there is no usable device.
  *
  * Every output is poisoned with NaN before a run, so an unwritten element
- * fails the comparison. Usage: gpu_tests [--quick] [--seed N]. */
+ * fails the comparison. On a device of compute capability 9.0 every prefill
+ * case runs twice: on the Hopper kernel the engine picks there, and again
+ * with SPARSA_CUDA_KERNEL=sm80 on the kernel other devices use. Usage:
+ * gpu_tests [--quick] [--seed N]. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,24 @@ static void record(const char *name, int ok) {
     g_failed++;
     printf("  ^ in test %s\n", name);
   }
+}
+
+/* Whether the device has a second prefill kernel (the Hopper one). */
+static int g_two_prefill_kernels;
+
+/* Run a prefill test again on the sm_80 kernel, where the device would
+ * otherwise use the Hopper one; the caller's environment is restored. */
+static int on_sm80_kernel(int (*test)(void *), void *arg) {
+  const char *prev = getenv("SPARSA_CUDA_KERNEL");
+  char saved[64] = "";
+  if (prev != NULL) snprintf(saved, sizeof saved, "%s", prev);
+  setenv("SPARSA_CUDA_KERNEL", "sm80", 1);
+  int ok = test(arg);
+  if (prev != NULL)
+    setenv("SPARSA_CUDA_KERNEL", saved, 1);
+  else
+    unsetenv("SPARSA_CUDA_KERNEL");
+  return ok;
 }
 
 /* ---- random numbers (xorshift, reproducible from the seed) ---- */
@@ -654,6 +676,12 @@ static int test_errors(void) {
   return 1;
 }
 
+static int run_case_arg(void *c) { return run_case(c); }
+static int test_graph_prefill(void *unused) {
+  (void)unused;
+  return test_graph(0);
+}
+
 int main(int argc, char **argv) {
   int quick = 0;
   setvbuf(stdout, NULL, _IOLBF, 0); /* keep every line if a case crashes */
@@ -675,9 +703,19 @@ int main(int argc, char **argv) {
     printf("FAIL: creating the CPU context: %s\n", sparsa_last_error());
     return 1;
   }
-  printf("seed %llu\n", (unsigned long long)g_rng);
+  struct cudaDeviceProp prop;
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    printf("FAIL: reading the device properties\n");
+    return 1;
+  }
+  const char *forced = getenv("SPARSA_CUDA_KERNEL");
+  g_two_prefill_kernels = prop.major == 9 && prop.minor == 0 && (forced == NULL || forced[0] == '\0');
+  printf("seed %llu, %s (%d.%d), prefill kernel%s: %s\n", (unsigned long long)g_rng, prop.name,
+         prop.major, prop.minor, g_two_prefill_kernels ? "s" : "",
+         g_two_prefill_kernels ? "sm90 and sm80" : forced && forced[0] ? forced : "sm80");
   record("errors", test_errors());
   record("graph prefill", test_graph(0));
+  if (g_two_prefill_kernels) record("graph prefill [sm80]", on_sm80_kernel(test_graph_prefill, NULL));
   record("graph decode", test_graph(1));
   record("merge", test_merge(0));
   record("merge aliased", test_merge(1));
@@ -688,6 +726,12 @@ int main(int argc, char **argv) {
     int kind = i % 4; /* prefill, prefill varlen, decode, decode varlen */
     random_case(&c, kind >= 2, kind & 1, names[kind], sizeof names[kind]);
     record(c.name, run_case(&c));
+    if (kind < 2 && g_two_prefill_kernels) {
+      char name[300];
+      snprintf(name, sizeof name, "%s [sm80]", c.name);
+      c.name = name;
+      record(c.name, on_sm80_kernel(run_case_arg, &c));
+    }
   }
   sparsa_context_destroy(g_cpu);
   sparsa_context_destroy(g_gpu);

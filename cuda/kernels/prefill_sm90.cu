@@ -1,0 +1,362 @@
+/* Block-sparse prefill for Hopper (sm_90a): the same work items, block
+ * lists and refinement bits as prefill.cu, on warpgroup tensor-core
+ * products (wgmma) with a warp-specialized pipeline.
+ *
+ * A CTA of three warpgroups takes one work item (a 128-row query tile of
+ * one head of one sequence). Warpgroup 0 is the producer: it gives up most
+ * of its registers (setmaxnreg) and copies the row's K and V tiles into a
+ * ring of shared-memory stages with cp.async, announcing each full stage on
+ * an mbarrier. Warpgroups 1 and 2 are consumers, 64 query rows each: per
+ * key tile, S = Q K^T from shared memory (both K-major), the online softmax
+ * in float registers, then O += P V with P straight from registers as the
+ * A operand and V read MN-major from the same kind of swizzled tile; then
+ * they release the stage on its "empty" mbarrier. The consumers never wait
+ * for each other, so one's softmax overlaps the other's products.
+ *
+ * Key tiles are 128 columns when the lists' blocks allow it (64
+ * otherwise). Full tiles skip every per-element test; partial tiles are
+ * refined by the plan's bits, exactly as in prefill.cu, so both kernels
+ * compute the same function on any mask. */
+#include <cuda_runtime.h>
+
+#include "kernel_args.h"
+#include "mma_sm80.cuh"
+#include "wgmma_sm90.cuh"
+
+namespace spc {
+namespace sm90 {
+
+constexpr int kConsumers = 2;
+constexpr int kThreads = 128 * (kConsumers + 1);
+constexpr int kBM = SPC_TILE_Q;
+static_assert(kBM == 64 * kConsumers, "each consumer warpgroup owns 64 query rows");
+/* Registers per thread after the split (the producer needs few; the
+ * consumers hold O, S and P of 64 rows). */
+constexpr int kProducerRegs = 56;
+constexpr int kConsumerRegs = 224;
+static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <= 65536,
+              "the split must fit the register file");
+
+template <int D, int BN>
+struct Config {
+  static constexpr int kQBytes = kBM * D * 2;
+  static constexpr int kTileBytes = BN * D * 2; /* one K or one V tile */
+  static constexpr int kStageBytes = 2 * kTileBytes;
+  static constexpr int kFit = (200 * 1024 - kQBytes) / kStageBytes;
+  static constexpr int kStages = kFit > 4 ? 4 : kFit;
+  static_assert(kStages >= 2, "at least double buffering");
+  /* Q, the stages, two mbarriers per stage, and slack to align to 1024. */
+  static constexpr size_t kBytes = (size_t)kQBytes + kStages * kStageBytes + 16 * kStages + 1024;
+};
+
+/* Copy rows [row0, row0 + ROWS) of a D-column tile from global memory into
+ * the swizzled layout, 128 threads; rows at or past `limit` become zeros. */
+template <int D, int ROWS>
+__device__ __forceinline__ void load_rows(uint16_t *dst, const uint16_t *src, int64_t row_stride,
+                                          int row0, int limit, int tid) {
+  constexpr int kChunks = D / 8;
+  constexpr int kRowStep = 128 / kChunks; /* rows covered by one pass of the 128 threads */
+  static_assert(ROWS % kRowStep == 0, "tile copy must split evenly");
+  const int r0 = tid / kChunks, c = tid % kChunks;
+  /* One running source pointer: the unrolled copies need no address
+   * registers each (the producer runs on few registers). */
+  const uint16_t *g = src + (int64_t)(row0 + r0) * row_stride + c * 8;
+  const int64_t step = (int64_t)kRowStep * row_stride;
+#pragma unroll
+  for (int i = 0; i < ROWS / kRowStep; i++) {
+    const int r = r0 + i * kRowStep;
+    const bool in = row0 + r < limit;
+    cp_async16(dst + tile_offset<ROWS>(r, c * 8), in ? g : src, in ? 16 : 0);
+    g += step;
+  }
+}
+
+template <int D, int BN, bool BF16>
+__global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_prefill_args a) {
+#if SPC_SM90_DEVICE
+  using C = Config<D, BN>;
+  constexpr int kStages = C::kStages;
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  uint8_t *base = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+  uint16_t *sQ = reinterpret_cast<uint16_t *>(base);
+  uint8_t *stages = base + C::kQBytes;
+  const uint32_t bars = smem_addr(stages + kStages * C::kStageBytes);
+  auto full_bar = [&](int s) { return bars + 8u * s; };
+  auto empty_bar = [&](int s) { return bars + 8u * (kStages + s); };
+
+  const spc_work w = a.work[blockIdx.x];
+  const spc_seq seq = a.seqs[w.seq];
+  const int head = w.head;
+  const int kv_head = head / a.group;
+  const int q0 = w.q_tile * kBM;
+
+  /* The row's key blocks: entries [e_begin, e_end), each block_kv / BN tiles. */
+  int64_t e_begin = 0, e_end = 0;
+  const int32_t *cols = nullptr;
+  const int32_t *entry_bits = nullptr;
+  if (seq.list >= 0) {
+    const spc_dev_list L = a.lists[seq.list];
+    const int mask_head = L.num_heads == 1 ? 0 : head;
+    const int64_t row = (int64_t)mask_head * L.num_q_blocks + q0 / a.block_q;
+    e_begin = L.row_ptr[row];
+    e_end = L.row_ptr[row + 1];
+    cols = L.col;
+    entry_bits = L.bits;
+  }
+  const int sub_tiles = a.block_kv / BN;
+  const int num_tiles = (int)(e_end - e_begin) * sub_tiles;
+  auto tile_start = [&](int i) -> int {
+    return cols[e_begin + i / sub_tiles] * a.block_kv + (i % sub_tiles) * BN;
+  };
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; s++) {
+      mbar_init(full_bar(s), 128);
+      mbar_init(empty_bar(s), 128 * kConsumers);
+    }
+  }
+  __syncthreads();
+
+  const int wg = threadIdx.x >> 7;
+  const int tid = threadIdx.x & 127;
+  if (wg == 0) {
+    /* Producer. Stage n % kStages holds the n-th loaded tile (tiles wholly
+     * past the sequence's keys are skipped, by the consumers too). A stage
+     * is announced once this thread's copies into it have landed and been
+     * made visible to the tensor cores; it is refilled only after both
+     * consumers released it. */
+    regs_release<kProducerRegs>();
+    const uint16_t *k = static_cast<const uint16_t *>(a.k) + seq.k_base + (int64_t)kv_head * a.st.k_head;
+    const uint16_t *v = static_cast<const uint16_t *>(a.v) + seq.v_base + (int64_t)kv_head * a.st.v_head;
+    int n = 0;
+    for (int it = 0; it < num_tiles; it++) {
+      const int kv0 = tile_start(it);
+      if (kv0 >= seq.kv_len) continue;
+      const int s = n % kStages;
+      if (n >= kStages) mbar_wait(empty_bar(s), (uint32_t)(n / kStages - 1) & 1u);
+      uint16_t *sK = reinterpret_cast<uint16_t *>(stages + s * C::kStageBytes);
+      uint16_t *sV = sK + C::kTileBytes / 2;
+      load_rows<D, BN>(sK, k + (int64_t)kv0 * a.st.k_row, a.st.k_row, 0, seq.kv_len - kv0, tid);
+      load_rows<D, BN>(sV, v + (int64_t)kv0 * a.st.v_row, a.st.v_row, 0, seq.kv_len - kv0, tid);
+      cp_async_commit();
+      if (n > 0) {
+        cp_async_wait<1>();
+        fence_proxy_async();
+        mbar_arrive(full_bar((n - 1) % kStages));
+      }
+      n++;
+    }
+    if (n > 0) {
+      cp_async_wait<0>();
+      fence_proxy_async();
+      mbar_arrive(full_bar((n - 1) % kStages));
+    }
+    return;
+  }
+
+  /* Consumer cw: query rows q0 + 64 cw .. q0 + 64 cw + 63, in its own
+   * 64-row Q tile. */
+  regs_claim<kConsumerRegs>();
+  const int cw = wg - 1;
+  const int warp = tid >> 5, lane = tid & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int row0 = q0 + 64 * cw;
+  uint16_t *sQw = sQ + cw * 64 * D;
+  {
+    const uint16_t *q = static_cast<const uint16_t *>(a.q) + seq.q_base + (int64_t)head * a.st.q_head;
+    load_rows<D, 64>(sQw, q, a.st.q_row, row0, seq.q_len, tid);
+    cp_async_commit();
+    cp_async_wait<0>();
+    fence_proxy_async();
+    warpgroup_sync(1 + cw);
+  }
+  const uint32_t q_addr = smem_addr(sQw);
+
+  /* Accumulator layout (per warp, as m16n8 tiles): element 4 j + e is row
+   * 16 warp + g + 8 (e >> 1), column 8 j + 2 t + (e & 1). */
+  float o[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.f, 0.f};
+
+  int n = 0;
+  for (int it = 0; it < num_tiles; it++) {
+    const int kv0 = tile_start(it);
+    if (kv0 >= seq.kv_len) continue; /* uniform over the CTA */
+    const int s = n % kStages;
+    mbar_wait(full_bar(s), (uint32_t)(n / kStages) & 1u);
+    const uint32_t k_addr = smem_addr(stages + s * C::kStageBytes);
+    const uint32_t v_addr = k_addr + C::kTileBytes;
+
+    /* S = Q K^T over D / 16 k-steps. */
+    float sc[BN / 2];
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+      wgmma_ss<BN, BF16>(sc, desc_kmajor<64>(q_addr, kk), desc_kmajor<BN>(k_addr, kk), kk > 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(sc);
+
+    /* Mask what the tile does not show (full, unclipped tiles skip this).
+     * Scores stay unscaled: the scale is folded into the exponent. */
+    const int32_t bits_index = entry_bits[e_begin + it / sub_tiles];
+    const bool clipped = kv0 + BN > seq.kv_len;
+    if (bits_index >= 0 || clipped) {
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        uint64_t rb[BN / 64];
+#pragma unroll
+        for (int i = 0; i < BN / 64; i++) rb[i] = ~0ull;
+        if (bits_index >= 0) {
+          const int words = a.block_kv / 64;
+          const int row = row0 + 16 * warp + g + 8 * h;
+          const int block_row0 = (q0 / a.block_q) * a.block_q;
+          const uint64_t *bp = a.bits + (int64_t)bits_index * a.block_q * words +
+                               (int64_t)(row - block_row0) * words + (it % sub_tiles) * (BN / 64);
+#pragma unroll
+          for (int i = 0; i < BN / 64; i++) rb[i] = bp[i];
+        }
+#pragma unroll
+        for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+          for (int e = 2 * h; e < 2 * h + 2; e++) {
+            const int c = j * 8 + 2 * t + (e & 1);
+            const bool keep = ((rb[j / 8] >> (c & 63)) & 1u) && (!clipped || kv0 + c < seq.kv_len);
+            sc[4 * j + e] = keep ? sc[4 * j + e] : -INFINITY;
+          }
+        }
+      }
+    }
+
+    /* Online softmax in the log2 domain; rows h = 0 (e = 0, 1) and h = 1
+     * (e = 2, 3). scale_log2 > 0, so the max commutes with it. */
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < BN / 8; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
+      mx = quad_max(mx) * a.scale_log2;
+      const float m_new = fmaxf(m_row[h], mx);
+      const float m_use = m_new == -INFINITY ? 0.f : m_new; /* no key yet: avoid inf - inf */
+      const float alpha = fast_exp2(m_row[h] - m_use);
+      m_row[h] = m_new;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < BN / 8; j++) {
+        sc[4 * j + 2 * h] = fast_exp2(fmaf(sc[4 * j + 2 * h], a.scale_log2, -m_use));
+        sc[4 * j + 2 * h + 1] = fast_exp2(fmaf(sc[4 * j + 2 * h + 1], a.scale_log2, -m_use));
+        sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
+      }
+      l_row[h] = l_row[h] * alpha + sum;
+#pragma unroll
+      for (int j = 0; j < D / 8; j++) {
+        o[4 * j + 2 * h] *= alpha;
+        o[4 * j + 2 * h + 1] *= alpha;
+      }
+    }
+
+    /* P as the A operand: the accumulator layout of two adjacent 8-column
+     * tiles is the A layout of one 16-column k-step. */
+    uint32_t p[BN / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+      p[kk][0] = pack2<BF16>(sc[8 * kk + 0], sc[8 * kk + 1]);
+      p[kk][1] = pack2<BF16>(sc[8 * kk + 2], sc[8 * kk + 3]);
+      p[kk][2] = pack2<BF16>(sc[8 * kk + 4], sc[8 * kk + 5]);
+      p[kk][3] = pack2<BF16>(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) wgmma_rs<D, BF16>(o, p[kk], desc_mnmajor<BN>(v_addr, kk));
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(o);
+    /* P stays live until the products that read it have completed. */
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) asm volatile("" : "+r"(p[kk][i])::"memory");
+    mbar_arrive(empty_bar(s));
+    n++;
+  }
+
+  /* Normalize; rows that saw no key give 0 and lse = -inf. Stage the rows
+   * in this warpgroup's Q tile once every warp's products have completed,
+   * then write 16-byte chunks. */
+  warpgroup_sync(1 + cw);
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const float l = quad_sum(l_row[h]);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int r = 16 * warp + g + 8 * h;
+    if (a.lse != nullptr && t == 0 && row0 + r < seq.q_len) {
+      const float lse = l > 0.f ? (m_row[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+      a.lse[seq.lse_base + (int64_t)head * a.st.lse_head + (int64_t)(row0 + r) * a.st.lse_row] = lse;
+    }
+#pragma unroll
+    for (int j = 0; j < D / 8; j++)
+      *reinterpret_cast<uint32_t *>(sQw + tile_offset<64>(r, 8 * j + 2 * t)) =
+          pack2<BF16>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+  }
+  warpgroup_sync(1 + cw);
+  uint16_t *out = static_cast<uint16_t *>(a.out) + seq.o_base + (int64_t)head * a.st.o_head;
+  constexpr int kChunks = D / 8;
+#pragma unroll
+  for (int i = 0; i < 64 * kChunks / 128; i++) {
+    const int idx = tid + i * 128;
+    const int r = idx / kChunks, c = idx % kChunks;
+    if (row0 + r < seq.q_len)
+      *reinterpret_cast<uint4 *>(out + (int64_t)(row0 + r) * a.st.o_row + c * 8) =
+          *reinterpret_cast<const uint4 *>(sQw + tile_offset<64>(r, c * 8));
+  }
+#endif
+}
+
+template <int D, int BN, bool BF16>
+static cudaError_t prepare() {
+  return cudaFuncSetAttribute(prefill_sm90_kernel<D, BN, BF16>,
+                              cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              (int)Config<D, BN>::kBytes);
+}
+
+template <int D, int BN, bool BF16>
+static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
+  if (args->num_work == 0) return cudaSuccess;
+  prefill_sm90_kernel<D, BN, BF16>
+      <<<args->num_work, kThreads, Config<D, BN>::kBytes, stream>>>(*args);
+  return cudaGetLastError();
+}
+
+template <int D, bool BF16>
+static cudaError_t launch_d(const spc_prefill_args *args, cudaStream_t stream) {
+  /* 128-column key tiles when every block splits into them. */
+  if (args->block_kv % 128 == 0) return launch<D, 128, BF16>(args, stream);
+  return launch<D, 64, BF16>(args, stream);
+}
+
+}  // namespace sm90
+}  // namespace spc
+
+extern "C" int spc_prepare_prefill_sm90(void) {
+  using namespace spc::sm90;
+  cudaError_t err = prepare<64, 64, true>();
+  if (err == cudaSuccess) err = prepare<64, 64, false>();
+  if (err == cudaSuccess) err = prepare<64, 128, true>();
+  if (err == cudaSuccess) err = prepare<64, 128, false>();
+  if (err == cudaSuccess) err = prepare<128, 64, true>();
+  if (err == cudaSuccess) err = prepare<128, 64, false>();
+  if (err == cudaSuccess) err = prepare<128, 128, true>();
+  if (err == cudaSuccess) err = prepare<128, 128, false>();
+  return (int)err;
+}
+
+extern "C" int spc_launch_prefill_sm90(const spc_prefill_args *args, spc_elem elem, int head_dim,
+                                       void *stream) {
+  using namespace spc::sm90;
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const bool bf16 = elem == SPC_ELEM_BF16;
+  if (head_dim == 64) return bf16 ? launch_d<64, true>(args, s) : launch_d<64, false>(args, s);
+  if (head_dim == 128) return bf16 ? launch_d<128, true>(args, s) : launch_d<128, false>(args, s);
+  return (int)cudaErrorInvalidValue;
+}
