@@ -126,11 +126,12 @@ static sparsa_status spc_check_problem(const sparsa_plan *plan, spc_elem *elem) 
   return SPARSA_OK;
 }
 
-/* Kernel-granularity lists for every plan list. */
-static sparsa_status spc_kernel_lists(const sparsa_plan *plan, spc_list *lists, int32_t *tq,
-                                      int32_t *tkv) {
+/* Kernel-granularity lists for every plan list, with key blocks of at
+ * least min_kv columns. */
+static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, spc_list *lists,
+                                      int32_t *tq, int32_t *tkv) {
   *tq = plan->block_q < SPC_TILE_Q ? SPC_TILE_Q : plan->block_q;
-  *tkv = plan->block_kv < SPC_TILE_KV ? SPC_TILE_KV : plan->block_kv;
+  *tkv = plan->block_kv < min_kv ? min_kv : plan->block_kv;
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const sp_block_list *in = &plan->lists[l];
     if (*tq == in->block_q && *tkv == in->block_kv) {
@@ -339,7 +340,12 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   (void)c;
   const sparsa_problem *p = &plan->problem;
   int32_t tq, tkv;
-  SPC_TRY(spc_kernel_lists(plan, b->lists, &tq, &tkv));
+  /* The Hopper kernel runs 128-column key tiles where the blocks allow;
+   * a dense plan's blocks are coarsened to allow it (no key is added). */
+  const int32_t min_kv = ep->prefill_kernel == SPC_PREFILL_SM90 && plan->mask == NULL
+                             ? 2 * SPC_TILE_KV
+                             : SPC_TILE_KV;
+  SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   /* Refinement bits for every partial entry, at its list's lengths. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
   if (b->list_bits == NULL)

@@ -42,9 +42,13 @@ struct Config {
   static constexpr int kQBytes = kBM * D * 2;
   static constexpr int kTileBytes = BN * D * 2; /* one K or one V tile */
   static constexpr int kStageBytes = 2 * kTileBytes;
-  static constexpr int kFit = (200 * 1024 - kQBytes) / kStageBytes;
+  /* As many stages as fit the 227 KB a CTA may have (after the slack to
+   * align to 1024 and the mbarriers), up to 4. */
+  static constexpr int kFit = (227 * 1024 - 1024 - 16 * 4 - kQBytes) / kStageBytes;
   static constexpr int kStages = kFit > 4 ? 4 : kFit;
-  static_assert(kStages >= 2, "at least double buffering");
+  /* The consumers hold two stages at once (S of one tile, P V of the one
+   * before), so the producer needs a third to run ahead. */
+  static_assert(kStages >= 3, "at least three stages");
   /* Q, the stages, two mbarriers per stage, and slack to align to 1024. */
   static constexpr size_t kBytes = (size_t)kQBytes + kStages * kStageBytes + 16 * kStages + 1024;
 };
@@ -68,6 +72,78 @@ __device__ __forceinline__ void load_rows(uint16_t *dst, const uint16_t *src, in
     const bool in = row0 + r < limit;
     cp_async16(dst + tile_offset<ROWS>(r, c * 8), in ? g : src, in ? 16 : 0);
     g += step;
+  }
+}
+
+/* O += P V for one key tile: P from registers, V MN-major in shared
+ * memory at v_addr. */
+template <int D, int BN, bool BF16>
+__device__ __forceinline__ void pv_product(float (&o)[D / 2], const uint32_t (&p)[BN / 16][4],
+                                           uint32_t v_addr) {
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; kk++) wgmma_rs<D, BF16>(o, p[kk], desc_mnmajor<BN>(v_addr, kk));
+}
+
+/* Mask the scores the tile does not show: the entry's refinement bits
+ * (bits_index >= 0; words from `word` on, of this thread's rows at
+ * `block_row` and 8 below within the block) and keys past kv_len. Full,
+ * unclipped tiles skip this. Scores stay unscaled. */
+template <int BN>
+__device__ __forceinline__ void mask_tile(float (&sc)[BN / 2], const spc_prefill_args &a,
+                                          int32_t bits_index, int word, int kv0, int kv_len,
+                                          int block_row, int t) {
+  const bool clipped = kv0 + BN > kv_len;
+  if (bits_index < 0 && !clipped) return;
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    uint64_t rb[BN / 64];
+#pragma unroll
+    for (int i = 0; i < BN / 64; i++) rb[i] = ~0ull;
+    if (bits_index >= 0) {
+      const int words = a.block_kv / 64;
+      const uint64_t *bp = a.bits + (int64_t)bits_index * a.block_q * words +
+                           (int64_t)(block_row + 8 * h) * words + word;
+#pragma unroll
+      for (int i = 0; i < BN / 64; i++) rb[i] = bp[i];
+    }
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) {
+#pragma unroll
+      for (int e = 2 * h; e < 2 * h + 2; e++) {
+        const int c = j * 8 + 2 * t + (e & 1);
+        const bool keep = ((rb[j / 8] >> (c & 63)) & 1u) && (!clipped || kv0 + c < kv_len);
+        sc[4 * j + e] = keep ? sc[4 * j + e] : -INFINITY;
+      }
+    }
+  }
+}
+
+/* Online softmax step in the log2 domain for this thread's two rows
+ * (h = 0: elements e = 0, 1; h = 1: e = 2, 3): new maxima, the factor that
+ * rescales what was accumulated before, exponentials in place, and their
+ * partial row sums. scale_log2 > 0, so the max commutes with it. */
+template <int BN>
+__device__ __forceinline__ void softmax_tile(float (&sc)[BN / 2], float (&m_row)[2],
+                                             float (&alpha)[2], float (&sum)[2],
+                                             float scale_log2) {
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
+    mx = quad_max(mx) * scale_log2;
+    const float m_new = fmaxf(m_row[h], mx);
+    const float m_use = m_new == -INFINITY ? 0.f : m_new; /* no key yet: avoid inf - inf */
+    alpha[h] = fast_exp2(m_row[h] - m_use);
+    m_row[h] = m_new;
+    float acc = 0.f;
+#pragma unroll
+    for (int j = 0; j < BN / 8; j++) {
+      sc[4 * j + 2 * h] = fast_exp2(fmaf(sc[4 * j + 2 * h], scale_log2, -m_use));
+      sc[4 * j + 2 * h + 1] = fast_exp2(fmaf(sc[4 * j + 2 * h + 1], scale_log2, -m_use));
+      acc += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
+    }
+    sum[h] = acc;
   }
 }
 
@@ -124,29 +200,41 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
      * past the sequence's keys are skipped, by the consumers too). A stage
      * is announced once this thread's copies into it have landed and been
      * made visible to the tensor cores; it is refilled only after both
-     * consumers released it. */
+     * consumers released it. The announcement of a tile lags its copies by
+     * one tile (two tiles in flight), but never past a wait for a free
+     * stage: the consumers may need that tile to free one. */
     regs_release<kProducerRegs>();
     const uint16_t *k = static_cast<const uint16_t *>(a.k) + seq.k_base + (int64_t)kv_head * a.st.k_head;
     const uint16_t *v = static_cast<const uint16_t *>(a.v) + seq.v_base + (int64_t)kv_head * a.st.v_head;
     int n = 0;
+    bool unannounced = false; /* tile n - 1 was copied but not announced */
     for (int it = 0; it < num_tiles; it++) {
       const int kv0 = tile_start(it);
       if (kv0 >= seq.kv_len) continue;
       const int s = n % kStages;
-      if (n >= kStages) mbar_wait(empty_bar(s), (uint32_t)(n / kStages - 1) & 1u);
+      if (n >= kStages) {
+        if (unannounced) {
+          cp_async_wait<0>();
+          fence_proxy_async();
+          mbar_arrive(full_bar((n - 1) % kStages));
+          unannounced = false;
+        }
+        mbar_wait(empty_bar(s), (uint32_t)(n / kStages - 1) & 1u);
+      }
       uint16_t *sK = reinterpret_cast<uint16_t *>(stages + s * C::kStageBytes);
       uint16_t *sV = sK + C::kTileBytes / 2;
       load_rows<D, BN>(sK, k + (int64_t)kv0 * a.st.k_row, a.st.k_row, 0, seq.kv_len - kv0, tid);
       load_rows<D, BN>(sV, v + (int64_t)kv0 * a.st.v_row, a.st.v_row, 0, seq.kv_len - kv0, tid);
       cp_async_commit();
-      if (n > 0) {
+      if (unannounced) {
         cp_async_wait<1>();
         fence_proxy_async();
         mbar_arrive(full_bar((n - 1) % kStages));
       }
+      unannounced = true;
       n++;
     }
-    if (n > 0) {
+    if (unannounced) {
       cp_async_wait<0>();
       fence_proxy_async();
       mbar_arrive(full_bar((n - 1) % kStages));
@@ -179,86 +267,46 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
   for (int i = 0; i < D / 2; i++) o[i] = 0.f;
   float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.f, 0.f};
 
-  int n = 0;
-  for (int it = 0; it < num_tiles; it++) {
-    const int kv0 = tile_start(it);
-    if (kv0 >= seq.kv_len) continue; /* uniform over the CTA */
-    const int s = n % kStages;
-    mbar_wait(full_bar(s), (uint32_t)(n / kStages) & 1u);
+  /* Software pipeline over the key tiles: while the tensor cores compute
+   * this tile's S and the previous tile's P V, the warpgroup waits only
+   * for S, then runs the softmax of this tile; O is rescaled once the P V
+   * product has landed. Tiles wholly past the keys are skipped, as by the
+   * producer. */
+  auto next_tile = [&](int it) {
+    while (it < num_tiles && tile_start(it) >= seq.kv_len) it++;
+    return it;
+  };
+  const int block_row0 = (q0 / a.block_q) * a.block_q;
+  const int my_row = row0 + 16 * warp + g; /* row of h = 0; h = 1 is 8 below */
+  float sc[BN / 2];
+  uint32_t p[BN / 16][4];
+  /* S = Q K^T over D / 16 k-steps, for the tile in stage s. */
+  auto qk_product = [&](int s) {
     const uint32_t k_addr = smem_addr(stages + s * C::kStageBytes);
-    const uint32_t v_addr = k_addr + C::kTileBytes;
-
-    /* S = Q K^T over D / 16 k-steps. */
-    float sc[BN / 2];
-    wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
       wgmma_ss<BN, BF16>(sc, desc_kmajor<64>(q_addr, kk), desc_kmajor<BN>(k_addr, kk), kk > 0);
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(sc);
-
-    /* Mask what the tile does not show (full, unclipped tiles skip this).
-     * Scores stay unscaled: the scale is folded into the exponent. */
-    const int32_t bits_index = entry_bits[e_begin + it / sub_tiles];
-    const bool clipped = kv0 + BN > seq.kv_len;
-    if (bits_index >= 0 || clipped) {
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        uint64_t rb[BN / 64];
-#pragma unroll
-        for (int i = 0; i < BN / 64; i++) rb[i] = ~0ull;
-        if (bits_index >= 0) {
-          const int words = a.block_kv / 64;
-          const int row = row0 + 16 * warp + g + 8 * h;
-          const int block_row0 = (q0 / a.block_q) * a.block_q;
-          const uint64_t *bp = a.bits + (int64_t)bits_index * a.block_q * words +
-                               (int64_t)(row - block_row0) * words + (it % sub_tiles) * (BN / 64);
-#pragma unroll
-          for (int i = 0; i < BN / 64; i++) rb[i] = bp[i];
-        }
-#pragma unroll
-        for (int j = 0; j < BN / 8; j++) {
-#pragma unroll
-          for (int e = 2 * h; e < 2 * h + 2; e++) {
-            const int c = j * 8 + 2 * t + (e & 1);
-            const bool keep = ((rb[j / 8] >> (c & 63)) & 1u) && (!clipped || kv0 + c < seq.kv_len);
-            sc[4 * j + e] = keep ? sc[4 * j + e] : -INFINITY;
-          }
-        }
-      }
-    }
-
-    /* Online softmax in the log2 domain; rows h = 0 (e = 0, 1) and h = 1
-     * (e = 2, 3). scale_log2 > 0, so the max commutes with it. */
+  };
+  /* Mask and exponentiate S of tile `it`; O and l are rescaled by the
+   * caller once no product writes O. */
+  float alpha[2], sum[2];
+  auto softmax = [&](int it) {
+    mask_tile<BN>(sc, a, entry_bits[e_begin + it / sub_tiles], (it % sub_tiles) * (BN / 64),
+                  tile_start(it), seq.kv_len, my_row - block_row0, t);
+    softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
+  };
+  auto rescale_and_pack = [&]() {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int j = 0; j < BN / 8; j++) mx = fmaxf(mx, fmaxf(sc[4 * j + 2 * h], sc[4 * j + 2 * h + 1]));
-      mx = quad_max(mx) * a.scale_log2;
-      const float m_new = fmaxf(m_row[h], mx);
-      const float m_use = m_new == -INFINITY ? 0.f : m_new; /* no key yet: avoid inf - inf */
-      const float alpha = fast_exp2(m_row[h] - m_use);
-      m_row[h] = m_new;
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < BN / 8; j++) {
-        sc[4 * j + 2 * h] = fast_exp2(fmaf(sc[4 * j + 2 * h], a.scale_log2, -m_use));
-        sc[4 * j + 2 * h + 1] = fast_exp2(fmaf(sc[4 * j + 2 * h + 1], a.scale_log2, -m_use));
-        sum += sc[4 * j + 2 * h] + sc[4 * j + 2 * h + 1];
-      }
-      l_row[h] = l_row[h] * alpha + sum;
+      l_row[h] = l_row[h] * alpha[h] + sum[h];
 #pragma unroll
       for (int j = 0; j < D / 8; j++) {
-        o[4 * j + 2 * h] *= alpha;
-        o[4 * j + 2 * h + 1] *= alpha;
+        o[4 * j + 2 * h] *= alpha[h];
+        o[4 * j + 2 * h + 1] *= alpha[h];
       }
     }
-
     /* P as the A operand: the accumulator layout of two adjacent 8-column
      * tiles is the A layout of one 16-column k-step. */
-    uint32_t p[BN / 16][4];
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) {
       p[kk][0] = pack2<BF16>(sc[8 * kk + 0], sc[8 * kk + 1]);
@@ -266,19 +314,48 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
       p[kk][2] = pack2<BF16>(sc[8 * kk + 4], sc[8 * kk + 5]);
       p[kk][3] = pack2<BF16>(sc[8 * kk + 6], sc[8 * kk + 7]);
     }
+  };
+
+  int it = next_tile(0);
+  if (it < num_tiles) {
+    /* First tile: nothing to overlap with yet. */
+    mbar_wait(full_bar(0), 0);
     wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++) wgmma_rs<D, BF16>(o, p[kk], desc_mnmajor<BN>(v_addr, kk));
+    qk_product(0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_regs(sc);
+    softmax(it);
+    rescale_and_pack();
+    int prev_stage = 0;
+    for (int n = 1;; n++) {
+      it = next_tile(it + 1);
+      if (it >= num_tiles) break;
+      const int s = n % kStages;
+      mbar_wait(full_bar(s), (uint32_t)(n / kStages) & 1u);
+      wgmma_fence();
+      qk_product(s);
+      wgmma_commit();
+      pv_product<D, BN, BF16>(o, p, smem_addr(stages + prev_stage * C::kStageBytes) + C::kTileBytes);
+      wgmma_commit();
+      wgmma_wait<1>();
+      fence_regs(sc);
+      softmax(it);
+      wgmma_wait<0>();
+      fence_regs(o);
+      fence_regs(p);
+      mbar_arrive(empty_bar(prev_stage));
+      rescale_and_pack();
+      prev_stage = s;
+    }
+    /* The last tile's P V. */
+    wgmma_fence();
+    pv_product<D, BN, BF16>(o, p, smem_addr(stages + prev_stage * C::kStageBytes) + C::kTileBytes);
     wgmma_commit();
     wgmma_wait<0>();
     fence_regs(o);
-    /* P stays live until the products that read it have completed. */
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++)
-#pragma unroll
-      for (int i = 0; i < 4; i++) asm volatile("" : "+r"(p[kk][i])::"memory");
-    mbar_arrive(empty_bar(s));
-    n++;
+    fence_regs(p);
+    mbar_arrive(empty_bar(prev_stage));
   }
 
   /* Normalize; rows that saw no key give 0 and lse = -inf. Stage the rows
