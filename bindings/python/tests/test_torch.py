@@ -6,6 +6,7 @@ fails (see requirements.py)."""
 import numpy as np
 import pytest
 
+import flex_reference
 from requirements import require
 
 torch = require("torch")
@@ -16,28 +17,11 @@ op = torch.ops.sparsa.block_sparse_attention
 
 
 def _block_mask(heads, q_blocks, kv_blocks, seed):
-    """A random per-head block mask in FlexAttention's form: per head and
-    query block, the number of key blocks and their indices (padded)."""
-    gen = torch.Generator().manual_seed(seed)
-    keep = torch.rand((heads, q_blocks, kv_blocks), generator=gen) < 0.5
-    keep[:, :, 0] = True  # every row sees at least one block
-    counts = keep.sum(-1).to(torch.int32)
-    order = torch.argsort((~keep).to(torch.int8), dim=-1, stable=True).to(torch.int32)
-    return keep, counts, order
+    return flex_reference.random_block_mask(torch, heads, q_blocks, kv_blocks, seed, density=0.5)
 
 
 def _reference(q, k, v, keep, block_q, block_kv, scale):
-    """float64 attention over the tiles `keep` lists, with k and v heads
-    shared by groups of q heads (GQA)."""
-    q64, k64, v64 = (t.double() for t in (q, k, v))
-    group = q.shape[1] // k.shape[1]
-    k64, v64 = k64.repeat_interleave(group, 1), v64.repeat_interleave(group, 1)
-    s = torch.einsum("bhid,bhjd->bhij", q64, k64) * scale
-    i = torch.arange(q.shape[2])[:, None] // block_q
-    j = torch.arange(k.shape[2])[None, :] // block_kv
-    visible = keep[:, i, j]  # [heads, q_len, kv_len]
-    s = s.masked_fill(~visible, float("-inf"))
-    return torch.softmax(s, -1) @ v64, torch.logsumexp(s, -1)
+    return flex_reference.reference(torch, q, k, v, keep, block_q, block_kv, scale)
 
 
 @pytest.mark.parametrize("q_len,kv_len,block_q,block_kv", [
@@ -100,6 +84,21 @@ def test_operator_takes_strided_inputs_and_matches_the_numpy_path():
             np_out = sparsa.attention(ctx, *(t.transpose(1, 2).contiguous().numpy() for t in (q, k, v)),
                                       mask, scale=0.25)
     np.testing.assert_allclose(out.transpose(1, 2).numpy(), np_out, atol=1e-6)
+
+
+def test_matches_flex_attention_on_cpu():
+    """The GPU check's comparison (test_torch_gpu.py), small and on CPU."""
+    torch.manual_seed(5)
+    b, h, hk, q_len, kv_len, d, block = 1, 4, 2, 200, 300, 16, 128
+    gqa = flex_reference.supports_gqa(torch)
+    if not gqa:
+        hk = h
+    q, k, v = torch.randn(b, h, q_len, d), torch.randn(b, hk, kv_len, d), torch.randn(b, hk, kv_len, d)
+    keep, counts, indices = _block_mask(h, 2, 3, seed=6)
+    out, lse = op(q, k, v, counts, indices, block, block, 0.0)
+    flex_out, flex_lse = flex_reference.flex_attention(torch, q, k, v, keep, counts, indices, block, d ** -0.5)
+    torch.testing.assert_close(out, flex_out, atol=1e-4, rtol=0)
+    torch.testing.assert_close(lse, flex_lse.float(), atol=1e-4, rtol=0)
 
 
 def test_registered_with_torch_library():
