@@ -31,5 +31,12 @@ for spec in "${pip_wanted[@]}"; do
 done
 if ((${#pip_missing[@]})); then
   echo "install-deps: installing Python packages: ${pip_missing[*]}"
-  python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}"
+  pip_flags=(-q --disable-pip-version-check)
+  # A distribution's own interpreter (PEP 668) refuses pip unless told: the
+  # packages listed are ones the distribution does not provide (torch).
+  if python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+    pip_flags+=(--break-system-packages)
+  fi
+  python3 -m pip install "${pip_flags[@]}" "${pip_missing[@]}"
 fi

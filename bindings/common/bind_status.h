@@ -12,6 +12,10 @@ sparsa_status sparsa_bind_record(sparsa_status status);
 /* Records an argument this layer rejects itself, with its own message. */
 void sparsa_bind_reject(const char *message);
 
+/* Whether the problem's output and lse strides keep every element apart;
+ * rejects the call (status and message) where they do not. */
+int sparsa_bind_outputs_apart(const sparsa_problem *p);
+
 /* Runs one pattern constructor and keeps its status. */
 #define PATTERN_CALL(expr)              \
   do {                                  \

@@ -380,6 +380,7 @@ void sparsa_bind_problem_destroy(sparsa_problem *p) {
 sparsa_plan *sparsa_bind_plan_create(sparsa_context *ctx, const sparsa_problem *problem,
                                      const sparsa_mask *mask) {
   sparsa_plan *plan = NULL;
+  if (!sparsa_bind_outputs_apart(problem)) return NULL;
   sparsa_bind_record(sparsa_plan_create(ctx, problem, mask, &plan));
   return plan;
 }
@@ -415,6 +416,7 @@ void sparsa_bind_merge_states(sparsa_context *ctx, const sparsa_problem *problem
                               sparsa_bind_addr out_a, sparsa_bind_addr lse_a,
                               sparsa_bind_addr out_b, sparsa_bind_addr lse_b,
                               sparsa_bind_addr out, sparsa_bind_addr lse) {
+  if (!sparsa_bind_outputs_apart(problem)) return;
   sparsa_bind_record(sparsa_merge_states(ctx, problem, out_a, (const float *)lse_a, out_b,
                              (const float *)lse_b, out, (float *)lse));
 }

@@ -82,6 +82,25 @@ func TestWrongShapesAreRejected(t *testing.T) {
 	}
 }
 
+func TestOutputsThatOverlapThemselvesAreRejected(t *testing.T) {
+	ctx := newCtx(t)
+	q, k, v := qkv(t, 1, 16, 16, 2, 2, 16)
+	data := make([]float32, 16*2*16)
+	// Heads 8 elements apart but 16 wide: each row's heads share memory.
+	out := must(mustTensor(t, data, [4]int{1, 16, 2, 16}).View([4]int{1, 16, 2, 16}, [3]int{512, 32, 8}))
+	err := Attention(ctx, q, k, v, nil, out, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Status != InvalidArgument || !strings.Contains(e.Message, "out: strides") ||
+		!strings.Contains(e.Message, "share an address") {
+		t.Fatalf("an output that overlaps itself gave %v", err)
+	}
+	for _, x := range data {
+		if x != 0 {
+			t.Fatal("the rejected output was written")
+		}
+	}
+}
+
 func TestClosedHandlesAreRejected(t *testing.T) {
 	ctx := newCtx(t)
 	p := must(Causal())

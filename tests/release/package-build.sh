@@ -86,6 +86,30 @@ if [[ -n "${deb_of[$cuda]:-}" ]]; then
     fail "$cuda does not depend on exactly $runtime (= $version)"
 fi
 
+# The bindings' packages exist where their toolchains were found at build
+# time; each holds what its language loads and depends on the library.
+if [[ -n "${deb_of[python3-sparsa]:-}" ]]; then
+  expect_file "$out/python3-sparsa.deb.files" '^\./usr/lib[^ ]*/dist-packages/sparsa/_capi[^ ]*\.so$' \
+    "python3-sparsa lacks the extension module"
+  expect_file "$out/python3-sparsa.deb.files" '^\./usr/lib[^ ]*/dist-packages/sparsa/torch\.py$' \
+    "python3-sparsa lacks sparsa/torch.py"
+fi
+if [[ -n "${deb_of[libsparsa-java]:-}" ]]; then
+  expect_file "$out/libsparsa-java.deb.files" '^\./usr/share/java/sparsa\.jar$' "libsparsa-java lacks sparsa.jar"
+  expect_file "$out/libsparsa-java.deb.files" '^\./usr/lib[^ ]*/jni/libsparsa_java\.so$' \
+    "libsparsa-java lacks the JNI library"
+  dpkg-deb -f "${deb_of[libsparsa-java]}" Depends | grep -Fq "$runtime (= $version)" ||
+    fail "libsparsa-java does not depend on exactly $runtime (= $version)"
+fi
+if [[ -n "${deb_of[golang-sparsa-dev]:-}" ]]; then
+  for f in go/go.mod go/plan.go go/internal/capi/capi.swig sparsa.i common/sparsa_bind.c; do
+    expect_file "$out/golang-sparsa-dev.deb.files" "^\./usr/share/sparsa/bindings/$f$" "golang-sparsa-dev lacks $f"
+  done
+  if grep -q '_test\.go$' "$out/golang-sparsa-dev.deb.files"; then fail "golang-sparsa-dev holds tests"; fi
+  dpkg-deb -f "${deb_of[golang-sparsa-dev]}" Depends | grep -Fq "libsparsa-dev (= $version)" ||
+    fail "golang-sparsa-dev does not depend on exactly libsparsa-dev (= $version)"
+fi
+
 # --- .rpm --------------------------------------------------------------------
 declare -A rpm_of
 for rpm in "${rpms[@]}"; do

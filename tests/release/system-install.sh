@@ -82,6 +82,16 @@ cc -std=c11 -O2 -o "$work/dlopen_api" "$consumer/../dlopen_api.c" "$consumer/ref
   -I"$consumer/.." $(pkg-config --cflags sparsa) -ldl -lm
 "$work/dlopen_api" "$(basename "$runtime_so")" 10
 
+# The Java bindings as a Debian JVM finds them: the jar by its path, the JNI
+# library on the JVM's default java.library.path.
+jar="$(grep -E '/java/sparsa\.jar$' "$work/package-files" | head -n1 || true)"
+if [[ -n "$jar" ]] && command -v javac >/dev/null; then
+  echo "system-install: the Java example against $jar"
+  mkdir -p "$work/java"
+  javac -d "$work/java" -cp "$jar" "$consumer/../../../docs/examples/java/Attention.java"
+  java -cp "$jar:$work/java" Attention
+fi
+
 purge
 trap - EXIT
 dpkg_state >"$work/dpkg-after"

@@ -76,17 +76,19 @@ def _block_sparse_attention(q, k, v, kv_num_blocks, kv_indices, block_q, block_k
     lse = torch.empty((batch, heads, q_len), dtype=torch.float32, device=q.device)
     patterns = _patterns(kv_num_blocks, kv_indices, block_q, block_kv)
     try:
-        with Mask(ctx, patterns, q_len, kv_len, _mask_block(block_q), _mask_block(block_kv)) as mask:
-            # [b, h, s, d] seen as [b, s, h, d]: the same memory, other strides.
-            bshd = [t.transpose(1, 2) for t in (q, k, v, out)]
-            with Plan(ctx, *bshd[:3], mask, scale=scale or None, out=bshd[3], lse=lse) as plan:
-                # From torch's caching allocator (aligned to 512 bytes), so the
-                # engine allocates nothing itself.
-                workspace = torch.empty(max(plan.workspace_size, 1), dtype=torch.uint8, device=q.device)
-                # The stream is context state: set and used under one lock.
-                with lock:
-                    if q.device.type == "cuda":
-                        ctx.set_stream(torch.cuda.current_stream(q.device).cuda_stream)
+        # The stream is context state, and the mask's and plan's device
+        # work goes to it too: set it first and hold the lock to the end.
+        with lock:
+            if q.device.type == "cuda":
+                ctx.set_stream(torch.cuda.current_stream(q.device).cuda_stream)
+            with Mask(ctx, patterns, q_len, kv_len, _mask_block(block_q), _mask_block(block_kv)) as mask:
+                # [b, h, s, d] seen as [b, s, h, d]: the same memory, other strides.
+                bshd = [t.transpose(1, 2) for t in (q, k, v, out)]
+                with Plan(ctx, *bshd[:3], mask, scale=scale or None, out=bshd[3], lse=lse) as plan:
+                    # From torch's caching allocator (aligned to 512 bytes), so
+                    # the engine allocates nothing itself.
+                    workspace = torch.empty(max(plan.workspace_size, 1), dtype=torch.uint8,
+                                            device=q.device)
                     plan.execute(*bshd, lse=lse, workspace=workspace)
     finally:
         for p in patterns:

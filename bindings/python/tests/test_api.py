@@ -106,6 +106,28 @@ def test_non_contiguous_head_dim_raises(ctx):
         sparsa.attention(ctx, q[..., ::2], k[..., ::2], v[..., ::2])
 
 
+def test_outputs_must_not_overlap_themselves(ctx):
+    q, k, v = qkv(2, 16, 16, 2, 1, 16)
+    # Inputs may broadcast (stride 0): one k and v for both batches.
+    k1, v1 = (np.broadcast_to(t[:1], t.shape) for t in (k, v))
+    assert k1.strides[0] == 0
+    out = sparsa.attention(ctx, q, k1, v1)
+    np.testing.assert_allclose(out, attention(q, k1, v1, dense)[0], atol=1e-4, rtol=0)
+    # An output whose heads share memory (head stride 8 < head dim 16).
+    buf = np.zeros(2 * 16 * 2 * 16, dtype=np.float32)
+    bad = np.lib.stride_tricks.as_strided(buf, (2, 16, 2, 16), (16 * 16 * 4, 16 * 4, 8 * 4, 4),
+                                          writeable=True)
+    with pytest.raises(sparsa.SparsaError, match="out: strides .* share an address") as err:
+        sparsa.attention(ctx, q, k, v, out=bad)
+    assert err.value.status == sparsa.ERR_INVALID_ARGUMENT
+    assert not buf.any()  # nothing was written
+    # lse rows written twice (a batch stride of 0).
+    lse = np.lib.stride_tricks.as_strided(np.zeros(2 * 16, dtype=np.float32), (2, 2, 16), (0, 64, 4),
+                                          writeable=True)
+    with pytest.raises(sparsa.SparsaError, match="lse: strides"):
+        sparsa.attention(ctx, q, k, v, lse=lse)
+
+
 def test_closed_handles_raise(ctx):
     pattern = sparsa.Pattern.causal()
     mask = sparsa.Mask(ctx, pattern, 16, 16, 16, 16)

@@ -3,3 +3,4 @@
 #include "../../../common/sparsa_bind.c"
 #include "../../../common/sparsa_bind_estimate.c"
 #include "../../../common/sparsa_bind_cache.c"
+#include "../../../common/sparsa_bind_layout.c"

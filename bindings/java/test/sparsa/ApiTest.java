@@ -90,6 +90,21 @@ public class ApiTest {
   }
 
   @Test
+  public void outputsThatOverlapThemselvesAreRejected() {
+    Tensor[] t = Naive.qkv(1, 16, 16, 2, 2, 16);
+    // Heads 8 elements apart but 16 wide: each row's heads share memory.
+    Tensor out = Tensor.allocate(1, 16, 2, 16).view(1, 16, 2, 16, 512, 32, 8);
+    SparsaException e = assertThrows(SparsaException.class,
+        () -> Sparsa.attention(ctx, t[0], t[1], t[2], null, out, null));
+    assertEquals(Status.INVALID_ARGUMENT, e.status());
+    assertTrue(e.getMessage(), e.detail().contains("out: strides")
+        && e.detail().contains("share an address"));
+    for (int s = 0; s < 16; s++) {
+      assertEquals("nothing is written", 0f, out.get(0, s, 1, 15), 0f);
+    }
+  }
+
+  @Test
   public void closedHandlesAreRejected() {
     Pattern p = Pattern.causal();
     Mask mask = new Mask(ctx, List.of(p), 16, 16, 16, 16);

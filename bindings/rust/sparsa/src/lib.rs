@@ -19,6 +19,38 @@
 //! # Ok(()) }
 //! ```
 
+//! A released handle cannot be used: dropping it moves it, so a later use
+//! does not compile, and a context cannot be dropped while a mask (or plan,
+//! or cache) made from it is alive. These two do not compile:
+//!
+//! ```compile_fail
+//! # fn main() -> sparsa::Result<()> {
+//! let ctx = sparsa::Context::cpu()?;
+//! let mask = sparsa::Mask::new(&ctx, &[&sparsa::Pattern::causal()?], 64, 64, 16, 16)?;
+//! drop(mask);
+//! let _ = mask.density(None)?; // use after release
+//! # Ok(()) }
+//! ```
+//! ```compile_fail
+//! # fn main() -> sparsa::Result<()> {
+//! let ctx = sparsa::Context::cpu()?;
+//! let mask = sparsa::Mask::new(&ctx, &[&sparsa::Pattern::causal()?], 64, 64, 16, 16)?;
+//! drop(ctx);
+//! let _ = mask.density(None)?; // the context is gone
+//! # Ok(()) }
+//! ```
+//! while the same lines in a valid order do:
+//!
+//! ```
+//! # fn main() -> sparsa::Result<()> {
+//! let ctx = sparsa::Context::cpu()?;
+//! let mask = sparsa::Mask::new(&ctx, &[&sparsa::Pattern::causal()?], 64, 64, 16, 16)?;
+//! let _ = mask.density(None)?;
+//! drop(mask);
+//! drop(ctx);
+//! # Ok(()) }
+//! ```
+
 mod cache;
 mod context;
 mod error;

@@ -67,6 +67,28 @@ impl Layout {
         }
     }
 
+    /// Whether every element has its own offset, judged by nesting: taken
+    /// by increasing stride, each axis steps past all the smaller ones span.
+    /// Packed, padded and permuted layouts are; a stride of 0, or heads
+    /// closer than their width, are not (nor are exotic interleavings that
+    /// happen to be apart without nesting).
+    fn apart(&self) -> bool {
+        let mut axes = [(self.strides[0], self.shape[0]), (self.strides[1], self.shape[1]),
+                        (self.strides[2], self.shape[2]), (1, self.shape[3])];
+        axes.sort_by_key(|&(stride, _)| stride);
+        let mut span = 1usize; // offsets [0, span) covered so far
+        for (stride, extent) in axes {
+            if extent <= 1 {
+                continue;
+            }
+            if stride < span {
+                return false;
+            }
+            span += stride * (extent - 1); // bounded: check() ran first
+        }
+        true
+    }
+
     pub(crate) fn strides_i64(&self) -> [i64; 3] {
         [self.strides[0] as i64, self.strides[1] as i64, self.strides[2] as i64]
     }
@@ -118,9 +140,17 @@ impl<'a, T: Element> TensorMut<'a, T> {
         Self::with_layout(data, Layout::packed(shape))
     }
 
-    /// A tensor with explicit strides.
+    /// A tensor with explicit strides, which must keep its elements apart:
+    /// an engine writes an output from many threads.
     pub fn with_layout(data: &'a mut [T], layout: Layout) -> Result<Self> {
         layout.check(data.len())?;
+        if !layout.apart() {
+            return argument(format!(
+                "output of shape {:?} and strides {:?}: two elements share an address; \
+                 an output must not overlap itself",
+                layout.shape, layout.strides
+            ));
+        }
         Ok(TensorMut { data, layout })
     }
 

@@ -70,6 +70,30 @@ fn wrong_shapes_are_rejected() {
 }
 
 #[test]
+fn outputs_that_overlap_themselves_are_rejected() {
+    let mut od = vec![0f32; 16 * 2 * 16];
+    // Heads 8 elements apart but 16 wide: each row's heads share memory.
+    let layout = Layout { shape: [1, 16, 2, 16], strides: [512, 32, 8] };
+    let err = TensorMut::with_layout(&mut od, layout).unwrap_err();
+    assert!(matches!(err, Error::Argument(_)) && err.to_string().contains("share an address"), "{}", err);
+    // A row written twice (a seq stride of 0).
+    let layout = Layout { shape: [1, 16, 2, 16], strides: [512, 0, 16] };
+    assert!(TensorMut::with_layout(&mut od, layout).is_err());
+    // Inputs may broadcast: one k and v row block for every query batch.
+    let (qd, kd, vd) = qkv(16, 16, 2, 2, 16);
+    let shape = [2, 16, 2, 16];
+    let broadcast = Layout { shape, strides: [0, 32, 16] };
+    let q2: Vec<f32> = qd.iter().chain(qd.iter()).copied().collect();
+    let (q, k, v) = (Tensor::new(&q2, shape).unwrap(), Tensor::with_layout(&kd, broadcast).unwrap(),
+                     Tensor::with_layout(&vd, broadcast).unwrap());
+    let ctx = Context::cpu().unwrap();
+    let mut out2 = vec![f32::NAN; 2 * 16 * 2 * 16];
+    sparsa::attention(&ctx, &q, &k, &v, None, &mut TensorMut::new(&mut out2, shape).unwrap(), None).unwrap();
+    let (half, rest) = out2.split_at(16 * 2 * 16);
+    assert!(half.iter().all(|x| x.is_finite()) && half == rest, "both batches see the same k and v");
+}
+
+#[test]
 fn library_errors_carry_status_and_message() {
     let err = Pattern::window(-1, 0).unwrap_err();
     assert_eq!(err.status(), Some(Status::InvalidArgument));
