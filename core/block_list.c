@@ -28,12 +28,15 @@ static sparsa_status sp_runs_reserve(sp_run_buf *r, int64_t extra) {
   return SPARSA_OK;
 }
 
-/* The runs of the row being built, and its block counts. The last run
- * stays in registers until a block that does not extend it arrives. */
+/* The runs of the row being built, and its block counts. Spans become runs
+ * as they are (neighbours of one class stay apart: joining them would cost
+ * more than it saves); the blocks of a CHECK span are joined while they are
+ * classified, the last run kept in registers until a block does not extend
+ * it. */
 typedef struct sp_row_writer {
   sp_block_run *out; /* room reserved by the caller */
   int64_t n;
-  int64_t b0, b1; /* the pending run, empty when b0 == b1 */
+  int64_t b0, b1; /* the pending run of a CHECK span, empty when b0 == b1 */
   int full;
   int64_t blocks, full_blocks;
 } sp_row_writer;
@@ -43,11 +46,15 @@ static inline sp_row_writer sp_row_writer_at(const sp_run_buf *r) {
   return w;
 }
 
+static inline void sp_row_put(sp_row_writer *w, int64_t b0, int64_t b1, int full) {
+  w->out[w->n++] = sp_block_run_make(b0, b1, full);
+  w->blocks += b1 - b0;
+  w->full_blocks += full ? b1 - b0 : 0;
+}
+
 static inline void sp_row_flush(sp_row_writer *w) {
-  if (w->b0 == w->b1) return;
-  w->out[w->n++] = sp_block_run_make(w->b0, w->b1, w->full);
-  w->blocks += w->b1 - w->b0;
-  w->full_blocks += w->full ? w->b1 - w->b0 : 0;
+  if (w->b0 < w->b1) sp_row_put(w, w->b0, w->b1, w->full);
+  w->b0 = w->b1 = 0;
 }
 
 static inline void sp_row_push(sp_row_writer *w, int64_t b0, int64_t b1, int full) {
@@ -106,25 +113,26 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
   spans->n = 0;
   SP_TRY(sp_pattern_spans(p, prep, t, qb, spans));
   int64_t q0 = qb * t->block_q, q1 = sp_min64(q0 + t->block_q, t->g.q_len);
-  /* One run per span at most, plus one per block of CHECK spans. */
-  int64_t room = spans->n;
-  for (int64_t s = 0; s < spans->n; s++)
-    if (spans->v[s].cls == SP_SPAN_CHECK) room += spans->v[s].b1 - spans->v[s].b0;
-  SP_TRY(sp_runs_reserve(r, room));
+  /* One run per span at most, plus one per block of CHECK spans (room
+   * made when one comes). */
+  SP_TRY(sp_runs_reserve(r, spans->n));
   sp_row_writer w = sp_row_writer_at(r);
   for (int64_t s = 0; s < spans->n; s++) {
     const sp_span *sp = &spans->v[s];
     if (sp->cls != SP_SPAN_CHECK) {
-      sp_row_push(&w, sp->b0, sp->b1, sp->cls == SP_SPAN_FULL);
+      sp_row_put(&w, sp->b0, sp->b1, sp->cls == SP_SPAN_FULL);
       continue;
     }
+    r->n = w.n;
+    SP_TRY(sp_runs_reserve(r, sp->b1 - sp->b0 + spans->n - s));
+    w.out = r->v;
     for (int64_t b = sp->b0; b < sp->b1; b++) {
       int64_t k0 = b * t->block_kv, k1 = sp_min64(k0 + t->block_kv, t->g.kv_len);
       sp_block_class c = sp_pattern_classify(p, &t->g, q0, q1, k0, k1);
       if (c != SP_BLOCK_EMPTY) sp_row_push(&w, b, b + 1, c == SP_BLOCK_FULL);
     }
+    sp_row_flush(&w);
   }
-  sp_row_flush(&w);
   r->n = w.n;
   *blocks = w.blocks;
   *full_blocks = w.full_blocks;

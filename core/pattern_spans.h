@@ -47,9 +47,11 @@ typedef struct sp_span_prep {
   int64_t num_blocks;
   int64_t *block, *first_col;
   int32_t *cls;
-  /* Runs of consecutive blocks of one class: block indices [start, end). */
+  /* Runs of consecutive blocks of one class: block indices [start, end),
+   * and each run as the span it gives when no column of it is cut off. */
   int64_t num_runs;
   int64_t *run_start, *run_end;
+  sp_span *run_span;
   /* VERTICAL_SLASH: the offsets as disjoint ascending segments [lo, hi]:
    * bands (long runs of consecutive offsets, whose blocks may be full) and
    * clusters (offsets at most block_q apart, whose diagonals cover one
