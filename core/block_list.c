@@ -101,17 +101,52 @@ static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64
   return SPARSA_OK;
 }
 
-/* Appends the runs of query block qb; counts its blocks and full blocks. */
+/* The spans of the current and the previous query block of a head: a row
+ * whose spans repeat the previous row's, none of them CHECK (whose blocks
+ * are classified at the row's own queries), repeats its runs, which then
+ * cost a copy instead of a conversion (global tokens: every query block
+ * without a global row has the same runs). */
+typedef struct sp_row_memo {
+  sp_spans spans[2];
+  int cur;          /* spans[cur] is this row's */
+  int repeatable;   /* the previous row's runs follow from its spans alone */
+  int64_t blocks, full_blocks; /* the previous row's counts */
+} sp_row_memo;
+
+static void sp_row_memo_free(sp_row_memo *m) {
+  sp_spans_free(&m->spans[0]);
+  sp_spans_free(&m->spans[1]);
+}
+
+static int sp_spans_equal(const sp_spans *a, const sp_spans *b) {
+  return a->n == b->n && memcmp(a->v, b->v, (size_t)a->n * sizeof *a->v) == 0;
+}
+
+/* Appends the runs of query block qb (those of the previous one start at
+ * prev_first); counts its blocks and full blocks. */
 static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *prep,
-                                  const sp_tiling *t, int64_t qb, sp_spans *spans,
-                                  sp_run_buf *r, int64_t *blocks, int64_t *full_blocks) {
+                                  const sp_tiling *t, int64_t qb, int64_t prev_first,
+                                  sp_row_memo *memo, sp_run_buf *r, int64_t *blocks,
+                                  int64_t *full_blocks) {
   if (sp_tiles_cover_blocks(p, t)) {
     SP_TRY(sp_copy_tile_row(&p->bsr, t, qb, r, blocks));
     *full_blocks = *blocks;
     return SPARSA_OK;
   }
+  memo->cur ^= 1;
+  sp_spans *spans = &memo->spans[memo->cur];
   spans->n = 0;
   SP_TRY(sp_pattern_spans(p, prep, t, qb, spans));
+  if (qb > 0 && memo->repeatable && sp_spans_equal(spans, &memo->spans[memo->cur ^ 1])) {
+    int64_t n = r->n - prev_first;
+    SP_TRY(sp_runs_reserve(r, n));
+    memcpy(r->v + r->n, r->v + prev_first, (size_t)n * sizeof *r->v);
+    r->n += n;
+    *blocks = memo->blocks;
+    *full_blocks = memo->full_blocks;
+    return SPARSA_OK;
+  }
+  memo->repeatable = 1;
   int64_t q0 = qb * t->block_q, q1 = sp_min64(q0 + t->block_q, t->g.q_len);
   /* One run per span at most, plus one per block of CHECK spans (room
    * made when one comes). */
@@ -123,6 +158,7 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
       sp_row_put(&w, sp->b0, sp->b1, sp->cls == SP_SPAN_FULL);
       continue;
     }
+    memo->repeatable = 0;
     r->n = w.n;
     SP_TRY(sp_runs_reserve(r, sp->b1 - sp->b0 + spans->n - s));
     w.out = r->v;
@@ -134,8 +170,8 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
     sp_row_flush(&w);
   }
   r->n = w.n;
-  *blocks = w.blocks;
-  *full_blocks = w.full_blocks;
+  *blocks = memo->blocks = w.blocks;
+  *full_blocks = memo->full_blocks = w.full_blocks;
   return SPARSA_OK;
 }
 
@@ -174,13 +210,15 @@ static sparsa_status sp_copy_head(sp_block_list *l, int32_t from, int32_t h, sp_
 }
 
 static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, int64_t row0,
-                                   sp_block_list *l, sp_spans *spans, sp_run_buf *r) {
+                                   sp_block_list *l, sp_row_memo *memo, sp_run_buf *r) {
   sp_span_prep *prep = NULL;
   SP_TRY(sp_span_prep_create(p, t, &prep));
   sparsa_status st = SPARSA_OK;
+  memo->repeatable = 0;
   for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
     int64_t row = row0 + qb, blocks = 0, full_blocks = 0;
-    st = sp_build_row(p, prep, t, qb, spans, r, &blocks, &full_blocks);
+    st = sp_build_row(p, prep, t, qb, l->run_ptr[row > row0 ? row - 1 : row], memo, r, &blocks,
+                      &full_blocks);
     if (st != SPARSA_OK) break;
     l->run_ptr[row + 1] = r->n;
     l->row_ptr[row + 1] = l->row_ptr[row] + blocks;
@@ -205,7 +243,8 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
   out->run_ptr = sp_malloc(sp_mul_size((size_t)rows + 1, sizeof(int64_t)));
   out->row_ptr = sp_malloc(sp_mul_size((size_t)rows + 1, sizeof(int64_t)));
   sp_run_buf r = {0};
-  sp_spans spans = {0};
+  sp_row_memo memo;
+  memset(&memo, 0, sizeof memo);
   sparsa_status st = SPARSA_OK;
   if (out->run_ptr == NULL || out->row_ptr == NULL)
     st = sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask building: allocating %lld row offsets",
@@ -219,13 +258,13 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
       st = sp_copy_head(out, same, h, &r);
       continue;
     }
-    st = sp_build_head(patterns[h], &t, (int64_t)h * t.num_q_blocks, out, &spans, &r);
+    st = sp_build_head(patterns[h], &t, (int64_t)h * t.num_q_blocks, out, &memo, &r);
     /* Heads of one mask tend to have similar run counts: size the list for
      * all of them once the first is known. */
     if (st == SPARSA_OK && h == 0 && num_heads > 1)
       st = sp_runs_reserve(&r, r.n * (num_heads - 1) + r.n / 8 + 1024);
   }
-  sp_spans_free(&spans);
+  sp_row_memo_free(&memo);
   out->runs = r.v;
   if (st != SPARSA_OK) {
     sp_block_list_free(out);
