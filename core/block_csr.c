@@ -1,6 +1,6 @@
 /* The per-block view of a block list (see block_list.h): the runs expanded
  * into one column and one class per block, for the consumers that want
- * blocks one by one (BSR export, device uploads). Built by the first caller
+ * the whole list block by block (device uploads). Built by the first caller
  * and published with a compare-exchange, like a mask's token densities:
  * concurrent first callers may expand twice, but all read one copy. */
 #include <string.h>

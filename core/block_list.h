@@ -4,9 +4,9 @@
  *
  * A row is stored as runs of consecutive key blocks of one class, so that a
  * dense or causal head costs O(rows) to build and to hold, not O(blocks).
- * The per-block form (CSR: row_ptr, col, full), which block-sparse exports
- * and device uploads want, is a view materialized from the runs on first
- * request (block_csr.c). */
+ * The per-block form (CSR: row_ptr, col, full), which device uploads want,
+ * is a view materialized from the runs on first request (block_csr.c);
+ * everything else (the CPU engine, counts, exports) reads the runs. */
 #ifndef SPARSA_CORE_BLOCK_LIST_H
 #define SPARSA_CORE_BLOCK_LIST_H
 

@@ -1,8 +1,8 @@
 /* Candidate enumeration: for one query block, the key blocks that may hold
  * visible pairs, as sorted runs ("spans") tagged with what is already known
- * about every block of the run. Mask building classifies only the CHECK
- * runs block by block, so its cost follows the number of listed blocks,
- * never the number of tiles. */
+ * about every block of the run. Mask building turns spans into runs of the
+ * mask (block_list.h) and classifies only the CHECK ones block by block, so
+ * its cost follows the number of spans, never the number of blocks. */
 #ifndef SPARSA_CORE_PATTERN_SPANS_H
 #define SPARSA_CORE_PATTERN_SPANS_H
 
