@@ -119,7 +119,7 @@ static void sp_row_memo_free(sp_row_memo *m) {
 }
 
 static int sp_spans_equal(const sp_spans *a, const sp_spans *b) {
-  return a->n == b->n && memcmp(a->v, b->v, (size_t)a->n * sizeof *a->v) == 0;
+  return a->n == b->n && (a->n == 0 || memcmp(a->v, b->v, (size_t)a->n * sizeof *a->v) == 0);
 }
 
 /* Appends the runs of query block qb (those of the previous one start at
