@@ -1,6 +1,7 @@
-/* Block lists from patterns: per head and query block, the candidate runs of
- * pattern_spans.c turned into entries. Runs already known full or partial
- * are written directly; only CHECK runs are classified block by block. */
+/* Block lists from patterns: per head and query block, the candidate spans
+ * of pattern_spans.c turned into runs. Spans already known full or partial
+ * become runs directly; only CHECK spans are classified block by block, so
+ * the cost follows the number of runs, never the number of blocks. */
 #include <string.h>
 
 #include "alloc.h"
@@ -9,33 +10,62 @@
 #include "pattern_internal.h"
 #include "pattern_spans.h"
 
-typedef struct sp_entries {
-  int32_t *col;
-  uint8_t *full;
+typedef struct sp_run_buf {
+  sp_block_run *v;
   int64_t n, cap;
-} sp_entries;
+} sp_run_buf;
 
-static sparsa_status sp_entries_reserve(sp_entries *e, int64_t extra) {
-  if (e->n + extra <= e->cap) return SPARSA_OK;
-  int64_t cap = e->cap ? e->cap : 1024;
-  while (cap < e->n + extra) cap *= 2;
-  int32_t *col = sp_realloc(e->col, sp_mul_size((size_t)cap, sizeof(int32_t)));
-  if (col == NULL) goto fail;
-  e->col = col;
-  uint8_t *full = sp_realloc(e->full, (size_t)cap);
-  if (full == NULL) goto fail;
-  e->full = full;
-  e->cap = cap;
+static sparsa_status sp_runs_reserve(sp_run_buf *r, int64_t extra) {
+  if (r->n + extra <= r->cap) return SPARSA_OK;
+  int64_t cap = r->cap ? r->cap : 1024;
+  while (cap < r->n + extra) cap *= 2;
+  sp_block_run *v = sp_realloc(r->v, sp_mul_size((size_t)cap, sizeof *v));
+  if (v == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask building: growing the block list to %lld runs",
+                   (long long)cap);
+  r->v = v;
+  r->cap = cap;
   return SPARSA_OK;
-fail:
-  return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask building: growing the block list to %lld entries",
-                 (long long)cap);
 }
 
-/* A first capacity for one head; see the reserve after the first head. */
-static int64_t sp_initial_capacity(int64_t rows, int64_t num_kv_blocks) {
-  int64_t guess = rows * (num_kv_blocks < 8 ? num_kv_blocks : 8);
-  return guess < 1024 ? 1024 : guess;
+/* The runs of the row being built, and its block counts. Spans become runs
+ * as they are (neighbours of one class stay apart: joining them would cost
+ * more than it saves); the blocks of a CHECK span are joined while they are
+ * classified, the last run kept in registers until a block does not extend
+ * it. */
+typedef struct sp_row_writer {
+  sp_block_run *out; /* room reserved by the caller */
+  int64_t n;
+  int64_t b0, b1; /* the pending run of a CHECK span, empty when b0 == b1 */
+  int full;
+  int64_t blocks, full_blocks;
+} sp_row_writer;
+
+static inline sp_row_writer sp_row_writer_at(const sp_run_buf *r) {
+  sp_row_writer w = {r->v, r->n, 0, 0, 0, 0, 0};
+  return w;
+}
+
+static inline void sp_row_put(sp_row_writer *w, int64_t b0, int64_t b1, int full) {
+  w->out[w->n++] = sp_block_run_make(b0, b1, full);
+  w->blocks += b1 - b0;
+  w->full_blocks += full ? b1 - b0 : 0;
+}
+
+static inline void sp_row_flush(sp_row_writer *w) {
+  if (w->b0 < w->b1) sp_row_put(w, w->b0, w->b1, w->full);
+  w->b0 = w->b1 = 0;
+}
+
+static inline void sp_row_push(sp_row_writer *w, int64_t b0, int64_t b1, int full) {
+  if (b0 == w->b1 && full == w->full && w->b0 < w->b1) {
+    w->b1 = b1;
+    return;
+  }
+  sp_row_flush(w);
+  w->b0 = b0;
+  w->b1 = b1;
+  w->full = full;
 }
 
 /* Block-sparse tiles that are whole multiples of the mask's blocks (rows
@@ -49,60 +79,99 @@ static int sp_tiles_cover_blocks(const sparsa_pattern *p, const sp_tiling *t) {
 }
 
 static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64_t qb,
-                                      sp_entries *e) {
-  int64_t r = qb * t->block_q / b->block_rows;
-  if (r >= b->num_row_blocks) return SPARSA_OK;
-  const int32_t *col = b->col + b->row_ptr[r];
-  int64_t n = b->row_ptr[r + 1] - b->row_ptr[r], m = b->block_cols / t->block_kv;
-  SP_TRY(sp_entries_reserve(e, n * m));
-  if (m == 1) {
-    memcpy(e->col + e->n, col, (size_t)n * sizeof(int32_t));
-    memset(e->full + e->n, 1, (size_t)n);
-    e->n += n;
-    return SPARSA_OK;
-  }
+                                      sp_run_buf *r, int64_t *blocks) {
+  *blocks = 0;
+  int64_t tr = qb * t->block_q / b->block_rows;
+  if (tr >= b->num_row_blocks) return SPARSA_OK;
+  const int32_t *col = b->col + b->row_ptr[tr];
+  int64_t n = b->row_ptr[tr + 1] - b->row_ptr[tr], m = b->block_cols / t->block_kv;
+  SP_TRY(sp_runs_reserve(r, n));
+  /* One run per tile, adjacent or not: joining neighbours would chain every
+   * tile to the one before, and cost a block-sparse mask several times its
+   * copy. Only the last listed tile can be cut by the end of the keys. */
+  sp_block_run *out = r->v + r->n;
   for (int64_t k = 0; k < n; k++) {
-    int64_t b0 = (int64_t)col[k] * m, b1 = b0 + m < t->num_kv_blocks ? b0 + m : t->num_kv_blocks;
-    for (int64_t blk = b0; blk < b1; blk++) {
-      e->col[e->n] = (int32_t)blk;
-      e->full[e->n++] = 1;
-    }
+    int64_t b0 = (int64_t)col[k] * m;
+    out[k] = sp_block_run_make(b0, b0 + m, 1);
   }
+  int64_t cut = n > 0 ? (int64_t)col[n - 1] * m + m - t->num_kv_blocks : 0;
+  if (cut > 0) out[n - 1] = sp_block_run_make(out[n - 1].begin, t->num_kv_blocks, 1);
+  r->n += n;
+  *blocks = n * m - (cut > 0 ? cut : 0);
   return SPARSA_OK;
 }
 
+/* The spans of the current and the previous query block of a head: a row
+ * whose spans repeat the previous row's, none of them CHECK (whose blocks
+ * are classified at the row's own queries), repeats its runs, which then
+ * cost a copy instead of a conversion (global tokens: every query block
+ * without a global row has the same runs). */
+typedef struct sp_row_memo {
+  sp_spans spans[2];
+  int cur;          /* spans[cur] is this row's */
+  int repeatable;   /* the previous row's runs follow from its spans alone */
+  int64_t blocks, full_blocks; /* the previous row's counts */
+} sp_row_memo;
+
+static void sp_row_memo_free(sp_row_memo *m) {
+  sp_spans_free(&m->spans[0]);
+  sp_spans_free(&m->spans[1]);
+}
+
+static int sp_spans_equal(const sp_spans *a, const sp_spans *b) {
+  return a->n == b->n && (a->n == 0 || memcmp(a->v, b->v, (size_t)a->n * sizeof *a->v) == 0);
+}
+
+/* Appends the runs of query block qb (those of the previous one start at
+ * prev_first); counts its blocks and full blocks. */
 static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *prep,
-                                  const sp_tiling *t, int64_t qb, sp_spans *spans,
-                                  sp_entries *e) {
-  if (sp_tiles_cover_blocks(p, t)) return sp_copy_tile_row(&p->bsr, t, qb, e);
+                                  const sp_tiling *t, int64_t qb, int64_t prev_first,
+                                  sp_row_memo *memo, sp_run_buf *r, int64_t *blocks,
+                                  int64_t *full_blocks) {
+  if (sp_tiles_cover_blocks(p, t)) {
+    SP_TRY(sp_copy_tile_row(&p->bsr, t, qb, r, blocks));
+    *full_blocks = *blocks;
+    return SPARSA_OK;
+  }
+  memo->cur ^= 1;
+  sp_spans *spans = &memo->spans[memo->cur];
   spans->n = 0;
   SP_TRY(sp_pattern_spans(p, prep, t, qb, spans));
-  int64_t q0 = qb * t->block_q, q1 = q0 + t->block_q;
-  if (q1 > t->g.q_len) q1 = t->g.q_len;
+  if (qb > 0 && memo->repeatable && sp_spans_equal(spans, &memo->spans[memo->cur ^ 1])) {
+    int64_t n = r->n - prev_first;
+    SP_TRY(sp_runs_reserve(r, n));
+    memcpy(r->v + r->n, r->v + prev_first, (size_t)n * sizeof *r->v);
+    r->n += n;
+    *blocks = memo->blocks;
+    *full_blocks = memo->full_blocks;
+    return SPARSA_OK;
+  }
+  memo->repeatable = 1;
+  int64_t q0 = qb * t->block_q, q1 = sp_min64(q0 + t->block_q, t->g.q_len);
+  /* One run per span at most, plus one per block of CHECK spans (room
+   * made when one comes). */
+  SP_TRY(sp_runs_reserve(r, spans->n));
+  sp_row_writer w = sp_row_writer_at(r);
   for (int64_t s = 0; s < spans->n; s++) {
     const sp_span *sp = &spans->v[s];
-    int64_t len = sp->b1 - sp->b0;
-    SP_TRY(sp_entries_reserve(e, len));
-    int32_t *col = e->col + e->n;
-    uint8_t *full = e->full + e->n;
     if (sp->cls != SP_SPAN_CHECK) {
-      for (int64_t k = 0; k < len; k++) col[k] = (int32_t)(sp->b0 + k);
-      memset(full, sp->cls == SP_SPAN_FULL, (size_t)len);
-      e->n += len;
+      sp_row_put(&w, sp->b0, sp->b1, sp->cls == SP_SPAN_FULL);
       continue;
     }
-    int64_t w = 0;
+    memo->repeatable = 0;
+    r->n = w.n;
+    SP_TRY(sp_runs_reserve(r, sp->b1 - sp->b0 + spans->n - s));
+    w.out = r->v;
     for (int64_t b = sp->b0; b < sp->b1; b++) {
-      int64_t k0 = b * t->block_kv, k1 = k0 + t->block_kv;
-      if (k1 > t->g.kv_len) k1 = t->g.kv_len;
+      int64_t k0 = b * t->block_kv, k1 = sp_min64(k0 + t->block_kv, t->g.kv_len);
       sp_block_class c = sp_pattern_classify(p, &t->g, q0, q1, k0, k1);
-      if (c == SP_BLOCK_EMPTY) continue;
-      col[w] = (int32_t)b;
-      full[w] = c == SP_BLOCK_FULL;
-      w++;
+      if (c != SP_BLOCK_EMPTY) sp_row_push(&w, b, b + 1, c == SP_BLOCK_FULL);
     }
-    e->n += w;
+    sp_row_flush(&w);
   }
+  r->n = w.n;
+  *blocks = memo->blocks = w.blocks;
+  *full_blocks = memo->full_blocks = w.full_blocks;
   return SPARSA_OK;
 }
 
@@ -114,78 +183,102 @@ static int32_t sp_same_pattern_before(const sparsa_pattern *const *patterns, int
   return -1;
 }
 
-static sparsa_status sp_copy_head(int64_t *row_ptr, int64_t num_q_blocks, int32_t from,
-                                  int32_t h, sp_entries *e) {
-  const int64_t *src = row_ptr + (int64_t)from * num_q_blocks;
-  int64_t first = src[0], n = src[num_q_blocks] - first, shift = e->n - first;
-  SP_TRY(sp_entries_reserve(e, n));
-  memcpy(e->col + e->n, e->col + first, (size_t)n * sizeof(int32_t));
-  memcpy(e->full + e->n, e->full + first, (size_t)n);
-  e->n += n;
-  int64_t *dst = row_ptr + (int64_t)h * num_q_blocks;
-  for (int64_t r = 1; r <= num_q_blocks; r++) dst[r] = src[r] + shift;
+/* Full blocks of the runs [first, last). */
+static int64_t sp_count_full(const sp_block_run *runs, int64_t first, int64_t last) {
+  int64_t f = 0;
+  for (int64_t k = first; k < last; k++)
+    if (sp_block_run_full(runs[k])) f += sp_block_run_end(runs[k]) - runs[k].begin;
+  return f;
+}
+
+static sparsa_status sp_copy_head(sp_block_list *l, int32_t from, int32_t h, sp_run_buf *r) {
+  int64_t nq = l->num_q_blocks;
+  const int64_t *src_runs = l->run_ptr + (int64_t)from * nq;
+  const int64_t *src_rows = l->row_ptr + (int64_t)from * nq;
+  int64_t *dst_runs = l->run_ptr + (int64_t)h * nq, *dst_rows = l->row_ptr + (int64_t)h * nq;
+  int64_t first = src_runs[0], n = src_runs[nq] - first, shift = r->n - first;
+  int64_t block_shift = dst_rows[0] - src_rows[0];
+  SP_TRY(sp_runs_reserve(r, n));
+  memcpy(r->v + r->n, r->v + first, (size_t)n * sizeof *r->v);
+  r->n += n;
+  for (int64_t q = 1; q <= nq; q++) {
+    dst_runs[q] = src_runs[q] + shift;
+    dst_rows[q] = src_rows[q] + block_shift;
+  }
+  l->num_full += sp_count_full(r->v, first, first + n);
   return SPARSA_OK;
+}
+
+static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, int64_t row0,
+                                   sp_block_list *l, sp_row_memo *memo, sp_run_buf *r) {
+  sp_span_prep *prep = NULL;
+  SP_TRY(sp_span_prep_create(p, t, &prep));
+  sparsa_status st = SPARSA_OK;
+  memo->repeatable = 0;
+  for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
+    int64_t row = row0 + qb, blocks = 0, full_blocks = 0;
+    st = sp_build_row(p, prep, t, qb, l->run_ptr[row > row0 ? row - 1 : row], memo, r, &blocks,
+                      &full_blocks);
+    if (st != SPARSA_OK) break;
+    l->run_ptr[row + 1] = r->n;
+    l->row_ptr[row + 1] = l->row_ptr[row] + blocks;
+    l->num_full += full_blocks;
+  }
+  sp_span_prep_free(prep);
+  return st;
 }
 
 sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t num_heads,
                                   const sp_geom *g, int32_t block_q, int32_t block_kv,
                                   sp_block_list *out) {
   memset(out, 0, sizeof *out);
+  atomic_init(&out->entries, NULL);
   sp_tiling t = sp_tiling_make(g, block_q, block_kv);
   int64_t rows = (int64_t)num_heads * t.num_q_blocks;
-  int64_t *row_ptr = sp_malloc(sp_mul_size((size_t)rows + 1, sizeof(int64_t)));
-  if (row_ptr == NULL)
-    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask building: allocating %lld row offsets",
-                   (long long)rows + 1);
-  sp_entries e = {0};
-  sp_spans spans = {0};
-  sparsa_status st = sp_entries_reserve(&e, sp_initial_capacity(t.num_q_blocks, t.num_kv_blocks));
-  row_ptr[0] = 0;
-  for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++) {
-    int32_t same = h > 0 ? sp_same_pattern_before(patterns, h) : -1;
-    if (same >= 0) {
-      st = sp_copy_head(row_ptr, t.num_q_blocks, same, h, &e);
-      continue;
-    }
-    sp_span_prep *prep = NULL;
-    st = sp_span_prep_create(patterns[h], &t, &prep);
-    for (int64_t qb = 0; qb < t.num_q_blocks && st == SPARSA_OK; qb++) {
-      st = sp_build_row(patterns[h], prep, &t, qb, &spans, &e);
-      if (st != SPARSA_OK) break;
-      row_ptr[h * t.num_q_blocks + qb + 1] = e.n;
-      /* Heads of one mask tend to have similar densities: size the list
-       * for all of them once the first is known. */
-      if (h == 0 && qb == t.num_q_blocks - 1 && num_heads > 1)
-        st = sp_entries_reserve(&e, e.n * (num_heads - 1) + e.n / 8 + 1024);
-    }
-    sp_span_prep_free(prep);
-  }
-  sp_spans_free(&spans);
-  if (st != SPARSA_OK) {
-    sp_free(row_ptr);
-    sp_free(e.col);
-    sp_free(e.full);
-    return st;
-  }
-  int64_t num_full = 0;
-  for (int64_t k = 0; k < e.n; k++) num_full += e.full[k];
   out->num_heads = num_heads;
   out->block_q = block_q;
   out->block_kv = block_kv;
   out->num_q_blocks = t.num_q_blocks;
   out->num_kv_blocks = t.num_kv_blocks;
-  out->row_ptr = row_ptr;
-  out->col = e.col;
-  out->full = e.full;
-  out->num_full = num_full;
-  out->num_partial = e.n - num_full;
+  out->run_ptr = sp_malloc(sp_mul_size((size_t)rows + 1, sizeof(int64_t)));
+  out->row_ptr = sp_malloc(sp_mul_size((size_t)rows + 1, sizeof(int64_t)));
+  sp_run_buf r = {0};
+  sp_row_memo memo;
+  memset(&memo, 0, sizeof memo);
+  sparsa_status st = SPARSA_OK;
+  if (out->run_ptr == NULL || out->row_ptr == NULL)
+    st = sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask building: allocating %lld row offsets",
+                 (long long)rows + 1);
+  else
+    st = sp_runs_reserve(&r, 2 * t.num_q_blocks);
+  if (st == SPARSA_OK) out->run_ptr[0] = out->row_ptr[0] = 0;
+  for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++) {
+    int32_t same = h > 0 ? sp_same_pattern_before(patterns, h) : -1;
+    if (same >= 0) {
+      st = sp_copy_head(out, same, h, &r);
+      continue;
+    }
+    st = sp_build_head(patterns[h], &t, (int64_t)h * t.num_q_blocks, out, &memo, &r);
+    /* Heads of one mask tend to have similar run counts: size the list for
+     * all of them once the first is known. */
+    if (st == SPARSA_OK && h == 0 && num_heads > 1)
+      st = sp_runs_reserve(&r, r.n * (num_heads - 1) + r.n / 8 + 1024);
+  }
+  sp_row_memo_free(&memo);
+  out->runs = r.v;
+  if (st != SPARSA_OK) {
+    sp_block_list_free(out);
+    return st;
+  }
+  out->num_partial = out->row_ptr[rows] - out->num_full;
   return SPARSA_OK;
 }
 
 void sp_block_list_free(sp_block_list *list) {
   if (list == NULL) return;
+  sp_free(list->run_ptr);
+  sp_free(list->runs);
   sp_free(list->row_ptr);
-  sp_free(list->col);
-  sp_free(list->full);
+  sp_free(atomic_load(&list->entries));
   memset(list, 0, sizeof *list);
 }

@@ -10,6 +10,9 @@
 
 #include <sparsa/sparsa.h>
 
+struct sp_block_list;
+struct sp_block_csr;
+
 /* Services the core offers a plugin, which cannot link core symbols: the
  * library exports only the public API. */
 typedef struct sp_host_services {
@@ -17,6 +20,8 @@ typedef struct sp_host_services {
   void (*set_error)(const char *text);      /* sets sparsa_last_error() */
   void *(*alloc)(size_t bytes);             /* sp_malloc (fault-injectable) */
   void (*release)(void *ptr);               /* sp_free */
+  /* sp_block_list_csr: the per-block view of a block list */
+  sparsa_status (*block_list_csr)(const struct sp_block_list *list, struct sp_block_csr *out);
 } sp_host_services;
 
 typedef struct sp_engine_ops {

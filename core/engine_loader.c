@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "block_list.h"
 #include "engine.h"
 #include "error.h"
 
@@ -21,7 +22,7 @@ static const sp_engine_ops *sp_loaded_ops;  /* the plugin stays loaded for the p
 static void sp_host_set_error(const char *text) { sp_set_error_text(text); }
 
 static const sp_host_services sp_host = {
-    sizeof(sp_host_services), sp_host_set_error, sp_malloc, sp_free,
+    sizeof(sp_host_services), sp_host_set_error, sp_malloc, sp_free, sp_block_list_csr,
 };
 
 /* Directory of the object that holds this function (libsparsa.so, or the

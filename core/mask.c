@@ -187,9 +187,12 @@ SPARSA_API sparsa_status sparsa_mask_block_counts(const sparsa_mask *mask, int32
                                                   int64_t *num_full, int64_t *num_partial) {
   SP_CHECK_NULL(mask);
   SP_TRY(sp_check_head(__func__, mask, head, 0));
+  const sp_block_list *b = &mask->blocks;
   int64_t first, last, full = 0;
-  sp_head_range(&mask->blocks, head, &first, &last);
-  for (int64_t k = first; k < last; k++) full += mask->blocks.full[k];
+  sp_head_range(b, head, &first, &last);
+  int64_t rows = (int64_t)head * b->num_q_blocks;
+  for (int64_t k = b->run_ptr[rows]; k < b->run_ptr[rows + b->num_q_blocks]; k++)
+    if (sp_block_run_full(b->runs[k])) full += sp_block_run_end(b->runs[k]) - b->runs[k].begin;
   if (num_full != NULL) *num_full = full;
   if (num_partial != NULL) *num_partial = last - first - full;
   return SPARSA_OK;
@@ -221,10 +224,10 @@ static int64_t sp_head_visible_pairs(const sparsa_mask *m, int32_t h, uint8_t *s
   for (int64_t qb = 0; qb < b->num_q_blocks; qb++) {
     int64_t q0 = qb * b->block_q, nq = g->q_len - q0 < b->block_q ? g->q_len - q0 : b->block_q;
     int64_t row = (int64_t)h * b->num_q_blocks + qb;
-    for (int64_t k = b->row_ptr[row]; k < b->row_ptr[row + 1]; k++) {
-      int64_t k0 = (int64_t)b->col[k] * b->block_kv;
+    for (sp_block_cursor c = sp_block_cursor_at(b, row); c.block >= 0; sp_block_cursor_next(&c)) {
+      int64_t k0 = c.block * b->block_kv;
       int64_t nk = g->kv_len - k0 < b->block_kv ? g->kv_len - k0 : b->block_kv;
-      if (b->full[k]) {
+      if (c.full) {
         total += nq * nk;
         continue;
       }
@@ -304,7 +307,8 @@ SPARSA_API sparsa_status sparsa_mask_export_bsr(const sparsa_mask *mask, int32_t
     const int64_t *src = b->row_ptr + (int64_t)head * b->num_q_blocks;
     for (int64_t r = 0; r <= b->num_q_blocks; r++) row_ptr[r] = src[r] - first;
   }
-  if (col_idx != NULL) memcpy(col_idx, b->col + first, (size_t)n * sizeof(int32_t));
-  if (is_full != NULL) memcpy(is_full, b->full + first, (size_t)n);
+  /* Straight from the runs: one head needs no per-block view of the mask. */
+  int64_t rows = (int64_t)head * b->num_q_blocks;
+  sp_block_list_expand(b, b->run_ptr[rows], b->run_ptr[rows + b->num_q_blocks], col_idx, is_full);
   return SPARSA_OK;
 }

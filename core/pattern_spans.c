@@ -34,8 +34,7 @@ void sp_spans_free(sp_spans *s) {
   s->n = s->cap = 0;
 }
 
-static sparsa_status sp_spans_reserve(sp_spans *s, int64_t extra) {
-  if (s->n + extra <= s->cap) return SPARSA_OK;
+static sparsa_status sp_spans_grow(sp_spans *s, int64_t extra) {
   int64_t cap = s->cap ? s->cap : 64;
   while (cap < s->n + extra) cap *= 2;
   sp_span *v = sp_realloc(s->v, sp_mul_size((size_t)cap, sizeof *v));
@@ -45,6 +44,10 @@ static sparsa_status sp_spans_reserve(sp_spans *s, int64_t extra) {
   s->v = v;
   s->cap = cap;
   return SPARSA_OK;
+}
+
+static inline sparsa_status sp_spans_reserve(sp_spans *s, int64_t extra) {
+  return s->n + extra <= s->cap ? SPARSA_OK : sp_spans_grow(s, extra);
 }
 
 /* The query block and the quantities every kind starts from. */
@@ -307,9 +310,30 @@ static sparsa_status sp_power_spans(const sparsa_pattern *p, const sp_qtile *qt,
   return SPARSA_OK;
 }
 
+/* The runs of listed columns up to last_col; called first in its region,
+ * so that the runs wholly before the cut are copied as prepared. */
 static sparsa_status sp_column_runs(const sp_span_prep *pr, const sp_qtile *qt, int64_t last_col,
                                     sp_spans *out) {
-  for (int64_t r = 0; r < pr->num_runs; r++) {
+  int64_t whole = pr->num_runs; /* runs whose every column is <= last_col */
+  if (whole > 0 && pr->first_col[pr->run_end[whole - 1] - 1] > last_col) {
+    int64_t lo = 0, hi = whole - 1;
+    while (lo < hi) {
+      int64_t mid = lo + (hi - lo) / 2;
+      if (pr->first_col[pr->run_end[mid] - 1] <= last_col)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    whole = lo;
+  }
+  if (out->n == qt->base && whole > 0) {
+    SP_TRY(sp_spans_reserve(out, whole));
+    memcpy(out->v + out->n, pr->run_span, (size_t)whole * sizeof(sp_span));
+    out->n += whole;
+  } else {
+    whole = 0;
+  }
+  for (int64_t r = whole; r < pr->num_runs; r++) {
     int64_t i0 = pr->run_start[r], i1 = pr->run_end[r];
     if (pr->first_col[i0] > last_col) break;
     int64_t i = i1;

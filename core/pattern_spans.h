@@ -1,8 +1,8 @@
 /* Candidate enumeration: for one query block, the key blocks that may hold
  * visible pairs, as sorted runs ("spans") tagged with what is already known
- * about every block of the run. Mask building classifies only the CHECK
- * runs block by block, so its cost follows the number of listed blocks,
- * never the number of tiles. */
+ * about every block of the run. Mask building turns spans into runs of the
+ * mask (block_list.h) and classifies only the CHECK ones block by block, so
+ * its cost follows the number of spans, never the number of blocks. */
 #ifndef SPARSA_CORE_PATTERN_SPANS_H
 #define SPARSA_CORE_PATTERN_SPANS_H
 
@@ -16,7 +16,8 @@ typedef enum sp_span_class {
 
 typedef struct sp_span {
   int64_t b0, b1; /* key blocks [b0, b1) */
-  int32_t cls;    /* sp_span_class */
+  int64_t cls;    /* sp_span_class; 64 bits leave no padding, so that lists
+                     of spans compare with memcmp */
 } sp_span;
 
 /* A growable list, used as a stack by combinations: a call appends its
@@ -47,9 +48,11 @@ typedef struct sp_span_prep {
   int64_t num_blocks;
   int64_t *block, *first_col;
   int32_t *cls;
-  /* Runs of consecutive blocks of one class: block indices [start, end). */
+  /* Runs of consecutive blocks of one class: block indices [start, end),
+   * and each run as the span it gives when no column of it is cut off. */
   int64_t num_runs;
   int64_t *run_start, *run_end;
+  sp_span *run_span;
   /* VERTICAL_SLASH: the offsets as disjoint ascending segments [lo, hi]:
    * bands (long runs of consecutive offsets, whose blocks may be full) and
    * clusters (offsets at most block_q apart, whose diagonals cover one

@@ -17,6 +17,7 @@ static void sp_prep_release(sp_span_prep *p) {
   sp_free(p->cls);
   sp_free(p->run_start);
   sp_free(p->run_end);
+  sp_free(p->run_span);
   sp_free(p->seg_lo);
   sp_free(p->seg_hi);
   sp_free(p->seg_band);
@@ -43,7 +44,8 @@ static sparsa_status sp_prep_columns(sp_span_prep *p, const sp_index_set *cols,
   p->cls = sp_malloc(cap * sizeof(int32_t));
   p->run_start = sp_malloc(cap * sizeof(int64_t));
   p->run_end = sp_malloc(cap * sizeof(int64_t));
-  if (!p->block || !p->first_col || !p->cls || !p->run_start || !p->run_end)
+  p->run_span = sp_malloc(cap * sizeof(sp_span));
+  if (!p->block || !p->first_col || !p->cls || !p->run_start || !p->run_end || !p->run_span)
     return sp_prep_oom("the column blocks");
   int64_t nb = 0;
   for (int64_t k = 0; k < n;) {
@@ -62,6 +64,7 @@ static sparsa_status sp_prep_columns(sp_span_prep *p, const sp_index_set *cols,
     while (j < nb && p->block[j] == p->block[j - 1] + 1 && p->cls[j] == p->cls[i]) j++;
     p->run_start[nr] = i;
     p->run_end[nr] = j;
+    p->run_span[nr] = (sp_span){p->block[i], p->block[j - 1] + 1, p->cls[i]};
     nr++;
     i = j;
   }

@@ -43,3 +43,7 @@ void *spc_calloc(size_t count, size_t size) {
 void spc_free(void *ptr) {
   if (ptr != NULL) spc_host->release(ptr);
 }
+
+sparsa_status spc_block_csr(const struct sp_block_list *list, struct sp_block_csr *out) {
+  return spc_host->block_list_csr(list, out);
+}

@@ -30,6 +30,9 @@ void *spc_alloc(size_t bytes);
 void *spc_calloc(size_t count, size_t size);
 void spc_free(void *ptr);
 
+/* The per-block view of a core block list (sp_block_list_csr). */
+sparsa_status spc_block_csr(const struct sp_block_list *list, struct sp_block_csr *out);
+
 #define SPC_CHECK_NULL(ptr)                                                         \
   do {                                                                              \
     if ((ptr) == NULL)                                                              \

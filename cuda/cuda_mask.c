@@ -91,14 +91,16 @@ sparsa_status spc_device_lists_build(const spc_device_lists *l, void *stream) {
 static sparsa_status spc_lists_upload(const sp_block_list *b, void *stream, spc_device_lists *out) {
   memset(out, 0, sizeof *out);
   int64_t rows = (int64_t)b->num_heads * b->num_q_blocks, nnz = b->row_ptr[rows];
+  sp_block_csr csr;
+  SPC_TRY(spc_block_csr(b, &csr));
   SPC_TRY(spc_lists_alloc(out, rows, nnz));
   cudaStream_t s = stream;
   cudaError_t err = cudaMemcpyAsync(out->row_ptr, b->row_ptr, (size_t)(rows + 1) * 8,
                                     cudaMemcpyHostToDevice, s);
   if (err == cudaSuccess && nnz)
-    err = cudaMemcpyAsync(out->col, b->col, (size_t)nnz * 4, cudaMemcpyHostToDevice, s);
+    err = cudaMemcpyAsync(out->col, csr.col, (size_t)nnz * 4, cudaMemcpyHostToDevice, s);
   if (err == cudaSuccess && nnz)
-    err = cudaMemcpyAsync(out->full, b->full, (size_t)nnz, cudaMemcpyHostToDevice, s);
+    err = cudaMemcpyAsync(out->full, csr.full, (size_t)nnz, cudaMemcpyHostToDevice, s);
   if (err == cudaSuccess) err = cudaStreamSynchronize(s);
   if (err != cudaSuccess) {
     spc_device_lists_free(out);

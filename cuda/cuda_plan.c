@@ -47,6 +47,8 @@ static sparsa_status spc_list_coarsen(const sp_block_list *in, int32_t tq, int32
                                       int64_t q_len, int64_t kv_len, spc_list *out) {
   const int64_t rq = tq / in->block_q, rk = tkv / in->block_kv;
   const int64_t nq = (q_len + tq - 1) / tq, nk = (kv_len + tkv - 1) / tkv;
+  sp_block_csr csr;
+  SPC_TRY(spc_block_csr(in, &csr));
   out->num_heads = in->num_heads;
   out->num_q_blocks = nq;
   out->owned = 1;
@@ -73,9 +75,9 @@ static sparsa_status spc_list_coarsen(const sp_block_list *in, int32_t tq, int32
       for (int64_t qb = qb0; qb < qb1; qb++) {
         int64_t row = (int64_t)h * in->num_q_blocks + qb;
         for (int64_t e = in->row_ptr[row]; e < in->row_ptr[row + 1]; e++) {
-          int64_t C = in->col[e] / rk;
+          int64_t C = csr.col[e] / rk;
           seen[C]++;
-          fulls[C] += in->full[e] != 0;
+          fulls[C] += csr.full[e] != 0;
         }
       }
       for (int64_t C = 0; C < nk; C++) {
@@ -135,7 +137,9 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const sp_block_list *in = &plan->lists[l];
     if (*tq == in->block_q && *tkv == in->block_kv) {
-      lists[l] = (spc_list){in->num_heads, in->num_q_blocks, in->row_ptr, in->col, in->full, 0};
+      sp_block_csr csr;
+      SPC_TRY(spc_block_csr(in, &csr));
+      lists[l] = (spc_list){in->num_heads, in->num_q_blocks, csr.row_ptr, csr.col, csr.full, 0};
       continue;
     }
     /* Lengths of the list: those of any sequence that uses it. */
@@ -255,15 +259,17 @@ static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_li
   if (list->num_heads == 1) h1 = h0 = 0;
   int32_t nheads = h1 - h0 + 1;
   const int sub = list->block_kv >= SPC_TILE_KV ? list->block_kv / SPC_TILE_KV : 1;
+  sp_block_csr csr;
+  SPC_TRY(spc_block_csr(list, &csr));
   for (int32_t h = h0; h <= h1; h++) {
     int64_t row = (int64_t)h * list->num_q_blocks; /* q block 0 holds every decode row */
     for (int64_t e = list->row_ptr[row]; e < list->row_ptr[row + 1]; e++) {
-      int64_t first_tile = (int64_t)list->col[e] * list->block_kv / SPC_TILE_KV;
+      int64_t first_tile = (int64_t)csr.col[e] * list->block_kv / SPC_TILE_KV;
       for (int s = 0; s < sub; s++) {
         int64_t t = first_tile + s;
         if (t >= ntiles) break;
         heads_seen[t]++;
-        fulls_seen[t] += list->full[e] != 0 && list->block_kv >= SPC_TILE_KV;
+        fulls_seen[t] += csr.full[e] != 0 && list->block_kv >= SPC_TILE_KV;
       }
     }
   }

@@ -29,7 +29,8 @@ __attribute__((visibility("default"))) sparsa_status sparsa_cuda_engine_entry(
 sparsa_status sparsa_cuda_engine_entry(uint32_t interface_version, const sp_host_services *host,
                                        const sp_engine_ops **out) {
   if (host == NULL || out == NULL || host->struct_size < sizeof(sp_host_services) ||
-      host->set_error == NULL || host->alloc == NULL || host->release == NULL)
+      host->set_error == NULL || host->alloc == NULL || host->release == NULL ||
+      host->block_list_csr == NULL)
     return SPARSA_ERR_VERSION; /* no usable way to report more */
   spc_host_bind(host);
   *out = NULL;

@@ -3,6 +3,7 @@
  * milliseconds on a GPU; FlashInfer's plan() 1-3 ms). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_case.h"
 #include "bench_shapes.h"
@@ -18,11 +19,39 @@ static const char *const head_specs[] = {
     "dilated:4096,4", "window:1024",  "causal",     "global:16&causal",
 };
 
-static int build_patterns(int64_t n, sparsa_pattern **patterns) {
+/* Every built-in kind, each on all heads (its own pattern object per head,
+ * so nothing is shared): the target is the slowest of them. Grids are
+ * sized from N (grid_rows is N / 256 rows of 256, frames_3d N / 1024 frames
+ * of 32 x 32). */
+typedef struct mask_kind {
+  const char *name;
+  const char *spec; /* %lld: N / 256 for 2-D grids, N / 1024 for 3-D ones */
+} mask_kind;
+
+static const mask_kind mask_kinds[] = {
+    {"dense", "dense"},
+    {"causal", "causal"},
+    {"window", "window:1024"},
+    {"sink_window", "sink:128,2048"},
+    {"dilated", "dilated:4096,4"},
+    {"global", "global:64"},
+    {"blocks10", "blocks:0.1"},
+    {"vertical_slash", "vslash:1000,1000"},
+    {"power", "power:256"},
+    {"radial", "radial:1024,256"},
+    {"neighborhood_2d", "nbhd2d:%lld,256,9,9"},
+    {"neighborhood_3d", "nbhd3d:%lld,32,32,3,7,7"},
+    {"union_sink_global", "sink:64,1024+global:16"},
+    {"intersection_global_causal", "global:64&causal"},
+};
+enum { NUM_MASK_KINDS = sizeof mask_kinds / sizeof mask_kinds[0] };
+
+static int build_patterns_of(const char *const *specs, int num_specs, int64_t n,
+                             sparsa_pattern **patterns) {
   char err[512];
   for (int h = 0; h < MASK_HEADS; h++) {
     cli_pattern_shape shape = {n, n, BENCH_BLOCK, h, 5};
-    if (cli_pattern_from_spec(head_specs[h % 8], &shape, &patterns[h], err, sizeof err)) {
+    if (cli_pattern_from_spec(specs[h % num_specs], &shape, &patterns[h], err, sizeof err)) {
       bench_log("   %s\n", err);
       return -1;
     }
@@ -30,8 +59,15 @@ static int build_patterns(int64_t n, sparsa_pattern **patterns) {
   return 0;
 }
 
+static int build_patterns(int64_t n, sparsa_pattern **patterns) {
+  return build_patterns_of(head_specs, 8, n, patterns);
+}
+
 static void release(sparsa_pattern **patterns) {
-  for (int h = 0; h < MASK_HEADS; h++) sparsa_pattern_destroy(patterns[h]);
+  for (int h = 0; h < MASK_HEADS; h++) {
+    sparsa_pattern_destroy(patterns[h]);
+    patterns[h] = NULL;
+  }
 }
 
 static sparsa_mask_desc mixed_desc(int64_t n, sparsa_pattern **patterns) {
@@ -44,17 +80,12 @@ static sparsa_mask_desc mixed_desc(int64_t n, sparsa_pattern **patterns) {
   return desc;
 }
 
-static int run_mask_build(const bench_env *env, bench_results *r) {
-  const int64_t n = env->quick ? 8192 : 32768;
-  sparsa_pattern *patterns[MASK_HEADS] = {0};
-  if (build_patterns(n, patterns)) {
-    release(patterns);
-    return -1;
-  }
+/* Median milliseconds of sparsa_mask_create over the given patterns. */
+static double time_mask_build(const bench_env *env, int64_t n, sparsa_pattern **patterns,
+                              double *density) {
   sparsa_mask_desc desc = mixed_desc(n, patterns);
   const int reps = 2 * env->reps + 1;
   double times[64];
-  double density = 0.0;
   for (int i = 0; i < reps; i++) {
     sparsa_mask *mask = NULL;
     double t0 = cli_now_seconds();
@@ -62,18 +93,46 @@ static int run_mask_build(const bench_env *env, bench_results *r) {
     times[i] = cli_now_seconds() - t0;
     if (st != SPARSA_OK) {
       bench_log("   mask: %s: %s\n", sparsa_status_string(st), sparsa_last_error());
-      release(patterns);
-      return -1;
+      return -1.0;
     }
-    if (i == 0) sparsa_mask_density(mask, -1, &density);
+    if (i == 0) sparsa_mask_density(mask, -1, density);
     sparsa_mask_destroy(mask);
   }
-  double ms = 1e3 * cli_median(times, reps);
-  bench_log("   %d heads (8 kinds), N=%lld, block %d: %.3f ms per mask (density %.3f)\n",
-            MASK_HEADS, (long long)n, BENCH_BLOCK, ms, density);
-  bench_put(r, ms, "mask_build_ms");
-  bench_put(r, density, "mask_build_density");
+  return 1e3 * cli_median(times, reps);
+}
+
+static int run_mask_build(const bench_env *env, bench_results *r) {
+  const int64_t n = env->quick ? 8192 : 32768;
+  sparsa_pattern *patterns[MASK_HEADS] = {0};
+  double worst = 0.0, density = 0.0;
+  const char *worst_kind = "";
+  for (int k = 0; k < NUM_MASK_KINDS; k++) {
+    char spec[64];
+    snprintf(spec, sizeof spec, mask_kinds[k].spec,
+             (long long)(strstr(mask_kinds[k].spec, "nbhd3d") ? n / 1024 : n / 256));
+    const char *specs[1] = {spec};
+    double ms = -1.0;
+    if (build_patterns_of(specs, 1, n, patterns) == 0) ms = time_mask_build(env, n, patterns, &density);
+    release(patterns);
+    if (ms < 0) return -1;
+    bench_log("   %-27s %8.3f ms (density %.3f)\n", mask_kinds[k].name, ms, density);
+    bench_put(r, ms, "mask_build_%s_ms", mask_kinds[k].name);
+    if (ms > worst) {
+      worst = ms;
+      worst_kind = mask_kinds[k].name;
+    }
+  }
+  bench_log("   %d heads per kind, N=%lld, block %d: slowest kind %s, %.3f ms per mask\n",
+            MASK_HEADS, (long long)n, BENCH_BLOCK, worst_kind, worst);
+  bench_put(r, worst, "mask_build_ms");
+  /* The per-head mix of 8 kinds in one mask. */
+  double ms = -1.0;
+  if (build_patterns(n, patterns) == 0) ms = time_mask_build(env, n, patterns, &density);
   release(patterns);
+  if (ms < 0) return -1;
+  bench_log("   %d heads of 8 kinds in one mask: %.3f ms (density %.3f)\n", MASK_HEADS, ms, density);
+  bench_put(r, ms, "mask_build_mixed_ms");
+  bench_put(r, density, "mask_build_density");
   return 0;
 }
 
@@ -171,6 +230,7 @@ done:
 }
 
 const bench_case bench_case_mask_build = {
-    "mask_build", "mask of 32 mixed per-head patterns, N=32768, block 64", run_mask_build};
+    "mask_build", "masks of 32 heads of each built-in kind and of 8 mixed kinds, N=32768, block 64",
+    run_mask_build};
 const bench_case bench_case_plan = {"plan", "plan creation from an existing 32-head mask, N=32768",
                                     run_plan};

@@ -1,13 +1,17 @@
 /* Mask-building time per pattern kind: sparsa_mask_create for H heads, each
  * with its own pattern (parameters differ per head, so nothing is shared),
- * at N x N tokens and 64 x 64 blocks; plus the one-shared-pattern case.
+ * at N x N tokens and 64 x 64 blocks, on the calling thread; and,
+ * separately, the time to materialize the per-block view (CSR) of the
+ * resulting mask, which only block-by-block consumers (device uploads) pay.
  * Times are medians over the repeats of the wall clock and, because the
  * machine may be shared, of the calling thread's CPU time (which excludes
- * time the thread was not running). Prints a table and one JSON line.
+ * time the thread was not running). Prints a table and one JSON line whose
+ * "worst" names the slowest kind.
  *
  *   bench_mask [N [heads [repeats]]]      defaults: 32768 32 7 */
 #define _POSIX_C_SOURCE 200809L
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,9 @@
 #include <time.h>
 
 #include <sparsa/sparsa.h>
+
+#include "block_list.h"
+#include "mask.h"
 
 #define CHECK(call)                                                                    \
   do {                                                                                 \
@@ -134,7 +141,7 @@ static int cmp_double(const void *a, const void *b) {
 
 typedef struct result {
   const char *kind;
-  double ms_heads, cpu_heads, ms_shared, cpu_shared, blocks_per_head, density;
+  double ms, cpu, csr_ms, csr_cpu, blocks_per_head, runs_per_row, density;
 } result;
 
 static double median(double *t, int n) {
@@ -148,43 +155,52 @@ static result run(sparsa_context *ctx, const char *kind, int64_t n, int heads, i
   sparsa_mask_desc d;
   CHECK(sparsa_mask_desc_init(&d));
   d.q_len = d.kv_len = n;
+  d.num_heads = heads;
   d.patterns = (const sparsa_pattern *const *)p;
-  result r = {kind, 0, 0, 0, 0, 0, 0};
-  double *t = malloc((size_t)repeats * sizeof *t), *c = malloc((size_t)repeats * sizeof *c);
-  for (int shared = 0; shared < 2; shared++) {
-    d.num_heads = shared ? 1 : heads;
-    for (int k = -1; k < repeats; k++) { /* one warm-up run */
-      sparsa_mask *m = NULL;
-      double t0 = now_ms(CLOCK_MONOTONIC), c0 = now_ms(CLOCK_THREAD_CPUTIME_ID);
-      CHECK(sparsa_mask_create(ctx, &d, &m));
-      double c1 = now_ms(CLOCK_THREAD_CPUTIME_ID), t1 = now_ms(CLOCK_MONOTONIC);
-      if (k >= 0) {
-        t[k] = t1 - t0;
-        c[k] = c1 - c0;
-      }
-      if (k == repeats - 1 && !shared) {
-        sparsa_mask_info info;
-        memset(&info, 0, sizeof info);
-        info.struct_size = sizeof info;
-        CHECK(sparsa_mask_get_info(m, &info));
-        r.blocks_per_head = (double)(info.num_full_blocks + info.num_partial_blocks) / heads;
-        CHECK(sparsa_mask_density(m, -1, &r.density));
-      }
-      sparsa_mask_destroy(m);
+  result r = {kind, 0, 0, 0, 0, 0, 0, 0};
+  double *t = malloc((size_t)repeats * 4 * sizeof *t);
+  double *c = t + repeats, *tv = c + repeats, *cv = tv + repeats;
+  for (int k = -1; k < repeats; k++) { /* one warm-up run */
+    sparsa_mask *m = NULL;
+    double t0 = now_ms(CLOCK_MONOTONIC), c0 = now_ms(CLOCK_THREAD_CPUTIME_ID);
+    CHECK(sparsa_mask_create(ctx, &d, &m));
+    double c1 = now_ms(CLOCK_THREAD_CPUTIME_ID), t1 = now_ms(CLOCK_MONOTONIC);
+    sp_block_csr csr;
+    CHECK(sp_block_list_csr(&m->blocks, &csr));
+    double c2 = now_ms(CLOCK_THREAD_CPUTIME_ID), t2 = now_ms(CLOCK_MONOTONIC);
+    if (k >= 0) {
+      t[k] = t1 - t0;
+      c[k] = c1 - c0;
+      tv[k] = t2 - t1;
+      cv[k] = c2 - c1;
     }
-    if (shared) {
-      r.ms_shared = median(t, repeats);
-      r.cpu_shared = median(c, repeats);
-    } else {
-      r.ms_heads = median(t, repeats);
-      r.cpu_heads = median(c, repeats);
+    if (k == repeats - 1) {
+      const sp_block_list *b = &m->blocks;
+      int64_t rows = (int64_t)heads * b->num_q_blocks;
+      r.blocks_per_head = (double)b->row_ptr[rows] / heads;
+      r.runs_per_row = (double)b->run_ptr[rows] / (double)rows;
+      CHECK(sparsa_mask_density(m, -1, &r.density));
     }
+    sparsa_mask_destroy(m);
   }
+  r.ms = median(t, repeats);
+  r.cpu = median(c, repeats);
+  r.csr_ms = median(tv, repeats);
+  r.csr_cpu = median(cv, repeats);
   free(t);
-  free(c);
   for (int h = 0; h < heads; h++) sparsa_pattern_destroy(p[h]);
   free(p);
   return r;
+}
+
+static void print_json_field(const char *name, const result *res, int num, size_t offset,
+                             const char *fmt) {
+  printf(",\"%s\":{", name);
+  for (int k = 0; k < num; k++) {
+    printf("%s\"%s\":", k ? "," : "", res[k].kind);
+    printf(fmt, *(const double *)((const char *)&res[k] + offset));
+  }
+  printf("}");
 }
 
 int main(int argc, char **argv) {
@@ -199,27 +215,30 @@ int main(int argc, char **argv) {
   sparsa_context *ctx;
   CHECK(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx));
   result res[NUM];
-  printf("mask build, N = %lld, %d heads (distinct patterns), blocks 64 x 64, median of %d\n",
+  printf("mask build, N = %lld, %d heads (distinct patterns), blocks 64 x 64, one thread, "
+         "median of %d; csr: the per-block view, built afterwards\n",
          (long long)n, heads, repeats);
-  printf("%-28s %11s %11s %11s %11s %12s %8s\n", "kind", "wall heads", "cpu heads",
-         "wall shared", "cpu shared", "blocks/head", "density");
+  printf("%-28s %9s %9s %9s %9s %12s %9s %8s\n", "kind", "wall ms", "cpu ms", "csr wall",
+         "csr cpu", "blocks/head", "runs/row", "density");
+  int worst = 0;
   for (int k = 0; k < NUM; k++) {
     res[k] = run(ctx, kinds[k], n, heads, repeats);
-    printf("%-28s %11.3f %11.3f %11.3f %11.3f %12.0f %8.4f\n", kinds[k], res[k].ms_heads,
-           res[k].cpu_heads, res[k].ms_shared, res[k].cpu_shared, res[k].blocks_per_head,
+    printf("%-28s %9.3f %9.3f %9.3f %9.3f %12.0f %9.1f %8.4f\n", kinds[k], res[k].ms, res[k].cpu,
+           res[k].csr_ms, res[k].csr_cpu, res[k].blocks_per_head, res[k].runs_per_row,
            res[k].density);
     fflush(stdout);
+    if (res[k].ms > res[worst].ms) worst = k;
   }
-  printf("{\"bench\":\"mask_build\",\"n\":%lld,\"heads\":%d,\"block\":[64,64],\"repeats\":%d,\"ms\":{",
-         (long long)n, heads, repeats);
-  for (int k = 0; k < NUM; k++) printf("%s\"%s\":%.4f", k ? "," : "", kinds[k], res[k].ms_heads);
-  printf("},\"cpu_ms\":{");
-  for (int k = 0; k < NUM; k++) printf("%s\"%s\":%.4f", k ? "," : "", kinds[k], res[k].cpu_heads);
-  printf("},\"ms_shared\":{");
-  for (int k = 0; k < NUM; k++) printf("%s\"%s\":%.4f", k ? "," : "", kinds[k], res[k].ms_shared);
-  printf("},\"blocks_per_head\":{");
-  for (int k = 0; k < NUM; k++) printf("%s\"%s\":%.0f", k ? "," : "", kinds[k], res[k].blocks_per_head);
-  printf("}}\n");
+  printf("{\"bench\":\"mask_build\",\"n\":%lld,\"heads\":%d,\"block\":[64,64],\"repeats\":%d,"
+         "\"worst\":{\"kind\":\"%s\",\"ms\":%.4f,\"cpu_ms\":%.4f}",
+         (long long)n, heads, repeats, kinds[worst], res[worst].ms, res[worst].cpu);
+  print_json_field("ms", res, NUM, offsetof(result, ms), "%.4f");
+  print_json_field("cpu_ms", res, NUM, offsetof(result, cpu), "%.4f");
+  print_json_field("csr_ms", res, NUM, offsetof(result, csr_ms), "%.4f");
+  print_json_field("csr_cpu_ms", res, NUM, offsetof(result, csr_cpu), "%.4f");
+  print_json_field("blocks_per_head", res, NUM, offsetof(result, blocks_per_head), "%.0f");
+  print_json_field("runs_per_row", res, NUM, offsetof(result, runs_per_row), "%.2f");
+  printf("}\n");
   sparsa_context_destroy(ctx);
   return 0;
 }

@@ -83,10 +83,10 @@ int main(int argc, char **argv) {
     double t0 = cpu_ns();
     for (int rep = 0; rep < 3; rep++)
       for (int64_t qb = 0; qb < b->num_q_blocks; qb++)
-        for (int64_t e = b->row_ptr[qb]; e < b->row_ptr[qb + 1]; e++) {
-          if (b->full[e]) continue;
-          sp_pattern_tile(p, &m->geom, qb * 64, 64, (int64_t)b->col[e] * 64, 64, buf, 64);
-          sink += buf[(e * 31) & 4095];
+        for (sp_block_cursor c = sp_block_cursor_at(b, qb); c.block >= 0; sp_block_cursor_next(&c)) {
+          if (c.full) continue;
+          sp_pattern_tile(p, &m->geom, qb * 64, 64, c.block * 64, 64, buf, 64);
+          sink += buf[((tiles + c.block) * 31) & 4095];
           tiles++;
         }
     double t1 = cpu_ns();

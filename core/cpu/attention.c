@@ -404,22 +404,22 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
     const sparsa_pattern *pattern = plan->patterns[mask_head];
     const sp_geom geom = sp_geom_make(seq->q_len, seq->kv_len, plan->alignment);
     const int64_t row = (int64_t)mask_head * list->num_q_blocks + item->q_block;
-    for (int64_t e = list->row_ptr[row]; e < list->row_ptr[row + 1]; e++) {
-      const int64_t k0 = (int64_t)list->col[e] * plan->block_kv;
+    for (sp_block_cursor cur = sp_block_cursor_at(list, row); cur.block >= 0; sp_block_cursor_next(&cur)) {
+      const int64_t k0 = cur.block * plan->block_kv;
       const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
       const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
       const int64_t k_off = k_base + k0 * p->k_stride[1], v_off = v_base + k0 * p->v_stride[1];
       const float *kt_block = kt, *v_block = vp;
       if (panels != NULL) {
-        kt_block = panels + (size_t)list->col[e] * panel_floats;
+        kt_block = panels + (size_t)cur.block * panel_floats;
         v_block = kt_block + (size_t)dim * lay->cols;
       }
       if (direct) {
         /* Decode reads each k and v row once, a few hundred bytes at a
          * large stride: ask for the next listed block while this one is
          * worked on, so the loads overlap the arithmetic. */
-        if (e + 1 < list->row_ptr[row + 1]) {
-          const int64_t k1 = (int64_t)list->col[e + 1] * plan->block_kv;
+        if (sp_block_cursor_peek(&cur) >= 0) {
+          const int64_t k1 = sp_block_cursor_peek(&cur) * plan->block_kv;
           const int32_t n1 = (int32_t)(seq->kv_len - k1 < plan->block_kv ? seq->kv_len - k1 : plan->block_kv);
           sp_prefetch_rows(dtype, call->k, k_base + k1 * p->k_stride[1], p->k_stride[1], n1, dim);
           sp_prefetch_rows(dtype, call->v, v_base + k1 * p->v_stride[1], p->v_stride[1], n1, v_dim);
@@ -442,7 +442,7 @@ void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsign
           sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
         sp_gemm_qk(q, rows_pad, dim, kt_block, lay->cols, nk_pad, s, ld_s);
       }
-      if (!list->full[e]) {
+      if (!cur.full) {
         /* One tile of the shared pattern serves every stacked head. */
         sp_pattern_tile(pattern, &geom, q0, nq, k0, nk, visible, ld_s);
         for (int32_t r = 0; r < rows; r++) {

@@ -16,7 +16,8 @@
 static char g_error[512];
 static void set_error(const char *text) { snprintf(g_error, sizeof g_error, "%s", text); }
 static void *host_alloc(size_t n) { return malloc(n); }
-static const sp_host_services g_services = {sizeof(sp_host_services), set_error, host_alloc, free};
+static const sp_host_services g_services = {sizeof(sp_host_services), set_error, host_alloc, free,
+                                            NULL /* no block lists here */};
 
 static int g_failed, g_passed;
 

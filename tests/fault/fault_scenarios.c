@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* White-box: the per-block view of a mask's list has no public entry point
+ * (the CUDA engine's upload asks for it). */
+#include "block_list.h"
+#include "mask.h"
+
 /* Stop at the first failure, keeping its status for the cleanup path. */
 #define FS_TRY(expr)                    \
   do {                                  \
@@ -106,7 +111,8 @@ sparsa_status fault_scenario_patterns(fault_results *r) {
 }
 
 /* Every kind through a mask of two heads (the kind and causal), with the
- * lazily computed token density and the BSR export. */
+ * lazily computed token density, the BSR export and the lazily built
+ * per-block view. */
 sparsa_status fault_scenario_masks(fault_results *r) {
   sparsa_context *ctx = NULL;
   sparsa_status st;
@@ -137,6 +143,14 @@ sparsa_status fault_scenario_masks(fault_results *r) {
       fault_results_add(r, density);
       fault_results_add(r, (double)nb);
       for (int64_t e = 0; e < nb; e++) fault_results_add(r, col[e] * 2 + full[e]);
+    }
+    sp_block_csr csr;
+    if (st == SPARSA_OK) st = sp_block_list_csr(&m->blocks, &csr);
+    if (st == SPARSA_OK) {
+      int64_t n = csr.row_ptr[(int64_t)m->blocks.num_heads * m->blocks.num_q_blocks], sum = 0;
+      for (int64_t e = 0; e < n; e++) sum += csr.col[e] * 2 + csr.full[e];
+      fault_results_add(r, (double)n);
+      fault_results_add(r, (double)sum);
     }
     sparsa_mask_destroy(m);
     if (st != SPARSA_OK) break;
