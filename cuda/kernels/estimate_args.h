@@ -1,0 +1,51 @@
+/* What the pooled-block estimator's host glue (cuda_estimate.c) hands its
+ * kernels (estimate_pooled.cu). Layouts follow core/estimate_blocks.c, so
+ * the device computes the same quantities in the same precision (block
+ * means and scores in double) and selects with the same rule. */
+#ifndef SPARSA_CUDA_ESTIMATE_ARGS_H
+#define SPARSA_CUDA_ESTIMATE_ARGS_H
+
+#include <stdint.h>
+
+#include "kernel_args.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Means of consecutive blocks of rows, for every (sequence, head, block):
+ * means[((b * heads + h) * num_blocks + blk) * head_dim + x]. */
+typedef struct spc_pool_args {
+  const void *src;
+  int64_t stride_b, stride_t, stride_h; /* elements */
+  int64_t len, num_blocks;
+  int32_t block, batch, heads, head_dim;
+  double *means;
+} spc_pool_args;
+
+/* Scores, softmax and selection for query heads [h0, h0 + num_heads) of
+ * every sequence; arrays are per chunk head: [hc][num_q_blocks][num_kv_blocks]. */
+typedef struct spc_select_args {
+  const double *qbar, *kbar;            /* from spc_pool_args */
+  int32_t h0, num_heads;                /* the chunk of query heads */
+  int32_t batch, q_heads, kv_heads, group, head_dim;
+  int32_t block_q, block_kv;
+  int64_t q_len, kv_len, off;           /* off = kv_len - q_len */
+  int64_t num_q_blocks, num_kv_blocks;
+  int32_t causal, by_threshold, top_k, keep_sink_blocks, keep_diagonal;
+  double scale, threshold, weight;      /* weight = 1 / batch */
+  double *scores;                       /* one sequence's scores, then exp, then sorted w */
+  double *w;                            /* batch-averaged probabilities */
+  int32_t *order;                       /* indices of w in selection order */
+  uint8_t *keep;                        /* 1: block kept */
+} spc_select_args;
+
+/* Return a cudaError_t as int (0 = queued). */
+int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream);
+int spc_launch_select(const spc_select_args *args, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

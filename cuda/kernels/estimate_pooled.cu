@@ -1,0 +1,219 @@
+/* The pooled-block estimator on the device, step for step the definition
+ * of SPARSA_ESTIMATOR_POOLED_BLOCKS as core/estimate_blocks.c computes it:
+ * block means summed in order in double; scores scale * qbar . kbar in
+ * double; a softmax per sequence over the admissible blocks of a row,
+ * averaged over the batch; then the shared selection rule (larger score
+ * first, ties to the smaller index; top-k, or the shortest prefix whose
+ * running sum, added in that order, reaches the threshold) plus the forced
+ * sink and diagonal blocks. Kernels are plain (no tensor cores): the work
+ * is a few hundred million double multiply-adds at N = 16384. */
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "estimate_args.h"
+
+namespace spc_est {
+
+__device__ __forceinline__ float to_float(const float *p) { return *p; }
+__device__ __forceinline__ float to_float(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+__device__ __forceinline__ float to_float(const __half *p) { return __half2float(*p); }
+
+/* One CTA per (sequence, head, block), grid-stride; threads over the head
+ * dimension (coalesced), each summing its column in row order. */
+template <typename T>
+__global__ void __launch_bounds__(128) pool_kernel(const spc_pool_args a) {
+  const T *src = static_cast<const T *>(a.src);
+  const int64_t units = (int64_t)a.batch * a.heads * a.num_blocks;
+  for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
+    const int64_t blk = u % a.num_blocks, bh = u / a.num_blocks;
+    const int64_t h = bh % a.heads, b = bh / a.heads;
+    const int64_t start = blk * a.block;
+    const int64_t end = start + a.block < a.len ? start + a.block : a.len;
+    const double inv = 1.0 / (double)(end - start);
+    double *m = a.means + u * a.head_dim;
+    const T *base = src + b * a.stride_b + h * a.stride_h;
+    for (int32_t x = threadIdx.x; x < a.head_dim; x += blockDim.x) {
+      double sum = 0.0;
+      for (int64_t t = start; t < end; t++) sum += (double)to_float(base + t * a.stride_t + x);
+      m[x] = sum * inv;
+    }
+  }
+}
+
+/* Aligned position of the last query of block r, and the admissible key
+ * blocks of row r (a prefix), as sparsa_estimator.h defines them. */
+__device__ __forceinline__ int64_t last_pos(const spc_select_args &a, int64_t r) {
+  int64_t end = (r + 1) * a.block_q;
+  if (end > a.q_len) end = a.q_len;
+  return end - 1 + a.off;
+}
+
+__device__ __forceinline__ int64_t admissible(const spc_select_args &a, int64_t r) {
+  if (!a.causal) return a.num_kv_blocks;
+  const int64_t last = last_pos(a, r);
+  if (last < 0) return 0;
+  const int64_t n = last / a.block_kv + 1;
+  return n < a.num_kv_blocks ? n : a.num_kv_blocks;
+}
+
+enum { TILE = 16, DCHUNK = 32 };
+
+/* scores[hc][r][c] = scale * qbar(b, h, r) . kbar(b, h / group, c) for a
+ * 16 x 16 tile of (r, c) per CTA, the means staged through shared memory
+ * 32 dimensions at a time. Inadmissible entries are computed too and never
+ * read. */
+__global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, int32_t b) {
+  __shared__ double qs[TILE][DCHUNK + 1];
+  __shared__ double ks[TILE][DCHUNK + 1];
+  const int tx = threadIdx.x % TILE, ty = threadIdx.x / TILE;
+  const int64_t hc = blockIdx.z, h = a.h0 + hc;
+  const int64_t r0 = (int64_t)blockIdx.y * TILE, c0 = (int64_t)blockIdx.x * TILE;
+  const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * a.head_dim;
+  const double *kbase =
+      a.kbar + ((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks * a.head_dim;
+  double acc = 0.0;
+  for (int32_t x0 = 0; x0 < a.head_dim; x0 += DCHUNK) {
+    for (int i = threadIdx.x; i < TILE * DCHUNK; i += blockDim.x) {
+      const int row = i / DCHUNK, col = i % DCHUNK;
+      const int32_t x = x0 + col;
+      const int64_t rq = r0 + row, ck = c0 + row;
+      qs[row][col] = rq < a.num_q_blocks && x < a.head_dim ? qbase[rq * a.head_dim + x] : 0.0;
+      ks[row][col] = ck < a.num_kv_blocks && x < a.head_dim ? kbase[ck * a.head_dim + x] : 0.0;
+    }
+    __syncthreads();
+    for (int col = 0; col < DCHUNK; col++) acc = fma(qs[ty][col], ks[tx][col], acc);
+    __syncthreads();
+  }
+  const int64_t r = r0 + ty, c = c0 + tx;
+  if (r < a.num_q_blocks && c < a.num_kv_blocks)
+    a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc;
+}
+
+__device__ __forceinline__ double warp_max(double v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/* One warp per row: softmax of one sequence's scores over the admissible
+ * blocks, added to w with the batch weight (w is zeroed by the first). */
+__global__ void __launch_bounds__(256) softmax_kernel(const spc_select_args a, int first) {
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= rows) return; /* the whole warp */
+  const int64_t nkb = a.num_kv_blocks, n = admissible(a, row % a.num_q_blocks);
+  double *e = a.scores + row * nkb;
+  double *w = a.w + row * nkb;
+  if (first)
+    for (int64_t c = lane; c < nkb; c += 32) w[c] = 0.0;
+  if (n == 0) return; /* the whole warp */
+  double mx = -INFINITY;
+  for (int64_t c = lane; c < n; c += 32) mx = fmax(mx, e[c]);
+  mx = warp_max(mx);
+  double z = 0.0;
+  for (int64_t c = lane; c < n; c += 32) {
+    const double v = exp(e[c] - mx);
+    e[c] = v;
+    z += v;
+  }
+  z = warp_sum(z);
+  for (int64_t c = lane; c < n; c += 32) w[c] += a.weight * e[c] / z;
+}
+
+/* One CTA per row (grid-stride): each admissible block's rank in the
+ * selection order (a total order: larger w first, then smaller index),
+ * the kept prefix found by one thread adding the sorted w in order (as the
+ * CPU does), then the forced blocks. */
+__global__ void __launch_bounds__(256) select_kernel(const spc_select_args a) {
+  __shared__ int64_t kept;
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks, nkb = a.num_kv_blocks;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t r = row % a.num_q_blocks, n = admissible(a, r);
+    const double *w = a.w + row * nkb;
+    double *sorted = a.scores + row * nkb;
+    int32_t *order = a.order + row * nkb;
+    uint8_t *keep = a.keep + row * nkb;
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
+      const double wc = w[c];
+      int64_t rank = 0;
+      for (int64_t o = 0; o < n; o++) {
+        const double wo = w[o];
+        rank += wo > wc || (wo == wc && o < c);
+      }
+      sorted[rank] = wc;
+      order[rank] = (int32_t)c;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int64_t count = 0;
+      if (!a.by_threshold) {
+        count = n < a.top_k ? n : a.top_k;
+      } else {
+        double sum = 0.0;
+        while (count < n) {
+          sum += sorted[count++];
+          if (sum >= a.threshold) break;
+        }
+      }
+      kept = count;
+    }
+    __syncthreads();
+    const int64_t count = kept;
+    const int64_t sinks = a.keep_sink_blocks < n ? a.keep_sink_blocks : n;
+    int64_t diag_first = 0, diag_last = -1;
+    if (n > 0 && a.keep_diagonal) {
+      int64_t first = r * a.block_q + a.off, last = last_pos(a, r);
+      if (first < 0) first = 0;
+      if (last > a.kv_len - 1) last = a.kv_len - 1;
+      if (first <= last) {
+        diag_first = first / a.block_kv;
+        diag_last = last / a.block_kv;
+      }
+    }
+    for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x)
+      keep[c] = c < sinks || (c >= diag_first && c <= diag_last);
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[order[i]] = 1;
+    __syncthreads(); /* `kept` is rewritten for the next row */
+  }
+}
+
+}  // namespace spc_est
+
+extern "C" int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t units = (int64_t)args->batch * args->heads * args->num_blocks;
+  if (units == 0) return 0;
+  const unsigned grid = (unsigned)(units < (1 << 20) ? units : (1 << 20));
+  switch (elem) {
+    case SPC_ELEM_BF16: spc_est::pool_kernel<__nv_bfloat16><<<grid, 128, 0, s>>>(*args); break;
+    case SPC_ELEM_F16: spc_est::pool_kernel<__half><<<grid, 128, 0, s>>>(*args); break;
+    case SPC_ELEM_F32: spc_est::pool_kernel<float><<<grid, 128, 0, s>>>(*args); break;
+  }
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_select(const spc_select_args *args, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
+  if (rows == 0 || args->num_kv_blocks == 0) return 0;
+  const dim3 tiles((unsigned)((args->num_kv_blocks + spc_est::TILE - 1) / spc_est::TILE),
+                   (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
+                   (unsigned)args->num_heads);
+  const unsigned warps_grid = (unsigned)((rows + 7) / 8);
+  for (int32_t b = 0; b < args->batch; b++) {
+    spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
+    spc_est::softmax_kernel<<<warps_grid, 256, 0, s>>>(*args, b == 0);
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) return (int)err;
+  }
+  const unsigned grid = (unsigned)(rows < (1 << 16) ? rows : (1 << 16));
+  spc_est::select_kernel<<<grid, 256, 0, s>>>(*args);
+  return (int)cudaGetLastError();
+}
