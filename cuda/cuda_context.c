@@ -15,6 +15,8 @@ static int spc_has_kernels_for(int major, int minor) {
 static sparsa_status spc_probe_device(int32_t device) {
   int driver = 0;
   cudaError_t err = cudaDriverGetVersion(&driver);
+  if (err != cudaSuccess && spc_cuda_error_is_fault((int)err))
+    return spc_fail_cuda((int)err, "reading the driver version");
   if (err != cudaSuccess || driver == 0)
     return spc_fail(SPARSA_ERR_NO_DEVICE,
                     "CUDA engine: no CUDA driver is installed (libcuda.so.1 could not be loaded)");

@@ -109,9 +109,12 @@ static sparsa_status run_op(world *w, int op) {
       break;
     case OP_SET_STREAM: st = sparsa_context_set_stream(w->ctx, NULL); break;
     case OP_NEW_CONTEXT: {
+      /* Creation may succeed on a lost device (it need not queue work);
+       * the new context's first call to the device must then fail. */
       sparsa_context *c = NULL;
       st = sparsa_context_create(SPARSA_ENGINE_CUDA, 0, &c);
       if (st != SPARSA_OK) EXPECT(c == NULL, "a failed context_create returned a context");
+      if (st == SPARSA_OK) st = sparsa_context_synchronize(c);
       sparsa_context_destroy(c);
       break;
     }

@@ -35,8 +35,9 @@ extern "C" {
  * with a message naming the fault. Getters of handles already built keep
  * working, and destroying masks, plans and the context stays safe and
  * frees their host memory. The device is usable again only in a new
- * process; a new context created in the same process fails with
- * ::SPARSA_ERR_DEVICE too.
+ * process: a context created later in the same process fails with
+ * ::SPARSA_ERR_DEVICE too, at creation or at its first call that reaches
+ * the device.
  * @since 0.1
  */
 typedef struct sparsa_context sparsa_context;
