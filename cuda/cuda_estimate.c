@@ -1,7 +1,7 @@
-/* The pooled-block estimator of a CUDA context: block means, scores,
- * softmax and selection run on the context's stream (kernels in
- * kernels/estimate_pooled.cu); only the kept-block flags come back, from
- * which the host writes the BSR specs the core turns into a mask.
+/* The estimators of a CUDA context: scores, softmax and selection run on
+ * the context's stream (kernels in kernels/estimate.cu); only the
+ * kept-block flags come back, from which the host writes the BSR specs the
+ * core turns into a mask.
  *
  * Query heads are scored in chunks whose scratch fits a fixed budget, so
  * long sequences with small blocks do not need num_heads times the
@@ -102,11 +102,12 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
                                  sp_head_spec *specs) {
   spc_context *c = spc_ctx(ctx);
   const sparsa_problem *p = &in->prob;
-  if (in->est.method != SPARSA_ESTIMATOR_POOLED_BLOCKS)
+  const int pooled = in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS;
+  if (!pooled && in->est.method != SPARSA_ESTIMATOR_ANTIDIAGONAL)
     return spc_fail(SPARSA_ERR_UNSUPPORTED,
                     "CUDA engine: estimator.method = %d: the CUDA engine estimates with the "
-                    "pooled-block method (SPARSA_ESTIMATOR_POOLED_BLOCKS) only; use a CPU "
-                    "context for the others",
+                    "pooled-block and antidiagonal methods only; use a CPU context for "
+                    "vertical-slash",
                     (int)in->est.method);
   const int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
   if (nqb > 65535 * 16 || nkb > INT32_MAX / 2)
@@ -119,8 +120,31 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
   SPC_TRY(spc_context_activate(c));
 
   const size_t d = (size_t)p->head_dim;
-  const size_t qbar_bytes = spc_round64((size_t)p->batch * p->q_heads * nqb * d * sizeof(double));
-  const size_t kbar_bytes = spc_round64((size_t)p->batch * p->kv_heads * nkb * d * sizeof(double));
+  const size_t qbar_bytes =
+      pooled ? spc_round64((size_t)p->batch * p->q_heads * nqb * d * sizeof(double)) : 0;
+  const size_t kbar_bytes =
+      pooled ? spc_round64((size_t)p->batch * p->kv_heads * nkb * d * sizeof(double)) : 0;
+  /* Antidiagonal: per scoring CTA, one super-row's scores and its row's
+   * block sums. */
+  spc_antidiag_args ad;
+  memset(&ad, 0, sizeof ad);
+  size_t ad_bytes = 0;
+  if (!pooled) {
+    const int32_t S = in->est.stride;
+    ad.q = in->q;
+    ad.k = in->k;
+    memcpy(ad.q_stride, p->q_stride, sizeof ad.q_stride);
+    memcpy(ad.k_stride, p->k_stride, sizeof ad.k_stride);
+    ad.stride = S;
+    ad.num_super_rows = (p->q_len + S - 1) / S;
+    ad.num_super_cols = (p->kv_len + S - 1) / S;
+    const size_t per_cta = (size_t)(ad.num_super_cols + nkb) * sizeof(double);
+    int64_t ctas = (int64_t)(SPC_EST_SCRATCH_BUDGET / per_cta);
+    if (ctas > (int64_t)c->sm_count * 8) ctas = (int64_t)c->sm_count * 8;
+    if (ctas < 1) ctas = 1;
+    ad.num_ctas = (int32_t)ctas;
+    ad_bytes = spc_round64((size_t)ctas * per_cta);
+  }
   const size_t cells = (size_t)nqb * nkb; /* per head */
   int64_t chunk = (int64_t)(SPC_EST_SCRATCH_BUDGET / (cells * SPC_EST_CELL_BYTES));
   if (chunk < 1) chunk = 1;
@@ -134,8 +158,8 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
   if (keep_host == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %zu bytes of kept flags",
                     per_array);
-  sparsa_status status =
-      spc_device_alloc(&mem, qbar_bytes + kbar_bytes + scratch_bytes, "the estimator's scratch");
+  sparsa_status status = spc_device_alloc(&mem, qbar_bytes + kbar_bytes + ad_bytes + scratch_bytes,
+                                          "the estimator's scratch");
   if (status != SPARSA_OK) {
     spc_free(keep_host);
     return status;
@@ -145,7 +169,8 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
   memset(&a, 0, sizeof a);
   a.qbar = (const double *)base;
   a.kbar = (const double *)(base + qbar_bytes);
-  a.scores = (double *)(base + qbar_bytes + kbar_bytes);
+  ad.row_scratch = ad_bytes ? (double *)(base + qbar_bytes + kbar_bytes) : NULL;
+  a.scores = (double *)(base + qbar_bytes + kbar_bytes + ad_bytes);
   a.w = (double *)((unsigned char *)a.scores + spc_round64(per_array * 8));
   a.order = (int32_t *)((unsigned char *)a.w + spc_round64(per_array * 8));
   a.keep = (uint8_t *)((unsigned char *)a.order + spc_round64(per_array * 4));
@@ -170,12 +195,15 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
   a.threshold = in->est.threshold;
   a.weight = 1.0 / p->batch;
 
-  status = spc_pool(in, 1, (double *)a.qbar, c->stream);
-  if (status == SPARSA_OK) status = spc_pool(in, 0, (double *)a.kbar, c->stream);
+  if (pooled) {
+    status = spc_pool(in, 1, (double *)a.qbar, c->stream);
+    if (status == SPARSA_OK) status = spc_pool(in, 0, (double *)a.kbar, c->stream);
+  }
   for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += chunk) {
     a.h0 = (int32_t)h0;
     a.num_heads = (int32_t)(p->q_heads - h0 < chunk ? p->q_heads - h0 : chunk);
-    int err = spc_launch_select(&a, c->stream);
+    int err = pooled ? spc_launch_select(&a, c->stream)
+                     : spc_launch_antidiag_select(&a, &ad, spc_elem_of(p->dtype), c->stream);
     if (err != 0) {
       status = spc_fail_cuda(err, "launching the estimator's scoring");
       break;

@@ -1,7 +1,7 @@
-/* What the pooled-block estimator's host glue (cuda_estimate.c) hands its
- * kernels (estimate_pooled.cu). Layouts follow core/estimate_blocks.c, so
- * the device computes the same quantities in the same precision (block
- * means and scores in double) and selects with the same rule. */
+/* What the estimators' host glue (cuda_estimate.c) hands their kernels
+ * (estimate.cu). Layouts follow core/estimate_blocks.c and
+ * estimate_antidiag.c, so the device computes the same quantities in the
+ * same precision and selects with the same rule. */
 #ifndef SPARSA_CUDA_ESTIMATE_ARGS_H
 #define SPARSA_CUDA_ESTIMATE_ARGS_H
 
@@ -40,9 +40,25 @@ typedef struct spc_select_args {
   uint8_t *keep;                        /* 1: block kept */
 } spc_select_args;
 
+/* The antidiagonal method's inputs: the raw tensors (element strides) and
+ * the stride S; its scores need no pooling. */
+typedef struct spc_antidiag_args {
+  const void *q, *k;
+  int64_t q_stride[3], k_stride[3];     /* batch, token, head */
+  int32_t stride;                       /* S */
+  int32_t num_ctas;                     /* CTAs of the scoring kernel */
+  double *row_scratch;                  /* per CTA: num_super_cols + num_kv_blocks doubles */
+  int64_t num_super_rows, num_super_cols;
+} spc_antidiag_args;
+
 /* Return a cudaError_t as int (0 = queued). */
 int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream);
+/* Pooled method: scores, softmax and selection (w from qbar and kbar). */
 int spc_launch_select(const spc_select_args *args, void *stream);
+/* Antidiagonal method: w from the antidiagonal scores, then the same
+ * selection. */
+int spc_launch_antidiag_select(const spc_select_args *args, const spc_antidiag_args *ad,
+                               spc_elem elem, void *stream);
 
 #ifdef __cplusplus
 }

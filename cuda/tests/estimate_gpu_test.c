@@ -1,5 +1,5 @@
-/* The pooled-block estimator on a CUDA context against the CPU engine's on
- * the same inputs: the same blocks in every head (checked entry by entry),
+/* The pooled-block and antidiagonal estimators on a CUDA context against
+ * the CPU engine's on the same inputs: the same blocks in every head (checked entry by entry),
  * the same estimator mass captured, each threshold row keeping at least
  * the requested mass of the definition's scores (computed here in float64,
  * independently of both engines), and the estimated mask planned and
@@ -107,6 +107,8 @@ typedef struct est_case {
   int32_t top_k;
   float threshold;
   int32_t causal, sinks, diagonal;
+  sparsa_estimator_method method; /* 0: pooled blocks */
+  int32_t stride;                 /* antidiagonal */
 } est_case;
 
 /* Packed [batch][len][heads][head_dim] with a random bias per (head,
@@ -129,6 +131,47 @@ static void *make_tensor(const est_case *c, int64_t len, int32_t heads, int32_t 
   return t;
 }
 
+/* The antidiagonal definition's w[r][c] for query head h (float64). */
+static void reference_w_antidiag(const est_case *c, const void *q, const void *k, int32_t h,
+                                 double *w) {
+  const int32_t d = c->head_dim, group = c->q_heads / c->kv_heads, S = c->stride;
+  const int64_t nkb = (c->kv_len + c->block_kv - 1) / c->block_kv;
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  const int64_t nsa = (c->q_len + S - 1) / S, nsb = (c->kv_len + S - 1) / S;
+  const int64_t off = c->kv_len - c->q_len;
+  const double scale = 1.0 / sqrt((double)d) / S;
+  double *e = malloc(sizeof(double) * (size_t)nsb);
+  memset(w, 0, sizeof(double) * (size_t)(nqb * nkb));
+  for (int32_t b = 0; b < c->batch; b++)
+    for (int64_t a = 0; a < nsa; a++) {
+      int64_t nb = nsb;
+      if (c->causal) {
+        int64_t last = (S * a + S - 1 < c->q_len - 1 ? S * a + S - 1 : c->q_len - 1) + off;
+        nb = last < 0 ? 0 : (last / S + 1 < nsb ? last / S + 1 : nsb);
+      }
+      if (nb == 0) continue;
+      double mx = -INFINITY, z = 0.0;
+      for (int64_t sb = 0; sb < nb; sb++) {
+        double dot = 0.0;
+        for (int32_t t = 0; t < S; t++) {
+          int64_t i = S * a + S - 1 - t, j = S * sb + t;
+          if (i >= c->q_len || j >= c->kv_len) continue;
+          for (int32_t x = 0; x < d; x++)
+            dot += load(c->dtype, q, (((size_t)b * c->q_len + i) * c->q_heads + h) * d + x) *
+                   load(c->dtype, k, (((size_t)b * c->kv_len + j) * c->kv_heads + h / group) * d + x);
+        }
+        e[sb] = scale * dot;
+        if (e[sb] > mx) mx = e[sb];
+      }
+      for (int64_t sb = 0; sb < nb; sb++) z += (e[sb] = exp(e[sb] - mx));
+      int64_t r = a * S / c->block_q;
+      int64_t a0 = r * (c->block_q / S), a1 = a0 + c->block_q / S < nsa ? a0 + c->block_q / S : nsa;
+      for (int64_t sb = 0; sb < nb; sb++)
+        w[r * nkb + sb * S / c->block_kv] += e[sb] / z / (double)(a1 - a0) / c->batch;
+    }
+  free(e);
+}
+
 /* The definition's w[r][c] for query head h (float64, from scratch). */
 static void reference_w(const est_case *c, const void *q, const void *k, int32_t h, double *w) {
   const int32_t d = c->head_dim, group = c->q_heads / c->kv_heads;
@@ -136,6 +179,10 @@ static void reference_w(const est_case *c, const void *q, const void *k, int32_t
   const int64_t nkb = (c->kv_len + c->block_kv - 1) / c->block_kv;
   const int64_t off = c->kv_len - c->q_len;
   const double scale = 1.0 / sqrt((double)d);
+  if (c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL) {
+    reference_w_antidiag(c, q, k, h, w);
+    return;
+  }
   double *qm = calloc((size_t)d, sizeof(double)), *km = calloc((size_t)(nkb * d), sizeof(double));
   double *s = malloc(sizeof(double) * (size_t)nkb);
   memset(w, 0, sizeof(double) * (size_t)(nqb * nkb));
@@ -215,7 +262,8 @@ static int run_case(const est_case *c) {
   p.q_len = c->q_len;
   p.kv_len = c->kv_len;
   sparsa_estimator est;
-  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  sparsa_estimator_init(&est, c->method);
+  if (c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL) est.stride = c->stride;
   est.block_q = c->block_q;
   est.block_kv = c->block_kv;
   est.selection = c->selection;
@@ -276,7 +324,8 @@ static int run_case(const est_case *c) {
     if (ok) {
       reference_w(c, q, k, h, w);
       for (int64_t r = 0; r < nqb; r++) {
-        double row_cpu = 0.0, row_gpu = 0.0;
+        double row_cpu = 0.0, row_gpu = 0.0, row_total = 0.0;
+        for (int64_t cb = 0; cb < nkb; cb++) row_total += w[r * nkb + cb];
         for (int64_t e = a.row_ptr[r]; e < a.row_ptr[r + 1]; e++) row_cpu += w[r * nkb + a.col[e]];
         for (int64_t e = b.row_ptr[r]; e < b.row_ptr[r + 1]; e++) row_gpu += w[r * nkb + b.col[e]];
         mass_cpu += row_cpu;
@@ -284,7 +333,11 @@ static int run_case(const est_case *c) {
         int64_t last = (r + 1) * c->block_q < c->q_len ? (r + 1) * c->block_q - 1 : c->q_len - 1;
         int has_keys = !c->causal || last + off >= 0;
         if (has_keys && row_gpu < min_row_mass) min_row_mass = row_gpu;
-        if (has_keys && c->selection == SPARSA_SELECT_THRESHOLD && row_gpu < c->threshold - 1e-9) {
+        /* The antidiagonal method scores with float dot products. */
+        double tol = c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL ? 1e-5 : 1e-9;
+        /* A row whose scores sum below the threshold keeps them all. */
+        double target = row_total < c->threshold ? row_total : c->threshold;
+        if (has_keys && c->selection == SPARSA_SELECT_THRESHOLD && row_gpu < target - tol) {
           printf("  FAIL: head %d row %lld keeps mass %.6f < threshold %.3f\n", h, (long long)r,
                  row_gpu, (double)c->threshold);
           ok = 0;
@@ -375,10 +428,10 @@ static int test_errors(void) {
   sparsa_status st = sparsa_mask_estimate(g_gpu, &est, &p, host, dev, &m);
   CHECK(st == SPARSA_ERR_INVALID_ARGUMENT && m == NULL && strstr(sparsa_last_error(), "host memory"),
         "host q on a CUDA context: %s '%s'", sparsa_status_string(st), sparsa_last_error());
-  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_ANTIDIAGONAL);
+  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_VERTICAL_SLASH);
   st = sparsa_mask_estimate(g_gpu, &est, &p, dev, dev, &m);
-  CHECK(st == SPARSA_ERR_UNSUPPORTED && m == NULL && strstr(sparsa_last_error(), "pooled"),
-        "antidiagonal on a CUDA context: %s '%s'", sparsa_status_string(st), sparsa_last_error());
+  CHECK(st == SPARSA_ERR_UNSUPPORTED && m == NULL && strstr(sparsa_last_error(), "vertical-slash"),
+        "vertical-slash on a CUDA context: %s '%s'", sparsa_status_string(st), sparsa_last_error());
   cudaFree(dev);
   printf("%-40s ok\n", "estimator error paths");
   return 1;
@@ -413,7 +466,7 @@ static int timing(double *ratio) {
   p.head_dim = D;
   p.q_len = p.kv_len = N;
   est_case c = {"timing", SPARSA_DTYPE_BF16, 1, H, H, D, N, N, 128, 128,
-                SPARSA_SELECT_TOP_K, 0, 0.0f, 0, 0, 0};
+                SPARSA_SELECT_TOP_K, 0, 0.0f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0};
   size_t bytes = (size_t)N * H * D * 2;
   void *q = make_tensor(&c, N, H, 128), *k = make_tensor(&c, N, H, 128);
   void *dq = NULL, *dk = NULL, *dv = NULL, *dout = NULL;
@@ -501,21 +554,27 @@ int main(int argc, char **argv) {
   sparsa_context_set_num_threads(g_cpu, 0);
   static const est_case cases[] = {
       {"bf16 4/4 d64 1000 thr0.9 causal", SPARSA_DTYPE_BF16, 1, 4, 4, 64, 1000, 1000, 64, 64,
-       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1},
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
       {"f16 b2 8/2 d128 777x1200 top5", SPARSA_DTYPE_F16, 2, 8, 2, 128, 777, 1200, 32, 64,
-       SPARSA_SELECT_TOP_K, 5, 0.95f, 1, 2, 0},
+       SPARSA_SELECT_TOP_K, 5, 0.95f, 1, 2, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
       {"f32 6/1 d64 300 16x16 thr0.95 full", SPARSA_DTYPE_F32, 1, 6, 1, 64, 300, 300, 16, 16,
-       SPARSA_SELECT_THRESHOLD, 8, 0.95f, 0, 0, 1},
+       SPARSA_SELECT_THRESHOLD, 8, 0.95f, 0, 0, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
       {"bf16 b3 4/2 d96 513x2049 top3", SPARSA_DTYPE_BF16, 3, 4, 2, 96, 513, 2049, 128, 32,
-       SPARSA_SELECT_TOP_K, 3, 0.95f, 1, 1, 1},
+       SPARSA_SELECT_TOP_K, 3, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
       {"bf16 2/2 d128 700x300 thr0.5", SPARSA_DTYPE_BF16, 1, 2, 2, 128, 700, 300, 64, 64,
-       SPARSA_SELECT_THRESHOLD, 8, 0.5f, 1, 1, 1},
+       SPARSA_SELECT_THRESHOLD, 8, 0.5f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
       {"f16 4/4 d64 2000x5000 256x16 top40", SPARSA_DTYPE_F16, 1, 4, 4, 64, 2000, 5000, 256, 16,
-       SPARSA_SELECT_TOP_K, 40, 0.95f, 1, 3, 1},
+       SPARSA_SELECT_TOP_K, 40, 0.95f, 1, 3, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
       {"bf16 32/8 d128 4096 thr0.9", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 4096, 4096, 64, 64,
-       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1},
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
       {"f32 b2 3/3 d32 129x4000 thr0.8 full", SPARSA_DTYPE_F32, 2, 3, 3, 32, 129, 4000, 16, 32,
-       SPARSA_SELECT_THRESHOLD, 8, 0.8f, 0, 0, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.8f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"antidiag bf16 4/2 d64 600x900 S8 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 600, 900, 64,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8},
+      {"antidiag f16 b2 2/2 d128 300 S4 top4 full", SPARSA_DTYPE_F16, 2, 2, 2, 128, 300, 300, 32,
+       32, SPARSA_SELECT_TOP_K, 4, 0.9f, 0, 0, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4},
+      {"antidiag f32 3/1 d32 250x1000 S16 thr0.8", SPARSA_DTYPE_F32, 1, 3, 1, 32, 250, 1000, 16,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 2, 0, SPARSA_ESTIMATOR_ANTIDIAGONAL, 16},
   };
   record(test_errors());
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));

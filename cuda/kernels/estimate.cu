@@ -1,12 +1,13 @@
-/* The pooled-block estimator on the device, step for step the definition
- * of SPARSA_ESTIMATOR_POOLED_BLOCKS as core/estimate_blocks.c computes it:
- * block means summed in order in double; scores scale * qbar . kbar in
- * double; a softmax per sequence over the admissible blocks of a row,
- * averaged over the batch; then the shared selection rule (larger score
- * first, ties to the smaller index; top-k, or the shortest prefix whose
- * running sum, added in that order, reaches the threshold) plus the forced
- * sink and diagonal blocks. Kernels are plain (no tensor cores): the work
- * is a few hundred million double multiply-adds at N = 16384. */
+/* The estimators on the device, step for step their definitions as the
+ * CPU engine computes them (core/estimate_blocks.c, estimate_antidiag.c).
+ *
+ * Pooled blocks: block means summed in order in double; scores
+ * scale * qbar . kbar in double; a softmax per sequence over the admissible
+ * blocks of a row, averaged over the batch. Antidiagonal: see below. Both
+ * then share the selection rule (larger score first, ties to the smaller
+ * index; top-k, or the shortest prefix whose running sum, added in that
+ * order, reaches the threshold) plus the forced sink and diagonal blocks.
+ * Kernels are plain (no tensor cores). */
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -184,6 +185,107 @@ __global__ void __launch_bounds__(256) select_kernel(const spc_select_args a) {
   }
 }
 
+/* ---- antidiagonal scoring (SPARSA_ESTIMATOR_ANTIDIAGONAL) ----
+ * As core/estimate_antidiag.c: e[a][sb] = (scale / S) * sum over t of
+ * q[S a + S - 1 - t] . k[S sb + t] in float (terms past the lengths
+ * omitted), a softmax in double over the admissible super-columns of each
+ * super-row, each block's share accumulated over the block's super-rows in
+ * the CPU's order, times weight / (super-rows of the block). One CTA per
+ * query block row (grid-stride); a warp per super-column dot product. Plain
+ * float arithmetic, not tensor cores: correct, not yet fast. */
+
+__device__ __forceinline__ double block_max(double v, double *red) {
+  red[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) red[threadIdx.x] = fmax(red[threadIdx.x], red[threadIdx.x + s]);
+    __syncthreads();
+  }
+  const double out = red[0];
+  __syncthreads();
+  return out;
+}
+
+__device__ __forceinline__ double block_sum(double v, double *red) {
+  red[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double out = red[0];
+  __syncthreads();
+  return out;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(256) antidiag_kernel(const spc_select_args a,
+                                                       const spc_antidiag_args ad, int32_t b) {
+  __shared__ double red[256];
+  const T *q = static_cast<const T *>(ad.q);
+  const T *k = static_cast<const T *>(ad.k);
+  const int32_t S = ad.stride, d = a.head_dim;
+  const int64_t width = (int64_t)S * d, nkb = a.num_kv_blocks;
+  const int64_t rows_per_block = a.block_q / S, cols_per_block = a.block_kv / S;
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  double *e = ad.row_scratch + (int64_t)blockIdx.x * (ad.num_super_cols + nkb);
+  double *acc = e + ad.num_super_cols;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const double scale = a.scale / S;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t hc = row / a.num_q_blocks, r = row % a.num_q_blocks, h = a.h0 + hc;
+    const T *qh = q + b * ad.q_stride[0] + h * ad.q_stride[2];
+    const T *kh = k + b * ad.k_stride[0] + (h / a.group) * ad.k_stride[2];
+    const int64_t a0 = r * rows_per_block;
+    const int64_t a1 = a0 + rows_per_block < ad.num_super_rows ? a0 + rows_per_block
+                                                               : ad.num_super_rows;
+    for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x) acc[c] = 0.0;
+    for (int64_t sa = a0; sa < a1; sa++) {
+      int64_t nb = ad.num_super_cols;
+      if (a.causal) {
+        int64_t last = S * sa + S - 1 < a.q_len - 1 ? S * sa + S - 1 : a.q_len - 1;
+        last += a.off;
+        nb = last < 0 ? 0 : (last / S + 1 < ad.num_super_cols ? last / S + 1 : ad.num_super_cols);
+      }
+      for (int64_t sb = warp; sb < nb; sb += warps) {
+        float dot = 0.f;
+        for (int64_t i = lane; i < width; i += 32) {
+          const int64_t t = i / d, x = i % d;
+          const int64_t qi = S * sa + S - 1 - t, kj = S * sb + t;
+          if (qi < a.q_len && kj < a.kv_len)
+            dot = fmaf(to_float(qh + qi * ad.q_stride[1] + x), to_float(kh + kj * ad.k_stride[1] + x),
+                       dot);
+        }
+        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        if (lane == 0) e[sb] = scale * (double)dot;
+      }
+      __syncthreads();
+      double mx = -INFINITY;
+      for (int64_t sb = threadIdx.x; sb < nb; sb += blockDim.x) mx = fmax(mx, e[sb]);
+      mx = block_max(mx, red);
+      double z = 0.0;
+      for (int64_t sb = threadIdx.x; sb < nb; sb += blockDim.x) {
+        const double v = exp(e[sb] - mx);
+        e[sb] = v;
+        z += v;
+      }
+      z = block_sum(z, red);
+      /* Thread c owns block c: its super-columns in order, as the CPU adds. */
+      for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x) {
+        const int64_t s0 = c * cols_per_block;
+        const int64_t s1 = s0 + cols_per_block < nb ? s0 + cols_per_block : nb;
+        for (int64_t sb = s0; sb < s1; sb++) acc[c] += e[sb] / z;
+      }
+      __syncthreads(); /* e is rewritten for the next super-row */
+    }
+    const double per_row = a.weight / (double)(a1 - a0);
+    double *w = a.w + row * nkb;
+    for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x)
+      w[c] = (b == 0 ? 0.0 : w[c]) + acc[c] * per_row;
+    __syncthreads(); /* acc is reset for the next row */
+  }
+}
+
 }  // namespace spc_est
 
 extern "C" int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream) {
@@ -210,6 +312,28 @@ extern "C" int spc_launch_select(const spc_select_args *args, void *stream) {
   for (int32_t b = 0; b < args->batch; b++) {
     spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
     spc_est::softmax_kernel<<<warps_grid, 256, 0, s>>>(*args, b == 0);
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) return (int)err;
+  }
+  const unsigned grid = (unsigned)(rows < (1 << 16) ? rows : (1 << 16));
+  spc_est::select_kernel<<<grid, 256, 0, s>>>(*args);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_antidiag_select(const spc_select_args *args, const spc_antidiag_args *ad,
+                                          spc_elem elem, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
+  if (rows == 0 || args->num_kv_blocks == 0) return 0;
+  const unsigned ctas = (unsigned)(rows < ad->num_ctas ? rows : ad->num_ctas);
+  for (int32_t b = 0; b < args->batch; b++) {
+    switch (elem) {
+      case SPC_ELEM_BF16:
+        spc_est::antidiag_kernel<__nv_bfloat16><<<ctas, 256, 0, s>>>(*args, *ad, b);
+        break;
+      case SPC_ELEM_F16: spc_est::antidiag_kernel<__half><<<ctas, 256, 0, s>>>(*args, *ad, b); break;
+      case SPC_ELEM_F32: spc_est::antidiag_kernel<float><<<ctas, 256, 0, s>>>(*args, *ad, b); break;
+    }
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess) return (int)err;
   }
