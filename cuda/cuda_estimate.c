@@ -1,7 +1,7 @@
 /* The estimators of a CUDA context: scores, softmax and selection run on
- * the context's stream (kernels in kernels/estimate.cu); only the
- * kept-block flags come back, from which the host writes the BSR specs the
- * core turns into a mask.
+ * the context's stream (kernels in kernels/estimate.cu); only the kept
+ * flags (of blocks, or of columns and diagonal offsets) come back, from
+ * which the host writes the specs the core turns into a mask.
  *
  * Query heads are scored in chunks whose scratch fits a fixed budget, so
  * long sequences with small blocks do not need num_heads times the
@@ -98,17 +98,120 @@ static sparsa_status spc_spec_from_keep(const sp_est_input *in, const uint8_t *k
   return SPARSA_OK;
 }
 
+/* The indices whose flag is set, ascending (NULL when none). */
+static sparsa_status spc_indices(const uint8_t *flags, int64_t n, int64_t **out, int64_t *count) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; i++) total += flags[i] != 0;
+  *count = total;
+  *out = NULL;
+  if (total == 0) return SPARSA_OK;
+  *out = spc_alloc((size_t)total * sizeof **out);
+  if (*out == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
+                    (long long)total);
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; i++)
+    if (flags[i]) (*out)[k++] = i;
+  return SPARSA_OK;
+}
+
+/* Vertical-slash: per query head, the masses of its last queries and the
+ * two selections on the device; the kept columns and offsets come back. */
+static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
+                                         sp_head_spec *specs) {
+  const sparsa_problem *p = &in->prob;
+  const int64_t kv = p->kv_len, L = in->est.last_q < p->q_len ? in->est.last_q : p->q_len;
+  if (kv > INT32_MAX / 2)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                    "CUDA engine: kv_len = %lld is past what the GPU vertical-slash estimator "
+                    "schedules", (long long)kv);
+  const size_t per_head = (size_t)kv * (8 * (size_t)L + 2 * 8 + 2 * 8 + 2 * 4 + 2);
+  int64_t chunk = (int64_t)(SPC_EST_SCRATCH_BUDGET / per_head);
+  if (chunk < 1) chunk = 1;
+  if (chunk > p->q_heads) chunk = p->q_heads;
+  const size_t probs = spc_round64((size_t)chunk * L * kv * 8);
+  const size_t pairs = (size_t)chunk * 2 * kv;
+  const size_t bytes = probs + 2 * spc_round64(pairs * 8) + spc_round64(pairs * 4) +
+                       spc_round64(pairs);
+  uint8_t *keep_host = spc_alloc(pairs);
+  if (keep_host == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %zu bytes of kept flags",
+                    pairs);
+  void *mem = NULL;
+  sparsa_status status = spc_device_alloc(&mem, bytes, "the estimator's scratch");
+  if (status != SPARSA_OK) {
+    spc_free(keep_host);
+    return status;
+  }
+  unsigned char *base = mem;
+  spc_vslash_args a;
+  memset(&a, 0, sizeof a);
+  a.q = in->q;
+  a.k = in->k;
+  memcpy(a.q_stride, p->q_stride, sizeof a.q_stride);
+  memcpy(a.k_stride, p->k_stride, sizeof a.k_stride);
+  a.batch = p->batch;
+  a.q_heads = p->q_heads;
+  a.group = in->group;
+  a.head_dim = p->head_dim;
+  a.q_len = p->q_len;
+  a.kv_len = kv;
+  a.off = in->off;
+  a.last_q = L;
+  a.scale = p->scale;
+  a.weight = 1.0 / p->batch;
+  a.by_threshold = in->est.selection == SPARSA_SELECT_THRESHOLD;
+  a.top_k = in->est.top_k;
+  a.threshold = in->est.threshold;
+  a.forced_columns = (int64_t)in->est.keep_sink_blocks * in->est.block_kv;
+  a.forced_offsets = in->est.keep_diagonal ? in->est.block_kv : 0;
+  a.probs = (double *)base;
+  a.mass = (double *)(base + probs);
+  a.sorted = (double *)((unsigned char *)a.mass + spc_round64(pairs * 8));
+  a.order = (int32_t *)((unsigned char *)a.sorted + spc_round64(pairs * 8));
+  a.keep = (uint8_t *)((unsigned char *)a.order + spc_round64(pairs * 4));
+  for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += chunk) {
+    a.h0 = (int32_t)h0;
+    a.num_heads = (int32_t)(p->q_heads - h0 < chunk ? p->q_heads - h0 : chunk);
+    int err = spc_launch_vslash(&a, spc_elem_of(p->dtype), c->stream);
+    if (err != 0) {
+      status = spc_fail_cuda(err, "launching the vertical-slash estimator");
+      break;
+    }
+    cudaError_t cerr = cudaMemcpyAsync(keep_host, a.keep, (size_t)a.num_heads * 2 * kv,
+                                       cudaMemcpyDeviceToHost, c->stream);
+    if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
+    if (cerr != cudaSuccess) {
+      status = spc_fail_cuda((int)cerr, "estimating columns and diagonals on the device");
+      break;
+    }
+    for (int32_t i = 0; i < a.num_heads && status == SPARSA_OK; i++) {
+      sp_head_spec *spec = &specs[h0 + i];
+      memset(spec, 0, sizeof *spec);
+      spec->kind = SPARSA_HEAD_VERTICAL_SLASH;
+      spec->causal = 1;
+      const uint8_t *flags = keep_host + (size_t)i * 2 * kv;
+      status = spc_indices(flags, kv, &spec->columns, &spec->num_columns);
+      if (status == SPARSA_OK) status = spc_indices(flags + kv, kv, &spec->offsets, &spec->num_offsets);
+    }
+  }
+  if (status != SPARSA_OK && !spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
+  spc_device_free(mem);
+  spc_free(keep_host);
+  return status;
+}
+
 sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
                                  sp_head_spec *specs) {
   spc_context *c = spc_ctx(ctx);
   const sparsa_problem *p = &in->prob;
   const int pooled = in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS;
-  if (!pooled && in->est.method != SPARSA_ESTIMATOR_ANTIDIAGONAL)
-    return spc_fail(SPARSA_ERR_UNSUPPORTED,
-                    "CUDA engine: estimator.method = %d: the CUDA engine estimates with the "
-                    "pooled-block and antidiagonal methods only; use a CPU context for "
-                    "vertical-slash",
-                    (int)in->est.method);
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) {
+    SPC_TRY(spc_check_tensor(in->q, "q"));
+    SPC_TRY(spc_check_tensor(in->k, "k"));
+    SPC_TRY(spc_context_activate(c));
+    return spc_estimate_vslash(c, in, specs);
+  }
   const int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
   if (nqb > 65535 * 16 || nkb > INT32_MAX / 2)
     return spc_fail(SPARSA_ERR_UNSUPPORTED,

@@ -1,6 +1,5 @@
-/* sparsa_mask_estimate on a CUDA context: the pooled-block estimator on
- * the device (q and k are device memory), with the CPU estimator's
- * semantics. The other methods return SPARSA_ERR_UNSUPPORTED for now. */
+/* sparsa_mask_estimate on a CUDA context: every estimator on the device
+ * (q and k are device memory), with the CPU estimator's semantics. */
 #ifndef SPARSA_CUDA_ESTIMATE_H
 #define SPARSA_CUDA_ESTIMATE_H
 

@@ -286,6 +286,118 @@ __global__ void __launch_bounds__(256) antidiag_kernel(const spc_select_args a,
   }
 }
 
+/* ---- vertical-slash (SPARSA_ESTIMATOR_VERTICAL_SLASH) ----
+ * As core/estimate_vslash.c: for each of the last L queries i (aligned
+ * position p = i + off >= 0), logits scale * q_i . k_j in float for j <= p,
+ * a softmax in double, and each probability times weight / (L z) added to
+ * the column mass V[j] and the diagonal mass D[p - j], query after query in
+ * the CPU's order. Then each of V and D selects by the shared rule over all
+ * kv_len candidates, plus the forced columns and offsets. */
+
+/* One CTA per (chunk head, last query): the query's weighted probabilities
+ * (0 past its visible keys). */
+template <typename T>
+__global__ void __launch_bounds__(256) vslash_probs_kernel(const spc_vslash_args a, int32_t b) {
+  __shared__ double red[256];
+  const T *q = static_cast<const T *>(a.q);
+  const T *k = static_cast<const T *>(a.k);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int64_t rows = (int64_t)a.num_heads * a.last_q;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t hc = row / a.last_q, li = row % a.last_q, h = a.h0 + hc;
+    const int64_t i = a.q_len - a.last_q + li, pos = i + a.off;
+    const int64_t n = pos < 0 ? 0 : pos + 1; /* visible keys; pos < kv_len */
+    double *p = a.probs + row * a.kv_len;
+    const T *qi = q + b * a.q_stride[0] + i * a.q_stride[1] + h * a.q_stride[2];
+    const T *kh = k + b * a.k_stride[0] + (h / a.group) * a.k_stride[2];
+    for (int64_t j = warp; j < n; j += warps) {
+      float dot = 0.f;
+      for (int32_t x = lane; x < a.head_dim; x += 32)
+        dot = fmaf(to_float(qi + x), to_float(kh + j * a.k_stride[1] + x), dot);
+      for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      if (lane == 0) p[j] = a.scale * (double)dot;
+    }
+    __syncthreads();
+    double mx = -INFINITY;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = fmax(mx, p[j]);
+    mx = block_max(mx, red);
+    double z = 0.0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      const double v = exp(p[j] - mx);
+      p[j] = v;
+      z += v;
+    }
+    z = block_sum(z, red);
+    const double f = a.weight / (double)a.last_q / z;
+    for (int64_t j = threadIdx.x; j < a.kv_len; j += blockDim.x) p[j] = j < n ? p[j] * f : 0.0;
+    __syncthreads();
+  }
+}
+
+/* Thread per (chunk head, j): V[j] and D[j] over the last queries in order. */
+__global__ void __launch_bounds__(256) vslash_mass_kernel(const spc_vslash_args a, int first) {
+  const int64_t cells = (int64_t)a.num_heads * a.kv_len;
+  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < cells;
+       t += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t hc = t / a.kv_len, j = t % a.kv_len;
+    const double *p = a.probs + hc * a.last_q * a.kv_len;
+    double *col = a.mass + (hc * 2) * a.kv_len, *diag = col + a.kv_len;
+    double v = first ? 0.0 : col[j], dm = first ? 0.0 : diag[j];
+    for (int64_t li = 0; li < a.last_q; li++) {
+      const int64_t pos = a.q_len - a.last_q + li + a.off;
+      if (pos < 0) continue;
+      v += p[li * a.kv_len + j];           /* zero past pos */
+      if (j <= pos) dm += p[li * a.kv_len + pos - j];
+    }
+    col[j] = v;
+    diag[j] = dm;
+  }
+}
+
+/* One CTA per (chunk head, columns or offsets): the selection rule over
+ * all kv_len candidates, then the forced ones. */
+__global__ void __launch_bounds__(256) vslash_select_kernel(const spc_vslash_args a) {
+  __shared__ int64_t kept;
+  const int64_t rows = (int64_t)a.num_heads * 2, n = a.kv_len;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const double *w = a.mass + row * n;
+    double *sorted = a.sorted + row * n;
+    int32_t *order = a.order + row * n;
+    uint8_t *keep = a.keep + row * n;
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
+      const double wc = w[c];
+      int64_t rank = 0;
+      for (int64_t o = 0; o < n; o++) {
+        const double wo = w[o];
+        rank += wo > wc || (wo == wc && o < c);
+      }
+      sorted[rank] = wc;
+      order[rank] = (int32_t)c;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int64_t count = 0;
+      if (!a.by_threshold) {
+        count = n < a.top_k ? n : a.top_k;
+      } else {
+        double sum = 0.0;
+        while (count < n) {
+          sum += sorted[count++];
+          if (sum >= a.threshold) break;
+        }
+      }
+      kept = count;
+    }
+    __syncthreads();
+    const int64_t count = kept;
+    const int64_t forced = row % 2 == 0 ? a.forced_columns : a.forced_offsets;
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = c < forced;
+    __syncthreads();
+    for (int64_t r = threadIdx.x; r < count; r += blockDim.x) keep[order[r]] = 1;
+    __syncthreads();
+  }
+}
+
 }  // namespace spc_est
 
 extern "C" int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream) {
@@ -339,5 +451,30 @@ extern "C" int spc_launch_antidiag_select(const spc_select_args *args, const spc
   }
   const unsigned grid = (unsigned)(rows < (1 << 16) ? rows : (1 << 16));
   spc_est::select_kernel<<<grid, 256, 0, s>>>(*args);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_vslash(const spc_vslash_args *args, spc_elem elem, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t rows = (int64_t)args->num_heads * args->last_q;
+  const int64_t cells = (int64_t)args->num_heads * args->kv_len;
+  if (rows == 0 || cells == 0) return 0;
+  const unsigned prob_grid = (unsigned)(rows < (1 << 16) ? rows : (1 << 16));
+  const unsigned mass_grid = (unsigned)((cells + 255) / 256 < (1 << 16) ? (cells + 255) / 256
+                                                                         : (1 << 16));
+  for (int32_t b = 0; b < args->batch; b++) {
+    switch (elem) {
+      case SPC_ELEM_BF16:
+        spc_est::vslash_probs_kernel<__nv_bfloat16><<<prob_grid, 256, 0, s>>>(*args, b);
+        break;
+      case SPC_ELEM_F16: spc_est::vslash_probs_kernel<__half><<<prob_grid, 256, 0, s>>>(*args, b); break;
+      case SPC_ELEM_F32: spc_est::vslash_probs_kernel<float><<<prob_grid, 256, 0, s>>>(*args, b); break;
+    }
+    spc_est::vslash_mass_kernel<<<mass_grid, 256, 0, s>>>(*args, b == 0);
+    cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) return (int)err;
+  }
+  const unsigned grid = (unsigned)(args->num_heads * 2 < (1 << 16) ? args->num_heads * 2 : (1 << 16));
+  spc_est::vslash_select_kernel<<<grid, 256, 0, s>>>(*args);
   return (int)cudaGetLastError();
 }

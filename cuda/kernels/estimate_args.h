@@ -51,12 +51,33 @@ typedef struct spc_antidiag_args {
   int64_t num_super_rows, num_super_cols;
 } spc_antidiag_args;
 
+/* The vertical-slash method (SPARSA_ESTIMATOR_VERTICAL_SLASH) for query
+ * heads [h0, h0 + num_heads) of every sequence; arrays per chunk head. */
+typedef struct spc_vslash_args {
+  const void *q, *k;
+  int64_t q_stride[3], k_stride[3];     /* batch, token, head (elements) */
+  int32_t h0, num_heads;
+  int32_t batch, q_heads, group, head_dim;
+  int64_t q_len, kv_len, off, last_q;   /* last_q = L = min(estimator.last_q, q_len) */
+  double scale, weight;                 /* weight = 1 / batch */
+  int32_t by_threshold, top_k;
+  double threshold;
+  int64_t forced_columns, forced_offsets; /* always kept: [0, n) */
+  double *probs;                        /* [hc][L][kv_len]: one sequence's weighted probabilities */
+  double *mass;                         /* [hc][2][kv_len]: column mass V, then diagonal mass D */
+  double *sorted;                       /* [hc][2][kv_len] */
+  int32_t *order;                       /* [hc][2][kv_len] */
+  uint8_t *keep;                        /* [hc][2][kv_len]: columns, then offsets */
+} spc_vslash_args;
+
 /* Return a cudaError_t as int (0 = queued). */
 int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream);
 /* Pooled method: scores, softmax and selection (w from qbar and kbar). */
 int spc_launch_select(const spc_select_args *args, void *stream);
 /* Antidiagonal method: w from the antidiagonal scores, then the same
  * selection. */
+/* Vertical-slash: masses of the last queries, then both selections. */
+int spc_launch_vslash(const spc_vslash_args *args, spc_elem elem, void *stream);
 int spc_launch_antidiag_select(const spc_select_args *args, const spc_antidiag_args *ad,
                                spc_elem elem, void *stream);
 

@@ -15,6 +15,7 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,8 +128,24 @@ static sparsa_status scenario(result *res) {
   return st;
 }
 
+static double bf16_value(const unsigned char *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+/* Same blocks, and outputs equal to a unit of bf16 rounding (a kernel may
+ * split its sums differently from one plan to the next). */
 static int results_equal(const result *a, const result *b) {
-  return a->blocks == b->blocks && memcmp(a->bytes, b->bytes, g_q_bytes + g_qd_bytes) == 0;
+  if (a->blocks != b->blocks) return 0;
+  for (size_t i = 0; i < g_q_bytes + g_qd_bytes; i += 2) {
+    double x = bf16_value(a->bytes + i), y = bf16_value(b->bytes + i);
+    if (!(fabs(x - y) <= 1e-2)) return 0; /* NaN fails too */
+  }
+  return 1;
 }
 
 static void fill_bf16(void *dev, size_t bytes, uint64_t seed) {

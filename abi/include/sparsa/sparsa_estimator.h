@@ -149,12 +149,11 @@ SPARSA_API sparsa_status sparsa_estimator_init(sparsa_estimator *est,
  * vertical-slash heads get a vertical-slash pattern. The mask has
  * num_heads = q_heads, the problem's lengths, the estimator's block sizes
  * and bottom-right alignment, so it plans directly with @p problem.
- * On a CUDA context q and k are device memory and the pooled-block and
- * antidiagonal methods run on the device, on the context's stream,
- * selecting the blocks the CPU engine selects on the same inputs (same
- * precision, same rule; only rounding of nearly equal scores can differ).
- * The call returns when the mask is built (it synchronizes the stream).
- * Vertical-slash needs a CPU context for now.
+ * On a CUDA context q and k are device memory and every method runs on the
+ * device, on the context's stream, selecting what the CPU engine selects on
+ * the same inputs (same precision, same rule; only rounding of nearly equal
+ * scores can differ). The call returns when the mask is built (it
+ * synchronizes the stream).
  * @param[in]  ctx     Context: CPU (q and k are host memory) or CUDA (q and
  *                     k are device memory).
  * @param[in]  est     Estimator (borrowed).
@@ -166,8 +165,8 @@ SPARSA_API sparsa_status sparsa_estimator_init(sparsa_estimator *est,
  * @retval SPARSA_ERR_INVALID_ARGUMENT NULL or out-of-range input; the message
  *         names the field.
  * @retval SPARSA_ERR_VERSION A struct_size too small.
- * @retval SPARSA_ERR_UNSUPPORTED Varlen problems, a non-causal
- *         vertical-slash estimator, or vertical-slash on a CUDA context.
+ * @retval SPARSA_ERR_UNSUPPORTED Varlen problems, or a non-causal
+ *         vertical-slash estimator.
  * @retval SPARSA_ERR_OUT_OF_MEMORY Host or device allocation failed.
  * @retval SPARSA_ERR_DEVICE The device faulted (now or earlier: see
  *         sparsa_context.h).
