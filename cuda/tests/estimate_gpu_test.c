@@ -449,6 +449,80 @@ static int test_errors(void) {
   return 1;
 }
 
+/* ---- the cache estimates on the device too ---- */
+
+static int test_cache(void) {
+  est_case c = {"cache", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 600, 600, 64, 64,
+                SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0};
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = c.dtype;
+  p.batch = c.batch;
+  p.q_heads = c.q_heads;
+  p.kv_heads = c.kv_heads;
+  p.head_dim = c.head_dim;
+  p.q_len = c.q_len;
+  p.kv_len = c.kv_len;
+  void *q = make_tensor(&c, c.q_len, c.q_heads, c.block_q);
+  void *k = make_tensor(&c, c.kv_len, c.kv_heads, c.block_kv);
+  size_t qb = (size_t)c.q_len * c.q_heads * c.head_dim * 2, kb = (size_t)c.kv_len * c.kv_heads * c.head_dim * 2;
+  void *dq = NULL, *dk = NULL;
+  CHECK(cudaMalloc(&dq, qb) == cudaSuccess && cudaMalloc(&dk, kb) == cudaSuccess &&
+            cudaMemcpy(dq, q, qb, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dk, k, kb, cudaMemcpyHostToDevice) == cudaSuccess,
+        "cache test buffers");
+  free(q);
+  free(k);
+  sparsa_estimator est;
+  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  est.threshold = c.threshold;
+  sparsa_cache_options opts;
+  sparsa_cache_options_init(&opts);
+  opts.build_plans = 1;
+  sparsa_cache *cache = NULL;
+  CHECK(sparsa_cache_create(g_gpu, &opts, &cache) == SPARSA_OK, "cache_create: %s",
+        sparsa_last_error());
+  sparsa_cache_key key;
+  sparsa_cache_key_init(&key);
+  sparsa_cache_entry *e1 = NULL, *e2 = NULL;
+  sparsa_status st = sparsa_cache_acquire(cache, &key, &est, &p, dq, dk, &e1);
+  CHECK(st == SPARSA_OK, "cache miss on a CUDA context: %s", sparsa_last_error());
+  st = sparsa_cache_acquire(cache, &key, &est, &p, dq, dk, &e2);
+  CHECK(st == SPARSA_OK, "cache hit on a CUDA context: %s", sparsa_last_error());
+  sparsa_cache_stats stats;
+  memset(&stats, 0, sizeof stats);
+  stats.struct_size = sizeof stats;
+  CHECK(sparsa_cache_get_stats(cache, &stats) == SPARSA_OK && stats.hits == 1 && stats.misses == 1,
+        "cache stats: %llu hits, %llu misses", (unsigned long long)stats.hits,
+        (unsigned long long)stats.misses);
+  const sparsa_mask *cached = NULL;
+  const sparsa_plan *plan = NULL;
+  CHECK(sparsa_cache_entry_get_mask(e1, &cached) == SPARSA_OK && cached != NULL, "entry mask");
+  CHECK(sparsa_cache_entry_get_plan(e1, &plan) == SPARSA_OK && plan != NULL, "entry plan");
+  sparsa_mask *direct = NULL;
+  CHECK(sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &direct) == SPARSA_OK, "direct estimate: %s",
+        sparsa_last_error());
+  const int64_t nqb = (c.q_len + c.block_q - 1) / c.block_q;
+  int ok = 1;
+  for (int32_t h = 0; h < c.q_heads && ok; h++) {
+    bsr a = {0}, b = {0};
+    ok = bsr_get(cached, h, nqb, &a) && bsr_get(direct, h, nqb, &b) && a.n == b.n &&
+         memcmp(a.col, b.col, sizeof(int32_t) * (size_t)a.n) == 0 &&
+         memcmp(a.row_ptr, b.row_ptr, sizeof(int64_t) * (size_t)(nqb + 1)) == 0;
+    if (!ok) printf("  FAIL: head %d: the cached mask differs from a direct GPU estimate\n", h);
+    bsr_free(&a);
+    bsr_free(&b);
+  }
+  sparsa_mask_destroy(direct);
+  sparsa_cache_entry_release(e1);
+  sparsa_cache_entry_release(e2);
+  sparsa_cache_destroy(cache);
+  cudaFree(dq);
+  cudaFree(dk);
+  printf("%-40s %s\n", "cache on a CUDA context", ok ? "ok" : "FAILED");
+  return ok;
+}
+
 /* ---- estimation against the attention it feeds ---- */
 
 static double now_ms(void) {
@@ -596,6 +670,7 @@ int main(int argc, char **argv) {
   };
   record(test_errors());
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));
+  record(test_cache());
   double ratio = -1.0;
   if (with_timing) record(timing(&ratio));
   sparsa_context_destroy(g_cpu);
