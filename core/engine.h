@@ -12,6 +12,8 @@
 
 struct sp_block_list;
 struct sp_block_csr;
+struct sp_est_input;  /* estimate.h */
+struct sp_head_spec;  /* pattern_file.h */
 
 /* Services the core offers a plugin, which cannot link core symbols: the
  * library exports only the public API. */
@@ -47,6 +49,14 @@ typedef struct sp_engine_ops {
    * mask->engine_mask and released by mask_fini. */
   sparsa_status (*mask_init)(sparsa_mask *mask);
   void (*mask_fini)(sparsa_mask *mask);
+  /* Optional (NULL: estimation runs on the CPU engine only): score and
+   * select blocks for a validated estimation whose q and k live on the
+   * engine's device, writing one spec per query head (specs[q_heads],
+   * zeroed by the caller; freed by it with sp_head_spec_free whatever the
+   * status). The selections follow the definitions of sparsa_estimator.h,
+   * as the CPU engine's do. Read only when struct_size covers it. */
+  sparsa_status (*estimate_specs)(sparsa_context *ctx, const struct sp_est_input *in,
+                                  struct sp_head_spec *specs);
   /* New operations are appended here. */
 } sp_engine_ops;
 

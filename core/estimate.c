@@ -3,6 +3,7 @@
 #include "estimate.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -342,19 +343,39 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_
   return SPARSA_OK;
 }
 
+sparsa_status sp_estimate_specs_on(sparsa_context *ctx, const sp_est_input *in,
+                                   sp_head_spec **out) {
+  *out = NULL;
+  if (ctx->engine == SPARSA_ENGINE_CPU) return sp_estimate_specs(in, ctx->num_threads, out);
+  const sp_engine_ops *ops = ctx->ops;
+  if (ops->struct_size < offsetof(sp_engine_ops, estimate_specs) + sizeof ops->estimate_specs ||
+      ops->estimate_specs == NULL)
+    return sp_fail(SPARSA_ERR_UNSUPPORTED, "estimator: the %s engine does not estimate masks",
+                   ops->name);
+  int32_t heads = in->prob.q_heads;
+  sp_head_spec *specs = sp_calloc((size_t)heads, sizeof *specs);
+  if (specs == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
+  sparsa_status st = ops->estimate_specs(ctx, in, specs);
+  if (st != SPARSA_OK) {
+    for (int32_t h = 0; h < heads; h++) sp_head_spec_free(&specs[h]);
+    sp_free(specs);
+    return st;
+  }
+  *out = specs;
+  return SPARSA_OK;
+}
+
 SPARSA_API sparsa_status sparsa_mask_estimate(sparsa_context *ctx, const sparsa_estimator *est,
                                               const sparsa_problem *problem, const void *q,
                                               const void *k, sparsa_mask **out) {
   SP_CHECK_NULL(out);
   *out = NULL;
   SP_CHECK_NULL(ctx);
-  if (ctx->engine != SPARSA_ENGINE_CPU)
-    return sp_fail(SPARSA_ERR_UNSUPPORTED,
-                   "sparsa_mask_estimate: this build estimates on the CPU engine only");
   sp_est_input in;
   SP_TRY(sp_est_input_init(&in, est, problem, q, k));
   sp_head_spec *specs = NULL;
-  SP_TRY(sp_estimate_specs(&in, ctx->num_threads, &specs));
+  SP_TRY(sp_estimate_specs_on(ctx, &in, &specs));
   sparsa_status st = sp_specs_create_mask(ctx, specs, in.prob.q_heads, in.prob.q_len,
                                           in.prob.kv_len, in.est.block_q, in.est.block_kv, out);
   for (int32_t h = 0; h < in.prob.q_heads; h++) sp_head_spec_free(&specs[h]);

@@ -81,6 +81,12 @@ sparsa_status sp_est_vslash_spec(const sp_est_input *in, const double *col_mass,
  * sp_head_spec_free and the array with sp_free. */
 sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **specs);
 
+/* sp_estimate_specs on ctx's engine: the CPU engine's threads, or the
+ * engine's own estimator (q and k are then device memory), or
+ * SPARSA_ERR_UNSUPPORTED when it has none. */
+sparsa_status sp_estimate_specs_on(sparsa_context *ctx, const sp_est_input *in,
+                                   sp_head_spec **specs);
+
 /* Run fn(arg, h) for every head, the heads split over num_threads threads
  * (the caller included); the first failure's status and message win. */
 typedef sparsa_status (*sp_head_fn)(void *arg, int32_t head);

@@ -3,6 +3,8 @@
 #include "cuda_context.h"
 
 #include "cuda_host.h"
+#include "device_fault.h"
+#include "device_memory.h"
 #include "kernels/kernel_args.h"
 
 /* Kernels are built for sm_80 (runs on 8.x) and sm_90a (runs on 9.0 only). */
@@ -13,6 +15,8 @@ static int spc_has_kernels_for(int major, int minor) {
 static sparsa_status spc_probe_device(int32_t device) {
   int driver = 0;
   cudaError_t err = cudaDriverGetVersion(&driver);
+  if (err != cudaSuccess && spc_cuda_error_is_fault((int)err))
+    return spc_fail_cuda((int)err, "reading the driver version");
   if (err != cudaSuccess || driver == 0)
     return spc_fail(SPARSA_ERR_NO_DEVICE,
                     "CUDA engine: no CUDA driver is installed (libcuda.so.1 could not be loaded)");
@@ -28,6 +32,8 @@ static sparsa_status spc_probe_device(int32_t device) {
   if (err == cudaErrorNoDevice || (err == cudaSuccess && count == 0))
     return spc_fail(SPARSA_ERR_NO_DEVICE,
                     "CUDA engine: the CUDA driver is installed but no CUDA device is visible");
+  if (err != cudaSuccess && spc_cuda_error_is_fault((int)err))
+    return spc_fail_cuda((int)err, "counting devices");
   if (err != cudaSuccess)
     return spc_fail(SPARSA_ERR_NO_DEVICE, "CUDA engine: counting devices failed: %s (%s)",
                     cudaGetErrorName(err), cudaGetErrorString(err));
@@ -57,6 +63,7 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
   }
   c->device = device;
   c->stream = NULL;
+  atomic_init(&c->fault, 0);
   c->sm_count = prop.multiProcessorCount;
   c->cc_major = prop.major;
   c->cc_minor = prop.minor;
@@ -91,8 +98,9 @@ void spc_context_fini(sparsa_context *ctx) {
   if (c == NULL) return;
   if (c->pool != NULL) {
     cudaSetDevice(c->device);
-    /* The pool may still be read by queued work. */
-    cudaStreamSynchronize(c->stream);
+    /* The pool may still be read by queued work (none runs after a fault,
+     * and the stream may be gone by then). */
+    if (!spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
     cudaFree(c->pool);
   }
   pthread_mutex_destroy(&c->pool_lock);
@@ -124,16 +132,20 @@ sparsa_status spc_context_reserve_pool(spc_context *c, size_t bytes) {
   pthread_mutex_lock(&c->pool_lock);
   sparsa_status status = SPARSA_OK;
   if (bytes > c->pool_bytes) {
-    cudaError_t err = cudaStreamSynchronize(c->stream);
-    if (err == cudaSuccess && c->pool != NULL) err = cudaFree(c->pool);
-    c->pool = NULL;
-    c->pool_bytes = 0;
-    if (err == cudaSuccess) err = cudaMalloc(&c->pool, bytes);
-    if (err != cudaSuccess) {
-      c->pool = NULL;
-      status = spc_fail_cuda((int)err, "growing the workspace pool");
-    } else {
-      c->pool_bytes = bytes;
+    /* The new pool is allocated before the old one is freed, so that when
+     * it does not fit, the plans that use the old one keep working. */
+    void *grown = NULL;
+    status = spc_device_alloc(&grown, bytes, "the workspace pool");
+    if (status == SPARSA_OK) {
+      cudaError_t err = cudaStreamSynchronize(c->stream);
+      if (err != cudaSuccess) {
+        cudaFree(grown);
+        status = spc_fail_cuda((int)err, "growing the workspace pool");
+      } else {
+        cudaFree(c->pool);
+        c->pool = grown;
+        c->pool_bytes = bytes;
+      }
     }
   }
   pthread_mutex_unlock(&c->pool_lock);

@@ -5,6 +5,7 @@
 #define SPARSA_CUDA_CONTEXT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <cuda_runtime_api.h>
 
@@ -21,6 +22,9 @@ typedef struct spc_context {
   pthread_mutex_t pool_lock;
   void *pool;
   size_t pool_bytes;
+  /* The CUDA error of the first device fault seen (0: none); once set,
+   * operations that reach the device fail (device_fault.h). */
+  _Atomic int fault;
 } spc_context;
 
 static inline spc_context *spc_ctx(const sparsa_context *ctx) {

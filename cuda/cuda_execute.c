@@ -9,6 +9,7 @@
 #include "cuda_context.h"
 #include "cuda_host.h"
 #include "cuda_plan.h"
+#include "device_fault.h"
 
 static sparsa_status spc_check_aligned(const void *p, const char *name) {
   if (((uintptr_t)p & 15u) != 0)
@@ -20,6 +21,8 @@ static sparsa_status spc_check_aligned(const void *p, const char *name) {
 static sparsa_status spc_check_device_pointer(const void *p, const char *name) {
   struct cudaPointerAttributes attr;
   cudaError_t err = cudaPointerGetAttributes(&attr, p);
+  if (err != cudaSuccess && spc_cuda_error_is_fault((int)err))
+    return spc_fail_cuda((int)err, "checking a tensor pointer");
   if (err != cudaSuccess) {
     cudaGetLastError(); /* clear the sticky-free error this query leaves */
     return spc_fail(SPARSA_ERR_INVALID_ARGUMENT,

@@ -9,6 +9,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include "device_fault.h"
+
 static const sp_host_services *spc_host;
 
 void spc_host_bind(const sp_host_services *host) { spc_host = host; }
@@ -25,6 +27,13 @@ sparsa_status spc_fail(sparsa_status status, const char *fmt, ...) {
 
 sparsa_status spc_fail_cuda(int cuda_error, const char *what) {
   cudaError_t err = (cudaError_t)cuda_error;
+  if (spc_cuda_error_is_fault(cuda_error)) {
+    spc_fault_note(cuda_error);
+    return spc_fail(SPARSA_ERR_DEVICE,
+                    "CUDA engine: %s: %s (%s): the device faulted; the context can no longer "
+                    "use it",
+                    what, cudaGetErrorName(err), cudaGetErrorString(err));
+  }
   sparsa_status status = err == cudaErrorMemoryAllocation ? SPARSA_ERR_OUT_OF_MEMORY
                                                           : SPARSA_ERR_DEVICE;
   return spc_fail(status, "CUDA engine: %s: %s (%s)", what, cudaGetErrorName(err),

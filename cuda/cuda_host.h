@@ -22,7 +22,9 @@ sparsa_status spc_fail(sparsa_status status, const char *fmt, ...) SPC_PRINTF(2,
 
 /* Map a CUDA runtime error (an int, so this header needs no CUDA headers)
  * to a status with a message "what: cudaErrorName (description)". Out of
- * memory maps to SPARSA_ERR_OUT_OF_MEMORY, everything else to DEVICE. */
+ * memory maps to SPARSA_ERR_OUT_OF_MEMORY, everything else to DEVICE; a
+ * device fault is also noted for the calling operation's context
+ * (device_fault.h), which then refuses every later operation. */
 sparsa_status spc_fail_cuda(int cuda_error, const char *what);
 
 /* Host memory through the core's allocator (fault-injectable in tests). */

@@ -9,6 +9,8 @@
 #include "cuda_context.h"
 #include "cuda_host.h"
 #include "cuda_rules.h"
+#include "device_fault.h"
+#include "device_memory.h"
 #include "staging.h"
 
 void spc_device_lists_free(spc_device_lists *l) {
@@ -23,11 +25,7 @@ static sparsa_status spc_lists_alloc(spc_device_lists *l, int64_t rows, int64_t 
   size_t rp = ((size_t)(rows + 1) * 8 + 63) & ~(size_t)63;
   size_t col = ((size_t)(nnz ? nnz : 1) * 4 + 63) & ~(size_t)63;
   size_t full = (size_t)(nnz ? nnz : 1);
-  cudaError_t err = cudaMalloc(&l->mem, counts + rp + col + full);
-  if (err != cudaSuccess) {
-    l->mem = NULL;
-    return spc_fail_cuda((int)err, "allocating a mask's device block lists");
-  }
+  SPC_TRY(spc_device_alloc(&l->mem, counts + rp + col + full, "a mask's block lists"));
   unsigned char *base = l->mem;
   l->args.counts = (int32_t *)base;
   l->row_ptr = (int64_t *)(base + counts);
@@ -140,8 +138,10 @@ sparsa_status spc_mask_init(sparsa_mask *mask) {
 void spc_mask_fini(sparsa_mask *mask) {
   spc_device_lists *l = mask->engine_mask;
   if (l == NULL) return;
-  spc_context_activate(spc_ctx(mask->ctx));
-  cudaStreamSynchronize(spc_ctx(mask->ctx)->stream);
+  spc_context *c = spc_ctx(mask->ctx);
+  spc_context_activate(c);
+  /* Queued kernels may still read the lists; after a fault none runs. */
+  if (!spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
   spc_device_lists_free(l);
   spc_free(l);
   mask->engine_mask = NULL;

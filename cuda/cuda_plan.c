@@ -19,6 +19,7 @@
 #include "cuda_context.h"
 #include "cuda_host.h"
 #include "cuda_rules.h"
+#include "device_memory.h"
 #include "staging.h"
 
 /* A host block list at the kernels' granularity (same layout as sp_block_list). */
@@ -538,11 +539,7 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
                     "%zu MiB (more than a quarter of the device's memory); use larger "
                     "blocks or a pattern with fewer partial blocks",
                     (long long)jobs->n, bytes >> 20);
-  cudaError_t err = cudaMalloc((void **)&ep->bits, bytes);
-  if (err != cudaSuccess) {
-    ep->bits = NULL;
-    return spc_fail_cuda((int)err, "allocating refinement bits");
-  }
+  SPC_TRY(spc_device_alloc((void **)&ep->bits, bytes, "refinement bits"));
   spc_bits_args a = {device_jobs, (int32_t)jobs->n, *rules, ep->bits};
   int kerr = spc_launch_bits(&a, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);

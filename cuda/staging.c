@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda_host.h"
+#include "device_memory.h"
 
 size_t spc_staging_reserve(spc_staging *s, size_t bytes) {
   size_t at = (s->size + 63) & ~(size_t)63;
@@ -39,13 +40,7 @@ size_t spc_staging_push(spc_staging *s, const void *src, size_t bytes) {
 }
 
 sparsa_status spc_staging_alloc_device(const spc_staging *s, void **device) {
-  *device = NULL;
-  cudaError_t err = cudaMalloc(device, s->size ? s->size : 64);
-  if (err != cudaSuccess) {
-    *device = NULL;
-    return spc_fail_cuda((int)err, "allocating device memory for a plan or mask");
-  }
-  return SPARSA_OK;
+  return spc_device_alloc(device, s->size ? s->size : 64, "a plan's or mask's schedule");
 }
 
 sparsa_status spc_staging_copy(const spc_staging *s, void *device, void *stream) {

@@ -150,8 +150,9 @@ SPARSA_API void sparsa_cache_destroy(sparsa_cache *cache);
  * @param[in]  key     Key (borrowed).
  * @param[in]  est     Estimator used on a miss; part of the identity.
  * @param[in]  problem Problem (borrowed); fixed lengths.
- * @param[in]  q       Queries, read on a miss only.
- * @param[in]  k       Keys, read on a miss only.
+ * @param[in]  q       Queries, read on a miss only (host memory on a CPU
+ *                     context, device memory on a CUDA context).
+ * @param[in]  k       Keys, read on a miss only (likewise).
  * @param[out] out     Receives a lease; release it with sparsa_cache_entry_release().
  * @retval SPARSA_OK Success.
  * @retval SPARSA_ERR_INVALID_ARGUMENT NULL or inconsistent input.

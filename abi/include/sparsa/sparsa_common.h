@@ -45,7 +45,7 @@ typedef enum sparsa_status {
   SPARSA_ERR_OUT_OF_MEMORY = 2,     /**< A host or device allocation failed. */
   SPARSA_ERR_UNSUPPORTED = 3,       /**< Valid request that this engine or build cannot serve. */
   SPARSA_ERR_NO_DEVICE = 4,         /**< The engine or its device is not available. */
-  SPARSA_ERR_DEVICE = 5,            /**< The device reported a fault; the context is unusable. */
+  SPARSA_ERR_DEVICE = 5,            /**< The device reported an error; after a device fault every later device call of the context fails with it (sparsa_context.h). */
   SPARSA_ERR_FORMAT = 6,            /**< A file or buffer is truncated, corrupt or of an unknown format. */
   SPARSA_ERR_IO = 7,                /**< Reading or writing a file failed. */
   SPARSA_ERR_VERSION = 8,           /**< Incompatible ABI or file version. */

@@ -21,6 +21,23 @@ extern "C" {
  * takes it as `const` or only reads it (creating masks and plans, executing);
  * the setters (sparsa_context_set_num_threads(), sparsa_context_set_stream())
  * must not race with other calls on the same context.
+ *
+ * @par Device faults (CUDA)
+ * When a kernel on the context's device faults (an illegal address, a trap,
+ * an uncorrectable ECC error, ...), the CUDA context of that device is lost
+ * for the rest of the process, whichever library launched the kernel.
+ * Faults are reported asynchronously: the first sparsa call to see one
+ * (often sparsa_context_synchronize(), or the next call that reaches the
+ * device) returns ::SPARSA_ERR_DEVICE with the CUDA error in
+ * sparsa_last_error(), and from then on every call of the context that
+ * would reach the device (creating masks, plans and estimates, executing,
+ * merging, synchronizing, setting the stream) returns ::SPARSA_ERR_DEVICE
+ * with a message naming the fault. Getters of handles already built keep
+ * working, and destroying masks, plans and the context stays safe and
+ * frees their host memory. The device is usable again only in a new
+ * process: a context created later in the same process fails with
+ * ::SPARSA_ERR_DEVICE too, at creation or at its first call that reaches
+ * the device.
  * @since 0.1
  */
 typedef struct sparsa_context sparsa_context;

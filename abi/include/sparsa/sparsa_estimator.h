@@ -149,8 +149,13 @@ SPARSA_API sparsa_status sparsa_estimator_init(sparsa_estimator *est,
  * vertical-slash heads get a vertical-slash pattern. The mask has
  * num_heads = q_heads, the problem's lengths, the estimator's block sizes
  * and bottom-right alignment, so it plans directly with @p problem.
- * @param[in]  ctx     Context; the CPU engine computes the scores (q and k
- *                     are host memory).
+ * On a CUDA context q and k are device memory and every method runs on the
+ * device, on the context's stream, selecting what the CPU engine selects on
+ * the same inputs (same precision, same rule; only rounding of nearly equal
+ * scores can differ). The call returns when the mask is built (it
+ * synchronizes the stream).
+ * @param[in]  ctx     Context: CPU (q and k are host memory) or CUDA (q and
+ *                     k are device memory).
  * @param[in]  est     Estimator (borrowed).
  * @param[in]  problem Problem describing q and k (borrowed); fixed lengths.
  * @param[in]  q       Queries laid out as @p problem says.
@@ -160,9 +165,11 @@ SPARSA_API sparsa_status sparsa_estimator_init(sparsa_estimator *est,
  * @retval SPARSA_ERR_INVALID_ARGUMENT NULL or out-of-range input; the message
  *         names the field.
  * @retval SPARSA_ERR_VERSION A struct_size too small.
- * @retval SPARSA_ERR_UNSUPPORTED Varlen problems, a CUDA context, or a
- *         non-causal vertical-slash estimator.
- * @retval SPARSA_ERR_OUT_OF_MEMORY Allocation failed.
+ * @retval SPARSA_ERR_UNSUPPORTED Varlen problems, or a non-causal
+ *         vertical-slash estimator.
+ * @retval SPARSA_ERR_OUT_OF_MEMORY Host or device allocation failed.
+ * @retval SPARSA_ERR_DEVICE The device faulted (now or earlier: see
+ *         sparsa_context.h).
  * @par Thread safety
  * Safe from any thread.
  * @since 0.1

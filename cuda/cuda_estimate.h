@@ -1,0 +1,12 @@
+/* sparsa_mask_estimate on a CUDA context: every estimator on the device
+ * (q and k are device memory), with the CPU estimator's semantics. */
+#ifndef SPARSA_CUDA_ESTIMATE_H
+#define SPARSA_CUDA_ESTIMATE_H
+
+#include "estimate.h"
+
+/* The engine op estimate_specs (core/engine.h): one spec per query head. */
+sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
+                                 sp_head_spec *specs);
+
+#endif

@@ -1,0 +1,682 @@
+/* The estimators (pooled blocks, antidiagonal, vertical-slash) on a CUDA
+ * context against the CPU engine's on the same inputs: the same blocks in
+ * every head (checked entry by entry, and for vertical-slash the same token
+ * density, so the same columns and diagonals); for the block methods the
+ * same mass captured of the definition's scores (computed here in float64,
+ * independently of both engines), each threshold row keeping at least the
+ * requested mass; and the estimated mask planned and executed on the GPU,
+ * matching the CPU engine on the same blocks. Inputs are multiples of 1/64
+ * (exact in f32, f16 and bf16) with a random bias per block, so scores are
+ * far apart and rounding cannot flip a selection. Then one timing line:
+ * pooled estimation against the sparse attention it feeds at N = 16384,
+ * 32 heads, d128, bf16, ~10% of the blocks.
+ *
+ * Usage: estimate_gpu_test [--no-timing]. Exits 77 (skipped) without a
+ * usable device. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cuda_runtime_api.h>
+#include <sparsa/sparsa.h>
+
+enum { SKIP_CODE = 77 };
+
+static sparsa_context *g_gpu, *g_cpu;
+static int g_passed, g_failed;
+
+#define CHECK(cond, ...)                              \
+  do {                                                \
+    if (!(cond)) {                                    \
+      printf("  FAIL %s:%d: ", __FILE__, __LINE__);   \
+      printf(__VA_ARGS__);                            \
+      printf("\n");                                   \
+      return 0;                                       \
+    }                                                 \
+  } while (0)
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static double rnd_unit(void) { /* [-1, 1) */
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 7;
+  g_rng ^= g_rng << 17;
+  return (double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+/* ---- values exactly representable in every dtype ---- */
+
+static double quantize(double x) {
+  double v = round(x * 64.0) / 64.0;
+  return v > 2.0 ? 2.0 : v < -2.0 ? -2.0 : v;
+}
+
+static uint16_t to_half(double x) { /* x = k / 64, |x| <= 2: exact */
+  if (x == 0.0) return 0;
+  uint16_t sign = x < 0 ? 0x8000u : 0;
+  double a = fabs(x);
+  int e = 0;
+  double m = frexp(a, &e); /* a = m 2^e, m in [0.5, 1) */
+  uint16_t exp = (uint16_t)(e - 1 + 15);
+  uint16_t man = (uint16_t)((m * 2.0 - 1.0) * 1024.0);
+  return (uint16_t)(sign | (exp << 10) | man);
+}
+
+static uint16_t to_bf16(double x) { /* exact for these values */
+  float f = (float)x;
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  return (uint16_t)(bits >> 16);
+}
+
+static void store(sparsa_dtype t, void *base, size_t i, double x) {
+  if (t == SPARSA_DTYPE_F32)
+    ((float *)base)[i] = (float)x;
+  else if (t == SPARSA_DTYPE_F16)
+    ((uint16_t *)base)[i] = to_half(x);
+  else
+    ((uint16_t *)base)[i] = to_bf16(x);
+}
+
+static double load(sparsa_dtype t, const void *base, size_t i) {
+  if (t == SPARSA_DTYPE_F32) return ((const float *)base)[i];
+  uint16_t h = ((const uint16_t *)base)[i];
+  if (t == SPARSA_DTYPE_BF16) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+  }
+  int e = (h >> 10) & 31, m = h & 1023;
+  double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+  return (h & 0x8000u) ? -v : v;
+}
+
+static size_t esize(sparsa_dtype t) { return t == SPARSA_DTYPE_F32 ? 4 : 2; }
+
+/* ---- one comparison case ---- */
+
+typedef struct est_case {
+  const char *name;
+  sparsa_dtype dtype;
+  int32_t batch, q_heads, kv_heads, head_dim;
+  int64_t q_len, kv_len;
+  int32_t block_q, block_kv;
+  sparsa_selection selection;
+  int32_t top_k;
+  float threshold;
+  int32_t causal, sinks, diagonal;
+  sparsa_estimator_method method; /* 0: pooled blocks */
+  int32_t stride;                 /* antidiagonal */
+} est_case;
+
+/* Packed [batch][len][heads][head_dim] with a random bias per (head,
+ * block) and noise per token. */
+static void *make_tensor(const est_case *c, int64_t len, int32_t heads, int32_t block) {
+  size_t n = (size_t)c->batch * len * heads * c->head_dim;
+  void *t = malloc(n * esize(c->dtype));
+  int64_t nb = (len + block - 1) / block;
+  double *bias = malloc(sizeof(double) * (size_t)(nb * heads * c->head_dim));
+  for (int32_t b = 0; b < c->batch; b++) {
+    for (size_t i = 0; i < (size_t)(nb * heads * c->head_dim); i++) bias[i] = rnd_unit();
+    for (int64_t s = 0; s < len; s++)
+      for (int32_t h = 0; h < heads; h++)
+        for (int32_t x = 0; x < c->head_dim; x++) {
+          double v = bias[((s / block) * heads + h) * c->head_dim + x] + 0.5 * rnd_unit();
+          store(c->dtype, t, (((size_t)b * len + s) * heads + h) * c->head_dim + x, quantize(v));
+        }
+  }
+  free(bias);
+  return t;
+}
+
+/* The antidiagonal definition's w[r][c] for query head h (float64). */
+static void reference_w_antidiag(const est_case *c, const void *q, const void *k, int32_t h,
+                                 double *w) {
+  const int32_t d = c->head_dim, group = c->q_heads / c->kv_heads, S = c->stride;
+  const int64_t nkb = (c->kv_len + c->block_kv - 1) / c->block_kv;
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  const int64_t nsa = (c->q_len + S - 1) / S, nsb = (c->kv_len + S - 1) / S;
+  const int64_t off = c->kv_len - c->q_len;
+  const double scale = 1.0 / sqrt((double)d) / S;
+  double *e = malloc(sizeof(double) * (size_t)nsb);
+  memset(w, 0, sizeof(double) * (size_t)(nqb * nkb));
+  for (int32_t b = 0; b < c->batch; b++)
+    for (int64_t a = 0; a < nsa; a++) {
+      int64_t nb = nsb;
+      if (c->causal) {
+        int64_t last = (S * a + S - 1 < c->q_len - 1 ? S * a + S - 1 : c->q_len - 1) + off;
+        nb = last < 0 ? 0 : (last / S + 1 < nsb ? last / S + 1 : nsb);
+      }
+      if (nb == 0) continue;
+      double mx = -INFINITY, z = 0.0;
+      for (int64_t sb = 0; sb < nb; sb++) {
+        double dot = 0.0;
+        for (int32_t t = 0; t < S; t++) {
+          int64_t i = S * a + S - 1 - t, j = S * sb + t;
+          if (i >= c->q_len || j >= c->kv_len) continue;
+          for (int32_t x = 0; x < d; x++)
+            dot += load(c->dtype, q, (((size_t)b * c->q_len + i) * c->q_heads + h) * d + x) *
+                   load(c->dtype, k, (((size_t)b * c->kv_len + j) * c->kv_heads + h / group) * d + x);
+        }
+        e[sb] = scale * dot;
+        if (e[sb] > mx) mx = e[sb];
+      }
+      for (int64_t sb = 0; sb < nb; sb++) z += (e[sb] = exp(e[sb] - mx));
+      int64_t r = a * S / c->block_q;
+      int64_t a0 = r * (c->block_q / S), a1 = a0 + c->block_q / S < nsa ? a0 + c->block_q / S : nsa;
+      for (int64_t sb = 0; sb < nb; sb++)
+        w[r * nkb + sb * S / c->block_kv] += e[sb] / z / (double)(a1 - a0) / c->batch;
+    }
+  free(e);
+}
+
+/* The definition's w[r][c] for query head h (float64, from scratch). */
+static void reference_w(const est_case *c, const void *q, const void *k, int32_t h, double *w) {
+  const int32_t d = c->head_dim, group = c->q_heads / c->kv_heads;
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  const int64_t nkb = (c->kv_len + c->block_kv - 1) / c->block_kv;
+  const int64_t off = c->kv_len - c->q_len;
+  const double scale = 1.0 / sqrt((double)d);
+  if (c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL) {
+    reference_w_antidiag(c, q, k, h, w);
+    return;
+  }
+  double *qm = calloc((size_t)d, sizeof(double)), *km = calloc((size_t)(nkb * d), sizeof(double));
+  double *s = malloc(sizeof(double) * (size_t)nkb);
+  memset(w, 0, sizeof(double) * (size_t)(nqb * nkb));
+  for (int32_t b = 0; b < c->batch; b++) {
+    for (int64_t cb = 0; cb < nkb; cb++) {
+      int64_t j0 = cb * c->block_kv, j1 = j0 + c->block_kv < c->kv_len ? j0 + c->block_kv : c->kv_len;
+      for (int32_t x = 0; x < d; x++) {
+        double sum = 0.0;
+        for (int64_t j = j0; j < j1; j++)
+          sum += load(c->dtype, k, (((size_t)b * c->kv_len + j) * c->kv_heads + h / group) * d + x);
+        km[cb * d + x] = sum / (double)(j1 - j0);
+      }
+    }
+    for (int64_t r = 0; r < nqb; r++) {
+      int64_t i0 = r * c->block_q, i1 = i0 + c->block_q < c->q_len ? i0 + c->block_q : c->q_len;
+      int64_t n = nkb;
+      if (c->causal) {
+        int64_t last = i1 - 1 + off;
+        n = last < 0 ? 0 : last / c->block_kv + 1;
+        if (n > nkb) n = nkb;
+      }
+      if (n == 0) continue;
+      for (int32_t x = 0; x < d; x++) {
+        double sum = 0.0;
+        for (int64_t i = i0; i < i1; i++)
+          sum += load(c->dtype, q, (((size_t)b * c->q_len + i) * c->q_heads + h) * d + x);
+        qm[x] = sum / (double)(i1 - i0);
+      }
+      double mx = -INFINITY, z = 0.0;
+      for (int64_t cb = 0; cb < n; cb++) {
+        double dot = 0.0;
+        for (int32_t x = 0; x < d; x++) dot += qm[x] * km[cb * d + x];
+        s[cb] = scale * dot;
+        if (s[cb] > mx) mx = s[cb];
+      }
+      for (int64_t cb = 0; cb < n; cb++) z += (s[cb] = exp(s[cb] - mx));
+      for (int64_t cb = 0; cb < n; cb++) w[r * nkb + cb] += s[cb] / z / c->batch;
+    }
+  }
+  free(qm);
+  free(km);
+  free(s);
+}
+
+typedef struct bsr {
+  int64_t *row_ptr;
+  int32_t *col;
+  uint8_t *full;
+  int64_t n;
+} bsr;
+
+static int bsr_get(const sparsa_mask *m, int32_t h, int64_t rows, bsr *out) {
+  memset(out, 0, sizeof *out);
+  if (sparsa_mask_export_bsr(m, h, NULL, NULL, NULL, 0, &out->n) != SPARSA_OK) return 0;
+  out->row_ptr = malloc(sizeof(int64_t) * (size_t)(rows + 1));
+  out->col = malloc(sizeof(int32_t) * (size_t)(out->n + 1));
+  out->full = malloc((size_t)out->n + 1);
+  return sparsa_mask_export_bsr(m, h, out->row_ptr, out->col, out->full, out->n, &out->n) ==
+         SPARSA_OK;
+}
+
+static void bsr_free(bsr *b) {
+  free(b->row_ptr);
+  free(b->col);
+  free(b->full);
+}
+
+/* Blocks, mass and (for bf16/f16 at d64/d128) a GPU plan of the estimate. */
+static int run_case(const est_case *c) {
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = c->dtype;
+  p.batch = c->batch;
+  p.q_heads = c->q_heads;
+  p.kv_heads = c->kv_heads;
+  p.head_dim = c->head_dim;
+  p.q_len = c->q_len;
+  p.kv_len = c->kv_len;
+  sparsa_estimator est;
+  sparsa_estimator_init(&est, c->method);
+  if (c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL) est.stride = c->stride;
+  est.block_q = c->block_q;
+  est.block_kv = c->block_kv;
+  est.selection = c->selection;
+  est.top_k = c->top_k;
+  est.threshold = c->threshold;
+  est.causal = c->causal;
+  est.keep_sink_blocks = c->sinks;
+  est.keep_diagonal = c->diagonal;
+  void *q = make_tensor(c, c->q_len, c->q_heads, c->block_q);
+  void *k = make_tensor(c, c->kv_len, c->kv_heads, c->block_kv);
+  size_t qb = (size_t)c->batch * c->q_len * c->q_heads * c->head_dim * esize(c->dtype);
+  size_t kb = (size_t)c->batch * c->kv_len * c->kv_heads * c->head_dim * esize(c->dtype);
+  void *dq = NULL, *dk = NULL;
+  CHECK(cudaMalloc(&dq, qb) == cudaSuccess && cudaMalloc(&dk, kb) == cudaSuccess,
+        "device buffers");
+  CHECK(cudaMemcpy(dq, q, qb, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dk, k, kb, cudaMemcpyHostToDevice) == cudaSuccess,
+        "copies to the device");
+  sparsa_mask *mc = NULL, *mg = NULL;
+  sparsa_status st = sparsa_mask_estimate(g_cpu, &est, &p, q, k, &mc);
+  CHECK(st == SPARSA_OK, "CPU estimate: %s", sparsa_last_error());
+  st = sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &mg);
+  CHECK(st == SPARSA_OK, "GPU estimate: %s: %s", sparsa_status_string(st), sparsa_last_error());
+
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  const int64_t nkb = (c->kv_len + c->block_kv - 1) / c->block_kv;
+  const int64_t off = c->kv_len - c->q_len;
+  double *w = malloc(sizeof(double) * (size_t)(nqb * nkb));
+  double mass_cpu = 0.0, mass_gpu = 0.0, min_row_mass = INFINITY;
+  int64_t blocks = 0;
+  int ok = 1;
+  for (int32_t h = 0; h < c->q_heads && ok; h++) {
+    bsr a, b;
+    if (!bsr_get(mc, h, nqb, &a) || !bsr_get(mg, h, nqb, &b)) {
+      printf("  FAIL: exporting head %d: %s\n", h, sparsa_last_error());
+      ok = 0;
+    }
+    int same = ok && a.n == b.n &&
+               memcmp(a.row_ptr, b.row_ptr, sizeof(int64_t) * (size_t)(nqb + 1)) == 0 &&
+               memcmp(a.col, b.col, sizeof(int32_t) * (size_t)a.n) == 0 &&
+               memcmp(a.full, b.full, (size_t)a.n) == 0;
+    if (ok && !same) {
+      printf("  FAIL: head %d: the GPU kept %lld blocks, the CPU %lld\n", h, (long long)b.n,
+             (long long)a.n);
+      for (int64_t r = 0; r < nqb; r++) {
+        int64_t la = a.row_ptr[r + 1] - a.row_ptr[r], lb = b.row_ptr[r + 1] - b.row_ptr[r];
+        if (la == lb && memcmp(a.col + a.row_ptr[r], b.col + b.row_ptr[r], 4 * (size_t)la) == 0)
+          continue;
+        printf("    row %lld: CPU", (long long)r);
+        for (int64_t e = a.row_ptr[r]; e < a.row_ptr[r + 1]; e++) printf(" %d", a.col[e]);
+        printf(" | GPU");
+        for (int64_t e = b.row_ptr[r]; e < b.row_ptr[r + 1]; e++) printf(" %d", b.col[e]);
+        printf("\n");
+        break;
+      }
+      ok = 0;
+    }
+    if (ok && c->method == SPARSA_ESTIMATOR_VERTICAL_SLASH) {
+      /* Same columns and offsets: the same visible tokens, not only blocks. */
+      double dc = -1.0, dg = -2.0;
+      if (sparsa_mask_token_density(mc, h, &dc) != SPARSA_OK ||
+          sparsa_mask_token_density(mg, h, &dg) != SPARSA_OK || dc != dg) {
+        printf("  FAIL: head %d: token density GPU %.9f, CPU %.9f\n", h, dg, dc);
+        ok = 0;
+      }
+      blocks += b.n;
+    } else if (ok) {
+      reference_w(c, q, k, h, w);
+      for (int64_t r = 0; r < nqb; r++) {
+        double row_cpu = 0.0, row_gpu = 0.0, row_total = 0.0;
+        for (int64_t cb = 0; cb < nkb; cb++) row_total += w[r * nkb + cb];
+        for (int64_t e = a.row_ptr[r]; e < a.row_ptr[r + 1]; e++) row_cpu += w[r * nkb + a.col[e]];
+        for (int64_t e = b.row_ptr[r]; e < b.row_ptr[r + 1]; e++) row_gpu += w[r * nkb + b.col[e]];
+        mass_cpu += row_cpu;
+        mass_gpu += row_gpu;
+        int64_t last = (r + 1) * c->block_q < c->q_len ? (r + 1) * c->block_q - 1 : c->q_len - 1;
+        int has_keys = !c->causal || last + off >= 0;
+        if (has_keys && row_gpu < min_row_mass) min_row_mass = row_gpu;
+        /* The antidiagonal method scores with float dot products. */
+        double tol = c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL ? 1e-5 : 1e-9;
+        /* A row whose scores sum below the threshold keeps them all. */
+        double target = row_total < c->threshold ? row_total : c->threshold;
+        if (has_keys && c->selection == SPARSA_SELECT_THRESHOLD && row_gpu < target - tol) {
+          printf("  FAIL: head %d row %lld keeps mass %.6f < threshold %.3f\n", h, (long long)r,
+                 row_gpu, (double)c->threshold);
+          ok = 0;
+          break;
+        }
+      }
+      blocks += b.n;
+    }
+    bsr_free(&a);
+    bsr_free(&b);
+  }
+  if (ok && fabs(mass_cpu - mass_gpu) > 1e-9 * (1.0 + mass_cpu)) {
+    printf("  FAIL: captured mass GPU %.12f, CPU %.12f\n", mass_gpu, mass_cpu);
+    ok = 0;
+  }
+
+  /* The estimate plans and runs on the GPU like any mask. */
+  int planned = 0;
+  if (ok && c->dtype != SPARSA_DTYPE_F32 && (c->head_dim == 64 || c->head_dim == 128)) {
+    sparsa_plan *pg = NULL, *pc = NULL;
+    void *v = make_tensor(c, c->kv_len, c->kv_heads, c->block_kv);
+    size_t ob = qb;
+    void *dv = NULL, *dout = NULL, *out_g = malloc(ob), *out_c = malloc(ob);
+    st = sparsa_plan_create(g_gpu, &p, mg, &pg);
+    if (st == SPARSA_OK) st = sparsa_plan_create(g_cpu, &p, mc, &pc);
+    if (st == SPARSA_OK && (cudaMalloc(&dv, kb) != cudaSuccess || cudaMalloc(&dout, ob) != cudaSuccess ||
+                            cudaMemcpy(dv, v, kb, cudaMemcpyHostToDevice) != cudaSuccess ||
+                            cudaMemset(dout, 0xFF, ob) != cudaSuccess))
+      st = SPARSA_ERR_INTERNAL;
+    if (st == SPARSA_OK) st = sparsa_execute(pg, dq, dk, dv, dout, NULL, NULL, 0);
+    if (st == SPARSA_OK) st = sparsa_context_synchronize(g_gpu);
+    if (st == SPARSA_OK) st = sparsa_execute(pc, q, k, v, out_c, NULL, NULL, 0);
+    if (st == SPARSA_OK && cudaMemcpy(out_g, dout, ob, cudaMemcpyDeviceToHost) != cudaSuccess)
+      st = SPARSA_ERR_INTERNAL;
+    double err = 0.0;
+    int finite = 1;
+    if (st == SPARSA_OK) {
+      for (size_t i = 0; i < ob / 2; i++) {
+        double g = load(c->dtype, out_g, i), cc = load(c->dtype, out_c, i);
+        if (!isfinite(g)) finite = 0;
+        if (fabs(g - cc) > err) err = fabs(g - cc);
+      }
+    }
+    /* |values| < 2: a few units of the last place of bf16 at most. */
+    if (st != SPARSA_OK || !finite || err > 4e-2) {
+      printf("  FAIL: executing the estimated mask: %s (max |GPU - CPU| %.3g%s)\n",
+             st == SPARSA_OK ? "ok" : sparsa_last_error(), err, finite ? "" : ", non-finite");
+      ok = 0;
+    }
+    planned = 1;
+    cudaFree(dv);
+    cudaFree(dout);
+    free(out_g);
+    free(out_c);
+    free(v);
+    sparsa_plan_destroy(pg);
+    sparsa_plan_destroy(pc);
+  }
+  printf("%-40s %lld blocks, mass %.4f (min row %.4f)%s %s\n", c->name, (long long)blocks,
+         mass_gpu / (double)(nqb * c->q_heads), min_row_mass, planned ? ", planned" : "",
+         ok ? "ok" : "FAILED");
+  free(w);
+  sparsa_mask_destroy(mc);
+  sparsa_mask_destroy(mg);
+  cudaFree(dq);
+  cudaFree(dk);
+  free(q);
+  free(k);
+  return ok;
+}
+
+/* ---- errors ---- */
+
+static int test_errors(void) {
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = SPARSA_DTYPE_BF16;
+  p.batch = 1;
+  p.q_heads = p.kv_heads = 2;
+  p.head_dim = 64;
+  p.q_len = p.kv_len = 256;
+  static uint16_t host[256 * 2 * 64];
+  void *dev = NULL;
+  CHECK(cudaMalloc(&dev, sizeof host) == cudaSuccess, "device buffer");
+  sparsa_estimator est;
+  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  sparsa_mask *m = NULL;
+  sparsa_status st = sparsa_mask_estimate(g_gpu, &est, &p, host, dev, &m);
+  CHECK(st == SPARSA_ERR_INVALID_ARGUMENT && m == NULL && strstr(sparsa_last_error(), "host memory"),
+        "host q on a CUDA context: %s '%s'", sparsa_status_string(st), sparsa_last_error());
+  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_VERTICAL_SLASH);
+  est.causal = 0;
+  st = sparsa_mask_estimate(g_gpu, &est, &p, dev, dev, &m);
+  CHECK(st == SPARSA_ERR_UNSUPPORTED && m == NULL && strstr(sparsa_last_error(), "causal"),
+        "non-causal vertical-slash: %s '%s'", sparsa_status_string(st), sparsa_last_error());
+  cudaFree(dev);
+  printf("%-40s ok\n", "estimator error paths");
+  return 1;
+}
+
+/* ---- the cache estimates on the device too ---- */
+
+static int test_cache(void) {
+  est_case c = {"cache", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 600, 600, 64, 64,
+                SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0};
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = c.dtype;
+  p.batch = c.batch;
+  p.q_heads = c.q_heads;
+  p.kv_heads = c.kv_heads;
+  p.head_dim = c.head_dim;
+  p.q_len = c.q_len;
+  p.kv_len = c.kv_len;
+  void *q = make_tensor(&c, c.q_len, c.q_heads, c.block_q);
+  void *k = make_tensor(&c, c.kv_len, c.kv_heads, c.block_kv);
+  size_t qb = (size_t)c.q_len * c.q_heads * c.head_dim * 2, kb = (size_t)c.kv_len * c.kv_heads * c.head_dim * 2;
+  void *dq = NULL, *dk = NULL;
+  CHECK(cudaMalloc(&dq, qb) == cudaSuccess && cudaMalloc(&dk, kb) == cudaSuccess &&
+            cudaMemcpy(dq, q, qb, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dk, k, kb, cudaMemcpyHostToDevice) == cudaSuccess,
+        "cache test buffers");
+  free(q);
+  free(k);
+  sparsa_estimator est;
+  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  est.threshold = c.threshold;
+  sparsa_cache_options opts;
+  sparsa_cache_options_init(&opts);
+  opts.build_plans = 1;
+  sparsa_cache *cache = NULL;
+  CHECK(sparsa_cache_create(g_gpu, &opts, &cache) == SPARSA_OK, "cache_create: %s",
+        sparsa_last_error());
+  sparsa_cache_key key;
+  sparsa_cache_key_init(&key);
+  sparsa_cache_entry *e1 = NULL, *e2 = NULL;
+  sparsa_status st = sparsa_cache_acquire(cache, &key, &est, &p, dq, dk, &e1);
+  CHECK(st == SPARSA_OK, "cache miss on a CUDA context: %s", sparsa_last_error());
+  st = sparsa_cache_acquire(cache, &key, &est, &p, dq, dk, &e2);
+  CHECK(st == SPARSA_OK, "cache hit on a CUDA context: %s", sparsa_last_error());
+  sparsa_cache_stats stats;
+  memset(&stats, 0, sizeof stats);
+  stats.struct_size = sizeof stats;
+  CHECK(sparsa_cache_get_stats(cache, &stats) == SPARSA_OK && stats.hits == 1 && stats.misses == 1,
+        "cache stats: %llu hits, %llu misses", (unsigned long long)stats.hits,
+        (unsigned long long)stats.misses);
+  const sparsa_mask *cached = NULL;
+  const sparsa_plan *plan = NULL;
+  CHECK(sparsa_cache_entry_get_mask(e1, &cached) == SPARSA_OK && cached != NULL, "entry mask");
+  CHECK(sparsa_cache_entry_get_plan(e1, &plan) == SPARSA_OK && plan != NULL, "entry plan");
+  sparsa_mask *direct = NULL;
+  CHECK(sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &direct) == SPARSA_OK, "direct estimate: %s",
+        sparsa_last_error());
+  const int64_t nqb = (c.q_len + c.block_q - 1) / c.block_q;
+  int ok = 1;
+  for (int32_t h = 0; h < c.q_heads && ok; h++) {
+    bsr a = {0}, b = {0};
+    ok = bsr_get(cached, h, nqb, &a) && bsr_get(direct, h, nqb, &b) && a.n == b.n &&
+         memcmp(a.col, b.col, sizeof(int32_t) * (size_t)a.n) == 0 &&
+         memcmp(a.row_ptr, b.row_ptr, sizeof(int64_t) * (size_t)(nqb + 1)) == 0;
+    if (!ok) printf("  FAIL: head %d: the cached mask differs from a direct GPU estimate\n", h);
+    bsr_free(&a);
+    bsr_free(&b);
+  }
+  sparsa_mask_destroy(direct);
+  sparsa_cache_entry_release(e1);
+  sparsa_cache_entry_release(e2);
+  sparsa_cache_destroy(cache);
+  cudaFree(dq);
+  cudaFree(dk);
+  printf("%-40s %s\n", "cache on a CUDA context", ok ? "ok" : "FAILED");
+  return ok;
+}
+
+/* ---- estimation against the attention it feeds ---- */
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int timing(double *ratio) {
+  const int64_t N = 16384;
+  const int32_t H = 32, D = 128;
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = SPARSA_DTYPE_BF16;
+  p.batch = 1;
+  p.q_heads = p.kv_heads = H;
+  p.head_dim = D;
+  p.q_len = p.kv_len = N;
+  est_case c = {"timing", SPARSA_DTYPE_BF16, 1, H, H, D, N, N, 128, 128,
+                SPARSA_SELECT_TOP_K, 0, 0.0f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0};
+  size_t bytes = (size_t)N * H * D * 2;
+  void *q = make_tensor(&c, N, H, 128), *k = make_tensor(&c, N, H, 128);
+  void *dq = NULL, *dk = NULL, *dv = NULL, *dout = NULL;
+  CHECK(cudaMalloc(&dq, bytes) == cudaSuccess && cudaMalloc(&dk, bytes) == cudaSuccess &&
+            cudaMalloc(&dv, bytes) == cudaSuccess && cudaMalloc(&dout, bytes) == cudaSuccess,
+        "timing buffers");
+  CHECK(cudaMemcpy(dq, q, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dk, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dv, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess,
+        "timing copies");
+  free(q);
+  free(k);
+  /* 64 x 64 blocks, 256 per row: 24 chosen + sink + diagonal ~ 10%. */
+  sparsa_estimator est;
+  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  est.selection = SPARSA_SELECT_TOP_K;
+  est.top_k = 24;
+  est.causal = 0;
+  sparsa_mask *m = NULL;
+  double t_est[7];
+  for (int i = 0; i < 8; i++) { /* the first is a warm-up */
+    sparsa_mask_destroy(m);
+    m = NULL;
+    double t0 = now_ms();
+    sparsa_status st = sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &m);
+    double t1 = now_ms();
+    CHECK(st == SPARSA_OK, "timing estimate: %s", sparsa_last_error());
+    if (i > 0) t_est[i - 1] = t1 - t0;
+  }
+  double density = 0.0;
+  sparsa_mask_density(m, -1, &density);
+  sparsa_plan *plan = NULL;
+  CHECK(sparsa_plan_create(g_gpu, &p, m, &plan) == SPARSA_OK, "timing plan: %s", sparsa_last_error());
+  cudaEvent_t e0, e1;
+  CHECK(cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess, "events");
+  double t_att[10];
+  for (int i = 0; i < 11; i++) {
+    cudaEventRecord(e0, NULL);
+    sparsa_status st = sparsa_execute(plan, dq, dk, dv, dout, NULL, NULL, 0);
+    cudaEventRecord(e1, NULL);
+    CHECK(st == SPARSA_OK && cudaEventSynchronize(e1) == cudaSuccess, "timing execute: %s",
+          sparsa_last_error());
+    float ms = 0.f;
+    cudaEventElapsedTime(&ms, e0, e1);
+    if (i > 0) t_att[i - 1] = ms;
+  }
+  double est_ms = median(t_est, 7), att_ms = median(t_att, 10);
+  *ratio = est_ms / att_ms;
+  printf("estimate vs attention, N=%lld %d heads d%d bf16, blocks 64x64, density %.3f: "
+         "estimate %.3f ms (median of 7, wall clock, mask included), attention %.3f ms "
+         "(median of 10): %.3f\n",
+         (long long)N, H, D, density, est_ms, att_ms, *ratio);
+  printf("{\"estimate_ms\": %.4f, \"attention_ms\": %.4f, \"estimate_density\": %.4f, "
+         "\"estimate_vs_attention\": %.4f}\n", est_ms, att_ms, density, *ratio);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  sparsa_plan_destroy(plan);
+  sparsa_mask_destroy(m);
+  cudaFree(dq);
+  cudaFree(dk);
+  cudaFree(dv);
+  cudaFree(dout);
+  return 1;
+}
+
+static void record(int ok) {
+  if (ok)
+    g_passed++;
+  else
+    g_failed++;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  int with_timing = !(argc > 1 && strcmp(argv[1], "--no-timing") == 0);
+  sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CUDA, 0, &g_gpu);
+  if (st == SPARSA_ERR_NO_DEVICE) {
+    printf("SKIP: no usable CUDA device: %s\n", sparsa_last_error());
+    return SKIP_CODE;
+  }
+  if (st != SPARSA_OK || sparsa_context_create(SPARSA_ENGINE_CPU, 0, &g_cpu) != SPARSA_OK) {
+    printf("FAIL: creating the contexts: %s\n", sparsa_last_error());
+    return 1;
+  }
+  sparsa_context_set_num_threads(g_cpu, 0);
+  static const est_case cases[] = {
+      {"bf16 4/4 d64 1000 thr0.9 causal", SPARSA_DTYPE_BF16, 1, 4, 4, 64, 1000, 1000, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"f16 b2 8/2 d128 777x1200 top5", SPARSA_DTYPE_F16, 2, 8, 2, 128, 777, 1200, 32, 64,
+       SPARSA_SELECT_TOP_K, 5, 0.95f, 1, 2, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"f32 6/1 d64 300 16x16 thr0.95 full", SPARSA_DTYPE_F32, 1, 6, 1, 64, 300, 300, 16, 16,
+       SPARSA_SELECT_THRESHOLD, 8, 0.95f, 0, 0, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"bf16 b3 4/2 d96 513x2049 top3", SPARSA_DTYPE_BF16, 3, 4, 2, 96, 513, 2049, 128, 32,
+       SPARSA_SELECT_TOP_K, 3, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"bf16 2/2 d128 700x300 thr0.5", SPARSA_DTYPE_BF16, 1, 2, 2, 128, 700, 300, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 0.5f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"f16 4/4 d64 2000x5000 256x16 top40", SPARSA_DTYPE_F16, 1, 4, 4, 64, 2000, 5000, 256, 16,
+       SPARSA_SELECT_TOP_K, 40, 0.95f, 1, 3, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"bf16 32/8 d128 4096 thr0.9", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 4096, 4096, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"f32 b2 3/3 d32 129x4000 thr0.8 full", SPARSA_DTYPE_F32, 2, 3, 3, 32, 129, 4000, 16, 32,
+       SPARSA_SELECT_THRESHOLD, 8, 0.8f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+      {"antidiag bf16 4/2 d64 600x900 S8 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 600, 900, 64,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8},
+      {"antidiag f16 b2 2/2 d128 300 S4 top4 full", SPARSA_DTYPE_F16, 2, 2, 2, 128, 300, 300, 32,
+       32, SPARSA_SELECT_TOP_K, 4, 0.9f, 0, 0, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4},
+      {"antidiag f32 3/1 d32 250x1000 S16 thr0.8", SPARSA_DTYPE_F32, 1, 3, 1, 32, 250, 1000, 16,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 2, 0, SPARSA_ESTIMATOR_ANTIDIAGONAL, 16},
+      {"vslash bf16 4/2 d64 500x800 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 500, 800, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0},
+      {"vslash f16 b2 2/2 d128 40x700 top20", SPARSA_DTYPE_F16, 2, 2, 2, 128, 40, 700, 32, 32,
+       SPARSA_SELECT_TOP_K, 20, 0.9f, 1, 0, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0},
+      {"vslash f32 3/1 d32 300x200 thr0.7", SPARSA_DTYPE_F32, 1, 3, 1, 32, 300, 200, 16, 16,
+       SPARSA_SELECT_THRESHOLD, 8, 0.7f, 1, 2, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0},
+  };
+  record(test_errors());
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));
+  record(test_cache());
+  double ratio = -1.0;
+  if (with_timing) record(timing(&ratio));
+  sparsa_context_destroy(g_cpu);
+  sparsa_context_destroy(g_gpu);
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  printf("{\"tests_passed\": %d, \"tests_failed\": %d, \"estimate_vs_attention\": %.4f}\n",
+         g_passed, g_failed, ratio);
+  return g_failed == 0 ? 0 : 1;
+}
