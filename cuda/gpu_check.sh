@@ -22,8 +22,12 @@ echo "== build ($build)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPARSA_CUDA=ON \
   -DSPARSA_BUILD_TESTS=OFF -DSPARSA_BUILD_TOOLS=OFF -DSPARSA_CUDA_TESTS=ON >"$logs/configure.log" 2>&1 \
   || { tail -30 "$logs/configure.log"; echo "configure failed"; exit 2; }
+# The checks listed in cuda/tests/EXTRA_CHECKS (device faults, device
+# out-of-memory, device estimators, device allocation failures) run one
+# after another after the main suite: one of them fills the whole card.
+mapfile -t extra_checks < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$root/cuda/tests/EXTRA_CHECKS")
 cmake --build "$build" -j "$jobs" --target sparsa sparsa_cuda sparsa_cuda_tests \
-  sparsa_cuda_mask_build_test >"$logs/build.log" 2>&1 \
+  sparsa_cuda_mask_build_test "${extra_checks[@]}" >"$logs/build.log" 2>&1 \
   || { grep -E "error" "$logs/build.log" | head -30; echo "build failed"; exit 2; }
 grep -E "spill|Used [0-9]+ registers" "$logs/build.log" >"$logs/ptxas.log" || true
 tests_bin="$(find "$build" -name sparsa_cuda_tests -type f -perm -u+x | head -1)"
@@ -54,28 +58,35 @@ json.dump(d, open(path, "w"))
 PY
 [[ $mask_rc -ne 0 ]] && tests_rc=1
 
-# The PyTorch operator of the Python bindings against FlexAttention on the
-# same block mask. It needs SWIG and pytest on this machine; without them
-# it is skipped with a message (and not counted).
-echo "== PyTorch operator vs FlexAttention (bindings)"
-if command -v swig >/dev/null 2>&1 && python3 -c "import pytest, torch" >/dev/null 2>&1; then
-  if cmake --build "$build" -j "$jobs" --target sparsa_python_package >"$logs/python.log" 2>&1 &&
-     PYTHONPATH="$build/bindings/python" python3 -m pytest -q -rs \
-       "$root/bindings/python/tests/test_torch_gpu.py" >>"$logs/python.log" 2>&1; then
-    tail -1 "$logs/python.log"
-  else
-    tail -15 "$logs/python.log"
-    tests_rc=1
-    python3 - "$logs/tests.json" <<'PY'
+count_failure() {
+  tests_rc=1
+  python3 - "$logs/tests.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 d["tests_failed"] = d.get("tests_failed", 0) + 1
 json.dump(d, open(sys.argv[1], "w"))
 PY
-  fi
-else
-  echo "  skipped: swig, pytest or torch is missing on this machine"
-fi
+}
+
+for check in "${extra_checks[@]}"; do
+  echo "== $check"
+  bin="$(find "$build" -name "$check" -type f -perm -u+x | head -1)"
+  timeout "${TEST_TIMEOUT:-900}" "$bin" >"$logs/$check.log" 2>&1
+  rc=$?
+  tail -2 "$logs/$check.log"
+  if [[ $rc -ne 0 ]]; then echo "  $check failed (exit $rc)"; count_failure; fi
+done
+SPARSA_GPU_ESTIMATE_JSON="$(grep '^{' "$logs/sparsa_cuda_estimate_test.log" 2>/dev/null | tail -1)"
+export SPARSA_GPU_ESTIMATE_JSON
+
+# The PyTorch operator of the Python bindings against FlexAttention on the
+# same block mask (builds the package for this machine's python3; skips
+# with 77 without torch or a GPU).
+echo "== PyTorch operator vs FlexAttention (bindings)"
+"$root/bindings/python/gpu_torch_check.sh" "$build" "$logs"
+rc=$?
+tail -3 "$logs/python-torch.log" 2>/dev/null
+if [[ $rc -ne 0 && $rc -ne 77 ]]; then count_failure; fi
 
 sanitizer_errors=0
 if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null; then

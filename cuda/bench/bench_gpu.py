@@ -319,6 +319,12 @@ def main():
                      ("mask_build_us_128", "SPARSA_MASK_BUILD_US_128")):
         value = os.environ.get(env)
         result[key] = float(value) if value else None
+    # Estimation time over the sparse attention it feeds, measured by the
+    # device estimator test (cuda/tests/estimate_gpu_test.c), handed over
+    # by gpu_check.sh as that test's JSON line.
+    estimate = os.environ.get("SPARSA_GPU_ESTIMATE_JSON")
+    result["estimate_vs_attention"] = (json.loads(estimate).get("estimate_vs_attention")
+                                       if estimate else None)
     tests = {"tests_failed": None}
     if args.tests_json and os.path.exists(args.tests_json):
         with open(args.tests_json) as f:
