@@ -95,4 +95,28 @@ double sp_est_dot_f64(const double *a, const double *b, int64_t n);
 void sp_est_dot_tile(const float *a, int32_t na, const float *b, int32_t nb, int64_t n,
                      float *out);
 
+/* x[i] = 2^(x[i] * mul - m) for i < n, where m is the largest x[i] * mul
+ * (mul > 0): the numerators of a softmax in base 2 (fold log2(e) into mul).
+ * Returns their sum (the denominator). n >= 1. */
+double sp_est_exp2_row(float *x, int64_t n, float mul);
+
+/* Register-tiled products (estimate_gemm.c): c[r * ldc + j] for r <
+ * SP_EST_MR, j < SP_EST_NR is the dot product of packed row r with column j
+ * of a packed strip.
+ * float32: row r is a[r * lda .. + depth); the strip is depth steps of
+ *   SP_EST_NR floats (strip[x * SP_EST_NR + j] = column j, element x).
+ * bfloat16 (raw bits): row r is a[r * lda .. + 2 * pairs); the strip is
+ *   pairs steps of SP_EST_NR interleaved pairs (strip[(x * SP_EST_NR + j) * 2
+ *   + e] = column j, element 2 x + e).
+ * sp_est_gemm_native_bf16() says whether the CPU has bf16 dot products;
+ * without them the bfloat16 kernel is a slow portable loop, and callers
+ * widen to float32 instead. */
+#define SP_EST_MR 8
+#define SP_EST_NR 32
+int sp_est_gemm_native_bf16(void);
+void sp_est_tile_f32(const float *a, int64_t lda, const float *strip, int64_t depth, float *c,
+                     int64_t ldc);
+void sp_est_tile_bf16(const uint16_t *a, int64_t lda, const uint16_t *strip, int64_t pairs,
+                      float *c, int64_t ldc);
+
 #endif

@@ -88,7 +88,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
   int64_t n = 16384;
-  int heads = 8, dim = 64, block = 64, reps = 3, threads = 0;
+  int heads = 8, dim = 64, block = 64, reps = 3, threads = 0, stride = 0;
   double density = 0.10;
   const char *method = "pooled", *dtype_name = "bf16";
   for (int a = 1; a < argc; a++) {
@@ -103,6 +103,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[a], "--block")) block = atoi(v);
     else if (!strcmp(argv[a], "--density")) density = atof(v);
     else if (!strcmp(argv[a], "--reps")) reps = atoi(v);
+    else if (!strcmp(argv[a], "--stride")) stride = atoi(v);
     else if (!strcmp(argv[a], "--threads")) threads = atoi(v);
     else if (!strcmp(argv[a], "--method")) method = v;
     else if (!strcmp(argv[a], "--dtype")) dtype_name = v;
@@ -166,6 +167,7 @@ int main(int argc, char **argv) {
     sparsa_estimator est;
     sparsa_estimator_init(&est, methods[m]);
     est.block_q = est.block_kv = block;
+    if (stride > 0) est.stride = stride;
     est.selection = SPARSA_SELECT_TOP_K;
     est.causal = methods[m] == SPARSA_ESTIMATOR_VERTICAL_SLASH;
     est.keep_sink_blocks = 1;
