@@ -45,42 +45,85 @@ static void sp_ad_layout_init(const sp_est_input *in, sp_ad_layout *L) {
   L->elem = L->bf16 ? sizeof(uint16_t) : sizeof(float);
 }
 
+/* Rows of one head are a row stride apart (often kilobytes: the heads are
+ * interleaved), a pattern the hardware prefetchers follow poorly; the
+ * packing loops ask for the row SP_AD_PREFETCH tokens ahead. (Written
+ * into the loops: GCC deletes calls of a function whose only effect is a
+ * prefetch.) */
+#define SP_AD_PREFETCH 16
+#if defined(__GNUC__) || defined(__clang__)
+#define SP_AD_PREFETCH_ROW(in, is_q, b, tok, head)                                       \
+  do {                                                                                   \
+    if ((tok) < ((is_q) ? (in)->prob.q_len : (in)->prob.kv_len)) {                      \
+      const char *row_ = sp_ad_row_bytes(in, is_q, b, tok, head);                        \
+      for (int64_t at_ = 0; at_ < (int64_t)(in)->prob.head_dim * sp_ad_elem(in); at_ += 64) \
+        __builtin_prefetch(row_ + at_);                                                  \
+    }                                                                                    \
+  } while (0)
+#else
+#define SP_AD_PREFETCH_ROW(in, is_q, b, tok, head) ((void)0)
+#endif
+
+static int64_t sp_ad_elem(const sp_est_input *in) {
+  return in->prob.dtype == SPARSA_DTYPE_F32 ? 4 : 2;
+}
+
+/* First byte of row tok of head `head` of q or k. */
+static const char *sp_ad_row_bytes(const sp_est_input *in, int is_q, int32_t b, int64_t tok,
+                                   int32_t head) {
+  const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
+  return (const char *)(is_q ? in->q : in->k) + (b * s[0] + tok * s[1] + head * s[2]) * sp_ad_elem(in);
+}
+
 /* Row tok of head `head` as stored (bf16 inputs only: raw bits are packed
  * as they are). */
 static const uint16_t *sp_ad_raw_row(const sp_est_input *in, int is_q, int32_t b, int64_t tok,
                                      int32_t head) {
-  const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
-  return (const uint16_t *)(is_q ? in->q : in->k) + b * s[0] + tok * s[1] + head * s[2];
+  return (const uint16_t *)(const void *)sp_ad_row_bytes(in, is_q, b, tok, head);
 }
 
 /* Super-column sb is k[S sb + t] for t = 0..S-1 concatenated, zeros past
  * kv_len (zero rows make the omitted terms of the definition contribute
- * nothing). Strip s holds super-columns [s NR, s NR + NR). */
+ * nothing). Strip s holds super-columns [s NR, s NR + NR). A strip is
+ * filled one t at a time: the NR key rows S (s NR + j) + t are gathered
+ * (scratch: NR x d floats) and written out in storage order, so stores
+ * stream instead of striding through a strip larger than the L1 cache. */
 static void sp_ad_pack_keys(const sp_est_input *in, const sp_ad_layout *L, int32_t b,
-                            int32_t kvh, float *row, void *packed) {
+                            int32_t kvh, float *rows, void *packed) {
   memset(packed, 0, (size_t)(L->strips * SP_EST_NR * L->depth) * L->elem);
-  int32_t d = L->d;
-  for (int64_t sb = 0; sb < L->nsb; sb++) {
-    int64_t s = sb / SP_EST_NR, j = sb % SP_EST_NR;
-    for (int32_t t = 0; t < L->S; t++) {
-      int64_t tok = (int64_t)L->S * sb + t, x0 = (int64_t)t * d;
-      if (tok >= in->prob.kv_len) break;
+  int32_t d = L->d, S = L->S;
+  for (int64_t s = 0; s < L->strips; s++) {
+    int64_t cols = L->nsb - s * SP_EST_NR < SP_EST_NR ? L->nsb - s * SP_EST_NR : SP_EST_NR;
+    for (int32_t t = 0; t < S; t++) {
+      const uint16_t *raw[SP_EST_NR];
+      int64_t n = 0; /* columns whose token exists: a prefix */
+      for (int64_t j = 0; j < cols; j++) {
+        int64_t tok = (int64_t)S * (s * SP_EST_NR + j) + t;
+        if (tok >= in->prob.kv_len) break;
+        /* the same rows one t later (or the next strip's first rows) */
+        int64_t ahead = t + 1 < S ? tok + 1 : tok + (int64_t)S * SP_EST_NR - t;
+        SP_AD_PREFETCH_ROW(in, 0, b, ahead, kvh);
+        if (L->bf16)
+          raw[j] = sp_ad_raw_row(in, 0, b, tok, kvh);
+        else
+          sp_est_load_k(in, b, tok, kvh, rows + j * d);
+        n = j + 1;
+      }
+      int64_t x0 = (int64_t)t * d;
       if (!L->bf16) {
-        float *dst = (float *)packed + (s * L->depth + x0) * SP_EST_NR + j;
-        sp_est_load_k(in, b, tok, kvh, row);
-        for (int32_t e = 0; e < d; e++) dst[(int64_t)e * SP_EST_NR] = row[e];
-        continue;
-      }
-      const uint16_t *src = sp_ad_raw_row(in, 0, b, tok, kvh);
-      uint16_t *strip = (uint16_t *)packed + s * SP_EST_NR * L->depth;
-      if (d % 2 == 0) { /* whole pairs: one 32-bit move each */
+        float *dst = (float *)packed + (s * L->depth + x0) * SP_EST_NR;
+        for (int32_t e = 0; e < d; e++)
+          for (int64_t j = 0; j < n; j++) dst[(int64_t)e * SP_EST_NR + j] = rows[j * d + e];
+      } else if (d % 2 == 0) { /* whole pairs: 32-bit moves */
+        uint32_t *dst = (uint32_t *)packed + (s * (L->depth / 2) + x0 / 2) * SP_EST_NR;
         for (int32_t e = 0; e < d; e += 2)
-          memcpy(strip + ((x0 + e) / 2 * SP_EST_NR + j) * 2, src + e, 4);
-        continue;
-      }
-      for (int32_t e = 0; e < d; e++) {
-        int64_t x = x0 + e;
-        strip[((x / 2) * SP_EST_NR + j) * 2 + (x & 1)] = src[e];
+          for (int64_t j = 0; j < n; j++) memcpy(dst + (e / 2) * SP_EST_NR + j, raw[j] + e, 4);
+      } else {
+        uint16_t *strip = (uint16_t *)packed + s * SP_EST_NR * L->depth;
+        for (int32_t e = 0; e < d; e++) {
+          int64_t x = x0 + e;
+          for (int64_t j = 0; j < n; j++) strip[((x / 2) * SP_EST_NR + j) * 2 + (x & 1)] = raw[j][e];
+        }
       }
     }
   }
@@ -98,6 +141,7 @@ static void sp_ad_pack_queries(const sp_est_input *in, const sp_ad_layout *L, in
     for (int32_t t = 0; t < L->S; t++) {
       int64_t tok = (int64_t)L->S * (a0 + i) + L->S - 1 - t, at = i * L->depth + (int64_t)t * d;
       if (tok >= in->prob.q_len) continue;
+      SP_AD_PREFETCH_ROW(in, 1, b, tok + SP_AD_PREFETCH, h);
       if (L->bf16)
         memcpy((uint16_t *)packed + at, sp_ad_raw_row(in, 1, b, tok, h), (size_t)d * 2);
       else
@@ -159,7 +203,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
   sc.keys = sp_aligned_alloc(sp_mul_size((size_t)(L.strips * SP_EST_NR * L.depth), L.elem));
   sc.queries = sp_aligned_alloc(sp_mul_size((size_t)(panel_pad * L.depth), L.elem));
   sc.scores = sp_aligned_alloc(sp_mul_size((size_t)(panel_pad * ld), sizeof(float)));
-  sc.row = sp_malloc(sp_mul_size((size_t)L.d, sizeof(float)));
+  sc.row = sp_malloc(sp_mul_size((size_t)(SP_EST_NR * L.d), sizeof(float)));
   sc.admissible = sp_malloc(sp_mul_size((size_t)panel_pad, sizeof(int64_t)));
   sc.acc = sp_malloc(sp_mul_size((size_t)nkb, sizeof(double)));
   if (sc.keys == NULL || sc.queries == NULL || sc.scores == NULL || sc.row == NULL ||

@@ -17,7 +17,7 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
   int64_t L = in->est.last_q < q_len ? in->est.last_q : q_len;
   float *keys = sp_aligned_alloc(sp_mul_size((size_t)(kv_len * d), sizeof(float)));
   float *qrow = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * d), sizeof(float)));
-  double *p = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * kv_len), sizeof(double)));
+  float *p = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * kv_len), sizeof(float)));
   if (keys == NULL || qrow == NULL || p == NULL) {
     sp_aligned_free(keys);
     sp_free(qrow);
@@ -30,7 +30,9 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
   int64_t visible_end = q_len - 1 + in->off + 1;
   if (visible_end > kv_len) visible_end = kv_len;
   for (int64_t j = 0; j < visible_end; j++) sp_est_load_k(in, b, j, kvh, keys + j * d);
-  double scale = in->prob.scale, share = weight / (double)L;
+  /* Softmax in base 2: 2^(x scale log2 e) = e^(x scale). */
+  float mul = (float)(in->prob.scale * 1.4426950408889634);
+  double share = weight / (double)L;
   /* Groups of queries share each pass over the keys. */
   for (int64_t g = q_len - L; g < q_len; g += SP_EST_TILE) {
     int32_t count = (int32_t)(q_len - g < SP_EST_TILE ? q_len - g : SP_EST_TILE);
@@ -42,23 +44,19 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
       sp_est_dot_tile(qrow, count, keys + j * d, cols, d, dots);
       for (int32_t x = 0; x < count; x++)
         for (int32_t y = 0; y < cols; y++)
-          p[x * kv_len + j + y] = scale * (double)dots[x * SP_EST_TILE + y];
+          p[x * kv_len + j + y] = dots[x * SP_EST_TILE + y];
     }
     for (int32_t x = 0; x < count; x++) {
       int64_t pos = g + x + in->off;
       if (pos < 0) continue; /* sees no key: contributes no mass */
       int64_t n = pos + 1;
-      double *row = p + x * kv_len, mx = -INFINITY, z = 0.0;
-      for (int64_t j = 0; j < n; j++)
-        if (row[j] > mx) mx = row[j];
-      for (int64_t j = 0; j < n; j++) {
-        row[j] = exp(row[j] - mx);
-        z += row[j];
-      }
+      float *row = p + x * kv_len;
+      double z = sp_est_exp2_row(row, n, mul);
       double f = share / z;
       for (int64_t j = 0; j < n; j++) {
-        col_mass[j] += row[j] * f;
-        diag_mass[pos - j] += row[j] * f;
+        double a = (double)row[j] * f;
+        col_mass[j] += a;
+        diag_mass[pos - j] += a;
       }
     }
   }
