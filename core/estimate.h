@@ -119,4 +119,31 @@ void sp_est_tile_f32(const float *a, int64_t lda, const float *strip, int64_t de
 void sp_est_tile_bf16(const uint16_t *a, int64_t lda, const uint16_t *strip, int64_t pairs,
                       float *c, int64_t ldc);
 
+/* Packed operands of those products (estimate_pack.c) for a stride S:
+ * super-row a is q[S a + S - 1 - t] for t = 0..S-1 concatenated, super-
+ * column b is k[S b + t] concatenated, zeros past the lengths (S = 1: plain
+ * rows). Keys are packed in strips of SP_EST_NR super-columns. */
+typedef struct sp_est_layout {
+  int32_t S, d;
+  int bf16;            /* elements are bf16 bits (else float32) */
+  int64_t width;       /* S * d */
+  int64_t depth;       /* width, rounded up to a whole pair for bf16 */
+  int64_t nsa, nsb;    /* super-rows, super-columns */
+  int64_t strips;      /* ceil(nsb / SP_EST_NR) */
+  size_t elem;         /* bytes per element */
+} sp_est_layout;
+void sp_est_layout_init(const sp_est_input *in, int32_t stride, sp_est_layout *L);
+/* All super-columns of sequence b and kv head kvh; `rows` is scratch of
+ * SP_EST_NR * d floats; packed holds strips * SP_EST_NR * depth elements. */
+void sp_est_pack_keys(const sp_est_input *in, const sp_est_layout *L, int32_t b, int32_t kvh,
+                      float *rows, void *packed);
+/* Super-rows [a0, a0 + rows) of query head h, then zero rows up to
+ * rows_pad; packed holds rows_pad * depth elements. */
+void sp_est_pack_queries(const sp_est_input *in, const sp_est_layout *L, int32_t b, int32_t h,
+                         int64_t a0, int64_t rows, int64_t rows_pad, void *packed);
+/* Scores of packed rows [m, m + SP_EST_MR) against strip s, written to
+ * out[(m + r) * ld + s * SP_EST_NR + j]. */
+void sp_est_layout_tile(const sp_est_layout *L, const void *queries, int64_t m,
+                        const void *keys, int64_t s, float *out, int64_t ld);
+
 #endif

@@ -23,136 +23,9 @@
  * panel and its scores stay in the core's cache. */
 #define SP_AD_PANEL_ROWS 64
 
-typedef struct sp_ad_layout {
-  int32_t S, d;
-  int bf16;            /* elements are bf16 bits (else float32) */
-  int64_t width;       /* S * d */
-  int64_t depth;       /* width, rounded up to a whole pair for bf16 */
-  int64_t nsa, nsb;    /* super-rows, super-columns */
-  int64_t strips;      /* ceil(nsb / SP_EST_NR) */
-  size_t elem;         /* bytes per element */
-} sp_ad_layout;
-
-static void sp_ad_layout_init(const sp_est_input *in, sp_ad_layout *L) {
-  L->S = in->est.stride;
-  L->d = in->prob.head_dim;
-  L->bf16 = in->prob.dtype == SPARSA_DTYPE_BF16 && sp_est_gemm_native_bf16();
-  L->width = (int64_t)L->S * L->d;
-  L->depth = L->bf16 ? (L->width + 1) / 2 * 2 : L->width;
-  L->nsa = (in->prob.q_len + L->S - 1) / L->S;
-  L->nsb = (in->prob.kv_len + L->S - 1) / L->S;
-  L->strips = (L->nsb + SP_EST_NR - 1) / SP_EST_NR;
-  L->elem = L->bf16 ? sizeof(uint16_t) : sizeof(float);
-}
-
-/* Rows of one head are a row stride apart (often kilobytes: the heads are
- * interleaved), a pattern the hardware prefetchers follow poorly; the
- * packing loops ask for the row SP_AD_PREFETCH tokens ahead. (Written
- * into the loops: GCC deletes calls of a function whose only effect is a
- * prefetch.) */
-#define SP_AD_PREFETCH 16
-#if defined(__GNUC__) || defined(__clang__)
-#define SP_AD_PREFETCH_ROW(in, is_q, b, tok, head)                                       \
-  do {                                                                                   \
-    if ((tok) < ((is_q) ? (in)->prob.q_len : (in)->prob.kv_len)) {                      \
-      const char *row_ = sp_ad_row_bytes(in, is_q, b, tok, head);                        \
-      for (int64_t at_ = 0; at_ < (int64_t)(in)->prob.head_dim * sp_ad_elem(in); at_ += 64) \
-        __builtin_prefetch(row_ + at_);                                                  \
-    }                                                                                    \
-  } while (0)
-#else
-#define SP_AD_PREFETCH_ROW(in, is_q, b, tok, head) ((void)0)
-#endif
-
-static int64_t sp_ad_elem(const sp_est_input *in) {
-  return in->prob.dtype == SPARSA_DTYPE_F32 ? 4 : 2;
-}
-
-/* First byte of row tok of head `head` of q or k. */
-static const char *sp_ad_row_bytes(const sp_est_input *in, int is_q, int32_t b, int64_t tok,
-                                   int32_t head) {
-  const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
-  return (const char *)(is_q ? in->q : in->k) + (b * s[0] + tok * s[1] + head * s[2]) * sp_ad_elem(in);
-}
-
-/* Row tok of head `head` as stored (bf16 inputs only: raw bits are packed
- * as they are). */
-static const uint16_t *sp_ad_raw_row(const sp_est_input *in, int is_q, int32_t b, int64_t tok,
-                                     int32_t head) {
-  return (const uint16_t *)(const void *)sp_ad_row_bytes(in, is_q, b, tok, head);
-}
-
-/* Super-column sb is k[S sb + t] for t = 0..S-1 concatenated, zeros past
- * kv_len (zero rows make the omitted terms of the definition contribute
- * nothing). Strip s holds super-columns [s NR, s NR + NR). A strip is
- * filled one t at a time: the NR key rows S (s NR + j) + t are gathered
- * (scratch: NR x d floats) and written out in storage order, so stores
- * stream instead of striding through a strip larger than the L1 cache. */
-static void sp_ad_pack_keys(const sp_est_input *in, const sp_ad_layout *L, int32_t b,
-                            int32_t kvh, float *rows, void *packed) {
-  memset(packed, 0, (size_t)(L->strips * SP_EST_NR * L->depth) * L->elem);
-  int32_t d = L->d, S = L->S;
-  for (int64_t s = 0; s < L->strips; s++) {
-    int64_t cols = L->nsb - s * SP_EST_NR < SP_EST_NR ? L->nsb - s * SP_EST_NR : SP_EST_NR;
-    for (int32_t t = 0; t < S; t++) {
-      const uint16_t *raw[SP_EST_NR];
-      int64_t n = 0; /* columns whose token exists: a prefix */
-      for (int64_t j = 0; j < cols; j++) {
-        int64_t tok = (int64_t)S * (s * SP_EST_NR + j) + t;
-        if (tok >= in->prob.kv_len) break;
-        /* the same rows one t later (or the next strip's first rows) */
-        int64_t ahead = t + 1 < S ? tok + 1 : tok + (int64_t)S * SP_EST_NR - t;
-        SP_AD_PREFETCH_ROW(in, 0, b, ahead, kvh);
-        if (L->bf16)
-          raw[j] = sp_ad_raw_row(in, 0, b, tok, kvh);
-        else
-          sp_est_load_k(in, b, tok, kvh, rows + j * d);
-        n = j + 1;
-      }
-      int64_t x0 = (int64_t)t * d;
-      if (!L->bf16) {
-        float *dst = (float *)packed + (s * L->depth + x0) * SP_EST_NR;
-        for (int32_t e = 0; e < d; e++)
-          for (int64_t j = 0; j < n; j++) dst[(int64_t)e * SP_EST_NR + j] = rows[j * d + e];
-      } else if (d % 2 == 0) { /* whole pairs: 32-bit moves */
-        uint32_t *dst = (uint32_t *)packed + (s * (L->depth / 2) + x0 / 2) * SP_EST_NR;
-        for (int32_t e = 0; e < d; e += 2)
-          for (int64_t j = 0; j < n; j++) memcpy(dst + (e / 2) * SP_EST_NR + j, raw[j] + e, 4);
-      } else {
-        uint16_t *strip = (uint16_t *)packed + s * SP_EST_NR * L->depth;
-        for (int32_t e = 0; e < d; e++) {
-          int64_t x = x0 + e;
-          for (int64_t j = 0; j < n; j++) strip[((x / 2) * SP_EST_NR + j) * 2 + (x & 1)] = raw[j][e];
-        }
-      }
-    }
-  }
-}
-
-/* Super-rows [a0, a0 + rows) as rows of depth elements: super-row a is
- * q[S a + S - 1 - t] for t = 0..S-1 concatenated, zeros past q_len and for
- * the padding rows up to rows_pad. */
-static void sp_ad_pack_queries(const sp_est_input *in, const sp_ad_layout *L, int32_t b,
-                               int32_t h, int64_t a0, int64_t rows, int64_t rows_pad,
-                               void *packed) {
-  memset(packed, 0, (size_t)(rows_pad * L->depth) * L->elem);
-  int32_t d = L->d;
-  for (int64_t i = 0; i < rows; i++) {
-    for (int32_t t = 0; t < L->S; t++) {
-      int64_t tok = (int64_t)L->S * (a0 + i) + L->S - 1 - t, at = i * L->depth + (int64_t)t * d;
-      if (tok >= in->prob.q_len) continue;
-      SP_AD_PREFETCH_ROW(in, 1, b, tok + SP_AD_PREFETCH, h);
-      if (L->bf16)
-        memcpy((uint16_t *)packed + at, sp_ad_raw_row(in, 1, b, tok, h), (size_t)d * 2);
-      else
-        sp_est_load_q(in, b, tok, h, (float *)packed + at);
-    }
-  }
-}
-
 /* Admissible super-columns of super-row a: b with S b <= last aligned
  * position of the super-row's queries (all of them without causal). */
-static int64_t sp_ad_admissible(const sp_est_input *in, const sp_ad_layout *L, int64_t a) {
+static int64_t sp_ad_admissible(const sp_est_input *in, const sp_est_layout *L, int64_t a) {
   if (!in->est.causal) return L->nsb;
   int64_t last = (int64_t)L->S * a + L->S - 1;
   if (last > in->prob.q_len - 1) last = in->prob.q_len - 1;
@@ -177,22 +50,10 @@ static void sp_ad_scratch_free(sp_ad_scratch *s) {
   sp_free(s->acc);
 }
 
-/* The score tile of the panel's rows [m, m + MR) against strip s. */
-static void sp_ad_tile(const sp_ad_layout *L, const sp_ad_scratch *sc, int64_t m, int64_t s,
-                       int64_t ld) {
-  float *out = sc->scores + m * ld + s * SP_EST_NR;
-  if (L->bf16)
-    sp_est_tile_bf16((const uint16_t *)sc->queries + m * L->depth, L->depth,
-                     (const uint16_t *)sc->keys + s * SP_EST_NR * L->depth, L->depth / 2, out, ld);
-  else
-    sp_est_tile_f32((const float *)sc->queries + m * L->depth, L->depth,
-                    (const float *)sc->keys + s * SP_EST_NR * L->depth, L->depth, out, ld);
-}
-
 sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t h, double weight,
                                      double *w) {
-  sp_ad_layout L;
-  sp_ad_layout_init(in, &L);
+  sp_est_layout L;
+  sp_est_layout_init(in, in->est.stride, &L);
   int64_t nkb = in->num_kv_blocks;
   int64_t rows_per_block = in->est.block_q / L.S, cols_per_block = in->est.block_kv / L.S;
   int64_t blocks_per_panel = SP_AD_PANEL_ROWS / rows_per_block;
@@ -213,7 +74,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
                    "antidiagonal estimator: allocating %lld x %lld strided keys",
                    (long long)L.nsb, (long long)L.width);
   }
-  sp_ad_pack_keys(in, &L, b, h / in->group, sc.row, sc.keys);
+  sp_est_pack_keys(in, &L, b, h / in->group, sc.row, sc.keys);
   /* Scores are in base 2: 2^(x log2 e) = e^x. */
   float mul = (float)(in->prob.scale / L.S * 1.4426950408889634);
   for (int64_t r0 = 0; r0 < in->num_q_blocks; r0 += blocks_per_panel) {
@@ -221,7 +82,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
     int64_t a0 = r0 * rows_per_block;
     int64_t rows = (r1 * rows_per_block < L.nsa ? r1 * rows_per_block : L.nsa) - a0;
     int64_t rows_pad = (rows + SP_EST_MR - 1) / SP_EST_MR * SP_EST_MR;
-    sp_ad_pack_queries(in, &L, b, h, a0, rows, rows_pad, sc.queries);
+    sp_est_pack_queries(in, &L, b, h, a0, rows, rows_pad, sc.queries);
     for (int64_t i = 0; i < rows_pad; i++)
       sc.admissible[i] = i < rows ? sp_ad_admissible(in, &L, a0 + i) : 0;
     /* Strip-major: a strip is reused by every tile of the panel. */
@@ -230,7 +91,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
         int64_t need = 0;
         for (int64_t i = m; i < m + SP_EST_MR; i++)
           if (sc.admissible[i] > need) need = sc.admissible[i];
-        if (s * SP_EST_NR < need) sp_ad_tile(&L, &sc, m, s, ld);
+        if (s * SP_EST_NR < need) sp_est_layout_tile(&L, sc.queries, m, sc.keys, s, sc.scores, ld);
       }
     for (int64_t r = r0; r < r1; r++) {
       int64_t i0 = r * rows_per_block - a0;

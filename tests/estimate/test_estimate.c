@@ -468,12 +468,14 @@ static double bf_vslash_mass(const tcase *t, const sparsa_estimator *e, int32_t 
   return total / (double)rows;
 }
 
-static void check_vslash(const tcase *t, const sparsa_estimator *e) {
+static void check_vslash_typed(const tcase *t, const sparsa_estimator *e, sparsa_dtype dtype,
+                               const void *q, const void *k) {
   sparsa_context *ctx = NULL;
   ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
   sparsa_problem p = tcase_problem(t);
+  p.dtype = dtype;
   sparsa_mask *m = NULL;
-  ck_assert_msg(sparsa_mask_estimate(ctx, e, &p, t->q, t->k, &m) == SPARSA_OK, "%s",
+  ck_assert_msg(sparsa_mask_estimate(ctx, e, &p, q, k, &m) == SPARSA_OK, "%s",
                 sparsa_last_error());
   int64_t n = t->kv_len;
   uint8_t *col = malloc((size_t)n), *diag = malloc((size_t)n);
@@ -533,6 +535,10 @@ static void check_vslash(const tcase *t, const sparsa_estimator *e) {
   sparsa_context_destroy(ctx);
 }
 
+static void check_vslash(const tcase *t, const sparsa_estimator *e) {
+  check_vslash_typed(t, e, SPARSA_DTYPE_F32, t->q, t->k);
+}
+
 START_TEST(vertical_slash_matches_definition_and_keeps_mass) {
   tcase t;
   tcase_make(&t, 2, 4, 2, 16, 400, 400, 31);
@@ -560,6 +566,19 @@ START_TEST(vertical_slash_matches_definition_and_keeps_mass) {
   e.last_q = 200; /* more than q_len: every query */
   e.threshold = 0.95f;
   check_vslash(&t, &e);
+  tcase_free(&t);
+  /* bf16 inputs (the packed bf16 product where the CPU has one), odd dim */
+  tcase_make(&t, 1, 2, 1, 13, 300, 420, 33);
+  uint16_t *q16, *k16;
+  tcase_to_bf16(&t, &q16, &k16);
+  sparsa_estimator_init(&e, SPARSA_ESTIMATOR_VERTICAL_SLASH);
+  e.block_q = e.block_kv = 32;
+  e.last_q = 70;
+  e.threshold = 0.9f;
+  check_vslash_typed(&t, &e, SPARSA_DTYPE_BF16, q16, k16);
+  check_vslash_typed(&t, &e, SPARSA_DTYPE_F32, t.q, t.k);
+  free(q16);
+  free(k16);
   tcase_free(&t);
 }
 END_TEST
