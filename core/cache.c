@@ -343,7 +343,7 @@ SPARSA_API sparsa_status sparsa_cache_acquire(sparsa_cache *cache, const sparsa_
       return sp_fail(SPARSA_ERR_UNSUPPORTED, "cache: estimation runs on the CPU engine only");
     sp_est_input in;
     st = sp_est_input_init(&in, &en, &norm, q, k);
-    if (st == SPARSA_OK) st = sp_estimate_specs(&in, cache->ctx->num_threads, &specs);
+    if (st == SPARSA_OK) st = sp_estimate_specs(&in, cache->ctx, &specs);
   }
   if (st != SPARSA_OK) return st;
   sp_entry *built = NULL;

@@ -64,9 +64,10 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
 sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, double weight,
                                  double *col_mass, double *diag_mass);
 
-/* Fill the block means of every head for every sequence (threads over
- * blocks); *qbar and *kbar are allocated here, freed with sp_free. */
-sparsa_status sp_est_pool_all(const sp_est_input *in, int32_t num_threads, double **qbar,
+/* Fill the block means of every head for every sequence (the context's
+ * threads over blocks); *qbar and *kbar are allocated here, freed with
+ * sp_free. */
+sparsa_status sp_est_pool_all(const sp_est_input *in, sparsa_context *ctx, double **qbar,
                               double **kbar);
 
 /* Turn block scores into a BLOCKS spec (selection + forced blocks). */
@@ -79,12 +80,14 @@ sparsa_status sp_est_vslash_spec(const sp_est_input *in, const double *col_mass,
  * sparsa_mask_estimate, also used by the cache, which keeps specs to save
  * and extend them). *specs has in->prob.q_heads entries; free each with
  * sp_head_spec_free and the array with sp_free. */
-sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **specs);
+sparsa_status sp_estimate_specs(const sp_est_input *in, sparsa_context *ctx, sp_head_spec **specs);
 
-/* Run fn(arg, h) for every head, the heads split over num_threads threads
- * (the caller included); the first failure's status and message win. */
+/* Run fn(arg, h) for every h < heads on the CPU context's thread pool (the
+ * caller takes part; alone when the pool is busy with another call), heads
+ * taken dynamically; a failure stops the rest and its status and message
+ * are returned. fn must be safe to run concurrently for distinct heads. */
 typedef sparsa_status (*sp_head_fn)(void *arg, int32_t head);
-sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn, void *arg);
+sparsa_status sp_for_each_head(sparsa_context *ctx, int32_t heads, sp_head_fn fn, void *arg);
 
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
