@@ -4,13 +4,14 @@
  * of the cost of full scores. Written as a product of "reversed strided"
  * query super-rows with strided key super-columns, each of width S * d.
  *
- * The product is blocked: the keys of one sequence and kv head are packed
- * once into strips of SP_EST_NR super-columns (bf16 pairs where the CPU
- * has bf16 dot products and the input is bf16, float32 otherwise); the
- * queries are packed a panel of query blocks at a time, and every strip
- * meets every register tile of the panel while it sits in cache. Each
- * super-row's softmax is then taken over its admissible scores only, in
- * base 2 (vectorized), and folded into its query block's row of w. */
+ * The product is blocked: the keys of the sequence and kv head are packed
+ * into strips of SP_EST_NR super-columns (bf16 pairs where the CPU has
+ * bf16 dot products and the input is bf16, float32 otherwise; see
+ * estimate_pack.c), the queries a panel of query blocks at a time, and
+ * every strip meets every register tile of the panel while it sits in
+ * cache. Each super-row's softmax is then taken over its admissible scores
+ * only, in base 2 (vectorized), and folded into its query block's row of
+ * w. */
 #include <math.h>
 #include <string.h>
 

@@ -66,6 +66,8 @@ double sp_head_spec_max_blocks(const sp_head_spec *spec, int64_t q_len, int64_t 
  * block 64 lists 2^26 blocks). */
 #define SP_SPEC_MIN_BYTES 24
 #define SP_FILE_MAX_BLOCKS (1LL << 27)
+/* Files larger than this are refused before they are read. */
+#define SP_FILE_MAX_BYTES (1ULL << 32)
 
 /* Build a mask from num_heads specs. */
 sparsa_status sp_specs_create_mask(sparsa_context *ctx, const sp_head_spec *specs,
@@ -121,7 +123,8 @@ void sp_head_spec_write(sp_writer *w, const sp_head_spec *spec);
 /* SPARSA_ERR_FORMAT with a message naming `what` on any inconsistency. */
 sparsa_status sp_head_spec_read(sp_reader *r, const char *what, int32_t index, sp_head_spec *spec);
 
-/* Whole-file helpers: read a file into memory / write a buffer to a file. */
+/* Whole-file helpers: read a file into memory (at most SP_FILE_MAX_BYTES,
+ * else SPARSA_ERR_FORMAT) / write a buffer to a file. */
 sparsa_status sp_file_read_all(const char *path, uint8_t **data, size_t *size);
 sparsa_status sp_file_write_all(const char *path, const void *data, size_t size);
 

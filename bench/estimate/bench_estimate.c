@@ -3,10 +3,14 @@
  * For each estimator: the time of sparsa_mask_estimate() on q and k, of
  * sparsa_plan_create() on its mask, and of sparsa_execute() on that plan,
  * at a given length (default 16384) with top-k selection set for about 10%
- * block density (bidirectional, so every row has the same budget). Medians
- * over --reps runs. One JSON line per method:
- *   {"bench":"estimate", ..., "estimate_ms":..., "attention_ms":...,
- *    "estimate_vs_attention":...}
+ * block density: pooled and antidiagonal bidirectional, so every row has
+ * the same budget; vertical-slash (causal by definition) with its column
+ * and diagonal count calibrated to the same density. The antidiagonal
+ * stride is the library default unless --stride is given. Medians over
+ * --reps runs. One JSON line per method (pooled, antidiagonal,
+ * vertical_slash):
+ *   {"bench":"estimate", "method":..., "estimate_ms":..., "attention_ms":...,
+ *    "estimate_vs_attention":..., "stride":..., "top_k":...}
  * The target is estimate_vs_attention <= 0.10 at 16384 tokens and 10%
  * density on the CPU engine. The same ratio in process CPU time
  * (estimate_vs_attention_cpu) is printed too: on a machine shared with

@@ -485,6 +485,18 @@ START_TEST(loader_bounds_what_a_file_asks_for) {
   ck_assert_int_eq(sparsa_cache_load_memory(b, bad, size), SPARSA_ERR_FORMAT);
   ck_assert_msg(strstr(sparsa_last_error(), "entries") != NULL, "%s", sparsa_last_error());
 
+  /* A file larger than any the formats allow is refused before it is read
+   * (sparse: no disk space is used). */
+  char path[] = "/tmp/sparsa-huge-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, good, size), (ssize_t)size);
+  ck_assert_int_eq(ftruncate(fd, (off_t)((1ULL << 32) + 1)), 0);
+  close(fd);
+  ck_assert_int_eq(sparsa_cache_load(b, path), SPARSA_ERR_FORMAT);
+  ck_assert_msg(strstr(sparsa_last_error(), "limit") != NULL, "%s", sparsa_last_error());
+  unlink(path);
+
   /* Still valid at lengths the bound allows: 4096 tokens, 2 dense heads. */
   memcpy(bad, good, size);
   put_le(bad + ENTRY + 8 * W_QLEN, 4096, 8);
