@@ -105,6 +105,10 @@ static sparsa_status sp_read_entry(sparsa_cache *cache, sp_reader *r, uint32_t i
   if (has_est && (block_q != est.block_q || block_kv != est.block_kv))
     return sp_fail(SPARSA_ERR_FORMAT, "cache file: entry %u: block sizes differ from its estimator",
                    index);
+  if ((size_t)num_heads > (r->size - r->pos) / SP_SPEC_MIN_BYTES)
+    return sp_fail(SPARSA_ERR_FORMAT,
+                   "cache file: entry %u: num_heads %d cannot fit in the %zu bytes that remain",
+                   index, (int)num_heads, r->size - r->pos);
   sp_head_spec *specs = sp_calloc((size_t)num_heads, sizeof *specs);
   if (specs == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "cache file: entry %u specs", index);
   for (int32_t h = 0; h < num_heads; h++) {
@@ -114,6 +118,20 @@ static sparsa_status sp_read_entry(sparsa_cache *cache, sp_reader *r, uint32_t i
       sp_free(specs);
       return st;
     }
+  }
+  /* Masks and plans are rebuilt from the records: bound their size before
+   * building anything (the records are small, the masks need not be). */
+  double blocks = (double)num_heads * (double)((problem.q_len + block_q - 1) / block_q);
+  for (int32_t h = 0; h < num_heads; h++)
+    blocks += sp_head_spec_max_blocks(&specs[h], problem.q_len, problem.kv_len, block_q, block_kv);
+  if (blocks > (double)SP_FILE_MAX_BLOCKS) {
+    for (int32_t h = 0; h < num_heads; h++) sp_head_spec_free(&specs[h]);
+    sp_free(specs);
+    return sp_fail(SPARSA_ERR_FORMAT,
+                   "cache file: entry %u: q_len %lld x kv_len %lld, %d heads at block %d x %d "
+                   "could list %.3g blocks, over the loader's limit of %lld",
+                   index, (long long)problem.q_len, (long long)problem.kv_len, (int)num_heads,
+                   (int)block_q, (int)block_kv, blocks, (long long)SP_FILE_MAX_BLOCKS);
   }
   sparsa_status st = sp_cache_entry_build(cache, &id, &problem, step, specs, num_heads, block_q,
                                           block_kv, out);
@@ -139,9 +157,10 @@ SPARSA_API sparsa_status sparsa_cache_load_memory(sparsa_cache *cache, const voi
     return sp_fail(SPARSA_ERR_FORMAT, "cache file: %u identity words, expected %d", words,
                    SP_ID_WORDS);
   r.size = size - 4;
-  /* Every entry takes well over 8 bytes: a count beyond that is corrupt and
-   * must not size an allocation. */
-  if (count > (r.size - r.pos) / 8)
+  /* Every entry takes at least its identity, step and four i32 fields, and
+   * one head record: a count beyond that is corrupt and must not size an
+   * allocation. */
+  if (count > (r.size - r.pos) / (SP_ID_WORDS * 8 + 24 + SP_SPEC_MIN_BYTES))
     return sp_fail(SPARSA_ERR_FORMAT, "cache file: %u entries cannot fit in %zu bytes", count,
                    r.size - r.pos);
   struct sparsa_cache_entry **built = sp_calloc(count ? count : 1, sizeof *built);

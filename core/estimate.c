@@ -5,12 +5,14 @@
 #include <math.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "context.h"
+#include "cpu/cpu_engine.h"
 #include "error.h"
 #include "problem.h"
 
@@ -222,59 +224,57 @@ int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, in
 
 /* ---- heads over threads ---- */
 
-typedef struct sp_head_job {
+/* Participants take the next head from one atomic counter until none is
+ * left (heads differ in cost: causal rows, GQA groups), and stop early once
+ * one has failed. Messages are thread-local, so a failing participant
+ * copies its own into the run. */
+typedef struct sp_head_run {
   sp_head_fn fn;
   void *arg;
-  int32_t first_head, num_heads;
+  int32_t heads;
+  atomic_int next;
+  atomic_int failed;
+  pthread_mutex_t lock; /* guards status and message */
   sparsa_status status;
   char message[256];
-} sp_head_job;
+} sp_head_run;
 
-static void *sp_head_worker(void *p) {
-  sp_head_job *job = p;
-  job->status = SPARSA_OK;
-  for (int32_t h = job->first_head; h < job->first_head + job->num_heads; h++) {
-    job->status = job->fn(job->arg, h);
-    if (job->status != SPARSA_OK) {
-      snprintf(job->message, sizeof job->message, "%s", sparsa_last_error());
-      break;
+static void sp_head_task(void *p, int32_t thread_index) {
+  (void)thread_index;
+  sp_head_run *run = p;
+  while (!atomic_load(&run->failed)) {
+    int32_t h = atomic_fetch_add(&run->next, 1);
+    if (h >= run->heads) return;
+    sparsa_status st = run->fn(run->arg, h);
+    if (st != SPARSA_OK) {
+      pthread_mutex_lock(&run->lock);
+      if (run->status == SPARSA_OK) {
+        run->status = st;
+        snprintf(run->message, sizeof run->message, "%s", sparsa_last_error());
+      }
+      pthread_mutex_unlock(&run->lock);
+      atomic_store(&run->failed, 1);
+      return;
     }
   }
-  return NULL;
 }
 
-sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn, void *arg) {
-  if (num_threads < 1) num_threads = 1;
-  if (num_threads > heads) num_threads = heads;
-  if (num_threads > 64) num_threads = 64;
-  sp_head_job jobs[64];
-  pthread_t threads[64];
-  int started[64] = {0};
-  int32_t per = heads / num_threads, extra = heads % num_threads, next = 0;
-  for (int32_t t = 0; t < num_threads; t++) {
-    jobs[t].fn = fn;
-    jobs[t].arg = arg;
-    jobs[t].first_head = next;
-    jobs[t].num_heads = per + (t < extra ? 1 : 0);
-    jobs[t].status = SPARSA_OK;
-    jobs[t].message[0] = '\0';
-    next += jobs[t].num_heads;
-  }
-  /* The caller runs job 0; a thread that fails to start runs inline. */
-  for (int32_t t = 1; t < num_threads; t++)
-    started[t] = pthread_create(&threads[t], NULL, sp_head_worker, &jobs[t]) == 0;
-  sp_head_worker(&jobs[0]);
-  for (int32_t t = 1; t < num_threads; t++) {
-    if (started[t])
-      pthread_join(threads[t], NULL);
-    else
-      sp_head_worker(&jobs[t]);
-  }
-  for (int32_t t = 0; t < num_threads; t++) {
-    if (jobs[t].status != SPARSA_OK) {
-      sp_set_error_text(jobs[t].message);
-      return jobs[t].status;
-    }
+sparsa_status sp_for_each_head(sparsa_context *ctx, int32_t heads, sp_head_fn fn, void *arg) {
+  sp_head_run run = {.fn = fn, .arg = arg, .heads = heads, .status = SPARSA_OK};
+  atomic_init(&run.next, 0);
+  atomic_init(&run.failed, 0);
+  if (pthread_mutex_init(&run.lock, NULL) != 0)
+    return sp_fail(SPARSA_ERR_INTERNAL, "estimator: initializing a mutex");
+  const sp_cpu_context *cpu = ctx->engine == SPARSA_ENGINE_CPU ? ctx->engine_state : NULL;
+  int32_t threads = ctx->num_threads < heads ? ctx->num_threads : heads;
+  if (cpu != NULL && cpu->pool != NULL && threads > 1)
+    sp_thread_pool_run(cpu->pool, threads, sp_head_task, &run);
+  else
+    sp_head_task(&run, 0);
+  pthread_mutex_destroy(&run.lock);
+  if (run.status != SPARSA_OK) {
+    sp_set_error_text(run.message);
+    return run.status;
   }
   return SPARSA_OK;
 }
@@ -316,7 +316,7 @@ static sparsa_status sp_estimate_head(void *arg, int32_t h) {
   return st;
 }
 
-sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **out) {
+sparsa_status sp_estimate_specs(const sp_est_input *in, sparsa_context *ctx, sp_head_spec **out) {
   *out = NULL;
   int32_t heads = in->prob.q_heads;
   sp_head_spec *specs = sp_calloc((size_t)heads, sizeof *specs);
@@ -326,12 +326,12 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_
   double *qbar = NULL, *kbar = NULL;
   sparsa_status st = SPARSA_OK;
   if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS) {
-    st = sp_est_pool_all(in, num_threads, &qbar, &kbar);
+    st = sp_est_pool_all(in, ctx, &qbar, &kbar);
     pooled.qbar = qbar;
     pooled.kbar = kbar;
   }
   sp_est_run run = {&pooled, specs};
-  if (st == SPARSA_OK) st = sp_for_each_head(heads, num_threads, sp_estimate_head, &run);
+  if (st == SPARSA_OK) st = sp_for_each_head(ctx, heads, sp_estimate_head, &run);
   sp_free(qbar);
   sp_free(kbar);
   if (st != SPARSA_OK) {
@@ -346,7 +346,7 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_
 sparsa_status sp_estimate_specs_on(sparsa_context *ctx, const sp_est_input *in,
                                    sp_head_spec **out) {
   *out = NULL;
-  if (ctx->engine == SPARSA_ENGINE_CPU) return sp_estimate_specs(in, ctx->num_threads, out);
+  if (ctx->engine == SPARSA_ENGINE_CPU) return sp_estimate_specs(in, ctx, out);
   const sp_engine_ops *ops = ctx->ops;
   if (ops->struct_size < offsetof(sp_engine_ops, estimate_specs) + sizeof ops->estimate_specs ||
       ops->estimate_specs == NULL)

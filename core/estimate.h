@@ -64,9 +64,10 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
 sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, double weight,
                                  double *col_mass, double *diag_mass);
 
-/* Fill the block means of every head for every sequence (threads over
- * blocks); *qbar and *kbar are allocated here, freed with sp_free. */
-sparsa_status sp_est_pool_all(const sp_est_input *in, int32_t num_threads, double **qbar,
+/* Fill the block means of every head for every sequence (the context's
+ * threads over blocks); *qbar and *kbar are allocated here, freed with
+ * sp_free. */
+sparsa_status sp_est_pool_all(const sp_est_input *in, sparsa_context *ctx, double **qbar,
                               double **kbar);
 
 /* Turn block scores into a BLOCKS spec (selection + forced blocks). */
@@ -79,7 +80,7 @@ sparsa_status sp_est_vslash_spec(const sp_est_input *in, const double *col_mass,
  * sparsa_mask_estimate, also used by the cache, which keeps specs to save
  * and extend them). *specs has in->prob.q_heads entries; free each with
  * sp_head_spec_free and the array with sp_free. */
-sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_head_spec **specs);
+sparsa_status sp_estimate_specs(const sp_est_input *in, sparsa_context *ctx, sp_head_spec **specs);
 
 /* sp_estimate_specs on ctx's engine: the CPU engine's threads, or the
  * engine's own estimator (q and k are then device memory), or
@@ -87,10 +88,12 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, int32_t num_threads, sp_
 sparsa_status sp_estimate_specs_on(sparsa_context *ctx, const sp_est_input *in,
                                    sp_head_spec **specs);
 
-/* Run fn(arg, h) for every head, the heads split over num_threads threads
- * (the caller included); the first failure's status and message win. */
+/* Run fn(arg, h) for every h < heads on the CPU context's thread pool (the
+ * caller takes part; alone when the pool is busy with another call), heads
+ * taken dynamically; a failure stops the rest and its status and message
+ * are returned. fn must be safe to run concurrently for distinct heads. */
 typedef sparsa_status (*sp_head_fn)(void *arg, int32_t head);
-sparsa_status sp_for_each_head(int32_t heads, int32_t num_threads, sp_head_fn fn, void *arg);
+sparsa_status sp_for_each_head(sparsa_context *ctx, int32_t heads, sp_head_fn fn, void *arg);
 
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
@@ -100,5 +103,56 @@ double sp_est_dot_f64(const double *a, const double *b, int64_t n);
 #define SP_EST_TILE 4
 void sp_est_dot_tile(const float *a, int32_t na, const float *b, int32_t nb, int64_t n,
                      float *out);
+
+/* x[i] = 2^(x[i] * mul - m) for i < n, where m is the largest x[i] * mul
+ * (mul > 0): the numerators of a softmax in base 2 (fold log2(e) into mul).
+ * Returns their sum (the denominator). n >= 1. */
+double sp_est_exp2_row(float *x, int64_t n, float mul);
+
+/* Register-tiled products (estimate_gemm.c): c[r * ldc + j] for r <
+ * SP_EST_MR, j < SP_EST_NR is the dot product of packed row r with column j
+ * of a packed strip.
+ * float32: row r is a[r * lda .. + depth); the strip is depth steps of
+ *   SP_EST_NR floats (strip[x * SP_EST_NR + j] = column j, element x).
+ * bfloat16 (raw bits): row r is a[r * lda .. + 2 * pairs); the strip is
+ *   pairs steps of SP_EST_NR interleaved pairs (strip[(x * SP_EST_NR + j) * 2
+ *   + e] = column j, element 2 x + e).
+ * sp_est_gemm_native_bf16() says whether the CPU has bf16 dot products;
+ * without them the bfloat16 kernel is a slow portable loop, and callers
+ * widen to float32 instead. */
+#define SP_EST_MR 8
+#define SP_EST_NR 32
+int sp_est_gemm_native_bf16(void);
+void sp_est_tile_f32(const float *a, int64_t lda, const float *strip, int64_t depth, float *c,
+                     int64_t ldc);
+void sp_est_tile_bf16(const uint16_t *a, int64_t lda, const uint16_t *strip, int64_t pairs,
+                      float *c, int64_t ldc);
+
+/* Packed operands of those products (estimate_pack.c) for a stride S:
+ * super-row a is q[S a + S - 1 - t] for t = 0..S-1 concatenated, super-
+ * column b is k[S b + t] concatenated, zeros past the lengths (S = 1: plain
+ * rows). Keys are packed in strips of SP_EST_NR super-columns. */
+typedef struct sp_est_layout {
+  int32_t S, d;
+  int bf16;            /* elements are bf16 bits (else float32) */
+  int64_t width;       /* S * d */
+  int64_t depth;       /* width, rounded up to a whole pair for bf16 */
+  int64_t nsa, nsb;    /* super-rows, super-columns */
+  int64_t strips;      /* ceil(nsb / SP_EST_NR) */
+  size_t elem;         /* bytes per element */
+} sp_est_layout;
+void sp_est_layout_init(const sp_est_input *in, int32_t stride, sp_est_layout *L);
+/* All super-columns of sequence b and kv head kvh; `rows` is scratch of
+ * SP_EST_NR * d floats; packed holds strips * SP_EST_NR * depth elements. */
+void sp_est_pack_keys(const sp_est_input *in, const sp_est_layout *L, int32_t b, int32_t kvh,
+                      float *rows, void *packed);
+/* Super-rows [a0, a0 + rows) of query head h, then zero rows up to
+ * rows_pad; packed holds rows_pad * depth elements. */
+void sp_est_pack_queries(const sp_est_input *in, const sp_est_layout *L, int32_t b, int32_t h,
+                         int64_t a0, int64_t rows, int64_t rows_pad, void *packed);
+/* Scores of packed rows [m, m + SP_EST_MR) against strip s, written to
+ * out[(m + r) * ld + s * SP_EST_NR + j]. */
+void sp_est_layout_tile(const sp_est_layout *L, const void *queries, int64_t m,
+                        const void *keys, int64_t s, float *out, int64_t ld);
 
 #endif

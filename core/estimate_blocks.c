@@ -72,7 +72,7 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   return SPARSA_OK;
 }
 
-sparsa_status sp_est_pool_all(const sp_est_input *in, int32_t num_threads, double **qbar,
+sparsa_status sp_est_pool_all(const sp_est_input *in, sparsa_context *ctx, double **qbar,
                               double **kbar) {
   int32_t d = in->prob.head_dim, batch = in->prob.batch;
   int64_t nq = (int64_t)batch * in->prob.q_heads * in->num_q_blocks;
@@ -87,7 +87,7 @@ sparsa_status sp_est_pool_all(const sp_est_input *in, int32_t num_threads, doubl
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: allocating block means");
   }
   sp_pool_run run = {in, *qbar, *kbar};
-  sparsa_status st = sp_for_each_head((int32_t)units, num_threads, sp_pool_unit, &run);
+  sparsa_status st = sp_for_each_head(ctx, (int32_t)units, sp_pool_unit, &run);
   if (st != SPARSA_OK) {
     sp_free(*qbar);
     sp_free(*kbar);

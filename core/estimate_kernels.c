@@ -1,7 +1,11 @@
 /* Inner products of the estimators. Cloned for AVX-512 so the scoring loops
  * run at vector width on CPUs that have it, while the library itself stays
  * buildable for a baseline x86-64 (or any other) target. */
+#include <math.h>
+
 #include "estimate.h"
+
+#include "cpu/exp2.h"
 
 /* Not under sanitizers: ifunc resolvers run during relocation, before the
  * ThreadSanitizer runtime is initialized, and crash an instrumented
@@ -99,4 +103,38 @@ SP_EST_CLONES void sp_est_dot_tile(const float *a, int32_t na, const float *b, i
       for (int64_t i = body; i < n; i++) tail += a[r * n + i] * b[c * n + i];
       out[r * SP_EST_TILE + c] += tail;
     }
+}
+
+/* Scaling, maximum and 2^x in separate passes over plain arrays: each pass
+ * vectorizes, and sixteen partial sums keep the total independent of the
+ * reassociation the compiler may not do. */
+SP_EST_CLONES double sp_est_exp2_row(float *x, int64_t n, float mul) {
+  float lane[16];
+  for (int l = 0; l < 16; l++) lane[l] = -INFINITY;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) {
+      float v = x[i + l] * mul;
+      x[i + l] = v;
+      lane[l] = v > lane[l] ? v : lane[l];
+    }
+  float mx = -INFINITY;
+  for (; i < n; i++) {
+    x[i] *= mul;
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  for (int l = 0; l < 16; l++) mx = lane[l] > mx ? lane[l] : mx;
+  float acc[16] = {0};
+  for (i = 0; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) {
+      x[i + l] = sp_exp2_nonpositive(x[i + l] - mx);
+      acc[l] += x[i + l];
+    }
+  double sum = 0.0;
+  for (; i < n; i++) {
+    x[i] = sp_exp2_nonpositive(x[i] - mx);
+    sum += x[i];
+  }
+  for (int l = 0; l < 16; l++) sum += acc[l];
+  return sum;
 }

@@ -10,61 +10,58 @@
 #include "error.h"
 #include "estimate.h"
 
+/* The last queries' scores come from the register-tiled product over
+ * packed rows (stride 1), SP_EST_MR queries at a time against every key
+ * strip they can see; each query's softmax is then taken in base 2 over
+ * its visible keys and spread into the column and diagonal sums. */
 sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, double weight,
                                  double *col_mass, double *diag_mass) {
-  int32_t d = in->prob.head_dim;
-  int64_t q_len = in->prob.q_len, kv_len = in->prob.kv_len;
+  int64_t q_len = in->prob.q_len;
   int64_t L = in->est.last_q < q_len ? in->est.last_q : q_len;
-  float *keys = sp_aligned_alloc(sp_mul_size((size_t)(kv_len * d), sizeof(float)));
-  float *qrow = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * d), sizeof(float)));
-  double *p = sp_malloc(sp_mul_size((size_t)(SP_EST_TILE * kv_len), sizeof(double)));
-  if (keys == NULL || qrow == NULL || p == NULL) {
+  int64_t first = q_len - L, rows_pad = (L + SP_EST_MR - 1) / SP_EST_MR * SP_EST_MR;
+  sp_est_layout lay;
+  sp_est_layout_init(in, 1, &lay);
+  int64_t ld = lay.strips * SP_EST_NR;
+  void *keys = sp_aligned_alloc(sp_mul_size((size_t)(ld * lay.depth), lay.elem));
+  void *queries = sp_aligned_alloc(sp_mul_size((size_t)(rows_pad * lay.depth), lay.elem));
+  float *scores = sp_aligned_alloc(sp_mul_size((size_t)(SP_EST_MR * ld), sizeof(float)));
+  float *rows = sp_malloc(sp_mul_size((size_t)(SP_EST_NR * lay.d), sizeof(float)));
+  if (keys == NULL || queries == NULL || scores == NULL || rows == NULL) {
     sp_aligned_free(keys);
-    sp_free(qrow);
-    sp_free(p);
+    sp_aligned_free(queries);
+    sp_aligned_free(scores);
+    sp_free(rows);
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "vertical-slash estimator: allocating %lld keys",
-                   (long long)kv_len);
+                   (long long)in->prob.kv_len);
   }
-  int32_t kvh = h / in->group;
-  /* Only keys some last query can see are loaded. */
-  int64_t visible_end = q_len - 1 + in->off + 1;
-  if (visible_end > kv_len) visible_end = kv_len;
-  for (int64_t j = 0; j < visible_end; j++) sp_est_load_k(in, b, j, kvh, keys + j * d);
-  double scale = in->prob.scale, share = weight / (double)L;
-  /* Groups of queries share each pass over the keys. */
-  for (int64_t g = q_len - L; g < q_len; g += SP_EST_TILE) {
-    int32_t count = (int32_t)(q_len - g < SP_EST_TILE ? q_len - g : SP_EST_TILE);
-    for (int32_t x = 0; x < count; x++) sp_est_load_q(in, b, g + x, h, qrow + x * d);
-    int64_t n_max = g + count - 1 + in->off + 1; /* the group's last query sees the most */
-    float dots[SP_EST_TILE * SP_EST_TILE];
-    for (int64_t j = 0; j < n_max; j += SP_EST_TILE) {
-      int32_t cols = (int32_t)(n_max - j < SP_EST_TILE ? n_max - j : SP_EST_TILE);
-      sp_est_dot_tile(qrow, count, keys + j * d, cols, d, dots);
-      for (int32_t x = 0; x < count; x++)
-        for (int32_t y = 0; y < cols; y++)
-          p[x * kv_len + j + y] = scale * (double)dots[x * SP_EST_TILE + y];
-    }
-    for (int32_t x = 0; x < count; x++) {
-      int64_t pos = g + x + in->off;
+  sp_est_pack_keys(in, &lay, b, h / in->group, rows, keys);
+  sp_est_pack_queries(in, &lay, b, h, first, L, rows_pad, queries);
+  /* Softmax in base 2: 2^(x scale log2 e) = e^(x scale). */
+  float mul = (float)(in->prob.scale * 1.4426950408889634);
+  double share = weight / (double)L;
+  for (int64_t m = 0; m < L; m += SP_EST_MR) {
+    int64_t count = L - m < SP_EST_MR ? L - m : SP_EST_MR;
+    /* Query i sees keys [0, i + off]; the tile's last query sees the most. */
+    int64_t seen = first + m + count - 1 + in->off + 1;
+    const char *tile_rows = (const char *)queries + (size_t)(m * lay.depth) * lay.elem;
+    for (int64_t s = 0; s * SP_EST_NR < seen; s++)
+      sp_est_layout_tile(&lay, tile_rows, 0, keys, s, scores, ld);
+    for (int64_t x = 0; x < count; x++) {
+      int64_t pos = first + m + x + in->off;
       if (pos < 0) continue; /* sees no key: contributes no mass */
-      int64_t n = pos + 1;
-      double *row = p + x * kv_len, mx = -INFINITY, z = 0.0;
-      for (int64_t j = 0; j < n; j++)
-        if (row[j] > mx) mx = row[j];
-      for (int64_t j = 0; j < n; j++) {
-        row[j] = exp(row[j] - mx);
-        z += row[j];
-      }
-      double f = share / z;
-      for (int64_t j = 0; j < n; j++) {
-        col_mass[j] += row[j] * f;
-        diag_mass[pos - j] += row[j] * f;
+      float *row = scores + x * ld;
+      double f = share / sp_est_exp2_row(row, pos + 1, mul);
+      for (int64_t j = 0; j <= pos; j++) {
+        double a = (double)row[j] * f;
+        col_mass[j] += a;
+        diag_mass[pos - j] += a;
       }
     }
   }
   sp_aligned_free(keys);
-  sp_free(qrow);
-  sp_free(p);
+  sp_aligned_free(queries);
+  sp_aligned_free(scores);
+  sp_free(rows);
   return SPARSA_OK;
 }
 

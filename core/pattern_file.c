@@ -173,10 +173,10 @@ SPARSA_API sparsa_status sparsa_pattern_config_load_memory(const void *buffer, s
   int64_t q_len = sp_read_i64(&r);
   int64_t kv_len = sp_read_i64(&r);
   double target = sp_read_f64(&r);
-  /* every head record takes at least 24 bytes: a larger count is corrupt
-   * and must not size an allocation */
+  /* every head record takes at least SP_SPEC_MIN_BYTES: a larger count is
+   * corrupt and must not size an allocation */
   if (num_heads < 1 || num_heads > SP_PCFG_MAX_HEADS ||
-      (size_t)num_heads > (size - 4 - SP_PCFG_HEADER_BYTES) / 24)
+      (size_t)num_heads > (size - 4 - SP_PCFG_HEADER_BYTES) / SP_SPEC_MIN_BYTES)
     return sp_fail(SPARSA_ERR_FORMAT, "pattern config: num_heads %d out of range for %zu bytes",
                    (int)num_heads, size);
   if (!sp_pow2_in(block_q, 16, 256) || !sp_pow2_in(block_kv, 16, 256))

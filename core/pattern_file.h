@@ -51,6 +51,24 @@ int sp_head_spec_is_structured(const sp_head_spec *spec);
  * key blocks that hold the new keys (the newest keys are always kept). */
 sparsa_status sp_head_spec_extend_kv(const sp_head_spec *src, int64_t old_kv_len,
                                      int64_t new_kv_len, sp_head_spec *dst);
+/* An upper bound on the blocks the spec lists in a mask of q_len x kv_len
+ * at block_q x block_kv (a double: the bound may exceed every integer
+ * type). Loaders compare it with SP_FILE_MAX_BLOCKS before building. */
+double sp_head_spec_max_blocks(const sp_head_spec *spec, int64_t q_len, int64_t kv_len,
+                               int32_t block_q, int32_t block_kv);
+
+/* Sane limits on what a file may make a loader build. A head record takes
+ * at least SP_SPEC_MIN_BYTES, so a count of heads beyond the remaining
+ * bytes / SP_SPEC_MIN_BYTES is corrupt. One cache entry's mask may list at
+ * most SP_FILE_MAX_BLOCKS blocks (head rows included): rebuilding it costs
+ * about 20 bytes per block with its plan, so the bound keeps a small file
+ * from asking for more than ~3 GB (a 32-head causal mask of 128k tokens at
+ * block 64 lists 2^26 blocks). */
+#define SP_SPEC_MIN_BYTES 24
+#define SP_FILE_MAX_BLOCKS (1LL << 27)
+/* Files larger than this are refused before they are read. */
+#define SP_FILE_MAX_BYTES (1ULL << 32)
+
 /* Build a mask from num_heads specs. */
 sparsa_status sp_specs_create_mask(sparsa_context *ctx, const sp_head_spec *specs,
                                    int32_t num_heads, int64_t q_len, int64_t kv_len,
@@ -105,7 +123,8 @@ void sp_head_spec_write(sp_writer *w, const sp_head_spec *spec);
 /* SPARSA_ERR_FORMAT with a message naming `what` on any inconsistency. */
 sparsa_status sp_head_spec_read(sp_reader *r, const char *what, int32_t index, sp_head_spec *spec);
 
-/* Whole-file helpers: read a file into memory / write a buffer to a file. */
+/* Whole-file helpers: read a file into memory (at most SP_FILE_MAX_BYTES,
+ * else SPARSA_ERR_FORMAT) / write a buffer to a file. */
 sparsa_status sp_file_read_all(const char *path, uint8_t **data, size_t *size);
 sparsa_status sp_file_write_all(const char *path, const void *data, size_t size);
 

@@ -121,16 +121,46 @@ uint32_t sp_crc32(uint32_t crc, const void *data, size_t n) {
   return ~crc;
 }
 
+/* The size is taken from the file system first, so the buffer is exactly
+ * the file (no doubling growth) and a file no format allows is refused
+ * before anything is read; what the file's bytes say about themselves is
+ * checked by the envelope afterwards. A stream without a size (a pipe) is
+ * read in chunks, under the same limit. */
 sparsa_status sp_file_read_all(const char *path, uint8_t **data, size_t *size) {
   *data = NULL;
   *size = 0;
   FILE *f = fopen(path, "rb");
   if (f == NULL)
     return sp_fail(SPARSA_ERR_IO, "cannot open '%s' for reading: %s", path, strerror(errno));
+  long length = -1;
+  if (fseek(f, 0, SEEK_END) == 0) length = ftell(f);
+  if (length >= 0 && fseek(f, 0, SEEK_SET) != 0) length = -1;
+  if (length > 0 && (uint64_t)length > SP_FILE_MAX_BYTES) {
+    fclose(f);
+    return sp_fail(SPARSA_ERR_FORMAT, "'%s' has %ld bytes, over the %llu-byte limit of the file formats",
+                   path, length, (unsigned long long)SP_FILE_MAX_BYTES);
+  }
   sp_writer w = {0};
+  if (length > 0) {
+    w.data = sp_malloc((size_t)length);
+    if (w.data == NULL) {
+      fclose(f);
+      return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "reading '%s': no memory for its %ld bytes", path,
+                     length);
+    }
+    w.capacity = (size_t)length;
+  }
   uint8_t chunk[65536];
   size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) sp_write_bytes(&w, chunk, got);
+  while (!w.failed && (got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (w.size + got > SP_FILE_MAX_BYTES) {
+      fclose(f);
+      sp_writer_free(&w);
+      return sp_fail(SPARSA_ERR_FORMAT, "'%s' is over the %llu-byte limit of the file formats",
+                     path, (unsigned long long)SP_FILE_MAX_BYTES);
+    }
+    sp_write_bytes(&w, chunk, got);
+  }
   int read_error = ferror(f);
   fclose(f);
   if (read_error) {

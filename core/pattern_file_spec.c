@@ -82,6 +82,34 @@ sparsa_status sp_head_spec_extend_kv(const sp_head_spec *src, int64_t old_kv_len
 }
 
 
+static double sp_min_d(double a, double b) { return a < b ? a : b; }
+
+/* Per row of blocks: a key column lies in one key block; a diagonal, or a
+ * token range (sink, window), crosses at most block_q / block_kv + 2 key
+ * blocks of a row; a listed tile covers at most (block_rows / block_q + 2)
+ * x (block_cols / block_kv + 2) mask blocks. */
+double sp_head_spec_max_blocks(const sp_head_spec *spec, int64_t q_len, int64_t kv_len,
+                               int32_t block_q, int32_t block_kv) {
+  double rows = (double)sp_ceil_div(q_len, block_q), cols = (double)sp_ceil_div(kv_len, block_kv);
+  double per_range = (double)block_q / block_kv + 2.0, grid = rows * cols;
+  switch (spec->kind) {
+    case SPARSA_HEAD_NONE: return 0.0;
+    case SPARSA_HEAD_DENSE: return grid;
+    case SPARSA_HEAD_SINK_WINDOW:
+      return rows * sp_min_d(cols, (double)spec->sink / block_kv + (double)spec->window / block_kv +
+                                       2.0 * per_range);
+    case SPARSA_HEAD_VERTICAL_SLASH:
+      return rows * sp_min_d(cols, (double)spec->num_columns + per_range * (double)spec->num_offsets);
+    case SPARSA_HEAD_BLOCKS: {
+      double tiles = (double)spec->row_ptr[spec->num_rows];
+      double cover = ((double)spec->block_rows / block_q + 2.0) *
+                     ((double)spec->block_cols / block_kv + 2.0);
+      return sp_min_d(grid, tiles * cover);
+    }
+  }
+  return grid;
+}
+
 /* Block tiles inside the grid of the given lengths, as a BSR pattern. */
 static sparsa_status sp_blocks_pattern(const sp_head_spec *spec, int64_t q_len, int64_t kv_len,
                                        sparsa_pattern **out) {

@@ -454,7 +454,7 @@ SPARSA_API sparsa_status sparsa_pattern_search(sparsa_context *ctx,
     cfg->kv_len = n;
     cfg->target_mass = opts->target_mass;
     run.specs = cfg->heads;
-    st = sp_for_each_head(in.prob.q_heads, ctx->num_threads, sp_search_head, &run);
+    st = sp_for_each_head(ctx, in.prob.q_heads, sp_search_head, &run);
   }
   sp_free(run.windows);
   sp_free((void *)run.rows);

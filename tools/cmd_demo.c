@@ -46,6 +46,7 @@ typedef struct demo_options {
   int64_t window, sink, seed;
   double target_mass, keep_fraction, estimate_threshold;
   int vslash_columns, vslash_diagonals;
+  int stride; /* antidiagonal estimator stride; 0: the library default */
   sparsa_dtype dtype;
 } demo_options;
 
@@ -331,6 +332,8 @@ static int add_estimated_entries(const demo_options *o, demo_entry *entries, int
     e->estimator.selection = SPARSA_SELECT_THRESHOLD;
     e->estimator.threshold = (float)o->estimate_threshold;
     e->estimator.causal = 1;
+    if (methods[m].method == SPARSA_ESTIMATOR_ANTIDIAGONAL && o->stride > 0)
+      e->estimator.stride = o->stride;
     snprintf(e->detail, sizeof e->detail, "%s, mass threshold %.2f", methods[m].detail,
              o->estimate_threshold);
   }
@@ -496,6 +499,8 @@ int cmd_demo(int argc, char **argv) {
       {"keep", CLI_FLAG_DOUBLE, &o.keep_fraction, "F", "block top-k: share of causal blocks kept"},
       {"estimate", CLI_FLAG_DOUBLE, &o.estimate_threshold, "M",
        "library estimators: mass threshold"},
+      {"stride", CLI_FLAG_INT, &o.stride, "S",
+       "antidiagonal estimator: stride (0: the library default)"},
       {"target-mass", CLI_FLAG_DOUBLE, &o.target_mass, "M",
        "per-head best: mass a pattern must reach"},
       {"seed", CLI_FLAG_INT64, &o.seed, "S", "seed of the problem"},
@@ -515,13 +520,14 @@ int cmd_demo(int argc, char **argv) {
   }
   if (o.n < 128 || o.heads < 1 || o.heads > MAX_HEADS || o.dim < 48 || o.reps < 1 || o.window < 2 ||
       o.sink < 0 || o.vslash_columns < 1 || o.vslash_diagonals < 1 || o.threads < 0 ||
+      o.stride < 0 ||
       !(o.keep_fraction > 0 && o.keep_fraction <= 1) ||
       !(o.target_mass > 0 && o.target_mass <= 1) ||
       !(o.estimate_threshold > 0 && o.estimate_threshold <= 1)) {
     fprintf(stderr,
             "sparsa demo: out of range: needs --n >= 128, 1 <= --heads <= %d, --dim >= 48,\n"
             "  --reps >= 1, --window >= 2, --sink >= 0, --columns/--diagonals >= 1,\n"
-            "  --threads >= 0, 0 < --keep, --estimate, --target-mass <= 1\n",
+            "  --threads >= 0, --stride >= 0, 0 < --keep, --estimate, --target-mass <= 1\n",
             MAX_HEADS);
     return 2;
   }

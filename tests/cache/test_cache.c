@@ -413,6 +413,107 @@ START_TEST(save_load_round_trip) {
 }
 END_TEST
 
+/* ---- files whose records are consistent but ask for too much ---- */
+
+static uint32_t crc32_of(const uint8_t *p, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return ~c;
+}
+
+static void put_le(uint8_t *at, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) at[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void reseal(uint8_t *buf, size_t size) { put_le(buf + size - 4, crc32_of(buf, size - 4), 4); }
+
+/* Offsets in a cache file with one entry (docs/pattern-file-format.md). */
+enum { ENTRY = 32, W_QH = 16, W_KVH = 17, W_QLEN = 20, W_KVLEN = 21, NUM_HEADS = ENTRY + 38 * 8 + 8 };
+
+/* A file whose checksum and counts are right can still declare a problem
+ * whose masks would take terabytes, or more heads than its bytes hold: the
+ * loader refuses both before allocating for them (SPARSA_ERR_FORMAT naming
+ * the field), and the cache stays empty. */
+START_TEST(loader_bounds_what_a_file_asks_for) {
+  fx_problem f;
+  fx_make(&f, 2, 1, 16, 64, 64, 9);
+  sparsa_search_options so;
+  sparsa_search_options_init(&so);
+  so.block_q = so.block_kv = 16;
+  so.allow = 1 << SPARSA_HEAD_DENSE;
+  sparsa_pattern_config *cfg = NULL;
+  ck_assert_int_eq(sparsa_pattern_search(ctx, &so, &f.p, f.q, f.k, &cfg), SPARSA_OK);
+  sparsa_cache *a = NULL, *b = NULL;
+  ck_assert_int_eq(sparsa_cache_create(ctx, NULL, &a), SPARSA_OK);
+  ck_assert_int_eq(sparsa_cache_create(ctx, NULL, &b), SPARSA_OK);
+  sparsa_cache_key key;
+  sparsa_cache_key_init(&key);
+  ck_assert_int_eq(sparsa_cache_insert_config(a, &key, &f.p, cfg, NULL), SPARSA_OK);
+  size_t size = 0;
+  ck_assert_int_eq(sparsa_cache_save_memory(a, NULL, 0, &size), SPARSA_OK);
+  uint8_t *good = malloc(size), *bad = malloc(size);
+  ck_assert_int_eq(sparsa_cache_save_memory(a, good, size, &size), SPARSA_OK);
+  ck_assert_int_eq(sparsa_cache_load_memory(b, good, size), SPARSA_OK);
+  ck_assert_uint_eq(stats_of(b).entries, 1);
+  sparsa_cache_destroy(b);
+  ck_assert_int_eq(sparsa_cache_create(ctx, NULL, &b), SPARSA_OK);
+
+  /* Dense heads at 4M tokens: 2^36 blocks per head from a ~500-byte file. */
+  memcpy(bad, good, size);
+  put_le(bad + ENTRY + 8 * W_QLEN, 1u << 22, 8);
+  put_le(bad + ENTRY + 8 * W_KVLEN, 1u << 22, 8);
+  reseal(bad, size);
+  ck_assert_int_eq(sparsa_cache_load_memory(b, bad, size), SPARSA_ERR_FORMAT);
+  ck_assert_msg(strstr(sparsa_last_error(), "limit") != NULL, "%s", sparsa_last_error());
+
+  /* 2^20 heads: the identity and num_heads agree, the bytes cannot hold them. */
+  memcpy(bad, good, size);
+  put_le(bad + ENTRY + 8 * W_QH, 1u << 20, 8);
+  put_le(bad + ENTRY + 8 * W_KVH, 1, 8);
+  put_le(bad + NUM_HEADS, 1u << 20, 4);
+  reseal(bad, size);
+  ck_assert_int_eq(sparsa_cache_load_memory(b, bad, size), SPARSA_ERR_FORMAT);
+  ck_assert_msg(strstr(sparsa_last_error(), "num_heads") != NULL, "%s", sparsa_last_error());
+
+  /* An entry count no file of this size can hold. */
+  memcpy(bad, good, size);
+  put_le(bad + 24, 1000, 4);
+  reseal(bad, size);
+  ck_assert_int_eq(sparsa_cache_load_memory(b, bad, size), SPARSA_ERR_FORMAT);
+  ck_assert_msg(strstr(sparsa_last_error(), "entries") != NULL, "%s", sparsa_last_error());
+
+  /* A file larger than any the formats allow is refused before it is read
+   * (sparse: no disk space is used). */
+  char path[] = "/tmp/sparsa-huge-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, good, size), (ssize_t)size);
+  ck_assert_int_eq(ftruncate(fd, (off_t)((1ULL << 32) + 1)), 0);
+  close(fd);
+  ck_assert_int_eq(sparsa_cache_load(b, path), SPARSA_ERR_FORMAT);
+  ck_assert_msg(strstr(sparsa_last_error(), "limit") != NULL, "%s", sparsa_last_error());
+  unlink(path);
+
+  /* Still valid at lengths the bound allows: 4096 tokens, 2 dense heads. */
+  memcpy(bad, good, size);
+  put_le(bad + ENTRY + 8 * W_QLEN, 4096, 8);
+  put_le(bad + ENTRY + 8 * W_KVLEN, 4096, 8);
+  reseal(bad, size);
+  sparsa_status st = sparsa_cache_load_memory(b, bad, size);
+  ck_assert_msg(st == SPARSA_OK, "%s", sparsa_last_error());
+  ck_assert_uint_eq(stats_of(b).entries, 1);
+  free(good);
+  free(bad);
+  sparsa_cache_destroy(a);
+  sparsa_cache_destroy(b);
+  sparsa_pattern_config_destroy(cfg);
+  fx_free(&f);
+}
+END_TEST
+
 START_TEST(config_entries_and_arguments) {
   fx_problem f;
   fx_make(&f, 2, 2, 16, 128, 128, 8);
@@ -475,6 +576,7 @@ int main(void) {
   tcase_add_test(tc, growth_extends_length_free_patterns);
   tcase_add_test(tc, lru_budget_evicts_oldest);
   tcase_add_test(tc, save_load_round_trip);
+  tcase_add_test(tc, loader_bounds_what_a_file_asks_for);
   tcase_add_test(tc, config_entries_and_arguments);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

@@ -239,12 +239,16 @@ static void mask_bitmap(const sparsa_mask *m, int32_t h, int64_t nqb, int64_t nk
   free(ci);
 }
 
-static void check_block_estimator(const tcase *t, const sparsa_estimator *e) {
+/* The estimator on q and k stored as dtype (their values are t->q and
+ * t->k exactly) against the brute-force definition on t. */
+static void check_block_estimator_typed(const tcase *t, const sparsa_estimator *e,
+                                        sparsa_dtype dtype, const void *q, const void *k) {
   sparsa_context *ctx = NULL;
   ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
   sparsa_problem p = tcase_problem(t);
+  p.dtype = dtype;
   sparsa_mask *m = NULL;
-  sparsa_status st = sparsa_mask_estimate(ctx, e, &p, t->q, t->k, &m);
+  sparsa_status st = sparsa_mask_estimate(ctx, e, &p, q, k, &m);
   ck_assert_msg(st == SPARSA_OK, "estimate: %s", sparsa_last_error());
   int64_t nqb = (t->q_len + e->block_q - 1) / e->block_q;
   int64_t nkb = (t->kv_len + e->block_kv - 1) / e->block_kv;
@@ -274,6 +278,26 @@ static void check_block_estimator(const tcase *t, const sparsa_estimator *e) {
   free(got);
   sparsa_mask_destroy(m);
   sparsa_context_destroy(ctx);
+}
+
+static void check_block_estimator(const tcase *t, const sparsa_estimator *e) {
+  check_block_estimator_typed(t, e, SPARSA_DTYPE_F32, t->q, t->k);
+}
+
+/* Rounds t's values to bf16 and returns them encoded (caller frees). */
+static void tcase_to_bf16(tcase *t, uint16_t **q16, uint16_t **k16) {
+  size_t nq = (size_t)(t->batch * t->q_len * t->heads * t->d);
+  size_t nk = (size_t)(t->batch * t->kv_len * t->kv_heads * t->d);
+  *q16 = malloc(2 * nq);
+  *k16 = malloc(2 * nk);
+  for (size_t e = 0; e < nq; e++) {
+    (*q16)[e] = ref_bf16_encode(ref_round(t->q[e], SPARSA_DTYPE_BF16));
+    t->q[e] = (float)ref_bf16_decode((*q16)[e]);
+  }
+  for (size_t e = 0; e < nk; e++) {
+    (*k16)[e] = ref_bf16_encode(ref_round(t->k[e], SPARSA_DTYPE_BF16));
+    t->k[e] = (float)ref_bf16_decode((*k16)[e]);
+  }
 }
 
 START_TEST(pooled_matches_definition) {
@@ -337,6 +361,40 @@ START_TEST(antidiagonal_matches_definition) {
   e.threshold = 0.75f;
   check_block_estimator(&t, &e);
   tcase_free(&t);
+}
+END_TEST
+
+/* Every stride the 64-token blocks allow, in float32 and in bf16 (which
+ * takes the packed bf16 product where the CPU has bf16 dot products), with
+ * an even and an odd head dim (odd rows of odd width pad the bf16 pairs),
+ * causal with q_len < kv_len and bidirectional. */
+START_TEST(antidiagonal_every_stride) {
+  const int32_t dims[2] = {16, 13};
+  for (int di = 0; di < 2; di++) {
+    tcase t;
+    tcase_make(&t, 1, 2, 1, dims[di], 290, 333, 23 + (uint64_t)di);
+    uint16_t *q16, *k16;
+    tcase_to_bf16(&t, &q16, &k16);
+    for (int32_t S = 1; S <= 64; S *= 2) {
+      sparsa_estimator e;
+      sparsa_estimator_init(&e, SPARSA_ESTIMATOR_ANTIDIAGONAL);
+      e.block_q = e.block_kv = 64;
+      e.stride = S;
+      e.threshold = 0.7f;
+      e.keep_sink_blocks = 0;
+      check_block_estimator_typed(&t, &e, SPARSA_DTYPE_F32, t.q, t.k);
+      check_block_estimator_typed(&t, &e, SPARSA_DTYPE_BF16, q16, k16);
+      e.causal = 0;
+      e.keep_diagonal = 0;
+      e.selection = SPARSA_SELECT_TOP_K;
+      e.top_k = 2;
+      check_block_estimator_typed(&t, &e, SPARSA_DTYPE_F32, t.q, t.k);
+      check_block_estimator_typed(&t, &e, SPARSA_DTYPE_BF16, q16, k16);
+    }
+    free(q16);
+    free(k16);
+    tcase_free(&t);
+  }
 }
 END_TEST
 
@@ -410,12 +468,14 @@ static double bf_vslash_mass(const tcase *t, const sparsa_estimator *e, int32_t 
   return total / (double)rows;
 }
 
-static void check_vslash(const tcase *t, const sparsa_estimator *e) {
+static void check_vslash_typed(const tcase *t, const sparsa_estimator *e, sparsa_dtype dtype,
+                               const void *q, const void *k) {
   sparsa_context *ctx = NULL;
   ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
   sparsa_problem p = tcase_problem(t);
+  p.dtype = dtype;
   sparsa_mask *m = NULL;
-  ck_assert_msg(sparsa_mask_estimate(ctx, e, &p, t->q, t->k, &m) == SPARSA_OK, "%s",
+  ck_assert_msg(sparsa_mask_estimate(ctx, e, &p, q, k, &m) == SPARSA_OK, "%s",
                 sparsa_last_error());
   int64_t n = t->kv_len;
   uint8_t *col = malloc((size_t)n), *diag = malloc((size_t)n);
@@ -475,6 +535,10 @@ static void check_vslash(const tcase *t, const sparsa_estimator *e) {
   sparsa_context_destroy(ctx);
 }
 
+static void check_vslash(const tcase *t, const sparsa_estimator *e) {
+  check_vslash_typed(t, e, SPARSA_DTYPE_F32, t->q, t->k);
+}
+
 START_TEST(vertical_slash_matches_definition_and_keeps_mass) {
   tcase t;
   tcase_make(&t, 2, 4, 2, 16, 400, 400, 31);
@@ -502,6 +566,19 @@ START_TEST(vertical_slash_matches_definition_and_keeps_mass) {
   e.last_q = 200; /* more than q_len: every query */
   e.threshold = 0.95f;
   check_vslash(&t, &e);
+  tcase_free(&t);
+  /* bf16 inputs (the packed bf16 product where the CPU has one), odd dim */
+  tcase_make(&t, 1, 2, 1, 13, 300, 420, 33);
+  uint16_t *q16, *k16;
+  tcase_to_bf16(&t, &q16, &k16);
+  sparsa_estimator_init(&e, SPARSA_ESTIMATOR_VERTICAL_SLASH);
+  e.block_q = e.block_kv = 32;
+  e.last_q = 70;
+  e.threshold = 0.9f;
+  check_vslash_typed(&t, &e, SPARSA_DTYPE_BF16, q16, k16);
+  check_vslash_typed(&t, &e, SPARSA_DTYPE_F32, t.q, t.k);
+  free(q16);
+  free(k16);
   tcase_free(&t);
 }
 END_TEST
@@ -656,6 +733,7 @@ int main(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, pooled_matches_definition);
   tcase_add_test(tc, antidiagonal_matches_definition);
+  tcase_add_test(tc, antidiagonal_every_stride);
   tcase_add_test(tc, vertical_slash_matches_definition_and_keeps_mass);
   tcase_add_test(tc, f16_and_bf16_inputs);
   tcase_add_test(tc, strided_layouts);
