@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/test_main.h"
 #include "edge_case.h"
 
 static const sparsa_dtype edge_dtypes[3] = {SPARSA_DTYPE_F32, SPARSA_DTYPE_F16, SPARSA_DTYPE_BF16};
@@ -136,9 +137,5 @@ int main(void) {
   tcase_add_test(tc, test_only_last_key);
   tcase_add_test(tc, test_lengths_of_one);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(s);
 }

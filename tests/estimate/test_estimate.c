@@ -9,6 +9,7 @@
 
 #include <sparsa/sparsa.h>
 
+#include "common/test_main.h"
 #include "reference/ref_attention.h"
 
 typedef struct tcase {
@@ -661,9 +662,5 @@ int main(void) {
   tcase_add_test(tc, strided_layouts);
   tcase_add_test(tc, invalid_arguments);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_main.h"
 #include "alloc.h"
 #include "context.h"
 #include "error.h"
@@ -553,9 +554,5 @@ int main(void) {
   tcase_add_test(tc, allocation_failures);
   tcase_add_test(tc, concurrent_use);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

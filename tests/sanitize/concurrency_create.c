@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_main.h"
 #include "concurrency_common.h"
 
 enum { CC_ROUNDS = 12, CC_MAX_BLOCKS = 4096 };
@@ -195,9 +196,5 @@ int main(void) {
   tcase_add_test(tc, test_concurrent_creation);
   tcase_add_test(tc, test_concurrent_pattern_references);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(s);
 }
