@@ -24,6 +24,7 @@
 #include <sparsa/sparsa.h>
 
 #include "reference/ref_attention.h"
+#include "common/test_setup.h"
 
 enum { LX_HEADS = 16, LX_DIM = 64, LX_VDIM = 16, LX_SKIP = 77, LX_NEEDED_GIB = 3 };
 static const int64_t lx_long = ((int64_t)1 << 21) + 64;
@@ -82,17 +83,8 @@ static void lx_compare(const uint16_t *o, int64_t o_off, const float *lse, int64
 
 static int lx_plan(sparsa_context *ctx, const sparsa_problem *p, const sparsa_pattern *pat,
                    sparsa_plan **plan) {
-  sparsa_mask_desc md;
-  sparsa_mask_desc_init(&md);
-  md.q_len = p->q_len;
-  md.kv_len = p->kv_len;
-  md.block_q = 128;
-  md.block_kv = 128;
-  md.patterns = &pat;
-  sparsa_mask *m = NULL;
-  sparsa_status st = sparsa_mask_create(ctx, &md, &m);
-  if (st == SPARSA_OK) st = sparsa_plan_create(ctx, p, m, plan);
-  sparsa_mask_destroy(m);
+  test_mask_shape shape = {0, 0, 128, 128, SPARSA_ALIGN_BOTTOM_RIGHT};
+  sparsa_status st = test_plan_create(ctx, p, shape, &pat, 1, plan);
   if (st != SPARSA_OK) fprintf(stderr, "FAILED: planning: %s\n", sparsa_last_error());
   return st == SPARSA_OK;
 }

@@ -14,6 +14,7 @@
 
 #include "common/test_cases.h"
 #include "common/test_main.h"
+#include "common/test_setup.h"
 #include "exec_case.h"
 
 /* Configurations each test runs, and the cost of one concurrent round (8
@@ -55,21 +56,9 @@ static sparsa_status merge_side_plan(sparsa_context *ctx, const exec_case *ec, i
   sparsa_pattern *patterns[EXEC_MAX_HEADS] = {NULL};
   sparsa_status s = SPARSA_OK;
   for (int32_t h = 0; h < n && s == SPARSA_OK; h++) s = merge_side_pattern(c, h, split, right, &patterns[h]);
-  sparsa_mask *mask = NULL;
-  if (s == SPARSA_OK) {
-    sparsa_mask_desc desc;
-    sparsa_mask_desc_init(&desc);
-    desc.num_heads = n;
-    desc.q_len = c->q_len;
-    desc.kv_len = c->kv_len;
-    desc.block_q = c->block_q;
-    desc.block_kv = c->block_kv;
-    desc.alignment = c->alignment;
-    desc.patterns = (const sparsa_pattern *const *)patterns;
-    s = sparsa_mask_create(ctx, &desc, &mask);
-  }
-  if (s == SPARSA_OK) s = sparsa_plan_create(ctx, &ec->problem, mask, plan);
-  sparsa_mask_destroy(mask);
+  test_mask_shape shape = {c->q_len, c->kv_len, c->block_q, c->block_kv, c->alignment};
+  if (s == SPARSA_OK)
+    s = test_plan_create(ctx, &ec->problem, shape, (const sparsa_pattern *const *)patterns, n, plan);
   for (int32_t h = 0; h < n; h++) sparsa_pattern_destroy(patterns[h]);
   return s;
 }

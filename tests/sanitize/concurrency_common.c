@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/test_cases.h"
+#include "common/test_setup.h"
 
 enum { CC_BATCH = 2, CC_QH = 4, CC_KVH = 2, CC_DIM = 40 };
 
@@ -38,14 +39,8 @@ sparsa_status cc_mask(sparsa_context *ctx, sparsa_mask **out) {
   sparsa_pattern *p = NULL;
   sparsa_status st = sparsa_pattern_create_sink_window(8, 96, &p);
   if (st != SPARSA_OK) return st;
-  sparsa_mask_desc d;
-  sparsa_mask_desc_init(&d);
-  d.q_len = cc_q_len();
-  d.kv_len = cc_kv_len();
-  d.block_q = 32;
-  d.block_kv = 64;
-  d.patterns = (const sparsa_pattern *const *)&p;
-  st = sparsa_mask_create(ctx, &d, out);
+  test_mask_shape shape = {cc_q_len(), cc_kv_len(), 32, 64, SPARSA_ALIGN_BOTTOM_RIGHT};
+  st = test_mask_create(ctx, shape, (const sparsa_pattern *const *)&p, 1, out);
   sparsa_pattern_destroy(p);
   return st;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/test_main.h"
+#include "common/test_setup.h"
 #include "concurrency_common.h"
 
 enum { CC_ROUNDS = 12, CC_MAX_BLOCKS = 4096 };
@@ -45,15 +46,8 @@ static sparsa_status cc_two_head_mask(sparsa_context *ctx, const sparsa_pattern 
   if (st == SPARSA_OK) st = sparsa_pattern_create_union(parts, 2, &uni);
   if (st == SPARSA_OK) {
     const sparsa_pattern *heads[2] = {shared, uni};
-    sparsa_mask_desc d;
-    sparsa_mask_desc_init(&d);
-    d.num_heads = 2;
-    d.q_len = 500;
-    d.kv_len = 700;
-    d.block_q = 16;
-    d.block_kv = 32;
-    d.patterns = heads;
-    st = sparsa_mask_create(ctx, &d, out);
+    st = test_mask_create(ctx, (test_mask_shape){500, 700, 16, 32, SPARSA_ALIGN_BOTTOM_RIGHT}, heads, 2,
+                          out);
   }
   sparsa_pattern_destroy(own);
   sparsa_pattern_destroy(window);
