@@ -8,14 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_setup.h"
 #include "pattern_flat.h"
-
-/* Stop at the first failure, keeping its status for the cleanup path. */
-#define FS_TRY(expr)                    \
-  do {                                  \
-    st = (expr);                        \
-    if (st != SPARSA_OK) goto cleanup;  \
-  } while (0)
 
 sparsa_status fault_scenario_context(fault_results *r) {
   sparsa_context *ctx = NULL;
@@ -132,16 +126,12 @@ sparsa_status fault_scenario_masks(fault_results *r) {
     int32_t col[256];
     uint8_t full[256];
     double density = 0;
-    sparsa_mask_desc d;
-    sparsa_mask_desc_init(&d);
-    d.num_heads = 2;
-    d.q_len = d.kv_len = 120; /* the neighborhood grid is 10 x 12 */
-    d.block_q = 16;
-    d.block_kv = 32;
-    d.patterns = (const sparsa_pattern *const *)heads;
+    /* 120 tokens: the neighborhood grid is 10 x 12. */
+    test_mask_shape shape = {120, 120, 16, 32, SPARSA_ALIGN_BOTTOM_RIGHT};
     st = fs_make_pattern(kind, &heads[0]);
     if (st == SPARSA_OK) st = sparsa_pattern_create_causal(&heads[1]);
-    if (st == SPARSA_OK) st = sparsa_mask_create(ctx, &d, &m);
+    if (st == SPARSA_OK)
+      st = test_mask_create(ctx, shape, (const sparsa_pattern *const *)heads, 2, &m);
     /* The mask holds its own references. */
     sparsa_pattern_destroy(heads[0]);
     sparsa_pattern_destroy(heads[1]);
@@ -188,14 +178,9 @@ static sparsa_status fs_plan_execute(const fs_problem_case *c, fault_results *r)
   FS_TRY(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx));
   FS_TRY(sparsa_context_set_num_threads(ctx, c->threads));
   if (c->kind >= 0) {
-    sparsa_mask_desc d;
-    sparsa_mask_desc_init(&d);
-    d.q_len = c->q_len;
-    d.kv_len = c->kv_len;
-    d.block_q = d.block_kv = 16;
+    test_mask_shape shape = {c->q_len, c->kv_len, 16, 16, SPARSA_ALIGN_BOTTOM_RIGHT};
     FS_TRY(fs_make_pattern(c->kind, &pat));
-    d.patterns = (const sparsa_pattern *const *)&pat;
-    FS_TRY(sparsa_mask_create(ctx, &d, &m));
+    FS_TRY(test_mask_create(ctx, shape, (const sparsa_pattern *const *)&pat, 1, &m));
   }
   sparsa_problem p;
   sparsa_problem_init(&p);

@@ -8,12 +8,6 @@
 
 #include "fault_scenarios.h"
 
-#define FS_TRY(expr)                    \
-  do {                                  \
-    st = (expr);                        \
-    if (st != SPARSA_OK) goto cleanup;  \
-  } while (0)
-
 enum { FE_QH = 4, FE_KVH = 2, FE_DIM = 16, FE_QL = 96, FE_KL = 128 };
 
 static void fe_problem(sparsa_problem *p, int64_t ql, int64_t kl) {
