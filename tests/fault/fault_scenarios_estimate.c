@@ -50,20 +50,22 @@ sparsa_status fault_scenario_estimators(fault_results *r) {
   sparsa_context *ctx = NULL;
   float *q = NULL, *k = NULL;
   sparsa_status st;
-  fe_inputs(&q, &k, 2 * FE_QL, 2 * FE_KL);
+  fe_inputs(&q, &k, 128, FE_KL);
   FS_TRY(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx));
   FS_TRY(sparsa_context_set_num_threads(ctx, 2));
   sparsa_problem p;
   for (int method = 0; method < 3; method++) {
-    /* Top-k, threshold, and top-k keeping every block at twice the lengths
-     * (a block list longer than the estimators' first guess). */
+    /* Top-k, threshold, and top-k keeping every block of a 128 x 80
+     * problem (non-causal where the method allows): 8 x 5 blocks, a list
+     * longer than the estimators' first guess (4 per key block + 16). */
     for (int sel = 0; sel < 3; sel++) {
-      fe_problem(&p, sel == 2 ? 2 * FE_QL : FE_QL, sel == 2 ? 2 * FE_KL : FE_KL);
+      fe_problem(&p, sel == 2 ? 128 : FE_QL, sel == 2 ? 80 : FE_KL);
       sparsa_estimator est;
       sparsa_estimator_init(&est, (sparsa_estimator_method)method);
       est.block_q = est.block_kv = 16;
       est.selection = sel == 1 ? SPARSA_SELECT_THRESHOLD : SPARSA_SELECT_TOP_K;
-      est.top_k = sel == 2 ? 2 * FE_KL : 3;
+      est.top_k = sel == 2 ? 80 : 3;
+      est.causal = sel != 2 || method == SPARSA_ESTIMATOR_VERTICAL_SLASH;
       est.last_q = 16;
       sparsa_mask *m = NULL;
       FS_TRY(sparsa_mask_estimate(ctx, &est, &p, q, k, &m));
