@@ -160,14 +160,21 @@ def main():
     log_dir = os.path.join(tree, "valgrind-logs")
     os.makedirs(log_dir, exist_ok=True)
     counts = {"clean": 0, "failed": 0, "skipped": 0}
-    with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
-        runs = pool.map(lambda t: run_one(t, tree, log_dir, a.test_seconds), tests)
-        for name, verdict, detail, took in runs:
-            counts[verdict] += 1
-            print("%-30s %-7s %4.0f s  %s" % (name, verdict, took, detail))
+    # The same table goes to valgrind-logs/summary.txt: ctest shows a
+    # passing test's output nowhere.
+    with open(os.path.join(log_dir, "summary.txt"), "w") as summary:
+        def report(line):
+            print(line)
             sys.stdout.flush()
-    print("valgrind: %d clean, %d failed, %d skipped, %.0f s" % (
-        counts["clean"], counts["failed"], counts["skipped"], time.time() - start))
+            summary.write(line + "\n")
+        with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
+            runs = pool.map(lambda t: run_one(t, tree, log_dir, a.test_seconds), tests)
+            for name, verdict, detail, took in runs:
+                counts[verdict] += 1
+                report("%-30s %-7s %4.0f s  %s" % (name, verdict, took, detail.split("\n")[0]
+                                                   if verdict != "failed" else detail))
+        report("valgrind: %d clean, %d failed, %d skipped, %.0f s" % (
+            counts["clean"], counts["failed"], counts["skipped"], time.time() - start))
     if counts["clean"] + counts["failed"] == 0:
         print("valgrind: no test ran")
         return 1
