@@ -2,8 +2,10 @@
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+# `make fuzz`: seconds per fuzz target (make test gives each 35).
+FUZZ_SECONDS ?= 600
 
-.PHONY: all deps configure build demo test bench-cpu gpu-check clean
+.PHONY: all deps configure build demo test fuzz bench-cpu gpu-check clean
 
 all: build
 
@@ -21,6 +23,10 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Every libFuzzer target for FUZZ_SECONDS each, in its own tree (build-fuzz).
+fuzz:
+	SPARSA_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/fuzz_all.sh
 
 bench-cpu: build
 	bench/cpu/run.sh $(BUILD)

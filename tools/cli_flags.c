@@ -131,3 +131,15 @@ void cli_print_flags(FILE *to, const cli_flag *flags, int num_flags) {
     fputc('\n', to);
   }
 }
+
+int cli_parse_command(const char *command, const char *usage, const char *after,
+                      const cli_flag *flags, int num_flags, int argc, char **argv) {
+  int parsed = cli_parse_flags(command, flags, num_flags, argc, argv);
+  if (parsed == CLI_PARSE_HELP) {
+    fputs(usage, stdout);
+    cli_print_flags(stdout, flags, num_flags);
+    if (after != NULL) fputs(after, stdout);
+    return 0;
+  }
+  return parsed == CLI_PARSE_OK ? -1 : 2;
+}

@@ -30,6 +30,13 @@ enum { CLI_PARSE_OK = 0, CLI_PARSE_HELP = 1, CLI_PARSE_ERROR = 2 };
 int cli_parse_flags(const char *command, const cli_flag *flags, int num_flags, int argc,
                     char **argv);
 
+/* A command's whole flag handling. Parses argv; on --help prints `usage`
+ * (everything above the flag list), the flags and `after` (NULL: nothing)
+ * to stdout. Returns -1 when the command should go on, else the status it
+ * should exit with: 0 after --help, 2 after a bad flag. */
+int cli_parse_command(const char *command, const char *usage, const char *after,
+                      const cli_flag *flags, int num_flags, int argc, char **argv);
+
 /* Prints one line per flag with its current (default) value. */
 void cli_print_flags(FILE *to, const cli_flag *flags, int num_flags);
 

@@ -8,6 +8,7 @@
 #include "cli_tensor.h"
 
 const char cli_pattern_spec_help[] =
+    "\npattern specs:\n"
     "  dense                 every key\n"
     "  causal                keys at or before the query's position\n"
     "  window:L              causal sliding window of L keys\n"

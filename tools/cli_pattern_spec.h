@@ -24,7 +24,7 @@ typedef struct cli_pattern_shape {
 int cli_pattern_from_spec(const char *spec, const cli_pattern_shape *shape, sparsa_pattern **out,
                           char *err, size_t err_size);
 
-/* One line per kind, for --help texts. */
+/* The "pattern specs:" section of --help texts: one line per kind. */
 extern const char cli_pattern_spec_help[];
 
 #endif /* SPARSA_CLI_PATTERN_SPEC_H */

@@ -118,16 +118,13 @@ int cmd_bench(int argc, char **argv) {
       {"json", CLI_FLAG_BOOL, &o.json, NULL, "print one JSON object"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
-  int parsed = cli_parse_flags("bench", flags, num_flags, argc, argv);
-  if (parsed == CLI_PARSE_HELP) {
-    printf("usage: sparsa bench [flags]\n\nTimes one attention call on random data: mask build,\n"
-           "plan creation and execute (median of --reps), with GFLOP/s counted on the\n"
-           "blocks computed and k/v bandwidth.\n\nflags:\n");
-    cli_print_flags(stdout, flags, num_flags);
-    printf("\npattern specs:\n%s", cli_pattern_spec_help);
-    return 0;
-  }
-  if (parsed != CLI_PARSE_OK) return 2;
+  int done = cli_parse_command(
+      "bench",
+      "usage: sparsa bench [flags]\n\nTimes one attention call on random data: mask build,\n"
+      "plan creation and execute (median of --reps), with GFLOP/s counted on the\n"
+      "blocks computed and k/v bandwidth.\n\nflags:\n",
+      cli_pattern_spec_help, flags, num_flags, argc, argv);
+  if (done >= 0) return done;
   if (cli_parse_dtype(o.dtype_name, &o.dtype)) {
     fprintf(stderr, "sparsa bench: --dtype must be f32, bf16 or f16, not '%s'\n", o.dtype_name);
     return 2;

@@ -456,16 +456,14 @@ static void print_json(const demo_run *r, const demo_entry *entries, int count) 
   cli_json_object_end(&j);
 }
 
-static void print_help(const cli_flag *flags, int num_flags) {
-  printf("usage: sparsa demo [flags]\n\n"
-         "Builds a causal long-context problem whose heads have attention sinks, local\n"
-         "windows, vertical stripes and retrieval structure; runs dense attention and\n"
-         "sparse patterns (fixed rules, and per-head patterns chosen from q and k), and\n"
-         "prints per pattern: block density, median time, speedup over dense, relative\n"
-         "error of the output and attention mass captured, both against exact causal\n"
-         "attention.\n\nflags:\n");
-  cli_print_flags(stdout, flags, num_flags);
-}
+static const char demo_usage[] =
+    "usage: sparsa demo [flags]\n\n"
+    "Builds a causal long-context problem whose heads have attention sinks, local\n"
+    "windows, vertical stripes and retrieval structure; runs dense attention and\n"
+    "sparse patterns (fixed rules, and per-head patterns chosen from q and k), and\n"
+    "prints per pattern: block density, median time, speedup over dense, relative\n"
+    "error of the output and attention mass captured, both against exact causal\n"
+    "attention.\n\nflags:\n";
 
 int cmd_demo(int argc, char **argv) {
   demo_options o = {.n = 4096,
@@ -508,12 +506,8 @@ int cmd_demo(int argc, char **argv) {
       {"quiet", CLI_FLAG_BOOL, &o.quiet, NULL, "no progress on stderr"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
-  int parsed = cli_parse_flags("demo", flags, num_flags, argc, argv);
-  if (parsed == CLI_PARSE_HELP) {
-    print_help(flags, num_flags);
-    return 0;
-  }
-  if (parsed != CLI_PARSE_OK) return 2;
+  int done = cli_parse_command("demo", demo_usage, NULL, flags, num_flags, argc, argv);
+  if (done >= 0) return done;
   if (cli_parse_dtype(dtype, &o.dtype)) {
     fprintf(stderr, "sparsa demo: --dtype must be f32, bf16 or f16, not '%s'\n", dtype);
     return 2;

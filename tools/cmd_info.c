@@ -38,13 +38,11 @@ int cmd_info(int argc, char **argv) {
       {"json", CLI_FLAG_BOOL, &json, NULL, "print one JSON object"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
-  int parsed = cli_parse_flags("info", flags, num_flags, argc, argv);
-  if (parsed == CLI_PARSE_HELP) {
-    printf("usage: sparsa info [--json]\n\nVersion, engines and CPU features.\n\nflags:\n");
-    cli_print_flags(stdout, flags, num_flags);
-    return 0;
-  }
-  if (parsed != CLI_PARSE_OK) return 2;
+  int done = cli_parse_command("info",
+                               "usage: sparsa info [--json]\n\nVersion, engines and CPU features.\n\n"
+                               "flags:\n",
+                               NULL, flags, num_flags, argc, argv);
+  if (done >= 0) return done;
 
   engine_probe engines[2];
   probe_engine(SPARSA_ENGINE_CPU, "cpu", &engines[0]);

@@ -225,17 +225,14 @@ int cmd_render(int argc, char **argv) {
        "write one picture of every built-in kind into DIR"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
-  int parsed = cli_parse_flags("render", flags, num_flags, argc, argv);
-  if (parsed == CLI_PARSE_HELP) {
-    printf("usage: sparsa render [--pattern SPEC] [--n N] [--out FILE] | --all DIR\n\n"
-           "Draws a pattern's mask: token by token for lengths up to --token-limit\n"
-           "(dark: visible pairs, over pale blue full and pale amber partial blocks),\n"
-           "else one cell per block (dark blue full, orange partial).\n\nflags:\n");
-    cli_print_flags(stdout, flags, num_flags);
-    printf("\npattern specs:\n%s", cli_pattern_spec_help);
-    return 0;
-  }
-  if (parsed != CLI_PARSE_OK) return 2;
+  int done = cli_parse_command(
+      "render",
+      "usage: sparsa render [--pattern SPEC] [--n N] [--out FILE] | --all DIR\n\n"
+      "Draws a pattern's mask: token by token for lengths up to --token-limit\n"
+      "(dark: visible pairs, over pale blue full and pale amber partial blocks),\n"
+      "else one cell per block (dark blue full, orange partial).\n\nflags:\n",
+      cli_pattern_spec_help, flags, num_flags, argc, argv);
+  if (done >= 0) return done;
   if (n < 1 || q_len < 0 || kv_len < 0 || max_pixels < 1 || head < 0) {
     fprintf(stderr, "sparsa render: lengths, --pixels must be >= 1 and --head >= 0\n");
     return 2;

@@ -197,15 +197,13 @@ int cmd_search(int argc, char **argv) {
       {"show", CLI_FLAG_STRING, &show, "FILE", "print an existing pattern-config file and exit"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
-  int parsed = cli_parse_flags("search", flags, num_flags, argc, argv);
-  if (parsed == CLI_PARSE_HELP) {
-    printf("usage: sparsa search [flags]\n\nFinds, per head, the cheapest pattern (sink-window, "
-           "vertical-slash, blocks, dense)\nthat keeps the target attention mass, and writes it "
-           "as a pattern-config file.\n\n");
-    cli_print_flags(stdout, flags, num_flags);
-    return 0;
-  }
-  if (parsed != CLI_PARSE_OK) return 2;
+  int done = cli_parse_command(
+      "search",
+      "usage: sparsa search [flags]\n\nFinds, per head, the cheapest pattern (sink-window, "
+      "vertical-slash, blocks, dense)\nthat keeps the target attention mass, and writes it "
+      "as a pattern-config file.\n\n",
+      NULL, flags, num_flags, argc, argv);
+  if (done >= 0) return done;
 
   if (show != NULL) {
     sparsa_pattern_config *cfg = NULL;

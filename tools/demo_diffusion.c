@@ -177,14 +177,12 @@ int cmd_demo_diffusion(int argc, char **argv) {
       {"grid", CLI_FLAG_INT, &grid, "G", "video: patches per frame side"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
-  int parsed = cli_parse_flags("demo-diffusion", flags, num_flags, argc, argv);
-  if (parsed == CLI_PARSE_HELP) {
-    printf("usage: sparsa demo-diffusion [flags]\n\nA denoising loop over every layer with "
-           "per-head masks estimated once and reused\nthrough the cache.\n\n");
-    cli_print_flags(stdout, flags, num_flags);
-    return 0;
-  }
-  if (parsed != CLI_PARSE_OK) return 2;
+  int done = cli_parse_command(
+      "demo-diffusion",
+      "usage: sparsa demo-diffusion [flags]\n\nA denoising loop over every layer with "
+      "per-head masks estimated once and reused\nthrough the cache.\n\n",
+      NULL, flags, num_flags, argc, argv);
+  if (done >= 0) return done;
   sparsa_estimator_method method;
   int video = strcmp(problem_name, "video") == 0;
   if ((!video && strcmp(problem_name, "llm") != 0) || grid < 1) {

@@ -13,6 +13,8 @@
 
 #include <sparsa/sparsa.h>
 
+#include "common/test_main.h"
+
 /* The call must fail with `status` and a message containing `needle`. */
 #define EXPECT_FAIL(call, status, needle)                                                  \
   do {                                                                                     \
@@ -418,9 +420,5 @@ int main(void) {
   tcase_add_test(tc, plan_outlives_mask_and_context);
   tcase_add_test(tc, api_table);
   suite_add_tcase(suite, tc);
-  SRunner *runner = srunner_create(suite);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(suite);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "common/test_main.h"
 #include "cache/cache_fixture.h"
 
 static sparsa_context *ctx;
@@ -579,9 +580,5 @@ int main(void) {
   tcase_add_test(tc, loader_bounds_what_a_file_asks_for);
   tcase_add_test(tc, config_entries_and_arguments);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "common/test_main.h"
 #include "cache/cache_fixture.h"
 
 #define NUM_THREADS 8
@@ -163,9 +164,5 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, eight_threads_agree_with_one);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

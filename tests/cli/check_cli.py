@@ -3,13 +3,27 @@
 
     check_cli.py SPARSA_EXECUTABLE CHECK WORK_DIR
 
-Standard library only, so that the test suite needs no Python packages."""
+Standard library only, so that the test suite needs no Python packages.
+
+A SPARSA_TEST_CASES budget below 100 (the valgrind job, which runs the tool
+under memcheck at 50x its cost) shrinks the problems; every check and every
+command still runs."""
 import json
 import os
 import struct
 import subprocess
 import sys
 import zlib
+
+
+def reduced():
+    budget = os.environ.get("SPARSA_TEST_CASES", "")
+    return budget != "" and int(budget, 0) < 100
+
+
+def size(full, small):
+    """A problem size: full normally, small in a reduced run."""
+    return str(small if reduced() else full)
 
 
 def run(exe, *args, expect_ok=True, timeout=240):
@@ -46,7 +60,7 @@ def check_info(exe, work):
 
 
 def check_demo_json(exe, work):
-    proc = run(exe, "demo", "--json", "--n", "512", "--heads", "4", "--reps", "1")
+    proc = run(exe, "demo", "--json", "--n", size(512, 128), "--heads", "4", "--reps", "1")
     demo = last_json(proc.stdout)
     need(demo, ["problem", "threads", "patterns", "reference", "head_roles"], "demo")
     names = [p["name"] for p in demo["patterns"]]
@@ -70,23 +84,25 @@ def check_demo_json(exe, work):
 
 
 def check_demo_table(exe, work):
-    text = run(exe, "demo", "--n", "256", "--heads", "2", "--reps", "1", "--quiet").stdout
+    text = run(exe, "demo", "--n", size(256, 128), "--heads", "2", "--reps", "1", "--quiet").stdout
     for word in ["pattern", "speedup", "mass", "causal", "per-head best"]:
         assert word in text, text
 
 
 def check_bench(exe, work):
     for pattern in ["dense", "sink:16,64", "blocks:0.25", "window:64+vslash:8,4"]:
-        out = last_json(run(exe, "bench", "--n", "384", "--heads", "4", "--kv-heads", "2", "--dim",
-                            "64", "--pattern", pattern, "--reps", "2", "--json").stdout)
+        out = last_json(run(exe, "bench", "--n", size(384, 128), "--heads", "4", "--kv-heads", "2",
+                            "--dim", "64", "--pattern", pattern, "--reps", "2", "--json").stdout)
         need(out, ["time_ms", "gflops", "block_density", "mask_ms", "plan_ms", "kv_gbps", "num_blocks"],
              pattern)
         assert out["time_ms"] > 0 and out["gflops"] > 0 and out["nan_count"] == 0, out
         assert out["pattern"] == pattern
-    decode = last_json(run(exe, "bench", "--q-len", "1", "--kv-len", "2048", "--heads", "8", "--kv-heads",
-                           "2", "--pattern", "blocks:0.2", "--dtype", "bf16", "--json").stdout)
+    decode = last_json(run(exe, "bench", "--q-len", "1", "--kv-len", size(2048, 512), "--heads", "8",
+                           "--kv-heads", "2", "--pattern", "blocks:0.2", "--dtype", "bf16",
+                           "--json").stdout)
     assert decode["q_len"] == 1 and decode["kv_gbps"] > 0, decode
-    text = run(exe, "bench", "--n", "256", "--heads", "2", "--pattern", "causal", "--reps", "1").stdout
+    text = run(exe, "bench", "--n", size(256, 128), "--heads", "2", "--pattern", "causal", "--reps",
+               "1").stdout
     assert "GFLOP/s" in text, text
     # --check: the engine against the tool's float64 reference, per-head
     # random kinds, GQA, unequal lengths, both alignments and dtypes.

@@ -1,14 +1,21 @@
 /* Numerical edge cases of execute on the CPU engine, each against the
  * float64 reference: huge logits (x100, x1e4), all-equal scores, a row whose
- * only visible key is the last one (and rows that see none), lengths of 1. */
+ * only visible key is the last one (and rows that see none), lengths of 1.
+ * Each runs on both kernel paths: the tiled one of prefill and the direct
+ * one the engine takes for a few query rows (decode: here 3 rows x a GQA
+ * group of 2, under its 8-row limit). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/test_main.h"
 #include "edge_case.h"
 
 static const sparsa_dtype edge_dtypes[3] = {SPARSA_DTYPE_F32, SPARSA_DTYPE_F16, SPARSA_DTYPE_BF16};
+
+/* Query lengths that take the tiled path and the direct one. */
+static const int64_t edge_q_lens[2] = {97, 3};
 
 /* Values on a grid of 1/32 in [-1, 1): exact in every dtype. */
 static void edge_fill(double *x, int64_t n, uint32_t seed) {
@@ -40,22 +47,23 @@ static void edge_expect(edge_case *c, const char *what) {
 START_TEST(test_scaled_logits) {
   static const float factors[2] = {100.0f, 1e4f};
   for (int f = 0; f < 2; f++)
-    for (int t = 0; t < 3; t++) {
-      edge_case c;
-      edge_random_case(&c, edge_dtypes[t], 97, 130, EDGE_CAUSAL, 7u + (uint32_t)t);
-      c.scale = factors[f] / sqrtf((float)c.head_dim);
-      edge_expect(&c, f == 0 ? "logits x100" : "logits x1e4");
-      edge_case_free(&c);
-    }
+    for (int t = 0; t < 3; t++)
+      for (int path = 0; path < 2; path++) {
+        edge_case c;
+        edge_random_case(&c, edge_dtypes[t], edge_q_lens[path], 130, EDGE_CAUSAL, 7u + (uint32_t)t);
+        c.scale = factors[f] / sqrtf((float)c.head_dim);
+        edge_expect(&c, f == 0 ? "logits x100" : "logits x1e4");
+        edge_case_free(&c);
+      }
 }
 END_TEST
 
 /* Every score equal: the softmax is uniform, the output the mean of the
  * visible values and lse = log(count) (q = 0 gives logits of exactly 0). */
 START_TEST(test_all_equal_scores) {
-  for (int t = 0; t < 3; t++) {
+  for (int t = 0; t < 6; t++) {
     edge_case c;
-    edge_random_case(&c, edge_dtypes[t], 70, 200, EDGE_DENSE, 40u);
+    edge_random_case(&c, edge_dtypes[t % 3], t < 3 ? 70 : 3, 200, EDGE_DENSE, 40u);
     for (int64_t i = 0; i < (int64_t)c.q_heads * c.q_len * c.head_dim; i++) c.q[i] = 0.0;
     double *lse = NULL;
     char why[512] = "";
@@ -66,7 +74,7 @@ START_TEST(test_all_equal_scores) {
     free(lse);
     edge_case_free(&c);
     /* Also with keys all equal and q random. */
-    edge_random_case(&c, edge_dtypes[t], 70, 200, EDGE_CAUSAL, 41u);
+    edge_random_case(&c, edge_dtypes[t % 3], t < 3 ? 70 : 3, 200, EDGE_CAUSAL, 41u);
     for (int64_t i = 0; i < (int64_t)c.kv_heads * c.kv_len * c.head_dim; i++)
       c.k[i] = 0.25;
     edge_expect(&c, "equal keys");
@@ -80,9 +88,9 @@ END_TEST
  * logit); every other row sees no key (output 0, lse -inf). kv_len is not a
  * multiple of the block size, so the key sits in a partial last block. */
 START_TEST(test_only_last_key) {
-  for (int t = 0; t < 3; t++) {
+  for (int t = 0; t < 6; t++) {
     edge_case c;
-    edge_random_case(&c, edge_dtypes[t], 50, 77, EDGE_LAST_KEY, 60u);
+    edge_random_case(&c, edge_dtypes[t % 3], t < 3 ? 50 : 3, 77, EDGE_LAST_KEY, 60u);
     double *out = NULL, *lse = NULL;
     char why[512] = "";
     ck_assert_msg(edge_case_run(&c, why, sizeof why, &out, &lse), "last key: %s", why);
@@ -136,9 +144,5 @@ int main(void) {
   tcase_add_test(tc, test_only_last_key);
   tcase_add_test(tc, test_lengths_of_one);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(s);
 }

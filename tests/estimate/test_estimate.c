@@ -9,6 +9,8 @@
 
 #include <sparsa/sparsa.h>
 
+#include "common/test_main.h"
+#include "common/test_setup.h"
 #include "reference/ref_attention.h"
 
 typedef struct tcase {
@@ -498,16 +500,10 @@ static void check_vslash_typed(const tcase *t, const sparsa_estimator *e, sparsa
      * and full/partial flags alike. */
     sparsa_pattern *pat = NULL;
     ck_assert_int_eq(sparsa_pattern_create_vertical_slash(cols, nc, offs, nd, &pat), SPARSA_OK);
-    sparsa_mask_desc desc;
-    sparsa_mask_desc_init(&desc);
-    desc.q_len = t->q_len;
-    desc.kv_len = n;
-    desc.block_q = e->block_q;
-    desc.block_kv = e->block_kv;
     const sparsa_pattern *pats[1] = {pat};
-    desc.patterns = pats;
     sparsa_mask *want = NULL;
-    ck_assert_int_eq(sparsa_mask_create(ctx, &desc, &want), SPARSA_OK);
+    test_mask_shape shape = {t->q_len, n, e->block_q, e->block_kv, SPARSA_ALIGN_BOTTOM_RIGHT};
+    ck_assert_int_eq(test_mask_create(ctx, shape, pats, 1, &want), SPARSA_OK);
     int64_t na = 0, nb = 0;
     sparsa_mask_export_bsr(want, 0, NULL, NULL, NULL, 0, &na);
     sparsa_mask_export_bsr(m, h, NULL, NULL, NULL, 0, &nb);
@@ -739,9 +735,5 @@ int main(void) {
   tcase_add_test(tc, strided_layouts);
   tcase_add_test(tc, invalid_arguments);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_setup.h"
+
 /* ---- configuration ---- */
 
 int32_t exec_config_num_patterns(const exec_config *c) {
@@ -329,18 +331,8 @@ sparsa_status exec_case_mask(const exec_case *ec, sparsa_context *ctx, sparsa_ma
   sparsa_pattern *patterns[EXEC_MAX_HEADS] = {NULL};
   sparsa_status s = SPARSA_OK;
   for (int32_t h = 0; h < n && s == SPARSA_OK; h++) s = test_pattern_build(c->patterns[h], &patterns[h]);
-  if (s == SPARSA_OK) {
-    sparsa_mask_desc desc;
-    sparsa_mask_desc_init(&desc);
-    desc.num_heads = n;
-    desc.q_len = c->q_len;
-    desc.kv_len = c->kv_len;
-    desc.block_q = c->block_q;
-    desc.block_kv = c->block_kv;
-    desc.alignment = c->alignment;
-    desc.patterns = (const sparsa_pattern *const *)patterns;
-    s = sparsa_mask_create(ctx, &desc, out);
-  }
+  test_mask_shape shape = {c->q_len, c->kv_len, c->block_q, c->block_kv, c->alignment};
+  if (s == SPARSA_OK) s = test_mask_create(ctx, shape, (const sparsa_pattern *const *)patterns, n, out);
   for (int32_t h = 0; h < n; h++) sparsa_pattern_destroy(patterns[h]);
   return s;
 }

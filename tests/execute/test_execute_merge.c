@@ -1,7 +1,8 @@
 /* merge_states: attention over a key range split in two (two masks, each
  * the configuration's pattern intersected with one side) and merged by
  * lse equals attention over the whole range; rows empty on one or both
- * sides included. Also concurrent use of one plan. */
+ * sides included. Also concurrent use of one plan. A SPARSA_TEST_CASES
+ * budget (sanitizer and valgrind jobs) runs fewer configurations of each. */
 #include <check.h>
 #include <inttypes.h>
 #include <math.h>
@@ -11,7 +12,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/test_cases.h"
+#include "common/test_main.h"
+#include "common/test_setup.h"
 #include "exec_case.h"
+
+/* Configurations each test runs, and the cost of one concurrent round (8
+ * threads, 4 calls each) in SPARSA_TEST_CASES units. */
+enum { MERGE_CASES = 120, MERGE_CASE_COST = 2, THREAD_ROUNDS = 16, THREAD_ROUND_COST = 6 };
 
 static uint64_t merge_seed(void) {
   const char *env = getenv("SPARSA_TEST_SEED");
@@ -48,21 +56,9 @@ static sparsa_status merge_side_plan(sparsa_context *ctx, const exec_case *ec, i
   sparsa_pattern *patterns[EXEC_MAX_HEADS] = {NULL};
   sparsa_status s = SPARSA_OK;
   for (int32_t h = 0; h < n && s == SPARSA_OK; h++) s = merge_side_pattern(c, h, split, right, &patterns[h]);
-  sparsa_mask *mask = NULL;
-  if (s == SPARSA_OK) {
-    sparsa_mask_desc desc;
-    sparsa_mask_desc_init(&desc);
-    desc.num_heads = n;
-    desc.q_len = c->q_len;
-    desc.kv_len = c->kv_len;
-    desc.block_q = c->block_q;
-    desc.block_kv = c->block_kv;
-    desc.alignment = c->alignment;
-    desc.patterns = (const sparsa_pattern *const *)patterns;
-    s = sparsa_mask_create(ctx, &desc, &mask);
-  }
-  if (s == SPARSA_OK) s = sparsa_plan_create(ctx, &ec->problem, mask, plan);
-  sparsa_mask_destroy(mask);
+  test_mask_shape shape = {c->q_len, c->kv_len, c->block_q, c->block_kv, c->alignment};
+  if (s == SPARSA_OK)
+    s = test_plan_create(ctx, &ec->problem, shape, (const sparsa_pattern *const *)patterns, n, plan);
   for (int32_t h = 0; h < n; h++) sparsa_pattern_destroy(patterns[h]);
   return s;
 }
@@ -82,7 +78,8 @@ START_TEST(merge_split_halves) {
   sparsa_context *ctx = NULL;
   ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
   int failures = 0;
-  for (int it = 0; it < 120; it++) {
+  int64_t cases = test_cases(MERGE_CASES, MERGE_CASE_COST);
+  for (int it = 0; it < cases; it++) {
     exec_config c;
     memset(&c, 0, sizeof c);
     merge_config(&c, base + (uint64_t)it);
@@ -179,7 +176,8 @@ START_TEST(concurrent_execute_one_plan) {
   ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &single), SPARSA_OK);
   ck_assert_int_eq(sparsa_context_set_num_threads(ctx, 3), SPARSA_OK);
   ck_assert_int_eq(sparsa_context_set_num_threads(single, 1), SPARSA_OK);
-  for (int round = 0; round < 16; round++) {
+  int64_t rounds = test_cases(THREAD_ROUNDS, THREAD_ROUND_COST);
+  for (int round = 0; round < rounds; round++) {
     exec_config c;
     memset(&c, 0, sizeof c);
     merge_config(&c, base + (uint64_t)round);
@@ -248,14 +246,12 @@ END_TEST
 
 int main(void) {
   Suite *suite = suite_create("execute_merge");
-  TCase *tc = tcase_create("merge");
-  tcase_set_timeout(tc, 600);
-  tcase_add_test(tc, merge_split_halves);
-  tcase_add_test(tc, concurrent_execute_one_plan);
-  suite_add_tcase(suite, tc);
-  SRunner *runner = srunner_create(suite);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  TCase *merge = tcase_create("merge"), *threads = tcase_create("threads");
+  tcase_set_timeout(merge, 600);
+  tcase_set_timeout(threads, 600);
+  tcase_add_test(merge, merge_split_halves);
+  tcase_add_test(threads, concurrent_execute_one_plan);
+  suite_add_tcase(suite, merge);
+  suite_add_tcase(suite, threads);
+  return test_run_suite(suite);
 }

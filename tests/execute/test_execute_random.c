@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/test_cases.h"
+#include "common/test_main.h"
 #include "exec_case.h"
 
 enum { EXEC_DEFAULT_CASES = 2000, EXEC_LARGE_EVERY = 25, EXEC_MAX_REPORTS = 5 };
@@ -18,10 +20,10 @@ static uint64_t exec_base_seed(void) {
   return (uint64_t)time(NULL);
 }
 
+/* This suite's cases are the budget's unit: a budget is its count. */
 static int64_t exec_num_cases(void) {
-  const char *env = getenv("SPARSA_TEST_CASES");
-  if (env != NULL && env[0] != '\0') return strtoll(env, NULL, 0);
-  return EXEC_DEFAULT_CASES;
+  int64_t budget = test_cases_budget();
+  return budget < 0 ? EXEC_DEFAULT_CASES : budget;
 }
 
 /* Case i uses seed base + i, so a failing case replays with
@@ -70,9 +72,5 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, random_configurations);
   suite_add_tcase(suite, tc);
-  SRunner *runner = srunner_create(suite);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(suite);
 }

@@ -11,14 +11,9 @@
 /* White-box: the per-block view of a mask's list has no public entry point
  * (the CUDA engine's upload asks for it). */
 #include "block_list.h"
+#include "common/test_setup.h"
 #include "mask.h"
-
-/* Stop at the first failure, keeping its status for the cleanup path. */
-#define FS_TRY(expr)                    \
-  do {                                  \
-    st = (expr);                        \
-    if (st != SPARSA_OK) goto cleanup;  \
-  } while (0)
+#include "pattern_flat.h"
 
 sparsa_status fault_scenario_context(fault_results *r) {
   sparsa_context *ctx = NULL;
@@ -40,9 +35,10 @@ cleanup:
   return st;
 }
 
-enum { FS_KINDS = 12 };
+enum { FS_KINDS = 14 };
 
-/* One pattern of every kind with list arguments (which are copied). */
+/* One pattern of every kind with list arguments (which are copied); the
+ * last is a union inside an intersection. */
 static sparsa_status fs_make_pattern(int kind, sparsa_pattern **out) {
   static const int64_t tokens[] = {0, 5, 77};
   static const int64_t cols[] = {3, 40}, offs[] = {0, 9, 33};
@@ -70,6 +66,8 @@ static sparsa_status fs_make_pattern(int kind, sparsa_pattern **out) {
     case 8: return sparsa_pattern_create_neighborhood(&nb, out);
     case 9: return sparsa_pattern_create_radial(12, 4, 6, out);
     case 10: return sparsa_pattern_create_power(8, out);
+    case 11: return sparsa_pattern_create_dense(out);
+    case 12: return sparsa_pattern_create_none(out);
     default: {
       /* (window | global) & causal */
       sparsa_pattern *w = NULL, *g = NULL, *u = NULL, *c = NULL;
@@ -91,6 +89,8 @@ static sparsa_status fs_make_pattern(int kind, sparsa_pattern **out) {
   }
 }
 
+/* Every kind: built, queried, and flattened into the node list that the
+ * CUDA engine uploads (made on the host, so walked here too). */
 sparsa_status fault_scenario_patterns(fault_results *r) {
   sparsa_status st = SPARSA_OK;
   for (int kind = 0; kind < FS_KINDS && st == SPARSA_OK; kind++) {
@@ -104,6 +104,13 @@ sparsa_status fault_scenario_patterns(fault_results *r) {
           count += vis;
         }
       fault_results_add(r, count);
+    }
+    sp_flat_pattern flat;
+    if (st == SPARSA_OK) st = sp_pattern_flatten(p, &flat);
+    if (st == SPARSA_OK) {
+      fault_results_add(r, flat.num_nodes);
+      fault_results_add(r, (double)flat.data_len);
+      sp_flat_pattern_free(&flat);
     }
     sparsa_pattern_destroy(p);
   }
@@ -124,16 +131,12 @@ sparsa_status fault_scenario_masks(fault_results *r) {
     int32_t col[256];
     uint8_t full[256];
     double density = 0;
-    sparsa_mask_desc d;
-    sparsa_mask_desc_init(&d);
-    d.num_heads = 2;
-    d.q_len = d.kv_len = 120; /* the neighborhood grid is 10 x 12 */
-    d.block_q = 16;
-    d.block_kv = 32;
-    d.patterns = (const sparsa_pattern *const *)heads;
+    /* 120 tokens: the neighborhood grid is 10 x 12. */
+    test_mask_shape shape = {120, 120, 16, 32, SPARSA_ALIGN_BOTTOM_RIGHT};
     st = fs_make_pattern(kind, &heads[0]);
     if (st == SPARSA_OK) st = sparsa_pattern_create_causal(&heads[1]);
-    if (st == SPARSA_OK) st = sparsa_mask_create(ctx, &d, &m);
+    if (st == SPARSA_OK)
+      st = test_mask_create(ctx, shape, (const sparsa_pattern *const *)heads, 2, &m);
     /* The mask holds its own references. */
     sparsa_pattern_destroy(heads[0]);
     sparsa_pattern_destroy(heads[1]);
@@ -160,7 +163,7 @@ cleanup:
   return st;
 }
 
-/* Deterministic inputs exact in f16. */
+/* Deterministic inputs, exact in f16. */
 static void fs_fill_f32(float *x, size_t n, uint32_t seed) {
   for (size_t i = 0; i < n; i++) {
     seed = seed * 1664525u + 1013904223u;
@@ -188,14 +191,9 @@ static sparsa_status fs_plan_execute(const fs_problem_case *c, fault_results *r)
   FS_TRY(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx));
   FS_TRY(sparsa_context_set_num_threads(ctx, c->threads));
   if (c->kind >= 0) {
-    sparsa_mask_desc d;
-    sparsa_mask_desc_init(&d);
-    d.q_len = c->q_len;
-    d.kv_len = c->kv_len;
-    d.block_q = d.block_kv = 16;
+    test_mask_shape shape = {c->q_len, c->kv_len, 16, 16, SPARSA_ALIGN_BOTTOM_RIGHT};
     FS_TRY(fs_make_pattern(c->kind, &pat));
-    d.patterns = (const sparsa_pattern *const *)&pat;
-    FS_TRY(sparsa_mask_create(ctx, &d, &m));
+    FS_TRY(test_mask_create(ctx, shape, (const sparsa_pattern *const *)&pat, 1, &m));
   }
   sparsa_problem p;
   sparsa_problem_init(&p);
@@ -248,12 +246,20 @@ cleanup:
 }
 
 sparsa_status fault_scenario_plan_execute(fault_results *r) {
-  /* GQA with a union/intersection mask and the engine's own workspace, then
-   * dense (no mask) with the caller's. */
-  fs_problem_case a = {2, 4, 2, 24, 70, 90, NULL, NULL, FS_KINDS - 1, 1, 0};
-  fs_problem_case b = {1, 2, 1, 8, 33, 33, NULL, NULL, -1, 1, 1};
-  sparsa_status st = fs_plan_execute(&a, r);
-  return st == SPARSA_OK ? fs_plan_execute(&b, r) : st;
+  /* Prefill: GQA with a union/intersection mask and the engine's own
+   * workspace, then dense (no mask) with the caller's. Decode: one query
+   * row per head over a long key range, with a sink + window mask and with
+   * none. */
+  static const fs_problem_case cases[] = {
+      {2, 4, 2, 24, 70, 90, NULL, NULL, FS_KINDS - 1, 1, 0},
+      {1, 2, 1, 8, 33, 33, NULL, NULL, -1, 1, 1},
+      {2, 8, 2, 16, 1, 300, NULL, NULL, 2, 1, 0},
+      {1, 4, 1, 32, 1, 257, NULL, NULL, -1, 2, 1},
+  };
+  sparsa_status st = SPARSA_OK;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0] && st == SPARSA_OK; i++)
+    st = fs_plan_execute(&cases[i], r);
+  return st;
 }
 
 sparsa_status fault_scenario_plan_varlen(fault_results *r) {

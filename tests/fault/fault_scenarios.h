@@ -6,6 +6,14 @@
 
 #include "fault_walk.h"
 
+/* Inside a scenario: stop at the first failure, keeping its status in `st`
+ * for the cleanup path (a label `cleanup` that releases everything). */
+#define FS_TRY(expr)                    \
+  do {                                  \
+    st = (expr);                        \
+    if (st != SPARSA_OK) goto cleanup;  \
+  } while (0)
+
 sparsa_status fault_scenario_context(fault_results *r);
 sparsa_status fault_scenario_patterns(fault_results *r);
 sparsa_status fault_scenario_masks(fault_results *r);

@@ -8,12 +8,6 @@
 
 #include "fault_scenarios.h"
 
-#define FS_TRY(expr)                    \
-  do {                                  \
-    st = (expr);                        \
-    if (st != SPARSA_OK) goto cleanup;  \
-  } while (0)
-
 enum { FE_QH = 4, FE_KVH = 2, FE_DIM = 16, FE_QL = 96, FE_KL = 128 };
 
 static void fe_problem(sparsa_problem *p, int64_t ql, int64_t kl) {
@@ -56,18 +50,22 @@ sparsa_status fault_scenario_estimators(fault_results *r) {
   sparsa_context *ctx = NULL;
   float *q = NULL, *k = NULL;
   sparsa_status st;
-  fe_inputs(&q, &k, FE_QL, FE_KL);
+  fe_inputs(&q, &k, 128, FE_KL);
   FS_TRY(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx));
   FS_TRY(sparsa_context_set_num_threads(ctx, 2));
   sparsa_problem p;
-  fe_problem(&p, FE_QL, FE_KL);
   for (int method = 0; method < 3; method++) {
-    for (int sel = 0; sel < 2; sel++) {
+    /* Top-k, threshold, and top-k keeping every block of a 128 x 80
+     * problem (non-causal where the method allows): 8 x 5 blocks, a list
+     * longer than the estimators' first guess (4 per key block + 16). */
+    for (int sel = 0; sel < 3; sel++) {
+      fe_problem(&p, sel == 2 ? 128 : FE_QL, sel == 2 ? 80 : FE_KL);
       sparsa_estimator est;
       sparsa_estimator_init(&est, (sparsa_estimator_method)method);
       est.block_q = est.block_kv = 16;
-      est.selection = (sparsa_selection)sel;
-      est.top_k = 3;
+      est.selection = sel == 1 ? SPARSA_SELECT_THRESHOLD : SPARSA_SELECT_TOP_K;
+      est.top_k = sel == 2 ? 80 : 3;
+      est.causal = sel != 2 || method == SPARSA_ESTIMATOR_VERTICAL_SLASH;
       est.last_q = 16;
       sparsa_mask *m = NULL;
       FS_TRY(sparsa_mask_estimate(ctx, &est, &p, q, k, &m));
@@ -157,6 +155,21 @@ sparsa_status fault_scenario_cache(fault_results *r) {
   FS_TRY(sparsa_cache_acquire(cache, &key, &est, &p, q, k, &e));
   sparsa_cache_entry_release(e);
   e = NULL;
+  /* Decode growth (only kv_len grows): block-list heads carried over, with
+   * the new key blocks added. */
+  sparsa_estimator pooled;
+  sparsa_estimator_init(&pooled, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  pooled.block_q = pooled.block_kv = 16;
+  key.layer = 5;
+  for (int64_t kl = FE_KL; kl <= FE_KL + 40; kl += 40) {
+    fe_problem(&p, FE_QL, kl);
+    FS_TRY(sparsa_cache_acquire(cache, &key, &pooled, &p, q, k, &e));
+    const sparsa_mask *m = NULL;
+    FS_TRY(sparsa_cache_entry_get_mask(e, &m));
+    fe_record_mask(m, r);
+    sparsa_cache_entry_release(e);
+    e = NULL;
+  }
   /* A config entry from a search. */
   sparsa_search_options so;
   sparsa_search_options_init(&so);

@@ -9,12 +9,6 @@
 
 #include "fault_scenarios.h"
 
-#define FS_TRY(expr)                    \
-  do {                                  \
-    st = (expr);                        \
-    if (st != SPARSA_OK) goto cleanup;  \
-  } while (0)
-
 static void fio_inputs(float *q, float *k, size_t nq, size_t nk) {
   uint32_t x = 5;
   for (size_t i = 0; i < nq; i++) q[i] = (float)((int)((x = x * 1664525u + 1013904223u) >> 27) - 16) / 8.0f;

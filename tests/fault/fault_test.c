@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_main.h"
 #include "fault_scenarios.h"
 
 #define FAULT_TEST(name)                                   \
@@ -94,9 +95,5 @@ int main(void) {
   tcase_add_test(self, test_walk_catches_wrong_status);
   tcase_add_test(self, test_walk_catches_leak);
   suite_add_tcase(s, self);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(s);
 }

@@ -11,39 +11,22 @@
 
 #include "fuzz_format.h"
 
-#define FZ_REQUIRE(cond, ...)       \
-  do {                              \
-    if (!(cond)) {                  \
-      fprintf(stderr, __VA_ARGS__); \
-      fprintf(stderr, "\n");        \
-      abort();                      \
-    }                               \
-  } while (0)
-
-static sparsa_context *fz_ctx;
-static uint8_t *fz_template;
-static size_t fz_template_size;
-
-static uint8_t *fz_save(sparsa_cache *c, size_t *n) {
-  FZ_REQUIRE(sparsa_cache_save_memory(c, NULL, 0, n) == SPARSA_OK, "save size: %s",
-             sparsa_last_error());
-  uint8_t *b = malloc(*n ? *n : 1);
-  size_t m = 0;
-  FZ_REQUIRE(sparsa_cache_save_memory(c, b, *n, &m) == SPARSA_OK && m == *n, "save: %s",
-             sparsa_last_error());
-  return b;
+/* The cache is only read while it is saved (under its own lock). */
+static sparsa_status fz_cache_save(const void *cache, void *buffer, size_t capacity, size_t *size) {
+  return sparsa_cache_save_memory((sparsa_cache *)cache, buffer, capacity, size);
 }
 
 static sparsa_cache *fz_new_cache(void) {
   sparsa_cache_options o;
   sparsa_cache_options_init(&o);
   sparsa_cache *c = NULL;
-  FZ_REQUIRE(sparsa_cache_create(fz_ctx, &o, &c) == SPARSA_OK, "cache_create: %s",
+  FZ_REQUIRE(sparsa_cache_create(fz_context(1), &o, &c) == SPARSA_OK, "cache_create: %s",
              sparsa_last_error());
   return c;
 }
 
-static void fz_build_template(void) {
+static uint8_t *fz_build_template(sparsa_context *ctx, size_t *size) {
+  (void)ctx; /* fz_new_cache uses the same one */
   sparsa_cache *c = fz_new_cache();
   sparsa_problem p;
   sparsa_problem_init(&p);
@@ -76,10 +59,11 @@ static void fz_build_template(void) {
   FZ_REQUIRE(sparsa_cache_acquire(c, &key, &est, &p, q, k, &e) == SPARSA_OK, "acquire vs: %s",
              sparsa_last_error());
   sparsa_cache_entry_release(e);
-  fz_template = fz_save(c, &fz_template_size);
+  uint8_t *bytes = fz_save(fz_cache_save, c, size);
   sparsa_cache_destroy(c);
   free(q);
   free(k);
+  return bytes;
 }
 
 /* The loader rebuilds masks and plans from the records, bounded at 2^27
@@ -150,13 +134,9 @@ static uint64_t fz_entries(sparsa_cache *c) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (fz_ctx == NULL) {
-    if (sparsa_context_create(SPARSA_ENGINE_CPU, 0, &fz_ctx) != SPARSA_OK) abort();
-    sparsa_context_set_num_threads(fz_ctx, 1);
-    fz_build_template();
-  }
+  const fz_template *t = fz_template_get(fz_build_template);
   size_t n = 0;
-  uint8_t *file = fz_make_file(data, size, "SPARSACH", fz_template, fz_template_size, &n);
+  uint8_t *file = fz_make_file(data, size, "SPARSACH", t->bytes, t->size, &n);
   if (fz_too_big(file, n)) {
     free(file);
     return 0;
@@ -176,12 +156,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   size_t n1 = 0, n2 = 0;
-  uint8_t *saved = fz_save(c, &n1);
+  uint8_t *saved = fz_save(fz_cache_save, c, &n1);
   sparsa_cache *again = fz_new_cache();
   FZ_REQUIRE(sparsa_cache_load_memory(again, saved, n1) == SPARSA_OK,
              "a saved cache does not load: %s", sparsa_last_error());
   FZ_REQUIRE(fz_entries(again) == fz_entries(c), "entry count changed on reload");
-  uint8_t *saved2 = fz_save(again, &n2);
+  uint8_t *saved2 = fz_save(fz_cache_save, again, &n2);
   FZ_REQUIRE(n1 == n2 && memcmp(saved, saved2, n1) == 0, "save -> load -> save changed the bytes");
   free(saved);
   free(saved2);

@@ -15,7 +15,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "fuzz_input.h"
+
+/* An object's saved bytes through its save_memory function (the size
+ * query, then the write into an exactly sized buffer); any failure is a
+ * finding. Each target adapts its type's function to this signature. */
+typedef sparsa_status (*fz_save_fn)(const void *object, void *buffer, size_t capacity,
+                                    size_t *size);
+
+static inline uint8_t *fz_save(fz_save_fn save, const void *object, size_t *n) {
+  FZ_REQUIRE(save(object, NULL, 0, n) == SPARSA_OK, "save size: %s", sparsa_last_error());
+  uint8_t *b = malloc(*n ? *n : 1);
+  size_t m = 0;
+  FZ_REQUIRE(save(object, b, *n, &m) == SPARSA_OK && m == *n, "save: %s", sparsa_last_error());
+  return b;
+}
+
+/* The template: a valid file the library wrote, made by the target's
+ * `build` on the target's one-thread context, on the first input. */
+typedef uint8_t *(*fz_template_fn)(sparsa_context *ctx, size_t *size);
+
+typedef struct fz_template {
+  uint8_t *bytes;
+  size_t size;
+} fz_template;
+
+static inline const fz_template *fz_template_get(fz_template_fn build) {
+  static fz_template t = {NULL, 0};
+  if (t.bytes == NULL) t.bytes = build(fz_context(1), &t.size);
+  return &t;
+}
 
 /* CRC-32 (IEEE 802.3, reflected, 0xEDB88320), as the format specifies. */
 static inline uint32_t fz_crc32(const uint8_t *p, size_t n) {

@@ -8,25 +8,12 @@
  * visible; its BSR export, counts and densities must agree with each other. */
 #include <math.h>
 
+#include "fuzz_check.h"
 #include "fuzz_patterns.h"
 
 #define FZ_MAX_HEADS 3
 #define FZ_CHECK_PAIRS (1 << 17) /* token pairs per head checked exhaustively */
 
-static sparsa_context *fz_ctx(void) {
-  static sparsa_context *ctx = NULL;
-  if (ctx == NULL && sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx) != SPARSA_OK) abort();
-  return ctx;
-}
-
-#define FZ_REQUIRE(cond, ...)             \
-  do {                                    \
-    if (!(cond)) {                        \
-      fprintf(stderr, __VA_ARGS__);       \
-      fprintf(stderr, "\n");              \
-      abort();                            \
-    }                                     \
-  } while (0)
 
 static void fz_check_head(const sparsa_mask *m, const sparsa_mask_info *info,
                           const sparsa_pattern *pat, int32_t head, int64_t *full_sum,
@@ -167,7 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   if (fz_mask_too_large(&desc, heads)) goto done;
   sparsa_mask *m = (sparsa_mask *)(uintptr_t)1;
-  sparsa_status st = sparsa_mask_create(fz_ctx(), &desc, &m);
+  sparsa_status st = sparsa_mask_create(fz_context(0), &desc, &m);
   if (st != SPARSA_OK) {
     FZ_REQUIRE(m == NULL, "mask_create failed (%d) without clearing *out", (int)st);
     FZ_REQUIRE(st == SPARSA_ERR_INVALID_ARGUMENT || st == SPARSA_ERR_VERSION ||

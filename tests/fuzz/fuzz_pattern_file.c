@@ -12,21 +12,12 @@
 #include "fuzz_format.h"
 #include "fuzz_tensor.h"
 
-#define FZ_REQUIRE(cond, ...)       \
-  do {                              \
-    if (!(cond)) {                  \
-      fprintf(stderr, __VA_ARGS__); \
-      fprintf(stderr, "\n");        \
-      abort();                      \
-    }                               \
-  } while (0)
-
-static sparsa_context *fz_ctx;
-static uint8_t *fz_template;
-static size_t fz_template_size;
+static sparsa_status fz_config_save(const void *cfg, void *buffer, size_t capacity, size_t *size) {
+  return sparsa_pattern_config_save_memory(cfg, buffer, capacity, size);
+}
 
 /* A search over 6 heads whose data favour different kinds. */
-static void fz_build_template(void) {
+static uint8_t *fz_build_template(sparsa_context *ctx, size_t *size) {
   sparsa_problem p;
   sparsa_problem_init(&p);
   p.batch = 1;
@@ -49,27 +40,19 @@ static void fz_build_template(void) {
   sparsa_search_options_init(&o);
   o.block_q = o.block_kv = 16;
   sparsa_pattern_config *cfg = NULL;
-  if (sparsa_pattern_search(fz_ctx, &o, &p, q, k, &cfg) != SPARSA_OK ||
-      sparsa_pattern_config_save_memory(cfg, NULL, 0, &fz_template_size) != SPARSA_OK) {
-    fprintf(stderr, "template: %s\n", sparsa_last_error());
-    abort();
-  }
-  fz_template = malloc(fz_template_size);
-  if (sparsa_pattern_config_save_memory(cfg, fz_template, fz_template_size, &fz_template_size) !=
-      SPARSA_OK)
-    abort();
+  FZ_REQUIRE(sparsa_pattern_search(ctx, &o, &p, q, k, &cfg) == SPARSA_OK, "template: %s",
+             sparsa_last_error());
+  uint8_t *bytes = fz_save(fz_config_save, cfg, size);
   sparsa_pattern_config_destroy(cfg);
   free(q);
   free(k);
+  return bytes;
 }
 
-static uint8_t *fz_save(const sparsa_pattern_config *cfg, size_t *n) {
-  FZ_REQUIRE(sparsa_pattern_config_save_memory(cfg, NULL, 0, n) == SPARSA_OK, "save size: %s",
-             sparsa_last_error());
-  uint8_t *b = malloc(*n ? *n : 1);
+/* Saved bytes of a config, which must refuse a buffer one byte short. */
+static uint8_t *fz_save_config(const sparsa_pattern_config *cfg, size_t *n) {
+  uint8_t *b = fz_save(fz_config_save, cfg, n);
   size_t m = 0;
-  FZ_REQUIRE(sparsa_pattern_config_save_memory(cfg, b, *n, &m) == SPARSA_OK && m == *n,
-             "save: %s", sparsa_last_error());
   if (*n > 0)
     FZ_REQUIRE(sparsa_pattern_config_save_memory(cfg, b, *n - 1, &m) == SPARSA_ERR_INVALID_ARGUMENT,
                "save accepted a buffer one byte short");
@@ -99,7 +82,7 @@ static void fz_use(const sparsa_pattern_config *cfg, int64_t ql, int64_t kl) {
              "get_head accepted head = num_heads");
   if (heads <= 64) {
     sparsa_mask *m = NULL;
-    sparsa_status st = sparsa_pattern_config_create_mask(fz_ctx, cfg, ql, kl, &m);
+    sparsa_status st = sparsa_pattern_config_create_mask(fz_context(1), cfg, ql, kl, &m);
     FZ_REQUIRE(st == SPARSA_OK || st == SPARSA_ERR_OUT_OF_MEMORY, "create_mask(%lld, %lld): %s",
                (long long)ql, (long long)kl, sparsa_last_error());
     double d = -1;
@@ -111,13 +94,9 @@ static void fz_use(const sparsa_pattern_config *cfg, int64_t ql, int64_t kl) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (fz_ctx == NULL) {
-    if (sparsa_context_create(SPARSA_ENGINE_CPU, 0, &fz_ctx) != SPARSA_OK) abort();
-    sparsa_context_set_num_threads(fz_ctx, 1);
-    fz_build_template();
-  }
+  const fz_template *t = fz_template_get(fz_build_template);
   size_t n = 0;
-  uint8_t *file = fz_make_file(data, size, "SPARSAPC", fz_template, fz_template_size, &n);
+  uint8_t *file = fz_make_file(data, size, "SPARSAPC", t->bytes, t->size, &n);
   sparsa_pattern_config *cfg = (sparsa_pattern_config *)(uintptr_t)1;
   sparsa_status st = sparsa_pattern_config_load_memory(file, n, &cfg);
   free(file);
@@ -130,11 +109,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   fz_use(cfg, 1 + (int64_t)(size % 200), 1 + (int64_t)(size * 7 % 300));
   size_t n1 = 0, n2 = 0;
-  uint8_t *saved = fz_save(cfg, &n1);
+  uint8_t *saved = fz_save_config(cfg, &n1);
   sparsa_pattern_config *again = NULL;
   FZ_REQUIRE(sparsa_pattern_config_load_memory(saved, n1, &again) == SPARSA_OK,
              "a saved config does not load: %s", sparsa_last_error());
-  uint8_t *saved2 = fz_save(again, &n2);
+  uint8_t *saved2 = fz_save_config(again, &n2);
   FZ_REQUIRE(n1 == n2 && memcmp(saved, saved2, n1) == 0, "save -> load -> save changed the bytes");
   free(saved);
   free(saved2);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz_check.h"
 #include "fuzz_input.h"
 #include "fuzz_tensor.h"
 
@@ -18,14 +19,6 @@
 #define FZ_MAX_LEN 80
 #define FZ_MAX_DIM 40
 
-static sparsa_context *fz_ctx(void) {
-  static sparsa_context *ctx = NULL;
-  if (ctx == NULL) {
-    if (sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx) != SPARSA_OK) abort();
-    sparsa_context_set_num_threads(ctx, 1);
-  }
-  return ctx;
-}
 
 static float fz_scale(fz_input *in) {
   switch (fz_u8(in) % 8) {
@@ -106,7 +99,7 @@ static void fz_run(const sparsa_problem *caller, uint32_t seed) {
         p.o_stride[a] > 4096 || p.lse_stride[a] > 4096)
       return;
   sparsa_plan *plan = NULL;
-  sparsa_status st = sparsa_plan_create(fz_ctx(), &p, NULL, &plan);
+  sparsa_status st = sparsa_plan_create(fz_context(1), &p, NULL, &plan);
   if (st != SPARSA_OK) {
     if (plan != NULL || st == SPARSA_ERR_INTERNAL) {
       fprintf(stderr, "plan_create: status %d, plan %p: %s\n", (int)st, (void *)plan,

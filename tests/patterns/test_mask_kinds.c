@@ -1,11 +1,15 @@
 /* Every kind, both alignments, odd lengths (q_len != kv_len both ways,
  * lengths around block boundaries) and several block shapes, checked pair
- * by pair against the reference. */
+ * by pair against the reference. Under a SPARSA_TEST_CASES budget (the
+ * sanitizer and valgrind jobs) every test and every kind still runs, on a
+ * spread subset of its shapes. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_cases.h"
+#include "common/test_main.h"
 #include "mask_check.h"
 #include "pattern.h"
 #include "pattern_flat.h"
@@ -126,41 +130,50 @@ static void run_case(const ref_pattern *p, const mask_case *c, int64_t *pairs) {
 static const int64_t small_lengths[] = {1, 17, 63, 64, 65, 127, 129};
 enum { NUM_SMALL = sizeof small_lengths / sizeof small_lengths[0] };
 
+/* Relative costs of one case in SPARSA_TEST_CASES units (one random
+ * execute configuration): a ~1024 x 1024 case checks a million pairs. */
+enum { SMALL_CASE_COST = 1, LARGE_CASE_COST = 12, GRID_CASE_COST = 12 };
+
 /* One test per kind over every small length pair, both alignments, block
  * shapes rotating with the pair. */
 START_TEST(kind_small_shapes) {
   int k = _i;
-  int64_t pairs = 0, cases = 0;
-  for (int a = 0; a < NUM_SMALL; a++)
-    for (int b = 0; b < NUM_SMALL; b++)
-      for (int tl = 0; tl < 2; tl++) {
-        mask_case c = {small_lengths[a], small_lengths[b], 0, 0, tl};
-        const int32_t *bs = block_shapes[(a * NUM_SMALL + b + tl + k) % NUM_BLOCK_SHAPES];
-        c.block_q = bs[0];
-        c.block_kv = bs[1];
-        ref_pattern *p = make_kind(k, c.q_len, c.kv_len);
-        run_case(p, &c, &pairs);
-        ref_pattern_free(p);
-        cases++;
-      }
-  printf("kind %d: %lld cases, %lld pairs\n", k, (long long)cases, (long long)pairs);
+  enum { FULL = NUM_SMALL * NUM_SMALL * 2 };
+  int64_t pairs = 0, n = test_cases(FULL, SMALL_CASE_COST);
+  for (int64_t i = 0; i < n; i++) {
+    /* A reduced run starts each kind elsewhere in the list. */
+    int64_t x = (test_cases_pick(i, n, FULL) + (n < FULL ? k : 0)) % FULL;
+    int a = (int)(x / (2 * NUM_SMALL)), b = (int)(x / 2 % NUM_SMALL), tl = (int)(x % 2);
+    mask_case c = {small_lengths[a], small_lengths[b], 0, 0, tl};
+    const int32_t *bs = block_shapes[(a * NUM_SMALL + b + tl + k) % NUM_BLOCK_SHAPES];
+    c.block_q = bs[0];
+    c.block_kv = bs[1];
+    ref_pattern *p = make_kind(k, c.q_len, c.kv_len);
+    run_case(p, &c, &pairs);
+    ref_pattern_free(p);
+  }
+  printf("kind %d: %lld of %d cases, %lld pairs\n", k, (long long)n, FULL, (long long)pairs);
 }
 END_TEST
 
-/* Long sequences: 1023 x 1025, 1025 x 1023 and 1024 x 1024. */
+/* Long sequences: 1023 x 1025, 1025 x 1023 and 1024 x 1024, both
+ * alignments (a reduced run: as many as the budget allows, the kinds
+ * taking turns over the six). */
 START_TEST(kind_large_shapes) {
   int k = _i;
   static const int64_t shapes[][2] = {{1023, 1025}, {1025, 1023}, {1024, 1024}};
-  int64_t pairs = 0;
-  for (int s = 0; s < 3; s++)
-    for (int tl = 0; tl < 2; tl++) {
-      const int32_t *bs = block_shapes[(s * 2 + tl + k) % NUM_BLOCK_SHAPES];
-      mask_case c = {shapes[s][0], shapes[s][1], bs[0], bs[1], tl};
-      ref_pattern *p = make_kind(k, c.q_len, c.kv_len);
-      run_case(p, &c, &pairs);
-      ref_pattern_free(p);
-    }
-  printf("kind %d large: %lld pairs\n", k, (long long)pairs);
+  enum { FULL = 3 * 2 };
+  int64_t pairs = 0, n = test_cases(FULL, LARGE_CASE_COST);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t x = (test_cases_pick(i, n, FULL) + (n < FULL ? k : 0)) % FULL;
+    int s = (int)(x / 2), tl = (int)(x % 2);
+    const int32_t *bs = block_shapes[(s * 2 + tl + k) % NUM_BLOCK_SHAPES];
+    mask_case c = {shapes[s][0], shapes[s][1], bs[0], bs[1], tl};
+    ref_pattern *p = make_kind(k, c.q_len, c.kv_len);
+    run_case(p, &c, &pairs);
+    ref_pattern_free(p);
+  }
+  printf("kind %d large: %lld of %d cases, %lld pairs\n", k, (long long)n, FULL, (long long)pairs);
 }
 END_TEST
 
@@ -184,7 +197,9 @@ START_TEST(neighborhood_grids) {
       {3, {5, 9, 23}, {5, 3, 5}, {2, 3, 4}, {0, 1, 0}},
       {3, {1, 1, 64}, {1, 1, 9}, {1, 1, 1}, {0, 0, 1}},
   };
-  int64_t pairs = 0;
+  /* Every grid; block shapes and alignments as the budget allows. */
+  enum { FULL = (NUM_BLOCK_SHAPES + 1) / 2 * 2 };
+  int64_t pairs = 0, per_grid = test_cases(FULL, GRID_CASE_COST);
   for (size_t n = 0; n < sizeof grids / sizeof grids[0]; n++) {
     sparsa_neighborhood nb = {0};
     nb.struct_size = sizeof nb;
@@ -197,13 +212,14 @@ START_TEST(neighborhood_grids) {
       nb.causal[a] = grids[n].c[a];
       if (a < nb.num_dims) cells *= nb.extent[a];
     }
-    for (int bsi = 0; bsi < NUM_BLOCK_SHAPES; bsi += 2)
-      for (int tl = 0; tl < 2; tl++) {
-        mask_case c = {cells, cells, block_shapes[bsi][0], block_shapes[bsi][1], tl};
-        ref_pattern *p = ref_pattern_neighborhood(&nb);
-        run_case(p, &c, &pairs);
-        ref_pattern_free(p);
-      }
+    for (int64_t i = 0; i < per_grid; i++) {
+      int64_t x = (test_cases_pick(i, per_grid, FULL) + (per_grid < FULL ? (int64_t)n : 0)) % FULL;
+      int bsi = (int)(x / 2) * 2, tl = (int)(x % 2);
+      mask_case c = {cells, cells, block_shapes[bsi][0], block_shapes[bsi][1], tl};
+      ref_pattern *p = ref_pattern_neighborhood(&nb);
+      run_case(p, &c, &pairs);
+      ref_pattern_free(p);
+    }
   }
   printf("neighborhoods: %lld pairs\n", (long long)pairs);
 }
@@ -376,10 +392,12 @@ START_TEST(huge_lengths) {
           for (int64_t c = 0; c < nk; c++) {
             int want = ref_visible(kinds[k], Q, kv, tl, q0 + r, k0 + c);
             visible += want;
-            ck_assert_msg(tile[r * 40 + c] == want, "kind %zu tile (%lld, %lld)", k,
-                          (long long)(q0 + r), (long long)(k0 + c));
-            ck_assert_int_eq(sp_pattern_visible(lib, &g, q0 + r, k0 + c), want);
-            ck_assert_int_eq(sp_flat_visible(flat.nodes, flat.num_nodes, flat.data, g, q0 + r, k0 + c), want);
+            int by_tile = tile[r * 40 + c], by_rule = sp_pattern_visible(lib, &g, q0 + r, k0 + c);
+            int by_flat = sp_flat_visible(flat.nodes, flat.num_nodes, flat.data, g, q0 + r, k0 + c);
+            /* Not ck_assert per pair: Check records every passing one. */
+            if (by_tile != want || by_rule != want || by_flat != want)
+              ck_abort_msg("kind %zu (%lld, %lld): tile %d, rule %d, flat %d, reference %d", k,
+                           (long long)(q0 + r), (long long)(k0 + c), by_tile, by_rule, by_flat, want);
           }
         sp_block_class cl = sp_pattern_classify(lib, &g, q0, q0 + nq, k0, k0 + nk);
         ck_assert_msg(!(cl == SP_BLOCK_EMPTY && visible > 0) && !(cl == SP_BLOCK_FULL && visible != nq * nk),
@@ -467,9 +485,5 @@ int main(void) {
   tcase_add_test(tc, repeated_head_patterns);
   tcase_add_test(tc, huge_lengths);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/test_main.h"
 #include "mask_check.h"
 #include "reference/ref_membership.h"
 
@@ -58,9 +59,5 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, random_patterns);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

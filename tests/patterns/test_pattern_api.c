@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_main.h"
+#include "common/test_setup.h"
 #include "alloc.h"
 #include "context.h"
 #include "error.h"
@@ -424,15 +426,8 @@ static sparsa_status build_all(sparsa_context *ctx, double *density) {
   if (st == SPARSA_OK) st = sparsa_pattern_create_union((const sparsa_pattern *const *)p, 3, &u);
   if (st == SPARSA_OK) {
     const sparsa_pattern *heads[3] = {u, p[0], u}; /* the third head copies the first */
-    sparsa_mask_desc d;
-    sparsa_mask_desc_init(&d);
-    d.num_heads = 3;
-    d.q_len = 90;
-    d.kv_len = 130;
-    d.block_q = 16;
-    d.block_kv = 32;
-    d.patterns = heads;
-    st = sparsa_mask_create(ctx, &d, &m);
+    st = test_mask_create(ctx, (test_mask_shape){90, 130, 16, 32, SPARSA_ALIGN_BOTTOM_RIGHT}, heads, 3,
+                          &m);
   }
   if (st == SPARSA_OK) st = sparsa_mask_token_density(m, -1, density);
   sparsa_mask_destroy(m);
@@ -553,9 +548,5 @@ int main(void) {
   tcase_add_test(tc, allocation_failures);
   tcase_add_test(tc, concurrent_use);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "common/test_main.h"
 #include "pattern.h"
 #include "pattern_flat.h"
 #include "reference/ref_membership.h"
@@ -124,9 +125,5 @@ int main(void) {
   tcase_add_test(tc, flat_random_trees);
   tcase_add_test(tc, flat_depth_limit);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

@@ -6,8 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_cases.h"
+#include "common/test_setup.h"
+
 enum { CC_BATCH = 2, CC_QH = 4, CC_KVH = 2, CC_DIM = 40 };
-static const int64_t cc_q_len = 300, cc_kv_len = 340;
+
+/* A small SPARSA_TEST_CASES budget is valgrind's, which runs the threads
+ * one at a time at 50x the cost: fewer threads, one repeat, shorter
+ * sequences (still several blocks of each kind). */
+static int cc_reduced(void) {
+  int64_t budget = test_cases_budget();
+  return budget >= 0 && budget < 100;
+}
+
+int cc_threads(void) { return cc_reduced() ? 2 : CC_THREADS; }
+int cc_repeats(void) { return cc_reduced() ? 1 : 10; }
+static int64_t cc_q_len(void) { return cc_reduced() ? 140 : 300; }
+static int64_t cc_kv_len(void) { return cc_reduced() ? 200 : 340; }
 
 void cc_problem(sparsa_problem *p, sparsa_dtype dtype) {
   sparsa_problem_init(p);
@@ -16,29 +31,23 @@ void cc_problem(sparsa_problem *p, sparsa_dtype dtype) {
   p->q_heads = CC_QH;
   p->kv_heads = CC_KVH;
   p->head_dim = CC_DIM;
-  p->q_len = cc_q_len;
-  p->kv_len = cc_kv_len;
+  p->q_len = cc_q_len();
+  p->kv_len = cc_kv_len();
 }
 
 sparsa_status cc_mask(sparsa_context *ctx, sparsa_mask **out) {
   sparsa_pattern *p = NULL;
   sparsa_status st = sparsa_pattern_create_sink_window(8, 96, &p);
   if (st != SPARSA_OK) return st;
-  sparsa_mask_desc d;
-  sparsa_mask_desc_init(&d);
-  d.q_len = cc_q_len;
-  d.kv_len = cc_kv_len;
-  d.block_q = 32;
-  d.block_kv = 64;
-  d.patterns = (const sparsa_pattern *const *)&p;
-  st = sparsa_mask_create(ctx, &d, out);
+  test_mask_shape shape = {cc_q_len(), cc_kv_len(), 32, 64, SPARSA_ALIGN_BOTTOM_RIGHT};
+  st = test_mask_create(ctx, shape, (const sparsa_pattern *const *)&p, 1, out);
   sparsa_pattern_destroy(p);
   return st;
 }
 
-size_t cc_q_elems(void) { return (size_t)(CC_BATCH * cc_q_len * CC_QH * CC_DIM); }
-size_t cc_kv_elems(void) { return (size_t)(CC_BATCH * cc_kv_len * CC_KVH * CC_DIM); }
-size_t cc_lse_elems(void) { return (size_t)(CC_BATCH * CC_QH * cc_q_len); }
+size_t cc_q_elems(void) { return (size_t)(CC_BATCH * cc_q_len() * CC_QH * CC_DIM); }
+size_t cc_kv_elems(void) { return (size_t)(CC_BATCH * cc_kv_len() * CC_KVH * CC_DIM); }
+size_t cc_lse_elems(void) { return (size_t)(CC_BATCH * CC_QH * cc_q_len()); }
 
 size_t cc_dtype_size(sparsa_dtype dtype) { return dtype == SPARSA_DTYPE_F32 ? 4 : 2; }
 
@@ -72,13 +81,6 @@ void *cc_tensor(sparsa_dtype dtype, size_t n, uint32_t seed) {
   return t;
 }
 
-static int cc_reduced(void) {
-  const char *env = getenv("SPARSA_TEST_CASES");
-  return env != NULL && env[0] != '\0' && strtol(env, NULL, 10) < 100;
-}
-
-int cc_threads(void) { return cc_reduced() ? 2 : CC_THREADS; }
-int cc_repeats(void) { return cc_reduced() ? 1 : 10; }
 
 static pthread_barrier_t cc_barrier;
 

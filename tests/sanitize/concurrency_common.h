@@ -12,12 +12,13 @@
 enum { CC_THREADS = 8 };
 
 /* Threads and repeats to use: 8 and 10, or 2 and 1 when SPARSA_TEST_CASES
- * asks for a reduced run (valgrind, which runs threads one at a time). */
+ * asks for a reduced run (valgrind, which runs threads one at a time; the
+ * problem is shorter then too). */
 int cc_threads(void);
 int cc_repeats(void);
 
 /* A causal sink + window mask over 4 query heads of 2 kv heads (GQA),
- * q_len 300, kv_len 340, head dim 40; dtype as given. */
+ * q_len 300, kv_len 340 (140 and 200 in a reduced run), head dim 40. */
 void cc_problem(sparsa_problem *p, sparsa_dtype dtype);
 sparsa_status cc_mask(sparsa_context *ctx, sparsa_mask **out);
 

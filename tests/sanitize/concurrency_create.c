@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_main.h"
+#include "common/test_setup.h"
 #include "concurrency_common.h"
 
 enum { CC_ROUNDS = 12, CC_MAX_BLOCKS = 4096 };
@@ -44,15 +46,8 @@ static sparsa_status cc_two_head_mask(sparsa_context *ctx, const sparsa_pattern 
   if (st == SPARSA_OK) st = sparsa_pattern_create_union(parts, 2, &uni);
   if (st == SPARSA_OK) {
     const sparsa_pattern *heads[2] = {shared, uni};
-    sparsa_mask_desc d;
-    sparsa_mask_desc_init(&d);
-    d.num_heads = 2;
-    d.q_len = 500;
-    d.kv_len = 700;
-    d.block_q = 16;
-    d.block_kv = 32;
-    d.patterns = heads;
-    st = sparsa_mask_create(ctx, &d, out);
+    st = test_mask_create(ctx, (test_mask_shape){500, 700, 16, 32, SPARSA_ALIGN_BOTTOM_RIGHT}, heads, 2,
+                          out);
   }
   sparsa_pattern_destroy(own);
   sparsa_pattern_destroy(window);
@@ -195,9 +190,5 @@ int main(void) {
   tcase_add_test(tc, test_concurrent_creation);
   tcase_add_test(tc, test_concurrent_pattern_references);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(s);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_main.h"
 #include "concurrency_common.h"
 
 typedef struct cc_exec_shared {
@@ -120,9 +121,5 @@ int main(void) {
   tcase_add_test(tc, test_one_plan_shared_pool_bf16);
   tcase_add_test(tc, test_one_plan_callers_only_f16);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return test_run_suite(s);
 }
