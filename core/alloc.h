@@ -23,4 +23,8 @@ size_t sp_mul_size(size_t count, size_t size);
  * with n < 0. Returns the number of allocations made since the last call. */
 int64_t sp_fault_inject_after(int64_t n);
 
+/* Blocks allocated here and not yet freed (fault-injection builds; 0
+ * otherwise): the failure walk's leak check. */
+int64_t sp_fault_live_blocks(void);
+
 #endif

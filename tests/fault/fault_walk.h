@@ -44,7 +44,4 @@ typedef struct fault_walk_stats {
 int fault_walk(const char *name, fault_scenario_fn scenario, fault_walk_stats *stats);
 const char *fault_walk_failure(void);
 
-/* Whether the walk's own leak check is in force in this process. */
-int fault_walk_leak_check_active(void);
-
 #endif
