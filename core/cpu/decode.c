@@ -115,6 +115,16 @@ static int64_t sp_decode_lower_bound(const int32_t *col, int64_t lo, int64_t hi,
   return lo;
 }
 
+/* Token rows of the slab at j0 of block kb (none for INT64_MAX: no block). */
+static int64_t sp_decode_slab_rows(const sparsa_plan *plan, const sp_sequence *seq, int64_t kb,
+                                   int32_t j0) {
+  if (kb == INT64_MAX) return 0;
+  int64_t rows = seq->kv_len - kb * plan->block_kv;
+  rows = rows < plan->block_kv ? rows : plan->block_kv;
+  rows -= j0;
+  return rows < 0 ? 0 : rows < SP_CPU_NR ? rows : SP_CPU_NR;
+}
+
 /* Writes rows [0, rows) of the item's state as output and lse (row r =
  * query row r % nq of head r / nq). */
 static void sp_decode_write(const sp_cpu_call *call, const sp_sequence *seq, int64_t b, int64_t q0,
@@ -170,6 +180,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
   int64_t *cursor = (int64_t *)(scratch + d->cursor);
   int64_t *end = (int64_t *)(scratch + d->end);
   int32_t *active = (int32_t *)(scratch + d->active);
+  int64_t *ahead = (int64_t *)(scratch + d->ahead);
 
   const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1];
   for (int32_t h = 0; h < p->q_heads; h++)
@@ -221,9 +232,30 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             break;
           }
 
+      /* The block each kv head works on next: its rows are requested a
+       * slab at a time while this block is worked on, so that sparse
+       * selections, which the hardware prefetchers cannot guess, still
+       * arrive ahead of use. */
+      for (int32_t g = 0; g < p->kv_heads; g++) {
+        ahead[g] = INT64_MAX;
+        for (int32_t hh = 0; hh < group; hh++) {
+          const int32_t mh = mask_heads == 1 ? 0 : g * group + hh;
+          int64_t c = cursor[mh];
+          if (c < end[mh] && list->col[c] == kb) c++;
+          if (c < end[mh] && list->col[c] < ahead[g]) ahead[g] = list->col[c];
+          if (mask_heads == 1) break;
+        }
+      }
+
       /* Scores, slab by slab over all active kv heads. */
       for (int32_t j0 = 0; j0 < nk_pad; j0 += SP_CPU_NR) {
         const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
+        for (int32_t g = 0; g < p->kv_heads; g++) {
+          const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
+          if (rows_ahead > 0)
+            sp_prefetch_rows(dtype, call->k, k_base + (ahead[g] * plan->block_kv + j0) * p->k_stride[1] + g * p->k_stride[2],
+                             p->k_stride[1], (int32_t)rows_ahead, dim);
+        }
         for (int32_t a = 0; a < num_active; a++) {
           const int32_t g = active[a];
           const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
@@ -263,6 +295,12 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
       /* Values, slab by slab over the same heads. */
       for (int32_t j0 = 0; j0 < nk; j0 += SP_CPU_NR) {
         const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
+        for (int32_t g = 0; g < p->kv_heads; g++) {
+          const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
+          if (rows_ahead > 0)
+            sp_prefetch_rows(dtype, call->v, v_base + (ahead[g] * plan->block_kv + j0) * p->v_stride[1] + g * p->v_stride[2],
+                             p->v_stride[1], (int32_t)rows_ahead, v_dim);
+        }
         for (int32_t a = 0; a < num_active; a++) {
           const int32_t g = active[a];
           const int64_t off = v_base + (k0 + j0) * p->v_stride[1] + g * p->v_stride[2];

@@ -13,10 +13,14 @@
 
 static const char *const sp_isa_names[SP_CPU_ISA_COUNT] = {"generic", "avx2", "avx512"};
 
-/* The paths compiled into this library (cpu/kernels.cmake defines the
- * SPARSA_CPU_HAVE_* macros for the x86-64 builds). */
+/* The paths compiled into this library (cpu/kernels.cmake defines a
+ * SPARSA_CPU_HAVE_* macro for each). */
 static const sp_cpu_kernels *const sp_isa_tables[SP_CPU_ISA_COUNT] = {
+#if defined(SPARSA_CPU_HAVE_GENERIC)
     &sp_cpu_kernels_generic,
+#else
+    NULL,
+#endif
 #if defined(SPARSA_CPU_HAVE_AVX2)
     &sp_cpu_kernels_avx2,
 #else
@@ -58,11 +62,14 @@ const sp_cpu_kernels *sp_cpu_isa_kernels(sp_cpu_isa isa) {
 sparsa_status sp_cpu_isa_choose(sp_cpu_isa *out) {
   const char *want = getenv("SPARSA_CPU_ISA");
   if (want == NULL || want[0] == '\0' || strcmp(want, "auto") == 0) {
-    sp_cpu_isa isa = SP_CPU_ISA_COUNT;
-    while (isa-- > SP_CPU_ISA_GENERIC)
-      if (sp_isa_tables[isa] != NULL && sp_isa_runs_here(isa)) break;
-    *out = isa;
-    return SPARSA_OK;
+    for (int i = SP_CPU_ISA_COUNT - 1; i >= 0; i--) {
+      if (sp_isa_tables[i] != NULL && sp_isa_runs_here((sp_cpu_isa)i)) {
+        *out = (sp_cpu_isa)i;
+        return SPARSA_OK;
+      }
+    }
+    return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                   "CPU engine: no kernel path of this build runs on this processor");
   }
   for (int i = 0; i < SP_CPU_ISA_COUNT; i++) {
     if (strcmp(want, sp_isa_names[i]) != 0) continue;

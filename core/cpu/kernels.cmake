@@ -26,6 +26,21 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND
   set(SPARSA_CPU_ISA_FLAGS_avx512 -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq)
 endif()
 
+# A subset can be asked for (the sanitizer trees build one path: compiling
+# instrumented kernels is most of their build time).
+set(SPARSA_CPU_KERNEL_ISAS "" CACHE STRING
+    "CPU kernel paths to build, a subset of generic;avx2;avx512 (empty: all the target has)")
+if(SPARSA_CPU_KERNEL_ISAS)
+  set(wanted "")
+  foreach(isa ${SPARSA_CPU_KERNEL_ISAS})
+    if(NOT isa IN_LIST SPARSA_CPU_ISAS)
+      message(FATAL_ERROR "SPARSA_CPU_KERNEL_ISAS: '${isa}' is not one of: ${SPARSA_CPU_ISAS}")
+    endif()
+    list(APPEND wanted ${isa})
+  endforeach()
+  set(SPARSA_CPU_ISAS ${wanted})
+endif()
+
 set(SPARSA_CPU_KERNEL_OBJECTS "")
 set(SPARSA_CPU_ISA_DEFINITIONS "")
 foreach(isa ${SPARSA_CPU_ISAS})

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cpu_isa_skip.h"
 #include "edge_case.h"
 
 static const sparsa_dtype edge_dtypes[3] = {SPARSA_DTYPE_F32, SPARSA_DTYPE_F16, SPARSA_DTYPE_BF16};
@@ -128,6 +129,7 @@ START_TEST(test_lengths_of_one) {
 END_TEST
 
 int main(void) {
+  test_skip_unless_cpu_isa_runs();
   Suite *s = suite_create("edge");
   TCase *tc = tcase_create("numerics");
   tcase_set_timeout(tc, 300);

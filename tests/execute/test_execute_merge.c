@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "exec_case.h"
+#include "cpu_isa_skip.h"
 
 static uint64_t merge_seed(void) {
   const char *env = getenv("SPARSA_TEST_SEED");
@@ -247,6 +248,7 @@ START_TEST(concurrent_execute_one_plan) {
 END_TEST
 
 int main(void) {
+  test_skip_unless_cpu_isa_runs();
   Suite *suite = suite_create("execute_merge");
   TCase *tc = tcase_create("merge");
   tcase_set_timeout(tc, 600);

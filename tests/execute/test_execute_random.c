@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "cpu_isa_skip.h"
 #include "exec_case.h"
 
-enum { EXEC_DEFAULT_CASES = 2000, EXEC_LARGE_EVERY = 25, EXEC_MAX_REPORTS = 5 };
+/* A run on one named kernel path (SPARSA_CPU_ISA, see cpu_isa_skip.h)
+ * checks a share of the configurations: the default run covers the rest. */
+enum { EXEC_DEFAULT_CASES = 2000, EXEC_ISA_CASES = 300, EXEC_LARGE_EVERY = 25, EXEC_MAX_REPORTS = 5 };
 
 static uint64_t exec_base_seed(void) {
   const char *env = getenv("SPARSA_TEST_SEED");
@@ -21,7 +24,8 @@ static uint64_t exec_base_seed(void) {
 static int64_t exec_num_cases(void) {
   const char *env = getenv("SPARSA_TEST_CASES");
   if (env != NULL && env[0] != '\0') return strtoll(env, NULL, 0);
-  return EXEC_DEFAULT_CASES;
+  const char *isa = getenv("SPARSA_CPU_ISA");
+  return isa != NULL && isa[0] != '\0' ? EXEC_ISA_CASES : EXEC_DEFAULT_CASES;
 }
 
 /* Case i uses seed base + i, so a failing case replays with
@@ -65,6 +69,7 @@ START_TEST(random_configurations) {
 END_TEST
 
 int main(void) {
+  test_skip_unless_cpu_isa_runs();
   Suite *suite = suite_create("execute_random");
   TCase *tc = tcase_create("random");
   tcase_set_timeout(tc, 600);
