@@ -79,7 +79,6 @@ enum {
 typedef struct sp_cpu_decode {
   int32_t chunk_blocks;    /* kv blocks per chunk */
   int32_t rows;            /* query rows of an item: q_heads x block rows */
-  int32_t kv_rows;         /* rows of one kv head's group: group x block rows */
   int64_t *seq_slot;       /* batch + 1: first partial-state slot of each sequence */
   size_t slot_bytes;       /* one item's partial state, a multiple of 64 */
   size_t slots_offset;     /* where the slots start in the workspace */

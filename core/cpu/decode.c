@@ -115,6 +115,12 @@ static int64_t sp_decode_lower_bound(const int32_t *col, int64_t lo, int64_t hi,
   return lo;
 }
 
+/* Whether mask head mh selects block kb next (its cursor is there). */
+static inline int sp_decode_selects(const sp_block_list *list, const int64_t *cursor,
+                                    const int64_t *end, int32_t mh, int64_t kb) {
+  return cursor[mh] < end[mh] && list->col[cursor[mh]] == kb;
+}
+
 /* Token rows of the slab at j0 of block kb (none for INT64_MAX: no block). */
 static int64_t sp_decode_slab_rows(const sparsa_plan *plan, const sp_sequence *seq, int64_t kb,
                                    int32_t j0) {
@@ -220,14 +226,11 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
       const int64_t k0 = kb * plan->block_kv;
       const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
       const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
-      /* Whether head h (its mask head's cursor) selects kb. */
-#define SP_SELECTS(h) (cursor[mask_heads == 1 ? 0 : (h)] < end[mask_heads == 1 ? 0 : (h)] && \
-                       list->col[cursor[mask_heads == 1 ? 0 : (h)]] == kb)
       /* kv heads with a selecting query head, in order; the rest skip. */
       int32_t num_active = 0;
       for (int32_t g = 0; g < p->kv_heads; g++)
         for (int32_t hh = 0; hh < group; hh++)
-          if (SP_SELECTS(g * group + hh)) {
+          if (sp_decode_selects(list, cursor, end, mask_heads == 1 ? 0 : g * group + hh, kb)) {
             active[num_active++] = g;
             break;
           }
@@ -276,7 +279,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
         for (int32_t hh = 0; hh < group; hh++) {
           const int32_t h = g * group + hh, mh = mask_heads == 1 ? 0 : h;
           float *sh = sg + (int64_t)hh * nq * ld_s;
-          if (!SP_SELECTS(h)) {
+          if (!sp_decode_selects(list, cursor, end, mh, kb)) {
             for (int32_t i = 0; i < nq; i++)
               for (int32_t j = 0; j < nk; j++) sh[(int64_t)i * ld_s + j] = -INFINITY;
           } else if (!list->full[cursor[mh]]) {
@@ -319,8 +322,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
         }
       }
       for (int32_t mh = 0; mh < mask_heads; mh++)
-        if (cursor[mh] < end[mh] && list->col[cursor[mh]] == kb) cursor[mh]++;
-#undef SP_SELECTS
+        if (sp_decode_selects(list, cursor, end, mh, kb)) cursor[mh]++;
     }
   }
 

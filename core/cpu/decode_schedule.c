@@ -85,7 +85,6 @@ sparsa_status sp_cpu_decode_build(const sparsa_plan *plan, sp_cpu_plan *out) {
   if (split < chunk_blocks) chunk_blocks = split;
   d->chunk_blocks = (int32_t)(chunk_blocks > 1 ? chunk_blocks : 1);
   d->rows = (int32_t)(p->q_heads * block_rows);
-  d->kv_rows = (int32_t)(plan->group * block_rows);
   sp_decode_layout(plan, d);
 
   int64_t count = 0, slots = 0, merges = 0;
