@@ -13,10 +13,8 @@
  * scaled by scale * log2(e) afterwards, inside the softmax pass, so scores
  * are in base 2 and exp is exp2: scaling q beforehand would be cheaper by a
  * pass but rounds every product (products of f16/bf16 values are exact in
- * float32), which measurably costs accuracy at large logits. Items of a
- * few rows (decode) take a direct path instead (see below): dot products
- * of 16 keys at a time reduced together, and row updates, from k and v
- * blocks converted row-major. Full blocks need no
+ * float32), which measurably costs accuracy at large logits. Plans of a
+ * few rows per kv head (decode) run decode.c instead. Full blocks need no
  * element work; partial blocks are refined by the pattern's tile of 0/1
  * bytes. Rows and columns are padded in scratch (zero q rows, zero k/v
  * columns, -inf scores) so no inner loop has a remainder.

@@ -67,14 +67,14 @@ enum {
 
 /* The decode schedule of a direct plan. An item (phase = chunk index)
  * covers every head of one query block of one sequence over one range of
- * chunk_blocks kv blocks, and walks that range token row by token row for
- * all kv heads at once: in the usual (batch, token, head) layout that is
- * one contiguous stream, which the hardware prefetchers follow, instead of
- * one short stream per kv head at a stride of all heads' rows. Long kv
- * ranges are split into several chunks, each writing its partial softmax
- * state (unnormalized rows, maximum, sum) to the workspace, and a second
- * pass merges them by their maxima, as split-KV decode does on GPUs: both
- * threads stream even for one sequence. Chunks depend on the problem only,
+ * chunk_blocks kv blocks, and walks that range in slabs of SP_CPU_NR token
+ * rows across all kv heads: in the usual (batch, token, head) layout a slab
+ * is one contiguous run of memory, which the hardware prefetchers follow,
+ * instead of one short stream per kv head at a stride of all heads' rows.
+ * Long kv ranges are split into several chunks, each writing its partial
+ * softmax state (unnormalized rows, maximum, sum) to the workspace, and a
+ * second pass merges them by their maxima, as split-KV decode does on GPUs:
+ * both threads stream even for one sequence. Chunks depend on the problem only,
  * never on the thread count, so results do not either. */
 typedef struct sp_cpu_decode {
   int32_t chunk_blocks;    /* kv blocks per chunk */
