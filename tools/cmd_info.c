@@ -1,5 +1,6 @@
 /* sparsa info: what this build and this machine can do. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_command.h"
@@ -32,6 +33,40 @@ static void probe_engine(sparsa_engine engine, const char *name, engine_probe *p
   sparsa_context_destroy(ctx);
 }
 
+/* The CPU kernel paths, best first, as SPARSA_CPU_ISA names them. */
+static const char *const cpu_isas[] = {"avx512", "avx2", "generic"};
+enum { NUM_CPU_ISAS = 3 };
+
+typedef struct cpu_isa_probe {
+  int available[NUM_CPU_ISAS];
+  const char *chosen; /* the path a CPU context gets in this environment, or NULL */
+} cpu_isa_probe;
+
+/* Asks the library itself which paths it accepts, by creating a CPU
+ * context with SPARSA_CPU_ISA set to each (it refuses paths this build or
+ * this processor lacks), then restores the variable. Without the variable
+ * a context takes the best available path. */
+static void probe_cpu_isas(cpu_isa_probe *probe) {
+  const char *set = getenv("SPARSA_CPU_ISA");
+  char saved[64] = "";
+  int had = set != NULL;
+  if (had) snprintf(saved, sizeof saved, "%s", set);
+  probe->chosen = NULL;
+  for (int i = 0; i < NUM_CPU_ISAS; i++) {
+    sparsa_context *ctx = NULL;
+    setenv("SPARSA_CPU_ISA", cpu_isas[i], 1);
+    probe->available[i] = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx) == SPARSA_OK;
+    sparsa_context_destroy(ctx);
+  }
+  if (had) setenv("SPARSA_CPU_ISA", saved, 1);
+  else unsetenv("SPARSA_CPU_ISA");
+  const int named = had && saved[0] != '\0' && strcmp(saved, "auto") != 0;
+  for (int i = 0; i < NUM_CPU_ISAS; i++) {
+    if (!probe->available[i]) continue;
+    if (named ? strcmp(saved, cpu_isas[i]) == 0 : probe->chosen == NULL) probe->chosen = cpu_isas[i];
+  }
+}
+
 int cmd_info(int argc, char **argv) {
   int json = 0;
   const cli_flag flags[] = {
@@ -39,8 +74,9 @@ int cmd_info(int argc, char **argv) {
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
   int done = cli_parse_command("info",
-                               "usage: sparsa info [--json]\n\nVersion, engines and CPU features.\n\n"
-                               "flags:\n",
+                               "usage: sparsa info [--json]\n\nVersion, engines, CPU features and the CPU "
+                               "kernel path\n(SPARSA_CPU_ISA=avx512|avx2|generic picks one; default: the "
+                               "best available).\n\nflags:\n",
                                NULL, flags, num_flags, argc, argv);
   if (done >= 0) return done;
 
@@ -49,6 +85,8 @@ int cmd_info(int argc, char **argv) {
   probe_engine(SPARSA_ENGINE_CUDA, "cuda", &engines[1]);
   cli_cpu_info cpu;
   cli_cpu_detect(&cpu);
+  cpu_isa_probe isa;
+  probe_cpu_isas(&isa);
 
   if (json) {
     cli_json j;
@@ -78,6 +116,10 @@ int cmd_info(int argc, char **argv) {
     for (int i = 0; i < cpu.num_features; i++)
       cli_json_bool(&j, cpu.features[i].name, cpu.features[i].present);
     cli_json_object_end(&j);
+    if (isa.chosen != NULL) cli_json_string(&j, "kernel_path", isa.chosen);
+    cli_json_object_begin(&j, "kernel_paths");
+    for (int i = 0; i < NUM_CPU_ISAS; i++) cli_json_bool(&j, cpu_isas[i], isa.available[i]);
+    cli_json_object_end(&j);
     cli_json_object_end(&j);
     cli_json_object_end(&j);
     return 0;
@@ -97,6 +139,8 @@ int cmd_info(int argc, char **argv) {
   printf("  features:");
   for (int i = 0; i < cpu.num_features; i++)
     printf(" %s%s", cpu.features[i].present ? "+" : "-", cpu.features[i].name);
-  printf("\n");
+  printf("\n  kernel path: %s (available:", isa.chosen ? isa.chosen : "none: see SPARSA_CPU_ISA");
+  for (int i = 0; i < NUM_CPU_ISAS; i++) printf(" %s%s", isa.available[i] ? "+" : "-", cpu_isas[i]);
+  printf("; SPARSA_CPU_ISA picks one)\n");
   return 0;
 }

@@ -8,6 +8,36 @@
 #include "cli_kv_bytes.h"
 #include "cli_mask.h"
 #include "cli_tensor.h"
+#include "mem_bandwidth.h"
+
+/* Dense decode over the shapes around the headline one: batch 1 and 8,
+ * q_len 1 and 16 (GQA 4: 4 and 64 query rows per kv head). Rows per kv head
+ * set the arithmetic per kv byte: up to ~8 the kernel can stream at memory
+ * speed, at 64 it is bound by the FMA rate. */
+static int run_decode_sweep(const bench_env *env, bench_results *r, double bandwidth) {
+  static const struct { int batch; int64_t q_len; } shapes[] = {{1, 1}, {8, 1}, {1, 16}};
+  const int q_heads = 32, kv_heads = 8;
+  const int64_t kv_len = env->quick ? 8192 : 32768;
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    for (int d = 0; d < 2; d++) {
+      const sparsa_dtype dt = bench_dtypes[d];
+      /* 2 GiB of f32 kv at batch 8: bf16 only there, and not in a smoke run. */
+      if (shapes[i].batch > 4 && (dt == SPARSA_DTYPE_F32 || env->quick)) continue;
+      sparsa_problem p = bench_problem(dt, shapes[i].batch, q_heads, kv_heads, shapes[i].q_len, kv_len);
+      double s = bench_time_attention(env, &p, NULL, 2 * env->reps, NULL);
+      bench_release_tensors();
+      if (s < 0) return -1;
+      double bytes = (double)shapes[i].batch * kv_len * kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(dt);
+      double gbps = bytes / s * 1e-9;
+      bench_log("   dense %-4s batch %d, q_len %lld: %.3f ms = %.1f GB/s (%.0f%% of the read bandwidth)\n",
+                cli_dtype_name(dt), shapes[i].batch, (long long)shapes[i].q_len, 1e3 * s, gbps,
+                100.0 * gbps / bandwidth);
+      bench_put(r, gbps, "decode_dense_gbps_%s_b%d_q%lld", cli_dtype_name(dt), shapes[i].batch,
+                (long long)shapes[i].q_len);
+    }
+  }
+  return 0;
+}
 
 static int run_decode(const bench_env *env, bench_results *r) {
   const int q_heads = 32, kv_heads = 8, batch = env->quick ? 1 : 4;
@@ -37,6 +67,15 @@ static int run_decode(const bench_env *env, bench_results *r) {
         goto done;
       }
   }
+  /* Measured in the same run, on a buffer far past the caches: the
+   * figure the decode rates are judged against. */
+  const double bandwidth = bench_read_bandwidth(env->threads, (size_t)512 << 20, 5);
+  if (bandwidth <= 0) {
+    bench_log("   measuring the read bandwidth failed\n");
+    goto done;
+  }
+  bench_log("   read bandwidth, %d threads: %.1f GB/s\n", env->threads, bandwidth);
+  bench_put(r, bandwidth, "mem_read_gbps");
   if (cli_mask_from_patterns(env->ctx, patterns, q_heads, 1, kv_len, BENCH_BLOCK, BENCH_BLOCK, 0,
                              &mask, err, sizeof err)) {
     bench_log("   %s\n", err);
@@ -58,19 +97,23 @@ static int run_decode(const bench_env *env, bench_results *r) {
     if (s < 0 || dense_s < 0) goto done;
     double dense_bytes =
         (double)batch * kv_len * kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(dt);
-    bench_log("   %-4s batch %d, %d/%d heads, kv %lld: 10%% blocks %.3f ms = %.1f GB/s of %.1f MB; "
-              "dense %.3f ms = %.1f GB/s\n",
+    bench_log("   %-4s batch %d, %d/%d heads, kv %lld: 10%% blocks %.3f ms = %.1f GB/s of %.1f MB "
+              "(%.0f%% of the read bandwidth); dense %.3f ms = %.1f GB/s (%.0f%%)\n",
               name, batch, q_heads, kv_heads, (long long)kv_len, 1e3 * s, bytes / s * 1e-9,
-              bytes * 1e-6, 1e3 * dense_s, dense_bytes / dense_s * 1e-9);
+              bytes * 1e-6, 100.0 * bytes / s * 1e-9 / bandwidth, 1e3 * dense_s,
+              dense_bytes / dense_s * 1e-9, 100.0 * dense_bytes / dense_s * 1e-9 / bandwidth);
     bench_put(r, 1e3 * s, "decode_ms_%s", name);
     bench_put(r, bytes / s * 1e-9, "decode_gbps_%s", name);
     bench_put(r, 1e3 * dense_s, "decode_dense_ms_%s", name);
     bench_put(r, dense_bytes / dense_s * 1e-9, "decode_dense_gbps_%s", name);
+    bench_put(r, bytes / s * 1e-9 / bandwidth, "decode_bw_fraction_%s", name);
+    bench_put(r, dense_bytes / dense_s * 1e-9 / bandwidth, "decode_dense_bw_fraction_%s", name);
     if (dt == SPARSA_DTYPE_BF16) bench_put(r, bytes / s * 1e-9, "decode_gbps");
   }
   bench_put(r, (double)kv_len, "decode_kv_len");
   bench_put(r, batch, "decode_batch");
-  rc = 0;
+  bench_release_tensors();
+  rc = run_decode_sweep(env, r, bandwidth);
 done:
   sparsa_mask_destroy(mask);
   for (int h = 0; h < q_heads; h++) sparsa_pattern_destroy(patterns[h]);
@@ -79,5 +122,7 @@ done:
 }
 
 const bench_case bench_case_decode = {
-    "decode", "q_len 1, 32/8 heads (GQA), kv 32768, batch 4, 10% of kv blocks per kv head",
+    "decode",
+    "q_len 1, 32/8 heads (GQA), kv 32768, batch 4, 10% of kv blocks per kv head; dense batch 1/8, "
+    "q_len 1/16; against the read bandwidth measured in the same run",
     run_decode};

@@ -20,8 +20,14 @@ static sparsa_status sp_cpu_context_init(sparsa_context *ctx, int32_t device) {
   (void)device;
   sp_cpu_context *state = sp_calloc(1, sizeof *state);
   if (state == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "CPU engine: allocating the context");
+  sparsa_status status = sp_cpu_isa_choose(&state->isa);
+  if (status != SPARSA_OK) {
+    sp_free(state);
+    return status;
+  }
+  state->kernels = sp_cpu_isa_kernels(state->isa);
   int32_t threads = sp_cpu_default_threads();
-  sparsa_status status = sp_thread_pool_create(threads, &state->pool);
+  status = sp_thread_pool_create(threads, &state->pool);
   if (status != SPARSA_OK) {
     sp_free(state);
     return status;
@@ -57,6 +63,11 @@ static sparsa_status sp_cpu_synchronize(sparsa_context *ctx) {
   return SPARSA_OK;
 }
 
+/* Scratch bytes of one thread: the decode kernel's or the prefill's. */
+static size_t sp_cpu_thread_bytes(const sp_cpu_plan *schedule) {
+  return schedule->direct ? schedule->decode.bytes : schedule->layout.bytes;
+}
+
 static sparsa_status sp_cpu_plan_init(sparsa_plan *plan) {
   sp_cpu_plan *schedule = sp_calloc(1, sizeof *schedule);
   if (schedule == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "CPU engine: allocating the schedule");
@@ -70,9 +81,12 @@ static sparsa_status sp_cpu_plan_init(sparsa_plan *plan) {
   /* No more threads than items: the rest would only hold idle scratch. */
   if (schedule->num_items < schedule->num_threads)
     schedule->num_threads = schedule->num_items > 0 ? (int32_t)schedule->num_items : 1;
-  size_t scratch = sp_mul_size((size_t)schedule->num_threads, schedule->layout.bytes);
+  size_t scratch = sp_mul_size((size_t)schedule->num_threads, sp_cpu_thread_bytes(schedule));
   size_t panels = schedule->packed ? sp_mul_size((size_t)schedule->max_panels, schedule->panel_bytes) : 0;
+  if (schedule->direct) /* the decode chunks' partial states */
+    panels = sp_mul_size((size_t)schedule->decode.seq_slot[plan->problem.batch], schedule->decode.slot_bytes);
   schedule->panels_offset = scratch;
+  schedule->decode.slots_offset = scratch;
   plan->workspace_bytes = scratch + panels < scratch ? SIZE_MAX : scratch + panels;
   if (plan->workspace_bytes == SIZE_MAX) {
     sp_cpu_schedule_free(schedule);
@@ -94,11 +108,24 @@ static void sp_cpu_plan_fini(sparsa_plan *plan) {
 static void sp_cpu_execute_task(void *arg, int32_t thread_index) {
   sp_cpu_call *call = arg;
   const sp_cpu_plan *schedule = call->schedule;
-  unsigned char *scratch = call->workspace + (size_t)thread_index * schedule->layout.bytes;
+  unsigned char *scratch = call->workspace + (size_t)thread_index * sp_cpu_thread_bytes(schedule);
+  void (*run)(const sp_cpu_call *, const sp_cpu_item *, unsigned char *) =
+      schedule->direct ? call->kernels->decode_item : call->kernels->attend_item;
   for (;;) {
     long long i = atomic_fetch_add_explicit(&call->next_item, 1, memory_order_relaxed);
     if (i >= call->end_item) break;
-    sp_cpu_attend_item(call, &schedule->items[i], scratch);
+    run(call, &schedule->items[i], scratch);
+  }
+}
+
+/* Merges the chunks of decode rows split over several items. */
+static void sp_cpu_merge_task(void *arg, int32_t thread_index) {
+  (void)thread_index;
+  sp_cpu_call *call = arg;
+  for (;;) {
+    long long i = atomic_fetch_add_explicit(&call->next_panel, 1, memory_order_relaxed);
+    if (i >= call->schedule->decode.num_merges) break;
+    call->kernels->decode_merge(call, i);
   }
 }
 
@@ -108,7 +135,7 @@ static void sp_cpu_pack_task(void *arg, int32_t thread_index) {
   const sp_cpu_plan *schedule = call->schedule;
   const sp_cpu_phase *phase = call->phase;
   const int32_t kv_heads = call->plan->problem.kv_heads;
-  unsigned char *scratch = call->workspace + (size_t)thread_index * schedule->layout.bytes;
+  unsigned char *scratch = call->workspace + (size_t)thread_index * sp_cpu_thread_bytes(schedule);
   int64_t pair = phase->first_pair;
   for (;;) {
     long long panel = atomic_fetch_add_explicit(&call->next_panel, 1, memory_order_relaxed);
@@ -118,7 +145,8 @@ static void sp_cpu_pack_task(void *arg, int32_t thread_index) {
     while (pair + 1 < phase->end_pair && schedule->pair_panel[pair + 1] <= panel) pair++;
     int64_t kb = panel - schedule->pair_panel[pair];
     float *dst = (float *)((unsigned char *)call->panels + (size_t)panel * schedule->panel_bytes);
-    sp_cpu_pack_panel(call, (int32_t)(pair / kv_heads), (int32_t)(pair % kv_heads), kb, dst, scratch);
+    call->kernels->pack_panel(call, (int32_t)(pair / kv_heads), (int32_t)(pair % kv_heads), kb, dst,
+                              scratch);
   }
 }
 
@@ -137,13 +165,15 @@ static sparsa_status sp_cpu_execute(const sparsa_plan *plan, const void *q, cons
     workspace = owned;
   }
   sp_cpu_call call = {
-      .plan = plan, .schedule = schedule, .q = q, .k = k, .v = v, .out = out, .lse = lse,
+      .plan = plan, .schedule = schedule, .kernels = state->kernels, .q = q, .k = k, .v = v, .out = out, .lse = lse,
       .workspace = workspace, .end_item = schedule->num_items,
   };
   atomic_init(&call.next_item, 0);
   atomic_init(&call.next_panel, 0);
   if (!schedule->packed) {
     sp_thread_pool_run(state->pool, schedule->num_threads, sp_cpu_execute_task, &call);
+    if (schedule->direct && schedule->decode.num_merges > 0)
+      sp_thread_pool_run(state->pool, schedule->num_threads, sp_cpu_merge_task, &call);
   } else {
     call.panels = (float *)((unsigned char *)workspace + schedule->panels_offset);
     for (int64_t ph = 0; ph < schedule->num_phases; ph++) {

@@ -7,10 +7,13 @@
 #include <stdatomic.h>
 
 #include "../plan.h"
+#include "isa.h"
 #include "thread_pool.h"
 
 typedef struct sp_cpu_context {
   sp_thread_pool *pool;
+  sp_cpu_isa isa;                 /* chosen once, at creation */
+  const sp_cpu_kernels *kernels;  /* the path's entry points */
 } sp_cpu_context;
 
 /* One unit of work: one query block of one sequence for heads
@@ -62,12 +65,37 @@ enum {
   SP_CPU_DIRECT_ROWS = 8
 };
 
+/* The decode schedule of a direct plan. An item (phase = chunk index)
+ * covers every head of one query block of one sequence over one range of
+ * chunk_blocks kv blocks, and walks that range in slabs of SP_CPU_NR token
+ * rows across all kv heads: in the usual (batch, token, head) layout a slab
+ * is one contiguous run of memory, which the hardware prefetchers follow,
+ * instead of one short stream per kv head at a stride of all heads' rows.
+ * Long kv ranges are split into several chunks, each writing its partial
+ * softmax state (unnormalized rows, maximum, sum) to the workspace, and a
+ * second pass merges them by their maxima, as split-KV decode does on GPUs:
+ * both threads stream even for one sequence. Chunks depend on the problem only,
+ * never on the thread count, so results do not either. */
+typedef struct sp_cpu_decode {
+  int32_t chunk_blocks;    /* kv blocks per chunk */
+  int32_t rows;            /* query rows of an item: q_heads x block rows */
+  int64_t *seq_slot;       /* batch + 1: first partial-state slot of each sequence */
+  size_t slot_bytes;       /* one item's partial state, a multiple of 64 */
+  size_t slots_offset;     /* where the slots start in the workspace */
+  int64_t num_merges;      /* (sequence, query block) pairs with several chunks */
+  int64_t *merges;         /* their seq * 2^32 + q_block */
+  sp_block_csr *views;     /* num_lists: each plan list's per-block view */
+  /* Scratch of one thread, offsets in bytes (like sp_cpu_scratch_layout). */
+  size_t q, s, acc, row_max, row_sum, visible, kbuf, vbuf, cursor, end, active, ahead, bytes;
+} sp_cpu_decode;
+
 typedef struct sp_cpu_plan {
   sp_cpu_item *items;     /* by phase, then longest first */
   int64_t num_items;
   int32_t heads_per_item; /* a divisor of the group size; 1 for per-head masks */
   int32_t num_threads;    /* threads the workspace was sized for */
   int32_t direct;         /* items are at most SP_CPU_DIRECT_ROWS rows: no GEMM tiles */
+  sp_cpu_decode decode;   /* direct plans: the decode schedule (decode.c) */
   int32_t packed;         /* key/value panels are packed per phase */
   sp_cpu_scratch_layout layout;
   /* Packed panels (packed != 0): */
@@ -83,6 +111,7 @@ typedef struct sp_cpu_plan {
 typedef struct sp_cpu_call {
   const sparsa_plan *plan;
   const sp_cpu_plan *schedule;
+  const sp_cpu_kernels *kernels;
   const void *q, *k, *v;
   void *out;
   float *lse;
@@ -94,17 +123,28 @@ typedef struct sp_cpu_call {
   atomic_llong next_panel;
 } sp_cpu_call;
 
+/* Every instruction-set build of the kernels (cpu/kernels.cmake) defines
+ * these with its suffix; a context calls them through its table. */
+#define SP_CPU_DECLARE_KERNELS(suffix)                                                          \
+  void sp_cpu_attend_item_##suffix(const sp_cpu_call *call, const sp_cpu_item *item,            \
+                                   unsigned char *scratch);                                      \
+  void sp_cpu_pack_panel_##suffix(const sp_cpu_call *call, int32_t seq, int32_t kv_head,        \
+                                  int64_t kb, float *panel, unsigned char *scratch);            \
+  void sp_cpu_decode_item_##suffix(const sp_cpu_call *call, const sp_cpu_item *item,            \
+                                   unsigned char *scratch);                                      \
+  void sp_cpu_decode_merge_##suffix(const sp_cpu_call *call, int64_t merge);                    \
+  extern const sp_cpu_kernels sp_cpu_kernels_##suffix;
+SP_CPU_DECLARE_KERNELS(generic)
+SP_CPU_DECLARE_KERNELS(avx2)
+SP_CPU_DECLARE_KERNELS(avx512)
+
 /* Builds the scratch layout and the balanced work list of a plan. */
 sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads,
                                     sp_cpu_plan *out);
 void sp_cpu_schedule_free(sp_cpu_plan *schedule);
 
-/* Computes one work item completely: its output rows and lse. */
-void sp_cpu_attend_item(const sp_cpu_call *call, const sp_cpu_item *item, unsigned char *scratch);
-
-/* Packs key block kb of a (sequence, kv head) pair into its panel. */
-void sp_cpu_pack_panel(const sp_cpu_call *call, int32_t seq, int32_t kv_head, int64_t kb,
-                       float *panel, unsigned char *scratch);
+/* The decode part of the schedule of a direct plan (decode.c). */
+sparsa_status sp_cpu_decode_build(const sparsa_plan *plan, sp_cpu_plan *out);
 
 /* merge_states for host memory. */
 sparsa_status sp_cpu_merge_states(sparsa_context *ctx, const sparsa_problem *problem,

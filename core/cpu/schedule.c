@@ -180,6 +180,7 @@ sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads
    * same arithmetic whatever the stacking, so results do not depend on
    * the number of threads. */
   out->direct = (int64_t)plan->group * sp_cpu_block_rows(plan) <= SP_CPU_DIRECT_ROWS;
+  if (out->direct) return sp_cpu_decode_build(plan, out);
   SP_TRY(sp_cpu_plan_panels(plan, out));
 
   int64_t count = sp_cpu_count_items(plan, hpi);
@@ -219,6 +220,11 @@ void sp_cpu_schedule_free(sp_cpu_plan *schedule) {
   sp_free(schedule->items);
   sp_free(schedule->phases);
   sp_free(schedule->pair_panel);
+  sp_free(schedule->decode.seq_slot);
+  sp_free(schedule->decode.merges);
+  sp_free(schedule->decode.views);
+  schedule->decode.seq_slot = NULL;
+  schedule->decode.merges = NULL;
   schedule->items = NULL;
   schedule->phases = NULL;
   schedule->pair_panel = NULL;

@@ -8,9 +8,9 @@
  * Each output tile stays in registers across the whole reduction; each
  * step loads one or two vectors of the packed operand and broadcasts one
  * scalar per row. With GCC or Clang the tiles are written with vector
- * extensions, which each instruction-set clone of the kernel lowers to its
+ * extensions, which each instruction-set build of the kernel lowers to its
  * own registers (16 floats = one AVX-512 register, two AVX2, four SSE);
- * other compilers get the plain loops. Static inline: the kernel's clones
+ * other compilers get the plain loops. Static inline: the kernel builds
  * inline them. Also the row reductions of the softmax. */
 #ifndef SPARSA_CPU_TILE_GEMM_H
 #define SPARSA_CPU_TILE_GEMM_H
@@ -19,7 +19,7 @@
 
 #include "cpu_engine.h"
 
-/* Forced inlining: each instruction-set clone of the kernel must get its
+/* Forced inlining: each instruction-set build of the kernel must get its
  * own copy of these loops, not a call into the baseline build of them. */
 #if defined(__GNUC__)
 #define SP_CPU_INLINE static inline __attribute__((always_inline))

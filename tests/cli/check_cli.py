@@ -57,6 +57,19 @@ def check_info(exe, work):
     need(info["cpu"], ["vendor", "model_name", "features", "logical_cpus"], "info.cpu")
     for feature in ["avx2", "fma", "avx512f", "avx512bw", "avx512_bf16"]:
         assert feature in info["cpu"]["features"], feature
+    # The kernel path: the best available by default, the one SPARSA_CPU_ISA
+    # names otherwise (generic always runs).
+    paths = info["cpu"]["kernel_paths"]
+    assert paths["generic"] is True, paths
+    best = next(name for name in ["avx512", "avx2", "generic"] if paths[name])
+    assert info["cpu"]["kernel_path"] == best, info["cpu"]
+    env = dict(os.environ, SPARSA_CPU_ISA="generic")
+    proc = subprocess.run([exe, "info", "--json"], capture_output=True, text=True, env=env,
+                          timeout=60, check=True)
+    assert last_json(proc.stdout)["cpu"]["kernel_path"] == "generic", proc.stdout
+    env["SPARSA_CPU_ISA"] = "no-such-path"
+    proc = subprocess.run([exe, "info"], capture_output=True, text=True, env=env, timeout=60)
+    assert "SPARSA_CPU_ISA=no-such-path" in proc.stdout, proc.stdout
 
 
 def check_demo_json(exe, work):

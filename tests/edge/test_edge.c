@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "common/test_main.h"
+#include "cpu_isa_skip.h"
 #include "edge_case.h"
 
 static const sparsa_dtype edge_dtypes[3] = {SPARSA_DTYPE_F32, SPARSA_DTYPE_F16, SPARSA_DTYPE_BF16};
@@ -136,6 +137,7 @@ START_TEST(test_lengths_of_one) {
 END_TEST
 
 int main(void) {
+  test_skip_unless_cpu_isa_runs();
   Suite *s = suite_create("edge");
   TCase *tc = tcase_create("numerics");
   tcase_set_timeout(tc, 300);

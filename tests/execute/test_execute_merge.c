@@ -16,6 +16,7 @@
 #include "common/test_main.h"
 #include "common/test_setup.h"
 #include "exec_case.h"
+#include "cpu_isa_skip.h"
 
 /* Configurations each test runs, and the cost of one concurrent round (8
  * threads, 4 calls each) in SPARSA_TEST_CASES units. */
@@ -245,6 +246,7 @@ START_TEST(concurrent_execute_one_plan) {
 END_TEST
 
 int main(void) {
+  test_skip_unless_cpu_isa_runs();
   Suite *suite = suite_create("execute_merge");
   TCase *merge = tcase_create("merge"), *threads = tcase_create("threads");
   tcase_set_timeout(merge, 600);

@@ -10,9 +10,12 @@
 
 #include "common/test_cases.h"
 #include "common/test_main.h"
+#include "cpu_isa_skip.h"
 #include "exec_case.h"
 
-enum { EXEC_DEFAULT_CASES = 2000, EXEC_LARGE_EVERY = 25, EXEC_MAX_REPORTS = 5 };
+/* A run on one named kernel path (SPARSA_CPU_ISA, see cpu_isa_skip.h)
+ * checks a share of the configurations: the default run covers the rest. */
+enum { EXEC_DEFAULT_CASES = 2000, EXEC_ISA_CASES = 300, EXEC_LARGE_EVERY = 25, EXEC_MAX_REPORTS = 5 };
 
 static uint64_t exec_base_seed(void) {
   const char *env = getenv("SPARSA_TEST_SEED");
@@ -23,7 +26,9 @@ static uint64_t exec_base_seed(void) {
 /* This suite's cases are the budget's unit: a budget is its count. */
 static int64_t exec_num_cases(void) {
   int64_t budget = test_cases_budget();
-  return budget < 0 ? EXEC_DEFAULT_CASES : budget;
+  if (budget >= 0) return budget;
+  const char *isa = getenv("SPARSA_CPU_ISA");
+  return isa != NULL && isa[0] != '\0' ? EXEC_ISA_CASES : EXEC_DEFAULT_CASES;
 }
 
 /* Case i uses seed base + i, so a failing case replays with
@@ -67,6 +72,7 @@ START_TEST(random_configurations) {
 END_TEST
 
 int main(void) {
+  test_skip_unless_cpu_isa_runs();
   Suite *suite = suite_create("execute_random");
   TCase *tc = tcase_create("random");
   tcase_set_timeout(tc, 600);

@@ -12,17 +12,19 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 # Suites that do not belong in a sanitized C run: the release/packaging and
 # binding checks (other languages' runtimes), these jobs themselves, the
-# multi-GiB large-index test and GPU tests.
-exclude="release,bindings,python,java,go,rust,sanitize,large,gpu"
+# multi-GiB large-index test, GPU tests, and the reruns of the execute tests
+# on each CPU kernel path (`isa`: the sanitized trees build one path).
+exclude="release,bindings,python,java,go,rust,sanitize,large,gpu,isa"
 case "$mode" in
   asan)
     # float-cast-overflow: GCC leaves it out of "undefined" (clang does not).
     sanitize="address,undefined,float-cast-overflow"
     include=""
-    # One instruction-set clone of the CPU kernel instead of three: the
-    # clones come from the same source, and compiling them under ASan is most
-    # of this tree's build time.
+    # One instruction-set path of the CPU kernels instead of three: they
+    # come from the same source, and compiling them under ASan is most of
+    # this tree's build time.
     c_flags="-DSPARSA_NO_MULTIVERSIONING"
+    kernel_isas="generic"
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     export LSAN_OPTIONS="print_suppressions=0"
@@ -33,11 +35,13 @@ case "$mode" in
   tsan)
     sanitize="thread"
     include="concurrency"
-    # GCC function multi-versioning resolves its clones through ifuncs that
-    # run while the library is being relocated, before the TSan runtime is
-    # up; instrumented, they crash at load. The TSan tree checks the default
-    # clone only.
+    # GCC function multi-versioning (the estimator's kernels) resolves its
+    # clones through ifuncs that run while the library is being relocated,
+    # before the TSan runtime is up; instrumented, they crash at load. The
+    # TSan tree checks the default clone only, and one attention kernel path
+    # (the threading around them is the same for all).
     c_flags="-DSPARSA_NO_MULTIVERSIONING"
+    kernel_isas="generic"
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4"
     ;;
   *)
@@ -52,7 +56,7 @@ export CK_FORK=no
 
 # Configuring an existing tree again only refreshes it (source globs).
 cmake -S "$src" -B "$tree" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPARSA_SANITIZE="$sanitize" \
-  -DCMAKE_C_FLAGS="$c_flags" -DSPARSA_CUDA=OFF -DSPARSA_BUILD_TOOLS=OFF \
+  -DCMAKE_C_FLAGS="$c_flags" -DSPARSA_CPU_KERNEL_ISAS="$kernel_isas" -DSPARSA_CUDA=OFF -DSPARSA_BUILD_TOOLS=OFF \
   >"$tree.configure.log" 2>&1 || { cat "$tree.configure.log"; exit 1; }
 
 targets=$(python3 "$here/list_tests.py" "$tree" --include-labels "$include" \

@@ -33,7 +33,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import list_tests  # noqa: E402
 
-EXCLUDE = {"release", "bindings", "python", "java", "go", "rust", "sanitize", "large", "gpu"}
+# isa: the execute tests rerun on each CPU kernel path (valgrind runs no
+# AVX-512; the default path is checked already).
+EXCLUDE = {"release", "bindings", "python", "java", "go", "rust", "sanitize", "large", "gpu", "isa"}
 ERROR_EXIT = 97
 REDUCED_ENV = {
     "CK_FORK": "no",

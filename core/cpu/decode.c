@@ -1,0 +1,400 @@
+/* The CPU decode kernel: the items of a direct plan (a few query rows per
+ * kv head; see sp_cpu_decode in cpu_engine.h for the schedule), and the
+ * merge of their chunks.
+ *
+ * Decode reads every key and value once for a handful of query rows, so it
+ * runs at the speed the kv cache streams from memory. An item therefore
+ * walks its kv range in slabs of SP_CPU_NR token rows and, within a slab,
+ * over every kv head that has the block selected: in the (batch, token,
+ * head) layout a slab of all heads is one contiguous run of memory. Per kv
+ * head the arithmetic is the direct path of kernel_rows.h with the online
+ * softmax of the prefill kernel, so both give the same results for the same
+ * rows. float32 keys are read in place; other key types and partial slabs
+ * are converted a slab at a time into a scratch that stays in L1. Values of
+ * float32 and bf16 are read in place (bf16 widened in registers).
+ *
+ * Heads with their own masks may select different blocks: a block is
+ * worked on for a kv head when any of its query heads selects it, and the
+ * rows of the heads that do not are masked to -inf, which leaves their
+ * running state exactly as it was. */
+#include "kernel_name.h"
+#include "kernel_rows.h"
+
+/* ---- values straight from memory ----------------------------------------- */
+
+#if defined(SP_CPU_HAVE_SHUFFLE)
+
+typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));
+typedef uint32_t sp_u32xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(4)));
+
+/* SP_CPU_NR values at element index at: float32 as they are, bf16 widened
+ * (the bits of a bf16 are the high half of its float32). */
+SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf16) {
+  if (bf16) {
+    sp_u32xN wide = __builtin_convertvector(*(const sp_u16xN *)((const uint16_t *)base + at), sp_u32xN);
+    return (sp_f32xN)(wide << 16);
+  }
+  return *(const sp_f32xN *)((const float *)base + at);
+}
+
+/* acc[r] += sum_j p[r][j] v[j] for R rows (constant after inlining), v
+ * rows ld_v elements apart from element offset off, cols a multiple of
+ * 2 * SP_CPU_NR or of SP_CPU_NR. */
+SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
+                                         const void *v, int64_t off, int64_t ld_v, const int bf16,
+                                         int32_t cols, float *acc, int32_t ld_acc) {
+  int32_t c0 = 0;
+  for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
+    sp_f32xN a0[SP_CPU_DIRECT_ROWS], a1[SP_CPU_DIRECT_ROWS];
+    for (int r = 0; r < R; r++) {
+      a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
+      a1[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR);
+    }
+    for (int32_t j = 0; j < nk; j++) {
+      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, bf16);
+      const sp_f32xN v1 = sp_load_values(v, off + j * ld_v + c0 + SP_CPU_NR, bf16);
+      for (int r = 0; r < R; r++) {
+        const float w = p[(int64_t)r * ld_p + j];
+        a0[r] += w * v0;
+        a1[r] += w * v1;
+      }
+    }
+    for (int r = 0; r < R; r++) {
+      *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
+      *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR) = a1[r];
+    }
+  }
+  if (c0 < cols) {
+    sp_f32xN a0[SP_CPU_DIRECT_ROWS];
+    for (int r = 0; r < R; r++) a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
+    for (int32_t j = 0; j < nk; j++) {
+      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, bf16);
+      for (int r = 0; r < R; r++) a0[r] += p[(int64_t)r * ld_p + j] * v0;
+    }
+    for (int r = 0; r < R; r++) *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
+  }
+}
+
+/* Rows in runs of 8, 4, 2 and 1, each run's count a constant. */
+SP_CPU_INLINE void sp_decode_values(const float *p, int32_t ld_p, int32_t rows, int32_t nk,
+                                    const void *v, int64_t off, int64_t ld_v, const int bf16,
+                                    int32_t cols, float *acc, int32_t ld_acc) {
+  int32_t r0 = 0;
+  for (; r0 + 8 <= rows; r0 += 8)
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 8, nk, v, off, ld_v, bf16, cols,
+                          acc + (int64_t)r0 * ld_acc, ld_acc);
+  if (r0 + 4 <= rows) {
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 4, nk, v, off, ld_v, bf16, cols,
+                          acc + (int64_t)r0 * ld_acc, ld_acc);
+    r0 += 4;
+  }
+  if (r0 + 2 <= rows) {
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 2, nk, v, off, ld_v, bf16, cols,
+                          acc + (int64_t)r0 * ld_acc, ld_acc);
+    r0 += 2;
+  }
+  if (r0 < rows)
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 1, nk, v, off, ld_v, bf16, cols,
+                          acc + (int64_t)r0 * ld_acc, ld_acc);
+}
+
+#define SP_DECODE_VALUES_IN_PLACE 1
+#else
+#define SP_DECODE_VALUES_IN_PLACE 0
+#endif
+
+/* ---- one item -------------------------------------------------------------- */
+
+/* First entry of row [lo, hi) whose block is >= kb (columns ascend). */
+static int64_t sp_decode_lower_bound(const int32_t *col, int64_t lo, int64_t hi, int64_t kb) {
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (col[mid] < kb) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/* Whether mask head mh selects block kb next (its cursor is there). */
+static inline int sp_decode_selects(const sp_block_csr *list, const int64_t *cursor,
+                                    const int64_t *end, int32_t mh, int64_t kb) {
+  return cursor[mh] < end[mh] && list->col[cursor[mh]] == kb;
+}
+
+/* Token rows of the slab at j0 of block kb (none for INT64_MAX: no block). */
+static int64_t sp_decode_slab_rows(const sparsa_plan *plan, const sp_sequence *seq, int64_t kb,
+                                   int32_t j0) {
+  if (kb == INT64_MAX) return 0;
+  int64_t rows = seq->kv_len - kb * plan->block_kv;
+  rows = rows < plan->block_kv ? rows : plan->block_kv;
+  rows -= j0;
+  return rows < 0 ? 0 : rows < SP_CPU_NR ? rows : SP_CPU_NR;
+}
+
+/* Writes rows [0, rows) of the item's state as output and lse (row r =
+ * query row r % nq of head r / nq). */
+static void sp_decode_write(const sp_cpu_call *call, const sp_sequence *seq, int64_t b, int64_t q0,
+                            int32_t nq, const float *acc, int32_t ld_acc, const float *row_max,
+                            const float *row_sum) {
+  const sparsa_problem *p = &call->plan->problem;
+  const int64_t o_base = b * p->o_stride[0] + (seq->q_start + q0) * p->o_stride[1];
+  for (int64_t h = 0; h < p->q_heads; h++) {
+    for (int32_t i = 0; i < nq; i++) {
+      const int64_t r = h * nq + i;
+      const int64_t o_off = o_base + i * p->o_stride[1] + h * p->o_stride[2];
+      if (row_sum[r] > 0.0f)
+        sp_store_row(p->dtype, acc + r * ld_acc, p->v_head_dim, 1.0f / row_sum[r], call->out, o_off);
+      else
+        sp_zero_row(p->dtype, p->v_head_dim, call->out, o_off);
+    }
+    if (call->lse != NULL) {
+      const int64_t lse_base = b * p->lse_stride[0] + h * p->lse_stride[1] + (seq->q_start + q0) * p->lse_stride[2];
+      for (int32_t i = 0; i < nq; i++) {
+        const int64_t r = h * nq + i;
+        float value = -INFINITY;
+        if (row_sum[r] > 0.0f)
+          value = (float)(((double)row_max[r] + log2((double)row_sum[r])) * SP_LN2);
+        call->lse[lse_base + i * p->lse_stride[2]] = value;
+      }
+    }
+  }
+}
+
+void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_item *item,
+                                       unsigned char *scratch) {
+  const sparsa_plan *plan = call->plan;
+  const sparsa_problem *p = &plan->problem;
+  const sp_cpu_decode *d = &call->schedule->decode;
+  const sp_sequence *seq = &plan->sequences[item->seq];
+  const sparsa_dtype dtype = p->dtype;
+  const int32_t dim = p->head_dim, v_dim = p->v_head_dim, group = plan->group;
+  const int32_t ld_s = (plan->block_kv + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
+  const int32_t ld_acc = (v_dim + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
+  const int64_t q0 = (int64_t)item->q_block * plan->block_q;
+  const int32_t nq = (int32_t)(seq->q_len - q0 < plan->block_q ? seq->q_len - q0 : plan->block_q);
+  const int32_t rows = p->q_heads * nq, kv_rows = group * nq;
+  const int64_t b = p->cu_seqlens_q != NULL ? 0 : item->seq;
+
+  float *q = (float *)(scratch + d->q);
+  float *s = (float *)(scratch + d->s);
+  float *acc = (float *)(scratch + d->acc);
+  float *row_max = (float *)(scratch + d->row_max);
+  float *row_sum = (float *)(scratch + d->row_sum);
+  uint8_t *visible = scratch + d->visible;
+  float *kbuf = (float *)(scratch + d->kbuf);
+  float *vbuf = (float *)(scratch + d->vbuf);
+  int64_t *cursor = (int64_t *)(scratch + d->cursor);
+  int64_t *end = (int64_t *)(scratch + d->end);
+  int32_t *active = (int32_t *)(scratch + d->active);
+  int64_t *ahead = (int64_t *)(scratch + d->ahead);
+
+  const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1];
+  for (int32_t h = 0; h < p->q_heads; h++)
+    for (int32_t i = 0; i < nq; i++)
+      sp_load_row(dtype, call->q, q_base + i * p->q_stride[1] + (int64_t)h * p->q_stride[2], dim,
+                  q + ((int64_t)h * nq + i) * dim);
+  for (int32_t r = 0; r < rows; r++) {
+    row_max[r] = -INFINITY;
+    row_sum[r] = 0.0f;
+  }
+  memset(acc, 0, (size_t)rows * (size_t)ld_acc * sizeof(float));
+
+  if (seq->list >= 0) {
+    /* Decode walks each head's blocks by index (binary searches for the
+     * chunk, a cursor per head): the per-block view, which the plan built. */
+    const int64_t num_q_blocks = plan->lists[seq->list].num_q_blocks;
+    const sp_block_csr *list = &d->views[seq->list];
+    const int32_t mask_heads = plan->num_mask_heads;
+    const sp_geom geom = sp_geom_make(seq->q_len, seq->kv_len, plan->alignment);
+    const float score_mul = (float)((double)p->scale * SP_LOG2E);
+    const int64_t kb0 = (int64_t)item->phase * d->chunk_blocks, kb1 = kb0 + d->chunk_blocks;
+    const int64_t k_base = b * p->k_stride[0] + seq->kv_start * p->k_stride[1];
+    const int64_t v_base = b * p->v_stride[0] + seq->kv_start * p->v_stride[1];
+    const int in_place_keys = dtype == SPARSA_DTYPE_F32;
+    const int in_place_values = SP_DECODE_VALUES_IN_PLACE && v_dim == ld_acc &&
+                                (dtype == SPARSA_DTYPE_F32 || dtype == SPARSA_DTYPE_BF16);
+    const int bf16 = dtype == SPARSA_DTYPE_BF16;
+    for (int32_t mh = 0; mh < mask_heads; mh++) {
+      const int64_t row = (int64_t)mh * num_q_blocks + item->q_block;
+      const int64_t lo = list->row_ptr[row], hi = list->row_ptr[row + 1];
+      cursor[mh] = sp_decode_lower_bound(list->col, lo, hi, kb0);
+      end[mh] = sp_decode_lower_bound(list->col, cursor[mh], hi, kb1);
+    }
+    for (;;) {
+      /* The next block any head selects. */
+      int64_t kb = INT64_MAX;
+      for (int32_t mh = 0; mh < mask_heads; mh++)
+        if (cursor[mh] < end[mh] && list->col[cursor[mh]] < kb) kb = list->col[cursor[mh]];
+      if (kb == INT64_MAX) break;
+      const int64_t k0 = kb * plan->block_kv;
+      const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
+      const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
+      /* kv heads with a selecting query head, in order; the rest skip. */
+      int32_t num_active = 0;
+      for (int32_t g = 0; g < p->kv_heads; g++)
+        for (int32_t hh = 0; hh < group; hh++)
+          if (sp_decode_selects(list, cursor, end, mask_heads == 1 ? 0 : g * group + hh, kb)) {
+            active[num_active++] = g;
+            break;
+          }
+
+      /* The block each kv head works on next: its rows are requested a
+       * slab at a time while this block is worked on, so that sparse
+       * selections, which the hardware prefetchers cannot guess, still
+       * arrive ahead of use. */
+      for (int32_t g = 0; g < p->kv_heads; g++) {
+        ahead[g] = INT64_MAX;
+        for (int32_t hh = 0; hh < group; hh++) {
+          const int32_t mh = mask_heads == 1 ? 0 : g * group + hh;
+          int64_t c = cursor[mh];
+          if (c < end[mh] && list->col[c] == kb) c++;
+          if (c < end[mh] && list->col[c] < ahead[g]) ahead[g] = list->col[c];
+          if (mask_heads == 1) break;
+        }
+      }
+
+      /* Scores, slab by slab over all active kv heads. */
+      for (int32_t j0 = 0; j0 < nk_pad; j0 += SP_CPU_NR) {
+        const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
+        for (int32_t g = 0; g < p->kv_heads; g++) {
+          const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
+          if (rows_ahead > 0)
+            sp_prefetch_rows(dtype, call->k, k_base + (ahead[g] * plan->block_kv + j0) * p->k_stride[1] + g * p->k_stride[2],
+                             p->k_stride[1], (int32_t)rows_ahead, dim);
+        }
+        for (int32_t a = 0; a < num_active; a++) {
+          const int32_t g = active[a];
+          const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
+          const float *qg = q + (int64_t)g * kv_rows * dim;
+          float *sg = s + (int64_t)g * kv_rows * ld_s + j0;
+          if (in_place_keys && n == SP_CPU_NR) {
+            sp_scores_direct((const float *)call->k + off, p->k_stride[1], SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
+          } else {
+            sp_pack_values(dtype, call->k, off, p->k_stride[1], n, SP_CPU_NR, dim, dim, kbuf);
+            sp_scores_direct(kbuf, dim, SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
+          }
+        }
+      }
+      /* Masks and the online softmax, per kv head. */
+      for (int32_t a = 0; a < num_active; a++) {
+        const int32_t g = active[a];
+        float *sg = s + (int64_t)g * kv_rows * ld_s;
+        for (int32_t hh = 0; hh < group; hh++) {
+          const int32_t h = g * group + hh, mh = mask_heads == 1 ? 0 : h;
+          float *sh = sg + (int64_t)hh * nq * ld_s;
+          if (!sp_decode_selects(list, cursor, end, mh, kb)) {
+            for (int32_t i = 0; i < nq; i++)
+              for (int32_t j = 0; j < nk; j++) sh[(int64_t)i * ld_s + j] = -INFINITY;
+          } else if (!list->full[cursor[mh]]) {
+            sp_pattern_tile(plan->patterns[mh], &geom, q0, nq, k0, nk, visible, ld_s);
+            for (int32_t i = 0; i < nq; i++)
+              for (int32_t j = 0; j < nk; j++)
+                sh[(int64_t)i * ld_s + j] = visible[(int64_t)i * ld_s + j] ? sh[(int64_t)i * ld_s + j] : -INFINITY;
+          }
+        }
+        for (int32_t r = 0; r < kv_rows; r++)
+          for (int32_t j = nk; j < nk_pad; j++) sg[(int64_t)r * ld_s + j] = -INFINITY;
+        const int64_t r0 = (int64_t)g * kv_rows;
+        sp_softmax_update(sg, ld_s, kv_rows, nk_pad, score_mul, row_max + r0, row_sum + r0,
+                          acc + r0 * ld_acc, ld_acc, ld_acc);
+      }
+      /* Values, slab by slab over the same heads. */
+      for (int32_t j0 = 0; j0 < nk; j0 += SP_CPU_NR) {
+        const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
+        for (int32_t g = 0; g < p->kv_heads; g++) {
+          const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
+          if (rows_ahead > 0)
+            sp_prefetch_rows(dtype, call->v, v_base + (ahead[g] * plan->block_kv + j0) * p->v_stride[1] + g * p->v_stride[2],
+                             p->v_stride[1], (int32_t)rows_ahead, v_dim);
+        }
+        for (int32_t a = 0; a < num_active; a++) {
+          const int32_t g = active[a];
+          const int64_t off = v_base + (k0 + j0) * p->v_stride[1] + g * p->v_stride[2];
+          const float *pg = s + (int64_t)g * kv_rows * ld_s + j0;
+          float *ag = acc + (int64_t)g * kv_rows * ld_acc;
+#if SP_DECODE_VALUES_IN_PLACE
+          if (in_place_values) {
+            sp_decode_values(pg, ld_s, kv_rows, n, call->v, off, p->v_stride[1], bf16, ld_acc, ag, ld_acc);
+            continue;
+          }
+#else
+          (void)in_place_values, (void)bf16;
+#endif
+          sp_pack_values(dtype, call->v, off, p->v_stride[1], n, n, v_dim, ld_acc, vbuf);
+          sp_values_direct(pg, ld_s, kv_rows, n, vbuf, ld_acc, ld_acc, ag, ld_acc);
+        }
+      }
+      for (int32_t mh = 0; mh < mask_heads; mh++)
+        if (sp_decode_selects(list, cursor, end, mh, kb)) cursor[mh]++;
+    }
+  }
+
+  const int64_t slot0 = d->seq_slot[item->seq], slots = d->seq_slot[item->seq + 1] - slot0;
+  if (slots == 0) {
+    sp_decode_write(call, seq, b, q0, nq, acc, ld_acc, row_max, row_sum);
+    return;
+  }
+  /* One of several chunks: keep the partial state for the merge. */
+  const int64_t q_blocks = (seq->q_len + plan->block_q - 1) / plan->block_q;
+  const int64_t chunks = slots / q_blocks;
+  unsigned char *slot = call->workspace + d->slots_offset +
+                        (size_t)(slot0 + item->q_block * chunks + item->phase) * d->slot_bytes;
+  const size_t acc_bytes = (size_t)rows * (size_t)ld_acc * sizeof(float);
+  memcpy(slot, acc, acc_bytes);
+  float *state = (float *)(slot + (acc_bytes + 63) / 64 * 64);
+  memcpy(state, row_max, (size_t)rows * sizeof(float));
+  memcpy(state + rows, row_sum, (size_t)rows * sizeof(float));
+}
+
+/* ---- merge of the chunks ----------------------------------------------------- */
+
+/* Each row's partial results are weighted by 2^(max_c - max) relative to
+ * the largest maximum, so nothing overflows; a chunk whose maximum is -inf
+ * saw no key for the row and weighs 0. The sum accumulates into the first
+ * chunk's slot, which nothing reads afterwards. */
+void SP_CPU_KERNEL(sp_cpu_decode_merge)(const sp_cpu_call *call, int64_t merge) {
+  const sparsa_plan *plan = call->plan;
+  const sparsa_problem *p = &plan->problem;
+  const sp_cpu_decode *d = &call->schedule->decode;
+  const int32_t seq_index = (int32_t)(d->merges[merge] >> 32);
+  const int64_t q_block = d->merges[merge] & 0xffffffff;
+  const sp_sequence *seq = &plan->sequences[seq_index];
+  const int64_t q0 = q_block * plan->block_q;
+  const int32_t nq = (int32_t)(seq->q_len - q0 < plan->block_q ? seq->q_len - q0 : plan->block_q);
+  const int32_t rows = p->q_heads * nq;
+  const int32_t ld_acc = (p->v_head_dim + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
+  const int64_t q_blocks = (seq->q_len + plan->block_q - 1) / plan->block_q;
+  const int64_t slot0 = d->seq_slot[seq_index];
+  const int64_t chunks = (d->seq_slot[seq_index + 1] - slot0) / q_blocks;
+  const size_t acc_bytes = (size_t)rows * (size_t)ld_acc * sizeof(float);
+  unsigned char *first = call->workspace + d->slots_offset + (size_t)(slot0 + q_block * chunks) * d->slot_bytes;
+#define SP_SLOT_ACC(c) ((float *)(first + (size_t)(c) * d->slot_bytes))
+#define SP_SLOT_STATE(c) ((float *)(first + (size_t)(c) * d->slot_bytes + (acc_bytes + 63) / 64 * 64))
+  float *acc = SP_SLOT_ACC(0), *row_max = SP_SLOT_STATE(0), *row_sum = row_max + rows;
+  for (int32_t r = 0; r < rows; r++) {
+    float m = -INFINITY;
+    for (int64_t c = 0; c < chunks; c++) m = SP_SLOT_STATE(c)[r] > m ? SP_SLOT_STATE(c)[r] : m;
+    if (m == -INFINITY) {
+      row_sum[r] = 0.0f;
+      continue;
+    }
+    float *ar = acc + (int64_t)r * ld_acc;
+    const float w0 = sp_exp2_nonpositive(row_max[r] - m);
+    float sum = row_sum[r] * w0;
+    for (int32_t c = 0; c < ld_acc; c++) ar[c] *= w0;
+    for (int64_t c = 1; c < chunks; c++) {
+      const float *state = SP_SLOT_STATE(c);
+      if (state[r] == -INFINITY) continue;
+      const float w = sp_exp2_nonpositive(state[r] - m);
+      const float *ac = SP_SLOT_ACC(c) + (int64_t)r * ld_acc;
+      sum += state[rows + r] * w;
+      for (int32_t k = 0; k < ld_acc; k++) ar[k] += w * ac[k];
+    }
+    row_max[r] = m;
+    row_sum[r] = sum;
+  }
+#undef SP_SLOT_ACC
+#undef SP_SLOT_STATE
+  const int64_t b = p->cu_seqlens_q != NULL ? 0 : seq_index;
+  sp_decode_write(call, seq, b, q0, nq, acc, ld_acc, row_max, row_sum);
+}

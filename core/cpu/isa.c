@@ -1,0 +1,87 @@
+/* Choosing the kernels' instruction-set path for a context: the best one
+ * this build has and the processor runs, unless SPARSA_CPU_ISA asks for a
+ * particular one. A request that cannot be met is an error, not a silent
+ * fallback: whoever sets the variable (a test of one path, a benchmark)
+ * must not get results from another path while believing otherwise. */
+#include "isa.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../error.h"
+#include "cpu_engine.h"
+
+static const char *const sp_isa_names[SP_CPU_ISA_COUNT] = {"generic", "avx2", "avx512"};
+
+/* The paths compiled into this library (cpu/kernels.cmake defines a
+ * SPARSA_CPU_HAVE_* macro for each). */
+static const sp_cpu_kernels *const sp_isa_tables[SP_CPU_ISA_COUNT] = {
+#if defined(SPARSA_CPU_HAVE_GENERIC)
+    &sp_cpu_kernels_generic,
+#else
+    NULL,
+#endif
+#if defined(SPARSA_CPU_HAVE_AVX2)
+    &sp_cpu_kernels_avx2,
+#else
+    NULL,
+#endif
+#if defined(SPARSA_CPU_HAVE_AVX512)
+    &sp_cpu_kernels_avx512,
+#else
+    NULL,
+#endif
+};
+
+/* Whether the processor (and the operating system, which must save the
+ * wider registers; the compiler's run-time check includes that) runs the
+ * instructions the path was compiled with. */
+static int sp_isa_runs_here(sp_cpu_isa isa) {
+  switch (isa) {
+    case SP_CPU_ISA_GENERIC: return 1;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    case SP_CPU_ISA_AVX2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case SP_CPU_ISA_AVX512:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#endif
+    default: return 0;
+  }
+}
+
+const char *sp_cpu_isa_name(sp_cpu_isa isa) {
+  return (unsigned)isa < SP_CPU_ISA_COUNT ? sp_isa_names[isa] : "unknown";
+}
+
+const sp_cpu_kernels *sp_cpu_isa_kernels(sp_cpu_isa isa) {
+  return (unsigned)isa < SP_CPU_ISA_COUNT ? sp_isa_tables[isa] : NULL;
+}
+
+sparsa_status sp_cpu_isa_choose(sp_cpu_isa *out) {
+  const char *want = getenv("SPARSA_CPU_ISA");
+  if (want == NULL || want[0] == '\0' || strcmp(want, "auto") == 0) {
+    for (int i = SP_CPU_ISA_COUNT - 1; i >= 0; i--) {
+      if (sp_isa_tables[i] != NULL && sp_isa_runs_here((sp_cpu_isa)i)) {
+        *out = (sp_cpu_isa)i;
+        return SPARSA_OK;
+      }
+    }
+    return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                   "CPU engine: no kernel path of this build runs on this processor");
+  }
+  for (int i = 0; i < SP_CPU_ISA_COUNT; i++) {
+    if (strcmp(want, sp_isa_names[i]) != 0) continue;
+    if (sp_isa_tables[i] == NULL)
+      return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                     "SPARSA_CPU_ISA=%s: this build of the library has no %s kernels", want, want);
+    if (!sp_isa_runs_here((sp_cpu_isa)i))
+      return sp_fail(SPARSA_ERR_UNSUPPORTED, "SPARSA_CPU_ISA=%s: this processor lacks %s", want,
+                     i == SP_CPU_ISA_AVX512 ? "AVX-512 (F, BW, VL, DQ)" : "AVX2 and FMA");
+    *out = (sp_cpu_isa)i;
+    return SPARSA_OK;
+  }
+  return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
+                 "SPARSA_CPU_ISA=%s: expected avx512, avx2, generic or auto", want);
+}
