@@ -209,16 +209,56 @@ static sparsa_status sp_copy_head(sp_block_list *l, int32_t from, int32_t h, sp_
   return SPARSA_OK;
 }
 
+/* Row `row` as the earlier row `src` of its head moved right by shift key
+ * blocks (sp_pattern_translation), unless a moved run would reach past the
+ * whole key blocks; *moved says whether it was. */
+static sparsa_status sp_shift_row(const sp_block_list *l, const sp_tiling *t, int64_t src,
+                                  int64_t shift, sp_run_buf *r, int *moved, int64_t *blocks,
+                                  int64_t *full_blocks) {
+  int64_t first = l->run_ptr[src], n = l->run_ptr[src + 1] - first;
+  int64_t whole = t->g.kv_len >> t->kv_shift;
+  *moved = 0;
+  if (n > 0 && sp_block_run_end(r->v[first + n - 1]) + shift > whole) return SPARSA_OK;
+  SP_TRY(sp_runs_reserve(r, n));
+  const sp_block_run *in = r->v + first;
+  sp_block_run *out = r->v + r->n;
+  uint32_t end_step = (uint32_t)shift << 1; /* the end sits above the class bit */
+  int64_t full = 0;
+  for (int64_t k = 0; k < n; k++) {
+    out[k].begin = in[k].begin + (int32_t)shift;
+    out[k].end_full = in[k].end_full + end_step;
+    if (sp_block_run_full(in[k])) full += sp_block_run_end(in[k]) - in[k].begin;
+  }
+  r->n += n;
+  *moved = 1;
+  *blocks = l->row_ptr[src + 1] - l->row_ptr[src];
+  *full_blocks = full;
+  return SPARSA_OK;
+}
+
+/* direct: every row from its own spans, none copied or moved from another
+ * (the reference the shortcuts are tested against). */
 static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, int64_t row0,
-                                   sp_block_list *l, sp_row_memo *memo, sp_run_buf *r) {
+                                   int direct, sp_block_list *l, sp_row_memo *memo,
+                                   sp_run_buf *r) {
   sp_span_prep *prep = NULL;
   SP_TRY(sp_span_prep_create(p, t, &prep));
   sparsa_status st = SPARSA_OK;
   memo->repeatable = 0;
   for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
-    int64_t row = row0 + qb, blocks = 0, full_blocks = 0;
-    st = sp_build_row(p, prep, t, qb, l->run_ptr[row > row0 ? row - 1 : row], memo, r, &blocks,
-                      &full_blocks);
+    int64_t row = row0 + qb, blocks = 0, full_blocks = 0, back, shift;
+    int moved = 0;
+    if (!direct && sp_pattern_translation(p, t, qb, &back, &shift)) {
+      st = sp_shift_row(l, t, row - back, shift, r, &moved, &blocks, &full_blocks);
+      if (st != SPARSA_OK) break;
+      /* The spans kept for the next row's comparison are not this row's. */
+      if (moved) memo->repeatable = 0;
+    }
+    if (!moved) {
+      if (direct) memo->repeatable = 0;
+      st = sp_build_row(p, prep, t, qb, l->run_ptr[row > row0 ? row - 1 : row], memo, r,
+                        &blocks, &full_blocks);
+    }
     if (st != SPARSA_OK) break;
     l->run_ptr[row + 1] = r->n;
     l->row_ptr[row + 1] = l->row_ptr[row] + blocks;
@@ -228,9 +268,9 @@ static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, 
   return st;
 }
 
-sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t num_heads,
-                                  const sp_geom *g, int32_t block_q, int32_t block_kv,
-                                  sp_block_list *out) {
+static sparsa_status sp_block_list_make(const sparsa_pattern *const *patterns, int32_t num_heads,
+                                        const sp_geom *g, int32_t block_q, int32_t block_kv,
+                                        int direct, sp_block_list *out) {
   memset(out, 0, sizeof *out);
   atomic_init(&out->entries, NULL);
   sp_tiling t = sp_tiling_make(g, block_q, block_kv);
@@ -253,12 +293,12 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
     st = sp_runs_reserve(&r, 2 * t.num_q_blocks);
   if (st == SPARSA_OK) out->run_ptr[0] = out->row_ptr[0] = 0;
   for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++) {
-    int32_t same = h > 0 ? sp_same_pattern_before(patterns, h) : -1;
+    int32_t same = h > 0 && !direct ? sp_same_pattern_before(patterns, h) : -1;
     if (same >= 0) {
       st = sp_copy_head(out, same, h, &r);
       continue;
     }
-    st = sp_build_head(patterns[h], &t, (int64_t)h * t.num_q_blocks, out, &memo, &r);
+    st = sp_build_head(patterns[h], &t, (int64_t)h * t.num_q_blocks, direct, out, &memo, &r);
     /* Heads of one mask tend to have similar run counts: size the list for
      * all of them once the first is known. */
     if (st == SPARSA_OK && h == 0 && num_heads > 1)
@@ -272,6 +312,18 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
   }
   out->num_partial = out->row_ptr[rows] - out->num_full;
   return SPARSA_OK;
+}
+
+sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t num_heads,
+                                  const sp_geom *g, int32_t block_q, int32_t block_kv,
+                                  sp_block_list *out) {
+  return sp_block_list_make(patterns, num_heads, g, block_q, block_kv, 0, out);
+}
+
+sparsa_status sp_block_list_build_direct(const sparsa_pattern *const *patterns,
+                                         int32_t num_heads, const sp_geom *g, int32_t block_q,
+                                         int32_t block_kv, sp_block_list *out) {
+  return sp_block_list_make(patterns, num_heads, g, block_q, block_kv, 1, out);
 }
 
 void sp_block_list_free(sp_block_list *list) {

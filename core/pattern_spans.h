@@ -76,4 +76,14 @@ sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep
 
 void sp_spans_free(sp_spans *s);
 
+/* Whether query block qb sees the rule an earlier block sees, moved along
+ * the keys: every query i of qb sees exactly the keys that query
+ * i - back * block_q sees, each moved right by shift * block_kv (shift >= 0).
+ * Then qb's spans are those of qb - back moved by shift blocks, wherever
+ * they stay inside the whole key blocks (a narrower last block may classify
+ * differently). Both blocks have full height. Returns 0 where no such block
+ * is known (pattern_shift.c). */
+int sp_pattern_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb, int64_t *back,
+                           int64_t *shift);
+
 #endif

@@ -1,0 +1,73 @@
+/* Translations between query blocks (see sp_pattern_translation in
+ * pattern_spans.h): where the rule seen by one query block is the rule seen
+ * by an earlier one moved along the keys, the mask builder copies that
+ * block's runs moved by a whole number of key blocks instead of enumerating
+ * candidates again. Only neighborhoods answer so far: inside the grid, a
+ * step along one axis moves each query's window by the same step, or not at
+ * all where the window is clamped at the grid's edge. */
+#include "pattern_internal.h"
+#include "pattern_spans.h"
+
+/* The window of axis a (dilation 1) moves by the same delta, 0 or d, for
+ * every coordinate x in [x0, x1] stepped to x + d. Both bounds are
+ * non-decreasing in x with steps of 0 or 1, so comparing the ends suffices:
+ * a bound that rises by x1 + d - x0 over [x0, x1 + d] rises at every step,
+ * one that does not rise is constant. */
+static int sp_axis_moves(const sp_nbhd *nb, int a, int64_t x0, int64_t x1, int64_t d,
+                         int64_t *delta) {
+  sp_axis_window first = sp_nbhd_axis_window(nb, a, x0);
+  sp_axis_window last = sp_nbhd_axis_window(nb, a, x1 + d);
+  int64_t span = x1 + d - x0;
+  if (last.lo - first.lo == span && last.hi - first.hi == span) {
+    *delta = d;
+    return 1;
+  }
+  if (last.lo == first.lo && last.hi == first.hi) {
+    *delta = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* Query block qb (rows [q0, q0 + B)) as block qb - back stepped d cells
+ * along axis a, where back * B = d * stride[a]: the step leaves the other
+ * axes' coordinates as they are when both blocks lie in one line of axis a
+ * (one cell of the axes before it). */
+static int sp_nbhd_translation(const sp_nbhd *nb, const sp_tiling *t, int64_t qb, int64_t *back,
+                               int64_t *shift) {
+  if (nb->dilation[2] != 1) return 0; /* bounding boxes: not worth the care */
+  int64_t B = t->block_q, q0 = qb * B;
+  for (int a = 2; a >= 0; a--) {
+    int64_t S = nb->stride[a], L = nb->extent[a], m, d, delta;
+    if (nb->dilation[a] != 1) continue;
+    if (S % B == 0) {
+      m = S / B;
+      d = 1;
+    } else if (B % S == 0) {
+      m = 1;
+      d = B / S;
+    } else {
+      continue;
+    }
+    int64_t s0 = q0 - m * B;
+    if (s0 < 0 || s0 / (S * L) != (q0 + B - 1) / (S * L)) continue;
+    int64_t x0 = (s0 / S) % L, x1 = ((s0 + B - 1) / S) % L;
+    if (!sp_axis_moves(nb, a, x0, x1, d, &delta)) continue;
+    int64_t tokens = delta * S;
+    if (tokens % t->block_kv != 0) continue;
+    *back = m;
+    *shift = tokens >> t->kv_shift;
+    return 1;
+  }
+  return 0;
+}
+
+int sp_pattern_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb, int64_t *back,
+                           int64_t *shift) {
+  /* Both blocks must have full height: the last one may be cut short. */
+  if (qb <= 0 || (qb + 1) * t->block_q > t->g.q_len) return 0;
+  switch (p->kind) {
+    case SPARSA_PATTERN_NEIGHBORHOOD: return sp_nbhd_translation(&p->nbhd, t, qb, back, shift);
+    default: return 0;
+  }
+}
