@@ -274,6 +274,7 @@ static sparsa_status sp_block_list_make(const sparsa_pattern *const *patterns, i
   memset(out, 0, sizeof *out);
   atomic_init(&out->entries, NULL);
   sp_tiling t = sp_tiling_make(g, block_q, block_kv);
+  t.direct = direct;
   int64_t rows = (int64_t)num_heads * t.num_q_blocks;
   out->num_heads = num_heads;
   out->block_q = block_q;

@@ -34,6 +34,8 @@ typedef struct sp_tiling {
   int64_t num_q_blocks, num_kv_blocks;
   int kv_shift; /* log2(block_kv): block sizes are powers of two, and shifts
                    keep divisions out of the inner loops */
+  int direct;   /* merges piece by piece, without their shortcuts (the
+                   reference the shortcuts are tested against) */
 } sp_tiling;
 
 sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv);
