@@ -108,6 +108,7 @@ static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64
  * without a global row has the same runs). */
 typedef struct sp_row_memo {
   sp_spans spans[2];
+  sp_spans head;    /* a translated row's head (sp_translate_row) */
   int cur;          /* spans[cur] is this row's */
   int repeatable;   /* the previous row's runs follow from its spans alone */
   int64_t blocks, full_blocks; /* the previous row's counts */
@@ -116,6 +117,7 @@ typedef struct sp_row_memo {
 static void sp_row_memo_free(sp_row_memo *m) {
   sp_spans_free(&m->spans[0]);
   sp_spans_free(&m->spans[1]);
+  sp_spans_free(&m->head);
 }
 
 static int sp_spans_equal(const sp_spans *a, const sp_spans *b) {
@@ -209,29 +211,59 @@ static sparsa_status sp_copy_head(sp_block_list *l, int32_t from, int32_t h, sp_
   return SPARSA_OK;
 }
 
-/* Row `row` as the earlier row `src` of its head moved right by shift key
- * blocks (sp_pattern_translation), unless a moved run would reach past the
- * whole key blocks; *moved says whether it was. */
-static sparsa_status sp_shift_row(const sp_block_list *l, const sp_tiling *t, int64_t src,
-                                  int64_t shift, sp_run_buf *r, int *moved, int64_t *blocks,
-                                  int64_t *full_blocks) {
-  int64_t first = l->run_ptr[src], n = l->run_ptr[src + 1] - first;
-  int64_t whole = t->g.kv_len >> t->kv_shift;
+/* Row `row` of query block qb from an earlier row by a translation
+ * (sp_pattern_translation): the head's spans, then the earlier row's runs
+ * moved right, those landing past the key blocks dropped; a moved run that
+ * continues the head's last one of its class joins it, as it does when the
+ * row is derived from its own spans. *moved says whether the row was built:
+ * not where a head span is CHECK or a moved run reaches into, without
+ * passing, the blocks past the whole ones. */
+static sparsa_status sp_translate_row(const sparsa_pattern *p, const sp_block_list *l,
+                                      const sp_tiling *t, int64_t qb, int64_t row,
+                                      const sp_translation *tr, sp_spans *head, sp_run_buf *r,
+                                      int *moved, int64_t *blocks, int64_t *full_blocks) {
+  int64_t src = row - tr->back, first = l->run_ptr[src], n = l->run_ptr[src + 1] - first;
+  int64_t whole = t->g.kv_len >> t->kv_shift, shift = tr->shift;
   *moved = 0;
-  if (n > 0 && sp_block_run_end(r->v[first + n - 1]) + shift > whole) return SPARSA_OK;
-  SP_TRY(sp_runs_reserve(r, n));
-  const sp_block_run *in = r->v + first;
+  head->n = 0;
+  if (tr->head > 0) SP_TRY(sp_pattern_head_spans(p, t, qb, tr->head, head));
+  SP_TRY(sp_runs_reserve(r, head->n + n));
   sp_block_run *out = r->v + r->n;
-  uint32_t end_step = (uint32_t)shift << 1; /* the end sits above the class bit */
-  int64_t full = 0;
-  for (int64_t k = 0; k < n; k++) {
-    out[k].begin = in[k].begin + (int32_t)shift;
-    out[k].end_full = in[k].end_full + end_step;
-    if (sp_block_run_full(in[k])) full += sp_block_run_end(in[k]) - in[k].begin;
+  int64_t m = 0, count = 0, full = 0;
+  for (int64_t k = 0; k < head->n; k++) {
+    const sp_span *sp = &head->v[k];
+    if (sp->cls == SP_SPAN_CHECK) return SPARSA_OK;
+    out[m++] = sp_block_run_make(sp->b0, sp->b1, sp->cls == SP_SPAN_FULL);
   }
-  r->n += n;
+  const sp_block_run *in = r->v + first;
+  uint32_t end_step = (uint32_t)shift << 1; /* the end sits above the class bit */
+  int64_t k = 0;
+  if (n > 0 && m > 0 && sp_block_run_end(in[0]) + shift <= whole) {
+    /* The seam: where the head's last run ends, the first moved one starts
+     * at or after it, and joins it when of the same class. */
+    int64_t seam = sp_block_run_end(out[m - 1]), begin = in[0].begin + shift;
+    if (seam > begin) return SPARSA_OK;
+    if (seam == begin && sp_block_run_full(out[m - 1]) == sp_block_run_full(in[0])) {
+      out[m - 1].end_full = in[0].end_full + end_step;
+      k = 1;
+    }
+  }
+  for (; k < n; k++) {
+    sp_block_run run = {in[k].begin + (int32_t)shift, in[k].end_full + end_step};
+    if (sp_block_run_end(run) > whole) {
+      if (run.begin < t->num_kv_blocks) return SPARSA_OK;
+      break; /* this one and the rest lie past the keys */
+    }
+    out[m++] = run;
+  }
+  for (int64_t e = 0; e < m; e++) {
+    int64_t len = sp_block_run_end(out[e]) - out[e].begin;
+    count += len;
+    full += sp_block_run_full(out[e]) ? len : 0;
+  }
+  r->n += m;
   *moved = 1;
-  *blocks = l->row_ptr[src + 1] - l->row_ptr[src];
+  *blocks = count;
   *full_blocks = full;
   return SPARSA_OK;
 }
@@ -246,10 +278,11 @@ static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, 
   sparsa_status st = SPARSA_OK;
   memo->repeatable = 0;
   for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
-    int64_t row = row0 + qb, blocks = 0, full_blocks = 0, back, shift;
+    int64_t row = row0 + qb, blocks = 0, full_blocks = 0;
+    sp_translation tr;
     int moved = 0;
-    if (!direct && sp_pattern_translation(p, t, qb, &back, &shift)) {
-      st = sp_shift_row(l, t, row - back, shift, r, &moved, &blocks, &full_blocks);
+    if (!direct && sp_pattern_translation(p, t, qb, &tr)) {
+      st = sp_translate_row(p, l, t, qb, row, &tr, &memo->head, r, &moved, &blocks, &full_blocks);
       if (st != SPARSA_OK) break;
       /* The spans kept for the next row's comparison are not this row's. */
       if (moved) memo->repeatable = 0;

@@ -2,9 +2,10 @@
  * pattern_spans.h): where the rule seen by one query block is the rule seen
  * by an earlier one moved along the keys, the mask builder copies that
  * block's runs moved by a whole number of key blocks instead of enumerating
- * candidates again. Only neighborhoods answer so far: inside the grid, a
- * step along one axis moves each query's window by the same step, or not at
- * all where the window is clamped at the grid's edge. */
+ * candidates again. Neighborhoods: inside the grid, a step along one axis
+ * moves each query's window by the same step, or not at all where the
+ * window is clamped at the grid's edge. Radial patterns: the rule repeats
+ * from one frame to the next, but for the first key frame. */
 #include "pattern_internal.h"
 #include "pattern_spans.h"
 
@@ -33,8 +34,8 @@ static int sp_axis_moves(const sp_nbhd *nb, int a, int64_t x0, int64_t x1, int64
  * along axis a, where back * B = d * stride[a]: the step leaves the other
  * axes' coordinates as they are when both blocks lie in one line of axis a
  * (one cell of the axes before it). */
-static int sp_nbhd_translation(const sp_nbhd *nb, const sp_tiling *t, int64_t qb, int64_t *back,
-                               int64_t *shift) {
+static int sp_nbhd_translation(const sp_nbhd *nb, const sp_tiling *t, int64_t qb,
+                               sp_translation *out) {
   if (nb->dilation[2] != 1) return 0; /* bounding boxes: not worth the care */
   int64_t B = t->block_q, q0 = qb * B;
   for (int a = 2; a >= 0; a--) {
@@ -55,19 +56,37 @@ static int sp_nbhd_translation(const sp_nbhd *nb, const sp_tiling *t, int64_t qb
     if (!sp_axis_moves(nb, a, x0, x1, d, &delta)) continue;
     int64_t tokens = delta * S;
     if (tokens % t->block_kv != 0) continue;
-    *back = m;
-    *shift = tokens >> t->kv_shift;
+    out->back = m;
+    out->shift = tokens >> t->kv_shift;
+    out->head = 0;
     return 1;
   }
   return 0;
 }
 
-int sp_pattern_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb, int64_t *back,
-                           int64_t *shift) {
+/* A radial query block as the block one frame earlier: key frames keep
+ * their distances one frame further on, and frame 0, when in reach, is the
+ * one frame the earlier block had no counterpart for (the head). Frames and
+ * query blocks must tile evenly, and the block lie inside one frame. */
+static int sp_radial_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                                 sp_translation *out) {
+  int64_t F = p->u.radial.frame_tokens, B = t->block_q, M = sp_cap(p->u.radial.max_frames);
+  if (F % B != 0 || F % t->block_kv != 0) return 0;
+  int64_t P0 = qb * B + t->g.off, fp = sp_floor_div(P0, F);
+  if (fp != sp_floor_div(P0 + B - 1, F) || qb < F / B) return 0;
+  out->back = F / B;
+  out->shift = F >> t->kv_shift;
+  out->head = (fp >= 0 ? fp : -fp) <= M ? out->shift : 0;
+  return 1;
+}
+
+int sp_pattern_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                           sp_translation *out) {
   /* Both blocks must have full height: the last one may be cut short. */
   if (qb <= 0 || (qb + 1) * t->block_q > t->g.q_len) return 0;
   switch (p->kind) {
-    case SPARSA_PATTERN_NEIGHBORHOOD: return sp_nbhd_translation(&p->nbhd, t, qb, back, shift);
+    case SPARSA_PATTERN_NEIGHBORHOOD: return sp_nbhd_translation(&p->nbhd, t, qb, out);
+    case SPARSA_PATTERN_RADIAL: return sp_radial_translation(p, t, qb, out);
     default: return 0;
   }
 }

@@ -576,10 +576,10 @@ static sparsa_status sp_nbhd_spans(const sparsa_pattern *p, const sp_qtile *qt, 
  * frame: its positions are contiguous, so in each key frame the keys some
  * query sees form one interval and those every query sees another. */
 static sparsa_status sp_radial_frame_spans(const sparsa_pattern *p, const sp_qtile *qt, int64_t P0,
-                                           int64_t P1, sp_spans *out) {
+                                           int64_t P1, int64_t frames_end, sp_spans *out) {
   int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
   int64_t fp = sp_floor_div(P0, F), qs0 = sp_floor_mod(P0, F), qs1 = sp_floor_mod(P1, F);
-  int64_t last_frame = (qt->t->g.kv_len - 1) / F;
+  int64_t last_frame = sp_min64((qt->t->g.kv_len - 1) / F, frames_end - 1);
   for (int64_t fj = sp_max64(fp - M, 0); fj <= sp_min64(fp + M, last_frame); fj++) {
     int64_t f = fj > fp ? fj - fp : fp - fj, base = fj * F;
     int64_t w = sp_radial_width(p->u.radial.window, f);
@@ -594,16 +594,16 @@ static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt
                                      sp_spans *out) {
   int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
   int64_t fp0 = sp_floor_div(qt->P0, F), fp1 = sp_floor_div(qt->P1, F);
-  if (fp0 == fp1) return sp_radial_frame_spans(p, qt, qt->P0, qt->P1, out);
+  if (fp0 == fp1) return sp_radial_frame_spans(p, qt, qt->P0, qt->P1, INT64_MAX, out);
   if (fp1 == fp0 + 1) {
     /* Straddling two frames: each part exactly, a block full only if both
      * parts fill it. */
     int64_t cut = fp1 * F, base = out->n;
-    SP_TRY(sp_radial_frame_spans(p, qt, qt->P0, cut - 1, out));
+    SP_TRY(sp_radial_frame_spans(p, qt, qt->P0, cut - 1, INT64_MAX, out));
     int64_t split = out->n;
     sp_qtile sub = *qt;
     sub.base = split;
-    SP_TRY(sp_radial_frame_spans(p, &sub, cut, qt->P1, out));
+    SP_TRY(sp_radial_frame_spans(p, &sub, cut, qt->P1, INT64_MAX, out));
     return sp_merge_regions(out, qt, base, split, SP_MERGE_ROWS);
   }
   /* Frames shorter than the query block: the block's queries cover whole
@@ -657,8 +657,7 @@ static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr
   return sp_fail(SPARSA_ERR_INTERNAL, "mask building: pattern kind %d unknown", (int)p->kind);
 }
 
-sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep,
-                               const sp_tiling *t, int64_t qb, sp_spans *out) {
+static sp_qtile sp_qtile_at(const sp_tiling *t, int64_t qb, const sp_spans *out) {
   sp_qtile qt;
   qt.t = t;
   qt.q0 = qb * t->block_q;
@@ -666,5 +665,23 @@ sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep
   qt.P0 = qt.q0 + t->g.off;
   qt.P1 = qt.q1 - 1 + t->g.off;
   qt.base = out->n;
+  return qt;
+}
+
+sparsa_status sp_pattern_head_spans(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                                    int64_t head, sp_spans *out) {
+  sp_qtile qt = sp_qtile_at(t, qb, out);
+  if (p->kind != SPARSA_PATTERN_RADIAL || sp_floor_div(qt.P0, p->u.radial.frame_tokens) !=
+                                              sp_floor_div(qt.P1, p->u.radial.frame_tokens))
+    return sp_fail(SPARSA_ERR_INTERNAL, "mask building: no head spans for pattern kind %d",
+                   (int)p->kind);
+  /* Whole frames: a translation's head ends on a frame boundary. */
+  int64_t frames = head * t->block_kv / p->u.radial.frame_tokens;
+  return sp_radial_frame_spans(p, &qt, qt.P0, qt.P1, frames, out);
+}
+
+sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep,
+                               const sp_tiling *t, int64_t qb, sp_spans *out) {
+  sp_qtile qt = sp_qtile_at(t, qb, out);
   return sp_spans_at(p, prep, &qt, out);
 }

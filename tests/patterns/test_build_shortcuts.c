@@ -6,8 +6,9 @@
  *
  * Random geometries: q_len != kv_len, lengths not multiples of the blocks,
  * both alignments, block sizes 16..256; random patterns of every kind,
- * unions and intersections nested, and neighborhoods on grids whose axes
- * line up with the blocks (where translations apply) or not. The seed is
+ * unions and intersections nested, neighborhoods on grids whose axes line
+ * up with the blocks (where translations apply) or not, and radial patterns
+ * whose frames are whole numbers of blocks of some sizes. The seed is
  * printed; set SPARSA_TEST_SEED to replay a run, SPARSA_TEST_CASES to
  * change the number of cases. */
 #include <check.h>
@@ -85,14 +86,27 @@ START_TEST(shortcuts_change_nothing) {
   uint64_t seed = test_seed();
   printf("build_shortcuts: seed %" PRIu64 " (SPARSA_TEST_SEED=%" PRIu64 " replays it)\n", seed, seed);
   uint64_t rng = seed;
-  int64_t translated_rows = 0, differing_lengths = 0;
+  int64_t translated_rows = 0, with_head = 0, differing_lengths = 0;
   for (int n = 0; n < num_cases; n++) {
     int64_t q_len, kv_len;
     int32_t heads = (int32_t)ref_rng_range(&rng, 1, MAX_HEADS);
     ref_pattern *ref[MAX_HEADS];
     sparsa_pattern *lib[MAX_HEADS];
     const sparsa_pattern *of_head[MAX_HEADS];
-    if (ref_rng_range(&rng, 0, 1)) {
+    int mode = (int)ref_rng_range(&rng, 0, 2);
+    if (mode == 2) {
+      /* Radial patterns whose frames are whole numbers of blocks of some
+       * sizes, where a query block repeats the one a frame earlier. */
+      q_len = ref_rng_range(&rng, 1, 3000);
+      kv_len = ref_rng_range(&rng, 0, 1) ? q_len : ref_rng_range(&rng, 1, 3000);
+      for (int32_t h = 0; h < heads; h++) {
+        int64_t F = (16 << ref_rng_range(&rng, 0, 3)) * ref_rng_range(&rng, 1, 3);
+        int64_t max_frames = ref_rng_range(&rng, 0, 2) == 0 ? SPARSA_UNBOUNDED
+                                                            : ref_rng_range(&rng, 0, kv_len / F + 2);
+        ref[h] = ref_rng_range(&rng, 0, 3) ? ref_pattern_radial(F, ref_rng_range(&rng, 0, F + 2), max_frames)
+                                           : ref_pattern_random(&rng, q_len, kv_len);
+      }
+    } else if (mode == 1) {
       /* Neighborhoods: every head on one grid. */
       int32_t dims;
       int64_t extent[3];
@@ -129,8 +143,10 @@ START_TEST(shortcuts_change_nothing) {
     sp_tiling t = sp_tiling_make(&g, block_q, block_kv);
     for (int32_t h = 0; h < heads; h++)
       for (int64_t qb = 0; qb < t.num_q_blocks; qb++) {
-        int64_t back, shift;
-        translated_rows += sp_pattern_translation(of_head[h], &t, qb, &back, &shift);
+        sp_translation tr;
+        if (!sp_pattern_translation(of_head[h], &t, qb, &tr)) continue;
+        translated_rows++;
+        with_head += tr.head > 0;
       }
     sp_block_list_free(&fast);
     sp_block_list_free(&direct);
@@ -139,10 +155,12 @@ START_TEST(shortcuts_change_nothing) {
       ref_pattern_free(ref[h]);
     }
   }
-  printf("build_shortcuts: %d cases, %lld with q_len != kv_len, %lld query blocks translated\n",
-         num_cases, (long long)differing_lengths, (long long)translated_rows);
+  printf("build_shortcuts: %d cases, %lld with q_len != kv_len, %lld query blocks translated "
+         "(%lld with a head)\n", num_cases, (long long)differing_lengths, (long long)translated_rows,
+         (long long)with_head);
   /* The shortcuts were taken, not merely allowed. */
   ck_assert_int_gt(translated_rows, 0);
+  ck_assert_int_gt(with_head, 0);
   ck_assert_int_gt(differing_lengths, 0);
 }
 END_TEST
