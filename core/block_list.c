@@ -237,8 +237,12 @@ static sparsa_status sp_translate_row(const sparsa_pattern *p, const sp_block_li
   }
   const sp_block_run *in = r->v + first;
   uint32_t end_step = (uint32_t)shift << 1; /* the end sits above the class bit */
-  int64_t k = 0;
-  if (n > 0 && m > 0 && sp_block_run_end(in[0]) + shift <= whole) {
+  /* Runs ascend: those that stay inside the whole key blocks come first;
+   * of the others, all must land past the keys. */
+  int64_t keep = n, k = 0;
+  while (keep > 0 && sp_block_run_end(in[keep - 1]) + shift > whole) keep--;
+  if (keep < n && in[keep].begin + shift < t->num_kv_blocks) return SPARSA_OK;
+  if (keep > 0 && m > 0) {
     /* The seam: where the head's last run ends, the first moved one starts
      * at or after it, and joins it when of the same class. */
     int64_t seam = sp_block_run_end(out[m - 1]), begin = in[0].begin + shift;
@@ -248,14 +252,12 @@ static sparsa_status sp_translate_row(const sparsa_pattern *p, const sp_block_li
       k = 1;
     }
   }
-  for (; k < n; k++) {
-    sp_block_run run = {in[k].begin + (int32_t)shift, in[k].end_full + end_step};
-    if (sp_block_run_end(run) > whole) {
-      if (run.begin < t->num_kv_blocks) return SPARSA_OK;
-      break; /* this one and the rest lie past the keys */
-    }
-    out[m++] = run;
+  sp_block_run *moved_out = out + m - k;
+  for (; k < keep; k++) {
+    moved_out[k].begin = in[k].begin + (int32_t)shift;
+    moved_out[k].end_full = in[k].end_full + end_step;
   }
+  m = moved_out + keep - out;
   for (int64_t e = 0; e < m; e++) {
     int64_t len = sp_block_run_end(out[e]) - out[e].begin;
     count += len;
