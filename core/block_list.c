@@ -1,7 +1,9 @@
 /* Block lists from patterns: per head and query block, the candidate spans
  * of pattern_spans.c turned into runs. Spans already known full or partial
  * become runs directly; only CHECK spans are classified block by block, so
- * the cost follows the number of runs, never the number of blocks. */
+ * the cost follows the number of runs, never the number of blocks. Rows
+ * that repeat the previous row's spans, or that an earlier row of the head
+ * determines by a translation (pattern_shift.c), are copies of those. */
 #include <string.h>
 
 #include "alloc.h"
