@@ -1,7 +1,9 @@
 /* Block lists from patterns: per head and query block, the candidate spans
  * of pattern_spans.c turned into runs. Spans already known full or partial
  * become runs directly; only CHECK spans are classified block by block, so
- * the cost follows the number of runs, never the number of blocks. */
+ * the cost follows the number of runs, never the number of blocks. Rows
+ * that repeat the previous row's spans, or that an earlier row of the head
+ * determines by a translation (pattern_shift.c), are copies of those. */
 #include <string.h>
 
 #include "alloc.h"
@@ -108,6 +110,8 @@ static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64
  * without a global row has the same runs). */
 typedef struct sp_row_memo {
   sp_spans spans[2];
+  sp_spans head;    /* a translated row's head (sp_translate_row) */
+  int64_t *full_of_row; /* full blocks of each row of the head being built */
   int cur;          /* spans[cur] is this row's */
   int repeatable;   /* the previous row's runs follow from its spans alone */
   int64_t blocks, full_blocks; /* the previous row's counts */
@@ -116,6 +120,8 @@ typedef struct sp_row_memo {
 static void sp_row_memo_free(sp_row_memo *m) {
   sp_spans_free(&m->spans[0]);
   sp_spans_free(&m->spans[1]);
+  sp_spans_free(&m->head);
+  sp_free(m->full_of_row);
 }
 
 static int sp_spans_equal(const sp_spans *a, const sp_spans *b) {
@@ -209,31 +215,119 @@ static sparsa_status sp_copy_head(sp_block_list *l, int32_t from, int32_t h, sp_
   return SPARSA_OK;
 }
 
+_Static_assert(sizeof(sp_block_run) == sizeof(uint64_t), "a run is two 32-bit fields");
+
+/* Row `row` of query block qb from an earlier row by a translation
+ * (sp_pattern_translation): the head's spans, then the earlier row's runs
+ * moved right, those landing past the key blocks dropped; a moved run that
+ * continues the head's last one of its class joins it, as it does when the
+ * row is derived from its own spans. *moved says whether the row was built:
+ * not where a head span is CHECK or a moved run reaches into, without
+ * passing, the blocks past the whole ones. */
+static sparsa_status sp_translate_row(const sparsa_pattern *p, const sp_block_list *l,
+                                      const sp_tiling *t, int64_t qb, int64_t row,
+                                      const sp_translation *tr, sp_row_memo *memo, sp_run_buf *r,
+                                      int *moved, int64_t *blocks, int64_t *full_blocks) {
+  int64_t src = row - tr->back, first = l->run_ptr[src], n = l->run_ptr[src + 1] - first;
+  int64_t whole = t->g.kv_len >> t->kv_shift, shift = tr->shift;
+  sp_spans *head = &memo->head;
+  *moved = 0;
+  head->n = 0;
+  if (tr->head > 0) SP_TRY(sp_pattern_head_spans(p, t, qb, tr->head, head));
+  SP_TRY(sp_runs_reserve(r, head->n + n));
+  sp_block_run *out = r->v + r->n;
+  /* Counts: the source row's, less the runs dropped, plus the head's. */
+  int64_t m = 0, count = l->row_ptr[src + 1] - l->row_ptr[src];
+  int64_t full = memo->full_of_row[qb - tr->back];
+  for (int64_t k = 0; k < head->n; k++) {
+    const sp_span *sp = &head->v[k];
+    if (sp->cls == SP_SPAN_CHECK) return SPARSA_OK;
+    out[m++] = sp_block_run_make(sp->b0, sp->b1, sp->cls == SP_SPAN_FULL);
+    count += sp->b1 - sp->b0;
+    full += sp->cls == SP_SPAN_FULL ? sp->b1 - sp->b0 : 0;
+  }
+  const sp_block_run *in = r->v + first;
+  uint32_t end_step = (uint32_t)shift << 1; /* the end sits above the class bit */
+  /* Runs ascend: those that stay inside the whole key blocks come first;
+   * of the others, all must land past the keys. */
+  int64_t keep = n, k = 0;
+  while (keep > 0 && sp_block_run_end(in[keep - 1]) + shift > whole) {
+    keep--;
+    int64_t len = sp_block_run_end(in[keep]) - in[keep].begin;
+    count -= len;
+    full -= sp_block_run_full(in[keep]) ? len : 0;
+  }
+  if (keep < n && in[keep].begin + shift < t->num_kv_blocks) return SPARSA_OK;
+  if (keep > 0 && m > 0) {
+    /* The seam: where the head's last run ends, the first moved one starts
+     * at or after it, and joins it when of the same class. */
+    int64_t seam = sp_block_run_end(out[m - 1]), begin = in[0].begin + shift;
+    if (seam > begin) return SPARSA_OK;
+    if (seam == begin && sp_block_run_full(out[m - 1]) == sp_block_run_full(in[0])) {
+      out[m - 1].end_full = in[0].end_full + end_step;
+      k = 1;
+    }
+  }
+  /* Both fields move in one 64-bit add: neither carries into the other
+   * (indices stay below 2^27), whatever the byte order. */
+  sp_block_run step_run = {(int32_t)shift, end_step};
+  uint64_t step;
+  memcpy(&step, &step_run, sizeof step);
+  sp_block_run *moved_out = out + m - k;
+  for (; k < keep; k++) {
+    uint64_t v;
+    memcpy(&v, &in[k], sizeof v);
+    v += step;
+    memcpy(&moved_out[k], &v, sizeof v);
+  }
+  r->n += moved_out + keep - out;
+  *moved = 1;
+  *blocks = count;
+  *full_blocks = full;
+  return SPARSA_OK;
+}
+
+/* direct: every row from its own spans, none copied or moved from another
+ * (the reference the shortcuts are tested against). */
 static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, int64_t row0,
-                                   sp_block_list *l, sp_row_memo *memo, sp_run_buf *r) {
+                                   int direct, sp_block_list *l, sp_row_memo *memo,
+                                   sp_run_buf *r) {
   sp_span_prep *prep = NULL;
   SP_TRY(sp_span_prep_create(p, t, &prep));
   sparsa_status st = SPARSA_OK;
   memo->repeatable = 0;
   for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
     int64_t row = row0 + qb, blocks = 0, full_blocks = 0;
-    st = sp_build_row(p, prep, t, qb, l->run_ptr[row > row0 ? row - 1 : row], memo, r, &blocks,
-                      &full_blocks);
+    sp_translation tr;
+    int moved = 0;
+    if (!direct && sp_pattern_translation(p, t, qb, &tr)) {
+      st = sp_translate_row(p, l, t, qb, row, &tr, memo, r, &moved, &blocks, &full_blocks);
+      if (st != SPARSA_OK) break;
+      /* The spans kept for the next row's comparison are not this row's. */
+      if (moved) memo->repeatable = 0;
+    }
+    if (!moved) {
+      if (direct) memo->repeatable = 0;
+      st = sp_build_row(p, prep, t, qb, l->run_ptr[row > row0 ? row - 1 : row], memo, r,
+                        &blocks, &full_blocks);
+    }
     if (st != SPARSA_OK) break;
     l->run_ptr[row + 1] = r->n;
     l->row_ptr[row + 1] = l->row_ptr[row] + blocks;
     l->num_full += full_blocks;
+    memo->full_of_row[qb] = full_blocks;
   }
   sp_span_prep_free(prep);
   return st;
 }
 
-sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t num_heads,
-                                  const sp_geom *g, int32_t block_q, int32_t block_kv,
-                                  sp_block_list *out) {
+static sparsa_status sp_block_list_make(const sparsa_pattern *const *patterns, int32_t num_heads,
+                                        const sp_geom *g, int32_t block_q, int32_t block_kv,
+                                        int direct, sp_block_list *out) {
   memset(out, 0, sizeof *out);
   atomic_init(&out->entries, NULL);
   sp_tiling t = sp_tiling_make(g, block_q, block_kv);
+  t.direct = direct;
   int64_t rows = (int64_t)num_heads * t.num_q_blocks;
   out->num_heads = num_heads;
   out->block_q = block_q;
@@ -245,20 +339,21 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
   sp_run_buf r = {0};
   sp_row_memo memo;
   memset(&memo, 0, sizeof memo);
+  memo.full_of_row = sp_malloc(sp_mul_size((size_t)t.num_q_blocks + 1, sizeof(int64_t)));
   sparsa_status st = SPARSA_OK;
-  if (out->run_ptr == NULL || out->row_ptr == NULL)
+  if (out->run_ptr == NULL || out->row_ptr == NULL || memo.full_of_row == NULL)
     st = sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask building: allocating %lld row offsets",
                  (long long)rows + 1);
   else
     st = sp_runs_reserve(&r, 2 * t.num_q_blocks);
   if (st == SPARSA_OK) out->run_ptr[0] = out->row_ptr[0] = 0;
   for (int32_t h = 0; h < num_heads && st == SPARSA_OK; h++) {
-    int32_t same = h > 0 ? sp_same_pattern_before(patterns, h) : -1;
+    int32_t same = h > 0 && !direct ? sp_same_pattern_before(patterns, h) : -1;
     if (same >= 0) {
       st = sp_copy_head(out, same, h, &r);
       continue;
     }
-    st = sp_build_head(patterns[h], &t, (int64_t)h * t.num_q_blocks, out, &memo, &r);
+    st = sp_build_head(patterns[h], &t, (int64_t)h * t.num_q_blocks, direct, out, &memo, &r);
     /* Heads of one mask tend to have similar run counts: size the list for
      * all of them once the first is known. */
     if (st == SPARSA_OK && h == 0 && num_heads > 1)
@@ -272,6 +367,18 @@ sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t
   }
   out->num_partial = out->row_ptr[rows] - out->num_full;
   return SPARSA_OK;
+}
+
+sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t num_heads,
+                                  const sp_geom *g, int32_t block_q, int32_t block_kv,
+                                  sp_block_list *out) {
+  return sp_block_list_make(patterns, num_heads, g, block_q, block_kv, 0, out);
+}
+
+sparsa_status sp_block_list_build_direct(const sparsa_pattern *const *patterns,
+                                         int32_t num_heads, const sp_geom *g, int32_t block_q,
+                                         int32_t block_kv, sp_block_list *out) {
+  return sp_block_list_make(patterns, num_heads, g, block_q, block_kv, 1, out);
 }
 
 void sp_block_list_free(sp_block_list *list) {

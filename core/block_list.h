@@ -61,6 +61,12 @@ typedef struct sp_block_list {
 sparsa_status sp_block_list_build(const sparsa_pattern *const *patterns, int32_t num_heads,
                                   const sp_geom *g, int32_t block_q, int32_t block_kv,
                                   sp_block_list *out);
+/* The same list, each row derived from its own candidate spans: no row is
+ * copied or moved from an earlier one and no head from another. Slower;
+ * the reference the builder's shortcuts are tested against. */
+sparsa_status sp_block_list_build_direct(const sparsa_pattern *const *patterns,
+                                         int32_t num_heads, const sp_geom *g, int32_t block_q,
+                                         int32_t block_kv, sp_block_list *out);
 void sp_block_list_free(sp_block_list *list);
 
 /* The per-block view of list, built by the first caller (any thread; the

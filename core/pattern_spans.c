@@ -24,6 +24,7 @@ sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv) {
   t.num_q_blocks = (g->q_len + block_q - 1) / block_q;
   t.num_kv_blocks = (g->kv_len + block_kv - 1) / block_kv;
   t.kv_shift = 0;
+  t.direct = 0;
   while (((int64_t)1 << t.kv_shift) < block_kv) t.kv_shift++;
   return t;
 }
@@ -187,6 +188,32 @@ static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
   return (ca == SP_SPAN_CHECK || cb == SP_SPAN_CHECK) ? SP_SPAN_CHECK : SP_SPAN_PARTIAL;
 }
 
+/* Pushes src[0..n) as they are, the first cut to start at x or later: the
+ * pieces of a merge where the other region leaves each class unchanged
+ * (an intersection inside a full span, a union outside the other's spans).
+ * What sp_push would do, one compare per span where a span neither touches
+ * nor overlaps the last one pushed. Room for n spans is reserved. */
+static sparsa_status sp_push_spans(sp_spans *out, const sp_qtile *qt, const sp_span *src, int64_t n,
+                                   int64_t x) {
+  SP_TRY(sp_push(out, qt, sp_max64(src[0].b0, x), src[0].b1, (int)src[0].cls));
+  for (int64_t k = 1; k < n; k++) {
+    const sp_span *last = out->n > qt->base ? &out->v[out->n - 1] : NULL;
+    if (last != NULL && (src[k].b0 > last->b1 || (src[k].b0 == last->b1 && src[k].cls != last->cls)) &&
+        src[k].b1 <= qt->t->num_kv_blocks)
+      out->v[out->n++] = src[k];
+    else
+      SP_TRY(sp_push(out, qt, src[k].b0, src[k].b1, (int)src[k].cls));
+  }
+  return SPARSA_OK;
+}
+
+/* Spans of src[0..n) that end at or before y. */
+static inline int64_t sp_spans_ending_by(const sp_span *src, int64_t n, int64_t y) {
+  int64_t k = 0;
+  while (k < n && src[k].b1 <= y) k++;
+  return k;
+}
+
 /* Merges the regions [a, b) and [b, n) of out (each sorted and disjoint)
  * into one, left at [a, ...). */
 static sparsa_status sp_merge_regions(sp_spans *out, const sp_qtile *qt, int64_t a, int64_t b,
@@ -219,28 +246,70 @@ static sparsa_status sp_merge_regions(sp_spans *out, const sp_qtile *qt, int64_t
   int64_t c = out->n;
   sp_qtile sub = *qt;
   sub.base = c;
+  /* Room was reserved above: no push below reallocates, A and B stay put.
+   * The pieces between consecutive boundaries of either region, in order,
+   * each with the class its regions give it; x is where the last one ended. */
   const sp_span *A = out->v + a, *B = out->v + b;
   int64_t i = 0, j = 0, x = INT64_MIN;
-  for (;;) {
-    int64_t sa = i < na ? sp_max64(A[i].b0, x) : INT64_MAX;
-    int64_t sb = j < nb ? sp_max64(B[j].b0, x) : INT64_MAX;
-    int64_t s = sp_min64(sa, sb);
-    if (s == INT64_MAX) break;
-    int in_a = i < na && A[i].b0 <= s, in_b = j < nb && B[j].b0 <= s;
-    int64_t e = INT64_MAX;
-    if (i < na) e = sp_min64(e, in_a ? A[i].b1 : A[i].b0);
-    if (j < nb) e = sp_min64(e, in_b ? B[j].b1 : B[j].b0);
-    int cls = sp_merge_class(in_a, in_a ? A[i].cls : 0, in_b, in_b ? B[j].cls : 0, op);
-    if (cls >= 0) {
-      /* Room was reserved above: this push cannot reallocate. */
-      sparsa_status st = sp_push(out, &sub, s, e, cls);
-      if (st != SPARSA_OK) return st;
-      A = out->v + a;
-      B = out->v + b;
+  int is_union = op == SP_MERGE_UNION || op == SP_MERGE_UNION_EXACT;
+  int is_inter = op == SP_MERGE_INTERSECTION, bulk = !qt->t->direct;
+  while (i < na && j < nb) {
+    int64_t a0 = sp_max64(A[i].b0, x), b0 = sp_max64(B[j].b0, x), s, e, k;
+    int cls;
+    /* Runs of spans that keep their class go through in one step: A's
+     * before B's next span (union), or inside a full span of B
+     * (intersection); and the same with A and B exchanged. */
+    if (bulk && (is_union ? a0 < b0 : is_inter && b0 <= a0 && a0 < B[j].b1 && B[j].cls == SP_SPAN_FULL)) {
+      k = sp_spans_ending_by(A + i, na - i, is_union ? b0 : B[j].b1);
+      if (k > 0) {
+        SP_TRY(sp_push_spans(out, &sub, A + i, k, x));
+        i += k;
+        x = A[i - 1].b1;
+        j += B[j].b1 <= x;
+        continue;
+      }
     }
+    if (bulk && (is_union ? b0 < a0 : is_inter && a0 <= b0 && b0 < A[i].b1 && A[i].cls == SP_SPAN_FULL)) {
+      k = sp_spans_ending_by(B + j, nb - j, is_union ? a0 : A[i].b1);
+      if (k > 0) {
+        SP_TRY(sp_push_spans(out, &sub, B + j, k, x));
+        j += k;
+        x = B[j - 1].b1;
+        i += A[i].b1 <= x;
+        continue;
+      }
+    }
+    if (a0 < b0) {
+      s = a0;
+      e = sp_min64(A[i].b1, b0);
+      cls = sp_merge_class(1, (int)A[i].cls, 0, 0, op);
+    } else if (b0 < a0) {
+      s = b0;
+      e = sp_min64(B[j].b1, a0);
+      cls = sp_merge_class(0, 0, 1, (int)B[j].cls, op);
+    } else {
+      s = a0;
+      e = sp_min64(A[i].b1, B[j].b1);
+      cls = sp_merge_class(1, (int)A[i].cls, 1, (int)B[j].cls, op);
+    }
+    if (cls >= 0) SP_TRY(sp_push(out, &sub, s, e, cls));
     x = e;
-    if (i < na && A[i].b1 <= x) i++;
-    if (j < nb && B[j].b1 <= x) j++;
+    i += A[i].b1 <= x;
+    j += B[j].b1 <= x;
+  }
+  /* The rest lies in one region only, which an intersection drops. */
+  if (is_union && bulk) {
+    if (i < na) SP_TRY(sp_push_spans(out, &sub, A + i, na - i, x));
+    if (j < nb) SP_TRY(sp_push_spans(out, &sub, B + j, nb - j, x));
+  } else if (!is_inter) {
+    for (; i < na; i++) {
+      SP_TRY(sp_push(out, &sub, sp_max64(A[i].b0, x), A[i].b1,
+                     sp_merge_class(1, (int)A[i].cls, 0, 0, op)));
+    }
+    for (; j < nb; j++) {
+      SP_TRY(sp_push(out, &sub, sp_max64(B[j].b0, x), B[j].b1,
+                     sp_merge_class(0, 0, 1, (int)B[j].cls, op)));
+    }
   }
   int64_t m = out->n - c;
   memmove(out->v + a, out->v + c, (size_t)m * sizeof(sp_span));
@@ -507,10 +576,10 @@ static sparsa_status sp_nbhd_spans(const sparsa_pattern *p, const sp_qtile *qt, 
  * frame: its positions are contiguous, so in each key frame the keys some
  * query sees form one interval and those every query sees another. */
 static sparsa_status sp_radial_frame_spans(const sparsa_pattern *p, const sp_qtile *qt, int64_t P0,
-                                           int64_t P1, sp_spans *out) {
+                                           int64_t P1, int64_t frames_end, sp_spans *out) {
   int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
   int64_t fp = sp_floor_div(P0, F), qs0 = sp_floor_mod(P0, F), qs1 = sp_floor_mod(P1, F);
-  int64_t last_frame = (qt->t->g.kv_len - 1) / F;
+  int64_t last_frame = sp_min64((qt->t->g.kv_len - 1) / F, frames_end - 1);
   for (int64_t fj = sp_max64(fp - M, 0); fj <= sp_min64(fp + M, last_frame); fj++) {
     int64_t f = fj > fp ? fj - fp : fp - fj, base = fj * F;
     int64_t w = sp_radial_width(p->u.radial.window, f);
@@ -525,16 +594,16 @@ static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt
                                      sp_spans *out) {
   int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
   int64_t fp0 = sp_floor_div(qt->P0, F), fp1 = sp_floor_div(qt->P1, F);
-  if (fp0 == fp1) return sp_radial_frame_spans(p, qt, qt->P0, qt->P1, out);
+  if (fp0 == fp1) return sp_radial_frame_spans(p, qt, qt->P0, qt->P1, INT64_MAX, out);
   if (fp1 == fp0 + 1) {
     /* Straddling two frames: each part exactly, a block full only if both
      * parts fill it. */
     int64_t cut = fp1 * F, base = out->n;
-    SP_TRY(sp_radial_frame_spans(p, qt, qt->P0, cut - 1, out));
+    SP_TRY(sp_radial_frame_spans(p, qt, qt->P0, cut - 1, INT64_MAX, out));
     int64_t split = out->n;
     sp_qtile sub = *qt;
     sub.base = split;
-    SP_TRY(sp_radial_frame_spans(p, &sub, cut, qt->P1, out));
+    SP_TRY(sp_radial_frame_spans(p, &sub, cut, qt->P1, INT64_MAX, out));
     return sp_merge_regions(out, qt, base, split, SP_MERGE_ROWS);
   }
   /* Frames shorter than the query block: the block's queries cover whole
@@ -588,8 +657,7 @@ static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr
   return sp_fail(SPARSA_ERR_INTERNAL, "mask building: pattern kind %d unknown", (int)p->kind);
 }
 
-sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep,
-                               const sp_tiling *t, int64_t qb, sp_spans *out) {
+static sp_qtile sp_qtile_at(const sp_tiling *t, int64_t qb, const sp_spans *out) {
   sp_qtile qt;
   qt.t = t;
   qt.q0 = qb * t->block_q;
@@ -597,5 +665,23 @@ sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep
   qt.P0 = qt.q0 + t->g.off;
   qt.P1 = qt.q1 - 1 + t->g.off;
   qt.base = out->n;
+  return qt;
+}
+
+sparsa_status sp_pattern_head_spans(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                                    int64_t head, sp_spans *out) {
+  sp_qtile qt = sp_qtile_at(t, qb, out);
+  if (p->kind != SPARSA_PATTERN_RADIAL || sp_floor_div(qt.P0, p->u.radial.frame_tokens) !=
+                                              sp_floor_div(qt.P1, p->u.radial.frame_tokens))
+    return sp_fail(SPARSA_ERR_INTERNAL, "mask building: no head spans for pattern kind %d",
+                   (int)p->kind);
+  /* Whole frames: a translation's head ends on a frame boundary. */
+  int64_t frames = head * t->block_kv / p->u.radial.frame_tokens;
+  return sp_radial_frame_spans(p, &qt, qt.P0, qt.P1, frames, out);
+}
+
+sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep,
+                               const sp_tiling *t, int64_t qb, sp_spans *out) {
+  sp_qtile qt = sp_qtile_at(t, qb, out);
   return sp_spans_at(p, prep, &qt, out);
 }

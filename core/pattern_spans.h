@@ -34,6 +34,8 @@ typedef struct sp_tiling {
   int64_t num_q_blocks, num_kv_blocks;
   int kv_shift; /* log2(block_kv): block sizes are powers of two, and shifts
                    keep divisions out of the inner loops */
+  int direct;   /* merges piece by piece, without their shortcuts (the
+                   reference the shortcuts are tested against) */
 } sp_tiling;
 
 sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv);
@@ -75,5 +77,27 @@ sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep
                                const sp_tiling *t, int64_t qb, sp_spans *out);
 
 void sp_spans_free(sp_spans *s);
+
+/* How query block qb's runs follow from an earlier block's: every query i
+ * of qb sees exactly the keys that query i - back * block_q sees, each
+ * moved right by shift * block_kv (shift >= 0), and besides those only keys
+ * in blocks [0, head), which sp_pattern_head_spans gives. Keys are taken on
+ * the unbounded line: moved runs that land past the key blocks are dropped,
+ * and the builder derives nothing where one would straddle the end of the
+ * whole key blocks (a narrower last block may classify differently). Both
+ * blocks have full height. */
+typedef struct sp_translation {
+  int64_t back, shift, head;
+} sp_translation;
+
+/* Returns 0 where no such earlier block is known (pattern_shift.c). */
+int sp_pattern_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                           sp_translation *out);
+
+/* Appends the spans of query block qb that lie in key blocks [0, head),
+ * for a translation's head: those sp_pattern_spans gives there, in the
+ * same order and classes. */
+sparsa_status sp_pattern_head_spans(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                                    int64_t head, sp_spans *out);
 
 #endif

@@ -1,0 +1,92 @@
+/* Translations between query blocks (see sp_pattern_translation in
+ * pattern_spans.h): where the rule seen by one query block is the rule seen
+ * by an earlier one moved along the keys, the mask builder copies that
+ * block's runs moved by a whole number of key blocks instead of enumerating
+ * candidates again. Neighborhoods: inside the grid, a step along one axis
+ * moves each query's window by the same step, or not at all where the
+ * window is clamped at the grid's edge. Radial patterns: the rule repeats
+ * from one frame to the next, but for the first key frame. */
+#include "pattern_internal.h"
+#include "pattern_spans.h"
+
+/* The window of axis a (dilation 1) moves by the same delta, 0 or d, for
+ * every coordinate x in [x0, x1] stepped to x + d. Both bounds are
+ * non-decreasing in x with steps of 0 or 1, so comparing the ends suffices:
+ * a bound that rises by x1 + d - x0 over [x0, x1 + d] rises at every step,
+ * one that does not rise is constant. */
+static int sp_axis_moves(const sp_nbhd *nb, int a, int64_t x0, int64_t x1, int64_t d,
+                         int64_t *delta) {
+  sp_axis_window first = sp_nbhd_axis_window(nb, a, x0);
+  sp_axis_window last = sp_nbhd_axis_window(nb, a, x1 + d);
+  int64_t span = x1 + d - x0;
+  if (last.lo - first.lo == span && last.hi - first.hi == span) {
+    *delta = d;
+    return 1;
+  }
+  if (last.lo == first.lo && last.hi == first.hi) {
+    *delta = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* Query block qb (rows [q0, q0 + B)) as block qb - back stepped d cells
+ * along axis a, where back * B = d * stride[a]: the step leaves the other
+ * axes' coordinates as they are when both blocks lie in one line of axis a
+ * (one cell of the axes before it). */
+static int sp_nbhd_translation(const sp_nbhd *nb, const sp_tiling *t, int64_t qb,
+                               sp_translation *out) {
+  if (nb->dilation[2] != 1) return 0; /* bounding boxes: not worth the care */
+  int64_t B = t->block_q, q0 = qb * B;
+  for (int a = 2; a >= 0; a--) {
+    int64_t S = nb->stride[a], L = nb->extent[a], m, d, delta;
+    if (nb->dilation[a] != 1) continue;
+    if (S % B == 0) {
+      m = S / B;
+      d = 1;
+    } else if (B % S == 0) {
+      m = 1;
+      d = B / S;
+    } else {
+      continue;
+    }
+    int64_t s0 = q0 - m * B;
+    if (s0 < 0 || s0 / (S * L) != (q0 + B - 1) / (S * L)) continue;
+    int64_t x0 = (s0 / S) % L, x1 = ((s0 + B - 1) / S) % L;
+    if (!sp_axis_moves(nb, a, x0, x1, d, &delta)) continue;
+    int64_t tokens = delta * S;
+    if (tokens % t->block_kv != 0) continue;
+    out->back = m;
+    out->shift = tokens >> t->kv_shift;
+    out->head = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* A radial query block as the block one frame earlier: key frames keep
+ * their distances one frame further on, and frame 0, when in reach, is the
+ * one frame the earlier block had no counterpart for (the head). Frames and
+ * query blocks must tile evenly, and the block lie inside one frame. */
+static int sp_radial_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                                 sp_translation *out) {
+  int64_t F = p->u.radial.frame_tokens, B = t->block_q, M = sp_cap(p->u.radial.max_frames);
+  if (F % B != 0 || F % t->block_kv != 0) return 0;
+  int64_t P0 = qb * B + t->g.off, fp = sp_floor_div(P0, F);
+  if (fp != sp_floor_div(P0 + B - 1, F) || qb < F / B) return 0;
+  out->back = F / B;
+  out->shift = F >> t->kv_shift;
+  out->head = (fp >= 0 ? fp : -fp) <= M ? out->shift : 0;
+  return 1;
+}
+
+int sp_pattern_translation(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
+                           sp_translation *out) {
+  /* Both blocks must have full height: the last one may be cut short. */
+  if (qb <= 0 || (qb + 1) * t->block_q > t->g.q_len) return 0;
+  switch (p->kind) {
+    case SPARSA_PATTERN_NEIGHBORHOOD: return sp_nbhd_translation(&p->nbhd, t, qb, out);
+    case SPARSA_PATTERN_RADIAL: return sp_radial_translation(p, t, qb, out);
+    default: return 0;
+  }
+}

@@ -1,0 +1,179 @@
+/* The mask builder's shortcuts change no result: a block list built with
+ * them (rows copied from the previous query block, moved from an earlier
+ * one by a translation, heads copied from a head sharing the pattern) is
+ * identical, run for run, to the list derived row by row from each query
+ * block's own candidate spans (sp_block_list_build_direct).
+ *
+ * Random geometries: q_len != kv_len, lengths not multiples of the blocks,
+ * both alignments, block sizes 16..256; random patterns of every kind,
+ * unions and intersections nested, neighborhoods on grids whose axes line
+ * up with the blocks (where translations apply) or not, and radial patterns
+ * whose frames are whole numbers of blocks of some sizes. The seed is
+ * printed; set SPARSA_TEST_SEED to replay a run, SPARSA_TEST_CASES to
+ * change the number of cases. */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "block_list.h"
+#include "pattern_spans.h"
+#include "reference/ref_membership.h"
+
+enum { MAX_HEADS = 3 };
+
+static uint64_t test_seed(void) {
+  const char *env = getenv("SPARSA_TEST_SEED");
+  if (env != NULL && *env) return strtoull(env, NULL, 0);
+  return (uint64_t)time(NULL) ^ ((uint64_t)clock() << 20);
+}
+
+/* Grid extents (at most 16384 cells), powers of two more often than not,
+ * so that steps along an axis are often whole query and key blocks. */
+static int64_t random_grid(uint64_t *rng, int32_t *dims, int64_t extent[3]) {
+  for (;;) {
+    int64_t cells = 1;
+    *dims = (int32_t)ref_rng_range(rng, 1, 3);
+    for (int a = 0; a < *dims; a++) {
+      extent[a] = ref_rng_range(rng, 0, 3) ? (int64_t)1 << ref_rng_range(rng, 0, 6)
+                                           : ref_rng_range(rng, 1, 40);
+      if (*dims == 1) extent[a] = ref_rng_range(rng, 1, 3000);
+      cells *= extent[a];
+    }
+    if (cells <= 16384) return cells;
+  }
+}
+
+static ref_pattern *random_neighborhood_on(uint64_t *rng, int32_t dims, const int64_t extent[3]) {
+  sparsa_neighborhood nb;
+  memset(&nb, 0, sizeof nb);
+  nb.struct_size = sizeof nb;
+  nb.num_dims = dims;
+  for (int a = 0; a < dims; a++) {
+    int64_t e = extent[a];
+    nb.extent[a] = e;
+    nb.kernel[a] = ref_rng_range(rng, 1, e + 2);
+    nb.dilation[a] = ref_rng_range(rng, 0, 3) ? 1 : ref_rng_range(rng, 1, e / 2 + 1);
+    nb.causal[a] = ref_rng_range(rng, 0, 3) == 0;
+  }
+  return ref_pattern_neighborhood(&nb);
+}
+
+static void compare_lists(const sp_block_list *a, const sp_block_list *b, const char *what) {
+  ck_assert_int_eq(a->num_q_blocks, b->num_q_blocks);
+  ck_assert_int_eq(a->num_kv_blocks, b->num_kv_blocks);
+  int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t n = a->run_ptr[r + 1] - a->run_ptr[r];
+    int same = n == b->run_ptr[r + 1] - b->run_ptr[r] &&
+               memcmp(a->runs + a->run_ptr[r], b->runs + b->run_ptr[r], (size_t)n * sizeof *a->runs) == 0;
+    ck_assert_msg(same, "%s: head %lld q block %lld: %lld runs with the shortcuts, %lld without, or "
+                  "they differ", what, (long long)(r / a->num_q_blocks),
+                  (long long)(r % a->num_q_blocks), (long long)n,
+                  (long long)(b->run_ptr[r + 1] - b->run_ptr[r]));
+    ck_assert_msg(a->row_ptr[r + 1] == b->row_ptr[r + 1], "%s: row %lld: block counts differ", what,
+                  (long long)r);
+  }
+  ck_assert_int_eq(a->num_full, b->num_full);
+  ck_assert_int_eq(a->num_partial, b->num_partial);
+}
+
+START_TEST(shortcuts_change_nothing) {
+  const char *cases_env = getenv("SPARSA_TEST_CASES");
+  int num_cases = cases_env != NULL && *cases_env ? atoi(cases_env) : 1500;
+  uint64_t seed = test_seed();
+  printf("build_shortcuts: seed %" PRIu64 " (SPARSA_TEST_SEED=%" PRIu64 " replays it)\n", seed, seed);
+  uint64_t rng = seed;
+  int64_t translated_rows = 0, with_head = 0, differing_lengths = 0;
+  for (int n = 0; n < num_cases; n++) {
+    int64_t q_len, kv_len;
+    int32_t heads = (int32_t)ref_rng_range(&rng, 1, MAX_HEADS);
+    ref_pattern *ref[MAX_HEADS];
+    sparsa_pattern *lib[MAX_HEADS];
+    const sparsa_pattern *of_head[MAX_HEADS];
+    int mode = (int)ref_rng_range(&rng, 0, 2);
+    if (mode == 2) {
+      /* Radial patterns whose frames are whole numbers of blocks of some
+       * sizes, where a query block repeats the one a frame earlier. */
+      q_len = ref_rng_range(&rng, 1, 3000);
+      kv_len = ref_rng_range(&rng, 0, 1) ? q_len : ref_rng_range(&rng, 1, 3000);
+      for (int32_t h = 0; h < heads; h++) {
+        int64_t F = (16 << ref_rng_range(&rng, 0, 3)) * ref_rng_range(&rng, 1, 3);
+        int64_t max_frames = ref_rng_range(&rng, 0, 2) == 0 ? SPARSA_UNBOUNDED
+                                                            : ref_rng_range(&rng, 0, kv_len / F + 2);
+        ref[h] = ref_rng_range(&rng, 0, 3) ? ref_pattern_radial(F, ref_rng_range(&rng, 0, F + 2), max_frames)
+                                           : ref_pattern_random(&rng, q_len, kv_len);
+      }
+    } else if (mode == 1) {
+      /* Neighborhoods: every head on one grid. */
+      int32_t dims;
+      int64_t extent[3];
+      q_len = kv_len = random_grid(&rng, &dims, extent);
+      for (int32_t h = 0; h < heads; h++)
+        ref[h] = h == 0 || ref_rng_range(&rng, 0, 2) ? random_neighborhood_on(&rng, dims, extent)
+                                                     : ref_pattern_random(&rng, q_len, kv_len);
+    } else {
+      q_len = ref_rng_range(&rng, 1, 2500);
+      kv_len = ref_rng_range(&rng, 0, 2) ? q_len : ref_rng_range(&rng, 1, 2500);
+      for (int32_t h = 0; h < heads; h++) ref[h] = ref_pattern_random(&rng, q_len, kv_len);
+    }
+    differing_lengths += q_len != kv_len;
+    for (int32_t h = 0; h < heads; h++) {
+      ck_assert_ptr_nonnull(ref[h]);
+      ck_assert_int_eq(ref_pattern_to_sparsa(ref[h], &lib[h]), SPARSA_OK);
+      of_head[h] = lib[h];
+    }
+    if (heads > 1 && ref_rng_range(&rng, 0, 3) == 0) of_head[heads - 1] = lib[0]; /* shared */
+    int32_t block_q = 16 << ref_rng_range(&rng, 0, 4), block_kv = 16 << ref_rng_range(&rng, 0, 4);
+    int top_left = (int)ref_rng_range(&rng, 0, 1);
+    sp_geom g = sp_geom_make(q_len, kv_len, top_left ? SPARSA_ALIGN_TOP_LEFT : SPARSA_ALIGN_BOTTOM_RIGHT);
+    char what[400], d[300];
+    ref_pattern_describe(ref[0], d, sizeof d);
+    snprintf(what, sizeof what, "seed %" PRIu64 " case %d: %d heads, head 0 %s, q %lld kv %lld blocks %dx%d %s",
+             seed, n, (int)heads, d, (long long)q_len, (long long)kv_len, (int)block_q,
+             (int)block_kv, top_left ? "top-left" : "bottom-right");
+    sp_block_list fast, direct;
+    ck_assert_msg(sp_block_list_build(of_head, heads, &g, block_q, block_kv, &fast) == SPARSA_OK,
+                  "%s: %s", what, sparsa_last_error());
+    ck_assert_msg(sp_block_list_build_direct(of_head, heads, &g, block_q, block_kv, &direct) == SPARSA_OK,
+                  "%s: %s", what, sparsa_last_error());
+    compare_lists(&fast, &direct, what);
+    sp_tiling t = sp_tiling_make(&g, block_q, block_kv);
+    for (int32_t h = 0; h < heads; h++)
+      for (int64_t qb = 0; qb < t.num_q_blocks; qb++) {
+        sp_translation tr;
+        if (!sp_pattern_translation(of_head[h], &t, qb, &tr)) continue;
+        translated_rows++;
+        with_head += tr.head > 0;
+      }
+    sp_block_list_free(&fast);
+    sp_block_list_free(&direct);
+    for (int32_t h = 0; h < heads; h++) {
+      sparsa_pattern_destroy(lib[h]);
+      ref_pattern_free(ref[h]);
+    }
+  }
+  printf("build_shortcuts: %d cases, %lld with q_len != kv_len, %lld query blocks translated "
+         "(%lld with a head)\n", num_cases, (long long)differing_lengths, (long long)translated_rows,
+         (long long)with_head);
+  /* The shortcuts were taken, not merely allowed. */
+  ck_assert_int_gt(translated_rows, 0);
+  ck_assert_int_gt(with_head, 0);
+  ck_assert_int_gt(differing_lengths, 0);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("build_shortcuts");
+  TCase *tc = tcase_create("shortcuts");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, shortcuts_change_nothing);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
