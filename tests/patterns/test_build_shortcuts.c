@@ -82,7 +82,11 @@ static void compare_lists(const sp_block_list *a, const sp_block_list *b, const 
 
 START_TEST(shortcuts_change_nothing) {
   const char *cases_env = getenv("SPARSA_TEST_CASES");
-  int num_cases = cases_env != NULL && *cases_env ? atoi(cases_env) : 1500;
+  /* A reduced run (SPARSA_TEST_CASES, the sanitizer and valgrind jobs)
+   * checks its cases but is too short to promise that every shortcut came
+   * up, so only the full run asserts that they did. */
+  const int full_run = cases_env == NULL || *cases_env == '\0';
+  int num_cases = full_run ? 1500 : atoi(cases_env);
   uint64_t seed = test_seed();
   printf("build_shortcuts: seed %" PRIu64 " (SPARSA_TEST_SEED=%" PRIu64 " replays it)\n", seed, seed);
   uint64_t rng = seed;
@@ -159,9 +163,11 @@ START_TEST(shortcuts_change_nothing) {
          "(%lld with a head)\n", num_cases, (long long)differing_lengths, (long long)translated_rows,
          (long long)with_head);
   /* The shortcuts were taken, not merely allowed. */
-  ck_assert_int_gt(translated_rows, 0);
-  ck_assert_int_gt(with_head, 0);
-  ck_assert_int_gt(differing_lengths, 0);
+  if (full_run) {
+    ck_assert_int_gt(translated_rows, 0);
+    ck_assert_int_gt(with_head, 0);
+    ck_assert_int_gt(differing_lengths, 0);
+  }
 }
 END_TEST
 
