@@ -321,7 +321,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
           (void)in_place_values, (void)bf16;
 #endif
           sp_pack_values(dtype, call->v, off, p->v_stride[1], n, n, v_dim, ld_acc, vbuf);
-          sp_values_direct(pg, ld_s, kv_rows, n, vbuf, ld_acc, ld_acc, ag, ld_acc);
+          sp_decode_values(pg, ld_s, kv_rows, n, vbuf, 0, ld_acc, 0, ld_acc, ag, ld_acc);
         }
       }
       for (int32_t mh = 0; mh < mask_heads; mh++)

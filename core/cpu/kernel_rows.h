@@ -1,7 +1,8 @@
 /* Row-level building blocks that the CPU kernels share (the prefill
  * kernel, attention.c, and the decode kernel, decode.c): conversion of rows
  * between the storage types and float32 scratch, the few-row ("direct")
- * dot products and value updates, and the online softmax update. Static
+ * dot products, prefetching, and the online softmax update (the decode
+ * kernel's value update, which also reads bf16 rows in place, is its own). Static
  * inline, so each instruction-set build of a kernel gets its own copy. */
 #ifndef SPARSA_CPU_KERNEL_ROWS_H
 #define SPARSA_CPU_KERNEL_ROWS_H
@@ -150,43 +151,6 @@ SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols,
   }
 }
 
-/* acc[r] += sum_j p[r][j] vb[j] for R rows (a constant after inlining, so
- * the accumulators stay in registers), two vectors of columns at a time. */
-SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
-                                  const float *vb, int64_t ld_v, int32_t cols, float *acc,
-                                  int32_t ld_acc) {
-  int32_t c0 = 0;
-  for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
-    sp_f32xN a0[SP_CPU_DIRECT_ROWS], a1[SP_CPU_DIRECT_ROWS];
-    for (int r = 0; r < R; r++) {
-      a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
-      a1[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR);
-    }
-    for (int32_t j = 0; j < nk; j++) {
-      const float *vr = vb + j * ld_v + c0;
-      const sp_f32xN v0 = *(const sp_f32xN *)vr, v1 = *(const sp_f32xN *)(vr + SP_CPU_NR);
-      for (int r = 0; r < R; r++) {
-        const float w = p[(int64_t)r * ld_p + j];
-        a0[r] += w * v0;
-        a1[r] += w * v1;
-      }
-    }
-    for (int r = 0; r < R; r++) {
-      *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
-      *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR) = a1[r];
-    }
-  }
-  if (c0 < cols) {
-    sp_f32xN a0[SP_CPU_DIRECT_ROWS];
-    for (int r = 0; r < R; r++) a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
-    for (int32_t j = 0; j < nk; j++) {
-      const sp_f32xN v0 = *(const sp_f32xN *)(vb + j * ld_v + c0);
-      for (int r = 0; r < R; r++) a0[r] += p[(int64_t)r * ld_p + j] * v0;
-    }
-    for (int r = 0; r < R; r++) *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
-  }
-}
-
 #else /* portable loops: the same order of work, lanes as arrays */
 
 SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols, const float *q,
@@ -198,18 +162,6 @@ SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols,
       float dot = 0.0f;
       for (int32_t d = 0; d < dim; d++) dot += qr[d] * kj[d];
       s[(int64_t)r * ld_s + j] = dot;
-    }
-  }
-}
-
-SP_CPU_INLINE void sp_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
-                                  const float *vb, int64_t ld_v, int32_t cols, float *acc,
-                                  int32_t ld_acc) {
-  for (int r = 0; r < R; r++) {
-    float *ar = acc + (int64_t)r * ld_acc;
-    for (int32_t j = 0; j < nk; j++) {
-      const float w = p[(int64_t)r * ld_p + j];
-      for (int32_t c = 0; c < cols; c++) ar[c] += w * vb[j * ld_v + c];
     }
   }
 }
@@ -229,25 +181,6 @@ SP_CPU_INLINE void sp_prefetch_rows(sparsa_dtype dtype, const void *base, int64_
 #else
   (void)dtype, (void)base, (void)offset, (void)row_stride, (void)n, (void)dim;
 #endif
-}
-
-/* Rows in runs of 8, 4, 2 and 1, each run's count a constant. */
-SP_CPU_INLINE void sp_values_direct(const float *p, int32_t ld_p, int32_t rows, int32_t nk,
-                                    const float *vb, int64_t ld_v, int32_t cols, float *acc,
-                                    int32_t ld_acc) {
-  int32_t r0 = 0;
-  for (; r0 + 8 <= rows; r0 += 8)
-    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 8, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
-  if (r0 + 4 <= rows) {
-    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 4, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
-    r0 += 4;
-  }
-  if (r0 + 2 <= rows) {
-    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 2, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
-    r0 += 2;
-  }
-  if (r0 < rows)
-    sp_values_rows(p + (int64_t)r0 * ld_p, ld_p, 1, nk, vb, ld_v, cols, acc + (int64_t)r0 * ld_acc, ld_acc);
 }
 
 /* ---- online softmax ----------------------------------------------------- */
