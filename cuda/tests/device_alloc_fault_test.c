@@ -25,7 +25,7 @@
 #include <cuda_runtime_api.h>
 #include <sparsa/sparsa.h>
 
-enum { SKIP_CODE = 77 };
+#include "gpu_test_util.h"
 
 typedef int64_t (*inject_fn)(int64_t n);
 static inject_fn g_inject;
@@ -36,13 +36,6 @@ static const int64_t LQ = 300, LKV = 700, LQ_DECODE = 4;
 static void *g_q, *g_k, *g_v, *g_out, *g_out_decode;
 static size_t g_q_bytes, g_kv_bytes, g_qd_bytes;
 static char g_message[512]; /* the failing run's sparsa_last_error() */
-
-#define HEAP_TUNABLES "glibc.malloc.tcache_count=0"
-
-static size_t heap_in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
 
 static size_t device_free(void) {
   size_t free_bytes = 0, total = 0;

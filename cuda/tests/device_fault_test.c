@@ -24,25 +24,15 @@
 #include <cuda_runtime_api.h>
 #include <sparsa/sparsa.h>
 
+#include "gpu_test_util.h"
+
 extern char **environ;
 
 /* device_fault_kernels.cu: kind 0 traps, kind 1 stores to an unmapped
  * address; returns the launch's cudaError_t. */
 int fault_test_launch(int kind, void *stream);
 
-enum { SKIP_CODE = 77 };
-
 static int g_failed;
-
-#define EXPECT(cond, ...)                             \
-  do {                                                \
-    if (!(cond)) {                                    \
-      printf("  FAIL %s:%d: ", __FILE__, __LINE__);   \
-      printf(__VA_ARGS__);                            \
-      printf("\n");                                   \
-      g_failed++;                                     \
-    }                                                 \
-  } while (0)
 
 /* ---- the child ---- */
 
@@ -173,13 +163,6 @@ static void world_destroy(world *w) {
   /* Device frees fail after a fault; the process ends right after. */
   void *bufs[] = {w->q, w->k, w->v, w->out, w->out2, w->lse, w->lse2};
   for (int i = 0; i < 7; i++) cudaFree(bufs[i]);
-}
-
-#define HEAP_TUNABLES "glibc.malloc.tcache_count=0"
-
-static size_t heap_in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
 }
 
 static int child(const char *kind_name, const char *first_name) {

@@ -17,37 +17,11 @@
 #include <cuda_runtime_api.h>
 #include <sparsa/sparsa.h>
 
-enum { SKIP_CODE = 77 };
+#include "gpu_test_util.h"
 
 static int g_failed;
 
-#define EXPECT(cond, ...)                             \
-  do {                                                \
-    if (!(cond)) {                                    \
-      printf("  FAIL %s:%d: ", __FILE__, __LINE__);   \
-      printf(__VA_ARGS__);                            \
-      printf("\n");                                   \
-      g_failed++;                                     \
-    }                                                 \
-  } while (0)
-
 static sparsa_context *g_gpu, *g_cpu;
-
-static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-static double rnd_unit(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-}
-
-static uint16_t to_bf16(double x) {
-  float f = (float)x;
-  uint32_t bits;
-  memcpy(&bits, &f, 4);
-  bits += 0x7FFFu + ((bits >> 16) & 1u); /* round to nearest even */
-  return (uint16_t)(bits >> 16);
-}
 
 static double from_bf16(uint16_t h) {
   uint32_t bits = (uint32_t)h << 16;
@@ -60,11 +34,6 @@ static size_t device_free(void) {
   size_t free_bytes = 0, total = 0;
   if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess) return 0;
   return free_bytes;
-}
-
-static size_t heap_in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
 }
 
 /* ---- a small problem that must run correctly ---- */

@@ -22,10 +22,10 @@
 #include <cuda_runtime_api.h>
 #include <sparsa/sparsa.h>
 
+#include "gpu_test_util.h"
+
 #include "reference/ref_attention.h"
 #include "reference/ref_membership.h"
-
-enum { SKIP_CODE = 77 };
 
 static const int32_t HQ = 16, HKV = 8, D = 128;
 static const int64_t KV_LEN = ((int64_t)1 << 21) + ((int64_t)1 << 12);
@@ -33,15 +33,6 @@ static const int64_t SINK = 128, WINDOW = 256;
 /* Rows that hold data: every key tile a listed block can bring in (whole
  * 128-key tiles around the sink and the window) lies inside them. */
 static const int64_t HEAD_ROWS = 256, TAIL_ROWS = 1024;
-
-static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
-
-static double rnd_unit(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return (double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0;
-}
 
 /* Original key position of key j of the gathered problem. */
 static int64_t original_key(int64_t j) {
