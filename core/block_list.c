@@ -80,26 +80,85 @@ static int sp_tiles_cover_blocks(const sparsa_pattern *p, const sp_tiling *t) {
          (int64_t)b->max_col * (b->block_cols / t->block_kv) < t->num_kv_blocks;
 }
 
-static sparsa_status sp_copy_tile_row(const sp_bsr *b, const sp_tiling *t, int64_t qb,
-                                      sp_run_buf *r, int64_t *blocks) {
-  *blocks = 0;
-  int64_t tr = qb * t->block_q / b->block_rows;
-  if (tr >= b->num_row_blocks) return SPARSA_OK;
-  const int32_t *col = b->col + b->row_ptr[tr];
-  int64_t n = b->row_ptr[tr + 1] - b->row_ptr[tr], m = b->block_cols / t->block_kv;
-  SP_TRY(sp_runs_reserve(r, n));
-  /* One run per tile, adjacent or not: joining neighbours would chain every
-   * tile to the one before, and cost a block-sparse mask several times its
-   * copy. Only the last listed tile can be cut by the end of the keys. */
+/* Patterns whose rows are their listed tiles, read straight from the tile
+ * list: such block-sparse tiles alone, or intersected with causal (what
+ * the estimators and the block heads of pattern configs make). A causal
+ * row keeps the blocks up to its last query's frontier, full up to its
+ * first query's. The per-element rule decides nothing here, so the row
+ * costs its listed tiles, not the spans machinery's merge. Not taken when
+ * building the reference list (t->direct) for the causal case, which the
+ * tests compare with it. */
+typedef struct sp_tile_rows {
+  const sp_bsr *bsr;
+  int causal;
+} sp_tile_rows;
+
+static int sp_tile_rows_of(const sparsa_pattern *p, const sp_tiling *t, sp_tile_rows *out) {
+  if (sp_tiles_cover_blocks(p, t)) {
+    out->bsr = &p->bsr;
+    out->causal = 0;
+    return 1;
+  }
+  if (t->direct || p->kind != SPARSA_PATTERN_INTERSECTION || p->num_parts != 2) return 0;
+  for (int i = 0; i < 2; i++) {
+    const sparsa_pattern *tiles = p->parts[i], *other = p->parts[1 - i];
+    if (other->kind == SPARSA_PATTERN_CAUSAL && sp_tiles_cover_blocks(tiles, t)) {
+      out->bsr = &tiles->bsr;
+      out->causal = 1;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static sparsa_status sp_copy_tile_row(const sp_tile_rows *tr, const sp_tiling *t, int64_t qb,
+                                      sp_run_buf *r, int64_t *blocks, int64_t *full_blocks) {
+  const sp_bsr *b = tr->bsr;
+  *blocks = *full_blocks = 0;
+  int64_t tile_row = qb * t->block_q / b->block_rows;
+  if (tile_row >= b->num_row_blocks) return SPARSA_OK;
+  const int32_t *col = b->col + b->row_ptr[tile_row];
+  int64_t n = b->row_ptr[tile_row + 1] - b->row_ptr[tile_row], m = b->block_cols / t->block_kv;
+  /* One run per tile and class, adjacent or not: joining neighbours would
+   * chain every tile to the one before, and cost a block-sparse mask
+   * several times its copy. Only the last listed tile can be cut by the
+   * end of the keys. */
+  if (!tr->causal) {
+    SP_TRY(sp_runs_reserve(r, n));
+    sp_block_run *out = r->v + r->n;
+    for (int64_t k = 0; k < n; k++) {
+      int64_t b0 = (int64_t)col[k] * m;
+      out[k] = sp_block_run_make(b0, b0 + m, 1);
+    }
+    int64_t cut = n > 0 ? (int64_t)col[n - 1] * m + m - t->num_kv_blocks : 0;
+    if (cut > 0) out[n - 1] = sp_block_run_make(out[n - 1].begin, t->num_kv_blocks, 1);
+    r->n += n;
+    *blocks = *full_blocks = n * m - (cut > 0 ? cut : 0);
+    return SPARSA_OK;
+  }
+  /* Causal: keys up to `all` are visible to every query of the row, keys
+   * up to `any` to its last one; blocks [0, whole) end by `all` (the last
+   * key block ends at kv_len) and blocks [0, seen) start by `any`. A tile
+   * splits into a full and a partial run at most. */
+  int64_t q0 = qb * t->block_q, q1 = sp_min64(q0 + t->block_q, t->g.q_len);
+  int64_t all = q0 + t->g.off, any = q1 - 1 + t->g.off;
+  if (any < 0) return SPARSA_OK;
+  int64_t whole = all >= t->g.kv_len - 1 ? t->num_kv_blocks : all < 0 ? 0 : (all + 1) / t->block_kv;
+  int64_t seen = any / t->block_kv + 1;
+  SP_TRY(sp_runs_reserve(r, 2 * n));
   sp_block_run *out = r->v + r->n;
+  int64_t runs = 0;
   for (int64_t k = 0; k < n; k++) {
     int64_t b0 = (int64_t)col[k] * m;
-    out[k] = sp_block_run_make(b0, b0 + m, 1);
+    if (b0 >= seen) break;
+    int64_t b1 = sp_min64(sp_min64(b0 + m, t->num_kv_blocks), seen);
+    int64_t full_end = sp_max64(b0, sp_min64(b1, whole));
+    if (full_end > b0) out[runs++] = sp_block_run_make(b0, full_end, 1);
+    if (b1 > full_end) out[runs++] = sp_block_run_make(full_end, b1, 0);
+    *blocks += b1 - b0;
+    *full_blocks += full_end - b0;
   }
-  int64_t cut = n > 0 ? (int64_t)col[n - 1] * m + m - t->num_kv_blocks : 0;
-  if (cut > 0) out[n - 1] = sp_block_run_make(out[n - 1].begin, t->num_kv_blocks, 1);
-  r->n += n;
-  *blocks = n * m - (cut > 0 ? cut : 0);
+  r->n += runs;
   return SPARSA_OK;
 }
 
@@ -134,11 +193,8 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
                                   const sp_tiling *t, int64_t qb, int64_t prev_first,
                                   sp_row_memo *memo, sp_run_buf *r, int64_t *blocks,
                                   int64_t *full_blocks) {
-  if (sp_tiles_cover_blocks(p, t)) {
-    SP_TRY(sp_copy_tile_row(&p->bsr, t, qb, r, blocks));
-    *full_blocks = *blocks;
-    return SPARSA_OK;
-  }
+  sp_tile_rows tiles;
+  if (sp_tile_rows_of(p, t, &tiles)) return sp_copy_tile_row(&tiles, t, qb, r, blocks, full_blocks);
   memo->cur ^= 1;
   sp_spans *spans = &memo->spans[memo->cur];
   spans->n = 0;
@@ -293,7 +349,8 @@ static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, 
                                    int direct, sp_block_list *l, sp_row_memo *memo,
                                    sp_run_buf *r) {
   sp_span_prep *prep = NULL;
-  SP_TRY(sp_span_prep_create(p, t, &prep));
+  sp_tile_rows tiles; /* rows read from a tile list need no preparation */
+  if (!sp_tile_rows_of(p, t, &tiles)) SP_TRY(sp_span_prep_create(p, t, &prep));
   sparsa_status st = SPARSA_OK;
   memo->repeatable = 0;
   for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
