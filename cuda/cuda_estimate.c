@@ -225,7 +225,7 @@ static sparsa_status spc_scratch_acquire(spc_context *c, size_t bytes, unsigned 
     SPC_TRY(spc_context_reserve_pool(c, bytes));
     pthread_mutex_lock(&c->pool_lock);
     if (c->pool_bytes >= bytes) break;
-    pthread_mutex_unlock(&c->pool_lock); /* shrunk meanwhile: not done by anyone, but be safe */
+    pthread_mutex_unlock(&c->pool_lock); /* pools only grow; checked all the same */
   }
   *out = c->pool;
   return SPARSA_OK;

@@ -4,7 +4,9 @@
  * holds. The hand-over stays within the calling thread (the core creates
  * that mask right after the estimate, on the same thread), and the lists
  * are taken only when the mask's host lists are exactly the offered ones;
- * anything else drops them. */
+ * anything else drops them. An offer nobody takes (the core failed before
+ * creating the mask) is freed by the thread's next estimate or mask
+ * creation. */
 #ifndef SPARSA_CUDA_MASK_LISTS_H
 #define SPARSA_CUDA_MASK_LISTS_H
 
