@@ -1,11 +1,18 @@
-/* The estimators of a CUDA context: scores, softmax and selection run on
- * the context's stream (kernels in kernels/estimate.cu); only the kept
- * flags (of blocks, or of columns and diagonal offsets) come back, from
- * which the host writes the specs the core turns into a mask.
+/* The estimators of a CUDA context: scoring, softmax, selection and the
+ * compaction of the kept indices into row lists all run on the context's
+ * stream (kernels in kernels/estimate.cu); only the compact lists come
+ * back (one copy of the row offsets, one of the indices), from which the
+ * host writes the specs the core turns into a mask. For the block methods
+ * the device copy of those lists is offered to that mask
+ * (cuda_mask_lists.h), so mask_init uploads nothing.
  *
- * Query heads are scored in chunks whose scratch fits a fixed budget, so
- * long sequences with small blocks do not need num_heads times the
- * quadratic score arrays at once. */
+ * Scratch lives in the context's workspace pool, used in stream order
+ * like execute's (the pool lock held from the first kernel to the final
+ * synchronization), so that an estimate allocates and frees nothing on
+ * the device once the pool has grown to it. Query heads are scored in
+ * chunks whose scratch fits a fixed budget; the strided products of the
+ * antidiagonal and vertical-slash methods in smaller chunks still, which
+ * stay in L2 between the product and the softmax that reads them. */
 #include "cuda_estimate.h"
 
 #include <string.h>
@@ -14,14 +21,13 @@
 
 #include "cuda_context.h"
 #include "cuda_host.h"
+#include "cuda_mask_lists.h"
 #include "device_fault.h"
-#include "device_memory.h"
 #include "kernels/estimate_args.h"
 
-/* Scratch of one chunk of heads: scores and w (double), order (int32) and
- * keep (uint8) per (head, query block, key block). */
-enum { SPC_EST_CELL_BYTES = 8 + 8 + 4 + 1 };
-#define SPC_EST_SCRATCH_BUDGET ((size_t)256 << 20)
+#define SPC_EST_SCRATCH_BUDGET ((size_t)128 << 20)
+#define SPC_EST_PRODUCT_BUDGET ((size_t)48 << 20)
+#define SPC_EST_LOG2E 1.4426950408889634
 
 static size_t spc_round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -50,6 +56,289 @@ static spc_elem spc_elem_of(sparsa_dtype dtype) {
                                      : SPC_ELEM_F32;
 }
 
+/* Carves one scratch allocation: a first pass with base NULL sizes it. */
+typedef struct spc_carve {
+  unsigned char *base;
+  size_t used;
+} spc_carve;
+
+static void *spc_take(spc_carve *c, size_t bytes) {
+  void *p = c->base != NULL ? c->base + c->used : NULL;
+  c->used += spc_round64(bytes ? bytes : 1);
+  return p;
+}
+
+/* ---- selection and the row lists ---- */
+
+/* Where the rows of at most max_n candidates are sorted: shared memory when
+ * a row fits the device's opt-in limit, else a global scratch per CTA. */
+static void spc_sort_plan(const spc_context *c, int64_t max_n, int64_t rows,
+                          spc_rowsel_args *r) {
+  int64_t cap = 1;
+  while (cap < max_n) cap <<= 1;
+  r->sort_cap = cap;
+  r->sort_ctas = 0;
+  size_t per = sizeof(double) + sizeof(int32_t);
+  if ((size_t)cap * per + 1024 > c->smem_per_block_optin) {
+    int64_t ctas = (int64_t)c->sm_count * 2;
+    r->sort_ctas = (int32_t)(rows < ctas ? rows : ctas);
+    if (r->sort_ctas < 1) r->sort_ctas = 1;
+  }
+}
+
+/* Device arrays of a selection of `rows` rows of `cols` candidates (full
+ * flags too for block rows handed to the mask). */
+static void spc_rowsel_take(spc_carve *cv, spc_rowsel_args *r, int64_t rows, int64_t cols,
+                            int with_full) {
+  r->keep = spc_take(cv, (size_t)(rows * cols));
+  r->idx = spc_take(cv, (size_t)(rows * cols) * sizeof(int32_t));
+  r->full = with_full ? spc_take(cv, (size_t)(rows * cols)) : NULL;
+  r->counts = spc_take(cv, (size_t)rows * sizeof(int32_t));
+  r->row_ptr = spc_take(cv, (size_t)(rows + 1) * sizeof(int64_t));
+  if (r->sort_ctas > 0) {
+    r->sort_w = spc_take(cv, (size_t)r->sort_ctas * (size_t)r->sort_cap * sizeof(double));
+    r->sort_i = spc_take(cv, (size_t)r->sort_ctas * (size_t)r->sort_cap * sizeof(int32_t));
+  } else {
+    r->sort_w = NULL;
+    r->sort_i = NULL;
+  }
+}
+
+/* Host copies of the lists of one selection. */
+typedef struct spc_lists {
+  int64_t *row_ptr; /* rows + 1 */
+  int32_t *idx;
+} spc_lists;
+
+static void spc_lists_release(spc_lists *l) {
+  spc_free(l->row_ptr);
+  spc_free(l->idx);
+  memset(l, 0, sizeof *l);
+}
+
+/* Selects every row and fetches the lists: the only host round trip.
+ * With `handoff`, the lists are also copied on the device into lists of
+ * their exact size for the mask (*handoff, the caller's). */
+static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, spc_lists *out,
+                                spc_device_lists **handoff) {
+  memset(out, 0, sizeof *out);
+  int err = spc_launch_rowsel(r, c->stream);
+  if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
+  out->row_ptr = spc_alloc((size_t)(r->rows + 1) * sizeof *out->row_ptr);
+  if (out->row_ptr == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
+                    (long long)r->rows + 1);
+  cudaError_t cerr = cudaMemcpyAsync(out->row_ptr, r->row_ptr,
+                                     (size_t)(r->rows + 1) * sizeof *out->row_ptr,
+                                     cudaMemcpyDeviceToHost, c->stream);
+  if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
+  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
+  int64_t nnz = out->row_ptr[r->rows];
+  out->idx = spc_alloc((size_t)(nnz ? nnz : 1) * sizeof *out->idx);
+  if (out->idx == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
+                    (long long)nnz);
+  if (handoff != NULL) {
+    SPC_TRY(spc_mask_lists_alloc(r->rows, nnz, handoff));
+    spc_device_lists *d = *handoff;
+    cerr = cudaMemcpyAsync(d->row_ptr, r->row_ptr, (size_t)(r->rows + 1) * sizeof *d->row_ptr,
+                           cudaMemcpyDeviceToDevice, c->stream);
+    if (cerr == cudaSuccess && nnz)
+      cerr = cudaMemcpyAsync(d->col, r->idx, (size_t)nnz * sizeof *d->col,
+                             cudaMemcpyDeviceToDevice, c->stream);
+    if (cerr == cudaSuccess && nnz)
+      cerr = cudaMemcpyAsync(d->full, r->full, (size_t)nnz, cudaMemcpyDeviceToDevice, c->stream);
+    if (cerr == cudaSuccess && nnz == 0) cerr = cudaStreamSynchronize(c->stream);
+    if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "copying the estimated lists");
+  }
+  if (nnz == 0) return SPARSA_OK;
+  cerr = cudaMemcpyAsync(out->idx, r->idx, (size_t)nnz * sizeof *out->idx, cudaMemcpyDeviceToHost,
+                         c->stream);
+  if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
+  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "copying the estimated lists");
+  return SPARSA_OK;
+}
+
+/* The BSR specs of heads [h0, h0 + nh) from their rows' lists, as
+ * sp_est_blocks_spec writes them on the CPU. */
+static sparsa_status spc_blocks_specs(const sp_est_input *in, const spc_lists *l, int64_t h0,
+                                      int64_t nh, sp_head_spec *specs) {
+  const int64_t nqb = in->num_q_blocks;
+  for (int64_t i = 0; i < nh; i++) {
+    sp_head_spec *spec = &specs[h0 + i];
+    const int64_t *rp = l->row_ptr + i * nqb;
+    const int64_t base = rp[0], total = rp[nqb] - base;
+    memset(spec, 0, sizeof *spec);
+    spec->kind = SPARSA_HEAD_BLOCKS;
+    spec->causal = in->est.causal ? 1 : 0;
+    spec->block_rows = in->est.block_q;
+    spec->block_cols = in->est.block_kv;
+    spec->num_rows = nqb;
+    spec->row_ptr = spc_alloc((size_t)(nqb + 1) * sizeof *spec->row_ptr);
+    spec->col_idx = spc_alloc((size_t)(total ? total : 1) * sizeof *spec->col_idx);
+    if (spec->row_ptr == NULL || spec->col_idx == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating an estimated block list");
+    for (int64_t r = 0; r <= nqb; r++) spec->row_ptr[r] = rp[r] - base;
+    if (total) memcpy(spec->col_idx, l->idx + base, (size_t)total * sizeof *spec->col_idx);
+  }
+  return SPARSA_OK;
+}
+
+/* Row `row`'s indices widened to int64 (NULL when none). */
+static sparsa_status spc_indices(const spc_lists *l, int64_t row, int64_t **out, int64_t *count) {
+  const int64_t base = l->row_ptr[row], total = l->row_ptr[row + 1] - base;
+  *count = total;
+  *out = NULL;
+  if (total == 0) return SPARSA_OK;
+  *out = spc_alloc((size_t)total * sizeof **out);
+  if (*out == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
+                    (long long)total);
+  for (int64_t e = 0; e < total; e++) (*out)[e] = l->idx[base + e];
+  return SPARSA_OK;
+}
+
+/* ---- the strided product ---- */
+
+static void spc_strided_init(const sp_est_input *in, int32_t S, spc_strided_args *s) {
+  const sparsa_problem *p = &in->prob;
+  memset(s, 0, sizeof *s);
+  s->q = in->q;
+  s->k = in->k;
+  memcpy(s->q_stride, p->q_stride, sizeof s->q_stride);
+  memcpy(s->k_stride, p->k_stride, sizeof s->k_stride);
+  s->group = in->group;
+  s->head_dim = p->head_dim;
+  s->stride = S;
+  s->q_len = p->q_len;
+  s->kv_len = p->kv_len;
+  s->off = in->off;
+}
+
+/* ---- the context's pool as scratch ---- */
+
+/* Grows the pool to `bytes` and takes its lock; the caller releases it
+ * after its last synchronization. */
+static sparsa_status spc_scratch_acquire(spc_context *c, size_t bytes, unsigned char **out) {
+  *out = NULL;
+  for (;;) {
+    SPC_TRY(spc_context_reserve_pool(c, bytes));
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->pool_bytes >= bytes) break;
+    pthread_mutex_unlock(&c->pool_lock); /* pools only grow; checked all the same */
+  }
+  *out = c->pool;
+  return SPARSA_OK;
+}
+
+static sparsa_status spc_scratch_release(spc_context *c, sparsa_status status) {
+  /* On failure the stream may still run the kernels: wait before another
+   * call reuses the pool. */
+  if (status != SPARSA_OK && !spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
+  pthread_mutex_unlock(&c->pool_lock);
+  return status;
+}
+
+/* ---- vertical-slash ---- */
+
+static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
+                                         sp_head_spec *specs) {
+  const sparsa_problem *p = &in->prob;
+  const int64_t kv = p->kv_len, L = in->est.last_q < p->q_len ? in->est.last_q : p->q_len;
+  if (kv > INT32_MAX / 2)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED,
+                    "CUDA engine: kv_len = %lld is past what the GPU vertical-slash estimator "
+                    "schedules", (long long)kv);
+  const int64_t ld = (kv + 3) & ~(int64_t)3;
+  /* Selection chunk: masses, flags and lists of both rows of each head. */
+  const size_t per_head = (size_t)kv * 2 * (8 + 1 + 4) + 64;
+  int64_t hs = (int64_t)(SPC_EST_SCRATCH_BUDGET / per_head);
+  if (hs < 1) hs = 1;
+  if (hs > p->q_heads) hs = p->q_heads;
+  /* Product chunk: the last queries' scores and statistics. */
+  const size_t per_product = (size_t)L * ((size_t)ld * 4 + 4 + 8);
+  int64_t he = (int64_t)(SPC_EST_PRODUCT_BUDGET / per_product);
+  if (he < 1) he = 1;
+  if (he > hs) he = hs;
+  if (he > 65535) he = 65535;
+
+  spc_rowsel_args r;
+  memset(&r, 0, sizeof r);
+  r.cols = kv;
+  r.vslash = 1;
+  r.by_threshold = in->est.selection == SPARSA_SELECT_THRESHOLD;
+  r.top_k = in->est.top_k;
+  r.threshold = in->est.threshold;
+  r.forced_columns = (int64_t)in->est.keep_sink_blocks * in->est.block_kv;
+  r.forced_offsets = in->est.keep_diagonal ? in->est.block_kv : 0;
+  spc_sort_plan(c, kv, 2 * hs, &r);
+
+  spc_vslash_args v;
+  memset(&v, 0, sizeof v);
+  v.ld = ld;
+  v.q_len = p->q_len;
+  v.kv_len = kv;
+  v.off = in->off;
+  v.last_q = L;
+  v.share = 1.0 / p->batch / (double)L;
+  spc_strided_args s;
+  spc_strided_init(in, 1, &s);
+  s.row0 = p->q_len - L;
+  s.rows = L;
+  s.cols = kv;
+  s.ld = ld;
+  s.causal = 1;
+  s.mul = (float)(p->scale * SPC_EST_LOG2E);
+
+  spc_carve cv = {NULL, 0};
+  for (int pass = 0; pass < 2; pass++) {
+    cv.used = 0;
+    s.E = spc_take(&cv, (size_t)he * L * ld * sizeof(float));
+    v.row_max = spc_take(&cv, (size_t)he * L * sizeof(float));
+    v.row_scale = spc_take(&cv, (size_t)he * L * sizeof(double));
+    double *mass = spc_take(&cv, (size_t)hs * 2 * kv * sizeof(double));
+    r.w = mass;
+    spc_rowsel_take(&cv, &r, 2 * hs, kv, 0);
+    if (pass == 0) SPC_TRY(spc_scratch_acquire(c, cv.used, &cv.base));
+  }
+  v.E = s.E;
+  double *mass = (double *)r.w;
+  const spc_elem elem = spc_elem_of(p->dtype);
+  sparsa_status status = SPARSA_OK;
+  for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += hs) {
+    const int64_t nh = p->q_heads - h0 < hs ? p->q_heads - h0 : hs;
+    for (int64_t e0 = h0; e0 < h0 + nh && status == SPARSA_OK; e0 += he) {
+      const int64_t ne = h0 + nh - e0 < he ? h0 + nh - e0 : he;
+      s.h0 = (int32_t)e0;
+      s.num_heads = (int32_t)ne;
+      v.num_heads = (int32_t)ne;
+      v.mass = mass + (size_t)(e0 - h0) * 2 * kv;
+      for (int32_t b = 0; b < p->batch && status == SPARSA_OK; b++) {
+        s.b = b;
+        int err = spc_launch_strided(&s, elem, c->stream);
+        if (err == 0) err = spc_launch_vslash_mass(&v, b == 0, c->stream);
+        if (err != 0) status = spc_fail_cuda(err, "launching the vertical-slash estimator");
+      }
+    }
+    if (status != SPARSA_OK) break;
+    r.rows = 2 * nh;
+    spc_lists l;
+    status = spc_select(c, &r, &l, NULL);
+    for (int64_t i = 0; i < nh && status == SPARSA_OK; i++) {
+      sp_head_spec *spec = &specs[h0 + i];
+      memset(spec, 0, sizeof *spec);
+      spec->kind = SPARSA_HEAD_VERTICAL_SLASH;
+      spec->causal = 1;
+      status = spc_indices(&l, 2 * i, &spec->columns, &spec->num_columns);
+      if (status == SPARSA_OK) status = spc_indices(&l, 2 * i + 1, &spec->offsets, &spec->num_offsets);
+    }
+    spc_lists_release(&l);
+  }
+  return spc_scratch_release(c, status);
+}
+
+/* ---- pooled blocks and antidiagonal ---- */
+
 /* Block means of q or k for every (sequence, head, block). */
 static sparsa_status spc_pool(const sp_est_input *in, int is_q, double *means, void *stream) {
   const sparsa_problem *p = &in->prob;
@@ -72,211 +361,100 @@ static sparsa_status spc_pool(const sp_est_input *in, int is_q, double *means, v
   return SPARSA_OK;
 }
 
-/* One head's kept flags ([num_q_blocks][num_kv_blocks]) as the BSR spec
- * sp_est_blocks_spec writes on the CPU. */
-static sparsa_status spc_spec_from_keep(const sp_est_input *in, const uint8_t *keep,
-                                        sp_head_spec *spec) {
-  int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks, total = 0;
-  for (int64_t i = 0; i < nqb * nkb; i++) total += keep[i] != 0;
-  memset(spec, 0, sizeof *spec);
-  spec->kind = SPARSA_HEAD_BLOCKS;
-  spec->causal = in->est.causal ? 1 : 0;
-  spec->block_rows = in->est.block_q;
-  spec->block_cols = in->est.block_kv;
-  spec->num_rows = nqb;
-  spec->row_ptr = spc_alloc((size_t)(nqb + 1) * sizeof *spec->row_ptr);
-  spec->col_idx = spc_alloc((size_t)(total ? total : 1) * sizeof *spec->col_idx);
-  if (spec->row_ptr == NULL || spec->col_idx == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating an estimated block list");
-  int64_t used = 0;
-  spec->row_ptr[0] = 0;
-  for (int64_t r = 0; r < nqb; r++) {
-    for (int64_t c = 0; c < nkb; c++)
-      if (keep[r * nkb + c]) spec->col_idx[used++] = (int32_t)c;
-    spec->row_ptr[r + 1] = used;
-  }
-  return SPARSA_OK;
-}
-
-/* The indices whose flag is set, ascending (NULL when none). */
-static sparsa_status spc_indices(const uint8_t *flags, int64_t n, int64_t **out, int64_t *count) {
-  int64_t total = 0;
-  for (int64_t i = 0; i < n; i++) total += flags[i] != 0;
-  *count = total;
-  *out = NULL;
-  if (total == 0) return SPARSA_OK;
-  *out = spc_alloc((size_t)total * sizeof **out);
-  if (*out == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
-                    (long long)total);
-  int64_t k = 0;
-  for (int64_t i = 0; i < n; i++)
-    if (flags[i]) (*out)[k++] = i;
-  return SPARSA_OK;
-}
-
-/* Vertical-slash: per query head, the masses of its last queries and the
- * two selections on the device; the kept columns and offsets come back. */
-static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
-                                         sp_head_spec *specs) {
+/* Scores of heads [h0, h0 + nh) of every sequence into w: pooled from the
+ * means; antidiagonal from the strided product, `he` heads at a time. */
+static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, spc_select_args *a,
+                                      spc_strided_args *s, const spc_antidiag_args *ad,
+                                      int64_t h0, int64_t nh, int64_t he) {
   const sparsa_problem *p = &in->prob;
-  const int64_t kv = p->kv_len, L = in->est.last_q < p->q_len ? in->est.last_q : p->q_len;
-  if (kv > INT32_MAX / 2)
-    return spc_fail(SPARSA_ERR_UNSUPPORTED,
-                    "CUDA engine: kv_len = %lld is past what the GPU vertical-slash estimator "
-                    "schedules", (long long)kv);
-  const size_t per_head = (size_t)kv * (8 * (size_t)L + 2 * 8 + 2 * 8 + 2 * 4 + 2);
-  int64_t chunk = (int64_t)(SPC_EST_SCRATCH_BUDGET / per_head);
-  if (chunk < 1) chunk = 1;
-  if (chunk > p->q_heads) chunk = p->q_heads;
-  const size_t probs = spc_round64((size_t)chunk * L * kv * 8);
-  const size_t pairs = (size_t)chunk * 2 * kv;
-  const size_t bytes = probs + 2 * spc_round64(pairs * 8) + spc_round64(pairs * 4) +
-                       spc_round64(pairs);
-  uint8_t *keep_host = spc_alloc(pairs);
-  if (keep_host == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %zu bytes of kept flags",
-                    pairs);
-  void *mem = NULL;
-  sparsa_status status = spc_device_alloc(&mem, bytes, "the estimator's scratch");
-  if (status != SPARSA_OK) {
-    spc_free(keep_host);
-    return status;
+  const size_t cells = (size_t)in->num_q_blocks * in->num_kv_blocks;
+  if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS) {
+    a->h0 = (int32_t)h0;
+    a->num_heads = (int32_t)nh;
+    for (int32_t b = 0; b < p->batch; b++) {
+      int err = spc_launch_pooled_scores(a, b, c->stream);
+      if (err != 0) return spc_fail_cuda(err, "launching the estimator's scoring");
+    }
+    return SPARSA_OK;
   }
-  unsigned char *base = mem;
-  spc_vslash_args a;
-  memset(&a, 0, sizeof a);
-  a.q = in->q;
-  a.k = in->k;
-  memcpy(a.q_stride, p->q_stride, sizeof a.q_stride);
-  memcpy(a.k_stride, p->k_stride, sizeof a.k_stride);
-  a.batch = p->batch;
-  a.q_heads = p->q_heads;
-  a.group = in->group;
-  a.head_dim = p->head_dim;
-  a.q_len = p->q_len;
-  a.kv_len = kv;
-  a.off = in->off;
-  a.last_q = L;
-  a.scale = p->scale;
-  a.weight = 1.0 / p->batch;
-  a.by_threshold = in->est.selection == SPARSA_SELECT_THRESHOLD;
-  a.top_k = in->est.top_k;
-  a.threshold = in->est.threshold;
-  a.forced_columns = (int64_t)in->est.keep_sink_blocks * in->est.block_kv;
-  a.forced_offsets = in->est.keep_diagonal ? in->est.block_kv : 0;
-  a.probs = (double *)base;
-  a.mass = (double *)(base + probs);
-  a.sorted = (double *)((unsigned char *)a.mass + spc_round64(pairs * 8));
-  a.order = (int32_t *)((unsigned char *)a.sorted + spc_round64(pairs * 8));
-  a.keep = (uint8_t *)((unsigned char *)a.order + spc_round64(pairs * 4));
-  for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += chunk) {
-    a.h0 = (int32_t)h0;
-    a.num_heads = (int32_t)(p->q_heads - h0 < chunk ? p->q_heads - h0 : chunk);
-    int err = spc_launch_vslash(&a, spc_elem_of(p->dtype), c->stream);
-    if (err != 0) {
-      status = spc_fail_cuda(err, "launching the vertical-slash estimator");
-      break;
-    }
-    cudaError_t cerr = cudaMemcpyAsync(keep_host, a.keep, (size_t)a.num_heads * 2 * kv,
-                                       cudaMemcpyDeviceToHost, c->stream);
-    if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
-    if (cerr != cudaSuccess) {
-      status = spc_fail_cuda((int)cerr, "estimating columns and diagonals on the device");
-      break;
-    }
-    for (int32_t i = 0; i < a.num_heads && status == SPARSA_OK; i++) {
-      sp_head_spec *spec = &specs[h0 + i];
-      memset(spec, 0, sizeof *spec);
-      spec->kind = SPARSA_HEAD_VERTICAL_SLASH;
-      spec->causal = 1;
-      const uint8_t *flags = keep_host + (size_t)i * 2 * kv;
-      status = spc_indices(flags, kv, &spec->columns, &spec->num_columns);
-      if (status == SPARSA_OK) status = spc_indices(flags + kv, kv, &spec->offsets, &spec->num_offsets);
+  double *scores = a->scores, *w = a->w;
+  sparsa_status status = SPARSA_OK;
+  for (int64_t e0 = h0; e0 < h0 + nh && status == SPARSA_OK; e0 += he) {
+    const int64_t ne = h0 + nh - e0 < he ? h0 + nh - e0 : he;
+    spc_select_args sub = *a;
+    sub.h0 = (int32_t)e0;
+    sub.num_heads = (int32_t)ne;
+    sub.scores = scores + (size_t)(e0 - h0) * cells;
+    sub.w = w + (size_t)(e0 - h0) * cells;
+    s->h0 = (int32_t)e0;
+    s->num_heads = (int32_t)ne;
+    for (int32_t b = 0; b < p->batch && status == SPARSA_OK; b++) {
+      s->b = b;
+      int err = spc_launch_strided(s, spc_elem_of(p->dtype), c->stream);
+      if (err == 0) err = spc_launch_antidiag_fold(&sub, ad, b, c->stream);
+      if (err != 0) status = spc_fail_cuda(err, "launching the antidiagonal estimator");
     }
   }
-  if (status != SPARSA_OK && !spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
-  spc_device_free(mem);
-  spc_free(keep_host);
   return status;
 }
 
-sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
-                                 sp_head_spec *specs) {
-  spc_context *c = spc_ctx(ctx);
+/* Offers the device lists of every head to the mask the core creates
+ * next, with the host copies it checks them against (the full flags as
+ * the fill kernel wrote them). Takes l's arrays and *lists. */
+static sparsa_status spc_offer_lists(spc_context *c, const sp_est_input *in, spc_lists *l,
+                                     spc_device_lists **lists) {
+  const int64_t nqb = in->num_q_blocks, rows = (int64_t)in->prob.q_heads * nqb;
+  const int64_t nnz = l->row_ptr[rows];
+  uint8_t *full = spc_alloc((size_t)(nnz ? nnz : 1));
+  if (full == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld block classes",
+                    (long long)nnz);
+  for (int64_t row = 0; row < rows; row++) {
+    const int64_t first_query = (row % nqb) * in->est.block_q + in->off;
+    for (int64_t e = l->row_ptr[row]; e < l->row_ptr[row + 1]; e++) {
+      int64_t last_key = ((int64_t)l->idx[e] + 1) * in->est.block_kv - 1;
+      if (last_key > in->prob.kv_len - 1) last_key = in->prob.kv_len - 1;
+      full[e] = !in->est.causal || last_key <= first_query;
+    }
+  }
+  spc_lists_offer o;
+  memset(&o, 0, sizeof o);
+  o.ctx = c;
+  o.num_heads = in->prob.q_heads;
+  o.block_q = in->est.block_q;
+  o.block_kv = in->est.block_kv;
+  o.num_q_blocks = nqb;
+  o.num_kv_blocks = in->num_kv_blocks;
+  o.row_ptr = l->row_ptr;
+  o.col = l->idx;
+  o.full = full;
+  o.lists = *lists;
+  spc_mask_lists_offer(&o);
+  l->row_ptr = NULL;
+  l->idx = NULL;
+  *lists = NULL;
+  return SPARSA_OK;
+}
+
+static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
+                                         sp_head_spec *specs) {
   const sparsa_problem *p = &in->prob;
   const int pooled = in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS;
-  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) {
-    SPC_TRY(spc_check_tensor(in->q, "q"));
-    SPC_TRY(spc_check_tensor(in->k, "k"));
-    SPC_TRY(spc_context_activate(c));
-    return spc_estimate_vslash(c, in, specs);
-  }
   const int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
   if (nqb > 65535 * 16 || nkb > INT32_MAX / 2)
     return spc_fail(SPARSA_ERR_UNSUPPORTED,
                     "CUDA engine: %lld x %lld estimator blocks exceed what the GPU estimator "
                     "schedules; use larger blocks",
                     (long long)nqb, (long long)nkb);
-  SPC_TRY(spc_check_tensor(in->q, "q"));
-  SPC_TRY(spc_check_tensor(in->k, "k"));
-  SPC_TRY(spc_context_activate(c));
+  /* Selection chunk: scores, w, flags and lists per (head, row, block). */
+  const size_t cells = (size_t)nqb * nkb;
+  int64_t hs = (int64_t)(SPC_EST_SCRATCH_BUDGET / (cells * (8 + 8 + 1 + 4) + (size_t)nqb * 12));
+  if (hs < 1) hs = 1;
+  if (hs > p->q_heads) hs = p->q_heads;
+  if (hs > 65535) hs = 65535;
 
-  const size_t d = (size_t)p->head_dim;
-  const size_t qbar_bytes =
-      pooled ? spc_round64((size_t)p->batch * p->q_heads * nqb * d * sizeof(double)) : 0;
-  const size_t kbar_bytes =
-      pooled ? spc_round64((size_t)p->batch * p->kv_heads * nkb * d * sizeof(double)) : 0;
-  /* Antidiagonal: per scoring CTA, one super-row's scores and its row's
-   * block sums. */
-  spc_antidiag_args ad;
-  memset(&ad, 0, sizeof ad);
-  size_t ad_bytes = 0;
-  if (!pooled) {
-    const int32_t S = in->est.stride;
-    ad.q = in->q;
-    ad.k = in->k;
-    memcpy(ad.q_stride, p->q_stride, sizeof ad.q_stride);
-    memcpy(ad.k_stride, p->k_stride, sizeof ad.k_stride);
-    ad.stride = S;
-    ad.num_super_rows = (p->q_len + S - 1) / S;
-    ad.num_super_cols = (p->kv_len + S - 1) / S;
-    const size_t per_cta = (size_t)(ad.num_super_cols + nkb) * sizeof(double);
-    int64_t ctas = (int64_t)(SPC_EST_SCRATCH_BUDGET / per_cta);
-    if (ctas > (int64_t)c->sm_count * 8) ctas = (int64_t)c->sm_count * 8;
-    if (ctas < 1) ctas = 1;
-    ad.num_ctas = (int32_t)ctas;
-    ad_bytes = spc_round64((size_t)ctas * per_cta);
-  }
-  const size_t cells = (size_t)nqb * nkb; /* per head */
-  int64_t chunk = (int64_t)(SPC_EST_SCRATCH_BUDGET / (cells * SPC_EST_CELL_BYTES));
-  if (chunk < 1) chunk = 1;
-  if (chunk > p->q_heads) chunk = p->q_heads;
-  if (chunk > 65535) chunk = 65535;
-  const size_t per_array = (size_t)chunk * cells;
-  const size_t scratch_bytes = 2 * spc_round64(per_array * 8) + spc_round64(per_array * 4) +
-                               spc_round64(per_array);
-  void *mem = NULL;
-  uint8_t *keep_host = spc_alloc(per_array);
-  if (keep_host == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %zu bytes of kept flags",
-                    per_array);
-  sparsa_status status = spc_device_alloc(&mem, qbar_bytes + kbar_bytes + ad_bytes + scratch_bytes,
-                                          "the estimator's scratch");
-  if (status != SPARSA_OK) {
-    spc_free(keep_host);
-    return status;
-  }
-  unsigned char *base = mem;
   spc_select_args a;
   memset(&a, 0, sizeof a);
-  a.qbar = (const double *)base;
-  a.kbar = (const double *)(base + qbar_bytes);
-  ad.row_scratch = ad_bytes ? (double *)(base + qbar_bytes + kbar_bytes) : NULL;
-  a.scores = (double *)(base + qbar_bytes + kbar_bytes + ad_bytes);
-  a.w = (double *)((unsigned char *)a.scores + spc_round64(per_array * 8));
-  a.order = (int32_t *)((unsigned char *)a.w + spc_round64(per_array * 8));
-  a.keep = (uint8_t *)((unsigned char *)a.order + spc_round64(per_array * 4));
   a.batch = p->batch;
   a.q_heads = p->q_heads;
   a.kv_heads = p->kv_heads;
@@ -290,40 +468,96 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
   a.num_q_blocks = nqb;
   a.num_kv_blocks = nkb;
   a.causal = in->est.causal != 0;
-  a.by_threshold = in->est.selection == SPARSA_SELECT_THRESHOLD;
-  a.top_k = in->est.top_k;
-  a.keep_sink_blocks = in->est.keep_sink_blocks;
-  a.keep_diagonal = in->est.keep_diagonal != 0;
   a.scale = p->scale;
-  a.threshold = in->est.threshold;
   a.weight = 1.0 / p->batch;
 
+  spc_strided_args s;
+  spc_antidiag_args ad;
+  memset(&s, 0, sizeof s);
+  memset(&ad, 0, sizeof ad);
+  int64_t he = hs;
+  if (!pooled) {
+    const int32_t S = in->est.stride;
+    spc_strided_init(in, S, &s);
+    s.rows = (p->q_len + S - 1) / S;
+    s.cols = (p->kv_len + S - 1) / S;
+    s.ld = (s.cols + 3) & ~(int64_t)3;
+    s.causal = in->est.causal != 0;
+    s.mul = (float)(p->scale / S * SPC_EST_LOG2E);
+    ad.ld = s.ld;
+    ad.num_super_rows = s.rows;
+    ad.num_super_cols = s.cols;
+    ad.stride = S;
+    he = (int64_t)(SPC_EST_PRODUCT_BUDGET / ((size_t)s.rows * s.ld * sizeof(float)));
+    if (he < 1) he = 1;
+    if (he > hs) he = hs;
+  }
+
+  /* All heads in one selection: their lists go to the mask as they are. */
+  const int handoff = hs == p->q_heads;
+  spc_rowsel_args r;
+  memset(&r, 0, sizeof r);
+  r.cols = nkb;
+  r.by_threshold = in->est.selection == SPARSA_SELECT_THRESHOLD;
+  r.top_k = in->est.top_k;
+  r.threshold = in->est.threshold;
+  r.causal = a.causal;
+  r.block_q = in->est.block_q;
+  r.block_kv = in->est.block_kv;
+  r.keep_sink_blocks = in->est.keep_sink_blocks;
+  r.keep_diagonal = in->est.keep_diagonal != 0;
+  r.q_len = p->q_len;
+  r.kv_len = p->kv_len;
+  r.off = in->off;
+  r.num_q_blocks = nqb;
+  spc_sort_plan(c, nkb, hs * nqb, &r);
+
+  spc_carve cv = {NULL, 0};
+  const size_t d = (size_t)p->head_dim;
+  for (int pass = 0; pass < 2; pass++) {
+    cv.used = 0;
+    if (pooled) {
+      a.qbar = spc_take(&cv, (size_t)p->batch * p->q_heads * nqb * d * sizeof(double));
+      a.kbar = spc_take(&cv, (size_t)p->batch * p->kv_heads * nkb * d * sizeof(double));
+    } else {
+      s.E = spc_take(&cv, (size_t)he * s.rows * s.ld * sizeof(float));
+    }
+    a.scores = spc_take(&cv, (size_t)hs * cells * sizeof(double));
+    a.w = spc_take(&cv, (size_t)hs * cells * sizeof(double));
+    spc_rowsel_take(&cv, &r, hs * nqb, nkb, handoff);
+    if (pass == 0) SPC_TRY(spc_scratch_acquire(c, cv.used, &cv.base));
+  }
+  ad.E = s.E;
+  r.w = a.w;
+
+  sparsa_status status = SPARSA_OK;
   if (pooled) {
     status = spc_pool(in, 1, (double *)a.qbar, c->stream);
     if (status == SPARSA_OK) status = spc_pool(in, 0, (double *)a.kbar, c->stream);
   }
-  for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += chunk) {
-    a.h0 = (int32_t)h0;
-    a.num_heads = (int32_t)(p->q_heads - h0 < chunk ? p->q_heads - h0 : chunk);
-    int err = pooled ? spc_launch_select(&a, c->stream)
-                     : spc_launch_antidiag_select(&a, &ad, spc_elem_of(p->dtype), c->stream);
-    if (err != 0) {
-      status = spc_fail_cuda(err, "launching the estimator's scoring");
-      break;
-    }
-    cudaError_t cerr = cudaMemcpyAsync(keep_host, a.keep, (size_t)a.num_heads * cells,
-                                       cudaMemcpyDeviceToHost, c->stream);
-    if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
-    if (cerr != cudaSuccess) {
-      status = spc_fail_cuda((int)cerr, "estimating blocks on the device");
-      break;
-    }
-    for (int32_t i = 0; i < a.num_heads && status == SPARSA_OK; i++)
-      status = spc_spec_from_keep(in, keep_host + (size_t)i * cells, &specs[h0 + i]);
+  for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += hs) {
+    const int64_t nh = p->q_heads - h0 < hs ? p->q_heads - h0 : hs;
+    status = spc_score_blocks(c, in, &a, &s, &ad, h0, nh, he);
+    if (status != SPARSA_OK) break;
+    r.rows = nh * nqb;
+    spc_lists l;
+    spc_device_lists *lists = NULL;
+    status = spc_select(c, &r, &l, handoff ? &lists : NULL);
+    if (status == SPARSA_OK) status = spc_blocks_specs(in, &l, h0, nh, specs);
+    if (status == SPARSA_OK && handoff) status = spc_offer_lists(c, in, &l, &lists);
+    spc_mask_lists_release(lists);
+    spc_lists_release(&l);
   }
-  /* On failure the stream may still run the kernels: wait before freeing. */
-  if (status != SPARSA_OK && !spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
-  spc_device_free(mem);
-  spc_free(keep_host);
-  return status;
+  return spc_scratch_release(c, status);
+}
+
+sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
+                                 sp_head_spec *specs) {
+  spc_context *c = spc_ctx(ctx);
+  spc_mask_lists_drop(); /* an offer the core did not take */
+  SPC_TRY(spc_check_tensor(in->q, "q"));
+  SPC_TRY(spc_check_tensor(in->k, "k"));
+  SPC_TRY(spc_context_activate(c));
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) return spc_estimate_vslash(c, in, specs);
+  return spc_estimate_blocks(c, in, specs);
 }

@@ -321,10 +321,15 @@ def main():
         result[key] = float(value) if value else None
     # Estimation time over the sparse attention it feeds, measured by the
     # device estimator test (cuda/tests/estimate_gpu_test.c), handed over
-    # by gpu_check.sh as that test's JSON line.
+    # by gpu_check.sh as that test's JSON line: the pooled estimator's
+    # ratio as the headline, then each method's ratio and times.
     estimate = os.environ.get("SPARSA_GPU_ESTIMATE_JSON")
-    result["estimate_vs_attention"] = (json.loads(estimate).get("estimate_vs_attention")
-                                       if estimate else None)
+    est = json.loads(estimate) if estimate else {}
+    result["estimate_vs_attention"] = est.get("estimate_vs_attention")
+    for method in ("pooled", "antidiagonal", "vertical_slash"):
+        for field in ("estimate_vs_attention", "estimate_ms", "attention_ms"):
+            key = f"{field}_{method}"
+            result[key] = est.get(key)
     tests = {"tests_failed": None}
     if args.tests_json and os.path.exists(args.tests_json):
         with open(args.tests_json) as f:

@@ -1,18 +1,24 @@
 /* The estimators on the device, step for step their definitions as the
- * CPU engine computes them (core/estimate_blocks.c, estimate_antidiag.c).
+ * CPU engine computes them (core/estimate_blocks.c, estimate_antidiag.c,
+ * estimate_vslash.c).
  *
- * Pooled blocks: block means summed in order in double; scores
- * scale * qbar . kbar in double; a softmax per sequence over the admissible
- * blocks of a row, averaged over the batch. Antidiagonal: see below. Both
- * then share the selection rule (larger score first, ties to the smaller
- * index; top-k, or the shortest prefix whose running sum, added in that
- * order, reaches the threshold) plus the forced sink and diagonal blocks.
- * Kernels are plain (no tensor cores). */
+ * Pooled blocks: block means summed in double; scores scale * qbar . kbar
+ * in double; a softmax per sequence over the admissible blocks of a row,
+ * averaged over the batch. Antidiagonal and vertical-slash: one strided
+ * score product (tensor cores for bf16 and f16), then each row's softmax
+ * in base 2 as the CPU takes it. Every method then selects with the same
+ * rule (larger score first, ties to the smaller index; top-k, or the
+ * shortest prefix whose running sum, added in that order, reaches the
+ * threshold) plus the forced blocks, and the kept indices are compacted
+ * into row lists on the device (count, scan, fill): only the lists come
+ * back to the host. */
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <stdint.h>
 
 #include "estimate_args.h"
+#include "mma_sm80.cuh"
 
 namespace spc_est {
 
@@ -20,8 +26,46 @@ __device__ __forceinline__ float to_float(const float *p) { return *p; }
 __device__ __forceinline__ float to_float(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
 __device__ __forceinline__ float to_float(const __half *p) { return __half2float(*p); }
 
-/* One CTA per (sequence, head, block), grid-stride; threads over the head
- * dimension (coalesced), each summing its column in row order. */
+__device__ __forceinline__ double warp_max(double v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float warp_maxf(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/* CTA-wide reductions through 32 shared slots; every thread gets the
+ * result. Called by all threads of the CTA. */
+__device__ __forceinline__ float cta_maxf(float v, float *slots) {
+  v = warp_maxf(v);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  if (lane == 0) slots[warp] = v;
+  __syncthreads();
+  float out = slots[0];
+  for (int i = 1; i < warps; i++) out = fmaxf(out, slots[i]);
+  __syncthreads();
+  return out;
+}
+__device__ __forceinline__ double cta_sum(double v, double *slots) {
+  v = warp_sum(v);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  if (lane == 0) slots[warp] = v;
+  __syncthreads();
+  double out = 0.0;
+  for (int i = 0; i < warps; i++) out += slots[i];
+  __syncthreads();
+  return out;
+}
+
+/* ---- pooling ---- */
+
+/* Any layout: one CTA per (sequence, head, block), grid-stride; threads
+ * over the head dimension, each summing its column in row order. */
 template <typename T>
 __global__ void __launch_bounds__(128) pool_kernel(const spc_pool_args a) {
   const T *src = static_cast<const T *>(a.src);
@@ -42,17 +86,64 @@ __global__ void __launch_bounds__(128) pool_kernel(const spc_pool_args a) {
   }
 }
 
+/* 16-byte rows pieces: the means read q and k once, so they run at memory
+ * speed only with wide loads and many rows in flight. Lanes split a row
+ * into 16-byte pieces, groups of lanes take every groups-th row, and the
+ * groups' double sums meet in shared memory. (Sums of bf16 and f16 values
+ * in double are exact whatever their order; float32 ones almost always.) */
+template <typename T>
+__global__ void __launch_bounds__(256) pool_vec_kernel(const spc_pool_args a) {
+  extern __shared__ double partial[]; /* [groups][head_dim] */
+  constexpr int V = 16 / sizeof(T);
+  const int lanes = a.head_dim / V, groups = blockDim.x / lanes;
+  const int g = threadIdx.x / lanes, l = threadIdx.x % lanes;
+  const T *src = static_cast<const T *>(a.src);
+  const int64_t units = (int64_t)a.batch * a.heads * a.num_blocks;
+  for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
+    const int64_t blk = u % a.num_blocks, bh = u / a.num_blocks;
+    const int64_t h = bh % a.heads, b = bh / a.heads;
+    const int64_t start = blk * a.block;
+    const int64_t end = start + a.block < a.len ? start + a.block : a.len;
+    if (g < groups) {
+      double acc[V];
+#pragma unroll
+      for (int v = 0; v < V; v++) acc[v] = 0.0;
+      const T *base = src + b * a.stride_b + h * a.stride_h + l * V;
+#pragma unroll 4
+      for (int64_t t = start + g; t < end; t += groups) {
+        const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(base + t * a.stride_t));
+        const T *e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[v] += (double)to_float(e + v);
+      }
+#pragma unroll
+      for (int v = 0; v < V; v++) partial[g * a.head_dim + l * V + v] = acc[v];
+    }
+    __syncthreads();
+    const double inv = 1.0 / (double)(end - start);
+    double *m = a.means + u * a.head_dim;
+    for (int32_t x = threadIdx.x; x < a.head_dim; x += blockDim.x) {
+      double sum = 0.0;
+      for (int i = 0; i < groups; i++) sum += partial[i * a.head_dim + x];
+      m[x] = sum * inv;
+    }
+    __syncthreads(); /* partial is rewritten for the next unit */
+  }
+}
+
+/* ---- pooled scores ---- */
+
 /* Aligned position of the last query of block r, and the admissible key
  * blocks of row r (a prefix), as sparsa_estimator.h defines them. */
-__device__ __forceinline__ int64_t last_pos(const spc_select_args &a, int64_t r) {
-  int64_t end = (r + 1) * a.block_q;
-  if (end > a.q_len) end = a.q_len;
-  return end - 1 + a.off;
+__device__ __forceinline__ int64_t last_pos(int64_t r, int32_t block_q, int64_t q_len, int64_t off) {
+  int64_t end = (r + 1) * block_q;
+  if (end > q_len) end = q_len;
+  return end - 1 + off;
 }
 
 __device__ __forceinline__ int64_t admissible(const spc_select_args &a, int64_t r) {
   if (!a.causal) return a.num_kv_blocks;
-  const int64_t last = last_pos(a, r);
+  const int64_t last = last_pos(r, a.block_q, a.q_len, a.off);
   if (last < 0) return 0;
   const int64_t n = last / a.block_kv + 1;
   return n < a.num_kv_blocks ? n : a.num_kv_blocks;
@@ -62,7 +153,8 @@ enum { TILE = 16, DCHUNK = 32 };
 
 /* scores[hc][r][c] = scale * qbar(b, h, r) . kbar(b, h / group, c) for a
  * 16 x 16 tile of (r, c) per CTA, the means staged through shared memory
- * 32 dimensions at a time. Inadmissible entries are computed too and never
+ * 32 dimensions at a time. Tiles past every row's admissible blocks are
+ * skipped; inadmissible entries of other tiles are computed and never
  * read. */
 __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, int32_t b) {
   __shared__ double qs[TILE][DCHUNK + 1];
@@ -70,6 +162,8 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
   const int tx = threadIdx.x % TILE, ty = threadIdx.x / TILE;
   const int64_t hc = blockIdx.z, h = a.h0 + hc;
   const int64_t r0 = (int64_t)blockIdx.y * TILE, c0 = (int64_t)blockIdx.x * TILE;
+  const int64_t r_last = r0 + TILE - 1 < a.num_q_blocks ? r0 + TILE - 1 : a.num_q_blocks - 1;
+  if (c0 >= admissible(a, r_last)) return; /* the whole CTA */
   const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * a.head_dim;
   const double *kbase =
       a.kbar + ((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks * a.head_dim;
@@ -89,16 +183,6 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
   const int64_t r = r0 + ty, c = c0 + tx;
   if (r < a.num_q_blocks && c < a.num_kv_blocks)
     a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc;
-}
-
-__device__ __forceinline__ double warp_max(double v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-__device__ __forceinline__ double warp_sum(double v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
 }
 
 /* One warp per row: softmax of one sequence's scores over the admissible
@@ -127,118 +211,153 @@ __global__ void __launch_bounds__(256) softmax_kernel(const spc_select_args a, i
   for (int64_t c = lane; c < n; c += 32) w[c] += a.weight * e[c] / z;
 }
 
-/* One CTA per row (grid-stride): each admissible block's rank in the
- * selection order (a total order: larger w first, then smaller index),
- * the kept prefix found by one thread adding the sorted w in order (as the
- * CPU does), then the forced blocks. */
-__global__ void __launch_bounds__(256) select_kernel(const spc_select_args a) {
-  __shared__ int64_t kept;
-  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks, nkb = a.num_kv_blocks;
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const int64_t r = row % a.num_q_blocks, n = admissible(a, r);
-    const double *w = a.w + row * nkb;
-    double *sorted = a.scores + row * nkb;
-    int32_t *order = a.order + row * nkb;
-    uint8_t *keep = a.keep + row * nkb;
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
-      const double wc = w[c];
-      int64_t rank = 0;
-      for (int64_t o = 0; o < n; o++) {
-        const double wo = w[o];
-        rank += wo > wc || (wo == wc && o < c);
-      }
-      sorted[rank] = wc;
-      order[rank] = (int32_t)c;
+/* ---- the strided score product ---- */
+
+/* Admissible columns of row i of the strided product. */
+__device__ __forceinline__ int64_t strided_admissible(const spc_strided_args &a, int64_t i) {
+  if (!a.causal) return a.cols;
+  int64_t last = a.row0 + (int64_t)a.stride * i + a.stride - 1;
+  if (last > a.q_len - 1) last = a.q_len - 1;
+  last += a.off;
+  if (last < 0) return 0;
+  return last / a.stride + 1 < a.cols ? last / a.stride + 1 : a.cols;
+}
+
+/* Tensor cores: a CTA computes BM = 64 * MT rows by 64 columns of E, four
+ * warps of 16 * MT rows each. The depth S * d is walked one t at a time:
+ * for each t the CTA stages query rows row0 + S i + S - 1 - t and key rows
+ * S j + t (d values each, zero past the lengths) with asynchronous copies,
+ * the next t's while this one is multiplied. Only tiles that some row can
+ * see are computed (the causal half). */
+constexpr int kMmaThreads = 128;
+constexpr int kMmaCols = 64;
+
+template <bool BF16, int MT>
+__global__ void __launch_bounds__(kMmaThreads) strided_mma_kernel(const spc_strided_args a) {
+  extern __shared__ __align__(16) uint16_t tiles[];
+  constexpr int BM = 64 * MT, BN = kMmaCols;
+  const int d = a.head_dim, pitch = d + 8; /* 16-byte pad: conflict-free ldmatrix rows */
+  const int64_t hc = blockIdx.z, h = a.h0 + hc;
+  const int64_t m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
+  const int64_t last_row = m0 + BM < a.rows ? m0 + BM - 1 : a.rows - 1;
+  if (n0 >= strided_admissible(a, last_row)) return; /* the whole CTA */
+  /* Buffer u: query rows at tiles + u * stage_elems, key rows after them. */
+  const int stage_elems = (BM + BN) * pitch;
+  const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
+  const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
+                      (h / a.group) * a.k_stride[2];
+  const int pieces = d / 8, S = a.stride;
+  auto stage = [&](int t, int buf) {
+    for (int c = threadIdx.x; c < BM * pieces; c += kMmaThreads) {
+      const int r = c / pieces, x = (c % pieces) * 8;
+      const int64_t i = m0 + r, tok = a.row0 + (int64_t)S * i + S - 1 - t;
+      const bool ok = i < a.rows && tok < a.q_len;
+      spc::cp_async16(tiles + buf * stage_elems + r * pitch + x, ok ? q + tok * a.q_stride[1] + x : q, ok ? 16 : 0);
+    }
+    for (int c = threadIdx.x; c < BN * pieces; c += kMmaThreads) {
+      const int r = c / pieces, x = (c % pieces) * 8;
+      const int64_t j = n0 + r, tok = (int64_t)S * j + t;
+      const bool ok = j < a.cols && tok < a.kv_len;
+      spc::cp_async16(tiles + buf * stage_elems + (BM + r) * pitch + x, ok ? k + tok * a.k_stride[1] + x : k, ok ? 16 : 0);
+    }
+    spc::cp_async_commit();
+  };
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float acc[MT][8][4];
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[mt][nt][e] = 0.f;
+  stage(0, 0);
+  for (int t = 0; t < S; t++) {
+    if (t + 1 < S) {
+      stage(t + 1, (t + 1) & 1);
+      spc::cp_async_wait<1>();
+    } else {
+      spc::cp_async_wait<0>();
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-      int64_t count = 0;
-      if (!a.by_threshold) {
-        count = n < a.top_k ? n : a.top_k;
-      } else {
-        double sum = 0.0;
-        while (count < n) {
-          sum += sorted[count++];
-          if (sum >= a.threshold) break;
+    const uint16_t *A = tiles + (t & 1) * stage_elems, *B = A + BM * pitch;
+    for (int kk = 0; kk < d; kk += 16) {
+      uint32_t af[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; mt++)
+        spc::ldmatrix_x4(af[mt], A + (warp * 16 * MT + mt * 16 + (lane & 15)) * pitch + kk +
+                                     (lane >> 4) * 8);
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bf[4];
+        spc::ldmatrix_x4(bf, B + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * pitch + kk +
+                                 ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+          spc::mma16816<BF16>(acc[mt][2 * np], af[mt], bf[0], bf[1]);
+          spc::mma16816<BF16>(acc[mt][2 * np + 1], af[mt], bf[2], bf[3]);
         }
       }
-      kept = count;
     }
-    __syncthreads();
-    const int64_t count = kept;
-    const int64_t sinks = a.keep_sink_blocks < n ? a.keep_sink_blocks : n;
-    int64_t diag_first = 0, diag_last = -1;
-    if (n > 0 && a.keep_diagonal) {
-      int64_t first = r * a.block_q + a.off, last = last_pos(a, r);
-      if (first < 0) first = 0;
-      if (last > a.kv_len - 1) last = a.kv_len - 1;
-      if (first <= last) {
-        diag_first = first / a.block_kv;
-        diag_last = last / a.block_kv;
+    __syncthreads(); /* the buffer is restaged two steps on */
+  }
+  float *E = a.E + hc * a.rows * a.ld;
+#pragma unroll
+  for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      const int64_t col = n0 + nt * 8 + (lane & 3) * 2;
+#pragma unroll
+      for (int half = 0; half < 2; half++) {
+        const int64_t i = m0 + warp * 16 * MT + mt * 16 + (lane >> 2) + half * 8;
+        if (i >= a.rows) continue;
+        if (col < a.cols) E[i * a.ld + col] = acc[mt][nt][2 * half] * a.mul;
+        if (col + 1 < a.cols) E[i * a.ld + col + 1] = acc[mt][nt][2 * half + 1] * a.mul;
       }
     }
-    for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x)
-      keep[c] = c < sinks || (c >= diag_first && c <= diag_last);
-    __syncthreads();
-    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[order[i]] = 1;
-    __syncthreads(); /* `kept` is rewritten for the next row */
-  }
 }
 
-/* ---- antidiagonal scoring (SPARSA_ESTIMATOR_ANTIDIAGONAL) ----
- * As core/estimate_antidiag.c: e[a][sb] = (scale / S) * sum over t of
- * q[S a + S - 1 - t] . k[S sb + t] in float (terms past the lengths
- * omitted), a softmax in double over the admissible super-columns of each
- * super-row, each block's share accumulated over the block's super-rows in
- * the CPU's order, times weight / (super-rows of the block). One CTA per
- * query block row (grid-stride); a warp per super-column dot product. Plain
- * float arithmetic, not tensor cores: correct, not yet fast. */
-
-__device__ __forceinline__ double block_max(double v, double *red) {
-  red[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) red[threadIdx.x] = fmax(red[threadIdx.x], red[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const double out = red[0];
-  __syncthreads();
-  return out;
-}
-
-__device__ __forceinline__ double block_sum(double v, double *red) {
-  red[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double out = red[0];
-  __syncthreads();
-  return out;
-}
-
+/* Any element type and layout: a thread per admissible entry, float
+ * products added in order. */
 template <typename T>
-__global__ void __launch_bounds__(256) antidiag_kernel(const spc_select_args a,
-                                                       const spc_antidiag_args ad, int32_t b) {
-  __shared__ double red[256];
-  const T *q = static_cast<const T *>(ad.q);
-  const T *k = static_cast<const T *>(ad.k);
-  const int32_t S = ad.stride, d = a.head_dim;
-  const int64_t width = (int64_t)S * d, nkb = a.num_kv_blocks;
+__global__ void __launch_bounds__(256) strided_plain_kernel(const spc_strided_args a) {
+  const int64_t i = (int64_t)blockIdx.y * 16 + threadIdx.x / 16;
+  const int64_t j = (int64_t)blockIdx.x * 16 + threadIdx.x % 16;
+  const int64_t hc = blockIdx.z, h = a.h0 + hc;
+  if (i >= a.rows || j >= strided_admissible(a, i)) return;
+  const T *q = static_cast<const T *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
+  const T *k = static_cast<const T *>(a.k) + a.b * a.k_stride[0] + (h / a.group) * a.k_stride[2];
+  const int S = a.stride;
+  float dot = 0.f;
+  for (int t = 0; t < S; t++) {
+    const int64_t qi = a.row0 + (int64_t)S * i + S - 1 - t, kj = (int64_t)S * j + t;
+    if (qi >= a.q_len || kj >= a.kv_len) continue;
+    const T *qr = q + qi * a.q_stride[1], *kr = k + kj * a.k_stride[1];
+    for (int32_t x = 0; x < a.head_dim; x++) dot = fmaf(to_float(qr + x), to_float(kr + x), dot);
+  }
+  a.E[(hc * a.rows + i) * a.ld + j] = dot * a.mul;
+}
+
+/* ---- antidiagonal: softmax per super-row, folded into blocks ----
+ * As core/estimate_antidiag.c: for each super-row of query block r in
+ * order, p = 2^(x - max) in float over its admissible super-columns, each
+ * block's p summed in float in column order, that sum times 1 / z added to
+ * the block's double accumulator; then w += acc * weight / (super-rows of
+ * the block). One CTA per (chunk head, query block row), grid-stride; a
+ * thread per key block; acc lives in `scores` (free in this method). */
+__global__ void __launch_bounds__(256) antidiag_fold_kernel(const spc_select_args a,
+                                                            const spc_antidiag_args ad, int32_t b) {
+  extern __shared__ float block_sum[]; /* [num_kv_blocks] */
+  __shared__ float fslots[32];
+  __shared__ double dslots[32];
+  const int32_t S = ad.stride;
+  const int64_t nkb = a.num_kv_blocks, rows = (int64_t)a.num_heads * a.num_q_blocks;
   const int64_t rows_per_block = a.block_q / S, cols_per_block = a.block_kv / S;
-  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
-  double *e = ad.row_scratch + (int64_t)blockIdx.x * (ad.num_super_cols + nkb);
-  double *acc = e + ad.num_super_cols;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const double scale = a.scale / S;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const int64_t hc = row / a.num_q_blocks, r = row % a.num_q_blocks, h = a.h0 + hc;
-    const T *qh = q + b * ad.q_stride[0] + h * ad.q_stride[2];
-    const T *kh = k + b * ad.k_stride[0] + (h / a.group) * ad.k_stride[2];
+    const int64_t hc = row / a.num_q_blocks, r = row % a.num_q_blocks;
     const int64_t a0 = r * rows_per_block;
     const int64_t a1 = a0 + rows_per_block < ad.num_super_rows ? a0 + rows_per_block
                                                                : ad.num_super_rows;
+    double *acc = a.scores + row * nkb;
     for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x) acc[c] = 0.0;
     for (int64_t sa = a0; sa < a1; sa++) {
       int64_t nb = ad.num_super_cols;
@@ -247,164 +366,286 @@ __global__ void __launch_bounds__(256) antidiag_kernel(const spc_select_args a,
         last += a.off;
         nb = last < 0 ? 0 : (last / S + 1 < ad.num_super_cols ? last / S + 1 : ad.num_super_cols);
       }
-      for (int64_t sb = warp; sb < nb; sb += warps) {
-        float dot = 0.f;
-        for (int64_t i = lane; i < width; i += 32) {
-          const int64_t t = i / d, x = i % d;
-          const int64_t qi = S * sa + S - 1 - t, kj = S * sb + t;
-          if (qi < a.q_len && kj < a.kv_len)
-            dot = fmaf(to_float(qh + qi * ad.q_stride[1] + x), to_float(kh + kj * ad.k_stride[1] + x),
-                       dot);
-        }
-        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-        if (lane == 0) e[sb] = scale * (double)dot;
-      }
-      __syncthreads();
-      double mx = -INFINITY;
-      for (int64_t sb = threadIdx.x; sb < nb; sb += blockDim.x) mx = fmax(mx, e[sb]);
-      mx = block_max(mx, red);
+      if (nb == 0) continue; /* the whole CTA */
+      const float *e = ad.E + (hc * ad.num_super_rows + sa) * ad.ld;
+      float mx = -INFINITY;
+      for (int64_t sb = threadIdx.x; sb < nb; sb += blockDim.x) mx = fmaxf(mx, e[sb]);
+      mx = cta_maxf(mx, fslots);
       double z = 0.0;
-      for (int64_t sb = threadIdx.x; sb < nb; sb += blockDim.x) {
-        const double v = exp(e[sb] - mx);
-        e[sb] = v;
-        z += v;
-      }
-      z = block_sum(z, red);
-      /* Thread c owns block c: its super-columns in order, as the CPU adds. */
-      for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x) {
+      for (int64_t c = threadIdx.x; c * cols_per_block < nb; c += blockDim.x) {
         const int64_t s0 = c * cols_per_block;
         const int64_t s1 = s0 + cols_per_block < nb ? s0 + cols_per_block : nb;
-        for (int64_t sb = s0; sb < s1; sb++) acc[c] += e[sb] / z;
+        float sum = 0.f;
+        for (int64_t sb = s0; sb < s1; sb++) sum += exp2f(e[sb] - mx);
+        block_sum[c] = sum;
+        z += (double)sum;
       }
-      __syncthreads(); /* e is rewritten for the next super-row */
+      z = cta_sum(z, dslots);
+      const double inv_z = 1.0 / z;
+      for (int64_t c = threadIdx.x; c * cols_per_block < nb; c += blockDim.x)
+        acc[c] += (double)block_sum[c] * inv_z;
     }
     const double per_row = a.weight / (double)(a1 - a0);
     double *w = a.w + row * nkb;
     for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x)
       w[c] = (b == 0 ? 0.0 : w[c]) + acc[c] * per_row;
-    __syncthreads(); /* acc is reset for the next row */
+    __syncthreads(); /* block_sum is rewritten for the next row */
   }
 }
 
-/* ---- vertical-slash (SPARSA_ESTIMATOR_VERTICAL_SLASH) ----
- * As core/estimate_vslash.c: for each of the last L queries i (aligned
- * position p = i + off >= 0), logits scale * q_i . k_j in float for j <= p,
- * a softmax in double, and each probability times weight / (L z) added to
- * the column mass V[j] and the diagonal mass D[p - j], query after query in
- * the CPU's order. Then each of V and D selects by the shared rule over all
- * kv_len candidates, plus the forced columns and offsets. */
+/* ---- vertical-slash: softmax of the last queries, masses ----
+ * As core/estimate_vslash.c: for each last query i (aligned position
+ * p = i + off >= 0), x = mul * q_i . k_j over j <= p, 2^(x - max) in float,
+ * times share / z in double added to the column mass V[j] and the diagonal
+ * mass D[p - j], query after query. */
 
-/* One CTA per (chunk head, last query): the query's weighted probabilities
- * (0 past its visible keys). */
-template <typename T>
-__global__ void __launch_bounds__(256) vslash_probs_kernel(const spc_vslash_args a, int32_t b) {
-  __shared__ double red[256];
-  const T *q = static_cast<const T *>(a.q);
-  const T *k = static_cast<const T *>(a.k);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  const int64_t rows = (int64_t)a.num_heads * a.last_q;
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const int64_t hc = row / a.last_q, li = row % a.last_q, h = a.h0 + hc;
-    const int64_t i = a.q_len - a.last_q + li, pos = i + a.off;
-    const int64_t n = pos < 0 ? 0 : pos + 1; /* visible keys; pos < kv_len */
-    double *p = a.probs + row * a.kv_len;
-    const T *qi = q + b * a.q_stride[0] + i * a.q_stride[1] + h * a.q_stride[2];
-    const T *kh = k + b * a.k_stride[0] + (h / a.group) * a.k_stride[2];
-    for (int64_t j = warp; j < n; j += warps) {
-      float dot = 0.f;
-      for (int32_t x = lane; x < a.head_dim; x += 32)
-        dot = fmaf(to_float(qi + x), to_float(kh + j * a.k_stride[1] + x), dot);
-      for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-      if (lane == 0) p[j] = a.scale * (double)dot;
-    }
-    __syncthreads();
-    double mx = -INFINITY;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = fmax(mx, p[j]);
-    mx = block_max(mx, red);
-    double z = 0.0;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      const double v = exp(p[j] - mx);
-      p[j] = v;
-      z += v;
-    }
-    z = block_sum(z, red);
-    const double f = a.weight / (double)a.last_q / z;
-    for (int64_t j = threadIdx.x; j < a.kv_len; j += blockDim.x) p[j] = j < n ? p[j] * f : 0.0;
-    __syncthreads();
+/* One warp per (chunk head, last query): its max and share / z. */
+__global__ void __launch_bounds__(256) vslash_stats_kernel(const spc_vslash_args a) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= (int64_t)a.num_heads * a.last_q) return; /* the whole warp */
+  const int64_t hc = row / a.last_q, li = row % a.last_q;
+  const int64_t pos = a.q_len - a.last_q + li + a.off, n = pos < 0 ? 0 : pos + 1;
+  const float *e = a.E + (hc * a.last_q + li) * a.ld;
+  float mx = -INFINITY;
+  for (int64_t j = lane; j < n; j += 32) mx = fmaxf(mx, e[j]);
+  mx = warp_maxf(mx);
+  float part = 0.f;
+  for (int64_t j = lane; j < n; j += 32) part += exp2f(e[j] - mx);
+  const double z = warp_sum((double)part);
+  if (lane == 0) {
+    a.row_max[row] = mx;
+    a.row_scale[row] = n > 0 ? a.share / z : 0.0;
   }
 }
 
-/* Thread per (chunk head, j): V[j] and D[j] over the last queries in order. */
+/* A thread per (chunk head, j): V[j] and D[j] over the last queries in
+ * order (reads of E coalesced along j for both). */
 __global__ void __launch_bounds__(256) vslash_mass_kernel(const spc_vslash_args a, int first) {
   const int64_t cells = (int64_t)a.num_heads * a.kv_len;
   for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < cells;
        t += (int64_t)gridDim.x * blockDim.x) {
     const int64_t hc = t / a.kv_len, j = t % a.kv_len;
-    const double *p = a.probs + hc * a.last_q * a.kv_len;
+    const float *e = a.E + hc * a.last_q * a.ld;
+    const float *mx = a.row_max + hc * a.last_q;
+    const double *f = a.row_scale + hc * a.last_q;
     double *col = a.mass + (hc * 2) * a.kv_len, *diag = col + a.kv_len;
     double v = first ? 0.0 : col[j], dm = first ? 0.0 : diag[j];
     for (int64_t li = 0; li < a.last_q; li++) {
       const int64_t pos = a.q_len - a.last_q + li + a.off;
-      if (pos < 0) continue;
-      v += p[li * a.kv_len + j];           /* zero past pos */
-      if (j <= pos) dm += p[li * a.kv_len + pos - j];
+      if (j > pos) continue; /* also every j when pos < 0 */
+      v += (double)exp2f(e[li * a.ld + j] - mx[li]) * f[li];
+      dm += (double)exp2f(e[li * a.ld + pos - j] - mx[li]) * f[li];
     }
     col[j] = v;
     diag[j] = dm;
   }
 }
 
-/* One CTA per (chunk head, columns or offsets): the selection rule over
- * all kv_len candidates, then the forced ones. */
-__global__ void __launch_bounds__(256) vslash_select_kernel(const spc_vslash_args a) {
-  __shared__ int64_t kept;
-  const int64_t rows = (int64_t)a.num_heads * 2, n = a.kv_len;
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const double *w = a.mass + row * n;
-    double *sorted = a.sorted + row * n;
-    int32_t *order = a.order + row * n;
-    uint8_t *keep = a.keep + row * n;
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
-      const double wc = w[c];
-      int64_t rank = 0;
-      for (int64_t o = 0; o < n; o++) {
-        const double wo = w[o];
-        rank += wo > wc || (wo == wc && o < c);
-      }
-      sorted[rank] = wc;
-      order[rank] = (int32_t)c;
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      int64_t count = 0;
-      if (!a.by_threshold) {
-        count = n < a.top_k ? n : a.top_k;
-      } else {
-        double sum = 0.0;
-        while (count < n) {
-          sum += sorted[count++];
-          if (sum >= a.threshold) break;
+/* ---- selection and row lists ---- */
+
+/* The selection order: larger score first, then the smaller index. */
+__device__ __forceinline__ bool before(double wa, int32_t ia, double wb, int32_t ib) {
+  return wa > wb || (wa == wb && ia < ib);
+}
+
+/* Bitonic sort of cap (a power of two) entries into selection order, by
+ * the whole CTA; sw/si are shared or global (one CTA's own scratch). */
+__device__ void bitonic_sort(double *sw, int32_t *si, int64_t cap) {
+  for (int64_t k = 2; k <= cap; k <<= 1)
+    for (int64_t j = k >> 1; j > 0; j >>= 1) {
+      for (int64_t p = threadIdx.x; p < cap / 2; p += blockDim.x) {
+        const int64_t i = 2 * j * (p / j) + (p % j), x = i + j;
+        const double wi = sw[i], wx = sw[x];
+        const int32_t ii = si[i], ix = si[x];
+        const bool swap = (i & k) == 0 ? before(wx, ix, wi, ii) : before(wi, ii, wx, ix);
+        if (swap) {
+          sw[i] = wx;
+          sw[x] = wi;
+          si[i] = ix;
+          si[x] = ii;
         }
       }
-      kept = count;
+      __syncthreads();
     }
+}
+
+/* The selection rule over w[0, n) (n >= 1): sorts the candidates into
+ * selection order in sw/si and returns how many of that order are kept:
+ * top-k, or the shortest prefix whose running sum (added in order by one
+ * thread, as the CPU adds) reaches the threshold. The one rank-and-count
+ * step of every method. */
+__device__ int64_t select_row(const double *w, int64_t n, const spc_rowsel_args &a, double *sw,
+                              int32_t *si, int64_t *kept) {
+  int64_t cap = 1;
+  while (cap < n) cap <<= 1;
+  for (int64_t c = threadIdx.x; c < cap; c += blockDim.x) {
+    sw[c] = c < n ? w[c] : -INFINITY;
+    si[c] = c < n ? (int32_t)c : INT32_MAX;
+  }
+  __syncthreads();
+  bitonic_sort(sw, si, cap);
+  if (threadIdx.x == 0) {
+    int64_t count = 0;
+    if (!a.by_threshold) {
+      count = n < a.top_k ? n : a.top_k;
+    } else {
+      double sum = 0.0;
+      while (count < n) {
+        sum += sw[count++];
+        if (sum >= a.threshold) break;
+      }
+    }
+    *kept = count;
+  }
+  __syncthreads();
+  return *kept;
+}
+
+/* One CTA per row (grid-stride): selection, then the forced indices (sink
+ * and diagonal blocks, or the first columns and offsets), then the row's
+ * count of kept flags. */
+__global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
+  extern __shared__ __align__(16) unsigned char sort_smem[];
+  __shared__ int64_t kept;
+  __shared__ int32_t total;
+  double *sw;
+  int32_t *si;
+  if (a.sort_w == nullptr) {
+    sw = reinterpret_cast<double *>(sort_smem);
+    si = reinterpret_cast<int32_t *>(sort_smem + a.sort_cap * sizeof(double));
+  } else {
+    sw = a.sort_w + (int64_t)blockIdx.x * a.sort_cap;
+    si = a.sort_i + (int64_t)blockIdx.x * a.sort_cap;
+  }
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    int64_t n, forced, diag_first = 0, diag_last = -1;
+    if (a.vslash) {
+      n = a.cols;
+      forced = row % 2 == 0 ? a.forced_columns : a.forced_offsets;
+    } else {
+      const int64_t r = row % a.num_q_blocks;
+      const int64_t last = last_pos(r, a.block_q, a.q_len, a.off);
+      n = a.cols;
+      if (a.causal) n = last < 0 ? 0 : (last / a.block_kv + 1 < a.cols ? last / a.block_kv + 1 : a.cols);
+      forced = a.keep_sink_blocks;
+      if (n > 0 && a.keep_diagonal) {
+        int64_t first = r * a.block_q + a.off, lst = last;
+        if (first < 0) first = 0;
+        if (lst > a.kv_len - 1) lst = a.kv_len - 1;
+        if (first <= lst) {
+          diag_first = first / a.block_kv;
+          diag_last = lst / a.block_kv;
+        }
+      }
+    }
+    if (forced > n) forced = n;
+    const int64_t count = n > 0 ? select_row(a.w + row * a.cols, n, a, sw, si, &kept) : 0;
+    uint8_t *keep = a.keep + row * a.cols;
+    if (threadIdx.x == 0) total = 0;
+    for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x)
+      keep[c] = c < forced || (c >= diag_first && c <= diag_last);
     __syncthreads();
-    const int64_t count = kept;
-    const int64_t forced = row % 2 == 0 ? a.forced_columns : a.forced_offsets;
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = c < forced;
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
     __syncthreads();
-    for (int64_t r = threadIdx.x; r < count; r += blockDim.x) keep[order[r]] = 1;
+    int32_t local = 0;
+    for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) local += keep[c];
+    for (int o = 16; o > 0; o >>= 1) local += __shfl_xor_sync(0xffffffffu, local, o);
+    if ((threadIdx.x & 31) == 0) atomicAdd(&total, local);
     __syncthreads();
+    if (threadIdx.x == 0) a.counts[row] = total;
+    __syncthreads(); /* sw, si, kept and total are reused by the next row */
+  }
+}
+
+/* One CTA: exclusive scan of the row counts into row_ptr. */
+__global__ void __launch_bounds__(1024) rowsel_scan_kernel(const spc_rowsel_args a) {
+  __shared__ int64_t warp_total[32];
+  const int64_t per = (a.rows + blockDim.x - 1) / blockDim.x;
+  const int64_t lo = threadIdx.x * per, hi = lo + per < a.rows ? lo + per : a.rows;
+  int64_t local = 0;
+  for (int64_t r = lo; r < hi; r++) local += a.counts[r];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int64_t inc = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += v;
+  }
+  if (lane == 31) warp_total[warp] = inc;
+  __syncthreads();
+  if (warp == 0) {
+    int64_t t = warp_total[lane];
+    for (int o = 1; o < 32; o <<= 1) {
+      const int64_t v = __shfl_up_sync(0xffffffffu, t, o);
+      if (lane >= o) t += v;
+    }
+    warp_total[lane] = t;
+  }
+  __syncthreads();
+  int64_t run = inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
+  for (int64_t r = lo; r < hi; r++) {
+    a.row_ptr[r] = run;
+    run += a.counts[r];
+  }
+  if (threadIdx.x == blockDim.x - 1) a.row_ptr[a.rows] = run;
+}
+
+/* One warp per row: the kept indices, ascending, at the row's offset;
+ * for block rows also whether each block is full (every pair visible: all
+ * of them without causal, else those whose last key the block's first
+ * query sees). */
+__global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args a) {
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= a.rows) return; /* the whole warp */
+  const uint8_t *keep = a.keep + row * a.cols;
+  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
+  int64_t at = a.row_ptr[row];
+  for (int64_t c0 = 0; c0 < a.cols; c0 += 32) {
+    const int64_t c = c0 + lane;
+    const bool kept = c < a.cols && keep[c];
+    const unsigned ballot = __ballot_sync(0xffffffffu, kept);
+    if (kept) {
+      const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+      a.idx[e] = (int32_t)c;
+      if (a.full != nullptr) {
+        const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+        a.full[e] = !a.causal || last_key <= first_query;
+      }
+    }
+    at += __popc(ballot);
   }
 }
 
 }  // namespace spc_est
 
+static unsigned spc_est_grid(int64_t units, int64_t cap) {
+  return (unsigned)(units < cap ? units : cap);
+}
+
 extern "C" int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t units = (int64_t)args->batch * args->heads * args->num_blocks;
   if (units == 0) return 0;
-  const unsigned grid = (unsigned)(units < (1 << 20) ? units : (1 << 20));
+  const unsigned grid = spc_est_grid(units, 1 << 20);
+  const int vec = elem == SPC_ELEM_F32 ? 4 : 8;
+  const int64_t align = vec - 1;
+  const bool wide = args->head_dim % vec == 0 && args->head_dim / vec <= 256 &&
+                    (reinterpret_cast<uintptr_t>(args->src) & 15) == 0 &&
+                    (args->stride_b & align) == 0 && (args->stride_t & align) == 0 &&
+                    (args->stride_h & align) == 0;
+  if (wide) {
+    const int lanes = args->head_dim / vec, groups = 256 / lanes;
+    const size_t smem = (size_t)groups * args->head_dim * sizeof(double);
+    switch (elem) {
+      case SPC_ELEM_BF16:
+        spc_est::pool_vec_kernel<__nv_bfloat16><<<grid, 256, smem, s>>>(*args);
+        break;
+      case SPC_ELEM_F16: spc_est::pool_vec_kernel<__half><<<grid, 256, smem, s>>>(*args); break;
+      case SPC_ELEM_F32: spc_est::pool_vec_kernel<float><<<grid, 256, smem, s>>>(*args); break;
+    }
+    return (int)cudaGetLastError();
+  }
   switch (elem) {
     case SPC_ELEM_BF16: spc_est::pool_kernel<__nv_bfloat16><<<grid, 128, 0, s>>>(*args); break;
     case SPC_ELEM_F16: spc_est::pool_kernel<__half><<<grid, 128, 0, s>>>(*args); break;
@@ -413,68 +654,100 @@ extern "C" int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *s
   return (int)cudaGetLastError();
 }
 
-extern "C" int spc_launch_select(const spc_select_args *args, void *stream) {
+extern "C" int spc_launch_pooled_scores(const spc_select_args *args, int32_t b, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
   if (rows == 0 || args->num_kv_blocks == 0) return 0;
   const dim3 tiles((unsigned)((args->num_kv_blocks + spc_est::TILE - 1) / spc_est::TILE),
                    (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
                    (unsigned)args->num_heads);
-  const unsigned warps_grid = (unsigned)((rows + 7) / 8);
-  for (int32_t b = 0; b < args->batch; b++) {
-    spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
-    spc_est::softmax_kernel<<<warps_grid, 256, 0, s>>>(*args, b == 0);
-    cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess) return (int)err;
-  }
-  const unsigned grid = (unsigned)(rows < (1 << 16) ? rows : (1 << 16));
-  spc_est::select_kernel<<<grid, 256, 0, s>>>(*args);
+  spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
+  spc_est::softmax_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(*args, b == 0);
   return (int)cudaGetLastError();
 }
 
-extern "C" int spc_launch_antidiag_select(const spc_select_args *args, const spc_antidiag_args *ad,
-                                          spc_elem elem, void *stream) {
+extern "C" int spc_strided_uses_mma(const spc_strided_args *a, spc_elem elem) {
+  if (elem == SPC_ELEM_F32 || a->head_dim % 16 != 0 || a->head_dim > 256) return 0;
+  if ((reinterpret_cast<uintptr_t>(a->q) & 15) != 0 || (reinterpret_cast<uintptr_t>(a->k) & 15) != 0)
+    return 0;
+  for (int i = 0; i < 3; i++)
+    if ((a->q_stride[i] & 7) != 0 || (a->k_stride[i] & 7) != 0) return 0;
+  return 1;
+}
+
+template <bool BF16, int MT>
+static int spc_launch_strided_mma(const spc_strided_args *a, cudaStream_t s) {
+  const size_t smem = (size_t)2 * (64 * MT + spc_est::kMmaCols) * (a->head_dim + 8) * 2;
+  cudaError_t err = cudaFuncSetAttribute(spc_est::strided_mma_kernel<BF16, MT>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (err != cudaSuccess) return (int)err;
+  const dim3 grid((unsigned)((a->cols + spc_est::kMmaCols - 1) / spc_est::kMmaCols),
+                  (unsigned)((a->rows + 64 * MT - 1) / (64 * MT)), (unsigned)a->num_heads);
+  spc_est::strided_mma_kernel<BF16, MT><<<grid, spc_est::kMmaThreads, smem, s>>>(*a);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_strided(const spc_strided_args *a, spc_elem elem, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (a->rows == 0 || a->cols == 0 || a->num_heads == 0) return 0;
+  if (spc_strided_uses_mma(a, elem)) {
+    const bool bf16 = elem == SPC_ELEM_BF16, wide = a->rows > 64;
+    if (bf16) return wide ? spc_launch_strided_mma<true, 2>(a, s) : spc_launch_strided_mma<true, 1>(a, s);
+    return wide ? spc_launch_strided_mma<false, 2>(a, s) : spc_launch_strided_mma<false, 1>(a, s);
+  }
+  const dim3 grid((unsigned)((a->cols + 15) / 16), (unsigned)((a->rows + 15) / 16),
+                  (unsigned)a->num_heads);
+  switch (elem) {
+    case SPC_ELEM_BF16: spc_est::strided_plain_kernel<__nv_bfloat16><<<grid, 256, 0, s>>>(*a); break;
+    case SPC_ELEM_F16: spc_est::strided_plain_kernel<__half><<<grid, 256, 0, s>>>(*a); break;
+    case SPC_ELEM_F32: spc_est::strided_plain_kernel<float><<<grid, 256, 0, s>>>(*a); break;
+  }
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_antidiag_fold(const spc_select_args *args, const spc_antidiag_args *ad,
+                                        int32_t b, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
   if (rows == 0 || args->num_kv_blocks == 0) return 0;
-  const unsigned ctas = (unsigned)(rows < ad->num_ctas ? rows : ad->num_ctas);
-  for (int32_t b = 0; b < args->batch; b++) {
-    switch (elem) {
-      case SPC_ELEM_BF16:
-        spc_est::antidiag_kernel<__nv_bfloat16><<<ctas, 256, 0, s>>>(*args, *ad, b);
-        break;
-      case SPC_ELEM_F16: spc_est::antidiag_kernel<__half><<<ctas, 256, 0, s>>>(*args, *ad, b); break;
-      case SPC_ELEM_F32: spc_est::antidiag_kernel<float><<<ctas, 256, 0, s>>>(*args, *ad, b); break;
-    }
-    cudaError_t err = cudaGetLastError();
+  const size_t smem = (size_t)args->num_kv_blocks * sizeof(float);
+  if (smem > 40 * 1024) {
+    cudaError_t err = cudaFuncSetAttribute(spc_est::antidiag_fold_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (err != cudaSuccess) return (int)err;
   }
-  const unsigned grid = (unsigned)(rows < (1 << 16) ? rows : (1 << 16));
-  spc_est::select_kernel<<<grid, 256, 0, s>>>(*args);
+  spc_est::antidiag_fold_kernel<<<spc_est_grid(rows, 1 << 20), 256, smem, s>>>(*args, *ad, b);
   return (int)cudaGetLastError();
 }
 
-extern "C" int spc_launch_vslash(const spc_vslash_args *args, spc_elem elem, void *stream) {
+extern "C" int spc_launch_vslash_mass(const spc_vslash_args *args, int first, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)args->num_heads * args->last_q;
   const int64_t cells = (int64_t)args->num_heads * args->kv_len;
   if (rows == 0 || cells == 0) return 0;
-  const unsigned prob_grid = (unsigned)(rows < (1 << 16) ? rows : (1 << 16));
-  const unsigned mass_grid = (unsigned)((cells + 255) / 256 < (1 << 16) ? (cells + 255) / 256
-                                                                         : (1 << 16));
-  for (int32_t b = 0; b < args->batch; b++) {
-    switch (elem) {
-      case SPC_ELEM_BF16:
-        spc_est::vslash_probs_kernel<__nv_bfloat16><<<prob_grid, 256, 0, s>>>(*args, b);
-        break;
-      case SPC_ELEM_F16: spc_est::vslash_probs_kernel<__half><<<prob_grid, 256, 0, s>>>(*args, b); break;
-      case SPC_ELEM_F32: spc_est::vslash_probs_kernel<float><<<prob_grid, 256, 0, s>>>(*args, b); break;
+  spc_est::vslash_stats_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(*args);
+  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), 256, 0, s>>>(*args,
+                                                                                        first);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (a->rows == 0) return 0;
+  const int threads = a->sort_cap <= 512 ? 256 : a->sort_cap <= 4096 ? 512 : 1024;
+  size_t smem = 0;
+  unsigned grid = a->sort_ctas > 0 ? (unsigned)a->sort_ctas : 1u;
+  if (a->sort_w == nullptr) {
+    smem = (size_t)a->sort_cap * (sizeof(double) + sizeof(int32_t));
+    if (smem > 40 * 1024) {
+      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+      if (err != cudaSuccess) return (int)err;
     }
-    spc_est::vslash_mass_kernel<<<mass_grid, 256, 0, s>>>(*args, b == 0);
-    cudaError_t err = cudaGetLastError();
-    if (err != cudaSuccess) return (int)err;
+    grid = spc_est_grid(a->rows, 1 << 20);
   }
-  const unsigned grid = (unsigned)(args->num_heads * 2 < (1 << 16) ? args->num_heads * 2 : (1 << 16));
-  spc_est::vslash_select_kernel<<<grid, 256, 0, s>>>(*args);
+  spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
+  spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
+  spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
   return (int)cudaGetLastError();
 }

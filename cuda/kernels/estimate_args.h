@@ -1,6 +1,6 @@
 /* What the estimators' host glue (cuda_estimate.c) hands their kernels
- * (estimate.cu). Layouts follow core/estimate_blocks.c and
- * estimate_antidiag.c, so the device computes the same quantities in the
+ * (estimate.cu). Layouts follow core/estimate_blocks.c, estimate_antidiag.c
+ * and estimate_vslash.c, so the device computes the same quantities in the
  * same precision and selects with the same rule. */
 #ifndef SPARSA_CUDA_ESTIMATE_ARGS_H
 #define SPARSA_CUDA_ESTIMATE_ARGS_H
@@ -23,8 +23,8 @@ typedef struct spc_pool_args {
   double *means;
 } spc_pool_args;
 
-/* Scores, softmax and selection for query heads [h0, h0 + num_heads) of
- * every sequence; arrays are per chunk head: [hc][num_q_blocks][num_kv_blocks]. */
+/* Block scores for query heads [h0, h0 + num_heads) of every sequence;
+ * arrays are per chunk head: [hc][num_q_blocks][num_kv_blocks]. */
 typedef struct spc_select_args {
   const double *qbar, *kbar;            /* from spc_pool_args */
   int32_t h0, num_heads;                /* the chunk of query heads */
@@ -32,54 +32,96 @@ typedef struct spc_select_args {
   int32_t block_q, block_kv;
   int64_t q_len, kv_len, off;           /* off = kv_len - q_len */
   int64_t num_q_blocks, num_kv_blocks;
-  int32_t causal, by_threshold, top_k, keep_sink_blocks, keep_diagonal;
-  double scale, threshold, weight;      /* weight = 1 / batch */
-  double *scores;                       /* one sequence's scores, then exp, then sorted w */
+  int32_t causal;
+  double scale, weight;                 /* weight = 1 / batch */
+  double *scores;                       /* one sequence's scores, then exp */
   double *w;                            /* batch-averaged probabilities */
-  int32_t *order;                       /* indices of w in selection order */
-  uint8_t *keep;                        /* 1: block kept */
 } spc_select_args;
 
-/* The antidiagonal method's inputs: the raw tensors (element strides) and
- * the stride S; its scores need no pooling. */
-typedef struct spc_antidiag_args {
-  const void *q, *k;
-  int64_t q_stride[3], k_stride[3];     /* batch, token, head */
-  int32_t stride;                       /* S */
-  int32_t num_ctas;                     /* CTAs of the scoring kernel */
-  double *row_scratch;                  /* per CTA: num_super_cols + num_kv_blocks doubles */
-  int64_t num_super_rows, num_super_cols;
-} spc_antidiag_args;
-
-/* The vertical-slash method (SPARSA_ESTIMATOR_VERTICAL_SLASH) for query
- * heads [h0, h0 + num_heads) of every sequence; arrays per chunk head. */
-typedef struct spc_vslash_args {
+/* The strided score product of the antidiagonal and vertical-slash
+ * methods, for query heads [h0, h0 + num_heads) of sequence b:
+ *   E[hc][i][j] = mul * sum over t < S of q[row0 + S i + S - 1 - t] . k[S j + t]
+ * in float, terms past the lengths omitted (zero), for i < rows and the
+ * admissible columns j of row i (all cols without causal; with it, S j at
+ * most the aligned position of the row's last query). Tensor cores where
+ * the element type and layout allow (spc_strided_uses_mma). */
+typedef struct spc_strided_args {
   const void *q, *k;
   int64_t q_stride[3], k_stride[3];     /* batch, token, head (elements) */
-  int32_t h0, num_heads;
-  int32_t batch, q_heads, group, head_dim;
-  int64_t q_len, kv_len, off, last_q;   /* last_q = L = min(estimator.last_q, q_len) */
-  double scale, weight;                 /* weight = 1 / batch */
+  int32_t b, h0, num_heads, group, head_dim, stride;
+  int64_t q_len, kv_len, off;
+  int64_t row0;                         /* first query token of row 0's window */
+  int64_t rows, cols, ld;               /* E: [num_heads][rows][ld] floats */
+  int32_t causal;
+  float mul;
+  float *E;
+} spc_strided_args;
+
+/* Antidiagonal: each super-row's softmax (base 2, over its admissible
+ * super-columns) folded into its query block's row of w, from E with
+ * stride S (rows = super-rows, cols = super-columns). */
+typedef struct spc_antidiag_args {
+  const float *E;
+  int64_t ld, num_super_rows, num_super_cols;
+  int32_t stride;
+} spc_antidiag_args;
+
+/* Vertical-slash: each last query's softmax (base 2, over its visible
+ * keys) spread into the column mass V and the diagonal mass D, from E with
+ * stride 1 (rows = the last L queries, row0 = q_len - L). */
+typedef struct spc_vslash_args {
+  const float *E;
+  int64_t ld;
+  int32_t num_heads;
+  int64_t q_len, kv_len, off, last_q;   /* last_q = L */
+  double share;                         /* weight / L */
+  float *row_max;                       /* [hc][L] */
+  double *row_scale;                    /* [hc][L]: share / z */
+  double *mass;                         /* [hc][2][kv_len]: V, then D */
+} spc_vslash_args;
+
+/* Selection of every row of a score matrix (block rows of the block
+ * methods, or the column and offset rows of vertical-slash), then the row
+ * lists of the kept indices in CSR form: keep flags and counts, their
+ * exclusive scan into row_ptr, and the indices, ascending per row. */
+typedef struct spc_rowsel_args {
+  const double *w;                      /* row r: w[r * cols .. + n(r)) */
+  int64_t rows, cols;
   int32_t by_threshold, top_k;
   double threshold;
-  int64_t forced_columns, forced_offsets; /* always kept: [0, n) */
-  double *probs;                        /* [hc][L][kv_len]: one sequence's weighted probabilities */
-  double *mass;                         /* [hc][2][kv_len]: column mass V, then diagonal mass D */
-  double *sorted;                       /* [hc][2][kv_len] */
-  int32_t *order;                       /* [hc][2][kv_len] */
-  uint8_t *keep;                        /* [hc][2][kv_len]: columns, then offsets */
-} spc_vslash_args;
+  int32_t vslash;                       /* 0: block rows; 1: (head, columns | offsets) */
+  /* block rows: row r is query block r % num_q_blocks */
+  int32_t causal, block_q, block_kv, keep_sink_blocks, keep_diagonal;
+  int64_t q_len, kv_len, off, num_q_blocks;
+  /* vertical-slash rows: always kept [0, forced) */
+  int64_t forced_columns, forced_offsets;
+  int64_t sort_cap;                     /* a power of two >= every row's n */
+  double *sort_w;                       /* NULL: sort in shared memory; else per CTA sort_cap */
+  int32_t *sort_i;
+  int32_t sort_ctas;                    /* CTAs when sorting in global memory */
+  uint8_t *keep;                        /* [rows][cols] */
+  int32_t *counts;                      /* [rows] */
+  int64_t *row_ptr;                     /* [rows + 1] */
+  int32_t *idx;                         /* [row_ptr[rows]] */
+  uint8_t *full;                        /* block rows, or NULL: 1 where every pair is visible */
+} spc_rowsel_args;
 
 /* Return a cudaError_t as int (0 = queued). */
 int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream);
-/* Pooled method: scores, softmax and selection (w from qbar and kbar). */
-int spc_launch_select(const spc_select_args *args, void *stream);
-/* Antidiagonal method: w from the antidiagonal scores, then the same
- * selection. */
-/* Vertical-slash: masses of the last queries, then both selections. */
-int spc_launch_vslash(const spc_vslash_args *args, spc_elem elem, void *stream);
-int spc_launch_antidiag_select(const spc_select_args *args, const spc_antidiag_args *ad,
-                               spc_elem elem, void *stream);
+/* Pooled method: scores and softmax of sequence b, added to w. */
+int spc_launch_pooled_scores(const spc_select_args *args, int32_t b, void *stream);
+/* Whether the strided product runs on tensor cores for this element type,
+ * head dimension and layout (else plain float arithmetic). */
+int spc_strided_uses_mma(const spc_strided_args *args, spc_elem elem);
+int spc_launch_strided(const spc_strided_args *args, spc_elem elem, void *stream);
+/* Antidiagonal: sequence b's share of w (first: w is overwritten). */
+int spc_launch_antidiag_fold(const spc_select_args *args, const spc_antidiag_args *ad, int32_t b,
+                             void *stream);
+/* Vertical-slash: softmax statistics of the last queries, then their masses
+ * added to V and D (first: overwritten). */
+int spc_launch_vslash_mass(const spc_vslash_args *args, int first, void *stream);
+/* Selection, scan and compaction (no host round trip). */
+int spc_launch_rowsel(const spc_rowsel_args *args, void *stream);
 
 #ifdef __cplusplus
 }

@@ -7,11 +7,12 @@
  * requested mass; and the estimated mask planned and executed on the GPU,
  * matching the CPU engine on the same blocks. Inputs are multiples of 1/64
  * (exact in f32, f16 and bf16) with a random bias per block, so scores are
- * far apart and rounding cannot flip a selection. Then one timing line:
- * pooled estimation against the sparse attention it feeds at N = 16384,
- * 32 heads, d128, bf16, ~10% of the blocks.
+ * far apart and rounding cannot flip a selection; cases with every input
+ * equal check the tie-breaking. Then one timing line per method: the
+ * estimate against the sparse attention it feeds at N = 16384, 32 heads,
+ * d128, bf16, 128 x 128 blocks, ~10% of the blocks.
  *
- * Usage: estimate_gpu_test [--no-timing]. Exits 77 (skipped) without a
+ * Usage: estimate_gpu_test [--no-timing | --timing-only]. Exits 77 (skipped) without a
  * usable device. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 
@@ -111,6 +112,8 @@ typedef struct est_case {
   int32_t causal, sinks, diagonal;
   sparsa_estimator_method method; /* 0: pooled blocks */
   int32_t stride;                 /* antidiagonal */
+  int32_t flat;                   /* every input 1/4: every score ties */
+  int32_t last_q;                 /* vertical-slash; 0: the default */
 } est_case;
 
 /* Packed [batch][len][heads][head_dim] with a random bias per (head,
@@ -126,6 +129,7 @@ static void *make_tensor(const est_case *c, int64_t len, int32_t heads, int32_t 
       for (int32_t h = 0; h < heads; h++)
         for (int32_t x = 0; x < c->head_dim; x++) {
           double v = bias[((s / block) * heads + h) * c->head_dim + x] + 0.5 * rnd_unit();
+          if (c->flat) v = 0.25;
           store(c->dtype, t, (((size_t)b * len + s) * heads + h) * c->head_dim + x, quantize(v));
         }
   }
@@ -266,6 +270,7 @@ static int run_case(const est_case *c) {
   sparsa_estimator est;
   sparsa_estimator_init(&est, c->method);
   if (c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL) est.stride = c->stride;
+  if (c->last_q > 0) est.last_q = c->last_q;
   est.block_q = c->block_q;
   est.block_kv = c->block_kv;
   est.selection = c->selection;
@@ -453,7 +458,7 @@ static int test_errors(void) {
 
 static int test_cache(void) {
   est_case c = {"cache", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 600, 600, 64, 64,
-                SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0};
+                SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0};
   sparsa_problem p;
   sparsa_problem_init(&p);
   p.dtype = c.dtype;
@@ -541,9 +546,60 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int timing(double *ratio) {
+/* The mask's share of an estimate of block rows: the same mask created
+ * again on ctx from its exported lists (on the CPU context the core's
+ * part alone: its block lists; on the GPU one the device lists too). */
+static double mask_again_ms(sparsa_context *ctx, const sparsa_mask *m, int32_t heads, int64_t n,
+                            int32_t block) {
+  const int64_t rows = (n + block - 1) / block;
+  sparsa_pattern **pats = calloc((size_t)heads, sizeof *pats);
+  sparsa_pattern *causal = NULL;
+  sparsa_pattern_create_causal(&causal);
+  int ok = pats != NULL && causal != NULL;
+  for (int32_t h = 0; h < heads && ok; h++) {
+    bsr b;
+    sparsa_pattern *blocks = NULL;
+    ok = bsr_get(m, h, rows, &b) &&
+         sparsa_pattern_create_blocks_bsr(block, block, rows, b.row_ptr, b.col, &blocks) == SPARSA_OK;
+    const sparsa_pattern *parts[2] = {blocks, causal};
+    ok = ok && sparsa_pattern_create_intersection(parts, 2, &pats[h]) == SPARSA_OK;
+    sparsa_pattern_destroy(blocks);
+    bsr_free(&b);
+  }
+  double best = -1.0;
+  for (int i = 0; i < 3 && ok; i++) {
+    sparsa_mask_desc desc;
+    sparsa_mask_desc_init(&desc);
+    desc.num_heads = heads;
+    desc.q_len = desc.kv_len = n;
+    desc.block_q = desc.block_kv = block;
+    desc.patterns = (const sparsa_pattern *const *)pats;
+    sparsa_mask *again = NULL;
+    double t0 = now_ms();
+    ok = sparsa_mask_create(ctx, &desc, &again) == SPARSA_OK;
+    double t = now_ms() - t0;
+    sparsa_mask_destroy(again);
+    if (ok && (best < 0.0 || t < best)) best = t;
+  }
+  for (int32_t h = 0; pats != NULL && h < heads; h++) sparsa_pattern_destroy(pats[h]);
+  free(pats);
+  sparsa_pattern_destroy(causal);
+  return best;
+}
+
+typedef struct timing_case {
+  const char *key;
+  sparsa_estimator_method method;
+  int32_t top_k;
+} timing_case;
+
+/* One method: the estimate (wall clock, the mask included, median of 7
+ * after a warm-up) against the sparse attention its mask feeds (device
+ * time, median of 10). */
+static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void *dout,
+                       double *ratio, char *json, size_t json_size) {
   const int64_t N = 16384;
-  const int32_t H = 32, D = 128;
+  const int32_t H = 32, D = 128, B = 128;
   sparsa_problem p;
   sparsa_problem_init(&p);
   p.dtype = SPARSA_DTYPE_BF16;
@@ -551,39 +607,28 @@ static int timing(double *ratio) {
   p.q_heads = p.kv_heads = H;
   p.head_dim = D;
   p.q_len = p.kv_len = N;
-  est_case c = {"timing", SPARSA_DTYPE_BF16, 1, H, H, D, N, N, 128, 128,
-                SPARSA_SELECT_TOP_K, 0, 0.0f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0};
-  size_t bytes = (size_t)N * H * D * 2;
-  void *q = make_tensor(&c, N, H, 128), *k = make_tensor(&c, N, H, 128);
-  void *dq = NULL, *dk = NULL, *dv = NULL, *dout = NULL;
-  CHECK(cudaMalloc(&dq, bytes) == cudaSuccess && cudaMalloc(&dk, bytes) == cudaSuccess &&
-            cudaMalloc(&dv, bytes) == cudaSuccess && cudaMalloc(&dout, bytes) == cudaSuccess,
-        "timing buffers");
-  CHECK(cudaMemcpy(dq, q, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
-            cudaMemcpy(dk, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
-            cudaMemcpy(dv, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess,
-        "timing copies");
-  free(q);
-  free(k);
-  /* 64 x 64 blocks, 256 per row: 24 chosen + sink + diagonal ~ 10%. */
   sparsa_estimator est;
-  sparsa_estimator_init(&est, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  sparsa_estimator_init(&est, tc->method);
+  est.block_q = est.block_kv = B;
   est.selection = SPARSA_SELECT_TOP_K;
-  est.top_k = 24;
-  est.causal = 0;
+  est.top_k = tc->top_k;
   sparsa_mask *m = NULL;
   double t_est[7];
   for (int i = 0; i < 8; i++) { /* the first is a warm-up */
     sparsa_mask_destroy(m);
     m = NULL;
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
     double t0 = now_ms();
     sparsa_status st = sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &m);
     double t1 = now_ms();
-    CHECK(st == SPARSA_OK, "timing estimate: %s", sparsa_last_error());
+    CHECK(st == SPARSA_OK, "timing estimate (%s): %s", tc->key, sparsa_last_error());
     if (i > 0) t_est[i - 1] = t1 - t0;
   }
   double density = 0.0;
   sparsa_mask_density(m, -1, &density);
+  const int blocks = tc->method != SPARSA_ESTIMATOR_VERTICAL_SLASH;
+  double mask_ms = blocks ? mask_again_ms(g_gpu, m, H, N, B) : -1.0;
+  double core_ms = blocks ? mask_again_ms(g_cpu, m, H, N, B) : -1.0;
   sparsa_plan *plan = NULL;
   CHECK(sparsa_plan_create(g_gpu, &p, m, &plan) == SPARSA_OK, "timing plan: %s", sparsa_last_error());
   cudaEvent_t e0, e1;
@@ -601,21 +646,65 @@ static int timing(double *ratio) {
   }
   double est_ms = median(t_est, 7), att_ms = median(t_att, 10);
   *ratio = est_ms / att_ms;
-  printf("estimate vs attention, N=%lld %d heads d%d bf16, blocks 64x64, density %.3f: "
-         "estimate %.3f ms (median of 7, wall clock, mask included), attention %.3f ms "
-         "(median of 10): %.3f\n",
-         (long long)N, H, D, density, est_ms, att_ms, *ratio);
-  printf("{\"estimate_ms\": %.4f, \"attention_ms\": %.4f, \"estimate_density\": %.4f, "
-         "\"estimate_vs_attention\": %.4f}\n", est_ms, att_ms, density, *ratio);
+  printf("estimate vs attention, %s: N=%lld %d heads d%d bf16, causal, %dx%d blocks, top-%d, "
+         "density %.3f: estimate %.3f ms (wall clock, mask included; the same mask created "
+         "again from its lists: %.3f ms, of which the core's block lists %.3f ms), attention "
+         "%.3f ms: %.3f\n",
+         tc->key, (long long)N, H, D, B, B, tc->top_k, density, est_ms, mask_ms, core_ms, att_ms,
+         *ratio);
+  snprintf(json, json_size,
+           "\"estimate_ms_%s\": %.4f, \"attention_ms_%s\": %.4f, \"estimate_density_%s\": %.4f, "
+           "\"mask_again_ms_%s\": %.4f, \"mask_core_ms_%s\": %.4f, "
+           "\"estimate_vs_attention_%s\": %.4f",
+           tc->key, est_ms, tc->key, att_ms, tc->key, density, tc->key, mask_ms, tc->key, core_ms,
+           tc->key, *ratio);
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   sparsa_plan_destroy(plan);
   sparsa_mask_destroy(m);
+  return 1;
+}
+
+/* Every method at N = 16384, 32 heads, d128, bf16, 128 x 128 blocks,
+ * causal, ~10% of all blocks (top-11 plus the sink and diagonal blocks for
+ * the block methods). */
+static int timing(double *ratio, char *json, size_t json_size) {
+  const int64_t N = 16384;
+  const int32_t H = 32, D = 128;
+  est_case c = {"timing", SPARSA_DTYPE_BF16, 1, H, H, D, N, N, 128, 128,
+                SPARSA_SELECT_TOP_K, 0, 0.0f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0};
+  size_t bytes = (size_t)N * H * D * 2;
+  void *q = make_tensor(&c, N, H, 128), *k = make_tensor(&c, N, H, 128);
+  void *dq = NULL, *dk = NULL, *dv = NULL, *dout = NULL;
+  CHECK(cudaMalloc(&dq, bytes) == cudaSuccess && cudaMalloc(&dk, bytes) == cudaSuccess &&
+            cudaMalloc(&dv, bytes) == cudaSuccess && cudaMalloc(&dout, bytes) == cudaSuccess,
+        "timing buffers");
+  CHECK(cudaMemcpy(dq, q, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dk, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dv, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess,
+        "timing copies");
+  free(q);
+  free(k);
+  static const timing_case cases[] = {
+      {"pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11},
+      {"antidiagonal", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11},
+      {"vertical_slash", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512},
+  };
+  int ok = 1;
+  size_t used = 0;
+  json[0] = '\0';
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0] && ok; i++) {
+    double r = -1.0;
+    char part[512];
+    ok = time_method(&cases[i], dq, dk, dv, dout, &r, part, sizeof part);
+    if (ok) used += (size_t)snprintf(json + used, json_size - used, ", %s", part);
+    if (i == 0) *ratio = r;
+  }
   cudaFree(dq);
   cudaFree(dk);
   cudaFree(dv);
   cudaFree(dout);
-  return 1;
+  return ok;
 }
 
 static void record(int ok) {
@@ -628,6 +717,7 @@ static void record(int ok) {
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   int with_timing = !(argc > 1 && strcmp(argv[1], "--no-timing") == 0);
+  int timing_only = argc > 1 && strcmp(argv[1], "--timing-only") == 0;
   sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CUDA, 0, &g_gpu);
   if (st == SPARSA_ERR_NO_DEVICE) {
     printf("SKIP: no usable CUDA device: %s\n", sparsa_last_error());
@@ -640,43 +730,78 @@ int main(int argc, char **argv) {
   sparsa_context_set_num_threads(g_cpu, 0);
   static const est_case cases[] = {
       {"bf16 4/4 d64 1000 thr0.9 causal", SPARSA_DTYPE_BF16, 1, 4, 4, 64, 1000, 1000, 64, 64,
-       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"f16 b2 8/2 d128 777x1200 top5", SPARSA_DTYPE_F16, 2, 8, 2, 128, 777, 1200, 32, 64,
-       SPARSA_SELECT_TOP_K, 5, 0.95f, 1, 2, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_TOP_K, 5, 0.95f, 1, 2, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"f32 6/1 d64 300 16x16 thr0.95 full", SPARSA_DTYPE_F32, 1, 6, 1, 64, 300, 300, 16, 16,
-       SPARSA_SELECT_THRESHOLD, 8, 0.95f, 0, 0, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.95f, 0, 0, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"bf16 b3 4/2 d96 513x2049 top3", SPARSA_DTYPE_BF16, 3, 4, 2, 96, 513, 2049, 128, 32,
-       SPARSA_SELECT_TOP_K, 3, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_TOP_K, 3, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"bf16 2/2 d128 700x300 thr0.5", SPARSA_DTYPE_BF16, 1, 2, 2, 128, 700, 300, 64, 64,
-       SPARSA_SELECT_THRESHOLD, 8, 0.5f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.5f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"f16 4/4 d64 2000x5000 256x16 top40", SPARSA_DTYPE_F16, 1, 4, 4, 64, 2000, 5000, 256, 16,
-       SPARSA_SELECT_TOP_K, 40, 0.95f, 1, 3, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_TOP_K, 40, 0.95f, 1, 3, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"bf16 32/8 d128 4096 thr0.9", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 4096, 4096, 64, 64,
-       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"f32 b2 3/3 d32 129x4000 thr0.8 full", SPARSA_DTYPE_F32, 2, 3, 3, 32, 129, 4000, 16, 32,
-       SPARSA_SELECT_THRESHOLD, 8, 0.8f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.8f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"antidiag bf16 4/2 d64 600x900 S8 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 600, 900, 64,
-       64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8},
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 0, 0},
       {"antidiag f16 b2 2/2 d128 300 S4 top4 full", SPARSA_DTYPE_F16, 2, 2, 2, 128, 300, 300, 32,
-       32, SPARSA_SELECT_TOP_K, 4, 0.9f, 0, 0, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4},
+       32, SPARSA_SELECT_TOP_K, 4, 0.9f, 0, 0, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4, 0, 0},
       {"antidiag f32 3/1 d32 250x1000 S16 thr0.8", SPARSA_DTYPE_F32, 1, 3, 1, 32, 250, 1000, 16,
-       64, SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 2, 0, SPARSA_ESTIMATOR_ANTIDIAGONAL, 16},
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 2, 0, SPARSA_ESTIMATOR_ANTIDIAGONAL, 16, 0, 0},
       {"vslash bf16 4/2 d64 500x800 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 500, 800, 64, 64,
-       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       {"vslash f16 b2 2/2 d128 40x700 top20", SPARSA_DTYPE_F16, 2, 2, 2, 128, 40, 700, 32, 32,
-       SPARSA_SELECT_TOP_K, 20, 0.9f, 1, 0, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0},
+       SPARSA_SELECT_TOP_K, 20, 0.9f, 1, 0, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       {"vslash f32 3/1 d32 300x200 thr0.7", SPARSA_DTYPE_F32, 1, 3, 1, 32, 300, 200, 16, 16,
-       SPARSA_SELECT_THRESHOLD, 8, 0.7f, 1, 2, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0},
+       SPARSA_SELECT_THRESHOLD, 8, 0.7f, 1, 2, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      /* Every score equal: ties go to the smaller index, sums add in the
+       * same order on both engines. */
+      {"ties: pooled bf16 2/1 d64 700 top3", SPARSA_DTYPE_BF16, 1, 2, 1, 64, 700, 700, 64, 64,
+       SPARSA_SELECT_TOP_K, 3, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 1, 0},
+      {"ties: pooled f16 2/2 d32 500 thr0.6 full", SPARSA_DTYPE_F16, 1, 2, 2, 32, 500, 500, 32, 32,
+       SPARSA_SELECT_THRESHOLD, 8, 0.6f, 0, 1, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 1, 0},
+      {"ties: antidiag bf16 2/2 d64 512 S8 thr0.5", SPARSA_DTYPE_BF16, 1, 2, 2, 64, 512, 512, 64,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.5f, 1, 0, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 1, 0},
+      {"ties: vslash bf16 2/1 d64 300x600 top40", SPARSA_DTYPE_BF16, 1, 2, 1, 64, 300, 600, 32, 32,
+       SPARSA_SELECT_TOP_K, 40, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
+      /* Sinks and diagonal off; dense and sparse thresholds; rows of more
+       * super-rows than one product tile; a head size the tensor cores do
+       * not take; more last queries than one tile. */
+      {"bf16 4/4 d128 2000 128x128 top6 bare", SPARSA_DTYPE_BF16, 1, 4, 4, 128, 2000, 2000, 128,
+       128, SPARSA_SELECT_TOP_K, 6, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+      {"bf16 b2 4/2 d64 1500x1700 thr0.99", SPARSA_DTYPE_BF16, 2, 4, 2, 64, 1500, 1700, 64, 32,
+       SPARSA_SELECT_THRESHOLD, 8, 0.99f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+      {"antidiag bf16 4/1 d128 1300x1500 S8 top5", SPARSA_DTYPE_BF16, 1, 4, 1, 128, 1300, 1500,
+       128, 64, SPARSA_SELECT_TOP_K, 5, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 0, 0},
+      {"antidiag f16 2/2 d64 1000 S16 thr0.3 bare", SPARSA_DTYPE_F16, 1, 2, 2, 64, 1000, 1000, 64,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.3f, 1, 0, 0, SPARSA_ESTIMATOR_ANTIDIAGONAL, 16, 0, 0},
+      {"antidiag bf16 2/2 d40 700 S4 thr0.9", SPARSA_DTYPE_BF16, 1, 2, 2, 40, 700, 700, 32, 32,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4, 0, 0},
+      {"vslash bf16 2/2 d40 300x500 thr0.8", SPARSA_DTYPE_BF16, 1, 2, 2, 40, 300, 500, 32, 32,
+       SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      {"vslash f16 4/2 d128 700x900 last150 thr0.95", SPARSA_DTYPE_F16, 1, 4, 2, 128, 700, 900, 64,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 150},
+      /* Rows past what one CTA sorts in shared memory (global scratch). */
+      {"f32 1/1 d32 64x270000 16x16 top100 full", SPARSA_DTYPE_F32, 1, 1, 1, 32, 64, 270000, 64,
+       16, SPARSA_SELECT_TOP_K, 100, 0.9f, 0, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+      {"vslash bf16 1/1 d64 64x20000 thr0.9", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 64, 20000, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
   };
-  record(test_errors());
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));
-  record(test_cache());
+  if (!timing_only) {
+    record(test_errors());
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));
+    record(test_cache());
+  }
   double ratio = -1.0;
-  if (with_timing) record(timing(&ratio));
+  static char timing_json[2048];
+  if (with_timing) record(timing(&ratio, timing_json, sizeof timing_json));
   sparsa_context_destroy(g_cpu);
   sparsa_context_destroy(g_gpu);
   printf("%d passed, %d failed\n", g_passed, g_failed);
-  printf("{\"tests_passed\": %d, \"tests_failed\": %d, \"estimate_vs_attention\": %.4f}\n",
-         g_passed, g_failed, ratio);
+  printf("{\"tests_passed\": %d, \"tests_failed\": %d, \"estimate_vs_attention\": %.4f%s}\n",
+         g_passed, g_failed, ratio, timing_json);
   return g_failed == 0 ? 0 : 1;
 }
