@@ -77,6 +77,7 @@ sparsa_status spc_execute(const sparsa_plan *plan, const void *q, const void *k,
     }
     a.partial_o = (float *)(ws + ep->partial_o_offset);
     a.partial_lse = (float *)(ws + ep->partial_lse_offset);
+    a.counters = ep->decode_counters ? (unsigned *)(ws + ep->counters_offset) : NULL;
     err = spc_launch_decode(&a, ep->elem, ep->head_dim, c->stream);
   }
   if (err != 0) return spc_fail_cuda(err, "launching attention");

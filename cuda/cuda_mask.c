@@ -22,13 +22,16 @@ void spc_device_lists_free(spc_device_lists *l) {
 }
 
 static sparsa_status spc_lists_alloc(spc_device_lists *l, int64_t rows, int64_t nnz) {
-  size_t counts = ((size_t)rows * 4 + 63) & ~(size_t)63;
+  /* Scratch of the device build first: per-row counts, per-CTA sums. */
+  size_t sums = (size_t)SPC_MASK_BUILD_MAX_CTAS * 8;
+  size_t counts = sums + (((size_t)rows * 4 + 63) & ~(size_t)63);
   size_t rp = ((size_t)(rows + 1) * 8 + 63) & ~(size_t)63;
   size_t col = ((size_t)(nnz ? nnz : 1) * 4 + 63) & ~(size_t)63;
   size_t full = (size_t)(nnz ? nnz : 1);
   SPC_TRY(spc_device_alloc(&l->mem, counts + rp + col + full, "a mask's block lists"));
   unsigned char *base = l->mem;
-  l->args.counts = (int32_t *)base;
+  l->args.cta_sums = (int64_t *)base;
+  l->args.counts = (int32_t *)(base + sums);
   l->row_ptr = (int64_t *)(base + counts);
   l->col = (int32_t *)(base + counts + rp);
   l->full = base + counts + rp + col;

@@ -9,7 +9,7 @@
 
 typedef struct spc_device_lists {
   void *rules_blob;           /* flat rules (device) */
-  void *mem;                  /* counts, row_ptr, col, full (device) */
+  void *mem;                  /* build scratch, row_ptr, col, full (device) */
   int64_t *row_ptr;
   int32_t *col;
   uint8_t *full;
@@ -25,7 +25,7 @@ sparsa_status spc_device_lists_prepare(const sparsa_pattern *const *patterns, in
                                        int64_t q_len, int64_t kv_len, sparsa_alignment alignment,
                                        int32_t block_q, int32_t block_kv, int64_t nnz_capacity,
                                        void *stream, spc_device_lists *out);
-/* Queue the build (three kernels, no host round trip). */
+/* Queue the build (two kernels, no host round trip). */
 sparsa_status spc_device_lists_build(const spc_device_lists *lists, void *stream);
 void spc_device_lists_free(spc_device_lists *lists);
 

@@ -426,6 +426,54 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   return SPARSA_OK;
 }
 
+/* ---- decode: how many tiles a CTA takes ------------------------------ */
+
+static int64_t spc_group_splits(int64_t tiles, int64_t per) {
+  return tiles > per ? (tiles + per - 1) / per : 1; /* a group of no tile still writes its rows */
+}
+
+static int64_t spc_total_splits(const spc_decode_group *groups, int64_t ng, int64_t per) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < ng; i++) n += spc_group_splits(groups[i].tile_end - groups[i].tile_begin, per);
+  return n;
+}
+
+/* Tiles per split. Decode is bound by the bytes in flight, so the CTAs of
+ * a schedule should fill the device's slots (CTAs resident at once) in
+ * whole waves of equal work: a last wave that fills a few slots costs as
+ * much as a full one (dense decode at 32768 keys, batch 8, ran 4.1 waves in
+ * 5 before this choice). The time of a schedule is taken as waves x
+ * (tiles per split + kSplitOverhead), the overhead being what a CTA costs
+ * beside its tiles (prologue, first copies, partials and their merge); for
+ * 1 to 16 waves, the fewest tiles per split whose CTAs fit in those waves,
+ * and the cheapest of those. */
+enum { kMinSplitTiles = 4, kSplitOverhead = 2, kMaxWaves = 16 };
+
+static int64_t spc_decode_split_tiles(const spc_decode_group *groups, int64_t ng, int64_t max_tiles,
+                                      int64_t slots) {
+  int64_t hi = max_tiles < SPC_DECODE_MAX_SPLIT_TILES ? max_tiles : SPC_DECODE_MAX_SPLIT_TILES;
+  if (hi < 1) hi = 1;
+  int64_t lo = kMinSplitTiles < hi ? kMinSplitTiles : hi;
+  int64_t best = hi, best_cost = INT64_MAX;
+  for (int64_t w = 1; w <= kMaxWaves; w++) {
+    int64_t budget = w * slots;
+    if (spc_total_splits(groups, ng, hi) > budget) continue;
+    int64_t a = lo, z = hi; /* the fewest tiles per split within budget */
+    while (a < z) {
+      int64_t mid = a + (z - a) / 2;
+      if (spc_total_splits(groups, ng, mid) <= budget) z = mid;
+      else a = mid + 1;
+    }
+    int64_t waves = (spc_total_splits(groups, ng, a) + slots - 1) / slots;
+    int64_t cost = waves * (a + kSplitOverhead);
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = a;
+    }
+  }
+  return best;
+}
+
 static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context *c, spc_build *b,
                                       spc_plan *ep, size_t *groups_off, size_t *splits_off,
                                       size_t *tiles_off, size_t *full_off) {
@@ -481,23 +529,24 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
   spc_free(range);
   if (status != SPARSA_OK) return status;
 
-  /* Split sizes: about four CTAs per multiprocessor slot over all groups,
-   * but never fewer than 16 tiles a CTA, whose prologue (query gather, ring
-   * fill) and epilogue would otherwise dominate sparse decode (measured on
-   * H100, 10% blocks: 2 tiles 0.117 ms, 8 tiles 0.084 ms). */
-  int64_t total = 0;
-  for (int64_t i = 0; i < ng; i++) total += b->groups[i].tile_end - b->groups[i].tile_begin;
-  int64_t target = (int64_t)c->sm_count * 2 * 4;
-  int64_t per_split = total / (target ? target : 1);
-  if (per_split < 16) per_split = 16;
-  int64_t nsplits = 0;
+  /* Split sizes: every group's tiles in ranges of at most `per` tiles. */
+  int64_t max_tiles_group = 0;
   for (int64_t i = 0; i < ng; i++) {
     int64_t t = b->groups[i].tile_end - b->groups[i].tile_begin;
-    int64_t k = (t + per_split - 1) / per_split;
-    if (k < 1) k = 1;
+    if (t > max_tiles_group) max_tiles_group = t;
+  }
+  int ctas_per_sm = 0;
+  int cerr = spc_decode_ctas_per_sm(p->head_dim, &ctas_per_sm);
+  if (cerr != 0) return spc_fail_cuda(cerr, "querying the decode kernel's occupancy");
+  int64_t per = spc_decode_split_tiles(b->groups, ng, max_tiles_group,
+                                       (int64_t)c->sm_count * (ctas_per_sm > 0 ? ctas_per_sm : 1));
+  int64_t nsplits = 0, multi = 0;
+  for (int64_t i = 0; i < ng; i++) {
+    int64_t k = spc_group_splits(b->groups[i].tile_end - b->groups[i].tile_begin, per);
     b->groups[i].num_splits = (int32_t)k;
     b->groups[i].partial_base = nsplits;
     nsplits += k;
+    multi |= k > 1;
   }
   if (nsplits > INT32_MAX)
     return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: %lld decode splits exceed one grid",
@@ -512,7 +561,7 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
     for (int32_t k = 0; k < gr->num_splits; k++) {
       int64_t lo = gr->tile_begin + t * k / gr->num_splits;
       int64_t hi = gr->tile_begin + t * (k + 1) / gr->num_splits;
-      b->splits[n++] = (spc_decode_split){(int32_t)i, k, lo, hi};
+      b->splits[n++] = (spc_decode_split){(int32_t)i, k, lo, hi, gr->seq, 0};
     }
   }
   SPC_STAGE(b, b->groups, (size_t)ng * sizeof *b->groups, *groups_off);
@@ -521,9 +570,12 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
   SPC_STAGE(b, b->tiles.bits, (size_t)b->tiles.n * sizeof(int32_t), *full_off);
   ep->decode.num_groups = (int32_t)ng;
   ep->decode.num_splits = (int32_t)n;
-  size_t rows = (size_t)nsplits * SPC_DECODE_ROWS;
+  /* Partials only where a group has several splits. */
+  size_t rows = multi ? (size_t)nsplits * SPC_DECODE_ROWS : 0;
   ep->partial_o_offset = 0;
   ep->partial_lse_offset = (rows * (size_t)p->v_head_dim * sizeof(float) + 63) & ~(size_t)63;
+  ep->counters_offset = ep->partial_lse_offset + ((rows * sizeof(float) + 63) & ~(size_t)63);
+  ep->decode_counters = multi != 0;
   return SPARSA_OK;
 }
 
@@ -699,10 +751,8 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
     a->tiles = (const int32_t *)(base + tiles_off);
     a->tile_bits = (const int32_t *)(base + full_off);
     a->bits = ep->bits;
-    size_t rows = 0;
-    for (int32_t i = 0; i < a->num_groups; i++) rows += (size_t)b.groups[i].num_splits;
-    rows *= SPC_DECODE_ROWS;
-    plan->workspace_bytes = ep->partial_lse_offset + ((rows * sizeof(float) + 63) & ~(size_t)63);
+    plan->workspace_bytes = ep->counters_offset;
+    if (ep->decode_counters) plan->workspace_bytes += (size_t)a->num_groups * sizeof(unsigned);
     status = spc_context_reserve_pool(c, plan->workspace_bytes);
     if (status != SPARSA_OK) goto fail;
   }

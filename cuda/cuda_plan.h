@@ -23,6 +23,8 @@ typedef struct spc_plan {
   spc_decode_args decode;
   size_t partial_o_offset;   /* decode: workspace layout */
   size_t partial_lse_offset;
+  size_t counters_offset;    /* one per group, when decode_counters */
+  int decode_counters;       /* some group has more than one split */
 } spc_plan;
 
 sparsa_status spc_plan_init(sparsa_plan *plan);

@@ -1,14 +1,18 @@
 /* Decode (1 to 16 queries per sequence): split-KV over the selected key
- * tiles, then a combine by lse.
+ * tiles, combined by lse in the same kernel.
  *
  * The queries of all q heads that share a kv head are packed into 16-row
  * chunks, so each key/value tile is read from memory once per kv head (GQA
  * and MQA), not once per q head: decode is bound by those bytes. A CTA of 4
  * warps takes one range of tiles; tiles stream through a 3-stage cp.async
  * ring, and within a 64-key tile warp w takes keys [16w, 16w + 16), with its
- * own online softmax. The warps' states are merged in shared memory and
- * the CTA writes one partial (O normalized, lse) per row to the workspace;
- * the combine kernel merges a group's partials and writes out and lse. */
+ * own online softmax. The split's tile starts and bit indices are copied to
+ * shared memory first, so the ring's next copy never waits on a global
+ * read of where it goes. The warps' states are merged in shared memory;
+ * a group of one split writes out and lse directly, otherwise each CTA
+ * writes one partial (O normalized, lse) per row to the workspace and the
+ * last CTA of the group to finish (a counter per group, zeroed before the
+ * launch) merges the group's partials: one launch, no combine kernel. */
 #include <cuda_runtime.h>
 
 #include "kernel_args.h"
@@ -22,11 +26,15 @@ constexpr int kDecStages = 3;
 constexpr int kDecBN = SPC_TILE_KV;
 constexpr int kRows = SPC_DECODE_ROWS;
 
+constexpr int kMaxSplitTiles = SPC_DECODE_MAX_SPLIT_TILES;
+
 template <int D>
 struct DecodeSmem {
   static constexpr int kQ = kRows * D;
   static constexpr int kKV = kDecBN * D;
-  static constexpr size_t kBytes = (size_t)(kQ + 2 * kDecStages * kKV) * 2;
+  static constexpr size_t kRing = (size_t)(kQ + 2 * kDecStages * kKV) * 2;
+  /* Then the split's tile starts and bit indices. */
+  static constexpr size_t kBytes = kRing + (size_t)2 * kMaxSplitTiles * sizeof(int32_t);
   /* The merge of the warps' states reuses the K/V ring. */
   static_assert((size_t)kDecWarps * kRows * (D + 2) * 4 <= (size_t)2 * kDecStages * kKV * 2,
                 "merge scratch must fit in the ring");
@@ -52,13 +60,21 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
   uint16_t *sQ = smem;
   uint16_t *sK = sQ + DecodeSmem<D>::kQ;
   uint16_t *sV = sK + kDecStages * DecodeSmem<D>::kKV;
+  int32_t *sTile = reinterpret_cast<int32_t *>(reinterpret_cast<unsigned char *>(smem) + DecodeSmem<D>::kRing);
+  int32_t *sBits = sTile + kMaxSplitTiles;
 
   const spc_decode_split sp = a.splits[blockIdx.x];
   const spc_decode_group gr = a.groups[sp.group];
-  const spc_seq seq = a.seqs[gr.seq];
+  const spc_seq seq = a.seqs[sp.seq];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t = lane & 3;
   const int packed_rows = a.group * seq.q_len;
+
+  const int num_tiles = (int)(sp.tile_end - sp.tile_begin); /* <= kMaxSplitTiles (the plan's cap) */
+  for (int i = threadIdx.x; i < num_tiles; i += kDecThreads) {
+    sTile[i] = a.tiles[sp.tile_begin + i];
+    sBits[i] = a.tile_bits[sp.tile_begin + i];
+  }
 
   /* Gather the chunk's 16 packed rows (head, query) into sQ; missing rows are 0. */
   for (int idx = threadIdx.x; idx < kRows * (D / 8); idx += kDecThreads) {
@@ -77,10 +93,10 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
 
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + seq.k_base + (int64_t)gr.kv_head * a.st.k_head;
   const uint16_t *v = static_cast<const uint16_t *>(a.v) + seq.v_base + (int64_t)gr.kv_head * a.st.v_head;
-  const int num_tiles = (int)(sp.tile_end - sp.tile_begin);
+  __syncthreads();
   auto issue = [&](int i) {
     if (i < num_tiles) {
-      int kv0 = a.tiles[sp.tile_begin + i];
+      int kv0 = sTile[i];
       int slot = i % kDecStages;
       dec_load_tile<D>(sK + slot * DecodeSmem<D>::kKV, k + (int64_t)kv0 * a.st.k_row, a.st.k_row,
                        seq.kv_len - kv0);
@@ -109,19 +125,20 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
 
   for (int it = 0; it < num_tiles; it++) {
     issue(it + kDecStages - 1);
-    cp_async_wait<kDecStages - 1>();
-    __syncthreads();
-    const int slot = it % kDecStages;
-    const uint16_t *tK = sK + slot * DecodeSmem<D>::kKV;
-    const uint16_t *tV = sV + slot * DecodeSmem<D>::kKV;
-    const int kv0 = a.tiles[sp.tile_begin + it];
-    const int32_t bits_index = a.tile_bits[sp.tile_begin + it];
-    const int c0 = warp * 16; /* this warp's 16 keys of the tile */
+    /* The tile's row masks load while its copy lands. */
+    const int kv0 = sTile[it];
+    const int32_t bits_index = sBits[it];
     uint64_t row_bits[2] = {~0ull, ~0ull};
     if (bits_index >= 0) {
       row_bits[0] = a.bits[(int64_t)bits_index * kRows + g];
       row_bits[1] = a.bits[(int64_t)bits_index * kRows + g + 8];
     }
+    cp_async_wait<kDecStages - 1>();
+    __syncthreads();
+    const int slot = it % kDecStages;
+    const uint16_t *tK = sK + slot * DecodeSmem<D>::kKV;
+    const uint16_t *tV = sV + slot * DecodeSmem<D>::kKV;
+    const int c0 = warp * 16; /* this warp's 16 keys of the tile */
 
     float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
@@ -195,8 +212,20 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
     }
   }
   __syncthreads();
+  const int rows_here = min(kRows, packed_rows - gr.chunk * kRows); /* >= 1 */
+  /* Row r of the chunk: where its output and lse go. */
+  auto out_row = [&](int r) {
+    const int pr = gr.chunk * kRows + r;
+    const int head = gr.kv_head * a.group + pr / seq.q_len, i = pr % seq.q_len;
+    return static_cast<uint16_t *>(a.out) + seq.o_base + (int64_t)i * a.st.o_row + (int64_t)head * a.st.o_head;
+  };
+  auto lse_at = [&](int r) {
+    const int pr = gr.chunk * kRows + r;
+    const int head = gr.kv_head * a.group + pr / seq.q_len, i = pr % seq.q_len;
+    return a.lse + seq.lse_base + (int64_t)head * a.st.lse_head + (int64_t)i * a.st.lse_row;
+  };
   const int64_t slot = gr.partial_base + sp.split;
-  for (int idx = threadIdx.x; idx < kRows * D; idx += kDecThreads) {
+  for (int idx = threadIdx.x; idx < rows_here * D; idx += kDecThreads) {
     int r = idx / D, d = idx % D;
     float M = -INFINITY;
 #pragma unroll
@@ -210,42 +239,52 @@ __global__ void __launch_bounds__(kDecThreads) decode_kernel(const spc_decode_ar
         acc += so[(w * kRows + r) * D + d] * f;
       }
     }
-    a.partial_o[(slot * kRows + r) * D + d] = L > 0.f ? acc / L : 0.f;
-    if (d == 0)
-      a.partial_lse[slot * kRows + r] = L > 0.f ? (M + __log2f(L)) * 0.69314718055994531f : -INFINITY;
+    const float o = L > 0.f ? acc / L : 0.f;
+    const float lse = L > 0.f ? (M + __log2f(L)) * 0.69314718055994531f : -INFINITY;
+    if (gr.num_splits == 1) { /* the whole group: this is the result */
+      out_row(r)[d] = from_float<BF16>(o);
+      if (d == 0 && a.lse != nullptr) *lse_at(r) = lse;
+    } else {
+      a.partial_o[(slot * kRows + r) * D + d] = o;
+      if (d == 0) a.partial_lse[slot * kRows + r] = lse;
+    }
   }
-}
+  if (gr.num_splits == 1) return;
 
-/* One CTA per group: merge its splits row by row and write out and lse. */
-template <int D, bool BF16>
-__global__ void __launch_bounds__(128) decode_combine_kernel(const spc_decode_args a) {
-  const spc_decode_group gr = a.groups[blockIdx.x];
-  const spc_seq seq = a.seqs[gr.seq];
-  const int packed_rows = a.group * seq.q_len;
-  for (int r = 0; r < kRows; r++) {
-    int pr = gr.chunk * kRows + r;
-    if (pr >= packed_rows) break;
-    int head = gr.kv_head * a.group + pr / seq.q_len;
-    int i = pr % seq.q_len;
+  /* Publish the partial; the group's last CTA to arrive merges them all. */
+  __shared__ int s_last;
+  __shared__ float s_max[kRows], s_sum[kRows];
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) s_last = atomicAdd(&a.counters[sp.group], 1u) == (unsigned)gr.num_splits - 1;
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  /* Other CTAs wrote the partials: read them past L1 (__ldcg). */
+  const float *plse = a.partial_lse + gr.partial_base * kRows;
+  const float *po = a.partial_o + gr.partial_base * kRows * D;
+  if (threadIdx.x < rows_here) {
+    const int r = threadIdx.x;
     float M = -INFINITY;
-    for (int s = 0; s < gr.num_splits; s++) M = fmaxf(M, a.partial_lse[(gr.partial_base + s) * kRows + r]);
+    for (int s = 0; s < gr.num_splits; s++) M = fmaxf(M, __ldcg(plse + s * kRows + r));
     float L = 0.f;
     if (M != -INFINITY)
-      for (int s = 0; s < gr.num_splits; s++) L += __expf(a.partial_lse[(gr.partial_base + s) * kRows + r] - M);
-    uint16_t *out = static_cast<uint16_t *>(a.out) + seq.o_base + (int64_t)i * a.st.o_row +
-                    (int64_t)head * a.st.o_head;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-      float acc = 0.f;
-      if (M != -INFINITY)
-        for (int s = 0; s < gr.num_splits; s++) {
-          float w = __expf(a.partial_lse[(gr.partial_base + s) * kRows + r] - M) / L;
-          acc += w * a.partial_o[((gr.partial_base + s) * kRows + r) * D + d];
-        }
-      out[d] = from_float<BF16>(acc);
-    }
-    if (threadIdx.x == 0 && a.lse != nullptr)
-      a.lse[seq.lse_base + (int64_t)head * a.st.lse_head + (int64_t)i * a.st.lse_row] =
-          M == -INFINITY ? -INFINITY : M + __logf(L);
+      for (int s = 0; s < gr.num_splits; s++) L += __expf(__ldcg(plse + s * kRows + r) - M);
+    s_max[r] = M;
+    s_sum[r] = L;
+    if (a.lse != nullptr) *lse_at(r) = M == -INFINITY ? -INFINITY : M + __logf(L);
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < rows_here * D; idx += kDecThreads) {
+    const int r = idx / D, d = idx % D;
+    const float M = s_max[r], L = s_sum[r];
+    float acc = 0.f;
+    if (M != -INFINITY)
+      for (int s = 0; s < gr.num_splits; s++) {
+        const float w = __expf(__ldcg(plse + s * kRows + r) - M) / L;
+        acc += w * __ldcg(po + ((int64_t)s * kRows + r) * D + d);
+      }
+    out_row(r)[d] = from_float<BF16>(acc);
   }
 }
 
@@ -257,13 +296,19 @@ static cudaError_t dec_prepare() {
 
 template <int D, bool BF16>
 static cudaError_t dec_launch(const spc_decode_args *args, cudaStream_t stream) {
-  if (args->num_splits > 0) {
-    decode_kernel<D, BF16><<<args->num_splits, kDecThreads, DecodeSmem<D>::kBytes, stream>>>(*args);
-    cudaError_t err = cudaGetLastError();
+  if (args->num_splits == 0) return cudaSuccess;
+  if (args->counters != nullptr) {
+    cudaError_t err = cudaMemsetAsync(args->counters, 0, (size_t)args->num_groups * sizeof(unsigned), stream);
     if (err != cudaSuccess) return err;
   }
-  if (args->num_groups > 0) decode_combine_kernel<D, BF16><<<args->num_groups, 128, 0, stream>>>(*args);
+  decode_kernel<D, BF16><<<args->num_splits, kDecThreads, DecodeSmem<D>::kBytes, stream>>>(*args);
   return cudaGetLastError();
+}
+
+template <int D>
+static cudaError_t dec_ctas_per_sm(int *out) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(out, decode_kernel<D, true>, kDecThreads,
+                                                       DecodeSmem<D>::kBytes);
 }
 
 }  // namespace spc
@@ -281,5 +326,12 @@ extern "C" int spc_launch_decode(const spc_decode_args *args, spc_elem elem, int
   const bool bf16 = elem == SPC_ELEM_BF16;
   if (head_dim == 64) return bf16 ? spc::dec_launch<64, true>(args, s) : spc::dec_launch<64, false>(args, s);
   if (head_dim == 128) return bf16 ? spc::dec_launch<128, true>(args, s) : spc::dec_launch<128, false>(args, s);
+  return (int)cudaErrorInvalidValue;
+}
+
+extern "C" int spc_decode_ctas_per_sm(int head_dim, int *out) {
+  *out = 0;
+  if (head_dim == 64) return (int)spc::dec_ctas_per_sm<64>(out);
+  if (head_dim == 128) return (int)spc::dec_ctas_per_sm<128>(out);
   return (int)cudaErrorInvalidValue;
 }

@@ -83,9 +83,10 @@ typedef struct spc_prefill_args {
 
 /* Decode: a group is the packed query rows of one kv head of one sequence
  * (group q heads x q_len rows, 16 per chunk); its key tiles, the union over
- * its heads' lists, are split into ranges that CTAs take independently and
- * a combine kernel merges by their lse. */
-enum { SPC_DECODE_ROWS = 16, SPC_DECODE_MAX_Q = 16 };
+ * its heads' lists, are split into ranges of at most
+ * SPC_DECODE_MAX_SPLIT_TILES that CTAs take independently; the last CTA of
+ * a group to finish merges the group's partials by their lse. */
+enum { SPC_DECODE_ROWS = 16, SPC_DECODE_MAX_Q = 16, SPC_DECODE_MAX_SPLIT_TILES = 256 };
 
 typedef struct spc_decode_group {
   int32_t seq, kv_head, chunk;  /* rows chunk*16 .. chunk*16+15 of the packed rows */
@@ -98,6 +99,8 @@ typedef struct spc_decode_split {
   int32_t group;
   int32_t split;
   int64_t tile_begin, tile_end;
+  int32_t seq;      /* the group's, so that both load at once */
+  int32_t reserved;
 } spc_decode_split;
 
 typedef struct spc_decode_args {
@@ -118,6 +121,8 @@ typedef struct spc_decode_args {
   const uint64_t *bits;
   float *partial_o;          /* [slot][16][v_head_dim] */
   float *partial_lse;        /* [slot][16], natural log */
+  unsigned *counters;        /* [group]: CTAs done, zeroed before each launch; NULL when
+                                every group is one split */
 } spc_decode_args;
 
 /* Refinement bits are computed once per plan, on the device, from the flat
@@ -160,15 +165,19 @@ typedef enum spc_elem { SPC_ELEM_F16 = 0, SPC_ELEM_BF16 = 1, SPC_ELEM_F32 = 2 } 
 int spc_prepare_prefill(void);
 int spc_prepare_decode(void);
 int spc_launch_decode(const spc_decode_args *args, spc_elem elem, int head_dim, void *stream);
+/* Decode CTAs resident at once on one multiprocessor (a cudaError_t). */
+int spc_decode_ctas_per_sm(int head_dim, int *out);
 /* Building a mask's block lists on the device from its flat rules: every
  * head's rule must be one node of a distance-based kind (dense, none,
  * causal, window, dilated, sink + window); spc_mask_rules_supported says. */
+enum { SPC_MASK_BUILD_MAX_CTAS = 2048 };
 typedef struct spc_mask_build_args {
   spc_rules rules;
   int32_t num_heads, block_q, block_kv;
   int64_t q_len, kv_len, off;
   int64_t num_q_blocks, num_kv_blocks;
   int32_t *counts;      /* scratch: num_heads * num_q_blocks */
+  int64_t *cta_sums;    /* scratch: SPC_MASK_BUILD_MAX_CTAS blocks counts, one per CTA */
   int64_t *row_ptr;     /* num_heads * num_q_blocks + 1 */
   int32_t *col;
   uint8_t *full;

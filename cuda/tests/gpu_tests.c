@@ -677,6 +677,38 @@ static int test_errors(void) {
 }
 
 static int run_case_arg(void *c) { return run_case(c); }
+/* Decode schedules at their edges: one group of hundreds of tiles (split
+ * into dozens of ranges that the group's last CTA merges), and more groups
+ * than the device holds at once (one split each, written directly). */
+static int decode_edge_case(int64_t kv_len, int32_t batch, int32_t kv_heads, int32_t group,
+                            int64_t q_len, int32_t head_dim, const char *what) {
+  test_case c;
+  char name[200];
+  memset(&c, 0, sizeof c);
+  c.dtype = SPARSA_DTYPE_BF16;
+  c.batch = batch;
+  c.kv_heads = kv_heads;
+  c.q_heads = kv_heads * group;
+  c.head_dim = head_dim;
+  c.q_len = q_len;
+  c.kv_len = kv_len;
+  for (int b = 0; b < batch; b++) {
+    c.seq_q[b] = q_len;
+    c.seq_kv[b] = kv_len;
+  }
+  c.block_q = 16;
+  c.block_kv = 64;
+  c.alignment = SPARSA_ALIGN_BOTTOM_RIGHT;
+  c.per_head = 1;
+  c.allow_blocks = 1;
+  snprintf(name, sizeof name, "decode %s b%d h%d/%d d%d q%lld kv%lld", what, batch, c.q_heads,
+           kv_heads, head_dim, (long long)q_len, (long long)kv_len);
+  c.name = name;
+  int ok = run_case(&c);
+  record(name, ok);
+  return ok;
+}
+
 static int test_graph_prefill(void *unused) {
   (void)unused;
   return test_graph(0);
@@ -717,6 +749,8 @@ int main(int argc, char **argv) {
   record("graph prefill", test_graph(0));
   if (g_two_prefill_kernels) record("graph prefill [sm80]", on_sm80_kernel(test_graph_prefill, NULL));
   record("graph decode", test_graph(1));
+  decode_edge_case(g_small ? 6000 : 20000, 1, 1, 4, 1, 128, "many splits");
+  decode_edge_case(200, 8, 8, 8, 16, 64, "one split a group");
   record("merge", test_merge(0));
   record("merge aliased", test_merge(1));
   int n = g_small ? 4 : quick ? 8 : 48;

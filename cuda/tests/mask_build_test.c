@@ -161,6 +161,28 @@ int main(void) {
         SPARSA_ALIGN_BOTTOM_RIGHT, NULL);
   check("1 shared causal head, q 5000 kv 5000, 16x16", cpu, pats, 1, 5000, 5000, 16, 16,
         SPARSA_ALIGN_BOTTOM_RIGHT, NULL);
+  /* More rows than the largest grid of the build holds at one a warp: warps take several. */
+  check("32 mixed heads, q 40000 kv 2000, 16x16, top-left", cpu, pats, H, 40000, 2000, 16, 16,
+        SPARSA_ALIGN_TOP_LEFT, NULL);
+  check("32 mixed heads, q 2000 kv 40000, 16x32, bottom-right", cpu, pats, H, 2000, 40000, 16, 32,
+        SPARSA_ALIGN_BOTTOM_RIGHT, NULL);
+  for (int h = 0; h < H; h++) sparsa_pattern_destroy(pats[h]);
+  /* Windows reaching into the future and past either end, dilations
+   * larger than a block, sinks longer than the keys. */
+  for (int h = 0; h < H; h++) {
+    switch (h % 4) {
+      case 0: sparsa_pattern_create_window(17 * h, 300 - 9 * h, &pats[h]); break;
+      case 1: sparsa_pattern_create_dilated(900 + h, 200 + 7 * h, 1 + h % 5 * 37, &pats[h]); break;
+      case 2: sparsa_pattern_create_sink_window(5000 * (h % 3), 1 + 61 * h, &pats[h]); break;
+      default:
+        sparsa_pattern_create_window(h % 8 == 3 ? 0 : SPARSA_UNBOUNDED, h % 8 == 3 ? 0 : 5, &pats[h]);
+        break;
+    }
+  }
+  check("32 band heads, q 777 kv 4100, 32x64, top-left", cpu, pats, H, 777, 4100, 32, 64,
+        SPARSA_ALIGN_TOP_LEFT, NULL);
+  check("32 band heads, q 4100 kv 777, 64x32, bottom-right", cpu, pats, H, 4100, 777, 64, 32,
+        SPARSA_ALIGN_BOTTOM_RIGHT, NULL);
   for (int h = 0; h < H; h++) sparsa_pattern_destroy(pats[h]);
   sparsa_context_destroy(cpu);
   printf("%d passed, %d failed\n", g_passed, g_failed);
