@@ -162,16 +162,7 @@ static void fill_bf16(void *dev, size_t bytes, uint64_t seed) {
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  /* mallinfo2() counts chunks parked in glibc's per-thread cache of freed
-   * chunks as in use; the heap checks below need the cache off, which
-   * glibc reads only at start: run again with it off. */
-  const char *tunables = getenv("GLIBC_TUNABLES");
-  if (tunables == NULL || strstr(tunables, HEAP_TUNABLES) == NULL) {
-    setenv("GLIBC_TUNABLES", HEAP_TUNABLES, 1);
-    execv("/proc/self/exe", argv);
-    printf("FAIL: running again with %s: %s\n", HEAP_TUNABLES, strerror(errno));
-    return 1;
-  }
+  if (rerun_with_heap_tunables(argv)) return 1; /* the heap checks below */
   const char *plugin = argc > 1 ? argv[1] : SPARSA_CUDA_FAULT_PLUGIN;
   /* The core loads the plugin once per process, at the first CUDA context. */
   setenv("SPARSA_CUDA_ENGINE", plugin, 1);

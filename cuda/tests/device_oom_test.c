@@ -8,6 +8,7 @@
  * The device is filled by this test (cudaMalloc until nothing fits, then
  * a few MiB given back), so the failures are genuine. Exits 77 (skipped)
  * without a usable device. */
+#define _POSIX_C_SOURCE 200809L /* setenv, execv */
 #include <malloc.h>
 #include <math.h>
 #include <stdio.h>
@@ -216,8 +217,10 @@ static sparsa_status big_call(big *b, int call, int *handle_leaked) {
   return st;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  (void)argc;
   setvbuf(stdout, NULL, _IOLBF, 0);
+  if (rerun_with_heap_tunables(argv)) return 1; /* the heap check of the failing rounds */
   sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CUDA, 0, &g_gpu);
   if (st == SPARSA_ERR_NO_DEVICE) {
     printf("SKIP: no usable CUDA device: %s\n", sparsa_last_error());

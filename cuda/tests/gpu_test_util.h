@@ -5,10 +5,13 @@
 #ifndef SPARSA_CUDA_TESTS_GPU_TEST_UTIL_H
 #define SPARSA_CUDA_TESTS_GPU_TEST_UTIL_H
 
+#include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { SKIP_CODE = 77 }; /* ctest's SKIP_RETURN_CODE for these drivers */
 
@@ -47,6 +50,18 @@ static inline uint16_t to_bf16(double x) {
 /* mallinfo2() counts chunks parked in glibc's per-thread cache of freed
  * chunks as in use: the heap checks run with that cache off. */
 #define HEAP_TUNABLES "glibc.malloc.tcache_count=0"
+
+/* glibc reads its tunables only at start: a driver whose heap checks need
+ * the cache off calls this first thing in main(), and it runs the driver
+ * again with HEAP_TUNABLES set (returns only if that fails, with 1). */
+static inline int rerun_with_heap_tunables(char **argv) {
+  const char *tunables = getenv("GLIBC_TUNABLES");
+  if (tunables != NULL && strstr(tunables, HEAP_TUNABLES) != NULL) return 0;
+  setenv("GLIBC_TUNABLES", HEAP_TUNABLES, 1);
+  execv("/proc/self/exe", argv);
+  printf("FAIL: running again with %s: %s\n", HEAP_TUNABLES, strerror(errno));
+  return 1;
+}
 
 /* Bytes in use on the host heap, all arenas. */
 static inline size_t heap_in_use(void) {
