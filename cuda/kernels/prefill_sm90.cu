@@ -17,6 +17,8 @@
  * otherwise). Full tiles skip every per-element test; partial tiles are
  * refined by the plan's bits, exactly as in prefill.cu, so both kernels
  * compute the same function on any mask. */
+#include <stdlib.h>
+
 #include <cuda_runtime.h>
 
 #include "kernel_args.h"
@@ -390,18 +392,449 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
 #endif
 }
 
+/* ---- Persistent variant ----
+ *
+ * One CTA per SM walks its share of the work items (the plan sorts them by
+ * cost, longest first; CTA b takes item b of every even round of
+ * gridDim.x items and item gridDim.x - 1 - b of every odd one, which
+ * balances the sorted costs about as well as taking them dynamically).
+ * Q has two buffers, so the producer loads the next item's Q and first
+ * key tiles while the consumers finish the current one, and the consumers
+ * issue the next item's first S = Q K^T together with the current item's
+ * last P V. K and V have separate rings: a K tile is released as soon as
+ * its S has landed, a V tile after its P V. The producer also hands the
+ * consumers each item's geometry and each tile's start and refinement
+ * entry through shared memory, so the consumers read nothing from global
+ * memory but Q, K and V. The epilogue stages O in the finished item's Q
+ * buffer (its last S has landed) and frees the buffer for the item after
+ * next. */
+
+/* What the producer tells the consumers about a work item (one per Q buffer). */
+struct ItemInfo {
+  int64_t o_off;     /* element offset of the item's head in out */
+  int64_t lse_off;   /* of its head in lse */
+  int32_t q0;        /* first query row */
+  int32_t q_len, kv_len;
+  int32_t num_tiles; /* key tiles the producer loads for it (those that start before kv_len) */
+  int32_t block_row; /* q0's row within its mask block */
+  int32_t reserved;
+};
+
+/* One key tile of the K ring. */
+struct TileInfo {
+  int32_t kv0;        /* first key */
+  int32_t bits_index; /* the entry's refinement bits; -1: full */
+  int32_t word;       /* first 64-key word of the tile within the entry's rows */
+  int32_t reserved;
+};
+
+#ifndef SPC_PP_REGS
+#define SPC_PP_REGS 40
+#define SPC_PC_REGS 232
+#endif
+/* The producer's loop needs fewer registers than the consumers' software
+ * pipeline, whose O, S and P of a 64 x 128 tile alone take 160. */
+constexpr int kPersistentProducerRegs = SPC_PP_REGS;
+constexpr int kPersistentConsumerRegs = SPC_PC_REGS;
+static_assert(128 * kPersistentProducerRegs + 128 * kConsumers * kPersistentConsumerRegs <= 65536,
+              "the split must fit the register file");
+
+template <int D, int BN>
+struct PersistentConfig {
+  static constexpr int kQBytes = kBM * D * 2;
+  static constexpr int kTileBytes = BN * D * 2; /* one K or one V tile */
+  /* Item and tile infos and the mbarriers (at most 4 + 2 * 4 + 2 * 5 of them). */
+  static constexpr int kMetaBytes = 512;
+  static constexpr int kTiles = (227 * 1024 - 1024 - kMetaBytes - 2 * kQBytes) / kTileBytes;
+  /* V tiles stay one tile longer than K tiles (P V of tile n is issued with
+   * S of tile n + 1), so the V ring has one stage more. */
+  static constexpr int kKStages = (kTiles - 1) / 2 > 4 ? 4 : (kTiles - 1) / 2;
+  static constexpr int kVStages = kKStages + 1;
+  static_assert(kKStages >= 2, "at least two K and three V stages");
+  static constexpr size_t kBytes =
+      (size_t)2 * kQBytes + (size_t)(kKStages + kVStages) * kTileBytes + kMetaBytes + 1024;
+  static_assert(kBytes <= 227 * 1024, "shared memory of one CTA");
+  static_assert(2 * sizeof(ItemInfo) + kKStages * sizeof(TileInfo) +
+                        8 * (4 + 2 * kKStages + 2 * kVStages) <= kMetaBytes,
+                "meta data");
+};
+
+template <int D, int BN, bool BF16>
+__global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(const spc_prefill_args a) {
+#if SPC_SM90_DEVICE
+  using C = PersistentConfig<D, BN>;
+  constexpr int kKS = C::kKStages;
+  constexpr int kVS = C::kVStages;
+  extern __shared__ __align__(1024) uint8_t smem_raw[];
+  uint8_t *base = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+  uint8_t *q_bufs = base;
+  uint8_t *k_ring = base + 2 * C::kQBytes;
+  uint8_t *v_ring = k_ring + kKS * C::kTileBytes;
+  ItemInfo *items = reinterpret_cast<ItemInfo *>(v_ring + kVS * C::kTileBytes);
+  TileInfo *tiles = reinterpret_cast<TileInfo *>(items + 2);
+  const uint32_t bars = smem_addr(tiles + kKS);
+  auto q_full = [&](int b) { return bars + 8u * b; };
+  auto q_empty = [&](int b) { return bars + 8u * (2 + b); };
+  auto k_full = [&](int s) { return bars + 8u * (4 + s); };
+  auto k_empty = [&](int s) { return bars + 8u * (4 + kKS + s); };
+  auto v_full = [&](int s) { return bars + 8u * (4 + 2 * kKS + s); };
+  auto v_empty = [&](int s) { return bars + 8u * (4 + 2 * kKS + kVS + s); };
+
+  if (threadIdx.x == 0) {
+    for (int b = 0; b < 2; b++) {
+      mbar_init(q_full(b), 128);
+      mbar_init(q_empty(b), 128 * kConsumers);
+    }
+    for (int s = 0; s < kKS; s++) {
+      mbar_init(k_full(s), 128);
+      mbar_init(k_empty(s), 128 * kConsumers);
+    }
+    for (int s = 0; s < kVS; s++) {
+      mbar_init(v_full(s), 128);
+      mbar_init(v_empty(s), 128 * kConsumers);
+    }
+  }
+  __syncthreads();
+
+  const int grid = (int)gridDim.x;
+  const int rounds = (a.num_work + grid - 1) / grid;
+  auto item_of = [&](int r) {
+    return r * grid + ((r & 1) ? grid - 1 - (int)blockIdx.x : (int)blockIdx.x);
+  };
+  const int wg = threadIdx.x >> 7;
+  const int tid = threadIdx.x & 127;
+
+  if (wg == 0) {
+    /* Producer. Every copy (Q of an item, one K tile, one V tile) is a
+     * cp.async group with its "full" mbarrier; a group is announced once
+     * the next one is issued (two in flight), and every group is announced
+     * before a wait for a free buffer, which may need the consumers to use
+     * one of them first. */
+    regs_release<kPersistentProducerRegs>();
+#ifdef SPC_NO_PRODUCER
+    return;
+#endif
+    bool pending = false;
+    uint32_t pending_bar = 0;
+    auto announce_all = [&]() {
+      if (pending) {
+        cp_async_wait<0>();
+        fence_proxy_async();
+        mbar_arrive(pending_bar);
+        pending = false;
+      }
+    };
+    auto issued = [&](uint32_t bar) {
+      cp_async_commit();
+      if (pending) {
+        cp_async_wait<1>();
+        fence_proxy_async();
+        mbar_arrive(pending_bar);
+      }
+      pending = true;
+      pending_bar = bar;
+    };
+    auto acquire = [&](uint32_t bar, uint32_t parity) {
+      if (!mbar_test(bar, parity)) {
+        announce_all();
+        mbar_wait(bar, parity);
+      }
+    };
+    uint32_t n_k = 0, n_v = 0; /* K and V tiles loaded so far */
+    int i = 0;                 /* items of this CTA so far */
+    for (int r = 0; r < rounds; r++) {
+      const int idx = item_of(r);
+      if (idx >= a.num_work) continue;
+      const int b = i & 1;
+      const spc_work w = a.work[idx];
+      const spc_seq seq = a.seqs[w.seq];
+      const int head = w.head;
+      const int kv_head = head / a.group;
+      const int q0 = w.q_tile * kBM;
+      int64_t e_begin = 0, e_end = 0;
+      const int32_t *cols = nullptr;
+      const int32_t *entry_bits = nullptr;
+      if (seq.list >= 0) {
+        const spc_dev_list L = a.lists[seq.list];
+        const int mask_head = L.num_heads == 1 ? 0 : head;
+        const int64_t row = (int64_t)mask_head * L.num_q_blocks + q0 / a.block_q;
+        e_begin = L.row_ptr[row];
+        e_end = L.row_ptr[row + 1];
+        cols = L.col;
+        entry_bits = L.bits;
+      }
+      const int sub_tiles = a.block_kv / BN;
+      const int num_tiles = (int)(e_end - e_begin) * sub_tiles;
+      auto tile_start = [&](int it) -> int {
+        return cols[e_begin + it / sub_tiles] * a.block_kv + (it % sub_tiles) * BN;
+      };
+      /* A row's blocks are ascending, so the tiles that start before the
+       * keys end are a prefix. */
+      int loaded = num_tiles;
+      while (loaded > 0 && tile_start(loaded - 1) >= seq.kv_len) loaded--;
+
+      if (i >= 2) acquire(q_empty(b), (uint32_t)((i >> 1) - 1) & 1u);
+      if (tid == 0) {
+        ItemInfo info;
+        info.o_off = seq.o_base + (int64_t)head * a.st.o_head;
+        info.lse_off = seq.lse_base + (int64_t)head * a.st.lse_head;
+        info.q0 = q0;
+        info.q_len = seq.q_len;
+        info.kv_len = seq.kv_len;
+        info.num_tiles = loaded;
+        info.block_row = q0 % a.block_q;
+        info.reserved = 0;
+        items[b] = info;
+      }
+      const uint16_t *q = static_cast<const uint16_t *>(a.q) + seq.q_base + (int64_t)head * a.st.q_head;
+      uint16_t *sq = reinterpret_cast<uint16_t *>(q_bufs + b * C::kQBytes);
+      load_rows<D, 64>(sq, q, a.st.q_row, q0, seq.q_len, tid);
+      load_rows<D, 64>(sq + 64 * D, q, a.st.q_row, q0 + 64, seq.q_len, tid);
+      issued(q_full(b));
+
+      const uint16_t *k = static_cast<const uint16_t *>(a.k) + seq.k_base + (int64_t)kv_head * a.st.k_head;
+      const uint16_t *v = static_cast<const uint16_t *>(a.v) + seq.v_base + (int64_t)kv_head * a.st.v_head;
+      for (int it = 0; it < loaded; it++) {
+        const int kv0 = tile_start(it);
+        const int s = n_k % kKS;
+        if (n_k >= (uint32_t)kKS) acquire(k_empty(s), (n_k / kKS - 1) & 1u);
+        if (tid == 0) {
+          TileInfo ti;
+          ti.kv0 = kv0;
+          ti.bits_index = entry_bits[e_begin + it / sub_tiles];
+          ti.word = (it % sub_tiles) * (BN / 64);
+          ti.reserved = 0;
+          tiles[s] = ti;
+        }
+        load_rows<D, BN>(reinterpret_cast<uint16_t *>(k_ring + s * C::kTileBytes),
+                         k + (int64_t)kv0 * a.st.k_row, a.st.k_row, 0, seq.kv_len - kv0, tid);
+        issued(k_full(s));
+        n_k++;
+        const int sv = n_v % kVS;
+        if (n_v >= (uint32_t)kVS) acquire(v_empty(sv), (n_v / kVS - 1) & 1u);
+        load_rows<D, BN>(reinterpret_cast<uint16_t *>(v_ring + sv * C::kTileBytes),
+                         v + (int64_t)kv0 * a.st.v_row, a.st.v_row, 0, seq.kv_len - kv0, tid);
+        issued(v_full(sv));
+        n_v++;
+      }
+      i++;
+    }
+    announce_all();
+    return;
+  }
+
+  /* Consumer cw: rows 64 cw .. 64 cw + 63 of each item, in its own 64-row
+   * half of the item's Q buffer. */
+  regs_claim<kPersistentConsumerRegs>();
+#ifdef SPC_NO_CONSUMER
+  return;
+#endif
+  const int cw = wg - 1;
+  const int warp = tid >> 5, lane = tid & 31;
+  const int g = lane >> 2, t = lane & 3;
+
+  /* Accumulator layout (per warp, as m16n8 tiles): element 4 j + e is row
+   * 16 warp + g + 8 (e >> 1), column 8 j + 2 t + (e & 1). */
+  float o[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+  float m_row[2], l_row[2];
+  float m_done[2] = {-INFINITY, -INFINITY}, l_done[2] = {0.f, 0.f}; /* of the item whose P V is pending */
+  float sc[BN / 2];
+  uint32_t p[BN / 16][4];
+  float alpha[2], sum[2];
+
+  auto rescale_and_pack = [&]() {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      l_row[h] = l_row[h] * alpha[h] + sum[h];
+#pragma unroll
+      for (int j = 0; j < D / 8; j++) {
+        o[4 * j + 2 * h] *= alpha[h];
+        o[4 * j + 2 * h + 1] *= alpha[h];
+      }
+    }
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+      p[kk][0] = pack2<BF16>(sc[8 * kk + 0], sc[8 * kk + 1]);
+      p[kk][1] = pack2<BF16>(sc[8 * kk + 2], sc[8 * kk + 3]);
+      p[kk][2] = pack2<BF16>(sc[8 * kk + 4], sc[8 * kk + 5]);
+      p[kk][3] = pack2<BF16>(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+  };
+  /* Normalize O of the item in Q buffer be, stage it there (its last S has
+   * landed), write it out, and free the buffer. Rows that saw no key give
+   * 0 and lse = -inf. */
+  auto epilogue = [&](int be, const float (&m_fin)[2], const float (&l_fin)[2]) {
+    const ItemInfo info = items[be];
+    const int row0 = info.q0 + 64 * cw;
+    uint16_t *sQw = reinterpret_cast<uint16_t *>(q_bufs + be * C::kQBytes) + cw * 64 * D;
+    warpgroup_sync(1 + cw);
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const float l = quad_sum(l_fin[h]);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const int r = 16 * warp + g + 8 * h;
+      if (a.lse != nullptr && t == 0 && row0 + r < info.q_len) {
+        const float lse = l > 0.f ? (m_fin[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
+        a.lse[info.lse_off + (int64_t)(row0 + r) * a.st.lse_row] = lse;
+      }
+#pragma unroll
+      for (int j = 0; j < D / 8; j++)
+        *reinterpret_cast<uint32_t *>(sQw + tile_offset<64>(r, 8 * j + 2 * t)) =
+            pack2<BF16>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+    }
+    warpgroup_sync(1 + cw);
+    uint16_t *out = static_cast<uint16_t *>(a.out) + info.o_off;
+    constexpr int kChunks = D / 8;
+#pragma unroll
+    for (int i = 0; i < 64 * kChunks / 128; i++) {
+      const int idx = tid + i * 128;
+      const int r = idx / kChunks, c = idx % kChunks;
+      if (row0 + r < info.q_len)
+        *reinterpret_cast<uint4 *>(out + (int64_t)(row0 + r) * a.st.o_row + c * 8) =
+            *reinterpret_cast<const uint4 *>(sQw + tile_offset<64>(r, c * 8));
+    }
+    mbar_arrive(q_empty(be));
+#pragma unroll
+    for (int i = 0; i < D / 2; i++) o[i] = 0.f;
+  };
+
+  /* S = Q K^T over D / 16 k-steps, for the K tile in slot s. */
+  auto qk_product = [&](uint32_t q_addr, int s) {
+    const uint32_t k_addr = smem_addr(k_ring + s * C::kTileBytes);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+      wgmma_ss<BN, BF16>(sc, desc_kmajor<64>(q_addr, kk), desc_kmajor<BN>(k_addr, kk), kk > 0);
+  };
+  uint32_t n_k = 0, n_v = 0; /* K tiles whose S was issued; V tiles whose P V was */
+  bool pv_pending = false;   /* P V of the last tile of n_k is still to issue */
+  auto v_addr = [&]() { return smem_addr(v_ring + (n_v % kVS) * C::kTileBytes); };
+  auto pv_release = [&]() {
+    fence_regs(o);
+    fence_regs(p);
+    mbar_arrive(v_empty(n_v % kVS));
+    n_v++;
+  };
+  /* The pending P V alone (no S to pair it with), then its item's epilogue. */
+  auto finish_pending = [&](int be) {
+    mbar_wait(v_full(n_v % kVS), (n_v / kVS) & 1u);
+    wgmma_fence();
+    pv_product<D, BN, BF16>(o, p, v_addr());
+    wgmma_commit();
+    wgmma_wait<0>();
+    pv_release();
+    epilogue(be, m_done, l_done);
+    pv_pending = false;
+  };
+
+  int i = 0;
+  for (int r = 0; r < rounds; r++) {
+    if (item_of(r) >= a.num_work) continue;
+    const int b = i & 1;
+    mbar_wait(q_full(b), (uint32_t)(i >> 1) & 1u);
+    const int num_tiles = items[b].num_tiles;
+    const int kv_len = items[b].kv_len;
+    const int block_row = items[b].block_row + 64 * cw + 16 * warp + g;
+    const uint32_t q_addr = smem_addr(q_bufs + b * C::kQBytes) + cw * 64 * D * 2;
+    m_row[0] = m_row[1] = -INFINITY;
+    l_row[0] = l_row[1] = 0.f;
+    if (num_tiles == 0) {
+      if (pv_pending) finish_pending(b ^ 1);
+      epilogue(b, m_row, l_row);
+      i++;
+      continue;
+    }
+    /* Each path below ends with no product in flight, so that the compiler
+     * sees the accumulators read only after their products have landed. */
+    int tt = 0;
+    if (!pv_pending) {
+      /* The CTA's first tile (or the first after an item without keys):
+       * nothing to overlap with. */
+      const int s = n_k % kKS;
+      mbar_wait(k_full(s), (n_k / kKS) & 1u);
+      const TileInfo ti = tiles[s];
+      wgmma_fence();
+      qk_product(q_addr, s);
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_regs(sc);
+      mbar_arrive(k_empty(s));
+      n_k++;
+      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
+      rescale_and_pack();
+      pv_pending = true;
+      tt = 1;
+    }
+    /* S of this tile with P V of the one before; when the tile is the
+     * item's first, that P V is the previous item's last, whose output is
+     * final once it has landed. */
+    auto paired_step = [&]() {
+      const int s = n_k % kKS;
+      mbar_wait(k_full(s), (n_k / kKS) & 1u);
+      const TileInfo ti = tiles[s];
+      mbar_wait(v_full(n_v % kVS), (n_v / kVS) & 1u);
+      wgmma_fence();
+      qk_product(q_addr, s);
+      wgmma_commit();
+      pv_product<D, BN, BF16>(o, p, v_addr());
+      wgmma_commit();
+      wgmma_wait<1>();
+      fence_regs(sc);
+      mbar_arrive(k_empty(s));
+      n_k++;
+      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
+      wgmma_wait<0>();
+      pv_release();
+    };
+    if (tt == 0) {
+      paired_step();
+      epilogue(b ^ 1, m_done, l_done);
+      rescale_and_pack();
+      tt = 1;
+    }
+    for (; tt < num_tiles; tt++) {
+      paired_step();
+      rescale_and_pack();
+    }
+    m_done[0] = m_row[0];
+    m_done[1] = m_row[1];
+    l_done[0] = l_row[0];
+    l_done[1] = l_row[1];
+    i++;
+  }
+  if (pv_pending) finish_pending((i - 1) & 1);
+#endif
+}
+
 template <int D, int BN, bool BF16>
 static cudaError_t prepare() {
-  return cudaFuncSetAttribute(prefill_sm90_kernel<D, BN, BF16>,
+  cudaError_t err = cudaFuncSetAttribute(prefill_sm90_kernel<D, BN, BF16>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)Config<D, BN>::kBytes);
+  if (err != cudaSuccess) return err;
+  return cudaFuncSetAttribute(prefill_sm90_persistent_kernel<D, BN, BF16>,
                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              (int)Config<D, BN>::kBytes);
+                              (int)PersistentConfig<D, BN>::kBytes);
 }
 
 template <int D, int BN, bool BF16>
 static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
   if (args->num_work == 0) return cudaSuccess;
-  prefill_sm90_kernel<D, BN, BF16>
-      <<<args->num_work, kThreads, Config<D, BN>::kBytes, stream>>>(*args);
+  if (getenv("SPC_SM90_CLASSIC") != nullptr) {
+    prefill_sm90_kernel<D, BN, BF16>
+        <<<args->num_work, kThreads, Config<D, BN>::kBytes, stream>>>(*args);
+    return cudaGetLastError();
+  }
+  int device = 0, sms = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (err != cudaSuccess) return err;
+  const int grid = args->num_work < sms ? args->num_work : sms;
+  prefill_sm90_persistent_kernel<D, BN, BF16>
+      <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
   return cudaGetLastError();
 }
 
