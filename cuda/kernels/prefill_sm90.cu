@@ -498,9 +498,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
 
   const int grid = (int)gridDim.x;
   const int rounds = (a.num_work + grid - 1) / grid;
-  auto item_of = [&](int r) {
-    return r * grid + ((r & 1) ? grid - 1 - (int)blockIdx.x : (int)blockIdx.x);
-  };
+  auto item_of = [&](int r) { return r * grid + (int)blockIdx.x; };
   const int wg = threadIdx.x >> 7;
   const int tid = threadIdx.x & 127;
 
@@ -544,9 +542,17 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
     int i = 0;                 /* items of this CTA so far */
     for (int r = 0; r < rounds; r++) {
       const int idx = item_of(r);
-      if (idx >= a.num_work) continue;
+      if (idx >= a.num_work) break;
       const int b = i & 1;
       const spc_work w = a.work[idx];
+      if (w.seq < 0) {
+        /* No more items: tell the consumers in the next Q buffer's info. */
+        announce_all();
+        if (i >= 2) mbar_wait(q_empty(b), (uint32_t)((i >> 1) - 1) & 1u);
+        if (tid == 0) items[b].num_tiles = -1;
+        mbar_arrive(q_full(b));
+        break;
+      }
       const spc_seq seq = a.seqs[w.seq];
       const int head = w.head;
       const int kv_head = head / a.group;
@@ -730,10 +736,11 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
 
   int i = 0;
   for (int r = 0; r < rounds; r++) {
-    if (item_of(r) >= a.num_work) continue;
+    if (item_of(r) >= a.num_work) break;
     const int b = i & 1;
     mbar_wait(q_full(b), (uint32_t)(i >> 1) & 1u);
     const int num_tiles = items[b].num_tiles;
+    if (num_tiles < 0) break; /* the CTA's items are done */
     const int kv_len = items[b].kv_len;
     const int block_row = items[b].block_row + 64 * cw + 16 * warp + g;
     const uint32_t q_addr = smem_addr(q_bufs + b * C::kQBytes) + cw * 64 * D * 2;
@@ -828,11 +835,14 @@ static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
         <<<args->num_work, kThreads, Config<D, BN>::kBytes, stream>>>(*args);
     return cudaGetLastError();
   }
-  int device = 0, sms = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (err != cudaSuccess) return err;
-  const int grid = args->num_work < sms ? args->num_work : sms;
+  int grid = args->grid;
+  if (grid <= 0) {
+    int device = 0, sms = 0;
+    cudaError_t err = cudaGetDevice(&device);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    if (err != cudaSuccess) return err;
+    grid = args->num_work < sms ? args->num_work : sms;
+  }
   prefill_sm90_persistent_kernel<D, BN, BF16>
       <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
   return cudaGetLastError();
