@@ -459,7 +459,7 @@ struct PersistentConfig {
                 "meta data");
 };
 
-template <int D, int BN, bool BF16>
+template <int D, int BN, bool BF16, bool OVERLAP>
 __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(const spc_prefill_args a) {
 #if SPC_SM90_DEVICE
   using C = PersistentConfig<D, BN>;
@@ -650,6 +650,17 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
   uint32_t p[BN / 16][4];
   float alpha[2], sum[2];
 
+  /* P as the A operand: the accumulator layout of two adjacent 8-column
+   * tiles is the A layout of one 16-column k-step. */
+  auto pack_p = [&]() {
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) {
+      p[kk][0] = pack2<BF16>(sc[8 * kk + 0], sc[8 * kk + 1]);
+      p[kk][1] = pack2<BF16>(sc[8 * kk + 2], sc[8 * kk + 3]);
+      p[kk][2] = pack2<BF16>(sc[8 * kk + 4], sc[8 * kk + 5]);
+      p[kk][3] = pack2<BF16>(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+  };
   auto rescale_and_pack = [&]() {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
@@ -660,13 +671,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
         o[4 * j + 2 * h + 1] *= alpha[h];
       }
     }
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++) {
-      p[kk][0] = pack2<BF16>(sc[8 * kk + 0], sc[8 * kk + 1]);
-      p[kk][1] = pack2<BF16>(sc[8 * kk + 2], sc[8 * kk + 3]);
-      p[kk][2] = pack2<BF16>(sc[8 * kk + 4], sc[8 * kk + 5]);
-      p[kk][3] = pack2<BF16>(sc[8 * kk + 6], sc[8 * kk + 7]);
-    }
+    pack_p();
   };
   /* Normalize O of the item in Q buffer be, stage it there (its last S has
    * landed), write it out, and free the buffer. Rows that saw no key give
@@ -796,7 +801,43 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
       wgmma_wait<0>();
       pv_release();
     };
-    if (tt == 0) {
+    if (OVERLAP && tt == 0) {
+      /* The previous item's epilogue runs while S of this item's second
+       * tile is in flight: P of the first tile is packed before (this
+       * item's O starts at zero, so nothing is rescaled), its P V issued
+       * after. */
+      paired_step();
+      pack_p();
+      l_row[0] = sum[0];
+      l_row[1] = sum[1];
+      if (num_tiles > 1) {
+        const int s = n_k % kKS;
+        mbar_wait(k_full(s), (n_k / kKS) & 1u);
+        const TileInfo ti = tiles[s];
+        wgmma_fence();
+        qk_product(q_addr, s);
+        wgmma_commit();
+        epilogue(b ^ 1, m_done, l_done);
+        mbar_wait(v_full(n_v % kVS), (n_v / kVS) & 1u);
+        wgmma_fence();
+        pv_product<D, BN, BF16>(o, p, v_addr());
+        wgmma_commit();
+        wgmma_wait<1>();
+        fence_regs(sc);
+        mbar_arrive(k_empty(s));
+        n_k++;
+        mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+        softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
+        wgmma_wait<0>();
+        pv_release();
+        rescale_and_pack();
+        tt = 2;
+      } else {
+        epilogue(b ^ 1, m_done, l_done);
+        tt = 1;
+      }
+    }
+    if (!OVERLAP && tt == 0) {
       paired_step();
       epilogue(b ^ 1, m_done, l_done);
       rescale_and_pack();
@@ -822,7 +863,11 @@ static cudaError_t prepare() {
                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          (int)Config<D, BN>::kBytes);
   if (err != cudaSuccess) return err;
-  return cudaFuncSetAttribute(prefill_sm90_persistent_kernel<D, BN, BF16>,
+  err = cudaFuncSetAttribute(prefill_sm90_persistent_kernel<D, BN, BF16, true>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)PersistentConfig<D, BN>::kBytes);
+  if (err != cudaSuccess) return err;
+  return cudaFuncSetAttribute(prefill_sm90_persistent_kernel<D, BN, BF16, false>,
                               cudaFuncAttributeMaxDynamicSharedMemorySize,
                               (int)PersistentConfig<D, BN>::kBytes);
 }
@@ -843,8 +888,12 @@ static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
     if (err != cudaSuccess) return err;
     grid = args->num_work < sms ? args->num_work : sms;
   }
-  prefill_sm90_persistent_kernel<D, BN, BF16>
-      <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
+  if (getenv("SPC_EPI_OVERLAP") != nullptr)
+    prefill_sm90_persistent_kernel<D, BN, BF16, true>
+        <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
+  else
+    prefill_sm90_persistent_kernel<D, BN, BF16, false>
+        <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
   return cudaGetLastError();
 }
 
