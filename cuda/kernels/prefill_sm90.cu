@@ -120,6 +120,51 @@ __device__ __forceinline__ void mask_tile(float (&sc)[BN / 2], const spc_prefill
   }
 }
 
+/* The same as mask_tile without a branch per score: keys past kv_len are
+ * cleared from the row's bits first, then each score keeps or drops by its
+ * bit. */
+template <int BN>
+__device__ __forceinline__ void mask_tile_bits(float (&sc)[BN / 2], const spc_prefill_args &a,
+                                               int32_t bits_index, int word, int kv0, int kv_len,
+                                               int block_row, int t) {
+  const bool clipped = kv0 + BN > kv_len;
+  if (bits_index < 0 && !clipped) return;
+  uint64_t rb[2][BN / 64];
+#pragma unroll
+  for (int h = 0; h < 2; h++)
+#pragma unroll
+    for (int i = 0; i < BN / 64; i++) rb[h][i] = ~0ull;
+  if (bits_index >= 0) {
+    const int words = a.block_kv / 64;
+    const uint64_t *bp =
+        a.bits + (int64_t)bits_index * a.block_q * words + (int64_t)block_row * words + word;
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+      for (int i = 0; i < BN / 64; i++) rb[h][i] = bp[8 * h * words + i];
+  }
+  if (clipped) {
+#pragma unroll
+    for (int i = 0; i < BN / 64; i++) {
+      const int lim = kv_len - (kv0 + 64 * i);
+      const uint64_t keep = lim >= 64 ? ~0ull : lim <= 0 ? 0ull : (1ull << lim) - 1;
+      rb[0][i] &= keep;
+      rb[1][i] &= keep;
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; h++)
+#pragma unroll
+    for (int i = 0; i < BN / 64; i++) rb[h][i] >>= 2 * t;
+#pragma unroll
+  for (int j = 0; j < BN / 8; j++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const uint64_t bit = 1ull << ((j * 8) % 64 + (e & 1));
+      sc[4 * j + e] = (rb[e >> 1][j / 8] & bit) ? sc[4 * j + e] : -INFINITY;
+    }
+}
+
 /* Online softmax step in the log2 domain for this thread's two rows
  * (h = 0: elements e = 0, 1; h = 1: e = 2, 3): new maxima, the factor that
  * rescales what was accumulated before, exponentials in place, and their
@@ -459,7 +504,7 @@ struct PersistentConfig {
                 "meta data");
 };
 
-template <int D, int BN, bool BF16, bool OVERLAP>
+template <int D, int BN, bool BF16, bool FASTMASK>
 __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(const spc_prefill_args a) {
 #if SPC_SM90_DEVICE
   using C = PersistentConfig<D, BN>;
@@ -773,7 +818,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
       fence_regs(sc);
       mbar_arrive(k_empty(s));
       n_k++;
-      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      if (FASTMASK)
+        mask_tile_bits<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      else
+        mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
       softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
       rescale_and_pack();
       pv_pending = true;
@@ -786,6 +834,14 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
       const int s = n_k % kKS;
       mbar_wait(k_full(s), (n_k / kKS) & 1u);
       const TileInfo ti = tiles[s];
+      if (FASTMASK && ti.bits_index >= 0) {
+        /* The refinement bits are read once S has landed: start fetching them now. */
+        const int words = a.block_kv / 64;
+        const uint64_t *bp = a.bits + (int64_t)ti.bits_index * a.block_q * words +
+                             (int64_t)block_row * words + ti.word;
+        prefetch_l1(bp);
+        prefetch_l1(bp + 8 * words);
+      }
       mbar_wait(v_full(n_v % kVS), (n_v / kVS) & 1u);
       wgmma_fence();
       qk_product(q_addr, s);
@@ -796,48 +852,15 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
       fence_regs(sc);
       mbar_arrive(k_empty(s));
       n_k++;
-      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      if (FASTMASK)
+        mask_tile_bits<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      else
+        mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
       softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
       wgmma_wait<0>();
       pv_release();
     };
-    if (OVERLAP && tt == 0) {
-      /* The previous item's epilogue runs while S of this item's second
-       * tile is in flight: P of the first tile is packed before (this
-       * item's O starts at zero, so nothing is rescaled), its P V issued
-       * after. */
-      paired_step();
-      pack_p();
-      l_row[0] = sum[0];
-      l_row[1] = sum[1];
-      if (num_tiles > 1) {
-        const int s = n_k % kKS;
-        mbar_wait(k_full(s), (n_k / kKS) & 1u);
-        const TileInfo ti = tiles[s];
-        wgmma_fence();
-        qk_product(q_addr, s);
-        wgmma_commit();
-        epilogue(b ^ 1, m_done, l_done);
-        mbar_wait(v_full(n_v % kVS), (n_v / kVS) & 1u);
-        wgmma_fence();
-        pv_product<D, BN, BF16>(o, p, v_addr());
-        wgmma_commit();
-        wgmma_wait<1>();
-        fence_regs(sc);
-        mbar_arrive(k_empty(s));
-        n_k++;
-        mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
-        softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
-        wgmma_wait<0>();
-        pv_release();
-        rescale_and_pack();
-        tt = 2;
-      } else {
-        epilogue(b ^ 1, m_done, l_done);
-        tt = 1;
-      }
-    }
-    if (!OVERLAP && tt == 0) {
+    if (tt == 0) {
       paired_step();
       epilogue(b ^ 1, m_done, l_done);
       rescale_and_pack();
@@ -888,7 +911,7 @@ static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
     if (err != cudaSuccess) return err;
     grid = args->num_work < sms ? args->num_work : sms;
   }
-  if (getenv("SPC_EPI_OVERLAP") != nullptr)
+  if (getenv("SPC_OLD_MASK") == nullptr)
     prefill_sm90_persistent_kernel<D, BN, BF16, true>
         <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
   else

@@ -186,6 +186,11 @@ __device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
   return done != 0;
 }
 
+/* Starts fetching the line holding p into L1; no register waits for it. */
+__device__ __forceinline__ void prefetch_l1(const void *p) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p));
+}
+
 /* Shared memory written through the generic proxy (cp.async, st.shared)
  * becomes visible to the tensor cores' async proxy only after this fence. */
 __device__ __forceinline__ void fence_proxy_async() {
