@@ -416,7 +416,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       }
     }
   }
-  if (ep->prefill_kernel == SPC_PREFILL_SM90 && getenv("SPC_SM90_CLASSIC") == NULL) {
+  if (ep->prefill_kernel == SPC_PREFILL_SM90) {
     /* One persistent CTA per SM, each with its own items in turn. */
     const int32_t ctas = n < c->sm_count ? (int32_t)n : c->sm_count;
     spc_work *slots = NULL;

@@ -19,13 +19,6 @@ static int spc_head_order_cmp(const void *a, const void *b) {
   return (x->q_tile > y->q_tile) - (x->q_tile < y->q_tile);
 }
 
-/* Cost-first order (longest item first, whatever its head). */
-static int spc_cost_order_cmp(const void *a, const void *b) {
-  const spc_work *x = a, *y = b;
-  if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
-  return spc_head_order_cmp(a, b);
-}
-
 /* A binary min-heap of CTAs keyed by (load, index). */
 typedef struct spc_cta_load {
   int64_t load;
@@ -53,8 +46,7 @@ int spc_schedule_work(spc_work *items, int64_t n, int32_t ctas, spc_work **out, 
   *out = NULL;
   *out_n = 0;
   if (n == 0 || ctas <= 0) return 0;
-  qsort(items, (size_t)n, sizeof *items,
-        getenv("SPC_SCHED_COST_ORDER") ? spc_cost_order_cmp : spc_head_order_cmp);
+  qsort(items, (size_t)n, sizeof *items, spc_head_order_cmp);
   spc_cta_load *heap = spc_alloc((size_t)ctas * sizeof *heap);
   int32_t *cta_of = spc_alloc((size_t)n * sizeof *cta_of);
   int64_t *count = spc_calloc((size_t)ctas, sizeof *count);

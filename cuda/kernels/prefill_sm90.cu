@@ -2,23 +2,35 @@
  * lists and refinement bits as prefill.cu, on warpgroup tensor-core
  * products (wgmma) with a warp-specialized pipeline.
  *
- * A CTA of three warpgroups takes one work item (a 128-row query tile of
- * one head of one sequence). Warpgroup 0 is the producer: it gives up most
- * of its registers (setmaxnreg) and copies the row's K and V tiles into a
- * ring of shared-memory stages with cp.async, announcing each full stage on
- * an mbarrier. Warpgroups 1 and 2 are consumers, 64 query rows each: per
- * key tile, S = Q K^T from shared memory (both K-major), the online softmax
- * in float registers, then O += P V with P straight from registers as the
- * A operand and V read MN-major from the same kind of swizzled tile; then
- * they release the stage on its "empty" mbarrier. The consumers never wait
+ * The CTAs are persistent, one per SM: CTA b takes slots b, b + grid,
+ * b + 2 grid, ... of the plan's schedule (work_schedule.h), each a work
+ * item (a 128-row query tile of one head of one sequence), until an empty
+ * slot. A CTA has three warpgroups. Warpgroup 0 is the producer: it gives
+ * up most of its registers (setmaxnreg), reads each item's sequence and
+ * block list, and copies Q into one of two Q buffers and the row's K and V
+ * tiles into two rings of shared-memory stages with cp.async, announcing
+ * each on an mbarrier; it hands the consumers each item's geometry and each
+ * key tile's start and refinement entry through shared memory.
+ *
+ * Warpgroups 1 and 2 are consumers, 64 query rows each, software-pipelined
+ * over the key tiles of all their items: S = Q K^T of one tile (both
+ * K-major in shared memory) is issued together with O += P V of the tile
+ * before (P straight from registers as the A operand, V MN-major); the
+ * online softmax of the new tile runs while that P V is in flight. A K
+ * stage is released once its S has landed, a V stage once its P V has, so
+ * the V ring has a stage more. At an item's first tile the P V in flight is
+ * the previous item's last; once it lands, that item's O is normalized,
+ * staged in its Q buffer (its last S has landed) and written out, and the
+ * buffer goes back to the producer, which by then has loaded the next
+ * item's Q into the other one. So an item costs no more than its tiles but
+ * for its epilogue: Q and the first tiles load under the previous item, the
+ * first S overlaps the previous item's last P V. The consumers never wait
  * for each other, so one's softmax overlaps the other's products.
  *
  * Key tiles are 128 columns when the lists' blocks allow it (64
  * otherwise). Full tiles skip every per-element test; partial tiles are
  * refined by the plan's bits, exactly as in prefill.cu, so both kernels
  * compute the same function on any mask. */
-#include <stdlib.h>
-
 #include <cuda_runtime.h>
 
 #include "kernel_args.h"
@@ -32,28 +44,6 @@ constexpr int kConsumers = 2;
 constexpr int kThreads = 128 * (kConsumers + 1);
 constexpr int kBM = SPC_TILE_Q;
 static_assert(kBM == 64 * kConsumers, "each consumer warpgroup owns 64 query rows");
-/* Registers per thread after the split (the producer needs few; the
- * consumers hold O, S and P of 64 rows). */
-constexpr int kProducerRegs = 56;
-constexpr int kConsumerRegs = 224;
-static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <= 65536,
-              "the split must fit the register file");
-
-template <int D, int BN>
-struct Config {
-  static constexpr int kQBytes = kBM * D * 2;
-  static constexpr int kTileBytes = BN * D * 2; /* one K or one V tile */
-  static constexpr int kStageBytes = 2 * kTileBytes;
-  /* As many stages as fit the 227 KB a CTA may have (after the slack to
-   * align to 1024 and the mbarriers), up to 4. */
-  static constexpr int kFit = (227 * 1024 - 1024 - 16 * 4 - kQBytes) / kStageBytes;
-  static constexpr int kStages = kFit > 4 ? 4 : kFit;
-  /* The consumers hold two stages at once (S of one tile, P V of the one
-   * before), so the producer needs a third to run ahead. */
-  static_assert(kStages >= 3, "at least three stages");
-  /* Q, the stages, two mbarriers per stage, and slack to align to 1024. */
-  static constexpr size_t kBytes = (size_t)kQBytes + kStages * kStageBytes + 16 * kStages + 1024;
-};
 
 /* Copy rows [row0, row0 + ROWS) of a D-column tile from global memory into
  * the swizzled layout, 128 threads; rows at or past `limit` become zeros. */
@@ -89,42 +79,11 @@ __device__ __forceinline__ void pv_product(float (&o)[D / 2], const uint32_t (&p
 /* Mask the scores the tile does not show: the entry's refinement bits
  * (bits_index >= 0; words from `word` on, of this thread's rows at
  * `block_row` and 8 below within the block) and keys past kv_len. Full,
- * unclipped tiles skip this. Scores stay unscaled. */
+ * unclipped tiles skip this. Scores stay unscaled. Keys past kv_len are
+ * cleared from the bits first, so that each score keeps or drops by one
+ * bit, without a branch. */
 template <int BN>
 __device__ __forceinline__ void mask_tile(float (&sc)[BN / 2], const spc_prefill_args &a,
-                                          int32_t bits_index, int word, int kv0, int kv_len,
-                                          int block_row, int t) {
-  const bool clipped = kv0 + BN > kv_len;
-  if (bits_index < 0 && !clipped) return;
-#pragma unroll
-  for (int h = 0; h < 2; h++) {
-    uint64_t rb[BN / 64];
-#pragma unroll
-    for (int i = 0; i < BN / 64; i++) rb[i] = ~0ull;
-    if (bits_index >= 0) {
-      const int words = a.block_kv / 64;
-      const uint64_t *bp = a.bits + (int64_t)bits_index * a.block_q * words +
-                           (int64_t)(block_row + 8 * h) * words + word;
-#pragma unroll
-      for (int i = 0; i < BN / 64; i++) rb[i] = bp[i];
-    }
-#pragma unroll
-    for (int j = 0; j < BN / 8; j++) {
-#pragma unroll
-      for (int e = 2 * h; e < 2 * h + 2; e++) {
-        const int c = j * 8 + 2 * t + (e & 1);
-        const bool keep = ((rb[j / 8] >> (c & 63)) & 1u) && (!clipped || kv0 + c < kv_len);
-        sc[4 * j + e] = keep ? sc[4 * j + e] : -INFINITY;
-      }
-    }
-  }
-}
-
-/* The same as mask_tile without a branch per score: keys past kv_len are
- * cleared from the row's bits first, then each score keeps or drops by its
- * bit. */
-template <int BN>
-__device__ __forceinline__ void mask_tile_bits(float (&sc)[BN / 2], const spc_prefill_args &a,
                                                int32_t bits_index, int word, int kv0, int kv_len,
                                                int block_row, int t) {
   const bool clipped = kv0 + BN > kv_len;
@@ -194,266 +153,6 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[BN / 2], float (&m_row)
   }
 }
 
-template <int D, int BN, bool BF16>
-__global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_prefill_args a) {
-#if SPC_SM90_DEVICE
-  using C = Config<D, BN>;
-  constexpr int kStages = C::kStages;
-  extern __shared__ __align__(1024) uint8_t smem_raw[];
-  uint8_t *base = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
-  uint16_t *sQ = reinterpret_cast<uint16_t *>(base);
-  uint8_t *stages = base + C::kQBytes;
-  const uint32_t bars = smem_addr(stages + kStages * C::kStageBytes);
-  auto full_bar = [&](int s) { return bars + 8u * s; };
-  auto empty_bar = [&](int s) { return bars + 8u * (kStages + s); };
-
-  const spc_work w = a.work[blockIdx.x];
-  const spc_seq seq = a.seqs[w.seq];
-  const int head = w.head;
-  const int kv_head = head / a.group;
-  const int q0 = w.q_tile * kBM;
-
-  /* The row's key blocks: entries [e_begin, e_end), each block_kv / BN tiles. */
-  int64_t e_begin = 0, e_end = 0;
-  const int32_t *cols = nullptr;
-  const int32_t *entry_bits = nullptr;
-  if (seq.list >= 0) {
-    const spc_dev_list L = a.lists[seq.list];
-    const int mask_head = L.num_heads == 1 ? 0 : head;
-    const int64_t row = (int64_t)mask_head * L.num_q_blocks + q0 / a.block_q;
-    e_begin = L.row_ptr[row];
-    e_end = L.row_ptr[row + 1];
-    cols = L.col;
-    entry_bits = L.bits;
-  }
-  const int sub_tiles = a.block_kv / BN;
-  const int num_tiles = (int)(e_end - e_begin) * sub_tiles;
-  auto tile_start = [&](int i) -> int {
-    return cols[e_begin + i / sub_tiles] * a.block_kv + (i % sub_tiles) * BN;
-  };
-
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; s++) {
-      mbar_init(full_bar(s), 128);
-      mbar_init(empty_bar(s), 128 * kConsumers);
-    }
-  }
-  __syncthreads();
-
-  const int wg = threadIdx.x >> 7;
-  const int tid = threadIdx.x & 127;
-  if (wg == 0) {
-    /* Producer. Stage n % kStages holds the n-th loaded tile (tiles wholly
-     * past the sequence's keys are skipped, by the consumers too). A stage
-     * is announced once this thread's copies into it have landed and been
-     * made visible to the tensor cores; it is refilled only after both
-     * consumers released it. The announcement of a tile lags its copies by
-     * one tile (two tiles in flight), but never past a wait for a free
-     * stage: the consumers may need that tile to free one. */
-    regs_release<kProducerRegs>();
-    const uint16_t *k = static_cast<const uint16_t *>(a.k) + seq.k_base + (int64_t)kv_head * a.st.k_head;
-    const uint16_t *v = static_cast<const uint16_t *>(a.v) + seq.v_base + (int64_t)kv_head * a.st.v_head;
-    int n = 0;
-    bool unannounced = false; /* tile n - 1 was copied but not announced */
-    for (int it = 0; it < num_tiles; it++) {
-      const int kv0 = tile_start(it);
-      if (kv0 >= seq.kv_len) continue;
-      const int s = n % kStages;
-      if (n >= kStages) {
-        if (unannounced) {
-          cp_async_wait<0>();
-          fence_proxy_async();
-          mbar_arrive(full_bar((n - 1) % kStages));
-          unannounced = false;
-        }
-        mbar_wait(empty_bar(s), (uint32_t)(n / kStages - 1) & 1u);
-      }
-      uint16_t *sK = reinterpret_cast<uint16_t *>(stages + s * C::kStageBytes);
-      uint16_t *sV = sK + C::kTileBytes / 2;
-      load_rows<D, BN>(sK, k + (int64_t)kv0 * a.st.k_row, a.st.k_row, 0, seq.kv_len - kv0, tid);
-      load_rows<D, BN>(sV, v + (int64_t)kv0 * a.st.v_row, a.st.v_row, 0, seq.kv_len - kv0, tid);
-      cp_async_commit();
-      if (unannounced) {
-        cp_async_wait<1>();
-        fence_proxy_async();
-        mbar_arrive(full_bar((n - 1) % kStages));
-      }
-      unannounced = true;
-      n++;
-    }
-    if (unannounced) {
-      cp_async_wait<0>();
-      fence_proxy_async();
-      mbar_arrive(full_bar((n - 1) % kStages));
-    }
-    return;
-  }
-
-  /* Consumer cw: query rows q0 + 64 cw .. q0 + 64 cw + 63, in its own
-   * 64-row Q tile. */
-  regs_claim<kConsumerRegs>();
-  const int cw = wg - 1;
-  const int warp = tid >> 5, lane = tid & 31;
-  const int g = lane >> 2, t = lane & 3;
-  const int row0 = q0 + 64 * cw;
-  uint16_t *sQw = sQ + cw * 64 * D;
-  {
-    const uint16_t *q = static_cast<const uint16_t *>(a.q) + seq.q_base + (int64_t)head * a.st.q_head;
-    load_rows<D, 64>(sQw, q, a.st.q_row, row0, seq.q_len, tid);
-    cp_async_commit();
-    cp_async_wait<0>();
-    fence_proxy_async();
-    warpgroup_sync(1 + cw);
-  }
-  const uint32_t q_addr = smem_addr(sQw);
-
-  /* Accumulator layout (per warp, as m16n8 tiles): element 4 j + e is row
-   * 16 warp + g + 8 (e >> 1), column 8 j + 2 t + (e & 1). */
-  float o[D / 2];
-#pragma unroll
-  for (int i = 0; i < D / 2; i++) o[i] = 0.f;
-  float m_row[2] = {-INFINITY, -INFINITY}, l_row[2] = {0.f, 0.f};
-
-  /* Software pipeline over the key tiles: while the tensor cores compute
-   * this tile's S and the previous tile's P V, the warpgroup waits only
-   * for S, then runs the softmax of this tile; O is rescaled once the P V
-   * product has landed. Tiles wholly past the keys are skipped, as by the
-   * producer. */
-  auto next_tile = [&](int it) {
-    while (it < num_tiles && tile_start(it) >= seq.kv_len) it++;
-    return it;
-  };
-  const int block_row0 = (q0 / a.block_q) * a.block_q;
-  const int my_row = row0 + 16 * warp + g; /* row of h = 0; h = 1 is 8 below */
-  float sc[BN / 2];
-  uint32_t p[BN / 16][4];
-  /* S = Q K^T over D / 16 k-steps, for the tile in stage s. */
-  auto qk_product = [&](int s) {
-    const uint32_t k_addr = smem_addr(stages + s * C::kStageBytes);
-#pragma unroll
-    for (int kk = 0; kk < D / 16; kk++)
-      wgmma_ss<BN, BF16>(sc, desc_kmajor<64>(q_addr, kk), desc_kmajor<BN>(k_addr, kk), kk > 0);
-  };
-  /* Mask and exponentiate S of tile `it`; O and l are rescaled by the
-   * caller once no product writes O. */
-  float alpha[2], sum[2];
-  auto softmax = [&](int it) {
-    mask_tile<BN>(sc, a, entry_bits[e_begin + it / sub_tiles], (it % sub_tiles) * (BN / 64),
-                  tile_start(it), seq.kv_len, my_row - block_row0, t);
-    softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
-  };
-  auto rescale_and_pack = [&]() {
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      l_row[h] = l_row[h] * alpha[h] + sum[h];
-#pragma unroll
-      for (int j = 0; j < D / 8; j++) {
-        o[4 * j + 2 * h] *= alpha[h];
-        o[4 * j + 2 * h + 1] *= alpha[h];
-      }
-    }
-    /* P as the A operand: the accumulator layout of two adjacent 8-column
-     * tiles is the A layout of one 16-column k-step. */
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; kk++) {
-      p[kk][0] = pack2<BF16>(sc[8 * kk + 0], sc[8 * kk + 1]);
-      p[kk][1] = pack2<BF16>(sc[8 * kk + 2], sc[8 * kk + 3]);
-      p[kk][2] = pack2<BF16>(sc[8 * kk + 4], sc[8 * kk + 5]);
-      p[kk][3] = pack2<BF16>(sc[8 * kk + 6], sc[8 * kk + 7]);
-    }
-  };
-
-  int it = next_tile(0);
-  if (it < num_tiles) {
-    /* First tile: nothing to overlap with yet. */
-    mbar_wait(full_bar(0), 0);
-    wgmma_fence();
-    qk_product(0);
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(sc);
-    softmax(it);
-    rescale_and_pack();
-    int prev_stage = 0;
-    for (int n = 1;; n++) {
-      it = next_tile(it + 1);
-      if (it >= num_tiles) break;
-      const int s = n % kStages;
-      mbar_wait(full_bar(s), (uint32_t)(n / kStages) & 1u);
-      wgmma_fence();
-      qk_product(s);
-      wgmma_commit();
-      pv_product<D, BN, BF16>(o, p, smem_addr(stages + prev_stage * C::kStageBytes) + C::kTileBytes);
-      wgmma_commit();
-      wgmma_wait<1>();
-      fence_regs(sc);
-      softmax(it);
-      wgmma_wait<0>();
-      fence_regs(o);
-      fence_regs(p);
-      mbar_arrive(empty_bar(prev_stage));
-      rescale_and_pack();
-      prev_stage = s;
-    }
-    /* The last tile's P V. */
-    wgmma_fence();
-    pv_product<D, BN, BF16>(o, p, smem_addr(stages + prev_stage * C::kStageBytes) + C::kTileBytes);
-    wgmma_commit();
-    wgmma_wait<0>();
-    fence_regs(o);
-    fence_regs(p);
-    mbar_arrive(empty_bar(prev_stage));
-  }
-
-  /* Normalize; rows that saw no key give 0 and lse = -inf. Stage the rows
-   * in this warpgroup's Q tile once every warp's products have completed,
-   * then write 16-byte chunks. */
-  warpgroup_sync(1 + cw);
-#pragma unroll
-  for (int h = 0; h < 2; h++) {
-    const float l = quad_sum(l_row[h]);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int r = 16 * warp + g + 8 * h;
-    if (a.lse != nullptr && t == 0 && row0 + r < seq.q_len) {
-      const float lse = l > 0.f ? (m_row[h] + __log2f(l)) * 0.69314718055994531f : -INFINITY;
-      a.lse[seq.lse_base + (int64_t)head * a.st.lse_head + (int64_t)(row0 + r) * a.st.lse_row] = lse;
-    }
-#pragma unroll
-    for (int j = 0; j < D / 8; j++)
-      *reinterpret_cast<uint32_t *>(sQw + tile_offset<64>(r, 8 * j + 2 * t)) =
-          pack2<BF16>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
-  }
-  warpgroup_sync(1 + cw);
-  uint16_t *out = static_cast<uint16_t *>(a.out) + seq.o_base + (int64_t)head * a.st.o_head;
-  constexpr int kChunks = D / 8;
-#pragma unroll
-  for (int i = 0; i < 64 * kChunks / 128; i++) {
-    const int idx = tid + i * 128;
-    const int r = idx / kChunks, c = idx % kChunks;
-    if (row0 + r < seq.q_len)
-      *reinterpret_cast<uint4 *>(out + (int64_t)(row0 + r) * a.st.o_row + c * 8) =
-          *reinterpret_cast<const uint4 *>(sQw + tile_offset<64>(r, c * 8));
-  }
-#endif
-}
-
-/* ---- Persistent variant ----
- *
- * One CTA per SM walks its share of the work items (the plan sorts them by
- * cost, longest first; CTA b takes item b of every even round of
- * gridDim.x items and item gridDim.x - 1 - b of every odd one, which
- * balances the sorted costs about as well as taking them dynamically).
- * Q has two buffers, so the producer loads the next item's Q and first
- * key tiles while the consumers finish the current one, and the consumers
- * issue the next item's first S = Q K^T together with the current item's
- * last P V. K and V have separate rings: a K tile is released as soon as
- * its S has landed, a V tile after its P V. The producer also hands the
- * consumers each item's geometry and each tile's start and refinement
- * entry through shared memory, so the consumers read nothing from global
- * memory but Q, K and V. The epilogue stages O in the finished item's Q
- * buffer (its last S has landed) and frees the buffer for the item after
- * next. */
-
 /* What the producer tells the consumers about a work item (one per Q buffer). */
 struct ItemInfo {
   int64_t o_off;     /* element offset of the item's head in out */
@@ -473,19 +172,16 @@ struct TileInfo {
   int32_t reserved;
 };
 
-#ifndef SPC_PP_REGS
-#define SPC_PP_REGS 40
-#define SPC_PC_REGS 232
-#endif
-/* The producer's loop needs fewer registers than the consumers' software
- * pipeline, whose O, S and P of a 64 x 128 tile alone take 160. */
-constexpr int kPersistentProducerRegs = SPC_PP_REGS;
-constexpr int kPersistentConsumerRegs = SPC_PC_REGS;
-static_assert(128 * kPersistentProducerRegs + 128 * kConsumers * kPersistentConsumerRegs <= 65536,
+/* Registers per thread after the split: the producer needs few; the
+ * consumers hold O, S and P of 64 rows (160 for d128 and 128-column key
+ * tiles) and the pipeline's state. */
+constexpr int kProducerRegs = 40;
+constexpr int kConsumerRegs = 232;
+static_assert(128 * kProducerRegs + 128 * kConsumers * kConsumerRegs <= 65536,
               "the split must fit the register file");
 
 template <int D, int BN>
-struct PersistentConfig {
+struct Config {
   static constexpr int kQBytes = kBM * D * 2;
   static constexpr int kTileBytes = BN * D * 2; /* one K or one V tile */
   /* Item and tile infos and the mbarriers (at most 4 + 2 * 4 + 2 * 5 of them). */
@@ -504,10 +200,10 @@ struct PersistentConfig {
                 "meta data");
 };
 
-template <int D, int BN, bool BF16, bool FASTMASK>
-__global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(const spc_prefill_args a) {
+template <int D, int BN, bool BF16>
+__global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_prefill_args a) {
 #if SPC_SM90_DEVICE
-  using C = PersistentConfig<D, BN>;
+  using C = Config<D, BN>;
   constexpr int kKS = C::kKStages;
   constexpr int kVS = C::kVStages;
   extern __shared__ __align__(1024) uint8_t smem_raw[];
@@ -553,10 +249,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
      * the next one is issued (two in flight), and every group is announced
      * before a wait for a free buffer, which may need the consumers to use
      * one of them first. */
-    regs_release<kPersistentProducerRegs>();
-#ifdef SPC_NO_PRODUCER
-    return;
-#endif
+    regs_release<kProducerRegs>();
     bool pending = false;
     uint32_t pending_bar = 0;
     auto announce_all = [&]() {
@@ -676,10 +369,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
 
   /* Consumer cw: rows 64 cw .. 64 cw + 63 of each item, in its own 64-row
    * half of the item's Q buffer. */
-  regs_claim<kPersistentConsumerRegs>();
-#ifdef SPC_NO_CONSUMER
-  return;
-#endif
+  regs_claim<kConsumerRegs>();
   const int cw = wg - 1;
   const int warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t = lane & 3;
@@ -818,10 +508,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
       fence_regs(sc);
       mbar_arrive(k_empty(s));
       n_k++;
-      if (FASTMASK)
-        mask_tile_bits<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
-      else
-        mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
       softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
       rescale_and_pack();
       pv_pending = true;
@@ -834,7 +521,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
       const int s = n_k % kKS;
       mbar_wait(k_full(s), (n_k / kKS) & 1u);
       const TileInfo ti = tiles[s];
-      if (FASTMASK && ti.bits_index >= 0) {
+      if (ti.bits_index >= 0) {
         /* The refinement bits are read once S has landed: start fetching them now. */
         const int words = a.block_kv / 64;
         const uint64_t *bp = a.bits + (int64_t)ti.bits_index * a.block_q * words +
@@ -852,10 +539,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
       fence_regs(sc);
       mbar_arrive(k_empty(s));
       n_k++;
-      if (FASTMASK)
-        mask_tile_bits<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
-      else
-        mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
       softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
       wgmma_wait<0>();
       pv_release();
@@ -882,27 +566,16 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_persistent_kernel(co
 
 template <int D, int BN, bool BF16>
 static cudaError_t prepare() {
-  cudaError_t err = cudaFuncSetAttribute(prefill_sm90_kernel<D, BN, BF16>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)Config<D, BN>::kBytes);
-  if (err != cudaSuccess) return err;
-  err = cudaFuncSetAttribute(prefill_sm90_persistent_kernel<D, BN, BF16, true>,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             (int)PersistentConfig<D, BN>::kBytes);
-  if (err != cudaSuccess) return err;
-  return cudaFuncSetAttribute(prefill_sm90_persistent_kernel<D, BN, BF16, false>,
+  return cudaFuncSetAttribute(prefill_sm90_kernel<D, BN, BF16>,
                               cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              (int)PersistentConfig<D, BN>::kBytes);
+                              (int)Config<D, BN>::kBytes);
 }
 
 template <int D, int BN, bool BF16>
 static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
   if (args->num_work == 0) return cudaSuccess;
-  if (getenv("SPC_SM90_CLASSIC") != nullptr) {
-    prefill_sm90_kernel<D, BN, BF16>
-        <<<args->num_work, kThreads, Config<D, BN>::kBytes, stream>>>(*args);
-    return cudaGetLastError();
-  }
+  /* The plan's schedule fixes the grid; without one (not made by the
+   * plan code), one CTA per SM takes every grid-th item. */
   int grid = args->grid;
   if (grid <= 0) {
     int device = 0, sms = 0;
@@ -911,12 +584,7 @@ static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
     if (err != cudaSuccess) return err;
     grid = args->num_work < sms ? args->num_work : sms;
   }
-  if (getenv("SPC_OLD_MASK") == nullptr)
-    prefill_sm90_persistent_kernel<D, BN, BF16, true>
-        <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
-  else
-    prefill_sm90_persistent_kernel<D, BN, BF16, false>
-        <<<grid, kThreads, PersistentConfig<D, BN>::kBytes, stream>>>(*args);
+  prefill_sm90_kernel<D, BN, BF16><<<grid, kThreads, Config<D, BN>::kBytes, stream>>>(*args);
   return cudaGetLastError();
 }
 
