@@ -21,6 +21,7 @@
 #include "cuda_rules.h"
 #include "device_memory.h"
 #include "staging.h"
+#include "work_schedule.h"
 
 /* A host block list at the kernels' granularity (same layout as sp_block_list). */
 typedef struct spc_list {
@@ -344,7 +345,6 @@ static void spc_build_free(spc_build *b) {
 static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_context *c,
                                        spc_build *b, spc_plan *ep, size_t *seq_off,
                                        size_t *lists_off, size_t *work_off) {
-  (void)c;
   const sparsa_problem *p = &plan->problem;
   int32_t tq, tkv;
   /* The Hopper kernel runs 128-column key tiles where the blocks allow;
@@ -416,7 +416,27 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       }
     }
   }
-  qsort(b->work, (size_t)n, sizeof *b->work, spc_work_cmp);
+  if (ep->prefill_kernel == SPC_PREFILL_SM90) {
+    /* One persistent CTA per SM, each with its own items in turn. */
+    const int32_t ctas = n < c->sm_count ? (int32_t)n : c->sm_count;
+    spc_work *slots = NULL;
+    int64_t slot_count = 0;
+    if (spc_schedule_work(b->work, n, ctas, &slots, &slot_count) != 0)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating the work schedule");
+    if (slots != NULL) {
+      if (slot_count > INT32_MAX) {
+        spc_free(slots);
+        return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: %lld work slots exceed one grid",
+                        (long long)slot_count);
+      }
+      spc_free(b->work);
+      b->work = slots;
+      n = slot_count;
+    }
+    ep->prefill.grid = ctas;
+  } else {
+    qsort(b->work, (size_t)n, sizeof *b->work, spc_work_cmp);
+  }
   SPC_STAGE(b, b->work, (size_t)n * sizeof *b->work, *work_off);
   ep->prefill.num_work = (int32_t)n;
   ep->prefill.block_q = tq;

@@ -75,6 +75,8 @@ typedef struct spc_prefill_args {
   int32_t block_q, block_kv; /* of the lists; multiples of the tile sizes */
   float scale_log2;    /* softmax scale times log2(e) */
   int32_t num_work;
+  int32_t grid;        /* Hopper kernel: its CTAs; work holds num_work / grid rounds of grid
+                          items (seq = -1: none). 0: one CTA per item (the sm_80 kernel) */
   const spc_work *work;
   const spc_seq *seqs;
   const spc_dev_list *lists;

@@ -174,6 +174,23 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   } while (!done);
 }
 
+/* Whether the phase of the given parity has completed, without waiting. */
+__device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
+/* Starts fetching the line holding p into L1; no register waits for it. */
+__device__ __forceinline__ void prefetch_l1(const void *p) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p));
+}
+
 /* Shared memory written through the generic proxy (cp.async, st.shared)
  * becomes visible to the tensor cores' async proxy only after this fence. */
 __device__ __forceinline__ void fence_proxy_async() {

@@ -1,0 +1,155 @@
+/* White-box test of the Hopper prefill kernel's schedule
+ * (cuda/work_schedule.c): every work item lands in exactly one slot, each
+ * CTA's slots hold its items first and the empty slots after, a CTA takes
+ * its items in the head order, the greedy assignment keeps the CTAs'
+ * loads within one item of each other, and an allocation failure is
+ * reported. Host only: needs no GPU. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_host.h"
+#include "work_schedule.h"
+
+static char g_error[512];
+static int g_fail_after = -1; /* allocations left before one fails; -1: never */
+static void set_error(const char *text) { snprintf(g_error, sizeof g_error, "%s", text); }
+static void *test_alloc(size_t n) {
+  if (g_fail_after == 0) return NULL;
+  if (g_fail_after > 0) g_fail_after--;
+  return malloc(n);
+}
+static const sp_host_services g_services = {sizeof(sp_host_services), set_error, test_alloc, free,
+                                            NULL};
+
+static int g_failed, g_passed;
+#define EXPECT(cond, ...)                   \
+  do {                                      \
+    if (!(cond)) {                          \
+      printf("  FAIL %s:%d: ", __FILE__, __LINE__); \
+      printf(__VA_ARGS__);                  \
+      printf("\n");                         \
+      return 1;                             \
+    }                                       \
+  } while (0)
+
+static uint64_t g_rng = 12345;
+static uint32_t next_u32(void) {
+  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(g_rng >> 33);
+}
+
+/* Items of `seqs` sequences x `heads` heads x `tiles` query tiles with
+ * costs from 1 to max_cost (or all equal to max_cost). */
+static spc_work *make_items(int seqs, int heads, int tiles, int max_cost, int equal, int64_t *n) {
+  *n = (int64_t)seqs * heads * tiles;
+  spc_work *w = malloc((size_t)*n * sizeof *w);
+  int64_t i = 0;
+  for (int s = 0; s < seqs; s++)
+    for (int h = 0; h < heads; h++)
+      for (int t = 0; t < tiles; t++)
+        w[i++] = (spc_work){s, h, t, equal ? max_cost : 1 + (int32_t)(next_u32() % max_cost)};
+  return w;
+}
+
+static int check(const char *name, int seqs, int heads, int tiles, int max_cost, int equal,
+                 int32_t ctas) {
+  int64_t n;
+  spc_work *items = make_items(seqs, heads, tiles, max_cost, equal, &n);
+  int32_t max_item = 0;
+  for (int64_t i = 0; i < n; i++) max_item = items[i].cost > max_item ? items[i].cost : max_item;
+  spc_work *slots = NULL;
+  int64_t count = 0;
+  int rc = spc_schedule_work(items, n, ctas, &slots, &count);
+  int bad = 0;
+  char *seen = calloc((size_t)n, 1);
+  int64_t *load = calloc((size_t)ctas, sizeof *load);
+  if (rc != 0 || slots == NULL || count % ctas != 0 || count < n) {
+    printf("  FAIL %s: rc %d, %lld slots for %lld items on %d CTAs\n", name, rc, (long long)count,
+           (long long)n, ctas);
+    bad = 1;
+  }
+  for (int32_t b = 0; !bad && b < ctas; b++) {
+    int ended = 0;
+    int64_t last_key = -1;
+    for (int64_t r = 0; !bad && r < count / ctas; r++) {
+      const spc_work w = slots[r * ctas + b];
+      if (w.seq < 0) {
+        ended = 1;
+        continue;
+      }
+      const int64_t id = ((int64_t)w.seq * heads + w.head) * tiles + w.q_tile;
+      const int64_t key = (int64_t)w.seq * heads + w.head;
+      if (ended || w.seq >= seqs || w.head >= heads || w.q_tile >= tiles || seen[id] ||
+          key < last_key) {
+        printf("  FAIL %s: CTA %d round %lld: item (%d, %d, %d) %s\n", name, b, (long long)r,
+               w.seq, w.head, w.q_tile,
+               ended ? "after an empty slot" : key < last_key ? "out of head order" : "twice");
+        bad = 1;
+      }
+      if (!bad) seen[id] = 1;
+      last_key = key;
+      load[b] += w.cost + 4;
+    }
+  }
+  for (int64_t i = 0; !bad && i < n; i++)
+    if (!seen[i]) {
+      printf("  FAIL %s: item %lld in no slot\n", name, (long long)i);
+      bad = 1;
+    }
+  int64_t lo = load[0], hi = load[0];
+  for (int32_t b = 1; b < ctas; b++) {
+    lo = load[b] < lo ? load[b] : lo;
+    hi = load[b] > hi ? load[b] : hi;
+  }
+  if (!bad && hi - lo > max_item + 4) {
+    printf("  FAIL %s: CTA loads from %lld to %lld (one item is at most %d)\n", name,
+           (long long)lo, (long long)hi, max_item + 4);
+    bad = 1;
+  }
+  if (!bad) printf("  ok   %s: %lld items, %lld slots, loads %lld..%lld\n", name, (long long)n,
+                   (long long)count, (long long)lo, (long long)hi);
+  spc_free(slots);
+  free(items);
+  free(seen);
+  free(load);
+  return bad;
+}
+
+static int check_alloc_failure(void) {
+  int64_t n;
+  spc_work *items = make_items(1, 4, 16, 20, 0, &n);
+  int failures = 0;
+  /* The scheduler allocates four times; fail each in turn. */
+  for (int k = 0; k < 4; k++) {
+    spc_work *slots = (spc_work *)items; /* must be reset */
+    int64_t count = 99;
+    g_fail_after = k;
+    const int rc = spc_schedule_work(items, n, 8, &slots, &count);
+    g_fail_after = -1;
+    if (rc != -1 || slots != NULL || count != 0) failures++;
+  }
+  free(items);
+  EXPECT(failures == 0, "%d of 4 allocation failures not reported", failures);
+  printf("  ok   allocation failures reported\n");
+  return 0;
+}
+
+static void record(int failed) {
+  if (failed)
+    g_failed++;
+  else
+    g_passed++;
+}
+
+int main(void) {
+  spc_host_bind(&g_services);
+  record(check("32 heads x 128 tiles, costs 1..32, 132 CTAs", 1, 32, 128, 32, 0, 132));
+  record(check("equal costs (dense), 132 CTAs", 1, 32, 128, 256, 1, 132));
+  record(check("batch 3 x 8 heads x 20 tiles, 114 CTAs", 3, 8, 20, 50, 0, 114));
+  record(check("fewer items than SMs (5 items, 5 CTAs)", 1, 1, 5, 9, 0, 5));
+  record(check("one CTA", 2, 3, 7, 9, 0, 1));
+  record(check_alloc_failure());
+  printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}
