@@ -223,7 +223,11 @@ static void sp_bsr_canonicalize(sp_bsr *b) {
   for (int64_t r = 0; r < b->num_row_blocks; r++) {
     int64_t s = b->row_ptr[r], e = b->row_ptr[r + 1];
     b->row_ptr[r] = w;
-    if (e - s > 1) qsort(b->col + s, (size_t)(e - s), sizeof(int32_t), sp_cmp_i32);
+    /* Rows usually arrive sorted (estimators, exports, pattern files):
+     * checking costs a pass, sorting a sorted row far more. */
+    int64_t sorted_to = s + 1;
+    while (sorted_to < e && b->col[sorted_to - 1] <= b->col[sorted_to]) sorted_to++;
+    if (sorted_to < e) qsort(b->col + s, (size_t)(e - s), sizeof(int32_t), sp_cmp_i32);
     for (int64_t k = s; k < e; k++) {
       if (k > s && b->col[k] == b->col[k - 1]) continue;
       b->col[w++] = b->col[k];
