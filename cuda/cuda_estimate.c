@@ -10,9 +10,12 @@
  * like execute's (the pool lock held from the first kernel to the final
  * synchronization), so that an estimate allocates and frees nothing on
  * the device once the pool has grown to it. Query heads are scored in
- * chunks whose scratch fits a fixed budget; the strided products of the
- * antidiagonal and vertical-slash methods in smaller chunks still, which
- * stay in L2 between the product and the softmax that reads them. */
+ * chunks whose scratch fits a fixed budget; the strided products in
+ * chunks of their own: vertical-slash's small ones stay in L2 between the
+ * product and the softmax that reads them; the antidiagonal product's
+ * chunks are as large as its budget allows and of equal size, since a
+ * chunk of a few heads is little more than one wave of CTAs, whose tail
+ * idles half the card. */
 #include "cuda_estimate.h"
 
 #include <stdio.h>
@@ -30,6 +33,7 @@
 
 #define SPC_EST_SCRATCH_BUDGET ((size_t)128 << 20)
 #define SPC_EST_PRODUCT_BUDGET ((size_t)48 << 20)
+#define SPC_EST_ANTIDIAG_BUDGET ((size_t)320 << 20)
 #define SPC_EST_LOG2E 1.4426950408889634
 
 /* ---- stage timings (measurement only) ----
@@ -187,6 +191,13 @@ static int64_t spc_row_bound(const spc_rowsel_args *r, int64_t forced) {
 static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_t idx_bound,
                                 spc_lists *out, spc_stages *st) {
   memset(out, 0, sizeof *out);
+  const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
+  /* The bounded copy reads past the kept indices: zeros there, not
+   * whatever the memory held. */
+  if (one_copy && idx_bound > 0) {
+    cudaError_t cerr = cudaMemsetAsync(r->idx, 0, (size_t)idx_bound * sizeof *out->idx, c->stream);
+    if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "clearing the estimated lists");
+  }
   int err = spc_launch_rowsel(r, c->stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
   spc_stage_mark(st, c, SPC_ST_SELECT);
@@ -194,7 +205,6 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
   if (out->row_ptr == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
                     (long long)r->rows + 1);
-  const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
   if (one_copy) {
     out->idx = spc_alloc((size_t)(idx_bound ? idx_bound : 1) * sizeof *out->idx);
     if (out->idx == NULL)
@@ -569,10 +579,12 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     ad.num_super_rows = s.rows;
     ad.num_super_cols = s.cols;
     ad.stride = S;
-    he = (int64_t)(SPC_EST_PRODUCT_BUDGET /
+    he = (int64_t)(SPC_EST_ANTIDIAG_BUDGET /
                    ((size_t)s.rows * ((size_t)s.ld * sizeof(float) + (size_t)nkb * sizeof(double))));
     if (he < 1) he = 1;
     if (he > hs) he = hs;
+    const int64_t chunks = (hs + he - 1) / he;
+    he = (hs + chunks - 1) / chunks; /* equal chunks */
   }
 
   /* All heads in one selection: their lists go to the mask as they are. */

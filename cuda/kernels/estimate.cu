@@ -665,11 +665,21 @@ __device__ __forceinline__ uint64_t order_key(double w) {
 
 /* Top-k of a long row (n > k) by radix select on the keys, 8 bits a pass
  * from the top: the k-th largest key T, how many of the kept have key T
- * (those of the smallest indices), then the flags. Reads w from global
- * memory every pass (the row stays in L2); no sorting scratch. */
+ * (those of the smallest indices), then the flags. The keys are read once
+ * into shared memory when `keys` has room for them (each pass would
+ * otherwise wait on global loads), else from w in every pass. */
+__device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *keys, int64_t c) {
+  return keys != nullptr ? keys[c] : order_key(w[c]);
+}
+
 __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
-                             unsigned *hist /* [256] */, uint64_t *shared_prefix,
-                             int64_t *shared_need, int64_t *scan /* [32] */) {
+                             uint64_t *keys /* [n] or NULL */, unsigned *hist /* [256] */,
+                             uint64_t *shared_prefix, int64_t *shared_need,
+                             int64_t *scan /* [32] */) {
+  if (keys != nullptr) {
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keys[c] = order_key(w[c]);
+    __syncthreads();
+  }
   uint64_t prefix = 0, mask = 0;
   int64_t need = k; /* how many still to take among keys matching prefix */
   for (int shift = 56; shift >= 0; shift -= 8) {
@@ -681,7 +691,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
       const int64_t c = c0 + threadIdx.x;
       int digit = -1;
       if (c < n) {
-        const uint64_t key = order_key(w[c]);
+        const uint64_t key = radix_key(w, keys, c);
         if ((key & mask) == prefix) digit = (int)((key >> shift) & 255);
       }
       const unsigned peers = __match_any_sync(0xffffffffu, digit);
@@ -726,7 +736,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
   const int64_t lo = threadIdx.x * per, hi = lo + per < n ? lo + per : n;
   int64_t equal = 0;
   for (int64_t c = lo; c < hi; c++) {
-    const uint64_t key = order_key(w[c]);
+    const uint64_t key = radix_key(w, keys, c);
     if (key > prefix) keep[c] = 1;
     equal += key == prefix;
   }
@@ -741,7 +751,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
   int64_t rank = inc - equal;
   for (int i = 0; i < warp && i < warps; i++) rank += scan[i];
   for (int64_t c = lo; c < hi && rank < need; c++)
-    if (order_key(w[c]) == prefix) {
+    if (radix_key(w, keys, c) == prefix) {
       keep[c] = 1;
       rank++;
     }
@@ -805,7 +815,8 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       __syncthreads();
       rank_select(sw, n, a.top_k, keep);
     } else if (n > 0 && !a.by_threshold) {
-      radix_select(w, n, a.top_k, keep, radix_hist, &radix_prefix, &radix_need, radix_scan);
+      uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
+      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, radix_scan);
     } else if (n > 0) {
       const int64_t count = select_row(w, n, a, sw, si, &kept);
       for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
@@ -1013,13 +1024,21 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
   size_t smem = 0;
   unsigned grid = a->sort_ctas > 0 ? (unsigned)a->sort_ctas : 1u;
   if (!a->by_threshold && a->sort_cap > spc_est::kRankMax) {
-    /* Top-k of long rows: radix select, a CTA per row, no sorting memory
-     * (sort_cap 0 keeps its short rows off the rank path too). */
+    /* Top-k of long rows: radix select, a CTA per row, the keys in shared
+     * memory where the sort would have fitted there (sort_cap then counts
+     * keys, and short rows may rank in that memory; 0 keeps the keys in
+     * global memory and every row off the rank path). */
     spc_rowsel_args radix = *a;
+    radix.sort_cap = a->sort_w == nullptr ? a->sort_cap : 0;
     radix.sort_w = nullptr;
     radix.sort_i = nullptr;
-    radix.sort_cap = 0;
-    spc_est::rowsel_kernel<<<spc_est_grid(a->rows, 1 << 20), threads, 0, s>>>(radix);
+    smem = (size_t)radix.sort_cap * sizeof(uint64_t);
+    if (smem > 40 * 1024) {
+      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+      if (err != cudaSuccess) return (int)err;
+    }
+    spc_est::rowsel_kernel<<<spc_est_grid(a->rows, 1 << 20), threads, smem, s>>>(radix);
   } else {
     if (a->sort_w == nullptr) {
       smem = (size_t)a->sort_cap * (sizeof(double) + sizeof(int32_t));
