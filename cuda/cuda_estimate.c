@@ -1,15 +1,16 @@
 /* The estimators of a CUDA context: scoring, softmax, selection and the
  * compaction of the kept indices into row lists all run on the context's
  * stream (kernels in kernels/estimate.cu); only the compact lists come
- * back (one copy of the row offsets, one of the indices), from which the
- * host writes the specs the core turns into a mask. For the block methods
- * the device copy of those lists is offered to that mask
- * (cuda_mask_lists.h), so mask_init uploads nothing.
+ * back (the row offsets and the indices up to the rows' bound, with one
+ * synchronization), from which the host writes the specs the core turns
+ * into a mask. For the block methods the fill writes the device lists of
+ * that mask itself, which are offered to it (cuda_mask_lists.h), so
+ * mask_init uploads nothing.
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
- * synchronization), so that an estimate allocates and frees nothing on
- * the device once the pool has grown to it. Query heads are scored in
+ * synchronization), so that an estimate allocates nothing on the device
+ * but the offered lists once the pool has grown to it. Query heads are scored in
  * chunks whose scratch fits a fixed budget; the strided products in
  * chunks of their own: vertical-slash's small ones stay in L2 between the
  * product and the softmax that reads them; the antidiagonal product's

@@ -612,8 +612,8 @@ __device__ void bitonic_sort(double *sw, int32_t *si, int64_t cap) {
 /* The selection rule over w[0, n) (n >= 1): sorts the candidates into
  * selection order in sw/si and returns how many of that order are kept:
  * top-k, or the shortest prefix whose running sum (added in order by one
- * thread, as the CPU adds) reaches the threshold. The one rank-and-count
- * step of every method. */
+ * thread, as the CPU adds) reaches the threshold. Threshold rows of every
+ * method come here; rowsel_kernel selects top-k rows without sorting. */
 __device__ int64_t select_row(const double *w, int64_t n, const spc_rowsel_args &a, double *sw,
                               int32_t *si, int64_t *kept) {
   int64_t cap = 1;
