@@ -1,21 +1,28 @@
 /* The estimators of a CUDA context: scoring, softmax, selection and the
  * compaction of the kept indices into row lists all run on the context's
  * stream (kernels in kernels/estimate.cu); only the compact lists come
- * back (one copy of the row offsets, one of the indices), from which the
- * host writes the specs the core turns into a mask. For the block methods
- * the device copy of those lists is offered to that mask
- * (cuda_mask_lists.h), so mask_init uploads nothing.
+ * back (the row offsets and the indices up to the rows' bound, with one
+ * synchronization), from which the host writes the specs the core turns
+ * into a mask. For the block methods the fill writes the device lists of
+ * that mask itself, which are offered to it (cuda_mask_lists.h), so
+ * mask_init uploads nothing.
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
- * synchronization), so that an estimate allocates and frees nothing on
- * the device once the pool has grown to it. Query heads are scored in
- * chunks whose scratch fits a fixed budget; the strided products of the
- * antidiagonal and vertical-slash methods in smaller chunks still, which
- * stay in L2 between the product and the softmax that reads them. */
+ * synchronization), so that an estimate allocates nothing on the device
+ * but the offered lists once the pool has grown to it. Query heads are scored in
+ * chunks whose scratch fits a fixed budget; the strided products in
+ * chunks of their own: vertical-slash's small ones stay in L2 between the
+ * product and the softmax that reads them; the antidiagonal product's
+ * chunks are as large as its budget allows and of equal size, since a
+ * chunk of a few heads is little more than one wave of CTAs, whose tail
+ * idles half the card. */
 #include "cuda_estimate.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cuda_runtime_api.h>
 
@@ -27,7 +34,56 @@
 
 #define SPC_EST_SCRATCH_BUDGET ((size_t)128 << 20)
 #define SPC_EST_PRODUCT_BUDGET ((size_t)48 << 20)
+#define SPC_EST_ANTIDIAG_BUDGET ((size_t)320 << 20)
 #define SPC_EST_LOG2E 1.4426950408889634
+
+/* ---- stage timings (measurement only) ----
+ * With SPARSA_CUDA_ESTIMATE_STAGES=1 in the environment, an estimate
+ * synchronizes after each stage and prints the stages' wall-clock times to
+ * stderr, so the device work, the copies and the host work can be told
+ * apart; the estimate's own timing is meaningless then. */
+enum { SPC_ST_POOL, SPC_ST_SCORE, SPC_ST_PRODUCT, SPC_ST_FOLD, SPC_ST_SELECT, SPC_ST_COPY,
+       SPC_ST_SPECS, SPC_ST_COUNT };
+static const char *const spc_stage_names[SPC_ST_COUNT] = {"pool", "scores", "product", "fold",
+                                                          "select", "copy", "specs"};
+
+typedef struct spc_stages {
+  int on;
+  double last, ms[SPC_ST_COUNT];
+} spc_stages;
+
+static double spc_now_ms(void) {
+  struct timespec t;
+  timespec_get(&t, TIME_UTC);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static void spc_stages_start(spc_stages *st) {
+  static int on = -1;
+  if (on < 0) {
+    const char *v = getenv("SPARSA_CUDA_ESTIMATE_STAGES");
+    on = v != NULL && v[0] == '1';
+  }
+  memset(st, 0, sizeof *st);
+  st->on = on;
+  if (on) st->last = spc_now_ms();
+}
+
+/* The time since the previous mark goes to `stage` (device work waited for). */
+static void spc_stage_mark(spc_stages *st, spc_context *c, int stage) {
+  if (!st->on) return;
+  cudaStreamSynchronize(c->stream);
+  const double t = spc_now_ms();
+  st->ms[stage] += t - st->last;
+  st->last = t;
+}
+
+static void spc_stages_print(const spc_stages *st, const char *method) {
+  if (!st->on) return;
+  fprintf(stderr, "estimate stages (%s, ms):", method);
+  for (int i = 0; i < SPC_ST_COUNT; i++) fprintf(stderr, " %s %.4f", spc_stage_names[i], st->ms[i]);
+  fprintf(stderr, "\n");
+}
 
 static size_t spc_round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
@@ -116,46 +172,71 @@ static void spc_lists_release(spc_lists *l) {
   memset(l, 0, sizeof *l);
 }
 
+/* At most how many indices a row of n candidates keeps: the selection's
+ * top-k (every candidate for a threshold) plus the forced ones. */
+static int64_t spc_row_bound(const spc_rowsel_args *r, int64_t forced) {
+  if (r->by_threshold) return r->cols;
+  const int64_t k = (int64_t)r->top_k + forced;
+  return k < r->cols ? k : r->cols;
+}
+
+/* Copies of the lists that fit this many bytes come back with the row
+ * offsets in one synchronization (the indices up to the rows' bound). */
+#define SPC_EST_ONE_COPY_BYTES ((size_t)8 << 20)
+
 /* Selects every row and fetches the lists: the only host round trip.
- * With `handoff`, the lists are also copied on the device into lists of
- * their exact size for the mask (*handoff, the caller's). */
-static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, spc_lists *out,
-                                spc_device_lists **handoff) {
+ * idx_bound bounds the kept indices of all rows: when their copy is small
+ * enough, the offsets and the bounded indices come back together (one
+ * synchronization), else the offsets first and then exactly the indices.
+ * r's row_ptr, idx and full may be a mask's device lists (the hand-off). */
+static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_t idx_bound,
+                                spc_lists *out, spc_stages *st) {
   memset(out, 0, sizeof *out);
+  const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
+  /* The bounded copy reads past the kept indices: zeros there, not
+   * whatever the memory held. */
+  if (one_copy && idx_bound > 0) {
+    cudaError_t cerr = cudaMemsetAsync(r->idx, 0, (size_t)idx_bound * sizeof *out->idx, c->stream);
+    if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "clearing the estimated lists");
+  }
   int err = spc_launch_rowsel(r, c->stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
+  spc_stage_mark(st, c, SPC_ST_SELECT);
   out->row_ptr = spc_alloc((size_t)(r->rows + 1) * sizeof *out->row_ptr);
   if (out->row_ptr == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
                     (long long)r->rows + 1);
+  if (one_copy) {
+    out->idx = spc_alloc((size_t)(idx_bound ? idx_bound : 1) * sizeof *out->idx);
+    if (out->idx == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
+                      (long long)idx_bound);
+  }
   cudaError_t cerr = cudaMemcpyAsync(out->row_ptr, r->row_ptr,
                                      (size_t)(r->rows + 1) * sizeof *out->row_ptr,
                                      cudaMemcpyDeviceToHost, c->stream);
+  if (cerr == cudaSuccess && one_copy && idx_bound > 0)
+    cerr = cudaMemcpyAsync(out->idx, r->idx, (size_t)idx_bound * sizeof *out->idx,
+                           cudaMemcpyDeviceToHost, c->stream);
   if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
   if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
-  int64_t nnz = out->row_ptr[r->rows];
-  out->idx = spc_alloc((size_t)(nnz ? nnz : 1) * sizeof *out->idx);
-  if (out->idx == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
-                    (long long)nnz);
-  if (handoff != NULL) {
-    SPC_TRY(spc_mask_lists_alloc(r->rows, nnz, handoff));
-    spc_device_lists *d = *handoff;
-    cerr = cudaMemcpyAsync(d->row_ptr, r->row_ptr, (size_t)(r->rows + 1) * sizeof *d->row_ptr,
-                           cudaMemcpyDeviceToDevice, c->stream);
-    if (cerr == cudaSuccess && nnz)
-      cerr = cudaMemcpyAsync(d->col, r->idx, (size_t)nnz * sizeof *d->col,
-                             cudaMemcpyDeviceToDevice, c->stream);
-    if (cerr == cudaSuccess && nnz)
-      cerr = cudaMemcpyAsync(d->full, r->full, (size_t)nnz, cudaMemcpyDeviceToDevice, c->stream);
-    if (cerr == cudaSuccess && nnz == 0) cerr = cudaStreamSynchronize(c->stream);
-    if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "copying the estimated lists");
+  const int64_t nnz = out->row_ptr[r->rows];
+  if (nnz < 0 || nnz > idx_bound)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: %lld estimated indices past the bound %lld",
+                    (long long)nnz, (long long)idx_bound);
+  if (!one_copy) {
+    out->idx = spc_alloc((size_t)(nnz ? nnz : 1) * sizeof *out->idx);
+    if (out->idx == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
+                      (long long)nnz);
+    if (nnz > 0) {
+      cerr = cudaMemcpyAsync(out->idx, r->idx, (size_t)nnz * sizeof *out->idx,
+                             cudaMemcpyDeviceToHost, c->stream);
+      if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
+      if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "copying the estimated lists");
+    }
   }
-  if (nnz == 0) return SPARSA_OK;
-  cerr = cudaMemcpyAsync(out->idx, r->idx, (size_t)nnz * sizeof *out->idx, cudaMemcpyDeviceToHost,
-                         c->stream);
-  if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
-  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "copying the estimated lists");
+  spc_stage_mark(st, c, SPC_ST_COPY);
   return SPARSA_OK;
 }
 
@@ -305,6 +386,8 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   double *mass = (double *)r.w;
   const spc_elem elem = spc_elem_of(p->dtype);
   sparsa_status status = SPARSA_OK;
+  spc_stages st;
+  spc_stages_start(&st);
   for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += hs) {
     const int64_t nh = p->q_heads - h0 < hs ? p->q_heads - h0 : hs;
     for (int64_t e0 = h0; e0 < h0 + nh && status == SPARSA_OK; e0 += he) {
@@ -316,14 +399,18 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       for (int32_t b = 0; b < p->batch && status == SPARSA_OK; b++) {
         s.b = b;
         int err = spc_launch_strided(&s, elem, c->stream);
+        spc_stage_mark(&st, c, SPC_ST_PRODUCT);
         if (err == 0) err = spc_launch_vslash_mass(&v, b == 0, c->stream);
+        spc_stage_mark(&st, c, SPC_ST_FOLD);
         if (err != 0) status = spc_fail_cuda(err, "launching the vertical-slash estimator");
       }
     }
     if (status != SPARSA_OK) break;
     r.rows = 2 * nh;
+    const int64_t bound =
+        nh * (spc_row_bound(&r, r.forced_columns) + spc_row_bound(&r, r.forced_offsets));
     spc_lists l;
-    status = spc_select(c, &r, &l, NULL);
+    status = spc_select(c, &r, bound, &l, &st);
     for (int64_t i = 0; i < nh && status == SPARSA_OK; i++) {
       sp_head_spec *spec = &specs[h0 + i];
       memset(spec, 0, sizeof *spec);
@@ -333,7 +420,9 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       if (status == SPARSA_OK) status = spc_indices(&l, 2 * i + 1, &spec->offsets, &spec->num_offsets);
     }
     spc_lists_release(&l);
+    spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
+  spc_stages_print(&st, "vertical-slash");
   return spc_scratch_release(c, status);
 }
 
@@ -365,7 +454,7 @@ static sparsa_status spc_pool(const sp_est_input *in, int is_q, double *means, v
  * means; antidiagonal from the strided product, `he` heads at a time. */
 static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, spc_select_args *a,
                                       spc_strided_args *s, const spc_antidiag_args *ad,
-                                      int64_t h0, int64_t nh, int64_t he) {
+                                      int64_t h0, int64_t nh, int64_t he, spc_stages *st) {
   const sparsa_problem *p = &in->prob;
   const size_t cells = (size_t)in->num_q_blocks * in->num_kv_blocks;
   if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS) {
@@ -375,6 +464,7 @@ static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, sp
       int err = spc_launch_pooled_scores(a, b, c->stream);
       if (err != 0) return spc_fail_cuda(err, "launching the estimator's scoring");
     }
+    spc_stage_mark(st, c, SPC_ST_SCORE);
     return SPARSA_OK;
   }
   double *scores = a->scores, *w = a->w;
@@ -391,7 +481,9 @@ static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, sp
     for (int32_t b = 0; b < p->batch && status == SPARSA_OK; b++) {
       s->b = b;
       int err = spc_launch_strided(s, spc_elem_of(p->dtype), c->stream);
+      spc_stage_mark(st, c, SPC_ST_PRODUCT);
       if (err == 0) err = spc_launch_antidiag_fold(&sub, ad, b, c->stream);
+      spc_stage_mark(st, c, SPC_ST_FOLD);
       if (err != 0) status = spc_fail_cuda(err, "launching the antidiagonal estimator");
     }
   }
@@ -488,9 +580,12 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     ad.num_super_rows = s.rows;
     ad.num_super_cols = s.cols;
     ad.stride = S;
-    he = (int64_t)(SPC_EST_PRODUCT_BUDGET / ((size_t)s.rows * s.ld * sizeof(float)));
+    he = (int64_t)(SPC_EST_ANTIDIAG_BUDGET /
+                   ((size_t)s.rows * ((size_t)s.ld * sizeof(float) + (size_t)nkb * sizeof(double))));
     if (he < 1) he = 1;
     if (he > hs) he = hs;
+    const int64_t chunks = (hs + he - 1) / he;
+    he = (hs + chunks - 1) / chunks; /* equal chunks */
   }
 
   /* All heads in one selection: their lists go to the mask as they are. */
@@ -521,33 +616,54 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
       a.kbar = spc_take(&cv, (size_t)p->batch * p->kv_heads * nkb * d * sizeof(double));
     } else {
       s.E = spc_take(&cv, (size_t)he * s.rows * s.ld * sizeof(float));
+      ad.contrib = spc_take(&cv, (size_t)he * s.rows * nkb * sizeof(double));
     }
     a.scores = spc_take(&cv, (size_t)hs * cells * sizeof(double));
     a.w = spc_take(&cv, (size_t)hs * cells * sizeof(double));
-    spc_rowsel_take(&cv, &r, hs * nqb, nkb, handoff);
+    spc_rowsel_take(&cv, &r, hs * nqb, nkb, 0);
     if (pass == 0) SPC_TRY(spc_scratch_acquire(c, cv.used, &cv.base));
   }
   ad.E = s.E;
   r.w = a.w;
 
+  /* Kept blocks per row at most: top-k, sinks and the diagonal's key blocks. */
+  const int64_t row_bound = spc_row_bound(
+      &r, (int64_t)in->est.keep_sink_blocks +
+              (in->est.keep_diagonal ? (in->est.block_q + in->est.block_kv - 1) / in->est.block_kv + 1 : 0));
+
   sparsa_status status = SPARSA_OK;
+  spc_stages st;
+  spc_stages_start(&st);
   if (pooled) {
     status = spc_pool(in, 1, (double *)a.qbar, c->stream);
     if (status == SPARSA_OK) status = spc_pool(in, 0, (double *)a.kbar, c->stream);
+    spc_stage_mark(&st, c, SPC_ST_POOL);
   }
   for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += hs) {
     const int64_t nh = p->q_heads - h0 < hs ? p->q_heads - h0 : hs;
-    status = spc_score_blocks(c, in, &a, &s, &ad, h0, nh, he);
+    status = spc_score_blocks(c, in, &a, &s, &ad, h0, nh, he, &st);
     if (status != SPARSA_OK) break;
     r.rows = nh * nqb;
-    spc_lists l;
+    const int64_t bound = r.rows * row_bound;
+    /* The fill writes the mask's device lists themselves (room for the
+     * bound): nothing is copied on the device afterwards. */
     spc_device_lists *lists = NULL;
-    status = spc_select(c, &r, &l, handoff ? &lists : NULL);
+    if (handoff) {
+      status = spc_mask_lists_alloc(r.rows, bound, &lists);
+      if (status != SPARSA_OK) break;
+      r.row_ptr = lists->row_ptr;
+      r.idx = lists->col;
+      r.full = lists->full;
+    }
+    spc_lists l;
+    status = spc_select(c, &r, bound, &l, &st);
     if (status == SPARSA_OK) status = spc_blocks_specs(in, &l, h0, nh, specs);
     if (status == SPARSA_OK && handoff) status = spc_offer_lists(c, in, &l, &lists);
     spc_mask_lists_release(lists);
     spc_lists_release(&l);
+    spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
+  spc_stages_print(&st, pooled ? "pooled" : "antidiagonal");
   return spc_scratch_release(c, status);
 }
 

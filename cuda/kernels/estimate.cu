@@ -71,12 +71,13 @@ __global__ void __launch_bounds__(128) pool_kernel(const spc_pool_args a) {
   const T *src = static_cast<const T *>(a.src);
   const int64_t units = (int64_t)a.batch * a.heads * a.num_blocks;
   for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
-    const int64_t blk = u % a.num_blocks, bh = u / a.num_blocks;
-    const int64_t h = bh % a.heads, b = bh / a.heads;
+    /* Heads vary fastest: CTAs running together read whole token rows. */
+    const int64_t h = u % a.heads, rest = u / a.heads;
+    const int64_t blk = rest % a.num_blocks, b = rest / a.num_blocks;
     const int64_t start = blk * a.block;
     const int64_t end = start + a.block < a.len ? start + a.block : a.len;
     const double inv = 1.0 / (double)(end - start);
-    double *m = a.means + u * a.head_dim;
+    double *m = a.means + ((b * a.heads + h) * a.num_blocks + blk) * a.head_dim;
     const T *base = src + b * a.stride_b + h * a.stride_h;
     for (int32_t x = threadIdx.x; x < a.head_dim; x += blockDim.x) {
       double sum = 0.0;
@@ -100,8 +101,9 @@ __global__ void __launch_bounds__(256) pool_vec_kernel(const spc_pool_args a) {
   const T *src = static_cast<const T *>(a.src);
   const int64_t units = (int64_t)a.batch * a.heads * a.num_blocks;
   for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
-    const int64_t blk = u % a.num_blocks, bh = u / a.num_blocks;
-    const int64_t h = bh % a.heads, b = bh / a.heads;
+    /* Heads vary fastest: CTAs running together read whole token rows. */
+    const int64_t h = u % a.heads, rest = u / a.heads;
+    const int64_t blk = rest % a.num_blocks, b = rest / a.num_blocks;
     const int64_t start = blk * a.block;
     const int64_t end = start + a.block < a.len ? start + a.block : a.len;
     if (g < groups) {
@@ -121,7 +123,7 @@ __global__ void __launch_bounds__(256) pool_vec_kernel(const spc_pool_args a) {
     }
     __syncthreads();
     const double inv = 1.0 / (double)(end - start);
-    double *m = a.means + u * a.head_dim;
+    double *m = a.means + ((b * a.heads + h) * a.num_blocks + blk) * a.head_dim;
     for (int32_t x = threadIdx.x; x < a.head_dim; x += blockDim.x) {
       double sum = 0.0;
       for (int i = 0; i < groups; i++) sum += partial[i * a.head_dim + x];
@@ -316,6 +318,113 @@ __global__ void __launch_bounds__(kMmaThreads) strided_mma_kernel(const spc_stri
     }
 }
 
+/* Tensor cores, many rows (the antidiagonal product): a CTA of eight
+ * warps computes 128 x 128 of E, each warp 32 rows by 64 columns. The
+ * depth S * d is walked in chunks of kc dimensions of one t (64 where d
+ * allows), through a three-stage ring of asynchronous copies, so that two
+ * chunks are in flight while one is multiplied, with one barrier per chunk;
+ * two CTAs fit an SM. */
+constexpr int kWideThreads = 256;
+constexpr int kWideTile = 128;
+constexpr int kWideStages = 3;
+
+__host__ __device__ __forceinline__ int wide_chunk(int d) {
+  return d % 64 == 0 ? 64 : d % 32 == 0 ? 32 : 16;
+}
+
+template <bool BF16>
+__global__ void __launch_bounds__(kWideThreads, 2) strided_mma_wide_kernel(const spc_strided_args a) {
+  extern __shared__ __align__(16) uint16_t tiles[];
+  constexpr int BM = kWideTile, BN = kWideTile;
+  const int d = a.head_dim, kc = wide_chunk(d), pitch = kc + 8; /* conflict-free ldmatrix rows */
+  const int64_t hc = blockIdx.z, h = a.h0 + hc;
+  const int64_t m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
+  const int64_t last_row = m0 + BM < a.rows ? m0 + BM - 1 : a.rows - 1;
+  if (n0 >= strided_admissible(a, last_row)) return; /* the whole CTA */
+  const int stage_elems = (BM + BN) * pitch;
+  const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
+  const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
+                      (h / a.group) * a.k_stride[2];
+  const int pieces = kc / 8, chunks = d / kc, S = a.stride;
+  const int steps = S * chunks;
+  auto stage = [&](int step, int buf) {
+    const int t = step / chunks, x0 = (step % chunks) * kc;
+    uint16_t *dst = tiles + buf * stage_elems;
+    for (int c = threadIdx.x; c < BM * pieces; c += kWideThreads) {
+      const int r = c / pieces, x = x0 + (c % pieces) * 8;
+      const int64_t i = m0 + r, tok = a.row0 + (int64_t)S * i + S - 1 - t;
+      const bool ok = i < a.rows && tok < a.q_len;
+      spc::cp_async16(dst + r * pitch + (x - x0), ok ? q + tok * a.q_stride[1] + x : q, ok ? 16 : 0);
+    }
+    for (int c = threadIdx.x; c < BN * pieces; c += kWideThreads) {
+      const int r = c / pieces, x = x0 + (c % pieces) * 8;
+      const int64_t j = n0 + r, tok = (int64_t)S * j + t;
+      const bool ok = j < a.cols && tok < a.kv_len;
+      spc::cp_async16(dst + (BM + r) * pitch + (x - x0), ok ? k + tok * a.k_stride[1] + x : k,
+                      ok ? 16 : 0);
+    }
+  };
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int wm = warp & 3, wn = warp >> 2; /* 4 x 2 warps of 32 x 64 */
+  float acc[2][8][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[mt][nt][e] = 0.f;
+#pragma unroll
+  for (int st = 0; st < kWideStages - 1; st++) {
+    if (st < steps) stage(st, st);
+    spc::cp_async_commit();
+  }
+  for (int step = 0; step < steps; step++) {
+    spc::cp_async_wait<kWideStages - 2>();
+    __syncthreads(); /* this step's chunk landed; the previous one's buffer is free */
+    const int next = step + kWideStages - 1;
+    if (next < steps) stage(next, next % kWideStages);
+    spc::cp_async_commit();
+    const uint16_t *A = tiles + (step % kWideStages) * stage_elems, *B = A + BM * pitch;
+    for (int kk = 0; kk < kc; kk += 16) {
+      uint32_t af[2][4];
+#pragma unroll
+      for (int mt = 0; mt < 2; mt++)
+        spc::ldmatrix_x4(af[mt], A + (wm * 32 + mt * 16 + (lane & 15)) * pitch + kk + (lane >> 4) * 8);
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bf[4];
+        spc::ldmatrix_x4(bf, B + (wn * 64 + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * pitch + kk +
+                                 ((lane >> 3) & 1) * 8);
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+          spc::mma16816<BF16>(acc[mt][2 * np], af[mt], bf[0], bf[1]);
+          spc::mma16816<BF16>(acc[mt][2 * np + 1], af[mt], bf[2], bf[3]);
+        }
+      }
+    }
+  }
+  spc::cp_async_wait<0>();
+  float *E = a.E + hc * a.rows * a.ld;
+#pragma unroll
+  for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      const int64_t col = n0 + wn * 64 + nt * 8 + (lane & 3) * 2;
+#pragma unroll
+      for (int half = 0; half < 2; half++) {
+        const int64_t i = m0 + wm * 32 + mt * 16 + (lane >> 2) + half * 8;
+        if (i >= a.rows) continue;
+        float *dst = E + i * a.ld + col;
+        if (col + 1 < a.cols) {
+          *reinterpret_cast<float2 *>(dst) =
+              make_float2(acc[mt][nt][2 * half] * a.mul, acc[mt][nt][2 * half + 1] * a.mul);
+        } else if (col < a.cols) {
+          dst[0] = acc[mt][nt][2 * half] * a.mul;
+        }
+      }
+    }
+}
+
 /* Any element type and layout: a thread per admissible entry, float
  * products added in order. */
 template <typename T>
@@ -342,54 +451,84 @@ __global__ void __launch_bounds__(256) strided_plain_kernel(const spc_strided_ar
  * order, p = 2^(x - max) in float over its admissible super-columns, each
  * block's p summed in float in column order, that sum times 1 / z added to
  * the block's double accumulator; then w += acc * weight / (super-rows of
- * the block). One CTA per (chunk head, query block row), grid-stride; a
- * thread per key block; acc lives in `scores` (free in this method). */
-__global__ void __launch_bounds__(256) antidiag_fold_kernel(const spc_select_args a,
-                                                            const spc_antidiag_args ad, int32_t b) {
-  extern __shared__ float block_sum[]; /* [num_kv_blocks] */
-  __shared__ float fslots[32];
-  __shared__ double dslots[32];
+ * the block). Two kernels: a warp per super-row writes the super-row's
+ * share of every block (its sum times 1 / z, zero past the admissible
+ * columns) into `contrib`; then a thread per (query block, key block) adds
+ * its super-rows' shares in order, so the accumulation is the CPU's. */
+
+/* The block sum of super-columns [s0, s1) of row e, added in order. */
+__device__ __forceinline__ float block_exp2_sum(const float *e, int64_t s0, int64_t s1, float mx,
+                                                bool vec4) {
+  float sum = 0.f;
+  if (vec4) { /* s0 and s1 - s0 multiples of 4 */
+    for (int64_t sb = s0; sb < s1; sb += 4) {
+      const float4 v = *reinterpret_cast<const float4 *>(e + sb);
+      sum += exp2f(v.x - mx);
+      sum += exp2f(v.y - mx);
+      sum += exp2f(v.z - mx);
+      sum += exp2f(v.w - mx);
+    }
+    return sum;
+  }
+  for (int64_t sb = s0; sb < s1; sb++) sum += exp2f(e[sb] - mx);
+  return sum;
+}
+
+__global__ void __launch_bounds__(256) antidiag_rows_kernel(const spc_select_args a,
+                                                            const spc_antidiag_args ad) {
+  const int lane = threadIdx.x & 31;
+  const int64_t total = (int64_t)a.num_heads * ad.num_super_rows;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= total) return; /* the whole warp */
   const int32_t S = ad.stride;
-  const int64_t nkb = a.num_kv_blocks, rows = (int64_t)a.num_heads * a.num_q_blocks;
-  const int64_t rows_per_block = a.block_q / S, cols_per_block = a.block_kv / S;
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+  const int64_t sa = row % ad.num_super_rows, nkb = a.num_kv_blocks;
+  const int64_t cpb = a.block_kv / S;
+  int64_t nb = ad.num_super_cols;
+  if (a.causal) {
+    int64_t last = S * sa + S - 1 < a.q_len - 1 ? S * sa + S - 1 : a.q_len - 1;
+    last += a.off;
+    nb = last < 0 ? 0 : (last / S + 1 < ad.num_super_cols ? last / S + 1 : ad.num_super_cols);
+  }
+  double *out = ad.contrib + row * nkb;
+  const float *e = ad.E + row * ad.ld; /* 16-byte aligned: ld is a multiple of 4 */
+  float mx = -INFINITY;
+  const int64_t nb4 = nb & ~(int64_t)3;
+  for (int64_t j = 4 * lane; j < nb4; j += 128) {
+    const float4 v = *reinterpret_cast<const float4 *>(e + j);
+    mx = fmaxf(mx, fmaxf(fmaxf(v.x, v.y), fmaxf(v.z, v.w)));
+  }
+  for (int64_t j = nb4 + lane; j < nb; j += 32) mx = fmaxf(mx, e[j]);
+  mx = warp_maxf(mx);
+  const int64_t nblk = (nb + cpb - 1) / cpb; /* blocks with admissible columns */
+  const bool vec4 = cpb % 4 == 0;
+  double z = 0.0;
+  for (int64_t c = lane; c < nblk; c += 32) {
+    const int64_t s0 = c * cpb, s1 = s0 + cpb < nb ? s0 + cpb : nb;
+    const float sum = block_exp2_sum(e, s0, s1, mx, vec4 && s1 - s0 == cpb);
+    out[c] = (double)sum;
+    z += (double)sum;
+  }
+  z = warp_sum(z);
+  const double inv_z = nb > 0 ? 1.0 / z : 0.0;
+  for (int64_t c = lane; c < nkb; c += 32) out[c] = c < nblk ? out[c] * inv_z : 0.0;
+}
+
+__global__ void __launch_bounds__(256) antidiag_blocks_kernel(const spc_select_args a,
+                                                              const spc_antidiag_args ad, int32_t b) {
+  const int64_t nkb = a.num_kv_blocks, cells = (int64_t)a.num_heads * a.num_q_blocks * nkb;
+  const int64_t rows_per_block = a.block_q / ad.stride;
+  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < cells;
+       t += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = t % nkb, row = t / nkb;
     const int64_t hc = row / a.num_q_blocks, r = row % a.num_q_blocks;
     const int64_t a0 = r * rows_per_block;
     const int64_t a1 = a0 + rows_per_block < ad.num_super_rows ? a0 + rows_per_block
                                                                : ad.num_super_rows;
-    double *acc = a.scores + row * nkb;
-    for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x) acc[c] = 0.0;
-    for (int64_t sa = a0; sa < a1; sa++) {
-      int64_t nb = ad.num_super_cols;
-      if (a.causal) {
-        int64_t last = S * sa + S - 1 < a.q_len - 1 ? S * sa + S - 1 : a.q_len - 1;
-        last += a.off;
-        nb = last < 0 ? 0 : (last / S + 1 < ad.num_super_cols ? last / S + 1 : ad.num_super_cols);
-      }
-      if (nb == 0) continue; /* the whole CTA */
-      const float *e = ad.E + (hc * ad.num_super_rows + sa) * ad.ld;
-      float mx = -INFINITY;
-      for (int64_t sb = threadIdx.x; sb < nb; sb += blockDim.x) mx = fmaxf(mx, e[sb]);
-      mx = cta_maxf(mx, fslots);
-      double z = 0.0;
-      for (int64_t c = threadIdx.x; c * cols_per_block < nb; c += blockDim.x) {
-        const int64_t s0 = c * cols_per_block;
-        const int64_t s1 = s0 + cols_per_block < nb ? s0 + cols_per_block : nb;
-        float sum = 0.f;
-        for (int64_t sb = s0; sb < s1; sb++) sum += exp2f(e[sb] - mx);
-        block_sum[c] = sum;
-        z += (double)sum;
-      }
-      z = cta_sum(z, dslots);
-      const double inv_z = 1.0 / z;
-      for (int64_t c = threadIdx.x; c * cols_per_block < nb; c += blockDim.x)
-        acc[c] += (double)block_sum[c] * inv_z;
-    }
+    const double *in = ad.contrib + (hc * ad.num_super_rows + a0) * nkb + c;
+    double acc = 0.0;
+    for (int64_t sa = a0; sa < a1; sa++, in += nkb) acc += *in;
     const double per_row = a.weight / (double)(a1 - a0);
-    double *w = a.w + row * nkb;
-    for (int64_t c = threadIdx.x; c < nkb; c += blockDim.x)
-      w[c] = (b == 0 ? 0.0 : w[c]) + acc[c] * per_row;
-    __syncthreads(); /* block_sum is rewritten for the next row */
+    a.w[t] = (b == 0 ? 0.0 : a.w[t]) + acc * per_row;
   }
 }
 
@@ -473,8 +612,8 @@ __device__ void bitonic_sort(double *sw, int32_t *si, int64_t cap) {
 /* The selection rule over w[0, n) (n >= 1): sorts the candidates into
  * selection order in sw/si and returns how many of that order are kept:
  * top-k, or the shortest prefix whose running sum (added in order by one
- * thread, as the CPU adds) reaches the threshold. The one rank-and-count
- * step of every method. */
+ * thread, as the CPU adds) reaches the threshold. Threshold rows of every
+ * method come here; rowsel_kernel selects top-k rows without sorting. */
 __device__ int64_t select_row(const double *w, int64_t n, const spc_rowsel_args &a, double *sw,
                               int32_t *si, int64_t *kept) {
   int64_t cap = 1;
@@ -502,6 +641,123 @@ __device__ int64_t select_row(const double *w, int64_t n, const spc_rowsel_args 
   return *kept;
 }
 
+/* Top-k without sorting, for rows of at most kRankMax candidates held in
+ * shared memory: a candidate is kept when fewer than k candidates come
+ * before it in the selection order (ranks are distinct: ties go by index),
+ * which is exactly the first k of the sorted order. */
+constexpr int64_t kRankMax = 1024;
+
+__device__ void rank_select(const double *sw, int64_t n, int64_t k, uint8_t *keep) {
+  for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
+    const double wc = sw[c];
+    int64_t before_c = 0;
+    for (int64_t j = 0; j < n; j++) before_c += before(sw[j], (int32_t)j, wc, (int32_t)c);
+    if (before_c < k) keep[c] = 1;
+  }
+}
+
+/* Order-preserving map of a score to an unsigned key: larger score,
+ * larger key (scores are never NaN; -0 is taken as +0, as == does). */
+__device__ __forceinline__ uint64_t order_key(double w) {
+  const uint64_t bits = w == 0.0 ? 0ull : (uint64_t)__double_as_longlong(w);
+  return bits >> 63 ? ~bits : bits | 0x8000000000000000ull;
+}
+
+/* Top-k of a long row (n > k) by radix select on the keys, 8 bits a pass
+ * from the top: the k-th largest key T, how many of the kept have key T
+ * (those of the smallest indices), then the flags. The keys are read once
+ * into shared memory when `keys` has room for them (each pass would
+ * otherwise wait on global loads), else from w in every pass. */
+__device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *keys, int64_t c) {
+  return keys != nullptr ? keys[c] : order_key(w[c]);
+}
+
+__device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
+                             uint64_t *keys /* [n] or NULL */, unsigned *hist /* [256] */,
+                             uint64_t *shared_prefix, int64_t *shared_need,
+                             int64_t *scan /* [32] */) {
+  if (keys != nullptr) {
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keys[c] = order_key(w[c]);
+    __syncthreads();
+  }
+  uint64_t prefix = 0, mask = 0;
+  int64_t need = k; /* how many still to take among keys matching prefix */
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
+    __syncthreads();
+    /* Scores crowd into few digits (the top ones first): lanes of a warp
+     * with the same digit add once, through their leader. */
+    for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) { /* the same trips for every thread */
+      const int64_t c = c0 + threadIdx.x;
+      int digit = -1;
+      if (c < n) {
+        const uint64_t key = radix_key(w, keys, c);
+        if ((key & mask) == prefix) digit = (int)((key >> shift) & 255);
+      }
+      const unsigned peers = __match_any_sync(0xffffffffu, digit);
+      if (digit >= 0 && (threadIdx.x & 31) == __ffs(peers) - 1)
+        atomicAdd(&hist[digit], (unsigned)__popc(peers));
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      /* Lane l holds digits [8 (31 - l), 8 (31 - l) + 8): lane 0 the top. */
+      const int lane = threadIdx.x, top = 8 * (31 - lane);
+      int64_t mine = 0;
+      for (int i = 0; i < 8; i++) mine += hist[top + i];
+      int64_t inc = mine; /* inclusive count of digits >= top, from the top */
+      for (int o = 1; o < 32; o <<= 1) {
+        const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
+        if (lane >= o) inc += v;
+      }
+      const int64_t above = inc - mine; /* digits above this lane's */
+      if (above < need && inc >= need) { /* exactly one lane */
+        int64_t run = above;
+        for (int i = 7; i >= 0; i--) {
+          const int64_t h = hist[top + i];
+          if (run + h >= need) {
+            *shared_prefix = prefix | ((uint64_t)(top + i) << shift);
+            *shared_need = need - run;
+            break;
+          }
+          run += h;
+        }
+      }
+    }
+    __syncthreads();
+    prefix = *shared_prefix;
+    need = *shared_need;
+    mask |= (uint64_t)255 << shift;
+    __syncthreads(); /* hist and the shared results are rewritten next pass */
+  }
+  /* Keys above T are kept; of those equal to T, the `need` smallest
+   * indices: each thread counts its contiguous slice's, a scan over the
+   * threads gives each slice's first rank. */
+  const int64_t per = (n + blockDim.x - 1) / blockDim.x;
+  const int64_t lo = threadIdx.x * per, hi = lo + per < n ? lo + per : n;
+  int64_t equal = 0;
+  for (int64_t c = lo; c < hi; c++) {
+    const uint64_t key = radix_key(w, keys, c);
+    if (key > prefix) keep[c] = 1;
+    equal += key == prefix;
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  int64_t inc = equal;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += v;
+  }
+  if (lane == 31) scan[warp] = inc;
+  __syncthreads();
+  int64_t rank = inc - equal;
+  for (int i = 0; i < warp && i < warps; i++) rank += scan[i];
+  for (int64_t c = lo; c < hi && rank < need; c++)
+    if (radix_key(w, keys, c) == prefix) {
+      keep[c] = 1;
+      rank++;
+    }
+  __syncthreads(); /* scan is reused by the next row */
+}
+
 /* One CTA per row (grid-stride): selection, then the forced indices (sink
  * and diagonal blocks, or the first columns and offsets), then the row's
  * count of kept flags. */
@@ -509,6 +765,9 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
   extern __shared__ __align__(16) unsigned char sort_smem[];
   __shared__ int64_t kept;
   __shared__ int32_t total;
+  __shared__ unsigned radix_hist[256];
+  __shared__ uint64_t radix_prefix;
+  __shared__ int64_t radix_need, radix_scan[32];
   double *sw;
   int32_t *si;
   if (a.sort_w == nullptr) {
@@ -540,13 +799,28 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       }
     }
     if (forced > n) forced = n;
-    const int64_t count = n > 0 ? select_row(a.w + row * a.cols, n, a, sw, si, &kept) : 0;
     uint8_t *keep = a.keep + row * a.cols;
+    const double *w = a.w + row * a.cols;
     if (threadIdx.x == 0) total = 0;
     for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x)
       keep[c] = c < forced || (c >= diag_first && c <= diag_last);
     __syncthreads();
-    for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
+    /* Top-k needs only the set: every candidate when k covers the row,
+     * ranks for short rows, a radix select for long ones; a threshold
+     * needs the order (the running sum), so it sorts. */
+    if (n > 0 && !a.by_threshold && n <= a.top_k) {
+      for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = 1;
+    } else if (n > 0 && !a.by_threshold && n <= kRankMax && n <= a.sort_cap && a.sort_w == nullptr) {
+      for (int64_t c = threadIdx.x; c < n; c += blockDim.x) sw[c] = w[c];
+      __syncthreads();
+      rank_select(sw, n, a.top_k, keep);
+    } else if (n > 0 && !a.by_threshold) {
+      uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
+      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, radix_scan);
+    } else if (n > 0) {
+      const int64_t count = select_row(w, n, a, sw, si, &kept);
+      for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
+    }
     __syncthreads();
     int32_t local = 0;
     for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) local += keep[c];
@@ -687,13 +961,27 @@ static int spc_launch_strided_mma(const spc_strided_args *a, cudaStream_t s) {
   return (int)cudaGetLastError();
 }
 
+template <bool BF16>
+static int spc_launch_strided_wide(const spc_strided_args *a, cudaStream_t s) {
+  const int pitch = spc_est::wide_chunk(a->head_dim) + 8;
+  const size_t smem = (size_t)spc_est::kWideStages * 2 * spc_est::kWideTile * pitch * 2;
+  cudaError_t err = cudaFuncSetAttribute(spc_est::strided_mma_wide_kernel<BF16>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (err != cudaSuccess) return (int)err;
+  const dim3 grid((unsigned)((a->cols + spc_est::kWideTile - 1) / spc_est::kWideTile),
+                  (unsigned)((a->rows + spc_est::kWideTile - 1) / spc_est::kWideTile),
+                  (unsigned)a->num_heads);
+  spc_est::strided_mma_wide_kernel<BF16><<<grid, spc_est::kWideThreads, smem, s>>>(*a);
+  return (int)cudaGetLastError();
+}
+
 extern "C" int spc_launch_strided(const spc_strided_args *a, spc_elem elem, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (a->rows == 0 || a->cols == 0 || a->num_heads == 0) return 0;
   if (spc_strided_uses_mma(a, elem)) {
-    const bool bf16 = elem == SPC_ELEM_BF16, wide = a->rows > 64;
-    if (bf16) return wide ? spc_launch_strided_mma<true, 2>(a, s) : spc_launch_strided_mma<true, 1>(a, s);
-    return wide ? spc_launch_strided_mma<false, 2>(a, s) : spc_launch_strided_mma<false, 1>(a, s);
+    const bool bf16 = elem == SPC_ELEM_BF16;
+    if (a->rows > 64) return bf16 ? spc_launch_strided_wide<true>(a, s) : spc_launch_strided_wide<false>(a, s);
+    return bf16 ? spc_launch_strided_mma<true, 1>(a, s) : spc_launch_strided_mma<false, 1>(a, s);
   }
   const dim3 grid((unsigned)((a->cols + 15) / 16), (unsigned)((a->rows + 15) / 16),
                   (unsigned)a->num_heads);
@@ -708,15 +996,13 @@ extern "C" int spc_launch_strided(const spc_strided_args *a, spc_elem elem, void
 extern "C" int spc_launch_antidiag_fold(const spc_select_args *args, const spc_antidiag_args *ad,
                                         int32_t b, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
-  if (rows == 0 || args->num_kv_blocks == 0) return 0;
-  const size_t smem = (size_t)args->num_kv_blocks * sizeof(float);
-  if (smem > 40 * 1024) {
-    cudaError_t err = cudaFuncSetAttribute(spc_est::antidiag_fold_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (err != cudaSuccess) return (int)err;
-  }
-  spc_est::antidiag_fold_kernel<<<spc_est_grid(rows, 1 << 20), 256, smem, s>>>(*args, *ad, b);
+  const int64_t super_rows = (int64_t)args->num_heads * ad->num_super_rows;
+  const int64_t cells = (int64_t)args->num_heads * args->num_q_blocks * args->num_kv_blocks;
+  if (super_rows == 0 || cells == 0) return 0;
+  spc_est::antidiag_rows_kernel<<<spc_est_grid((super_rows + 7) / 8, 1 << 30), 256, 0, s>>>(*args,
+                                                                                         *ad);
+  spc_est::antidiag_blocks_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), 256, 0, s>>>(
+      *args, *ad, b);
   return (int)cudaGetLastError();
 }
 
@@ -737,16 +1023,34 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
   const int threads = a->sort_cap <= 512 ? 256 : a->sort_cap <= 4096 ? 512 : 1024;
   size_t smem = 0;
   unsigned grid = a->sort_ctas > 0 ? (unsigned)a->sort_ctas : 1u;
-  if (a->sort_w == nullptr) {
-    smem = (size_t)a->sort_cap * (sizeof(double) + sizeof(int32_t));
+  if (!a->by_threshold && a->sort_cap > spc_est::kRankMax) {
+    /* Top-k of long rows: radix select, a CTA per row, the keys in shared
+     * memory where the sort would have fitted there (sort_cap then counts
+     * keys, and short rows may rank in that memory; 0 keeps the keys in
+     * global memory and every row off the rank path). */
+    spc_rowsel_args radix = *a;
+    radix.sort_cap = a->sort_w == nullptr ? a->sort_cap : 0;
+    radix.sort_w = nullptr;
+    radix.sort_i = nullptr;
+    smem = (size_t)radix.sort_cap * sizeof(uint64_t);
     if (smem > 40 * 1024) {
       cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_kernel,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
       if (err != cudaSuccess) return (int)err;
     }
-    grid = spc_est_grid(a->rows, 1 << 20);
+    spc_est::rowsel_kernel<<<spc_est_grid(a->rows, 1 << 20), threads, smem, s>>>(radix);
+  } else {
+    if (a->sort_w == nullptr) {
+      smem = (size_t)a->sort_cap * (sizeof(double) + sizeof(int32_t));
+      if (smem > 40 * 1024) {
+        cudaError_t err = cudaFuncSetAttribute(
+            spc_est::rowsel_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (err != cudaSuccess) return (int)err;
+      }
+      grid = spc_est_grid(a->rows, 1 << 20);
+    }
+    spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
   }
-  spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
   spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
   spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
   return (int)cudaGetLastError();

@@ -59,11 +59,13 @@ typedef struct spc_strided_args {
 
 /* Antidiagonal: each super-row's softmax (base 2, over its admissible
  * super-columns) folded into its query block's row of w, from E with
- * stride S (rows = super-rows, cols = super-columns). */
+ * stride S (rows = super-rows, cols = super-columns); contrib holds each
+ * super-row's share of every key block on the way. */
 typedef struct spc_antidiag_args {
   const float *E;
   int64_t ld, num_super_rows, num_super_cols;
   int32_t stride;
+  double *contrib;                      /* [hc][num_super_rows][num_kv_blocks] */
 } spc_antidiag_args;
 
 /* Vertical-slash: each last query's softmax (base 2, over its visible

@@ -789,6 +789,16 @@ int main(int argc, char **argv) {
        16, SPARSA_SELECT_TOP_K, 100, 0.9f, 0, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       {"vslash bf16 1/1 d64 64x20000 thr0.9", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 64, 20000, 64, 64,
        SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      /* Top-k of long rows by radix select, with and without ties. */
+      {"vslash bf16 2/1 d64 64x20000 top300", SPARSA_DTYPE_BF16, 1, 2, 1, 64, 64, 20000, 64, 64,
+       SPARSA_SELECT_TOP_K, 300, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      {"ties: vslash bf16 1/1 d64 100x3000 top100", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 100, 3000, 32,
+       32, SPARSA_SELECT_TOP_K, 100, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
+      /* The wide strided product with depth chunks of 32 and 16. */
+      {"antidiag bf16 2/1 d96 900 S8 thr0.9", SPARSA_DTYPE_BF16, 1, 2, 1, 96, 900, 900, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 0, 0},
+      {"antidiag f16 2/2 d48 1100x1200 S4 top6", SPARSA_DTYPE_F16, 1, 2, 2, 48, 1100, 1200, 32,
+       32, SPARSA_SELECT_TOP_K, 6, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4, 0, 0},
   };
   if (!timing_only) {
     record(test_errors());
