@@ -426,6 +426,12 @@ static sparsa_status sp_column_runs(const sp_span_prep *pr, const sp_qtile *qt, 
 static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                      const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
+  int64_t qb = qt->q0 / t->block_q, bound;
+  if (pr->vslash_rows != NULL && (bound = sp_vslash_rows_bound(pr->vslash_rows, t, qb)) >= 0) {
+    SP_TRY(sp_spans_reserve(out, bound));
+    out->n += sp_vslash_rows_spans(pr->vslash_rows, t, qb, out->v + out->n);
+    return SPARSA_OK;
+  }
   int64_t mid = out->n;
   /* Listed columns up to P1 (causal): each one's block holds a visible pair;
    * a block whose every column is listed is checked, it may be full. */

@@ -62,6 +62,10 @@ typedef struct sp_span_prep {
   int64_t num_segments;
   int64_t *seg_lo, *seg_hi;
   uint8_t *seg_band;
+  /* VERTICAL_SLASH: its rows of full height from bitmaps, where query
+   * blocks span whole key blocks and the lists are long; NULL otherwise
+   * (and when building directly). */
+  struct sp_vslash_rows *vslash_rows;
   struct sp_span_prep *parts;
   int32_t num_parts;
 } sp_span_prep;
@@ -77,6 +81,28 @@ sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep
                                const sp_tiling *t, int64_t qb, sp_spans *out);
 
 void sp_spans_free(sp_spans *s);
+
+/* Vertical-slash rows read from per-build bitmaps (pattern_vslash.c): the
+ * spans sp_pattern_spans gives, span for span, at a few word operations
+ * per 64 key blocks instead of a merge of every column run and diagonal
+ * segment in reach. */
+typedef struct sp_vslash_rows sp_vslash_rows;
+
+/* *out is NULL where the merge is as cheap or the tiling does not fit
+ * (query blocks not whole key blocks). */
+sparsa_status sp_vslash_rows_create(const sparsa_pattern *p, const sp_tiling *t,
+                                    sp_vslash_rows **out);
+/* Whether the bitmaps give every row of the tiling (whole query and key
+ * blocks), so that the merge is never needed. */
+int sp_vslash_rows_cover_all(const sp_tiling *t);
+void sp_vslash_rows_free(sp_vslash_rows *v);
+/* At most how many spans query block qb has, or -1 where the bitmaps do
+ * not give its spans. */
+int64_t sp_vslash_rows_bound(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb);
+/* Writes the spans of query block qb (a bound >= 0) to out; returns their
+ * number. */
+int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
+                             sp_span *out);
 
 /* How query block qb's runs follow from an earlier block's: every query i
  * of qb sees exactly the keys that query i - back * block_q sees, each

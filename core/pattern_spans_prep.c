@@ -21,6 +21,7 @@ static void sp_prep_release(sp_span_prep *p) {
   sp_free(p->seg_lo);
   sp_free(p->seg_hi);
   sp_free(p->seg_band);
+  sp_vslash_rows_free(p->vslash_rows);
 }
 
 void sp_span_prep_free(sp_span_prep *prep) {
@@ -49,7 +50,7 @@ static sparsa_status sp_prep_columns(sp_span_prep *p, const sp_index_set *cols,
     return sp_prep_oom("the column blocks");
   int64_t nb = 0;
   for (int64_t k = 0; k < n;) {
-    int64_t b = cols->v[k] / t->block_kv;
+    int64_t b = cols->v[k] >> t->kv_shift; /* block_kv is a power of two */
     int64_t end = sp_min64((b + 1) * t->block_kv, t->g.kv_len), count = 0;
     p->first_col[nb] = cols->v[k];
     while (k < n && cols->v[k] < end) count++, k++;
@@ -114,6 +115,11 @@ static sparsa_status sp_prep_fill(sp_span_prep *prep, const sparsa_pattern *p, c
   switch (p->kind) {
     case SPARSA_PATTERN_GLOBAL: return sp_prep_columns(prep, &p->set_a, t, SP_SPAN_FULL);
     case SPARSA_PATTERN_VERTICAL_SLASH:
+      if (!t->direct) {
+        SP_TRY(sp_vslash_rows_create(p, t, &prep->vslash_rows));
+        /* Rows the bitmaps do not give merge, from what follows. */
+        if (prep->vslash_rows != NULL && sp_vslash_rows_cover_all(t)) return SPARSA_OK;
+      }
       SP_TRY(sp_prep_columns(prep, &p->set_a, t, SP_SPAN_CHECK));
       return sp_prep_offsets(prep, &p->set_b, t);
     case SPARSA_PATTERN_UNION:
