@@ -59,6 +59,44 @@ typedef struct sp_qtile {
   int64_t base;    /* first span of this call in the output list */
 } sp_qtile;
 
+static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1,
+                                   int cls);
+
+/* sp_push of a run stronger than the last one that starts before it (a
+ * tail left by an earlier split), so that it may cover several runs: every
+ * run from the first one it overlaps is taken off and pushed again in
+ * pieces, each piece inside [b0, b1) with the stronger of the two classes.
+ * Splitting the last run only would leave the runs before it overlapping
+ * the new one. */
+static sparsa_status sp_push_over(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1,
+                                  int cls) {
+  int64_t m = s->n;
+  while (m > qt->base && s->v[m - 1].b1 > b0) m--;
+  int64_t k = s->n - m;
+  /* Pieces: at most two per run taken off and one between each pair, all
+   * written from m on; the runs wait beyond that room. */
+  SP_TRY(sp_spans_reserve(s, 3 * k + 3));
+  sp_span *old = s->v + m + 2 * k + 2;
+  memmove(old, s->v + m, (size_t)k * sizeof *old);
+  s->n = m;
+  int64_t x = b0; /* where the new run's next piece starts */
+  for (int64_t i = 0; i < k; i++) {
+    sp_span o = old[i];
+    if (o.b0 > x && x < b1) SP_TRY(sp_push(s, qt, x, sp_min64(o.b0, b1), cls));
+    int64_t in0 = sp_max64(o.b0, b0), in1 = sp_min64(o.b1, b1);
+    if (in0 >= in1) {
+      SP_TRY(sp_push(s, qt, o.b0, o.b1, (int)o.cls));
+      continue;
+    }
+    if (o.b0 < in0) SP_TRY(sp_push(s, qt, o.b0, in0, (int)o.cls));
+    SP_TRY(sp_push(s, qt, in0, in1, cls > o.cls ? cls : (int)o.cls));
+    if (in1 < o.b1) SP_TRY(sp_push(s, qt, in1, o.b1, (int)o.cls));
+    x = sp_max64(x, in1);
+  }
+  if (x < b1) SP_TRY(sp_push(s, qt, x, b1, cls));
+  return SPARSA_OK;
+}
+
 /* Appends [b0, b1) with class cls, clipped to the key blocks. Pushes come in
  * non-decreasing b0 order within a region; a run that touches the previous
  * one of the same class extends it, and where two runs overlap the
@@ -79,6 +117,8 @@ static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0,
         if (cls < last->cls) {
           b0 = last->b1;
           if (b0 >= b1) return SPARSA_OK;
+        } else if (b0 < last->b0) {
+          return sp_push_over(s, qt, b0, b1, cls);
         } else {
           sp_span tail = *last;
           tail.b0 = b1;

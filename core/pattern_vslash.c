@@ -42,6 +42,7 @@ struct sp_vslash_rows {
   int64_t kv_words;
   uint64_t *col_any, *col_check;
   int32_t *col_first;
+  int any_full, any_check; /* whether a diagonal block is full, a column block to check */
 };
 
 void sp_vslash_rows_free(sp_vslash_rows *v) {
@@ -183,6 +184,8 @@ sparsa_status sp_vslash_rows_create(const sparsa_pattern *p, const sp_tiling *t,
     sp_vslash_rows_free(v);
     return st;
   }
+  for (int64_t k = 0; k < v->diag_words + 2; k++) v->any_full |= v->diag_full[k] != 0;
+  for (int64_t k = 0; k < kv_words; k++) v->any_check |= v->col_check[k] != 0;
   *out = v;
   return SPARSA_OK;
 }
@@ -199,6 +202,15 @@ int64_t sp_vslash_rows_bound(const sp_vslash_rows *v, const sp_tiling *t, int64_
   return t->num_kv_blocks;
 }
 
+/* Word k of the row's diagonal bitmap (see sp_vslash_rows_spans). */
+static inline uint64_t sp_diag_word(const uint64_t *padded, int64_t k, int64_t k_lo, int64_t k_hi,
+                                    int64_t j0, int r) {
+  if (k < k_lo || k > k_hi) return 0;
+  const uint64_t *w = padded + k + j0 + 1;
+  /* (x << 1) << (63 - r) is x << (64 - r), and 0 at r = 0 */
+  return (w[0] >> r) | ((w[1] << 1) << (63 - r));
+}
+
 int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
                              sp_span *out) {
   const int64_t nkv = t->num_kv_blocks, base = qb * v->step + v->base0;
@@ -213,33 +225,49 @@ int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_
   }
   int64_t end = sp_max64(col_end, sp_min64(base + v->rel_hi, nkv));
   if (end <= 0) return 0;
-  /* Key block 64k + i is bit 64k + i - shift of the diagonals' bitmap:
+  /* Key block 64k + i is bit 64k + i - shift of the diagonals' bitmaps:
    * stored word k + j0 from bit r on, and the next word's low bits (the
-   * bitmap has a zero word on each side; beyond those it reads zero). */
+   * bitmaps have a zero word on each side; beyond those they read zero). */
   int64_t shift = base + v->rel_lo, words = (end + 63) >> 6;
   int64_t j0 = sp_floor_div(-shift, 64);
   int r = (int)(-shift & 63);
   int64_t k_lo = -1 - j0, k_hi = v->diag_words - 1 - j0;
+  int64_t n = 0, start = 0, ce = col_end >> 6, ee = end >> 6;
+  uint64_t ce_bits = (1ull << (col_end & 63)) - 1, ee_bits = (1ull << (end & 63)) - 1;
+  if (!v->any_full && !v->any_check) {
+    /* Partial blocks only (no band fills a block, no block of columns is
+     * whole): the spans are the runs of blocks met. */
+    uint64_t carry = 0;
+    for (int64_t k = 0; k < words; k++) {
+      uint64_t cols = k < ce ? ~0ull : k == ce ? ce_bits : 0;
+      uint64_t any = (sp_diag_word(v->diag_any, k, k_lo, k_hi, j0, r) | (v->col_any[k] & cols)) &
+                     (k < ee ? ~0ull : ee_bits);
+      uint64_t change = any ^ (any << 1 | carry);
+      carry = any >> 63;
+      while (change != 0) {
+        int i = __builtin_ctzll(change);
+        change &= change - 1;
+        if (any >> i & 1)
+          start = (k << 6) + i;
+        else
+          out[n++] = (sp_span){start, (k << 6) + i, SP_SPAN_PARTIAL};
+      }
+    }
+    if (carry) out[n++] = (sp_span){start, end, SP_SPAN_PARTIAL};
+    return n;
+  }
   /* Each block's class as two bit planes, lo = partial or full, hi = check
    * or full (none 0, partial 1, check 2, full 3); a span starts or ends
    * where a block's class differs from the one before it. */
   static const int64_t class_of[4] = {-1, SP_SPAN_PARTIAL, SP_SPAN_CHECK, SP_SPAN_FULL};
-  int64_t n = 0, start = 0, cls = -1, ce = col_end >> 6, ee = end >> 6;
-  uint64_t ce_bits = (1ull << (col_end & 63)) - 1, ee_bits = (1ull << (end & 63)) - 1;
+  int64_t cls = -1;
   uint64_t carry_lo = 0, carry_hi = 0;
   for (int64_t k = 0; k < words; k++) {
     uint64_t keep = k < ee ? ~0ull : ee_bits;
     uint64_t cols = k < ce ? ~0ull : k == ce ? ce_bits : 0;
-    uint64_t d_any = 0, d_full = 0;
-    if (k >= k_lo && k <= k_hi) {
-      const uint64_t *a = v->diag_any + k + j0 + 1, *f = v->diag_full + k + j0 + 1;
-      /* (x << 1) << (63 - r) is x << (64 - r), and 0 at r = 0 */
-      d_any = (a[0] >> r) | ((a[1] << 1) << (63 - r));
-      d_full = (f[0] >> r) | ((f[1] << 1) << (63 - r));
-    }
-    uint64_t full = d_full & keep;
+    uint64_t full = sp_diag_word(v->diag_full, k, k_lo, k_hi, j0, r) & keep;
     uint64_t check = v->col_check[k] & cols & ~full;
-    uint64_t any = (d_any | (v->col_any[k] & cols)) & keep;
+    uint64_t any = (sp_diag_word(v->diag_any, k, k_lo, k_hi, j0, r) | (v->col_any[k] & cols)) & keep;
     uint64_t lo = any & ~check, hi = check | full;
     uint64_t change = (lo ^ (lo << 1 | carry_lo)) | (hi ^ (hi << 1 | carry_hi));
     carry_lo = lo >> 63;
