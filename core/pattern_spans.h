@@ -87,6 +87,7 @@ void sp_spans_free(sp_spans *s);
  * per 64 key blocks instead of a merge of every column run and diagonal
  * segment in reach. */
 typedef struct sp_vslash_rows sp_vslash_rows;
+struct sp_block_run; /* block_list.h */
 
 /* *out is NULL where the merge is as cheap or the tiling does not fit
  * (query blocks not whole key blocks). */
@@ -103,6 +104,14 @@ int64_t sp_vslash_rows_bound(const sp_vslash_rows *v, const sp_tiling *t, int64_
  * number. */
 int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
                              sp_span *out);
+/* Whether no span of any row is CHECK, so that rows go to mask runs
+ * directly, one run per span (see sp_vslash_rows_runs). */
+int sp_vslash_rows_direct(const sp_vslash_rows *v);
+/* The runs of query block qb (a bound >= 0) that its spans give, written to
+ * out (struct sp_block_run, block_list.h), with its block and full-block
+ * counts; returns their number. */
+int64_t sp_vslash_rows_runs(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
+                            struct sp_block_run *out, int64_t *blocks, int64_t *full_blocks);
 
 /* How query block qb's runs follow from an earlier block's: every query i
  * of qb sees exactly the keys that query i - back * block_q sees, each

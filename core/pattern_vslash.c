@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "block_list.h"
 #include "error.h"
 #include "pattern_internal.h"
 #include "pattern_spans.h"
@@ -211,8 +212,26 @@ static inline uint64_t sp_diag_word(const uint64_t *padded, int64_t k, int64_t k
   return (w[0] >> r) | ((w[1] << 1) << (63 - r));
 }
 
-int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
-                             sp_span *out) {
+/* Where the row's spans go: spans, or (runs != NULL) mask runs directly,
+ * one per span, with the row's block counts. */
+typedef struct sp_vslash_out {
+  sp_span *spans;
+  sp_block_run *runs;
+  int64_t blocks, full_blocks;
+} sp_vslash_out;
+
+static inline void sp_vslash_emit(sp_vslash_out *o, int64_t n, int64_t b0, int64_t b1, int64_t cls) {
+  if (o->runs == NULL) {
+    o->spans[n] = (sp_span){b0, b1, cls};
+    return;
+  }
+  o->runs[n] = sp_block_run_make(b0, b1, cls == SP_SPAN_FULL);
+  o->blocks += b1 - b0;
+  o->full_blocks += cls == SP_SPAN_FULL ? b1 - b0 : 0;
+}
+
+static inline int64_t sp_vslash_row(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
+                                    sp_vslash_out *out) {
   const int64_t nkv = t->num_kv_blocks, base = qb * v->step + v->base0;
   /* Columns up to the row's last position (causal), as sp_column_runs cuts
    * them: the blocks before the one holding it, and that one if its first
@@ -250,10 +269,10 @@ int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_
         if (any >> i & 1)
           start = (k << 6) + i;
         else
-          out[n++] = (sp_span){start, (k << 6) + i, SP_SPAN_PARTIAL};
+          sp_vslash_emit(out, n++, start, (k << 6) + i, SP_SPAN_PARTIAL);
       }
     }
-    if (carry) out[n++] = (sp_span){start, end, SP_SPAN_PARTIAL};
+    if (carry) sp_vslash_emit(out, n++, start, end, SP_SPAN_PARTIAL);
     return n;
   }
   /* Each block's class as two bit planes, lo = partial or full, hi = check
@@ -275,11 +294,28 @@ int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_
     while (change != 0) {
       int i = __builtin_ctzll(change);
       change &= change - 1;
-      if (cls >= 0) out[n++] = (sp_span){start, (k << 6) + i, cls};
+      if (cls >= 0) sp_vslash_emit(out, n++, start, (k << 6) + i, cls);
       start = (k << 6) + i;
       cls = class_of[(lo >> i & 1) | (hi >> i & 1) << 1];
     }
   }
-  if (cls >= 0) out[n++] = (sp_span){start, end, cls};
+  if (cls >= 0) sp_vslash_emit(out, n++, start, end, cls);
+  return n;
+}
+
+int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
+                             sp_span *out) {
+  sp_vslash_out o = {out, NULL, 0, 0};
+  return sp_vslash_row(v, t, qb, &o);
+}
+
+int sp_vslash_rows_direct(const sp_vslash_rows *v) { return !v->any_check; }
+
+int64_t sp_vslash_rows_runs(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
+                            sp_block_run *out, int64_t *blocks, int64_t *full_blocks) {
+  sp_vslash_out o = {NULL, out, 0, 0};
+  int64_t n = sp_vslash_row(v, t, qb, &o);
+  *blocks = o.blocks;
+  *full_blocks = o.full_blocks;
   return n;
 }
