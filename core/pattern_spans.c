@@ -57,6 +57,8 @@ typedef struct sp_qtile {
   int64_t q0, q1;  /* rows [q0, q1) */
   int64_t P0, P1;  /* aligned positions of the first and last row */
   int64_t base;    /* first span of this call in the output list */
+  int64_t hull_end; /* key blocks from here on are not needed: an
+                       intersection's earlier parts list none there */
 } sp_qtile;
 
 static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1,
@@ -228,21 +230,34 @@ static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
   return (ca == SP_SPAN_CHECK || cb == SP_SPAN_CHECK) ? SP_SPAN_CHECK : SP_SPAN_PARTIAL;
 }
 
+/* Whether span b, after a, is appended as it is: it neither touches a run
+ * of its own class nor overlaps (sp_push would change nothing), and lies
+ * inside the key blocks. */
+static inline int sp_span_follows(const sp_span *a, const sp_span *b, int64_t num_kv_blocks) {
+  return (b->b0 > a->b1 || (b->b0 == a->b1 && b->cls != a->cls)) && b->b1 <= num_kv_blocks;
+}
+
 /* Pushes src[0..n) as they are, the first cut to start at x or later: the
  * pieces of a merge where the other region leaves each class unchanged
  * (an intersection inside a full span, a union outside the other's spans).
- * What sp_push would do, one compare per span where a span neither touches
- * nor overlaps the last one pushed. Room for n spans is reserved. */
+ * What sp_push would do; once a span is appended as it is, the spans after
+ * it that follow one another so (a region's own spans do) are copied in
+ * one step. Room for n spans is reserved. */
 static sparsa_status sp_push_spans(sp_spans *out, const sp_qtile *qt, const sp_span *src, int64_t n,
                                    int64_t x) {
+  const int64_t nkv = qt->t->num_kv_blocks;
   SP_TRY(sp_push(out, qt, sp_max64(src[0].b0, x), src[0].b1, (int)src[0].cls));
-  for (int64_t k = 1; k < n; k++) {
-    const sp_span *last = out->n > qt->base ? &out->v[out->n - 1] : NULL;
-    if (last != NULL && (src[k].b0 > last->b1 || (src[k].b0 == last->b1 && src[k].cls != last->cls)) &&
-        src[k].b1 <= qt->t->num_kv_blocks)
-      out->v[out->n++] = src[k];
-    else
+  for (int64_t k = 1; k < n;) {
+    if (out->n > qt->base && sp_span_follows(&out->v[out->n - 1], &src[k], nkv)) {
+      int64_t m = k + 1;
+      while (m < n && sp_span_follows(&src[m - 1], &src[m], nkv)) m++;
+      memcpy(out->v + out->n, src + k, (size_t)(m - k) * sizeof *src);
+      out->n += m - k;
+      k = m;
+    } else {
       SP_TRY(sp_push(out, qt, src[k].b0, src[k].b1, (int)src[k].cls));
+      k++;
+    }
   }
   return SPARSA_OK;
 }
@@ -517,7 +532,11 @@ static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_span_prep
   const sp_tiling *t = qt->t;
   int64_t rows_in = sp_index_count(&p->set_a, qt->P0, qt->P1);
   if (rows_in == qt->P1 - qt->P0 + 1) return sp_push(out, qt, 0, t->num_kv_blocks, SP_SPAN_FULL);
-  if (rows_in == 0) return sp_column_runs(pr, qt, INT64_MAX, out);
+  /* No global row: the global columns' blocks, those before hull_end. */
+  if (rows_in == 0)
+    return sp_column_runs(pr, qt, qt->hull_end >= t->num_kv_blocks ? INT64_MAX
+                                                                    : (qt->hull_end << t->kv_shift) - 1,
+                          out);
   /* A global row sees every block; blocks of global columns only are full. */
   int64_t prev = 0;
   for (int64_t r = 0; r < pr->num_runs; r++) {
@@ -664,18 +683,42 @@ static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt
 static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr,
                                  const sp_qtile *qt, sp_spans *out);
 
+/* Parts whose spans cost O(1) per query block whatever the lengths: an
+ * intersection takes them first, so that the others, which list columns or
+ * tiles, need list none past the blocks those leave (hull_end). */
+static int sp_bounded_part(const sparsa_pattern *p) {
+  switch (p->kind) {
+    case SPARSA_PATTERN_DENSE:
+    case SPARSA_PATTERN_NONE:
+    case SPARSA_PATTERN_CAUSAL:
+    case SPARSA_PATTERN_WINDOW:
+    case SPARSA_PATTERN_DILATED:
+    case SPARSA_PATTERN_SINK_WINDOW: return 1;
+    default: return 0;
+  }
+}
+
 static sparsa_status sp_combination_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                           const sp_qtile *qt, sp_spans *out) {
   sp_merge_op op = p->kind == SPARSA_PATTERN_UNION ? SP_MERGE_UNION : SP_MERGE_INTERSECTION;
   int64_t base = out->n;
-  for (int32_t k = 0; k < p->num_parts; k++) {
-    int64_t split = out->n;
-    sp_qtile sub = *qt;
-    sub.base = split;
-    SP_TRY(sp_spans_at(p->parts[k], &pr->parts[k], &sub, out));
-    if (k > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
-    if (op == SP_MERGE_INTERSECTION && out->n == base) break;
-  }
+  sp_qtile sub = *qt;
+  /* An intersection's result does not depend on the order of its parts
+   * (its merge is symmetric and associative, block by block): bounded
+   * parts first, then the rest, each within what the earlier ones left. */
+  int passes = op == SP_MERGE_INTERSECTION ? 2 : 1, merged = 0;
+  for (int pass = 0; pass < passes; pass++)
+    for (int32_t k = 0; k < p->num_parts; k++) {
+      if (passes == 2 && sp_bounded_part(p->parts[k]) != (pass == 0)) continue;
+      int64_t split = out->n;
+      sub.base = split;
+      SP_TRY(sp_spans_at(p->parts[k], &pr->parts[k], &sub, out));
+      if (merged++ > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
+      if (op == SP_MERGE_INTERSECTION) {
+        if (out->n == base) return SPARSA_OK;
+        sub.hull_end = sp_min64(sub.hull_end, out->v[out->n - 1].b1);
+      }
+    }
   return SPARSA_OK;
 }
 
@@ -711,6 +754,7 @@ static sp_qtile sp_qtile_at(const sp_tiling *t, int64_t qb, const sp_spans *out)
   qt.P0 = qt.q0 + t->g.off;
   qt.P1 = qt.q1 - 1 + t->g.off;
   qt.base = out->n;
+  qt.hull_end = t->num_kv_blocks;
   return qt;
 }
 
