@@ -54,6 +54,7 @@ static inline sparsa_status sp_spans_reserve(sp_spans *s, int64_t extra) {
 /* The query block and the quantities every kind starts from. */
 typedef struct sp_qtile {
   const sp_tiling *t;
+  int64_t qb;      /* the query block */
   int64_t q0, q1;  /* rows [q0, q1) */
   int64_t P0, P1;  /* aligned positions of the first and last row */
   int64_t base;    /* first span of this call in the output list */
@@ -530,13 +531,23 @@ static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_span_prep
 static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                      const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
-  int64_t rows_in = sp_index_count(&p->set_a, qt->P0, qt->P1);
+  int64_t rows_in = pr->rows_in[qt->qb];
   if (rows_in == qt->P1 - qt->P0 + 1) return sp_push(out, qt, 0, t->num_kv_blocks, SP_SPAN_FULL);
-  /* No global row: the global columns' blocks, those before hull_end. */
-  if (rows_in == 0)
-    return sp_column_runs(pr, qt, qt->hull_end >= t->num_kv_blocks ? INT64_MAX
-                                                                    : (qt->hull_end << t->kv_shift) - 1,
-                          out);
+  /* No global row: the global columns' blocks, those before hull_end (the
+   * runs wholly before it as prepared, then the one it cuts, if any). */
+  if (rows_in == 0) {
+    if (out->n != qt->base)
+      return sp_column_runs(pr, qt, qt->hull_end >= t->num_kv_blocks ? INT64_MAX
+                                                                      : (qt->hull_end << t->kv_shift) - 1,
+                            out);
+    int64_t whole = pr->runs_ending_by[qt->hull_end];
+    SP_TRY(sp_spans_reserve(out, whole + 1));
+    memcpy(out->v + out->n, pr->run_span, (size_t)whole * sizeof(sp_span));
+    out->n += whole;
+    if (whole < pr->num_runs && pr->run_span[whole].b0 < qt->hull_end)
+      SP_TRY(sp_push(out, qt, pr->run_span[whole].b0, qt->hull_end, (int)pr->run_span[whole].cls));
+    return SPARSA_OK;
+  }
   /* A global row sees every block; blocks of global columns only are full. */
   int64_t prev = 0;
   for (int64_t r = 0; r < pr->num_runs; r++) {
@@ -749,6 +760,7 @@ static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr
 static sp_qtile sp_qtile_at(const sp_tiling *t, int64_t qb, const sp_spans *out) {
   sp_qtile qt;
   qt.t = t;
+  qt.qb = qb;
   qt.q0 = qb * t->block_q;
   qt.q1 = sp_min64(qt.q0 + t->block_q, t->g.q_len);
   qt.P0 = qt.q0 + t->g.off;

@@ -55,6 +55,9 @@ typedef struct sp_span_prep {
   int64_t num_runs;
   int64_t *run_start, *run_end;
   sp_span *run_span;
+  /* GLOBAL: the global rows of each query block, and for each key block b
+   * (0 .. num_kv_blocks) the number of runs ending at or before it. */
+  int64_t *rows_in, *runs_ending_by;
   /* VERTICAL_SLASH: the offsets as disjoint ascending segments [lo, hi]:
    * bands (long runs of consecutive offsets, whose blocks may be full) and
    * clusters (offsets at most block_q apart, whose diagonals cover one

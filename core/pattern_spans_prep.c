@@ -18,6 +18,8 @@ static void sp_prep_release(sp_span_prep *p) {
   sp_free(p->run_start);
   sp_free(p->run_end);
   sp_free(p->run_span);
+  sp_free(p->rows_in);
+  sp_free(p->runs_ending_by);
   sp_free(p->seg_lo);
   sp_free(p->seg_hi);
   sp_free(p->seg_band);
@@ -111,9 +113,36 @@ static sparsa_status sp_prep_offsets(sp_span_prep *p, const sp_index_set *o, con
   return SPARSA_OK;
 }
 
+/* Global tokens per query block (its rows' aligned positions) and, per key
+ * block, the column runs that end by it: the two lookups a query block
+ * makes, one walk each per build. */
+static sparsa_status sp_prep_global(sp_span_prep *p, const sp_index_set *tokens,
+                                    const sp_tiling *t) {
+  p->rows_in = sp_malloc(sp_mul_size((size_t)t->num_q_blocks + 1, sizeof(int64_t)));
+  p->runs_ending_by = sp_malloc(sp_mul_size((size_t)t->num_kv_blocks + 1, sizeof(int64_t)));
+  if (p->rows_in == NULL || p->runs_ending_by == NULL) return sp_prep_oom("the global lookups");
+  int64_t k = 0;
+  for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
+    int64_t P0 = qb * t->block_q + t->g.off;
+    int64_t P1 = sp_min64(qb * t->block_q + t->block_q, t->g.q_len) - 1 + t->g.off;
+    while (k < tokens->n && tokens->v[k] < P0) k++;
+    int64_t e = k;
+    while (e < tokens->n && tokens->v[e] <= P1) e++;
+    p->rows_in[qb] = e - k;
+  }
+  int64_t r = 0;
+  for (int64_t b = 0; b <= t->num_kv_blocks; b++) {
+    while (r < p->num_runs && p->run_span[r].b1 <= b) r++;
+    p->runs_ending_by[b] = r;
+  }
+  return SPARSA_OK;
+}
+
 static sparsa_status sp_prep_fill(sp_span_prep *prep, const sparsa_pattern *p, const sp_tiling *t) {
   switch (p->kind) {
-    case SPARSA_PATTERN_GLOBAL: return sp_prep_columns(prep, &p->set_a, t, SP_SPAN_FULL);
+    case SPARSA_PATTERN_GLOBAL:
+      SP_TRY(sp_prep_columns(prep, &p->set_a, t, SP_SPAN_FULL));
+      return sp_prep_global(prep, &p->set_a, t);
     case SPARSA_PATTERN_VERTICAL_SLASH:
       if (!t->direct) {
         SP_TRY(sp_vslash_rows_create(p, t, &prep->vslash_rows));
