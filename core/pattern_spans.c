@@ -76,16 +76,21 @@ static sparsa_status sp_push_over(sp_spans *s, const sp_qtile *qt, int64_t b0, i
   int64_t m = s->n;
   while (m > qt->base && s->v[m - 1].b1 > b0) m--;
   int64_t k = s->n - m;
-  /* Pieces: at most two per run taken off and one between each pair, all
-   * written from m on; the runs wait beyond that room. */
-  SP_TRY(sp_spans_reserve(s, 3 * k + 3));
-  sp_span *old = s->v + m + 2 * k + 2;
+  /* Pieces, written from m on: per run taken off, the new run alone before
+   * it and the part they share; the first run's part before the new one,
+   * the last one's after it, the new run's end: 2k + 3 at most. The runs
+   * taken off wait beyond that room (which the reserve keeps in place). */
+  SP_TRY(sp_spans_reserve(s, 3 * k + 4));
+  sp_span *old = s->v + m + 2 * k + 3;
   memmove(old, s->v + m, (size_t)k * sizeof *old);
   s->n = m;
   int64_t x = b0; /* where the new run's next piece starts */
   for (int64_t i = 0; i < k; i++) {
     sp_span o = old[i];
-    if (o.b0 > x && x < b1) SP_TRY(sp_push(s, qt, x, sp_min64(o.b0, b1), cls));
+    if (o.b0 > x && x < b1) { /* the new run alone, up to o */
+      SP_TRY(sp_push(s, qt, x, sp_min64(o.b0, b1), cls));
+      x = sp_min64(o.b0, b1);
+    }
     int64_t in0 = sp_max64(o.b0, b0), in1 = sp_min64(o.b1, b1);
     if (in0 >= in1) {
       SP_TRY(sp_push(s, qt, o.b0, o.b1, (int)o.cls));

@@ -8,8 +8,8 @@
  * one bitmap of the diagonals' blocks, by block distance, and one of the
  * columns' blocks, by key block, both made once per build, give every row
  * by a shifted read and a few word operations per 64 key blocks, where the
- * span merge costs each column run and diagonal segment in reach (about
- * 230 of them per row for 1000 columns and 1000 diagonals at N = 32768).
+ * span merge costs each column run and diagonal segment in reach (up to
+ * about 230 of them a row for 1000 columns and 1000 diagonals at N = 32768).
  *
  * The spans are those sp_vslash_spans derives for the row, class for
  * class and cut for cut: per key block the strongest class of its
@@ -19,8 +19,6 @@
  * cover (the last query block when shorter, and, when the last key block
  * is narrower, rows whose diagonals reach it: there the narrower block is
  * full or empty differently) are left to the merge. */
-#include <string.h>
-
 #include "alloc.h"
 #include "block_list.h"
 #include "error.h"
@@ -63,16 +61,6 @@ static void sp_bits_set(uint64_t *w, int64_t b0, int64_t b1) {
     w[k] |= (n == 64 ? ~0ull : ((1ull << n) - 1)) << r;
     b0 += n;
   }
-}
-
-/* Bits [pos, pos + 64) of a bitmap of n words stored after one zero word
- * and followed by another; zero outside it. */
-static inline uint64_t sp_bits_at(const uint64_t *padded, int64_t n, int64_t pos) {
-  if (pos <= -64 || pos >= n * 64) return 0;
-  int64_t k = (pos >> 6) + 1; /* floor: pos may be negative */
-  int r = (int)(pos & 63);
-  if (r == 0) return padded[k];
-  return (padded[k] >> r) | (padded[k + 1] << (64 - r));
 }
 
 /* Floor and ceiling of a / 2^s for any sign of a (block sizes are powers
