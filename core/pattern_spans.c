@@ -23,9 +23,10 @@ sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv) {
   t.block_kv = block_kv;
   t.num_q_blocks = (g->q_len + block_q - 1) / block_q;
   t.num_kv_blocks = (g->kv_len + block_kv - 1) / block_kv;
-  t.kv_shift = 0;
+  t.kv_shift = t.q_shift = 0;
   t.direct = 0;
   while (((int64_t)1 << t.kv_shift) < block_kv) t.kv_shift++;
+  while (((int64_t)1 << t.q_shift) < block_q) t.q_shift++;
   return t;
 }
 
@@ -54,7 +55,6 @@ static inline sparsa_status sp_spans_reserve(sp_spans *s, int64_t extra) {
 /* The query block and the quantities every kind starts from. */
 typedef struct sp_qtile {
   const sp_tiling *t;
-  int64_t qb;      /* the query block */
   int64_t q0, q1;  /* rows [q0, q1) */
   int64_t P0, P1;  /* aligned positions of the first and last row */
   int64_t base;    /* first span of this call in the output list */
@@ -105,6 +105,23 @@ static sparsa_status sp_push_over(sp_spans *s, const sp_qtile *qt, int64_t b0, i
   return SPARSA_OK;
 }
 
+/* sp_push of a run stronger than the last one, which it overlaps: the
+ * last is split around it (out of line: rare, and sp_push stays small
+ * where it is inlined). */
+__attribute__((noinline)) static sparsa_status sp_push_stronger(sp_spans *s, const sp_qtile *qt,
+                                                                int64_t b0, int64_t b1, int cls) {
+  sp_span *last = &s->v[s->n - 1];
+  if (b0 < last->b0) return sp_push_over(s, qt, b0, b1, cls);
+  sp_span tail = *last;
+  tail.b0 = b1;
+  last->b1 = b0;
+  if (last->b1 <= last->b0) s->n--;
+  SP_TRY(sp_spans_reserve(s, 2));
+  s->v[s->n++] = (sp_span){b0, b1, cls};
+  if (tail.b0 < tail.b1) s->v[s->n++] = tail;
+  return SPARSA_OK;
+}
+
 /* Appends [b0, b1) with class cls, clipped to the key blocks. Pushes come in
  * non-decreasing b0 order within a region; a run that touches the previous
  * one of the same class extends it, and where two runs overlap the
@@ -122,21 +139,9 @@ static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0,
         return SPARSA_OK;
       }
       if (b0 < last->b1) {
-        if (cls < last->cls) {
-          b0 = last->b1;
-          if (b0 >= b1) return SPARSA_OK;
-        } else if (b0 < last->b0) {
-          return sp_push_over(s, qt, b0, b1, cls);
-        } else {
-          sp_span tail = *last;
-          tail.b0 = b1;
-          last->b1 = b0;
-          if (last->b1 <= last->b0) s->n--;
-          SP_TRY(sp_spans_reserve(s, 2));
-          s->v[s->n++] = (sp_span){b0, b1, cls};
-          if (tail.b0 < tail.b1) s->v[s->n++] = tail;
-          return SPARSA_OK;
-        }
+        if (cls > last->cls) return sp_push_stronger(s, qt, b0, b1, cls);
+        b0 = last->b1;
+        if (b0 >= b1) return SPARSA_OK;
       }
     }
   }
@@ -487,7 +492,7 @@ static sparsa_status sp_column_runs(const sp_span_prep *pr, const sp_qtile *qt, 
 static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                      const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
-  int64_t qb = qt->q0 / t->block_q, bound;
+  int64_t qb = qt->q0 >> t->q_shift, bound;
   if (pr->vslash_rows != NULL && (bound = sp_vslash_rows_bound(pr->vslash_rows, t, qb)) >= 0) {
     SP_TRY(sp_spans_reserve(out, bound));
     out->n += sp_vslash_rows_spans(pr->vslash_rows, t, qb, out->v + out->n);
@@ -536,7 +541,7 @@ static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_span_prep
 static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                      const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
-  int64_t rows_in = pr->rows_in[qt->qb];
+  int64_t rows_in = pr->rows_in[qt->q0 >> t->q_shift];
   if (rows_in == qt->P1 - qt->P0 + 1) return sp_push(out, qt, 0, t->num_kv_blocks, SP_SPAN_FULL);
   /* No global row: the global columns' blocks, those before hull_end (the
    * runs wholly before it as prepared, then the one it cuts, if any). */
@@ -699,42 +704,25 @@ static sparsa_status sp_radial_spans(const sparsa_pattern *p, const sp_qtile *qt
 static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr,
                                  const sp_qtile *qt, sp_spans *out);
 
-/* Parts whose spans cost O(1) per query block whatever the lengths: an
- * intersection takes them first, so that the others, which list columns or
- * tiles, need list none past the blocks those leave (hull_end). */
-static int sp_bounded_part(const sparsa_pattern *p) {
-  switch (p->kind) {
-    case SPARSA_PATTERN_DENSE:
-    case SPARSA_PATTERN_NONE:
-    case SPARSA_PATTERN_CAUSAL:
-    case SPARSA_PATTERN_WINDOW:
-    case SPARSA_PATTERN_DILATED:
-    case SPARSA_PATTERN_SINK_WINDOW: return 1;
-    default: return 0;
-  }
-}
-
 static sparsa_status sp_combination_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                           const sp_qtile *qt, sp_spans *out) {
   sp_merge_op op = p->kind == SPARSA_PATTERN_UNION ? SP_MERGE_UNION : SP_MERGE_INTERSECTION;
   int64_t base = out->n;
   sp_qtile sub = *qt;
   /* An intersection's result does not depend on the order of its parts
-   * (its merge is symmetric and associative, block by block): bounded
-   * parts first, then the rest, each within what the earlier ones left. */
-  int passes = op == SP_MERGE_INTERSECTION ? 2 : 1, merged = 0;
-  for (int pass = 0; pass < passes; pass++)
-    for (int32_t k = 0; k < p->num_parts; k++) {
-      if (passes == 2 && sp_bounded_part(p->parts[k]) != (pass == 0)) continue;
-      int64_t split = out->n;
-      sub.base = split;
-      SP_TRY(sp_spans_at(p->parts[k], &pr->parts[k], &sub, out));
-      if (merged++ > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
-      if (op == SP_MERGE_INTERSECTION) {
-        if (out->n == base) return SPARSA_OK;
-        sub.hull_end = sp_min64(sub.hull_end, out->v[out->n - 1].b1);
-      }
+   * (its merge is symmetric and associative, block by block): it takes
+   * them in the prepared order, each within what the earlier ones left. */
+  for (int32_t n = 0; n < p->num_parts; n++) {
+    int32_t k = pr->part_order != NULL ? pr->part_order[n] : n;
+    int64_t split = out->n;
+    sub.base = split;
+    SP_TRY(sp_spans_at(p->parts[k], &pr->parts[k], &sub, out));
+    if (n > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
+    if (op == SP_MERGE_INTERSECTION) {
+      if (out->n == base) break;
+      sub.hull_end = sp_min64(sub.hull_end, out->v[out->n - 1].b1);
     }
+  }
   return SPARSA_OK;
 }
 
@@ -765,7 +753,6 @@ static sparsa_status sp_spans_at(const sparsa_pattern *p, const sp_span_prep *pr
 static sp_qtile sp_qtile_at(const sp_tiling *t, int64_t qb, const sp_spans *out) {
   sp_qtile qt;
   qt.t = t;
-  qt.qb = qb;
   qt.q0 = qb * t->block_q;
   qt.q1 = sp_min64(qt.q0 + t->block_q, t->g.q_len);
   qt.P0 = qt.q0 + t->g.off;

@@ -34,6 +34,7 @@ typedef struct sp_tiling {
   int64_t num_q_blocks, num_kv_blocks;
   int kv_shift; /* log2(block_kv): block sizes are powers of two, and shifts
                    keep divisions out of the inner loops */
+  int q_shift;  /* log2(block_q) */
   int direct;   /* merges piece by piece, without their shortcuts (the
                    reference the shortcuts are tested against) */
 } sp_tiling;
@@ -71,6 +72,10 @@ typedef struct sp_span_prep {
   struct sp_vslash_rows *vslash_rows;
   struct sp_span_prep *parts;
   int32_t num_parts;
+  /* INTERSECTION: the order its parts are taken in, those of O(1) spans
+   * per query block (causal, windows, dense) first, so that global tokens
+   * need list no column past the blocks those leave; NULL: as given. */
+  int32_t *part_order;
 } sp_span_prep;
 
 sparsa_status sp_span_prep_create(const sparsa_pattern *p, const sp_tiling *t,
