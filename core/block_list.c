@@ -195,6 +195,15 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
                                   int64_t *full_blocks) {
   sp_tile_rows tiles;
   if (sp_tile_rows_of(p, t, &tiles)) return sp_copy_tile_row(&tiles, t, qb, r, blocks, full_blocks);
+  int64_t bound;
+  if (prep->vslash_rows != NULL && sp_vslash_rows_direct(prep->vslash_rows) &&
+      (bound = sp_vslash_rows_bound(prep->vslash_rows, t, qb)) >= 0) {
+    /* Vertical-slash rows from its bitmaps: runs as their spans give them. */
+    SP_TRY(sp_runs_reserve(r, bound));
+    r->n += sp_vslash_rows_runs(prep->vslash_rows, t, qb, r->v + r->n, blocks, full_blocks);
+    memo->repeatable = 0; /* the spans kept are not this row's */
+    return SPARSA_OK;
+  }
   memo->cur ^= 1;
   sp_spans *spans = &memo->spans[memo->cur];
   spans->n = 0;

@@ -19,15 +19,17 @@ sp_geom sp_geom_make(int64_t q_len, int64_t kv_len, sparsa_alignment alignment) 
 }
 
 int64_t sp_index_lower(const sp_index_set *s, int64_t x) {
-  int64_t lo = 0, hi = s->n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (s->v[mid] < x)
-      lo = mid + 1;
-    else
-      hi = mid;
+  if (s->n == 0) return 0;
+  /* Halving a window of n with no branch on the comparison: lookups of
+   * unrelated positions (a query block's global rows, a tile's columns)
+   * would mispredict about every other step. */
+  const int64_t *first = s->v;
+  for (int64_t n = s->n; n > 1;) {
+    int64_t half = n / 2;
+    first += (first[half - 1] < x) * half;
+    n -= half;
   }
-  return lo;
+  return (first - s->v) + (*first < x);
 }
 
 int64_t sp_index_count(const sp_index_set *s, int64_t lo, int64_t hi) {

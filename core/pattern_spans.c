@@ -23,9 +23,10 @@ sp_tiling sp_tiling_make(const sp_geom *g, int64_t block_q, int64_t block_kv) {
   t.block_kv = block_kv;
   t.num_q_blocks = (g->q_len + block_q - 1) / block_q;
   t.num_kv_blocks = (g->kv_len + block_kv - 1) / block_kv;
-  t.kv_shift = 0;
+  t.kv_shift = t.q_shift = 0;
   t.direct = 0;
   while (((int64_t)1 << t.kv_shift) < block_kv) t.kv_shift++;
+  while (((int64_t)1 << t.q_shift) < block_q) t.q_shift++;
   return t;
 }
 
@@ -57,7 +58,69 @@ typedef struct sp_qtile {
   int64_t q0, q1;  /* rows [q0, q1) */
   int64_t P0, P1;  /* aligned positions of the first and last row */
   int64_t base;    /* first span of this call in the output list */
+  int64_t hull_end; /* key blocks from here on are not needed: an
+                       intersection's earlier parts list none there */
 } sp_qtile;
+
+static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1,
+                                   int cls);
+
+/* sp_push of a run stronger than the last one that starts before it (a
+ * tail left by an earlier split), so that it may cover several runs: every
+ * run from the first one it overlaps is taken off and pushed again in
+ * pieces, each piece inside [b0, b1) with the stronger of the two classes.
+ * Splitting the last run only would leave the runs before it overlapping
+ * the new one. */
+static sparsa_status sp_push_over(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1,
+                                  int cls) {
+  int64_t m = s->n;
+  while (m > qt->base && s->v[m - 1].b1 > b0) m--;
+  int64_t k = s->n - m;
+  /* Pieces, written from m on: per run taken off, the new run alone before
+   * it and the part they share; the first run's part before the new one,
+   * the last one's after it, the new run's end: 2k + 3 at most. The runs
+   * taken off wait beyond that room (which the reserve keeps in place). */
+  SP_TRY(sp_spans_reserve(s, 3 * k + 4));
+  sp_span *old = s->v + m + 2 * k + 3;
+  memmove(old, s->v + m, (size_t)k * sizeof *old);
+  s->n = m;
+  int64_t x = b0; /* where the new run's next piece starts */
+  for (int64_t i = 0; i < k; i++) {
+    sp_span o = old[i];
+    if (o.b0 > x && x < b1) { /* the new run alone, up to o */
+      SP_TRY(sp_push(s, qt, x, sp_min64(o.b0, b1), cls));
+      x = sp_min64(o.b0, b1);
+    }
+    int64_t in0 = sp_max64(o.b0, b0), in1 = sp_min64(o.b1, b1);
+    if (in0 >= in1) {
+      SP_TRY(sp_push(s, qt, o.b0, o.b1, (int)o.cls));
+      continue;
+    }
+    if (o.b0 < in0) SP_TRY(sp_push(s, qt, o.b0, in0, (int)o.cls));
+    SP_TRY(sp_push(s, qt, in0, in1, cls > o.cls ? cls : (int)o.cls));
+    if (in1 < o.b1) SP_TRY(sp_push(s, qt, in1, o.b1, (int)o.cls));
+    x = sp_max64(x, in1);
+  }
+  if (x < b1) SP_TRY(sp_push(s, qt, x, b1, cls));
+  return SPARSA_OK;
+}
+
+/* sp_push of a run stronger than the last one, which it overlaps: the
+ * last is split around it (out of line: rare, and sp_push stays small
+ * where it is inlined). */
+__attribute__((noinline)) static sparsa_status sp_push_stronger(sp_spans *s, const sp_qtile *qt,
+                                                                int64_t b0, int64_t b1, int cls) {
+  sp_span *last = &s->v[s->n - 1];
+  if (b0 < last->b0) return sp_push_over(s, qt, b0, b1, cls);
+  sp_span tail = *last;
+  tail.b0 = b1;
+  last->b1 = b0;
+  if (last->b1 <= last->b0) s->n--;
+  SP_TRY(sp_spans_reserve(s, 2));
+  s->v[s->n++] = (sp_span){b0, b1, cls};
+  if (tail.b0 < tail.b1) s->v[s->n++] = tail;
+  return SPARSA_OK;
+}
 
 /* Appends [b0, b1) with class cls, clipped to the key blocks. Pushes come in
  * non-decreasing b0 order within a region; a run that touches the previous
@@ -76,19 +139,9 @@ static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0,
         return SPARSA_OK;
       }
       if (b0 < last->b1) {
-        if (cls < last->cls) {
-          b0 = last->b1;
-          if (b0 >= b1) return SPARSA_OK;
-        } else {
-          sp_span tail = *last;
-          tail.b0 = b1;
-          last->b1 = b0;
-          if (last->b1 <= last->b0) s->n--;
-          SP_TRY(sp_spans_reserve(s, 2));
-          s->v[s->n++] = (sp_span){b0, b1, cls};
-          if (tail.b0 < tail.b1) s->v[s->n++] = tail;
-          return SPARSA_OK;
-        }
+        if (cls > last->cls) return sp_push_stronger(s, qt, b0, b1, cls);
+        b0 = last->b1;
+        if (b0 >= b1) return SPARSA_OK;
       }
     }
   }
@@ -188,21 +241,34 @@ static int sp_merge_class(int in_a, int ca, int in_b, int cb, sp_merge_op op) {
   return (ca == SP_SPAN_CHECK || cb == SP_SPAN_CHECK) ? SP_SPAN_CHECK : SP_SPAN_PARTIAL;
 }
 
+/* Whether span b, after a, is appended as it is: it neither touches a run
+ * of its own class nor overlaps (sp_push would change nothing), and lies
+ * inside the key blocks. */
+static inline int sp_span_follows(const sp_span *a, const sp_span *b, int64_t num_kv_blocks) {
+  return (b->b0 > a->b1 || (b->b0 == a->b1 && b->cls != a->cls)) && b->b1 <= num_kv_blocks;
+}
+
 /* Pushes src[0..n) as they are, the first cut to start at x or later: the
  * pieces of a merge where the other region leaves each class unchanged
  * (an intersection inside a full span, a union outside the other's spans).
- * What sp_push would do, one compare per span where a span neither touches
- * nor overlaps the last one pushed. Room for n spans is reserved. */
+ * What sp_push would do; once a span is appended as it is, the spans after
+ * it that follow one another so (a region's own spans do) are copied in
+ * one step. Room for n spans is reserved. */
 static sparsa_status sp_push_spans(sp_spans *out, const sp_qtile *qt, const sp_span *src, int64_t n,
                                    int64_t x) {
+  const int64_t nkv = qt->t->num_kv_blocks;
   SP_TRY(sp_push(out, qt, sp_max64(src[0].b0, x), src[0].b1, (int)src[0].cls));
-  for (int64_t k = 1; k < n; k++) {
-    const sp_span *last = out->n > qt->base ? &out->v[out->n - 1] : NULL;
-    if (last != NULL && (src[k].b0 > last->b1 || (src[k].b0 == last->b1 && src[k].cls != last->cls)) &&
-        src[k].b1 <= qt->t->num_kv_blocks)
-      out->v[out->n++] = src[k];
-    else
+  for (int64_t k = 1; k < n;) {
+    if (out->n > qt->base && sp_span_follows(&out->v[out->n - 1], &src[k], nkv)) {
+      int64_t m = k + 1;
+      while (m < n && sp_span_follows(&src[m - 1], &src[m], nkv)) m++;
+      memcpy(out->v + out->n, src + k, (size_t)(m - k) * sizeof *src);
+      out->n += m - k;
+      k = m;
+    } else {
       SP_TRY(sp_push(out, qt, src[k].b0, src[k].b1, (int)src[k].cls));
+      k++;
+    }
   }
   return SPARSA_OK;
 }
@@ -426,6 +492,12 @@ static sparsa_status sp_column_runs(const sp_span_prep *pr, const sp_qtile *qt, 
 static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                      const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
+  int64_t qb = qt->q0 >> t->q_shift, bound;
+  if (pr->vslash_rows != NULL && (bound = sp_vslash_rows_bound(pr->vslash_rows, t, qb)) >= 0) {
+    SP_TRY(sp_spans_reserve(out, bound));
+    out->n += sp_vslash_rows_spans(pr->vslash_rows, t, qb, out->v + out->n);
+    return SPARSA_OK;
+  }
   int64_t mid = out->n;
   /* Listed columns up to P1 (causal): each one's block holds a visible pair;
    * a block whose every column is listed is checked, it may be full. */
@@ -469,9 +541,23 @@ static sparsa_status sp_vslash_spans(const sparsa_pattern *p, const sp_span_prep
 static sparsa_status sp_global_spans(const sparsa_pattern *p, const sp_span_prep *pr,
                                      const sp_qtile *qt, sp_spans *out) {
   const sp_tiling *t = qt->t;
-  int64_t rows_in = sp_index_count(&p->set_a, qt->P0, qt->P1);
+  int64_t rows_in = pr->rows_in[qt->q0 >> t->q_shift];
   if (rows_in == qt->P1 - qt->P0 + 1) return sp_push(out, qt, 0, t->num_kv_blocks, SP_SPAN_FULL);
-  if (rows_in == 0) return sp_column_runs(pr, qt, INT64_MAX, out);
+  /* No global row: the global columns' blocks, those before hull_end (the
+   * runs wholly before it as prepared, then the one it cuts, if any). */
+  if (rows_in == 0) {
+    if (out->n != qt->base)
+      return sp_column_runs(pr, qt, qt->hull_end >= t->num_kv_blocks ? INT64_MAX
+                                                                      : (qt->hull_end << t->kv_shift) - 1,
+                            out);
+    int64_t whole = pr->runs_ending_by[qt->hull_end];
+    SP_TRY(sp_spans_reserve(out, whole + 1));
+    memcpy(out->v + out->n, pr->run_span, (size_t)whole * sizeof(sp_span));
+    out->n += whole;
+    if (whole < pr->num_runs && pr->run_span[whole].b0 < qt->hull_end)
+      SP_TRY(sp_push(out, qt, pr->run_span[whole].b0, qt->hull_end, (int)pr->run_span[whole].cls));
+    return SPARSA_OK;
+  }
   /* A global row sees every block; blocks of global columns only are full. */
   int64_t prev = 0;
   for (int64_t r = 0; r < pr->num_runs; r++) {
@@ -622,13 +708,20 @@ static sparsa_status sp_combination_spans(const sparsa_pattern *p, const sp_span
                                           const sp_qtile *qt, sp_spans *out) {
   sp_merge_op op = p->kind == SPARSA_PATTERN_UNION ? SP_MERGE_UNION : SP_MERGE_INTERSECTION;
   int64_t base = out->n;
-  for (int32_t k = 0; k < p->num_parts; k++) {
+  sp_qtile sub = *qt;
+  /* An intersection's result does not depend on the order of its parts
+   * (its merge is symmetric and associative, block by block): it takes
+   * them in the prepared order, each within what the earlier ones left. */
+  for (int32_t n = 0; n < p->num_parts; n++) {
+    int32_t k = pr->part_order != NULL ? pr->part_order[n] : n;
     int64_t split = out->n;
-    sp_qtile sub = *qt;
     sub.base = split;
     SP_TRY(sp_spans_at(p->parts[k], &pr->parts[k], &sub, out));
-    if (k > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
-    if (op == SP_MERGE_INTERSECTION && out->n == base) break;
+    if (n > 0) SP_TRY(sp_merge_regions(out, qt, base, split, op));
+    if (op == SP_MERGE_INTERSECTION) {
+      if (out->n == base) break;
+      sub.hull_end = sp_min64(sub.hull_end, out->v[out->n - 1].b1);
+    }
   }
   return SPARSA_OK;
 }
@@ -665,6 +758,7 @@ static sp_qtile sp_qtile_at(const sp_tiling *t, int64_t qb, const sp_spans *out)
   qt.P0 = qt.q0 + t->g.off;
   qt.P1 = qt.q1 - 1 + t->g.off;
   qt.base = out->n;
+  qt.hull_end = t->num_kv_blocks;
   return qt;
 }
 

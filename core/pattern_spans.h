@@ -34,6 +34,7 @@ typedef struct sp_tiling {
   int64_t num_q_blocks, num_kv_blocks;
   int kv_shift; /* log2(block_kv): block sizes are powers of two, and shifts
                    keep divisions out of the inner loops */
+  int q_shift;  /* log2(block_q) */
   int direct;   /* merges piece by piece, without their shortcuts (the
                    reference the shortcuts are tested against) */
 } sp_tiling;
@@ -55,6 +56,9 @@ typedef struct sp_span_prep {
   int64_t num_runs;
   int64_t *run_start, *run_end;
   sp_span *run_span;
+  /* GLOBAL: the global rows of each query block, and for each key block b
+   * (0 .. num_kv_blocks) the number of runs ending at or before it. */
+  int64_t *rows_in, *runs_ending_by;
   /* VERTICAL_SLASH: the offsets as disjoint ascending segments [lo, hi]:
    * bands (long runs of consecutive offsets, whose blocks may be full) and
    * clusters (offsets at most block_q apart, whose diagonals cover one
@@ -62,8 +66,16 @@ typedef struct sp_span_prep {
   int64_t num_segments;
   int64_t *seg_lo, *seg_hi;
   uint8_t *seg_band;
+  /* VERTICAL_SLASH: its rows of full height from bitmaps, where query
+   * blocks span whole key blocks and the lists are long; NULL otherwise
+   * (and when building directly). */
+  struct sp_vslash_rows *vslash_rows;
   struct sp_span_prep *parts;
   int32_t num_parts;
+  /* INTERSECTION: the order its parts are taken in, those of O(1) spans
+   * per query block (causal, windows, dense) first, so that global tokens
+   * need list no column past the blocks those leave; NULL: as given. */
+  int32_t *part_order;
 } sp_span_prep;
 
 sparsa_status sp_span_prep_create(const sparsa_pattern *p, const sp_tiling *t,
@@ -77,6 +89,37 @@ sparsa_status sp_pattern_spans(const sparsa_pattern *p, const sp_span_prep *prep
                                const sp_tiling *t, int64_t qb, sp_spans *out);
 
 void sp_spans_free(sp_spans *s);
+
+/* Vertical-slash rows read from per-build bitmaps (pattern_vslash.c): the
+ * spans sp_pattern_spans gives, span for span, at a few word operations
+ * per 64 key blocks instead of a merge of every column run and diagonal
+ * segment in reach. */
+typedef struct sp_vslash_rows sp_vslash_rows;
+struct sp_block_run; /* block_list.h */
+
+/* *out is NULL where the merge is as cheap or the tiling does not fit
+ * (query blocks not whole key blocks). */
+sparsa_status sp_vslash_rows_create(const sparsa_pattern *p, const sp_tiling *t,
+                                    sp_vslash_rows **out);
+/* Whether the bitmaps give every row of the tiling (whole query and key
+ * blocks), so that the merge is never needed. */
+int sp_vslash_rows_cover_all(const sp_tiling *t);
+void sp_vslash_rows_free(sp_vslash_rows *v);
+/* At most how many spans query block qb has, or -1 where the bitmaps do
+ * not give its spans. */
+int64_t sp_vslash_rows_bound(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb);
+/* Writes the spans of query block qb (a bound >= 0) to out; returns their
+ * number. */
+int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
+                             sp_span *out);
+/* Whether no span of any row is CHECK, so that rows go to mask runs
+ * directly, one run per span (see sp_vslash_rows_runs). */
+int sp_vslash_rows_direct(const sp_vslash_rows *v);
+/* The runs of query block qb (a bound >= 0) that its spans give, written to
+ * out (struct sp_block_run, block_list.h), with its block and full-block
+ * counts; returns their number. */
+int64_t sp_vslash_rows_runs(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
+                            struct sp_block_run *out, int64_t *blocks, int64_t *full_blocks);
 
 /* How query block qb's runs follow from an earlier block's: every query i
  * of qb sees exactly the keys that query i - back * block_q sees, each

@@ -12,15 +12,19 @@
 static void sp_prep_release(sp_span_prep *p) {
   for (int32_t k = 0; k < p->num_parts; k++) sp_prep_release(&p->parts[k]);
   sp_free(p->parts);
+  sp_free(p->part_order);
   sp_free(p->block);
   sp_free(p->first_col);
   sp_free(p->cls);
   sp_free(p->run_start);
   sp_free(p->run_end);
   sp_free(p->run_span);
+  sp_free(p->rows_in);
+  sp_free(p->runs_ending_by);
   sp_free(p->seg_lo);
   sp_free(p->seg_hi);
   sp_free(p->seg_band);
+  sp_vslash_rows_free(p->vslash_rows);
 }
 
 void sp_span_prep_free(sp_span_prep *prep) {
@@ -49,7 +53,7 @@ static sparsa_status sp_prep_columns(sp_span_prep *p, const sp_index_set *cols,
     return sp_prep_oom("the column blocks");
   int64_t nb = 0;
   for (int64_t k = 0; k < n;) {
-    int64_t b = cols->v[k] / t->block_kv;
+    int64_t b = cols->v[k] >> t->kv_shift; /* block_kv is a power of two */
     int64_t end = sp_min64((b + 1) * t->block_kv, t->g.kv_len), count = 0;
     p->first_col[nb] = cols->v[k];
     while (k < n && cols->v[k] < end) count++, k++;
@@ -110,10 +114,55 @@ static sparsa_status sp_prep_offsets(sp_span_prep *p, const sp_index_set *o, con
   return SPARSA_OK;
 }
 
+/* Global tokens per query block (its rows' aligned positions) and, per key
+ * block, the column runs that end by it: the two lookups a query block
+ * makes, one walk each per build. */
+static sparsa_status sp_prep_global(sp_span_prep *p, const sp_index_set *tokens,
+                                    const sp_tiling *t) {
+  p->rows_in = sp_malloc(sp_mul_size((size_t)t->num_q_blocks + 1, sizeof(int64_t)));
+  p->runs_ending_by = sp_malloc(sp_mul_size((size_t)t->num_kv_blocks + 1, sizeof(int64_t)));
+  if (p->rows_in == NULL || p->runs_ending_by == NULL) return sp_prep_oom("the global lookups");
+  int64_t k = 0;
+  for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
+    int64_t P0 = qb * t->block_q + t->g.off;
+    int64_t P1 = sp_min64(qb * t->block_q + t->block_q, t->g.q_len) - 1 + t->g.off;
+    while (k < tokens->n && tokens->v[k] < P0) k++;
+    int64_t e = k;
+    while (e < tokens->n && tokens->v[e] <= P1) e++;
+    p->rows_in[qb] = e - k;
+  }
+  int64_t r = 0;
+  for (int64_t b = 0; b <= t->num_kv_blocks; b++) {
+    while (r < p->num_runs && p->run_span[r].b1 <= b) r++;
+    p->runs_ending_by[b] = r;
+  }
+  return SPARSA_OK;
+}
+
+/* Parts whose spans cost O(1) per query block whatever the lengths. */
+static int sp_bounded_part(const sparsa_pattern *p) {
+  switch (p->kind) {
+    case SPARSA_PATTERN_DENSE:
+    case SPARSA_PATTERN_NONE:
+    case SPARSA_PATTERN_CAUSAL:
+    case SPARSA_PATTERN_WINDOW:
+    case SPARSA_PATTERN_DILATED:
+    case SPARSA_PATTERN_SINK_WINDOW: return 1;
+    default: return 0;
+  }
+}
+
 static sparsa_status sp_prep_fill(sp_span_prep *prep, const sparsa_pattern *p, const sp_tiling *t) {
   switch (p->kind) {
-    case SPARSA_PATTERN_GLOBAL: return sp_prep_columns(prep, &p->set_a, t, SP_SPAN_FULL);
+    case SPARSA_PATTERN_GLOBAL:
+      SP_TRY(sp_prep_columns(prep, &p->set_a, t, SP_SPAN_FULL));
+      return sp_prep_global(prep, &p->set_a, t);
     case SPARSA_PATTERN_VERTICAL_SLASH:
+      if (!t->direct) {
+        SP_TRY(sp_vslash_rows_create(p, t, &prep->vslash_rows));
+        /* Rows the bitmaps do not give merge, from what follows. */
+        if (prep->vslash_rows != NULL && sp_vslash_rows_cover_all(t)) return SPARSA_OK;
+      }
       SP_TRY(sp_prep_columns(prep, &p->set_a, t, SP_SPAN_CHECK));
       return sp_prep_offsets(prep, &p->set_b, t);
     case SPARSA_PATTERN_UNION:
@@ -122,6 +171,19 @@ static sparsa_status sp_prep_fill(sp_span_prep *prep, const sparsa_pattern *p, c
       if (prep->parts == NULL) return sp_prep_oom("the parts");
       prep->num_parts = p->num_parts;
       for (int32_t k = 0; k < p->num_parts; k++) SP_TRY(sp_prep_fill(&prep->parts[k], p->parts[k], t));
+      /* Only global columns are cut to what the bounded parts leave; a
+       * few runs cost less than taking the parts out of order. */
+      int reorder = 0;
+      for (int32_t k = 0; k < p->num_parts; k++)
+        reorder |= p->parts[k]->kind == SPARSA_PATTERN_GLOBAL && prep->parts[k].num_runs > 8;
+      if (p->kind == SPARSA_PATTERN_INTERSECTION && reorder) {
+        prep->part_order = sp_malloc(sp_mul_size((size_t)p->num_parts, sizeof(int32_t)));
+        if (prep->part_order == NULL) return sp_prep_oom("the order of the parts");
+        int32_t n = 0;
+        for (int pass = 0; pass < 2; pass++)
+          for (int32_t k = 0; k < p->num_parts; k++)
+            if (sp_bounded_part(p->parts[k]) == (pass == 0)) prep->part_order[n++] = k;
+      }
       return SPARSA_OK;
     default: return SPARSA_OK;
   }

@@ -131,8 +131,10 @@ sparsa_status fault_scenario_masks(fault_results *r) {
     int32_t col[256];
     uint8_t full[256];
     double density = 0;
-    /* 120 tokens: the neighborhood grid is 10 x 12. */
-    test_mask_shape shape = {120, 120, 16, 32, SPARSA_ALIGN_BOTTOM_RIGHT};
+    /* 120 tokens: the neighborhood grid is 10 x 12. Vertical-slash rows
+     * come from bitmaps where query blocks are whole key blocks, the last
+     * (shorter) one from the merge: both are walked. */
+    test_mask_shape shape = {120, 120, kind == 7 ? 32 : 16, 32, SPARSA_ALIGN_BOTTOM_RIGHT};
     st = fs_make_pattern(kind, &heads[0]);
     if (st == SPARSA_OK) st = sparsa_pattern_create_causal(&heads[1]);
     if (st == SPARSA_OK)
