@@ -72,8 +72,9 @@ __device__ __forceinline__ void load_rows(uint16_t *dst, const uint16_t *src, in
 template <int D, int BN, bool BF16>
 __device__ __forceinline__ void pv_product(float (&o)[D / 2], const uint32_t (&p)[BN / 16][4],
                                            uint32_t v_addr) {
+  const uint32_t v_desc = desc_mnmajor_base<BN>(v_addr);
 #pragma unroll
-  for (int kk = 0; kk < BN / 16; kk++) wgmma_rs<D, BF16>(o, p[kk], desc_mnmajor<BN>(v_addr, kk));
+  for (int kk = 0; kk < BN / 16; kk++) wgmma_rs<D, BF16>(o, p[kk], desc_mnmajor(v_desc, kk));
 }
 
 /* Mask the scores the tile does not show: the entry's refinement bits
@@ -448,10 +449,11 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
 
   /* S = Q K^T over D / 16 k-steps, for the K tile in slot s. */
   auto qk_product = [&](uint32_t q_addr, int s) {
-    const uint32_t k_addr = smem_addr(k_ring + s * C::kTileBytes);
+    const uint32_t q_desc = desc_kmajor_base(q_addr);
+    const uint32_t k_desc = desc_kmajor_base(smem_addr(k_ring + s * C::kTileBytes));
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++)
-      wgmma_ss<BN, BF16>(sc, desc_kmajor<64>(q_addr, kk), desc_kmajor<BN>(k_addr, kk), kk > 0);
+      wgmma_ss<BN, BF16>(sc, desc_kmajor<64>(q_desc, kk), desc_kmajor<BN>(k_desc, kk), kk > 0);
   };
   uint32_t n_k = 0, n_v = 0; /* K tiles whose S was issued; V tiles whose P V was */
   bool pv_pending = false;   /* P V of the last tile of n_k is still to issue */

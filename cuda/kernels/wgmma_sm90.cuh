@@ -30,30 +30,41 @@ __device__ __forceinline__ int tile_offset(int row, int col) {
   return (col >> 6) * (ROWS * 64) + row * 64 + ((((col >> 3) & 7) ^ (row & 7)) << 3) + (col & 7);
 }
 
-/* Matrix descriptor: start address, leading and stride byte offsets (all
- * in 16-byte units) and the 128-byte swizzle mode (1 in bits 62-63). */
-__device__ __forceinline__ uint64_t make_desc(uint32_t smem_byte_addr, uint32_t lead_bytes,
-                                              uint32_t stride_bytes) {
-  return (uint64_t)((smem_byte_addr >> 4) & 0x3FFF) |
-         ((uint64_t)((lead_bytes >> 4) & 0x3FFF) << 16) |
-         ((uint64_t)((stride_bytes >> 4) & 0x3FFF) << 32) | (1ull << 62);
+/* Matrix descriptors, as two words. The high word holds the stride
+ * between 8-row groups (1024 bytes, in 16-byte units) and the 128-byte
+ * swizzle mode (1 in bits 62-63): the same for every operand here. The low
+ * word holds the start address and the leading byte offset (16-byte
+ * units). It is computed once per tile ("base") and each k-step adds a
+ * constant: tiles are 1024-byte aligned and shared memory ends below 2^18
+ * bytes, so the sum never carries out of the 14-bit address field. Built
+ * per step from the address instead, the shifts and masks came to about
+ * ten instructions per wgmma, issued between the products. */
+constexpr uint32_t kDescHigh = (1024u >> 4) | (1u << 30);
+
+__device__ __forceinline__ uint64_t desc_at(uint32_t base, uint32_t step) {
+  return ((uint64_t)kDescHigh << 32) | (base + step);
 }
 
-/* K-major operand (Q as A, K as B) of a ROWS-row tile, for the 16 columns
- * of k-step kk: 32 bytes per step inside a 64-column block, the next block
- * after four steps. The stride between 8-row groups is 1024 bytes; the
- * leading offset is unused by swizzled K-major layouts. */
+/* K-major operand (Q as A, K as B) of a ROWS-row tile; the leading offset
+ * is unused by swizzled K-major layouts. Step kk covers 16 columns: 32
+ * bytes inside a 64-column block, the next block after four steps. */
+__device__ __forceinline__ uint32_t desc_kmajor_base(uint32_t tile_addr) {
+  return (tile_addr >> 4) | ((16u >> 4) << 16);
+}
 template <int ROWS>
-__device__ __forceinline__ uint64_t desc_kmajor(uint32_t tile_addr, int kk) {
-  return make_desc(tile_addr + (kk >> 2) * (ROWS * 128) + (kk & 3) * 32, 16, 1024);
+__device__ __forceinline__ uint64_t desc_kmajor(uint32_t base, int kk) {
+  return desc_at(base, (uint32_t)(((kk >> 2) * (ROWS * 128) + (kk & 3) * 32) >> 4));
 }
 
-/* MN-major operand (V as B) of a ROWS-row tile, for rows 16 kk .. 16 kk + 15
- * (the k-step): the leading offset steps from one 64-column block to the
- * next along N, the stride from one group of 8 rows to the next along K. */
+/* MN-major operand (V as B) of a ROWS-row tile: the leading offset steps
+ * from one 64-column block to the next along N; step kk covers rows
+ * 16 kk .. 16 kk + 15 (the k-step). */
 template <int ROWS>
-__device__ __forceinline__ uint64_t desc_mnmajor(uint32_t tile_addr, int kk) {
-  return make_desc(tile_addr + kk * 16 * 128, ROWS * 128, 1024);
+__device__ __forceinline__ uint32_t desc_mnmajor_base(uint32_t tile_addr) {
+  return (tile_addr >> 4) | (((uint32_t)(ROWS * 128) >> 4) << 16);
+}
+__device__ __forceinline__ uint64_t desc_mnmajor(uint32_t base, int kk) {
+  return desc_at(base, (uint32_t)((kk * 16 * 128) >> 4));
 }
 
 __device__ __forceinline__ void wgmma_fence() {
