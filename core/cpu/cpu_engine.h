@@ -137,6 +137,7 @@ typedef struct sp_cpu_call {
 SP_CPU_DECLARE_KERNELS(generic)
 SP_CPU_DECLARE_KERNELS(avx2)
 SP_CPU_DECLARE_KERNELS(avx512)
+SP_CPU_DECLARE_KERNELS(avx512bf16)
 
 /* Builds the scratch layout and the balanced work list of a plan. */
 sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads,
