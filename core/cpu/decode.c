@@ -9,9 +9,11 @@
  * head) layout a slab of all heads is one contiguous run of memory. Per kv
  * head the arithmetic is the direct path of kernel_rows.h with the online
  * softmax of the prefill kernel, so both give the same results for the same
- * rows. float32 keys are read in place; other key types and partial slabs
- * are converted a slab at a time into a scratch that stays in L1. Values of
- * float32 and bf16 are read in place (bf16 widened in registers).
+ * rows. float32 keys are read in place, and so are bf16 keys on the
+ * avx512bf16 build, which multiplies them with bf16 q by vdpbf16ps; other
+ * key types and partial slabs are converted a slab at a time into a
+ * scratch that stays in L1. Values of float32 and bf16 are read in place
+ * (bf16 widened in registers, 32 at a time).
  *
  * Heads with their own masks may select different blocks: a block is
  * worked on for a kv head when any of its query heads selects it, and the
