@@ -52,8 +52,12 @@ static int sp_isa_runs_here(sp_cpu_isa isa) {
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
              __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#if defined(SPARSA_CPU_HAVE_AVX512BF16)
+    /* Only where the path is built: the compiler that built it knows the
+     * feature's name. */
     case SP_CPU_ISA_AVX512_BF16:
       return sp_isa_runs_here(SP_CPU_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
+#endif
 #endif
     default: return 0;
   }
