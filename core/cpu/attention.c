@@ -24,6 +24,86 @@
 #include "kernel_name.h"
 #include "kernel_rows.h"
 
+/* ---- bf16 products with vdpbf16ps (avx512_bf16) ------------------------- */
+
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+
+#define SP_ATTEND_BF16_DOT 1
+
+/* With bf16 inputs and avx512_bf16, S = Q K^T multiplies the bf16 values
+ * as they are stored: q rows keep their bits (in pairs of elements, an odd
+ * head dim padded with a zero), and a key panel holds pairs of dims per
+ * column, kp[dd][j] = (k[j][2dd], k[j][2dd + 1]) as one 32-bit lane, so one
+ * vdpbf16ps does two exact products and their sum per lane: the work of two
+ * float32 FMAs. Products of bf16 values are exact in float32, so the scores
+ * match the float32 path's to the order of the additions. */
+
+/* Key block -> kp[dd][j] (ld = cols 32-bit lanes), columns nk..nk_pad and
+ * the second half of an odd last pair zero. */
+SP_CPU_INLINE void sp_pack_key_pairs(const uint16_t *k, int64_t row_stride, int32_t nk,
+                                     int32_t nk_pad, int32_t dim, int32_t ld, uint32_t *kp) {
+  const int32_t pairs = (dim + 1) / 2, even = dim / 2;
+  for (int32_t j = 0; j < nk; j++) {
+    const uint16_t *row = k + j * row_stride;
+    for (int32_t dd = 0; dd < even; dd++)
+      kp[(int64_t)dd * ld + j] = (uint32_t)row[2 * dd] | (uint32_t)row[2 * dd + 1] << 16;
+    if (even < pairs) kp[(int64_t)even * ld + j] = row[2 * even];
+  }
+  if (nk < nk_pad)
+    for (int32_t dd = 0; dd < pairs; dd++)
+      memset(kp + (int64_t)dd * ld + nk, 0, (size_t)(nk_pad - nk) * sizeof(uint32_t));
+}
+
+/* s[rows][ld_s] = q[rows][2 * pairs] . kp[pairs][cols], register tiles of
+ * SP_CPU_MR rows by 32 (or 16) columns; q rows ld_q elements apart. */
+SP_CPU_INLINE void sp_gemm_qk_bf16(const uint16_t *q, int32_t ld_q, int32_t rows, int32_t pairs,
+                                   const uint32_t *kp, int32_t ld_kp, int32_t cols, float *s,
+                                   int32_t ld_s) {
+  for (int32_t i0 = 0; i0 < rows; i0 += SP_CPU_MR) {
+    const uint16_t *qa = q + (int64_t)i0 * ld_q;
+    int32_t j0 = 0;
+    for (; j0 + 2 * SP_CPU_NR <= cols; j0 += 2 * SP_CPU_NR) {
+      __m512 a0[SP_CPU_MR], a1[SP_CPU_MR];
+      for (int r = 0; r < SP_CPU_MR; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+      for (int32_t dd = 0; dd < pairs; dd++) {
+        const uint32_t *kr = kp + (int64_t)dd * ld_kp + j0;
+        const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kr);
+        const __m512bh k1 = (__m512bh)_mm512_loadu_si512(kr + SP_CPU_NR);
+        for (int r = 0; r < SP_CPU_MR; r++) {
+          uint32_t pair;
+          memcpy(&pair, qa + (int64_t)r * ld_q + 2 * dd, sizeof pair);
+          const __m512bh x = (__m512bh)_mm512_set1_epi32((int)pair);
+          a0[r] = _mm512_dpbf16_ps(a0[r], x, k0);
+          a1[r] = _mm512_dpbf16_ps(a1[r], x, k1);
+        }
+      }
+      for (int r = 0; r < SP_CPU_MR; r++) {
+        float *sr = s + (int64_t)(i0 + r) * ld_s + j0;
+        _mm512_storeu_ps(sr, a0[r]);
+        _mm512_storeu_ps(sr + SP_CPU_NR, a1[r]);
+      }
+    }
+    if (j0 < cols) {
+      __m512 a0[SP_CPU_MR];
+      for (int r = 0; r < SP_CPU_MR; r++) a0[r] = _mm512_setzero_ps();
+      for (int32_t dd = 0; dd < pairs; dd++) {
+        const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kp + (int64_t)dd * ld_kp + j0);
+        for (int r = 0; r < SP_CPU_MR; r++) {
+          uint32_t pair;
+          memcpy(&pair, qa + (int64_t)r * ld_q + 2 * dd, sizeof pair);
+          a0[r] = _mm512_dpbf16_ps(a0[r], (__m512bh)_mm512_set1_epi32((int)pair), k0);
+        }
+      }
+      for (int r = 0; r < SP_CPU_MR; r++) _mm512_storeu_ps(s + (int64_t)(i0 + r) * ld_s + j0, a0[r]);
+    }
+  }
+}
+
+#else
+#define SP_ATTEND_BF16_DOT 0
+#endif
+
 /* ---- one work item ------------------------------------------------------ */
 
 /* Row r of the tile is query row r % nq of head h0 + r / nq. */
@@ -67,11 +147,26 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
   const int64_t o_base = b * p->o_stride[0] + (seq->q_start + q0) * p->o_stride[1];
 
   const float score_mul = (float)((double)p->scale * SP_LOG2E);
+  /* bf16 with avx512_bf16: q rows as bf16 pairs (ld_q16 elements apart)
+   * and key panels of pairs, for vdpbf16ps (see sp_gemm_qk_bf16). */
+  const int bf16_dot = SP_ATTEND_BF16_DOT && dtype == SPARSA_DTYPE_BF16;
+  const int32_t pairs = (dim + 1) / 2, ld_q16 = 2 * pairs;
+  uint16_t *q16 = (uint16_t *)q;
   for (int32_t hh = 0; hh < heads; hh++)
-    for (int32_t i = 0; i < nq; i++)
-      sp_load_row(dtype, call->q, q_base + i * p->q_stride[1] + (int64_t)(h0 + hh) * p->q_stride[2],
-                  dim, q + ((int64_t)hh * nq + i) * dim);
-  if (rows_pad > rows) memset(q + (int64_t)rows * dim, 0, (size_t)(rows_pad - rows) * (size_t)dim * sizeof(float));
+    for (int32_t i = 0; i < nq; i++) {
+      const int64_t at = q_base + i * p->q_stride[1] + (int64_t)(h0 + hh) * p->q_stride[2];
+      const int64_t r = (int64_t)hh * nq + i;
+      if (bf16_dot) {
+        memcpy(q16 + r * ld_q16, (const uint16_t *)call->q + at, (size_t)dim * sizeof(uint16_t));
+        if (dim < ld_q16) q16[r * ld_q16 + dim] = 0;
+      } else {
+        sp_load_row(dtype, call->q, at, dim, q + r * dim);
+      }
+    }
+  if (bf16_dot && rows_pad > rows)
+    memset(q16 + (int64_t)rows * ld_q16, 0, (size_t)(rows_pad - rows) * (size_t)ld_q16 * sizeof(uint16_t));
+  else if (rows_pad > rows)
+    memset(q + (int64_t)rows * dim, 0, (size_t)(rows_pad - rows) * (size_t)dim * sizeof(float));
   for (int32_t r = 0; r < rows_pad; r++) {
     row_max[r] = -INFINITY;
     row_sum[r] = 0.0f;
@@ -99,9 +194,19 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
         kt_block = panels + (size_t)cur.block * panel_floats;
         v_block = kt_block + (size_t)dim * lay->cols;
       }
-      if (panels == NULL)
-        sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
-      sp_gemm_qk(q, rows_pad, dim, kt_block, lay->cols, nk_pad, s, ld_s);
+#if SP_ATTEND_BF16_DOT
+      if (bf16_dot) {
+        if (panels == NULL)
+          sp_pack_key_pairs((const uint16_t *)call->k + k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols,
+                            (uint32_t *)kt);
+        sp_gemm_qk_bf16(q16, ld_q16, rows_pad, pairs, (const uint32_t *)kt_block, lay->cols, nk_pad, s, ld_s);
+      } else
+#endif
+      {
+        if (panels == NULL)
+          sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
+        sp_gemm_qk(q, rows_pad, dim, kt_block, lay->cols, nk_pad, s, ld_s);
+      }
       if (!cur.full) {
         /* One tile of the shared pattern serves every stacked head. */
         sp_pattern_tile(pattern, &geom, q0, nq, k0, nk, visible, ld_s);
@@ -157,7 +262,14 @@ void SP_CPU_KERNEL(sp_cpu_pack_panel)(const sp_cpu_call *call, int32_t seq_index
   const int64_t k_off = b * p->k_stride[0] + (seq->kv_start + k0) * p->k_stride[1] + kv_head * p->k_stride[2];
   const int64_t v_off = b * p->v_stride[0] + (seq->kv_start + k0) * p->v_stride[1] + kv_head * p->v_stride[2];
   float *row_buf = (float *)(scratch + lay->row);
-  sp_pack_keys(p->dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, p->head_dim, lay->cols, panel, row_buf);
+#if SP_ATTEND_BF16_DOT
+  /* The kernel of this build reads bf16 key panels as pairs. */
+  if (p->dtype == SPARSA_DTYPE_BF16)
+    sp_pack_key_pairs((const uint16_t *)call->k + k_off, p->k_stride[1], nk, nk_pad, p->head_dim,
+                      lay->cols, (uint32_t *)panel);
+  else
+#endif
+    sp_pack_keys(p->dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, p->head_dim, lay->cols, panel, row_buf);
   sp_pack_values(p->dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, p->v_head_dim, lay->v_cols,
                  panel + (size_t)p->head_dim * lay->cols);
 }

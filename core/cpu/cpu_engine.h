@@ -86,7 +86,7 @@ typedef struct sp_cpu_decode {
   int64_t *merges;         /* their seq * 2^32 + q_block */
   sp_block_csr *views;     /* num_lists: each plan list's per-block view */
   /* Scratch of one thread, offsets in bytes (like sp_cpu_scratch_layout). */
-  size_t q, s, acc, row_max, row_sum, visible, kbuf, vbuf, cursor, end, active, ahead, bytes;
+  size_t q, s, acc, row_max, row_sum, visible, kbuf, vbuf, cursor, end, active, ahead, fetched, bytes;
 } sp_cpu_decode;
 
 typedef struct sp_cpu_plan {
@@ -137,6 +137,7 @@ typedef struct sp_cpu_call {
 SP_CPU_DECLARE_KERNELS(generic)
 SP_CPU_DECLARE_KERNELS(avx2)
 SP_CPU_DECLARE_KERNELS(avx512)
+SP_CPU_DECLARE_KERNELS(avx512bf16)
 
 /* Builds the scratch layout and the balanced work list of a plan. */
 sparsa_status sp_cpu_schedule_build(const sparsa_plan *plan, int32_t num_threads,

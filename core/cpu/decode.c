@@ -9,9 +9,11 @@
  * head) layout a slab of all heads is one contiguous run of memory. Per kv
  * head the arithmetic is the direct path of kernel_rows.h with the online
  * softmax of the prefill kernel, so both give the same results for the same
- * rows. float32 keys are read in place; other key types and partial slabs
- * are converted a slab at a time into a scratch that stays in L1. Values of
- * float32 and bf16 are read in place (bf16 widened in registers).
+ * rows. float32 keys are read in place, and so are bf16 keys on the
+ * avx512bf16 build, which multiplies them with bf16 q by vdpbf16ps; other
+ * key types and partial slabs are converted a slab at a time into a
+ * scratch that stays in L1. Values of float32 and bf16 are read in place
+ * (bf16 widened in registers, 32 at a time).
  *
  * Heads with their own masks may select different blocks: a block is
  * worked on for a kv head when any of its query heads selects it, and the
@@ -37,6 +39,48 @@ SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf
   return *(const sp_f32xN *)((const float *)base + at);
 }
 
+/* 2 * SP_CPU_NR bf16 values as SP_CPU_NR pairs: one load and two integer
+ * operations widen them all (the bf16 bits are the high half of a float32),
+ * the even-indexed values into *even and the odd ones into *odd. */
+typedef uint32_t sp_u32xN_u2 __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(2)));
+
+SP_CPU_INLINE void sp_load_bf16_pairs(const uint16_t *at, sp_f32xN *even, sp_f32xN *odd) {
+  const sp_u32xN_u2 pairs = *(const sp_u32xN_u2 *)at;
+  *even = (sp_f32xN)(pairs << 16);
+  *odd = (sp_f32xN)(pairs & 0xffff0000u);
+}
+
+/* The bf16 form of the loop below for 2 * SP_CPU_NR columns: accumulators
+ * of the even and of the odd columns, split from the accumulator rows on
+ * the way in and interleaved back on the way out (once per slab, not per
+ * value row). */
+SP_CPU_INLINE void sp_decode_values_bf16_cols(const float *p, int32_t ld_p, const int R, int32_t nk,
+                                              const uint16_t *v, int64_t ld_v, float *acc,
+                                              int32_t ld_acc) {
+  sp_f32xN ev[SP_CPU_DIRECT_ROWS], od[SP_CPU_DIRECT_ROWS];
+  for (int r = 0; r < R; r++) {
+    const sp_f32xN lo = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc);
+    const sp_f32xN hi = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + SP_CPU_NR);
+    ev[r] = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    od[r] = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  }
+  for (int32_t j = 0; j < nk; j++) {
+    sp_f32xN ve, vo;
+    sp_load_bf16_pairs(v + j * ld_v, &ve, &vo);
+    for (int r = 0; r < R; r++) {
+      const float w = p[(int64_t)r * ld_p + j];
+      ev[r] += w * ve;
+      od[r] += w * vo;
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    *(sp_f32xN *)(acc + (int64_t)r * ld_acc) =
+        __builtin_shufflevector(ev[r], od[r], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    *(sp_f32xN *)(acc + (int64_t)r * ld_acc + SP_CPU_NR) =
+        __builtin_shufflevector(ev[r], od[r], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  }
+}
+
 /* acc[r] += sum_j p[r][j] v[j] for R rows (constant after inlining), v
  * rows ld_v elements apart from element offset off, cols a multiple of
  * 2 * SP_CPU_NR or of SP_CPU_NR. */
@@ -44,6 +88,10 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
                                          const void *v, int64_t off, int64_t ld_v, const int bf16,
                                          int32_t cols, float *acc, int32_t ld_acc) {
   int32_t c0 = 0;
+  if (bf16) {
+    for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR)
+      sp_decode_values_bf16_cols(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
+  }
   for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
     sp_f32xN a0[SP_CPU_DIRECT_ROWS], a1[SP_CPU_DIRECT_ROWS];
     for (int r = 0; r < R; r++) {
@@ -101,6 +149,48 @@ SP_CPU_INLINE void sp_decode_values(const float *p, int32_t ld_p, int32_t rows, 
 #define SP_DECODE_VALUES_IN_PLACE 1
 #else
 #define SP_DECODE_VALUES_IN_PLACE 0
+#endif
+
+/* ---- bf16 keys straight from memory (avx512_bf16) ----------------------- */
+
+#if defined(__AVX512BF16__) && defined(SP_CPU_HAVE_SHUFFLE)
+#include <immintrin.h>
+
+#define SP_DECODE_BF16_DOT 1
+
+/* s[r][j] = q[r] . k[j] for the SP_CPU_NR keys of a slab, q and k both
+ * bf16 as stored (q rows dim elements apart, k rows ld_k apart). One
+ * vdpbf16ps multiplies 32 pairs exactly and adds them into 16 float32
+ * lanes, so the keys need no widening and half the instructions of the
+ * float32 products; the lanes of each key fold as in sp_scores_direct. A
+ * head dim that is not a multiple of 32 ends with masked loads, whose
+ * zeros add nothing. */
+SP_CPU_INLINE void sp_scores_bf16(const uint16_t *k, int64_t ld_k, const uint16_t *q, int32_t rows,
+                                  int32_t dim, float *s, int32_t ld_s) {
+  const int32_t full = dim / 32 * 32;
+  const __mmask32 tail = (__mmask32)((1ull << (dim - full)) - 1);
+  for (int32_t r = 0; r < rows; r++) {
+    const uint16_t *qr = q + (int64_t)r * dim;
+    __m512 part[SP_CPU_NR];
+    for (int j = 0; j < SP_CPU_NR; j++) part[j] = _mm512_setzero_ps();
+    for (int32_t d0 = 0; d0 < full; d0 += 32) {
+      const __m512bh qv = (__m512bh)_mm512_loadu_si512(qr + d0);
+      for (int j = 0; j < SP_CPU_NR; j++)
+        part[j] = _mm512_dpbf16_ps(part[j], qv, (__m512bh)_mm512_loadu_si512(k + j * ld_k + d0));
+    }
+    if (tail != 0) {
+      const __m512bh qv = (__m512bh)_mm512_maskz_loadu_epi16(tail, qr + full);
+      for (int j = 0; j < SP_CPU_NR; j++)
+        part[j] = _mm512_dpbf16_ps(part[j], qv, (__m512bh)_mm512_maskz_loadu_epi16(tail, k + j * ld_k + full));
+    }
+    sp_f32xN lanes[SP_CPU_NR];
+    for (int j = 0; j < SP_CPU_NR; j++) lanes[j] = (sp_f32xN)part[j];
+    sp_sum_lanes16(lanes, s + (int64_t)r * ld_s);
+  }
+}
+
+#else
+#define SP_DECODE_BF16_DOT 0
 #endif
 
 /* ---- one item -------------------------------------------------------------- */
@@ -187,12 +277,23 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
   int64_t *end = (int64_t *)(scratch + d->end);
   int32_t *active = (int32_t *)(scratch + d->active);
   int64_t *ahead = (int64_t *)(scratch + d->ahead);
+  int64_t *fetched = (int64_t *)(scratch + d->fetched);
+  for (int32_t g = 0; g < p->kv_heads; g++) fetched[g] = -1;
 
+  /* bf16 on a processor with its dot product: q and k stay bf16 and the
+   * scores come from vdpbf16ps (q keeps its bits, in the q scratch). */
+  const int bf16_dot = SP_DECODE_BF16_DOT && dtype == SPARSA_DTYPE_BF16;
+  uint16_t *q16 = (uint16_t *)q;
   const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1];
   for (int32_t h = 0; h < p->q_heads; h++)
-    for (int32_t i = 0; i < nq; i++)
-      sp_load_row(dtype, call->q, q_base + i * p->q_stride[1] + (int64_t)h * p->q_stride[2], dim,
-                  q + ((int64_t)h * nq + i) * dim);
+    for (int32_t i = 0; i < nq; i++) {
+      const int64_t at = q_base + i * p->q_stride[1] + (int64_t)h * p->q_stride[2];
+      const int64_t row = (int64_t)h * nq + i;
+      if (bf16_dot)
+        memcpy(q16 + row * dim, (const uint16_t *)call->q + at, (size_t)dim * sizeof(uint16_t));
+      else
+        sp_load_row(dtype, call->q, at, dim, q + row * dim);
+    }
   for (int32_t r = 0; r < rows; r++) {
     row_max[r] = -INFINITY;
     row_sum[r] = 0.0f;
@@ -241,16 +342,22 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
       /* The block each kv head works on next: its rows are requested a
        * slab at a time while this block is worked on, so that sparse
        * selections, which the hardware prefetchers cannot guess, still
-       * arrive ahead of use. */
+       * arrive ahead of use. Each block is requested once: with sparse
+       * selections most steps serve one or two kv heads, and the others'
+       * next blocks, many steps away, would otherwise be requested again
+       * at every step (thousands of prefetch instructions a step, most of
+       * the kernel's time at 10% density). */
       for (int32_t g = 0; g < p->kv_heads; g++) {
-        ahead[g] = INT64_MAX;
+        int64_t next = INT64_MAX;
         for (int32_t hh = 0; hh < group; hh++) {
           const int32_t mh = mask_heads == 1 ? 0 : g * group + hh;
           int64_t c = cursor[mh];
           if (c < end[mh] && list->col[c] == kb) c++;
-          if (c < end[mh] && list->col[c] < ahead[g]) ahead[g] = list->col[c];
+          if (c < end[mh] && list->col[c] < next) next = list->col[c];
           if (mask_heads == 1) break;
         }
+        ahead[g] = next != fetched[g] ? next : INT64_MAX;
+        fetched[g] = next;
       }
 
       /* Scores, slab by slab over all active kv heads. */
@@ -267,6 +374,25 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
           const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
           const float *qg = q + (int64_t)g * kv_rows * dim;
           float *sg = s + (int64_t)g * kv_rows * ld_s + j0;
+#if SP_DECODE_BF16_DOT
+          if (bf16_dot) {
+            const uint16_t *kr = (const uint16_t *)call->k + off;
+            int64_t ld_k = p->k_stride[1];
+            if (n < SP_CPU_NR) {
+              /* The slab past the end of the keys: its rows into scratch,
+               * the missing ones zero. */
+              uint16_t *kb16 = (uint16_t *)kbuf;
+              for (int32_t j = 0; j < SP_CPU_NR; j++) {
+                if (j < n) memcpy(kb16 + (int64_t)j * dim, kr + j * ld_k, (size_t)dim * sizeof(uint16_t));
+                else memset(kb16 + (int64_t)j * dim, 0, (size_t)dim * sizeof(uint16_t));
+              }
+              kr = kb16;
+              ld_k = dim;
+            }
+            sp_scores_bf16(kr, ld_k, q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, sg, ld_s);
+            continue;
+          }
+#endif
           if (in_place_keys && n == SP_CPU_NR) {
             sp_scores_direct((const float *)call->k + off, p->k_stride[1], SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
           } else {

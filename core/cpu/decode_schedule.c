@@ -58,6 +58,7 @@ static void sp_decode_layout(const sparsa_plan *plan, sp_cpu_decode *d) {
   SP_CARVE(end, (size_t)plan->num_mask_heads * sizeof(int64_t));
   SP_CARVE(active, (size_t)p->kv_heads * sizeof(int32_t));
   SP_CARVE(ahead, (size_t)p->kv_heads * sizeof(int64_t));
+  SP_CARVE(fetched, (size_t)p->kv_heads * sizeof(int64_t));
 #undef SP_CARVE
   d->bytes = at;
   d->slot_bytes = sp_round64(rows * v_cols * f) + sp_round64(2 * rows * f);

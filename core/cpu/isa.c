@@ -11,7 +11,8 @@
 #include "../error.h"
 #include "cpu_engine.h"
 
-static const char *const sp_isa_names[SP_CPU_ISA_COUNT] = {"generic", "avx2", "avx512"};
+static const char *const sp_isa_names[SP_CPU_ISA_COUNT] = {"generic", "avx2", "avx512",
+                                                                 "avx512bf16"};
 
 /* The paths compiled into this library (cpu/kernels.cmake defines a
  * SPARSA_CPU_HAVE_* macro for each). */
@@ -31,6 +32,11 @@ static const sp_cpu_kernels *const sp_isa_tables[SP_CPU_ISA_COUNT] = {
 #else
     NULL,
 #endif
+#if defined(SPARSA_CPU_HAVE_AVX512BF16)
+    &sp_cpu_kernels_avx512bf16,
+#else
+    NULL,
+#endif
 };
 
 /* Whether the processor (and the operating system, which must save the
@@ -46,6 +52,12 @@ static int sp_isa_runs_here(sp_cpu_isa isa) {
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
              __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#if defined(SPARSA_CPU_HAVE_AVX512BF16)
+    /* Only where the path is built: the compiler that built it knows the
+     * feature's name. */
+    case SP_CPU_ISA_AVX512_BF16:
+      return sp_isa_runs_here(SP_CPU_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
+#endif
 #endif
     default: return 0;
   }
@@ -78,10 +90,12 @@ sparsa_status sp_cpu_isa_choose(sp_cpu_isa *out) {
                      "SPARSA_CPU_ISA=%s: this build of the library has no %s kernels", want, want);
     if (!sp_isa_runs_here((sp_cpu_isa)i))
       return sp_fail(SPARSA_ERR_UNSUPPORTED, "SPARSA_CPU_ISA=%s: this processor lacks %s", want,
-                     i == SP_CPU_ISA_AVX512 ? "AVX-512 (F, BW, VL, DQ)" : "AVX2 and FMA");
+                     i == SP_CPU_ISA_AVX512_BF16 ? "AVX-512 with AVX512_BF16"
+                     : i == SP_CPU_ISA_AVX512    ? "AVX-512 (F, BW, VL, DQ)"
+                                                 : "AVX2 and FMA");
     *out = (sp_cpu_isa)i;
     return SPARSA_OK;
   }
   return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
-                 "SPARSA_CPU_ISA=%s: expected avx512, avx2, generic or auto", want);
+                 "SPARSA_CPU_ISA=%s: expected avx512bf16, avx512, avx2, generic or auto", want);
 }

@@ -1,7 +1,7 @@
 /* Names of the kernel functions in one instruction-set build: the build
- * defines SP_CPU_ISA_SUFFIX (avx512, avx2 or generic) and every kernel
+ * defines SP_CPU_ISA_SUFFIX (avx512bf16, avx512, avx2 or generic) and every kernel
  * definition goes through SP_CPU_KERNEL(name), giving name_avx512 and so
- * on, so that the three builds link into one library side by side. */
+ * on, so that the builds link into one library side by side. */
 #ifndef SPARSA_CPU_KERNEL_NAME_H
 #define SPARSA_CPU_KERNEL_NAME_H
 

@@ -24,12 +24,20 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND
   list(APPEND SPARSA_CPU_ISAS avx2 avx512)
   set(SPARSA_CPU_ISA_FLAGS_avx2 -mavx2 -mfma)
   set(SPARSA_CPU_ISA_FLAGS_avx512 -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq)
+  # AVX-512 plus the bf16 dot product (vdpbf16ps): bf16 inputs are
+  # multiplied as they are stored, two products per lane and instruction.
+  include(CheckCCompilerFlag)
+  check_c_compiler_flag(-mavx512bf16 SPARSA_CC_HAS_AVX512BF16)
+  if(SPARSA_CC_HAS_AVX512BF16)
+    list(APPEND SPARSA_CPU_ISAS avx512bf16)
+    set(SPARSA_CPU_ISA_FLAGS_avx512bf16 ${SPARSA_CPU_ISA_FLAGS_avx512} -mavx512bf16)
+  endif()
 endif()
 
 # A subset can be asked for (the sanitizer trees build one path: compiling
 # instrumented kernels is most of their build time).
 set(SPARSA_CPU_KERNEL_ISAS "" CACHE STRING
-    "CPU kernel paths to build, a subset of generic;avx2;avx512 (empty: all the target has)")
+    "CPU kernel paths to build, a subset of generic;avx2;avx512;avx512bf16 (empty: all the target has)")
 if(SPARSA_CPU_KERNEL_ISAS)
   set(wanted "")
   foreach(isa ${SPARSA_CPU_KERNEL_ISAS})

@@ -61,7 +61,7 @@ def check_info(exe, work):
     # names otherwise (generic always runs).
     paths = info["cpu"]["kernel_paths"]
     assert paths["generic"] is True, paths
-    best = next(name for name in ["avx512", "avx2", "generic"] if paths[name])
+    best = next(name for name in ["avx512bf16", "avx512", "avx2", "generic"] if paths[name])
     assert info["cpu"]["kernel_path"] == best, info["cpu"]
     env = dict(os.environ, SPARSA_CPU_ISA="generic")
     proc = subprocess.run([exe, "info", "--json"], capture_output=True, text=True, env=env,
