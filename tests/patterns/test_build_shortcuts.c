@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "block_list.h"
+#include "list_compare.h"
 #include "pattern_spans.h"
 #include "reference/ref_membership.h"
 
@@ -59,25 +60,6 @@ static ref_pattern *random_neighborhood_on(uint64_t *rng, int32_t dims, const in
     nb.causal[a] = ref_rng_range(rng, 0, 3) == 0;
   }
   return ref_pattern_neighborhood(&nb);
-}
-
-static void compare_lists(const sp_block_list *a, const sp_block_list *b, const char *what) {
-  ck_assert_int_eq(a->num_q_blocks, b->num_q_blocks);
-  ck_assert_int_eq(a->num_kv_blocks, b->num_kv_blocks);
-  int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t n = a->run_ptr[r + 1] - a->run_ptr[r];
-    int same = n == b->run_ptr[r + 1] - b->run_ptr[r] &&
-               memcmp(a->runs + a->run_ptr[r], b->runs + b->run_ptr[r], (size_t)n * sizeof *a->runs) == 0;
-    ck_assert_msg(same, "%s: head %lld q block %lld: %lld runs with the shortcuts, %lld without, or "
-                  "they differ", what, (long long)(r / a->num_q_blocks),
-                  (long long)(r % a->num_q_blocks), (long long)n,
-                  (long long)(b->run_ptr[r + 1] - b->run_ptr[r]));
-    ck_assert_msg(a->row_ptr[r + 1] == b->row_ptr[r + 1], "%s: row %lld: block counts differ", what,
-                  (long long)r);
-  }
-  ck_assert_int_eq(a->num_full, b->num_full);
-  ck_assert_int_eq(a->num_partial, b->num_partial);
 }
 
 START_TEST(shortcuts_change_nothing) {
@@ -143,7 +125,7 @@ START_TEST(shortcuts_change_nothing) {
                   "%s: %s", what, sparsa_last_error());
     ck_assert_msg(sp_block_list_build_direct(of_head, heads, &g, block_q, block_kv, &direct) == SPARSA_OK,
                   "%s: %s", what, sparsa_last_error());
-    compare_lists(&fast, &direct, what);
+    list_compare_runs(&fast, &direct, what, "with the shortcuts", "without");
     sp_tiling t = sp_tiling_make(&g, block_q, block_kv);
     for (int32_t h = 0; h < heads; h++)
       for (int64_t qb = 0; qb < t.num_q_blocks; qb++) {

@@ -20,6 +20,7 @@
 
 #include "block_list.h"
 #include "common/test_main.h"
+#include "list_compare.h"
 #include "mask_check.h"
 #include "pattern_spans.h"
 #include "reference/ref_membership.h"
@@ -52,35 +53,6 @@ static ref_pattern *random_tiles(uint64_t *rng, int64_t q_len, int64_t kv_len, i
   free(row_ptr);
   free(col);
   return p;
-}
-
-/* Same blocks and classes in every row. Runs may split differently: the
- * tile rows keep one run per tile and class, the spans join neighbours. */
-static void compare_lists(const sp_block_list *a, const sp_block_list *b, const char *what) {
-  ck_assert_int_eq(a->num_q_blocks, b->num_q_blocks);
-  int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t n = a->row_ptr[r + 1] - a->row_ptr[r];
-    ck_assert_msg(n == b->row_ptr[r + 1] - b->row_ptr[r],
-                  "%s: q block %lld: %lld blocks from the tiles, %lld from the spans", what,
-                  (long long)r, (long long)n, (long long)(b->row_ptr[r + 1] - b->row_ptr[r]));
-    int32_t *col_a = malloc((size_t)(n + 1) * sizeof *col_a), *col_b = malloc((size_t)(n + 1) * sizeof *col_b);
-    uint8_t *full_a = malloc((size_t)n + 1), *full_b = malloc((size_t)n + 1);
-    ck_assert(col_a != NULL && col_b != NULL && full_a != NULL && full_b != NULL);
-    sp_block_list_expand(a, a->run_ptr[r], a->run_ptr[r + 1], col_a, full_a);
-    sp_block_list_expand(b, b->run_ptr[r], b->run_ptr[r + 1], col_b, full_b);
-    for (int64_t k = 0; k < n; k++)
-      ck_assert_msg(col_a[k] == col_b[k] && full_a[k] == full_b[k],
-                    "%s: q block %lld, entry %lld: block %d %s from the tiles, %d %s from the spans",
-                    what, (long long)r, (long long)k, (int)col_a[k], full_a[k] ? "full" : "partial",
-                    (int)col_b[k], full_b[k] ? "full" : "partial");
-    free(col_a);
-    free(col_b);
-    free(full_a);
-    free(full_b);
-  }
-  ck_assert_int_eq(a->num_full, b->num_full);
-  ck_assert_int_eq(a->num_partial, b->num_partial);
 }
 
 START_TEST(tile_rows_match_spans) {
@@ -125,7 +97,7 @@ START_TEST(tile_rows_match_spans) {
                   what, sparsa_last_error());
     ck_assert_msg(sp_block_list_build_direct(heads, 1, &g, block_q, block_kv, &direct) == SPARSA_OK,
                   "%s: %s", what, sparsa_last_error());
-    compare_lists(&fast, &direct, what);
+    list_compare_blocks(&fast, &direct, what, "from the tiles", "from the spans");
     partial += fast.num_partial;
     sp_block_list_free(&fast);
     sp_block_list_free(&direct);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "block_list.h"
+#include "list_compare.h"
 #include "common/test_main.h"
 #include "mask_check.h"
 #include "pattern_spans.h"
@@ -67,25 +68,6 @@ static int64_t random_list(uint64_t *rng, int64_t range, int64_t block, int64_t 
     out[r] = tmp;
   }
   return n;
-}
-
-static void compare_lists(const sp_block_list *a, const sp_block_list *b, const char *what) {
-  ck_assert_int_eq(a->num_q_blocks, b->num_q_blocks);
-  ck_assert_int_eq(a->num_kv_blocks, b->num_kv_blocks);
-  int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t n = a->run_ptr[r + 1] - a->run_ptr[r];
-    int same = n == b->run_ptr[r + 1] - b->run_ptr[r] &&
-               memcmp(a->runs + a->run_ptr[r], b->runs + b->run_ptr[r], (size_t)n * sizeof *a->runs) == 0;
-    ck_assert_msg(same, "%s: head %lld q block %lld: %lld runs from the bitmaps, %lld from the merge, "
-                  "or they differ", what, (long long)(r / a->num_q_blocks),
-                  (long long)(r % a->num_q_blocks), (long long)n,
-                  (long long)(b->run_ptr[r + 1] - b->run_ptr[r]));
-    ck_assert_msg(a->row_ptr[r + 1] == b->row_ptr[r + 1], "%s: row %lld: block counts differ", what,
-                  (long long)r);
-  }
-  ck_assert_int_eq(a->num_full, b->num_full);
-  ck_assert_int_eq(a->num_partial, b->num_partial);
 }
 
 /* The rule, token by token, from lookup tables of the lists. */
@@ -197,7 +179,7 @@ START_TEST(bitmaps_match_merge_and_rule) {
                   "%s: %s", what, sparsa_last_error());
     ck_assert_msg(sp_block_list_build_direct(of_head, heads, &g, block_q, block_kv, &merged) == SPARSA_OK,
                   "%s: %s", what, sparsa_last_error());
-    compare_lists(&fast, &merged, what);
+    list_compare_runs(&fast, &merged, what, "from the bitmaps", "from the merge");
     sp_tiling t = sp_tiling_make(&g, block_q, block_kv);
     int64_t from_bitmaps = rows_from_bitmaps(lib[0], &t);
     bitmap_rows += from_bitmaps;
@@ -268,7 +250,8 @@ START_TEST(long_and_short_lists) {
       sp_block_list fast, merged;
       ck_assert_int_eq(sp_block_list_build(heads, 1, &g, 64, 64, &fast), SPARSA_OK);
       ck_assert_int_eq(sp_block_list_build_direct(heads, 1, &g, 64, 64, &merged), SPARSA_OK);
-      compare_lists(&fast, &merged, variant == 0 ? "1000 columns and diagonals" : "one of each");
+      list_compare_runs(&fast, &merged, variant == 0 ? "1000 columns and diagonals" : "one of each",
+                        "from the bitmaps", "from the merge");
       if (variant == 1) {
         brute b = {q_len, kv_len, g.off, calloc((size_t)kv_len, 1), calloc((size_t)(q_len + kv_len), 1)};
         b.col[cols[0]] = 1;
