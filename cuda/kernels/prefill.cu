@@ -18,6 +18,7 @@
 
 #include "kernel_args.h"
 #include "mma_sm80.cuh"
+#include "row_entries.cuh"
 
 namespace spc {
 
@@ -75,18 +76,10 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
   const uint16_t *v = static_cast<const uint16_t *>(a.v) + seq.v_base + (int64_t)kv_head * a.st.v_head;
 
   /* The row's key blocks: entries [e_begin, e_end), each block_kv / kBN tiles. */
-  int64_t e_begin = 0, e_end = 0;
-  const int32_t *cols = nullptr;
-  const int32_t *entry_bits = nullptr;
-  if (seq.list >= 0) {
-    const spc_dev_list L = a.lists[seq.list];
-    const int mask_head = L.num_heads == 1 ? 0 : head;
-    int64_t row = (int64_t)mask_head * L.num_q_blocks + q0 / a.block_q;
-    e_begin = L.row_ptr[row];
-    e_end = L.row_ptr[row + 1];
-    cols = L.col;
-    entry_bits = L.bits;
-  }
+  const RowEntries row = row_entries(a, seq, head, q0);
+  const int64_t e_begin = row.begin, e_end = row.end;
+  const int32_t *cols = row.cols;
+  const int32_t *entry_bits = row.bits;
   const int sub_tiles = a.block_kv / kBN;
   const int num_tiles = (int)(e_end - e_begin) * sub_tiles;
   auto tile_start = [&](int i) -> int {
