@@ -19,6 +19,7 @@
  * idles half the card. */
 #include "cuda_estimate.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +60,12 @@ static double spc_now_ms(void) {
 }
 
 static void spc_stages_start(spc_stages *st) {
-  static int on = -1;
+  static atomic_int read_once = -1; /* estimates may run on several threads */
+  int on = atomic_load_explicit(&read_once, memory_order_relaxed);
   if (on < 0) {
     const char *v = getenv("SPARSA_CUDA_ESTIMATE_STAGES");
     on = v != NULL && v[0] == '1';
+    atomic_store_explicit(&read_once, on, memory_order_relaxed);
   }
   memset(st, 0, sizeof *st);
   st->on = on;
