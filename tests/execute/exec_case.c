@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/test_setup.h"
 
@@ -534,4 +535,23 @@ done:
   free(workspace);
   exec_case_free(&ec);
   return ok;
+}
+
+int exec_case_run_counted(sparsa_context *ctx, const exec_config *c, const char *title,
+                          int64_t *failures, int64_t max_reports) {
+  char why[1024] = "";
+  if (exec_case_run(ctx, c, why, sizeof why)) return 1;
+  if (*failures < max_reports) {
+    fprintf(stderr, "%s\n", title);
+    exec_config_print(c, stderr);
+    fprintf(stderr, "  %s\n", why);
+  }
+  (*failures)++;
+  return 0;
+}
+
+uint64_t exec_base_seed(void) {
+  const char *env = getenv("SPARSA_TEST_SEED");
+  if (env != NULL && env[0] != '\0') return strtoull(env, NULL, 0);
+  return (uint64_t)time(NULL);
 }

@@ -90,8 +90,17 @@ int exec_case_visible(void *user, int32_t batch, int32_t head, int64_t i, int64_
 int exec_case_check(const exec_case *ec, const void *out, const float *lse, char *why,
                     size_t why_len);
 
-/* Creates mask and plan on ctx, executes once, checks. On failure prints
- * the configuration and reason to stderr and returns 0. */
+/* Creates mask and plan on ctx, executes once, checks. Returns 1 when it
+ * passes, else writes the reason into why and returns 0. */
 int exec_case_run(sparsa_context *ctx, const exec_config *c, char *why, size_t why_len);
+
+/* exec_case_run for a suite of many cases: a failure adds one to
+ * *failures and, for the first max_reports failures, prints `title`, the
+ * configuration and the reason to stderr. Returns 1 when the case passes. */
+int exec_case_run_counted(sparsa_context *ctx, const exec_config *c, const char *title,
+                          int64_t *failures, int64_t max_reports);
+
+/* The suite's base seed: SPARSA_TEST_SEED when set, else the time. */
+uint64_t exec_base_seed(void);
 
 #endif

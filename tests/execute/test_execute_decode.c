@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "common/test_cases.h"
 #include "common/test_main.h"
@@ -62,8 +61,7 @@ static void decode_config(exec_config *c, uint64_t seed, sparsa_dtype dtype, int
 }
 
 START_TEST(decode_shapes) {
-  const char *env = getenv("SPARSA_TEST_SEED");
-  const uint64_t base = env != NULL && env[0] != '\0' ? strtoull(env, NULL, 0) : (uint64_t)time(NULL);
+  const uint64_t base = exec_base_seed();
   const int64_t full = 3 * 16 * DECODE_DRAWS;
   const int64_t cases = test_cases(full, 1);
   printf("execute_decode: SPARSA_TEST_SEED=%" PRIu64 ", %lld of %lld cases\n", base,
@@ -79,15 +77,9 @@ START_TEST(decode_shapes) {
     const int64_t i = test_cases_pick(n, cases, full);
     exec_config c;
     decode_config(&c, base + (uint64_t)i, decode_dtypes[i % 3], 1 + (i / 3) % 16);
-    char why[1024] = "";
-    if (!exec_case_run(i % 5 == 2 ? single : ctx, &c, why, sizeof why)) {
-      if (failures < DECODE_MAX_REPORTS) {
-        fprintf(stderr, "FAILED case %lld (seed %" PRIu64 "):\n", (long long)i, c.seed);
-        exec_config_print(&c, stderr);
-        fprintf(stderr, "  %s\n", why);
-      }
-      failures++;
-    }
+    char title[96];
+    snprintf(title, sizeof title, "FAILED case %lld (seed %" PRIu64 "):", (long long)i, c.seed);
+    exec_case_run_counted(i % 5 == 2 ? single : ctx, &c, title, &failures, DECODE_MAX_REPORTS);
     exec_config_free(&c);
   }
   sparsa_context_destroy(single);

@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "common/test_cases.h"
 #include "common/test_main.h"
@@ -16,12 +15,6 @@
 /* A run on one named kernel path (SPARSA_CPU_ISA, see cpu_isa_skip.h)
  * checks a share of the configurations: the default run covers the rest. */
 enum { EXEC_DEFAULT_CASES = 2000, EXEC_ISA_CASES = 300, EXEC_LARGE_EVERY = 25, EXEC_MAX_REPORTS = 5 };
-
-static uint64_t exec_base_seed(void) {
-  const char *env = getenv("SPARSA_TEST_SEED");
-  if (env != NULL && env[0] != '\0') return strtoull(env, NULL, 0);
-  return (uint64_t)time(NULL);
-}
 
 /* This suite's cases are the budget's unit: a budget is its count. */
 static int64_t exec_num_cases(void) {
@@ -51,17 +44,12 @@ START_TEST(random_configurations) {
     exec_config c;
     int large = force_large || (i % EXEC_LARGE_EVERY == EXEC_LARGE_EVERY - 1);
     exec_config_random(&c, base + (uint64_t)i, large);
-    char why[1024] = "";
+    char title[160];
+    snprintf(title, sizeof title,
+             "FAILED case %lld (replay: SPARSA_TEST_SEED=%" PRIu64 " SPARSA_TEST_CASES=1%s):",
+             (long long)i, c.seed, large ? " SPARSA_TEST_LARGE=1" : "");
     /* Every seventh case runs on a one-thread context. */
-    if (!exec_case_run(i % 7 == 3 ? single : ctx, &c, why, sizeof why)) {
-      if (failures < EXEC_MAX_REPORTS) {
-        fprintf(stderr, "FAILED case %lld (replay: SPARSA_TEST_SEED=%" PRIu64 " SPARSA_TEST_CASES=1%s):\n",
-                (long long)i, c.seed, large ? " SPARSA_TEST_LARGE=1" : "");
-        exec_config_print(&c, stderr);
-        fprintf(stderr, "  %s\n", why);
-      }
-      failures++;
-    }
+    exec_case_run_counted(i % 7 == 3 ? single : ctx, &c, title, &failures, EXEC_MAX_REPORTS);
     exec_config_free(&c);
   }
   sparsa_context_destroy(single);
