@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "block_list.h"
+#include "common/test_main.h"
 #include "mask.h"
 #include "reference/ref_membership.h"
 
@@ -312,9 +313,5 @@ int main(void) {
   tcase_add_test(tc, dense_and_causal_rows);
   tcase_add_test(tc, runs_and_view_agree);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "block_list.h"
+#include "common/test_main.h"
 #include "list_compare.h"
 #include "pattern_spans.h"
 #include "reference/ref_membership.h"
@@ -159,9 +160,5 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, shortcuts_change_nothing);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }

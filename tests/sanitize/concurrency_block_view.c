@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "block_list.h"
+#include "common/test_main.h"
 #include "concurrency_common.h"
 #include "mask.h"
 
@@ -103,9 +104,5 @@ int main(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, view_built_once_under_contention);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return test_run_suite(s);
 }
