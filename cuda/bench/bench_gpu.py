@@ -80,12 +80,16 @@ class Sparsa:
         self.check(self.lib.sparsa_mask_create(self.ctx, ctypes.byref(d), ctypes.byref(m)), "mask")
         return m
 
-    def plan(self, batch, q_heads, kv_heads, dim, q_len, kv_len, mask):
+    def plan(self, batch, q_heads, kv_heads, dim, q_len, kv_len, mask, kv_stride=None):
+        """kv_stride: element strides of k and v over (batch, token, head); None: packed BSHD."""
         p = Problem()
         self.lib.sparsa_problem_init(ctypes.byref(p))
         p.dtype = DTYPE_BF16
         p.batch, p.q_heads, p.kv_heads, p.head_dim = batch, q_heads, kv_heads, dim
         p.q_len, p.kv_len = q_len, kv_len
+        if kv_stride is not None:
+            for i in range(3):
+                p.k_stride[i] = p.v_stride[i] = kv_stride[i]
         plan = ctypes.c_void_p()
         self.check(self.lib.sparsa_plan_create(self.ctx, ctypes.byref(p), mask, ctypes.byref(plan)),
                    "plan")
@@ -147,12 +151,90 @@ def flex_block_mask(keep, n, block=128, partial=None, mask_mod=None):
                                     mask_mod=mask_mod, seq_lengths=(n, n))
 
 
+def decode_cases(sp, gen, D, result):
+    """Decode, q_len 1, 32 q heads / 8 kv heads, kv_len 32768, batch 8: dense
+    and 10% of 128-key blocks, against dense SDPA flash decode. sparsa reads
+    K and V in BSHD (its packed layout) and in BHSD, the very tensors SDPA
+    reads."""
+    DB, HQ, HK, KV = 8, 32, 8, 32768
+    dq = torch.randn(DB, 1, HQ, D, device="cuda", dtype=torch.bfloat16)
+    dk = torch.randn(DB, KV, HK, D, device="cuda", dtype=torch.bfloat16)
+    dv = torch.randn(DB, KV, HK, D, device="cuda", dtype=torch.bfloat16)
+    dout = torch.empty_like(dq)
+    dqt, dkt, dvt = (x.transpose(1, 2).contiguous() for x in (dq, dk, dv))
+    plan, ws, wsb = sp.plan(DB, HQ, HK, D, 1, KV, None)
+    run = sp.runner(plan, ws, wsb, dq, dk, dv, dout)
+    run()
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        ref_dense = F.scaled_dot_product_attention(dqt, dkt, dvt, enable_gqa=True)
+    err = max_err(dout.transpose(1, 2), ref_dense)
+    print(f"decode: max |sparsa - sdpa| = {err:.3e}")
+    if err > 0.05:
+        raise SystemExit("decode output disagrees with SDPA")
+    t_sp = bench(run)
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        t_sd = bench(lambda: F.scaled_dot_product_attention(dqt, dkt, dvt, enable_gqa=True))
+    kv_bytes = 2 * DB * KV * HK * D * 2
+    gbps = kv_bytes / (t_sp * 1e-3) / 1e9
+    print(f"{'sparsa decode dense':34s} {t_sp:8.3f} ms {gbps:7.0f} GB/s   sdpa flash: {t_sd:.3f} ms "
+          f"({kv_bytes / (t_sd * 1e-3) / 1e9:.0f} GB/s)")
+    result.update(decode_ms=t_sp, decode_gbps=gbps, sdpa_decode_ms=t_sd)
+    # 10% of 128-key blocks per kv head (the q heads of a group share it).
+    nbk = KV // 128
+    keep = torch.rand(HK, nbk, generator=gen) < 0.10
+    keep[:, -1] = True
+    pats = []
+    for h in range(HQ):
+        bits = keep[h // (HQ // HK)].to(torch.uint8).contiguous().numpy()
+        pats.append(sp.pattern("sparsa_pattern_create_blocks_bitmap", ctypes.c_int32(1),
+                               ctypes.c_int32(128), ctypes.c_int64(1), ctypes.c_int64(nbk),
+                               bits.ctypes.data_as(ctypes.c_void_p)))
+    mask = sp.mask(pats, 1, KV, 16, 128)
+    plan, ws, wsb = sp.plan(DB, HQ, HK, D, 1, KV, mask)
+    run = sp.runner(plan, ws, wsb, dq, dk, dv, dout)
+    run()
+    sel = keep.repeat_interleave(128, dim=1).repeat_interleave(HQ // HK, dim=0).cuda()
+    ref_sparse = F.scaled_dot_product_attention(dqt, dkt, dvt, attn_mask=sel[None, :, None, :],
+                                                enable_gqa=True)
+    err = max_err(dout.transpose(1, 2), ref_sparse)
+    print(f"decode 10% blocks: max |sparsa - sdpa(masked)| = {err:.3e}")
+    if err > 0.05:
+        raise SystemExit("sparse decode output disagrees with SDPA")
+    t_sp10 = bench(run)
+    sparse_bytes = 2 * DB * int(keep.sum()) * 128 * D * 2  # K and V of the selected blocks
+    print(f"{'sparsa decode 10% blocks':34s} {t_sp10:8.3f} ms {sparse_bytes / (t_sp10 * 1e-3) / 1e9:7.0f} "
+          f"GB/s   dense sdpa flash {t_sd:.3f} ms -> "
+          f"{t_sd / t_sp10:.2f}x")
+    result.update(decode_blocks10_ms=t_sp10, decode_blocks10_vs_sdpa=t_sd / t_sp10)
+
+    # Both again on SDPA's own tensors, BHSD: a kv head's keys are contiguous,
+    # so a selected 128-key block is one 32 KB run instead of 128 rows of 256
+    # bytes, 2 KB apart.
+    bhsd = (HK * KV * D, D, KV * D)
+    for what, m, ref, key, nbytes in (("dense", None, ref_dense, "decode_bhsd", kv_bytes),
+                                      ("10% blocks", mask, ref_sparse, "decode_blocks10_bhsd",
+                                       sparse_bytes)):
+        plan, ws, wsb = sp.plan(DB, HQ, HK, D, 1, KV, m, kv_stride=bhsd)
+        run = sp.runner(plan, ws, wsb, dq, dkt, dvt, dout)
+        run()
+        err = max_err(dout.transpose(1, 2), ref)
+        if err > 0.05:
+            raise SystemExit(f"decode {what} (BHSD) output disagrees with SDPA")
+        t = bench(run)
+        print(f"{'sparsa decode ' + what + ', BHSD':34s} {t:8.3f} ms {nbytes / (t * 1e-3) / 1e9:7.0f} "
+              f"GB/s   dense sdpa flash {t_sd:.3f} ms -> {t_sd / t:.2f}x")
+        result[f"{key}_ms"] = t
+        result[f"{key}_vs_sdpa"] = t_sd / t
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--libdir", required=True)
     ap.add_argument("--n", type=int, default=16384)
     ap.add_argument("--tests-json", default=None, help="JSON from the test run to fold in")
     ap.add_argument("--sanitizer-errors", type=int, default=0)
+    ap.add_argument("--decode-only", action="store_true",
+                    help="only the decode cases (same inputs and mask as in a full run)")
     args = ap.parse_args()
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
@@ -169,6 +251,14 @@ def main():
     v = torch.randn(B, N, H, D, device="cuda", dtype=torch.bfloat16)
     qt, kt, vt = (x.transpose(1, 2).contiguous() for x in (q, k, v))
     out = torch.empty_like(q)
+    if args.decode_only:
+        nb = N // 128
+        for dens in (0.10, 0.25):  # the prefill masks' draws, so the decode mask is the full run's
+            random_blocks(H, nb, dens, gen)
+        decode_cases(sp, gen, D, result)
+        print(json.dumps({"device": torch.cuda.get_device_name(),
+                          **{k: round(v, 4) for k, v in result.items()}}))
+        return
 
     def record(name, ms, density, peer=None, peer_ms=None):
         tf = tflops(ms, N, N, H, D, density)
@@ -263,55 +353,7 @@ def main():
         result[f"flex_{key}_ms"] = t_fx
         result[f"{key}_tflops"] = tflops(t_sp, N, N, H, D, real)
 
-    # ---- decode: q_len 1, 32 q heads / 8 kv heads, kv_len 32768, batch 8 ----
-    DB, HQ, HK, KV = 8, 32, 8, 32768
-    dq = torch.randn(DB, 1, HQ, D, device="cuda", dtype=torch.bfloat16)
-    dk = torch.randn(DB, KV, HK, D, device="cuda", dtype=torch.bfloat16)
-    dv = torch.randn(DB, KV, HK, D, device="cuda", dtype=torch.bfloat16)
-    dout = torch.empty_like(dq)
-    dqt, dkt, dvt = (x.transpose(1, 2).contiguous() for x in (dq, dk, dv))
-    plan, ws, wsb = sp.plan(DB, HQ, HK, D, 1, KV, None)
-    run = sp.runner(plan, ws, wsb, dq, dk, dv, dout)
-    run()
-    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        ref = F.scaled_dot_product_attention(dqt, dkt, dvt, enable_gqa=True)
-    err = max_err(dout.transpose(1, 2), ref)
-    print(f"decode: max |sparsa - sdpa| = {err:.3e}")
-    if err > 0.05:
-        raise SystemExit("decode output disagrees with SDPA")
-    t_sp = bench(run)
-    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        t_sd = bench(lambda: F.scaled_dot_product_attention(dqt, dkt, dvt, enable_gqa=True))
-    kv_bytes = 2 * DB * KV * HK * D * 2
-    gbps = kv_bytes / (t_sp * 1e-3) / 1e9
-    print(f"{'sparsa decode dense':34s} {t_sp:8.3f} ms {gbps:7.0f} GB/s   sdpa flash: {t_sd:.3f} ms "
-          f"({kv_bytes / (t_sd * 1e-3) / 1e9:.0f} GB/s)")
-    result.update(decode_ms=t_sp, decode_gbps=gbps, sdpa_decode_ms=t_sd)
-    # 10% of 128-key blocks per kv head (the q heads of a group share it).
-    nbk = KV // 128
-    keep = torch.rand(HK, nbk, generator=gen) < 0.10
-    keep[:, -1] = True
-    pats = []
-    for h in range(HQ):
-        bits = keep[h // (HQ // HK)].to(torch.uint8).contiguous().numpy()
-        pats.append(sp.pattern("sparsa_pattern_create_blocks_bitmap", ctypes.c_int32(1),
-                               ctypes.c_int32(128), ctypes.c_int64(1), ctypes.c_int64(nbk),
-                               bits.ctypes.data_as(ctypes.c_void_p)))
-    mask = sp.mask(pats, 1, KV, 16, 128)
-    plan, ws, wsb = sp.plan(DB, HQ, HK, D, 1, KV, mask)
-    run = sp.runner(plan, ws, wsb, dq, dk, dv, dout)
-    run()
-    sel = keep.repeat_interleave(128, dim=1).repeat_interleave(HQ // HK, dim=0).cuda()
-    ref = F.scaled_dot_product_attention(dqt, dkt, dvt, attn_mask=sel[None, :, None, :],
-                                         enable_gqa=True)
-    err = max_err(dout.transpose(1, 2), ref)
-    print(f"decode 10% blocks: max |sparsa - sdpa(masked)| = {err:.3e}")
-    if err > 0.05:
-        raise SystemExit("sparse decode output disagrees with SDPA")
-    t_sp10 = bench(run)
-    print(f"{'sparsa decode 10% blocks':34s} {t_sp10:8.3f} ms   dense sdpa flash {t_sd:.3f} ms -> "
-          f"{t_sd / t_sp10:.2f}x")
-    result.update(decode_blocks10_ms=t_sp10, decode_blocks10_vs_sdpa=t_sd / t_sp10)
+    decode_cases(sp, gen, D, result)
 
     # Measured by the device mask builder's test (cuda/tests/mask_build_test.c)
     # and handed over by gpu_check.sh: 32 heads, N = 32768, 64 and 128 blocks.

@@ -117,6 +117,8 @@ typedef struct spc_decode_args {
   int32_t num_groups;
   const spc_decode_split *splits;
   int32_t num_splits;
+  int32_t kv_evict_first;    /* 1: key/value copies are marked evict-first in L2 (the plan's
+                                choice: see spc_decode_evict_first) */
   const int32_t *tiles;      /* key tile start (token index) */
   const int32_t *tile_bits;  /* -1: every row of the group sees every key of the tile; else
                                 index of its 16 words (one 64-bit row mask per packed row) */
@@ -125,6 +127,8 @@ typedef struct spc_decode_args {
   float *partial_lse;        /* [slot][16], natural log */
   unsigned *counters;        /* [group]: CTAs done, zeroed before each launch; NULL when
                                 every group is one split */
+  int32_t overlap_zeroing;   /* 1 (sm_90 and later): the kernel starts while the counters
+                                are zeroed, and waits for that before counting */
 } spc_decode_args;
 
 /* Refinement bits are computed once per plan, on the device, from the flat

@@ -8,7 +8,10 @@
  * fails the comparison. On a device of compute capability 9.0 every prefill
  * case runs twice: on the Hopper kernel the engine picks there, and again
  * with SPARSA_CUDA_KERNEL=sm80 on the kernel other devices use. Usage:
- * gpu_tests [--quick] [--seed N]. */
+ * gpu_tests [--quick] [--sanitize] [--decode] [--seed N]; --decode runs the
+ * decode cases only (graph capture, schedule edges, as many random decode
+ * and decode varlen cases as the whole suite has random cases), for a quick
+ * check of the decode kernel. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
@@ -715,11 +718,12 @@ static int test_graph_prefill(void *unused) {
 }
 
 int main(int argc, char **argv) {
-  int quick = 0;
+  int quick = 0, decode_only = 0;
   setvbuf(stdout, NULL, _IOLBF, 0); /* keep every line if a case crashes */
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     if (strcmp(argv[i], "--sanitize") == 0) quick = g_small = 1;
+    if (strcmp(argv[i], "--decode") == 0) decode_only = 1;
     if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) g_rng = strtoull(argv[++i], NULL, 10) | 1u;
   }
   sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CUDA, 0, &g_gpu);
@@ -745,19 +749,23 @@ int main(int argc, char **argv) {
   printf("seed %llu, %s (%d.%d), prefill kernel%s: %s\n", (unsigned long long)g_rng, prop.name,
          prop.major, prop.minor, g_two_prefill_kernels ? "s" : "",
          g_two_prefill_kernels ? "sm90 and sm80" : forced && forced[0] ? forced : "sm80");
-  record("errors", test_errors());
-  record("graph prefill", test_graph(0));
-  if (g_two_prefill_kernels) record("graph prefill [sm80]", on_sm80_kernel(test_graph_prefill, NULL));
+  if (!decode_only) {
+    record("errors", test_errors());
+    record("graph prefill", test_graph(0));
+    if (g_two_prefill_kernels) record("graph prefill [sm80]", on_sm80_kernel(test_graph_prefill, NULL));
+  }
   record("graph decode", test_graph(1));
   decode_edge_case(g_small ? 6000 : 20000, 1, 1, 4, 1, 128, "many splits");
   decode_edge_case(200, 8, 8, 8, 16, 64, "one split a group");
-  record("merge", test_merge(0));
-  record("merge aliased", test_merge(1));
+  if (!decode_only) {
+    record("merge", test_merge(0));
+    record("merge aliased", test_merge(1));
+  }
   int n = g_small ? 4 : quick ? 8 : 48;
   char names[4][256];
   for (int i = 0; i < n; i++) {
     test_case c;
-    int kind = i % 4; /* prefill, prefill varlen, decode, decode varlen */
+    int kind = decode_only ? 2 + i % 2 : i % 4; /* prefill, prefill varlen, decode, decode varlen */
     random_case(&c, kind >= 2, kind & 1, names[kind], sizeof names[kind]);
     record(c.name, run_case(&c));
     if (kind < 2 && g_two_prefill_kernels) {
