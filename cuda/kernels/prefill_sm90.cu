@@ -59,6 +59,21 @@ __device__ __forceinline__ void load_rows(uint16_t *dst, const uint16_t *src, in
    * registers each (the producer runs on few registers). */
   const uint16_t *g = src + (int64_t)(row0 + r0) * row_stride + c * 8;
   const int64_t step = (int64_t)kRowStep * row_stride;
+  if (row0 + ROWS <= limit) {
+    /* Every row is in (all tiles but a sequence's last): no test and no
+     * select per row, fewer instructions for the producer on every key
+     * tile. A thread's rows step by kRowStep, a multiple of the swizzle's
+     * period of 8 rows, so its destinations step by kRowStep rows of 64
+     * columns. */
+    static_assert(kRowStep % 8 == 0, "destinations of one thread must keep their swizzle");
+    uint16_t *d = dst + tile_offset<ROWS>(r0, c * 8);
+#pragma unroll
+    for (int i = 0; i < ROWS / kRowStep; i++) {
+      cp_async16(d + i * kRowStep * 64, g, 16);
+      g += step;
+    }
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < ROWS / kRowStep; i++) {
     const int r = r0 + i * kRowStep;
