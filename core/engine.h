@@ -57,6 +57,18 @@ typedef struct sp_engine_ops {
    * as the CPU engine's do. Read only when struct_size covers it. */
   sparsa_status (*estimate_specs)(sparsa_context *ctx, const struct sp_est_input *in,
                                   struct sp_head_spec *specs);
+  /* Optional (NULL: a block estimate's mask is made from estimate_specs'
+   * specs): estimate with a block method (pooled or antidiagonal) into
+   * the block lists of `mask`, a mask the core has begun with the
+   * estimate's geometry (sp_mask_lists_begin): host lists of every row
+   * (head h, query block qb: row h * num_q_blocks + qb) in *lists,
+   * row_ptr, col and full allocated with the host services' alloc, and
+   * the engine's own copy in mask->engine_mask, released by mask_fini.
+   * The selections are estimate_specs' block for block; each listed block
+   * is full exactly when the causal rule (when est.causal) hides none of
+   * its pairs. Read only when struct_size covers it. */
+  sparsa_status (*estimate_lists)(sparsa_context *ctx, const struct sp_est_input *in,
+                                  sparsa_mask *mask, struct sp_block_csr *lists);
   /* New operations are appended here. */
 } sp_engine_ops;
 

@@ -186,7 +186,10 @@ SPARSA_API sparsa_status sparsa_plan_create(sparsa_context *ctx, const sparsa_pr
   if (mask != NULL) {
     sp_mask_retain(mask);
     plan->mask = mask;
-    plan->patterns = mask->patterns;
+    const sparsa_pattern *const *patterns = NULL;
+    status = sp_mask_patterns(mask, &patterns);
+    if (status != SPARSA_OK) goto fail;
+    plan->patterns = (const sparsa_pattern **)patterns;
     plan->num_mask_heads = mask->blocks.num_heads;
     plan->alignment = mask->alignment;
     plan->block_q = mask->blocks.block_q;

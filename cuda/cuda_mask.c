@@ -8,7 +8,6 @@
 
 #include "cuda_context.h"
 #include "cuda_host.h"
-#include "cuda_mask_lists.h"
 #include "cuda_rules.h"
 #include "device_fault.h"
 #include "device_memory.h"
@@ -114,12 +113,6 @@ static sparsa_status spc_lists_upload(const sp_block_list *b, void *stream, spc_
 sparsa_status spc_mask_init(sparsa_mask *mask) {
   spc_context *c = spc_ctx(mask->ctx);
   SPC_TRY(spc_context_activate(c));
-  /* An estimate's lists, already on the device. */
-  spc_device_lists *estimated = spc_mask_lists_take(mask);
-  if (estimated != NULL) {
-    mask->engine_mask = estimated;
-    return SPARSA_OK;
-  }
   const sp_block_list *b = &mask->blocks;
   spc_device_lists *l = spc_calloc(1, sizeof *l);
   if (l == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating mask state");
