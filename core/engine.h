@@ -59,14 +59,16 @@ typedef struct sp_engine_ops {
                                   struct sp_head_spec *specs);
   /* Optional (NULL: a block estimate's mask is made from estimate_specs'
    * specs): estimate with a block method (pooled or antidiagonal) into
-   * the block lists of `mask`, a mask the core has begun with the
-   * estimate's geometry (sp_mask_lists_begin): host lists of every row
-   * (head h, query block qb: row h * num_q_blocks + qb) in *lists,
-   * row_ptr, col and full allocated with the host services' alloc, and
-   * the engine's own copy in mask->engine_mask, released by mask_fini.
-   * The selections are estimate_specs' block for block; each listed block
-   * is full exactly when the causal rule (when est.causal) hides none of
-   * its pairs. Read only when struct_size covers it. */
+   * `mask`, a mask the core has begun with the estimate's geometry
+   * (sp_mask_lists_begin): the engine's copy of its block lists in
+   * mask->engine_mask (released by mask_fini), and host lists of every row
+   * (head h, query block qb: row h * num_q_blocks + qb) in *lists:
+   * row_ptr and col, and full or NULL (then each block is full exactly
+   * when the causal rule, with est.causal, hides none of its pairs),
+   * allocated with the host services' alloc. The core holds them and
+   * reads them only when the host asks for the mask's lists. The
+   * selections are estimate_specs' block for block. Read only when
+   * struct_size covers it. */
   sparsa_status (*estimate_lists)(sparsa_context *ctx, const struct sp_est_input *in,
                                   sparsa_mask *mask, struct sp_block_csr *lists);
   /* New operations are appended here. */

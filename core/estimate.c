@@ -368,7 +368,8 @@ sparsa_status sp_estimate_specs_on(sparsa_context *ctx, const sp_est_input *in,
 }
 
 /* A block method on an engine that estimates into block lists: the mask
- * is made from them, with no specs and no patterns (mask_lists.c). */
+ * is made from them, with no specs and no patterns, its host lists read
+ * only when asked for (mask_lists.c). */
 static int sp_engine_estimates_lists(const sparsa_context *ctx, const sp_est_input *in) {
   const sp_engine_ops *ops = ctx->ops;
   return ctx->engine != SPARSA_ENGINE_CPU && in->est.method != SPARSA_ESTIMATOR_VERTICAL_SLASH &&
@@ -385,7 +386,7 @@ static sparsa_status sp_estimate_lists_mask(sparsa_context *ctx, const sp_est_in
   sp_block_csr lists = {NULL, NULL, NULL};
   sparsa_status st = ctx->ops->estimate_lists(ctx, in, m, &lists);
   if (st == SPARSA_OK) {
-    st = sp_mask_lists_finish(m, &lists);
+    sp_mask_lists_hold(m, &lists); /* the host block lists: when asked for */
   } else {
     sp_free(lists.row_ptr);
     sp_free(lists.col);

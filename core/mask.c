@@ -85,6 +85,7 @@ static void sp_mask_free(sparsa_mask *m) {
       sparsa_pattern_destroy((sparsa_pattern *)m->patterns[h]);
   sp_free((void *)m->patterns);
   sp_mask_derived_patterns_free(m);
+  sp_mask_held_free(m);
   sp_block_list_free(&m->blocks);
   sp_free(atomic_load(&m->token_density));
   if (m->ctx != NULL) sp_context_release(m->ctx);
@@ -154,6 +155,8 @@ SPARSA_API sparsa_status sparsa_mask_get_info(const sparsa_mask *mask, sparsa_ma
     return sp_fail(SPARSA_ERR_VERSION,
                    "sparsa_mask_get_info: info->struct_size = %u: must be at least %u",
                    (unsigned)info->struct_size, (unsigned)SP_MASK_INFO_MIN_SIZE);
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   sparsa_mask_info v;
   memset(&v, 0, sizeof v);
   v.struct_size = info->struct_size;
@@ -164,8 +167,8 @@ SPARSA_API sparsa_status sparsa_mask_get_info(const sparsa_mask *mask, sparsa_ma
   v.block_kv = mask->blocks.block_kv;
   v.num_q_blocks = mask->blocks.num_q_blocks;
   v.num_kv_blocks = mask->blocks.num_kv_blocks;
-  v.num_full_blocks = mask->blocks.num_full;
-  v.num_partial_blocks = mask->blocks.num_partial;
+  v.num_full_blocks = b->num_full;
+  v.num_partial_blocks = b->num_partial;
   v.alignment = mask->alignment;
   size_t n = info->struct_size < sizeof v ? info->struct_size : sizeof v;
   memcpy(info, &v, n);
@@ -189,7 +192,8 @@ SPARSA_API sparsa_status sparsa_mask_block_counts(const sparsa_mask *mask, int32
                                                   int64_t *num_full, int64_t *num_partial) {
   SP_CHECK_NULL(mask);
   SP_TRY(sp_check_head(__func__, mask, head, 0));
-  const sp_block_list *b = &mask->blocks;
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   int64_t first, last, full = 0;
   sp_head_range(b, head, &first, &last);
   int64_t rows = (int64_t)head * b->num_q_blocks;
@@ -204,7 +208,8 @@ SPARSA_API sparsa_status sparsa_mask_density(const sparsa_mask *mask, int32_t he
   SP_CHECK_NULL(mask);
   SP_CHECK_NULL(out);
   SP_TRY(sp_check_head(__func__, mask, head, 1));
-  const sp_block_list *b = &mask->blocks;
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   double tiles = (double)b->num_q_blocks * (double)b->num_kv_blocks;
   int64_t first, last;
   if (head == -1) {
@@ -299,7 +304,8 @@ SPARSA_API sparsa_status sparsa_mask_export_bsr(const sparsa_mask *mask, int32_t
   SP_CHECK_NULL(mask);
   SP_CHECK_NULL(num_blocks);
   SP_TRY(sp_check_head(__func__, mask, head, 0));
-  const sp_block_list *b = &mask->blocks;
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   int64_t first, last;
   sp_head_range(b, head, &first, &last);
   int64_t n = last - first;

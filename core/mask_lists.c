@@ -1,58 +1,122 @@
 /* Masks made from an engine's block lists (an estimate on the device):
- * the block lists are read from the per-block lists the engine hands
- * over, in one pass over their blocks, and the patterns, which only some
- * consumers read (plans, exact token densities), are derived from the
- * lists on first request. Nothing here costs heads x query blocks x key
- * blocks: a mask of 10% of the blocks costs its blocks. */
+ * the mask holds the per-block lists the engine handed over, and builds
+ * its host block lists from them (one pass over the blocks, their classes
+ * from the causal rule) only when something on the host asks: a query, a
+ * plan. The patterns, which fewer consumers read (plans, exact token
+ * densities), are derived from the block lists on first request. The
+ * estimate itself does no host work per block: an engine that keeps the
+ * mask's lists on its device is done once they are there. */
+#include <sched.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "error.h"
 #include "mask.h"
 
-/* Runs of one class of consecutive blocks, from the per-block lists;
- * checks what the engine handed over (ascending key blocks in range). */
-static sparsa_status sp_runs_from_lists(const sp_block_csr *lists, sp_block_list *b) {
+/* The class of key block c of a row whose first query is at aligned
+ * position first_query: full unless the causal rule hides one of its
+ * pairs, which the row's first query decides. */
+static inline uint32_t sp_listed_full(const sparsa_mask *m, int64_t c, int64_t first_query) {
+  if (!m->lists_causal) return 1;
+  int64_t last_key = (c + 1) * m->blocks.block_kv - 1;
+  if (last_key > m->geom.kv_len - 1) last_key = m->geom.kv_len - 1;
+  return last_key <= first_query;
+}
+
+/* Runs of one class of consecutive blocks, from the held lists, in one
+ * pass (room for a run per block: estimated rows are mostly runs of one
+ * block); checks what the engine handed over (ascending key blocks in
+ * range). On failure the held lists stay as they were. */
+static sparsa_status sp_runs_from_lists(sparsa_mask *m) {
+  sp_block_list *b = &m->blocks;
+  const sp_block_csr *lists = &m->held;
   const int64_t rows = (int64_t)b->num_heads * b->num_q_blocks;
   const int64_t *rp = lists->row_ptr;
-  if (rp[0] != 0)
-    return sp_fail(SPARSA_ERR_INTERNAL, "mask from lists: the lists start at %lld", (long long)rp[0]);
-  int64_t runs = 0;
-  for (int64_t r = 0; r < rows; r++) {
-    if (rp[r + 1] < rp[r])
-      return sp_fail(SPARSA_ERR_INTERNAL, "mask from lists: row %lld ends before it starts",
-                     (long long)r);
-    for (int64_t e = rp[r]; e < rp[r + 1]; e++) {
-      const int32_t c = lists->col[e];
-      if (c < 0 || c >= b->num_kv_blocks || (e > rp[r] && c <= lists->col[e - 1]))
-        return sp_fail(SPARSA_ERR_INTERNAL,
-                       "mask from lists: row %lld lists key block %d out of order or range",
-                       (long long)r, (int)c);
-      runs += e == rp[r] || c != lists->col[e - 1] + 1 || lists->full[e] != lists->full[e - 1];
-    }
-  }
+  const int64_t nnz = rp[rows];
+  if (rp[0] != 0 || nnz < 0)
+    return sp_fail(SPARSA_ERR_INTERNAL, "mask from lists: the lists start at %lld and end at %lld",
+                   (long long)rp[0], (long long)nnz);
   b->run_ptr = sp_malloc(sp_mul_size((size_t)rows + 1, sizeof *b->run_ptr));
-  b->runs = sp_malloc(sp_mul_size((size_t)(runs ? runs : 1), sizeof *b->runs));
+  b->runs = sp_malloc(sp_mul_size((size_t)(nnz ? nnz : 1), sizeof *b->runs));
   if (b->run_ptr == NULL || b->runs == NULL)
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask from lists: allocating %lld runs",
-                   (long long)runs);
+                   (long long)nnz);
+  const int32_t *col = lists->col;
+  const uint8_t *cls = lists->full; /* NULL: from the causal rule */
+  const int64_t off = m->geom.kv_len - m->geom.q_len;
+  sp_block_run *runs = b->runs;
   int64_t n = 0, full = 0;
   b->run_ptr[0] = 0;
   for (int64_t r = 0; r < rows; r++) {
-    for (int64_t e = rp[r]; e < rp[r + 1]; e++) {
-      const int64_t c = lists->col[e];
-      const int f = lists->full[e] != 0;
+    const int64_t first = rp[r], last = rp[r + 1];
+    if (last < first || last > nnz)
+      return sp_fail(SPARSA_ERR_INTERNAL, "mask from lists: row %lld spans %lld to %lld",
+                     (long long)r, (long long)first, (long long)last);
+    const int64_t first_query = (r % b->num_q_blocks) * b->block_q + off;
+    int64_t prev = -1;
+    uint32_t prev_full = 2; /* no run of this row yet */
+    for (int64_t e = first; e < last; e++) {
+      const int64_t c = col[e];
+      if (c <= prev || c >= b->num_kv_blocks)
+        return sp_fail(SPARSA_ERR_INTERNAL,
+                       "mask from lists: row %lld lists key block %lld out of order or range",
+                       (long long)r, (long long)c);
+      const uint32_t f = cls != NULL ? cls[e] != 0 : sp_listed_full(m, c, first_query);
       full += f;
-      if (e > rp[r] && c == sp_block_run_end(b->runs[n - 1]) && f == sp_block_run_full(b->runs[n - 1]))
-        b->runs[n - 1] = sp_block_run_make(b->runs[n - 1].begin, c + 1, f);
+      if (c == prev + 1 && f == prev_full)
+        runs[n - 1].end_full += 2; /* one block longer */
       else
-        b->runs[n++] = sp_block_run_make(c, c + 1, f);
+        runs[n++] = sp_block_run_make(c, c + 1, (int)f);
+      prev = c;
+      prev_full = f;
     }
     b->run_ptr[r + 1] = n;
   }
   b->num_full = full;
-  b->num_partial = rp[rows] - full;
+  b->num_partial = nnz - full;
+  b->row_ptr = lists->row_ptr;
   return SPARSA_OK;
+}
+
+static void sp_held_free(sparsa_mask *m) {
+  sp_free(m->held.row_ptr);
+  sp_free(m->held.col);
+  sp_free(m->held.full);
+  memset(&m->held, 0, sizeof m->held);
+}
+
+/* Reads the held lists into the block lists, or leaves both as they were. */
+static sparsa_status sp_read_held(sparsa_mask *m) {
+  sparsa_status st = sp_runs_from_lists(m);
+  if (st != SPARSA_OK) {
+    sp_free(m->blocks.run_ptr);
+    sp_free(m->blocks.runs);
+    m->blocks.run_ptr = NULL;
+    m->blocks.runs = NULL;
+    m->blocks.row_ptr = NULL;
+    return st;
+  }
+  m->held.row_ptr = NULL; /* the block lists' now */
+  sp_held_free(m);
+  return SPARSA_OK;
+}
+
+sparsa_status sp_mask_block_list(const sparsa_mask *mask, const sp_block_list **out) {
+  sparsa_mask *m = (sparsa_mask *)mask;
+  *out = &m->blocks;
+  for (;;) {
+    int state = atomic_load_explicit(&m->lists_state, memory_order_acquire);
+    if (state == SP_LISTS_READY) return SPARSA_OK;
+    if (state == SP_LISTS_HELD &&
+        atomic_compare_exchange_strong_explicit(&m->lists_state, &state, SP_LISTS_READING,
+                                                memory_order_acq_rel, memory_order_acquire))
+      break;
+    sched_yield(); /* another thread reads them: a pass over the blocks */
+  }
+  sparsa_status st = sp_read_held(m);
+  atomic_store_explicit(&m->lists_state, st == SPARSA_OK ? SP_LISTS_READY : SP_LISTS_HELD,
+                        memory_order_release);
+  return st;
 }
 
 sparsa_status sp_mask_lists_begin(sparsa_context *ctx, const sp_mask_lists_desc *d,
@@ -64,6 +128,7 @@ sparsa_status sp_mask_lists_begin(sparsa_context *ctx, const sp_mask_lists_desc 
   atomic_init(&m->token_density, NULL);
   atomic_init(&m->derived_patterns, NULL);
   atomic_init(&m->blocks.entries, NULL);
+  atomic_init(&m->lists_state, SP_LISTS_READY); /* empty until lists are held */
   sp_context_retain(ctx);
   m->ctx = ctx;
   m->alignment = SPARSA_ALIGN_BOTTOM_RIGHT;
@@ -79,15 +144,13 @@ sparsa_status sp_mask_lists_begin(sparsa_context *ctx, const sp_mask_lists_desc 
   return SPARSA_OK;
 }
 
-sparsa_status sp_mask_lists_finish(sparsa_mask *m, sp_block_csr *lists) {
-  sp_block_list *b = &m->blocks;
-  b->row_ptr = lists->row_ptr; /* taken as it is */
-  sparsa_status st = sp_runs_from_lists(lists, b);
-  sp_free(lists->col);
-  sp_free(lists->full);
+void sp_mask_lists_hold(sparsa_mask *m, sp_block_csr *lists) {
+  m->held = *lists;
   memset(lists, 0, sizeof *lists);
-  return st;
+  atomic_store_explicit(&m->lists_state, SP_LISTS_HELD, memory_order_release);
 }
+
+void sp_mask_held_free(sparsa_mask *m) { sp_held_free(m); }
 
 /* Head h's pattern: its listed blocks, intersected with causal. */
 static sparsa_status sp_head_pattern_from_lists(const sparsa_mask *m, int32_t h,
@@ -140,7 +203,9 @@ sparsa_status sp_mask_patterns(const sparsa_mask *mask, const sparsa_pattern *co
     *out = p;
     return SPARSA_OK;
   }
-  const int32_t nh = m->blocks.num_heads;
+  const sp_block_list *blocks = NULL;
+  SP_TRY(sp_mask_block_list(m, &blocks));
+  const int32_t nh = blocks->num_heads;
   p = sp_calloc((size_t)nh, sizeof *p);
   if (p == NULL)
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask: allocating %d head patterns", (int)nh);

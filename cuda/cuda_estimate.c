@@ -5,7 +5,8 @@
  * synchronization), from which the host writes the specs the core turns
  * into a mask; or, for the block methods (estimate_lists), the block lists
  * of the mask itself: the fill then writes the mask's device lists, and
- * the host lists come from the copy back with no specs and no patterns.
+ * the copied-back rows are handed to the core as they are (no specs, no
+ * patterns, no host pass over the blocks).
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
@@ -43,14 +44,14 @@
  * synchronizes after each stage and prints the stages' wall-clock times to
  * stderr, so the device work, the copies and the host work can be told
  * apart; the estimate's own timing is meaningless then. */
-enum { SPC_ST_POOL, SPC_ST_SCORE, SPC_ST_PRODUCT, SPC_ST_FOLD, SPC_ST_SELECT, SPC_ST_COPY,
+enum { SPC_ST_SETUP, SPC_ST_POOL, SPC_ST_SCORE, SPC_ST_PRODUCT, SPC_ST_FOLD, SPC_ST_SELECT, SPC_ST_COPY,
        SPC_ST_SPECS, SPC_ST_COUNT };
-static const char *const spc_stage_names[SPC_ST_COUNT] = {"pool", "scores", "product", "fold",
-                                                          "select", "copy", "specs"};
+static const char *const spc_stage_names[SPC_ST_COUNT] = {
+    "setup", "pool", "scores", "product", "fold", "select", "copy", "specs"};
 
 typedef struct spc_stages {
   int on;
-  double last, ms[SPC_ST_COUNT];
+  double entry, last, ms[SPC_ST_COUNT];
 } spc_stages;
 
 static double spc_now_ms(void) {
@@ -58,6 +59,9 @@ static double spc_now_ms(void) {
   timespec_get(&t, TIME_UTC);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
+
+/* When the engine was entered ("setup": the checks and the scratch). */
+static _Thread_local double spc_entry_ms;
 
 static void spc_stages_start(spc_stages *st) {
   static atomic_int read_once = -1; /* estimates may run on several threads */
@@ -69,7 +73,11 @@ static void spc_stages_start(spc_stages *st) {
   }
   memset(st, 0, sizeof *st);
   st->on = on;
-  if (on) st->last = spc_now_ms();
+  if (on) {
+    st->entry = spc_entry_ms;
+    st->last = spc_now_ms();
+    st->ms[SPC_ST_SETUP] = st->last - st->entry;
+  }
 }
 
 /* The time since the previous mark goes to `stage` (device work waited for). */
@@ -85,7 +93,7 @@ static void spc_stages_print(const spc_stages *st, const char *method) {
   if (!st->on) return;
   fprintf(stderr, "estimate stages (%s, ms):", method);
   for (int i = 0; i < SPC_ST_COUNT; i++) fprintf(stderr, " %s %.4f", spc_stage_names[i], st->ms[i]);
-  fprintf(stderr, "\n");
+  fprintf(stderr, " engine %.4f\n", spc_now_ms() - st->entry);
 }
 
 static size_t spc_round64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -553,8 +561,9 @@ static sparsa_status spc_mask_out_append(spc_mask_out *o, int64_t total_rows, sp
 }
 
 /* The class of every listed block, as the fill kernel writes it on the
- * device: full unless the causal rule hides one of its pairs, which the
- * row's first query decides. */
+ * device and the core reads held lists (core/mask_lists.c): full unless
+ * the causal rule hides one of its pairs, which the row's first query
+ * decides. */
 static sparsa_status spc_mask_out_classes(const sp_est_input *in, spc_mask_out *o) {
   sp_block_csr *h = o->lists;
   h->full = spc_alloc((size_t)(o->nnz ? o->nnz : 1));
@@ -737,13 +746,15 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     spc_lists_release(&l);
     spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
-  if (status == SPARSA_OK && mo != NULL) {
+  /* Lists selected in pieces: their classes (the core's rule, which the
+   * fill kernel applies on the device) and the device copy. Lists selected
+   * at once are on the device already, and the core reads their classes
+   * from the same rule when the host asks. */
+  if (status == SPARSA_OK && mo != NULL && !handoff) {
     status = spc_mask_out_classes(in, mo);
-    if (status == SPARSA_OK && !handoff) {
-      spc_device_lists *lists = NULL;
-      status = spc_mask_out_upload(c, mo, &lists);
-      if (status == SPARSA_OK) mo->mask->engine_mask = lists;
-    }
+    spc_device_lists *lists = NULL;
+    if (status == SPARSA_OK) status = spc_mask_out_upload(c, mo, &lists);
+    if (status == SPARSA_OK) mo->mask->engine_mask = lists;
     spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
   spc_stages_print(&st, pooled ? "pooled" : "antidiagonal");
@@ -751,6 +762,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
 }
 
 static sparsa_status spc_estimate_begin(spc_context *c, const sp_est_input *in) {
+  spc_entry_ms = spc_now_ms();
   SPC_TRY(spc_check_tensor(in->q, "q"));
   SPC_TRY(spc_check_tensor(in->k, "k"));
   return spc_context_activate(c);
