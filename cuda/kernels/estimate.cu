@@ -126,9 +126,10 @@ __global__ void __launch_bounds__(256) pool_vec_kernel(const pool_pair pair) {
 #pragma unroll
       for (int v = 0; v < V; v++) acc[v] = 0.0;
       const T *base = src + b * a.stride_b + h * a.stride_h + l * V;
-      /* Eight rows' loads issued before their sums: enough bytes in
-       * flight per SM to cover the memory latency. */
-#pragma unroll 8
+      /* V rows' loads (128 bytes a thread) issued before their sums:
+       * enough bytes in flight per SM to cover the memory latency. (Eight
+       * float32 rows spill.) */
+#pragma unroll V
       for (int64_t t = start + g; t < end; t += groups) {
         const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(base + t * a.stride_t));
         const T *e = reinterpret_cast<const T *>(&raw);
