@@ -60,7 +60,8 @@ sparsa_status sp_mask_lists_begin(sparsa_context *ctx, const sp_mask_lists_desc 
                                   sparsa_mask **out);
 /* Takes the per-block lists (row_ptr: heads x query blocks + 1, col:
  * row_ptr[rows]; full: the classes, or NULL to take them from the causal
- * rule), which the mask holds until its block lists are asked for. */
+ * rule), which the mask holds until its block lists are asked for; all
+ * NULL: the engine keeps them (mask_read_lists fetches them then). */
 void sp_mask_lists_hold(sparsa_mask *mask, sp_block_csr *lists);
 void sp_mask_held_free(sparsa_mask *mask);
 

@@ -7,6 +7,7 @@
  * estimate itself does no host work per block: an engine that keeps the
  * mask's lists on its device is done once they are there. */
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -85,8 +86,28 @@ static void sp_held_free(sparsa_mask *m) {
   memset(&m->held, 0, sizeof m->held);
 }
 
+/* The lists the engine kept on its side of the mask, fetched. */
+static sparsa_status sp_fetch_held(sparsa_mask *m) {
+  const sp_engine_ops *ops = m->ctx->ops;
+  if (ops->struct_size < offsetof(sp_engine_ops, mask_read_lists) + sizeof ops->mask_read_lists ||
+      ops->mask_read_lists == NULL)
+    return sp_fail(SPARSA_ERR_INTERNAL, "mask from lists: the %s engine kept lists it cannot read",
+                   ops->name);
+  sp_block_csr got = {NULL, NULL, NULL};
+  sparsa_status st = ops->mask_read_lists(m, &got);
+  if (st != SPARSA_OK) {
+    sp_free(got.row_ptr);
+    sp_free(got.col);
+    sp_free(got.full);
+    return st;
+  }
+  m->held = got;
+  return SPARSA_OK;
+}
+
 /* Reads the held lists into the block lists, or leaves both as they were. */
 static sparsa_status sp_read_held(sparsa_mask *m) {
+  if (m->held.row_ptr == NULL) SP_TRY(sp_fetch_held(m));
   sparsa_status st = sp_runs_from_lists(m);
   if (st != SPARSA_OK) {
     sp_free(m->blocks.run_ptr);

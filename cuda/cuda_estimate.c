@@ -4,9 +4,9 @@
  * back (the row offsets and the indices up to the rows' bound, with one
  * synchronization), from which the host writes the specs the core turns
  * into a mask; or, for the block methods (estimate_lists), the block lists
- * of the mask itself: the fill then writes the mask's device lists, and
- * the copied-back rows are handed to the core as they are (no specs, no
- * patterns, no host pass over the blocks).
+ * of the mask itself: the fill then writes the mask's device lists, which
+ * stay there (no copy back, no specs, no patterns, no host pass over the
+ * blocks) until the host asks for them (mask_read_lists).
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
@@ -247,6 +247,20 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
       if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "copying the estimated lists");
     }
   }
+  spc_stage_mark(st, c, SPC_ST_COPY);
+  return SPARSA_OK;
+}
+
+/* Selects every row into lists that stay on the device (a mask's, read
+ * by the host only if it asks: mask_read_lists); one synchronization, so
+ * that the estimate returns with them complete and its faults reported. */
+static sparsa_status spc_select_in_place(spc_context *c, const spc_rowsel_args *r,
+                                         spc_stages *st) {
+  int err = spc_launch_rowsel(r, c->stream);
+  if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
+  spc_stage_mark(st, c, SPC_ST_SELECT);
+  cudaError_t cerr = cudaStreamSynchronize(c->stream);
+  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
   spc_stage_mark(st, c, SPC_ST_COPY);
   return SPARSA_OK;
 }
@@ -518,9 +532,8 @@ typedef struct spc_mask_out {
   int64_t rows, nnz, cap; /* rows and blocks gathered; room in lists->col */
 } spc_mask_out;
 
-/* Appends one selection's rows. The selection of all heads at once (the
- * common case) is taken as it is: its indices were copied back into room
- * for the rows' bound, which the mask keeps. */
+/* Appends one selection's rows (the first, covering every row, is taken
+ * as it is). */
 static sparsa_status spc_mask_out_append(spc_mask_out *o, int64_t total_rows, spc_lists *l,
                                          int64_t rows) {
   sp_block_csr *h = o->lists;
@@ -734,9 +747,13 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
       r.full = lists->full;
     }
     spc_lists l;
-    status = spc_select(c, &r, bound, &l, &st);
+    memset(&l, 0, sizeof l);
+    if (handoff)
+      status = spc_select_in_place(c, &r, &st);
+    else
+      status = spc_select(c, &r, bound, &l, &st);
     if (status == SPARSA_OK && mo == NULL) status = spc_blocks_specs(in, &l, h0, nh, specs);
-    if (status == SPARSA_OK && mo != NULL)
+    if (status == SPARSA_OK && mo != NULL && !handoff)
       status = spc_mask_out_append(mo, (int64_t)p->q_heads * nqb, &l, r.rows);
     if (status == SPARSA_OK && handoff) {
       mo->mask->engine_mask = lists; /* mask_fini releases it from now on */
@@ -774,6 +791,41 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
   SPC_TRY(spc_estimate_begin(c, in));
   if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) return spc_estimate_vslash(c, in, specs);
   return spc_estimate_blocks(c, in, specs, NULL);
+}
+
+sparsa_status spc_mask_read_lists(const sparsa_mask *mask, sp_block_csr *out) {
+  memset(out, 0, sizeof *out);
+  const spc_device_lists *l = mask->engine_mask;
+  spc_context *c = spc_ctx(mask->ctx);
+  if (l == NULL)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: the estimated mask has no device lists");
+  SPC_TRY(spc_context_activate(c));
+  const int64_t rows = l->num_rows;
+  out->row_ptr = spc_alloc((size_t)(rows + 1) * sizeof *out->row_ptr);
+  if (out->row_ptr == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld row offsets",
+                    (long long)rows + 1);
+  cudaError_t err = cudaMemcpyAsync(out->row_ptr, l->row_ptr, (size_t)(rows + 1) * 8,
+                                    cudaMemcpyDeviceToHost, c->stream);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  const int64_t nnz = out->row_ptr[rows];
+  if (out->row_ptr[0] != 0 || nnz < 0 || nnz > l->nnz_capacity)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask lists %lld blocks of %lld",
+                    (long long)nnz, (long long)l->nnz_capacity);
+  out->col = spc_alloc((size_t)(nnz ? nnz : 1) * sizeof *out->col);
+  out->full = spc_alloc((size_t)(nnz ? nnz : 1));
+  if (out->col == NULL || out->full == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
+                    (long long)nnz);
+  if (nnz > 0) {
+    err = cudaMemcpyAsync(out->col, l->col, (size_t)nnz * 4, cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess)
+      err = cudaMemcpyAsync(out->full, l->full, (size_t)nnz, cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+    if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  }
+  return SPARSA_OK;
 }
 
 sparsa_status spc_estimate_lists(sparsa_context *ctx, const sp_est_input *in, sparsa_mask *mask,

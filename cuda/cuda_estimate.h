@@ -14,4 +14,7 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
 sparsa_status spc_estimate_lists(sparsa_context *ctx, const sp_est_input *in, sparsa_mask *mask,
                                  sp_block_csr *lists);
 
+/* The engine op mask_read_lists: the device lists estimate_lists left. */
+sparsa_status spc_mask_read_lists(const sparsa_mask *mask, sp_block_csr *out);
+
 #endif

@@ -310,6 +310,16 @@ START_TEST(bad_lists_fail) {
     }
     sp_mask_release(m); /* frees the held lists */
   }
+  /* Lists an engine kept on its side, on an engine that cannot read them
+   * back (the CPU's keeps none): a status, not a crash. */
+  sp_mask_lists_desc d = {c.heads, c.q_len, c.kv_len, c.block_q, c.block_kv, c.causal};
+  sparsa_mask *m = NULL;
+  ck_assert_int_eq(sp_mask_lists_begin(ctx, &d, &m), SPARSA_OK);
+  sp_block_csr kept = {NULL, NULL, NULL};
+  sp_mask_lists_hold(m, &kept);
+  double density = 0;
+  ck_assert_int_eq(sparsa_mask_density(m, -1, &density), SPARSA_ERR_INTERNAL);
+  sp_mask_release(m);
   sparsa_context_destroy(ctx);
 }
 END_TEST
