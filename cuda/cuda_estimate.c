@@ -524,29 +524,19 @@ static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, sp
 
 /* ---- block lists for a mask (estimate_lists) ---- */
 
-/* The host lists of every row, gathered selection by selection (rows in
- * order), and the mask's device lists. */
+/* The mask an estimate fills, and for lists selected in pieces, the host
+ * lists of every row gathered selection by selection (rows in order). */
 typedef struct spc_mask_out {
   sparsa_mask *mask;
   sp_block_csr *lists;
   int64_t rows, nnz, cap; /* rows and blocks gathered; room in lists->col */
 } spc_mask_out;
 
-/* Appends one selection's rows (the first, covering every row, is taken
- * as it is). */
-static sparsa_status spc_mask_out_append(spc_mask_out *o, int64_t total_rows, spc_lists *l,
+/* Appends one selection's rows (lists selected in pieces). */
+static sparsa_status spc_mask_out_append(spc_mask_out *o, int64_t total_rows, const spc_lists *l,
                                          int64_t rows) {
   sp_block_csr *h = o->lists;
   const int64_t nnz = l->row_ptr[rows];
-  if (o->rows == 0 && rows == total_rows) {
-    h->row_ptr = l->row_ptr;
-    h->col = l->idx;
-    l->row_ptr = NULL;
-    l->idx = NULL;
-    o->rows = rows;
-    o->nnz = o->cap = nnz;
-    return SPARSA_OK;
-  }
   if (h->row_ptr == NULL) {
     h->row_ptr = spc_alloc((size_t)(total_rows + 1) * sizeof *h->row_ptr);
     if (h->row_ptr == NULL)
