@@ -590,7 +590,7 @@ static sparsa_status spc_mask_out_classes(const sp_est_input *in, spc_mask_out *
 static sparsa_status spc_mask_out_upload(spc_context *c, const spc_mask_out *o,
                                          spc_device_lists **out) {
   const sp_block_csr *h = o->lists;
-  SPC_TRY(spc_mask_lists_alloc(o->rows, o->nnz, out));
+  SPC_TRY(spc_mask_lists_alloc(c, o->rows, o->nnz, out));
   cudaError_t err = cudaMemcpyAsync((*out)->row_ptr, h->row_ptr, (size_t)(o->rows + 1) * 8,
                                     cudaMemcpyHostToDevice, c->stream);
   if (err == cudaSuccess && o->nnz)
@@ -730,7 +730,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
      * bound): nothing is copied on the device afterwards. */
     spc_device_lists *lists = NULL;
     if (handoff) {
-      status = spc_mask_lists_alloc(r.rows, bound, &lists);
+      status = spc_mask_lists_alloc(c, r.rows, bound, &lists);
       if (status != SPARSA_OK) break;
       r.row_ptr = lists->row_ptr;
       r.idx = lists->col;

@@ -8,6 +8,7 @@
 
 #include "cuda_context.h"
 #include "cuda_host.h"
+#include "cuda_mask_lists.h"
 #include "cuda_rules.h"
 #include "device_fault.h"
 #include "device_memory.h"
@@ -145,7 +146,6 @@ void spc_mask_fini(sparsa_mask *mask) {
   spc_context_activate(c);
   /* Queued kernels may still read the lists; after a fault none runs. */
   if (!spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
-  spc_device_lists_free(l);
-  spc_free(l);
+  spc_mask_lists_retire(c, l); /* an estimate's lists serve the next one */
   mask->engine_mask = NULL;
 }

@@ -6,16 +6,34 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda_host.h"
+#include "device_fault.h"
 #include "device_memory.h"
 
-sparsa_status spc_mask_lists_alloc(int64_t rows, int64_t nnz, spc_device_lists **out) {
+/* Spares above this stay unkept: a threshold selection's bound can be
+ * every block. */
+#define SPC_SPARE_MAX_BYTES ((size_t)64 << 20)
+
+static size_t spc_lists_layout(int64_t rows, int64_t nnz, size_t *rp, size_t *col) {
+  *rp = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
+  *col = ((size_t)(nnz ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
+  return *rp + *col + (size_t)(nnz ? nnz : 1);
+}
+
+sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
+                                   spc_device_lists **out) {
   *out = NULL;
+  spc_device_lists *spare = c->spare_lists;
+  if (spare != NULL && spare->num_rows == rows && spare->nnz_capacity >= nnz) {
+    c->spare_lists = NULL;
+    *out = spare;
+    return SPARSA_OK;
+  }
+  spc_mask_lists_drop_spare(c); /* the wrong size: its memory is better free */
   spc_device_lists *l = spc_calloc(1, sizeof *l);
   if (l == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating mask state");
-  size_t rp = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
-  size_t col = ((size_t)(nnz ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
-  sparsa_status status =
-      spc_device_alloc(&l->mem, rp + col + (size_t)(nnz ? nnz : 1), "a mask's block lists");
+  size_t rp, col;
+  const size_t bytes = spc_lists_layout(rows, nnz, &rp, &col);
+  sparsa_status status = spc_device_alloc(&l->mem, bytes, "a mask's block lists");
   if (status != SPARSA_OK) {
     spc_free(l);
     return status;
@@ -27,6 +45,7 @@ sparsa_status spc_mask_lists_alloc(int64_t rows, int64_t nnz, spc_device_lists *
   l->num_rows = rows;
   l->nnz_capacity = nnz;
   l->built_on_device = 1;
+  l->spare_bytes = bytes;
   l->args.row_ptr = l->row_ptr;
   l->args.col = l->col;
   l->args.full = l->full;
@@ -38,4 +57,22 @@ void spc_mask_lists_release(spc_device_lists *l) {
   if (l == NULL) return;
   spc_device_lists_free(l);
   spc_free(l);
+}
+
+void spc_mask_lists_retire(spc_context *c, spc_device_lists *l) {
+  if (l == NULL) return;
+  if (l->spare_bytes == 0 || l->spare_bytes > SPC_SPARE_MAX_BYTES || spc_context_faulted(c)) {
+    spc_mask_lists_release(l);
+    return;
+  }
+  pthread_mutex_lock(&c->pool_lock);
+  spc_device_lists *old = c->spare_lists;
+  c->spare_lists = l;
+  pthread_mutex_unlock(&c->pool_lock);
+  spc_mask_lists_release(old);
+}
+
+void spc_mask_lists_drop_spare(spc_context *c) {
+  spc_mask_lists_release(c->spare_lists);
+  c->spare_lists = NULL;
 }

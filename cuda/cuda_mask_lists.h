@@ -1,7 +1,9 @@
 /* Device block lists written by an estimator (estimate_lists): the
  * selection's fill writes them in place, and they become the estimated
  * mask's engine copy (mask->engine_mask, released by mask_fini), so no
- * mask made from an estimate uploads or rebuilds its lists. */
+ * mask made from an estimate uploads or rebuilds its lists. The lists of
+ * the last such mask destroyed are kept for the next estimate of the
+ * context, which then allocates nothing on the device. */
 #ifndef SPARSA_CUDA_MASK_LISTS_H
 #define SPARSA_CUDA_MASK_LISTS_H
 
@@ -9,8 +11,15 @@
 #include "cuda_mask.h"
 
 /* Lists of `rows` rows with room for nnz blocks (row_ptr, col and full
- * are the caller's to fill, in stream order). */
-sparsa_status spc_mask_lists_alloc(int64_t rows, int64_t nnz, spc_device_lists **out);
+ * are the caller's to fill, in stream order): the context's spare lists
+ * when they fit, else new ones. The caller holds c->pool_lock. */
+sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
+                                   spc_device_lists **out);
 void spc_mask_lists_release(spc_device_lists *lists);
+/* mask_fini's end of an estimated mask's lists (the stream idle): they
+ * become the context's spare when small enough, else are freed. */
+void spc_mask_lists_retire(spc_context *c, spc_device_lists *lists);
+/* context_fini's: frees the spare. */
+void spc_mask_lists_drop_spare(spc_context *c);
 
 #endif
