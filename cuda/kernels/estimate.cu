@@ -943,14 +943,19 @@ extern "C" int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, s
   if (q->head_dim == k->head_dim && spc_pool_wide(q, vec) && spc_pool_wide(k, vec)) {
     const spc_est::pool_pair pair = {{*q, *k}};
     const unsigned grid = spc_est_grid(units, 1 << 20);
-    const int lanes = q->head_dim / vec, groups = 256 / lanes;
-    const size_t smem = (size_t)groups * q->head_dim * sizeof(double);
+    /* Small CTAs, four groups of lanes where the row allows: more blocks
+     * in flight per SM and less of each idle at its reduction (d128 bf16
+     * on an H200: 64 threads 30% faster than 256). */
+    const int lanes = q->head_dim / vec;
+    int threads = 4 * lanes < 64 ? 64 : 4 * lanes > 256 ? 256 : 4 * lanes;
+    threads = threads / lanes * lanes;
+    const size_t smem = (size_t)(threads / lanes) * q->head_dim * sizeof(double);
     switch (elem) {
       case SPC_ELEM_BF16:
-        spc_est::pool_vec_kernel<__nv_bfloat16><<<grid, 256, smem, s>>>(pair);
+        spc_est::pool_vec_kernel<__nv_bfloat16><<<grid, threads, smem, s>>>(pair);
         break;
-      case SPC_ELEM_F16: spc_est::pool_vec_kernel<__half><<<grid, 256, smem, s>>>(pair); break;
-      case SPC_ELEM_F32: spc_est::pool_vec_kernel<float><<<grid, 256, smem, s>>>(pair); break;
+      case SPC_ELEM_F16: spc_est::pool_vec_kernel<__half><<<grid, threads, smem, s>>>(pair); break;
+      case SPC_ELEM_F32: spc_est::pool_vec_kernel<float><<<grid, threads, smem, s>>>(pair); break;
     }
     return (int)cudaGetLastError();
   }
