@@ -169,17 +169,20 @@ __device__ __forceinline__ int64_t admissible(const spc_select_args &a, int64_t 
   return n < a.num_kv_blocks ? n : a.num_kv_blocks;
 }
 
-enum { TILE = 16, DCHUNK = 32 };
+enum { TILE = 32, DCHUNK = 32 };
 
 /* scores[hc][r][c] = scale * qbar(b, h, r) . kbar(b, h / group, c) for a
- * 16 x 16 tile of (r, c) per CTA, the means staged through shared memory
- * 32 dimensions at a time. Tiles past every row's admissible blocks are
- * skipped; inadmissible entries of other tiles are computed and never
- * read. */
+ * 32 x 32 tile of (r, c) per CTA, the means staged through shared memory
+ * 32 dimensions at a time; each thread sums 2 x 2 entries (rows ty and
+ * ty + 16, columns tx and tx + 16), each in dimension order as the CPU
+ * does, reading each staged value once for two sums. Tiles past every
+ * row's admissible blocks are skipped; inadmissible entries of other
+ * tiles are computed and never read. */
 __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, int32_t b) {
+  constexpr int HALF = TILE / 2;
   __shared__ double qs[TILE][DCHUNK + 1];
   __shared__ double ks[TILE][DCHUNK + 1];
-  const int tx = threadIdx.x % TILE, ty = threadIdx.x / TILE;
+  const int tx = threadIdx.x % HALF, ty = threadIdx.x / HALF;
   const int64_t hc = blockIdx.z, h = a.h0 + hc;
   const int64_t r0 = (int64_t)blockIdx.y * TILE, c0 = (int64_t)blockIdx.x * TILE;
   const int64_t r_last = r0 + TILE - 1 < a.num_q_blocks ? r0 + TILE - 1 : a.num_q_blocks - 1;
@@ -187,7 +190,7 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
   const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * a.head_dim;
   const double *kbase =
       a.kbar + ((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks * a.head_dim;
-  double acc = 0.0;
+  double acc[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
   for (int32_t x0 = 0; x0 < a.head_dim; x0 += DCHUNK) {
     for (int i = threadIdx.x; i < TILE * DCHUNK; i += blockDim.x) {
       const int row = i / DCHUNK, col = i % DCHUNK;
@@ -197,12 +200,25 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
       ks[row][col] = ck < a.num_kv_blocks && x < a.head_dim ? kbase[ck * a.head_dim + x] : 0.0;
     }
     __syncthreads();
-    for (int col = 0; col < DCHUNK; col++) acc = fma(qs[ty][col], ks[tx][col], acc);
+#pragma unroll 8
+    for (int col = 0; col < DCHUNK; col++) {
+      const double q0 = qs[ty][col], q1 = qs[ty + HALF][col];
+      const double k0 = ks[tx][col], k1 = ks[tx + HALF][col];
+      acc[0][0] = fma(q0, k0, acc[0][0]);
+      acc[0][1] = fma(q0, k1, acc[0][1]);
+      acc[1][0] = fma(q1, k0, acc[1][0]);
+      acc[1][1] = fma(q1, k1, acc[1][1]);
+    }
     __syncthreads();
   }
-  const int64_t r = r0 + ty, c = c0 + tx;
-  if (r < a.num_q_blocks && c < a.num_kv_blocks)
-    a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc;
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+      const int64_t r = r0 + ty + i * HALF, c = c0 + tx + j * HALF;
+      if (r < a.num_q_blocks && c < a.num_kv_blocks)
+        a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc[i][j];
+    }
 }
 
 /* One warp per row: softmax of one sequence's scores over the admissible
