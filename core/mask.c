@@ -105,6 +105,7 @@ SPARSA_API sparsa_status sparsa_mask_create(sparsa_context *ctx, const sparsa_ma
   sp_ref_init(&m->refs);
   atomic_init(&m->token_density, NULL);
   atomic_init(&m->derived_patterns, NULL);
+  atomic_init(&m->lists_state, SP_LISTS_READY); /* built below, from the patterns */
   m->alignment = desc->alignment;
   m->geom = sp_geom_make(desc->q_len, desc->kv_len, desc->alignment);
   m->patterns = sp_malloc((size_t)nh * sizeof *m->patterns);
