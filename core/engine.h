@@ -57,6 +57,25 @@ typedef struct sp_engine_ops {
    * as the CPU engine's do. Read only when struct_size covers it. */
   sparsa_status (*estimate_specs)(sparsa_context *ctx, const struct sp_est_input *in,
                                   struct sp_head_spec *specs);
+  /* Optional (NULL: a block estimate's mask is made from estimate_specs'
+   * specs): estimate with a block method (pooled or antidiagonal) into
+   * `mask`, a mask the core has begun with the estimate's geometry
+   * (sp_mask_lists_begin): the engine's copy of its block lists in
+   * mask->engine_mask (released by mask_fini), and host lists of every row
+   * (head h, query block qb: row h * num_q_blocks + qb) in *lists:
+   * row_ptr and col, and full or NULL (then each block is full exactly
+   * when the causal rule, with est.causal, hides none of its pairs),
+   * allocated with the host services' alloc, or all NULL when the engine
+   * keeps them (then mask_read_lists fetches them). The core holds them
+   * and reads them only when the host asks for the mask's lists. The
+   * selections are estimate_specs' block for block. Read only when
+   * struct_size covers it. */
+  sparsa_status (*estimate_lists)(sparsa_context *ctx, const struct sp_est_input *in,
+                                  sparsa_mask *mask, struct sp_block_csr *lists);
+  /* Needed with estimate_lists (read when struct_size covers it): host
+   * copies of the engine's lists of a mask made by estimate_lists that
+   * left *lists empty, allocated as estimate_lists' are. */
+  sparsa_status (*mask_read_lists)(const sparsa_mask *mask, struct sp_block_csr *out);
   /* New operations are appended here. */
 } sp_engine_ops;
 

@@ -14,6 +14,7 @@
 #include "context.h"
 #include "cpu/cpu_engine.h"
 #include "error.h"
+#include "mask.h"
 #include "problem.h"
 
 #define SP_ESTIMATOR_MIN_SIZE ((uint32_t)sizeof(sparsa_estimator))
@@ -366,6 +367,39 @@ sparsa_status sp_estimate_specs_on(sparsa_context *ctx, const sp_est_input *in,
   return SPARSA_OK;
 }
 
+/* A block method on an engine that estimates into block lists: the mask
+ * is made from them, with no specs and no patterns, its host lists read
+ * only when asked for (mask_lists.c). */
+static int sp_engine_estimates_lists(const sparsa_context *ctx, const sp_est_input *in) {
+  const sp_engine_ops *ops = ctx->ops;
+  return ctx->engine != SPARSA_ENGINE_CPU && in->est.method != SPARSA_ESTIMATOR_VERTICAL_SLASH &&
+         ops->struct_size >= offsetof(sp_engine_ops, estimate_lists) + sizeof ops->estimate_lists &&
+         ops->estimate_lists != NULL;
+}
+
+static sparsa_status sp_estimate_lists_mask(sparsa_context *ctx, const sp_est_input *in,
+                                            sparsa_mask **out) {
+  sp_mask_lists_desc d = {in->prob.q_heads, in->prob.q_len, in->prob.kv_len,
+                          in->est.block_q,  in->est.block_kv, in->est.causal != 0};
+  sparsa_mask *m = NULL;
+  SP_TRY(sp_mask_lists_begin(ctx, &d, &m));
+  sp_block_csr lists = {NULL, NULL, NULL};
+  sparsa_status st = ctx->ops->estimate_lists(ctx, in, m, &lists);
+  if (st == SPARSA_OK) {
+    sp_mask_lists_hold(m, &lists); /* the host block lists: when asked for */
+  } else {
+    sp_free(lists.row_ptr);
+    sp_free(lists.col);
+    sp_free(lists.full);
+  }
+  if (st != SPARSA_OK) {
+    sp_mask_release(m);
+    return st;
+  }
+  *out = m;
+  return SPARSA_OK;
+}
+
 SPARSA_API sparsa_status sparsa_mask_estimate(sparsa_context *ctx, const sparsa_estimator *est,
                                               const sparsa_problem *problem, const void *q,
                                               const void *k, sparsa_mask **out) {
@@ -374,6 +408,7 @@ SPARSA_API sparsa_status sparsa_mask_estimate(sparsa_context *ctx, const sparsa_
   SP_CHECK_NULL(ctx);
   sp_est_input in;
   SP_TRY(sp_est_input_init(&in, est, problem, q, k));
+  if (sp_engine_estimates_lists(ctx, &in)) return sp_estimate_lists_mask(ctx, &in, out);
   sp_head_spec *specs = NULL;
   SP_TRY(sp_estimate_specs_on(ctx, &in, &specs));
   sparsa_status st = sp_specs_create_mask(ctx, specs, in.prob.q_heads, in.prob.q_len,

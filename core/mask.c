@@ -84,6 +84,8 @@ static void sp_mask_free(sparsa_mask *m) {
     for (int32_t h = 0; h < m->blocks.num_heads; h++)
       sparsa_pattern_destroy((sparsa_pattern *)m->patterns[h]);
   sp_free((void *)m->patterns);
+  sp_mask_derived_patterns_free(m);
+  sp_mask_held_free(m);
   sp_block_list_free(&m->blocks);
   sp_free(atomic_load(&m->token_density));
   if (m->ctx != NULL) sp_context_release(m->ctx);
@@ -102,6 +104,8 @@ SPARSA_API sparsa_status sparsa_mask_create(sparsa_context *ctx, const sparsa_ma
   if (m == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "sparsa_mask_create: allocating the mask");
   sp_ref_init(&m->refs);
   atomic_init(&m->token_density, NULL);
+  atomic_init(&m->derived_patterns, NULL);
+  atomic_init(&m->lists_state, SP_LISTS_READY); /* built below, from the patterns */
   m->alignment = desc->alignment;
   m->geom = sp_geom_make(desc->q_len, desc->kv_len, desc->alignment);
   m->patterns = sp_malloc((size_t)nh * sizeof *m->patterns);
@@ -152,6 +156,8 @@ SPARSA_API sparsa_status sparsa_mask_get_info(const sparsa_mask *mask, sparsa_ma
     return sp_fail(SPARSA_ERR_VERSION,
                    "sparsa_mask_get_info: info->struct_size = %u: must be at least %u",
                    (unsigned)info->struct_size, (unsigned)SP_MASK_INFO_MIN_SIZE);
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   sparsa_mask_info v;
   memset(&v, 0, sizeof v);
   v.struct_size = info->struct_size;
@@ -162,8 +168,8 @@ SPARSA_API sparsa_status sparsa_mask_get_info(const sparsa_mask *mask, sparsa_ma
   v.block_kv = mask->blocks.block_kv;
   v.num_q_blocks = mask->blocks.num_q_blocks;
   v.num_kv_blocks = mask->blocks.num_kv_blocks;
-  v.num_full_blocks = mask->blocks.num_full;
-  v.num_partial_blocks = mask->blocks.num_partial;
+  v.num_full_blocks = b->num_full;
+  v.num_partial_blocks = b->num_partial;
   v.alignment = mask->alignment;
   size_t n = info->struct_size < sizeof v ? info->struct_size : sizeof v;
   memcpy(info, &v, n);
@@ -187,7 +193,8 @@ SPARSA_API sparsa_status sparsa_mask_block_counts(const sparsa_mask *mask, int32
                                                   int64_t *num_full, int64_t *num_partial) {
   SP_CHECK_NULL(mask);
   SP_TRY(sp_check_head(__func__, mask, head, 0));
-  const sp_block_list *b = &mask->blocks;
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   int64_t first, last, full = 0;
   sp_head_range(b, head, &first, &last);
   int64_t rows = (int64_t)head * b->num_q_blocks;
@@ -202,7 +209,8 @@ SPARSA_API sparsa_status sparsa_mask_density(const sparsa_mask *mask, int32_t he
   SP_CHECK_NULL(mask);
   SP_CHECK_NULL(out);
   SP_TRY(sp_check_head(__func__, mask, head, 1));
-  const sp_block_list *b = &mask->blocks;
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   double tiles = (double)b->num_q_blocks * (double)b->num_kv_blocks;
   int64_t first, last;
   if (head == -1) {
@@ -217,7 +225,8 @@ SPARSA_API sparsa_status sparsa_mask_density(const sparsa_mask *mask, int32_t he
 }
 
 /* Visible pairs of one head: full blocks by area, partial ones token by token. */
-static int64_t sp_head_visible_pairs(const sparsa_mask *m, int32_t h, uint8_t *scratch) {
+static int64_t sp_head_visible_pairs(const sparsa_mask *m, const sparsa_pattern *pattern,
+                                     int32_t h, uint8_t *scratch) {
   const sp_block_list *b = &m->blocks;
   const sp_geom *g = &m->geom;
   int64_t total = 0;
@@ -231,7 +240,7 @@ static int64_t sp_head_visible_pairs(const sparsa_mask *m, int32_t h, uint8_t *s
         total += nq * nk;
         continue;
       }
-      sp_pattern_tile(m->patterns[h], g, q0, nq, k0, nk, scratch, nk);
+      sp_pattern_tile(pattern, g, q0, nq, k0, nk, scratch, nk);
       for (int64_t e = 0; e < nq * nk; e++) total += scratch[e];
     }
   }
@@ -248,6 +257,8 @@ static sparsa_status sp_token_densities(const sparsa_mask *mask, const double **
     *out = d;
     return SPARSA_OK;
   }
+  const sparsa_pattern *const *patterns = NULL;
+  SP_TRY(sp_mask_patterns(m, &patterns));
   int32_t nh = m->blocks.num_heads;
   d = sp_malloc((size_t)nh * sizeof *d);
   uint8_t *scratch = sp_malloc((size_t)m->blocks.block_q * (size_t)m->blocks.block_kv);
@@ -258,7 +269,7 @@ static sparsa_status sp_token_densities(const sparsa_mask *mask, const double **
                    (int)nh);
   }
   double pairs = (double)m->geom.q_len * (double)m->geom.kv_len;
-  for (int32_t h = 0; h < nh; h++) d[h] = (double)sp_head_visible_pairs(m, h, scratch) / pairs;
+  for (int32_t h = 0; h < nh; h++) d[h] = (double)sp_head_visible_pairs(m, patterns[h], h, scratch) / pairs;
   sp_free(scratch);
   double *expected = NULL;
   if (!atomic_compare_exchange_strong_explicit(&m->token_density, &expected, d,
@@ -294,7 +305,8 @@ SPARSA_API sparsa_status sparsa_mask_export_bsr(const sparsa_mask *mask, int32_t
   SP_CHECK_NULL(mask);
   SP_CHECK_NULL(num_blocks);
   SP_TRY(sp_check_head(__func__, mask, head, 0));
-  const sp_block_list *b = &mask->blocks;
+  const sp_block_list *b = NULL;
+  SP_TRY(sp_mask_block_list(mask, &b));
   int64_t first, last;
   sp_head_range(b, head, &first, &last);
   int64_t n = last - first;

@@ -186,7 +186,13 @@ SPARSA_API sparsa_status sparsa_plan_create(sparsa_context *ctx, const sparsa_pr
   if (mask != NULL) {
     sp_mask_retain(mask);
     plan->mask = mask;
-    plan->patterns = mask->patterns;
+    /* A mask made from an engine's lists reads them now, if nothing has. */
+    const sp_block_list *blocks = NULL;
+    const sparsa_pattern *const *patterns = NULL;
+    status = sp_mask_block_list(mask, &blocks);
+    if (status == SPARSA_OK) status = sp_mask_patterns(mask, &patterns);
+    if (status != SPARSA_OK) goto fail;
+    plan->patterns = (const sparsa_pattern **)patterns;
     plan->num_mask_heads = mask->blocks.num_heads;
     plan->alignment = mask->alignment;
     plan->block_q = mask->blocks.block_q;

@@ -3,6 +3,7 @@
 #include "cuda_context.h"
 
 #include "cuda_host.h"
+#include "cuda_mask_lists.h"
 #include "device_fault.h"
 #include "device_memory.h"
 #include "kernels/kernel_args.h"
@@ -96,6 +97,10 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
 void spc_context_fini(sparsa_context *ctx) {
   spc_context *c = spc_ctx(ctx);
   if (c == NULL) return;
+  if (c->spare_lists != NULL) {
+    cudaSetDevice(c->device);
+    spc_mask_lists_drop_spare(c); /* no mask of the context is left to read it */
+  }
   if (c->pool != NULL) {
     cudaSetDevice(c->device);
     /* The pool may still be read by queued work (none runs after a fault,

@@ -22,6 +22,10 @@ typedef struct spc_context {
   pthread_mutex_t pool_lock;
   void *pool;
   size_t pool_bytes;
+  /* The device lists of the last estimated mask destroyed, kept for the
+   * next estimate (estimates come one after another, each mask replacing
+   * the last); guarded by pool_lock. */
+  struct spc_device_lists *spare_lists;
   /* The CUDA error of the first device fault seen (0: none); once set,
    * operations that reach the device fail (device_fault.h). */
   _Atomic int fault;

@@ -3,14 +3,15 @@
  * stream (kernels in kernels/estimate.cu); only the compact lists come
  * back (the row offsets and the indices up to the rows' bound, with one
  * synchronization), from which the host writes the specs the core turns
- * into a mask. For the block methods the fill writes the device lists of
- * that mask itself, which are offered to it (cuda_mask_lists.h), so
- * mask_init uploads nothing.
+ * into a mask; or, for the block methods (estimate_lists), the block lists
+ * of the mask itself: the fill then writes the mask's device lists, which
+ * stay there (no copy back, no specs, no patterns, no host pass over the
+ * blocks) until the host asks for them (mask_read_lists).
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
  * synchronization), so that an estimate allocates nothing on the device
- * but the offered lists once the pool has grown to it. Query heads are scored in
+ * but a mask's lists once the pool has grown to it. Query heads are scored in
  * chunks whose scratch fits a fixed budget; the strided products in
  * chunks of their own: vertical-slash's small ones stay in L2 between the
  * product and the softmax that reads them; the antidiagonal product's
@@ -43,14 +44,14 @@
  * synchronizes after each stage and prints the stages' wall-clock times to
  * stderr, so the device work, the copies and the host work can be told
  * apart; the estimate's own timing is meaningless then. */
-enum { SPC_ST_POOL, SPC_ST_SCORE, SPC_ST_PRODUCT, SPC_ST_FOLD, SPC_ST_SELECT, SPC_ST_COPY,
+enum { SPC_ST_SETUP, SPC_ST_POOL, SPC_ST_SCORE, SPC_ST_PRODUCT, SPC_ST_FOLD, SPC_ST_SELECT, SPC_ST_COPY,
        SPC_ST_SPECS, SPC_ST_COUNT };
-static const char *const spc_stage_names[SPC_ST_COUNT] = {"pool", "scores", "product", "fold",
-                                                          "select", "copy", "specs"};
+static const char *const spc_stage_names[SPC_ST_COUNT] = {
+    "setup", "pool", "scores", "product", "fold", "select", "copy", "specs"};
 
 typedef struct spc_stages {
   int on;
-  double last, ms[SPC_ST_COUNT];
+  double entry, last, ms[SPC_ST_COUNT];
 } spc_stages;
 
 static double spc_now_ms(void) {
@@ -58,6 +59,9 @@ static double spc_now_ms(void) {
   timespec_get(&t, TIME_UTC);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
+
+/* When the engine was entered ("setup": the checks and the scratch). */
+static _Thread_local double spc_entry_ms;
 
 static void spc_stages_start(spc_stages *st) {
   static atomic_int read_once = -1; /* estimates may run on several threads */
@@ -69,7 +73,11 @@ static void spc_stages_start(spc_stages *st) {
   }
   memset(st, 0, sizeof *st);
   st->on = on;
-  if (on) st->last = spc_now_ms();
+  if (on) {
+    st->entry = spc_entry_ms;
+    st->last = spc_now_ms();
+    st->ms[SPC_ST_SETUP] = st->last - st->entry;
+  }
 }
 
 /* The time since the previous mark goes to `stage` (device work waited for). */
@@ -85,7 +93,7 @@ static void spc_stages_print(const spc_stages *st, const char *method) {
   if (!st->on) return;
   fprintf(stderr, "estimate stages (%s, ms):", method);
   for (int i = 0; i < SPC_ST_COUNT; i++) fprintf(stderr, " %s %.4f", spc_stage_names[i], st->ms[i]);
-  fprintf(stderr, "\n");
+  fprintf(stderr, " engine %.4f\n", spc_now_ms() - st->entry);
 }
 
 static size_t spc_round64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -239,6 +247,20 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
       if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "copying the estimated lists");
     }
   }
+  spc_stage_mark(st, c, SPC_ST_COPY);
+  return SPARSA_OK;
+}
+
+/* Selects every row into lists that stay on the device (a mask's, read
+ * by the host only if it asks: mask_read_lists); one synchronization, so
+ * that the estimate returns with them complete and its faults reported. */
+static sparsa_status spc_select_in_place(spc_context *c, const spc_rowsel_args *r,
+                                         spc_stages *st) {
+  int err = spc_launch_rowsel(r, c->stream);
+  if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
+  spc_stage_mark(st, c, SPC_ST_SELECT);
+  cudaError_t cerr = cudaStreamSynchronize(c->stream);
+  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
   spc_stage_mark(st, c, SPC_ST_COPY);
   return SPARSA_OK;
 }
@@ -431,24 +453,31 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
 
 /* ---- pooled blocks and antidiagonal ---- */
 
-/* Block means of q or k for every (sequence, head, block). */
-static sparsa_status spc_pool(const sp_est_input *in, int is_q, double *means, void *stream) {
+/* The arguments of the block means of q or k for every (sequence, head,
+ * block). */
+static void spc_pool_args_of(const sp_est_input *in, int is_q, double *means, spc_pool_args *a) {
   const sparsa_problem *p = &in->prob;
   const int64_t *st = is_q ? p->q_stride : p->k_stride;
-  spc_pool_args a;
-  memset(&a, 0, sizeof a);
-  a.src = is_q ? in->q : in->k;
-  a.stride_b = st[0];
-  a.stride_t = st[1];
-  a.stride_h = st[2];
-  a.len = is_q ? p->q_len : p->kv_len;
-  a.num_blocks = is_q ? in->num_q_blocks : in->num_kv_blocks;
-  a.block = is_q ? in->est.block_q : in->est.block_kv;
-  a.batch = p->batch;
-  a.heads = is_q ? p->q_heads : p->kv_heads;
-  a.head_dim = p->head_dim;
-  a.means = means;
-  int err = spc_launch_pool(&a, spc_elem_of(p->dtype), stream);
+  memset(a, 0, sizeof *a);
+  a->src = is_q ? in->q : in->k;
+  a->stride_b = st[0];
+  a->stride_t = st[1];
+  a->stride_h = st[2];
+  a->len = is_q ? p->q_len : p->kv_len;
+  a->num_blocks = is_q ? in->num_q_blocks : in->num_kv_blocks;
+  a->block = is_q ? in->est.block_q : in->est.block_kv;
+  a->batch = p->batch;
+  a->heads = is_q ? p->q_heads : p->kv_heads;
+  a->head_dim = p->head_dim;
+  a->means = means;
+}
+
+/* Block means of q and k. */
+static sparsa_status spc_pool(const sp_est_input *in, double *qbar, double *kbar, void *stream) {
+  spc_pool_args q, k;
+  spc_pool_args_of(in, 1, qbar, &q);
+  spc_pool_args_of(in, 0, kbar, &k);
+  int err = spc_launch_pool(&q, &k, spc_elem_of(in->prob.dtype), stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's block pooling");
   return SPARSA_OK;
 }
@@ -493,46 +522,95 @@ static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, sp
   return status;
 }
 
-/* Offers the device lists of every head to the mask the core creates
- * next, with the host copies it checks them against (the full flags as
- * the fill kernel wrote them). Takes l's arrays and *lists. */
-static sparsa_status spc_offer_lists(spc_context *c, const sp_est_input *in, spc_lists *l,
-                                     spc_device_lists **lists) {
-  const int64_t nqb = in->num_q_blocks, rows = (int64_t)in->prob.q_heads * nqb;
+/* ---- block lists for a mask (estimate_lists) ---- */
+
+/* The mask an estimate fills, and for lists selected in pieces, the host
+ * lists of every row gathered selection by selection (rows in order). */
+typedef struct spc_mask_out {
+  sparsa_mask *mask;
+  sp_block_csr *lists;
+  int64_t rows, nnz, cap; /* rows and blocks gathered; room in lists->col */
+} spc_mask_out;
+
+/* Appends one selection's rows (lists selected in pieces). */
+static sparsa_status spc_mask_out_append(spc_mask_out *o, int64_t total_rows, const spc_lists *l,
+                                         int64_t rows) {
+  sp_block_csr *h = o->lists;
   const int64_t nnz = l->row_ptr[rows];
-  uint8_t *full = spc_alloc((size_t)(nnz ? nnz : 1));
-  if (full == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld block classes",
-                    (long long)nnz);
-  for (int64_t row = 0; row < rows; row++) {
-    const int64_t first_query = (row % nqb) * in->est.block_q + in->off;
-    for (int64_t e = l->row_ptr[row]; e < l->row_ptr[row + 1]; e++) {
-      int64_t last_key = ((int64_t)l->idx[e] + 1) * in->est.block_kv - 1;
-      if (last_key > in->prob.kv_len - 1) last_key = in->prob.kv_len - 1;
-      full[e] = !in->est.causal || last_key <= first_query;
-    }
+  if (h->row_ptr == NULL) {
+    h->row_ptr = spc_alloc((size_t)(total_rows + 1) * sizeof *h->row_ptr);
+    if (h->row_ptr == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld row offsets",
+                      (long long)total_rows + 1);
+    h->row_ptr[0] = 0;
   }
-  spc_lists_offer o;
-  memset(&o, 0, sizeof o);
-  o.ctx = c;
-  o.num_heads = in->prob.q_heads;
-  o.block_q = in->est.block_q;
-  o.block_kv = in->est.block_kv;
-  o.num_q_blocks = nqb;
-  o.num_kv_blocks = in->num_kv_blocks;
-  o.row_ptr = l->row_ptr;
-  o.col = l->idx;
-  o.full = full;
-  o.lists = *lists;
-  spc_mask_lists_offer(&o);
-  l->row_ptr = NULL;
-  l->idx = NULL;
-  *lists = NULL;
+  if (o->nnz + nnz > o->cap) {
+    int64_t cap = o->cap ? 2 * o->cap : 4096;
+    while (cap < o->nnz + nnz) cap *= 2;
+    int32_t *col = spc_alloc((size_t)cap * sizeof *col);
+    if (col == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
+                      (long long)cap);
+    if (o->nnz) memcpy(col, h->col, (size_t)o->nnz * sizeof *col);
+    spc_free(h->col);
+    h->col = col;
+    o->cap = cap;
+  }
+  if (nnz) memcpy(h->col + o->nnz, l->idx, (size_t)nnz * sizeof *h->col);
+  for (int64_t r = 1; r <= rows; r++) h->row_ptr[o->rows + r] = o->nnz + l->row_ptr[r];
+  o->rows += rows;
+  o->nnz += nnz;
   return SPARSA_OK;
 }
 
+/* The class of every listed block, as the fill kernel writes it on the
+ * device and the core reads held lists (core/mask_lists.c): full unless
+ * the causal rule hides one of its pairs, which the row's first query
+ * decides. */
+static sparsa_status spc_mask_out_classes(const sp_est_input *in, spc_mask_out *o) {
+  sp_block_csr *h = o->lists;
+  h->full = spc_alloc((size_t)(o->nnz ? o->nnz : 1));
+  if (h->full == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld block classes",
+                    (long long)o->nnz);
+  const int64_t nqb = in->num_q_blocks;
+  for (int64_t row = 0; row < o->rows; row++) {
+    const int64_t first_query = (row % nqb) * in->est.block_q + in->off;
+    for (int64_t e = h->row_ptr[row]; e < h->row_ptr[row + 1]; e++) {
+      int64_t last_key = ((int64_t)h->col[e] + 1) * in->est.block_kv - 1;
+      if (last_key > in->prob.kv_len - 1) last_key = in->prob.kv_len - 1;
+      h->full[e] = !in->est.causal || last_key <= first_query;
+    }
+  }
+  return SPARSA_OK;
+}
+
+/* Lists selected in several chunks: the mask's device copy from the
+ * gathered host lists. */
+static sparsa_status spc_mask_out_upload(spc_context *c, const spc_mask_out *o,
+                                         spc_device_lists **out) {
+  const sp_block_csr *h = o->lists;
+  SPC_TRY(spc_mask_lists_alloc(c, o->rows, o->nnz, out));
+  cudaError_t err = cudaMemcpyAsync((*out)->row_ptr, h->row_ptr, (size_t)(o->rows + 1) * 8,
+                                    cudaMemcpyHostToDevice, c->stream);
+  if (err == cudaSuccess && o->nnz)
+    err = cudaMemcpyAsync((*out)->col, h->col, (size_t)o->nnz * 4, cudaMemcpyHostToDevice,
+                          c->stream);
+  if (err == cudaSuccess && o->nnz)
+    err = cudaMemcpyAsync((*out)->full, h->full, (size_t)o->nnz, cudaMemcpyHostToDevice, c->stream);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+  if (err != cudaSuccess) {
+    spc_mask_lists_release(*out);
+    *out = NULL;
+    return spc_fail_cuda((int)err, "copying an estimated mask's block lists");
+  }
+  return SPARSA_OK;
+}
+
+/* A block method's estimate: one spec per head (specs), or the block
+ * lists of a mask (mo). */
 static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
-                                         sp_head_spec *specs) {
+                                         sp_head_spec *specs, spc_mask_out *mo) {
   const sparsa_problem *p = &in->prob;
   const int pooled = in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS;
   const int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
@@ -591,8 +669,9 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     he = (hs + chunks - 1) / chunks; /* equal chunks */
   }
 
-  /* All heads in one selection: their lists go to the mask as they are. */
-  const int handoff = hs == p->q_heads;
+  /* A mask's lists selected in one piece: the fill writes the mask's
+   * device lists themselves. */
+  const int handoff = mo != NULL && hs == p->q_heads;
   spc_rowsel_args r;
   memset(&r, 0, sizeof r);
   r.cols = nkb;
@@ -638,8 +717,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
   spc_stages st;
   spc_stages_start(&st);
   if (pooled) {
-    status = spc_pool(in, 1, (double *)a.qbar, c->stream);
-    if (status == SPARSA_OK) status = spc_pool(in, 0, (double *)a.kbar, c->stream);
+    status = spc_pool(in, (double *)a.qbar, (double *)a.kbar, c->stream);
     spc_stage_mark(&st, c, SPC_ST_POOL);
   }
   for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += hs) {
@@ -652,31 +730,100 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
      * bound): nothing is copied on the device afterwards. */
     spc_device_lists *lists = NULL;
     if (handoff) {
-      status = spc_mask_lists_alloc(r.rows, bound, &lists);
+      status = spc_mask_lists_alloc(c, r.rows, bound, &lists);
       if (status != SPARSA_OK) break;
       r.row_ptr = lists->row_ptr;
       r.idx = lists->col;
       r.full = lists->full;
     }
     spc_lists l;
-    status = spc_select(c, &r, bound, &l, &st);
-    if (status == SPARSA_OK) status = spc_blocks_specs(in, &l, h0, nh, specs);
-    if (status == SPARSA_OK && handoff) status = spc_offer_lists(c, in, &l, &lists);
+    memset(&l, 0, sizeof l);
+    if (handoff)
+      status = spc_select_in_place(c, &r, &st);
+    else
+      status = spc_select(c, &r, bound, &l, &st);
+    if (status == SPARSA_OK && mo == NULL) status = spc_blocks_specs(in, &l, h0, nh, specs);
+    if (status == SPARSA_OK && mo != NULL && !handoff)
+      status = spc_mask_out_append(mo, (int64_t)p->q_heads * nqb, &l, r.rows);
+    if (status == SPARSA_OK && handoff) {
+      mo->mask->engine_mask = lists; /* mask_fini releases it from now on */
+      lists = NULL;
+    }
     spc_mask_lists_release(lists);
     spc_lists_release(&l);
+    spc_stage_mark(&st, c, SPC_ST_SPECS);
+  }
+  /* Lists selected in pieces: their classes (the core's rule, which the
+   * fill kernel applies on the device) and the device copy. Lists selected
+   * at once are on the device already, and the core reads their classes
+   * from the same rule when the host asks. */
+  if (status == SPARSA_OK && mo != NULL && !handoff) {
+    status = spc_mask_out_classes(in, mo);
+    spc_device_lists *lists = NULL;
+    if (status == SPARSA_OK) status = spc_mask_out_upload(c, mo, &lists);
+    if (status == SPARSA_OK) mo->mask->engine_mask = lists;
     spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
   spc_stages_print(&st, pooled ? "pooled" : "antidiagonal");
   return spc_scratch_release(c, status);
 }
 
+static sparsa_status spc_estimate_begin(spc_context *c, const sp_est_input *in) {
+  spc_entry_ms = spc_now_ms();
+  SPC_TRY(spc_check_tensor(in->q, "q"));
+  SPC_TRY(spc_check_tensor(in->k, "k"));
+  return spc_context_activate(c);
+}
+
 sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
                                  sp_head_spec *specs) {
   spc_context *c = spc_ctx(ctx);
-  spc_mask_lists_drop(); /* an offer the core did not take */
-  SPC_TRY(spc_check_tensor(in->q, "q"));
-  SPC_TRY(spc_check_tensor(in->k, "k"));
-  SPC_TRY(spc_context_activate(c));
+  SPC_TRY(spc_estimate_begin(c, in));
   if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) return spc_estimate_vslash(c, in, specs);
-  return spc_estimate_blocks(c, in, specs);
+  return spc_estimate_blocks(c, in, specs, NULL);
+}
+
+sparsa_status spc_mask_read_lists(const sparsa_mask *mask, sp_block_csr *out) {
+  memset(out, 0, sizeof *out);
+  const spc_device_lists *l = mask->engine_mask;
+  spc_context *c = spc_ctx(mask->ctx);
+  if (l == NULL)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: the estimated mask has no device lists");
+  SPC_TRY(spc_context_activate(c));
+  const int64_t rows = l->num_rows;
+  out->row_ptr = spc_alloc((size_t)(rows + 1) * sizeof *out->row_ptr);
+  if (out->row_ptr == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld row offsets",
+                    (long long)rows + 1);
+  cudaError_t err = cudaMemcpyAsync(out->row_ptr, l->row_ptr, (size_t)(rows + 1) * 8,
+                                    cudaMemcpyDeviceToHost, c->stream);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  const int64_t nnz = out->row_ptr[rows];
+  if (out->row_ptr[0] != 0 || nnz < 0 || nnz > l->nnz_capacity)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask lists %lld blocks of %lld",
+                    (long long)nnz, (long long)l->nnz_capacity);
+  out->col = spc_alloc((size_t)(nnz ? nnz : 1) * sizeof *out->col);
+  out->full = spc_alloc((size_t)(nnz ? nnz : 1));
+  if (out->col == NULL || out->full == NULL)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
+                    (long long)nnz);
+  if (nnz > 0) {
+    err = cudaMemcpyAsync(out->col, l->col, (size_t)nnz * 4, cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess)
+      err = cudaMemcpyAsync(out->full, l->full, (size_t)nnz, cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+    if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  }
+  return SPARSA_OK;
+}
+
+sparsa_status spc_estimate_lists(sparsa_context *ctx, const sp_est_input *in, sparsa_mask *mask,
+                                 sp_block_csr *lists) {
+  spc_context *c = spc_ctx(ctx);
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: vertical-slash estimates have no block lists");
+  SPC_TRY(spc_estimate_begin(c, in));
+  spc_mask_out mo = {mask, lists, 0, 0, 0};
+  return spc_estimate_blocks(c, in, NULL, &mo);
 }

@@ -114,12 +114,6 @@ static sparsa_status spc_lists_upload(const sp_block_list *b, void *stream, spc_
 sparsa_status spc_mask_init(sparsa_mask *mask) {
   spc_context *c = spc_ctx(mask->ctx);
   SPC_TRY(spc_context_activate(c));
-  /* An estimate's lists, already on the device. */
-  spc_device_lists *estimated = spc_mask_lists_take(mask);
-  if (estimated != NULL) {
-    mask->engine_mask = estimated;
-    return SPARSA_OK;
-  }
   const sp_block_list *b = &mask->blocks;
   spc_device_lists *l = spc_calloc(1, sizeof *l);
   if (l == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating mask state");
@@ -152,7 +146,6 @@ void spc_mask_fini(sparsa_mask *mask) {
   spc_context_activate(c);
   /* Queued kernels may still read the lists; after a fault none runs. */
   if (!spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
-  spc_device_lists_free(l);
-  spc_free(l);
+  spc_mask_lists_retire(c, l); /* an estimate's lists serve the next one */
   mask->engine_mask = NULL;
 }

@@ -15,6 +15,7 @@ typedef struct spc_device_lists {
   uint8_t *full;
   int64_t num_rows, nnz_capacity;
   int built_on_device;        /* 0: copied from the host lists */
+  size_t spare_bytes;         /* an estimate's lists (mem alone): reusable, of this size */
   spc_mask_build_args args;
 } spc_device_lists;
 

@@ -1,5 +1,4 @@
-/* Estimated block lists handed from the estimator to mask_init; see
- * cuda_mask_lists.h. */
+/* Device block lists of an estimated mask; see cuda_mask_lists.h. */
 #include "cuda_mask_lists.h"
 
 #include <string.h>
@@ -7,18 +6,34 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda_host.h"
+#include "device_fault.h"
 #include "device_memory.h"
 
-static _Thread_local spc_lists_offer spc_offer;
+/* Spares above this stay unkept: a threshold selection's bound can be
+ * every block. */
+#define SPC_SPARE_MAX_BYTES ((size_t)64 << 20)
 
-sparsa_status spc_mask_lists_alloc(int64_t rows, int64_t nnz, spc_device_lists **out) {
+static size_t spc_lists_layout(int64_t rows, int64_t nnz, size_t *rp, size_t *col) {
+  *rp = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
+  *col = ((size_t)(nnz ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
+  return *rp + *col + (size_t)(nnz ? nnz : 1);
+}
+
+sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
+                                   spc_device_lists **out) {
   *out = NULL;
+  spc_device_lists *spare = c->spare_lists;
+  if (spare != NULL && spare->num_rows == rows && spare->nnz_capacity >= nnz) {
+    c->spare_lists = NULL;
+    *out = spare;
+    return SPARSA_OK;
+  }
+  spc_mask_lists_drop_spare(c); /* the wrong size: its memory is better free */
   spc_device_lists *l = spc_calloc(1, sizeof *l);
   if (l == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating mask state");
-  size_t rp = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
-  size_t col = ((size_t)(nnz ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
-  sparsa_status status =
-      spc_device_alloc(&l->mem, rp + col + (size_t)(nnz ? nnz : 1), "a mask's block lists");
+  size_t rp, col;
+  const size_t bytes = spc_lists_layout(rows, nnz, &rp, &col);
+  sparsa_status status = spc_device_alloc(&l->mem, bytes, "a mask's block lists");
   if (status != SPARSA_OK) {
     spc_free(l);
     return status;
@@ -30,6 +45,7 @@ sparsa_status spc_mask_lists_alloc(int64_t rows, int64_t nnz, spc_device_lists *
   l->num_rows = rows;
   l->nnz_capacity = nnz;
   l->built_on_device = 1;
+  l->spare_bytes = bytes;
   l->args.row_ptr = l->row_ptr;
   l->args.col = l->col;
   l->args.full = l->full;
@@ -43,42 +59,20 @@ void spc_mask_lists_release(spc_device_lists *l) {
   spc_free(l);
 }
 
-void spc_mask_lists_drop(void) {
-  spc_free(spc_offer.row_ptr);
-  spc_free(spc_offer.col);
-  spc_free(spc_offer.full);
-  spc_mask_lists_release(spc_offer.lists);
-  memset(&spc_offer, 0, sizeof spc_offer);
-}
-
-void spc_mask_lists_offer(const spc_lists_offer *offer) {
-  spc_mask_lists_drop();
-  spc_offer = *offer;
-}
-
-/* The mask's lists, block for block, are the offered ones. */
-static int spc_offer_matches(const sparsa_mask *mask) {
-  const spc_lists_offer *o = &spc_offer;
-  const sp_block_list *b = &mask->blocks;
-  if (o->lists == NULL || o->ctx != spc_ctx(mask->ctx) || b->num_heads != o->num_heads ||
-      b->block_q != o->block_q || b->block_kv != o->block_kv ||
-      b->num_q_blocks != o->num_q_blocks || b->num_kv_blocks != o->num_kv_blocks)
-    return 0;
-  const int64_t rows = (int64_t)b->num_heads * b->num_q_blocks;
-  if (memcmp(b->row_ptr, o->row_ptr, (size_t)(rows + 1) * sizeof *b->row_ptr) != 0) return 0;
-  const int64_t nnz = b->row_ptr[rows];
-  sp_block_csr csr;
-  if (spc_block_csr(b, &csr) != SPARSA_OK) return 0; /* out of memory: the ordinary path says */
-  return memcmp(csr.col, o->col, (size_t)nnz * sizeof *o->col) == 0 &&
-         memcmp(csr.full, o->full, (size_t)nnz) == 0;
-}
-
-spc_device_lists *spc_mask_lists_take(const sparsa_mask *mask) {
-  spc_device_lists *taken = NULL;
-  if (spc_offer_matches(mask)) {
-    taken = spc_offer.lists;
-    spc_offer.lists = NULL;
+void spc_mask_lists_retire(spc_context *c, spc_device_lists *l) {
+  if (l == NULL) return;
+  if (l->spare_bytes == 0 || l->spare_bytes > SPC_SPARE_MAX_BYTES || spc_context_faulted(c)) {
+    spc_mask_lists_release(l);
+    return;
   }
-  spc_mask_lists_drop();
-  return taken;
+  pthread_mutex_lock(&c->pool_lock);
+  spc_device_lists *old = c->spare_lists;
+  c->spare_lists = l;
+  pthread_mutex_unlock(&c->pool_lock);
+  spc_mask_lists_release(old);
+}
+
+void spc_mask_lists_drop_spare(spc_context *c) {
+  spc_mask_lists_release(c->spare_lists);
+  c->spare_lists = NULL;
 }

@@ -62,6 +62,19 @@ static sparsa_status spc_estimate_specs_op(sparsa_context *ctx, const sp_est_inp
   return spc_fault_end(c, spc_estimate_specs(ctx, in, specs));
 }
 
+static sparsa_status spc_estimate_lists_op(sparsa_context *ctx, const sp_est_input *in,
+                                           sparsa_mask *mask, sp_block_csr *lists) {
+  spc_context *c = spc_ctx(ctx);
+  SPC_TRY(spc_fault_begin(c));
+  return spc_fault_end(c, spc_estimate_lists(ctx, in, mask, lists));
+}
+
+static sparsa_status spc_mask_read_lists_op(const sparsa_mask *mask, sp_block_csr *out) {
+  spc_context *c = spc_ctx(mask->ctx);
+  SPC_TRY(spc_fault_begin(c));
+  return spc_fault_end(c, spc_mask_read_lists(mask, out));
+}
+
 static const sp_engine_ops spc_ops = {
     .struct_size = sizeof(sp_engine_ops),
     .name = "CUDA",
@@ -77,6 +90,8 @@ static const sp_engine_ops spc_ops = {
     .mask_init = spc_mask_init_op,
     .mask_fini = spc_mask_fini,
     .estimate_specs = spc_estimate_specs_op,
+    .estimate_lists = spc_estimate_lists_op,
+    .mask_read_lists = spc_mask_read_lists_op,
 };
 
 __attribute__((visibility("default"))) sparsa_status sparsa_cuda_engine_entry(

@@ -109,7 +109,8 @@ typedef struct spc_rowsel_args {
 } spc_rowsel_args;
 
 /* Return a cudaError_t as int (0 = queued). */
-int spc_launch_pool(const spc_pool_args *args, spc_elem elem, void *stream);
+/* The block means of q and of k (one launch where both take 16-byte loads). */
+int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, spc_elem elem, void *stream);
 /* Pooled method: scores and softmax of sequence b, added to w. */
 int spc_launch_pooled_scores(const spc_select_args *args, int32_t b, void *stream);
 /* Whether the strided product runs on tensor cores for this element type,
