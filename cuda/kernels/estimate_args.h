@@ -119,9 +119,10 @@ typedef struct spc_vslash_mask_args {
   int64_t q_len, kv_len, off;
   int64_t num_q_blocks, num_kv_blocks;
   int32_t *counts;                      /* [num_heads * num_q_blocks] */
-  /* Set to 1 where a block is full only by columns and diagonals together
-   * (the host then classifies: its rule keeps such a block partial where
-   * the row is of full height, checks it elsewhere). */
+  /* Set to 1 where a block of a query block shorter than block_q is full
+   * only by columns and diagonals together (the host then classifies: its
+   * rule checks some such blocks pair by pair; at full height it keeps
+   * them partial, as the device does). */
   int32_t *undecided;
   int64_t *row_ptr;                     /* [num_heads * num_q_blocks + 1] */
   int32_t *col;

@@ -10,9 +10,13 @@
  * tile below the causal line is full where every one of its columns is
  * listed, or where its distances [P0 - (k1 - 1), P1 - k0] are all listed
  * offsets (a band): the two ways the core's classification finds full
- * blocks. A tile that only columns and diagonals fill together is where
- * the core's answer depends on the row (partial at full height, full
- * elsewhere): flagged, and the host then makes the mask as before. */
+ * blocks. A tile that only columns and diagonals fill together is full
+ * to the core only where it checks the tile pair by pair: never in a
+ * query block of full height (there the columns' and the diagonals'
+ * blocks are both partial, and their union stays partial), and in a
+ * shorter one where one of its diagonal clusters asks for that check.
+ * Partial in the first case; in the second the tile is flagged, and the
+ * host then makes the mask as before. */
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -74,6 +78,7 @@ __device__ int tile_class(const spc_vslash_mask_args &a, const int32_t *pc, cons
   if (po[dhi + 1] - po[dlo] == dhi - dlo + 1) return kFull; /* dlo = P0 - (k1 - 1) here */
   /* Full only if every unlisted column's distances are listed offsets. */
   const int32_t rows = (int32_t)(P1 - P0 + 1);
+  if (rows == a.block_q) return kPartial; /* full height: the core's union stays partial */
   for (int64_t j = k0; j < k1; j++)
     if (pc[j + 1] == pc[j] && po[P1 - j + 1] - po[P0 - j] != rows) return kPartial;
   *undecided = true;

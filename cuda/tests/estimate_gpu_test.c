@@ -864,10 +864,15 @@ int main(int argc, char **argv) {
        128, 128, SPARSA_SELECT_TOP_K, 128, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0,
        0},
       /* Ties select columns [0, 28) and offsets [0, 28): query block 2's
-       * key block 1 is full only by both together, which the core
-       * classifies (the device leaves such masks to it). */
+       * key block 1 is full only by both together, which the core keeps
+       * partial at full height. */
       {"ties: vslash bf16 1/1 d64 200 16x16 top28", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 200, 200, 16,
        16, SPARSA_SELECT_TOP_K, 28, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
+      /* Columns [0, 18) and offsets [0, 18) fill key block 1 of the last,
+       * shorter query block (rows 32 to 35) only together: a block the
+       * core checks pair by pair, so the device leaves the mask to it. */
+      {"vslash bf16 1/1 d64 36 16x16 top18 host", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 36, 36, 16, 16,
+       SPARSA_SELECT_TOP_K, 18, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
   };
   if (!timing_only) {
     record(test_errors());
