@@ -6,7 +6,10 @@
  * into a mask; or, for the block methods (estimate_lists), the block lists
  * of the mask itself: the fill then writes the mask's device lists, which
  * stay there (no copy back, no specs, no patterns, no host pass over the
- * blocks) until the host asks for them (mask_read_lists).
+ * blocks) until the host asks for them (mask_read_lists). Vertical-slash
+ * (estimate_vslash) still returns its specs, and also makes the mask's
+ * lists on the device from the same selection (kernels/vslash_mask.cu),
+ * so that no pattern is classified on the host.
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
