@@ -76,6 +76,17 @@ typedef struct sp_engine_ops {
    * copies of the engine's lists of a mask made by estimate_lists that
    * left *lists empty, allocated as estimate_lists' are. */
   sparsa_status (*mask_read_lists)(const sparsa_mask *mask, struct sp_block_csr *out);
+  /* Optional (NULL: a vertical-slash mask is made from estimate_specs'
+   * specs): a vertical-slash estimate, writing specs as estimate_specs
+   * does, and where the engine can, the block lists of `mask` (begun by
+   * the core as for estimate_lists, causal) on its side: then *mask_done
+   * = 1, mask->engine_mask holds them with every block's class, and
+   * mask_read_lists fetches them when the host asks; they are the lists
+   * the core's classification of the specs' patterns gives. Else
+   * *mask_done = 0, mask untouched, and the core makes the mask from the
+   * specs. Read only when struct_size covers it. */
+  sparsa_status (*estimate_vslash)(sparsa_context *ctx, const struct sp_est_input *in,
+                                   sparsa_mask *mask, struct sp_head_spec *specs, int *mask_done);
   /* New operations are appended here. */
 } sp_engine_ops;
 

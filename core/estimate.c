@@ -400,6 +400,47 @@ static sparsa_status sp_estimate_lists_mask(sparsa_context *ctx, const sp_est_in
   return SPARSA_OK;
 }
 
+/* Vertical-slash on an engine that can make the mask's lists itself: the
+ * mask holds them and the specs (its patterns made from those on first
+ * request); where the engine leaves the mask to the core, it is made from
+ * the specs as on any other engine. */
+static int sp_engine_estimates_vslash(const sparsa_context *ctx, const sp_est_input *in) {
+  const sp_engine_ops *ops = ctx->ops;
+  return ctx->engine != SPARSA_ENGINE_CPU && in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH &&
+         ops->struct_size >= offsetof(sp_engine_ops, estimate_vslash) + sizeof ops->estimate_vslash &&
+         ops->estimate_vslash != NULL;
+}
+
+static sparsa_status sp_estimate_vslash_mask(sparsa_context *ctx, const sp_est_input *in,
+                                             sparsa_mask **out) {
+  const int32_t heads = in->prob.q_heads;
+  sp_mask_lists_desc d = {heads,           in->prob.q_len,   in->prob.kv_len,
+                          in->est.block_q, in->est.block_kv, 1};
+  sparsa_mask *m = NULL;
+  SP_TRY(sp_mask_lists_begin(ctx, &d, &m));
+  sp_head_spec *specs = sp_calloc((size_t)heads, sizeof *specs);
+  if (specs == NULL) {
+    sp_mask_release(m);
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
+  }
+  int done = 0;
+  sparsa_status st = ctx->ops->estimate_vslash(ctx, in, m, specs, &done);
+  if (st == SPARSA_OK && done) {
+    sp_block_csr kept = {NULL, NULL, NULL}; /* the engine keeps them */
+    sp_mask_lists_hold(m, &kept);
+    sp_mask_specs_hold(m, specs);
+    *out = m;
+    return SPARSA_OK;
+  }
+  sp_mask_release(m);
+  if (st == SPARSA_OK)
+    st = sp_specs_create_mask(ctx, specs, heads, in->prob.q_len, in->prob.kv_len, in->est.block_q,
+                              in->est.block_kv, out);
+  for (int32_t h = 0; h < heads; h++) sp_head_spec_free(&specs[h]);
+  sp_free(specs);
+  return st;
+}
+
 SPARSA_API sparsa_status sparsa_mask_estimate(sparsa_context *ctx, const sparsa_estimator *est,
                                               const sparsa_problem *problem, const void *q,
                                               const void *k, sparsa_mask **out) {
@@ -409,6 +450,7 @@ SPARSA_API sparsa_status sparsa_mask_estimate(sparsa_context *ctx, const sparsa_
   sp_est_input in;
   SP_TRY(sp_est_input_init(&in, est, problem, q, k));
   if (sp_engine_estimates_lists(ctx, &in)) return sp_estimate_lists_mask(ctx, &in, out);
+  if (sp_engine_estimates_vslash(ctx, &in)) return sp_estimate_vslash_mask(ctx, &in, out);
   sp_head_spec *specs = NULL;
   SP_TRY(sp_estimate_specs_on(ctx, &in, &specs));
   sparsa_status st = sp_specs_create_mask(ctx, specs, in.prob.q_heads, in.prob.q_len,

@@ -86,6 +86,7 @@ static void sp_mask_free(sparsa_mask *m) {
   sp_free((void *)m->patterns);
   sp_mask_derived_patterns_free(m);
   sp_mask_held_free(m);
+  sp_mask_specs_free(m);
   sp_block_list_free(&m->blocks);
   sp_free(atomic_load(&m->token_density));
   if (m->ctx != NULL) sp_context_release(m->ctx);

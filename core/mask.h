@@ -26,6 +26,9 @@ struct sparsa_mask {
   atomic_int lists_state;  /* SP_LISTS_*; READY for every other mask */
   sp_block_csr held;       /* the engine's lists while HELD */
   _Atomic(const sparsa_pattern **) derived_patterns;
+  /* A vertical-slash estimate's mask made from the engine's lists: each
+   * head's spec (num_heads), its patterns derived from them instead. */
+  struct sp_head_spec *specs;
 };
 
 enum { SP_LISTS_READY = 0, SP_LISTS_HELD = 1, SP_LISTS_READING = 2 };
@@ -64,5 +67,10 @@ sparsa_status sp_mask_lists_begin(sparsa_context *ctx, const sp_mask_lists_desc 
  * NULL: the engine keeps them (mask_read_lists fetches them then). */
 void sp_mask_lists_hold(sparsa_mask *mask, sp_block_csr *lists);
 void sp_mask_held_free(sparsa_mask *mask);
+/* Takes the specs (num_heads) whose patterns the mask's lists classify:
+ * the patterns are then made from them on first request, not from the
+ * lists. */
+void sp_mask_specs_hold(sparsa_mask *mask, struct sp_head_spec *specs);
+void sp_mask_specs_free(sparsa_mask *mask);
 
 #endif

@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "error.h"
 #include "mask.h"
+#include "pattern_file.h"
 
 /* The class of key block c of a row whose first query is at aligned
  * position first_query: full unless the causal rule hides one of its
@@ -173,6 +174,15 @@ void sp_mask_lists_hold(sparsa_mask *m, sp_block_csr *lists) {
 
 void sp_mask_held_free(sparsa_mask *m) { sp_held_free(m); }
 
+void sp_mask_specs_hold(sparsa_mask *m, sp_head_spec *specs) { m->specs = specs; }
+
+void sp_mask_specs_free(sparsa_mask *m) {
+  if (m->specs == NULL) return;
+  for (int32_t h = 0; h < m->blocks.num_heads; h++) sp_head_spec_free(&m->specs[h]);
+  sp_free(m->specs);
+  m->specs = NULL;
+}
+
 /* Head h's pattern: its listed blocks, intersected with causal. */
 static sparsa_status sp_head_pattern_from_lists(const sparsa_mask *m, int32_t h,
                                                 const sparsa_pattern *causal,
@@ -224,17 +234,26 @@ sparsa_status sp_mask_patterns(const sparsa_mask *mask, const sparsa_pattern *co
     *out = p;
     return SPARSA_OK;
   }
-  const sp_block_list *blocks = NULL;
-  SP_TRY(sp_mask_block_list(m, &blocks));
-  const int32_t nh = blocks->num_heads;
+  const int32_t nh = m->blocks.num_heads;
+  if (m->specs == NULL) { /* the patterns come from the lists */
+    const sp_block_list *blocks = NULL;
+    SP_TRY(sp_mask_block_list(m, &blocks));
+  }
   p = sp_calloc((size_t)nh, sizeof *p);
   if (p == NULL)
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask: allocating %d head patterns", (int)nh);
-  sparsa_pattern *causal = NULL;
-  sparsa_status st = m->lists_causal ? sparsa_pattern_create_causal(&causal) : SPARSA_OK;
-  for (int32_t h = 0; h < nh && st == SPARSA_OK; h++)
-    st = sp_head_pattern_from_lists(m, h, causal, (sparsa_pattern **)&p[h]);
-  sparsa_pattern_destroy(causal);
+  sparsa_status st = SPARSA_OK;
+  if (m->specs != NULL) { /* the patterns the lists were classified from */
+    for (int32_t h = 0; h < nh && st == SPARSA_OK; h++)
+      st = sp_head_spec_to_pattern(&m->specs[h], m->geom.q_len, m->geom.kv_len,
+                                   (sparsa_pattern **)&p[h]);
+  } else {
+    sparsa_pattern *causal = NULL;
+    st = m->lists_causal ? sparsa_pattern_create_causal(&causal) : SPARSA_OK;
+    for (int32_t h = 0; h < nh && st == SPARSA_OK; h++)
+      st = sp_head_pattern_from_lists(m, h, causal, (sparsa_pattern **)&p[h]);
+    sparsa_pattern_destroy(causal);
+  }
   if (st != SPARSA_OK) {
     sp_patterns_free(p, nh);
     return st;

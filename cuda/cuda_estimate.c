@@ -6,7 +6,10 @@
  * into a mask; or, for the block methods (estimate_lists), the block lists
  * of the mask itself: the fill then writes the mask's device lists, which
  * stay there (no copy back, no specs, no patterns, no host pass over the
- * blocks) until the host asks for them (mask_read_lists).
+ * blocks) until the host asks for them (mask_read_lists). Vertical-slash
+ * (estimate_vslash) still returns its specs, and also makes the mask's
+ * lists on the device from the same selection (kernels/vslash_mask.cu),
+ * so that no pattern is classified on the host.
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
@@ -38,6 +41,9 @@
 #define SPC_EST_PRODUCT_BUDGET ((size_t)48 << 20)
 #define SPC_EST_ANTIDIAG_BUDGET ((size_t)320 << 20)
 #define SPC_EST_LOG2E 1.4426950408889634
+/* A vertical-slash mask's device lists (5 bytes a block) are made on the
+ * device up to this room: the spare lists' limit (cuda_mask_lists.c). */
+#define SPC_VSLASH_LISTS_MAX_BYTES ((size_t)64 << 20)
 
 /* ---- stage timings (measurement only) ----
  * With SPARSA_CUDA_ESTIMATE_STAGES=1 in the environment, an estimate
@@ -45,9 +51,9 @@
  * stderr, so the device work, the copies and the host work can be told
  * apart; the estimate's own timing is meaningless then. */
 enum { SPC_ST_SETUP, SPC_ST_POOL, SPC_ST_SCORE, SPC_ST_PRODUCT, SPC_ST_FOLD, SPC_ST_SELECT, SPC_ST_COPY,
-       SPC_ST_SPECS, SPC_ST_COUNT };
+       SPC_ST_SPECS, SPC_ST_MASK, SPC_ST_COUNT };
 static const char *const spc_stage_names[SPC_ST_COUNT] = {
-    "setup", "pool", "scores", "product", "fold", "select", "copy", "specs"};
+    "setup", "pool", "scores", "product", "fold", "select", "copy", "specs", "mask"};
 
 typedef struct spc_stages {
   int on;
@@ -195,13 +201,21 @@ static int64_t spc_row_bound(const spc_rowsel_args *r, int64_t forced) {
  * offsets in one synchronization (the indices up to the rows' bound). */
 #define SPC_EST_ONE_COPY_BYTES ((size_t)8 << 20)
 
+/* A vertical-slash mask's lists made on the device after the selection
+ * (vm), and whether a block of it needs the host's classification, read
+ * back with the lists (*undecided). */
+typedef struct spc_after_select {
+  const spc_vslash_mask_args *vm;
+  int32_t undecided;
+} spc_after_select;
+
 /* Selects every row and fetches the lists: the only host round trip.
  * idx_bound bounds the kept indices of all rows: when their copy is small
  * enough, the offsets and the bounded indices come back together (one
  * synchronization), else the offsets first and then exactly the indices.
  * r's row_ptr, idx and full may be a mask's device lists (the hand-off). */
 static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_t idx_bound,
-                                spc_lists *out, spc_stages *st) {
+                                spc_lists *out, spc_stages *st, spc_after_select *after) {
   memset(out, 0, sizeof *out);
   const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
   /* The bounded copy reads past the kept indices: zeros there, not
@@ -213,6 +227,17 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
   int err = spc_launch_rowsel(r, c->stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
   spc_stage_mark(st, c, SPC_ST_SELECT);
+  if (after != NULL) {
+    after->undecided = 0;
+    cudaError_t merr = cudaMemsetAsync(after->vm->undecided, 0, sizeof(int32_t), c->stream);
+    if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "clearing the mask's flag");
+    err = spc_launch_vslash_mask(after->vm, c->stream);
+    if (err != 0) return spc_fail_cuda(err, "making the vertical-slash mask's lists");
+    merr = cudaMemcpyAsync(&after->undecided, after->vm->undecided, sizeof(int32_t),
+                             cudaMemcpyDeviceToHost, c->stream);
+    if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "reading the mask's flag");
+    spc_stage_mark(st, c, SPC_ST_MASK);
+  }
   out->row_ptr = spc_alloc((size_t)(r->rows + 1) * sizeof *out->row_ptr);
   if (out->row_ptr == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
@@ -347,8 +372,29 @@ static sparsa_status spc_scratch_release(spc_context *c, sparsa_status status) {
 
 /* ---- vertical-slash ---- */
 
+/* Room for the block lists of a vertical-slash mask: every key block a
+ * row can see (its listed ones are among them), if that fits the kept
+ * spare lists' limit; 0 where it does not (the host then makes the mask). */
+static int64_t spc_vslash_lists_bound(const sp_est_input *in) {
+  const int64_t bq = in->est.block_q, bkv = in->est.block_kv, nkb = in->num_kv_blocks;
+  int64_t per_head = 0;
+  for (int64_t qb = 0; qb < in->num_q_blocks; qb++) {
+    const int64_t end = (qb + 1) * bq < in->prob.q_len ? (qb + 1) * bq : in->prob.q_len;
+    const int64_t last = end - 1 + in->off;
+    if (last >= 0) per_head += last / bkv + 1 < nkb ? last / bkv + 1 : nkb;
+  }
+  const int64_t bound = per_head * in->prob.q_heads;
+  return (size_t)bound * 5 <= SPC_VSLASH_LISTS_MAX_BYTES ? (bound > 0 ? bound : 1) : 0;
+}
+
+/* The vertical-slash estimate: one spec per head (the selected columns
+ * and offsets), and where `mask` is given and every head is selected at
+ * once, the mask's block lists made on the device from the same
+ * selection (*mask_done = 1, mask->engine_mask set), unless a block needs
+ * the host's classification (*mask_done = 0: the core makes the mask from
+ * the specs). */
 static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
-                                         sp_head_spec *specs) {
+                                         sp_head_spec *specs, sparsa_mask *mask, int *mask_done) {
   const sparsa_problem *p = &in->prob;
   const int64_t kv = p->kv_len, L = in->est.last_q < p->q_len ? in->est.last_q : p->q_len;
   if (kv > INT32_MAX / 2)
@@ -367,6 +413,19 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   if (he < 1) he = 1;
   if (he > hs) he = hs;
   if (he > 65535) he = 65535;
+  if (mask_done != NULL) *mask_done = 0;
+  const int64_t lists_bound = mask != NULL && hs == p->q_heads ? spc_vslash_lists_bound(in) : 0;
+  const int64_t mask_rows = (int64_t)p->q_heads * in->num_q_blocks;
+  spc_vslash_mask_args vm;
+  memset(&vm, 0, sizeof vm);
+  vm.num_heads = p->q_heads;
+  vm.block_q = in->est.block_q;
+  vm.block_kv = in->est.block_kv;
+  vm.q_len = p->q_len;
+  vm.kv_len = kv;
+  vm.off = in->off;
+  vm.num_q_blocks = in->num_q_blocks;
+  vm.num_kv_blocks = in->num_kv_blocks;
 
   spc_rowsel_args r;
   memset(&r, 0, sizeof r);
@@ -405,9 +464,15 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     double *mass = spc_take(&cv, (size_t)hs * 2 * kv * sizeof(double));
     r.w = mass;
     spc_rowsel_take(&cv, &r, 2 * hs, kv, 0);
+    if (lists_bound > 0) {
+      vm.prefix = spc_take(&cv, (size_t)(2 * hs) * (size_t)(kv + 1) * sizeof(int32_t));
+      vm.counts = spc_take(&cv, (size_t)mask_rows * sizeof(int32_t));
+      vm.undecided = spc_take(&cv, sizeof(int32_t));
+    }
     if (pass == 0) SPC_TRY(spc_scratch_acquire(c, cv.used, &cv.base));
   }
   v.E = s.E;
+  vm.keep = r.keep;
   double *mass = (double *)r.w;
   const spc_elem elem = spc_elem_of(p->dtype);
   sparsa_status status = SPARSA_OK;
@@ -434,8 +499,24 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     r.rows = 2 * nh;
     const int64_t bound =
         nh * (spc_row_bound(&r, r.forced_columns) + spc_row_bound(&r, r.forced_offsets));
+    /* One selection of every head: the mask's lists from its flags too. */
+    spc_device_lists *lists = NULL;
+    spc_after_select after = {&vm, 0};
+    if (lists_bound > 0) {
+      status = spc_mask_lists_alloc(c, mask_rows, lists_bound, &lists);
+      if (status != SPARSA_OK) break;
+      vm.row_ptr = lists->row_ptr;
+      vm.col = lists->col;
+      vm.full = lists->full;
+    }
     spc_lists l;
-    status = spc_select(c, &r, bound, &l, &st);
+    status = spc_select(c, &r, bound, &l, &st, lists != NULL ? &after : NULL);
+    if (status == SPARSA_OK && lists != NULL && after.undecided == 0) {
+      mask->engine_mask = lists; /* mask_fini releases it from now on */
+      lists = NULL;
+      *mask_done = 1;
+    }
+    spc_mask_lists_release(lists);
     for (int64_t i = 0; i < nh && status == SPARSA_OK; i++) {
       sp_head_spec *spec = &specs[h0 + i];
       memset(spec, 0, sizeof *spec);
@@ -447,6 +528,9 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     spc_lists_release(&l);
     spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
+  if (st.on && mask != NULL)
+    fprintf(stderr, "vertical-slash mask: %s\n",
+            mask_done != NULL && *mask_done ? "device lists" : "from the specs on the host");
   spc_stages_print(&st, "vertical-slash");
   return spc_scratch_release(c, status);
 }
@@ -741,7 +825,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     if (handoff)
       status = spc_select_in_place(c, &r, &st);
     else
-      status = spc_select(c, &r, bound, &l, &st);
+      status = spc_select(c, &r, bound, &l, &st, NULL);
     if (status == SPARSA_OK && mo == NULL) status = spc_blocks_specs(in, &l, h0, nh, specs);
     if (status == SPARSA_OK && mo != NULL && !handoff)
       status = spc_mask_out_append(mo, (int64_t)p->q_heads * nqb, &l, r.rows);
@@ -779,7 +863,8 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
                                  sp_head_spec *specs) {
   spc_context *c = spc_ctx(ctx);
   SPC_TRY(spc_estimate_begin(c, in));
-  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH) return spc_estimate_vslash(c, in, specs);
+  if (in->est.method == SPARSA_ESTIMATOR_VERTICAL_SLASH)
+    return spc_estimate_vslash(c, in, specs, NULL, NULL);
   return spc_estimate_blocks(c, in, specs, NULL);
 }
 
@@ -826,4 +911,16 @@ sparsa_status spc_estimate_lists(sparsa_context *ctx, const sp_est_input *in, sp
   SPC_TRY(spc_estimate_begin(c, in));
   spc_mask_out mo = {mask, lists, 0, 0, 0};
   return spc_estimate_blocks(c, in, NULL, &mo);
+}
+
+sparsa_status spc_estimate_vslash_mask(sparsa_context *ctx, const sp_est_input *in,
+                                       sparsa_mask *mask, sp_head_spec *specs, int *mask_done) {
+  spc_context *c = spc_ctx(ctx);
+  *mask_done = 0;
+  if (in->est.method != SPARSA_ESTIMATOR_VERTICAL_SLASH)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: a block method estimated as vertical-slash");
+  SPC_TRY(spc_estimate_begin(c, in));
+  sparsa_status status = spc_estimate_vslash(c, in, specs, mask, mask_done);
+  if (status != SPARSA_OK) *mask_done = 0;
+  return status;
 }

@@ -14,6 +14,11 @@ sparsa_status spc_estimate_specs(sparsa_context *ctx, const sp_est_input *in,
 sparsa_status spc_estimate_lists(sparsa_context *ctx, const sp_est_input *in, sparsa_mask *mask,
                                  sp_block_csr *lists);
 
+/* The engine op estimate_vslash: the specs, and where it can, the mask's
+ * device lists. */
+sparsa_status spc_estimate_vslash_mask(sparsa_context *ctx, const sp_est_input *in,
+                                       sparsa_mask *mask, sp_head_spec *specs, int *mask_done);
+
 /* The engine op mask_read_lists: the device lists estimate_lists left. */
 sparsa_status spc_mask_read_lists(const sparsa_mask *mask, sp_block_csr *out);
 

@@ -1,4 +1,5 @@
-/* Device block lists written by an estimator (estimate_lists): the
+/* Device block lists written by an estimator (estimate_lists, and
+ * vertical-slash's estimate_vslash from its selection's flags): the
  * selection's fill writes them in place, and they become the estimated
  * mask's engine copy (mask->engine_mask, released by mask_fini), so no
  * mask made from an estimate uploads or rebuilds its lists. The lists of

@@ -69,6 +69,15 @@ static sparsa_status spc_estimate_lists_op(sparsa_context *ctx, const sp_est_inp
   return spc_fault_end(c, spc_estimate_lists(ctx, in, mask, lists));
 }
 
+static sparsa_status spc_estimate_vslash_op(sparsa_context *ctx, const sp_est_input *in,
+                                            sparsa_mask *mask, sp_head_spec *specs,
+                                            int *mask_done) {
+  spc_context *c = spc_ctx(ctx);
+  *mask_done = 0;
+  SPC_TRY(spc_fault_begin(c));
+  return spc_fault_end(c, spc_estimate_vslash_mask(ctx, in, mask, specs, mask_done));
+}
+
 static sparsa_status spc_mask_read_lists_op(const sparsa_mask *mask, sp_block_csr *out) {
   spc_context *c = spc_ctx(mask->ctx);
   SPC_TRY(spc_fault_begin(c));
@@ -92,6 +101,7 @@ static const sp_engine_ops spc_ops = {
     .estimate_specs = spc_estimate_specs_op,
     .estimate_lists = spc_estimate_lists_op,
     .mask_read_lists = spc_mask_read_lists_op,
+    .estimate_vslash = spc_estimate_vslash_op,
 };
 
 __attribute__((visibility("default"))) sparsa_status sparsa_cuda_engine_entry(

@@ -604,9 +604,14 @@ __global__ void __launch_bounds__(256) vslash_mass_kernel(const spc_vslash_args 
     const double *f = a.row_scale + hc * a.last_q;
     double *col = a.mass + (hc * 2) * a.kv_len, *diag = col + a.kv_len;
     double v = first ? 0.0 : col[j], dm = first ? 0.0 : diag[j];
-    for (int64_t li = 0; li < a.last_q; li++) {
-      const int64_t pos = a.q_len - a.last_q + li + a.off;
-      if (j > pos) continue; /* also every j when pos < 0 */
+    /* The queries that see j (pos >= j) are those from li0 on: no branch
+     * in the loop, so that the unrolled loads of several queries are in
+     * flight together (the sums still in query order). */
+    const int64_t pos0 = a.q_len - a.last_q + a.off;
+    const int64_t li0 = j - pos0 > 0 ? j - pos0 : 0;
+#pragma unroll 4
+    for (int64_t li = li0; li < a.last_q; li++) {
+      const int64_t pos = pos0 + li;
       v += (double)exp2f(e[li * a.ld + j] - mx[li]) * f[li];
       dm += (double)exp2f(e[li * a.ld + pos - j] - mx[li]) * f[li];
     }
@@ -909,19 +914,32 @@ __global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args 
   const uint8_t *keep = a.keep + row * a.cols;
   const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
   int64_t at = a.row_ptr[row];
-  for (int64_t c0 = 0; c0 < a.cols; c0 += 32) {
-    const int64_t c = c0 + lane;
-    const bool kept = c < a.cols && keep[c];
-    const unsigned ballot = __ballot_sync(0xffffffffu, kept);
-    if (kept) {
-      const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
-      a.idx[e] = (int32_t)c;
-      if (a.full != nullptr) {
-        const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
-        a.full[e] = !a.causal || last_key <= first_query;
-      }
+  /* The flags of kFillSteps steps are loaded before any index is stored:
+   * the stores may alias them (bytes), so loads interleaved with stores
+   * would wait for each other, one memory latency per 32 candidates of
+   * rows as long as 16,384 (vertical-slash). */
+  constexpr int kFillSteps = 8;
+  for (int64_t c0 = 0; c0 < a.cols; c0 += 32 * kFillSteps) {
+    bool kept[kFillSteps];
+#pragma unroll
+    for (int s = 0; s < kFillSteps; s++) {
+      const int64_t c = c0 + 32 * s + lane;
+      kept[s] = c < a.cols && keep[c];
     }
-    at += __popc(ballot);
+#pragma unroll
+    for (int s = 0; s < kFillSteps; s++) {
+      const int64_t c = c0 + 32 * s + lane;
+      const unsigned ballot = __ballot_sync(0xffffffffu, kept[s]);
+      if (kept[s]) {
+        const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+        a.idx[e] = (int32_t)c;
+        if (a.full != nullptr) {
+          const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+          a.full[e] = !a.causal || last_key <= first_query;
+        }
+      }
+      at += __popc(ballot);
+    }
   }
 }
 

@@ -108,6 +108,27 @@ typedef struct spc_rowsel_args {
   uint8_t *full;                        /* block rows, or NULL: 1 where every pair is visible */
 } spc_rowsel_args;
 
+/* Vertical-slash: the block lists of the mask its selection makes, from
+ * the selection's kept flags (row 2h: head h's columns, 2h + 1: its
+ * offsets), every block classified as the core classifies the pattern's
+ * (vslash_mask.cu). Rows (head, query block) follow the mask's order. */
+typedef struct spc_vslash_mask_args {
+  const uint8_t *keep;                  /* [2 * num_heads][kv_len] */
+  int32_t *prefix;                      /* [2 * num_heads][kv_len + 1]: kept before each index */
+  int32_t num_heads, block_q, block_kv;
+  int64_t q_len, kv_len, off;
+  int64_t num_q_blocks, num_kv_blocks;
+  int32_t *counts;                      /* [num_heads * num_q_blocks] */
+  /* Set to 1 where a block of a query block shorter than block_q is full
+   * only by columns and diagonals together (the host then classifies: its
+   * rule checks some such blocks pair by pair; at full height it keeps
+   * them partial, as the device does). */
+  int32_t *undecided;
+  int64_t *row_ptr;                     /* [num_heads * num_q_blocks + 1] */
+  int32_t *col;
+  uint8_t *full;
+} spc_vslash_mask_args;
+
 /* Return a cudaError_t as int (0 = queued). */
 /* The block means of q and of k (one launch where both take 16-byte loads). */
 int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, spc_elem elem, void *stream);
@@ -125,6 +146,9 @@ int spc_launch_antidiag_fold(const spc_select_args *args, const spc_antidiag_arg
 int spc_launch_vslash_mass(const spc_vslash_args *args, int first, void *stream);
 /* Selection, scan and compaction (no host round trip). */
 int spc_launch_rowsel(const spc_rowsel_args *args, void *stream);
+/* Vertical-slash: the mask's block lists from the kept flags (counts, scan,
+ * fill; no host round trip); undecided is the caller's to clear first. */
+int spc_launch_vslash_mask(const spc_vslash_mask_args *args, void *stream);
 
 #ifdef __cplusplus
 }

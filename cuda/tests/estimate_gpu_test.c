@@ -851,6 +851,28 @@ int main(int argc, char **argv) {
        SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 0, 0},
       {"antidiag f16 2/2 d48 1100x1200 S4 top6", SPARSA_DTYPE_F16, 1, 2, 2, 48, 1100, 1200, 32,
        32, SPARSA_SELECT_TOP_K, 6, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4, 0, 0},
+      /* Vertical-slash masks made on the device: query blocks taller and
+       * shorter than key blocks, more queries than keys, the benchmark's
+       * blocks over 32 heads. */
+      {"vslash bf16 4/2 d64 1000 128x32 thr0.99", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 1000, 1000, 128,
+       32, SPARSA_SELECT_THRESHOLD, 8, 0.99f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      {"vslash f16 2/2 d128 300x700 32x128 top64", SPARSA_DTYPE_F16, 1, 2, 2, 128, 300, 700, 32,
+       128, SPARSA_SELECT_TOP_K, 64, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      {"vslash bf16 2/2 d64 700x300 64x32 thr0.9", SPARSA_DTYPE_BF16, 1, 2, 2, 64, 700, 300, 64,
+       32, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      {"vslash bf16 32/8 d128 2048 128x128 top128", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 2048, 2048,
+       128, 128, SPARSA_SELECT_TOP_K, 128, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0,
+       0},
+      /* Ties select columns [0, 28) and offsets [0, 28): query block 2's
+       * key block 1 is full only by both together, which the core keeps
+       * partial at full height. */
+      {"ties: vslash bf16 1/1 d64 200 16x16 top28", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 200, 200, 16,
+       16, SPARSA_SELECT_TOP_K, 28, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
+      /* Columns [0, 18) and offsets [0, 18) fill key block 1 of the last,
+       * shorter query block (rows 32 to 35) only together: a block the
+       * core checks pair by pair, so the device leaves the mask to it. */
+      {"vslash bf16 1/1 d64 36 16x16 top18 host", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 36, 36, 16, 16,
+       SPARSA_SELECT_TOP_K, 18, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
   };
   if (!timing_only) {
     record(test_errors());

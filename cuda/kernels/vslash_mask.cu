@@ -1,0 +1,185 @@
+/* The block lists of a vertical-slash estimate's mask, made on the device
+ * from the selection's kept flags, so that no pattern is classified on the
+ * host and nothing is copied back.
+ *
+ * With the columns C and offsets O of a head as prefix counts, every
+ * question about a (query block, key block) tile is a difference of two
+ * counts: its query positions [P0, P1] and keys [k0, k1) see a listed
+ * column below P1 + 1, or a listed offset in [P0 - (k1 - 1), P1 - k0]
+ * (listed: some pair is visible; the core lists exactly these). A listed
+ * tile below the causal line is full where every one of its columns is
+ * listed, or where its distances [P0 - (k1 - 1), P1 - k0] are all listed
+ * offsets (a band): the two ways the core's classification finds full
+ * blocks. A tile that only columns and diagonals fill together is full
+ * to the core only where it checks the tile pair by pair: never in a
+ * query block of full height (there the columns' and the diagonals'
+ * blocks are both partial, and their union stays partial), and in a
+ * shorter one where one of its diagonal clusters asks for that check.
+ * Partial in the first case; in the second the tile is flagged, and the
+ * host then makes the mask as before. */
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "estimate_args.h"
+
+namespace spc_vsm {
+
+enum { kEmpty = 0, kPartial = 1, kFull = 2 };
+
+/* One CTA per row of flags: prefix[0] = 0, prefix[c + 1] = kept in [0, c]. */
+__global__ void __launch_bounds__(1024) prefix_kernel(const spc_vslash_mask_args a) {
+  __shared__ int32_t warp_total[32];
+  const int64_t n = a.kv_len;
+  const uint8_t *keep = a.keep + (int64_t)blockIdx.x * n;
+  int32_t *prefix = a.prefix + (int64_t)blockIdx.x * (n + 1);
+  const int64_t per = (n + blockDim.x - 1) / blockDim.x;
+  const int64_t lo = threadIdx.x * per < n ? threadIdx.x * per : n;
+  const int64_t hi = lo + per < n ? lo + per : n;
+  int32_t local = 0;
+  for (int64_t c = lo; c < hi; c++) local += keep[c];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int32_t inc = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int32_t v = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += v;
+  }
+  if (lane == 31) warp_total[warp] = inc;
+  __syncthreads();
+  if (warp == 0) {
+    int32_t t = warp_total[lane];
+    for (int o = 1; o < 32; o <<= 1) {
+      const int32_t v = __shfl_up_sync(0xffffffffu, t, o);
+      if (lane >= o) t += v;
+    }
+    warp_total[lane] = t;
+  }
+  __syncthreads();
+  int32_t run = inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
+  if (threadIdx.x == 0) prefix[0] = 0;
+  for (int64_t c = lo; c < hi; c++) {
+    run += keep[c];
+    prefix[c + 1] = run;
+  }
+}
+
+/* Tile (qb, kb) of the head whose column and offset counts are pc and po. */
+__device__ int tile_class(const spc_vslash_mask_args &a, const int32_t *pc, const int32_t *po,
+                          int64_t qb, int64_t kb, bool *undecided) {
+  const int64_t q0 = qb * a.block_q, q1 = min(q0 + a.block_q, a.q_len);
+  const int64_t P0 = q0 + a.off, P1 = q1 - 1 + a.off;
+  const int64_t k0 = kb * a.block_kv, k1 = min(k0 + a.block_kv, a.kv_len);
+  if (P1 < k0) return kEmpty; /* above the causal line, every pair */
+  bool any = pc[min(k1, P1 + 1)] - pc[k0] > 0;
+  const int64_t dlo = max((int64_t)0, P0 - (k1 - 1)), dhi = P1 - k0; /* P1 < kv_len */
+  if (!any && dlo <= dhi) any = po[dhi + 1] - po[dlo] > 0;
+  if (!any) return kEmpty;
+  if (k1 - 1 > P0) return kPartial; /* some pair above the causal line */
+  if (pc[k1] - pc[k0] == k1 - k0) return kFull;
+  if (po[dhi + 1] - po[dlo] == dhi - dlo + 1) return kFull; /* dlo = P0 - (k1 - 1) here */
+  /* Full only if every unlisted column's distances are listed offsets. */
+  const int32_t rows = (int32_t)(P1 - P0 + 1);
+  if (rows == a.block_q) return kPartial; /* full height: the core's union stays partial */
+  for (int64_t j = k0; j < k1; j++)
+    if (pc[j + 1] == pc[j] && po[P1 - j + 1] - po[P0 - j] != rows) return kPartial;
+  *undecided = true;
+  return kPartial;
+}
+
+/* Key blocks a row can list: those starting at or before its last position. */
+__device__ __forceinline__ int64_t row_blocks(const spc_vslash_mask_args &a, int64_t qb) {
+  const int64_t P1 = min((qb + 1) * a.block_q, a.q_len) - 1 + a.off;
+  if (P1 < 0) return 0;
+  return min(P1 / a.block_kv + 1, a.num_kv_blocks);
+}
+
+/* One warp per row (head, query block): its listed blocks. */
+__global__ void __launch_bounds__(256) count_kernel(const spc_vslash_mask_args a) {
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  if (row >= rows) return; /* the whole warp */
+  const int64_t h = row / a.num_q_blocks, qb = row % a.num_q_blocks;
+  const int32_t *pc = a.prefix + 2 * h * (a.kv_len + 1), *po = pc + (a.kv_len + 1);
+  const int64_t nb = row_blocks(a, qb);
+  bool undecided = false;
+  int32_t count = 0;
+  for (int64_t b0 = 0; b0 < nb; b0 += 32) {
+    const int64_t kb = b0 + lane;
+    const bool listed = kb < nb && tile_class(a, pc, po, qb, kb, &undecided) != kEmpty;
+    count += __popc(__ballot_sync(0xffffffffu, listed));
+  }
+  if (__any_sync(0xffffffffu, undecided) && lane == 0) atomicOr(a.undecided, 1);
+  if (lane == 0) a.counts[row] = count;
+}
+
+/* One CTA: exclusive scan of the row counts into row_ptr. */
+__global__ void __launch_bounds__(1024) scan_kernel(const spc_vslash_mask_args a) {
+  __shared__ int64_t warp_total[32];
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  const int64_t per = (rows + blockDim.x - 1) / blockDim.x;
+  const int64_t lo = threadIdx.x * per < rows ? threadIdx.x * per : rows;
+  const int64_t hi = lo + per < rows ? lo + per : rows;
+  int64_t local = 0;
+  for (int64_t r = lo; r < hi; r++) local += a.counts[r];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int64_t inc = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += v;
+  }
+  if (lane == 31) warp_total[warp] = inc;
+  __syncthreads();
+  if (warp == 0) {
+    int64_t t = warp_total[lane];
+    for (int o = 1; o < 32; o <<= 1) {
+      const int64_t v = __shfl_up_sync(0xffffffffu, t, o);
+      if (lane >= o) t += v;
+    }
+    warp_total[lane] = t;
+  }
+  __syncthreads();
+  int64_t run = inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
+  for (int64_t r = lo; r < hi; r++) {
+    a.row_ptr[r] = run;
+    run += a.counts[r];
+  }
+  if (threadIdx.x == blockDim.x - 1) a.row_ptr[rows] = run;
+}
+
+/* One warp per row: its listed blocks, ascending, and their classes. */
+__global__ void __launch_bounds__(256) fill_kernel(const spc_vslash_mask_args a) {
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  if (row >= rows) return; /* the whole warp */
+  const int64_t h = row / a.num_q_blocks, qb = row % a.num_q_blocks;
+  const int32_t *pc = a.prefix + 2 * h * (a.kv_len + 1), *po = pc + (a.kv_len + 1);
+  const int64_t nb = row_blocks(a, qb);
+  bool undecided = false;
+  int64_t at = a.row_ptr[row];
+  for (int64_t b0 = 0; b0 < nb; b0 += 32) {
+    const int64_t kb = b0 + lane;
+    const int cls = kb < nb ? tile_class(a, pc, po, qb, kb, &undecided) : kEmpty;
+    const unsigned ballot = __ballot_sync(0xffffffffu, cls != kEmpty);
+    if (cls != kEmpty) {
+      const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+      a.col[e] = (int32_t)kb;
+      a.full[e] = cls == kFull;
+    }
+    at += __popc(ballot);
+  }
+}
+
+}  // namespace spc_vsm
+
+extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
+  if (rows == 0 || a->kv_len == 0) return 0;
+  spc_vsm::prefix_kernel<<<(unsigned)(2 * a->num_heads), 1024, 0, s>>>(*a);
+  const unsigned warps = (unsigned)((rows + 7) / 8);
+  spc_vsm::count_kernel<<<warps, 256, 0, s>>>(*a);
+  spc_vsm::scan_kernel<<<1, 1024, 0, s>>>(*a);
+  spc_vsm::fill_kernel<<<warps, 256, 0, s>>>(*a);
+  return (int)cudaGetLastError();
+}
