@@ -315,143 +315,155 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
     const int in_place_values = SP_DECODE_VALUES_IN_PLACE && v_dim == ld_acc &&
                                 (dtype == SPARSA_DTYPE_F32 || dtype == SPARSA_DTYPE_BF16);
     const int bf16 = dtype == SPARSA_DTYPE_BF16;
-    for (int32_t mh = 0; mh < mask_heads; mh++) {
-      const int64_t row = (int64_t)mh * num_q_blocks + item->q_block;
-      const int64_t lo = list->row_ptr[row], hi = list->row_ptr[row + 1];
-      cursor[mh] = sp_decode_lower_bound(list->col, lo, hi, kb0);
-      end[mh] = sp_decode_lower_bound(list->col, cursor[mh], hi, kb1);
-    }
-    for (;;) {
-      /* The next block any head selects. */
-      int64_t kb = INT64_MAX;
-      for (int32_t mh = 0; mh < mask_heads; mh++)
-        if (cursor[mh] < end[mh] && list->col[cursor[mh]] < kb) kb = list->col[cursor[mh]];
-      if (kb == INT64_MAX) break;
-      const int64_t k0 = kb * plan->block_kv;
-      const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
-      const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
-      /* kv heads with a selecting query head, in order; the rest skip. */
-      int32_t num_active = 0;
-      for (int32_t g = 0; g < p->kv_heads; g++)
-        for (int32_t hh = 0; hh < group; hh++)
-          if (sp_decode_selects(list, cursor, end, mask_heads == 1 ? 0 : g * group + hh, kb)) {
-            active[num_active++] = g;
-            break;
-          }
-
-      /* The block each kv head works on next: its rows are requested a
-       * slab at a time while this block is worked on, so that sparse
-       * selections, which the hardware prefetchers cannot guess, still
-       * arrive ahead of use. Each block is requested once: with sparse
-       * selections most steps serve one or two kv heads, and the others'
-       * next blocks, many steps away, would otherwise be requested again
-       * at every step (thousands of prefetch instructions a step, most of
-       * the kernel's time at 10% density). */
-      for (int32_t g = 0; g < p->kv_heads; g++) {
-        int64_t next = INT64_MAX;
-        for (int32_t hh = 0; hh < group; hh++) {
-          const int32_t mh = mask_heads == 1 ? 0 : g * group + hh;
-          int64_t c = cursor[mh];
-          if (c < end[mh] && list->col[c] == kb) c++;
-          if (c < end[mh] && list->col[c] < next) next = list->col[c];
-          if (mask_heads == 1) break;
-        }
-        ahead[g] = next != fetched[g] ? next : INT64_MAX;
-        fetched[g] = next;
+    /* The kv heads walked together: all of them where a token's heads
+     * lie side by side (token-major), so that a slab of all heads is one
+     * run of memory; one at a time where each head's tokens do
+     * (head-major, as in (batch, head, token) caches and per-head pages),
+     * so that each head's selected blocks are read as whole contiguous
+     * runs one after another instead of kv_heads interleaved streams. */
+    const int32_t walk = p->k_stride[1] < p->k_stride[2] ? 1 : p->kv_heads;
+    for (int32_t g_lo = 0; g_lo < p->kv_heads; g_lo += walk) {
+      const int32_t g_hi = g_lo + walk;
+      const int32_t mh_lo = mask_heads == 1 ? 0 : g_lo * group;
+      const int32_t mh_hi = mask_heads == 1 ? 1 : g_hi * group;
+      for (int32_t mh = mh_lo; mh < mh_hi; mh++) {
+        const int64_t row = (int64_t)mh * num_q_blocks + item->q_block;
+        const int64_t lo = list->row_ptr[row], hi = list->row_ptr[row + 1];
+        cursor[mh] = sp_decode_lower_bound(list->col, lo, hi, kb0);
+        end[mh] = sp_decode_lower_bound(list->col, cursor[mh], hi, kb1);
       }
-
-      /* Scores, slab by slab over all active kv heads. */
-      for (int32_t j0 = 0; j0 < nk_pad; j0 += SP_CPU_NR) {
-        const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
-        for (int32_t g = 0; g < p->kv_heads; g++) {
-          const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
-          if (rows_ahead > 0)
-            sp_prefetch_rows(dtype, call->k, k_base + (ahead[g] * plan->block_kv + j0) * p->k_stride[1] + g * p->k_stride[2],
-                             p->k_stride[1], (int32_t)rows_ahead, dim);
-        }
-        for (int32_t a = 0; a < num_active; a++) {
-          const int32_t g = active[a];
-          const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
-          const float *qg = q + (int64_t)g * kv_rows * dim;
-          float *sg = s + (int64_t)g * kv_rows * ld_s + j0;
-#if SP_DECODE_BF16_DOT
-          if (bf16_dot) {
-            const uint16_t *kr = (const uint16_t *)call->k + off;
-            int64_t ld_k = p->k_stride[1];
-            if (n < SP_CPU_NR) {
-              /* The slab past the end of the keys: its rows into scratch,
-               * the missing ones zero. */
-              uint16_t *kb16 = (uint16_t *)kbuf;
-              for (int32_t j = 0; j < SP_CPU_NR; j++) {
-                if (j < n) memcpy(kb16 + (int64_t)j * dim, kr + j * ld_k, (size_t)dim * sizeof(uint16_t));
-                else memset(kb16 + (int64_t)j * dim, 0, (size_t)dim * sizeof(uint16_t));
-              }
-              kr = kb16;
-              ld_k = dim;
+      for (;;) {
+        /* The next block any head selects. */
+        int64_t kb = INT64_MAX;
+        for (int32_t mh = mh_lo; mh < mh_hi; mh++)
+          if (cursor[mh] < end[mh] && list->col[cursor[mh]] < kb) kb = list->col[cursor[mh]];
+        if (kb == INT64_MAX) break;
+        const int64_t k0 = kb * plan->block_kv;
+        const int32_t nk = (int32_t)(seq->kv_len - k0 < plan->block_kv ? seq->kv_len - k0 : plan->block_kv);
+        const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
+        /* kv heads with a selecting query head, in order; the rest skip. */
+        int32_t num_active = 0;
+        for (int32_t g = g_lo; g < g_hi; g++)
+          for (int32_t hh = 0; hh < group; hh++)
+            if (sp_decode_selects(list, cursor, end, mask_heads == 1 ? 0 : g * group + hh, kb)) {
+              active[num_active++] = g;
+              break;
             }
-            sp_scores_bf16(kr, ld_k, q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, sg, ld_s);
-            continue;
+
+        /* The block each kv head works on next: its rows are requested a
+         * slab at a time while this block is worked on, so that sparse
+         * selections, which the hardware prefetchers cannot guess, still
+         * arrive ahead of use. Each block is requested once: with sparse
+         * selections most steps serve one or two kv heads, and the others'
+         * next blocks, many steps away, would otherwise be requested again
+         * at every step (thousands of prefetch instructions a step, most of
+         * the kernel's time at 10% density). */
+        for (int32_t g = g_lo; g < g_hi; g++) {
+          int64_t next = INT64_MAX;
+          for (int32_t hh = 0; hh < group; hh++) {
+            const int32_t mh = mask_heads == 1 ? 0 : g * group + hh;
+            int64_t c = cursor[mh];
+            if (c < end[mh] && list->col[c] == kb) c++;
+            if (c < end[mh] && list->col[c] < next) next = list->col[c];
+            if (mask_heads == 1) break;
           }
-#endif
-          if (in_place_keys && n == SP_CPU_NR) {
-            sp_scores_direct((const float *)call->k + off, p->k_stride[1], SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
-          } else {
-            sp_pack_values(dtype, call->k, off, p->k_stride[1], n, SP_CPU_NR, dim, dim, kbuf);
-            sp_scores_direct(kbuf, dim, SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
+          ahead[g] = next != fetched[g] ? next : INT64_MAX;
+          fetched[g] = next;
+        }
+
+        /* Scores, slab by slab over all active kv heads. */
+        for (int32_t j0 = 0; j0 < nk_pad; j0 += SP_CPU_NR) {
+          const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
+          for (int32_t g = g_lo; g < g_hi; g++) {
+            const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
+            if (rows_ahead > 0)
+              sp_prefetch_rows(dtype, call->k, k_base + (ahead[g] * plan->block_kv + j0) * p->k_stride[1] + g * p->k_stride[2],
+                               p->k_stride[1], (int32_t)rows_ahead, dim);
+          }
+          for (int32_t a = 0; a < num_active; a++) {
+            const int32_t g = active[a];
+            const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
+            const float *qg = q + (int64_t)g * kv_rows * dim;
+            float *sg = s + (int64_t)g * kv_rows * ld_s + j0;
+  #if SP_DECODE_BF16_DOT
+            if (bf16_dot) {
+              const uint16_t *kr = (const uint16_t *)call->k + off;
+              int64_t ld_k = p->k_stride[1];
+              if (n < SP_CPU_NR) {
+                /* The slab past the end of the keys: its rows into scratch,
+                 * the missing ones zero. */
+                uint16_t *kb16 = (uint16_t *)kbuf;
+                for (int32_t j = 0; j < SP_CPU_NR; j++) {
+                  if (j < n) memcpy(kb16 + (int64_t)j * dim, kr + j * ld_k, (size_t)dim * sizeof(uint16_t));
+                  else memset(kb16 + (int64_t)j * dim, 0, (size_t)dim * sizeof(uint16_t));
+                }
+                kr = kb16;
+                ld_k = dim;
+              }
+              sp_scores_bf16(kr, ld_k, q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, sg, ld_s);
+              continue;
+            }
+  #endif
+            if (in_place_keys && n == SP_CPU_NR) {
+              sp_scores_direct((const float *)call->k + off, p->k_stride[1], SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
+            } else {
+              sp_pack_values(dtype, call->k, off, p->k_stride[1], n, SP_CPU_NR, dim, dim, kbuf);
+              sp_scores_direct(kbuf, dim, SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
+            }
           }
         }
-      }
-      /* Masks and the online softmax, per kv head. */
-      for (int32_t a = 0; a < num_active; a++) {
-        const int32_t g = active[a];
-        float *sg = s + (int64_t)g * kv_rows * ld_s;
-        for (int32_t hh = 0; hh < group; hh++) {
-          const int32_t h = g * group + hh, mh = mask_heads == 1 ? 0 : h;
-          float *sh = sg + (int64_t)hh * nq * ld_s;
-          if (!sp_decode_selects(list, cursor, end, mh, kb)) {
-            for (int32_t i = 0; i < nq; i++)
-              for (int32_t j = 0; j < nk; j++) sh[(int64_t)i * ld_s + j] = -INFINITY;
-          } else if (!list->full[cursor[mh]]) {
-            sp_pattern_tile(plan->patterns[mh], &geom, q0, nq, k0, nk, visible, ld_s);
-            for (int32_t i = 0; i < nq; i++)
-              for (int32_t j = 0; j < nk; j++)
-                sh[(int64_t)i * ld_s + j] = visible[(int64_t)i * ld_s + j] ? sh[(int64_t)i * ld_s + j] : -INFINITY;
-          }
-        }
-        for (int32_t r = 0; r < kv_rows; r++)
-          for (int32_t j = nk; j < nk_pad; j++) sg[(int64_t)r * ld_s + j] = -INFINITY;
-        const int64_t r0 = (int64_t)g * kv_rows;
-        sp_softmax_update(sg, ld_s, kv_rows, nk_pad, score_mul, row_max + r0, row_sum + r0,
-                          acc + r0 * ld_acc, ld_acc, ld_acc);
-      }
-      /* Values, slab by slab over the same heads. */
-      for (int32_t j0 = 0; j0 < nk; j0 += SP_CPU_NR) {
-        const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
-        for (int32_t g = 0; g < p->kv_heads; g++) {
-          const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
-          if (rows_ahead > 0)
-            sp_prefetch_rows(dtype, call->v, v_base + (ahead[g] * plan->block_kv + j0) * p->v_stride[1] + g * p->v_stride[2],
-                             p->v_stride[1], (int32_t)rows_ahead, v_dim);
-        }
+        /* Masks and the online softmax, per kv head. */
         for (int32_t a = 0; a < num_active; a++) {
           const int32_t g = active[a];
-          const int64_t off = v_base + (k0 + j0) * p->v_stride[1] + g * p->v_stride[2];
-          const float *pg = s + (int64_t)g * kv_rows * ld_s + j0;
-          float *ag = acc + (int64_t)g * kv_rows * ld_acc;
-#if SP_DECODE_VALUES_IN_PLACE
-          if (in_place_values) {
-            sp_decode_values(pg, ld_s, kv_rows, n, call->v, off, p->v_stride[1], bf16, ld_acc, ag, ld_acc);
-            continue;
+          float *sg = s + (int64_t)g * kv_rows * ld_s;
+          for (int32_t hh = 0; hh < group; hh++) {
+            const int32_t h = g * group + hh, mh = mask_heads == 1 ? 0 : h;
+            float *sh = sg + (int64_t)hh * nq * ld_s;
+            if (!sp_decode_selects(list, cursor, end, mh, kb)) {
+              for (int32_t i = 0; i < nq; i++)
+                for (int32_t j = 0; j < nk; j++) sh[(int64_t)i * ld_s + j] = -INFINITY;
+            } else if (!list->full[cursor[mh]]) {
+              sp_pattern_tile(plan->patterns[mh], &geom, q0, nq, k0, nk, visible, ld_s);
+              for (int32_t i = 0; i < nq; i++)
+                for (int32_t j = 0; j < nk; j++)
+                  sh[(int64_t)i * ld_s + j] = visible[(int64_t)i * ld_s + j] ? sh[(int64_t)i * ld_s + j] : -INFINITY;
+            }
           }
-#else
-          (void)in_place_values, (void)bf16;
-#endif
-          sp_pack_values(dtype, call->v, off, p->v_stride[1], n, n, v_dim, ld_acc, vbuf);
-          sp_decode_values(pg, ld_s, kv_rows, n, vbuf, 0, ld_acc, 0, ld_acc, ag, ld_acc);
+          for (int32_t r = 0; r < kv_rows; r++)
+            for (int32_t j = nk; j < nk_pad; j++) sg[(int64_t)r * ld_s + j] = -INFINITY;
+          const int64_t r0 = (int64_t)g * kv_rows;
+          sp_softmax_update(sg, ld_s, kv_rows, nk_pad, score_mul, row_max + r0, row_sum + r0,
+                            acc + r0 * ld_acc, ld_acc, ld_acc);
         }
+        /* Values, slab by slab over the same heads. */
+        for (int32_t j0 = 0; j0 < nk; j0 += SP_CPU_NR) {
+          const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
+          for (int32_t g = g_lo; g < g_hi; g++) {
+            const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
+            if (rows_ahead > 0)
+              sp_prefetch_rows(dtype, call->v, v_base + (ahead[g] * plan->block_kv + j0) * p->v_stride[1] + g * p->v_stride[2],
+                               p->v_stride[1], (int32_t)rows_ahead, v_dim);
+          }
+          for (int32_t a = 0; a < num_active; a++) {
+            const int32_t g = active[a];
+            const int64_t off = v_base + (k0 + j0) * p->v_stride[1] + g * p->v_stride[2];
+            const float *pg = s + (int64_t)g * kv_rows * ld_s + j0;
+            float *ag = acc + (int64_t)g * kv_rows * ld_acc;
+  #if SP_DECODE_VALUES_IN_PLACE
+            if (in_place_values) {
+              sp_decode_values(pg, ld_s, kv_rows, n, call->v, off, p->v_stride[1], bf16, ld_acc, ag, ld_acc);
+              continue;
+            }
+  #else
+            (void)in_place_values, (void)bf16;
+  #endif
+            sp_pack_values(dtype, call->v, off, p->v_stride[1], n, n, v_dim, ld_acc, vbuf);
+            sp_decode_values(pg, ld_s, kv_rows, n, vbuf, 0, ld_acc, 0, ld_acc, ag, ld_acc);
+          }
+        }
+        for (int32_t mh = mh_lo; mh < mh_hi; mh++)
+          if (sp_decode_selects(list, cursor, end, mh, kb)) cursor[mh]++;
       }
-      for (int32_t mh = 0; mh < mask_heads; mh++)
-        if (sp_decode_selects(list, cursor, end, mh, kb)) cursor[mh]++;
     }
   }
 
