@@ -385,7 +385,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
             const float *qg = q + (int64_t)g * kv_rows * dim;
             float *sg = s + (int64_t)g * kv_rows * ld_s + j0;
-  #if SP_DECODE_BF16_DOT
+#if SP_DECODE_BF16_DOT
             if (bf16_dot) {
               const uint16_t *kr = (const uint16_t *)call->k + off;
               int64_t ld_k = p->k_stride[1];
@@ -403,7 +403,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
               sp_scores_bf16(kr, ld_k, q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, sg, ld_s);
               continue;
             }
-  #endif
+#endif
             if (in_place_keys && n == SP_CPU_NR) {
               sp_scores_direct((const float *)call->k + off, p->k_stride[1], SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
             } else {
@@ -449,14 +449,14 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             const int64_t off = v_base + (k0 + j0) * p->v_stride[1] + g * p->v_stride[2];
             const float *pg = s + (int64_t)g * kv_rows * ld_s + j0;
             float *ag = acc + (int64_t)g * kv_rows * ld_acc;
-  #if SP_DECODE_VALUES_IN_PLACE
+#if SP_DECODE_VALUES_IN_PLACE
             if (in_place_values) {
               sp_decode_values(pg, ld_s, kv_rows, n, call->v, off, p->v_stride[1], bf16, ld_acc, ag, ld_acc);
               continue;
             }
-  #else
+#else
             (void)in_place_values, (void)bf16;
-  #endif
+#endif
             sp_pack_values(dtype, call->v, off, p->v_stride[1], n, n, v_dim, ld_acc, vbuf);
             sp_decode_values(pg, ld_s, kv_rows, n, vbuf, 0, ld_acc, 0, ld_acc, ag, ld_acc);
           }
