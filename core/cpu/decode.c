@@ -211,6 +211,23 @@ static inline int sp_decode_selects(const sp_block_csr *list, const int64_t *cur
   return cursor[mh] < end[mh] && list->col[cursor[mh]] == kb;
 }
 
+/* The first block in [kb0, kb1) that a query head of kv head g selects,
+ * INT64_MAX if none. */
+static int64_t sp_decode_first_block(const sparsa_plan *plan, const sp_block_csr *list,
+                                     int64_t num_q_blocks, int32_t g, int64_t q_block, int64_t kb0,
+                                     int64_t kb1) {
+  int64_t first = INT64_MAX;
+  for (int32_t hh = 0; hh < plan->group; hh++) {
+    const int32_t mh = plan->num_mask_heads == 1 ? 0 : g * plan->group + hh;
+    const int64_t row = (int64_t)mh * num_q_blocks + q_block;
+    const int64_t hi = list->row_ptr[row + 1];
+    const int64_t c = sp_decode_lower_bound(list->col, list->row_ptr[row], hi, kb0);
+    if (c < hi && list->col[c] < kb1 && list->col[c] < first) first = list->col[c];
+    if (plan->num_mask_heads == 1) break;
+  }
+  return first;
+}
+
 /* Token rows of the slab at j0 of block kb (none for INT64_MAX: no block). */
 static int64_t sp_decode_slab_rows(const sparsa_plan *plan, const sp_sequence *seq, int64_t kb,
                                    int32_t j0) {
@@ -326,6 +343,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
       const int32_t g_hi = g_lo + walk;
       const int32_t mh_lo = mask_heads == 1 ? 0 : g_lo * group;
       const int32_t mh_hi = mask_heads == 1 ? 1 : g_hi * group;
+      const int32_t prefetch_hi = walk == 1 && g_hi < p->kv_heads ? g_hi + 1 : g_hi;
       for (int32_t mh = mh_lo; mh < mh_hi; mh++) {
         const int64_t row = (int64_t)mh * num_q_blocks + item->q_block;
         const int64_t lo = list->row_ptr[row], hi = list->row_ptr[row + 1];
@@ -370,11 +388,22 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
           ahead[g] = next != fetched[g] ? next : INT64_MAX;
           fetched[g] = next;
         }
+        /* Walking one kv head at a time, the last block of a head requests
+         * the next head's first one, so that its walk does not start on
+         * rows nobody asked for (at 10% density a head has only a few
+         * blocks in a chunk). */
+        if (prefetch_hi > g_hi) {
+          ahead[g_hi] = INT64_MAX;
+          if (fetched[g_lo] == INT64_MAX && fetched[g_hi] < 0) {
+            fetched[g_hi] = sp_decode_first_block(plan, list, num_q_blocks, g_hi, item->q_block, kb0, kb1);
+            ahead[g_hi] = fetched[g_hi];
+          }
+        }
 
         /* Scores, slab by slab over all active kv heads. */
         for (int32_t j0 = 0; j0 < nk_pad; j0 += SP_CPU_NR) {
           const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
-          for (int32_t g = g_lo; g < g_hi; g++) {
+          for (int32_t g = g_lo; g < prefetch_hi; g++) {
             const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
             if (rows_ahead > 0)
               sp_prefetch_rows(dtype, call->k, k_base + (ahead[g] * plan->block_kv + j0) * p->k_stride[1] + g * p->k_stride[2],
@@ -438,7 +467,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
         /* Values, slab by slab over the same heads. */
         for (int32_t j0 = 0; j0 < nk; j0 += SP_CPU_NR) {
           const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
-          for (int32_t g = g_lo; g < g_hi; g++) {
+          for (int32_t g = g_lo; g < prefetch_hi; g++) {
             const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
             if (rows_ahead > 0)
               sp_prefetch_rows(dtype, call->v, v_base + (ahead[g] * plan->block_kv + j0) * p->v_stride[1] + g * p->v_stride[2],
