@@ -339,6 +339,13 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
      * so that each head's selected blocks are read as whole contiguous
      * runs one after another instead of kv_heads interleaved streams. */
     const int32_t walk = p->k_stride[1] < p->k_stride[2] ? 1 : p->kv_heads;
+    /* Token-major, a kv head's rows lie the stride of all heads apart
+     * (2-4 KB with 8 heads of dim 128), so the rows of a block fall on a
+     * few L1 sets: the next blocks' rows are requested into L2 only, to
+     * leave L1 to the block being worked on (3-6% faster at 10% density
+     * in alternating runs; contiguous head-major blocks run ~8% faster
+     * requested into L1). */
+    const int prefetch_l2 = walk > 1;
     for (int32_t g_lo = 0; g_lo < p->kv_heads; g_lo += walk) {
       const int32_t g_hi = g_lo + walk;
       const int32_t mh_lo = mask_heads == 1 ? 0 : g_lo * group;
@@ -407,7 +414,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
             if (rows_ahead > 0)
               sp_prefetch_rows(dtype, call->k, k_base + (ahead[g] * plan->block_kv + j0) * p->k_stride[1] + g * p->k_stride[2],
-                               p->k_stride[1], (int32_t)rows_ahead, dim);
+                               p->k_stride[1], (int32_t)rows_ahead, dim, prefetch_l2);
           }
           for (int32_t a = 0; a < num_active; a++) {
             const int32_t g = active[a];
@@ -471,7 +478,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
             if (rows_ahead > 0)
               sp_prefetch_rows(dtype, call->v, v_base + (ahead[g] * plan->block_kv + j0) * p->v_stride[1] + g * p->v_stride[2],
-                               p->v_stride[1], (int32_t)rows_ahead, v_dim);
+                               p->v_stride[1], (int32_t)rows_ahead, v_dim, prefetch_l2);
           }
           for (int32_t a = 0; a < num_active; a++) {
             const int32_t g = active[a];
