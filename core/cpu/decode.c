@@ -6,10 +6,11 @@
  * runs at the speed the kv cache streams from memory. An item therefore
  * walks its kv range in slabs of SP_CPU_NR token rows and, within a slab,
  * over every kv head that has the block selected: in the (batch, token,
- * head) layout a slab of all heads is one contiguous run of memory. Per kv
- * head the arithmetic is the direct path of kernel_rows.h with the online
- * softmax of the prefill kernel, so both give the same results for the same
- * rows. float32 keys are read in place, and so are bf16 keys on the
+ * head) layout a slab of all heads is one contiguous run of memory; in the
+ * (batch, head, token) layout each kv head is walked on its own instead,
+ * so that its blocks are contiguous runs. Per kv head the arithmetic is
+ * the direct path of kernel_rows.h with the online softmax of the prefill
+ * kernel, so both give the same results for the same rows. float32 keys are read in place, and so are bf16 keys on the
  * avx512bf16 build, which multiplies them with bf16 q by vdpbf16ps; other
  * key types and partial slabs are converted a slab at a time into a
  * scratch that stays in L1. Values of float32 and bf16 are read in place
@@ -343,8 +344,8 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
      * (2-4 KB with 8 heads of dim 128), so the rows of a block fall on a
      * few L1 sets: the next blocks' rows are requested into L2 only, to
      * leave L1 to the block being worked on (3-6% faster at 10% density
-     * in alternating runs; contiguous head-major blocks run ~8% faster
-     * requested into L1). */
+     * in most alternating runs; contiguous head-major blocks ran ~8%
+     * faster requested into L1). */
     const int prefetch_l2 = walk > 1;
     for (int32_t g_lo = 0; g_lo < p->kv_heads; g_lo += walk) {
       const int32_t g_hi = g_lo + walk;
