@@ -39,6 +39,58 @@ static int run_decode_sweep(const bench_env *env, bench_results *r, double bandw
   return 0;
 }
 
+/* The kv cache layouts of the headline case: token-major (batch, token,
+ * head), where a selected block of one kv head is 64 short rows at the
+ * stride of all heads, and head-major (batch, head, token), the layout of
+ * Hugging Face's cache and of per-head pages, where it is one contiguous
+ * run. The keys without a layout name are the token-major figures. */
+typedef struct decode_layout {
+  int head_major;
+  const char *label; /* in the printed line */
+  const char *key;   /* inserted after "decode_" in the result keys */
+} decode_layout;
+
+static const decode_layout decode_layouts[2] = {{0, "token-major", ""},
+                                                {1, "head-major ", "head_major_"}};
+
+/* k and v as (batch, kv head, token, dim) instead of the packed BSHD (q
+ * and the output stay packed). */
+static void decode_head_major(sparsa_problem *p) {
+  const int64_t d = p->head_dim, vd = p->v_head_dim ? p->v_head_dim : p->head_dim;
+  p->k_stride[0] = (int64_t)p->kv_heads * p->kv_len * d;
+  p->k_stride[1] = d;
+  p->k_stride[2] = p->kv_len * d;
+  p->v_stride[0] = (int64_t)p->kv_heads * p->kv_len * vd;
+  p->v_stride[1] = vd;
+  p->v_stride[2] = p->kv_len * vd;
+}
+
+/* The 10% case and dense in one layout: bytes is what the mask reads. */
+static int run_decode_layout(const bench_env *env, bench_results *r, const sparsa_problem *p,
+                             const sparsa_mask *mask, const decode_layout *layout, double bytes,
+                             double bandwidth) {
+  const char *name = cli_dtype_name(p->dtype), *key = layout->key;
+  double s = bench_time_attention(env, p, mask, 2 * env->reps, NULL);
+  double dense_s = bench_time_attention(env, p, NULL, 2 * env->reps, NULL);
+  if (s < 0 || dense_s < 0) return -1;
+  double dense_bytes =
+      (double)p->batch * p->kv_len * p->kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(p->dtype);
+  const double gbps = bytes / s * 1e-9, dense_gbps = dense_bytes / dense_s * 1e-9;
+  bench_log("   %-4s %s batch %d, %d/%d heads, kv %lld: 10%% blocks %.3f ms = %.1f GB/s of %.1f MB "
+            "(%.0f%% of the read bandwidth); dense %.3f ms = %.1f GB/s (%.0f%%)\n",
+            name, layout->label, p->batch, p->q_heads, p->kv_heads, (long long)p->kv_len, 1e3 * s,
+            gbps, bytes * 1e-6, 100.0 * gbps / bandwidth, 1e3 * dense_s, dense_gbps,
+            100.0 * dense_gbps / bandwidth);
+  bench_put(r, 1e3 * s, "decode_%sms_%s", key, name);
+  bench_put(r, gbps, "decode_%sgbps_%s", key, name);
+  bench_put(r, 1e3 * dense_s, "decode_%sdense_ms_%s", key, name);
+  bench_put(r, dense_gbps, "decode_%sdense_gbps_%s", key, name);
+  bench_put(r, gbps / bandwidth, "decode_%sbw_fraction_%s", key, name);
+  bench_put(r, dense_gbps / bandwidth, "decode_%sdense_bw_fraction_%s", key, name);
+  if (p->dtype == SPARSA_DTYPE_BF16 && !layout->head_major) bench_put(r, gbps, "decode_gbps");
+  return 0;
+}
+
 static int run_decode(const bench_env *env, bench_results *r) {
   const int q_heads = 32, kv_heads = 8, batch = env->quick ? 1 : 4;
   const int64_t kv_len = env->quick ? 8192 : 32768, nb = (kv_len + BENCH_BLOCK - 1) / BENCH_BLOCK;
@@ -83,8 +135,6 @@ static int run_decode(const bench_env *env, bench_results *r) {
   }
   for (int d = 0; d < 2; d++) {
     const sparsa_dtype dt = bench_dtypes[d];
-    const char *name = cli_dtype_name(dt);
-    sparsa_problem p = bench_problem(dt, batch, q_heads, kv_heads, 1, kv_len);
     double bytes = 0.0;
     if (cli_kv_bytes_read(mask, q_heads, kv_heads, kv_len, BENCH_HEAD_DIM, BENCH_HEAD_DIM,
                           cli_dtype_size(dt), &bytes)) {
@@ -92,23 +142,11 @@ static int run_decode(const bench_env *env, bench_results *r) {
       goto done;
     }
     bytes *= batch;
-    double s = bench_time_attention(env, &p, mask, 2 * env->reps, NULL);
-    double dense_s = bench_time_attention(env, &p, NULL, 2 * env->reps, NULL);
-    if (s < 0 || dense_s < 0) goto done;
-    double dense_bytes =
-        (double)batch * kv_len * kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(dt);
-    bench_log("   %-4s batch %d, %d/%d heads, kv %lld: 10%% blocks %.3f ms = %.1f GB/s of %.1f MB "
-              "(%.0f%% of the read bandwidth); dense %.3f ms = %.1f GB/s (%.0f%%)\n",
-              name, batch, q_heads, kv_heads, (long long)kv_len, 1e3 * s, bytes / s * 1e-9,
-              bytes * 1e-6, 100.0 * bytes / s * 1e-9 / bandwidth, 1e3 * dense_s,
-              dense_bytes / dense_s * 1e-9, 100.0 * dense_bytes / dense_s * 1e-9 / bandwidth);
-    bench_put(r, 1e3 * s, "decode_ms_%s", name);
-    bench_put(r, bytes / s * 1e-9, "decode_gbps_%s", name);
-    bench_put(r, 1e3 * dense_s, "decode_dense_ms_%s", name);
-    bench_put(r, dense_bytes / dense_s * 1e-9, "decode_dense_gbps_%s", name);
-    bench_put(r, bytes / s * 1e-9 / bandwidth, "decode_bw_fraction_%s", name);
-    bench_put(r, dense_bytes / dense_s * 1e-9 / bandwidth, "decode_dense_bw_fraction_%s", name);
-    if (dt == SPARSA_DTYPE_BF16) bench_put(r, bytes / s * 1e-9, "decode_gbps");
+    for (int l = 0; l < 2; l++) {
+      sparsa_problem p = bench_problem(dt, batch, q_heads, kv_heads, 1, kv_len);
+      if (decode_layouts[l].head_major) decode_head_major(&p);
+      if (run_decode_layout(env, r, &p, mask, &decode_layouts[l], bytes, bandwidth)) goto done;
+    }
   }
   bench_put(r, (double)kv_len, "decode_kv_len");
   bench_put(r, batch, "decode_batch");

@@ -115,6 +115,11 @@ def main():
              f"dense {fmt(s.get(f'decode_dense_gbps_{dt}'), 1)} GB/s; torch dense "
              f"{fmt(t.get(f'torch_decode_dense_ms_{dt}'), 3)} ms = "
              f"{fmt(t.get(f'torch_decode_dense_gbps_{dt}'), 1)} GB/s"),
+            (f"decode, same, head-major kv cache (batch, head, token) {dt}, 10% blocks",
+             f"{fmt(s.get(f'decode_head_major_ms_{dt}'), 3)} ms, "
+             f"{fmt(s.get(f'decode_head_major_gbps_{dt}'), 1)} GB/s",
+             f"dense {fmt(s.get(f'decode_head_major_dense_gbps_{dt}'), 1)} GB/s; read loop "
+             f"{fmt(s.get('mem_read_gbps'), 1)} GB/s"),
         ]
     scaling = [k for k in s if k.startswith("window_scaling_ms_n")]
     for key in sorted(scaling, key=lambda k: int(k.rsplit("_n", 1)[1])):

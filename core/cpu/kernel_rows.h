@@ -168,18 +168,24 @@ SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols,
 
 #endif
 
-/* Prefetches n rows of dim elements (64-byte lines) starting at offset. */
+/* Prefetches n rows of dim elements (64-byte lines) starting at offset:
+ * into L1 and L2, or with l2_only into L2 alone (prefetcht2), for rows
+ * whose stride maps many of them onto the same few L1 sets, where lines
+ * requested ahead would evict the rows being worked on. */
 SP_CPU_INLINE void sp_prefetch_rows(sparsa_dtype dtype, const void *base, int64_t offset,
-                                    int64_t row_stride, int32_t n, int32_t dim) {
+                                    int64_t row_stride, int32_t n, int32_t dim, const int l2_only) {
 #if defined(__GNUC__)
   const int64_t elem = dtype == SPARSA_DTYPE_F32 ? 4 : 2;
   const unsigned char *b = (const unsigned char *)base;
   for (int32_t j = 0; j < n; j++) {
     const unsigned char *row = b + (offset + j * row_stride) * elem;
-    for (int64_t at = 0; at < dim * elem; at += 64) __builtin_prefetch(row + at);
+    for (int64_t at = 0; at < dim * elem; at += 64) {
+      if (l2_only) __builtin_prefetch(row + at, 0, 1);
+      else __builtin_prefetch(row + at);
+    }
   }
 #else
-  (void)dtype, (void)base, (void)offset, (void)row_stride, (void)n, (void)dim;
+  (void)dtype, (void)base, (void)offset, (void)row_stride, (void)n, (void)dim, (void)l2_only;
 #endif
 }
 

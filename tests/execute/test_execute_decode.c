@@ -6,8 +6,10 @@
  * fixed and varlen batches. Shapes of at most 8 query rows per kv head run
  * the decode kernel, larger ones the tiled kernel with few rows: both are
  * checked. Strides, layouts, scale and magnitudes are drawn as in
- * execute_random; outputs start poisoned. Seeded like execute_random
- * (SPARSA_TEST_SEED, SPARSA_TEST_CASES). */
+ * execute_random; outputs start poisoned. A second test gives k and v
+ * each kv cache layout on purpose (token-major, head-major, padded), since
+ * the kernel walks kv heads differently for token-major and head-major
+ * caches. Seeded like execute_random (SPARSA_TEST_SEED, SPARSA_TEST_CASES). */
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -89,12 +91,45 @@ START_TEST(decode_shapes) {
 }
 END_TEST
 
+/* The same configurations with k and v both in one layout: packed
+ * (batch, token, head), BHSD (batch, head, token: head-major) or padded,
+ * q_len 1 and 2, so each layout meets the decode kernel with shared and
+ * per-head masks, GQA groups and split-KV chunks. */
+START_TEST(decode_kv_layouts) {
+  static const exec_layout layouts[] = {EXEC_PACKED, EXEC_BHSD, EXEC_PADDED};
+  const uint64_t base = exec_base_seed() + 7919;
+  const int64_t full = 3 * 3 * 2 * DECODE_DRAWS;
+  const int64_t cases = test_cases(full, 1);
+  printf("execute_decode layouts: SPARSA_TEST_SEED=%" PRIu64 ", %lld of %lld cases\n", base,
+         (long long)cases, (long long)full);
+  fflush(stdout);
+  sparsa_context *ctx = NULL;
+  ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
+  int64_t failures = 0;
+  for (int64_t n = 0; n < cases; n++) {
+    /* Case i: dtype i % 3, layout (i / 3) % 3, q_len 1 + (i / 9) % 2. */
+    const int64_t i = test_cases_pick(n, cases, full);
+    exec_config c;
+    decode_config(&c, base + (uint64_t)i, decode_dtypes[i % 3], 1 + (i / 9) % 2);
+    c.layout[1] = c.layout[2] = layouts[(i / 3) % 3];
+    char title[96];
+    snprintf(title, sizeof title, "FAILED layout case %lld (seed %" PRIu64 "):", (long long)i, c.seed);
+    exec_case_run_counted(ctx, &c, title, &failures, DECODE_MAX_REPORTS);
+    exec_config_free(&c);
+  }
+  sparsa_context_destroy(ctx);
+  ck_assert_msg(failures == 0, "%lld of %lld layout configurations failed (seed %" PRIu64 ")",
+                (long long)failures, (long long)cases, base);
+}
+END_TEST
+
 int main(void) {
   test_skip_unless_cpu_isa_runs();
   Suite *suite = suite_create("execute_decode");
   TCase *tc = tcase_create("decode");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, decode_shapes);
+  tcase_add_test(tc, decode_kv_layouts);
   suite_add_tcase(suite, tc);
   return test_run_suite(suite);
 }
