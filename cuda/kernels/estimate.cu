@@ -17,6 +17,7 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include "cta_scan.cuh"
 #include "estimate_args.h"
 #include "mma_sm80.cuh"
 
@@ -779,16 +780,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     if (key > prefix) keep[c] = 1;
     equal += key == prefix;
   }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  int64_t inc = equal;
-  for (int o = 1; o < 32; o <<= 1) {
-    const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += v;
-  }
-  if (lane == 31) scan[warp] = inc;
-  __syncthreads();
-  int64_t rank = inc - equal;
-  for (int i = 0; i < warp && i < warps; i++) rank += scan[i];
+  int64_t rank = cta_exclusive_scan(equal, scan);
   for (int64_t c = lo; c < hi && rank < need; c++)
     if (radix_key(w, keys, c) == prefix) {
       keep[c] = 1;
@@ -878,24 +870,7 @@ __global__ void __launch_bounds__(1024) rowsel_scan_kernel(const spc_rowsel_args
   const int64_t lo = threadIdx.x * per, hi = lo + per < a.rows ? lo + per : a.rows;
   int64_t local = 0;
   for (int64_t r = lo; r < hi; r++) local += a.counts[r];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int64_t inc = local;
-  for (int o = 1; o < 32; o <<= 1) {
-    const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += v;
-  }
-  if (lane == 31) warp_total[warp] = inc;
-  __syncthreads();
-  if (warp == 0) {
-    int64_t t = warp_total[lane];
-    for (int o = 1; o < 32; o <<= 1) {
-      const int64_t v = __shfl_up_sync(0xffffffffu, t, o);
-      if (lane >= o) t += v;
-    }
-    warp_total[lane] = t;
-  }
-  __syncthreads();
-  int64_t run = inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
+  int64_t run = cta_exclusive_scan(local, warp_total);
   for (int64_t r = lo; r < hi; r++) {
     a.row_ptr[r] = run;
     run += a.counts[r];

@@ -20,6 +20,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "cta_scan.cuh"
 #include "estimate_args.h"
 
 namespace spc_vsm {
@@ -37,24 +38,7 @@ __global__ void __launch_bounds__(1024) prefix_kernel(const spc_vslash_mask_args
   const int64_t hi = lo + per < n ? lo + per : n;
   int32_t local = 0;
   for (int64_t c = lo; c < hi; c++) local += keep[c];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int32_t inc = local;
-  for (int o = 1; o < 32; o <<= 1) {
-    const int32_t v = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += v;
-  }
-  if (lane == 31) warp_total[warp] = inc;
-  __syncthreads();
-  if (warp == 0) {
-    int32_t t = warp_total[lane];
-    for (int o = 1; o < 32; o <<= 1) {
-      const int32_t v = __shfl_up_sync(0xffffffffu, t, o);
-      if (lane >= o) t += v;
-    }
-    warp_total[lane] = t;
-  }
-  __syncthreads();
-  int32_t run = inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
+  int32_t run = cta_exclusive_scan(local, warp_total);
   if (threadIdx.x == 0) prefix[0] = 0;
   for (int64_t c = lo; c < hi; c++) {
     run += keep[c];
@@ -121,24 +105,7 @@ __global__ void __launch_bounds__(1024) scan_kernel(const spc_vslash_mask_args a
   const int64_t hi = lo + per < rows ? lo + per : rows;
   int64_t local = 0;
   for (int64_t r = lo; r < hi; r++) local += a.counts[r];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int64_t inc = local;
-  for (int o = 1; o < 32; o <<= 1) {
-    const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += v;
-  }
-  if (lane == 31) warp_total[warp] = inc;
-  __syncthreads();
-  if (warp == 0) {
-    int64_t t = warp_total[lane];
-    for (int o = 1; o < 32; o <<= 1) {
-      const int64_t v = __shfl_up_sync(0xffffffffu, t, o);
-      if (lane >= o) t += v;
-    }
-    warp_total[lane] = t;
-  }
-  __syncthreads();
-  int64_t run = inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
+  int64_t run = cta_exclusive_scan(local, warp_total);
   for (int64_t r = lo; r < hi; r++) {
     a.row_ptr[r] = run;
     run += a.counts[r];

@@ -1,0 +1,35 @@
+/* The exclusive prefix sum of one value per thread across a CTA, the step
+ * that turns per-thread counts into output offsets (row pointers of block
+ * lists, prefix counts of kept flags). */
+#ifndef SPARSA_CUDA_KERNELS_CTA_SCAN_CUH
+#define SPARSA_CUDA_KERNELS_CTA_SCAN_CUH
+
+/* The sum of `local` over the CTA's lower threads. Every thread of a CTA
+ * of whole warps (at most 32) calls it; warp_total is __shared__ room for
+ * 32 values. Synchronizes the CTA twice: the caller's shared memory is
+ * safe to reuse after it returns. Each warp scans with shuffles, then warp
+ * 0 scans the warps' totals (the slots of warps the CTA lacks are never
+ * read back). */
+template <typename T>
+__device__ __forceinline__ T cta_exclusive_scan(T local, T *warp_total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  T inc = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    const T v = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += v;
+  }
+  if (lane == 31) warp_total[warp] = inc;
+  __syncthreads();
+  if (warp == 0) {
+    T t = warp_total[lane];
+    for (int o = 1; o < 32; o <<= 1) {
+      const T v = __shfl_up_sync(0xffffffffu, t, o);
+      if (lane >= o) t += v;
+    }
+    warp_total[lane] = t;
+  }
+  __syncthreads();
+  return inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
+}
+
+#endif
