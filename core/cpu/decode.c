@@ -239,6 +239,22 @@ static int64_t sp_decode_slab_rows(const sparsa_plan *plan, const sp_sequence *s
   return rows < 0 ? 0 : rows < SP_CPU_NR ? rows : SP_CPU_NR;
 }
 
+/* Requests slab j0 of the next block (ahead[g]; INT64_MAX: none) of each
+ * kv head g in [g_lo, g_hi), in k or in v: base is the sequence's first
+ * element, strides the tensor's (token stride [1], head stride [2]). */
+static void sp_decode_prefetch_slabs(const sparsa_plan *plan, const sp_sequence *seq,
+                                     const int64_t *ahead, int32_t g_lo, int32_t g_hi, int32_t j0,
+                                     sparsa_dtype dtype, const void *tensor, int64_t base,
+                                     const int64_t *strides, int32_t width, int l2_only) {
+  for (int32_t g = g_lo; g < g_hi; g++) {
+    const int64_t rows = sp_decode_slab_rows(plan, seq, ahead[g], j0);
+    if (rows > 0)
+      sp_prefetch_rows(dtype, tensor,
+                       base + (ahead[g] * plan->block_kv + j0) * strides[1] + g * strides[2],
+                       strides[1], (int32_t)rows, width, l2_only);
+  }
+}
+
 /* Writes rows [0, rows) of the item's state as output and lse (row r =
  * query row r % nq of head r / nq). */
 static void sp_decode_write(const sp_cpu_call *call, const sp_sequence *seq, int64_t b, int64_t q0,
@@ -411,12 +427,8 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
         /* Scores, slab by slab over all active kv heads. */
         for (int32_t j0 = 0; j0 < nk_pad; j0 += SP_CPU_NR) {
           const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
-          for (int32_t g = g_lo; g < prefetch_hi; g++) {
-            const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
-            if (rows_ahead > 0)
-              sp_prefetch_rows(dtype, call->k, k_base + (ahead[g] * plan->block_kv + j0) * p->k_stride[1] + g * p->k_stride[2],
-                               p->k_stride[1], (int32_t)rows_ahead, dim, prefetch_l2);
-          }
+          sp_decode_prefetch_slabs(plan, seq, ahead, g_lo, prefetch_hi, j0, dtype, call->k, k_base,
+                                   p->k_stride, dim, prefetch_l2);
           for (int32_t a = 0; a < num_active; a++) {
             const int32_t g = active[a];
             const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
@@ -475,12 +487,8 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
         /* Values, slab by slab over the same heads. */
         for (int32_t j0 = 0; j0 < nk; j0 += SP_CPU_NR) {
           const int32_t n = nk - j0 < SP_CPU_NR ? nk - j0 : SP_CPU_NR;
-          for (int32_t g = g_lo; g < prefetch_hi; g++) {
-            const int64_t rows_ahead = sp_decode_slab_rows(plan, seq, ahead[g], j0);
-            if (rows_ahead > 0)
-              sp_prefetch_rows(dtype, call->v, v_base + (ahead[g] * plan->block_kv + j0) * p->v_stride[1] + g * p->v_stride[2],
-                               p->v_stride[1], (int32_t)rows_ahead, v_dim, prefetch_l2);
-          }
+          sp_decode_prefetch_slabs(plan, seq, ahead, g_lo, prefetch_hi, j0, dtype, call->v, v_base,
+                                   p->v_stride, v_dim, prefetch_l2);
           for (int32_t a = 0; a < num_active; a++) {
             const int32_t g = active[a];
             const int64_t off = v_base + (k0 + j0) * p->v_stride[1] + g * p->v_stride[2];
