@@ -27,15 +27,24 @@ enum { SKIP_CODE = 77 }; /* ctest's SKIP_RETURN_CODE for these drivers */
     }                                                 \
   } while (0)
 
-/* xorshift64: the same inputs on every run of a driver. */
+/* xorshift64: the same inputs on every run of a driver (a driver may
+ * reseed g_rng from its command line; the state must stay non-zero). */
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
 
-/* Uniform in [-1, 1). */
-static inline double rnd_unit(void) {
+static inline uint64_t rnd(void) {
   g_rng ^= g_rng << 13;
   g_rng ^= g_rng >> 7;
   g_rng ^= g_rng << 17;
-  return (double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+  return g_rng;
+}
+
+/* Uniform in [-1, 1). */
+static inline double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
+
+/* Uniform in [lo, hi]; hi <= lo gives lo. */
+static inline int64_t rnd_int(int64_t lo, int64_t hi) {
+  if (hi <= lo) return lo;
+  return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
 }
 
 /* bf16 bits of x, rounded to nearest even. */

@@ -21,9 +21,8 @@
 #include <cuda_runtime_api.h>
 #include <sparsa/sparsa.h>
 
+#include "gpu_test_util.h"
 #include "reference/ref_attention.h"
-
-enum { SKIP_CODE = 77 };
 
 static int g_passed, g_failed;
 static int g_small; /* --sanitize: short lengths, so the sanitizers finish quickly */
@@ -76,21 +75,6 @@ static int on_sm80_kernel(int (*test)(void *), void *arg) {
     unsetenv("SPARSA_CUDA_KERNEL");
   return ok;
 }
-
-/* ---- random numbers (xorshift, reproducible from the seed) ---- */
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) {
-  g_rng ^= g_rng << 13;
-  g_rng ^= g_rng >> 7;
-  g_rng ^= g_rng << 17;
-  return g_rng;
-}
-/* Uniform in [lo, hi]; hi < lo gives lo (short sequences shrink the ranges). */
-static int64_t rnd_int(int64_t lo, int64_t hi) {
-  if (hi <= lo) return lo;
-  return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
-}
-static double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0; }
 
 /* ---- one attention case ---- */
 
