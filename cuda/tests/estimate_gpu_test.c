@@ -5,7 +5,9 @@
  * same mass captured of the definition's scores (computed here in float64,
  * independently of both engines), each threshold row keeping at least the
  * requested mass; and the estimated mask planned and executed on the GPU,
- * matching the CPU engine on the same blocks. Inputs are multiples of 1/64
+ * matching the CPU engine on the same blocks; planned again on a fresh
+ * estimate before any host query (from the device's lists), the same
+ * output bit for bit, and the host lists read afterwards the same. Inputs are multiples of 1/64
  * (exact in f32, f16 and bf16) with a random bias per block, so scores are
  * far apart and rounding cannot flip a selection; cases with every input
  * equal check the tie-breaking. Then one timing line per method: the
@@ -303,6 +305,111 @@ static int same_info(const sparsa_mask *mc, const sparsa_mask *mg) {
   return 1;
 }
 
+/* The mask of mc's blocks (every head; with c->causal, intersected with
+ * causal) made from patterns on ctx, as a caller would describe it. */
+static int pattern_mask(const est_case *c, const sparsa_mask *mc, sparsa_context *ctx,
+                        sparsa_mask **out) {
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  sparsa_pattern **pats = calloc((size_t)c->q_heads, sizeof *pats);
+  sparsa_pattern *causal = NULL;
+  int ok = pats != NULL && sparsa_pattern_create_causal(&causal) == SPARSA_OK;
+  for (int32_t h = 0; h < c->q_heads && ok; h++) {
+    bsr b;
+    sparsa_pattern *blocks = NULL;
+    ok = bsr_get(mc, h, nqb, &b) &&
+         sparsa_pattern_create_blocks_bsr(c->block_q, c->block_kv, nqb, b.row_ptr, b.col,
+                                          &blocks) == SPARSA_OK;
+    const sparsa_pattern *parts[2] = {blocks, causal};
+    if (ok && c->causal)
+      ok = sparsa_pattern_create_intersection(parts, 2, &pats[h]) == SPARSA_OK;
+    else if (ok)
+      pats[h] = blocks, blocks = NULL;
+    sparsa_pattern_destroy(blocks);
+    bsr_free(&b);
+  }
+  if (ok) {
+    sparsa_mask_desc desc;
+    sparsa_mask_desc_init(&desc);
+    desc.num_heads = c->q_heads;
+    desc.q_len = c->q_len;
+    desc.kv_len = c->kv_len;
+    desc.block_q = c->block_q;
+    desc.block_kv = c->block_kv;
+    desc.patterns = (const sparsa_pattern *const *)pats;
+    ok = sparsa_mask_create(ctx, &desc, out) == SPARSA_OK;
+  }
+  for (int32_t h = 0; pats != NULL && h < c->q_heads; h++) sparsa_pattern_destroy(pats[h]);
+  free(pats);
+  sparsa_pattern_destroy(causal);
+  return ok;
+}
+
+/* Runs plan on the device buffers into a fresh poisoned output; 1 when it
+ * equals want (ob bytes) bit for bit. */
+static int same_output(const sparsa_plan *plan, void *dq, void *dk, void *dv, const void *want,
+                       size_t ob, const char *what) {
+  void *dout = NULL, *got = malloc(ob);
+  int ok = got != NULL && cudaMalloc(&dout, ob) == cudaSuccess &&
+           cudaMemset(dout, 0xFF, ob) == cudaSuccess &&
+           sparsa_execute(plan, dq, dk, dv, dout, NULL, NULL, 0) == SPARSA_OK &&
+           sparsa_context_synchronize(g_gpu) == SPARSA_OK &&
+           cudaMemcpy(got, dout, ob, cudaMemcpyDeviceToHost) == cudaSuccess;
+  if (!ok) printf("  FAIL: executing %s: %s\n", what, sparsa_last_error());
+  if (ok && memcmp(got, want, ob) != 0) {
+    printf("  FAIL: %s: the output differs from the plan on the listed mask\n", what);
+    ok = 0;
+  }
+  cudaFree(dout);
+  free(got);
+  return ok;
+}
+
+/* A plan made on a fresh estimate, before any host query has read its
+ * lists (the engine may plan from the lists on its device), runs as the
+ * plan on the same estimate made after its host lists were read (out_g)
+ * and, for the block methods, as one on the mask a caller would build
+ * from those blocks' patterns; the same block count; and the mask's host
+ * lists, read after the plan, are the CPU engine's. */
+static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_estimator *est,
+                     void *dq, void *dk, void *dv, const void *out_g, size_t ob,
+                     const sparsa_mask *mc, int64_t want_blocks) {
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  sparsa_mask *lazy = NULL, *built = NULL;
+  sparsa_plan *pl = NULL, *pb = NULL;
+  int64_t blocks = -1;
+  int ok = sparsa_mask_estimate(g_gpu, est, p, dq, dk, &lazy) == SPARSA_OK &&
+           sparsa_plan_create(g_gpu, p, lazy, &pl) == SPARSA_OK &&
+           sparsa_plan_num_blocks(pl, &blocks) == SPARSA_OK;
+  if (!ok) printf("  FAIL: planning a fresh estimate: %s\n", sparsa_last_error());
+  if (ok && blocks != want_blocks) {
+    printf("  FAIL: the plan on a fresh estimate runs %lld blocks, on a read one %lld\n",
+           (long long)blocks, (long long)want_blocks);
+    ok = 0;
+  }
+  ok = ok && same_output(pl, dq, dk, dv, out_g, ob, "the plan on a fresh estimate");
+  if (ok && c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH) {
+    ok = pattern_mask(c, mc, g_gpu, &built) && sparsa_plan_create(g_gpu, p, built, &pb) == SPARSA_OK;
+    if (!ok) printf("  FAIL: planning the mask of the estimate's patterns: %s\n", sparsa_last_error());
+    ok = ok && same_output(pb, dq, dk, dv, out_g, ob, "the plan on the estimate's patterns");
+  }
+  for (int32_t h = 0; h < c->q_heads && ok; h++) {
+    bsr a, b;
+    ok = bsr_get(mc, h, nqb, &a) && bsr_get(lazy, h, nqb, &b) && a.n == b.n &&
+         memcmp(a.row_ptr, b.row_ptr, sizeof(int64_t) * (size_t)(nqb + 1)) == 0 &&
+         memcmp(a.col, b.col, sizeof(int32_t) * (size_t)a.n) == 0 &&
+         memcmp(a.full, b.full, (size_t)a.n) == 0;
+    if (!ok) printf("  FAIL: head %d: the planned estimate's host lists differ from the CPU's\n", h);
+    bsr_free(&a);
+    bsr_free(&b);
+  }
+  ok = ok && same_info(mc, lazy);
+  sparsa_plan_destroy(pl);
+  sparsa_plan_destroy(pb);
+  sparsa_mask_destroy(lazy);
+  sparsa_mask_destroy(built);
+  return ok;
+}
+
 /* Blocks, mass and (for bf16/f16 at d64/d128) a GPU plan of the estimate. */
 static int run_case(const est_case *c) {
   sparsa_problem p;
@@ -445,6 +552,10 @@ static int run_case(const est_case *c) {
              st == SPARSA_OK ? "ok" : sparsa_last_error(), err, finite ? "" : ", non-finite");
       ok = 0;
     }
+    int64_t want_blocks = -1;
+    if (ok && (sparsa_plan_num_blocks(pg, &want_blocks) != SPARSA_OK ||
+               !lazy_plan(c, &p, &est, dq, dk, dv, out_g, ob, mc, want_blocks)))
+      ok = 0;
     planned = 1;
     cudaFree(dv);
     cudaFree(dout);
@@ -872,6 +983,10 @@ int main(int argc, char **argv) {
        SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       {"vslash f16 4/2 d128 700x900 last150 thr0.95", SPARSA_DTYPE_F16, 1, 4, 2, 128, 700, 900, 64,
        64, SPARSA_SELECT_THRESHOLD, 8, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 150},
+      /* A batch of two, blocks of 128 x 64 and more keys than queries: a
+       * plan made from the estimate's device lists. */
+      {"bf16 b2 4/2 d128 600x1000 128x64 top4", SPARSA_DTYPE_BF16, 2, 4, 2, 128, 600, 1000, 128,
+       64, SPARSA_SELECT_TOP_K, 4, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       /* Rows past what one CTA sorts in shared memory (global scratch). */
       {"f32 1/1 d32 64x270000 16x16 top100 full", SPARSA_DTYPE_F32, 1, 1, 1, 32, 64, 270000, 64,
        16, SPARSA_SELECT_TOP_K, 100, 0.9f, 0, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
