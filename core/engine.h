@@ -87,6 +87,18 @@ typedef struct sp_engine_ops {
    * specs. Read only when struct_size covers it. */
   sparsa_status (*estimate_vslash)(sparsa_context *ctx, const struct sp_est_input *in,
                                    sparsa_mask *mask, struct sp_head_spec *specs, int *mask_done);
+  /* Optional (NULL: plans read the host lists): build the engine's
+   * schedule, as plan_init does, for a validated fixed-length plan on a
+   * mask whose lists the engine still holds (made by estimate_lists or
+   * estimate_vslash, mask->engine_mask; no host reader has asked for them),
+   * from those lists, leaving the host lists unbuilt. plan->lists must not
+   * be read; plan->patterns holds, per mask head, what decides the pairs
+   * within a listed block (the specs' patterns, or the causal rule, or
+   * every pair). Either *taken = 1 and the plan's engine_plan,
+   * workspace_bytes and num_blocks are set, or *taken = 0 and nothing is
+   * touched: the core then reads the host lists and calls plan_init. Read
+   * only when struct_size covers it. */
+  sparsa_status (*plan_init_held)(sparsa_plan *plan, int *taken);
   /* New operations are appended here. */
 } sp_engine_ops;
 

@@ -5,6 +5,7 @@
  * checks of sparsa_execute(), shared by every engine. */
 #include "plan.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ static void sp_plan_free(sparsa_plan *plan) {
     sp_free(plan->lists);
   }
   sp_free(plan->sequences);
+  sp_free((void *)plan->held_patterns);
   sp_free(plan->cu_seqlens_q);
   sp_free(plan->cu_seqlens_kv);
   if (plan->dense_pattern != NULL) sparsa_pattern_destroy(plan->dense_pattern);
@@ -165,6 +167,64 @@ static int64_t sp_plan_count_blocks(const sparsa_plan *plan) {
   return total;
 }
 
+/* A fixed-length plan on a mask whose lists are still on its engine's side
+ * (an estimate's, no host reader has asked for them) goes to an engine
+ * that plans from them: the host lists, a pass over every block, and the
+ * patterns derived from them are then never built. Within a listed block
+ * the mask is its specs' patterns where it has them, else the causal rule
+ * (or every pair): what the bits of its partial blocks come from. */
+static sparsa_status sp_plan_engine_held(sparsa_plan *plan, int *taken) {
+  *taken = 0;
+  const sparsa_mask *mask = plan->mask;
+  const sp_engine_ops *ops = plan->ctx->ops;
+  if (mask == NULL || plan->problem.cu_seqlens_q != NULL || mask->engine_mask == NULL ||
+      ops->struct_size < offsetof(sp_engine_ops, plan_init_held) + sizeof ops->plan_init_held ||
+      ops->plan_init_held == NULL)
+    return SPARSA_OK;
+  sparsa_mask *m = (sparsa_mask *)mask;
+  if (atomic_load_explicit(&m->lists_state, memory_order_acquire) != SP_LISTS_HELD)
+    return SPARSA_OK;
+  sparsa_status status = SPARSA_OK;
+  if (mask->specs != NULL) {
+    const sparsa_pattern *const *patterns = NULL;
+    status = sp_mask_patterns(mask, &patterns);
+    plan->patterns = (const sparsa_pattern **)patterns;
+  } else {
+    status = mask->lists_causal ? sparsa_pattern_create_causal(&plan->dense_pattern)
+                                : sparsa_pattern_create_dense(&plan->dense_pattern);
+    if (status == SPARSA_OK) {
+      plan->held_patterns = sp_malloc(sp_mul_size((size_t)plan->num_mask_heads,
+                                                  sizeof *plan->held_patterns));
+      if (plan->held_patterns == NULL)
+        status = sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "sparsa_plan_create: allocating %d patterns",
+                         (int)plan->num_mask_heads);
+    }
+    for (int32_t h = 0; status == SPARSA_OK && h < plan->num_mask_heads; h++)
+      plan->held_patterns[h] = plan->dense_pattern;
+    plan->patterns = plan->held_patterns;
+  }
+  if (status == SPARSA_OK) status = ops->plan_init_held(plan, taken);
+  if (status == SPARSA_OK && !*taken) { /* the host lists' plan, as any mask's */
+    sp_free((void *)plan->held_patterns);
+    plan->held_patterns = NULL;
+    if (plan->dense_pattern != NULL) sparsa_pattern_destroy(plan->dense_pattern);
+    plan->dense_pattern = NULL;
+    plan->patterns = NULL;
+  }
+  return status;
+}
+
+/* The mask's block lists and patterns, read (for a mask made from an
+ * engine's lists, built) now if nothing has. */
+static sparsa_status sp_plan_read_mask(sparsa_plan *plan) {
+  const sp_block_list *blocks = NULL;
+  const sparsa_pattern *const *patterns = NULL;
+  SP_TRY(sp_mask_block_list(plan->mask, &blocks));
+  SP_TRY(sp_mask_patterns(plan->mask, &patterns));
+  plan->patterns = (const sparsa_pattern **)patterns;
+  return SPARSA_OK;
+}
+
 SPARSA_API sparsa_status sparsa_plan_create(sparsa_context *ctx, const sparsa_problem *problem,
                                             const sparsa_mask *mask, sparsa_plan **out) {
   SP_CHECK_NULL(out);
@@ -186,13 +246,6 @@ SPARSA_API sparsa_status sparsa_plan_create(sparsa_context *ctx, const sparsa_pr
   if (mask != NULL) {
     sp_mask_retain(mask);
     plan->mask = mask;
-    /* A mask made from an engine's lists reads them now, if nothing has. */
-    const sp_block_list *blocks = NULL;
-    const sparsa_pattern *const *patterns = NULL;
-    status = sp_mask_block_list(mask, &blocks);
-    if (status == SPARSA_OK) status = sp_mask_patterns(mask, &patterns);
-    if (status != SPARSA_OK) goto fail;
-    plan->patterns = (const sparsa_pattern **)patterns;
     plan->num_mask_heads = mask->blocks.num_heads;
     plan->alignment = mask->alignment;
     plan->block_q = mask->blocks.block_q;
@@ -223,9 +276,19 @@ SPARSA_API sparsa_status sparsa_plan_create(sparsa_context *ctx, const sparsa_pr
      * not retained. */
     plan->problem.cu_seqlens_q = plan->cu_seqlens_q;
     plan->problem.cu_seqlens_kv = plan->cu_seqlens_kv;
-    status = sp_plan_varlen_lists(plan);
+    if (mask != NULL) status = sp_plan_read_mask(plan);
+    if (status == SPARSA_OK) status = sp_plan_varlen_lists(plan);
   } else {
+    /* Fixed lengths: the sequences and the mask's list (its geometry) are
+     * all an engine that plans from its own lists reads. */
+    int taken = 0;
     status = sp_plan_fixed_lists(plan);
+    if (status == SPARSA_OK) status = sp_plan_engine_held(plan, &taken);
+    if (status == SPARSA_OK && taken) {
+      *out = plan;
+      return SPARSA_OK;
+    }
+    if (status == SPARSA_OK && mask != NULL) status = sp_plan_read_mask(plan);
   }
   if (status != SPARSA_OK) goto fail;
   plan->num_blocks = sp_plan_count_blocks(plan);

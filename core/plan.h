@@ -25,7 +25,9 @@ struct sparsa_plan {
   sp_block_list *lists;           /* owned, except lists == &mask->blocks for fixed lengths */
   int32_t owns_lists;
   const sparsa_pattern **patterns;/* num_mask_heads (mask's, or one dense) */
-  sparsa_pattern *dense_pattern;  /* owned when mask is NULL */
+  sparsa_pattern *dense_pattern;  /* owned when mask is NULL, or the rule within an
+                                     engine-held mask's listed blocks */
+  const sparsa_pattern **held_patterns; /* owned: num_mask_heads x dense_pattern */
   sparsa_alignment alignment;
   int64_t num_blocks;             /* block products over the batch */
   size_t workspace_bytes;

@@ -17,7 +17,9 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda_context.h"
+#include "cuda_estimate.h"
 #include "cuda_host.h"
+#include "cuda_mask.h"
 #include "cuda_rules.h"
 #include "device_memory.h"
 #include "staging.h"
@@ -153,6 +155,42 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
         break;
       }
     SPC_TRY(spc_list_coarsen(in, *tq, *tkv, q_len, kv_len, &lists[l]));
+  }
+  return SPARSA_OK;
+}
+
+/* The kernel list of a plan on a mask whose lists its estimate left on the
+ * device, at the mask's blocks (the caller checked they are tile-sized or
+ * larger): a host copy of the row offsets, key blocks and classes for the
+ * schedule and the partial blocks' bit jobs, read in one transfer with no
+ * pass over the blocks beside this check of what the estimate wrote (the
+ * kernels read its device copy). */
+static sparsa_status spc_held_list(const sparsa_plan *plan, spc_list *out) {
+  const sparsa_mask *mask = plan->mask;
+  sp_block_csr csr;
+  sparsa_status status = spc_mask_read_lists(mask, &csr);
+  if (status != SPARSA_OK) {
+    spc_free(csr.row_ptr);
+    spc_free(csr.col);
+    spc_free(csr.full);
+    return status;
+  }
+  const sp_block_list *geom = &mask->blocks;
+  *out = (spc_list){geom->num_heads, geom->num_q_blocks, csr.row_ptr, csr.col, csr.full, 1};
+  const int64_t rows = (int64_t)geom->num_heads * geom->num_q_blocks, nnz = csr.row_ptr[rows];
+  for (int64_t r = 0; r < rows; r++) {
+    if (csr.row_ptr[r + 1] < csr.row_ptr[r] || csr.row_ptr[r + 1] > nnz)
+      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask's row %lld spans %lld to %lld",
+                      (long long)r, (long long)csr.row_ptr[r], (long long)csr.row_ptr[r + 1]);
+    int64_t prev = -1;
+    for (int64_t e = csr.row_ptr[r]; e < csr.row_ptr[r + 1]; e++) {
+      if (csr.col[e] <= prev || csr.col[e] >= geom->num_kv_blocks)
+        return spc_fail(SPARSA_ERR_INTERNAL,
+                        "CUDA engine: an estimated mask's row %lld lists key block %lld out of "
+                        "order or range",
+                        (long long)r, (long long)csr.col[e]);
+      prev = csr.col[e];
+    }
   }
   return SPARSA_OK;
 }
@@ -343,7 +381,7 @@ static void spc_build_free(spc_build *b) {
   } while (0)
 
 static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_context *c,
-                                       spc_build *b, spc_plan *ep, size_t *seq_off,
+                                       spc_build *b, spc_plan *ep, int held, size_t *seq_off,
                                        size_t *lists_off, size_t *work_off) {
   const sparsa_problem *p = &plan->problem;
   int32_t tq, tkv;
@@ -352,7 +390,13 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   const int32_t min_kv = ep->prefill_kernel == SPC_PREFILL_SM90 && plan->mask == NULL
                              ? 2 * SPC_TILE_KV
                              : SPC_TILE_KV;
-  SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
+  if (held) {
+    tq = plan->block_q;
+    tkv = plan->block_kv;
+    SPC_TRY(spc_held_list(plan, &b->lists[0]));
+  } else {
+    SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
+  }
   /* Refinement bits for every partial entry, at its list's lengths. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
   if (b->list_bits == NULL)
@@ -670,7 +714,10 @@ static sparsa_status spc_pick_prefill_kernel(const spc_context *c, spc_prefill_k
                   "CUDA engine: SPARSA_CUDA_KERNEL='%s' is not a kernel name (sm80 or sm90)", want);
 }
 
-sparsa_status spc_plan_init(sparsa_plan *plan) {
+/* The schedule of a plan from the host lists (plan->lists), or when held,
+ * from the lists a mask's estimate left on the device (one list, at the
+ * mask's blocks; the kernels read its row offsets and key blocks there). */
+static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *held) {
   spc_context *c = spc_ctx(plan->ctx);
   const sparsa_problem *p = &plan->problem;
   spc_elem elem = SPC_ELEM_BF16;
@@ -704,7 +751,7 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
 
   size_t work_off = 0, lists_off = 0, groups_off = 0, splits_off = 0, tiles_off = 0, full_off = 0;
   if (ep->kind == SPC_PLAN_PREFILL)
-    status = spc_build_prefill(plan, c, &b, ep, &seq_off, &lists_off, &work_off);
+    status = spc_build_prefill(plan, c, &b, ep, held != NULL, &seq_off, &lists_off, &work_off);
   else
     status = spc_build_decode(plan, c, &b, ep, &groups_off, &splits_off, &tiles_off, &full_off);
   if (status != SPARSA_OK) goto fail;
@@ -723,8 +770,10 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
       const spc_list *L = &b.lists[l];
       int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
       int64_t nnz = L->row_ptr[rows];
-      row_off[l] = spc_staging_push(&b.st, L->row_ptr, (size_t)(rows + 1) * sizeof(int64_t));
-      col_off[l] = spc_staging_push(&b.st, L->col, (size_t)nnz * sizeof(int32_t));
+      if (held == NULL) {
+        row_off[l] = spc_staging_push(&b.st, L->row_ptr, (size_t)(rows + 1) * sizeof(int64_t));
+        col_off[l] = spc_staging_push(&b.st, L->col, (size_t)nnz * sizeof(int32_t));
+      }
       full_list_off[l] = spc_staging_push(&b.st, b.list_bits[l], (size_t)nnz * sizeof(int32_t));
       if (row_off[l] == SIZE_MAX || col_off[l] == SIZE_MAX || full_list_off[l] == SIZE_MAX)
         status = SPARSA_ERR_OUT_OF_MEMORY;
@@ -757,8 +806,8 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
   if (row_off != NULL) {
     spc_dev_list *dl = spc_staging_at(&b.st, lists_off);
     for (int32_t l = 0; l < plan->num_lists; l++) {
-      dl[l].row_ptr = (const int64_t *)(base + row_off[l]);
-      dl[l].col = (const int32_t *)(base + col_off[l]);
+      dl[l].row_ptr = held ? held->row_ptr : (const int64_t *)(base + row_off[l]);
+      dl[l].col = held ? held->col : (const int32_t *)(base + col_off[l]);
       dl[l].bits = (const int32_t *)(base + full_list_off[l]);
       dl[l].num_q_blocks = b.lists[l].num_q_blocks;
       dl[l].num_heads = b.lists[l].num_heads;
@@ -802,6 +851,11 @@ sparsa_status spc_plan_init(sparsa_plan *plan) {
     status = spc_context_reserve_pool(c, plan->workspace_bytes);
     if (status != SPARSA_OK) goto fail;
   }
+  if (held != NULL) { /* the core counted none: it read no list */
+    const spc_list *L = &b.lists[0];
+    const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
+    plan->num_blocks = nnz * (plan->num_mask_heads == 1 ? p->q_heads : 1) * p->batch;
+  }
   spc_build_free(&b);
   plan->engine_plan = ep;
   return SPARSA_OK;
@@ -812,6 +866,23 @@ fail:
   if (ep->bits) cudaFree(ep->bits);
   spc_free(ep);
   return status;
+}
+
+sparsa_status spc_plan_init(sparsa_plan *plan) { return spc_plan_build(plan, NULL); }
+
+/* Prefill plans whose kernel tiles are the mask's blocks: smaller blocks
+ * are coarsened and decode takes per-chunk unions, both from the host
+ * lists. */
+sparsa_status spc_plan_init_held(sparsa_plan *plan, int *taken) {
+  *taken = 0;
+  const spc_device_lists *held = plan->mask->engine_mask;
+  const sp_block_list *geom = &plan->mask->blocks;
+  if (plan->problem.q_len <= SPC_DECODE_MAX_Q || plan->block_q < SPC_TILE_Q ||
+      plan->block_kv < SPC_TILE_KV || held == NULL ||
+      held->num_rows != (int64_t)geom->num_heads * geom->num_q_blocks)
+    return SPARSA_OK;
+  *taken = 1;
+  return spc_plan_build(plan, held);
 }
 
 void spc_plan_fini(sparsa_plan *plan) {

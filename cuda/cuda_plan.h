@@ -28,6 +28,8 @@ typedef struct spc_plan {
 } spc_plan;
 
 sparsa_status spc_plan_init(sparsa_plan *plan);
+/* The engine op plan_init_held: prefill plans on an estimate's device lists. */
+sparsa_status spc_plan_init_held(sparsa_plan *plan, int *taken);
 void spc_plan_fini(sparsa_plan *plan);
 sparsa_status spc_execute(const sparsa_plan *plan, const void *q, const void *k, const void *v,
                           void *out, float *lse, void *workspace, size_t workspace_bytes);

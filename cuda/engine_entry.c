@@ -31,6 +31,13 @@ static sparsa_status spc_plan_init_op(sparsa_plan *plan) {
   return spc_fault_end(c, spc_plan_init(plan));
 }
 
+static sparsa_status spc_plan_init_held_op(sparsa_plan *plan, int *taken) {
+  spc_context *c = spc_ctx(plan->ctx);
+  *taken = 0;
+  SPC_TRY(spc_fault_begin(c));
+  return spc_fault_end(c, spc_plan_init_held(plan, taken));
+}
+
 static sparsa_status spc_execute_op(const sparsa_plan *plan, const void *q, const void *k,
                                     const void *v, void *out, float *lse, void *workspace,
                                     size_t workspace_bytes) {
@@ -102,6 +109,7 @@ static const sp_engine_ops spc_ops = {
     .estimate_lists = spc_estimate_lists_op,
     .mask_read_lists = spc_mask_read_lists_op,
     .estimate_vslash = spc_estimate_vslash_op,
+    .plan_init_held = spc_plan_init_held_op,
 };
 
 __attribute__((visibility("default"))) sparsa_status sparsa_cuda_engine_entry(

@@ -367,9 +367,13 @@ def main():
     # ratio as the headline, then each method's ratio and times.
     estimate = os.environ.get("SPARSA_GPU_ESTIMATE_JSON")
     est = json.loads(estimate) if estimate else {}
+    # The estimate with the plan made on its mask (estimate -> plan ->
+    # execute) beside the estimate alone.
     result["estimate_vs_attention"] = est.get("estimate_vs_attention")
+    result["estimate_and_plan_vs_attention"] = est.get("estimate_and_plan_vs_attention")
     for method in ("pooled", "antidiagonal", "vertical_slash"):
-        for field in ("estimate_vs_attention", "estimate_ms", "attention_ms"):
+        for field in ("estimate_vs_attention", "estimate_ms", "attention_ms",
+                      "estimate_and_plan_vs_attention", "plan_ms", "first_query_ms"):
             key = f"{field}_{method}"
             result[key] = est.get(key)
     tests = {"tests_failed": None}

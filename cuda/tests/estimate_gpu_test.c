@@ -5,7 +5,9 @@
  * same mass captured of the definition's scores (computed here in float64,
  * independently of both engines), each threshold row keeping at least the
  * requested mass; and the estimated mask planned and executed on the GPU,
- * matching the CPU engine on the same blocks. Inputs are multiples of 1/64
+ * matching the CPU engine on the same blocks; planned again on a fresh
+ * estimate before any host query (from the device's lists), the same
+ * output bit for bit, and the host lists read afterwards the same. Inputs are multiples of 1/64
  * (exact in f32, f16 and bf16) with a random bias per block, so scores are
  * far apart and rounding cannot flip a selection; cases with every input
  * equal check the tie-breaking. Then one timing line per method: the
@@ -303,6 +305,111 @@ static int same_info(const sparsa_mask *mc, const sparsa_mask *mg) {
   return 1;
 }
 
+/* The mask of mc's blocks (every head; with c->causal, intersected with
+ * causal) made from patterns on ctx, as a caller would describe it. */
+static int pattern_mask(const est_case *c, const sparsa_mask *mc, sparsa_context *ctx,
+                        sparsa_mask **out) {
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  sparsa_pattern **pats = calloc((size_t)c->q_heads, sizeof *pats);
+  sparsa_pattern *causal = NULL;
+  int ok = pats != NULL && sparsa_pattern_create_causal(&causal) == SPARSA_OK;
+  for (int32_t h = 0; h < c->q_heads && ok; h++) {
+    bsr b;
+    sparsa_pattern *blocks = NULL;
+    ok = bsr_get(mc, h, nqb, &b) &&
+         sparsa_pattern_create_blocks_bsr(c->block_q, c->block_kv, nqb, b.row_ptr, b.col,
+                                          &blocks) == SPARSA_OK;
+    const sparsa_pattern *parts[2] = {blocks, causal};
+    if (ok && c->causal)
+      ok = sparsa_pattern_create_intersection(parts, 2, &pats[h]) == SPARSA_OK;
+    else if (ok)
+      pats[h] = blocks, blocks = NULL;
+    sparsa_pattern_destroy(blocks);
+    bsr_free(&b);
+  }
+  if (ok) {
+    sparsa_mask_desc desc;
+    sparsa_mask_desc_init(&desc);
+    desc.num_heads = c->q_heads;
+    desc.q_len = c->q_len;
+    desc.kv_len = c->kv_len;
+    desc.block_q = c->block_q;
+    desc.block_kv = c->block_kv;
+    desc.patterns = (const sparsa_pattern *const *)pats;
+    ok = sparsa_mask_create(ctx, &desc, out) == SPARSA_OK;
+  }
+  for (int32_t h = 0; pats != NULL && h < c->q_heads; h++) sparsa_pattern_destroy(pats[h]);
+  free(pats);
+  sparsa_pattern_destroy(causal);
+  return ok;
+}
+
+/* Runs plan on the device buffers into a fresh poisoned output; 1 when it
+ * equals want (ob bytes) bit for bit. */
+static int same_output(const sparsa_plan *plan, void *dq, void *dk, void *dv, const void *want,
+                       size_t ob, const char *what) {
+  void *dout = NULL, *got = malloc(ob);
+  int ok = got != NULL && cudaMalloc(&dout, ob) == cudaSuccess &&
+           cudaMemset(dout, 0xFF, ob) == cudaSuccess &&
+           sparsa_execute(plan, dq, dk, dv, dout, NULL, NULL, 0) == SPARSA_OK &&
+           sparsa_context_synchronize(g_gpu) == SPARSA_OK &&
+           cudaMemcpy(got, dout, ob, cudaMemcpyDeviceToHost) == cudaSuccess;
+  if (!ok) printf("  FAIL: executing %s: %s\n", what, sparsa_last_error());
+  if (ok && memcmp(got, want, ob) != 0) {
+    printf("  FAIL: %s: the output differs from the plan on the listed mask\n", what);
+    ok = 0;
+  }
+  cudaFree(dout);
+  free(got);
+  return ok;
+}
+
+/* A plan made on a fresh estimate, before any host query has read its
+ * lists (the engine may plan from the lists on its device), runs as the
+ * plan on the same estimate made after its host lists were read (out_g)
+ * and, for the block methods, as one on the mask a caller would build
+ * from those blocks' patterns; the same block count; and the mask's host
+ * lists, read after the plan, are the CPU engine's. */
+static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_estimator *est,
+                     void *dq, void *dk, void *dv, const void *out_g, size_t ob,
+                     const sparsa_mask *mc, int64_t want_blocks) {
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  sparsa_mask *lazy = NULL, *built = NULL;
+  sparsa_plan *pl = NULL, *pb = NULL;
+  int64_t blocks = -1;
+  int ok = sparsa_mask_estimate(g_gpu, est, p, dq, dk, &lazy) == SPARSA_OK &&
+           sparsa_plan_create(g_gpu, p, lazy, &pl) == SPARSA_OK &&
+           sparsa_plan_num_blocks(pl, &blocks) == SPARSA_OK;
+  if (!ok) printf("  FAIL: planning a fresh estimate: %s\n", sparsa_last_error());
+  if (ok && blocks != want_blocks) {
+    printf("  FAIL: the plan on a fresh estimate runs %lld blocks, on a read one %lld\n",
+           (long long)blocks, (long long)want_blocks);
+    ok = 0;
+  }
+  ok = ok && same_output(pl, dq, dk, dv, out_g, ob, "the plan on a fresh estimate");
+  if (ok && c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH) {
+    ok = pattern_mask(c, mc, g_gpu, &built) && sparsa_plan_create(g_gpu, p, built, &pb) == SPARSA_OK;
+    if (!ok) printf("  FAIL: planning the mask of the estimate's patterns: %s\n", sparsa_last_error());
+    ok = ok && same_output(pb, dq, dk, dv, out_g, ob, "the plan on the estimate's patterns");
+  }
+  for (int32_t h = 0; h < c->q_heads && ok; h++) {
+    bsr a, b;
+    ok = bsr_get(mc, h, nqb, &a) && bsr_get(lazy, h, nqb, &b) && a.n == b.n &&
+         memcmp(a.row_ptr, b.row_ptr, sizeof(int64_t) * (size_t)(nqb + 1)) == 0 &&
+         memcmp(a.col, b.col, sizeof(int32_t) * (size_t)a.n) == 0 &&
+         memcmp(a.full, b.full, (size_t)a.n) == 0;
+    if (!ok) printf("  FAIL: head %d: the planned estimate's host lists differ from the CPU's\n", h);
+    bsr_free(&a);
+    bsr_free(&b);
+  }
+  ok = ok && same_info(mc, lazy);
+  sparsa_plan_destroy(pl);
+  sparsa_plan_destroy(pb);
+  sparsa_mask_destroy(lazy);
+  sparsa_mask_destroy(built);
+  return ok;
+}
+
 /* Blocks, mass and (for bf16/f16 at d64/d128) a GPU plan of the estimate. */
 static int run_case(const est_case *c) {
   sparsa_problem p;
@@ -445,6 +552,10 @@ static int run_case(const est_case *c) {
              st == SPARSA_OK ? "ok" : sparsa_last_error(), err, finite ? "" : ", non-finite");
       ok = 0;
     }
+    int64_t want_blocks = -1;
+    if (ok && (sparsa_plan_num_blocks(pg, &want_blocks) != SPARSA_OK ||
+               !lazy_plan(c, &p, &est, dq, dk, dv, out_g, ob, mc, want_blocks)))
+      ok = 0;
     planned = 1;
     cudaFree(dv);
     cudaFree(dout);
@@ -637,9 +748,11 @@ typedef struct timing_case {
 
 /* One method: the estimate (wall clock, the mask included, median of 7
  * after a warm-up) against the sparse attention its mask feeds (device
- * time, median of 10). */
+ * time, median of 10); and the estimate with the plan a caller makes on
+ * its mask before executing (estimate -> plan -> execute whenever the mask
+ * changes), the plan timed on each fresh mask. */
 static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void *dout,
-                       double *ratio, char *json, size_t json_size) {
+                       double *ratio, double *plan_ratio, char *json, size_t json_size) {
   const int64_t N = 16384;
   const int32_t H = 32, D = 128, B = 128;
   sparsa_problem p;
@@ -655,7 +768,7 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
   est.selection = SPARSA_SELECT_TOP_K;
   est.top_k = tc->top_k;
   sparsa_mask *m = NULL;
-  double t_est[7];
+  double t_est[7], t_plan[7], t_read[7], t_plan_read[7];
   for (int i = 0; i < 8; i++) { /* the first is a warm-up */
     sparsa_mask_destroy(m);
     m = NULL;
@@ -664,15 +777,45 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
     sparsa_status st = sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &m);
     double t1 = now_ms();
     CHECK(st == SPARSA_OK, "timing estimate (%s): %s", tc->key, sparsa_last_error());
-    if (i > 0) t_est[i - 1] = t1 - t0;
+    /* What a caller runs next: a plan on the fresh mask, before anything
+     * else on the host has asked for its lists. */
+    sparsa_plan *fresh = NULL;
+    st = sparsa_plan_create(g_gpu, &p, m, &fresh);
+    double t2 = now_ms();
+    CHECK(st == SPARSA_OK, "timing plan (%s): %s", tc->key, sparsa_last_error());
+    sparsa_plan_destroy(fresh);
+    if (i > 0) {
+      t_est[i - 1] = t1 - t0;
+      t_plan[i - 1] = t2 - t1;
+    }
   }
   /* The first host query of a block estimate's mask reads the lists the
    * estimate left on the device side of the mask: the cost moved out of
-   * the estimate, reported beside it. */
+   * the estimate, reported beside it; then a plan on that mask, whose host
+   * lists are built by then (the plan of a mask some host reader touched
+   * first). Each on a fresh estimate, median of 7 after a warm-up. */
+  for (int i = 0; i < 8; i++) {
+    sparsa_mask *again = NULL;
+    CHECK(sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &again) == SPARSA_OK,
+          "timing estimate (%s): %s", tc->key, sparsa_last_error());
+    double d = 0.0, t0 = now_ms();
+    sparsa_mask_density(again, -1, &d);
+    double t1 = now_ms();
+    sparsa_plan *listed = NULL;
+    sparsa_status st = sparsa_plan_create(g_gpu, &p, again, &listed);
+    double t2 = now_ms();
+    sparsa_plan_destroy(listed);
+    sparsa_mask_destroy(again);
+    CHECK(st == SPARSA_OK, "timing plan (%s): %s", tc->key, sparsa_last_error());
+    if (i > 0) {
+      t_read[i - 1] = t1 - t0;
+      t_plan_read[i - 1] = t2 - t1;
+    }
+  }
   double density = 0.0;
-  double t_read = now_ms();
   sparsa_mask_density(m, -1, &density);
-  const double read_ms = now_ms() - t_read;
+  const double read_ms = median(t_read, 7), plan_ms = median(t_plan, 7);
+  const double plan_read_ms = median(t_plan_read, 7);
   const int blocks = tc->method != SPARSA_ESTIMATOR_VERTICAL_SLASH;
   double mask_ms = blocks ? mask_again_ms(g_gpu, m, H, N, B) : -1.0;
   double core_ms = blocks ? mask_again_ms(g_cpu, m, H, N, B) : -1.0;
@@ -693,18 +836,24 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
   }
   double est_ms = median(t_est, 7), att_ms = median(t_att, 10);
   *ratio = est_ms / att_ms;
+  *plan_ratio = (est_ms + plan_ms) / att_ms;
   printf("estimate vs attention, %s: N=%lld %d heads d%d bf16, causal, %dx%d blocks, top-%d, "
          "density %.3f: estimate %.3f ms (wall clock, mask included; its first host query "
          "%.3f ms; the same mask created again from its lists: %.3f ms, of which the core's "
-         "block lists %.3f ms), attention %.3f ms: %.3f\n",
+         "block lists %.3f ms), attention %.3f ms: %.3f; a plan on the fresh mask %.3f ms "
+         "(%.3f ms once a host query has read its lists): estimate and plan vs attention "
+         "%.3f\n",
          tc->key, (long long)N, H, D, B, B, tc->top_k, density, est_ms, read_ms, mask_ms, core_ms,
-         att_ms, *ratio);
+         att_ms, *ratio, plan_ms, plan_read_ms, *plan_ratio);
   snprintf(json, json_size,
            "\"estimate_ms_%s\": %.4f, \"attention_ms_%s\": %.4f, \"estimate_density_%s\": %.4f, "
            "\"mask_again_ms_%s\": %.4f, \"mask_core_ms_%s\": %.4f, "
-           "\"first_query_ms_%s\": %.4f, \"estimate_vs_attention_%s\": %.4f",
+           "\"first_query_ms_%s\": %.4f, \"estimate_vs_attention_%s\": %.4f, "
+           "\"plan_ms_%s\": %.4f, \"plan_after_query_ms_%s\": %.4f, "
+           "\"estimate_and_plan_vs_attention_%s\": %.4f",
            tc->key, est_ms, tc->key, att_ms, tc->key, density, tc->key, mask_ms, tc->key, core_ms,
-           tc->key, read_ms, tc->key, *ratio);
+           tc->key, read_ms, tc->key, *ratio, tc->key, plan_ms, tc->key, plan_read_ms, tc->key,
+           *plan_ratio);
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   sparsa_plan_destroy(plan);
@@ -715,7 +864,7 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
 /* Every method at N = 16384, 32 heads, d128, bf16, 128 x 128 blocks,
  * causal, ~10% of all blocks (top-11 plus the sink and diagonal blocks for
  * the block methods). */
-static int timing(double *ratio, char *json, size_t json_size) {
+static int timing(double *ratio, double *plan_ratio, char *json, size_t json_size) {
   const int64_t N = 16384;
   const int32_t H = 32, D = 128;
   est_case c = {"timing", SPARSA_DTYPE_BF16, 1, H, H, D, N, N, 128, 128,
@@ -741,11 +890,14 @@ static int timing(double *ratio, char *json, size_t json_size) {
   size_t used = 0;
   json[0] = '\0';
   for (size_t i = 0; i < sizeof cases / sizeof cases[0] && ok; i++) {
-    double r = -1.0;
-    char part[512];
-    ok = time_method(&cases[i], dq, dk, dv, dout, &r, part, sizeof part);
+    double r = -1.0, rp = -1.0;
+    char part[768];
+    ok = time_method(&cases[i], dq, dk, dv, dout, &r, &rp, part, sizeof part);
     if (ok) used += (size_t)snprintf(json + used, json_size - used, ", %s", part);
-    if (i == 0) *ratio = r;
+    if (i == 0) {
+      *ratio = r;
+      *plan_ratio = rp;
+    }
   }
   cudaFree(dq);
   cudaFree(dk);
@@ -831,6 +983,10 @@ int main(int argc, char **argv) {
        SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       {"vslash f16 4/2 d128 700x900 last150 thr0.95", SPARSA_DTYPE_F16, 1, 4, 2, 128, 700, 900, 64,
        64, SPARSA_SELECT_THRESHOLD, 8, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 150},
+      /* A batch of two, blocks of 128 x 64 and more keys than queries: a
+       * plan made from the estimate's device lists. */
+      {"bf16 b2 4/2 d128 600x1000 128x64 top4", SPARSA_DTYPE_BF16, 2, 4, 2, 128, 600, 1000, 128,
+       64, SPARSA_SELECT_TOP_K, 4, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
       /* Rows past what one CTA sorts in shared memory (global scratch). */
       {"f32 1/1 d32 64x270000 16x16 top100 full", SPARSA_DTYPE_F32, 1, 1, 1, 32, 64, 270000, 64,
        16, SPARSA_SELECT_TOP_K, 100, 0.9f, 0, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
@@ -879,13 +1035,14 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));
     record(test_cache());
   }
-  double ratio = -1.0;
-  static char timing_json[2048];
-  if (with_timing) record(timing(&ratio, timing_json, sizeof timing_json));
+  double ratio = -1.0, plan_ratio = -1.0;
+  static char timing_json[4096];
+  if (with_timing) record(timing(&ratio, &plan_ratio, timing_json, sizeof timing_json));
   sparsa_context_destroy(g_cpu);
   sparsa_context_destroy(g_gpu);
   printf("%d passed, %d failed\n", g_passed, g_failed);
-  printf("{\"tests_passed\": %d, \"tests_failed\": %d, \"estimate_vs_attention\": %.4f%s}\n",
-         g_passed, g_failed, ratio, timing_json);
+  printf("{\"tests_passed\": %d, \"tests_failed\": %d, \"estimate_vs_attention\": %.4f, "
+         "\"estimate_and_plan_vs_attention\": %.4f%s}\n",
+         g_passed, g_failed, ratio, plan_ratio, timing_json);
   return g_failed == 0 ? 0 : 1;
 }
