@@ -262,19 +262,26 @@ typedef struct spc_jobs {
   int64_t words; /* bits words so far */
 } spc_jobs;
 
+/* Room for at least cap jobs in all (one allocation where the count is
+ * known up front: a vertical-slash mask has ~10^5 partial tiles). */
+static sparsa_status spc_jobs_reserve(spc_jobs *jobs, int64_t cap) {
+  if (cap <= jobs->cap) return SPARSA_OK;
+  if (cap > INT32_MAX)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+  spc_bits_job *v = spc_alloc((size_t)cap * sizeof *v);
+  if (v == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit jobs");
+  if (jobs->n) memcpy(v, jobs->v, (size_t)jobs->n * sizeof *v);
+  spc_free(jobs->v);
+  jobs->v = v;
+  jobs->cap = cap;
+  return SPARSA_OK;
+}
+
 /* Queue a job and return its index (the bits are at index * rows * words). */
 static sparsa_status spc_jobs_push(spc_jobs *jobs, spc_bits_job job, int32_t *index) {
   if (jobs->n == INT32_MAX)
     return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
-  if (jobs->n == jobs->cap) {
-    int64_t cap = jobs->cap ? jobs->cap * 2 : 256;
-    spc_bits_job *v = spc_alloc((size_t)cap * sizeof *v);
-    if (v == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit jobs");
-    if (jobs->n) memcpy(v, jobs->v, (size_t)jobs->n * sizeof *v);
-    spc_free(jobs->v);
-    jobs->v = v;
-    jobs->cap = cap;
-  }
+  if (jobs->n == jobs->cap) SPC_TRY(spc_jobs_reserve(jobs, jobs->cap ? jobs->cap * 2 : 256));
   job.out = jobs->words;
   jobs->words += (int64_t)job.rows * job.words;
   *index = (int32_t)jobs->n;
@@ -397,10 +404,18 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
-  /* Refinement bits for every partial entry, at its list's lengths. */
+  /* Refinement bits for every partial entry, at its list's lengths: the
+   * jobs counted first, so that they are queued in one allocation. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
   if (b->list_bits == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
+  int64_t partial = 0;
+  for (int32_t l = 0; l < plan->num_lists; l++) {
+    const spc_list *L = &b->lists[l];
+    const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
+    for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
+  }
+  SPC_TRY(spc_jobs_reserve(&b->jobs, partial));
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
@@ -414,20 +429,20 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
         kv_len = plan->sequences[sq].kv_len;
         break;
       }
+    spc_bits_job job;
+    memset(&job, 0, sizeof job);
+    job.q_len = q_len;
+    job.kv_len = kv_len;
+    job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+    job.rows = tq;
+    job.words = tkv / 64;
     for (int64_t r = 0; r < rows; r++) {
+      job.mask_head = (int32_t)(r / L->num_q_blocks);
+      job.q0 = (int32_t)((r % L->num_q_blocks) * tq);
       for (int64_t e = L->row_ptr[r]; e < L->row_ptr[r + 1]; e++) {
         b->list_bits[l][e] = -1;
         if (L->full[e]) continue;
-        spc_bits_job job;
-        memset(&job, 0, sizeof job);
-        job.q_len = q_len;
-        job.kv_len = kv_len;
-        job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
-        job.mask_head = (int32_t)(r / L->num_q_blocks);
-        job.q0 = (int32_t)((r % L->num_q_blocks) * tq);
         job.kv0 = L->col[e] * tkv;
-        job.rows = tq;
-        job.words = tkv / 64;
         SPC_TRY(spc_jobs_push(&b->jobs, job, &b->list_bits[l][e]));
       }
     }
@@ -682,7 +697,11 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
                     "blocks or a pattern with fewer partial blocks",
                     (long long)jobs->n, bytes >> 20);
   SPC_TRY(spc_device_alloc((void **)&ep->bits, bytes, "refinement bits"));
-  spc_bits_args a = {device_jobs, (int32_t)jobs->n, *rules, ep->bits};
+  /* SPARSA_CUDA_BITS=keys evaluates the rules key by key, as before words
+   * (for timing the two side by side; the bits are the same). */
+  const char *how = getenv("SPARSA_CUDA_BITS");
+  spc_bits_args a = {device_jobs, (int32_t)jobs->n, how != NULL && strcmp(how, "keys") == 0,
+                     *rules, ep->bits};
   int kerr = spc_launch_bits(&a, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
   if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");

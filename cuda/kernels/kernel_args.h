@@ -146,6 +146,7 @@ typedef struct spc_bits_job {
 typedef struct spc_bits_args {
   const spc_bits_job *jobs;
   int32_t num_jobs;
+  int32_t per_key;  /* 1: evaluate the rule key by key (SPARSA_CUDA_BITS=keys, for comparison) */
   spc_rules rules;
   uint64_t *bits;
 } spc_bits_args;

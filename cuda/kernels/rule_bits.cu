@@ -2,7 +2,8 @@
  * pattern rules. Evaluating the rules here, rather than inside the
  * attention kernels, keeps the general evaluator (a loop over a node array
  * with a bit stack) out of the kernels' register budget: a partial tile
- * then costs two 64-bit loads per thread, as cheap as a full one. */
+ * then costs two 64-bit loads per thread, as cheap as a full one. Each
+ * thread makes whole 64-key words (visibility.cuh's head_word). */
 #include <cuda_runtime.h>
 
 #include "kernel_args.h"
@@ -34,11 +35,16 @@ __global__ void __launch_bounds__(128) rule_bits_kernel(const spc_bits_args a) {
       i = row_ok ? pr % (int)job.q_len : 0;
     }
     uint64_t word = 0;
-    if (row_ok) {
-      const int64_t j0 = (int64_t)job.kv0 + 64 * w;
-      for (int c = 0; c < 64; c++) {
-        int64_t j = j0 + c;
-        if (j < job.kv_len && head_visible(a.rules, head, geom, i, j)) word |= (uint64_t)1 << c;
+    const int64_t j0 = (int64_t)job.kv0 + 64 * w;
+    if (row_ok && j0 < job.kv_len) {
+      if (a.per_key) {
+        for (int c = 0; c < 64; c++) {
+          int64_t j = j0 + c;
+          if (j < job.kv_len && head_visible(a.rules, head, geom, i, j)) word |= (uint64_t)1 << c;
+        }
+      } else {
+        const int valid = job.kv_len - j0 < 64 ? (int)(job.kv_len - j0) : 64;
+        word = head_word(a.rules, head, geom, i, j0, valid);
       }
     }
     a.bits[job.out + idx] = word;

@@ -110,7 +110,7 @@ static int visible_cb(void *user, int32_t b, int32_t h, int64_t i, int64_t j) {
 /* A random pattern valid at every length up to (q_len, kv_len). */
 static sparsa_pattern *random_pattern(const test_case *c, int64_t q_len, int64_t kv_len) {
   sparsa_pattern *p = NULL;
-  int kind = (int)rnd_int(0, c->allow_blocks ? 11 : 10);
+  int kind = (int)rnd_int(0, c->allow_blocks ? 13 : 12);
   switch (kind) {
     case 0: sparsa_pattern_create_dense(&p); break;
     case 1: sparsa_pattern_create_causal(&p); break;
@@ -147,6 +147,31 @@ static sparsa_pattern *random_pattern(const test_case *c, int64_t q_len, int64_t
       sparsa_pattern_create_intersection((const sparsa_pattern *const *)parts, 2, &p);
       sparsa_pattern_destroy(parts[0]);
       sparsa_pattern_destroy(parts[1]);
+      break;
+    }
+    case 11:   /* vertical-slash with many columns and offsets, runs of them */
+    case 12: { /* the same intersected with causal, or in a union with a window */
+      int64_t cols[400], offs[300];
+      int64_t nc = rnd_int(1, 400), no = rnd_int(1, 300);
+      for (int64_t i = 0; i < nc; i++)
+        cols[i] = i > 0 && rnd_int(0, 2) == 0 ? cols[i - 1] + 1 : rnd_int(0, kv_len - 1);
+      for (int64_t i = 0; i < no; i++)
+        offs[i] = i > 0 && rnd_int(0, 2) == 0 ? offs[i - 1] + 1 : rnd_int(0, kv_len);
+      sparsa_pattern *parts[2] = {NULL, NULL};
+      sparsa_pattern_create_vertical_slash(cols, nc, offs, no, kind == 11 ? &p : &parts[0]);
+      if (kind == 12) {
+        int meet = (int)rnd_int(0, 1);
+        if (meet)
+          sparsa_pattern_create_causal(&parts[1]);
+        else
+          sparsa_pattern_create_window(rnd_int(0, 100), rnd_int(0, 100), &parts[1]);
+        if (meet)
+          sparsa_pattern_create_intersection((const sparsa_pattern *const *)parts, 2, &p);
+        else
+          sparsa_pattern_create_union((const sparsa_pattern *const *)parts, 2, &p);
+        sparsa_pattern_destroy(parts[0]);
+        sparsa_pattern_destroy(parts[1]);
+      }
       break;
     }
     default: { /* random block bitmap, tiles not aligned with the mask's blocks */
