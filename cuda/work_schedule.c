@@ -20,7 +20,6 @@ static int spc_head_order_cmp(const void *a, const void *b) {
   return (x->q_tile > y->q_tile) - (x->q_tile < y->q_tile);
 }
 
-/* A binary min-heap of CTAs keyed by (load, index). */
 static int spc_same_head(const spc_work *a, const spc_work *b) {
   return a->seq == b->seq && a->head == b->head;
 }
@@ -74,6 +73,7 @@ static int spc_sort_items(spc_work *items, int64_t n) {
   return 0;
 }
 
+/* A binary min-heap of CTAs keyed by (load, index). */
 typedef struct spc_cta_load {
   int64_t load;
   int32_t cta;
