@@ -66,7 +66,8 @@ SP_HOST_DEVICE static inline int64_t sp_flat_floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
-SP_HOST_DEVICE static inline int sp_flat_has(const int64_t *v, int64_t n, int64_t x) {
+/* First index of v[0..n) (sorted) whose value is >= x. */
+SP_HOST_DEVICE static inline int64_t sp_flat_lower_bound(const int64_t *v, int64_t n, int64_t x) {
   int64_t lo = 0, hi = n;
   while (lo < hi) {
     int64_t mid = lo + (hi - lo) / 2;
@@ -75,7 +76,12 @@ SP_HOST_DEVICE static inline int sp_flat_has(const int64_t *v, int64_t n, int64_
     else
       hi = mid;
   }
-  return lo < n && v[lo] == x;
+  return lo;
+}
+
+SP_HOST_DEVICE static inline int sp_flat_has(const int64_t *v, int64_t n, int64_t x) {
+  const int64_t at = sp_flat_lower_bound(v, n, x);
+  return at < n && v[at] == x;
 }
 
 SP_HOST_DEVICE static inline int sp_flat_log2(int64_t f) {

@@ -33,23 +33,10 @@ SP_HOST_DEVICE static inline uint64_t sp_word_through(int64_t last) {
   return ((uint64_t)2 << last) - 1;
 }
 
-/* First index of v[0..n) (sorted) whose value is >= x. */
-SP_HOST_DEVICE static inline int64_t sp_word_lower_bound(const int64_t *v, int64_t n, int64_t x) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (v[mid] < x)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /* Bit c set iff key j0 + c is in the sorted list v. */
 SP_HOST_DEVICE static inline uint64_t sp_word_columns(const int64_t *v, int64_t n, int64_t j0) {
   uint64_t w = 0;
-  for (int64_t k = sp_word_lower_bound(v, n, j0); k < n && v[k] < j0 + 64; k++)
+  for (int64_t k = sp_flat_lower_bound(v, n, j0); k < n && v[k] < j0 + 64; k++)
     w |= (uint64_t)1 << (v[k] - j0);
   return w;
 }
@@ -59,7 +46,7 @@ SP_HOST_DEVICE static inline uint64_t sp_word_columns(const int64_t *v, int64_t 
  * reversed. */
 SP_HOST_DEVICE static inline uint64_t sp_word_offsets(const int64_t *v, int64_t n, int64_t top) {
   uint64_t w = 0;
-  for (int64_t k = sp_word_lower_bound(v, n, top - 63); k < n && v[k] <= top; k++)
+  for (int64_t k = sp_flat_lower_bound(v, n, top - 63); k < n && v[k] <= top; k++)
     w |= (uint64_t)1 << (top - v[k]);
   return w;
 }
@@ -85,7 +72,7 @@ SP_HOST_DEVICE static inline uint64_t sp_word_leaf(const sp_flat_node *n, const 
       if (r >= n->param[2]) return 0;
       const int64_t lo = a0[r], hi = a0[r + 1];
       uint64_t w = 0;
-      for (int64_t k = lo + sp_word_lower_bound(a1 + lo, hi - lo, j0 / bc);
+      for (int64_t k = lo + sp_flat_lower_bound(a1 + lo, hi - lo, j0 / bc);
            k < hi && a1[k] <= (j0 + 63) / bc; k++)
         w |= sp_word_through(sp_flat_min((a1[k] + 1) * bc - j0, 64) - 1) &
              ~sp_word_through(a1[k] * bc - j0 - 1);
