@@ -79,12 +79,7 @@ def main():
                                  ctypes.c_int64(2048))
                 mask = sp.mask([pat], N, N, 128, 128)
             else:
-                pats = []
-                for h in range(H):
-                    bits = keep[h].to(torch.uint8).contiguous().numpy()
-                    pats.append(sp.pattern("sparsa_pattern_create_blocks_bitmap", ctypes.c_int32(128),
-                                           ctypes.c_int32(128), ctypes.c_int64(nb), ctypes.c_int64(nb),
-                                           bits.ctypes.data_as(ctypes.c_void_p)))
+                pats = [sp.tile_pattern(keep[h], 128, 128) for h in range(H)]
                 mask = sp.mask(pats, N, N, 128, 128)
             plan, ws, wsb = with_env(name, lambda: sp.plan(B, H, H, D, N, N, mask))()
             runners[name] = (with_env(name, sp.runner(plan, ws, wsb, q, k, v, out)), plan, ws)

@@ -69,6 +69,13 @@ class Sparsa:
         self.check(getattr(self.lib, fn)(*args, ctypes.byref(p)), fn)
         return p
 
+    def tile_pattern(self, keep, tile_q, tile_kv):
+        """A block pattern of tile_q x tile_kv tiles, keep: (rows, cols) bools."""
+        bits = keep.to(torch.uint8).contiguous().numpy()
+        return self.pattern("sparsa_pattern_create_blocks_bitmap", ctypes.c_int32(tile_q),
+                            ctypes.c_int32(tile_kv), ctypes.c_int64(bits.shape[0]),
+                            ctypes.c_int64(bits.shape[1]), bits.ctypes.data_as(ctypes.c_void_p))
+
     def mask(self, patterns, q_len, kv_len, block_q, block_kv):
         d = MaskDesc()
         self.lib.sparsa_mask_desc_init(ctypes.byref(d))
@@ -183,12 +190,7 @@ def decode_cases(sp, gen, D, result):
     nbk = KV // 128
     keep = torch.rand(HK, nbk, generator=gen) < 0.10
     keep[:, -1] = True
-    pats = []
-    for h in range(HQ):
-        bits = keep[h // (HQ // HK)].to(torch.uint8).contiguous().numpy()
-        pats.append(sp.pattern("sparsa_pattern_create_blocks_bitmap", ctypes.c_int32(1),
-                               ctypes.c_int32(128), ctypes.c_int64(1), ctypes.c_int64(nbk),
-                               bits.ctypes.data_as(ctypes.c_void_p)))
+    pats = [sp.tile_pattern(keep[h // (HQ // HK)].view(1, nbk), 1, 128) for h in range(HQ)]
     mask = sp.mask(pats, 1, KV, 16, 128)
     plan, ws, wsb = sp.plan(DB, HQ, HK, D, 1, KV, mask)
     run = sp.runner(plan, ws, wsb, dq, dk, dv, dout)
@@ -326,12 +328,7 @@ def main():
     # ---- random per-head blocks, 10% and 25% ----
     for dens, key in ((0.10, "blocks10"), (0.25, "blocks25")):
         keep = random_blocks(H, nb, dens, gen)
-        pats = []
-        for h in range(H):
-            bits = keep[h].to(torch.uint8).contiguous().numpy()
-            pats.append(sp.pattern("sparsa_pattern_create_blocks_bitmap", ctypes.c_int32(128),
-                                   ctypes.c_int32(128), ctypes.c_int64(nb), ctypes.c_int64(nb),
-                                   bits.ctypes.data_as(ctypes.c_void_p)))
+        pats = [sp.tile_pattern(keep[h], 128, 128) for h in range(H)]
         t0 = time.perf_counter()
         mask = sp.mask(pats, N, N, 128, 128)
         host_mask_ms = (time.perf_counter() - t0) * 1e3
