@@ -865,17 +865,7 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
 
 /* One CTA: exclusive scan of the row counts into row_ptr. */
 __global__ void __launch_bounds__(1024) rowsel_scan_kernel(const spc_rowsel_args a) {
-  __shared__ int64_t warp_total[32];
-  const int64_t per = (a.rows + blockDim.x - 1) / blockDim.x;
-  const int64_t lo = threadIdx.x * per, hi = lo + per < a.rows ? lo + per : a.rows;
-  int64_t local = 0;
-  for (int64_t r = lo; r < hi; r++) local += a.counts[r];
-  int64_t run = cta_exclusive_scan(local, warp_total);
-  for (int64_t r = lo; r < hi; r++) {
-    a.row_ptr[r] = run;
-    run += a.counts[r];
-  }
-  if (threadIdx.x == blockDim.x - 1) a.row_ptr[a.rows] = run;
+  cta_row_pointers(a.counts, a.rows, a.row_ptr);
 }
 
 /* One warp per row: the kept indices, ascending, at the row's offset;

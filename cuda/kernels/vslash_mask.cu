@@ -98,19 +98,7 @@ __global__ void __launch_bounds__(256) count_kernel(const spc_vslash_mask_args a
 
 /* One CTA: exclusive scan of the row counts into row_ptr. */
 __global__ void __launch_bounds__(1024) scan_kernel(const spc_vslash_mask_args a) {
-  __shared__ int64_t warp_total[32];
-  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
-  const int64_t per = (rows + blockDim.x - 1) / blockDim.x;
-  const int64_t lo = threadIdx.x * per < rows ? threadIdx.x * per : rows;
-  const int64_t hi = lo + per < rows ? lo + per : rows;
-  int64_t local = 0;
-  for (int64_t r = lo; r < hi; r++) local += a.counts[r];
-  int64_t run = cta_exclusive_scan(local, warp_total);
-  for (int64_t r = lo; r < hi; r++) {
-    a.row_ptr[r] = run;
-    run += a.counts[r];
-  }
-  if (threadIdx.x == blockDim.x - 1) a.row_ptr[rows] = run;
+  cta_row_pointers(a.counts, (int64_t)a.num_heads * a.num_q_blocks, a.row_ptr);
 }
 
 /* One warp per row: its listed blocks, ascending, and their classes. */
