@@ -10,6 +10,7 @@
 #include "cuda_host.h"
 #include "cuda_plan.h"
 #include "device_fault.h"
+#include "kernels/copy_maps.h"
 
 static sparsa_status spc_check_aligned(const void *p, const char *name) {
   if (((uintptr_t)p & 15u) != 0)
@@ -56,9 +57,18 @@ sparsa_status spc_execute(const sparsa_plan *plan, const void *q, const void *k,
     a.v = v;
     a.out = out;
     a.lse = lse;
-    err = ep->prefill_kernel == SPC_PREFILL_SM90
-              ? spc_launch_prefill_sm90(&a, ep->elem, ep->head_dim, c->stream)
-              : spc_launch_prefill(&a, ep->elem, ep->head_dim, c->stream);
+    if (ep->prefill_kernel == SPC_PREFILL_SM90) {
+      /* The call's tensor maps, on the stack: encoding them is host work
+       * only, and the launch copies them into the kernel's parameters. */
+      spc_copy_maps maps;
+      sparsa_status status = SPARSA_OK;
+      a.copies = spc_tensor_maps_encode(&ep->maps, k, v, &maps, &status);
+      if (status != SPARSA_OK) return status;
+      err = spc_launch_prefill_sm90(&a, a.copies ? &maps : NULL, ep->elem, ep->head_dim,
+                                    c->stream);
+    } else {
+      err = spc_launch_prefill(&a, ep->elem, ep->head_dim, c->stream);
+    }
   } else {
     spc_decode_args a = ep->decode;
     a.q = q;

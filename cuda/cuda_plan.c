@@ -210,6 +210,10 @@ static void spc_fill_seq(const sparsa_plan *plan, int32_t b, spc_seq *out) {
   out->off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : s->kv_len - s->q_len;
   out->list = s->list;
   out->num_q_tiles = (int32_t)((s->q_len + SPC_TILE_Q - 1) / SPC_TILE_Q);
+  /* Tensor-map coordinates (tensor_maps.c turns the maps off where the
+   * tokens do not fit them). */
+  out->map_kv_row = (int32_t)s->kv_start;
+  out->map_batch = varlen ? 0 : b;
 }
 
 static int spc_work_cmp(const void *a, const void *b) {
@@ -754,6 +758,10 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   ep->prefill_kernel = prefill_kernel;
   ep->kind = p->q_len <= SPC_DECODE_MAX_Q ? SPC_PLAN_DECODE : SPC_PLAN_PREFILL;
   sparsa_status status = SPARSA_OK;
+  if (ep->kind == SPC_PLAN_PREFILL && prefill_kernel == SPC_PREFILL_SM90) {
+    status = spc_tensor_maps_plan(plan, elem, &ep->maps);
+    if (status != SPARSA_OK) goto fail;
+  }
 
   b.num_lists = plan->num_lists;
   b.lists = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b.lists);

@@ -5,6 +5,7 @@
 
 #include "kernels/kernel_args.h"
 #include "plan.h"
+#include "tensor_maps.h"
 
 typedef enum spc_plan_kind { SPC_PLAN_PREFILL = 0, SPC_PLAN_DECODE = 1 } spc_plan_kind;
 
@@ -20,6 +21,7 @@ typedef struct spc_plan {
   void *device_blob;         /* owns every device array below but the bits */
   uint64_t *bits;            /* refinement bits of partial tiles (own allocation) */
   spc_prefill_args prefill;  /* tensor pointers filled per execute */
+  spc_tensor_maps maps;      /* Hopper prefill: how K and V maps are encoded per execute */
   spc_decode_args decode;
   size_t partial_o_offset;   /* decode: workspace layout */
   size_t partial_lse_offset;

@@ -26,6 +26,11 @@ typedef struct spc_seq {
   int64_t off;        /* diagonal offset of the alignment at these lengths */
   int32_t list;       /* index into the plan's lists; -1: no keys (rows are written empty) */
   int32_t num_q_tiles;
+  /* Coordinates of the sequence's first key in the tensor maps
+   * (copy_maps.h): its token offset into the packed keys (varlen, batch
+   * entry 0) or 0, and its batch entry. Used only when the prefill args
+   * have copies set. */
+  int32_t map_kv_row, map_batch;
 } spc_seq;
 
 /* A block list in device memory (the layout of sp_block_list, with the
@@ -81,7 +86,15 @@ typedef struct spc_prefill_args {
   const spc_seq *seqs;
   const spc_dev_list *lists;
   const uint64_t *bits;      /* refinement bits of partial entries: row-major, 64 keys a word */
+  int32_t copies;            /* Hopper kernel: SPC_COPY_* bits, the tensors it may load through
+                                its tensor maps (0: every copy is a per-thread cp.async) */
+  int32_t reserved;
 } spc_prefill_args;
+
+/* Which tensors the Hopper prefill kernel copies with the tensor-memory
+ * engine, for tiles that lie wholly inside their sequence (K and V; Q
+ * keeps cp.async). */
+enum { SPC_COPY_KV = 1 };
 
 /* Decode: a group is the packed query rows of one kv head of one sequence
  * (group q heads x q_len rows, 16 per chunk); its key tiles, the union over
@@ -198,8 +211,11 @@ int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim
 /* The Hopper prefill kernel (prefill_sm90.cu): same arguments, compiled
  * for sm_90a only; prepare and launch it on compute capability 9.0 alone. */
 int spc_prepare_prefill_sm90(void);
-int spc_launch_prefill_sm90(const spc_prefill_args *args, spc_elem elem, int head_dim,
-                            void *stream);
+/* maps: the call's tensor maps (copy_maps.h) when args->copies is set, else
+ * NULL (args->copies is then ignored). */
+struct spc_copy_maps;
+int spc_launch_prefill_sm90(const spc_prefill_args *args, const struct spc_copy_maps *maps,
+                            spc_elem elem, int head_dim, void *stream);
 
 #ifdef __cplusplus
 }

@@ -8,9 +8,16 @@
  * slot. A CTA has three warpgroups. Warpgroup 0 is the producer: it gives
  * up most of its registers (setmaxnreg), reads each item's sequence and
  * block list, and copies Q into one of two Q buffers and the row's K and V
- * tiles into two rings of shared-memory stages with cp.async, announcing
- * each on an mbarrier; it hands the consumers each item's geometry and each
- * key tile's start and refinement entry through shared memory.
+ * tiles into two rings of shared-memory stages, announcing each on an
+ * mbarrier; it hands the consumers each item's geometry and each key
+ * tile's start and refinement entry through shared memory. A K or V tile
+ * that lies wholly inside its sequence is copied by the tensor-memory
+ * engine (one thread issues it through the call's tensor map, and the
+ * barrier counts its bytes in) when the call has maps (args.copies); Q, a
+ * sequence's last partial tile, and every tile of a call without maps are
+ * copied by the 128 threads with cp.async. Both write the same swizzled
+ * layout. (Q by tensor map too cost the d128 kernels producer spills for
+ * one copy per item.)
  *
  * Warpgroups 1 and 2 are consumers, 64 query rows each, software-pipelined
  * over the key tiles of all their items: S = Q K^T of one tile (both
@@ -36,6 +43,7 @@
 #include "kernel_args.h"
 #include "mma_sm80.cuh"
 #include "row_entries.cuh"
+#include "tma_sm90.cuh"
 #include "wgmma_sm90.cuh"
 
 namespace spc {
@@ -218,7 +226,8 @@ struct Config {
 };
 
 template <int D, int BN, bool BF16>
-__global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_prefill_args a) {
+__global__ void __launch_bounds__(kThreads, 1)
+    prefill_sm90_kernel(const spc_prefill_args a, const __grid_constant__ spc_copy_maps maps) {
 #if SPC_SM90_DEVICE
   using C = Config<D, BN>;
   constexpr int kKS = C::kKStages;
@@ -261,12 +270,20 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
   const int tid = threadIdx.x & 127;
 
   if (wg == 0) {
-    /* Producer. Every copy (Q of an item, one K tile, one V tile) is a
-     * cp.async group with its "full" mbarrier; a group is announced once
-     * the next one is issued (two in flight), and every group is announced
-     * before a wait for a free buffer, which may need the consumers to use
-     * one of them first. */
+    /* Producer. Every cp.async copy (Q of an item, one K tile, one V tile)
+     * is a cp.async group with its "full" mbarrier; a group is announced
+     * once the next one is issued (two in flight), and every group is
+     * announced before a wait for a free buffer, which may need the
+     * consumers to use one of them first. A tensor-map copy is announced at
+     * once: thread 0 adds its bytes to the barrier before issuing it, so
+     * the phase cannot complete before they land; every thread still
+     * arrives, so the barriers' counts are the same on both paths. */
     regs_release<kProducerRegs>();
+    const bool kv_maps = (a.copies & SPC_COPY_KV) != 0;
+    if (tid == 0 && kv_maps) {
+      tensor_map_prefetch(&maps.k);
+      tensor_map_prefetch(&maps.v);
+    }
     bool pending = false;
     uint32_t pending_bar = 0;
     auto announce_all = [&]() {
@@ -292,6 +309,19 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
         announce_all();
         mbar_wait(bar, parity);
       }
+    };
+    /* Tensor-map copies of `bytes` in all on bar, issued by thread 0 (all
+     * their bytes expected before its arrival, so the phase cannot
+     * complete between two of them); a cp.async group still pending is
+     * announced behind them rather than held back until the next cp.async
+     * copy, which may be many tiles away. */
+    auto mapped = [&](uint32_t bar, uint32_t bytes, auto issue) {
+      if (tid == 0) {
+        mbar_expect_tx(bar, bytes);
+        issue();
+      }
+      mbar_arrive(bar);
+      announce_all();
     };
     uint32_t n_k = 0, n_v = 0; /* K and V tiles loaded so far */
     int i = 0;                 /* items of this CTA so far */
@@ -359,15 +389,32 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_sm90_kernel(const spc_pre
           ti.reserved = 0;
           tiles[s] = ti;
         }
-        load_rows<D, BN>(reinterpret_cast<uint16_t *>(k_ring + s * C::kTileBytes),
-                         k + (int64_t)kv0 * a.st.k_row, a.st.k_row, 0, seq.kv_len - kv0, tid);
-        issued(k_full(s));
+        /* Tensor maps for tiles wholly inside the sequence: a varlen
+         * sequence's last tile would read the next one's keys. */
+        const bool whole = kv_maps && kv0 + BN <= seq.kv_len;
+        if (whole) {
+          mapped(k_full(s), (uint32_t)C::kTileBytes, [&]() {
+            tma_tile<D, BN>(smem_addr(k_ring + s * C::kTileBytes), &maps.k, seq.map_kv_row + kv0,
+                            kv_head, seq.map_batch, k_full(s));
+          });
+        } else {
+          load_rows<D, BN>(reinterpret_cast<uint16_t *>(k_ring + s * C::kTileBytes),
+                           k + (int64_t)kv0 * a.st.k_row, a.st.k_row, 0, seq.kv_len - kv0, tid);
+          issued(k_full(s));
+        }
         n_k++;
         const int sv = n_v % kVS;
         if (n_v >= (uint32_t)kVS) acquire(v_empty(sv), (n_v / kVS - 1) & 1u);
-        load_rows<D, BN>(reinterpret_cast<uint16_t *>(v_ring + sv * C::kTileBytes),
-                         v + (int64_t)kv0 * a.st.v_row, a.st.v_row, 0, seq.kv_len - kv0, tid);
-        issued(v_full(sv));
+        if (whole) {
+          mapped(v_full(sv), (uint32_t)C::kTileBytes, [&]() {
+            tma_tile<D, BN>(smem_addr(v_ring + sv * C::kTileBytes), &maps.v, seq.map_kv_row + kv0,
+                            kv_head, seq.map_batch, v_full(sv));
+          });
+        } else {
+          load_rows<D, BN>(reinterpret_cast<uint16_t *>(v_ring + sv * C::kTileBytes),
+                           v + (int64_t)kv0 * a.st.v_row, a.st.v_row, 0, seq.kv_len - kv0, tid);
+          issued(v_full(sv));
+        }
         n_v++;
       }
       i++;
@@ -581,9 +628,18 @@ static cudaError_t prepare() {
                               (int)Config<D, BN>::kBytes);
 }
 
+/* Passed when the call has no tensor maps (args.copies is then 0). */
+static const spc_copy_maps kNoMaps = {};
+
 template <int D, int BN, bool BF16>
-static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
+static cudaError_t launch(const spc_prefill_args *args, const spc_copy_maps *maps,
+                          cudaStream_t stream) {
   if (args->num_work == 0) return cudaSuccess;
+  spc_prefill_args a = *args;
+  if (maps == nullptr) {
+    a.copies = 0;
+    maps = &kNoMaps;
+  }
   /* The plan's schedule fixes the grid; without one (not made by the
    * plan code), one CTA per SM takes every grid-th item. */
   int grid = args->grid;
@@ -594,15 +650,16 @@ static cudaError_t launch(const spc_prefill_args *args, cudaStream_t stream) {
     if (err != cudaSuccess) return err;
     grid = args->num_work < sms ? args->num_work : sms;
   }
-  prefill_sm90_kernel<D, BN, BF16><<<grid, kThreads, Config<D, BN>::kBytes, stream>>>(*args);
+  prefill_sm90_kernel<D, BN, BF16><<<grid, kThreads, Config<D, BN>::kBytes, stream>>>(a, *maps);
   return cudaGetLastError();
 }
 
 template <int D, bool BF16>
-static cudaError_t launch_d(const spc_prefill_args *args, cudaStream_t stream) {
+static cudaError_t launch_d(const spc_prefill_args *args, const spc_copy_maps *maps,
+                            cudaStream_t stream) {
   /* 128-column key tiles when every block splits into them. */
-  if (args->block_kv % 128 == 0) return launch<D, 128, BF16>(args, stream);
-  return launch<D, 64, BF16>(args, stream);
+  if (args->block_kv % 128 == 0) return launch<D, 128, BF16>(args, maps, stream);
+  return launch<D, 64, BF16>(args, maps, stream);
 }
 
 }  // namespace sm90
@@ -621,12 +678,14 @@ extern "C" int spc_prepare_prefill_sm90(void) {
   return (int)err;
 }
 
-extern "C" int spc_launch_prefill_sm90(const spc_prefill_args *args, spc_elem elem, int head_dim,
-                                       void *stream) {
+extern "C" int spc_launch_prefill_sm90(const spc_prefill_args *args, const spc_copy_maps *maps,
+                                       spc_elem elem, int head_dim, void *stream) {
   using namespace spc::sm90;
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const bool bf16 = elem == SPC_ELEM_BF16;
-  if (head_dim == 64) return bf16 ? launch_d<64, true>(args, s) : launch_d<64, false>(args, s);
-  if (head_dim == 128) return bf16 ? launch_d<128, true>(args, s) : launch_d<128, false>(args, s);
+  if (head_dim == 64)
+    return bf16 ? launch_d<64, true>(args, maps, s) : launch_d<64, false>(args, maps, s);
+  if (head_dim == 128)
+    return bf16 ? launch_d<128, true>(args, maps, s) : launch_d<128, false>(args, maps, s);
   return (int)cudaErrorInvalidValue;
 }
