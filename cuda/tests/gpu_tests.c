@@ -7,7 +7,9 @@
  * Every output is poisoned with NaN before a run, so an unwritten element
  * fails the comparison. On a device of compute capability 9.0 every prefill
  * case runs twice: on the Hopper kernel the engine picks there, and again
- * with SPARSA_CUDA_KERNEL=sm80 on the kernel other devices use. Usage:
+ * with SPARSA_CUDA_KERNEL=sm80 on the kernel other devices use; there the
+ * Hopper kernel's two copy methods (SPARSA_CUDA_COPY) are also compared bit
+ * for bit. Usage:
  * gpu_tests [--quick] [--sanitize] [--decode] [--seed N]; --decode runs the
  * decode cases only (graph capture, schedule edges, as many random decode
  * and decode varlen cases as the whole suite has random cases), for a quick
@@ -726,6 +728,187 @@ static int test_graph_prefill(void *unused) {
   return test_graph(0);
 }
 
+/* ---- Hopper prefill: tensor-map and cp.async copies, bit for bit ----
+ * The two copy methods fill the same shared-memory tiles, so the Hopper
+ * kernel's outputs must be identical bits. Layouts: packed, head-major
+ * (a head stride above the token stride) and padded token rows; fixed and
+ * varlen lengths that end mid-tile (a varlen sequence's last tile must not
+ * be copied through the map: it would read the next sequence's keys). */
+typedef struct copy_case {
+  const char *name;
+  int32_t head_dim, block_kv;  /* block_kv 128: 128-key tiles, else 64 */
+  int varlen;
+  int layout;                  /* 0 packed, 1 head-major, 2 token rows padded by 8 elements */
+} copy_case;
+
+static int copy_run(const copy_case *cc, const char *method, const sparsa_problem *p,
+                    const sparsa_mask *mask, const dev_buffers *db, size_t out_bytes,
+                    size_t lse_count, void *out, float *lse) {
+  setenv("SPARSA_CUDA_COPY", method, 1);
+  sparsa_plan *plan = NULL;
+  sparsa_status st = sparsa_plan_create(g_gpu, p, mask, &plan);
+  CHECK(st == SPARSA_OK, "%s, SPARSA_CUDA_COPY=%s: plan: %s: %s", cc->name, method,
+        sparsa_status_string(st), sparsa_last_error());
+  CUDA_OK(cudaMemset(db->out, 0xFF, out_bytes));
+  CUDA_OK(cudaMemset(db->lse, 0xFF, lse_count * sizeof(float)));
+  st = sparsa_execute(plan, db->q, db->k, db->v, db->out, db->lse, NULL, 0);
+  if (st == SPARSA_OK) st = sparsa_context_synchronize(g_gpu);
+  sparsa_plan_destroy(plan);
+  CHECK(st == SPARSA_OK, "%s, SPARSA_CUDA_COPY=%s: execute: %s: %s", cc->name, method,
+        sparsa_status_string(st), sparsa_last_error());
+  CUDA_OK(cudaMemcpy(out, db->out, out_bytes, cudaMemcpyDeviceToHost));
+  CUDA_OK(cudaMemcpy(lse, db->lse, lse_count * sizeof(float), cudaMemcpyDeviceToHost));
+  return 1;
+}
+
+static int copy_case_run(const copy_case *cc) {
+  enum { B = 2, HQ = 4, HKV = 2 };
+  const int64_t seq_q[B] = {300, 190}; /* varlen; the keys are 517 and 130 */
+  const int64_t q_len = 300, kv_len = 517, d = cc->head_dim;
+  int32_t cu_q[B + 1] = {0, 300, 490}, cu_kv[B + 1] = {0, 517, 647};
+  const int64_t q_tokens = cc->varlen ? cu_q[B] : B * q_len;
+  const int64_t kv_tokens = cc->varlen ? cu_kv[B] : B * kv_len;
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = SPARSA_DTYPE_BF16;
+  p.batch = B;
+  p.q_heads = HQ;
+  p.kv_heads = HKV;
+  p.head_dim = (int32_t)d;
+  p.q_len = q_len;
+  p.kv_len = kv_len;
+  if (cc->varlen) {
+    p.cu_seqlens_q = cu_q;
+    p.cu_seqlens_kv = cu_kv;
+  }
+  /* Element strides (batch, token, head) of one tensor with `heads` heads
+   * and `len` tokens a batch entry (varlen: the packed tokens), and its
+   * element count. */
+  int64_t q_st[3], k_st[3];
+  int64_t *sts[2] = {q_st, k_st};
+  const int32_t heads[2] = {HQ, HKV};
+  const int64_t lens[2] = {cc->varlen ? q_tokens : q_len, cc->varlen ? kv_tokens : kv_len};
+  size_t elems[2];
+  for (int t = 0; t < 2; t++) {
+    int64_t *st = sts[t];
+    if (cc->layout == 1) {
+      st[1] = d;
+      st[2] = lens[t] * d;
+      st[0] = heads[t] * lens[t] * d;
+    } else {
+      st[1] = heads[t] * d + (cc->layout == 2 ? 8 : 0);
+      st[2] = d;
+      st[0] = lens[t] * st[1];
+    }
+    elems[t] = (size_t)((cc->varlen ? 1 : B) * st[0]);
+  }
+  memcpy(p.q_stride, q_st, sizeof q_st);
+  memcpy(p.o_stride, q_st, sizeof q_st);
+  memcpy(p.k_stride, k_st, sizeof k_st);
+  memcpy(p.v_stride, k_st, sizeof k_st);
+
+  sparsa_pattern *pat = NULL;
+  CHECK(sparsa_pattern_create_causal(&pat) == SPARSA_OK, "pattern: %s", sparsa_last_error());
+  test_case mc;
+  memset(&mc, 0, sizeof mc);
+  mc.q_len = q_len;
+  mc.kv_len = kv_len;
+  mc.block_q = 128;
+  mc.block_kv = cc->block_kv;
+  mc.alignment = SPARSA_ALIGN_BOTTOM_RIGHT;
+  sparsa_mask *mask = NULL;
+  sparsa_status st = make_mask(g_gpu, &mc, &pat, 1, &mask);
+  sparsa_pattern_destroy(pat);
+  CHECK(st == SPARSA_OK, "mask: %s", sparsa_last_error());
+
+  const size_t q_bytes = elems[0] * 2, kv_bytes = elems[1] * 2;
+  const size_t lse_count = (size_t)(B * HQ * q_len);
+  uint16_t *host = malloc(q_bytes > kv_bytes ? q_bytes : kv_bytes);
+  void *out_a = malloc(q_bytes), *out_b = malloc(q_bytes);
+  float *lse_a = malloc(lse_count * sizeof(float)), *lse_b = malloc(lse_count * sizeof(float));
+  dev_buffers db = {0};
+  int ok = host != NULL && out_a != NULL && out_b != NULL && lse_a != NULL && lse_b != NULL;
+  if (ok) ok = cudaMalloc(&db.q, q_bytes) == cudaSuccess && cudaMalloc(&db.k, kv_bytes) == cudaSuccess &&
+               cudaMalloc(&db.v, kv_bytes) == cudaSuccess && cudaMalloc(&db.out, q_bytes) == cudaSuccess &&
+               cudaMalloc((void **)&db.lse, lse_count * sizeof(float)) == cudaSuccess;
+  void *dst[3] = {db.q, db.k, db.v};
+  const size_t bytes[3] = {q_bytes, kv_bytes, kv_bytes};
+  for (int t = 0; t < 3 && ok; t++) {
+    for (size_t i = 0; i < bytes[t] / 2; i++) host[i] = to_bf16(rnd_unit() * (t == 1 ? 2.0 : 1.0));
+    ok = cudaMemcpy(dst[t], host, bytes[t], cudaMemcpyHostToDevice) == cudaSuccess;
+  }
+  const char *prev = getenv("SPARSA_CUDA_COPY");
+  char saved[64] = "";
+  if (prev != NULL) snprintf(saved, sizeof saved, "%s", prev);
+  if (ok) ok = copy_run(cc, "tma", &p, mask, &db, q_bytes, lse_count, out_a, lse_a);
+  if (ok) ok = copy_run(cc, "cp.async", &p, mask, &db, q_bytes, lse_count, out_b, lse_b);
+  if (prev != NULL)
+    setenv("SPARSA_CUDA_COPY", saved, 1);
+  else
+    unsetenv("SPARSA_CUDA_COPY");
+  /* The sequences' rows only: padding and rows past a varlen sequence are
+   * poison in both. */
+  int64_t diffs = 0, written = 0;
+  for (int32_t b = 0; b < B && ok; b++)
+    for (int32_t h = 0; h < HQ; h++)
+      for (int64_t i = 0; i < (cc->varlen ? seq_q[b] : q_len); i++) {
+        const int64_t base = cc->varlen ? (cu_q[b] + i) * q_st[1] + h * q_st[2]
+                                        : b * q_st[0] + i * q_st[1] + h * q_st[2];
+        const uint16_t *a16 = (const uint16_t *)out_a + base, *b16 = (const uint16_t *)out_b + base;
+        for (int64_t x = 0; x < d; x++) {
+          diffs += a16[x] != b16[x];
+          written += a16[x] != 0xFFFF;
+        }
+      }
+  for (size_t i = 0; i < lse_count && ok; i++) diffs += memcmp(&lse_a[i], &lse_b[i], sizeof(float)) != 0;
+  printf("%-44s %lld differing values, %lld written %s\n", cc->name, (long long)diffs,
+         (long long)written, ok && diffs == 0 && written > 0 ? "ok" : "FAILED");
+  ok = ok && diffs == 0 && written > 0;
+  free(host);
+  free(out_a);
+  free(out_b);
+  free(lse_a);
+  free(lse_b);
+  dev_free(&db);
+  sparsa_mask_destroy(mask);
+  return ok;
+}
+
+static int test_copy_methods(void) {
+  static const copy_case cases[] = {
+      {"copies: packed d128 kv-tile 128", 128, 128, 0, 0},
+      {"copies: packed d64 kv-tile 64", 64, 64, 0, 0},
+      {"copies: head-major d128 kv-tile 64", 128, 64, 0, 1},
+      {"copies: padded rows d64 kv-tile 128", 64, 128, 0, 2},
+      {"copies: varlen packed d128 kv-tile 128", 128, 128, 1, 0},
+      {"copies: varlen head-major d64 kv-tile 64", 64, 64, 1, 1},
+  };
+  int ok = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) ok &= copy_case_run(&cases[i]);
+  /* An unknown method is refused when the plan is made. */
+  const char *prev = getenv("SPARSA_CUDA_COPY");
+  char saved[64] = "";
+  if (prev != NULL) snprintf(saved, sizeof saved, "%s", prev);
+  setenv("SPARSA_CUDA_COPY", "bulk", 1);
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = SPARSA_DTYPE_BF16;
+  p.batch = 1;
+  p.q_heads = p.kv_heads = 1;
+  p.head_dim = 64;
+  p.q_len = p.kv_len = 256;
+  sparsa_plan *plan = NULL;
+  sparsa_status st = sparsa_plan_create(g_gpu, &p, NULL, &plan);
+  sparsa_plan_destroy(plan);
+  if (prev != NULL)
+    setenv("SPARSA_CUDA_COPY", saved, 1);
+  else
+    unsetenv("SPARSA_CUDA_COPY");
+  CHECK(st == SPARSA_ERR_INVALID_ARGUMENT, "SPARSA_CUDA_COPY=bulk: plan creation gave %s",
+        sparsa_status_string(st));
+  return ok;
+}
+
 int main(int argc, char **argv) {
   int quick = 0, decode_only = 0;
   setvbuf(stdout, NULL, _IOLBF, 0); /* keep every line if a case crashes */
@@ -762,6 +945,7 @@ int main(int argc, char **argv) {
     record("errors", test_errors());
     record("graph prefill", test_graph(0));
     if (g_two_prefill_kernels) record("graph prefill [sm80]", on_sm80_kernel(test_graph_prefill, NULL));
+    if (g_two_prefill_kernels) record("copy methods", test_copy_methods());
   }
   record("graph decode", test_graph(1));
   decode_edge_case(g_small ? 6000 : 20000, 1, 1, 4, 1, 128, "many splits");
