@@ -40,7 +40,8 @@ static void *spc_find_encoder(void) {
 
 /* The map of one tensor ((batch, token, head) element strides), or a
  * reason it has none. Tokens run to the end of the last sequence's keys;
- * varlen keys are one batch entry of packed tokens. */
+ * varlen keys are one batch entry of packed tokens. Without keys, dims[1]
+ * is 0: there is nothing to copy. */
 static const char *spc_map_geometry(const sparsa_plan *plan, const int64_t stride[3],
                                     spc_map_geom *g) {
   const sparsa_problem *p = &plan->problem;
@@ -50,7 +51,8 @@ static const char *spc_map_geometry(const sparsa_plan *plan, const int64_t strid
     const sp_sequence *s = &plan->sequences[b];
     if (s->kv_start + s->kv_len > tokens) tokens = s->kv_start + s->kv_len;
   }
-  if (tokens <= 0) return "there are no keys";
+  memset(g, 0, sizeof *g);
+  if (tokens <= 0) return NULL;
   if (tokens > INT32_MAX) return "key tokens exceed the maps' 32-bit coordinates";
   const int64_t batch = varlen ? 1 : p->batch;
   const int64_t row = stride[1] * 2, head = stride[2] * 2;
@@ -102,6 +104,7 @@ sparsa_status spc_tensor_maps_plan(const sparsa_plan *plan, spc_elem elem, spc_t
   if (m.encode == NULL) why = "the driver has no cuTensorMapEncodeTiled";
   if (why == NULL) why = spc_map_geometry(plan, plan->problem.k_stride, &m.k);
   if (why == NULL) why = spc_map_geometry(plan, plan->problem.v_stride, &m.v);
+  if (why == NULL && m.k.dims[1] == 0) return SPARSA_OK; /* no keys: no tiles to copy */
   if (why == NULL) {
     /* Encode once at a stand-in address (aligned like any tensor execute
      * accepts), so that a layout the driver refuses turns the maps off

@@ -279,8 +279,7 @@ __global__ void __launch_bounds__(kThreads, 1)
      * the phase cannot complete before they land; every thread still
      * arrives, so the barriers' counts are the same on both paths. */
     regs_release<kProducerRegs>();
-    const bool kv_maps = (a.copies & SPC_COPY_KV) != 0;
-    if (tid == 0 && kv_maps) {
+    if (tid == 0 && (a.copies & SPC_COPY_KV) != 0) {
       tensor_map_prefetch(&maps.k);
       tensor_map_prefetch(&maps.v);
     }
@@ -390,8 +389,10 @@ __global__ void __launch_bounds__(kThreads, 1)
           tiles[s] = ti;
         }
         /* Tensor maps for tiles wholly inside the sequence: a varlen
-         * sequence's last tile would read the next one's keys. */
-        const bool whole = kv_maps && kv0 + BN <= seq.kv_len;
+         * sequence's last tile would read the next one's keys. (The flag is
+         * read from the parameters here, not held in a register: the
+         * producer's 40 registers are tight.) */
+        const bool whole = (a.copies & SPC_COPY_KV) != 0 && kv0 + BN <= seq.kv_len;
         if (whole) {
           mapped(k_full(s), (uint32_t)C::kTileBytes, [&]() {
             tma_tile<D, BN>(smem_addr(k_ring + s * C::kTileBytes), &maps.k, seq.map_kv_row + kv0,

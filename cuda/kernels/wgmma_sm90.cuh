@@ -24,7 +24,10 @@ namespace sm90 {
  * 16-byte chunks permuted by XOR with the row's index mod 8. The same
  * layout serves a K-major operand (Q and K: rows are M or N, columns K)
  * and an MN-major one (V: rows are K, columns N). Tiles start on 1024-byte
- * boundaries, the swizzle's period, so descriptors need no base offset. */
+ * boundaries, the swizzle's period, so descriptors need no base offset.
+ * One 64-column block is also what a tensor-map copy of a 64-column box
+ * with the 128-byte swizzle writes (tma_sm90.cuh), so cp.async and TMA
+ * fill the same tiles. */
 template <int ROWS>
 __device__ __forceinline__ int tile_offset(int row, int col) {
   return (col >> 6) * (ROWS * 64) + row * 64 + ((((col >> 3) & 7) ^ (row & 7)) << 3) + (col & 7);
