@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include "cuda_host.h"
+#include "device_fault.h"
 #include "kernels/copy_maps.h"
 
 typedef CUresult(CUDAAPI *spc_encode_fn)(CUtensorMap *map, CUtensorMapDataType type,
@@ -20,19 +21,20 @@ typedef CUresult(CUDAAPI *spc_encode_fn)(CUtensorMap *map, CUtensorMapDataType t
                                          CUtensorMapFloatOOBfill fill);
 
 /* The driver's encoder, or NULL where the driver lacks it (older than
- * 12.0) or cannot be reached. The error a failed lookup leaves is cleared:
- * it is not the caller's. */
-static void *spc_find_encoder(void) {
+ * 12.0) or cannot be reached; *err is the lookup's error. A failure that
+ * is not a device fault is cleared: it is not the caller's. */
+static void *spc_find_encoder(int *err) {
   void *fn = NULL;
   enum cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
 #if CUDART_VERSION >= 12050
-  cudaError_t err =
+  cudaError_t e =
       cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
 #else
-  cudaError_t err = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault, &found);
+  cudaError_t e = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &fn, cudaEnableDefault, &found);
 #endif
-  if (err != cudaSuccess) {
-    cudaGetLastError();
+  *err = (int)e;
+  if (e != cudaSuccess) {
+    if (!spc_cuda_error_is_fault((int)e)) cudaGetLastError();
     return NULL;
   }
   return found == cudaDriverEntryPointSuccess ? fn : NULL;
@@ -71,6 +73,8 @@ static const char *spc_map_geometry(const sparsa_plan *plan, const int64_t strid
   return NULL;
 }
 
+/* Encode one map; returns the driver's result (a CUresult, whose fault
+ * codes are the runtime's). */
 static int spc_encode(const spc_tensor_maps *m, const spc_map_geom *g, const void *address,
                       CUtensorMap *out) {
   static const cuuint32_t box[4] = {SPC_MAP_BOX_COLS, SPC_MAP_BOX_ROWS, 1, 1};
@@ -82,7 +86,7 @@ static int spc_encode(const spc_tensor_maps *m, const spc_map_geom *g, const voi
                       g->strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                       CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                       CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return r == CUDA_SUCCESS;
+  return (int)r;
 }
 
 sparsa_status spc_tensor_maps_plan(const sparsa_plan *plan, spc_elem elem, spc_tensor_maps *out) {
@@ -100,7 +104,10 @@ sparsa_status spc_tensor_maps_plan(const sparsa_plan *plan, spc_elem elem, spc_t
   m.required = required;
   m.data_type = elem == SPC_ELEM_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
                                       : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  m.encode = spc_find_encoder();
+  int err = 0;
+  m.encode = spc_find_encoder(&err);
+  /* A lost device is the caller's news, not a missing copy method. */
+  if (spc_cuda_error_is_fault(err)) return spc_fail_cuda(err, "looking up the tensor-map encoder");
   if (m.encode == NULL) why = "the driver has no cuTensorMapEncodeTiled";
   if (why == NULL) why = spc_map_geometry(plan, plan->problem.k_stride, &m.k);
   if (why == NULL) why = spc_map_geometry(plan, plan->problem.v_stride, &m.v);
@@ -111,8 +118,10 @@ sparsa_status spc_tensor_maps_plan(const sparsa_plan *plan, spc_elem elem, spc_t
      * here rather than on every call. */
     CUtensorMap trial;
     const void *stand_in = (const void *)(uintptr_t)4096;
-    if (!spc_encode(&m, &m.k, stand_in, &trial) || !spc_encode(&m, &m.v, stand_in, &trial))
-      why = "the driver refused the maps' layout";
+    err = spc_encode(&m, &m.k, stand_in, &trial);
+    if (err == CUDA_SUCCESS) err = spc_encode(&m, &m.v, stand_in, &trial);
+    if (spc_cuda_error_is_fault(err)) return spc_fail_cuda(err, "encoding a tensor map");
+    if (err != CUDA_SUCCESS) why = "the driver refused the maps' layout";
   }
   if (why != NULL) {
     if (required)
@@ -129,7 +138,13 @@ int32_t spc_tensor_maps_encode(const spc_tensor_maps *m, const void *k, const vo
                                struct spc_copy_maps *out, sparsa_status *status) {
   *status = SPARSA_OK;
   if (m->encode == NULL) return 0;
-  if (spc_encode(m, &m->k, k, &out->k) && spc_encode(m, &m->v, v, &out->v)) return SPC_COPY_KV;
+  int err = spc_encode(m, &m->k, k, &out->k);
+  if (err == CUDA_SUCCESS) err = spc_encode(m, &m->v, v, &out->v);
+  if (err == CUDA_SUCCESS) return SPC_COPY_KV;
+  if (spc_cuda_error_is_fault(err)) {
+    *status = spc_fail_cuda(err, "encoding a tensor map");
+    return 0;
+  }
   if (m->required)
     *status = spc_fail(SPARSA_ERR_UNSUPPORTED,
                        "CUDA engine: SPARSA_CUDA_COPY=tma, but the driver refused the tensor "
