@@ -331,6 +331,12 @@ static void to_canonical(const test_case *c, const case_data *d, const void *out
 
 static sparsa_context *g_gpu, *g_cpu;
 
+/* cudaMalloc that never returns NULL: a varlen case may hold no key at
+ * all (every kv length 0), and a caller still passes real k and v
+ * pointers then, which the library requires (cudaMalloc of 0 bytes gives
+ * NULL). */
+static cudaError_t dev_alloc(void **p, size_t bytes) { return cudaMalloc(p, bytes ? bytes : 16); }
+
 static int run_case(const test_case *c) {
   case_data d;
   fill_case(c, &d, 1.5);
@@ -353,9 +359,9 @@ static int run_case(const test_case *c) {
 
   dev_buffers db = {0};
   void *dws = NULL;
-  CUDA_OK(cudaMalloc(&db.q, d.q_bytes));
-  CUDA_OK(cudaMalloc(&db.k, d.k_bytes));
-  CUDA_OK(cudaMalloc(&db.v, d.v_bytes));
+  CUDA_OK(dev_alloc(&db.q, d.q_bytes));
+  CUDA_OK(dev_alloc(&db.k, d.k_bytes));
+  CUDA_OK(dev_alloc(&db.v, d.v_bytes));
   CUDA_OK(cudaMalloc(&db.out, d.out_bytes));
   CUDA_OK(cudaMalloc((void **)&db.lse, d.lse_count * sizeof(float)));
   if (ws_g) CUDA_OK(cudaMalloc(&dws, ws_g));
@@ -509,9 +515,9 @@ static int test_graph(int decode) {
   SP_OK(sparsa_context_set_stream(g_gpu, stream));
   dev_buffers db = {0};
   void *dws = NULL, *eager = NULL;
-  CUDA_OK(cudaMalloc(&db.q, d.q_bytes));
-  CUDA_OK(cudaMalloc(&db.k, d.k_bytes));
-  CUDA_OK(cudaMalloc(&db.v, d.v_bytes));
+  CUDA_OK(dev_alloc(&db.q, d.q_bytes));
+  CUDA_OK(dev_alloc(&db.k, d.k_bytes));
+  CUDA_OK(dev_alloc(&db.v, d.v_bytes));
   CUDA_OK(cudaMalloc(&db.out, d.out_bytes));
   CUDA_OK(cudaMalloc(&eager, d.out_bytes));
   CUDA_OK(cudaMalloc((void **)&db.lse, d.lse_count * 4));
@@ -598,9 +604,9 @@ static int test_merge(int alias) {
   dev_buffers db = {0};
   void *out_b = NULL, *merged = NULL;
   float *lse_b = NULL, *lse_m = NULL;
-  CUDA_OK(cudaMalloc(&db.q, d.q_bytes));
-  CUDA_OK(cudaMalloc(&db.k, d.k_bytes));
-  CUDA_OK(cudaMalloc(&db.v, d.v_bytes));
+  CUDA_OK(dev_alloc(&db.q, d.q_bytes));
+  CUDA_OK(dev_alloc(&db.k, d.k_bytes));
+  CUDA_OK(dev_alloc(&db.v, d.v_bytes));
   CUDA_OK(cudaMalloc(&db.out, d.out_bytes));
   CUDA_OK(cudaMalloc(&out_b, d.out_bytes));
   CUDA_OK(cudaMalloc(&merged, d.out_bytes));
