@@ -393,29 +393,24 @@ __global__ void __launch_bounds__(kThreads, 1)
          * read from the parameters here, not held in a register: the
          * producer's 40 registers are tight.) */
         const bool whole = (a.copies & SPC_COPY_KV) != 0 && kv0 + BN <= seq.kv_len;
-        if (whole) {
-          mapped(k_full(s), (uint32_t)C::kTileBytes, [&]() {
-            tma_tile<D, BN>(smem_addr(k_ring + s * C::kTileBytes), &maps.k, seq.map_kv_row + kv0,
-                            kv_head, seq.map_batch, k_full(s));
-          });
-        } else {
-          load_rows<D, BN>(reinterpret_cast<uint16_t *>(k_ring + s * C::kTileBytes),
-                           k + (int64_t)kv0 * a.st.k_row, a.st.k_row, 0, seq.kv_len - kv0, tid);
-          issued(k_full(s));
-        }
+        auto fill = [&](unsigned char *slot, uint32_t full, const CUtensorMap *map,
+                        const uint16_t *src, int64_t row_stride) {
+          if (whole) {
+            mapped(full, (uint32_t)C::kTileBytes, [&]() {
+              tma_tile<D, BN>(smem_addr(slot), map, seq.map_kv_row + kv0, kv_head, seq.map_batch,
+                              full);
+            });
+          } else {
+            load_rows<D, BN>(reinterpret_cast<uint16_t *>(slot), src + (int64_t)kv0 * row_stride,
+                             row_stride, 0, seq.kv_len - kv0, tid);
+            issued(full);
+          }
+        };
+        fill(k_ring + s * C::kTileBytes, k_full(s), &maps.k, k, a.st.k_row);
         n_k++;
         const int sv = n_v % kVS;
         if (n_v >= (uint32_t)kVS) acquire(v_empty(sv), (n_v / kVS - 1) & 1u);
-        if (whole) {
-          mapped(v_full(sv), (uint32_t)C::kTileBytes, [&]() {
-            tma_tile<D, BN>(smem_addr(v_ring + sv * C::kTileBytes), &maps.v, seq.map_kv_row + kv0,
-                            kv_head, seq.map_batch, v_full(sv));
-          });
-        } else {
-          load_rows<D, BN>(reinterpret_cast<uint16_t *>(v_ring + sv * C::kTileBytes),
-                           v + (int64_t)kv0 * a.st.v_row, a.st.v_row, 0, seq.kv_len - kv0, tid);
-          issued(v_full(sv));
-        }
+        fill(v_ring + sv * C::kTileBytes, v_full(sv), &maps.v, v, a.st.v_row);
         n_v++;
       }
       i++;

@@ -63,18 +63,38 @@ static void record(const char *name, int ok) {
 /* Whether the device has a second prefill kernel (the Hopper one). */
 static int g_two_prefill_kernels;
 
+/* An environment variable changed for a while: env_save keeps the caller's
+ * value (or its absence), env_restore puts it back. */
+typedef struct saved_env {
+  const char *name;
+  int had;
+  char value[64];
+} saved_env;
+
+static saved_env env_save(const char *name) {
+  saved_env e = {name, 0, ""};
+  const char *v = getenv(name);
+  if (v != NULL) {
+    e.had = 1;
+    snprintf(e.value, sizeof e.value, "%s", v);
+  }
+  return e;
+}
+
+static void env_restore(const saved_env *e) {
+  if (e->had)
+    setenv(e->name, e->value, 1);
+  else
+    unsetenv(e->name);
+}
+
 /* Run a prefill test again on the sm_80 kernel, where the device would
  * otherwise use the Hopper one; the caller's environment is restored. */
 static int on_sm80_kernel(int (*test)(void *), void *arg) {
-  const char *prev = getenv("SPARSA_CUDA_KERNEL");
-  char saved[64] = "";
-  if (prev != NULL) snprintf(saved, sizeof saved, "%s", prev);
+  const saved_env saved = env_save("SPARSA_CUDA_KERNEL");
   setenv("SPARSA_CUDA_KERNEL", "sm80", 1);
   int ok = test(arg);
-  if (prev != NULL)
-    setenv("SPARSA_CUDA_KERNEL", saved, 1);
-  else
-    unsetenv("SPARSA_CUDA_KERNEL");
+  env_restore(&saved);
   return ok;
 }
 
@@ -843,15 +863,10 @@ static int copy_case_run(const copy_case *cc) {
     for (size_t i = 0; i < bytes[t] / 2; i++) host[i] = to_bf16(rnd_unit() * (t == 1 ? 2.0 : 1.0));
     ok = cudaMemcpy(dst[t], host, bytes[t], cudaMemcpyHostToDevice) == cudaSuccess;
   }
-  const char *prev = getenv("SPARSA_CUDA_COPY");
-  char saved[64] = "";
-  if (prev != NULL) snprintf(saved, sizeof saved, "%s", prev);
+  const saved_env saved = env_save("SPARSA_CUDA_COPY");
   if (ok) ok = copy_run(cc, "tma", &p, mask, &db, q_bytes, lse_count, out_a, lse_a);
   if (ok) ok = copy_run(cc, "cp.async", &p, mask, &db, q_bytes, lse_count, out_b, lse_b);
-  if (prev != NULL)
-    setenv("SPARSA_CUDA_COPY", saved, 1);
-  else
-    unsetenv("SPARSA_CUDA_COPY");
+  env_restore(&saved);
   /* The sequences' rows only: padding and rows past a varlen sequence are
    * poison in both. */
   int64_t diffs = 0, written = 0;
@@ -892,9 +907,7 @@ static int test_copy_methods(void) {
   int ok = 1;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) ok &= copy_case_run(&cases[i]);
   /* An unknown method is refused when the plan is made. */
-  const char *prev = getenv("SPARSA_CUDA_COPY");
-  char saved[64] = "";
-  if (prev != NULL) snprintf(saved, sizeof saved, "%s", prev);
+  const saved_env saved = env_save("SPARSA_CUDA_COPY");
   setenv("SPARSA_CUDA_COPY", "bulk", 1);
   sparsa_problem p;
   sparsa_problem_init(&p);
@@ -906,10 +919,7 @@ static int test_copy_methods(void) {
   sparsa_plan *plan = NULL;
   sparsa_status st = sparsa_plan_create(g_gpu, &p, NULL, &plan);
   sparsa_plan_destroy(plan);
-  if (prev != NULL)
-    setenv("SPARSA_CUDA_COPY", saved, 1);
-  else
-    unsetenv("SPARSA_CUDA_COPY");
+  env_restore(&saved);
   CHECK(st == SPARSA_ERR_INVALID_ARGUMENT, "SPARSA_CUDA_COPY=bulk: plan creation gave %s",
         sparsa_status_string(st));
   return ok;
