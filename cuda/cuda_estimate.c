@@ -407,8 +407,28 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   int64_t hs = (int64_t)(SPC_EST_SCRATCH_BUDGET / per_head);
   if (hs < 1) hs = 1;
   if (hs > p->q_heads) hs = p->q_heads;
+  spc_vslash_args v;
+  memset(&v, 0, sizeof v);
+  v.ld = ld;
+  v.q_len = p->q_len;
+  v.kv_len = kv;
+  v.off = in->off;
+  v.last_q = L;
+  v.share = 1.0 / p->batch / (double)L;
+  v.tiles = (kv + 63) / 64;
+  spc_strided_args s;
+  spc_strided_init(in, 1, &s);
+  s.row0 = p->q_len - L;
+  s.rows = L;
+  s.cols = kv;
+  s.ld = ld;
+  s.causal = 1;
+  s.mul = (float)(p->scale * SPC_EST_LOG2E);
+  const spc_elem elem = spc_elem_of(p->dtype);
+  const int tiled = spc_vslash_tiled(&s, &v, elem);
   /* Product chunk: the last queries' scores and statistics. */
-  const size_t per_product = (size_t)L * ((size_t)ld * 4 + 4 + 8);
+  const size_t per_product =
+      (size_t)L * ((size_t)ld * 4 + 4 + 8 + (tiled ? (size_t)v.tiles * 8 : 0));
   int64_t he = (int64_t)(SPC_EST_PRODUCT_BUDGET / per_product);
   if (he < 1) he = 1;
   if (he > hs) he = hs;
@@ -438,22 +458,6 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   r.forced_offsets = in->est.keep_diagonal ? in->est.block_kv : 0;
   spc_sort_plan(c, kv, 2 * hs, &r);
 
-  spc_vslash_args v;
-  memset(&v, 0, sizeof v);
-  v.ld = ld;
-  v.q_len = p->q_len;
-  v.kv_len = kv;
-  v.off = in->off;
-  v.last_q = L;
-  v.share = 1.0 / p->batch / (double)L;
-  spc_strided_args s;
-  spc_strided_init(in, 1, &s);
-  s.row0 = p->q_len - L;
-  s.rows = L;
-  s.cols = kv;
-  s.ld = ld;
-  s.causal = 1;
-  s.mul = (float)(p->scale * SPC_EST_LOG2E);
 
   spc_carve cv = {NULL, 0};
   for (int pass = 0; pass < 2; pass++) {
@@ -461,6 +465,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     s.E = spc_take(&cv, (size_t)he * L * ld * sizeof(float));
     v.row_max = spc_take(&cv, (size_t)he * L * sizeof(float));
     v.row_scale = spc_take(&cv, (size_t)he * L * sizeof(double));
+    v.tile_stats = tiled ? spc_take(&cv, (size_t)he * L * (size_t)v.tiles * 2 * sizeof(float)) : NULL;
     double *mass = spc_take(&cv, (size_t)hs * 2 * kv * sizeof(double));
     r.w = mass;
     spc_rowsel_take(&cv, &r, 2 * hs, kv, 0);
@@ -474,7 +479,6 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   v.E = s.E;
   vm.keep = r.keep;
   double *mass = (double *)r.w;
-  const spc_elem elem = spc_elem_of(p->dtype);
   sparsa_status status = SPARSA_OK;
   spc_stages st;
   spc_stages_start(&st);
@@ -488,9 +492,12 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       v.mass = mass + (size_t)(e0 - h0) * 2 * kv;
       for (int32_t b = 0; b < p->batch && status == SPARSA_OK; b++) {
         s.b = b;
-        int err = spc_launch_strided(&s, elem, c->stream);
+        int err = tiled ? spc_launch_vslash_scores(&s, &v, elem, c->stream)
+                        : spc_launch_strided(&s, elem, c->stream);
         spc_stage_mark(&st, c, SPC_ST_PRODUCT);
-        if (err == 0) err = spc_launch_vslash_mass(&v, b == 0, c->stream);
+        if (err == 0)
+          err = tiled ? spc_launch_vslash_mass_tiled(&v, b == 0, c->stream)
+                      : spc_launch_vslash_mass(&v, b == 0, c->stream);
         spc_stage_mark(&st, c, SPC_ST_FOLD);
         if (err != 0) status = spc_fail_cuda(err, "launching the vertical-slash estimator");
       }

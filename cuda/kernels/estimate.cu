@@ -621,6 +621,144 @@ __global__ void __launch_bounds__(256) vslash_mass_kernel(const spc_vslash_args 
   }
 }
 
+/* ---- vertical-slash, at most 64 last queries on tensor cores ----
+ * The product keeps each row's statistics of every 64-key tile it
+ * computes (the tile's maximum and its sum of 2^(x - maximum) in float),
+ * so that the rows' maxima and sums never read E back (a warp per row
+ * reading 16,384 scores twice took longer than the product); the masses
+ * then read E as above. */
+constexpr int kVsRows = 64;      /* rows of a product tile: every last query */
+constexpr int kVsCols = 64;      /* columns of a product tile */
+constexpr int kVsSpan = 4;       /* tiles per product CTA (K double-buffered) */
+
+template <bool BF16>
+__global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_strided_args a,
+                                                                    float2 *part, const int64_t tiles) {
+  extern __shared__ __align__(16) uint16_t vs_tiles[];
+  const int d = a.head_dim, pitch = d + 8, pieces = d / 8;
+  const int64_t hc = blockIdx.z, h = a.h0 + hc;
+  const int64_t t0 = (int64_t)blockIdx.x * kVsSpan;
+  const int64_t t1 = t0 + kVsSpan < tiles ? t0 + kVsSpan : tiles;
+  const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
+  const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
+                      (h / a.group) * a.k_stride[2];
+  uint16_t *Q = vs_tiles, *K = vs_tiles + kVsRows * pitch; /* K: two buffers of kVsCols rows */
+  for (int c = threadIdx.x; c < kVsRows * pieces; c += kMmaThreads) {
+    const int r = c / pieces, x = (c % pieces) * 8;
+    const int64_t tok = a.row0 + r;
+    const bool ok = r < a.rows && tok < a.q_len;
+    spc::cp_async16(Q + r * pitch + x, ok ? q + tok * a.q_stride[1] + x : q, ok ? 16 : 0);
+  }
+  auto stage = [&](int64_t t, int buf) {
+    for (int c = threadIdx.x; c < kVsCols * pieces; c += kMmaThreads) {
+      const int r = c / pieces, x = (c % pieces) * 8;
+      const int64_t j = t * kVsCols + r;
+      const bool ok = j < a.cols && j < a.kv_len;
+      spc::cp_async16(K + (buf * kVsCols + r) * pitch + x, ok ? k + j * a.k_stride[1] + x : k,
+                      ok ? 16 : 0);
+    }
+    spc::cp_async_commit();
+  };
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float *E = a.E + hc * a.rows * a.ld;
+  stage(t0, 0); /* with the queries */
+  for (int64_t t = t0; t < t1; t++) {
+    const int buf = (int)((t - t0) & 1);
+    if (t + 1 < t1) {
+      stage(t + 1, buf ^ 1);
+      spc::cp_async_wait<1>();
+    } else {
+      spc::cp_async_wait<0>();
+    }
+    __syncthreads();
+    float acc[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[nt][e] = 0.f;
+    const uint16_t *B = K + buf * kVsCols * pitch;
+    for (int kk = 0; kk < d; kk += 16) {
+      uint32_t af[4];
+      spc::ldmatrix_x4(af, Q + (warp * 16 + (lane & 15)) * pitch + kk + (lane >> 4) * 8);
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bf[4];
+        spc::ldmatrix_x4(bf, B + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * pitch + kk +
+                                 ((lane >> 3) & 1) * 8);
+        spc::mma16816<BF16>(acc[2 * np], af, bf[0], bf[1]);
+        spc::mma16816<BF16>(acc[2 * np + 1], af, bf[2], bf[3]);
+      }
+    }
+    __syncthreads(); /* the buffer is restaged next step */
+    /* E, then each row's maximum and sum over its visible columns of the
+     * tile (keys j <= the row's position, j < kv_len), in float. */
+    const int64_t n0 = t * kVsCols;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      const int64_t i = warp * 16 + (lane >> 2) + half * 8;
+      const int64_t pos = a.row0 + i + a.off;
+      const int64_t seen = i < a.rows ? (pos + 1 < a.cols ? pos + 1 : a.cols) : 0;
+      float x[16];
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++) {
+        const int64_t col = n0 + nt * 8 + (lane & 3) * 2;
+        x[2 * nt] = acc[nt][2 * half] * a.mul;
+        x[2 * nt + 1] = acc[nt][2 * half + 1] * a.mul;
+        if (i < a.rows) {
+          float *dst = E + i * a.ld + col;
+          if (col + 1 < a.cols)
+            *reinterpret_cast<float2 *>(dst) = make_float2(x[2 * nt], x[2 * nt + 1]);
+          else if (col < a.cols)
+            dst[0] = x[2 * nt];
+        }
+        if (col < seen) mx = fmaxf(mx, x[2 * nt]);
+        if (col + 1 < seen) mx = fmaxf(mx, x[2 * nt + 1]);
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      float sum = 0.f;
+      if (mx != -INFINITY) {
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+          const int64_t col = n0 + nt * 8 + (lane & 3) * 2;
+          if (col < seen) sum += exp2f(x[2 * nt] - mx);
+          if (col + 1 < seen) sum += exp2f(x[2 * nt + 1] - mx);
+        }
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      if ((lane & 3) == 0 && i < a.rows) part[(hc * a.rows + i) * tiles + t] = make_float2(mx, sum);
+    }
+  }
+}
+
+/* One warp per (chunk head, last query): its maximum over the tiles, and
+ * share / z with z = sum over tiles of (tile sum) 2^(tile max - max), in
+ * double. */
+__global__ void __launch_bounds__(256) vslash_tile_stats_kernel(const spc_vslash_args a,
+                                                                const float2 *part, int64_t tiles) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= (int64_t)a.num_heads * a.last_q) return; /* the whole warp */
+  const int64_t li = row % a.last_q;
+  const int64_t pos = a.q_len - a.last_q + li + a.off;
+  const float2 *p = part + row * tiles;
+  float mx = -INFINITY;
+  for (int64_t t = lane; t < tiles; t += 32) mx = fmaxf(mx, p[t].x);
+  mx = warp_maxf(mx);
+  double z = 0.0;
+  for (int64_t t = lane; t < tiles; t += 32) {
+    const float2 v = p[t];
+    if (v.y > 0.f) z += (double)v.y * exp2((double)v.x - (double)mx);
+  }
+  z = warp_sum(z);
+  if (lane == 0) {
+    a.row_max[row] = mx;
+    a.row_scale[row] = pos >= 0 ? a.share / z : 0.0;
+  }
+}
+
 /* ---- selection and row lists ---- */
 
 /* The selection order: larger score first, then the smaller index. */
@@ -714,15 +852,31 @@ __device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *k
 
 __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
                              uint64_t *keys /* [n] or NULL */, unsigned *hist /* [256] */,
-                             uint64_t *shared_prefix, int64_t *shared_need,
+                             uint64_t *shared_prefix, int64_t *shared_need, int *shared_all,
                              int64_t *scan /* [32] */) {
   if (keys != nullptr) {
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keys[c] = order_key(w[c]);
+    /* kKeyBatch loads of a thread in flight before its stores (which the
+     * compiler may not move above later loads: keys and w could alias). */
+    constexpr int kKeyBatch = 8;
+    for (int64_t c0 = threadIdx.x; c0 < n; c0 += (int64_t)kKeyBatch * blockDim.x) {
+      double v[kKeyBatch];
+#pragma unroll
+      for (int i = 0; i < kKeyBatch; i++) {
+        const int64_t c = c0 + (int64_t)i * blockDim.x;
+        v[i] = c < n ? w[c] : 0.0;
+      }
+#pragma unroll
+      for (int i = 0; i < kKeyBatch; i++) {
+        const int64_t c = c0 + (int64_t)i * blockDim.x;
+        if (c < n) keys[c] = order_key(v[i]);
+      }
+    }
     __syncthreads();
   }
   uint64_t prefix = 0, mask = 0;
   int64_t need = k; /* how many still to take among keys matching prefix */
-  for (int shift = 56; shift >= 0; shift -= 8) {
+  int all = 0;      /* every key matching prefix is taken: no tie to break */
+  for (int shift = 56; shift >= 0 && !all; shift -= 8) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
     __syncthreads();
     /* Scores crowd into few digits (the top ones first): lanes of a warp
@@ -757,6 +911,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
           if (run + h >= need) {
             *shared_prefix = prefix | ((uint64_t)(top + i) << shift);
             *shared_need = need - run;
+            *shared_all = h == need - run;
             break;
           }
           run += h;
@@ -766,8 +921,17 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     __syncthreads();
     prefix = *shared_prefix;
     need = *shared_need;
+    all = *shared_all;
     mask |= (uint64_t)255 << shift;
     __syncthreads(); /* hist and the shared results are rewritten next pass */
+  }
+  if (all) {
+    /* The k-th key's digits so far are shared only by kept keys: the kept
+     * are exactly those whose digits so far are at least its (most rows
+     * end here after three or four passes of eight). */
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
+      if ((radix_key(w, keys, c) & mask) >= prefix) keep[c] = 1;
+    return;
   }
   /* Keys above T are kept; of those equal to T, the `need` smallest
    * indices: each thread counts its contiguous slice's, a scan over the
@@ -799,6 +963,7 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
   __shared__ unsigned radix_hist[256];
   __shared__ uint64_t radix_prefix;
   __shared__ int64_t radix_need, radix_scan[32];
+  __shared__ int radix_all;
   double *sw;
   int32_t *si;
   if (a.sort_w == nullptr) {
@@ -847,7 +1012,8 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       rank_select(sw, n, a.top_k, keep);
     } else if (n > 0 && !a.by_threshold) {
       uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
-      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, radix_scan);
+      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, &radix_all,
+                   radix_scan);
     } else if (n > 0) {
       const int64_t count = select_row(w, n, a, sw, si, &kept);
       for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
@@ -905,6 +1071,50 @@ __global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args 
       }
       at += __popc(ballot);
     }
+  }
+}
+
+/* A CTA per long row (vertical-slash's 16,384 candidates and more): each
+ * thread takes kFillPer consecutive flags a round, loaded before any index
+ * is stored, and a scan over the CTA gives its first index's place. One
+ * warp walking such a row alone takes 512 steps. */
+constexpr int kFillPer = 16;
+constexpr int kFillLongThreads = 1024;
+constexpr int64_t kFillLongCols = 2048; /* rows at least this long */
+
+__global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(const spc_rowsel_args a) {
+  __shared__ int32_t scan[32];
+  __shared__ int32_t round_total;
+  const int64_t row = blockIdx.x;
+  const uint8_t *keep = a.keep + row * a.cols;
+  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
+  int64_t base = a.row_ptr[row];
+  for (int64_t c0 = 0; c0 < a.cols; c0 += (int64_t)kFillPer * blockDim.x) {
+    const int64_t lo = c0 + (int64_t)threadIdx.x * kFillPer;
+    bool kept[kFillPer];
+    int32_t local = 0;
+#pragma unroll
+    for (int i = 0; i < kFillPer; i++) {
+      kept[i] = lo + i < a.cols && keep[lo + i];
+      local += kept[i];
+    }
+    const int32_t before = cta_exclusive_scan(local, scan);
+    if (threadIdx.x == blockDim.x - 1) round_total = before + local;
+    int64_t e = base + before;
+#pragma unroll
+    for (int i = 0; i < kFillPer; i++) {
+      if (!kept[i]) continue;
+      const int64_t c = lo + i;
+      a.idx[e] = (int32_t)c;
+      if (a.full != nullptr) {
+        const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+        a.full[e] = !a.causal || last_key <= first_query;
+      }
+      e++;
+    }
+    __syncthreads();
+    base += round_total;
+    __syncthreads(); /* round_total is rewritten next round */
   }
 }
 
@@ -1052,6 +1262,44 @@ extern "C" int spc_launch_vslash_mass(const spc_vslash_args *args, int first, vo
   return (int)cudaGetLastError();
 }
 
+extern "C" int spc_vslash_tiled(const spc_strided_args *s, const spc_vslash_args *v, spc_elem elem) {
+  return v->last_q <= spc_est::kVsRows && spc_strided_uses_mma(s, elem);
+}
+
+template <bool BF16>
+static int spc_launch_vslash_scores_as(const spc_strided_args *a, const spc_vslash_args *v,
+                                       cudaStream_t s) {
+  const size_t smem = (size_t)(spc_est::kVsRows + 2 * spc_est::kVsCols) * (a->head_dim + 8) * 2;
+  cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_scores_kernel<BF16>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (err != cudaSuccess) return (int)err;
+  const dim3 grid((unsigned)((v->tiles + spc_est::kVsSpan - 1) / spc_est::kVsSpan), 1u,
+                  (unsigned)a->num_heads);
+  spc_est::vslash_scores_kernel<BF16><<<grid, spc_est::kMmaThreads, smem, s>>>(
+      *a, reinterpret_cast<float2 *>(v->tile_stats), v->tiles);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_vslash_scores(const spc_strided_args *a, const spc_vslash_args *v,
+                                        spc_elem elem, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (a->rows == 0 || a->cols == 0 || a->num_heads == 0) return 0;
+  return elem == SPC_ELEM_BF16 ? spc_launch_vslash_scores_as<true>(a, v, s)
+                               : spc_launch_vslash_scores_as<false>(a, v, s);
+}
+
+extern "C" int spc_launch_vslash_mass_tiled(const spc_vslash_args *args, int first, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t rows = (int64_t)args->num_heads * args->last_q;
+  const int64_t cells = (int64_t)args->num_heads * args->kv_len;
+  if (rows == 0 || cells == 0) return 0;
+  spc_est::vslash_tile_stats_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(
+      *args, reinterpret_cast<const float2 *>(args->tile_stats), args->tiles);
+  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), 256, 0, s>>>(*args,
+                                                                                        first);
+  return (int)cudaGetLastError();
+}
+
 extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (a->rows == 0) return 0;
@@ -1087,6 +1335,10 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
     spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
   }
   spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
-  spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
+  if (a->cols >= spc_est::kFillLongCols)
+    spc_est::rowsel_fill_long_kernel<<<spc_est_grid(a->rows, 1u << 31), spc_est::kFillLongThreads, 0,
+                                       s>>>(*a);
+  else
+    spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
   return (int)cudaGetLastError();
 }
