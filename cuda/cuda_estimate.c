@@ -40,6 +40,13 @@
 #define SPC_EST_SCRATCH_BUDGET ((size_t)128 << 20)
 #define SPC_EST_PRODUCT_BUDGET ((size_t)48 << 20)
 #define SPC_EST_ANTIDIAG_BUDGET ((size_t)320 << 20)
+/* Vertical-slash's scores on the tiled path: E (4 MB a head at 16,384
+ * keys and 64 queries) makes its round trip through HBM whatever the
+ * chunk, so chunks are large: one launch for 32 such heads, with no
+ * wave's tail per chunk. */
+#ifndef SPC_VSLASH_TILED_BUDGET
+#define SPC_VSLASH_TILED_BUDGET ((size_t)192 << 20)
+#endif
 #define SPC_EST_LOG2E 1.4426950408889634
 /* A vertical-slash mask's device lists (5 bytes a block) are made on the
  * device up to this room: the spare lists' limit (cuda_mask_lists.c). */
@@ -429,7 +436,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   /* Product chunk: the last queries' scores and statistics. */
   const size_t per_product =
       (size_t)L * ((size_t)ld * 4 + 4 + 8 + (tiled ? (size_t)v.tiles * 8 : 0));
-  int64_t he = (int64_t)(SPC_EST_PRODUCT_BUDGET / per_product);
+  int64_t he = (int64_t)((tiled ? SPC_VSLASH_TILED_BUDGET : SPC_EST_PRODUCT_BUDGET) / per_product);
   if (he < 1) he = 1;
   if (he > hs) he = hs;
   if (he > 65535) he = 65535;
@@ -515,6 +522,9 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       vm.row_ptr = lists->row_ptr;
       vm.col = lists->col;
       vm.full = lists->full;
+      /* The selection's fill writes the mask's prefix counts on its way. */
+      r.prefix = vm.prefix;
+      vm.prefix_ready = 1;
     }
     spc_lists l;
     status = spc_select(c, &r, bound, &l, &st, lists != NULL ? &after : NULL);

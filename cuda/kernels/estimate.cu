@@ -594,12 +594,20 @@ __global__ void __launch_bounds__(256) vslash_stats_kernel(const spc_vslash_args
 }
 
 /* A thread per (chunk head, j): V[j] and D[j] over the last queries in
- * order (reads of E coalesced along j for both). */
-__global__ void __launch_bounds__(256) vslash_mass_kernel(const spc_vslash_args a, int first) {
-  const int64_t cells = (int64_t)a.num_heads * a.kv_len;
-  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < cells;
-       t += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t hc = t / a.kv_len, j = t % a.kv_len;
+ * order (reads of E coalesced along j for both). Column block b's
+ * diagonals read the scores of the columns of block ~(blocks - 1 - b):
+ * CTAs take blocks 0, last, 1, last - 1, ... so that each block's scores
+ * come from HBM once and from L2 for its mirror CTA, running beside it. */
+constexpr int kMassThreads = 256;
+
+__global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vslash_args a, int first) {
+  const int64_t per_head = (a.kv_len + kMassThreads - 1) / kMassThreads;
+  const int64_t units = (int64_t)a.num_heads * per_head;
+  for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
+    const int64_t hc = u / per_head, k = u % per_head;
+    const int64_t blk = k % 2 == 0 ? k / 2 : per_head - 1 - k / 2;
+    const int64_t j = blk * kMassThreads + threadIdx.x;
+    if (j >= a.kv_len) continue;
     const float *e = a.E + hc * a.last_q * a.ld;
     const float *mx = a.row_max + hc * a.last_q;
     const double *f = a.row_scale + hc * a.last_q;
@@ -853,7 +861,7 @@ __device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *k
 __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
                              uint64_t *keys /* [n] or NULL */, unsigned *hist /* [256] */,
                              uint64_t *shared_prefix, int64_t *shared_need, int *shared_all,
-                             int64_t *scan /* [32] */) {
+                             unsigned long long *shared_bits /* [2] */, int64_t *scan /* [32] */) {
   if (keys != nullptr) {
     /* kKeyBatch loads of a thread in flight before its stores (which the
      * compiler may not move above later loads: keys and w could alias). */
@@ -873,10 +881,42 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     }
     __syncthreads();
   }
-  uint64_t prefix = 0, mask = 0;
+  /* The bits every key shares are decided before any pass: the first
+   * digit is the eight bits below them (masses of one row share their
+   * sign and most of their exponent, which would take a pass or two of
+   * one crowded digit each). */
+  uint64_t any_bits = 0, all_bits = ~0ull;
+  for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
+    const uint64_t key = radix_key(w, keys, c);
+    any_bits |= key;
+    all_bits &= key;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    any_bits |= __shfl_xor_sync(0xffffffffu, any_bits, o);
+    all_bits &= __shfl_xor_sync(0xffffffffu, all_bits, o);
+  }
+  if (threadIdx.x == 0) {
+    shared_bits[0] = 0;
+    shared_bits[1] = ~0ull;
+  }
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) {
+    atomicOr(&shared_bits[0], (unsigned long long)any_bits);
+    atomicAnd(&shared_bits[1], (unsigned long long)all_bits);
+  }
+  __syncthreads();
+  const uint64_t differ = shared_bits[0] ^ shared_bits[1];
+  const int top_bit = differ == 0 ? -1 : 63 - __clzll((long long)differ); /* highest bit keys differ in */
+  const uint64_t low = top_bit < 0 ? 0 : top_bit == 63 ? ~0ull : (2ull << top_bit) - 1;
+  uint64_t prefix = shared_bits[1] & ~low, mask = ~low;
   int64_t need = k; /* how many still to take among keys matching prefix */
   int all = 0;      /* every key matching prefix is taken: no tie to break */
-  for (int shift = 56; shift >= 0 && !all; shift -= 8) {
+  __syncthreads(); /* shared_bits is rewritten by the next row */
+  /* Digits of eight bits from the highest differing one down; the last
+   * may reach below bit 0 of the previous one's (its upper bits are then
+   * decided ones, equal in every key still counted). */
+  for (int shift = top_bit < 0 ? -1 : top_bit >= 7 ? top_bit - 7 : 0; shift >= 0 && !all;
+       shift = shift == 0 ? -1 : shift >= 8 ? shift - 8 : 0) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
     __syncthreads();
     /* Scores crowd into few digits (the top ones first): lanes of a warp
@@ -964,6 +1004,7 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
   __shared__ uint64_t radix_prefix;
   __shared__ int64_t radix_need, radix_scan[32];
   __shared__ int radix_all;
+  __shared__ unsigned long long radix_bits[2];
   double *sw;
   int32_t *si;
   if (a.sort_w == nullptr) {
@@ -1013,7 +1054,7 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
     } else if (n > 0 && !a.by_threshold) {
       uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
       radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, &radix_all,
-                   radix_scan);
+                   radix_bits, radix_scan);
     } else if (n > 0) {
       const int64_t count = select_row(w, n, a, sw, si, &kept);
       for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
@@ -1077,30 +1118,48 @@ __global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args 
 /* A CTA per long row (vertical-slash's 16,384 candidates and more): each
  * thread takes kFillPer consecutive flags a round, loaded before any index
  * is stored, and a scan over the CTA gives its first index's place. One
- * warp walking such a row alone takes 512 steps. */
+ * warp walking such a row alone takes 512 steps. The same scan gives the
+ * row's prefix counts where they are asked for (the vertical-slash mask's). */
 constexpr int kFillPer = 16;
 constexpr int kFillLongThreads = 1024;
 constexpr int64_t kFillLongCols = 2048; /* rows at least this long */
 
 __global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(const spc_rowsel_args a) {
+  extern __shared__ int32_t staged[]; /* [kFillPer * blockDim.x] where prefix is asked for */
   __shared__ int32_t scan[32];
   __shared__ int32_t round_total;
   const int64_t row = blockIdx.x;
   const uint8_t *keep = a.keep + row * a.cols;
+  const bool vec = a.cols % kFillPer == 0; /* every row's flags 16-byte aligned */
   const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
   int64_t base = a.row_ptr[row];
   for (int64_t c0 = 0; c0 < a.cols; c0 += (int64_t)kFillPer * blockDim.x) {
     const int64_t lo = c0 + (int64_t)threadIdx.x * kFillPer;
     bool kept[kFillPer];
     int32_t local = 0;
+    if (vec && lo + kFillPer <= a.cols) {
+      const uint4 raw = *reinterpret_cast<const uint4 *>(keep + lo);
+      const uint8_t *bytes = reinterpret_cast<const uint8_t *>(&raw);
 #pragma unroll
-    for (int i = 0; i < kFillPer; i++) {
-      kept[i] = lo + i < a.cols && keep[lo + i];
-      local += kept[i];
+      for (int i = 0; i < kFillPer; i++) kept[i] = bytes[i] != 0;
+    } else {
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) kept[i] = lo + i < a.cols && keep[lo + i];
     }
+#pragma unroll
+    for (int i = 0; i < kFillPer; i++) local += kept[i];
     const int32_t before = cta_exclusive_scan(local, scan);
     if (threadIdx.x == blockDim.x - 1) round_total = before + local;
     int64_t e = base + before;
+    if (a.prefix != nullptr) {
+      /* Staged in shared memory, then stored by consecutive threads. */
+      int32_t run = (int32_t)(e - a.row_ptr[row]);
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) {
+        run += kept[i];
+        staged[threadIdx.x * kFillPer + i] = run;
+      }
+    }
 #pragma unroll
     for (int i = 0; i < kFillPer; i++) {
       if (!kept[i]) continue;
@@ -1113,8 +1172,15 @@ __global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(cons
       e++;
     }
     __syncthreads();
+    if (a.prefix != nullptr) {
+      int32_t *prefix = a.prefix + row * (a.cols + 1);
+      if (c0 == 0 && threadIdx.x == 0) prefix[0] = 0;
+      const int64_t span = (int64_t)kFillPer * blockDim.x;
+      for (int64_t i = threadIdx.x; i < span && c0 + i < a.cols; i += blockDim.x)
+        prefix[c0 + i + 1] = staged[i];
+    }
     base += round_total;
-    __syncthreads(); /* round_total is rewritten next round */
+    __syncthreads(); /* round_total and staged are rewritten next round */
   }
 }
 
@@ -1257,8 +1323,8 @@ extern "C" int spc_launch_vslash_mass(const spc_vslash_args *args, int first, vo
   const int64_t cells = (int64_t)args->num_heads * args->kv_len;
   if (rows == 0 || cells == 0) return 0;
   spc_est::vslash_stats_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(*args);
-  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), 256, 0, s>>>(*args,
-                                                                                        first);
+  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), spc_est::kMassThreads,
+                                 0, s>>>(*args, first);
   return (int)cudaGetLastError();
 }
 
@@ -1295,8 +1361,8 @@ extern "C" int spc_launch_vslash_mass_tiled(const spc_vslash_args *args, int fir
   if (rows == 0 || cells == 0) return 0;
   spc_est::vslash_tile_stats_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(
       *args, reinterpret_cast<const float2 *>(args->tile_stats), args->tiles);
-  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), 256, 0, s>>>(*args,
-                                                                                        first);
+  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), spc_est::kMassThreads,
+                                 0, s>>>(*args, first);
   return (int)cudaGetLastError();
 }
 
@@ -1335,9 +1401,18 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
     spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
   }
   spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
-  if (a->cols >= spc_est::kFillLongCols)
-    spc_est::rowsel_fill_long_kernel<<<spc_est_grid(a->rows, 1u << 31), spc_est::kFillLongThreads, 0,
-                                       s>>>(*a);
+  if (a->cols >= spc_est::kFillLongCols || a->prefix != nullptr) {
+    const size_t staged = a->prefix != nullptr
+                              ? (size_t)spc_est::kFillPer * spc_est::kFillLongThreads * sizeof(int32_t)
+                              : 0;
+    if (staged > 48 * 1024) {
+      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_fill_long_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)staged);
+      if (err != cudaSuccess) return (int)err;
+    }
+    spc_est::rowsel_fill_long_kernel<<<spc_est_grid(a->rows, 1u << 31), spc_est::kFillLongThreads,
+                                       staged, s>>>(*a);
+  }
   else
     spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
   return (int)cudaGetLastError();

@@ -110,6 +110,9 @@ typedef struct spc_rowsel_args {
   int64_t *row_ptr;                     /* [rows + 1] */
   int32_t *idx;                         /* [row_ptr[rows]] */
   uint8_t *full;                        /* block rows, or NULL: 1 where every pair is visible */
+  /* Or NULL: each row's prefix counts of its kept flags, [rows][cols + 1]
+   * (prefix[c + 1] = kept in [0, c]), written by the fill. */
+  int32_t *prefix;
 } spc_rowsel_args;
 
 /* Vertical-slash: the block lists of the mask its selection makes, from
@@ -119,6 +122,7 @@ typedef struct spc_rowsel_args {
 typedef struct spc_vslash_mask_args {
   const uint8_t *keep;                  /* [2 * num_heads][kv_len] */
   int32_t *prefix;                      /* [2 * num_heads][kv_len + 1]: kept before each index */
+  int32_t prefix_ready;                 /* 1: the selection's fill wrote prefix */
   int32_t num_heads, block_q, block_kv;
   int64_t q_len, kv_len, off;
   int64_t num_q_blocks, num_kv_blocks;

@@ -131,7 +131,7 @@ extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *strea
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
   if (rows == 0 || a->kv_len == 0) return 0;
-  spc_vsm::prefix_kernel<<<(unsigned)(2 * a->num_heads), 1024, 0, s>>>(*a);
+  if (!a->prefix_ready) spc_vsm::prefix_kernel<<<(unsigned)(2 * a->num_heads), 1024, 0, s>>>(*a);
   const unsigned warps = (unsigned)((rows + 7) / 8);
   spc_vsm::count_kernel<<<warps, 256, 0, s>>>(*a);
   spc_vsm::scan_kernel<<<1, 1024, 0, s>>>(*a);
