@@ -440,6 +440,16 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   if (he < 1) he = 1;
   if (he > hs) he = hs;
   if (he > 65535) he = 65535;
+  if (tiled) {
+    const int64_t chunks = (hs + he - 1) / he;
+    he = (hs + chunks - 1) / chunks; /* equal chunks */
+    /* Four tiles a CTA (Q staged once for them), fewer where a chunk
+     * would not fill the card with four CTAs an SM. */
+    v.product_span = 4;
+    while (v.product_span > 1 &&
+           (v.tiles + v.product_span - 1) / v.product_span * he < 4 * (int64_t)c->sm_count)
+      v.product_span /= 2;
+  }
   if (mask_done != NULL) *mask_done = 0;
   const int64_t lists_bound = mask != NULL && hs == p->q_heads ? spc_vslash_lists_bound(in) : 0;
   const int64_t mask_rows = (int64_t)p->q_heads * in->num_q_blocks;

@@ -637,16 +637,17 @@ __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vsl
  * then read E as above. */
 constexpr int kVsRows = 64;      /* rows of a product tile: every last query */
 constexpr int kVsCols = 64;      /* columns of a product tile */
-constexpr int kVsSpan = 4;       /* tiles per product CTA (K double-buffered) */
+
 
 template <bool BF16>
 __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_strided_args a,
-                                                                    float2 *part, const int64_t tiles) {
+                                                                    float2 *part, const int64_t tiles,
+                                                                    const int span) {
   extern __shared__ __align__(16) uint16_t vs_tiles[];
   const int d = a.head_dim, pitch = d + 8, pieces = d / 8;
   const int64_t hc = blockIdx.z, h = a.h0 + hc;
-  const int64_t t0 = (int64_t)blockIdx.x * kVsSpan;
-  const int64_t t1 = t0 + kVsSpan < tiles ? t0 + kVsSpan : tiles;
+  const int64_t t0 = (int64_t)blockIdx.x * span;
+  const int64_t t1 = t0 + span < tiles ? t0 + span : tiles;
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
                       (h / a.group) * a.k_stride[2];
@@ -1339,10 +1340,10 @@ static int spc_launch_vslash_scores_as(const spc_strided_args *a, const spc_vsla
   cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_scores_kernel<BF16>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
-  const dim3 grid((unsigned)((v->tiles + spc_est::kVsSpan - 1) / spc_est::kVsSpan), 1u,
-                  (unsigned)a->num_heads);
+  const int span = v->product_span > 0 ? v->product_span : 1;
+  const dim3 grid((unsigned)((v->tiles + span - 1) / span), 1u, (unsigned)a->num_heads);
   spc_est::vslash_scores_kernel<BF16><<<grid, spc_est::kMmaThreads, smem, s>>>(
-      *a, reinterpret_cast<float2 *>(v->tile_stats), v->tiles);
+      *a, reinterpret_cast<float2 *>(v->tile_stats), v->tiles, span);
   return (int)cudaGetLastError();
 }
 

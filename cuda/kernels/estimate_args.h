@@ -84,6 +84,7 @@ typedef struct spc_vslash_args {
    * 2^(x - maximum) over each 64-key tile, from the product. */
   float *tile_stats;                    /* [hc][L][tiles][2] */
   int64_t tiles;                        /* ceil(kv_len / 64) */
+  int32_t product_span;                 /* tiles per product CTA */
 } spc_vslash_args;
 
 /* Selection of every row of a score matrix (block rows of the block
