@@ -188,12 +188,34 @@ static void spc_rowsel_take(spc_carve *cv, spc_rowsel_args *r, int64_t rows, int
 typedef struct spc_lists {
   int64_t *row_ptr; /* rows + 1 */
   int32_t *idx;
+  int staged;       /* both in the context's host stage: not ours to free */
 } spc_lists;
 
 static void spc_lists_release(spc_lists *l) {
-  spc_free(l->row_ptr);
-  spc_free(l->idx);
+  if (!l->staged) {
+    spc_free(l->row_ptr);
+    spc_free(l->idx);
+  }
   memset(l, 0, sizeof *l);
+}
+
+/* The context's page-locked room, grown to at least `bytes`; NULL where
+ * it cannot be had (the copies then go to pageable memory: each such copy
+ * returns only once done). Under pool_lock; every user waits for its
+ * copies before releasing the lock, so nothing queued writes the room
+ * when it is replaced. */
+static unsigned char *spc_host_stage(spc_context *c, size_t bytes) {
+  if (c->host_stage != NULL && c->host_stage_bytes >= bytes) return c->host_stage;
+  const size_t grow = bytes < ((size_t)1 << 20) ? (size_t)1 << 20 : bytes;
+  void *p = NULL;
+  if (cudaMallocHost(&p, grow) != cudaSuccess) {
+    cudaGetLastError(); /* not sticky: clear it */
+    return NULL;
+  }
+  if (c->host_stage != NULL) cudaFreeHost(c->host_stage);
+  c->host_stage = p;
+  c->host_stage_bytes = grow;
+  return p;
 }
 
 /* At most how many indices a row of n candidates keeps: the selection's
@@ -225,6 +247,15 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
                                 spc_lists *out, spc_stages *st, spc_after_select *after) {
   memset(out, 0, sizeof *out);
   const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
+  /* One copy: the offsets, the bounded indices and the mask's flag land in
+   * page-locked memory, queued behind the kernels, with one wait. */
+  const size_t offsets_bytes = (size_t)(r->rows + 1) * sizeof *out->row_ptr;
+  const size_t idx_bytes = one_copy ? (size_t)idx_bound * sizeof *out->idx : 0;
+  unsigned char *stage =
+      one_copy ? spc_host_stage(c, offsets_bytes + idx_bytes + sizeof(int32_t)) : NULL;
+  int32_t *flag = stage != NULL ? (int32_t *)(stage + offsets_bytes + idx_bytes)
+                  : after != NULL ? &after->undecided
+                                  : NULL;
   /* The bounded copy reads past the kept indices: zeros there, not
    * whatever the memory held. */
   if (one_copy && idx_bound > 0) {
@@ -240,16 +271,22 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
     if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "clearing the mask's flag");
     err = spc_launch_vslash_mask(after->vm, c->stream);
     if (err != 0) return spc_fail_cuda(err, "making the vertical-slash mask's lists");
-    merr = cudaMemcpyAsync(&after->undecided, after->vm->undecided, sizeof(int32_t),
-                             cudaMemcpyDeviceToHost, c->stream);
+    merr = cudaMemcpyAsync(flag, after->vm->undecided, sizeof(int32_t), cudaMemcpyDeviceToHost,
+                           c->stream);
     if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "reading the mask's flag");
     spc_stage_mark(st, c, SPC_ST_MASK);
   }
-  out->row_ptr = spc_alloc((size_t)(r->rows + 1) * sizeof *out->row_ptr);
-  if (out->row_ptr == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
-                    (long long)r->rows + 1);
-  if (one_copy) {
+  if (stage != NULL) {
+    out->row_ptr = (int64_t *)stage;
+    out->idx = (int32_t *)(stage + offsets_bytes);
+    out->staged = 1;
+  } else {
+    out->row_ptr = spc_alloc(offsets_bytes);
+    if (out->row_ptr == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
+                      (long long)r->rows + 1);
+  }
+  if (one_copy && stage == NULL) {
     out->idx = spc_alloc((size_t)(idx_bound ? idx_bound : 1) * sizeof *out->idx);
     if (out->idx == NULL)
       return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
@@ -263,6 +300,7 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
                            cudaMemcpyDeviceToHost, c->stream);
   if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
   if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
+  if (after != NULL && flag != &after->undecided) after->undecided = *flag;
   const int64_t nnz = out->row_ptr[r->rows];
   if (nnz < 0 || nnz > idx_bound)
     return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: %lld estimated indices past the bound %lld",
