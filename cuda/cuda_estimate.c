@@ -527,6 +527,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     if (lists_bound > 0) {
       vm.prefix = spc_take(&cv, (size_t)(2 * hs) * (size_t)(kv + 1) * sizeof(int32_t));
       vm.counts = spc_take(&cv, (size_t)mask_rows * sizeof(int32_t));
+      vm.classes = spc_take(&cv, (size_t)mask_rows * (size_t)in->num_kv_blocks);
       vm.undecided = spc_take(&cv, sizeof(int32_t));
     }
     if (pass == 0) SPC_TRY(spc_scratch_acquire(c, cv.used, &cv.base));

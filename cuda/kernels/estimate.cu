@@ -618,11 +618,15 @@ __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vsl
      * flight together (the sums still in query order). */
     const int64_t pos0 = a.q_len - a.last_q + a.off;
     const int64_t li0 = j - pos0 > 0 ? j - pos0 : 0;
+    /* Pointers stepped from query to query: the column's score moves by a
+     * row, the diagonal's by a row and a key (no 64-bit index products in
+     * the loop, whose integer work bounded it). */
+    const float *ec = e + li0 * a.ld + j, *ed = e + li0 * a.ld + (pos0 + li0 - j);
+    const int64_t step = a.ld;
 #pragma unroll 4
-    for (int64_t li = li0; li < a.last_q; li++) {
-      const int64_t pos = pos0 + li;
-      v += (double)exp2f(e[li * a.ld + j] - mx[li]) * f[li];
-      dm += (double)exp2f(e[li * a.ld + pos - j] - mx[li]) * f[li];
+    for (int64_t li = li0; li < a.last_q; li++, ec += step, ed += step + 1) {
+      v += (double)exp2f(*ec - mx[li]) * f[li];
+      dm += (double)exp2f(*ed - mx[li]) * f[li];
     }
     col[j] = v;
     diag[j] = dm;
@@ -658,13 +662,23 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
     const bool ok = r < a.rows && tok < a.q_len;
     spc::cp_async16(Q + r * pitch + x, ok ? q + tok * a.q_stride[1] + x : q, ok ? 16 : 0);
   }
+  /* A thread's pieces of a key tile: (row, piece) stepped by the CTA's
+   * size, without a division per piece. */
+  const int r_first = threadIdx.x / pieces, p_first = threadIdx.x % pieces;
+  const int r_step = kMmaThreads / pieces, p_step = kMmaThreads % pieces;
   auto stage = [&](int64_t t, int buf) {
-    for (int c = threadIdx.x; c < kVsCols * pieces; c += kMmaThreads) {
-      const int r = c / pieces, x = (c % pieces) * 8;
+    int r = r_first, pc = p_first;
+    while (r < kVsCols) {
       const int64_t j = t * kVsCols + r;
       const bool ok = j < a.cols && j < a.kv_len;
-      spc::cp_async16(K + (buf * kVsCols + r) * pitch + x, ok ? k + j * a.k_stride[1] + x : k,
-                      ok ? 16 : 0);
+      spc::cp_async16(K + (buf * kVsCols + r) * pitch + pc * 8,
+                      ok ? k + j * a.k_stride[1] + pc * 8 : k, ok ? 16 : 0);
+      r += r_step;
+      pc += p_step;
+      if (pc >= pieces) {
+        pc -= pieces;
+        r++;
+      }
     }
     spc::cp_async_commit();
   };
@@ -700,29 +714,32 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
     }
     __syncthreads(); /* the buffer is restaged next step */
     /* E, then each row's maximum and sum over its visible columns of the
-     * tile (keys j <= the row's position, j < kv_len), in float. */
+     * tile (keys j <= the row's position, j < kv_len), in float. Offsets
+     * within the tile in 32 bits: the epilogue's integer work bounded the
+     * kernel as much as its memory traffic. */
     const int64_t n0 = t * kVsCols;
+    const int in_cols = a.cols - n0 < kVsCols ? (int)(a.cols - n0) : kVsCols;
 #pragma unroll
     for (int half = 0; half < 2; half++) {
-      const int64_t i = warp * 16 + (lane >> 2) + half * 8;
-      const int64_t pos = a.row0 + i + a.off;
-      const int64_t seen = i < a.rows ? (pos + 1 < a.cols ? pos + 1 : a.cols) : 0;
+      const int i = warp * 16 + (lane >> 2) + half * 8;
+      const int64_t seen_abs = a.row0 + i + a.off + 1 - n0; /* visible columns of the tile */
+      const int seen = i >= a.rows || seen_abs <= 0 ? 0 : seen_abs < in_cols ? (int)seen_abs : in_cols;
+      float *erow = E + (int64_t)i * a.ld + n0;
       float x[16];
       float mx = -INFINITY;
 #pragma unroll
       for (int nt = 0; nt < 8; nt++) {
-        const int64_t col = n0 + nt * 8 + (lane & 3) * 2;
+        const int c = nt * 8 + (lane & 3) * 2;
         x[2 * nt] = acc[nt][2 * half] * a.mul;
         x[2 * nt + 1] = acc[nt][2 * half + 1] * a.mul;
         if (i < a.rows) {
-          float *dst = E + i * a.ld + col;
-          if (col + 1 < a.cols)
-            *reinterpret_cast<float2 *>(dst) = make_float2(x[2 * nt], x[2 * nt + 1]);
-          else if (col < a.cols)
-            dst[0] = x[2 * nt];
+          if (c + 1 < in_cols)
+            *reinterpret_cast<float2 *>(erow + c) = make_float2(x[2 * nt], x[2 * nt + 1]);
+          else if (c < in_cols)
+            erow[c] = x[2 * nt];
         }
-        if (col < seen) mx = fmaxf(mx, x[2 * nt]);
-        if (col + 1 < seen) mx = fmaxf(mx, x[2 * nt + 1]);
+        if (c < seen) mx = fmaxf(mx, x[2 * nt]);
+        if (c + 1 < seen) mx = fmaxf(mx, x[2 * nt + 1]);
       }
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
@@ -730,9 +747,9 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
       if (mx != -INFINITY) {
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
-          const int64_t col = n0 + nt * 8 + (lane & 3) * 2;
-          if (col < seen) sum += exp2f(x[2 * nt] - mx);
-          if (col + 1 < seen) sum += exp2f(x[2 * nt + 1] - mx);
+          const int c = nt * 8 + (lane & 3) * 2;
+          if (c < seen) sum += exp2f(x[2 * nt] - mx);
+          if (c + 1 < seen) sum += exp2f(x[2 * nt + 1] - mx);
         }
       }
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);

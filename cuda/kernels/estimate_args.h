@@ -128,6 +128,7 @@ typedef struct spc_vslash_mask_args {
   int64_t q_len, kv_len, off;
   int64_t num_q_blocks, num_kv_blocks;
   int32_t *counts;                      /* [num_heads * num_q_blocks] */
+  uint8_t *classes;                     /* NULL, or [num_heads * num_q_blocks][num_kv_blocks] */
   /* Set to 1 where a block of a query block shorter than block_q is full
    * only by columns and diagonals together (the host then classifies: its
    * rule checks some such blocks pair by pair; at full height it keeps
