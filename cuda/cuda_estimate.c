@@ -16,11 +16,12 @@
  * synchronization), so that an estimate allocates nothing on the device
  * but a mask's lists once the pool has grown to it. Query heads are scored in
  * chunks whose scratch fits a fixed budget; the strided products in
- * chunks of their own: vertical-slash's small ones stay in L2 between the
- * product and the softmax that reads them; the antidiagonal product's
- * chunks are as large as its budget allows and of equal size, since a
- * chunk of a few heads is little more than one wave of CTAs, whose tail
- * idles half the card. */
+ * chunks of their own, as large as their budget allows and of equal size,
+ * since a chunk of a few heads is little more than one wave of CTAs, whose
+ * tail idles half the card (vertical-slash's scores make their round trip
+ * through HBM whatever the chunk: keeping them in L2 with chunks of a few
+ * heads was slower). The lists come back through the context's
+ * page-locked stage. */
 #include "cuda_estimate.h"
 
 #include <stdatomic.h>
@@ -44,7 +45,7 @@
  * keys and 64 queries) makes its round trip through HBM whatever the
  * chunk, so chunks are large: one launch for 32 such heads, with no
  * wave's tail per chunk. */
-#ifndef SPC_VSLASH_TILED_BUDGET
+#ifndef SPC_VSLASH_TILED_BUDGET /* a build may set another, to measure */
 #define SPC_VSLASH_TILED_BUDGET ((size_t)192 << 20)
 #endif
 #define SPC_EST_LOG2E 1.4426950408889634

@@ -619,8 +619,7 @@ __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vsl
     const int64_t pos0 = a.q_len - a.last_q + a.off;
     const int64_t li0 = j - pos0 > 0 ? j - pos0 : 0;
     /* Pointers stepped from query to query: the column's score moves by a
-     * row, the diagonal's by a row and a key (no 64-bit index products in
-     * the loop, whose integer work bounded it). */
+     * row, the diagonal's by a row and a key. */
     const float *ec = e + li0 * a.ld + j, *ed = e + li0 * a.ld + (pos0 + li0 - j);
     const int64_t step = a.ld;
 #pragma unroll 4
@@ -985,8 +984,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
   }
   if (all) {
     /* The k-th key's digits so far are shared only by kept keys: the kept
-     * are exactly those whose digits so far are at least its (most rows
-     * end here after three or four passes of eight). */
+     * are exactly those whose digits so far are at least its. */
     for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
       if ((radix_key(w, keys, c) & mask) >= prefix) keep[c] = 1;
     return;
