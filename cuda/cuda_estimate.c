@@ -16,11 +16,13 @@
  * synchronization), so that an estimate allocates nothing on the device
  * but a mask's lists once the pool has grown to it. Query heads are scored in
  * chunks whose scratch fits a fixed budget; the strided products in
- * chunks of their own, as large as their budget allows and of equal size,
- * since a chunk of a few heads is little more than one wave of CTAs, whose
- * tail idles half the card (vertical-slash's scores make their round trip
- * through HBM whatever the chunk: keeping them in L2 with chunks of a few
- * heads was slower). The lists come back through the context's
+ * chunks of their own. The antidiagonal's and vertical-slash's tiled ones
+ * are as large as their budgets allow and of equal size, since a chunk of
+ * a few heads is little more than one wave of CTAs, whose tail idles half
+ * the card (vertical-slash's scores make their round trip through HBM
+ * whatever the chunk: chunks small enough for L2 were slower); the other
+ * vertical-slash products' small chunks stay in L2 between the product and
+ * the softmax that reads them. The lists come back through the context's
  * page-locked stage. */
 #include "cuda_estimate.h"
 
