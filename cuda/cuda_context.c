@@ -101,12 +101,14 @@ void spc_context_fini(sparsa_context *ctx) {
     cudaSetDevice(c->device);
     spc_mask_lists_drop_spare(c); /* no mask of the context is left to read it */
   }
-  if (c->pool != NULL) {
+  if (c->pool != NULL || c->host_stage != NULL) {
     cudaSetDevice(c->device);
-    /* The pool may still be read by queued work (none runs after a fault,
-     * and the stream may be gone by then). */
+    /* The pool may still be read by queued work, and the host stage
+     * written (none runs after a fault, and the stream may be gone by
+     * then). */
     if (!spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
-    cudaFree(c->pool);
+    if (c->pool != NULL) cudaFree(c->pool);
+    if (c->host_stage != NULL) cudaFreeHost(c->host_stage);
   }
   pthread_mutex_destroy(&c->pool_lock);
   spc_free(c);

@@ -26,6 +26,12 @@ typedef struct spc_context {
    * next estimate (estimates come one after another, each mask replacing
    * the last); guarded by pool_lock. */
   struct spc_device_lists *spare_lists;
+  /* Page-locked host room for what an estimate copies back (its lists'
+   * offsets and indices, the mask's flag), so that the copies are queued
+   * behind the kernels and waited for once; grown on demand, guarded by
+   * pool_lock. */
+  void *host_stage;
+  size_t host_stage_bytes;
   /* The CUDA error of the first device fault seen (0: none); once set,
    * operations that reach the device fail (device_fault.h). */
   _Atomic int fault;

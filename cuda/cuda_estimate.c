@@ -16,11 +16,14 @@
  * synchronization), so that an estimate allocates nothing on the device
  * but a mask's lists once the pool has grown to it. Query heads are scored in
  * chunks whose scratch fits a fixed budget; the strided products in
- * chunks of their own: vertical-slash's small ones stay in L2 between the
- * product and the softmax that reads them; the antidiagonal product's
- * chunks are as large as its budget allows and of equal size, since a
- * chunk of a few heads is little more than one wave of CTAs, whose tail
- * idles half the card. */
+ * chunks of their own. The antidiagonal's and vertical-slash's tiled ones
+ * are as large as their budgets allow and of equal size, since a chunk of
+ * a few heads is little more than one wave of CTAs, whose tail idles half
+ * the card (vertical-slash's scores make their round trip through HBM
+ * whatever the chunk: chunks small enough for L2 were slower); the other
+ * vertical-slash products' small chunks stay in L2 between the product and
+ * the softmax that reads them. The lists come back through the context's
+ * page-locked stage. */
 #include "cuda_estimate.h"
 
 #include <stdatomic.h>
@@ -40,6 +43,13 @@
 #define SPC_EST_SCRATCH_BUDGET ((size_t)128 << 20)
 #define SPC_EST_PRODUCT_BUDGET ((size_t)48 << 20)
 #define SPC_EST_ANTIDIAG_BUDGET ((size_t)320 << 20)
+/* Vertical-slash's scores on the tiled path: E (4 MB a head at 16,384
+ * keys and 64 queries) makes its round trip through HBM whatever the
+ * chunk, so chunks are large: one launch for 32 such heads, with no
+ * wave's tail per chunk. */
+#ifndef SPC_VSLASH_TILED_BUDGET /* a build may set another, to measure */
+#define SPC_VSLASH_TILED_BUDGET ((size_t)192 << 20)
+#endif
 #define SPC_EST_LOG2E 1.4426950408889634
 /* A vertical-slash mask's device lists (5 bytes a block) are made on the
  * device up to this room: the spare lists' limit (cuda_mask_lists.c). */
@@ -181,12 +191,34 @@ static void spc_rowsel_take(spc_carve *cv, spc_rowsel_args *r, int64_t rows, int
 typedef struct spc_lists {
   int64_t *row_ptr; /* rows + 1 */
   int32_t *idx;
+  int staged;       /* both in the context's host stage: not ours to free */
 } spc_lists;
 
 static void spc_lists_release(spc_lists *l) {
-  spc_free(l->row_ptr);
-  spc_free(l->idx);
+  if (!l->staged) {
+    spc_free(l->row_ptr);
+    spc_free(l->idx);
+  }
   memset(l, 0, sizeof *l);
+}
+
+/* The context's page-locked room, grown to at least `bytes`; NULL where
+ * it cannot be had (the copies then go to pageable memory: each such copy
+ * returns only once done). Under pool_lock; every user waits for its
+ * copies before releasing the lock, so nothing queued writes the room
+ * when it is replaced. */
+static unsigned char *spc_host_stage(spc_context *c, size_t bytes) {
+  if (c->host_stage != NULL && c->host_stage_bytes >= bytes) return c->host_stage;
+  const size_t grow = bytes < ((size_t)1 << 20) ? (size_t)1 << 20 : bytes;
+  void *p = NULL;
+  if (cudaMallocHost(&p, grow) != cudaSuccess) {
+    cudaGetLastError(); /* not sticky: clear it */
+    return NULL;
+  }
+  if (c->host_stage != NULL) cudaFreeHost(c->host_stage);
+  c->host_stage = p;
+  c->host_stage_bytes = grow;
+  return p;
 }
 
 /* At most how many indices a row of n candidates keeps: the selection's
@@ -218,6 +250,15 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
                                 spc_lists *out, spc_stages *st, spc_after_select *after) {
   memset(out, 0, sizeof *out);
   const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
+  /* One copy: the offsets, the bounded indices and the mask's flag land in
+   * page-locked memory, queued behind the kernels, with one wait. */
+  const size_t offsets_bytes = (size_t)(r->rows + 1) * sizeof *out->row_ptr;
+  const size_t idx_bytes = one_copy ? (size_t)idx_bound * sizeof *out->idx : 0;
+  unsigned char *stage =
+      one_copy ? spc_host_stage(c, offsets_bytes + idx_bytes + sizeof(int32_t)) : NULL;
+  int32_t *flag = stage != NULL ? (int32_t *)(stage + offsets_bytes + idx_bytes)
+                  : after != NULL ? &after->undecided
+                                  : NULL;
   /* The bounded copy reads past the kept indices: zeros there, not
    * whatever the memory held. */
   if (one_copy && idx_bound > 0) {
@@ -233,16 +274,22 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
     if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "clearing the mask's flag");
     err = spc_launch_vslash_mask(after->vm, c->stream);
     if (err != 0) return spc_fail_cuda(err, "making the vertical-slash mask's lists");
-    merr = cudaMemcpyAsync(&after->undecided, after->vm->undecided, sizeof(int32_t),
-                             cudaMemcpyDeviceToHost, c->stream);
+    merr = cudaMemcpyAsync(flag, after->vm->undecided, sizeof(int32_t), cudaMemcpyDeviceToHost,
+                           c->stream);
     if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "reading the mask's flag");
     spc_stage_mark(st, c, SPC_ST_MASK);
   }
-  out->row_ptr = spc_alloc((size_t)(r->rows + 1) * sizeof *out->row_ptr);
-  if (out->row_ptr == NULL)
-    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
-                    (long long)r->rows + 1);
-  if (one_copy) {
+  if (stage != NULL) {
+    out->row_ptr = (int64_t *)stage;
+    out->idx = (int32_t *)(stage + offsets_bytes);
+    out->staged = 1;
+  } else {
+    out->row_ptr = spc_alloc(offsets_bytes);
+    if (out->row_ptr == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
+                      (long long)r->rows + 1);
+  }
+  if (one_copy && stage == NULL) {
     out->idx = spc_alloc((size_t)(idx_bound ? idx_bound : 1) * sizeof *out->idx);
     if (out->idx == NULL)
       return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
@@ -256,6 +303,7 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
                            cudaMemcpyDeviceToHost, c->stream);
   if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
   if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
+  if (after != NULL && flag != &after->undecided) after->undecided = *flag;
   const int64_t nnz = out->row_ptr[r->rows];
   if (nnz < 0 || nnz > idx_bound)
     return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: %lld estimated indices past the bound %lld",
@@ -407,12 +455,42 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   int64_t hs = (int64_t)(SPC_EST_SCRATCH_BUDGET / per_head);
   if (hs < 1) hs = 1;
   if (hs > p->q_heads) hs = p->q_heads;
+  spc_vslash_args v;
+  memset(&v, 0, sizeof v);
+  v.ld = ld;
+  v.q_len = p->q_len;
+  v.kv_len = kv;
+  v.off = in->off;
+  v.last_q = L;
+  v.share = 1.0 / p->batch / (double)L;
+  v.tiles = (kv + 63) / 64;
+  spc_strided_args s;
+  spc_strided_init(in, 1, &s);
+  s.row0 = p->q_len - L;
+  s.rows = L;
+  s.cols = kv;
+  s.ld = ld;
+  s.causal = 1;
+  s.mul = (float)(p->scale * SPC_EST_LOG2E);
+  const spc_elem elem = spc_elem_of(p->dtype);
+  const int tiled = spc_vslash_tiled(&s, &v, elem);
   /* Product chunk: the last queries' scores and statistics. */
-  const size_t per_product = (size_t)L * ((size_t)ld * 4 + 4 + 8);
-  int64_t he = (int64_t)(SPC_EST_PRODUCT_BUDGET / per_product);
+  const size_t per_product =
+      (size_t)L * ((size_t)ld * 4 + 4 + 8 + (tiled ? (size_t)v.tiles * 8 : 0));
+  int64_t he = (int64_t)((tiled ? SPC_VSLASH_TILED_BUDGET : SPC_EST_PRODUCT_BUDGET) / per_product);
   if (he < 1) he = 1;
   if (he > hs) he = hs;
   if (he > 65535) he = 65535;
+  if (tiled) {
+    const int64_t chunks = (hs + he - 1) / he;
+    he = (hs + chunks - 1) / chunks; /* equal chunks */
+    /* Four tiles a CTA (Q staged once for them), fewer where a chunk
+     * would not fill the card with four CTAs an SM. */
+    v.product_span = 4;
+    while (v.product_span > 1 &&
+           (v.tiles + v.product_span - 1) / v.product_span * he < 4 * (int64_t)c->sm_count)
+      v.product_span /= 2;
+  }
   if (mask_done != NULL) *mask_done = 0;
   const int64_t lists_bound = mask != NULL && hs == p->q_heads ? spc_vslash_lists_bound(in) : 0;
   const int64_t mask_rows = (int64_t)p->q_heads * in->num_q_blocks;
@@ -438,22 +516,6 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   r.forced_offsets = in->est.keep_diagonal ? in->est.block_kv : 0;
   spc_sort_plan(c, kv, 2 * hs, &r);
 
-  spc_vslash_args v;
-  memset(&v, 0, sizeof v);
-  v.ld = ld;
-  v.q_len = p->q_len;
-  v.kv_len = kv;
-  v.off = in->off;
-  v.last_q = L;
-  v.share = 1.0 / p->batch / (double)L;
-  spc_strided_args s;
-  spc_strided_init(in, 1, &s);
-  s.row0 = p->q_len - L;
-  s.rows = L;
-  s.cols = kv;
-  s.ld = ld;
-  s.causal = 1;
-  s.mul = (float)(p->scale * SPC_EST_LOG2E);
 
   spc_carve cv = {NULL, 0};
   for (int pass = 0; pass < 2; pass++) {
@@ -461,12 +523,14 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     s.E = spc_take(&cv, (size_t)he * L * ld * sizeof(float));
     v.row_max = spc_take(&cv, (size_t)he * L * sizeof(float));
     v.row_scale = spc_take(&cv, (size_t)he * L * sizeof(double));
+    v.tile_stats = tiled ? spc_take(&cv, (size_t)he * L * (size_t)v.tiles * 2 * sizeof(float)) : NULL;
     double *mass = spc_take(&cv, (size_t)hs * 2 * kv * sizeof(double));
     r.w = mass;
     spc_rowsel_take(&cv, &r, 2 * hs, kv, 0);
     if (lists_bound > 0) {
       vm.prefix = spc_take(&cv, (size_t)(2 * hs) * (size_t)(kv + 1) * sizeof(int32_t));
       vm.counts = spc_take(&cv, (size_t)mask_rows * sizeof(int32_t));
+      vm.classes = spc_take(&cv, (size_t)mask_rows * (size_t)in->num_kv_blocks);
       vm.undecided = spc_take(&cv, sizeof(int32_t));
     }
     if (pass == 0) SPC_TRY(spc_scratch_acquire(c, cv.used, &cv.base));
@@ -474,7 +538,6 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   v.E = s.E;
   vm.keep = r.keep;
   double *mass = (double *)r.w;
-  const spc_elem elem = spc_elem_of(p->dtype);
   sparsa_status status = SPARSA_OK;
   spc_stages st;
   spc_stages_start(&st);
@@ -488,9 +551,12 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       v.mass = mass + (size_t)(e0 - h0) * 2 * kv;
       for (int32_t b = 0; b < p->batch && status == SPARSA_OK; b++) {
         s.b = b;
-        int err = spc_launch_strided(&s, elem, c->stream);
+        int err = tiled ? spc_launch_vslash_scores(&s, &v, elem, c->stream)
+                        : spc_launch_strided(&s, elem, c->stream);
         spc_stage_mark(&st, c, SPC_ST_PRODUCT);
-        if (err == 0) err = spc_launch_vslash_mass(&v, b == 0, c->stream);
+        if (err == 0)
+          err = tiled ? spc_launch_vslash_mass_tiled(&v, b == 0, c->stream)
+                      : spc_launch_vslash_mass(&v, b == 0, c->stream);
         spc_stage_mark(&st, c, SPC_ST_FOLD);
         if (err != 0) status = spc_fail_cuda(err, "launching the vertical-slash estimator");
       }
@@ -508,6 +574,9 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       vm.row_ptr = lists->row_ptr;
       vm.col = lists->col;
       vm.full = lists->full;
+      /* The selection's fill writes the mask's prefix counts on its way. */
+      r.prefix = vm.prefix;
+      vm.prefix_ready = 1;
     }
     spc_lists l;
     status = spc_select(c, &r, bound, &l, &st, lists != NULL ? &after : NULL);

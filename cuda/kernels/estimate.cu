@@ -594,12 +594,20 @@ __global__ void __launch_bounds__(256) vslash_stats_kernel(const spc_vslash_args
 }
 
 /* A thread per (chunk head, j): V[j] and D[j] over the last queries in
- * order (reads of E coalesced along j for both). */
-__global__ void __launch_bounds__(256) vslash_mass_kernel(const spc_vslash_args a, int first) {
-  const int64_t cells = (int64_t)a.num_heads * a.kv_len;
-  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < cells;
-       t += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t hc = t / a.kv_len, j = t % a.kv_len;
+ * order (reads of E coalesced along j for both). Column block b's
+ * diagonals read the scores of the columns of block ~(blocks - 1 - b):
+ * CTAs take blocks 0, last, 1, last - 1, ... so that each block's scores
+ * come from HBM once and from L2 for its mirror CTA, running beside it. */
+constexpr int kMassThreads = 256;
+
+__global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vslash_args a, int first) {
+  const int64_t per_head = (a.kv_len + kMassThreads - 1) / kMassThreads;
+  const int64_t units = (int64_t)a.num_heads * per_head;
+  for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
+    const int64_t hc = u / per_head, k = u % per_head;
+    const int64_t blk = k % 2 == 0 ? k / 2 : per_head - 1 - k / 2;
+    const int64_t j = blk * kMassThreads + threadIdx.x;
+    if (j >= a.kv_len) continue;
     const float *e = a.E + hc * a.last_q * a.ld;
     const float *mx = a.row_max + hc * a.last_q;
     const double *f = a.row_scale + hc * a.last_q;
@@ -610,14 +618,169 @@ __global__ void __launch_bounds__(256) vslash_mass_kernel(const spc_vslash_args 
      * flight together (the sums still in query order). */
     const int64_t pos0 = a.q_len - a.last_q + a.off;
     const int64_t li0 = j - pos0 > 0 ? j - pos0 : 0;
+    /* Pointers stepped from query to query: the column's score moves by a
+     * row, the diagonal's by a row and a key. */
+    const float *ec = e + li0 * a.ld + j, *ed = e + li0 * a.ld + (pos0 + li0 - j);
+    const int64_t step = a.ld;
 #pragma unroll 4
-    for (int64_t li = li0; li < a.last_q; li++) {
-      const int64_t pos = pos0 + li;
-      v += (double)exp2f(e[li * a.ld + j] - mx[li]) * f[li];
-      dm += (double)exp2f(e[li * a.ld + pos - j] - mx[li]) * f[li];
+    for (int64_t li = li0; li < a.last_q; li++, ec += step, ed += step + 1) {
+      v += (double)exp2f(*ec - mx[li]) * f[li];
+      dm += (double)exp2f(*ed - mx[li]) * f[li];
     }
     col[j] = v;
     diag[j] = dm;
+  }
+}
+
+/* ---- vertical-slash, at most 64 last queries on tensor cores ----
+ * The product keeps each row's statistics of every 64-key tile it
+ * computes (the tile's maximum and its sum of 2^(x - maximum) in float),
+ * so that the rows' maxima and sums never read E back (a warp per row
+ * reading 16,384 scores twice took longer than the product); the masses
+ * then read E as above. */
+constexpr int kVsRows = 64;      /* rows of a product tile: every last query */
+constexpr int kVsCols = 64;      /* columns of a product tile */
+
+
+template <bool BF16>
+__global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_strided_args a,
+                                                                    float2 *part, const int64_t tiles,
+                                                                    const int span) {
+  extern __shared__ __align__(16) uint16_t vs_tiles[];
+  const int d = a.head_dim, pitch = d + 8, pieces = d / 8;
+  const int64_t hc = blockIdx.z, h = a.h0 + hc;
+  const int64_t t0 = (int64_t)blockIdx.x * span;
+  const int64_t t1 = t0 + span < tiles ? t0 + span : tiles;
+  const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
+  const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
+                      (h / a.group) * a.k_stride[2];
+  uint16_t *Q = vs_tiles, *K = vs_tiles + kVsRows * pitch; /* K: two buffers of kVsCols rows */
+  for (int c = threadIdx.x; c < kVsRows * pieces; c += kMmaThreads) {
+    const int r = c / pieces, x = (c % pieces) * 8;
+    const int64_t tok = a.row0 + r;
+    const bool ok = r < a.rows && tok < a.q_len;
+    spc::cp_async16(Q + r * pitch + x, ok ? q + tok * a.q_stride[1] + x : q, ok ? 16 : 0);
+  }
+  /* A thread's pieces of a key tile: (row, piece) stepped by the CTA's
+   * size, without a division per piece. */
+  const int r_first = threadIdx.x / pieces, p_first = threadIdx.x % pieces;
+  const int r_step = kMmaThreads / pieces, p_step = kMmaThreads % pieces;
+  auto stage = [&](int64_t t, int buf) {
+    int r = r_first, pc = p_first;
+    while (r < kVsCols) {
+      const int64_t j = t * kVsCols + r;
+      const bool ok = j < a.cols && j < a.kv_len;
+      spc::cp_async16(K + (buf * kVsCols + r) * pitch + pc * 8,
+                      ok ? k + j * a.k_stride[1] + pc * 8 : k, ok ? 16 : 0);
+      r += r_step;
+      pc += p_step;
+      if (pc >= pieces) {
+        pc -= pieces;
+        r++;
+      }
+    }
+    spc::cp_async_commit();
+  };
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  float *E = a.E + hc * a.rows * a.ld;
+  stage(t0, 0); /* with the queries */
+  for (int64_t t = t0; t < t1; t++) {
+    const int buf = (int)((t - t0) & 1);
+    if (t + 1 < t1) {
+      stage(t + 1, buf ^ 1);
+      spc::cp_async_wait<1>();
+    } else {
+      spc::cp_async_wait<0>();
+    }
+    __syncthreads();
+    float acc[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[nt][e] = 0.f;
+    const uint16_t *B = K + buf * kVsCols * pitch;
+    for (int kk = 0; kk < d; kk += 16) {
+      uint32_t af[4];
+      spc::ldmatrix_x4(af, Q + (warp * 16 + (lane & 15)) * pitch + kk + (lane >> 4) * 8);
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bf[4];
+        spc::ldmatrix_x4(bf, B + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * pitch + kk +
+                                 ((lane >> 3) & 1) * 8);
+        spc::mma16816<BF16>(acc[2 * np], af, bf[0], bf[1]);
+        spc::mma16816<BF16>(acc[2 * np + 1], af, bf[2], bf[3]);
+      }
+    }
+    __syncthreads(); /* the buffer is restaged next step */
+    /* E, then each row's maximum and sum over its visible columns of the
+     * tile (keys j <= the row's position, j < kv_len), in float. Offsets
+     * within the tile in 32 bits: the epilogue's integer work bounded the
+     * kernel as much as its memory traffic. */
+    const int64_t n0 = t * kVsCols;
+    const int in_cols = a.cols - n0 < kVsCols ? (int)(a.cols - n0) : kVsCols;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      const int i = warp * 16 + (lane >> 2) + half * 8;
+      const int64_t seen_abs = a.row0 + i + a.off + 1 - n0; /* visible columns of the tile */
+      const int seen = i >= a.rows || seen_abs <= 0 ? 0 : seen_abs < in_cols ? (int)seen_abs : in_cols;
+      float *erow = E + (int64_t)i * a.ld + n0;
+      float x[16];
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++) {
+        const int c = nt * 8 + (lane & 3) * 2;
+        x[2 * nt] = acc[nt][2 * half] * a.mul;
+        x[2 * nt + 1] = acc[nt][2 * half + 1] * a.mul;
+        if (i < a.rows) {
+          if (c + 1 < in_cols)
+            *reinterpret_cast<float2 *>(erow + c) = make_float2(x[2 * nt], x[2 * nt + 1]);
+          else if (c < in_cols)
+            erow[c] = x[2 * nt];
+        }
+        if (c < seen) mx = fmaxf(mx, x[2 * nt]);
+        if (c + 1 < seen) mx = fmaxf(mx, x[2 * nt + 1]);
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      float sum = 0.f;
+      if (mx != -INFINITY) {
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+          const int c = nt * 8 + (lane & 3) * 2;
+          if (c < seen) sum += exp2f(x[2 * nt] - mx);
+          if (c + 1 < seen) sum += exp2f(x[2 * nt + 1] - mx);
+        }
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      if ((lane & 3) == 0 && i < a.rows) part[(hc * a.rows + i) * tiles + t] = make_float2(mx, sum);
+    }
+  }
+}
+
+/* One warp per (chunk head, last query): its maximum over the tiles, and
+ * share / z with z = sum over tiles of (tile sum) 2^(tile max - max), in
+ * double. */
+__global__ void __launch_bounds__(256) vslash_tile_stats_kernel(const spc_vslash_args a,
+                                                                const float2 *part, int64_t tiles) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= (int64_t)a.num_heads * a.last_q) return; /* the whole warp */
+  const int64_t li = row % a.last_q;
+  const int64_t pos = a.q_len - a.last_q + li + a.off;
+  const float2 *p = part + row * tiles;
+  float mx = -INFINITY;
+  for (int64_t t = lane; t < tiles; t += 32) mx = fmaxf(mx, p[t].x);
+  mx = warp_maxf(mx);
+  double z = 0.0;
+  for (int64_t t = lane; t < tiles; t += 32) {
+    const float2 v = p[t];
+    if (v.y > 0.f) z += (double)v.y * exp2((double)v.x - (double)mx);
+  }
+  z = warp_sum(z);
+  if (lane == 0) {
+    a.row_max[row] = mx;
+    a.row_scale[row] = pos >= 0 ? a.share / z : 0.0;
   }
 }
 
@@ -714,15 +877,63 @@ __device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *k
 
 __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
                              uint64_t *keys /* [n] or NULL */, unsigned *hist /* [256] */,
-                             uint64_t *shared_prefix, int64_t *shared_need,
-                             int64_t *scan /* [32] */) {
+                             uint64_t *shared_prefix, int64_t *shared_need, int *shared_all,
+                             unsigned long long *shared_bits /* [2] */, int64_t *scan /* [32] */) {
   if (keys != nullptr) {
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keys[c] = order_key(w[c]);
+    /* kKeyBatch loads of a thread in flight before its stores (which the
+     * compiler may not move above later loads: keys and w could alias). */
+    constexpr int kKeyBatch = 8;
+    for (int64_t c0 = threadIdx.x; c0 < n; c0 += (int64_t)kKeyBatch * blockDim.x) {
+      double v[kKeyBatch];
+#pragma unroll
+      for (int i = 0; i < kKeyBatch; i++) {
+        const int64_t c = c0 + (int64_t)i * blockDim.x;
+        v[i] = c < n ? w[c] : 0.0;
+      }
+#pragma unroll
+      for (int i = 0; i < kKeyBatch; i++) {
+        const int64_t c = c0 + (int64_t)i * blockDim.x;
+        if (c < n) keys[c] = order_key(v[i]);
+      }
+    }
     __syncthreads();
   }
-  uint64_t prefix = 0, mask = 0;
+  /* The bits every key shares are decided before any pass: the first
+   * digit is the eight bits below them (masses of one row share their
+   * sign and most of their exponent, which would take a pass or two of
+   * one crowded digit each). */
+  uint64_t any_bits = 0, all_bits = ~0ull;
+  for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
+    const uint64_t key = radix_key(w, keys, c);
+    any_bits |= key;
+    all_bits &= key;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    any_bits |= __shfl_xor_sync(0xffffffffu, any_bits, o);
+    all_bits &= __shfl_xor_sync(0xffffffffu, all_bits, o);
+  }
+  if (threadIdx.x == 0) {
+    shared_bits[0] = 0;
+    shared_bits[1] = ~0ull;
+  }
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) {
+    atomicOr(&shared_bits[0], (unsigned long long)any_bits);
+    atomicAnd(&shared_bits[1], (unsigned long long)all_bits);
+  }
+  __syncthreads();
+  const uint64_t differ = shared_bits[0] ^ shared_bits[1];
+  const int top_bit = differ == 0 ? -1 : 63 - __clzll((long long)differ); /* highest bit keys differ in */
+  const uint64_t low = top_bit < 0 ? 0 : top_bit == 63 ? ~0ull : (2ull << top_bit) - 1;
+  uint64_t prefix = shared_bits[1] & ~low, mask = ~low;
   int64_t need = k; /* how many still to take among keys matching prefix */
-  for (int shift = 56; shift >= 0; shift -= 8) {
+  int all = 0;      /* every key matching prefix is taken: no tie to break */
+  __syncthreads(); /* shared_bits is rewritten by the next row */
+  /* Digits of eight bits from the highest differing one down; the last
+   * may reach below bit 0 of the previous one's (its upper bits are then
+   * decided ones, equal in every key still counted). */
+  for (int shift = top_bit < 0 ? -1 : top_bit >= 7 ? top_bit - 7 : 0; shift >= 0 && !all;
+       shift = shift == 0 ? -1 : shift >= 8 ? shift - 8 : 0) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
     __syncthreads();
     /* Scores crowd into few digits (the top ones first): lanes of a warp
@@ -757,6 +968,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
           if (run + h >= need) {
             *shared_prefix = prefix | ((uint64_t)(top + i) << shift);
             *shared_need = need - run;
+            *shared_all = h == need - run;
             break;
           }
           run += h;
@@ -766,8 +978,16 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     __syncthreads();
     prefix = *shared_prefix;
     need = *shared_need;
+    all = *shared_all;
     mask |= (uint64_t)255 << shift;
     __syncthreads(); /* hist and the shared results are rewritten next pass */
+  }
+  if (all) {
+    /* The k-th key's digits so far are shared only by kept keys: the kept
+     * are exactly those whose digits so far are at least its. */
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
+      if ((radix_key(w, keys, c) & mask) >= prefix) keep[c] = 1;
+    return;
   }
   /* Keys above T are kept; of those equal to T, the `need` smallest
    * indices: each thread counts its contiguous slice's, a scan over the
@@ -799,6 +1019,8 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
   __shared__ unsigned radix_hist[256];
   __shared__ uint64_t radix_prefix;
   __shared__ int64_t radix_need, radix_scan[32];
+  __shared__ int radix_all;
+  __shared__ unsigned long long radix_bits[2];
   double *sw;
   int32_t *si;
   if (a.sort_w == nullptr) {
@@ -847,7 +1069,8 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       rank_select(sw, n, a.top_k, keep);
     } else if (n > 0 && !a.by_threshold) {
       uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
-      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, radix_scan);
+      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, &radix_all,
+                   radix_bits, radix_scan);
     } else if (n > 0) {
       const int64_t count = select_row(w, n, a, sw, si, &kept);
       for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
@@ -905,6 +1128,75 @@ __global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args 
       }
       at += __popc(ballot);
     }
+  }
+}
+
+/* A CTA per long row (vertical-slash's 16,384 candidates and more): each
+ * thread takes kFillPer consecutive flags a round, loaded before any index
+ * is stored, and a scan over the CTA gives its first index's place. One
+ * warp walking such a row alone takes 512 steps. The same scan gives the
+ * row's prefix counts where they are asked for (the vertical-slash mask's). */
+constexpr int kFillPer = 16;
+constexpr int kFillLongThreads = 1024;
+constexpr int64_t kFillLongCols = 2048; /* rows at least this long */
+
+__global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(const spc_rowsel_args a) {
+  extern __shared__ int32_t staged[]; /* [kFillPer * blockDim.x] where prefix is asked for */
+  __shared__ int32_t scan[32];
+  __shared__ int32_t round_total;
+  const int64_t row = blockIdx.x;
+  const uint8_t *keep = a.keep + row * a.cols;
+  const bool vec = a.cols % kFillPer == 0; /* every row's flags 16-byte aligned */
+  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
+  int64_t base = a.row_ptr[row];
+  for (int64_t c0 = 0; c0 < a.cols; c0 += (int64_t)kFillPer * blockDim.x) {
+    const int64_t lo = c0 + (int64_t)threadIdx.x * kFillPer;
+    bool kept[kFillPer];
+    int32_t local = 0;
+    if (vec && lo + kFillPer <= a.cols) {
+      const uint4 raw = *reinterpret_cast<const uint4 *>(keep + lo);
+      const uint8_t *bytes = reinterpret_cast<const uint8_t *>(&raw);
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) kept[i] = bytes[i] != 0;
+    } else {
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) kept[i] = lo + i < a.cols && keep[lo + i];
+    }
+#pragma unroll
+    for (int i = 0; i < kFillPer; i++) local += kept[i];
+    const int32_t before = cta_exclusive_scan(local, scan);
+    if (threadIdx.x == blockDim.x - 1) round_total = before + local;
+    int64_t e = base + before;
+    if (a.prefix != nullptr) {
+      /* Staged in shared memory, then stored by consecutive threads. */
+      int32_t run = (int32_t)(e - a.row_ptr[row]);
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) {
+        run += kept[i];
+        staged[threadIdx.x * kFillPer + i] = run;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kFillPer; i++) {
+      if (!kept[i]) continue;
+      const int64_t c = lo + i;
+      a.idx[e] = (int32_t)c;
+      if (a.full != nullptr) {
+        const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+        a.full[e] = !a.causal || last_key <= first_query;
+      }
+      e++;
+    }
+    __syncthreads();
+    if (a.prefix != nullptr) {
+      int32_t *prefix = a.prefix + row * (a.cols + 1);
+      if (c0 == 0 && threadIdx.x == 0) prefix[0] = 0;
+      const int64_t span = (int64_t)kFillPer * blockDim.x;
+      for (int64_t i = threadIdx.x; i < span && c0 + i < a.cols; i += blockDim.x)
+        prefix[c0 + i + 1] = staged[i];
+    }
+    base += round_total;
+    __syncthreads(); /* round_total and staged are rewritten next round */
   }
 }
 
@@ -1047,8 +1339,46 @@ extern "C" int spc_launch_vslash_mass(const spc_vslash_args *args, int first, vo
   const int64_t cells = (int64_t)args->num_heads * args->kv_len;
   if (rows == 0 || cells == 0) return 0;
   spc_est::vslash_stats_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(*args);
-  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), 256, 0, s>>>(*args,
-                                                                                        first);
+  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), spc_est::kMassThreads,
+                                 0, s>>>(*args, first);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_vslash_tiled(const spc_strided_args *s, const spc_vslash_args *v, spc_elem elem) {
+  return v->last_q <= spc_est::kVsRows && spc_strided_uses_mma(s, elem);
+}
+
+template <bool BF16>
+static int spc_launch_vslash_scores_as(const spc_strided_args *a, const spc_vslash_args *v,
+                                       cudaStream_t s) {
+  const size_t smem = (size_t)(spc_est::kVsRows + 2 * spc_est::kVsCols) * (a->head_dim + 8) * 2;
+  cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_scores_kernel<BF16>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (err != cudaSuccess) return (int)err;
+  const int span = v->product_span > 0 ? v->product_span : 1;
+  const dim3 grid((unsigned)((v->tiles + span - 1) / span), 1u, (unsigned)a->num_heads);
+  spc_est::vslash_scores_kernel<BF16><<<grid, spc_est::kMmaThreads, smem, s>>>(
+      *a, reinterpret_cast<float2 *>(v->tile_stats), v->tiles, span);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int spc_launch_vslash_scores(const spc_strided_args *a, const spc_vslash_args *v,
+                                        spc_elem elem, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (a->rows == 0 || a->cols == 0 || a->num_heads == 0) return 0;
+  return elem == SPC_ELEM_BF16 ? spc_launch_vslash_scores_as<true>(a, v, s)
+                               : spc_launch_vslash_scores_as<false>(a, v, s);
+}
+
+extern "C" int spc_launch_vslash_mass_tiled(const spc_vslash_args *args, int first, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t rows = (int64_t)args->num_heads * args->last_q;
+  const int64_t cells = (int64_t)args->num_heads * args->kv_len;
+  if (rows == 0 || cells == 0) return 0;
+  spc_est::vslash_tile_stats_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(
+      *args, reinterpret_cast<const float2 *>(args->tile_stats), args->tiles);
+  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), spc_est::kMassThreads,
+                                 0, s>>>(*args, first);
   return (int)cudaGetLastError();
 }
 
@@ -1087,6 +1417,19 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
     spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
   }
   spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
-  spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
+  if (a->cols >= spc_est::kFillLongCols || a->prefix != nullptr) {
+    const size_t staged = a->prefix != nullptr
+                              ? (size_t)spc_est::kFillPer * spc_est::kFillLongThreads * sizeof(int32_t)
+                              : 0;
+    if (staged > 48 * 1024) {
+      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_fill_long_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)staged);
+      if (err != cudaSuccess) return (int)err;
+    }
+    spc_est::rowsel_fill_long_kernel<<<spc_est_grid(a->rows, 1u << 31), spc_est::kFillLongThreads,
+                                       staged, s>>>(*a);
+  }
+  else
+    spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
   return (int)cudaGetLastError();
 }

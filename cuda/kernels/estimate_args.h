@@ -80,6 +80,11 @@ typedef struct spc_vslash_args {
   float *row_max;                       /* [hc][L] */
   double *row_scale;                    /* [hc][L]: share / z */
   double *mass;                         /* [hc][2][kv_len]: V, then D */
+  /* The tiled path (spc_vslash_tiled): each row's maximum and sum of
+   * 2^(x - maximum) over each 64-key tile, from the product. */
+  float *tile_stats;                    /* [hc][L][tiles][2] */
+  int64_t tiles;                        /* ceil(kv_len / 64) */
+  int32_t product_span;                 /* tiles per product CTA */
 } spc_vslash_args;
 
 /* Selection of every row of a score matrix (block rows of the block
@@ -106,6 +111,9 @@ typedef struct spc_rowsel_args {
   int64_t *row_ptr;                     /* [rows + 1] */
   int32_t *idx;                         /* [row_ptr[rows]] */
   uint8_t *full;                        /* block rows, or NULL: 1 where every pair is visible */
+  /* Or NULL: each row's prefix counts of its kept flags, [rows][cols + 1]
+   * (prefix[c + 1] = kept in [0, c]), written by the fill. */
+  int32_t *prefix;
 } spc_rowsel_args;
 
 /* Vertical-slash: the block lists of the mask its selection makes, from
@@ -115,10 +123,12 @@ typedef struct spc_rowsel_args {
 typedef struct spc_vslash_mask_args {
   const uint8_t *keep;                  /* [2 * num_heads][kv_len] */
   int32_t *prefix;                      /* [2 * num_heads][kv_len + 1]: kept before each index */
+  int32_t prefix_ready;                 /* 1: the selection's fill wrote prefix */
   int32_t num_heads, block_q, block_kv;
   int64_t q_len, kv_len, off;
   int64_t num_q_blocks, num_kv_blocks;
   int32_t *counts;                      /* [num_heads * num_q_blocks] */
+  uint8_t *classes;                     /* NULL, or [num_heads * num_q_blocks][num_kv_blocks] */
   /* Set to 1 where a block of a query block shorter than block_q is full
    * only by columns and diagonals together (the host then classifies: its
    * rule checks some such blocks pair by pair; at full height it keeps
@@ -144,6 +154,14 @@ int spc_launch_antidiag_fold(const spc_select_args *args, const spc_antidiag_arg
 /* Vertical-slash: softmax statistics of the last queries, then their masses
  * added to V and D (first: overwritten). */
 int spc_launch_vslash_mass(const spc_vslash_args *args, int first, void *stream);
+/* Vertical-slash of at most 64 last queries on tensor cores: whether
+ * this problem takes it; the product with each row's statistics per tile
+ * (E and tile_stats); then the rows' maxima and scales from those, and
+ * the masses (first: overwritten). */
+int spc_vslash_tiled(const spc_strided_args *s, const spc_vslash_args *v, spc_elem elem);
+int spc_launch_vslash_scores(const spc_strided_args *s, const spc_vslash_args *v, spc_elem elem,
+                             void *stream);
+int spc_launch_vslash_mass_tiled(const spc_vslash_args *args, int first, void *stream);
 /* Selection, scan and compaction (no host round trip). */
 int spc_launch_rowsel(const spc_rowsel_args *args, void *stream);
 /* Vertical-slash: the mask's block lists from the kept flags (counts, scan,

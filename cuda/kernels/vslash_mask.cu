@@ -76,7 +76,9 @@ __device__ __forceinline__ int64_t row_blocks(const spc_vslash_mask_args &a, int
   return min(P1 / a.block_kv + 1, a.num_kv_blocks);
 }
 
-/* One warp per row (head, query block): its listed blocks. */
+/* One warp per row (head, query block): its listed blocks, and where
+ * there is room each block's class for the fill (the classification reads
+ * prefix counts all over the head's, from L2: classifying once halves it). */
 __global__ void __launch_bounds__(256) count_kernel(const spc_vslash_mask_args a) {
   const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
@@ -89,8 +91,9 @@ __global__ void __launch_bounds__(256) count_kernel(const spc_vslash_mask_args a
   int32_t count = 0;
   for (int64_t b0 = 0; b0 < nb; b0 += 32) {
     const int64_t kb = b0 + lane;
-    const bool listed = kb < nb && tile_class(a, pc, po, qb, kb, &undecided) != kEmpty;
-    count += __popc(__ballot_sync(0xffffffffu, listed));
+    const int cls = kb < nb ? tile_class(a, pc, po, qb, kb, &undecided) : kEmpty;
+    if (a.classes != nullptr && kb < nb) a.classes[row * a.num_kv_blocks + kb] = (uint8_t)cls;
+    count += __popc(__ballot_sync(0xffffffffu, cls != kEmpty));
   }
   if (__any_sync(0xffffffffu, undecided) && lane == 0) atomicOr(a.undecided, 1);
   if (lane == 0) a.counts[row] = count;
@@ -114,7 +117,9 @@ __global__ void __launch_bounds__(256) fill_kernel(const spc_vslash_mask_args a)
   int64_t at = a.row_ptr[row];
   for (int64_t b0 = 0; b0 < nb; b0 += 32) {
     const int64_t kb = b0 + lane;
-    const int cls = kb < nb ? tile_class(a, pc, po, qb, kb, &undecided) : kEmpty;
+    const int cls = kb >= nb                ? kEmpty
+                    : a.classes != nullptr ? a.classes[row * a.num_kv_blocks + kb]
+                                           : tile_class(a, pc, po, qb, kb, &undecided);
     const unsigned ballot = __ballot_sync(0xffffffffu, cls != kEmpty);
     if (cls != kEmpty) {
       const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
@@ -131,7 +136,7 @@ extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *strea
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
   if (rows == 0 || a->kv_len == 0) return 0;
-  spc_vsm::prefix_kernel<<<(unsigned)(2 * a->num_heads), 1024, 0, s>>>(*a);
+  if (!a->prefix_ready) spc_vsm::prefix_kernel<<<(unsigned)(2 * a->num_heads), 1024, 0, s>>>(*a);
   const unsigned warps = (unsigned)((rows + 7) / 8);
   spc_vsm::count_kernel<<<warps, 256, 0, s>>>(*a);
   spc_vsm::scan_kernel<<<1, 1024, 0, s>>>(*a);
