@@ -22,6 +22,7 @@
 #include "cuda_mask.h"
 #include "cuda_rules.h"
 #include "device_memory.h"
+#include "plan_stages.h"
 #include "staging.h"
 #include "work_schedule.h"
 
@@ -165,10 +166,12 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
  * schedule and the partial blocks' bit jobs, read in one transfer with no
  * pass over the blocks beside this check of what the estimate wrote (the
  * kernels read its device copy). */
-static sparsa_status spc_held_list(const sparsa_plan *plan, spc_list *out) {
+static sparsa_status spc_held_list(const sparsa_plan *plan, spc_plan_clock *clock,
+                                   spc_list *out) {
   const sparsa_mask *mask = plan->mask;
   sp_block_csr csr;
   sparsa_status status = spc_mask_read_lists(mask, &csr);
+  spc_plan_clock_mark(clock, SPC_PS_COPY);
   if (status != SPARSA_OK) {
     spc_free(csr.row_ptr);
     spc_free(csr.col);
@@ -366,6 +369,7 @@ typedef struct spc_build {
   int32_t **list_bits;   /* prefill: per list, per entry: -1 full, else bits index */
   spc_decode_group *groups;
   spc_decode_split *splits;
+  spc_plan_clock clock;
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -404,10 +408,11 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   if (held) {
     tq = plan->block_q;
     tkv = plan->block_kv;
-    SPC_TRY(spc_held_list(plan, &b->lists[0]));
+    SPC_TRY(spc_held_list(plan, &b->clock, &b->lists[0]));
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
+  spc_plan_clock_mark(&b->clock, SPC_PS_LISTS);
   /* Refinement bits for every partial entry, at its list's lengths: the
    * jobs counted first, so that they are queued in one allocation. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
@@ -451,6 +456,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       }
     }
   }
+  spc_plan_clock_mark(&b->clock, SPC_PS_JOBS);
   int64_t count = 0;
   for (int32_t s = 0; s < p->batch; s++)
     count += (plan->sequences[s].q_len + SPC_TILE_Q - 1) / SPC_TILE_Q * p->q_heads;
@@ -479,6 +485,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       }
     }
   }
+  spc_plan_clock_mark(&b->clock, SPC_PS_WORK);
   if (ep->prefill_kernel == SPC_PREFILL_SM90) {
     /* One persistent CTA per SM, each with its own items in turn. */
     const int32_t ctas = n < c->sm_count ? (int32_t)n : c->sm_count;
@@ -500,6 +507,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   } else {
     qsort(b->work, (size_t)n, sizeof *b->work, spc_work_cmp);
   }
+  spc_plan_clock_mark(&b->clock, SPC_PS_SCHEDULE);
   SPC_STAGE(b, b->work, (size_t)n * sizeof *b->work, *work_off);
   ep->prefill.num_work = (int32_t)n;
   ep->prefill.block_q = tq;
@@ -691,7 +699,7 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
 /* Run the plan's bit jobs on the device (plan creation may block). */
 static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
                                       const spc_bits_job *device_jobs, const spc_rules *rules,
-                                      spc_plan *ep) {
+                                      spc_plan *ep, spc_plan_clock *clock) {
   size_t bytes = (size_t)(jobs->words ? jobs->words : 1) * sizeof(uint64_t);
   size_t free_bytes = 0, total_bytes = 0;
   if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && bytes > total_bytes / 4)
@@ -701,6 +709,7 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
                     "blocks or a pattern with fewer partial blocks",
                     (long long)jobs->n, bytes >> 20);
   SPC_TRY(spc_device_alloc((void **)&ep->bits, bytes, "refinement bits"));
+  spc_plan_clock_mark(clock, SPC_PS_ALLOC);
   /* SPARSA_CUDA_BITS=keys evaluates the rules key by key, as before words
    * (for timing the two side by side; the bits are the same). */
   const char *how = getenv("SPARSA_CUDA_BITS");
@@ -709,6 +718,7 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
   int kerr = spc_launch_bits(&a, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
   if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
+  spc_plan_clock_mark(clock, SPC_PS_BITS);
   return SPARSA_OK;
 }
 
@@ -752,6 +762,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_plan *ep = spc_calloc(1, sizeof *ep);
   spc_build b;
   memset(&b, 0, sizeof b);
+  spc_plan_clock_start(&b.clock);
   if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
   ep->elem = elem;
   ep->head_dim = p->head_dim;
@@ -777,6 +788,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     spc_fill_seq(plan, s, (spc_seq *)spc_staging_at(&b.st, seq_off) + s);
 
   size_t work_off = 0, lists_off = 0, groups_off = 0, splits_off = 0, tiles_off = 0, full_off = 0;
+  spc_plan_clock_mark(&b.clock, SPC_PS_SETUP);
   if (ep->kind == SPC_PLAN_PREFILL)
     status = spc_build_prefill(plan, c, &b, ep, held != NULL, &seq_off, &lists_off, &work_off);
   else
@@ -822,7 +834,9 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     goto fail;
   }
   status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
+  spc_plan_clock_mark(&b.clock, SPC_PS_STAGE);
   if (status == SPARSA_OK) status = spc_staging_alloc_device(&b.st, &ep->device_blob);
+  spc_plan_clock_mark(&b.clock, SPC_PS_ALLOC);
   if (status != SPARSA_OK) {
     spc_free(row_off);
     goto fail;
@@ -843,7 +857,9 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   }
   status = spc_staging_copy(&b.st, base, c->stream);
   if (status != SPARSA_OK) goto fail;
-  status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep);
+  spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
+  status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep,
+                            &b.clock);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;
@@ -885,6 +901,9 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   }
   spc_build_free(&b);
   plan->engine_plan = ep;
+  spc_plan_clock_print(&b.clock, ep->kind == SPC_PLAN_DECODE ? "decode"
+                                 : held != NULL              ? "prefill, device lists"
+                                                             : "prefill");
   return SPARSA_OK;
 
 fail:
