@@ -16,6 +16,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "bits_share.h"
 #include "cuda_context.h"
 #include "cuda_estimate.h"
 #include "cuda_host.h"
@@ -366,6 +367,7 @@ typedef struct spc_build {
   spc_work *work;
   spc_tile_set tiles;
   spc_jobs jobs;
+  spc_bits_share share;  /* jobs of tiles whose bits depend on their diagonal alone */
   int32_t **list_bits;   /* prefill: per list, per entry: -1 full, else bits index */
   spc_decode_group *groups;
   spc_decode_split *splits;
@@ -381,6 +383,7 @@ static void spc_build_free(spc_build *b) {
   spc_free(b->tiles.tiles);
   spc_free(b->tiles.bits);
   spc_free(b->jobs.v);
+  spc_bits_share_free(&b->share);
   if (b->list_bits)
     for (int32_t l = 0; l < b->num_lists; l++) spc_free(b->list_bits[l]);
   spc_free(b->list_bits);
@@ -413,16 +416,22 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
   spc_plan_clock_mark(&b->clock, SPC_PS_LISTS);
-  /* Refinement bits for every partial entry, at its list's lengths: the
-   * jobs counted first, so that they are queued in one allocation. */
+  /* Refinement bits for every partial entry, at its list's lengths. A
+   * head whose rule depends on the diagonal alone (an estimate's causal
+   * rule) shares one job among its tiles of the same offset and clipping
+   * (bits_share.h); the other heads' jobs are counted first, so that they
+   * are queued in one allocation. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
   if (b->list_bits == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
   int64_t partial = 0;
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
-    const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
-    for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
+    for (int32_t h = 0; h < L->num_heads; h++) {
+      if (b->rules.diagonal_rule[h] >= 0) continue;
+      const int64_t *rp = L->row_ptr + (int64_t)h * L->num_q_blocks;
+      for (int64_t e = rp[0]; e < rp[L->num_q_blocks]; e++) partial += !L->full[e];
+    }
   }
   SPC_TRY(spc_jobs_reserve(&b->jobs, partial));
   for (int32_t l = 0; l < plan->num_lists; l++) {
@@ -448,11 +457,23 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     for (int64_t r = 0; r < rows; r++) {
       job.mask_head = (int32_t)(r / L->num_q_blocks);
       job.q0 = (int32_t)((r % L->num_q_blocks) * tq);
+      const int32_t rule = b->rules.diagonal_rule[job.mask_head];
       for (int64_t e = L->row_ptr[r]; e < L->row_ptr[r + 1]; e++) {
-        b->list_bits[l][e] = -1;
+        int32_t *index = &b->list_bits[l][e];
+        *index = -1;
         if (L->full[e]) continue;
         job.kv0 = L->col[e] * tkv;
-        SPC_TRY(spc_jobs_push(&b->jobs, job, &b->list_bits[l][e]));
+        if (rule < 0) {
+          SPC_TRY(spc_jobs_push(&b->jobs, job, index));
+          continue;
+        }
+        const spc_bits_key key =
+            spc_bits_key_of(rule, job.q0, job.kv0, tq, tkv, q_len, kv_len, job.off);
+        *index = spc_bits_share_get(&b->share, &key);
+        if (*index >= 0) continue;
+        SPC_TRY(spc_jobs_push(&b->jobs, job, index));
+        if (spc_bits_share_put(&b->share, &key, *index) != 0)
+          return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating shared bit jobs");
       }
     }
   }
@@ -696,20 +717,30 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
   return SPARSA_OK;
 }
 
-/* Run the plan's bit jobs on the device (plan creation may block). */
-static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
-                                      const spc_bits_job *device_jobs, const spc_rules *rules,
-                                      spc_plan *ep, spc_plan_clock *clock) {
-  size_t bytes = (size_t)(jobs->words ? jobs->words : 1) * sizeof(uint64_t);
+/* The refinement bits' bytes, refused beyond a quarter of the device's
+ * memory. Every device the kernels run on (compute capability 8.0 and up)
+ * has far more than 256 MiB, so smaller bits skip the query of the memory,
+ * which is not free. */
+enum { kBitsSizeCheckBytes = 64 << 20 };
+
+static sparsa_status spc_bits_bytes(const spc_jobs *jobs, size_t *bytes) {
+  *bytes = (size_t)jobs->words * sizeof(uint64_t);
   size_t free_bytes = 0, total_bytes = 0;
-  if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && bytes > total_bytes / 4)
+  if (*bytes >= kBitsSizeCheckBytes && cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess &&
+      *bytes > total_bytes / 4)
     return spc_fail(SPARSA_ERR_UNSUPPORTED,
                     "CUDA engine: the mask has %lld partial tiles, whose refinement bits need "
                     "%zu MiB (more than a quarter of the device's memory); use larger "
                     "blocks or a pattern with fewer partial blocks",
-                    (long long)jobs->n, bytes >> 20);
-  SPC_TRY(spc_device_alloc((void **)&ep->bits, bytes, "refinement bits"));
-  spc_plan_clock_mark(clock, SPC_PS_ALLOC);
+                    (long long)jobs->n, *bytes >> 20);
+  return SPARSA_OK;
+}
+
+/* Run the plan's bit jobs on the device into ep->bits (plan creation may
+ * block). */
+static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
+                                      const spc_bits_job *device_jobs, const spc_rules *rules,
+                                      spc_plan *ep, spc_plan_clock *clock) {
   /* SPARSA_CUDA_BITS=keys evaluates the rules key by key, as before words
    * (for timing the two side by side; the bits are the same). */
   const char *how = getenv("SPARSA_CUDA_BITS");
@@ -787,6 +818,11 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   for (int32_t s = 0; s < p->batch; s++)
     spc_fill_seq(plan, s, (spc_seq *)spc_staging_at(&b.st, seq_off) + s);
 
+  /* The rules first: a prefill plan's bit jobs depend on which heads'
+   * rules depend on the diagonal alone. */
+  status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
+  if (status != SPARSA_OK) goto fail;
+
   size_t work_off = 0, lists_off = 0, groups_off = 0, splits_off = 0, tiles_off = 0, full_off = 0;
   spc_plan_clock_mark(&b.clock, SPC_PS_SETUP);
   if (ep->kind == SPC_PLAN_PREFILL)
@@ -833,15 +869,23 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     status = SPARSA_ERR_OUT_OF_MEMORY;
     goto fail;
   }
-  status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
   spc_plan_clock_mark(&b.clock, SPC_PS_STAGE);
-  if (status == SPARSA_OK) status = spc_staging_alloc_device(&b.st, &ep->device_blob);
+  /* One device allocation: the staged schedule, then the bits. */
+  size_t bits_bytes = 0;
+  const size_t bits_off = (b.st.size + 255) & ~(size_t)255;
+  status = spc_bits_bytes(&b.jobs, &bits_bytes);
+  if (status == SPARSA_OK && bits_bytes > SIZE_MAX - bits_off)
+    status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: a plan's bits overflow its memory");
+  if (status == SPARSA_OK)
+    status = spc_device_alloc(&ep->device_blob, bits_off + (bits_bytes ? bits_bytes : 64),
+                              "a plan's schedule and refinement bits");
   spc_plan_clock_mark(&b.clock, SPC_PS_ALLOC);
   if (status != SPARSA_OK) {
     spc_free(row_off);
     goto fail;
   }
   unsigned char *base = ep->device_blob;
+  ep->bits = (uint64_t *)(base + bits_off);
   spc_rules rules;
   spc_rules_patch(&b.st, &b.rules, base, &rules);
   if (row_off != NULL) {
@@ -909,7 +953,6 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
 fail:
   spc_build_free(&b);
   if (ep->device_blob) cudaFree(ep->device_blob);
-  if (ep->bits) cudaFree(ep->bits);
   spc_free(ep);
   return status;
 }
@@ -938,8 +981,7 @@ void spc_plan_fini(sparsa_plan *plan) {
   spc_context_activate(c);
   /* Queued kernels may still read the schedule. */
   cudaStreamSynchronize(c->stream);
-  cudaFree(ep->device_blob);
-  cudaFree(ep->bits);
+  cudaFree(ep->device_blob); /* the bits with it */
   spc_free(ep);
   plan->engine_plan = NULL;
 }
