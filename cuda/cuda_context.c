@@ -6,6 +6,7 @@
 #include "cuda_mask_lists.h"
 #include "device_fault.h"
 #include "device_memory.h"
+#include "host_spare.h"
 #include "kernels/kernel_args.h"
 
 /* Kernels are built for sm_80 (runs on 8.x) and sm_90a (runs on 9.0 only). */
@@ -108,6 +109,7 @@ void spc_context_fini(sparsa_context *ctx) {
     if (!spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
     cudaFree(c->pool);
   }
+  spc_host_spare_drop(c);
   pthread_mutex_destroy(&c->pool_lock);
   spc_free(c);
   ctx->engine_state = NULL;

@@ -23,6 +23,7 @@
 #include "cuda_mask.h"
 #include "cuda_rules.h"
 #include "device_memory.h"
+#include "host_spare.h"
 #include "plan_stages.h"
 #include "staging.h"
 #include "work_schedule.h"
@@ -164,38 +165,58 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
 /* The kernel list of a plan on a mask whose lists its estimate left on the
  * device, at the mask's blocks (the caller checked they are tile-sized or
  * larger): a host copy of the row offsets, key blocks and classes for the
- * schedule and the partial blocks' bit jobs, read in one transfer with no
- * pass over the blocks beside this check of what the estimate wrote (the
- * kernels read its device copy). */
-static sparsa_status spc_held_list(const sparsa_plan *plan, spc_plan_clock *clock,
-                                   spc_list *out) {
+ * schedule and the partial blocks' bit jobs (the kernels read the device
+ * copy), read into buf, a buffer the context keeps between plans. The row
+ * offsets are checked here; the key blocks where the bit jobs pass over
+ * them (spc_build_prefill). */
+static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf,
+                                   spc_plan_clock *clock, spc_list *out) {
   const sparsa_mask *mask = plan->mask;
-  sp_block_csr csr;
-  sparsa_status status = spc_mask_read_lists(mask, &csr);
-  spc_plan_clock_mark(clock, SPC_PS_COPY);
-  if (status != SPARSA_OK) {
-    spc_free(csr.row_ptr);
-    spc_free(csr.col);
-    spc_free(csr.full);
-    return status;
-  }
+  const spc_device_lists *l = mask->engine_mask;
+  const spc_context *c = spc_ctx(mask->ctx);
   const sp_block_list *geom = &mask->blocks;
-  *out = (spc_list){geom->num_heads, geom->num_q_blocks, csr.row_ptr, csr.col, csr.full, 1};
-  const int64_t rows = (int64_t)geom->num_heads * geom->num_q_blocks, nnz = csr.row_ptr[rows];
-  for (int64_t r = 0; r < rows; r++) {
-    if (csr.row_ptr[r + 1] < csr.row_ptr[r] || csr.row_ptr[r + 1] > nnz)
-      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask's row %lld spans %lld to %lld",
-                      (long long)r, (long long)csr.row_ptr[r], (long long)csr.row_ptr[r + 1]);
-    int64_t prev = -1;
-    for (int64_t e = csr.row_ptr[r]; e < csr.row_ptr[r + 1]; e++) {
-      if (csr.col[e] <= prev || csr.col[e] >= geom->num_kv_blocks)
-        return spc_fail(SPARSA_ERR_INTERNAL,
-                        "CUDA engine: an estimated mask's row %lld lists key block %lld out of "
-                        "order or range",
-                        (long long)r, (long long)csr.col[e]);
-      prev = csr.col[e];
-    }
+  const int64_t rows = l->num_rows;
+  const size_t ptr_bytes = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
+  if (spc_host_buffer_fit(buf, ptr_bytes + 64) != 0)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld row offsets",
+                    (long long)rows + 1);
+  cudaError_t err = cudaMemcpyAsync(buf->ptr, l->row_ptr, (size_t)(rows + 1) * sizeof(int64_t),
+                                    cudaMemcpyDeviceToHost, c->stream);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  const int64_t nnz = ((const int64_t *)buf->ptr)[rows];
+  if (((const int64_t *)buf->ptr)[0] != 0 || nnz < 0 || nnz > l->nnz_capacity)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask lists %lld blocks of %lld",
+                    (long long)nnz, (long long)l->nnz_capacity);
+  const size_t col_bytes = ((size_t)nnz * sizeof(int32_t) + 63) & ~(size_t)63;
+  const size_t need = ptr_bytes + col_bytes + (size_t)nnz + 1;
+  if (buf->bytes < need) { /* a larger buffer, with the row offsets */
+    spc_host_buffer grown = {NULL, 0};
+    if (spc_host_buffer_fit(&grown, need) != 0)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
+                      (long long)nnz);
+    memcpy(grown.ptr, buf->ptr, ptr_bytes);
+    spc_free(buf->ptr);
+    *buf = grown;
   }
+  unsigned char *at = buf->ptr;
+  if (nnz > 0) {
+    err = cudaMemcpyAsync(at + ptr_bytes, l->col, (size_t)nnz * sizeof(int32_t),
+                          cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess)
+      err = cudaMemcpyAsync(at + ptr_bytes + col_bytes, l->full, (size_t)nnz,
+                            cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+    if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  }
+  spc_plan_clock_mark(clock, SPC_PS_COPY);
+  const int64_t *row_ptr = (const int64_t *)at;
+  for (int64_t r = 0; r < rows; r++)
+    if (row_ptr[r + 1] < row_ptr[r] || row_ptr[r + 1] > nnz)
+      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask's row %lld spans %lld to %lld",
+                      (long long)r, (long long)row_ptr[r], (long long)row_ptr[r + 1]);
+  *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at,
+                    (int32_t *)(at + ptr_bytes), at + ptr_bytes + col_bytes, 0};
   return SPARSA_OK;
 }
 
@@ -368,10 +389,12 @@ typedef struct spc_build {
   spc_tile_set tiles;
   spc_jobs jobs;
   spc_bits_share share;  /* jobs of tiles whose bits depend on their diagonal alone */
-  int32_t **list_bits;   /* prefill: per list, per entry: -1 full, else bits index */
+  size_t *list_bits;     /* prefill: per list, where its entries' bit indices are staged */
   spc_decode_group *groups;
   spc_decode_split *splits;
   spc_plan_clock clock;
+  spc_context *c;
+  spc_host_buffer readback; /* an estimated mask's lists (held plans) */
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -384,12 +407,14 @@ static void spc_build_free(spc_build *b) {
   spc_free(b->tiles.bits);
   spc_free(b->jobs.v);
   spc_bits_share_free(&b->share);
-  if (b->list_bits)
-    for (int32_t l = 0; l < b->num_lists; l++) spc_free(b->list_bits[l]);
   spc_free(b->list_bits);
   spc_free(b->groups);
   spc_free(b->splits);
-  spc_staging_free(&b->st);
+  /* The host buffers go back to the context for the next plan. */
+  spc_host_spare_give(b->c, (spc_host_buffer){b->st.host, b->st.capacity});
+  spc_host_spare_give(b->c, b->readback);
+  memset(&b->st, 0, sizeof b->st);
+  memset(&b->readback, 0, sizeof b->readback);
 }
 
 #define SPC_STAGE(b, ptr, bytes, off)                                              \
@@ -411,7 +436,8 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   if (held) {
     tq = plan->block_q;
     tkv = plan->block_kv;
-    SPC_TRY(spc_held_list(plan, &b->clock, &b->lists[0]));
+    b->readback = spc_host_spare_take(b->c);
+    SPC_TRY(spc_held_list(plan, &b->readback, &b->clock, &b->lists[0]));
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
@@ -422,6 +448,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
    * (bits_share.h); the other heads' jobs are counted first, so that they
    * are queued in one allocation. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
+  const int64_t num_kv_blocks = held ? plan->mask->blocks.num_kv_blocks : 0;
   if (b->list_bits == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
   int64_t partial = 0;
@@ -437,9 +464,11 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
-    b->list_bits[l] = spc_alloc((size_t)(L->row_ptr[rows] ? L->row_ptr[rows] : 1) * sizeof(int32_t));
-    if (b->list_bits[l] == NULL)
-      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
+    /* Written in place in the staging buffer, which nothing else grows
+     * until this list's loop ends. */
+    b->list_bits[l] = spc_staging_reserve(&b->st, (size_t)L->row_ptr[rows] * sizeof(int32_t));
+    if (b->list_bits[l] == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
+    int32_t *bits_index = spc_staging_at(&b->st, b->list_bits[l]);
     int64_t q_len = 0, kv_len = 0;
     for (int32_t sq = 0; sq < p->batch; sq++)
       if (plan->sequences[sq].list == l) {
@@ -458,8 +487,18 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       job.mask_head = (int32_t)(r / L->num_q_blocks);
       job.q0 = (int32_t)((r % L->num_q_blocks) * tq);
       const int32_t rule = b->rules.diagonal_rule[job.mask_head];
+      if (held) { /* what the estimate wrote: key blocks ascending, in range */
+        int bad = 0;
+        for (int64_t e = L->row_ptr[r], prev = -1; e < L->row_ptr[r + 1]; prev = L->col[e++])
+          bad |= L->col[e] <= prev || L->col[e] >= num_kv_blocks;
+        if (bad)
+          return spc_fail(SPARSA_ERR_INTERNAL,
+                          "CUDA engine: an estimated mask's row %lld lists key blocks out of "
+                          "order or range",
+                          (long long)r);
+      }
       for (int64_t e = L->row_ptr[r]; e < L->row_ptr[r + 1]; e++) {
-        int32_t *index = &b->list_bits[l][e];
+        int32_t *index = &bits_index[e];
         *index = -1;
         if (L->full[e]) continue;
         job.kv0 = L->col[e] * tkv;
@@ -794,7 +833,12 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_build b;
   memset(&b, 0, sizeof b);
   spc_plan_clock_start(&b.clock);
+  b.c = c;
   if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
+  /* The staging buffer the context kept from its last plan (host_spare.h). */
+  const spc_host_buffer spare = spc_host_spare_take(c);
+  b.st.host = spare.ptr;
+  b.st.capacity = spare.bytes;
   ep->elem = elem;
   ep->head_dim = p->head_dim;
   ep->prefill_kernel = prefill_kernel;
@@ -849,7 +893,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
         row_off[l] = spc_staging_push(&b.st, L->row_ptr, (size_t)(rows + 1) * sizeof(int64_t));
         col_off[l] = spc_staging_push(&b.st, L->col, (size_t)nnz * sizeof(int32_t));
       }
-      full_list_off[l] = spc_staging_push(&b.st, b.list_bits[l], (size_t)nnz * sizeof(int32_t));
+      full_list_off[l] = b.list_bits[l];
       if (row_off[l] == SIZE_MAX || col_off[l] == SIZE_MAX || full_list_off[l] == SIZE_MAX)
         status = SPARSA_ERR_OUT_OF_MEMORY;
     }
