@@ -483,37 +483,49 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
     job.rows = tq;
     job.words = tkv / 64;
+    /* The last shared key and its job: the diagonal tiles of consecutive
+     * rows have the same one. */
+    spc_bits_key last = {0, -1, 0, 0};
+    int32_t last_job = -1;
     for (int64_t r = 0; r < rows; r++) {
       job.mask_head = (int32_t)(r / L->num_q_blocks);
       job.q0 = (int32_t)((r % L->num_q_blocks) * tq);
       const int32_t rule = b->rules.diagonal_rule[job.mask_head];
-      if (held) { /* what the estimate wrote: key blocks ascending, in range */
-        int bad = 0;
-        for (int64_t e = L->row_ptr[r], prev = -1; e < L->row_ptr[r + 1]; prev = L->col[e++])
-          bad |= L->col[e] <= prev || L->col[e] >= num_kv_blocks;
-        if (bad)
-          return spc_fail(SPARSA_ERR_INTERNAL,
-                          "CUDA engine: an estimated mask's row %lld lists key blocks out of "
-                          "order or range",
-                          (long long)r);
-      }
-      for (int64_t e = L->row_ptr[r]; e < L->row_ptr[r + 1]; e++) {
+      const int32_t *col = L->col;
+      const uint8_t *full = L->full;
+      int bad = 0; /* held: what the estimate wrote, key blocks ascending and in range */
+      for (int64_t e = L->row_ptr[r], prev = -1; e < L->row_ptr[r + 1]; prev = col[e++]) {
+        bad |= held && (col[e] <= prev || col[e] >= num_kv_blocks);
+        if (bad) break;
         int32_t *index = &bits_index[e];
         *index = -1;
-        if (L->full[e]) continue;
-        job.kv0 = L->col[e] * tkv;
+        if (full[e]) continue;
+        job.kv0 = col[e] * tkv;
         if (rule < 0) {
           SPC_TRY(spc_jobs_push(&b->jobs, job, index));
           continue;
         }
         const spc_bits_key key =
             spc_bits_key_of(rule, job.q0, job.kv0, tq, tkv, q_len, kv_len, job.off);
+        if (key.offset == last.offset && key.rule == last.rule && key.rows == last.rows &&
+            key.keys == last.keys) {
+          *index = last_job;
+          continue;
+        }
         *index = spc_bits_share_get(&b->share, &key);
-        if (*index >= 0) continue;
-        SPC_TRY(spc_jobs_push(&b->jobs, job, index));
-        if (spc_bits_share_put(&b->share, &key, *index) != 0)
-          return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating shared bit jobs");
+        if (*index < 0) {
+          SPC_TRY(spc_jobs_push(&b->jobs, job, index));
+          if (spc_bits_share_put(&b->share, &key, *index) != 0)
+            return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating shared bit jobs");
+        }
+        last = key;
+        last_job = *index;
       }
+      if (bad)
+        return spc_fail(SPARSA_ERR_INTERNAL,
+                        "CUDA engine: an estimated mask's row %lld lists key blocks out of order "
+                        "or range",
+                        (long long)r);
     }
   }
   spc_plan_clock_mark(&b->clock, SPC_PS_JOBS);

@@ -127,33 +127,29 @@ static int spc_assign_buckets(const spc_work *items, int64_t n, int32_t ctas, in
                               int32_t *cta_of, int64_t *count, int64_t *rounds) {
   const int64_t ring = max_step + 1, words = (ctas + 63) / 64;
   uint64_t *bucket = spc_calloc((size_t)(ring * words), sizeof *bucket);
-  int64_t *load = spc_calloc((size_t)ctas, sizeof *load);
-  if (bucket == NULL || load == NULL) {
-    spc_free(bucket);
-    spc_free(load);
-    return -1;
-  }
+  if (bucket == NULL) return -1;
   for (int32_t b = 0; b < ctas; b++) bucket[b / 64] |= (uint64_t)1 << (b % 64);
-  int64_t least = 0; /* the least load; its bucket is least % ring */
+  int64_t least = 0; /* the ring's bucket of the least load */
   for (int64_t i = 0; i < n; i++) {
-    uint64_t *at = bucket + (least % ring) * words;
+    uint64_t *at = bucket + least * words;
     int64_t w = 0;
     for (;;) {
       while (w < words && at[w] == 0) w++;
       if (w < words) break;
-      least++;
-      at = bucket + (least % ring) * words;
+      least = least + 1 == ring ? 0 : least + 1;
+      at = bucket + least * words;
       w = 0;
     }
     const int32_t b = (int32_t)(w * 64 + __builtin_ctzll(at[w]));
     at[w] &= at[w] - 1;
     cta_of[i] = b;
     if (++count[b] > *rounds) *rounds = count[b];
-    load[b] += items[i].cost + SPC_ITEM_OVERHEAD;
-    bucket[(load[b] % ring) * words + b / 64] |= (uint64_t)1 << (b % 64);
+    /* b had the least load: it moves the item's step further round. */
+    int64_t next = least + items[i].cost + SPC_ITEM_OVERHEAD;
+    if (next >= ring) next -= ring;
+    bucket[next * words + b / 64] |= (uint64_t)1 << (b % 64);
   }
   spc_free(bucket);
-  spc_free(load);
   return 0;
 }
 
