@@ -289,12 +289,18 @@ typedef struct spc_jobs {
   spc_bits_job *v;
   int64_t n, cap;
   int64_t words; /* bits words so far */
+  /* Prefill: v lies in the staging buffer at this offset, room for cap
+   * jobs counted up front (a vertical-slash mask has ~10^5 partial tiles:
+   * written where they are uploaded from, they are not copied again);
+   * SIZE_MAX: v is an allocation of its own, grown as needed (decode). */
+  size_t staged;
 } spc_jobs;
 
-/* Room for at least cap jobs in all (one allocation where the count is
- * known up front: a vertical-slash mask has ~10^5 partial tiles). */
+/* Room for at least cap jobs in all. */
 static sparsa_status spc_jobs_reserve(spc_jobs *jobs, int64_t cap) {
   if (cap <= jobs->cap) return SPARSA_OK;
+  if (jobs->staged != SIZE_MAX)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: more bit jobs than partial tiles");
   if (cap > INT32_MAX)
     return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
   spc_bits_job *v = spc_alloc((size_t)cap * sizeof *v);
@@ -405,7 +411,7 @@ static void spc_build_free(spc_build *b) {
   spc_free(b->work);
   spc_free(b->tiles.tiles);
   spc_free(b->tiles.bits);
-  spc_free(b->jobs.v);
+  if (b->jobs.staged == SIZE_MAX) spc_free(b->jobs.v);
   spc_bits_share_free(&b->share);
   spc_free(b->list_bits);
   spc_free(b->groups);
@@ -445,8 +451,9 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   /* Refinement bits for every partial entry, at its list's lengths. A
    * head whose rule depends on the diagonal alone (an estimate's causal
    * rule) shares one job among its tiles of the same offset and clipping
-   * (bits_share.h); the other heads' jobs are counted first, so that they
-   * are queued in one allocation. */
+   * (bits_share.h). The entries' bit indices and the jobs are written in
+   * place in the staging buffer, which nothing else grows until they are
+   * done: room for a job per partial entry, the unused part given back. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
   const int64_t num_kv_blocks = held ? plan->mask->blocks.num_kv_blocks : 0;
   if (b->list_bits == NULL)
@@ -454,20 +461,20 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   int64_t partial = 0;
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
-    for (int32_t h = 0; h < L->num_heads; h++) {
-      if (b->rules.diagonal_rule[h] >= 0) continue;
-      const int64_t *rp = L->row_ptr + (int64_t)h * L->num_q_blocks;
-      for (int64_t e = rp[0]; e < rp[L->num_q_blocks]; e++) partial += !L->full[e];
-    }
+    const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
+    for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
+    b->list_bits[l] = spc_staging_reserve_unset(&b->st, (size_t)nnz * sizeof(int32_t));
+    if (b->list_bits[l] == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   }
-  SPC_TRY(spc_jobs_reserve(&b->jobs, partial));
+  if (partial > INT32_MAX)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+  b->jobs.staged = spc_staging_reserve_unset(&b->st, (size_t)partial * sizeof(spc_bits_job));
+  if (b->jobs.staged == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
+  b->jobs.v = spc_staging_at(&b->st, b->jobs.staged);
+  b->jobs.cap = partial;
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
-    /* Written in place in the staging buffer, which nothing else grows
-     * until this list's loop ends. */
-    b->list_bits[l] = spc_staging_reserve(&b->st, (size_t)L->row_ptr[rows] * sizeof(int32_t));
-    if (b->list_bits[l] == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
     int32_t *bits_index = spc_staging_at(&b->st, b->list_bits[l]);
     int64_t q_len = 0, kv_len = 0;
     for (int32_t sq = 0; sq < p->batch; sq++)
@@ -528,6 +535,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
                         (long long)r);
     }
   }
+  b->st.size = b->jobs.staged + (size_t)b->jobs.n * sizeof(spc_bits_job);
   spc_plan_clock_mark(&b->clock, SPC_PS_JOBS);
   int64_t count = 0;
   for (int32_t s = 0; s < p->batch; s++)
@@ -844,6 +852,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_plan *ep = spc_calloc(1, sizeof *ep);
   spc_build b;
   memset(&b, 0, sizeof b);
+  b.jobs.staged = SIZE_MAX;
   spc_plan_clock_start(&b.clock);
   b.c = c;
   if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
@@ -919,7 +928,9 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     }
   }
 
-  size_t jobs_off = spc_staging_push(&b.st, b.jobs.v, (size_t)b.jobs.n * sizeof(spc_bits_job));
+  size_t jobs_off = b.jobs.staged != SIZE_MAX
+                        ? b.jobs.staged
+                        : spc_staging_push(&b.st, b.jobs.v, (size_t)b.jobs.n * sizeof(spc_bits_job));
   if (jobs_off == SIZE_MAX) {
     spc_free(row_off);
     status = SPARSA_ERR_OUT_OF_MEMORY;
