@@ -4,9 +4,11 @@
  *
  * Why: a plan on a fresh estimate (estimate -> plan -> execute whenever
  * the mask changes, the same sizes each time) used about 1.4 MB of fresh
- * host memory in blocks of 30-500 KB. The C library hands blocks that
- * large back to the system when they are freed, so every plan paid a page
- * fault per 4 KB page on first touch again. Kept buffers stay resident. */
+ * host memory in blocks of 30-500 KB. The C library may map blocks that
+ * large afresh on each allocation and unmap them when freed, so that each
+ * plan pays a page fault per 4 KB page on first touch again; kept
+ * buffers stay resident (with the bit jobs written in place, the pooled
+ * plan's staging went from 0.053 to 0.003 ms on an H100 host). */
 #ifndef SPARSA_CUDA_HOST_SPARE_H
 #define SPARSA_CUDA_HOST_SPARE_H
 
