@@ -6,6 +6,7 @@
 #include "cuda_mask_lists.h"
 #include "device_fault.h"
 #include "device_memory.h"
+#include "host_spare.h"
 #include "kernels/kernel_args.h"
 
 /* Kernels are built for sm_80 (runs on 8.x) and sm_90a (runs on 9.0 only). */
@@ -110,6 +111,7 @@ void spc_context_fini(sparsa_context *ctx) {
     if (c->pool != NULL) cudaFree(c->pool);
     if (c->host_stage != NULL) cudaFreeHost(c->host_stage);
   }
+  spc_host_spare_drop(c);
   pthread_mutex_destroy(&c->pool_lock);
   spc_free(c);
   ctx->engine_state = NULL;

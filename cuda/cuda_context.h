@@ -11,6 +11,10 @@
 
 #include "context.h"
 
+/* Host buffers a context keeps between plans: a plan's staging and its
+ * read-back of an estimated mask's lists. */
+enum { SPC_HOST_SPARES = 2 };
+
 typedef struct spc_context {
   int device;
   cudaStream_t stream;      /* borrowed from the caller; NULL: legacy default stream */
@@ -32,6 +36,9 @@ typedef struct spc_context {
    * pool_lock. */
   void *host_stage;
   size_t host_stage_bytes;
+  /* Host buffers of the last plans, kept for the next (host_spare.h);
+   * guarded by pool_lock. */
+  struct { void *ptr; size_t bytes; } host_spare[SPC_HOST_SPARES];
   /* The CUDA error of the first device fault seen (0: none); once set,
    * operations that reach the device fail (device_fault.h). */
   _Atomic int fault;

@@ -16,12 +16,15 @@
 
 #include <cuda_runtime_api.h>
 
+#include "bits_share.h"
 #include "cuda_context.h"
 #include "cuda_estimate.h"
 #include "cuda_host.h"
 #include "cuda_mask.h"
 #include "cuda_rules.h"
 #include "device_memory.h"
+#include "host_spare.h"
+#include "plan_stages.h"
 #include "staging.h"
 #include "work_schedule.h"
 
@@ -162,36 +165,58 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
 /* The kernel list of a plan on a mask whose lists its estimate left on the
  * device, at the mask's blocks (the caller checked they are tile-sized or
  * larger): a host copy of the row offsets, key blocks and classes for the
- * schedule and the partial blocks' bit jobs, read in one transfer with no
- * pass over the blocks beside this check of what the estimate wrote (the
- * kernels read its device copy). */
-static sparsa_status spc_held_list(const sparsa_plan *plan, spc_list *out) {
+ * schedule and the partial blocks' bit jobs (the kernels read the device
+ * copy), read into buf, a buffer the context keeps between plans. The row
+ * offsets are checked here; the key blocks where the bit jobs pass over
+ * them (spc_build_prefill). */
+static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf,
+                                   spc_plan_clock *clock, spc_list *out) {
   const sparsa_mask *mask = plan->mask;
-  sp_block_csr csr;
-  sparsa_status status = spc_mask_read_lists(mask, &csr);
-  if (status != SPARSA_OK) {
-    spc_free(csr.row_ptr);
-    spc_free(csr.col);
-    spc_free(csr.full);
-    return status;
-  }
+  const spc_device_lists *l = mask->engine_mask;
+  const spc_context *c = spc_ctx(mask->ctx);
   const sp_block_list *geom = &mask->blocks;
-  *out = (spc_list){geom->num_heads, geom->num_q_blocks, csr.row_ptr, csr.col, csr.full, 1};
-  const int64_t rows = (int64_t)geom->num_heads * geom->num_q_blocks, nnz = csr.row_ptr[rows];
-  for (int64_t r = 0; r < rows; r++) {
-    if (csr.row_ptr[r + 1] < csr.row_ptr[r] || csr.row_ptr[r + 1] > nnz)
-      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask's row %lld spans %lld to %lld",
-                      (long long)r, (long long)csr.row_ptr[r], (long long)csr.row_ptr[r + 1]);
-    int64_t prev = -1;
-    for (int64_t e = csr.row_ptr[r]; e < csr.row_ptr[r + 1]; e++) {
-      if (csr.col[e] <= prev || csr.col[e] >= geom->num_kv_blocks)
-        return spc_fail(SPARSA_ERR_INTERNAL,
-                        "CUDA engine: an estimated mask's row %lld lists key block %lld out of "
-                        "order or range",
-                        (long long)r, (long long)csr.col[e]);
-      prev = csr.col[e];
-    }
+  const int64_t rows = l->num_rows;
+  const size_t ptr_bytes = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
+  if (spc_host_buffer_fit(buf, ptr_bytes + 64) != 0)
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld row offsets",
+                    (long long)rows + 1);
+  cudaError_t err = cudaMemcpyAsync(buf->ptr, l->row_ptr, (size_t)(rows + 1) * sizeof(int64_t),
+                                    cudaMemcpyDeviceToHost, c->stream);
+  if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  const int64_t nnz = ((const int64_t *)buf->ptr)[rows];
+  if (((const int64_t *)buf->ptr)[0] != 0 || nnz < 0 || nnz > l->nnz_capacity)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask lists %lld blocks of %lld",
+                    (long long)nnz, (long long)l->nnz_capacity);
+  const size_t col_bytes = ((size_t)nnz * sizeof(int32_t) + 63) & ~(size_t)63;
+  const size_t need = ptr_bytes + col_bytes + (size_t)nnz + 1;
+  if (buf->bytes < need) { /* a larger buffer, with the row offsets */
+    spc_host_buffer grown = {NULL, 0};
+    if (spc_host_buffer_fit(&grown, need) != 0)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
+                      (long long)nnz);
+    memcpy(grown.ptr, buf->ptr, ptr_bytes);
+    spc_free(buf->ptr);
+    *buf = grown;
   }
+  unsigned char *at = buf->ptr;
+  if (nnz > 0) {
+    err = cudaMemcpyAsync(at + ptr_bytes, l->col, (size_t)nnz * sizeof(int32_t),
+                          cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess)
+      err = cudaMemcpyAsync(at + ptr_bytes + col_bytes, l->full, (size_t)nnz,
+                            cudaMemcpyDeviceToHost, c->stream);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+    if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  }
+  spc_plan_clock_mark(clock, SPC_PS_COPY);
+  const int64_t *row_ptr = (const int64_t *)at;
+  for (int64_t r = 0; r < rows; r++)
+    if (row_ptr[r + 1] < row_ptr[r] || row_ptr[r + 1] > nnz)
+      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask's row %lld spans %lld to %lld",
+                      (long long)r, (long long)row_ptr[r], (long long)row_ptr[r + 1]);
+  *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at,
+                    (int32_t *)(at + ptr_bytes), at + ptr_bytes + col_bytes, 0};
   return SPARSA_OK;
 }
 
@@ -264,12 +289,18 @@ typedef struct spc_jobs {
   spc_bits_job *v;
   int64_t n, cap;
   int64_t words; /* bits words so far */
+  /* Prefill: v lies in the staging buffer at this offset, room for cap
+   * jobs counted up front (a vertical-slash mask has ~10^5 partial tiles:
+   * written where they are uploaded from, they are not copied again);
+   * SIZE_MAX: v is an allocation of its own, grown as needed (decode). */
+  size_t staged;
 } spc_jobs;
 
-/* Room for at least cap jobs in all (one allocation where the count is
- * known up front: a vertical-slash mask has ~10^5 partial tiles). */
+/* Room for at least cap jobs in all. */
 static sparsa_status spc_jobs_reserve(spc_jobs *jobs, int64_t cap) {
   if (cap <= jobs->cap) return SPARSA_OK;
+  if (jobs->staged != SIZE_MAX)
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: more bit jobs than partial tiles");
   if (cap > INT32_MAX)
     return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
   spc_bits_job *v = spc_alloc((size_t)cap * sizeof *v);
@@ -363,9 +394,13 @@ typedef struct spc_build {
   spc_work *work;
   spc_tile_set tiles;
   spc_jobs jobs;
-  int32_t **list_bits;   /* prefill: per list, per entry: -1 full, else bits index */
+  spc_bits_share share;  /* jobs of tiles whose bits depend on their diagonal alone */
+  size_t *list_bits;     /* prefill: per list, where its entries' bit indices are staged */
   spc_decode_group *groups;
   spc_decode_split *splits;
+  spc_plan_clock clock;
+  spc_context *c;
+  spc_host_buffer readback; /* an estimated mask's lists (held plans) */
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -376,13 +411,16 @@ static void spc_build_free(spc_build *b) {
   spc_free(b->work);
   spc_free(b->tiles.tiles);
   spc_free(b->tiles.bits);
-  spc_free(b->jobs.v);
-  if (b->list_bits)
-    for (int32_t l = 0; l < b->num_lists; l++) spc_free(b->list_bits[l]);
+  if (b->jobs.staged == SIZE_MAX) spc_free(b->jobs.v);
+  spc_bits_share_free(&b->share);
   spc_free(b->list_bits);
   spc_free(b->groups);
   spc_free(b->splits);
-  spc_staging_free(&b->st);
+  /* The host buffers go back to the context for the next plan. */
+  spc_host_spare_give(b->c, (spc_host_buffer){b->st.host, b->st.capacity});
+  spc_host_spare_give(b->c, b->readback);
+  memset(&b->st, 0, sizeof b->st);
+  memset(&b->readback, 0, sizeof b->readback);
 }
 
 #define SPC_STAGE(b, ptr, bytes, off)                                              \
@@ -404,13 +442,20 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   if (held) {
     tq = plan->block_q;
     tkv = plan->block_kv;
-    SPC_TRY(spc_held_list(plan, &b->lists[0]));
+    b->readback = spc_host_spare_take(b->c);
+    SPC_TRY(spc_held_list(plan, &b->readback, &b->clock, &b->lists[0]));
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
-  /* Refinement bits for every partial entry, at its list's lengths: the
-   * jobs counted first, so that they are queued in one allocation. */
+  spc_plan_clock_mark(&b->clock, SPC_PS_LISTS);
+  /* Refinement bits for every partial entry, at its list's lengths. A
+   * head whose rule depends on the diagonal alone (an estimate's causal
+   * rule) shares one job among its tiles of the same offset and clipping
+   * (bits_share.h). The entries' bit indices and the jobs are written in
+   * place in the staging buffer, which nothing else grows until they are
+   * done: room for a job per partial entry, the unused part given back. */
   b->list_bits = spc_calloc((size_t)(plan->num_lists ? plan->num_lists : 1), sizeof *b->list_bits);
+  const int64_t num_kv_blocks = held ? plan->mask->blocks.num_kv_blocks : 0;
   if (b->list_bits == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
   int64_t partial = 0;
@@ -418,14 +463,19 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     const spc_list *L = &b->lists[l];
     const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
     for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
+    b->list_bits[l] = spc_staging_reserve_unset(&b->st, (size_t)nnz * sizeof(int32_t));
+    if (b->list_bits[l] == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   }
-  SPC_TRY(spc_jobs_reserve(&b->jobs, partial));
+  if (partial > INT32_MAX)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+  b->jobs.staged = spc_staging_reserve_unset(&b->st, (size_t)partial * sizeof(spc_bits_job));
+  if (b->jobs.staged == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
+  b->jobs.v = spc_staging_at(&b->st, b->jobs.staged);
+  b->jobs.cap = partial;
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
-    b->list_bits[l] = spc_alloc((size_t)(L->row_ptr[rows] ? L->row_ptr[rows] : 1) * sizeof(int32_t));
-    if (b->list_bits[l] == NULL)
-      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
+    int32_t *bits_index = spc_staging_at(&b->st, b->list_bits[l]);
     int64_t q_len = 0, kv_len = 0;
     for (int32_t sq = 0; sq < p->batch; sq++)
       if (plan->sequences[sq].list == l) {
@@ -440,17 +490,53 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
     job.rows = tq;
     job.words = tkv / 64;
+    /* The last shared key and its job: the diagonal tiles of consecutive
+     * rows have the same one. */
+    spc_bits_key last = {0, -1, 0, 0};
+    int32_t last_job = -1;
     for (int64_t r = 0; r < rows; r++) {
       job.mask_head = (int32_t)(r / L->num_q_blocks);
       job.q0 = (int32_t)((r % L->num_q_blocks) * tq);
-      for (int64_t e = L->row_ptr[r]; e < L->row_ptr[r + 1]; e++) {
-        b->list_bits[l][e] = -1;
-        if (L->full[e]) continue;
-        job.kv0 = L->col[e] * tkv;
-        SPC_TRY(spc_jobs_push(&b->jobs, job, &b->list_bits[l][e]));
+      const int32_t rule = b->rules.diagonal_rule[job.mask_head];
+      const int32_t *col = L->col;
+      const uint8_t *full = L->full;
+      int bad = 0; /* held: what the estimate wrote, key blocks ascending and in range */
+      for (int64_t e = L->row_ptr[r], prev = -1; e < L->row_ptr[r + 1]; prev = col[e++]) {
+        bad |= held && (col[e] <= prev || col[e] >= num_kv_blocks);
+        if (bad) break;
+        int32_t *index = &bits_index[e];
+        *index = -1;
+        if (full[e]) continue;
+        job.kv0 = col[e] * tkv;
+        if (rule < 0) {
+          SPC_TRY(spc_jobs_push(&b->jobs, job, index));
+          continue;
+        }
+        const spc_bits_key key =
+            spc_bits_key_of(rule, job.q0, job.kv0, tq, tkv, q_len, kv_len, job.off);
+        if (key.offset == last.offset && key.rule == last.rule && key.rows == last.rows &&
+            key.keys == last.keys) {
+          *index = last_job;
+          continue;
+        }
+        *index = spc_bits_share_get(&b->share, &key);
+        if (*index < 0) {
+          SPC_TRY(spc_jobs_push(&b->jobs, job, index));
+          if (spc_bits_share_put(&b->share, &key, *index) != 0)
+            return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating shared bit jobs");
+        }
+        last = key;
+        last_job = *index;
       }
+      if (bad)
+        return spc_fail(SPARSA_ERR_INTERNAL,
+                        "CUDA engine: an estimated mask's row %lld lists key blocks out of order "
+                        "or range",
+                        (long long)r);
     }
   }
+  b->st.size = b->jobs.staged + (size_t)b->jobs.n * sizeof(spc_bits_job);
+  spc_plan_clock_mark(&b->clock, SPC_PS_JOBS);
   int64_t count = 0;
   for (int32_t s = 0; s < p->batch; s++)
     count += (plan->sequences[s].q_len + SPC_TILE_Q - 1) / SPC_TILE_Q * p->q_heads;
@@ -479,6 +565,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       }
     }
   }
+  spc_plan_clock_mark(&b->clock, SPC_PS_WORK);
   if (ep->prefill_kernel == SPC_PREFILL_SM90) {
     /* One persistent CTA per SM, each with its own items in turn. */
     const int32_t ctas = n < c->sm_count ? (int32_t)n : c->sm_count;
@@ -500,6 +587,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   } else {
     qsort(b->work, (size_t)n, sizeof *b->work, spc_work_cmp);
   }
+  spc_plan_clock_mark(&b->clock, SPC_PS_SCHEDULE);
   SPC_STAGE(b, b->work, (size_t)n * sizeof *b->work, *work_off);
   ep->prefill.num_work = (int32_t)n;
   ep->prefill.block_q = tq;
@@ -688,19 +776,30 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
   return SPARSA_OK;
 }
 
-/* Run the plan's bit jobs on the device (plan creation may block). */
-static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
-                                      const spc_bits_job *device_jobs, const spc_rules *rules,
-                                      spc_plan *ep) {
-  size_t bytes = (size_t)(jobs->words ? jobs->words : 1) * sizeof(uint64_t);
+/* The refinement bits' bytes, refused beyond a quarter of the device's
+ * memory. Every device the kernels run on (compute capability 8.0 and up)
+ * has far more than 256 MiB, so smaller bits skip the query of the memory,
+ * which is not free. */
+enum { kBitsSizeCheckBytes = 64 << 20 };
+
+static sparsa_status spc_bits_bytes(const spc_jobs *jobs, size_t *bytes) {
+  *bytes = (size_t)jobs->words * sizeof(uint64_t);
   size_t free_bytes = 0, total_bytes = 0;
-  if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && bytes > total_bytes / 4)
+  if (*bytes >= kBitsSizeCheckBytes && cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess &&
+      *bytes > total_bytes / 4)
     return spc_fail(SPARSA_ERR_UNSUPPORTED,
                     "CUDA engine: the mask has %lld partial tiles, whose refinement bits need "
                     "%zu MiB (more than a quarter of the device's memory); use larger "
                     "blocks or a pattern with fewer partial blocks",
-                    (long long)jobs->n, bytes >> 20);
-  SPC_TRY(spc_device_alloc((void **)&ep->bits, bytes, "refinement bits"));
+                    (long long)jobs->n, *bytes >> 20);
+  return SPARSA_OK;
+}
+
+/* Run the plan's bit jobs on the device into ep->bits (plan creation may
+ * block). */
+static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
+                                      const spc_bits_job *device_jobs, const spc_rules *rules,
+                                      spc_plan *ep, spc_plan_clock *clock) {
   /* SPARSA_CUDA_BITS=keys evaluates the rules key by key, as before words
    * (for timing the two side by side; the bits are the same). */
   const char *how = getenv("SPARSA_CUDA_BITS");
@@ -709,6 +808,7 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
   int kerr = spc_launch_bits(&a, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
   if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
+  spc_plan_clock_mark(clock, SPC_PS_BITS);
   return SPARSA_OK;
 }
 
@@ -752,7 +852,14 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_plan *ep = spc_calloc(1, sizeof *ep);
   spc_build b;
   memset(&b, 0, sizeof b);
+  b.jobs.staged = SIZE_MAX;
+  spc_plan_clock_start(&b.clock);
+  b.c = c;
   if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
+  /* The staging buffer the context kept from its last plan (host_spare.h). */
+  const spc_host_buffer spare = spc_host_spare_take(c);
+  b.st.host = spare.ptr;
+  b.st.capacity = spare.bytes;
   ep->elem = elem;
   ep->head_dim = p->head_dim;
   ep->prefill_kernel = prefill_kernel;
@@ -776,7 +883,13 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   for (int32_t s = 0; s < p->batch; s++)
     spc_fill_seq(plan, s, (spc_seq *)spc_staging_at(&b.st, seq_off) + s);
 
+  /* The rules first: a prefill plan's bit jobs depend on which heads'
+   * rules depend on the diagonal alone. */
+  status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
+  if (status != SPARSA_OK) goto fail;
+
   size_t work_off = 0, lists_off = 0, groups_off = 0, splits_off = 0, tiles_off = 0, full_off = 0;
+  spc_plan_clock_mark(&b.clock, SPC_PS_SETUP);
   if (ep->kind == SPC_PLAN_PREFILL)
     status = spc_build_prefill(plan, c, &b, ep, held != NULL, &seq_off, &lists_off, &work_off);
   else
@@ -801,7 +914,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
         row_off[l] = spc_staging_push(&b.st, L->row_ptr, (size_t)(rows + 1) * sizeof(int64_t));
         col_off[l] = spc_staging_push(&b.st, L->col, (size_t)nnz * sizeof(int32_t));
       }
-      full_list_off[l] = spc_staging_push(&b.st, b.list_bits[l], (size_t)nnz * sizeof(int32_t));
+      full_list_off[l] = b.list_bits[l];
       if (row_off[l] == SIZE_MAX || col_off[l] == SIZE_MAX || full_list_off[l] == SIZE_MAX)
         status = SPARSA_ERR_OUT_OF_MEMORY;
     }
@@ -815,19 +928,31 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     }
   }
 
-  size_t jobs_off = spc_staging_push(&b.st, b.jobs.v, (size_t)b.jobs.n * sizeof(spc_bits_job));
+  size_t jobs_off = b.jobs.staged != SIZE_MAX
+                        ? b.jobs.staged
+                        : spc_staging_push(&b.st, b.jobs.v, (size_t)b.jobs.n * sizeof(spc_bits_job));
   if (jobs_off == SIZE_MAX) {
     spc_free(row_off);
     status = SPARSA_ERR_OUT_OF_MEMORY;
     goto fail;
   }
-  status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
-  if (status == SPARSA_OK) status = spc_staging_alloc_device(&b.st, &ep->device_blob);
+  spc_plan_clock_mark(&b.clock, SPC_PS_STAGE);
+  /* One device allocation: the staged schedule, then the bits. */
+  size_t bits_bytes = 0;
+  const size_t bits_off = (b.st.size + 255) & ~(size_t)255;
+  status = spc_bits_bytes(&b.jobs, &bits_bytes);
+  if (status == SPARSA_OK && bits_bytes > SIZE_MAX - bits_off)
+    status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: a plan's bits overflow its memory");
+  if (status == SPARSA_OK)
+    status = spc_device_alloc(&ep->device_blob, bits_off + (bits_bytes ? bits_bytes : 64),
+                              "a plan's schedule and refinement bits");
+  spc_plan_clock_mark(&b.clock, SPC_PS_ALLOC);
   if (status != SPARSA_OK) {
     spc_free(row_off);
     goto fail;
   }
   unsigned char *base = ep->device_blob;
+  ep->bits = (uint64_t *)(base + bits_off);
   spc_rules rules;
   spc_rules_patch(&b.st, &b.rules, base, &rules);
   if (row_off != NULL) {
@@ -843,7 +968,9 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   }
   status = spc_staging_copy(&b.st, base, c->stream);
   if (status != SPARSA_OK) goto fail;
-  status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep);
+  spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
+  status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep,
+                            &b.clock);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;
@@ -885,12 +1012,14 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   }
   spc_build_free(&b);
   plan->engine_plan = ep;
+  spc_plan_clock_print(&b.clock, ep->kind == SPC_PLAN_DECODE ? "decode"
+                                 : held != NULL              ? "prefill, device lists"
+                                                             : "prefill");
   return SPARSA_OK;
 
 fail:
   spc_build_free(&b);
   if (ep->device_blob) cudaFree(ep->device_blob);
-  if (ep->bits) cudaFree(ep->bits);
   spc_free(ep);
   return status;
 }
@@ -919,8 +1048,7 @@ void spc_plan_fini(sparsa_plan *plan) {
   spc_context_activate(c);
   /* Queued kernels may still read the schedule. */
   cudaStreamSynchronize(c->stream);
-  cudaFree(ep->device_blob);
-  cudaFree(ep->bits);
+  cudaFree(ep->device_blob); /* the bits with it */
   spc_free(ep);
   plan->engine_plan = NULL;
 }

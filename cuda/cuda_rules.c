@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "bits_share.h"
 #include "cuda_host.h"
 
 sparsa_status spc_rules_stage_add(spc_staging *s, const sparsa_pattern *const *patterns,
@@ -11,11 +12,19 @@ sparsa_status spc_rules_stage_add(spc_staging *s, const sparsa_pattern *const *p
   out->num_heads = num_heads;
   out->offsets = spc_calloc((size_t)num_heads * 2, sizeof *out->offsets);
   out->num_nodes = spc_calloc((size_t)num_heads, sizeof *out->num_nodes);
-  if (out->offsets == NULL || out->num_nodes == NULL) {
+  out->diagonal_rule = spc_calloc((size_t)num_heads, sizeof *out->diagonal_rule);
+  if (out->offsets == NULL || out->num_nodes == NULL || out->diagonal_rule == NULL) {
     spc_rules_stage_free(out);
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating rule offsets");
   }
   for (int32_t h = 0; h < num_heads; h++) {
+    if (h > 0 && patterns[h] == patterns[h - 1]) {
+      out->offsets[2 * h] = out->offsets[2 * h - 2];
+      out->offsets[2 * h + 1] = out->offsets[2 * h - 1];
+      out->num_nodes[h] = out->num_nodes[h - 1];
+      out->diagonal_rule[h] = out->diagonal_rule[h - 1];
+      continue;
+    }
     sp_flat_pattern flat;
     sparsa_status status = sp_pattern_flatten(patterns[h], &flat);
     if (status != SPARSA_OK) {
@@ -26,6 +35,7 @@ sparsa_status spc_rules_stage_add(spc_staging *s, const sparsa_pattern *const *p
         spc_staging_push(s, flat.nodes, (size_t)flat.num_nodes * sizeof(sp_flat_node));
     out->offsets[2 * h + 1] = spc_staging_push(s, flat.data, (size_t)flat.data_len * sizeof(int64_t));
     out->num_nodes[h] = flat.num_nodes;
+    out->diagonal_rule[h] = spc_flat_on_diagonal(flat.nodes, flat.num_nodes) ? h : -1;
     sp_flat_pattern_free(&flat);
     if (out->offsets[2 * h] == SIZE_MAX || out->offsets[2 * h + 1] == SIZE_MAX) {
       spc_rules_stage_free(out);
@@ -58,6 +68,8 @@ void spc_rules_patch(spc_staging *s, const spc_rules_stage *st, void *device_bas
 void spc_rules_stage_free(spc_rules_stage *st) {
   spc_free(st->offsets);
   spc_free(st->num_nodes);
+  spc_free(st->diagonal_rule);
   st->offsets = NULL;
   st->num_nodes = NULL;
+  st->diagonal_rule = NULL;
 }

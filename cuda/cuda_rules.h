@@ -13,8 +13,14 @@ typedef struct spc_rules_stage {
   size_t table_offset;   /* num_heads spc_flat_head */
   size_t *offsets;       /* host array: nodes, data offset per head (2 * num_heads) */
   int32_t *num_nodes;    /* host array, num_heads */
+  /* host array, num_heads: for a head whose rule depends on a query and a
+   * key only through their diagonal offset (bits_share.h), the first head
+   * with the same pattern; else -1 */
+  int32_t *diagonal_rule;
 } spc_rules_stage;
 
+/* Heads that share a pattern (the same pointer as the previous head: an
+ * estimate's heads all have the causal one) share its staged rule. */
 sparsa_status spc_rules_stage_add(spc_staging *s, const sparsa_pattern *const *patterns,
                                   int32_t num_heads, spc_rules_stage *out);
 /* Write device addresses into the staged head table and fill rules. */

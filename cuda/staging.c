@@ -8,8 +8,8 @@
 #include "cuda_host.h"
 #include "device_memory.h"
 
-size_t spc_staging_reserve(spc_staging *s, size_t bytes) {
-  size_t at = (s->size + 63) & ~(size_t)63;
+size_t spc_staging_reserve_unset(spc_staging *s, size_t bytes) {
+  const size_t from = s->size, at = (from + 63) & ~(size_t)63;
   if (bytes > SIZE_MAX - at - 64) {
     spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: staging %zu bytes overflows", bytes);
     return SIZE_MAX;
@@ -28,8 +28,14 @@ size_t spc_staging_reserve(spc_staging *s, size_t bytes) {
     s->host = grown;
     s->capacity = cap;
   }
-  memset(s->host + s->size, 0, need - s->size);
+  if (at > from) memset(s->host + from, 0, at - from); /* the alignment's padding */
   s->size = need;
+  return at;
+}
+
+size_t spc_staging_reserve(spc_staging *s, size_t bytes) {
+  const size_t at = spc_staging_reserve_unset(s, bytes);
+  if (at != SIZE_MAX) memset(s->host + at, 0, bytes);
   return at;
 }
 

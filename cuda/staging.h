@@ -16,6 +16,9 @@ typedef struct spc_staging {
 /* Reserve bytes (aligned to 64) and return their offset; SIZE_MAX on
  * allocation failure (the message is recorded). */
 size_t spc_staging_reserve(spc_staging *s, size_t bytes);
+/* Reserve without zeroing, for bytes the caller writes before the copy
+ * to the device (or cuts off by lowering size, when they are the last). */
+size_t spc_staging_reserve_unset(spc_staging *s, size_t bytes);
 /* Reserve and copy. */
 size_t spc_staging_push(spc_staging *s, const void *src, size_t bytes);
 static inline void *spc_staging_at(const spc_staging *s, size_t offset) { return s->host + offset; }

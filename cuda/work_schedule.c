@@ -96,31 +96,88 @@ static void spc_heap_sift_down(spc_cta_load *h, int32_t n, int32_t i) {
   }
 }
 
+/* Each item in turn to the CTA of least (load, index): with a heap. */
+static int spc_assign_heap(const spc_work *items, int64_t n, int32_t ctas, int32_t *cta_of,
+                           int64_t *count, int64_t *rounds) {
+  spc_cta_load *heap = spc_alloc((size_t)ctas * sizeof *heap);
+  if (heap == NULL) return -1;
+  /* All loads start at 0, so the CTAs in index order are a heap. */
+  for (int32_t b = 0; b < ctas; b++) heap[b] = (spc_cta_load){0, b};
+  for (int64_t i = 0; i < n; i++) {
+    const int32_t b = heap[0].cta;
+    cta_of[i] = b;
+    if (++count[b] > *rounds) *rounds = count[b];
+    heap[0].load += items[i].cost + SPC_ITEM_OVERHEAD;
+    spc_heap_sift_down(heap, ctas, 0);
+  }
+  spc_free(heap);
+  return 0;
+}
+
+/* The same choices with a bucket queue, where the items' steps (cost plus
+ * the fixed cost) are small: the least load only grows, and no load is
+ * more than the largest step above it, so a ring of (largest step + 1)
+ * buckets by load holds every CTA without two loads sharing a bucket; each
+ * bucket is a bitmap of CTAs, whose lowest bit is the least index. A few
+ * word operations per item, where the heap's sift-downs branch
+ * unpredictably: 8,192 items on 132 CTAs took ~0.26 ms with the heap. */
+enum { kMaxBucketWords = 1 << 16 };
+
+static int spc_assign_buckets(const spc_work *items, int64_t n, int32_t ctas, int64_t max_step,
+                              int32_t *cta_of, int64_t *count, int64_t *rounds) {
+  const int64_t ring = max_step + 1, words = (ctas + 63) / 64;
+  uint64_t *bucket = spc_calloc((size_t)(ring * words), sizeof *bucket);
+  if (bucket == NULL) return -1;
+  for (int32_t b = 0; b < ctas; b++) bucket[b / 64] |= (uint64_t)1 << (b % 64);
+  int64_t least = 0; /* the ring's bucket of the least load */
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t *at = bucket + least * words;
+    int64_t w = 0;
+    for (;;) {
+      while (w < words && at[w] == 0) w++;
+      if (w < words) break;
+      least = least + 1 == ring ? 0 : least + 1;
+      at = bucket + least * words;
+      w = 0;
+    }
+    const int32_t b = (int32_t)(w * 64 + __builtin_ctzll(at[w]));
+    at[w] &= at[w] - 1;
+    cta_of[i] = b;
+    if (++count[b] > *rounds) *rounds = count[b];
+    /* b had the least load: it moves the item's step further round. */
+    int64_t next = least + items[i].cost + SPC_ITEM_OVERHEAD;
+    if (next >= ring) next -= ring;
+    bucket[next * words + b / 64] |= (uint64_t)1 << (b % 64);
+  }
+  spc_free(bucket);
+  return 0;
+}
+
 int spc_schedule_work(spc_work *items, int64_t n, int32_t ctas, spc_work **out, int64_t *out_n) {
   *out = NULL;
   *out_n = 0;
   if (n == 0 || ctas <= 0) return 0;
   if (spc_sort_items(items, n) != 0) return -1;
-  spc_cta_load *heap = spc_alloc((size_t)ctas * sizeof *heap);
   int32_t *cta_of = spc_alloc((size_t)n * sizeof *cta_of);
   int64_t *count = spc_calloc((size_t)ctas, sizeof *count);
-  if (heap == NULL || cta_of == NULL || count == NULL) {
-    spc_free(heap);
+  if (cta_of == NULL || count == NULL) {
     spc_free(cta_of);
     spc_free(count);
     return -1;
   }
-  /* All loads start at 0, so the CTAs in index order are a heap. */
-  for (int32_t b = 0; b < ctas; b++) heap[b] = (spc_cta_load){0, b};
-  int64_t rounds = 0;
+  int64_t max_step = 0, rounds = 0;
   for (int64_t i = 0; i < n; i++) {
-    const int32_t b = heap[0].cta;
-    cta_of[i] = b;
-    if (++count[b] > rounds) rounds = count[b];
-    heap[0].load += items[i].cost + SPC_ITEM_OVERHEAD;
-    spc_heap_sift_down(heap, ctas, 0);
+    const int64_t step = (int64_t)items[i].cost + SPC_ITEM_OVERHEAD;
+    max_step = step > max_step ? step : max_step;
   }
-  spc_free(heap);
+  const int rc = (max_step + 1) * ((ctas + 63) / 64) <= kMaxBucketWords
+                     ? spc_assign_buckets(items, n, ctas, max_step, cta_of, count, &rounds)
+                     : spc_assign_heap(items, n, ctas, cta_of, count, &rounds);
+  if (rc != 0) {
+    spc_free(cta_of);
+    spc_free(count);
+    return -1;
+  }
   spc_work *slots = spc_alloc((size_t)(rounds * ctas) * sizeof *slots);
   if (slots == NULL) {
     spc_free(cta_of);

@@ -3,9 +3,11 @@
  * CTA's slots hold its items first and the empty slots after, a CTA takes
  * its items in the head order (sequence, head, cost descending, query
  * tile), the items are left in that order whether listed as a plan lists
- * them or shuffled, the greedy assignment keeps the CTAs' loads within
- * one item of each other, and an allocation failure is reported. Host
- * only: needs no GPU. */
+ * them or shuffled, each item goes to the CTA of least (load, index) at
+ * its turn (checked against a plain scan of the loads, for the bucket
+ * queue of small costs and the heap of spread ones alike), which keeps the
+ * CTAs' loads within one item of each other, and an allocation failure is
+ * reported. Host only: needs no GPU. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,24 @@ static int check(const char *name, int seqs, int heads, int tiles, int max_cost,
            (long long)lo, (long long)hi, max_item + 4);
     bad = 1;
   }
+  /* The greedy choice, by a scan of every CTA's load per item: the k-th
+   * item a CTA takes must sit in its k-th slot. */
+  int64_t *ref_load = calloc((size_t)ctas, sizeof *ref_load);
+  int64_t *taken = calloc((size_t)ctas, sizeof *taken);
+  for (int64_t i = 0; !bad && i < n; i++) {
+    int32_t b = 0;
+    for (int32_t c = 1; c < ctas; c++)
+      if (ref_load[c] < ref_load[b]) b = c;
+    const spc_work got = slots[taken[b]++ * ctas + b];
+    if (memcmp(&got, &items[i], sizeof got) != 0) {
+      printf("  FAIL %s: item %lld (%d, %d, %d) is not where the least-loaded CTA %d takes it\n",
+             name, (long long)i, items[i].seq, items[i].head, items[i].q_tile, b);
+      bad = 1;
+    }
+    ref_load[b] += items[i].cost + 4;
+  }
+  free(ref_load);
+  free(taken);
   if (!bad) printf("  ok   %s: %lld items, %lld slots, loads %lld..%lld\n", name, (long long)n,
                    (long long)count, (long long)lo, (long long)hi);
   spc_free(slots);
@@ -141,8 +161,9 @@ static int check_alloc_failure(void) {
   int64_t n;
   int failures = 0;
   /* The scheduler allocates five times (the sort's buffer, for items in
-   * plan order with costs close together, then four); fail each in turn,
-   * on items in plan order each time (a failure may leave them sorted). */
+   * plan order with costs close together; the CTA of each item and the
+   * counts; the bucket queue; the slots); fail each in turn, on items in
+   * plan order each time (a failure may leave them sorted). */
   for (int k = 0; k < 5; k++) {
     spc_work *items = make_items(1, 4, 16, 20, 0, &n);
     spc_work *slots = (spc_work *)items; /* must be reset */
