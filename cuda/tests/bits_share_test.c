@@ -15,19 +15,10 @@
 #include <string.h>
 
 #include "bits_share.h"
-#include "cuda_host.h"
+#include "host_test_services.h"
 #include "rule_words.h"
-
-static char g_error[512];
-static int g_fail_after = -1; /* allocations left before one fails; -1: never */
-static void set_error(const char *text) { snprintf(g_error, sizeof g_error, "%s", text); }
-static void *test_alloc(size_t n) {
-  if (g_fail_after == 0) return NULL;
-  if (g_fail_after > 0) g_fail_after--;
-  return malloc(n);
-}
-static const sp_host_services g_services = {sizeof(sp_host_services), set_error, test_alloc, free,
-                                            NULL};
+#define TEST_SEED 0x243f6a8885a308d3ull
+#include "test_rng.h"
 
 static int g_failed, g_passed;
 #define CHECK(cond, ...)                   \
@@ -40,11 +31,6 @@ static int g_failed, g_passed;
     }                                      \
   } while (0)
 
-static uint64_t g_rng = 0x243f6a8885a308d3ull;
-static int64_t rnd(int64_t lo, int64_t hi) { /* inclusive */
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return lo + (int64_t)((g_rng >> 17) % (uint64_t)(hi - lo + 1));
-}
 
 typedef struct rule {
   sp_flat_node nodes[SP_WORD_MAX_NODES];

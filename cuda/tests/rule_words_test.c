@@ -11,12 +11,8 @@
 #include <string.h>
 
 #include "rule_words.h"
-
-static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static int64_t rnd(int64_t lo, int64_t hi) { /* inclusive */
-  g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
-  return lo + (int64_t)((g_rng >> 17) % (uint64_t)(hi - lo + 1));
-}
+#define TEST_SEED 0x9e3779b97f4a7c15ull
+#include "test_rng.h"
 
 typedef struct rule {
   sp_flat_node nodes[SP_WORD_MAX_NODES];

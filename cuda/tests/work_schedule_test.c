@@ -12,19 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_host.h"
+#include "host_test_services.h"
 #include "work_schedule.h"
-
-static char g_error[512];
-static int g_fail_after = -1; /* allocations left before one fails; -1: never */
-static void set_error(const char *text) { snprintf(g_error, sizeof g_error, "%s", text); }
-static void *test_alloc(size_t n) {
-  if (g_fail_after == 0) return NULL;
-  if (g_fail_after > 0) g_fail_after--;
-  return malloc(n);
-}
-static const sp_host_services g_services = {sizeof(sp_host_services), set_error, test_alloc, free,
-                                            NULL};
 
 static int g_failed, g_passed;
 
