@@ -401,6 +401,11 @@ typedef struct spc_build {
   spc_plan_clock clock;
   spc_context *c;
   spc_host_buffer readback; /* an estimated mask's lists (held plans) */
+  /* Held plans whose every rule is one vertical-slash leaf: the partial
+   * entries' bits come from the list (vslash_bits.cu), with no jobs; the
+   * geometry here, the device pointers set once the plan's memory is. */
+  int vslash_bits;
+  spc_vslash_bits_args vslash;
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -421,6 +426,22 @@ static void spc_build_free(spc_build *b) {
   spc_host_spare_give(b->c, b->readback);
   memset(&b->st, 0, sizeof b->st);
   memset(&b->readback, 0, sizeof b->readback);
+}
+
+/* Whether a held plan's partial entries take their bits from the list
+ * itself (vslash_bits.cu): one list at key blocks of whole words, and
+ * every staged rule a single vertical-slash leaf (a vertical-slash
+ * estimate's specs). SPARSA_CUDA_BITS=jobs or =keys keeps the per-entry
+ * jobs of the rule evaluator (for comparison; the bits are the same). */
+static int spc_vslash_bits_fit(const sparsa_plan *plan, const spc_build *b, int32_t tkv) {
+  const char *how = getenv("SPARSA_CUDA_BITS");
+  if (plan->num_lists != 1 || tkv % 64 != 0 || (how != NULL && how[0] != '\0')) return 0;
+  if (b->rules.num_heads < 1) return 0;
+  for (int32_t h = 0; h < b->rules.num_heads; h++) {
+    const sp_flat_node *n = spc_staging_at(&b->st, b->rules.offsets[2 * h]);
+    if (b->rules.num_nodes[h] != 1 || n->kind != SPARSA_PATTERN_VERTICAL_SLASH) return 0;
+  }
+  return 1;
 }
 
 #define SPC_STAGE(b, ptr, bytes, off)                                              \
@@ -444,6 +465,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     tkv = plan->block_kv;
     b->readback = spc_host_spare_take(b->c);
     SPC_TRY(spc_held_list(plan, &b->readback, &b->clock, &b->lists[0]));
+    b->vslash_bits = spc_vslash_bits_fit(plan, b, tkv);
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
@@ -468,10 +490,12 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   }
   if (partial > INT32_MAX)
     return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
-  b->jobs.staged = spc_staging_reserve_unset(&b->st, (size_t)partial * sizeof(spc_bits_job));
+  /* Bits made from the list need no jobs: the entries' indices alone. */
+  const int64_t job_room = b->vslash_bits ? 0 : partial;
+  b->jobs.staged = spc_staging_reserve_unset(&b->st, (size_t)job_room * sizeof(spc_bits_job));
   if (b->jobs.staged == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   b->jobs.v = spc_staging_at(&b->st, b->jobs.staged);
-  b->jobs.cap = partial;
+  b->jobs.cap = job_room;
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
@@ -490,6 +514,20 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
     job.rows = tq;
     job.words = tkv / 64;
+    if (b->vslash_bits) {
+      spc_vslash_bits_args *v = &b->vslash;
+      v->num_rows = rows;
+      v->num_q_blocks = L->num_q_blocks;
+      v->rows = tq;
+      v->words = tkv / 64;
+      v->block_kv = tkv;
+      v->q_len = q_len;
+      v->kv_len = kv_len;
+      v->off = job.off;
+      v->top_max = q_len - 1 + job.off;
+      v->column_words = (kv_len + 63) / 64;
+      v->offset_words = v->top_max >= 0 ? (v->top_max >> 6) + 2 : 0;
+    }
     /* The last shared key and its job: the diagonal tiles of consecutive
      * rows have the same one. */
     spc_bits_key last = {0, -1, 0, 0};
@@ -507,6 +545,13 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
         int32_t *index = &bits_index[e];
         *index = -1;
         if (full[e]) continue;
+        if (b->vslash_bits) { /* the entries' bits in list order, one block each */
+          if (b->jobs.n == INT32_MAX)
+            return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+          *index = (int32_t)b->jobs.n++;
+          b->jobs.words += (int64_t)job.rows * job.words;
+          continue;
+        }
         job.kv0 = col[e] * tkv;
         if (rule < 0) {
           SPC_TRY(spc_jobs_push(&b->jobs, job, index));
@@ -535,7 +580,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
                         (long long)r);
     }
   }
-  b->st.size = b->jobs.staged + (size_t)b->jobs.n * sizeof(spc_bits_job);
+  b->st.size = b->jobs.staged + (size_t)(b->vslash_bits ? 0 : b->jobs.n) * sizeof(spc_bits_job);
   spc_plan_clock_mark(&b->clock, SPC_PS_JOBS);
   int64_t count = 0;
   for (int32_t s = 0; s < p->batch; s++)
@@ -812,6 +857,25 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
   return SPARSA_OK;
 }
 
+/* The bits of a held vertical-slash plan from its list (vslash_bits.cu);
+ * the maps lie after the bits in the plan's memory. */
+static sparsa_status spc_compute_vslash_bits(const spc_context *c, spc_vslash_bits_args *v,
+                                             const spc_rules *rules, const spc_device_lists *held,
+                                             const int32_t *bits_index, uint64_t *maps,
+                                             spc_plan *ep, spc_plan_clock *clock) {
+  v->rules = *rules;
+  v->row_ptr = held->row_ptr;
+  v->col = held->col;
+  v->bits_index = bits_index;
+  v->maps = maps;
+  v->bits = ep->bits;
+  int kerr = spc_launch_vslash_bits(v, c->stream);
+  if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
+  if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
+  spc_plan_clock_mark(clock, SPC_PS_BITS);
+  return SPARSA_OK;
+}
+
 /* The prefill kernel for the context's device: the Hopper kernel on
  * compute capability 9.0, the sm_80 one elsewhere. SPARSA_CUDA_KERNEL=sm80
  * forces the sm_80 kernel (so that both are tested on Hopper), =sm90
@@ -937,15 +1001,22 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     goto fail;
   }
   spc_plan_clock_mark(&b.clock, SPC_PS_STAGE);
-  /* One device allocation: the staged schedule, then the bits. */
-  size_t bits_bytes = 0;
+  /* One device allocation: the staged schedule, then the bits, then (bits
+   * made from a vertical-slash list) the rules' column and offset maps. */
+  size_t bits_bytes = 0, maps_off = 0;
   const size_t bits_off = (b.st.size + 255) & ~(size_t)255;
+  const size_t maps_bytes = b.vslash_bits ? (size_t)(b.vslash.column_words + b.vslash.offset_words) *
+                                                (size_t)b.rules.num_heads * sizeof(uint64_t)
+                                          : 0;
   status = spc_bits_bytes(&b.jobs, &bits_bytes);
-  if (status == SPARSA_OK && bits_bytes > SIZE_MAX - bits_off)
+  if (status == SPARSA_OK && (bits_bytes > SIZE_MAX / 2 - bits_off || maps_bytes > SIZE_MAX / 4))
     status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: a plan's bits overflow its memory");
-  if (status == SPARSA_OK)
-    status = spc_device_alloc(&ep->device_blob, bits_off + (bits_bytes ? bits_bytes : 64),
-                              "a plan's schedule and refinement bits");
+  if (status == SPARSA_OK) {
+    maps_off = (bits_off + bits_bytes + 255) & ~(size_t)255;
+    size_t total = b.vslash_bits ? maps_off + maps_bytes : bits_off + bits_bytes;
+    if (total == bits_off) total += 64; /* no bits */
+    status = spc_device_alloc(&ep->device_blob, total, "a plan's schedule and refinement bits");
+  }
   spc_plan_clock_mark(&b.clock, SPC_PS_ALLOC);
   if (status != SPARSA_OK) {
     spc_free(row_off);
@@ -969,8 +1040,13 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   status = spc_staging_copy(&b.st, base, c->stream);
   if (status != SPARSA_OK) goto fail;
   spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
-  status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep,
-                            &b.clock);
+  if (b.vslash_bits)
+    status = spc_compute_vslash_bits(c, &b.vslash, &rules, held,
+                                     (const int32_t *)(base + b.list_bits[0]),
+                                     (uint64_t *)(base + maps_off), ep, &b.clock);
+  else
+    status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep,
+                              &b.clock);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;
@@ -1013,6 +1089,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_build_free(&b);
   plan->engine_plan = ep;
   spc_plan_clock_print(&b.clock, ep->kind == SPC_PLAN_DECODE ? "decode"
+                                 : b.vslash_bits             ? "prefill, device lists, bits from the list"
                                  : held != NULL              ? "prefill, device lists"
                                                              : "prefill");
   return SPARSA_OK;

@@ -164,6 +164,29 @@ typedef struct spc_bits_args {
   uint64_t *bits;
 } spc_bits_args;
 
+/* Refinement bits of a prefill plan whose every mask head's rule is one
+ * vertical-slash leaf (an estimate's specs), made from the list itself
+ * instead of per-entry jobs (vslash_bits.cu). Per rule head, a bitmap of
+ * the listed columns and one of the listed diagonal offsets, reversed (bit
+ * R of it is offset top_max - R), so that a word of a row is (column word
+ * | a 64-bit window of the offsets) & causal & clipping: the bits
+ * rule_bits.cu's word-wise evaluation writes. */
+typedef struct spc_vslash_bits_args {
+  spc_rules rules;           /* every head: one SPARSA_PATTERN_VERTICAL_SLASH node */
+  const int64_t *row_ptr;    /* the list: num_rows + 1 */
+  const int32_t *col;
+  const int32_t *bits_index; /* per entry: -1 (full) or the index of its bits */
+  int64_t num_rows, num_q_blocks;
+  int32_t rows, words;       /* block_q, block_kv / 64 */
+  int32_t block_kv;          /* a multiple of 64 */
+  int32_t reserved;
+  int64_t q_len, kv_len, off;
+  int64_t top_max;           /* q_len - 1 + off: the largest diagonal offset a query sees */
+  int64_t column_words, offset_words; /* per rule head (offset_words 0 when top_max < 0) */
+  uint64_t *maps;            /* rules.num_heads * (column_words + offset_words) words */
+  uint64_t *bits;
+} spc_vslash_bits_args;
+
 /* merge_states over rows of a normalized problem. */
 typedef struct spc_merge_args {
   const void *out_a, *out_b;
@@ -206,6 +229,7 @@ typedef struct spc_mask_build_args {
 int spc_mask_kind_supported(int32_t kind);
 int spc_launch_mask_build(const spc_mask_build_args *args, void *stream);
 int spc_launch_bits(const spc_bits_args *args, void *stream);
+int spc_launch_vslash_bits(const spc_vslash_bits_args *args, void *stream);
 int spc_launch_merge(const spc_merge_args *args, spc_elem elem, void *stream);
 int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim, void *stream);
 /* The Hopper prefill kernel (prefill_sm90.cu): same arguments, compiled
