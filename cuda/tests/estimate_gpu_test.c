@@ -1019,10 +1019,11 @@ int main(int argc, char **argv) {
       {"vslash bf16 32/8 d128 2048 128x128 top128", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 2048, 2048,
        128, 128, SPARSA_SELECT_TOP_K, 128, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0,
        0},
-      /* Plans on vertical-slash masks made on the device whose refinement
-       * bits come from the list (blocks of at least 128 x 64): more keys
-       * than queries, more queries than keys, off the block grid, a batch
-       * of two, taller blocks, no sinks nor diagonal. */
+      /* Vertical-slash masks of blocks of at least 128 x 64: where the
+       * device made the mask, the plan on its device lists makes the
+       * refinement bits from the list. More keys than queries, more
+       * queries than keys, off the block grid, a batch of two, taller
+       * blocks, no sinks nor diagonal. */
       {"vslash bf16 4/2 d64 900x1300 128x64 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 900, 1300,
        128, 64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       {"vslash f16 b2 2/2 d128 1000x600 128x128 top40", SPARSA_DTYPE_F16, 2, 2, 2, 128, 1000, 600,
