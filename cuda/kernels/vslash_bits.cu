@@ -40,36 +40,51 @@ __global__ void __launch_bounds__(256) maps_kernel(const spc_vslash_bits_args a)
 }
 
 /* One CTA per row of the list (head, query block): every partial entry's
- * rows x words words, in the order of rule_bits.cu's jobs. */
-__global__ void __launch_bounds__(256) bits_kernel(const spc_vslash_bits_args a) {
+ * rows x words words, in the order of rule_bits.cu's jobs. The row's key
+ * blocks and bit indices go to shared memory first, so that no entry's
+ * words wait on a global read of its own. */
+enum { kThreads = 256 };
+
+__global__ void __launch_bounds__(kThreads) bits_kernel(const spc_vslash_bits_args a) {
+  __shared__ int32_t entry_index[kThreads], entry_col[kThreads];
   const int64_t row = blockIdx.x;
   const int64_t h = row / a.num_q_blocks, q0 = row % a.num_q_blocks * a.rows;
   const int64_t rule = a.rules.num_heads == 1 ? 0 : h;
   const uint64_t *columns = a.maps + rule * (a.column_words + a.offset_words);
   const uint64_t *offsets = columns + a.column_words;
   const int32_t per_entry = a.rows * a.words;
-  for (int64_t e = a.row_ptr[row]; e < a.row_ptr[row + 1]; e++) {
-    const int32_t index = a.bits_index[e];
-    if (index < 0) continue; /* full: no bits (the whole CTA) */
-    const int64_t kv0 = (int64_t)a.col[e] * a.block_kv;
-    uint64_t *out = a.bits + (int64_t)index * per_entry;
-    for (int32_t idx = threadIdx.x; idx < per_entry; idx += blockDim.x) {
-      const int32_t r = idx / a.words, w = idx % a.words;
-      const int64_t i = q0 + r, j0 = kv0 + 64 * (int64_t)w;
-      const int64_t top = i + a.off - j0;
-      uint64_t word = 0;
-      if (i < a.q_len && j0 < a.kv_len && top >= 0) {
-        /* top <= top_max: R0 >= 0, and its words lie within the map. */
-        const int64_t R0 = a.top_max - top;
-        const int64_t k0 = R0 >> 6;
-        const int sh = (int)(R0 & 63);
-        uint64_t window = offsets[k0] >> sh;
-        if (sh != 0) window |= offsets[k0 + 1] << (64 - sh);
-        const int64_t left = a.kv_len - j0;
-        word = (columns[j0 >> 6] | window) & sp_word_through(top) &
-               sp_word_through((left < 64 ? left : 64) - 1);
+  const int64_t begin = a.row_ptr[row], end = a.row_ptr[row + 1];
+  for (int64_t e0 = begin; e0 < end; e0 += kThreads) {
+    const int n = end - e0 < kThreads ? (int)(end - e0) : kThreads;
+    __syncthreads(); /* the previous entries are read */
+    if ((int)threadIdx.x < n) {
+      entry_index[threadIdx.x] = a.bits_index[e0 + threadIdx.x];
+      entry_col[threadIdx.x] = a.col[e0 + threadIdx.x];
+    }
+    __syncthreads();
+    for (int k = 0; k < n; k++) {
+      const int32_t index = entry_index[k];
+      if (index < 0) continue; /* full: no bits */
+      const int64_t kv0 = (int64_t)entry_col[k] * a.block_kv;
+      uint64_t *out = a.bits + (int64_t)index * per_entry;
+      for (int32_t idx = threadIdx.x; idx < per_entry; idx += kThreads) {
+        const int32_t r = idx / a.words, w = idx % a.words;
+        const int64_t i = q0 + r, j0 = kv0 + 64 * (int64_t)w;
+        const int64_t top = i + a.off - j0;
+        uint64_t word = 0;
+        if (i < a.q_len && j0 < a.kv_len && top >= 0) {
+          /* top <= top_max: R0 >= 0, and its words lie within the map. */
+          const int64_t R0 = a.top_max - top;
+          const int64_t k0 = R0 >> 6;
+          const int sh = (int)(R0 & 63);
+          uint64_t window = offsets[k0] >> sh;
+          if (sh != 0) window |= offsets[k0 + 1] << (64 - sh);
+          const int64_t left = a.kv_len - j0;
+          word = (columns[j0 >> 6] | window) & sp_word_through(top) &
+                 sp_word_through((left < 64 ? left : 64) - 1);
+        }
+        out[idx] = word;
       }
-      out[idx] = word;
     }
   }
 }
@@ -85,6 +100,6 @@ extern "C" int spc_launch_vslash_bits(const spc_vslash_bits_args *a, void *strea
     if (blocks > 4096) blocks = 4096;
     spc_vsb::maps_kernel<<<(unsigned)blocks, 256, 0, s>>>(*a);
   }
-  spc_vsb::bits_kernel<<<(unsigned)a->num_rows, 256, 0, s>>>(*a);
+  spc_vsb::bits_kernel<<<(unsigned)a->num_rows, spc_vsb::kThreads, 0, s>>>(*a);
   return (int)cudaGetLastError();
 }
