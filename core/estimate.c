@@ -198,10 +198,36 @@ static void sp_sift_down(sp_scored *heap, int64_t n, int64_t at) {
   }
 }
 
-/* Candidates come out of a heap in rank order, so only the chosen prefix
- * is ordered: O(n + k log n) instead of a full sort per row. */
+/* The k best of w[0, n) in rank order into best[0, k) by insertion: once
+ * k are held, most candidates are turned away by one comparison with the
+ * k-th, so a row costs about n comparisons when k is small. */
+static int64_t sp_select_few(const double *w, int64_t n, int64_t k, sp_scored *best,
+                             int64_t *chosen) {
+  int64_t size = 0;
+  if (k <= 0) return 0;
+  for (int64_t c = 0; c < n; c++) {
+    const sp_scored s = {w[c], c};
+    if (size == k && !sp_scored_before(&s, &best[k - 1])) continue;
+    int64_t at = size < k ? size++ : k - 1;
+    for (; at > 0 && sp_scored_before(&s, &best[at - 1]); at--) best[at] = best[at - 1];
+    best[at] = s;
+  }
+  for (int64_t i = 0; i < size; i++) chosen[i] = best[i].index;
+  return size;
+}
+
+/* Top-k of a few by insertion where the rank order is a total order (no
+ * NaN score); otherwise, and for thresholds, candidates come out of a heap
+ * in rank order, so only the chosen prefix is ordered: O(n + k log n)
+ * instead of a full sort per row. Both give the same choice, in the same
+ * order. */
 int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
                       double threshold, sp_scored *heap, int64_t *chosen) {
+  if (selection == SPARSA_SELECT_TOP_K && top_k <= 64) {
+    int ordered = 1;
+    for (int64_t c = 0; c < n; c++) ordered &= w[c] == w[c];
+    if (ordered) return sp_select_few(w, n, n < top_k ? n : top_k, heap, chosen);
+  }
   for (int64_t c = 0; c < n; c++) {
     heap[c].w = w[c];
     heap[c].index = c;

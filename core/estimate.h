@@ -98,6 +98,9 @@ sparsa_status sp_for_each_head(sparsa_context *ctx, int32_t heads, sp_head_fn fn
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
 double sp_est_dot_f64(const double *a, const double *b, int64_t n);
+/* sum[x] += row[x] for x < n (vectorized where the CPU allows; each sum
+ * gets the same adds in the same order as a scalar loop). */
+void sp_est_add_f64(double *sum, const float *row, int64_t n);
 /* out[r * SP_EST_TILE + c] = a[r * n .. +n) . b[c * n .. +n) for r < na,
  * c < nb, na and nb <= SP_EST_TILE. */
 #define SP_EST_TILE 4

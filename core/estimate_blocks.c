@@ -23,7 +23,7 @@ static void sp_block_means(const sp_est_input *in, int is_q, int32_t b, int32_t 
         sp_est_load_q(in, b, t, head, row);
       else
         sp_est_load_k(in, b, t, head, row);
-      for (int32_t x = 0; x < d; x++) m[x] += row[x];
+      sp_est_add_f64(m, row, d);
     }
     double inv = 1.0 / (double)(end - start);
     for (int32_t x = 0; x < d; x++) m[x] *= inv;
@@ -62,7 +62,7 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
         sp_est_load_q(in, b, t, h, row);
       else
         sp_est_load_k(in, b, t, h, row);
-      for (int32_t x = 0; x < d; x++) m[x] += row[x];
+      sp_est_add_f64(m, row, d);
     }
   for (int32_t h = 0; h < heads; h++) {
     double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;

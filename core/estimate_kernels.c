@@ -47,6 +47,12 @@ SP_EST_CLONES double sp_est_dot_f64(const double *a, const double *b, int64_t n)
   return sum + tail;
 }
 
+/* sum[x] += row[x] for x < n: one add per element, so the sums are the
+ * same whatever the vector width. */
+SP_EST_CLONES void sp_est_add_f64(double *sum, const float *row, int64_t n) {
+  for (int64_t x = 0; x < n; x++) sum[x] += (double)row[x];
+}
+
 /* Dot products of a tile of up to SP_EST_TILE rows of a with up to
  * SP_EST_TILE rows of b (row r of a at a + r * n, row c of b at b + c * n):
  * out[r * SP_EST_TILE + c]. Each loaded chunk of a feeds SP_EST_TILE

@@ -1,0 +1,96 @@
+/* The estimators' selection rule (core/estimate.c, sp_est_select) against
+ * its definition: candidates ranked by larger score, then smaller index;
+ * top-k keeps the first k (all if fewer), a threshold the shortest prefix
+ * whose running sum reaches it. Scores are drawn from a few values so that
+ * ties are common, rows from empty to longer than the rule's insertion
+ * path takes, and k on both sides of it, so both of its paths must give
+ * exactly the chosen indices, in rank order. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "common/test_main.h"
+#include "estimate.h"
+
+static uint64_t g_state = 0x5e1ec7ull;
+static int64_t draw(int64_t n) { /* in [0, n) */
+  g_state = g_state * 6364136223846793005ull + 1442695040888963407ull;
+  return (int64_t)((g_state >> 17) % (uint64_t)n);
+}
+
+static const double *g_w;
+static int by_rank(const void *a, const void *b) {
+  const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  if (g_w[x] != g_w[y]) return g_w[x] > g_w[y] ? -1 : 1;
+  return (x > y) - (x < y);
+}
+
+/* The chosen indices by definition: a full sort, then the rule's prefix. */
+static int64_t select_by_definition(const double *w, int64_t n, sparsa_selection selection,
+                                    int32_t top_k, double threshold, int64_t *chosen) {
+  for (int64_t c = 0; c < n; c++) chosen[c] = c;
+  g_w = w;
+  qsort(chosen, (size_t)n, sizeof *chosen, by_rank);
+  if (selection == SPARSA_SELECT_TOP_K) return n < top_k ? n : (top_k > 0 ? top_k : 0);
+  double sum = 0.0;
+  for (int64_t c = 0; c < n; c++) {
+    sum += w[chosen[c]];
+    if (sum >= threshold) return c + 1;
+  }
+  return n;
+}
+
+START_TEST(selection_matches_definition) {
+  enum { kMax = 400 };
+  double w[kMax];
+  int64_t got[kMax], want[kMax];
+  sp_scored heap[kMax];
+  for (int round = 0; round < 20000; round++) {
+    const int64_t n = draw(kMax + 1);
+    const int levels = 1 + (int)draw(round % 3 == 0 ? 4 : 1000); /* few levels: ties */
+    double total = 0.0;
+    for (int64_t c = 0; c < n; c++) {
+      w[c] = (double)draw(levels) / (double)levels;
+      total += w[c];
+    }
+    const sparsa_selection selection = draw(3) == 0 ? SPARSA_SELECT_THRESHOLD : SPARSA_SELECT_TOP_K;
+    const int32_t top_k = (int32_t)draw(100);
+    const double threshold = total * (double)draw(1001) / 1000.0;
+    const int64_t m = sp_est_select(w, n, selection, top_k, threshold, heap, got);
+    const int64_t e = select_by_definition(w, n, selection, top_k, threshold, want);
+    ck_assert_msg(m == e, "round %d: n %lld, top_k %d: %lld chosen, want %lld", round,
+                  (long long)n, top_k, (long long)m, (long long)e);
+    for (int64_t c = 0; c < m; c++)
+      ck_assert_msg(got[c] == want[c], "round %d: rank %lld is %lld, want %lld", round,
+                    (long long)c, (long long)got[c], (long long)want[c]);
+  }
+}
+END_TEST
+
+/* A NaN score has no rank; the rule must still choose at most k distinct
+ * candidates in range and not read past the row. */
+START_TEST(nan_scores_stay_in_bounds) {
+  double w[64];
+  int64_t got[64];
+  sp_scored heap[64];
+  for (int c = 0; c < 64; c++) w[c] = c % 7 == 3 ? NAN : (double)(c % 5);
+  const int64_t m = sp_est_select(w, 64, SPARSA_SELECT_TOP_K, 10, 0.0, heap, got);
+  ck_assert_int_eq(m, 10);
+  uint8_t seen[64] = {0};
+  for (int64_t c = 0; c < m; c++) {
+    ck_assert(got[c] >= 0 && got[c] < 64 && !seen[got[c]]);
+    seen[got[c]] = 1;
+  }
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("estimate_select");
+  TCase *tc = tcase_create("estimate_select");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, selection_matches_definition);
+  tcase_add_test(tc, nan_scores_stay_in_bounds);
+  suite_add_tcase(s, tc);
+  return test_run_suite(s);
+}
