@@ -42,7 +42,7 @@ typedef struct demo_entry {
 
 typedef struct demo_options {
   int64_t n;
-  int heads, dim, block, threads, reps, json, quiet;
+  int heads, dim, block, threads, reps, json, quiet, no_diffusion;
   int64_t window, sink, seed;
   double target_mass, keep_fraction, estimate_threshold;
   int vslash_columns, vslash_diagonals;
@@ -463,7 +463,10 @@ static const char demo_usage[] =
     "sparse patterns (fixed rules, and per-head patterns chosen from q and k), and\n"
     "prints per pattern: block density, median time, speedup over dense, relative\n"
     "error of the output and attention mass captured, both against exact causal\n"
-    "attention.\n\nflags:\n";
+    "attention. Then (with the table, unless --no-diffusion) the denoising loop of\n"
+    "`sparsa demo-diffusion` at its defaults: per-head masks estimated once per\n"
+    "layer and reused through the cache, with the mass captured, the hit rate and\n"
+    "the time saved.\n\nflags:\n";
 
 int cmd_demo(int argc, char **argv) {
   demo_options o = {.n = 4096,
@@ -504,6 +507,8 @@ int cmd_demo(int argc, char **argv) {
       {"seed", CLI_FLAG_INT64, &o.seed, "S", "seed of the problem"},
       {"json", CLI_FLAG_BOOL, &o.json, NULL, "print one JSON object instead of the table"},
       {"quiet", CLI_FLAG_BOOL, &o.quiet, NULL, "no progress on stderr"},
+      {"no-diffusion", CLI_FLAG_BOOL, &o.no_diffusion, NULL,
+       "leave out the diffusion loop that follows the table"},
   };
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
   int done = cli_parse_command("demo", demo_usage, NULL, flags, num_flags, argc, argv);
@@ -586,6 +591,16 @@ int cmd_demo(int argc, char **argv) {
   else
     print_table(&r, entries, count);
   rc = 0;
+  if (!o.json && !o.no_diffusion) {
+    /* The reuse half of the story: one estimate per layer serving every
+     * denoising step (demo_diffusion.c), on the same threads. */
+    char threads_arg[16];
+    snprintf(threads_arg, sizeof threads_arg, "%d", o.threads);
+    char *diffusion_argv[] = {"demo-diffusion", "--threads", threads_arg, NULL};
+    printf("\n");
+    fflush(stdout);
+    rc = cmd_demo_diffusion(3, diffusion_argv);
+  }
 done:
   for (int i = 0; i < MAX_ENTRIES; i++) release_entry(&entries[i]);
   free(entries);

@@ -10,6 +10,7 @@ under memcheck at 50x its cost) shrinks the problems; every check and every
 command still runs."""
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -97,9 +98,33 @@ def check_demo_json(exe, work):
 
 
 def check_demo_table(exe, work):
-    text = run(exe, "demo", "--n", size(256, 128), "--heads", "2", "--reps", "1", "--quiet").stdout
+    text = run(exe, "demo", "--n", size(256, 128), "--heads", "2", "--reps", "1", "--quiet",
+               "--no-diffusion").stdout
     for word in ["pattern", "speedup", "mass", "causal", "per-head best"]:
         assert word in text, text
+    assert "demo-diffusion" not in text, text
+
+
+def diffusion_summary(text):
+    """The mean mass and density, the goal's verdict and the hit rate."""
+    mean = re.search(r"^mean\s+([0-9.]+)\s+([0-9.]+)\s+(met|missed)", text, re.M)
+    hits = re.search(r"hit rate ([0-9.]+)%", text)
+    assert mean and hits, text
+    return float(mean.group(1)), float(mean.group(2)), mean.group(3), float(hits.group(1))
+
+
+def check_demo_diffusion(exe, work):
+    # sparsa demo: the table, then the denoising loop at its defaults, whose
+    # estimated masks must reach the goal (mass >= 0.95 at density <= 0.20).
+    text = run(exe, "demo", "--n", size(256, 128), "--heads", "2", "--reps", "1", "--quiet").stdout
+    assert "per-head best" in text and "demo-diffusion:" in text, text
+    mass, density, verdict, hit_rate = diffusion_summary(text)
+    assert mass >= 0.95 and density <= 0.20 and verdict == "met", text
+    assert hit_rate == 90.0, text  # 4 layers x 10 steps, estimated once per layer
+    # Re-estimating every 2 steps: more misses, the same goal.
+    text = run(exe, "demo-diffusion", "--layers", "2", "--steps", "4", "--refresh", "2").stdout
+    mass, density, verdict, hit_rate = diffusion_summary(text)
+    assert verdict == "met" and hit_rate == 50.0, text
 
 
 def check_bench(exe, work):
