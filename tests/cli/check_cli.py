@@ -107,13 +107,20 @@ def check_demo_table(exe, work):
 
 def diffusion_summary(text):
     """The mean mass and density, the goal's verdict and the hit rate."""
-    mean = re.search(r"^mean\s+([0-9.]+)\s+([0-9.]+)\s+(met|missed)", text, re.M)
+    mean = re.search(r"^mean\s+([0-9.]+)\s+([0-9.]+)\s+(NOT met|met)", text, re.M)
     hits = re.search(r"hit rate ([0-9.]+)%", text)
     assert mean and hits, text
     return float(mean.group(1)), float(mean.group(2)), mean.group(3), float(hits.group(1))
 
 
 def check_demo_diffusion(exe, work):
+    if reduced():
+        # Under memcheck the default loop takes too long: a small one, for
+        # the cache's bookkeeping (re-estimated every 2 steps: half misses).
+        text = run(exe, "demo-diffusion", "--n", "512", "--grid", "8", "--heads", "2",
+                   "--layers", "1", "--steps", "4", "--refresh", "2").stdout
+        assert diffusion_summary(text)[3] == 50.0, text
+        return
     # sparsa demo: the table, then the denoising loop at its defaults, whose
     # estimated masks must reach the goal (mass >= 0.95 at density <= 0.20).
     text = run(exe, "demo", "--n", size(256, 128), "--heads", "2", "--reps", "1", "--quiet").stdout
