@@ -8,8 +8,10 @@
 
 /* The sum of `local` over the CTA's lower threads. Every thread of a CTA
  * of whole warps (at most 32) calls it; warp_total is __shared__ room for
- * 32 values. Synchronizes the CTA twice: the caller's shared memory is
- * safe to reuse after it returns. Each warp scans with shuffles, then warp
+ * 32 values. Synchronizes the CTA twice, but threads still read
+ * warp_total after the second barrier: a caller that scans again with the
+ * same warp_total needs a __syncthreads() between the two calls (today's
+ * callers scan once per kernel). Each warp scans with shuffles, then warp
  * 0 scans the warps' totals (the slots of warps the CTA lacks are never
  * read back). */
 template <typename T>
