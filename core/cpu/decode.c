@@ -10,11 +10,14 @@
  * (batch, head, token) layout each kv head is walked on its own instead,
  * so that its blocks are contiguous runs. Per kv head the arithmetic is
  * the direct path of kernel_rows.h with the online softmax of the prefill
- * kernel, so both give the same results for the same rows. float32 keys are read in place, and so are bf16 keys on the
+ * kernel. float32 keys are read in place, and so are bf16 keys on the
  * avx512bf16 build, which multiplies them with bf16 q by vdpbf16ps; other
  * key types and partial slabs are converted a slab at a time into a
- * scratch that stays in L1. Values of float32 and bf16 are read in place
- * (bf16 widened in registers, 32 at a time).
+ * scratch that stays in L1. Values of float32 and bf16 are read in place:
+ * bf16 widened in registers, 32 at a time, or on the avx512bf16 build
+ * multiplied by the probabilities rounded to bf16, two keys per vdpbf16ps
+ * (there, bf16 decode differs from the prefill kernel by that rounding;
+ * elsewhere both give the same results for the same rows).
  *
  * Heads with their own masks may select different blocks: a block is
  * worked on for a kv head when any of its query heads selects it, and the
@@ -82,6 +85,61 @@ SP_CPU_INLINE void sp_decode_values_bf16_cols(const float *p, int32_t ld_p, cons
   }
 }
 
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+
+#define SP_DECODE_BF16_VALUES 1
+
+/* The bf16 form on a processor with vdpbf16ps, for 2 * SP_CPU_NR columns:
+ * the probabilities are rounded to bf16 in pairs of keys, (p[j], p[j+1]),
+ * and two value rows are interleaved into pairs of the same keys per
+ * column, (v[j][c], v[j+1][c]), so that one vdpbf16ps adds both keys'
+ * exact products for 16 columns: half the multiply instructions of the
+ * widened loop, which is what bounds bf16 decode (it does twice the
+ * arithmetic per byte read of float32). Rounding p to bf16 is what a
+ * straightforward bf16 computation does before its product with v; the
+ * row sums keep float32 probabilities. Each 128-bit lane of the
+ * interleaved rows holds columns 8L..8L+3 (low unpack) or 8L+4..8L+7
+ * (high unpack), so the accumulators take the columns in that order,
+ * shuffled once per slab on the way in and out. nk <= SP_CPU_NR; an odd
+ * last key pairs with a zero row (its probability's pair half is 0, but
+ * 0 times whatever lies past the keys could be NaN). */
+SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, const int R, int32_t nk,
+                                               const uint16_t *v, int64_t ld_v, float *acc,
+                                               int32_t ld_acc) {
+  uint32_t pairs[SP_CPU_DIRECT_ROWS][SP_CPU_NR / 2];
+  for (int r = 0; r < R; r++)
+    _mm256_storeu_si256((__m256i *)pairs[r], (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(p + (int64_t)r * ld_p)));
+  __m512 lo[SP_CPU_DIRECT_ROWS], hi[SP_CPU_DIRECT_ROWS];
+  for (int r = 0; r < R; r++) {
+    const sp_f32xN a = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc);
+    const sp_f32xN b = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + SP_CPU_NR);
+    lo[r] = (__m512)__builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    hi[r] = (__m512)__builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  }
+  for (int32_t j = 0; j < nk; j += 2) {
+    const __m512i even = _mm512_loadu_si512(v + j * ld_v);
+    const __m512i odd = j + 1 < nk ? _mm512_loadu_si512(v + (j + 1) * ld_v) : _mm512_setzero_si512();
+    const __m512bh low = (__m512bh)_mm512_unpacklo_epi16(even, odd);
+    const __m512bh high = (__m512bh)_mm512_unpackhi_epi16(even, odd);
+    for (int r = 0; r < R; r++) {
+      const __m512bh w = (__m512bh)_mm512_set1_epi32((int)pairs[r][j / 2]);
+      lo[r] = _mm512_dpbf16_ps(lo[r], low, w);
+      hi[r] = _mm512_dpbf16_ps(hi[r], high, w);
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    const sp_f32xN a = (sp_f32xN)lo[r], b = (sp_f32xN)hi[r];
+    *(sp_f32xN *)(acc + (int64_t)r * ld_acc) =
+        __builtin_shufflevector(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    *(sp_f32xN *)(acc + (int64_t)r * ld_acc + SP_CPU_NR) =
+        __builtin_shufflevector(a, b, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+  }
+}
+#else
+#define SP_DECODE_BF16_VALUES 0
+#endif
+
 /* acc[r] += sum_j p[r][j] v[j] for R rows (constant after inlining), v
  * rows ld_v elements apart from element offset off, cols a multiple of
  * 2 * SP_CPU_NR or of SP_CPU_NR. */
@@ -90,8 +148,13 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
                                          int32_t cols, float *acc, int32_t ld_acc) {
   int32_t c0 = 0;
   if (bf16) {
-    for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR)
+    for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
+#if SP_DECODE_BF16_VALUES
+      sp_decode_values_bf16_pairs(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
+#else
       sp_decode_values_bf16_cols(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
+#endif
+    }
   }
   for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
     sp_f32xN a0[SP_CPU_DIRECT_ROWS], a1[SP_CPU_DIRECT_ROWS];
@@ -155,7 +218,6 @@ SP_CPU_INLINE void sp_decode_values(const float *p, int32_t ld_p, int32_t rows, 
 /* ---- bf16 keys straight from memory (avx512_bf16) ----------------------- */
 
 #if defined(__AVX512BF16__) && defined(SP_CPU_HAVE_SHUFFLE)
-#include <immintrin.h>
 
 #define SP_DECODE_BF16_DOT 1
 
