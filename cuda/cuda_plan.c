@@ -433,6 +433,19 @@ static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_li
 
 /* ---- building and uploading ------------------------------------------ */
 
+/* How a plan's refinement bits are made, from SPARSA_CUDA_BITS (read
+ * once a plan; for timing the ways side by side, the bits are the same):
+ * unset or empty, the plan's best way; =keys, the rule evaluator's jobs
+ * key by key, as before words; any other value (=jobs), the rule
+ * evaluator's jobs even where the bits could come from the list. */
+typedef enum spc_bits_way { SPC_BITS_BEST, SPC_BITS_JOBS, SPC_BITS_KEYS } spc_bits_way;
+
+static spc_bits_way spc_bits_way_asked(void) {
+  const char *how = getenv("SPARSA_CUDA_BITS");
+  if (how == NULL || how[0] == '\0') return SPC_BITS_BEST;
+  return strcmp(how, "keys") == 0 ? SPC_BITS_KEYS : SPC_BITS_JOBS;
+}
+
 typedef struct spc_build {
   spc_staging st;
   spc_list *lists;
@@ -448,6 +461,7 @@ typedef struct spc_build {
   spc_plan_clock clock;
   spc_context *c;
   spc_host_buffer readback; /* an estimated mask's lists (held plans) */
+  spc_bits_way bits_way;
   /* Held plans whose every rule is one vertical-slash leaf: the partial
    * entries' bits come from the list (vslash_bits.cu), with no jobs; the
    * geometry here, the device pointers set once the plan's memory is. */
@@ -478,11 +492,10 @@ static void spc_build_free(spc_build *b) {
 /* Whether a held plan's partial entries take their bits from the list
  * itself (vslash_bits.cu): one list at key blocks of whole words, and
  * every staged rule a single vertical-slash leaf (a vertical-slash
- * estimate's specs). SPARSA_CUDA_BITS=jobs or =keys keeps the per-entry
- * jobs of the rule evaluator (for comparison; the bits are the same). */
+ * estimate's specs), unless SPARSA_CUDA_BITS asks for the per-entry jobs
+ * of the rule evaluator (spc_bits_way). */
 static int spc_vslash_bits_fit(const sparsa_plan *plan, const spc_build *b, int32_t tkv) {
-  const char *how = getenv("SPARSA_CUDA_BITS");
-  if (plan->num_lists != 1 || tkv % 64 != 0 || (how != NULL && how[0] != '\0')) return 0;
+  if (plan->num_lists != 1 || tkv % 64 != 0 || b->bits_way != SPC_BITS_BEST) return 0;
   if (b->rules.num_heads < 1) return 0;
   for (int32_t h = 0; h < b->rules.num_heads; h++) {
     const sp_flat_node *n = spc_staging_at(&b->st, b->rules.offsets[2 * h]);
@@ -888,15 +901,11 @@ static sparsa_status spc_bits_bytes(const spc_jobs *jobs, size_t *bytes) {
 }
 
 /* Run the plan's bit jobs on the device into ep->bits (plan creation may
- * block). */
+ * block), key by key where SPARSA_CUDA_BITS=keys asks (spc_bits_way). */
 static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
                                       const spc_bits_job *device_jobs, const spc_rules *rules,
-                                      spc_plan *ep, spc_plan_clock *clock) {
-  /* SPARSA_CUDA_BITS=keys evaluates the rules key by key, as before words
-   * (for timing the two side by side; the bits are the same). */
-  const char *how = getenv("SPARSA_CUDA_BITS");
-  spc_bits_args a = {device_jobs, (int32_t)jobs->n, how != NULL && strcmp(how, "keys") == 0,
-                     *rules, ep->bits};
+                                      spc_bits_way way, spc_plan *ep, spc_plan_clock *clock) {
+  spc_bits_args a = {device_jobs, (int32_t)jobs->n, way == SPC_BITS_KEYS, *rules, ep->bits};
   int kerr = spc_launch_bits(&a, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
   if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
@@ -966,6 +975,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   b.jobs.staged = SIZE_MAX;
   spc_plan_clock_start(&b.clock);
   b.c = c;
+  b.bits_way = spc_bits_way_asked();
   if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
   /* The staging buffer the context kept from its last plan (host_buffers.h). */
   const spc_host_buffer spare = spc_host_buffers_take(c, 0);
@@ -1092,8 +1102,8 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
                                      (const int32_t *)(base + b.list_bits[0]),
                                      (uint64_t *)(base + maps_off), ep, &b.clock);
   else
-    status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep,
-                              &b.clock);
+    status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules,
+                              b.bits_way, ep, &b.clock);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;
