@@ -20,10 +20,10 @@ static void *spc_pinned_alloc(size_t bytes) {
 
 void spc_host_buffer_free(spc_host_buffer *buf) {
   if (buf->ptr != NULL) {
-    if (buf->pinned)
-      cudaFreeHost(buf->ptr);
-    else
+    if (!buf->pinned)
       spc_free(buf->ptr);
+    else if (cudaFreeHost(buf->ptr) != cudaSuccess)
+      cudaGetLastError(); /* after a device fault: not to be read back by a launch check */
   }
   buf->ptr = NULL;
   buf->bytes = 0;
