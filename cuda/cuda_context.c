@@ -6,7 +6,7 @@
 #include "cuda_mask_lists.h"
 #include "device_fault.h"
 #include "device_memory.h"
-#include "host_spare.h"
+#include "host_buffers.h"
 #include "kernels/kernel_args.h"
 
 /* Kernels are built for sm_80 (runs on 8.x) and sm_90a (runs on 9.0 only). */
@@ -102,16 +102,15 @@ void spc_context_fini(sparsa_context *ctx) {
     cudaSetDevice(c->device);
     spc_mask_lists_drop_spare(c); /* no mask of the context is left to read it */
   }
-  if (c->pool != NULL || c->host_stage != NULL) {
+  if (c->pool != NULL || spc_host_buffers_pinned(c)) {
     cudaSetDevice(c->device);
-    /* The pool may still be read by queued work, and the host stage
-     * written (none runs after a fault, and the stream may be gone by
-     * then). */
+    /* The pool may still be read by queued work, and the page-locked
+     * buffers written (none runs after a fault, and the stream may be
+     * gone by then). */
     if (!spc_context_faulted(c)) cudaStreamSynchronize(c->stream);
     if (c->pool != NULL) cudaFree(c->pool);
-    if (c->host_stage != NULL) cudaFreeHost(c->host_stage);
   }
-  spc_host_spare_drop(c);
+  spc_host_buffers_drop(c);
   pthread_mutex_destroy(&c->pool_lock);
   spc_free(c);
   ctx->engine_state = NULL;

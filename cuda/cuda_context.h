@@ -10,10 +10,11 @@
 #include <cuda_runtime_api.h>
 
 #include "context.h"
+#include "host_buffers.h"
 
 /* Host buffers a context keeps between plans: a plan's staging and its
  * read-back of an estimated mask's lists. */
-enum { SPC_HOST_SPARES = 2 };
+enum { SPC_HOST_KEPT = 2 };
 
 typedef struct spc_context {
   int device;
@@ -34,11 +35,10 @@ typedef struct spc_context {
    * offsets and indices, the mask's flag), so that the copies are queued
    * behind the kernels and waited for once; grown on demand, guarded by
    * pool_lock. */
-  void *host_stage;
-  size_t host_stage_bytes;
-  /* Host buffers of the last plans, kept for the next (host_spare.h);
-   * guarded by pool_lock. */
-  struct { void *ptr; size_t bytes; } host_spare[SPC_HOST_SPARES];
+  spc_host_buffer host_stage;
+  /* Host buffers of the last plans, kept for the next; guarded by
+   * pool_lock. Both kept by host_buffers.c. */
+  spc_host_buffer host_kept[SPC_HOST_KEPT];
   /* The CUDA error of the first device fault seen (0: none); once set,
    * operations that reach the device fail (device_fault.h). */
   _Atomic int fault;

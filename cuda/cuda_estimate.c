@@ -38,6 +38,7 @@
 #include "cuda_host.h"
 #include "cuda_mask_lists.h"
 #include "device_fault.h"
+#include "host_buffers.h"
 #include "kernels/estimate_args.h"
 
 #define SPC_EST_SCRATCH_BUDGET ((size_t)128 << 20)
@@ -200,25 +201,6 @@ static void spc_lists_release(spc_lists *l) {
     spc_free(l->idx);
   }
   memset(l, 0, sizeof *l);
-}
-
-/* The context's page-locked room, grown to at least `bytes`; NULL where
- * it cannot be had (the copies then go to pageable memory: each such copy
- * returns only once done). Under pool_lock; every user waits for its
- * copies before releasing the lock, so nothing queued writes the room
- * when it is replaced. */
-static unsigned char *spc_host_stage(spc_context *c, size_t bytes) {
-  if (c->host_stage != NULL && c->host_stage_bytes >= bytes) return c->host_stage;
-  const size_t grow = bytes < ((size_t)1 << 20) ? (size_t)1 << 20 : bytes;
-  void *p = NULL;
-  if (cudaMallocHost(&p, grow) != cudaSuccess) {
-    cudaGetLastError(); /* not sticky: clear it */
-    return NULL;
-  }
-  if (c->host_stage != NULL) cudaFreeHost(c->host_stage);
-  c->host_stage = p;
-  c->host_stage_bytes = grow;
-  return p;
 }
 
 /* At most how many indices a row of n candidates keeps: the selection's

@@ -23,7 +23,7 @@
 #include "cuda_mask.h"
 #include "cuda_rules.h"
 #include "device_memory.h"
-#include "host_spare.h"
+#include "host_buffers.h"
 #include "plan_stages.h"
 #include "staging.h"
 #include "work_schedule.h"
@@ -162,13 +162,48 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
   return SPARSA_OK;
 }
 
+/* Key blocks read with the row offsets, before their count is known: as
+ * many as the lists have room for, up to this many (1.25 MB of key
+ * blocks and classes). A pooled estimate's room is about what it lists
+ * (its rows' top-k and forced blocks: one copy); a vertical-slash
+ * estimate's is every block its rows can see, at long lengths many times
+ * what it lists, so its first read stops here and the blocks beyond come
+ * in a second copy. */
+#define SPC_HELD_FIRST_READ_BLOCKS ((int64_t)1 << 18)
+
+/* Where the row offsets, key blocks and classes of a list of rows and
+ * blocks lie in a host buffer; its bytes. */
+static size_t spc_held_layout(int64_t rows, int64_t blocks, size_t *col_at, size_t *full_at) {
+  *col_at = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
+  *full_at = *col_at + (((size_t)blocks * sizeof(int32_t) + 63) & ~(size_t)63);
+  return *full_at + (size_t)blocks + 1;
+}
+
+/* Queue the copy of blocks [from, to) of the device lists l into the host
+ * layout at `at`. */
+static cudaError_t spc_held_copy_blocks(const spc_device_lists *l, unsigned char *at, size_t col_at,
+                                        size_t full_at, int64_t from, int64_t to,
+                                        cudaStream_t stream) {
+  if (to <= from) return cudaSuccess;
+  cudaError_t err = cudaMemcpyAsync(at + col_at + (size_t)from * sizeof(int32_t), l->col + from,
+                                    (size_t)(to - from) * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                    stream);
+  if (err == cudaSuccess)
+    err = cudaMemcpyAsync(at + full_at + from, l->full + from, (size_t)(to - from),
+                          cudaMemcpyDeviceToHost, stream);
+  return err;
+}
+
 /* The kernel list of a plan on a mask whose lists its estimate left on the
  * device, at the mask's blocks (the caller checked they are tile-sized or
  * larger): a host copy of the row offsets, key blocks and classes for the
  * schedule and the partial blocks' bit jobs (the kernels read the device
- * copy), read into buf, a buffer the context keeps between plans. The row
- * offsets are checked here; the key blocks where the bit jobs pass over
- * them (spc_build_prefill). */
+ * copy), read into buf, a page-locked buffer the context keeps between
+ * plans. One round trip: the row offsets and the first blocks (as many as
+ * the lists have room for, up to SPC_HELD_FIRST_READ_BLOCKS) are queued
+ * behind the estimate's kernels and waited for once; the blocks past
+ * those, if any, in a second. The row offsets are checked here; the key
+ * blocks where the bit jobs pass over them (spc_build_prefill). */
 static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf,
                                    spc_plan_clock *clock, spc_list *out) {
   const sparsa_mask *mask = plan->mask;
@@ -176,47 +211,59 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
   const spc_context *c = spc_ctx(mask->ctx);
   const sp_block_list *geom = &mask->blocks;
   const int64_t rows = l->num_rows;
-  const size_t ptr_bytes = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
-  if (spc_host_buffer_fit(buf, ptr_bytes + 64) != 0)
+  int64_t first =
+      l->nnz_capacity < SPC_HELD_FIRST_READ_BLOCKS ? l->nnz_capacity : SPC_HELD_FIRST_READ_BLOCKS;
+  /* SPARSA_CUDA_HELD_FIRST_READ=n reads at most n blocks first, so that
+   * tests reach the second copy with small lists. */
+  const char *fewer = getenv("SPARSA_CUDA_HELD_FIRST_READ");
+  if (fewer != NULL && fewer[0] != '\0') {
+    const long long n = strtoll(fewer, NULL, 10);
+    if (n >= 0 && n < first) first = n;
+  }
+  size_t col_at, full_at;
+  if (spc_host_buffer_fit(buf, spc_held_layout(rows, first, &col_at, &full_at)) != 0)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld row offsets",
                     (long long)rows + 1);
   cudaError_t err = cudaMemcpyAsync(buf->ptr, l->row_ptr, (size_t)(rows + 1) * sizeof(int64_t),
                                     cudaMemcpyDeviceToHost, c->stream);
-  if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+  if (err == cudaSuccess)
+    err = spc_held_copy_blocks(l, buf->ptr, col_at, full_at, 0, first, c->stream);
+  /* Also on failure: nothing queued may write buf once it is given back. */
+  const cudaError_t waited = cudaStreamSynchronize(c->stream);
+  if (err == cudaSuccess) err = waited;
   if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
   const int64_t nnz = ((const int64_t *)buf->ptr)[rows];
   if (((const int64_t *)buf->ptr)[0] != 0 || nnz < 0 || nnz > l->nnz_capacity)
     return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask lists %lld blocks of %lld",
                     (long long)nnz, (long long)l->nnz_capacity);
-  const size_t col_bytes = ((size_t)nnz * sizeof(int32_t) + 63) & ~(size_t)63;
-  const size_t need = ptr_bytes + col_bytes + (size_t)nnz + 1;
-  if (buf->bytes < need) { /* a larger buffer, with the row offsets */
-    spc_host_buffer grown = {NULL, 0};
-    if (spc_host_buffer_fit(&grown, need) != 0)
+  if (nnz > first) { /* a larger layout, with what was read, then the rest */
+    size_t col_to, full_to;
+    spc_host_buffer grown = {NULL, 0, buf->pinned};
+    if (spc_host_buffer_fit(&grown, spc_held_layout(rows, nnz, &col_to, &full_to)) != 0)
       return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
                       (long long)nnz);
-    memcpy(grown.ptr, buf->ptr, ptr_bytes);
-    spc_free(buf->ptr);
+    unsigned char *from = buf->ptr, *to = grown.ptr;
+    memcpy(to, from, (size_t)(rows + 1) * sizeof(int64_t));
+    memcpy(to + col_to, from + col_at, (size_t)first * sizeof(int32_t));
+    memcpy(to + full_to, from + full_at, (size_t)first);
+    spc_host_buffer_free(buf);
     *buf = grown;
-  }
-  unsigned char *at = buf->ptr;
-  if (nnz > 0) {
-    err = cudaMemcpyAsync(at + ptr_bytes, l->col, (size_t)nnz * sizeof(int32_t),
-                          cudaMemcpyDeviceToHost, c->stream);
-    if (err == cudaSuccess)
-      err = cudaMemcpyAsync(at + ptr_bytes + col_bytes, l->full, (size_t)nnz,
-                            cudaMemcpyDeviceToHost, c->stream);
-    if (err == cudaSuccess) err = cudaStreamSynchronize(c->stream);
+    col_at = col_to;
+    full_at = full_to;
+    err = spc_held_copy_blocks(l, buf->ptr, col_at, full_at, first, nnz, c->stream);
+    const cudaError_t again = cudaStreamSynchronize(c->stream);
+    if (err == cudaSuccess) err = again;
     if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
   }
   spc_plan_clock_mark(clock, SPC_PS_COPY);
+  unsigned char *at = buf->ptr;
   const int64_t *row_ptr = (const int64_t *)at;
   for (int64_t r = 0; r < rows; r++)
     if (row_ptr[r + 1] < row_ptr[r] || row_ptr[r + 1] > nnz)
       return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask's row %lld spans %lld to %lld",
                       (long long)r, (long long)row_ptr[r], (long long)row_ptr[r + 1]);
-  *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at,
-                    (int32_t *)(at + ptr_bytes), at + ptr_bytes + col_bytes, 0};
+  *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at, (int32_t *)(at + col_at),
+                    at + full_at, 0};
   return SPARSA_OK;
 }
 
@@ -386,6 +433,19 @@ static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_li
 
 /* ---- building and uploading ------------------------------------------ */
 
+/* How a plan's refinement bits are made, from SPARSA_CUDA_BITS (read
+ * once a plan; for timing the ways side by side, the bits are the same):
+ * unset or empty, the plan's best way; =keys, the rule evaluator's jobs
+ * key by key, as before words; any other value (=jobs), the rule
+ * evaluator's jobs even where the bits could come from the list. */
+typedef enum spc_bits_way { SPC_BITS_BEST, SPC_BITS_JOBS, SPC_BITS_KEYS } spc_bits_way;
+
+static spc_bits_way spc_bits_way_asked(void) {
+  const char *how = getenv("SPARSA_CUDA_BITS");
+  if (how == NULL || how[0] == '\0') return SPC_BITS_BEST;
+  return strcmp(how, "keys") == 0 ? SPC_BITS_KEYS : SPC_BITS_JOBS;
+}
+
 typedef struct spc_build {
   spc_staging st;
   spc_list *lists;
@@ -401,6 +461,7 @@ typedef struct spc_build {
   spc_plan_clock clock;
   spc_context *c;
   spc_host_buffer readback; /* an estimated mask's lists (held plans) */
+  spc_bits_way bits_way;
   /* Held plans whose every rule is one vertical-slash leaf: the partial
    * entries' bits come from the list (vslash_bits.cu), with no jobs; the
    * geometry here, the device pointers set once the plan's memory is. */
@@ -422,8 +483,8 @@ static void spc_build_free(spc_build *b) {
   spc_free(b->groups);
   spc_free(b->splits);
   /* The host buffers go back to the context for the next plan. */
-  spc_host_spare_give(b->c, (spc_host_buffer){b->st.host, b->st.capacity});
-  spc_host_spare_give(b->c, b->readback);
+  spc_host_buffers_give(b->c, (spc_host_buffer){b->st.host, b->st.capacity, 0});
+  spc_host_buffers_give(b->c, b->readback);
   memset(&b->st, 0, sizeof b->st);
   memset(&b->readback, 0, sizeof b->readback);
 }
@@ -431,11 +492,10 @@ static void spc_build_free(spc_build *b) {
 /* Whether a held plan's partial entries take their bits from the list
  * itself (vslash_bits.cu): one list at key blocks of whole words, and
  * every staged rule a single vertical-slash leaf (a vertical-slash
- * estimate's specs). SPARSA_CUDA_BITS=jobs or =keys keeps the per-entry
- * jobs of the rule evaluator (for comparison; the bits are the same). */
+ * estimate's specs), unless SPARSA_CUDA_BITS asks for the per-entry jobs
+ * of the rule evaluator (spc_bits_way). */
 static int spc_vslash_bits_fit(const sparsa_plan *plan, const spc_build *b, int32_t tkv) {
-  const char *how = getenv("SPARSA_CUDA_BITS");
-  if (plan->num_lists != 1 || tkv % 64 != 0 || (how != NULL && how[0] != '\0')) return 0;
+  if (plan->num_lists != 1 || tkv % 64 != 0 || b->bits_way != SPC_BITS_BEST) return 0;
   if (b->rules.num_heads < 1) return 0;
   for (int32_t h = 0; h < b->rules.num_heads; h++) {
     const sp_flat_node *n = spc_staging_at(&b->st, b->rules.offsets[2 * h]);
@@ -463,7 +523,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   if (held) {
     tq = plan->block_q;
     tkv = plan->block_kv;
-    b->readback = spc_host_spare_take(b->c);
+    b->readback = spc_host_buffers_take(b->c, 1);
     SPC_TRY(spc_held_list(plan, &b->readback, &b->clock, &b->lists[0]));
     b->vslash_bits = spc_vslash_bits_fit(plan, b, tkv);
   } else {
@@ -841,15 +901,11 @@ static sparsa_status spc_bits_bytes(const spc_jobs *jobs, size_t *bytes) {
 }
 
 /* Run the plan's bit jobs on the device into ep->bits (plan creation may
- * block). */
+ * block), key by key where SPARSA_CUDA_BITS=keys asks (spc_bits_way). */
 static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
                                       const spc_bits_job *device_jobs, const spc_rules *rules,
-                                      spc_plan *ep, spc_plan_clock *clock) {
-  /* SPARSA_CUDA_BITS=keys evaluates the rules key by key, as before words
-   * (for timing the two side by side; the bits are the same). */
-  const char *how = getenv("SPARSA_CUDA_BITS");
-  spc_bits_args a = {device_jobs, (int32_t)jobs->n, how != NULL && strcmp(how, "keys") == 0,
-                     *rules, ep->bits};
+                                      spc_bits_way way, spc_plan *ep, spc_plan_clock *clock) {
+  spc_bits_args a = {device_jobs, (int32_t)jobs->n, way == SPC_BITS_KEYS, *rules, ep->bits};
   int kerr = spc_launch_bits(&a, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
   if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
@@ -919,9 +975,10 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   b.jobs.staged = SIZE_MAX;
   spc_plan_clock_start(&b.clock);
   b.c = c;
+  b.bits_way = spc_bits_way_asked();
   if (ep == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating a plan");
-  /* The staging buffer the context kept from its last plan (host_spare.h). */
-  const spc_host_buffer spare = spc_host_spare_take(c);
+  /* The staging buffer the context kept from its last plan (host_buffers.h). */
+  const spc_host_buffer spare = spc_host_buffers_take(c, 0);
   b.st.host = spare.ptr;
   b.st.capacity = spare.bytes;
   ep->elem = elem;
@@ -1045,8 +1102,8 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
                                      (const int32_t *)(base + b.list_bits[0]),
                                      (uint64_t *)(base + maps_off), ep, &b.clock);
   else
-    status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules, ep,
-                              &b.clock);
+    status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules,
+                              b.bits_way, ep, &b.clock);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;

@@ -14,6 +14,7 @@
  * and compacts them). */
 #include <cuda_runtime.h>
 
+#include "cta_scan.cuh"
 #include "kernel_args.h"
 
 namespace spc {
@@ -165,29 +166,8 @@ __global__ void __launch_bounds__(kThreads) count_kernel(const spc_mask_build_ar
   }
 }
 
-/* Exclusive block-wide scan of one value per thread; returns the thread's
- * offset and sets *total. */
-__device__ int64_t block_scan(int64_t x, int64_t *scratch, int64_t *total) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int64_t inc = x;
-  for (int o = 1; o < 32; o <<= 1) {
-    const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += v;
-  }
-  if (lane == 31) scratch[warp] = inc;
-  __syncthreads();
-  int64_t before = 0, all = 0;
-  for (int w = 0; w < kWarps; w++) {
-    before += w < warp ? scratch[w] : 0;
-    all += scratch[w];
-  }
-  __syncthreads(); /* scratch is reused by the next call */
-  *total = all;
-  return before + inc - x;
-}
-
 __global__ void __launch_bounds__(kThreads) fill_kernel(const spc_mask_build_args a, int64_t rows_per_cta) {
-  __shared__ int64_t scratch[kWarps];
+  __shared__ int64_t warp_total[32];
   __shared__ int64_t row_at[kThreads];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
@@ -196,12 +176,13 @@ __global__ void __launch_bounds__(kThreads) fill_kernel(const spc_mask_build_arg
   int64_t before = 0;
   for (int64_t c = threadIdx.x; c < blockIdx.x; c += kThreads) before += a.cta_sums[c];
   int64_t base;
-  block_scan(before, scratch, &base);
+  cta_exclusive_scan(before, warp_total, &base);
+  __syncthreads(); /* warp_total is read until here and rescanned below */
   for (int64_t c0 = r0; c0 < r1; c0 += kThreads) {
     const int64_t row = c0 + threadIdx.x;
     const int64_t count = row < r1 ? a.counts[row] : 0;
-    int64_t chunk_total;
-    const int64_t at = base + block_scan(count, scratch, &chunk_total);
+    int64_t chunk_total; /* warp_total is next rewritten after the barrier below */
+    const int64_t at = base + cta_exclusive_scan(count, warp_total, &chunk_total);
     if (row < r1) a.row_ptr[row] = at;
     row_at[threadIdx.x] = at;
     base += chunk_total;

@@ -29,21 +29,8 @@ enum { kEmpty = 0, kPartial = 1, kFull = 2 };
 
 /* One CTA per row of flags: prefix[0] = 0, prefix[c + 1] = kept in [0, c]. */
 __global__ void __launch_bounds__(1024) prefix_kernel(const spc_vslash_mask_args a) {
-  __shared__ int32_t warp_total[32];
   const int64_t n = a.kv_len;
-  const uint8_t *keep = a.keep + (int64_t)blockIdx.x * n;
-  int32_t *prefix = a.prefix + (int64_t)blockIdx.x * (n + 1);
-  const int64_t per = (n + blockDim.x - 1) / blockDim.x;
-  const int64_t lo = threadIdx.x * per < n ? threadIdx.x * per : n;
-  const int64_t hi = lo + per < n ? lo + per : n;
-  int32_t local = 0;
-  for (int64_t c = lo; c < hi; c++) local += keep[c];
-  int32_t run = cta_exclusive_scan(local, warp_total);
-  if (threadIdx.x == 0) prefix[0] = 0;
-  for (int64_t c = lo; c < hi; c++) {
-    run += keep[c];
-    prefix[c + 1] = run;
-  }
+  cta_slice_scan(a.keep + (int64_t)blockIdx.x * n, n, a.prefix + (int64_t)blockIdx.x * (n + 1));
 }
 
 /* Tile (qb, kb) of the head whose column and offset counts are pc and po. */

@@ -387,6 +387,17 @@ static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_es
     ok = 0;
   }
   ok = ok && same_output(pl, dq, dk, dv, out_g, ob, "the plan on a fresh estimate");
+  /* The same plan with the estimate's device lists read in two copies:
+   * 3 blocks with the row offsets, the rest after them. */
+  if (ok) {
+    sparsa_plan *twice = NULL;
+    setenv("SPARSA_CUDA_HELD_FIRST_READ", "3", 1);
+    ok = sparsa_plan_create(g_gpu, p, lazy, &twice) == SPARSA_OK;
+    unsetenv("SPARSA_CUDA_HELD_FIRST_READ");
+    if (!ok) printf("  FAIL: planning a fresh estimate read in two copies: %s\n", sparsa_last_error());
+    ok = ok && same_output(twice, dq, dk, dv, out_g, ob, "the plan on lists read in two copies");
+    sparsa_plan_destroy(twice);
+  }
   if (ok && c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH) {
     ok = pattern_mask(c, mc, g_gpu, &built) && sparsa_plan_create(g_gpu, p, built, &pb) == SPARSA_OK;
     if (!ok) printf("  FAIL: planning the mask of the estimate's patterns: %s\n", sparsa_last_error());
