@@ -13,10 +13,11 @@
  * every block. */
 #define SPC_SPARE_MAX_BYTES ((size_t)64 << 20)
 
-static size_t spc_lists_layout(int64_t rows, int64_t nnz, size_t *rp, size_t *col) {
-  *rp = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
-  *col = ((size_t)(nnz ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
-  return *rp + *col + (size_t)(nnz ? nnz : 1);
+size_t spc_mask_lists_layout(int64_t rows, int64_t blocks, size_t *col_at, size_t *full_at) {
+  const size_t room = (size_t)(blocks > 0 ? blocks : 1);
+  *col_at = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
+  *full_at = *col_at + ((room * sizeof(int32_t) + 63) & ~(size_t)63);
+  return *full_at + room;
 }
 
 sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
@@ -31,8 +32,8 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   spc_mask_lists_drop_spare(c); /* the wrong size: its memory is better free */
   spc_device_lists *l = spc_calloc(1, sizeof *l);
   if (l == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating mask state");
-  size_t rp, col;
-  const size_t bytes = spc_lists_layout(rows, nnz, &rp, &col);
+  size_t col_at, full_at;
+  const size_t bytes = spc_mask_lists_layout(rows, nnz, &col_at, &full_at);
   sparsa_status status = spc_device_alloc(&l->mem, bytes, "a mask's block lists");
   if (status != SPARSA_OK) {
     spc_free(l);
@@ -40,8 +41,8 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   }
   unsigned char *base = l->mem;
   l->row_ptr = (int64_t *)base;
-  l->col = (int32_t *)(base + rp);
-  l->full = base + rp + col;
+  l->col = (int32_t *)(base + col_at);
+  l->full = base + full_at;
   l->num_rows = rows;
   l->nnz_capacity = nnz;
   l->built_on_device = 1;

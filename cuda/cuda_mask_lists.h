@@ -11,6 +11,11 @@
 #include "cuda_context.h"
 #include "cuda_mask.h"
 
+/* The layout of lists of `rows` rows with room for `blocks` key blocks
+ * (at least one) in one allocation, device or host: the row offsets
+ * first, the key blocks at *col_at, their classes at *full_at; returns
+ * its bytes. */
+size_t spc_mask_lists_layout(int64_t rows, int64_t blocks, size_t *col_at, size_t *full_at);
 /* Lists of `rows` rows with room for nnz blocks (row_ptr, col and full
  * are the caller's to fill, in stream order): the context's spare lists
  * when they fit, else new ones. The caller holds c->pool_lock. */

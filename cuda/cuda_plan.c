@@ -21,6 +21,7 @@
 #include "cuda_estimate.h"
 #include "cuda_host.h"
 #include "cuda_mask.h"
+#include "cuda_mask_lists.h"
 #include "cuda_rules.h"
 #include "device_memory.h"
 #include "host_buffers.h"
@@ -135,6 +136,17 @@ static sparsa_status spc_check_problem(const sparsa_plan *plan, spc_elem *elem) 
   return SPARSA_OK;
 }
 
+/* Lengths of list l: those of any sequence that uses it (0 if none). */
+static void spc_list_lengths(const sparsa_plan *plan, int32_t l, int64_t *q_len, int64_t *kv_len) {
+  *q_len = *kv_len = 0;
+  for (int32_t b = 0; b < plan->problem.batch; b++)
+    if (plan->sequences[b].list == l) {
+      *q_len = plan->sequences[b].q_len;
+      *kv_len = plan->sequences[b].kv_len;
+      return;
+    }
+}
+
 /* Kernel-granularity lists for every plan list, with key blocks of at
  * least min_kv columns. */
 static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, spc_list *lists,
@@ -149,14 +161,8 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
       lists[l] = (spc_list){in->num_heads, in->num_q_blocks, csr.row_ptr, csr.col, csr.full, 0};
       continue;
     }
-    /* Lengths of the list: those of any sequence that uses it. */
-    int64_t q_len = 0, kv_len = 0;
-    for (int32_t b = 0; b < plan->problem.batch; b++)
-      if (plan->sequences[b].list == l) {
-        q_len = plan->sequences[b].q_len;
-        kv_len = plan->sequences[b].kv_len;
-        break;
-      }
+    int64_t q_len, kv_len;
+    spc_list_lengths(plan, l, &q_len, &kv_len);
     SPC_TRY(spc_list_coarsen(in, *tq, *tkv, q_len, kv_len, &lists[l]));
   }
   return SPARSA_OK;
@@ -170,14 +176,6 @@ static sparsa_status spc_kernel_lists(const sparsa_plan *plan, int32_t min_kv, s
  * what it lists, so its first read stops here and the blocks beyond come
  * in a second copy. */
 #define SPC_HELD_FIRST_READ_BLOCKS ((int64_t)1 << 18)
-
-/* Where the row offsets, key blocks and classes of a list of rows and
- * blocks lie in a host buffer; its bytes. */
-static size_t spc_held_layout(int64_t rows, int64_t blocks, size_t *col_at, size_t *full_at) {
-  *col_at = ((size_t)(rows + 1) * sizeof(int64_t) + 63) & ~(size_t)63;
-  *full_at = *col_at + (((size_t)blocks * sizeof(int32_t) + 63) & ~(size_t)63);
-  return *full_at + (size_t)blocks + 1;
-}
 
 /* Queue the copy of blocks [from, to) of the device lists l into the host
  * layout at `at`. */
@@ -221,7 +219,7 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
     if (n >= 0 && n < first) first = n;
   }
   size_t col_at, full_at;
-  if (spc_host_buffer_fit(buf, spc_held_layout(rows, first, &col_at, &full_at)) != 0)
+  if (spc_host_buffer_fit(buf, spc_mask_lists_layout(rows, first, &col_at, &full_at)) != 0)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld row offsets",
                     (long long)rows + 1);
   cudaError_t err = cudaMemcpyAsync(buf->ptr, l->row_ptr, (size_t)(rows + 1) * sizeof(int64_t),
@@ -239,7 +237,7 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
   if (nnz > first) { /* a larger layout, with what was read, then the rest */
     size_t col_to, full_to;
     spc_host_buffer grown = {NULL, 0, buf->pinned};
-    if (spc_host_buffer_fit(&grown, spc_held_layout(rows, nnz, &col_to, &full_to)) != 0)
+    if (spc_host_buffer_fit(&grown, spc_mask_lists_layout(rows, nnz, &col_to, &full_to)) != 0)
       return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
                       (long long)nnz);
     unsigned char *from = buf->ptr, *to = grown.ptr;
@@ -560,13 +558,8 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
     int32_t *bits_index = spc_staging_at(&b->st, b->list_bits[l]);
-    int64_t q_len = 0, kv_len = 0;
-    for (int32_t sq = 0; sq < p->batch; sq++)
-      if (plan->sequences[sq].list == l) {
-        q_len = plan->sequences[sq].q_len;
-        kv_len = plan->sequences[sq].kv_len;
-        break;
-      }
+    int64_t q_len, kv_len;
+    spc_list_lengths(plan, l, &q_len, &kv_len);
     spc_bits_job job;
     memset(&job, 0, sizeof job);
     job.q_len = q_len;
