@@ -152,6 +152,104 @@ __global__ void __launch_bounds__(256) pool_vec_kernel(const pool_pair pair) {
   }
 }
 
+/* A warp per unit, where a row is at most a warp's 16-byte pieces (d128
+ * bf16: 16 lanes, two rows at a time): the groups' sums meet through
+ * shuffles, with no shared memory and no CTA barrier, so that a warp
+ * issues its next unit's loads as soon as it has stored this one's means
+ * (the CTA-wide reduction above idles each CTA's loads at the end of its
+ * block). Warps walk the units grid-stride, heads fastest: warps running
+ * together read whole token rows. Each thread loads kPoolBatch rows before
+ * adding them (128 bytes in flight at bf16); rows past the block load as
+ * zeros, which leave every double sum as it is. */
+constexpr int kPoolWarpThreads = 128;
+#ifndef SPC_POOL_BATCH /* a build may set another, to measure */
+#define SPC_POOL_BATCH 8
+#endif
+constexpr int kPoolBatch = SPC_POOL_BATCH;
+
+__host__ __device__ __forceinline__ int pool_warp_groups(int lanes) {
+  int groups = 1;
+  while (2 * groups * lanes <= 32) groups *= 2;
+  return groups;
+}
+
+/* A 16-byte piece of a row added to the sums of its elements, taken
+ * from the loaded words by bit operations (through a pointer, the piece
+ * may go through the stack). */
+__device__ __forceinline__ void add_piece(const __nv_bfloat16 *, const uint4 &raw, double (&acc)[8]) {
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    acc[2 * i] += (double)__uint_as_float(w[i] << 16);
+    acc[2 * i + 1] += (double)__uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+__device__ __forceinline__ void add_piece(const __half *, const uint4 &raw, double (&acc)[8]) {
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    acc[2 * i] += (double)__half2float(__ushort_as_half((unsigned short)(w[i] & 0xffffu)));
+    acc[2 * i + 1] += (double)__half2float(__ushort_as_half((unsigned short)(w[i] >> 16)));
+  }
+}
+__device__ __forceinline__ void add_piece(const float *, const uint4 &raw, double (&acc)[4]) {
+  acc[0] += (double)__uint_as_float(raw.x);
+  acc[1] += (double)__uint_as_float(raw.y);
+  acc[2] += (double)__uint_as_float(raw.z);
+  acc[3] += (double)__uint_as_float(raw.w);
+}
+
+/* Eight CTAs an SM: at most 64 registers (left to itself the compiler
+ * took 56 and spilled the loads). */
+template <typename T>
+__global__ void __launch_bounds__(kPoolWarpThreads, 8) pool_warp_kernel(const pool_pair pair) {
+  constexpr int V = 16 / sizeof(T);
+  const int head_dim = pair.part[0].head_dim;
+  const int lanes = head_dim / V, groups = pool_warp_groups(lanes);
+  const int lane = threadIdx.x & 31, g = lane / lanes, l = lane % lanes;
+  const bool active = g < groups;
+  const int64_t units0 = pool_units(pair.part[0]);
+  const int64_t units = units0 + pool_units(pair.part[1]);
+  const int64_t warps = (int64_t)gridDim.x * (kPoolWarpThreads / 32);
+  for (int64_t unit = (int64_t)blockIdx.x * (kPoolWarpThreads / 32) + threadIdx.x / 32; unit < units;
+       unit += warps) {
+    /* Selected field by field (an indexed parameter goes through the stack). */
+    const spc_pool_args a = unit < units0 ? pair.part[0] : pair.part[1];
+    const int64_t u = unit < units0 ? unit : unit - units0;
+    const int64_t h = u % a.heads, rest = u / a.heads;
+    const int64_t blk = rest % a.num_blocks, b = rest / a.num_blocks;
+    const int64_t start = blk * a.block;
+    const int64_t end = start + a.block < a.len ? start + a.block : a.len;
+    const T *base = static_cast<const T *>(a.src) + b * a.stride_b + h * a.stride_h + l * V;
+    double acc[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) acc[v] = 0.0;
+    if (active) {
+      for (int64_t t0 = start + g; t0 < end; t0 += (int64_t)groups * kPoolBatch) {
+        uint4 raw[kPoolBatch];
+#pragma unroll
+        for (int i = 0; i < kPoolBatch; i++) {
+          const int64_t t = t0 + (int64_t)i * groups;
+          raw[i] = t < end ? __ldg(reinterpret_cast<const uint4 *>(base + t * a.stride_t))
+                           : make_uint4(0u, 0u, 0u, 0u);
+        }
+#pragma unroll
+        for (int i = 0; i < kPoolBatch; i++) add_piece(static_cast<const T *>(nullptr), raw[i], acc);
+      }
+    }
+    for (int s = groups / 2; s >= 1; s >>= 1)
+#pragma unroll
+      for (int v = 0; v < V; v++) acc[v] += __shfl_down_sync(0xffffffffu, acc[v], s * lanes);
+    if (g == 0) {
+      const double inv = 1.0 / (double)(end - start);
+      double2 *m = reinterpret_cast<double2 *>(a.means + ((b * a.heads + h) * a.num_blocks + blk) * head_dim +
+                                               l * V);
+#pragma unroll
+      for (int v = 0; v < V; v += 2) m[v / 2] = make_double2(acc[v] * inv, acc[v + 1] * inv);
+    }
+  }
+}
+
 /* ---- pooled scores ---- */
 
 /* Aligned position of the last query of block r, and the admissible key
@@ -1009,6 +1107,160 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
   __syncthreads(); /* scan is reused by the next row */
 }
 
+/* ---- pooled rows: softmax and selection in one pass ----
+ * Rows of at most 32 * PER key blocks: a warp per row holds the row in
+ * registers (lane l: blocks l, l + 32, ...). Per sequence it takes the
+ * scores, their softmax as softmax_kernel computes it (same operations in
+ * the same order), added to the row's batch average, which waits in w
+ * between sequences; after the last one it selects as rowsel_kernel does
+ * and writes the row's flags and count, so that neither the probabilities
+ * nor a CTA per row go through memory. The selection is a tournament over
+ * the warp: each round takes the first remaining block in the selection
+ * order (larger score, then smaller index), so rounds come out in exactly
+ * the sorted order: k rounds for top-k (or n - k rounds taking the last,
+ * where fewer), and for a threshold the rounds add their scores in that
+ * order, as the CPU does, until the sum reaches it. */
+constexpr int kPooledSelectPer = 8; /* rows of up to 256 key blocks */
+
+/* The remaining block that comes first (last where `last`) in the
+ * selection order, over the warp: every lane gets its score and index
+ * (INT32_MAX where none remains). */
+template <int PER>
+__device__ __forceinline__ int32_t pooled_round(const double (&v)[PER], uint32_t open, int64_t n,
+                                                bool last, double *best) {
+  const int lane = threadIdx.x & 31;
+  double bv = 0.0;
+  int32_t bi = INT32_MAX;
+#pragma unroll
+  for (int p = 0; p < PER; p++) {
+    const int32_t c = p * 32 + lane;
+    if (c < n && (open >> p & 1u) &&
+        (bi == INT32_MAX || (last ? before(bv, bi, v[p], c) : before(v[p], c, bv, bi)))) {
+      bv = v[p];
+      bi = c;
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const double ov = __shfl_xor_sync(0xffffffffu, bv, o);
+    const int32_t oi = __shfl_xor_sync(0xffffffffu, bi, o);
+    if (oi != INT32_MAX &&
+        (bi == INT32_MAX || (last ? before(bv, bi, ov, oi) : before(ov, oi, bv, bi)))) {
+      bv = ov;
+      bi = oi;
+    }
+  }
+  *best = bv;
+  return bi;
+}
+
+template <int PER>
+__global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_args a,
+                                                            const spc_rowsel_args r, int first,
+                                                            int last) {
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= rows) return; /* the whole warp */
+  const int64_t nkb = a.num_kv_blocks, qr = row % a.num_q_blocks, n = admissible(a, qr);
+  const double *e = a.scores + row * nkb;
+  double *w = a.w + row * nkb;
+  double v[PER];
+#pragma unroll
+  for (int p = 0; p < PER; p++) {
+    const int64_t c = p * 32 + lane;
+    v[p] = !first && c < n ? w[c] : 0.0;
+  }
+  if (n > 0) {
+    double x[PER];
+    double mx = -INFINITY;
+#pragma unroll
+    for (int p = 0; p < PER; p++) {
+      const int64_t c = p * 32 + lane;
+      x[p] = c < n ? e[c] : -INFINITY;
+      mx = fmax(mx, x[p]);
+    }
+    mx = warp_max(mx);
+    double z = 0.0;
+#pragma unroll
+    for (int p = 0; p < PER; p++) {
+      if (p * 32 + lane < n) {
+        x[p] = exp(x[p] - mx);
+        z += x[p];
+      }
+    }
+    z = warp_sum(z);
+#pragma unroll
+    for (int p = 0; p < PER; p++)
+      if (p * 32 + lane < n) v[p] += a.weight * x[p] / z;
+  }
+  if (!last) {
+#pragma unroll
+    for (int p = 0; p < PER; p++) {
+      const int64_t c = p * 32 + lane;
+      if (c < nkb) w[c] = v[p];
+    }
+    return;
+  }
+  /* The forced blocks, as rowsel_kernel keeps them. */
+  const int64_t last_q = last_pos(qr, a.block_q, a.q_len, a.off);
+  int64_t forced = r.keep_sink_blocks < n ? r.keep_sink_blocks : n, diag_first = 0, diag_last = -1;
+  if (n > 0 && r.keep_diagonal) {
+    int64_t lo = qr * a.block_q + a.off, hi = last_q;
+    if (lo < 0) lo = 0;
+    if (hi > a.kv_len - 1) hi = a.kv_len - 1;
+    if (lo <= hi) {
+      diag_first = lo / a.block_kv;
+      diag_last = hi / a.block_kv;
+    }
+  }
+  uint32_t kept = 0; /* bit p: block p * 32 + lane */
+#pragma unroll
+  for (int p = 0; p < PER; p++) {
+    const int64_t c = p * 32 + lane;
+    if (c < forced || (c >= diag_first && c <= diag_last)) kept |= 1u << p;
+  }
+  uint32_t open = 0; /* candidates no round has taken */
+#pragma unroll
+  for (int p = 0; p < PER; p++)
+    if (p * 32 + lane < n) open |= 1u << p;
+  const uint32_t all = open;
+  if (n > 0 && !r.by_threshold && n <= r.top_k) {
+    kept |= all;
+  } else if (n > 0 && !r.by_threshold) {
+    /* Top-k: the k first, or all but the n - k last. */
+    const bool drop = r.top_k > n - r.top_k;
+    const int64_t rounds = drop ? n - r.top_k : r.top_k;
+    for (int64_t i = 0; i < rounds; i++) {
+      double bv;
+      const int32_t bi = pooled_round<PER>(v, open, n, drop, &bv);
+      if ((bi & 31) == lane) open &= ~(1u << (bi >> 5));
+    }
+    kept |= drop ? open : all & ~open; /* the first k: what the rounds left, or took */
+  } else if (n > 0) {
+    /* Threshold: the shortest prefix of the order whose running sum, added
+     * in that order, reaches it. */
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+      double bv;
+      const int32_t bi = pooled_round<PER>(v, open, n, false, &bv);
+      if ((bi & 31) == lane) open &= ~(1u << (bi >> 5));
+      sum += bv;
+      if (sum >= r.threshold) break;
+    }
+    kept |= all & ~open;
+  }
+  uint8_t *keep = r.keep + row * r.cols;
+  int32_t count = 0;
+#pragma unroll
+  for (int p = 0; p < PER; p++) {
+    const int64_t c = p * 32 + lane;
+    const bool k = kept >> p & 1u;
+    if (c < r.cols) keep[c] = k;
+    count += __popc(__ballot_sync(0xffffffffu, k && c < r.cols));
+  }
+  if (lane == 0) r.counts[row] = count;
+}
+
 /* One CTA per row (grid-stride): selection, then the forced indices (sink
  * and diagonal blocks, or the first columns and offsets), then the row's
  * count of kept flags. */
@@ -1224,8 +1476,34 @@ static void spc_pool_any(const spc_pool_args *args, spc_elem elem, cudaStream_t 
   }
 }
 
+/* A warp per unit: as many CTAs as are resident at once (at most one
+ * wave), each warp taking units grid-stride. */
+template <typename T>
+static int spc_pool_warp_ctas_per_sm() {
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, spc_est::pool_warp_kernel<T>,
+                                                    spc_est::kPoolWarpThreads, 0) != cudaSuccess ||
+      n < 1) {
+    cudaGetLastError(); /* not sticky: clear it */
+    n = 1;
+  }
+  return n;
+}
+
+template <typename T>
+static int spc_launch_pool_warps(const spc_est::pool_pair &pair, int64_t units, int sm_count,
+                                 cudaStream_t s) {
+  static const int per_sm = spc_pool_warp_ctas_per_sm<T>(); /* asked once (thread-safe) */
+  const int64_t warps_per_cta = spc_est::kPoolWarpThreads / 32;
+  const int64_t needed = (units + warps_per_cta - 1) / warps_per_cta;
+  const int64_t wave = (int64_t)(sm_count > 0 ? sm_count : 1) * per_sm;
+  spc_est::pool_warp_kernel<T>
+      <<<spc_est_grid(needed, wave), spc_est::kPoolWarpThreads, 0, s>>>(pair);
+  return (int)cudaGetLastError();
+}
+
 extern "C" int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, spc_elem elem,
-                               void *stream) {
+                               int32_t sm_count, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t units = (int64_t)q->batch * q->heads * q->num_blocks +
                         (int64_t)k->batch * k->heads * k->num_blocks;
@@ -1233,6 +1511,13 @@ extern "C" int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, s
   const int vec = elem == SPC_ELEM_F32 ? 4 : 8;
   if (q->head_dim == k->head_dim && spc_pool_wide(q, vec) && spc_pool_wide(k, vec)) {
     const spc_est::pool_pair pair = {{*q, *k}};
+    if (q->head_dim / vec <= 32) {
+      switch (elem) {
+        case SPC_ELEM_BF16: return spc_launch_pool_warps<__nv_bfloat16>(pair, units, sm_count, s);
+        case SPC_ELEM_F16: return spc_launch_pool_warps<__half>(pair, units, sm_count, s);
+        case SPC_ELEM_F32: return spc_launch_pool_warps<float>(pair, units, sm_count, s);
+      }
+    }
     const unsigned grid = spc_est_grid(units, 1 << 20);
     /* Small CTAs, four groups of lanes where the row allows: more blocks
      * in flight per SM and less of each idle at its reduction (d128 bf16
@@ -1255,7 +1540,13 @@ extern "C" int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, s
   return (int)cudaGetLastError();
 }
 
-extern "C" int spc_launch_pooled_scores(const spc_select_args *args, int32_t b, void *stream) {
+extern "C" int spc_pooled_selects(const spc_select_args *args, const spc_rowsel_args *sel) {
+  return args->num_kv_blocks <= 32 * spc_est::kPooledSelectPer && sel->cols == args->num_kv_blocks &&
+         !sel->vslash;
+}
+
+extern "C" int spc_launch_pooled_scores(const spc_select_args *args, const spc_rowsel_args *sel,
+                                        int32_t b, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
   if (rows == 0 || args->num_kv_blocks == 0) return 0;
@@ -1263,7 +1554,17 @@ extern "C" int spc_launch_pooled_scores(const spc_select_args *args, int32_t b, 
                    (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
                    (unsigned)args->num_heads);
   spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
-  spc_est::softmax_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(*args, b == 0);
+  const unsigned warps = (unsigned)((rows + 7) / 8);
+  if (sel == nullptr) {
+    spc_est::softmax_kernel<<<warps, 256, 0, s>>>(*args, b == 0);
+  } else {
+    const int first = b == 0, last = b == args->batch - 1;
+    if (args->num_kv_blocks <= 32 * 4)
+      spc_est::pooled_select_kernel<4><<<warps, 256, 0, s>>>(*args, *sel, first, last);
+    else
+      spc_est::pooled_select_kernel<spc_est::kPooledSelectPer><<<warps, 256, 0, s>>>(*args, *sel, first,
+                                                                                    last);
+  }
   return (int)cudaGetLastError();
 }
 
@@ -1388,7 +1689,9 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
   const int threads = a->sort_cap <= 512 ? 256 : a->sort_cap <= 4096 ? 512 : 1024;
   size_t smem = 0;
   unsigned grid = a->sort_ctas > 0 ? (unsigned)a->sort_ctas : 1u;
-  if (!a->by_threshold && a->sort_cap > spc_est::kRankMax) {
+  if (a->selected) {
+    /* The flags and counts are written (pooled_select_kernel). */
+  } else if (!a->by_threshold && a->sort_cap > spc_est::kRankMax) {
     /* Top-k of long rows: radix select, a CTA per row, the keys in shared
      * memory where the sort would have fitted there (sort_cap then counts
      * keys, and short rows may rank in that memory; 0 keeps the keys in
