@@ -163,7 +163,7 @@ __global__ void __launch_bounds__(256) pool_vec_kernel(const pool_pair pair) {
  * zeros, which leave every double sum as it is. */
 constexpr int kPoolWarpThreads = 128;
 #ifndef SPC_POOL_BATCH /* a build may set another, to measure */
-#define SPC_POOL_BATCH 8
+#define SPC_POOL_BATCH 16
 #endif
 constexpr int kPoolBatch = SPC_POOL_BATCH;
 
@@ -201,8 +201,11 @@ __device__ __forceinline__ void add_piece(const float *, const uint4 &raw, doubl
 
 /* Eight CTAs an SM: at most 64 registers (left to itself the compiler
  * took 56 and spilled the loads). */
+#ifndef SPC_POOL_MIN_CTAS /* a build may set another, to measure */
+#define SPC_POOL_MIN_CTAS 8
+#endif
 template <typename T>
-__global__ void __launch_bounds__(kPoolWarpThreads, 8) pool_warp_kernel(const pool_pair pair) {
+__global__ void __launch_bounds__(kPoolWarpThreads, SPC_POOL_MIN_CTAS) pool_warp_kernel(const pool_pair pair) {
   constexpr int V = 16 / sizeof(T);
   const int head_dim = pair.part[0].head_dim;
   const int lanes = head_dim / V, groups = pool_warp_groups(lanes);
@@ -315,6 +318,64 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
 #pragma unroll
     for (int j = 0; j < 2; j++) {
       const int64_t r = r0 + ty + i * HALF, c = c0 + tx + j * HALF;
+      if (r < a.num_q_blocks && c < a.num_kv_blocks)
+        a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc[i][j];
+    }
+}
+
+/* The same scores with two warps a tile: each thread sums 4 x 4 entries
+ * (rows ty + 8i, columns tx + 8j), each in dimension order, so that a
+ * staged value read from shared memory serves four sums (the 2 x 2 tiles
+ * above wait on shared memory: one load per multiply-add). */
+constexpr int kScoreThreads = 64;
+
+__global__ void __launch_bounds__(kScoreThreads) scores_4x4_kernel(const spc_select_args a, int32_t b) {
+  __shared__ double qs[TILE][DCHUNK + 1];
+  __shared__ double ks[TILE][DCHUNK + 1];
+  const int tx = threadIdx.x % 8, ty = threadIdx.x / 8;
+  const int64_t hc = blockIdx.z, h = a.h0 + hc;
+  const int64_t r0 = (int64_t)blockIdx.y * TILE, c0 = (int64_t)blockIdx.x * TILE;
+  const int64_t r_last = r0 + TILE - 1 < a.num_q_blocks ? r0 + TILE - 1 : a.num_q_blocks - 1;
+  if (c0 >= admissible(a, r_last)) return; /* the whole CTA */
+  const int64_t rq_n = a.num_q_blocks - r0 < TILE ? a.num_q_blocks - r0 : TILE;
+  const int64_t ck_n = a.num_kv_blocks - c0 < TILE ? a.num_kv_blocks - c0 : TILE;
+  const double *qbase = a.qbar + (((int64_t)b * a.q_heads + h) * a.num_q_blocks + r0) * a.head_dim;
+  const double *kbase =
+      a.kbar + (((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks + c0) * a.head_dim;
+  double acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j] = 0.0;
+  for (int32_t x0 = 0; x0 < a.head_dim; x0 += DCHUNK) {
+    const int32_t width = a.head_dim - x0 < DCHUNK ? a.head_dim - x0 : DCHUNK;
+    for (int i = threadIdx.x; i < TILE * DCHUNK; i += kScoreThreads) {
+      const int row = i / DCHUNK, col = i % DCHUNK;
+      const bool in_x = col < width;
+      qs[row][col] = row < rq_n && in_x ? qbase[(int64_t)row * a.head_dim + x0 + col] : 0.0;
+      ks[row][col] = row < ck_n && in_x ? kbase[(int64_t)row * a.head_dim + x0 + col] : 0.0;
+    }
+    __syncthreads();
+#pragma unroll 4
+    for (int col = 0; col < DCHUNK; col++) {
+      double q[4], k[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        q[i] = qs[ty + 8 * i][col];
+        k[i] = ks[tx + 8 * i][col];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = fma(q[i], k[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int64_t r = r0 + ty + 8 * i, c = c0 + tx + 8 * j;
       if (r < a.num_q_blocks && c < a.num_kv_blocks)
         a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc[i][j];
     }
@@ -1122,35 +1183,49 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
  * order, as the CPU does, until the sum reaches it. */
 constexpr int kPooledSelectPer = 8; /* rows of up to 256 key blocks */
 
-/* The remaining block that comes first (last where `last`) in the
- * selection order, over the warp: every lane gets its score and index
- * (INT32_MAX where none remains). */
+/* Order keys of a row's probabilities for its tournament: rounds compare
+ * integers (order_key's, larger first, then smaller index) with the warp's
+ * reductions of 32-bit values, three a round. To take the last instead,
+ * both key and index are complemented. A lane with no candidate left
+ * offers key 0 (below every real key) and index UINT32_MAX. */
 template <int PER>
-__device__ __forceinline__ int32_t pooled_round(const double (&v)[PER], uint32_t open, int64_t n,
-                                                bool last, double *best) {
-  const int lane = threadIdx.x & 31;
-  double bv = 0.0;
-  int32_t bi = INT32_MAX;
+__device__ __forceinline__ void pooled_lane_first(const uint64_t (&key)[PER], uint32_t open,
+                                                  bool last, uint64_t *k_out, uint32_t *i_out) {
+  const uint32_t lane = threadIdx.x & 31;
+  uint64_t bk = 0;
+  uint32_t bi = UINT32_MAX;
 #pragma unroll
   for (int p = 0; p < PER; p++) {
-    const int32_t c = p * 32 + lane;
-    if (c < n && (open >> p & 1u) &&
-        (bi == INT32_MAX || (last ? before(bv, bi, v[p], c) : before(v[p], c, bv, bi)))) {
-      bv = v[p];
-      bi = c;
+    const uint64_t k = last ? ~key[p] : key[p];
+    const uint32_t i = last ? ~(uint32_t)(p * 32 + lane) : (uint32_t)(p * 32 + lane);
+    if ((open >> p & 1u) && (k > bk || (k == bk && i < bi))) {
+      bk = k;
+      bi = i;
     }
   }
-  for (int o = 16; o > 0; o >>= 1) {
-    const double ov = __shfl_xor_sync(0xffffffffu, bv, o);
-    const int32_t oi = __shfl_xor_sync(0xffffffffu, bi, o);
-    if (oi != INT32_MAX &&
-        (bi == INT32_MAX || (last ? before(bv, bi, ov, oi) : before(ov, oi, bv, bi)))) {
-      bv = ov;
-      bi = oi;
-    }
-  }
-  *best = bv;
-  return bi;
+  *k_out = bk;
+  *i_out = bi;
+}
+
+/* The remaining block that comes first (last where `last`) in the
+ * selection order, over the warp; *key_out gets its order key. */
+template <int PER>
+__device__ __forceinline__ int32_t pooled_round(const uint64_t (&key)[PER], uint32_t open, bool last,
+                                                uint64_t *key_out) {
+  uint64_t k;
+  uint32_t i;
+  pooled_lane_first<PER>(key, open, last, &k, &i);
+  const uint32_t hi = __reduce_max_sync(0xffffffffu, (uint32_t)(k >> 32));
+  const uint32_t lo = __reduce_max_sync(0xffffffffu, (uint32_t)(k >> 32) == hi ? (uint32_t)k : 0u);
+  const uint64_t top = (uint64_t)hi << 32 | lo;
+  const uint32_t win = __reduce_min_sync(0xffffffffu, k == top ? i : UINT32_MAX);
+  *key_out = last ? ~top : top;
+  return (int32_t)(last ? ~win : win);
+}
+
+/* The score of an order key (order_key's inverse; +0 for a zero). */
+__device__ __forceinline__ double order_value(uint64_t key) {
+  return __longlong_as_double((long long)(key >> 63 ? key & 0x7fffffffffffffffull : ~key));
 }
 
 template <int PER>
@@ -1220,9 +1295,12 @@ __global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_arg
     if (c < forced || (c >= diag_first && c <= diag_last)) kept |= 1u << p;
   }
   uint32_t open = 0; /* candidates no round has taken */
+  uint64_t key[PER];
 #pragma unroll
-  for (int p = 0; p < PER; p++)
+  for (int p = 0; p < PER; p++) {
+    key[p] = order_key(v[p]);
     if (p * 32 + lane < n) open |= 1u << p;
+  }
   const uint32_t all = open;
   if (n > 0 && !r.by_threshold && n <= r.top_k) {
     kept |= all;
@@ -1231,9 +1309,9 @@ __global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_arg
     const bool drop = r.top_k > n - r.top_k;
     const int64_t rounds = drop ? n - r.top_k : r.top_k;
     for (int64_t i = 0; i < rounds; i++) {
-      double bv;
-      const int32_t bi = pooled_round<PER>(v, open, n, drop, &bv);
-      if ((bi & 31) == lane) open &= ~(1u << (bi >> 5));
+      uint64_t k;
+      const int32_t c = pooled_round<PER>(key, open, drop, &k);
+      if ((c & 31) == lane) open &= ~(1u << (c >> 5));
     }
     kept |= drop ? open : all & ~open; /* the first k: what the rounds left, or took */
   } else if (n > 0) {
@@ -1241,10 +1319,10 @@ __global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_arg
      * in that order, reaches it. */
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
-      double bv;
-      const int32_t bi = pooled_round<PER>(v, open, n, false, &bv);
-      if ((bi & 31) == lane) open &= ~(1u << (bi >> 5));
-      sum += bv;
+      uint64_t k;
+      const int32_t c = pooled_round<PER>(key, open, false, &k);
+      if ((c & 31) == lane) open &= ~(1u << (c >> 5));
+      sum += order_value(k);
       if (sum >= r.threshold) break;
     }
     kept |= all & ~open;
@@ -1553,7 +1631,11 @@ extern "C" int spc_launch_pooled_scores(const spc_select_args *args, const spc_r
   const dim3 tiles((unsigned)((args->num_kv_blocks + spc_est::TILE - 1) / spc_est::TILE),
                    (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
                    (unsigned)args->num_heads);
+#ifdef SPC_POOLED_SCORES_2X2 /* the earlier tiles, to measure */
   spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
+#else
+  spc_est::scores_4x4_kernel<<<tiles, spc_est::kScoreThreads, 0, s>>>(*args, b);
+#endif
   const unsigned warps = (unsigned)((rows + 7) / 8);
   if (sel == nullptr) {
     spc_est::softmax_kernel<<<warps, 256, 0, s>>>(*args, b == 0);
