@@ -323,59 +323,53 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
     }
 }
 
-/* The same scores with two warps a tile: each thread sums 4 x 4 entries
- * (rows ty + 8i, columns tx + 8j), each in dimension order, so that a
- * staged value read from shared memory serves four sums (the 2 x 2 tiles
- * above wait on shared memory: one load per multiply-add). */
+/* The same scores in 16 x 16 tiles of two-warp CTAs, each thread summing
+ * 2 x 2 entries (rows ty and ty + 8, columns tx and tx + 8) in dimension
+ * order as above. Four times the CTAs of the 32 x 32 tiles, each a quarter
+ * of the work: at 128 x 128 blocks the larger tiles left the SMs idle for
+ * ~45% of the kernel (2 or 3 heavy CTAs an SM), and the smaller ones skip
+ * more of the causal half. */
+constexpr int kScoreTile = 16;
 constexpr int kScoreThreads = 64;
 
-__global__ void __launch_bounds__(kScoreThreads) scores_4x4_kernel(const spc_select_args a, int32_t b) {
-  __shared__ double qs[TILE][DCHUNK + 1];
-  __shared__ double ks[TILE][DCHUNK + 1];
-  const int tx = threadIdx.x % 8, ty = threadIdx.x / 8;
+__global__ void __launch_bounds__(kScoreThreads) scores_small_kernel(const spc_select_args a, int32_t b) {
+  constexpr int T = kScoreTile, HALF = kScoreTile / 2;
+  __shared__ double qs[T][DCHUNK + 1];
+  __shared__ double ks[T][DCHUNK + 1];
+  const int tx = threadIdx.x % HALF, ty = threadIdx.x / HALF;
   const int64_t hc = blockIdx.z, h = a.h0 + hc;
-  const int64_t r0 = (int64_t)blockIdx.y * TILE, c0 = (int64_t)blockIdx.x * TILE;
-  const int64_t r_last = r0 + TILE - 1 < a.num_q_blocks ? r0 + TILE - 1 : a.num_q_blocks - 1;
+  const int64_t r0 = (int64_t)blockIdx.y * T, c0 = (int64_t)blockIdx.x * T;
+  const int64_t r_last = r0 + T - 1 < a.num_q_blocks ? r0 + T - 1 : a.num_q_blocks - 1;
   if (c0 >= admissible(a, r_last)) return; /* the whole CTA */
-  const int64_t rq_n = a.num_q_blocks - r0 < TILE ? a.num_q_blocks - r0 : TILE;
-  const int64_t ck_n = a.num_kv_blocks - c0 < TILE ? a.num_kv_blocks - c0 : TILE;
-  const double *qbase = a.qbar + (((int64_t)b * a.q_heads + h) * a.num_q_blocks + r0) * a.head_dim;
+  const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * a.head_dim;
   const double *kbase =
-      a.kbar + (((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks + c0) * a.head_dim;
-  double acc[4][4];
-#pragma unroll
-  for (int i = 0; i < 4; i++)
-#pragma unroll
-    for (int j = 0; j < 4; j++) acc[i][j] = 0.0;
+      a.kbar + ((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks * a.head_dim;
+  double acc[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
   for (int32_t x0 = 0; x0 < a.head_dim; x0 += DCHUNK) {
-    const int32_t width = a.head_dim - x0 < DCHUNK ? a.head_dim - x0 : DCHUNK;
-    for (int i = threadIdx.x; i < TILE * DCHUNK; i += kScoreThreads) {
+    for (int i = threadIdx.x; i < T * DCHUNK; i += kScoreThreads) {
       const int row = i / DCHUNK, col = i % DCHUNK;
-      const bool in_x = col < width;
-      qs[row][col] = row < rq_n && in_x ? qbase[(int64_t)row * a.head_dim + x0 + col] : 0.0;
-      ks[row][col] = row < ck_n && in_x ? kbase[(int64_t)row * a.head_dim + x0 + col] : 0.0;
+      const int32_t x = x0 + col;
+      const int64_t rq = r0 + row, ck = c0 + row;
+      qs[row][col] = rq < a.num_q_blocks && x < a.head_dim ? qbase[rq * a.head_dim + x] : 0.0;
+      ks[row][col] = ck < a.num_kv_blocks && x < a.head_dim ? kbase[ck * a.head_dim + x] : 0.0;
     }
     __syncthreads();
-#pragma unroll 4
+#pragma unroll 8
     for (int col = 0; col < DCHUNK; col++) {
-      double q[4], k[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        q[i] = qs[ty + 8 * i][col];
-        k[i] = ks[tx + 8 * i][col];
-      }
-#pragma unroll
-      for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j] = fma(q[i], k[j], acc[i][j]);
+      const double q0 = qs[ty][col], q1 = qs[ty + HALF][col];
+      const double k0 = ks[tx][col], k1 = ks[tx + HALF][col];
+      acc[0][0] = fma(q0, k0, acc[0][0]);
+      acc[0][1] = fma(q0, k1, acc[0][1]);
+      acc[1][0] = fma(q1, k0, acc[1][0]);
+      acc[1][1] = fma(q1, k1, acc[1][1]);
     }
     __syncthreads();
   }
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 2; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const int64_t r = r0 + ty + 8 * i, c = c0 + tx + 8 * j;
+    for (int j = 0; j < 2; j++) {
+      const int64_t r = r0 + ty + i * HALF, c = c0 + tx + j * HALF;
       if (r < a.num_q_blocks && c < a.num_kv_blocks)
         a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc[i][j];
     }
@@ -1183,42 +1177,63 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
  * order, as the CPU does, until the sum reaches it. */
 constexpr int kPooledSelectPer = 8; /* rows of up to 256 key blocks */
 
-/* Order keys of a row's probabilities for its tournament: rounds compare
- * integers (order_key's, larger first, then smaller index) with the warp's
- * reductions of 32-bit values, three a round. To take the last instead,
- * both key and index are complemented. A lane with no candidate left
- * offers key 0 (below every real key) and index UINT32_MAX. */
+/* A row's tournament on order keys (order_key's: larger first, then the
+ * smaller index), compared as integers with the warp's reductions of
+ * 32-bit values, three a round. Each lane sorts its own candidates once
+ * into a queue, so that a round only looks at the lanes' heads and the
+ * winner's lane moves on to its next. To take the last instead, both key
+ * and index are complemented. Past a lane's candidates its queue holds key
+ * 0 (below every real key) and index UINT32_MAX. */
 template <int PER>
-__device__ __forceinline__ void pooled_lane_first(const uint64_t (&key)[PER], uint32_t open,
-                                                  bool last, uint64_t *k_out, uint32_t *i_out) {
+struct pooled_queue {
+  uint64_t key[PER];
+  uint32_t idx[PER];
+};
+
+template <int PER>
+__device__ __forceinline__ void pooled_queue_init(pooled_queue<PER> &q, const double (&v)[PER],
+                                                  int64_t n, bool last) {
   const uint32_t lane = threadIdx.x & 31;
-  uint64_t bk = 0;
-  uint32_t bi = UINT32_MAX;
 #pragma unroll
   for (int p = 0; p < PER; p++) {
-    const uint64_t k = last ? ~key[p] : key[p];
-    const uint32_t i = last ? ~(uint32_t)(p * 32 + lane) : (uint32_t)(p * 32 + lane);
-    if ((open >> p & 1u) && (k > bk || (k == bk && i < bi))) {
-      bk = k;
-      bi = i;
-    }
+    const uint32_t c = (uint32_t)(p * 32) + lane;
+    const bool live = c < n;
+    q.key[p] = !live ? 0ull : last ? ~order_key(v[p]) : order_key(v[p]);
+    q.idx[p] = !live ? UINT32_MAX : last ? ~c : c;
   }
-  *k_out = bk;
-  *i_out = bi;
+  /* Insertion sort, larger key first, then smaller index. */
+#pragma unroll
+  for (int i = 1; i < PER; i++)
+#pragma unroll
+    for (int j = i; j > 0; j--) {
+      const bool swap = q.key[j] > q.key[j - 1] || (q.key[j] == q.key[j - 1] && q.idx[j] < q.idx[j - 1]);
+      const uint64_t k = q.key[j];
+      const uint32_t x = q.idx[j];
+      q.key[j] = swap ? q.key[j - 1] : k;
+      q.idx[j] = swap ? q.idx[j - 1] : x;
+      q.key[j - 1] = swap ? k : q.key[j - 1];
+      q.idx[j - 1] = swap ? x : q.idx[j - 1];
+    }
 }
 
-/* The remaining block that comes first (last where `last`) in the
- * selection order, over the warp; *key_out gets its order key. */
+/* One round: the first remaining block of the warp (the last where
+ * `last`), taken off its lane's queue; *key_out gets its order key. */
 template <int PER>
-__device__ __forceinline__ int32_t pooled_round(const uint64_t (&key)[PER], uint32_t open, bool last,
-                                                uint64_t *key_out) {
-  uint64_t k;
-  uint32_t i;
-  pooled_lane_first<PER>(key, open, last, &k, &i);
+__device__ __forceinline__ int32_t pooled_round(pooled_queue<PER> &q, bool last, uint64_t *key_out) {
+  const uint64_t k = q.key[0];
   const uint32_t hi = __reduce_max_sync(0xffffffffu, (uint32_t)(k >> 32));
   const uint32_t lo = __reduce_max_sync(0xffffffffu, (uint32_t)(k >> 32) == hi ? (uint32_t)k : 0u);
   const uint64_t top = (uint64_t)hi << 32 | lo;
-  const uint32_t win = __reduce_min_sync(0xffffffffu, k == top ? i : UINT32_MAX);
+  const uint32_t win = __reduce_min_sync(0xffffffffu, k == top ? q.idx[0] : UINT32_MAX);
+  if (q.idx[0] == win) {
+#pragma unroll
+    for (int p = 0; p + 1 < PER; p++) {
+      q.key[p] = q.key[p + 1];
+      q.idx[p] = q.idx[p + 1];
+    }
+    q.key[PER - 1] = 0;
+    q.idx[PER - 1] = UINT32_MAX;
+  }
   *key_out = last ? ~top : top;
   return (int32_t)(last ? ~win : win);
 }
@@ -1295,12 +1310,9 @@ __global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_arg
     if (c < forced || (c >= diag_first && c <= diag_last)) kept |= 1u << p;
   }
   uint32_t open = 0; /* candidates no round has taken */
-  uint64_t key[PER];
 #pragma unroll
-  for (int p = 0; p < PER; p++) {
-    key[p] = order_key(v[p]);
+  for (int p = 0; p < PER; p++)
     if (p * 32 + lane < n) open |= 1u << p;
-  }
   const uint32_t all = open;
   if (n > 0 && !r.by_threshold && n <= r.top_k) {
     kept |= all;
@@ -1308,19 +1320,23 @@ __global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_arg
     /* Top-k: the k first, or all but the n - k last. */
     const bool drop = r.top_k > n - r.top_k;
     const int64_t rounds = drop ? n - r.top_k : r.top_k;
+    pooled_queue<PER> q;
+    pooled_queue_init<PER>(q, v, n, drop);
     for (int64_t i = 0; i < rounds; i++) {
       uint64_t k;
-      const int32_t c = pooled_round<PER>(key, open, drop, &k);
+      const int32_t c = pooled_round<PER>(q, drop, &k);
       if ((c & 31) == lane) open &= ~(1u << (c >> 5));
     }
     kept |= drop ? open : all & ~open; /* the first k: what the rounds left, or took */
   } else if (n > 0) {
     /* Threshold: the shortest prefix of the order whose running sum, added
      * in that order, reaches it. */
+    pooled_queue<PER> q;
+    pooled_queue_init<PER>(q, v, n, false);
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
       uint64_t k;
-      const int32_t c = pooled_round<PER>(key, open, false, &k);
+      const int32_t c = pooled_round<PER>(q, false, &k);
       if ((c & 31) == lane) open &= ~(1u << (c >> 5));
       sum += order_value(k);
       if (sum >= r.threshold) break;
@@ -1449,6 +1465,61 @@ __global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args 
       const int64_t c = c0 + 32 * s + lane;
       const unsigned ballot = __ballot_sync(0xffffffffu, kept[s]);
       if (kept[s]) {
+        const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+        a.idx[e] = (int32_t)c;
+        if (a.full != nullptr) {
+          const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+          a.full[e] = !a.causal || last_key <= first_query;
+        }
+      }
+      at += __popc(ballot);
+    }
+  }
+}
+
+/* The fill without a scan before it, for few rows: each CTA first adds
+ * the counts of every row before its own (at most kFillPrefixRows, read
+ * from L2 by the whole CTA), then its warps take their rows as
+ * rowsel_fill_kernel does and write their offsets too. One launch instead
+ * of two, and no single-CTA pass over the counts between them. */
+constexpr int64_t kFillPrefixRows = 8192;
+
+__global__ void __launch_bounds__(256) rowsel_fill_prefix_kernel(const spc_rowsel_args a) {
+  __shared__ int64_t warp_sums[8];
+  __shared__ int32_t row_counts[8];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t row0 = (int64_t)blockIdx.x * 8, row = row0 + warp;
+  int64_t before = 0;
+  for (int64_t r = threadIdx.x; r < row0; r += blockDim.x) before += a.counts[r];
+  for (int o = 16; o > 0; o >>= 1) before += __shfl_xor_sync(0xffffffffu, before, o);
+  if (lane == 0) {
+    warp_sums[warp] = before;
+    row_counts[warp] = row < a.rows ? a.counts[row] : 0;
+  }
+  __syncthreads();
+  int64_t at = 0;
+  for (int w = 0; w < 8; w++) at += warp_sums[w];
+  for (int w = 0; w < warp; w++) at += row_counts[w];
+  if (row >= a.rows) return; /* the whole warp */
+  if (lane == 0) {
+    a.row_ptr[row] = at;
+    if (row == a.rows - 1) a.row_ptr[a.rows] = at + row_counts[warp];
+  }
+  const uint8_t *keep = a.keep + row * a.cols;
+  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
+  constexpr int kFillSteps = 8;
+  for (int64_t c0 = 0; c0 < a.cols; c0 += 32 * kFillSteps) {
+    bool kept[kFillSteps];
+#pragma unroll
+    for (int st = 0; st < kFillSteps; st++) {
+      const int64_t c = c0 + 32 * st + lane;
+      kept[st] = c < a.cols && keep[c];
+    }
+#pragma unroll
+    for (int st = 0; st < kFillSteps; st++) {
+      const int64_t c = c0 + 32 * st + lane;
+      const unsigned ballot = __ballot_sync(0xffffffffu, kept[st]);
+      if (kept[st]) {
         const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
         a.idx[e] = (int32_t)c;
         if (a.full != nullptr) {
@@ -1628,13 +1699,16 @@ extern "C" int spc_launch_pooled_scores(const spc_select_args *args, const spc_r
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
   if (rows == 0 || args->num_kv_blocks == 0) return 0;
+#ifdef SPC_POOLED_SCORES_32 /* the earlier tiles, to measure */
   const dim3 tiles((unsigned)((args->num_kv_blocks + spc_est::TILE - 1) / spc_est::TILE),
                    (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
                    (unsigned)args->num_heads);
-#ifdef SPC_POOLED_SCORES_2X2 /* the earlier tiles, to measure */
   spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
 #else
-  spc_est::scores_4x4_kernel<<<tiles, spc_est::kScoreThreads, 0, s>>>(*args, b);
+  constexpr int T = spc_est::kScoreTile;
+  const dim3 tiles((unsigned)((args->num_kv_blocks + T - 1) / T),
+                   (unsigned)((args->num_q_blocks + T - 1) / T), (unsigned)args->num_heads);
+  spc_est::scores_small_kernel<<<tiles, spc_est::kScoreThreads, 0, s>>>(*args, b);
 #endif
   const unsigned warps = (unsigned)((rows + 7) / 8);
   if (sel == nullptr) {
@@ -1801,8 +1875,13 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
     }
     spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
   }
+  const bool long_rows = a->cols >= spc_est::kFillLongCols || a->prefix != nullptr;
+  if (!long_rows && a->rows <= spc_est::kFillPrefixRows) {
+    spc_est::rowsel_fill_prefix_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
+    return (int)cudaGetLastError();
+  }
   spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
-  if (a->cols >= spc_est::kFillLongCols || a->prefix != nullptr) {
+  if (long_rows) {
     const size_t staged = a->prefix != nullptr
                               ? (size_t)spc_est::kFillPer * spc_est::kFillLongThreads * sizeof(int32_t)
                               : 0;
