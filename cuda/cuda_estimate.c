@@ -637,9 +637,9 @@ static sparsa_status spc_pool(const spc_context *c, const sp_est_input *in, doub
 }
 
 /* Scores of heads [h0, h0 + nh) of every sequence into w: pooled from the
- * means; antidiagonal from the strided product, `he` heads at a time. */
-/* Pooled rows that fit a warp are also selected there (r->selected set):
- * flags and counts, for the lists. */
+ * means; antidiagonal from the strided product, `he` heads at a time.
+ * Pooled rows that fit a warp are selected with their softmax (r's flags
+ * and counts, r->selected set): the selection then only makes the lists. */
 static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, spc_select_args *a,
                                       spc_strided_args *s, const spc_antidiag_args *ad,
                                       spc_rowsel_args *r, int64_t h0, int64_t nh, int64_t he,

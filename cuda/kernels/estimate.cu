@@ -11,7 +11,9 @@
  * shortest prefix whose running sum, added in that order, reaches the
  * threshold) plus the forced blocks, and the kept indices are compacted
  * into row lists on the device (count, scan, fill): only the lists come
- * back to the host. */
+ * back to the host. Pooled rows of up to 256 key blocks are selected by a
+ * warp with their softmax (pooled_select_kernel), and up to 8192 rows get
+ * their offsets and lists in one launch (rowsel_fill_prefix_kernel). */
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -257,13 +259,14 @@ __global__ void __launch_bounds__(kPoolWarpThreads, SPC_POOL_MIN_CTAS) pool_warp
 
 /* Aligned position of the last query of block r, and the admissible key
  * blocks of row r (a prefix), as sparsa_estimator.h defines them. */
-__device__ __forceinline__ int64_t last_pos(int64_t r, int32_t block_q, int64_t q_len, int64_t off) {
+__host__ __device__ __forceinline__ int64_t last_pos(int64_t r, int32_t block_q, int64_t q_len,
+                                                     int64_t off) {
   int64_t end = (r + 1) * block_q;
   if (end > q_len) end = q_len;
   return end - 1 + off;
 }
 
-__device__ __forceinline__ int64_t admissible(const spc_select_args &a, int64_t r) {
+__host__ __device__ __forceinline__ int64_t admissible(const spc_select_args &a, int64_t r) {
   if (!a.causal) return a.num_kv_blocks;
   const int64_t last = last_pos(r, a.block_q, a.q_len, a.off);
   if (last < 0) return 0;
@@ -273,6 +276,36 @@ __device__ __forceinline__ int64_t admissible(const spc_select_args &a, int64_t 
 
 enum { TILE = 32, DCHUNK = 32 };
 
+/* The tiles of a head that some row can see, row of tiles by row of
+ * tiles: tile row y holds cum[y + 1] - cum[y] of them (a prefix of its
+ * columns). Launched as a list, the tiles spread evenly over the SMs: in
+ * the 3D grid, with the causal half skipped, an SM could get four of them
+ * where the average was 2.4 (at 128 x 128 blocks its SMs idled ~45% of
+ * the kernel). rows = 0: not used (more tile rows than cum holds). */
+constexpr int kScoreTileRows = 64;
+
+struct score_tiles {
+  int32_t rows;
+  int32_t cum[kScoreTileRows + 1];
+};
+
+static inline bool score_tiles_of(const spc_select_args &a, score_tiles *map) {
+  map->rows = 0;
+  const int64_t rows = (a.num_q_blocks + TILE - 1) / TILE, cols = (a.num_kv_blocks + TILE - 1) / TILE;
+  if (rows > kScoreTileRows) return false;
+  int64_t total = 0;
+  map->cum[0] = 0;
+  for (int64_t y = 0; y < rows; y++) {
+    const int64_t r_last = y * TILE + TILE - 1 < a.num_q_blocks ? y * TILE + TILE - 1 : a.num_q_blocks - 1;
+    const int64_t seen = (admissible(a, r_last) + TILE - 1) / TILE;
+    total += seen < cols ? seen : cols;
+    map->cum[y + 1] = (int32_t)(total < INT32_MAX ? total : INT32_MAX);
+  }
+  if (total == 0 || total * a.num_heads > INT32_MAX) return false;
+  map->rows = (int32_t)rows;
+  return true;
+}
+
 /* scores[hc][r][c] = scale * qbar(b, h, r) . kbar(b, h / group, c) for a
  * 32 x 32 tile of (r, c) per CTA, the means staged through shared memory
  * 32 dimensions at a time; each thread sums 2 x 2 entries (rows ty and
@@ -280,13 +313,23 @@ enum { TILE = 32, DCHUNK = 32 };
  * does, reading each staged value once for two sums. Tiles past every
  * row's admissible blocks are skipped; inadmissible entries of other
  * tiles are computed and never read. */
-__global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, int32_t b) {
+__global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, int32_t b,
+                                                     const score_tiles map) {
   constexpr int HALF = TILE / 2;
   __shared__ double qs[TILE][DCHUNK + 1];
   __shared__ double ks[TILE][DCHUNK + 1];
   const int tx = threadIdx.x % HALF, ty = threadIdx.x / HALF;
-  const int64_t hc = blockIdx.z, h = a.h0 + hc;
-  const int64_t r0 = (int64_t)blockIdx.y * TILE, c0 = (int64_t)blockIdx.x * TILE;
+  int64_t hc = blockIdx.z, tile_row = blockIdx.y, tile_col = blockIdx.x;
+  if (map.rows > 0) { /* a list of the visible tiles of every head */
+    const int32_t per_head = map.cum[map.rows], t = (int32_t)(blockIdx.x % (uint32_t)per_head);
+    hc = blockIdx.x / (uint32_t)per_head;
+    int y = 0;
+    while (y + 1 < map.rows && map.cum[y + 1] <= t) y++;
+    tile_row = y;
+    tile_col = t - map.cum[y];
+  }
+  const int64_t h = a.h0 + hc;
+  const int64_t r0 = tile_row * TILE, c0 = tile_col * TILE;
   const int64_t r_last = r0 + TILE - 1 < a.num_q_blocks ? r0 + TILE - 1 : a.num_q_blocks - 1;
   if (c0 >= admissible(a, r_last)) return; /* the whole CTA */
   const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * a.head_dim;
@@ -295,58 +338,6 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
   double acc[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
   for (int32_t x0 = 0; x0 < a.head_dim; x0 += DCHUNK) {
     for (int i = threadIdx.x; i < TILE * DCHUNK; i += blockDim.x) {
-      const int row = i / DCHUNK, col = i % DCHUNK;
-      const int32_t x = x0 + col;
-      const int64_t rq = r0 + row, ck = c0 + row;
-      qs[row][col] = rq < a.num_q_blocks && x < a.head_dim ? qbase[rq * a.head_dim + x] : 0.0;
-      ks[row][col] = ck < a.num_kv_blocks && x < a.head_dim ? kbase[ck * a.head_dim + x] : 0.0;
-    }
-    __syncthreads();
-#pragma unroll 8
-    for (int col = 0; col < DCHUNK; col++) {
-      const double q0 = qs[ty][col], q1 = qs[ty + HALF][col];
-      const double k0 = ks[tx][col], k1 = ks[tx + HALF][col];
-      acc[0][0] = fma(q0, k0, acc[0][0]);
-      acc[0][1] = fma(q0, k1, acc[0][1]);
-      acc[1][0] = fma(q1, k0, acc[1][0]);
-      acc[1][1] = fma(q1, k1, acc[1][1]);
-    }
-    __syncthreads();
-  }
-#pragma unroll
-  for (int i = 0; i < 2; i++)
-#pragma unroll
-    for (int j = 0; j < 2; j++) {
-      const int64_t r = r0 + ty + i * HALF, c = c0 + tx + j * HALF;
-      if (r < a.num_q_blocks && c < a.num_kv_blocks)
-        a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc[i][j];
-    }
-}
-
-/* The same scores in 16 x 16 tiles of two-warp CTAs, each thread summing
- * 2 x 2 entries (rows ty and ty + 8, columns tx and tx + 8) in dimension
- * order as above. Four times the CTAs of the 32 x 32 tiles, each a quarter
- * of the work: at 128 x 128 blocks the larger tiles left the SMs idle for
- * ~45% of the kernel (2 or 3 heavy CTAs an SM), and the smaller ones skip
- * more of the causal half. */
-constexpr int kScoreTile = 16;
-constexpr int kScoreThreads = 64;
-
-__global__ void __launch_bounds__(kScoreThreads) scores_small_kernel(const spc_select_args a, int32_t b) {
-  constexpr int T = kScoreTile, HALF = kScoreTile / 2;
-  __shared__ double qs[T][DCHUNK + 1];
-  __shared__ double ks[T][DCHUNK + 1];
-  const int tx = threadIdx.x % HALF, ty = threadIdx.x / HALF;
-  const int64_t hc = blockIdx.z, h = a.h0 + hc;
-  const int64_t r0 = (int64_t)blockIdx.y * T, c0 = (int64_t)blockIdx.x * T;
-  const int64_t r_last = r0 + T - 1 < a.num_q_blocks ? r0 + T - 1 : a.num_q_blocks - 1;
-  if (c0 >= admissible(a, r_last)) return; /* the whole CTA */
-  const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * a.head_dim;
-  const double *kbase =
-      a.kbar + ((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks * a.head_dim;
-  double acc[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
-  for (int32_t x0 = 0; x0 < a.head_dim; x0 += DCHUNK) {
-    for (int i = threadIdx.x; i < T * DCHUNK; i += kScoreThreads) {
       const int row = i / DCHUNK, col = i % DCHUNK;
       const int32_t x = x0 + col;
       const int64_t rq = r0 + row, ck = c0 + row;
@@ -1489,8 +1480,23 @@ __global__ void __launch_bounds__(256) rowsel_fill_prefix_kernel(const spc_rowse
   __shared__ int32_t row_counts[8];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t row0 = (int64_t)blockIdx.x * 8, row = row0 + warp;
+  /* The counts before row0 (a multiple of 8, and counts is 64-byte aligned)
+   * in 16-byte loads, kBatch of them in flight a thread: one trip to L2 for
+   * up to 4096 rows, where a load at a time took one trip per 256 rows. */
+  constexpr int kBatch = 4;
+  const int4 *counts4 = reinterpret_cast<const int4 *>(a.counts);
+  const int64_t n4 = row0 / 4;
   int64_t before = 0;
-  for (int64_t r = threadIdx.x; r < row0; r += blockDim.x) before += a.counts[r];
+  for (int64_t i0 = threadIdx.x; i0 < n4; i0 += (int64_t)kBatch * blockDim.x) {
+    int4 v[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; j++) {
+      const int64_t i = i0 + (int64_t)j * blockDim.x;
+      v[j] = i < n4 ? counts4[i] : make_int4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; j++) before += (int64_t)v[j].x + v[j].y + v[j].z + v[j].w;
+  }
   for (int o = 16; o > 0; o >>= 1) before += __shfl_xor_sync(0xffffffffu, before, o);
   if (lane == 0) {
     warp_sums[warp] = before;
@@ -1699,17 +1705,16 @@ extern "C" int spc_launch_pooled_scores(const spc_select_args *args, const spc_r
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)args->num_heads * args->num_q_blocks;
   if (rows == 0 || args->num_kv_blocks == 0) return 0;
-#ifdef SPC_POOLED_SCORES_32 /* the earlier tiles, to measure */
-  const dim3 tiles((unsigned)((args->num_kv_blocks + spc_est::TILE - 1) / spc_est::TILE),
-                   (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
-                   (unsigned)args->num_heads);
-  spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b);
-#else
-  constexpr int T = spc_est::kScoreTile;
-  const dim3 tiles((unsigned)((args->num_kv_blocks + T - 1) / T),
-                   (unsigned)((args->num_q_blocks + T - 1) / T), (unsigned)args->num_heads);
-  spc_est::scores_small_kernel<<<tiles, spc_est::kScoreThreads, 0, s>>>(*args, b);
-#endif
+  spc_est::score_tiles map;
+  if (spc_est::score_tiles_of(*args, &map)) {
+    spc_est::scores_kernel<<<(unsigned)((int64_t)args->num_heads * map.cum[map.rows]), 256, 0, s>>>(
+        *args, b, map);
+  } else {
+    const dim3 tiles((unsigned)((args->num_kv_blocks + spc_est::TILE - 1) / spc_est::TILE),
+                     (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
+                     (unsigned)args->num_heads);
+    spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b, map);
+  }
   const unsigned warps = (unsigned)((rows + 7) / 8);
   if (sel == nullptr) {
     spc_est::softmax_kernel<<<warps, 256, 0, s>>>(*args, b == 0);

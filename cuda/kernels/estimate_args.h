@@ -143,13 +143,14 @@ typedef struct spc_vslash_mask_args {
 } spc_vslash_mask_args;
 
 /* Return a cudaError_t as int (0 = queued). */
-/* The block means of q and of k (one launch where both take 16-byte loads). */
+/* The block means of q and of k (one launch where both take 16-byte loads;
+ * sm_count: the device's SMs, which one wave of the warp kernel fills). */
 int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, spc_elem elem,
                     int32_t sm_count, void *stream);
 /* Pooled method: scores and softmax of sequence b, added to w; where sel
- * is given (spc_pooled_selects), the same launch ends each row, after the
- * last sequence, with sel's selection: flags and counts, for
- * spc_launch_rowsel with sel->selected set. */
+ * is given (rows that spc_pooled_selects accepts), the softmax's kernel
+ * also ends each row, after the last sequence, with sel's selection: flags
+ * and counts, for spc_launch_rowsel with sel->selected set. */
 int spc_pooled_selects(const spc_select_args *args, const spc_rowsel_args *sel);
 int spc_launch_pooled_scores(const spc_select_args *args, const spc_rowsel_args *sel, int32_t b,
                              void *stream);
