@@ -316,11 +316,8 @@ static inline bool score_tiles_of(const spc_select_args &a, score_tiles *map) {
 __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, int32_t b,
                                                      const score_tiles map) {
   constexpr int HALF = TILE / 2;
-  /* Rows of an even pitch: two dimensions a 16-byte load (a quarter fewer
-   * shared-memory wavefronts than one a load; the 16 rows a warp reads of
-   * ks then take the minimum two). */
-  __shared__ __align__(16) double qs[TILE][DCHUNK + 2];
-  __shared__ __align__(16) double ks[TILE][DCHUNK + 2];
+  __shared__ double qs[TILE][DCHUNK + 1];
+  __shared__ double ks[TILE][DCHUNK + 1];
   const int tx = threadIdx.x % HALF, ty = threadIdx.x / HALF;
   int64_t hc = blockIdx.z, tile_row = blockIdx.y, tile_col = blockIdx.x;
   if (map.rows > 0) { /* a list of the visible tiles of every head */
@@ -348,16 +345,14 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
       ks[row][col] = ck < a.num_kv_blocks && x < a.head_dim ? kbase[ck * a.head_dim + x] : 0.0;
     }
     __syncthreads();
-#pragma unroll 4
-    for (int col = 0; col < DCHUNK; col += 2) {
-      const double2 q0 = *reinterpret_cast<const double2 *>(&qs[ty][col]);
-      const double2 q1 = *reinterpret_cast<const double2 *>(&qs[ty + HALF][col]);
-      const double2 k0 = *reinterpret_cast<const double2 *>(&ks[tx][col]);
-      const double2 k1 = *reinterpret_cast<const double2 *>(&ks[tx + HALF][col]);
-      acc[0][0] = fma(q0.y, k0.y, fma(q0.x, k0.x, acc[0][0]));
-      acc[0][1] = fma(q0.y, k1.y, fma(q0.x, k1.x, acc[0][1]));
-      acc[1][0] = fma(q1.y, k0.y, fma(q1.x, k0.x, acc[1][0]));
-      acc[1][1] = fma(q1.y, k1.y, fma(q1.x, k1.x, acc[1][1]));
+#pragma unroll 8
+    for (int col = 0; col < DCHUNK; col++) {
+      const double q0 = qs[ty][col], q1 = qs[ty + HALF][col];
+      const double k0 = ks[tx][col], k1 = ks[tx + HALF][col];
+      acc[0][0] = fma(q0, k0, acc[0][0]);
+      acc[0][1] = fma(q0, k1, acc[0][1]);
+      acc[1][0] = fma(q1, k0, acc[1][0]);
+      acc[1][1] = fma(q1, k1, acc[1][1]);
     }
     __syncthreads();
   }
