@@ -608,27 +608,33 @@ static void spc_pool_args_of(const sp_est_input *in, int is_q, double *means, sp
 }
 
 /* Block means of q and k. */
-static sparsa_status spc_pool(const sp_est_input *in, double *qbar, double *kbar, void *stream) {
+static sparsa_status spc_pool(const spc_context *c, const sp_est_input *in, double *qbar,
+                              double *kbar) {
   spc_pool_args q, k;
   spc_pool_args_of(in, 1, qbar, &q);
   spc_pool_args_of(in, 0, kbar, &k);
-  int err = spc_launch_pool(&q, &k, spc_elem_of(in->prob.dtype), stream);
+  int err = spc_launch_pool(&q, &k, spc_elem_of(in->prob.dtype), c->sm_count, c->stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's block pooling");
   return SPARSA_OK;
 }
 
 /* Scores of heads [h0, h0 + nh) of every sequence into w: pooled from the
- * means; antidiagonal from the strided product, `he` heads at a time. */
+ * means; antidiagonal from the strided product, `he` heads at a time.
+ * Pooled rows that fit a warp are selected with their softmax (r's flags
+ * and counts, r->selected set): the selection then only makes the lists. */
 static sparsa_status spc_score_blocks(spc_context *c, const sp_est_input *in, spc_select_args *a,
                                       spc_strided_args *s, const spc_antidiag_args *ad,
-                                      int64_t h0, int64_t nh, int64_t he, spc_stages *st) {
+                                      spc_rowsel_args *r, int64_t h0, int64_t nh, int64_t he,
+                                      spc_stages *st) {
   const sparsa_problem *p = &in->prob;
   const size_t cells = (size_t)in->num_q_blocks * in->num_kv_blocks;
+  r->selected = 0;
   if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS) {
     a->h0 = (int32_t)h0;
     a->num_heads = (int32_t)nh;
+    r->selected = spc_pooled_selects(a, r);
     for (int32_t b = 0; b < p->batch; b++) {
-      int err = spc_launch_pooled_scores(a, b, c->stream);
+      int err = spc_launch_pooled_scores(a, r->selected ? r : NULL, b, c->stream);
       if (err != 0) return spc_fail_cuda(err, "launching the estimator's scoring");
     }
     spc_stage_mark(st, c, SPC_ST_SCORE);
@@ -852,14 +858,14 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
   spc_stages st;
   spc_stages_start(&st);
   if (pooled) {
-    status = spc_pool(in, (double *)a.qbar, (double *)a.kbar, c->stream);
+    status = spc_pool(c, in, (double *)a.qbar, (double *)a.kbar);
     spc_stage_mark(&st, c, SPC_ST_POOL);
   }
   for (int64_t h0 = 0; h0 < p->q_heads && status == SPARSA_OK; h0 += hs) {
     const int64_t nh = p->q_heads - h0 < hs ? p->q_heads - h0 : hs;
-    status = spc_score_blocks(c, in, &a, &s, &ad, h0, nh, he, &st);
-    if (status != SPARSA_OK) break;
     r.rows = nh * nqb;
+    status = spc_score_blocks(c, in, &a, &s, &ad, &r, h0, nh, he, &st);
+    if (status != SPARSA_OK) break;
     const int64_t bound = r.rows * row_bound;
     /* The fill writes the mask's device lists themselves (room for the
      * bound): nothing is copied on the device afterwards. */

@@ -114,6 +114,9 @@ typedef struct spc_rowsel_args {
   /* Or NULL: each row's prefix counts of its kept flags, [rows][cols + 1]
    * (prefix[c + 1] = kept in [0, c]), written by the fill. */
   int32_t *prefix;
+  /* 1: keep and counts are written already (the pooled rows' selection
+   * with their scores); the lists are made from them. */
+  int32_t selected;
 } spc_rowsel_args;
 
 /* Vertical-slash: the block lists of the mask its selection makes, from
@@ -140,10 +143,17 @@ typedef struct spc_vslash_mask_args {
 } spc_vslash_mask_args;
 
 /* Return a cudaError_t as int (0 = queued). */
-/* The block means of q and of k (one launch where both take 16-byte loads). */
-int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, spc_elem elem, void *stream);
-/* Pooled method: scores and softmax of sequence b, added to w. */
-int spc_launch_pooled_scores(const spc_select_args *args, int32_t b, void *stream);
+/* The block means of q and of k (one launch where both take 16-byte loads;
+ * sm_count: the device's SMs, which one wave of the warp kernel fills). */
+int spc_launch_pool(const spc_pool_args *q, const spc_pool_args *k, spc_elem elem,
+                    int32_t sm_count, void *stream);
+/* Pooled method: scores and softmax of sequence b, added to w; where sel
+ * is given (rows that spc_pooled_selects accepts), the softmax's kernel
+ * also ends each row, after the last sequence, with sel's selection: flags
+ * and counts, for spc_launch_rowsel with sel->selected set. */
+int spc_pooled_selects(const spc_select_args *args, const spc_rowsel_args *sel);
+int spc_launch_pooled_scores(const spc_select_args *args, const spc_rowsel_args *sel, int32_t b,
+                             void *stream);
 /* Whether the strided product runs on tensor cores for this element type,
  * head dimension and layout (else plain float arithmetic). */
 int spc_strided_uses_mma(const spc_strided_args *args, spc_elem elem);
