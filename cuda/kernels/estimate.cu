@@ -1467,6 +1467,16 @@ extern "C" int spc_launch_vslash_mass(const spc_vslash_args *args, int first, vo
   return (int)cudaGetLastError();
 }
 
+extern "C" int spc_launch_vslash_mass_of_scores(const spc_vslash_args *args, int first,
+                                                void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int64_t cells = (int64_t)args->num_heads * args->kv_len;
+  if (cells == 0 || args->last_q == 0) return 0;
+  spc_est::vslash_mass_kernel<<<spc_est_grid((cells + 255) / 256, 1 << 20), spc_est::kMassThreads,
+                                 0, s>>>(*args, first);
+  return (int)cudaGetLastError();
+}
+
 extern "C" int spc_vslash_tiled(const spc_strided_args *s, const spc_vslash_args *v, spc_elem elem) {
   /* The mass pass's units cover every offset where the last query sees
    * the last key (the estimators' alignment). */

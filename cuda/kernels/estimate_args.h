@@ -156,6 +156,9 @@ int spc_launch_antidiag_fold(const spc_select_args *args, const spc_antidiag_arg
 /* Vertical-slash: softmax statistics of the last queries, then their masses
  * added to V and D (first: overwritten). */
 int spc_launch_vslash_mass(const spc_vslash_args *args, int first, void *stream);
+/* The masses alone, from E and the rows' maxima and scales already in
+ * args (the tiled path's reference in its white-box test). */
+int spc_launch_vslash_mass_of_scores(const spc_vslash_args *args, int first, void *stream);
 /* Vertical-slash of at most 64 last queries on tensor cores: whether
  * this problem takes it; the product's first pass, each row's statistics
  * per tile (tile_stats only: s->E is not used); then the rows' maxima and
