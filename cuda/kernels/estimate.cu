@@ -787,15 +787,17 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
  * holds the offsets past pos0, which only the later queries see. With
  * off = kv_len - q_len the units cover every column and offset. A CTA
  * takes span consecutive units and computes each of their tiles once,
- * plus the next one: the scores of the last two tiles stay in a ring of
- * 128 columns, key j in column j mod 128. Threads [0, 64) sum a column
- * each, threads [64, 128) an offset each, in query order in double as
- * vslash_mass_kernel does. */
+ * plus the next one. Each score's term 2^(x - row maximum) is taken once,
+ * where the product leaves it (a column and an offset both read it), into
+ * a ring of the last two tiles, 128 columns, key j in column j mod 128.
+ * Threads [0, 64) then sum a column each, threads [64, 128) an offset
+ * each, in query order in double as vslash_mass_kernel does; the next
+ * tile's keys load meanwhile (one buffer, so that three CTAs fit an SM). */
 constexpr int kVsRing = 2 * kVsCols;
 constexpr int kVsRingPitch = kVsRing + 8; /* conflict-free fragment stores */
 
 __host__ __device__ constexpr size_t vslash_onchip_smem(int head_dim) {
-  return (size_t)3 * kVsRows * (head_dim + 8) * 2 + (size_t)kVsRows * kVsRingPitch * 4 +
+  return (size_t)2 * kVsRows * (head_dim + 8) * 2 + (size_t)kVsRows * kVsRingPitch * 4 +
          (size_t)kVsRows * (4 + 8);
 }
 
@@ -812,47 +814,45 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const s
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
                       (h / a.group) * a.k_stride[2];
-  uint16_t *Q = vs_tiles, *K = vs_tiles + kVsRows * pitch; /* K: two buffers of kVsCols rows */
-  float *ring = reinterpret_cast<float *>(K + 2 * kVsCols * pitch); /* [kVsRows][kVsRingPitch] */
+  uint16_t *Q = vs_tiles, *K = vs_tiles + kVsRows * pitch; /* K: one buffer of kVsCols rows */
+  float *ring = reinterpret_cast<float *>(K + kVsCols * pitch); /* [kVsRows][kVsRingPitch] */
   float *row_max = ring + kVsRows * kVsRingPitch;
   double *row_scale = reinterpret_cast<double *>(row_max + kVsRows);
-  const int64_t L = v.last_q, pos0 = v.q_len - L + v.off, kv = v.kv_len;
-  for (int li = threadIdx.x; li < L; li += kMmaThreads) {
-    row_max[li] = v.row_max[hc * L + li];
-    row_scale[li] = v.row_scale[hc * L + li];
+  const int L = (int)v.last_q;
+  const int64_t pos0 = v.q_len - L + v.off, kv = v.kv_len;
+  for (int li = threadIdx.x; li < kVsRows; li += kMmaThreads) {
+    row_max[li] = li < L ? v.row_max[hc * L + li] : 0.f;
+    row_scale[li] = li < L ? v.row_scale[hc * L + li] : 0.0;
   }
-  /* Tiles [lo, hi] are computed, at steps tt in [u0 - 1, u1]; step tt
+  /* Tiles [lo, hi] are computed, at steps tt in [u0 - 1, u1 - 1]; step tt
    * computes tile tt (where it is one), then sums unit tt (tile tt - 1). */
-  const int64_t lo = u0 - 1 > 0 ? u0 - 1 : 0, hi = u1 < tiles - 1 ? u1 : tiles - 1;
+  const int64_t lo = u0 - 1 > 0 ? u0 - 1 : 0, hi = u1 - 1 < tiles - 1 ? u1 - 1 : tiles - 1;
   vs_stage_queries(Q, q, a, pitch);
   vs_stage_keys(K, k, a, lo, pitch); /* with the queries */
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   double *col = v.mass + (hc * 2) * kv, *diag = col + kv;
-  for (int64_t tt = u0 - 1; tt <= u1; tt++) {
+  for (int64_t tt = u0 - 1; tt < u1; tt++) {
     if (tt >= lo && tt <= hi) {
-      const int buf = (int)((tt - lo) & 1);
-      if (tt + 1 <= hi) {
-        vs_stage_keys(K + (buf ^ 1) * kVsCols * pitch, k, a, tt + 1, pitch);
-        spc::cp_async_wait<1>();
-      } else {
-        spc::cp_async_wait<0>();
-      }
-      __syncthreads(); /* the keys are in; the ring's old half is read */
+      spc::cp_async_wait<0>();
+      __syncthreads(); /* the keys are in; the ring's older half is read */
       float acc[8][4];
-      vs_tile_product<BF16>(acc, Q, K + buf * kVsCols * pitch, d, pitch);
+      vs_tile_product<BF16>(acc, Q, K, d, pitch);
       float *half_ring = ring + (int)(tt & 1) * kVsCols;
 #pragma unroll
       for (int half = 0; half < 2; half++) {
         const int i = warp * 16 + (lane >> 2) + half * 8;
+        const float mx = row_max[i];
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
           const int c = nt * 8 + (lane & 3) * 2;
           *reinterpret_cast<float2 *>(half_ring + i * kVsRingPitch + c) =
-              make_float2(vs_score(acc[nt][2 * half], a.mul), vs_score(acc[nt][2 * half + 1], a.mul));
+              make_float2(exp2f(vs_score(acc[nt][2 * half], a.mul) - mx),
+                          exp2f(vs_score(acc[nt][2 * half + 1], a.mul) - mx));
         }
       }
+      __syncthreads(); /* the tile's terms are in; the key buffer is free */
+      if (tt + 1 <= hi) vs_stage_keys(K, k, a, tt + 1, pitch);
     }
-    __syncthreads(); /* the tile's scores are in; its key buffer is free */
     if (tt == u0 - 1) continue;
     const int64_t t = tt - 1;
     const int c = threadIdx.x & (kVsCols - 1);
@@ -860,22 +860,23 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const s
       /* Column j: the queries that see it (pos0 + li >= j), in order. */
       const int64_t j = t * kVsCols + c;
       if (t < 0 || j >= kv) continue;
-      const int64_t li0 = j - pos0 > 0 ? j - pos0 : 0;
-      const float *e = ring + (int)(j & (kVsRing - 1));
+      const int li0 = j - pos0 > 0 ? (int)(j - pos0 < L ? j - pos0 : L) : 0;
+      const float *p = ring + (int)(j & (kVsRing - 1));
       double m = first ? 0.0 : col[j];
-      for (int64_t li = li0; li < L; li++)
-        m += (double)exp2f(e[li * kVsRingPitch] - row_max[li]) * row_scale[li];
+#pragma unroll 8
+      for (int li = li0; li < L; li++) m += (double)p[li * kVsRingPitch] * row_scale[li];
       col[j] = m;
     } else {
       /* Offset o = pos0 - 64 t - c: key 64 t + c + li for query li, from
        * the queries whose key is not negative, in order. */
       const int64_t o = pos0 - t * kVsCols - c, key0 = t * kVsCols + c;
       if (o < 0 || o >= kv) continue;
-      const int64_t li0 = key0 < 0 ? -key0 : 0;
+      const int li0 = key0 < 0 ? (int)(-key0 < L ? -key0 : L) : 0;
+      const int r0 = (int)(key0 & (kVsRing - 1));
       double m = first ? 0.0 : diag[o];
-      for (int64_t li = li0; li < L; li++)
-        m += (double)exp2f(ring[li * kVsRingPitch + (int)((key0 + li) & (kVsRing - 1))] - row_max[li]) *
-             row_scale[li];
+#pragma unroll 8
+      for (int li = li0; li < L; li++)
+        m += (double)ring[li * kVsRingPitch + ((r0 + li) & (kVsRing - 1))] * row_scale[li];
       diag[o] = m;
     }
   }
