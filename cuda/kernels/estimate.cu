@@ -713,15 +713,16 @@ __device__ __forceinline__ float vs_score(float acc, float mul) { return __fmul_
 
 /* Pass one: each row's maximum and sum over its visible columns of every
  * tile (keys j <= the row's position, j < kv_len), in float; span tiles a
- * CTA, the queries staged once for them. */
+ * CTA, the queries staged once for them. Both passes number their CTAs
+ * with the heads fastest. */
 template <bool BF16>
 __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_strided_args a,
                                                                     float2 *part, const int64_t tiles,
                                                                     const int span) {
   extern __shared__ __align__(16) uint16_t vs_tiles[];
   const int d = a.head_dim, pitch = d + 8;
-  const int64_t hc = blockIdx.z, h = a.h0 + hc;
-  const int64_t t0 = (int64_t)blockIdx.x * span;
+  const int64_t hc = blockIdx.x % a.num_heads, h = a.h0 + hc; /* heads vary fastest */
+  const int64_t t0 = (int64_t)(blockIdx.x / a.num_heads) * span;
   const int64_t t1 = t0 + span < tiles ? t0 + span : tiles;
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
@@ -808,8 +809,8 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const s
                                                                          const int span) {
   extern __shared__ __align__(16) uint16_t vs_tiles[];
   const int d = a.head_dim, pitch = d + 8;
-  const int64_t hc = blockIdx.z, h = a.h0 + hc, tiles = v.tiles;
-  const int64_t u0 = (int64_t)blockIdx.x * span;
+  const int64_t hc = blockIdx.x % a.num_heads, h = a.h0 + hc, tiles = v.tiles;
+  const int64_t u0 = (int64_t)(blockIdx.x / a.num_heads) * span;
   const int64_t u1 = u0 + span < tiles + 1 ? u0 + span : tiles + 1;
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
@@ -1493,7 +1494,11 @@ static int spc_launch_vslash_scores_as(const spc_strided_args *a, const spc_vsla
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
   const int span = v->product_span > 0 ? v->product_span : 1;
-  const dim3 grid((unsigned)((v->tiles + span - 1) / span), 1u, (unsigned)a->num_heads);
+  /* Heads vary fastest: the CTAs in flight read the same keys' rows of
+   * every head, neighbours in memory where heads are interleaved. */
+  const int64_t ctas = (v->tiles + span - 1) / span * a->num_heads;
+  if (ctas > INT32_MAX) return (int)cudaErrorInvalidConfiguration;
+  const dim3 grid((unsigned)ctas);
   spc_est::vslash_scores_kernel<BF16><<<grid, spc_est::kMmaThreads, smem, s>>>(
       *a, reinterpret_cast<float2 *>(v->tile_stats), v->tiles, span);
   return (int)cudaGetLastError();
@@ -1515,7 +1520,9 @@ static int spc_launch_vslash_onchip_mass(const spc_strided_args *a, const spc_vs
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
   const int span = v->product_span > 0 ? v->product_span : 1;
-  const dim3 grid((unsigned)((v->tiles + 1 + span - 1) / span), 1u, (unsigned)a->num_heads);
+  const int64_t ctas = (v->tiles + 1 + span - 1) / span * a->num_heads; /* heads fastest */
+  if (ctas > INT32_MAX) return (int)cudaErrorInvalidConfiguration;
+  const dim3 grid((unsigned)ctas);
   spc_est::vslash_onchip_mass_kernel<BF16><<<grid, spc_est::kMmaThreads, smem, s>>>(*a, *v, first,
                                                                                   span);
   return (int)cudaGetLastError();
