@@ -19,8 +19,8 @@
  * chunks of their own. The antidiagonal's and vertical-slash's tiled ones
  * are as large as their budgets allow and of equal size, since a chunk of
  * a few heads is little more than one wave of CTAs, whose tail idles half
- * the card (vertical-slash's scores make their round trip through HBM
- * whatever the chunk: chunks small enough for L2 were slower); the other
+ * the card (vertical-slash's tiled path keeps its scores on chip, and
+ * only its rows' statistics per tile in the pool); the other
  * vertical-slash products' small chunks stay in L2 between the product and
  * the softmax that reads them. The lists come back through the context's
  * page-locked stage. */
@@ -44,10 +44,10 @@
 #define SPC_EST_SCRATCH_BUDGET ((size_t)128 << 20)
 #define SPC_EST_PRODUCT_BUDGET ((size_t)48 << 20)
 #define SPC_EST_ANTIDIAG_BUDGET ((size_t)320 << 20)
-/* Vertical-slash's scores on the tiled path: E (4 MB a head at 16,384
- * keys and 64 queries) makes its round trip through HBM whatever the
- * chunk, so chunks are large: one launch for 32 such heads, with no
- * wave's tail per chunk. */
+/* Vertical-slash's tiled path keeps no scores (both of its passes compute
+ * them on chip): a chunk holds each row's statistics per 64-key tile, so
+ * chunks are large: one launch for every head, with no wave's tail per
+ * chunk. */
 #ifndef SPC_VSLASH_TILED_BUDGET /* a build may set another, to measure */
 #define SPC_VSLASH_TILED_BUDGET ((size_t)192 << 20)
 #endif
@@ -458,7 +458,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   const int tiled = spc_vslash_tiled(&s, &v, elem);
   /* Product chunk: the last queries' scores and statistics. */
   const size_t per_product =
-      (size_t)L * ((size_t)ld * 4 + 4 + 8 + (tiled ? (size_t)v.tiles * 8 : 0));
+      (size_t)L * ((tiled ? (size_t)v.tiles * 8 : (size_t)ld * 4) + 4 + 8);
   int64_t he = (int64_t)((tiled ? SPC_VSLASH_TILED_BUDGET : SPC_EST_PRODUCT_BUDGET) / per_product);
   if (he < 1) he = 1;
   if (he > hs) he = hs;
@@ -502,7 +502,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   spc_carve cv = {NULL, 0};
   for (int pass = 0; pass < 2; pass++) {
     cv.used = 0;
-    s.E = spc_take(&cv, (size_t)he * L * ld * sizeof(float));
+    s.E = tiled ? NULL : spc_take(&cv, (size_t)he * L * ld * sizeof(float));
     v.row_max = spc_take(&cv, (size_t)he * L * sizeof(float));
     v.row_scale = spc_take(&cv, (size_t)he * L * sizeof(double));
     v.tile_stats = tiled ? spc_take(&cv, (size_t)he * L * (size_t)v.tiles * 2 * sizeof(float)) : NULL;
@@ -537,7 +537,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
                         : spc_launch_strided(&s, elem, c->stream);
         spc_stage_mark(&st, c, SPC_ST_PRODUCT);
         if (err == 0)
-          err = tiled ? spc_launch_vslash_mass_tiled(&v, b == 0, c->stream)
+          err = tiled ? spc_launch_vslash_mass_tiled(&s, &v, elem, b == 0, c->stream)
                       : spc_launch_vslash_mass(&v, b == 0, c->stream);
         spc_stage_mark(&st, c, SPC_ST_FOLD);
         if (err != 0) status = spc_fail_cuda(err, "launching the vertical-slash estimator");

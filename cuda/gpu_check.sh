@@ -102,6 +102,10 @@ if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null;
       timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 0 \
         "$(find "$build" -name sparsa_cuda_vslash_bits_test -type f -perm -u+x | head -1)" \
         --cases 40 >>"$logs/sanitizer-$tool.log" 2>&1
+      # The vertical-slash masses from scores in shared memory.
+      timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 0 \
+        "$(find "$build" -name sparsa_cuda_vslash_mass_test -type f -perm -u+x | head -1)" \
+        --cases 30 >>"$logs/sanitizer-$tool.log" 2>&1
     fi
     # The device estimators (without their timing case). Not the fault
     # test (its faults are deliberate) nor the out-of-memory ones.

@@ -80,8 +80,10 @@ typedef struct spc_vslash_args {
   float *row_max;                       /* [hc][L] */
   double *row_scale;                    /* [hc][L]: share / z */
   double *mass;                         /* [hc][2][kv_len]: V, then D */
-  /* The tiled path (spc_vslash_tiled): each row's maximum and sum of
-   * 2^(x - maximum) over each 64-key tile, from the product. */
+  /* The tiled path (spc_vslash_tiled; E unused there): each row's
+   * maximum and sum of 2^(x - maximum) over each 64-key tile, from the
+   * product's first pass; product_span also sets the units of the mass
+   * pass's CTAs. */
   float *tile_stats;                    /* [hc][L][tiles][2] */
   int64_t tiles;                        /* ceil(kv_len / 64) */
   int32_t product_span;                 /* tiles per product CTA */
@@ -164,14 +166,19 @@ int spc_launch_antidiag_fold(const spc_select_args *args, const spc_antidiag_arg
 /* Vertical-slash: softmax statistics of the last queries, then their masses
  * added to V and D (first: overwritten). */
 int spc_launch_vslash_mass(const spc_vslash_args *args, int first, void *stream);
+/* The masses alone, from E and the rows' maxima and scales already in
+ * args (the tiled path's reference in its white-box test). */
+int spc_launch_vslash_mass_of_scores(const spc_vslash_args *args, int first, void *stream);
 /* Vertical-slash of at most 64 last queries on tensor cores: whether
- * this problem takes it; the product with each row's statistics per tile
- * (E and tile_stats); then the rows' maxima and scales from those, and
- * the masses (first: overwritten). */
+ * this problem takes it; the product's first pass, each row's statistics
+ * per tile (tile_stats only: s->E is not used); then the rows' maxima and
+ * scales from those, and the masses from a second product whose scores
+ * stay on chip (first: overwritten). */
 int spc_vslash_tiled(const spc_strided_args *s, const spc_vslash_args *v, spc_elem elem);
 int spc_launch_vslash_scores(const spc_strided_args *s, const spc_vslash_args *v, spc_elem elem,
                              void *stream);
-int spc_launch_vslash_mass_tiled(const spc_vslash_args *args, int first, void *stream);
+int spc_launch_vslash_mass_tiled(const spc_strided_args *s, const spc_vslash_args *args,
+                                 spc_elem elem, int first, void *stream);
 /* Selection, scan and compaction (no host round trip). */
 int spc_launch_rowsel(const spc_rowsel_args *args, void *stream);
 /* Vertical-slash: the mask's block lists from the kept flags (counts, scan,

@@ -1030,6 +1030,10 @@ int main(int argc, char **argv) {
       {"vslash bf16 32/8 d128 2048 128x128 top128", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 2048, 2048,
        128, 128, SPARSA_SELECT_TOP_K, 128, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0,
        0},
+      /* Enough tiles and heads for several units a CTA in the tiled
+       * path's product and mass passes, the last tile partial. */
+      {"vslash bf16 32/8 d128 64x16100 top500", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 64, 16100, 64,
+       64, SPARSA_SELECT_TOP_K, 500, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       /* Vertical-slash masks of blocks of at least 128 x 64: where the
        * device made the mask, the plan on its device lists makes the
        * refinement bits from the list. More keys than queries, more
