@@ -1,6 +1,6 @@
 /* The estimators of a CUDA context: scoring, softmax, selection and the
  * compaction of the kept indices into row lists all run on the context's
- * stream (kernels in kernels/estimate.cu); only the compact lists come
+ * stream (kernels in kernels/estimate_*.cu); only the compact lists come
  * back (the row offsets and the indices up to the rows' bound, with one
  * synchronization), from which the host writes the specs the core turns
  * into a mask; or, for the block methods (estimate_lists), the block lists

@@ -1,7 +1,7 @@
 /* What the estimators' host glue (cuda_estimate.c) hands their kernels
- * (estimate.cu). Layouts follow core/estimate_blocks.c, estimate_antidiag.c
- * and estimate_vslash.c, so the device computes the same quantities in the
- * same precision and selects with the same rule. */
+ * (estimate_*.cu). Layouts follow core/estimate_blocks.c,
+ * estimate_antidiag.c and estimate_vslash.c, so the device computes the
+ * same quantities in the same precision and selects with the same rule. */
 #ifndef SPARSA_CUDA_ESTIMATE_ARGS_H
 #define SPARSA_CUDA_ESTIMATE_ARGS_H
 

@@ -1,5 +1,5 @@
 /* White-box test of the vertical-slash tiled path's masses
- * (kernels/estimate.cu): the first pass's rows' statistics, then the
+ * (kernels/estimate_vslash.cu): the first pass's rows' statistics, then the
  * second pass's column and diagonal masses from scores kept on chip,
  * against the masses the scores matrix gives (the strided product writing
  * E, then vslash_mass_kernel reading it with the same rows' maxima and

@@ -1,0 +1,548 @@
+/* The selection every estimator shares, row by row on the device: sort,
+ * rank or radix select by the selection order (larger score, then the
+ * smaller index), top-k or a cumulative threshold, the forced blocks,
+ * then the kept flags compacted into row offsets and lists. */
+#include "cta_scan.cuh"
+#include "estimate_common.cuh"
+
+namespace spc_est {
+
+/* ---- selection and row lists ---- */
+
+/* The selection order: larger score first, then the smaller index. */
+__device__ __forceinline__ bool before(double wa, int32_t ia, double wb, int32_t ib) {
+  return wa > wb || (wa == wb && ia < ib);
+}
+
+/* Bitonic sort of cap (a power of two) entries into selection order, by
+ * the whole CTA; sw/si are shared or global (one CTA's own scratch). */
+__device__ void bitonic_sort(double *sw, int32_t *si, int64_t cap) {
+  for (int64_t k = 2; k <= cap; k <<= 1)
+    for (int64_t j = k >> 1; j > 0; j >>= 1) {
+      for (int64_t p = threadIdx.x; p < cap / 2; p += blockDim.x) {
+        const int64_t i = 2 * j * (p / j) + (p % j), x = i + j;
+        const double wi = sw[i], wx = sw[x];
+        const int32_t ii = si[i], ix = si[x];
+        const bool swap = (i & k) == 0 ? before(wx, ix, wi, ii) : before(wi, ii, wx, ix);
+        if (swap) {
+          sw[i] = wx;
+          sw[x] = wi;
+          si[i] = ix;
+          si[x] = ii;
+        }
+      }
+      __syncthreads();
+    }
+}
+
+/* The selection rule over w[0, n) (n >= 1): sorts the candidates into
+ * selection order in sw/si and returns how many of that order are kept:
+ * top-k, or the shortest prefix whose running sum (added in order by one
+ * thread, as the CPU adds) reaches the threshold. Threshold rows of every
+ * method come here; rowsel_kernel selects top-k rows without sorting. */
+__device__ int64_t select_row(const double *w, int64_t n, const spc_rowsel_args &a, double *sw,
+                              int32_t *si, int64_t *kept) {
+  int64_t cap = 1;
+  while (cap < n) cap <<= 1;
+  for (int64_t c = threadIdx.x; c < cap; c += blockDim.x) {
+    sw[c] = c < n ? w[c] : -INFINITY;
+    si[c] = c < n ? (int32_t)c : INT32_MAX;
+  }
+  __syncthreads();
+  bitonic_sort(sw, si, cap);
+  if (threadIdx.x == 0) {
+    int64_t count = 0;
+    if (!a.by_threshold) {
+      count = n < a.top_k ? n : a.top_k;
+    } else {
+      double sum = 0.0;
+      while (count < n) {
+        sum += sw[count++];
+        if (sum >= a.threshold) break;
+      }
+    }
+    *kept = count;
+  }
+  __syncthreads();
+  return *kept;
+}
+
+/* Top-k without sorting, for rows of at most kRankMax candidates held in
+ * shared memory: a candidate is kept when fewer than k candidates come
+ * before it in the selection order (ranks are distinct: ties go by index),
+ * which is exactly the first k of the sorted order. */
+constexpr int64_t kRankMax = 1024;
+
+__device__ void rank_select(const double *sw, int64_t n, int64_t k, uint8_t *keep) {
+  for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
+    const double wc = sw[c];
+    int64_t before_c = 0;
+    for (int64_t j = 0; j < n; j++) before_c += before(sw[j], (int32_t)j, wc, (int32_t)c);
+    if (before_c < k) keep[c] = 1;
+  }
+}
+
+/* Top-k of a long row (n > k) by radix select on the keys, 8 bits a pass
+ * from the top: the k-th largest key T, how many of the kept have key T
+ * (those of the smallest indices), then the flags. The keys are read once
+ * into shared memory when `keys` has room for them (each pass would
+ * otherwise wait on global loads), else from w in every pass. */
+__device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *keys, int64_t c) {
+  return keys != nullptr ? keys[c] : order_key(w[c]);
+}
+
+__device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
+                             uint64_t *keys /* [n] or NULL */, unsigned *hist /* [256] */,
+                             uint64_t *shared_prefix, int64_t *shared_need, int *shared_all,
+                             unsigned long long *shared_bits /* [2] */, int64_t *scan /* [32] */) {
+  if (keys != nullptr) {
+    /* kKeyBatch loads of a thread in flight before its stores (which the
+     * compiler may not move above later loads: keys and w could alias). */
+    constexpr int kKeyBatch = 8;
+    for (int64_t c0 = threadIdx.x; c0 < n; c0 += (int64_t)kKeyBatch * blockDim.x) {
+      double v[kKeyBatch];
+#pragma unroll
+      for (int i = 0; i < kKeyBatch; i++) {
+        const int64_t c = c0 + (int64_t)i * blockDim.x;
+        v[i] = c < n ? w[c] : 0.0;
+      }
+#pragma unroll
+      for (int i = 0; i < kKeyBatch; i++) {
+        const int64_t c = c0 + (int64_t)i * blockDim.x;
+        if (c < n) keys[c] = order_key(v[i]);
+      }
+    }
+    __syncthreads();
+  }
+  /* The bits every key shares are decided before any pass: the first
+   * digit is the eight bits below them (masses of one row share their
+   * sign and most of their exponent, which would take a pass or two of
+   * one crowded digit each). */
+  uint64_t any_bits = 0, all_bits = ~0ull;
+  for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
+    const uint64_t key = radix_key(w, keys, c);
+    any_bits |= key;
+    all_bits &= key;
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    any_bits |= __shfl_xor_sync(0xffffffffu, any_bits, o);
+    all_bits &= __shfl_xor_sync(0xffffffffu, all_bits, o);
+  }
+  if (threadIdx.x == 0) {
+    shared_bits[0] = 0;
+    shared_bits[1] = ~0ull;
+  }
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) {
+    atomicOr(&shared_bits[0], (unsigned long long)any_bits);
+    atomicAnd(&shared_bits[1], (unsigned long long)all_bits);
+  }
+  __syncthreads();
+  const uint64_t differ = shared_bits[0] ^ shared_bits[1];
+  const int top_bit = differ == 0 ? -1 : 63 - __clzll((long long)differ); /* highest bit keys differ in */
+  const uint64_t low = top_bit < 0 ? 0 : top_bit == 63 ? ~0ull : (2ull << top_bit) - 1;
+  uint64_t prefix = shared_bits[1] & ~low, mask = ~low;
+  int64_t need = k; /* how many still to take among keys matching prefix */
+  int all = 0;      /* every key matching prefix is taken: no tie to break */
+  __syncthreads(); /* shared_bits is rewritten by the next row */
+  /* Digits of eight bits from the highest differing one down; the last
+   * may reach below bit 0 of the previous one's (its upper bits are then
+   * decided ones, equal in every key still counted). */
+  for (int shift = top_bit < 0 ? -1 : top_bit >= 7 ? top_bit - 7 : 0; shift >= 0 && !all;
+       shift = shift == 0 ? -1 : shift >= 8 ? shift - 8 : 0) {
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
+    __syncthreads();
+    /* Scores crowd into few digits (the top ones first): lanes of a warp
+     * with the same digit add once, through their leader. */
+    for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) { /* the same trips for every thread */
+      const int64_t c = c0 + threadIdx.x;
+      int digit = -1;
+      if (c < n) {
+        const uint64_t key = radix_key(w, keys, c);
+        if ((key & mask) == prefix) digit = (int)((key >> shift) & 255);
+      }
+      const unsigned peers = __match_any_sync(0xffffffffu, digit);
+      if (digit >= 0 && (threadIdx.x & 31) == __ffs(peers) - 1)
+        atomicAdd(&hist[digit], (unsigned)__popc(peers));
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      /* Lane l holds digits [8 (31 - l), 8 (31 - l) + 8): lane 0 the top. */
+      const int lane = threadIdx.x, top = 8 * (31 - lane);
+      int64_t mine = 0;
+      for (int i = 0; i < 8; i++) mine += hist[top + i];
+      int64_t inc = mine; /* inclusive count of digits >= top, from the top */
+      for (int o = 1; o < 32; o <<= 1) {
+        const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
+        if (lane >= o) inc += v;
+      }
+      const int64_t above = inc - mine; /* digits above this lane's */
+      if (above < need && inc >= need) { /* exactly one lane */
+        int64_t run = above;
+        for (int i = 7; i >= 0; i--) {
+          const int64_t h = hist[top + i];
+          if (run + h >= need) {
+            *shared_prefix = prefix | ((uint64_t)(top + i) << shift);
+            *shared_need = need - run;
+            *shared_all = h == need - run;
+            break;
+          }
+          run += h;
+        }
+      }
+    }
+    __syncthreads();
+    prefix = *shared_prefix;
+    need = *shared_need;
+    all = *shared_all;
+    mask |= (uint64_t)255 << shift;
+    __syncthreads(); /* hist and the shared results are rewritten next pass */
+  }
+  if (all) {
+    /* The k-th key's digits so far are shared only by kept keys: the kept
+     * are exactly those whose digits so far are at least its. */
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
+      if ((radix_key(w, keys, c) & mask) >= prefix) keep[c] = 1;
+    return;
+  }
+  /* Keys above T are kept; of those equal to T, the `need` smallest
+   * indices: each thread counts its contiguous slice's, a scan over the
+   * threads gives each slice's first rank. */
+  const int64_t per = (n + blockDim.x - 1) / blockDim.x;
+  const int64_t lo = threadIdx.x * per, hi = lo + per < n ? lo + per : n;
+  int64_t equal = 0;
+  for (int64_t c = lo; c < hi; c++) {
+    const uint64_t key = radix_key(w, keys, c);
+    if (key > prefix) keep[c] = 1;
+    equal += key == prefix;
+  }
+  int64_t rank = cta_exclusive_scan(equal, scan);
+  for (int64_t c = lo; c < hi && rank < need; c++)
+    if (radix_key(w, keys, c) == prefix) {
+      keep[c] = 1;
+      rank++;
+    }
+  __syncthreads(); /* scan is reused by the next row */
+}
+
+/* One CTA per row (grid-stride): selection, then the forced indices (sink
+ * and diagonal blocks, or the first columns and offsets), then the row's
+ * count of kept flags. */
+__global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
+  extern __shared__ __align__(16) unsigned char sort_smem[];
+  __shared__ int64_t kept;
+  __shared__ int32_t total;
+  __shared__ unsigned radix_hist[256];
+  __shared__ uint64_t radix_prefix;
+  __shared__ int64_t radix_need, radix_scan[32];
+  __shared__ int radix_all;
+  __shared__ unsigned long long radix_bits[2];
+  double *sw;
+  int32_t *si;
+  if (a.sort_w == nullptr) {
+    sw = reinterpret_cast<double *>(sort_smem);
+    si = reinterpret_cast<int32_t *>(sort_smem + a.sort_cap * sizeof(double));
+  } else {
+    sw = a.sort_w + (int64_t)blockIdx.x * a.sort_cap;
+    si = a.sort_i + (int64_t)blockIdx.x * a.sort_cap;
+  }
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    int64_t n, forced, diag_first = 0, diag_last = -1;
+    if (a.vslash) {
+      n = a.cols;
+      forced = row % 2 == 0 ? a.forced_columns : a.forced_offsets;
+    } else {
+      const int64_t r = row % a.num_q_blocks;
+      const int64_t last = last_pos(r, a.block_q, a.q_len, a.off);
+      n = a.cols;
+      if (a.causal) n = last < 0 ? 0 : (last / a.block_kv + 1 < a.cols ? last / a.block_kv + 1 : a.cols);
+      forced = a.keep_sink_blocks;
+      if (n > 0 && a.keep_diagonal) {
+        int64_t first = r * a.block_q + a.off, lst = last;
+        if (first < 0) first = 0;
+        if (lst > a.kv_len - 1) lst = a.kv_len - 1;
+        if (first <= lst) {
+          diag_first = first / a.block_kv;
+          diag_last = lst / a.block_kv;
+        }
+      }
+    }
+    if (forced > n) forced = n;
+    uint8_t *keep = a.keep + row * a.cols;
+    const double *w = a.w + row * a.cols;
+    if (threadIdx.x == 0) total = 0;
+    for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x)
+      keep[c] = c < forced || (c >= diag_first && c <= diag_last);
+    __syncthreads();
+    /* Top-k needs only the set: every candidate when k covers the row,
+     * ranks for short rows, a radix select for long ones; a threshold
+     * needs the order (the running sum), so it sorts. */
+    if (n > 0 && !a.by_threshold && n <= a.top_k) {
+      for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = 1;
+    } else if (n > 0 && !a.by_threshold && n <= kRankMax && n <= a.sort_cap && a.sort_w == nullptr) {
+      for (int64_t c = threadIdx.x; c < n; c += blockDim.x) sw[c] = w[c];
+      __syncthreads();
+      rank_select(sw, n, a.top_k, keep);
+    } else if (n > 0 && !a.by_threshold) {
+      uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
+      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, &radix_all,
+                   radix_bits, radix_scan);
+    } else if (n > 0) {
+      const int64_t count = select_row(w, n, a, sw, si, &kept);
+      for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
+    }
+    __syncthreads();
+    int32_t local = 0;
+    for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) local += keep[c];
+    for (int o = 16; o > 0; o >>= 1) local += __shfl_xor_sync(0xffffffffu, local, o);
+    if ((threadIdx.x & 31) == 0) atomicAdd(&total, local);
+    __syncthreads();
+    if (threadIdx.x == 0) a.counts[row] = total;
+    __syncthreads(); /* sw, si, kept and total are reused by the next row */
+  }
+}
+
+/* One CTA: exclusive scan of the row counts into row_ptr. */
+__global__ void __launch_bounds__(1024) rowsel_scan_kernel(const spc_rowsel_args a) {
+  cta_row_pointers(a.counts, a.rows, a.row_ptr);
+}
+
+/* One warp per row: the kept indices, ascending, at the row's offset;
+ * for block rows also whether each block is full (every pair visible: all
+ * of them without causal, else those whose last key the block's first
+ * query sees). */
+__global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args a) {
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= a.rows) return; /* the whole warp */
+  const uint8_t *keep = a.keep + row * a.cols;
+  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
+  int64_t at = a.row_ptr[row];
+  /* The flags of kFillSteps steps are loaded before any index is stored:
+   * the stores may alias them (bytes), so loads interleaved with stores
+   * would wait for each other, one memory latency per 32 candidates of
+   * rows as long as 16,384 (vertical-slash). */
+  constexpr int kFillSteps = 8;
+  for (int64_t c0 = 0; c0 < a.cols; c0 += 32 * kFillSteps) {
+    bool kept[kFillSteps];
+#pragma unroll
+    for (int s = 0; s < kFillSteps; s++) {
+      const int64_t c = c0 + 32 * s + lane;
+      kept[s] = c < a.cols && keep[c];
+    }
+#pragma unroll
+    for (int s = 0; s < kFillSteps; s++) {
+      const int64_t c = c0 + 32 * s + lane;
+      const unsigned ballot = __ballot_sync(0xffffffffu, kept[s]);
+      if (kept[s]) {
+        const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+        a.idx[e] = (int32_t)c;
+        if (a.full != nullptr) {
+          const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+          a.full[e] = !a.causal || last_key <= first_query;
+        }
+      }
+      at += __popc(ballot);
+    }
+  }
+}
+
+/* The fill without a scan before it, for few rows: each CTA first adds
+ * the counts of every row before its own (at most kFillPrefixRows, read
+ * from L2 by the whole CTA), then its warps take their rows as
+ * rowsel_fill_kernel does and write their offsets too. One launch instead
+ * of two, and no single-CTA pass over the counts between them. */
+constexpr int64_t kFillPrefixRows = 8192;
+
+__global__ void __launch_bounds__(256) rowsel_fill_prefix_kernel(const spc_rowsel_args a) {
+  __shared__ int64_t warp_sums[8];
+  __shared__ int32_t row_counts[8];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t row0 = (int64_t)blockIdx.x * 8, row = row0 + warp;
+  /* The counts before row0 (a multiple of 8, and counts is 64-byte aligned)
+   * in 16-byte loads, kBatch of them in flight a thread: one trip to L2 for
+   * up to 4096 rows, where a load at a time took one trip per 256 rows. */
+  constexpr int kBatch = 4;
+  const int4 *counts4 = reinterpret_cast<const int4 *>(a.counts);
+  const int64_t n4 = row0 / 4;
+  int64_t before = 0;
+  for (int64_t i0 = threadIdx.x; i0 < n4; i0 += (int64_t)kBatch * blockDim.x) {
+    int4 v[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; j++) {
+      const int64_t i = i0 + (int64_t)j * blockDim.x;
+      v[j] = i < n4 ? counts4[i] : make_int4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; j++) before += (int64_t)v[j].x + v[j].y + v[j].z + v[j].w;
+  }
+  for (int o = 16; o > 0; o >>= 1) before += __shfl_xor_sync(0xffffffffu, before, o);
+  if (lane == 0) {
+    warp_sums[warp] = before;
+    row_counts[warp] = row < a.rows ? a.counts[row] : 0;
+  }
+  __syncthreads();
+  int64_t at = 0;
+  for (int w = 0; w < 8; w++) at += warp_sums[w];
+  for (int w = 0; w < warp; w++) at += row_counts[w];
+  if (row >= a.rows) return; /* the whole warp */
+  if (lane == 0) {
+    a.row_ptr[row] = at;
+    if (row == a.rows - 1) a.row_ptr[a.rows] = at + row_counts[warp];
+  }
+  const uint8_t *keep = a.keep + row * a.cols;
+  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
+  constexpr int kFillSteps = 8;
+  for (int64_t c0 = 0; c0 < a.cols; c0 += 32 * kFillSteps) {
+    bool kept[kFillSteps];
+#pragma unroll
+    for (int st = 0; st < kFillSteps; st++) {
+      const int64_t c = c0 + 32 * st + lane;
+      kept[st] = c < a.cols && keep[c];
+    }
+#pragma unroll
+    for (int st = 0; st < kFillSteps; st++) {
+      const int64_t c = c0 + 32 * st + lane;
+      const unsigned ballot = __ballot_sync(0xffffffffu, kept[st]);
+      if (kept[st]) {
+        const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+        a.idx[e] = (int32_t)c;
+        if (a.full != nullptr) {
+          const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+          a.full[e] = !a.causal || last_key <= first_query;
+        }
+      }
+      at += __popc(ballot);
+    }
+  }
+}
+
+/* A CTA per long row (vertical-slash's 16,384 candidates and more): each
+ * thread takes kFillPer consecutive flags a round, loaded before any index
+ * is stored, and a scan over the CTA gives its first index's place. One
+ * warp walking such a row alone takes 512 steps. The same scan gives the
+ * row's prefix counts where they are asked for (the vertical-slash mask's). */
+constexpr int kFillPer = 16;
+constexpr int kFillLongThreads = 1024;
+constexpr int64_t kFillLongCols = 2048; /* rows at least this long */
+
+__global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(const spc_rowsel_args a) {
+  extern __shared__ int32_t staged[]; /* [kFillPer * blockDim.x] where prefix is asked for */
+  __shared__ int32_t scan[32];
+  __shared__ int32_t round_total;
+  const int64_t row = blockIdx.x;
+  const uint8_t *keep = a.keep + row * a.cols;
+  const bool vec = a.cols % kFillPer == 0; /* every row's flags 16-byte aligned */
+  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
+  int64_t base = a.row_ptr[row];
+  for (int64_t c0 = 0; c0 < a.cols; c0 += (int64_t)kFillPer * blockDim.x) {
+    const int64_t lo = c0 + (int64_t)threadIdx.x * kFillPer;
+    bool kept[kFillPer];
+    int32_t local = 0;
+    if (vec && lo + kFillPer <= a.cols) {
+      const uint4 raw = *reinterpret_cast<const uint4 *>(keep + lo);
+      const uint8_t *bytes = reinterpret_cast<const uint8_t *>(&raw);
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) kept[i] = bytes[i] != 0;
+    } else {
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) kept[i] = lo + i < a.cols && keep[lo + i];
+    }
+#pragma unroll
+    for (int i = 0; i < kFillPer; i++) local += kept[i];
+    const int32_t before = cta_exclusive_scan(local, scan);
+    if (threadIdx.x == blockDim.x - 1) round_total = before + local;
+    int64_t e = base + before;
+    if (a.prefix != nullptr) {
+      /* Staged in shared memory, then stored by consecutive threads. */
+      int32_t run = (int32_t)(e - a.row_ptr[row]);
+#pragma unroll
+      for (int i = 0; i < kFillPer; i++) {
+        run += kept[i];
+        staged[threadIdx.x * kFillPer + i] = run;
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kFillPer; i++) {
+      if (!kept[i]) continue;
+      const int64_t c = lo + i;
+      a.idx[e] = (int32_t)c;
+      if (a.full != nullptr) {
+        const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
+        a.full[e] = !a.causal || last_key <= first_query;
+      }
+      e++;
+    }
+    __syncthreads();
+    if (a.prefix != nullptr) {
+      int32_t *prefix = a.prefix + row * (a.cols + 1);
+      if (c0 == 0 && threadIdx.x == 0) prefix[0] = 0;
+      const int64_t span = (int64_t)kFillPer * blockDim.x;
+      for (int64_t i = threadIdx.x; i < span && c0 + i < a.cols; i += blockDim.x)
+        prefix[c0 + i + 1] = staged[i];
+    }
+    base += round_total;
+    __syncthreads(); /* round_total and staged are rewritten next round */
+  }
+}
+
+}  // namespace spc_est
+
+extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (a->rows == 0) return 0;
+  const int threads = a->sort_cap <= 512 ? 256 : a->sort_cap <= 4096 ? 512 : 1024;
+  size_t smem = 0;
+  unsigned grid = a->sort_ctas > 0 ? (unsigned)a->sort_ctas : 1u;
+  if (a->selected) {
+    /* The flags and counts are written (pooled_select_kernel). */
+  } else if (!a->by_threshold && a->sort_cap > spc_est::kRankMax) {
+    /* Top-k of long rows: radix select, a CTA per row, the keys in shared
+     * memory where the sort would have fitted there (sort_cap then counts
+     * keys, and short rows may rank in that memory; 0 keeps the keys in
+     * global memory and every row off the rank path). */
+    spc_rowsel_args radix = *a;
+    radix.sort_cap = a->sort_w == nullptr ? a->sort_cap : 0;
+    radix.sort_w = nullptr;
+    radix.sort_i = nullptr;
+    smem = (size_t)radix.sort_cap * sizeof(uint64_t);
+    if (smem > 40 * 1024) {
+      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+      if (err != cudaSuccess) return (int)err;
+    }
+    spc_est::rowsel_kernel<<<spc_est_grid(a->rows, 1 << 20), threads, smem, s>>>(radix);
+  } else {
+    if (a->sort_w == nullptr) {
+      smem = (size_t)a->sort_cap * (sizeof(double) + sizeof(int32_t));
+      if (smem > 40 * 1024) {
+        cudaError_t err = cudaFuncSetAttribute(
+            spc_est::rowsel_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (err != cudaSuccess) return (int)err;
+      }
+      grid = spc_est_grid(a->rows, 1 << 20);
+    }
+    spc_est::rowsel_kernel<<<grid, threads, smem, s>>>(*a);
+  }
+  const bool long_rows = a->cols >= spc_est::kFillLongCols || a->prefix != nullptr;
+  if (!long_rows && a->rows <= spc_est::kFillPrefixRows) {
+    spc_est::rowsel_fill_prefix_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
+    return (int)cudaGetLastError();
+  }
+  spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
+  if (long_rows) {
+    const size_t staged = a->prefix != nullptr
+                              ? (size_t)spc_est::kFillPer * spc_est::kFillLongThreads * sizeof(int32_t)
+                              : 0;
+    if (staged > 48 * 1024) {
+      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_fill_long_kernel,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize, (int)staged);
+      if (err != cudaSuccess) return (int)err;
+    }
+    spc_est::rowsel_fill_long_kernel<<<spc_est_grid(a->rows, 1u << 31), spc_est::kFillLongThreads,
+                                       staged, s>>>(*a);
+  }
+  else
+    spc_est::rowsel_fill_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
+  return (int)cudaGetLastError();
+}
