@@ -195,6 +195,7 @@ __global__ void __launch_bounds__(kPoolWarpThreads, SPC_POOL_MIN_CTAS) pool_warp
     }
   }
 }
+
 /* ---- pooled scores ---- */
 
 enum { TILE = 32, DCHUNK = 32 };
