@@ -166,6 +166,22 @@ void sp_est_load_k(const sp_est_input *in, int32_t b, int64_t j, int32_t kvh, fl
   sp_load_row(in->k, in->prob.dtype, b * s[0] + j * s[1] + kvh * s[2], in->prob.head_dim, dst);
 }
 
+void sp_est_add_token(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h,
+                      float *row, double *sum) {
+  const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
+  const void *base = is_q ? in->q : in->k;
+  const int64_t at = b * s[0] + t * s[1] + h * s[2];
+  const int32_t d = in->prob.head_dim;
+  switch (in->prob.dtype) {
+    case SPARSA_DTYPE_F32: sp_est_add_f64(sum, (const float *)base + at, d); return;
+    case SPARSA_DTYPE_BF16: sp_est_add_bf16_f64(sum, (const uint16_t *)base + at, d); return;
+    default:
+      sp_load_row(base, in->prob.dtype, at, d, row);
+      sp_est_add_f64(sum, row, d);
+      return;
+  }
+}
+
 int64_t sp_est_last_pos(const sp_est_input *in, int64_t r) {
   int64_t end = (r + 1) * in->est.block_q;
   if (end > in->prob.q_len) end = in->prob.q_len;

@@ -18,13 +18,7 @@ static void sp_block_means(const sp_est_input *in, int is_q, int32_t b, int32_t 
     double *m = means + blk * d;
     memset(m, 0, (size_t)d * sizeof *m);
     int64_t start = blk * block, end = start + block < len ? start + block : len;
-    for (int64_t t = start; t < end; t++) {
-      if (is_q)
-        sp_est_load_q(in, b, t, head, row);
-      else
-        sp_est_load_k(in, b, t, head, row);
-      sp_est_add_f64(m, row, d);
-    }
+    for (int64_t t = start; t < end; t++) sp_est_add_token(in, is_q, b, t, head, row, m);
     double inv = 1.0 / (double)(end - start);
     for (int32_t x = 0; x < d; x++) m[x] *= inv;
   }
@@ -58,11 +52,7 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   for (int64_t t = start; t < end; t++)
     for (int32_t h = 0; h < heads; h++) {
       double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
-      if (is_q)
-        sp_est_load_q(in, b, t, h, row);
-      else
-        sp_est_load_k(in, b, t, h, row);
-      sp_est_add_f64(m, row, d);
+      sp_est_add_token(in, is_q, b, t, h, row, m);
     }
   for (int32_t h = 0; h < heads; h++) {
     double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;

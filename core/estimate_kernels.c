@@ -2,6 +2,7 @@
  * run at vector width on CPUs that have it, while the library itself stays
  * buildable for a baseline x86-64 (or any other) target. */
 #include <math.h>
+#include <string.h>
 
 #include "estimate.h"
 
@@ -51,6 +52,18 @@ SP_EST_CLONES double sp_est_dot_f64(const double *a, const double *b, int64_t n)
  * same whatever the vector width. */
 SP_EST_CLONES void sp_est_add_f64(double *sum, const float *row, int64_t n) {
   for (int64_t x = 0; x < n; x++) sum[x] += (double)row[x];
+}
+
+/* The same from a row of bf16, widened on the way (the bits of a bf16
+ * are the high half of its float32): the adds of sp_est_add_f64 on the
+ * same values, without a float32 copy of the row first. */
+SP_EST_CLONES void sp_est_add_bf16_f64(double *sum, const uint16_t *row, int64_t n) {
+  for (int64_t x = 0; x < n; x++) {
+    const uint32_t bits = (uint32_t)row[x] << 16;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    sum[x] += (double)value;
+  }
 }
 
 /* Dot products of a tile of up to SP_EST_TILE rows of a with up to
