@@ -113,10 +113,16 @@ __global__ void __launch_bounds__(kMmaThreads) strided_mma_kernel(const spc_stri
 
 /* Tensor cores, many rows (the antidiagonal product): a CTA of eight
  * warps computes 128 x 128 of E, each warp 32 rows by 64 columns. The
- * depth S * d is walked in chunks of kc dimensions of one t (64 where d
+ * depth S * d is walked in chunks of KC dimensions of one t (64 where d
  * allows), through a three-stage ring of asynchronous copies, so that two
  * chunks are in flight while one is multiplied, with one barrier per chunk;
- * two CTAs fit an SM. */
+ * two CTAs fit an SM.
+ *
+ * The chunk is a template parameter and every thread copies the same
+ * column piece of fixed rows at every step, so a step's copies are a few
+ * additions from offsets taken once: with the chunk known only at run time
+ * the copies' divisions and 64-bit products cost more issue slots than the
+ * step's 64 tensor-core instructions per warp. */
 constexpr int kWideThreads = 256;
 constexpr int kWideTile = 128;
 constexpr int kWideStages = 3;
@@ -125,40 +131,69 @@ __host__ __device__ __forceinline__ int wide_chunk(int d) {
   return d % 64 == 0 ? 64 : d % 32 == 0 ? 32 : 16;
 }
 
-template <bool BF16>
+template <bool BF16, int KC>
 __global__ void __launch_bounds__(kWideThreads, 2) strided_mma_wide_kernel(const spc_strided_args a) {
   extern __shared__ __align__(16) uint16_t tiles[];
-  constexpr int BM = kWideTile, BN = kWideTile;
-  const int d = a.head_dim, kc = wide_chunk(d), pitch = kc + 8; /* conflict-free ldmatrix rows */
+  constexpr int BM = kWideTile, BN = kWideTile, PITCH = KC + 8; /* conflict-free ldmatrix rows */
+  constexpr int PIECES = KC / 8;                       /* 16-byte pieces of a row's chunk */
+  constexpr int ROWS_PER_PASS = kWideThreads / PIECES; /* rows the CTA copies at once */
+  constexpr int COPIES = BM / ROWS_PER_PASS;           /* of each operand, per thread */
+  constexpr int STAGE = (BM + BN) * PITCH;
+  static_assert(BM == BN && BM % ROWS_PER_PASS == 0, "whole passes of rows");
   const int64_t hc = blockIdx.z, h = a.h0 + hc;
   const int64_t m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
   const int64_t last_row = m0 + BM < a.rows ? m0 + BM - 1 : a.rows - 1;
   if (n0 >= strided_admissible(a, last_row)) return; /* the whole CTA */
-  const int stage_elems = (BM + BN) * pitch;
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
                       (h / a.group) * a.k_stride[2];
-  const int pieces = kc / 8, chunks = d / kc, S = a.stride;
-  const int steps = S * chunks;
-  auto stage = [&](int step, int buf) {
-    const int t = step / chunks, x0 = (step % chunks) * kc;
-    uint16_t *dst = tiles + buf * stage_elems;
-    for (int c = threadIdx.x; c < BM * pieces; c += kWideThreads) {
-      const int r = c / pieces, x = x0 + (c % pieces) * 8;
-      const int64_t i = m0 + r, tok = a.row0 + (int64_t)S * i + S - 1 - t;
-      const bool ok = i < a.rows && tok < a.q_len;
-      spc::cp_async16(dst + r * pitch + (x - x0), ok ? q + tok * a.q_stride[1] + x : q, ok ? 16 : 0);
+  const int d = a.head_dim, S = a.stride, steps = S * (d / KC);
+  /* This thread copies piece xp of rows r0 + ROWS_PER_PASS * n of both
+   * operands: query row i reads token row0 + S i + S - 1 - t, key row j
+   * token S j + t. The copies of a t that fall past the rows or the
+   * sequences are a suffix in n (zero-filled); the source of copy n is the
+   * running pointer of copy 0 plus n passes. */
+  const int r0 = threadIdx.x / PIECES, xp = (threadIdx.x % PIECES) * 8;
+  const int64_t qi0 = m0 + r0, kj0 = n0 + r0;
+  const int64_t qtok0 = a.row0 + (int64_t)S * qi0 + S - 1, ktok0 = (int64_t)S * kj0;
+  const int64_t tok_pass = (int64_t)S * ROWS_PER_PASS;
+  const int64_t qs = a.q_stride[1], ks = a.k_stride[1];
+  const int64_t q_pass = tok_pass * qs, k_pass = tok_pass * ks;
+  auto live_copies = [&](int t, int &nq, int &nk) {
+    nq = 0, nk = 0;
+#pragma unroll
+    for (int n = 0; n < COPIES; n++) {
+      if (qi0 + n * ROWS_PER_PASS < a.rows && qtok0 + n * tok_pass - t < a.q_len) nq = n + 1;
+      if (kj0 + n * ROWS_PER_PASS < a.cols && ktok0 + n * tok_pass + t < a.kv_len) nk = n + 1;
     }
-    for (int c = threadIdx.x; c < BN * pieces; c += kWideThreads) {
-      const int r = c / pieces, x = x0 + (c % pieces) * 8;
-      const int64_t j = n0 + r, tok = (int64_t)S * j + t;
-      const bool ok = j < a.cols && tok < a.kv_len;
-      spc::cp_async16(dst + (BM + r) * pitch + (x - x0), ok ? k + tok * a.k_stride[1] + x : k,
-                      ok ? 16 : 0);
+  };
+  /* The next chunk to stage: (t, x0) at q_src / k_src, into buffer `wbuf`. */
+  int next_t = 0, next_x0 = 0, wbuf = 0, nq, nk;
+  live_copies(0, nq, nk);
+  const uint16_t *q_src = q + qtok0 * qs + xp, *k_src = k + ktok0 * ks + xp;
+  const uint32_t dst0 = spc::smem_addr(tiles) + (uint32_t)(r0 * PITCH + xp) * 2;
+  auto stage_next = [&]() {
+    const uint32_t dst = dst0 + (uint32_t)(wbuf * STAGE) * 2;
+#pragma unroll
+    for (int n = 0; n < COPIES; n++)
+      spc::cp_async16_to(dst + (uint32_t)(n * ROWS_PER_PASS * PITCH) * 2,
+                         n < nq ? q_src + n * q_pass : q, n < nq ? 16 : 0);
+#pragma unroll
+    for (int n = 0; n < COPIES; n++)
+      spc::cp_async16_to(dst + (uint32_t)((BM + n * ROWS_PER_PASS) * PITCH) * 2,
+                         n < nk ? k_src + n * k_pass : k, n < nk ? 16 : 0);
+    next_x0 += KC, q_src += KC, k_src += KC;
+    if (next_x0 == d) {
+      next_x0 = 0, next_t++;
+      q_src += -d - qs, k_src += ks - d;
+      live_copies(next_t, nq, nk);
     }
+    wbuf = wbuf == kWideStages - 1 ? 0 : wbuf + 1;
   };
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp & 3, wn = warp >> 2; /* 4 x 2 warps of 32 x 64 */
+  const int a_lane = (wm * 32 + (lane & 15)) * PITCH + (lane >> 4) * 8;
+  const int b_lane = (BM + wn * 64 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8;
   float acc[2][8][4];
 #pragma unroll
   for (int mt = 0; mt < 2; mt++)
@@ -166,28 +201,28 @@ __global__ void __launch_bounds__(kWideThreads, 2) strided_mma_wide_kernel(const
     for (int nt = 0; nt < 8; nt++)
 #pragma unroll
       for (int e = 0; e < 4; e++) acc[mt][nt][e] = 0.f;
+  int rbuf = 0; /* the buffer multiplied */
 #pragma unroll
   for (int st = 0; st < kWideStages - 1; st++) {
-    if (st < steps) stage(st, st);
+    if (st < steps) stage_next();
     spc::cp_async_commit();
   }
   for (int step = 0; step < steps; step++) {
     spc::cp_async_wait<kWideStages - 2>();
     __syncthreads(); /* this step's chunk landed; the previous one's buffer is free */
-    const int next = step + kWideStages - 1;
-    if (next < steps) stage(next, next % kWideStages);
+    if (step + kWideStages - 1 < steps) stage_next();
     spc::cp_async_commit();
-    const uint16_t *A = tiles + (step % kWideStages) * stage_elems, *B = A + BM * pitch;
-    for (int kk = 0; kk < kc; kk += 16) {
+    const uint16_t *A = tiles + rbuf * STAGE;
+    rbuf = rbuf == kWideStages - 1 ? 0 : rbuf + 1;
+#pragma unroll
+    for (int kk = 0; kk < KC; kk += 16) {
       uint32_t af[2][4];
 #pragma unroll
-      for (int mt = 0; mt < 2; mt++)
-        spc::ldmatrix_x4(af[mt], A + (wm * 32 + mt * 16 + (lane & 15)) * pitch + kk + (lane >> 4) * 8);
+      for (int mt = 0; mt < 2; mt++) spc::ldmatrix_x4(af[mt], A + a_lane + mt * 16 * PITCH + kk);
 #pragma unroll
       for (int np = 0; np < 4; np++) {
         uint32_t bf[4];
-        spc::ldmatrix_x4(bf, B + (wn * 64 + np * 16 + (lane & 7) + ((lane >> 4) << 3)) * pitch + kk +
-                                 ((lane >> 3) & 1) * 8);
+        spc::ldmatrix_x4(bf, A + b_lane + np * 16 * PITCH + kk);
 #pragma unroll
         for (int mt = 0; mt < 2; mt++) {
           spc::mma16816<BF16>(acc[mt][2 * np], af[mt], bf[0], bf[1]);
@@ -348,18 +383,26 @@ static int spc_launch_strided_mma(const spc_strided_args *a, cudaStream_t s) {
   return (int)cudaGetLastError();
 }
 
-template <bool BF16>
+template <bool BF16, int KC>
 static int spc_launch_strided_wide(const spc_strided_args *a, cudaStream_t s) {
-  const int pitch = spc_est::wide_chunk(a->head_dim) + 8;
-  const size_t smem = (size_t)spc_est::kWideStages * 2 * spc_est::kWideTile * pitch * 2;
-  cudaError_t err = cudaFuncSetAttribute(spc_est::strided_mma_wide_kernel<BF16>,
+  const size_t smem = (size_t)spc_est::kWideStages * 2 * spc_est::kWideTile * (KC + 8) * 2;
+  cudaError_t err = cudaFuncSetAttribute(spc_est::strided_mma_wide_kernel<BF16, KC>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
   const dim3 grid((unsigned)((a->cols + spc_est::kWideTile - 1) / spc_est::kWideTile),
                   (unsigned)((a->rows + spc_est::kWideTile - 1) / spc_est::kWideTile),
                   (unsigned)a->num_heads);
-  spc_est::strided_mma_wide_kernel<BF16><<<grid, spc_est::kWideThreads, smem, s>>>(*a);
+  spc_est::strided_mma_wide_kernel<BF16, KC><<<grid, spc_est::kWideThreads, smem, s>>>(*a);
   return (int)cudaGetLastError();
+}
+
+template <bool BF16>
+static int spc_launch_strided_wide(const spc_strided_args *a, cudaStream_t s) {
+  switch (spc_est::wide_chunk(a->head_dim)) {
+    case 64: return spc_launch_strided_wide<BF16, 64>(a, s);
+    case 32: return spc_launch_strided_wide<BF16, 32>(a, s);
+    default: return spc_launch_strided_wide<BF16, 16>(a, s);
+  }
 }
 
 extern "C" int spc_launch_strided(const spc_strided_args *a, spc_elem elem, void *stream) {
