@@ -60,7 +60,8 @@ typedef struct spc_strided_args {
 /* Antidiagonal: each super-row's softmax (base 2, over its admissible
  * super-columns) folded into its query block's row of w, from E with
  * stride S (rows = super-rows, cols = super-columns); contrib holds each
- * super-row's share of every key block on the way. */
+ * super-row's share of every key block with admissible columns on the way
+ * (the other entries are left unwritten and never read). */
 typedef struct spc_antidiag_args {
   const float *E;
   int64_t ld, num_super_rows, num_super_cols;

@@ -295,9 +295,30 @@ __global__ void __launch_bounds__(256) strided_plain_kernel(const spc_strided_ar
  * block's p summed in float in column order, that sum times 1 / z added to
  * the block's double accumulator; then w += acc * weight / (super-rows of
  * the block). Two kernels: a warp per super-row writes the super-row's
- * share of every block (its sum times 1 / z, zero past the admissible
- * columns) into `contrib`; then a thread per (query block, key block) adds
- * its super-rows' shares in order, so the accumulation is the CPU's. */
+ * share of every block with admissible columns (its sum times 1 / z) into
+ * `contrib`; then a thread per (query block, key block) adds its
+ * super-rows' shares in order, so the accumulation is the CPU's. The
+ * shares of blocks past a super-row's admissible columns (half of them,
+ * causal) are neither written nor read. */
+
+/* The aligned position of the last query of super-row sa (causal). */
+__device__ __forceinline__ int64_t super_row_last(const spc_select_args &a, int32_t S, int64_t sa) {
+  const int64_t last = S * sa + S - 1 < a.q_len - 1 ? S * sa + S - 1 : a.q_len - 1;
+  return last + a.off;
+}
+
+/* Whether super-row sa has admissible super-columns in the key block that
+ * starts at super-column col0, that is whether the rows kernel wrote its
+ * share (col0 < nb there; col0 <= last / S as col0 S <= last, without the
+ * division). The others add nothing: the CPU skips them, and adding +0 to
+ * a sum that is +0 or more changes no bit. */
+__device__ __forceinline__ bool share_written(const spc_select_args &a, const spc_antidiag_args &ad,
+                                             int64_t sa, int64_t col0) {
+  if (col0 >= ad.num_super_cols) return false;
+  if (!a.causal) return true;
+  const int64_t last = super_row_last(a, ad.stride, sa);
+  return last >= 0 && col0 * ad.stride <= last;
+}
 
 /* The block sum of super-columns [s0, s1) of row e, added in order. */
 __device__ __forceinline__ float block_exp2_sum(const float *e, int64_t s0, int64_t s1, float mx,
@@ -328,8 +349,7 @@ __global__ void __launch_bounds__(256) antidiag_rows_kernel(const spc_select_arg
   const int64_t cpb = a.block_kv / S;
   int64_t nb = ad.num_super_cols;
   if (a.causal) {
-    int64_t last = S * sa + S - 1 < a.q_len - 1 ? S * sa + S - 1 : a.q_len - 1;
-    last += a.off;
+    const int64_t last = super_row_last(a, S, sa);
     nb = last < 0 ? 0 : (last / S + 1 < ad.num_super_cols ? last / S + 1 : ad.num_super_cols);
   }
   double *out = ad.contrib + row * nkb;
@@ -353,7 +373,7 @@ __global__ void __launch_bounds__(256) antidiag_rows_kernel(const spc_select_arg
   }
   z = warp_sum(z);
   const double inv_z = nb > 0 ? 1.0 / z : 0.0;
-  for (int64_t c = lane; c < nkb; c += 32) out[c] = c < nblk ? out[c] * inv_z : 0.0;
+  for (int64_t c = lane; c < nblk; c += 32) out[c] = out[c] * inv_z;
 }
 
 __global__ void __launch_bounds__(256) antidiag_blocks_kernel(const spc_select_args a,
@@ -368,8 +388,10 @@ __global__ void __launch_bounds__(256) antidiag_blocks_kernel(const spc_select_a
     const int64_t a1 = a0 + rows_per_block < ad.num_super_rows ? a0 + rows_per_block
                                                                : ad.num_super_rows;
     const double *in = ad.contrib + (hc * ad.num_super_rows + a0) * nkb + c;
+    const int64_t col0 = c * (a.block_kv / ad.stride); /* the block's first super-column */
     double acc = 0.0;
-    for (int64_t sa = a0; sa < a1; sa++, in += nkb) acc += *in;
+    for (int64_t sa = a0; sa < a1; sa++, in += nkb)
+      if (share_written(a, ad, sa, col0)) acc += *in;
     const double per_row = a.weight / (double)(a1 - a0);
     a.w[t] = (b == 0 ? 0.0 : a.w[t]) + acc * per_row;
   }
