@@ -112,47 +112,34 @@ __global__ void __launch_bounds__(kMmaThreads) strided_mma_kernel(const spc_stri
 }
 
 /* Tensor cores, many rows (the antidiagonal product): a CTA of eight
- * warps (4 x 2) computes BM = 64 * MT rows by 128 columns of E, each warp
- * 16 * MT rows by 64 columns. The depth S * d is walked in chunks of KC
- * dimensions of one t (64 where d allows), through a ring of STAGES
- * asynchronous copies, so that STAGES - 1 chunks are in flight while one is
- * multiplied, with one barrier per chunk.
- *
- * Every CTA reads its BM + 128 strided rows of depth S * d once from L2,
- * about 64 FLOP per byte at 128 x 128; 256 x 128 (MT = 4: one CTA an SM,
- * four stages, 216 KB of shared memory, where the device has it) reads a
- * quarter less per FLOP, which the L2 needs once the tensor cores are fed.
- * 128 x 128 (MT = 2, three stages, two CTAs an SM) serves the other chunk
- * widths, short products and smaller devices.
+ * warps computes 128 x 128 of E, each warp 32 rows by 64 columns. The
+ * depth S * d is walked in chunks of KC dimensions of one t (64 where d
+ * allows), through a three-stage ring of asynchronous copies, so that two
+ * chunks are in flight while one is multiplied, with one barrier per chunk;
+ * two CTAs fit an SM.
  *
  * The chunk is a template parameter and every thread copies the same
  * column piece of fixed rows at every step, so a step's copies are a few
  * additions from offsets taken once: with the chunk known only at run time
- * the copies' divisions and 64-bit products took more issue slots than the
- * step's tensor-core instructions. */
+ * the copies' divisions and 64-bit products cost more issue slots than the
+ * step's 64 tensor-core instructions per warp. */
 constexpr int kWideThreads = 256;
-constexpr int kWideCols = 128;
+constexpr int kWideTile = 128;
+constexpr int kWideStages = 3;
 
 __host__ __device__ __forceinline__ int wide_chunk(int d) {
   return d % 64 == 0 ? 64 : d % 32 == 0 ? 32 : 16;
 }
 
-/* Shared memory of a CTA of the wide product. */
-__host__ __device__ constexpr size_t wide_smem(int kc, int mt, int stages) {
-  return (size_t)stages * (64 * mt + kWideCols) * (kc + 8) * 2;
-}
-
-template <bool BF16, int KC, int MT, int STAGES>
-__global__ void __launch_bounds__(kWideThreads, MT == 2 ? 2 : 1)
-    strided_mma_wide_kernel(const spc_strided_args a) {
+template <bool BF16, int KC>
+__global__ void __launch_bounds__(kWideThreads, 2) strided_mma_wide_kernel(const spc_strided_args a) {
   extern __shared__ __align__(16) uint16_t tiles[];
-  constexpr int BM = 64 * MT, BN = kWideCols, PITCH = KC + 8; /* conflict-free ldmatrix rows */
+  constexpr int BM = kWideTile, BN = kWideTile, PITCH = KC + 8; /* conflict-free ldmatrix rows */
   constexpr int PIECES = KC / 8;                       /* 16-byte pieces of a row's chunk */
   constexpr int ROWS_PER_PASS = kWideThreads / PIECES; /* rows the CTA copies at once */
-  constexpr int COPIES_Q = BM / ROWS_PER_PASS, COPIES_K = BN / ROWS_PER_PASS; /* per thread */
-  constexpr int COPIES = COPIES_Q > COPIES_K ? COPIES_Q : COPIES_K;
+  constexpr int COPIES = BM / ROWS_PER_PASS;           /* of each operand, per thread */
   constexpr int STAGE = (BM + BN) * PITCH;
-  static_assert(BM % ROWS_PER_PASS == 0 && BN % ROWS_PER_PASS == 0, "whole passes of rows");
+  static_assert(BM == BN && BM % ROWS_PER_PASS == 0, "whole passes of rows");
   const int64_t hc = blockIdx.z, h = a.h0 + hc;
   const int64_t m0 = (int64_t)blockIdx.y * BM, n0 = (int64_t)blockIdx.x * BN;
   const int64_t last_row = m0 + BM < a.rows ? m0 + BM - 1 : a.rows - 1;
@@ -176,10 +163,8 @@ __global__ void __launch_bounds__(kWideThreads, MT == 2 ? 2 : 1)
     nq = 0, nk = 0;
 #pragma unroll
     for (int n = 0; n < COPIES; n++) {
-      if (n < COPIES_Q && qi0 + n * ROWS_PER_PASS < a.rows && qtok0 + n * tok_pass - t < a.q_len)
-        nq = n + 1;
-      if (n < COPIES_K && kj0 + n * ROWS_PER_PASS < a.cols && ktok0 + n * tok_pass + t < a.kv_len)
-        nk = n + 1;
+      if (qi0 + n * ROWS_PER_PASS < a.rows && qtok0 + n * tok_pass - t < a.q_len) nq = n + 1;
+      if (kj0 + n * ROWS_PER_PASS < a.cols && ktok0 + n * tok_pass + t < a.kv_len) nk = n + 1;
     }
   };
   /* The next chunk to stage: (t, x0) at q_src / k_src, into buffer `wbuf`. */
@@ -190,11 +175,11 @@ __global__ void __launch_bounds__(kWideThreads, MT == 2 ? 2 : 1)
   auto stage_next = [&]() {
     const uint32_t dst = dst0 + (uint32_t)(wbuf * STAGE) * 2;
 #pragma unroll
-    for (int n = 0; n < COPIES_Q; n++)
+    for (int n = 0; n < COPIES; n++)
       spc::cp_async16_to(dst + (uint32_t)(n * ROWS_PER_PASS * PITCH) * 2,
                          n < nq ? q_src + n * q_pass : q, n < nq ? 16 : 0);
 #pragma unroll
-    for (int n = 0; n < COPIES_K; n++)
+    for (int n = 0; n < COPIES; n++)
       spc::cp_async16_to(dst + (uint32_t)((BM + n * ROWS_PER_PASS) * PITCH) * 2,
                          n < nk ? k_src + n * k_pass : k, n < nk ? 16 : 0);
     next_x0 += KC, q_src += KC, k_src += KC;
@@ -203,43 +188,43 @@ __global__ void __launch_bounds__(kWideThreads, MT == 2 ? 2 : 1)
       q_src += -d - qs, k_src += ks - d;
       live_copies(next_t, nq, nk);
     }
-    wbuf = wbuf == STAGES - 1 ? 0 : wbuf + 1;
+    wbuf = wbuf == kWideStages - 1 ? 0 : wbuf + 1;
   };
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int wm = warp & 3, wn = warp >> 2; /* 4 x 2 warps of 16 MT x 64 */
-  const int a_lane = (wm * 16 * MT + (lane & 15)) * PITCH + (lane >> 4) * 8;
+  const int wm = warp & 3, wn = warp >> 2; /* 4 x 2 warps of 32 x 64 */
+  const int a_lane = (wm * 32 + (lane & 15)) * PITCH + (lane >> 4) * 8;
   const int b_lane = (BM + wn * 64 + (lane & 7) + ((lane >> 4) << 3)) * PITCH + ((lane >> 3) & 1) * 8;
-  float acc[MT][8][4];
+  float acc[2][8][4];
 #pragma unroll
-  for (int mt = 0; mt < MT; mt++)
+  for (int mt = 0; mt < 2; mt++)
 #pragma unroll
     for (int nt = 0; nt < 8; nt++)
 #pragma unroll
       for (int e = 0; e < 4; e++) acc[mt][nt][e] = 0.f;
   int rbuf = 0; /* the buffer multiplied */
 #pragma unroll
-  for (int st = 0; st < STAGES - 1; st++) {
+  for (int st = 0; st < kWideStages - 1; st++) {
     if (st < steps) stage_next();
     spc::cp_async_commit();
   }
   for (int step = 0; step < steps; step++) {
-    spc::cp_async_wait<STAGES - 2>();
+    spc::cp_async_wait<kWideStages - 2>();
     __syncthreads(); /* this step's chunk landed; the previous one's buffer is free */
-    if (step + STAGES - 1 < steps) stage_next();
+    if (step + kWideStages - 1 < steps) stage_next();
     spc::cp_async_commit();
     const uint16_t *A = tiles + rbuf * STAGE;
-    rbuf = rbuf == STAGES - 1 ? 0 : rbuf + 1;
+    rbuf = rbuf == kWideStages - 1 ? 0 : rbuf + 1;
 #pragma unroll
     for (int kk = 0; kk < KC; kk += 16) {
-      uint32_t af[MT][4];
+      uint32_t af[2][4];
 #pragma unroll
-      for (int mt = 0; mt < MT; mt++) spc::ldmatrix_x4(af[mt], A + a_lane + mt * 16 * PITCH + kk);
+      for (int mt = 0; mt < 2; mt++) spc::ldmatrix_x4(af[mt], A + a_lane + mt * 16 * PITCH + kk);
 #pragma unroll
       for (int np = 0; np < 4; np++) {
         uint32_t bf[4];
         spc::ldmatrix_x4(bf, A + b_lane + np * 16 * PITCH + kk);
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++) {
+        for (int mt = 0; mt < 2; mt++) {
           spc::mma16816<BF16>(acc[mt][2 * np], af[mt], bf[0], bf[1]);
           spc::mma16816<BF16>(acc[mt][2 * np + 1], af[mt], bf[2], bf[3]);
         }
@@ -249,13 +234,13 @@ __global__ void __launch_bounds__(kWideThreads, MT == 2 ? 2 : 1)
   spc::cp_async_wait<0>();
   float *E = a.E + hc * a.rows * a.ld;
 #pragma unroll
-  for (int mt = 0; mt < MT; mt++)
+  for (int mt = 0; mt < 2; mt++)
 #pragma unroll
     for (int nt = 0; nt < 8; nt++) {
       const int64_t col = n0 + wn * 64 + nt * 8 + (lane & 3) * 2;
 #pragma unroll
       for (int half = 0; half < 2; half++) {
-        const int64_t i = m0 + wm * 16 * MT + mt * 16 + (lane >> 2) + half * 8;
+        const int64_t i = m0 + wm * 32 + mt * 16 + (lane >> 2) + half * 8;
         if (i >= a.rows) continue;
         float *dst = E + i * a.ld + col;
         if (col + 1 < a.cols) {
@@ -420,35 +405,25 @@ static int spc_launch_strided_mma(const spc_strided_args *a, cudaStream_t s) {
   return (int)cudaGetLastError();
 }
 
-template <bool BF16, int KC, int MT, int STAGES>
+template <bool BF16, int KC>
 static int spc_launch_strided_wide(const spc_strided_args *a, cudaStream_t s) {
-  const size_t smem = spc_est::wide_smem(KC, MT, STAGES);
-  auto kernel = spc_est::strided_mma_wide_kernel<BF16, KC, MT, STAGES>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  const size_t smem = (size_t)spc_est::kWideStages * 2 * spc_est::kWideTile * (KC + 8) * 2;
+  cudaError_t err = cudaFuncSetAttribute(spc_est::strided_mma_wide_kernel<BF16, KC>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
-  const dim3 grid((unsigned)((a->cols + spc_est::kWideCols - 1) / spc_est::kWideCols),
-                  (unsigned)((a->rows + 64 * MT - 1) / (64 * MT)), (unsigned)a->num_heads);
-  kernel<<<grid, spc_est::kWideThreads, smem, s>>>(*a);
+  const dim3 grid((unsigned)((a->cols + spc_est::kWideTile - 1) / spc_est::kWideTile),
+                  (unsigned)((a->rows + spc_est::kWideTile - 1) / spc_est::kWideTile),
+                  (unsigned)a->num_heads);
+  spc_est::strided_mma_wide_kernel<BF16, KC><<<grid, spc_est::kWideThreads, smem, s>>>(*a);
   return (int)cudaGetLastError();
 }
 
-/* 256 x 128 tiles where the chunk is 64, the product has more than one
- * tile of rows and the device has the shared memory; else 128 x 128. */
 template <bool BF16>
 static int spc_launch_strided_wide(const spc_strided_args *a, cudaStream_t s) {
   switch (spc_est::wide_chunk(a->head_dim)) {
-    case 64: {
-      int device = 0, optin = 0;
-      cudaError_t err = cudaGetDevice(&device);
-      if (err == cudaSuccess)
-        err = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-      if (err != cudaSuccess) return (int)err;
-      if (a->rows > 128 && (size_t)optin >= spc_est::wide_smem(64, 4, 4))
-        return spc_launch_strided_wide<BF16, 64, 4, 4>(a, s);
-      return spc_launch_strided_wide<BF16, 64, 2, 3>(a, s);
-    }
-    case 32: return spc_launch_strided_wide<BF16, 32, 2, 3>(a, s);
-    default: return spc_launch_strided_wide<BF16, 16, 2, 3>(a, s);
+    case 64: return spc_launch_strided_wide<BF16, 64>(a, s);
+    case 32: return spc_launch_strided_wide<BF16, 32>(a, s);
+    default: return spc_launch_strided_wide<BF16, 16>(a, s);
   }
 }
 

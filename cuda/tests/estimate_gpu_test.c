@@ -1018,9 +1018,9 @@ int main(int argc, char **argv) {
        SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 0, 0},
       {"antidiag f16 2/2 d48 1100x1200 S4 top6", SPARSA_DTYPE_F16, 1, 2, 2, 48, 1100, 1200, 32,
        32, SPARSA_SELECT_TOP_K, 6, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4, 0, 0},
-      /* Products of more than 128 super-rows with d a multiple of 64 take
-       * 256 x 128 tiles (where the device has the shared memory): a
-       * partial second tile of rows, both element types, ties. */
+      /* Products of more than two tiles of 128 super-rows with d a
+       * multiple of 64 (the last tile partial): both element types, a
+       * batch of 2 with an offset, ties. */
       {"antidiag f16 4/2 d64 1100x1300 S4 top7 full", SPARSA_DTYPE_F16, 1, 4, 2, 64, 1100, 1300,
        64, 64, SPARSA_SELECT_TOP_K, 7, 0.9f, 0, 0, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4, 0, 0},
       {"antidiag bf16 b2 3/1 d128 2100x2300 S8 thr0.9", SPARSA_DTYPE_BF16, 2, 3, 1, 128, 2100,
