@@ -50,6 +50,15 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   l->args.row_ptr = l->row_ptr;
   l->args.col = l->col;
   l->args.full = l->full;
+  /* Cleared once, in stream order: a plan reads the lists back up to
+   * their room in one copy (cuda_plan.c), past the entries an estimate
+   * writes, and that copy should read no uninitialized memory (a kept
+   * spare already holds earlier lists there). */
+  const cudaError_t err = cudaMemsetAsync(l->mem, 0, bytes, c->stream);
+  if (err != cudaSuccess) {
+    spc_mask_lists_release(l);
+    return spc_fail_cuda((int)err, "clearing a mask's block lists");
+  }
   *out = l;
   return SPARSA_OK;
 }
