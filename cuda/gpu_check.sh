@@ -107,9 +107,11 @@ if [[ "${SKIP_SANITIZER:-0}" != 1 ]] && command -v compute-sanitizer >/dev/null;
         "$(find "$build" -name sparsa_cuda_vslash_mass_test -type f -perm -u+x | head -1)" \
         --cases 30 >>"$logs/sanitizer-$tool.log" 2>&1
     fi
-    # The device estimators (without their timing case). Not the fault
-    # test (its faults are deliberate) nor the out-of-memory ones.
-    if [[ $tool == memcheck ]]; then
+    # The device estimators (without their timing case), and the plans on
+    # their masks, whose lists come back in one copy up to their room.
+    # Not the fault test (its faults are deliberate) nor the out-of-memory
+    # ones.
+    if [[ $tool == memcheck || $tool == initcheck ]]; then
       timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 0 \
         "$(find "$build" -name sparsa_cuda_estimate_test -type f -perm -u+x | head -1)" --no-timing \
         >>"$logs/sanitizer-$tool.log" 2>&1
