@@ -97,6 +97,25 @@ __device__ __forceinline__ double order_value(uint64_t key) {
   return __longlong_as_double((long long)(key >> 63 ? key & 0x7fffffffffffffffull : ~key));
 }
 
+/* The key blocks [*first, *last] that hold the diagonal of query block r
+ * (its aligned positions r * block_q + off to last_query, clipped to the
+ * keys), or first > last where none does: the diagonal blocks an
+ * estimate keeps when asked to. */
+__host__ __device__ __forceinline__ void diagonal_blocks(int64_t r, int64_t block_q, int64_t off,
+                                                         int64_t last_query, int64_t kv_len,
+                                                         int64_t block_kv, int64_t *first,
+                                                         int64_t *last) {
+  int64_t lo = r * block_q + off, hi = last_query;
+  if (lo < 0) lo = 0;
+  if (hi > kv_len - 1) hi = kv_len - 1;
+  *first = 0;
+  *last = -1;
+  if (lo <= hi) {
+    *first = lo / block_kv;
+    *last = hi / block_kv;
+  }
+}
+
 /* Threads of the CTAs of the sm_80 tensor-core products (four warps). */
 constexpr int kMmaThreads = 128;
 

@@ -443,15 +443,8 @@ __global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_arg
   /* The forced blocks, as rowsel_kernel keeps them. */
   const int64_t last_q = last_pos(qr, a.block_q, a.q_len, a.off);
   int64_t forced = r.keep_sink_blocks < n ? r.keep_sink_blocks : n, diag_first = 0, diag_last = -1;
-  if (n > 0 && r.keep_diagonal) {
-    int64_t lo = qr * a.block_q + a.off, hi = last_q;
-    if (lo < 0) lo = 0;
-    if (hi > a.kv_len - 1) hi = a.kv_len - 1;
-    if (lo <= hi) {
-      diag_first = lo / a.block_kv;
-      diag_last = hi / a.block_kv;
-    }
-  }
+  if (n > 0 && r.keep_diagonal)
+    diagonal_blocks(qr, a.block_q, a.off, last_q, a.kv_len, a.block_kv, &diag_first, &diag_last);
   uint32_t kept = 0; /* bit p: block p * 32 + lane */
 #pragma unroll
   for (int p = 0; p < PER; p++) {

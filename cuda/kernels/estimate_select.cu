@@ -257,15 +257,8 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       n = a.cols;
       if (a.causal) n = last < 0 ? 0 : (last / a.block_kv + 1 < a.cols ? last / a.block_kv + 1 : a.cols);
       forced = a.keep_sink_blocks;
-      if (n > 0 && a.keep_diagonal) {
-        int64_t first = r * a.block_q + a.off, lst = last;
-        if (first < 0) first = 0;
-        if (lst > a.kv_len - 1) lst = a.kv_len - 1;
-        if (first <= lst) {
-          diag_first = first / a.block_kv;
-          diag_last = lst / a.block_kv;
-        }
-      }
+      if (n > 0 && a.keep_diagonal)
+        diagonal_blocks(r, a.block_q, a.off, last, a.kv_len, a.block_kv, &diag_first, &diag_last);
     }
     if (forced > n) forced = n;
     uint8_t *keep = a.keep + row * a.cols;
@@ -307,21 +300,17 @@ __global__ void __launch_bounds__(1024) rowsel_scan_kernel(const spc_rowsel_args
   cta_row_pointers(a.counts, a.rows, a.row_ptr);
 }
 
-/* One warp per row: the kept indices, ascending, at the row's offset;
- * for block rows also whether each block is full (every pair visible: all
- * of them without causal, else those whose last key the block's first
- * query sees). */
-__global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args a) {
-  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x & 31;
-  if (row >= a.rows) return; /* the whole warp */
+/* A warp's row: the kept indices, ascending, from index `at` on; for
+ * block rows also whether each block is full (every pair visible: all of
+ * them without causal, else those whose last key the block's first query
+ * sees). The flags of kFillSteps steps are loaded before any index is
+ * stored: the stores may alias them (bytes), so loads interleaved with
+ * stores would wait for each other, one memory latency per 32 candidates
+ * of rows as long as 16,384 (vertical-slash). */
+__device__ __forceinline__ void warp_fill_row(const spc_rowsel_args &a, int64_t row, int64_t at,
+                                              int lane) {
   const uint8_t *keep = a.keep + row * a.cols;
   const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
-  int64_t at = a.row_ptr[row];
-  /* The flags of kFillSteps steps are loaded before any index is stored:
-   * the stores may alias them (bytes), so loads interleaved with stores
-   * would wait for each other, one memory latency per 32 candidates of
-   * rows as long as 16,384 (vertical-slash). */
   constexpr int kFillSteps = 8;
   for (int64_t c0 = 0; c0 < a.cols; c0 += 32 * kFillSteps) {
     bool kept[kFillSteps];
@@ -345,6 +334,13 @@ __global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args 
       at += __popc(ballot);
     }
   }
+}
+
+/* One warp per row, at the offset the scan gave it. */
+__global__ void __launch_bounds__(256) rowsel_fill_kernel(const spc_rowsel_args a) {
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= a.rows) return; /* the whole warp */
+  warp_fill_row(a, row, a.row_ptr[row], threadIdx.x & 31);
 }
 
 /* The fill without a scan before it, for few rows: each CTA first adds
@@ -390,31 +386,7 @@ __global__ void __launch_bounds__(256) rowsel_fill_prefix_kernel(const spc_rowse
     a.row_ptr[row] = at;
     if (row == a.rows - 1) a.row_ptr[a.rows] = at + row_counts[warp];
   }
-  const uint8_t *keep = a.keep + row * a.cols;
-  const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
-  constexpr int kFillSteps = 8;
-  for (int64_t c0 = 0; c0 < a.cols; c0 += 32 * kFillSteps) {
-    bool kept[kFillSteps];
-#pragma unroll
-    for (int st = 0; st < kFillSteps; st++) {
-      const int64_t c = c0 + 32 * st + lane;
-      kept[st] = c < a.cols && keep[c];
-    }
-#pragma unroll
-    for (int st = 0; st < kFillSteps; st++) {
-      const int64_t c = c0 + 32 * st + lane;
-      const unsigned ballot = __ballot_sync(0xffffffffu, kept[st]);
-      if (kept[st]) {
-        const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
-        a.idx[e] = (int32_t)c;
-        if (a.full != nullptr) {
-          const int64_t last_key = (c + 1) * a.block_kv < a.kv_len ? (c + 1) * a.block_kv - 1 : a.kv_len - 1;
-          a.full[e] = !a.causal || last_key <= first_query;
-        }
-      }
-      at += __popc(ballot);
-    }
-  }
+  warp_fill_row(a, row, at, lane);
 }
 
 /* A CTA per long row (vertical-slash's 16,384 candidates and more): each
