@@ -95,15 +95,17 @@ SP_CPU_INLINE void sp_decode_values_bf16_cols(const float *p, int32_t ld_p, cons
  * and two value rows are interleaved into pairs of the same keys per
  * column, (v[j][c], v[j+1][c]), so that one vdpbf16ps adds both keys'
  * exact products for 16 columns: half the multiply instructions of the
- * widened loop, which is what bounds bf16 decode (it does twice the
- * arithmetic per byte read of float32). Rounding p to bf16 is what a
- * straightforward bf16 computation does before its product with v; the
- * row sums keep float32 probabilities. Each 128-bit lane of the
- * interleaved rows holds columns 8L..8L+3 (low unpack) or 8L+4..8L+7
- * (high unpack), so the accumulators take the columns in that order,
- * shuffled once per slab on the way in and out. nk <= SP_CPU_NR; an odd
- * last key pairs with a zero row (its probability's pair half is 0, but
- * 0 times whatever lies past the keys could be NaN). */
+ * widened loop, which bounds bf16 decode where the cache is resident (it
+ * does twice the arithmetic per byte read of float32). Rounding p to
+ * bf16 before its product with v is what bf16 GPU kernels do (their
+ * tensor-core products take bf16 operands); the row sums keep float32
+ * probabilities. Each 128-bit lane of the interleaved rows holds
+ * columns 8L..8L+3 (low unpack) or 8L+4..8L+7 (high unpack), so the
+ * accumulators take the columns in that order, shuffled once per slab on
+ * the way in and out. nk <= SP_CPU_NR, and p rows hold SP_CPU_NR entries,
+ * 0 past nk (the softmax made them from -inf); an odd last key pairs
+ * with a zero row (its probability's pair half is 0, but 0 times
+ * whatever lies past the keys could be NaN). */
 SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, const int R, int32_t nk,
                                                const uint16_t *v, int64_t ld_v, float *acc,
                                                int32_t ld_acc) {
