@@ -89,12 +89,12 @@ typedef struct sp_engine_ops {
                                    sparsa_mask *mask, struct sp_head_spec *specs, int *mask_done);
   /* Optional (NULL: plans read the host lists): build the engine's
    * schedule, as plan_init does, for a validated fixed-length plan on a
-   * mask whose lists the engine still holds (made by estimate_lists or
-   * estimate_vslash, mask->engine_mask; no host reader has asked for them),
-   * from those lists, leaving the host lists unbuilt. plan->lists must not
-   * be read; plan->patterns holds, per mask head, what decides the pairs
-   * within a listed block (the specs' patterns, or the causal rule, or
-   * every pair). Either *taken = 1 and the plan's engine_plan,
+   * mask whose lists the engine holds (mask->engine_mask: made by
+   * mask_init, estimate_lists or estimate_vslash), from those lists,
+   * leaving an estimate's host lists unbuilt if no host reader has asked
+   * for them. plan->lists must not be read; plan->patterns holds, per mask
+   * head, what decides the pairs within a listed block (the mask's own
+   * patterns, its specs', the causal rule, or every pair). Either *taken = 1 and the plan's engine_plan,
    * workspace_bytes and num_blocks are set, or *taken = 0 and nothing is
    * touched: the core then reads the host lists and calls plan_init. Read
    * only when struct_size covers it. */

@@ -167,12 +167,15 @@ static int64_t sp_plan_count_blocks(const sparsa_plan *plan) {
   return total;
 }
 
-/* A fixed-length plan on a mask whose lists are still on its engine's side
- * (an estimate's, no host reader has asked for them) goes to an engine
- * that plans from them: the host lists, a pass over every block, and the
- * patterns derived from them are then never built. Within a listed block
- * the mask is its specs' patterns where it has them, else the causal rule
- * (or every pair): what the bits of its partial blocks come from. */
+/* A fixed-length plan goes to an engine that plans from the mask's lists
+ * on its own side (the CUDA engine keeps every mask's lists on its device:
+ * an estimate's from the start, any other's since mask_init): the host
+ * lists are then neither converted nor uploaded again, and an estimate's
+ * are never built at all if no host reader asked for them. That a host
+ * reader did (a density query before the plan) changes nothing: the
+ * engine's lists are the same blocks. Within a listed block the mask is
+ * its patterns (its own, or its specs'), else, for a mask made from
+ * lists alone, the causal rule (or every pair). */
 static sparsa_status sp_plan_engine_held(sparsa_plan *plan, int *taken) {
   *taken = 0;
   const sparsa_mask *mask = plan->mask;
@@ -181,11 +184,8 @@ static sparsa_status sp_plan_engine_held(sparsa_plan *plan, int *taken) {
       ops->struct_size < offsetof(sp_engine_ops, plan_init_held) + sizeof ops->plan_init_held ||
       ops->plan_init_held == NULL)
     return SPARSA_OK;
-  sparsa_mask *m = (sparsa_mask *)mask;
-  if (atomic_load_explicit(&m->lists_state, memory_order_acquire) != SP_LISTS_HELD)
-    return SPARSA_OK;
   sparsa_status status = SPARSA_OK;
-  if (mask->specs != NULL) {
+  if (mask->patterns != NULL || mask->specs != NULL) {
     const sparsa_pattern *const *patterns = NULL;
     status = sp_mask_patterns(mask, &patterns);
     plan->patterns = (const sparsa_pattern **)patterns;

@@ -192,14 +192,14 @@ static cudaError_t spc_held_copy_blocks(const spc_device_lists *l, unsigned char
   return err;
 }
 
-/* The kernel list of a plan on a mask whose lists its estimate left on the
- * device, at the mask's blocks (the caller checked they are tile-sized or
+/* The kernel list of a plan on a mask's device lists (an estimate's, or
+ * those mask_init built or uploaded), at the mask's blocks (the caller checked they are tile-sized or
  * larger): a host copy of the row offsets, key blocks and classes for the
  * schedule and the partial blocks' bit jobs (the kernels read the device
  * copy), read into buf, a page-locked buffer the context keeps between
  * plans. One round trip: the row offsets and the first blocks (as many as
  * the lists have room for, up to SPC_HELD_FIRST_READ_BLOCKS) are queued
- * behind the estimate's kernels and waited for once; the blocks past
+ * behind the kernels that wrote them and waited for once; the blocks past
  * those, if any, in a second. The row offsets are checked here; the key
  * blocks where the bit jobs pass over them (spc_build_prefill). */
 static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf,
@@ -229,16 +229,16 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
   /* Also on failure: nothing queued may write buf once it is given back. */
   const cudaError_t waited = cudaStreamSynchronize(c->stream);
   if (err == cudaSuccess) err = waited;
-  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading a mask's device lists");
   const int64_t nnz = ((const int64_t *)buf->ptr)[rows];
   if (((const int64_t *)buf->ptr)[0] != 0 || nnz < 0 || nnz > l->nnz_capacity)
-    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask lists %lld blocks of %lld",
+    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: a mask's device lists hold %lld blocks of %lld",
                     (long long)nnz, (long long)l->nnz_capacity);
   if (nnz > first) { /* a larger layout, with what was read, then the rest */
     size_t col_to, full_to;
     spc_host_buffer grown = {NULL, 0, buf->pinned};
     if (spc_host_buffer_fit(&grown, spc_mask_lists_layout(rows, nnz, &col_to, &full_to)) != 0)
-      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated blocks",
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld listed blocks",
                       (long long)nnz);
     unsigned char *from = buf->ptr, *to = grown.ptr;
     memcpy(to, from, (size_t)(rows + 1) * sizeof(int64_t));
@@ -251,14 +251,14 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
     err = spc_held_copy_blocks(l, buf->ptr, col_at, full_at, first, nnz, c->stream);
     const cudaError_t again = cudaStreamSynchronize(c->stream);
     if (err == cudaSuccess) err = again;
-    if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading an estimated mask's lists");
+    if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading a mask's device lists");
   }
   spc_plan_clock_mark(clock, SPC_PS_COPY);
   unsigned char *at = buf->ptr;
   const int64_t *row_ptr = (const int64_t *)at;
   for (int64_t r = 0; r < rows; r++)
     if (row_ptr[r + 1] < row_ptr[r] || row_ptr[r + 1] > nnz)
-      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: an estimated mask's row %lld spans %lld to %lld",
+      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: a mask's device row %lld spans %lld to %lld",
                       (long long)r, (long long)row_ptr[r], (long long)row_ptr[r + 1]);
   *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at, (int32_t *)(at + col_at),
                     at + full_at, 0};
@@ -458,7 +458,7 @@ typedef struct spc_build {
   spc_decode_split *splits;
   spc_plan_clock clock;
   spc_context *c;
-  spc_host_buffer readback; /* an estimated mask's lists (held plans) */
+  spc_host_buffer readback; /* a mask's device lists (held plans) */
   spc_bits_way bits_way;
   /* Held plans whose every rule is one vertical-slash leaf: the partial
    * entries' bits come from the list (vslash_bits.cu), with no jobs; the
@@ -591,7 +591,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       const int32_t rule = b->rules.diagonal_rule[job.mask_head];
       const int32_t *col = L->col;
       const uint8_t *full = L->full;
-      int bad = 0; /* held: what the estimate wrote, key blocks ascending and in range */
+      int bad = 0; /* held: what the device wrote, key blocks ascending and in range */
       for (int64_t e = L->row_ptr[r], prev = -1; e < L->row_ptr[r + 1]; prev = col[e++]) {
         bad |= held && (col[e] <= prev || col[e] >= num_kv_blocks);
         if (bad) break;
@@ -628,7 +628,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       }
       if (bad)
         return spc_fail(SPARSA_ERR_INTERNAL,
-                        "CUDA engine: an estimated mask's row %lld lists key blocks out of order "
+                        "CUDA engine: a mask's device row %lld lists key blocks out of order "
                         "or range",
                         (long long)r);
     }
@@ -951,8 +951,8 @@ static sparsa_status spc_pick_prefill_kernel(const spc_context *c, spc_prefill_k
 }
 
 /* The schedule of a plan from the host lists (plan->lists), or when held,
- * from the lists a mask's estimate left on the device (one list, at the
- * mask's blocks; the kernels read its row offsets and key blocks there). */
+ * from the mask's device lists (one list, at the mask's blocks; the
+ * kernels read its row offsets and key blocks there). */
 static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *held) {
   spc_context *c = spc_ctx(plan->ctx);
   const sparsa_problem *p = &plan->problem;

@@ -14,6 +14,7 @@ import ctypes
 import json
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -87,7 +88,7 @@ class Sparsa:
         self.check(self.lib.sparsa_mask_create(self.ctx, ctypes.byref(d), ctypes.byref(m)), "mask")
         return m
 
-    def plan(self, batch, q_heads, kv_heads, dim, q_len, kv_len, mask, kv_stride=None):
+    def problem(self, batch, q_heads, kv_heads, dim, q_len, kv_len, kv_stride=None):
         """kv_stride: element strides of k and v over (batch, token, head); None: packed BSHD."""
         p = Problem()
         self.lib.sparsa_problem_init(ctypes.byref(p))
@@ -97,6 +98,24 @@ class Sparsa:
         if kv_stride is not None:
             for i in range(3):
                 p.k_stride[i] = p.v_stride[i] = kv_stride[i]
+        return p
+
+    def plan_create_ms(self, mask, *shape, reps=5):
+        """Median wall-clock time of sparsa_plan_create on mask (each plan
+        made from scratch, then destroyed)."""
+        p = self.problem(*shape)
+        times = []
+        for _ in range(reps):
+            plan = ctypes.c_void_p()
+            t0 = time.perf_counter()
+            status = self.lib.sparsa_plan_create(self.ctx, ctypes.byref(p), mask, ctypes.byref(plan))
+            times.append((time.perf_counter() - t0) * 1e3)
+            self.check(status, "plan")
+            self.lib.sparsa_plan_destroy(plan)
+        return statistics.median(times)
+
+    def plan(self, batch, q_heads, kv_heads, dim, q_len, kv_len, mask, kv_stride=None):
+        p = self.problem(batch, q_heads, kv_heads, dim, q_len, kv_len, kv_stride)
         plan = ctypes.c_void_p()
         self.check(self.lib.sparsa_plan_create(self.ctx, ctypes.byref(p), mask, ctypes.byref(plan)),
                    "plan")
@@ -332,13 +351,15 @@ def main():
         t0 = time.perf_counter()
         mask = sp.mask(pats, N, N, 128, 128)
         host_mask_ms = (time.perf_counter() - t0) * 1e3
+        plan_ms = sp.plan_create_ms(mask, B, H, H, D, N, N)
         plan, ws, wsb = sp.plan(B, H, H, D, N, N, mask)
         run = sp.runner(plan, ws, wsb, q, k, v, out)
         bm = flex_block_mask(keep, N)
         run()
         ref = flex(qt, kt, vt, block_mask=bm)
         err = max_err(out.transpose(1, 2), ref)
-        print(f"{key}: max |sparsa - flex| = {err:.3e}; sparsa_mask_create (host) {host_mask_ms:.2f} ms")
+        print(f"{key}: max |sparsa - flex| = {err:.3e}; sparsa_mask_create (host) {host_mask_ms:.2f} ms, "
+              f"sparsa_plan_create {plan_ms:.2f} ms (median of 5)")
         if err > 0.05:
             raise SystemExit(f"{key} output disagrees with FlexAttention")
         real = keep.float().mean().item()
@@ -349,6 +370,7 @@ def main():
         result[f"{key}_vs_flex"] = t_fx / t_sp
         result[f"flex_{key}_ms"] = t_fx
         result[f"{key}_tflops"] = tflops(t_sp, N, N, H, D, real)
+        result[f"{key}_plan_ms"] = plan_ms
 
     decode_cases(sp, gen, D, result)
 

@@ -365,10 +365,11 @@ static int same_output(const sparsa_plan *plan, void *dq, void *dk, void *dv, co
 }
 
 /* A plan made on a fresh estimate, before any host query has read its
- * lists (the engine may plan from the lists on its device), runs as the
- * plan on the same estimate made after its host lists were read (out_g)
- * and, for the block methods, as one on the mask a caller would build
- * from those blocks' patterns; the same block count; and the mask's host
+ * lists (the engine plans from the lists on its device), runs as the plan
+ * on the same estimate made after its host lists were read (out_g), as
+ * one whose partial blocks' bits come from the rule evaluator's jobs and,
+ * for the block methods, as one on the mask a caller would build from
+ * those blocks' patterns; the same block count; and the mask's host
  * lists, read after the plan, are the CPU engine's. */
 static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_estimator *est,
                      void *dq, void *dk, void *dv, const void *out_g, size_t ob,
@@ -397,6 +398,17 @@ static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_es
     if (!ok) printf("  FAIL: planning a fresh estimate read in two copies: %s\n", sparsa_last_error());
     ok = ok && same_output(twice, dq, dk, dv, out_g, ob, "the plan on lists read in two copies");
     sparsa_plan_destroy(twice);
+  }
+  /* The same plan with the partial blocks' bits from the rule evaluator's
+   * jobs, where a vertical-slash plan makes them from the list. */
+  if (ok) {
+    sparsa_plan *jobs = NULL;
+    setenv("SPARSA_CUDA_BITS", "jobs", 1);
+    ok = sparsa_plan_create(g_gpu, p, lazy, &jobs) == SPARSA_OK;
+    unsetenv("SPARSA_CUDA_BITS");
+    if (!ok) printf("  FAIL: planning a fresh estimate with the rules' bits: %s\n", sparsa_last_error());
+    ok = ok && same_output(jobs, dq, dk, dv, out_g, ob, "the plan with the rules' bits");
+    sparsa_plan_destroy(jobs);
   }
   if (ok && c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH) {
     ok = pattern_mask(c, mc, g_gpu, &built) && sparsa_plan_create(g_gpu, p, built, &pb) == SPARSA_OK;
