@@ -460,11 +460,10 @@ typedef struct spc_build {
   spc_context *c;
   spc_host_buffer readback; /* a mask's device lists (held plans) */
   spc_bits_way bits_way;
-  /* Held plans whose every rule is one vertical-slash leaf: the kernels
-   * make the partial entries' words from the rules' maps (vslash_maps.cu),
-   * with no jobs and no bits; the geometry here, the device pointers set
-   * once the plan's memory is. */
-  int vslash_maps;
+  /* Held plans whose every rule is one vertical-slash leaf: the partial
+   * entries' bits come from the list (vslash_bits.cu), with no jobs; the
+   * geometry here, the device pointers set once the plan's memory is. */
+  int vslash_bits;
   spc_vslash_bits_args vslash;
 } spc_build;
 
@@ -488,12 +487,12 @@ static void spc_build_free(spc_build *b) {
   memset(&b->readback, 0, sizeof b->readback);
 }
 
-/* Whether a held plan's partial entries take their words from the rules'
- * maps (vslash_maps.cu): one list at key blocks of whole words, and
+/* Whether a held plan's partial entries take their bits from the list
+ * itself (vslash_bits.cu): one list at key blocks of whole words, and
  * every staged rule a single vertical-slash leaf (a vertical-slash
  * estimate's specs), unless SPARSA_CUDA_BITS asks for the per-entry jobs
  * of the rule evaluator (spc_bits_way). */
-static int spc_vslash_maps_fit(const sparsa_plan *plan, const spc_build *b, int32_t tkv) {
+static int spc_vslash_bits_fit(const sparsa_plan *plan, const spc_build *b, int32_t tkv) {
   if (plan->num_lists != 1 || tkv % 64 != 0 || b->bits_way != SPC_BITS_BEST) return 0;
   if (b->rules.num_heads < 1) return 0;
   for (int32_t h = 0; h < b->rules.num_heads; h++) {
@@ -524,7 +523,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     tkv = plan->block_kv;
     b->readback = spc_host_buffers_take(b->c, 1);
     SPC_TRY(spc_held_list(plan, &b->readback, &b->clock, &b->lists[0]));
-    b->vslash_maps = spc_vslash_maps_fit(plan, b, tkv);
+    b->vslash_bits = spc_vslash_bits_fit(plan, b, tkv);
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
@@ -549,8 +548,8 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   }
   if (partial > INT32_MAX)
     return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
-  /* Words made from the maps need no jobs: the entries' indices alone. */
-  const int64_t job_room = b->vslash_maps ? 0 : partial;
+  /* Bits made from the list need no jobs: the entries' indices alone. */
+  const int64_t job_room = b->vslash_bits ? 0 : partial;
   b->jobs.staged = spc_staging_reserve_unset(&b->st, (size_t)job_room * sizeof(spc_bits_job));
   if (b->jobs.staged == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   b->jobs.v = spc_staging_at(&b->st, b->jobs.staged);
@@ -568,7 +567,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
     job.rows = tq;
     job.words = tkv / 64;
-    if (b->vslash_maps) {
+    if (b->vslash_bits) {
       spc_vslash_bits_args *v = &b->vslash;
       v->num_rows = rows;
       v->num_q_blocks = L->num_q_blocks;
@@ -599,8 +598,11 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
         int32_t *index = &bits_index[e];
         *index = -1;
         if (full[e]) continue;
-        if (b->vslash_maps) { /* partial: the kernels make its words */
-          *index = 0;
+        if (b->vslash_bits) { /* the entries' bits in list order, one block each */
+          if (b->jobs.n == INT32_MAX)
+            return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+          *index = (int32_t)b->jobs.n++;
+          b->jobs.words += (int64_t)job.rows * job.words;
           continue;
         }
         job.kv0 = col[e] * tkv;
@@ -631,7 +633,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
                         (long long)r);
     }
   }
-  b->st.size = b->jobs.staged + (size_t)b->jobs.n * sizeof(spc_bits_job);
+  b->st.size = b->jobs.staged + (size_t)(b->vslash_bits ? 0 : b->jobs.n) * sizeof(spc_bits_job);
   spc_plan_clock_mark(&b->clock, SPC_PS_JOBS);
   int64_t count = 0;
   for (int32_t s = 0; s < p->batch; s++)
@@ -904,16 +906,21 @@ static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs
   return SPARSA_OK;
 }
 
-/* The rules' maps of a held vertical-slash plan (vslash_maps.cu), which
- * its kernels make the partial entries' words from. */
-static sparsa_status spc_compute_vslash_maps(const spc_context *c, spc_vslash_bits_args *v,
-                                             const spc_rules *rules, uint64_t *maps,
-                                             spc_plan_clock *clock) {
+/* The bits of a held vertical-slash plan from its list (vslash_bits.cu);
+ * the maps lie after the bits in the plan's memory. */
+static sparsa_status spc_compute_vslash_bits(const spc_context *c, spc_vslash_bits_args *v,
+                                             const spc_rules *rules, const spc_device_lists *held,
+                                             const int32_t *bits_index, uint64_t *maps,
+                                             spc_plan *ep, spc_plan_clock *clock) {
   v->rules = *rules;
+  v->row_ptr = held->row_ptr;
+  v->col = held->col;
+  v->bits_index = bits_index;
   v->maps = maps;
-  int kerr = spc_launch_vslash_maps(v, c->stream);
+  v->bits = ep->bits;
+  int kerr = spc_launch_vslash_bits(v, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
-  if (kerr != 0) return spc_fail_cuda(kerr, "computing a vertical-slash plan's maps");
+  if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
   spc_plan_clock_mark(clock, SPC_PS_BITS);
   return SPARSA_OK;
 }
@@ -1044,11 +1051,11 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     goto fail;
   }
   spc_plan_clock_mark(&b.clock, SPC_PS_STAGE);
-  /* One device allocation: the staged schedule, then the bits or (a
-   * vertical-slash list's words) the rules' column and offset maps. */
+  /* One device allocation: the staged schedule, then the bits, then (bits
+   * made from a vertical-slash list) the rules' column and offset maps. */
   size_t bits_bytes = 0, maps_off = 0;
   const size_t bits_off = (b.st.size + 255) & ~(size_t)255;
-  const size_t maps_bytes = b.vslash_maps ? (size_t)(b.vslash.column_words + b.vslash.offset_words) *
+  const size_t maps_bytes = b.vslash_bits ? (size_t)(b.vslash.column_words + b.vslash.offset_words) *
                                                 (size_t)b.rules.num_heads * sizeof(uint64_t)
                                           : 0;
   status = spc_bits_bytes(&b.jobs, &bits_bytes);
@@ -1056,7 +1063,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: a plan's bits overflow its memory");
   if (status == SPARSA_OK) {
     maps_off = (bits_off + bits_bytes + 255) & ~(size_t)255;
-    size_t total = b.vslash_maps ? maps_off + maps_bytes : bits_off + bits_bytes;
+    size_t total = b.vslash_bits ? maps_off + maps_bytes : bits_off + bits_bytes;
     if (total == bits_off) total += 64; /* no bits */
     status = spc_device_alloc(&ep->device_blob, total, "a plan's schedule and refinement bits");
   }
@@ -1083,8 +1090,10 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   status = spc_staging_copy(&b.st, base, c->stream);
   if (status != SPARSA_OK) goto fail;
   spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
-  if (b.vslash_maps)
-    status = spc_compute_vslash_maps(c, &b.vslash, &rules, (uint64_t *)(base + maps_off), &b.clock);
+  if (b.vslash_bits)
+    status = spc_compute_vslash_bits(c, &b.vslash, &rules, held,
+                                     (const int32_t *)(base + b.list_bits[0]),
+                                     (uint64_t *)(base + maps_off), ep, &b.clock);
   else
     status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules,
                               b.bits_way, ep, &b.clock);
@@ -1104,12 +1113,6 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     a->seqs = (const spc_seq *)(base + seq_off);
     a->lists = (const spc_dev_list *)(base + lists_off);
     a->bits = ep->bits;
-    if (b.vslash_maps) {
-      a->vslash_maps = b.vslash.maps;
-      a->vslash_column_words = b.vslash.column_words;
-      a->vslash_offset_words = b.vslash.offset_words;
-      a->vslash_top_max = b.vslash.top_max;
-    }
     plan->workspace_bytes = 0;
   } else {
     spc_decode_args *a = &ep->decode;
@@ -1136,7 +1139,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_build_free(&b);
   plan->engine_plan = ep;
   spc_plan_clock_print(&b.clock, ep->kind == SPC_PLAN_DECODE ? "decode"
-                                 : b.vslash_maps             ? "prefill, device lists, words from the maps"
+                                 : b.vslash_bits             ? "prefill, device lists, bits from the list"
                                  : held != NULL              ? "prefill, device lists"
                                                              : "prefill");
   return SPARSA_OK;

@@ -89,13 +89,6 @@ typedef struct spc_prefill_args {
   int32_t copies;            /* Hopper kernel: SPC_COPY_* bits, the tensors it may load through
                                 its tensor maps (0: every copy is a per-thread cp.async) */
   int32_t reserved;
-  /* Not NULL: a vertical-slash plan's maps (spc_vslash_bits_args), per
-   * mask head vslash_column_words then vslash_offset_words words; partial
-   * entries (bits index >= 0) take their words from them, not from bits.
-   * One list: every sequence has the same lengths and diagonal offset. */
-  const uint64_t *vslash_maps;
-  int64_t vslash_column_words, vslash_offset_words;
-  int64_t vslash_top_max;    /* q_len - 1 + off */
 } spc_prefill_args;
 
 /* Which tensors the Hopper prefill kernel copies with the tensor-memory
@@ -171,16 +164,13 @@ typedef struct spc_bits_args {
   uint64_t *bits;
 } spc_bits_args;
 
-/* A prefill plan whose every mask head's rule is one vertical-slash leaf
- * (an estimate's specs), on a list at key blocks of whole words: per rule
- * head, a bitmap of the listed columns and one of the listed diagonal
- * offsets, reversed (bit R of it is offset top_max - R), from which the
- * prefill kernels make a partial tile's words (vslash_words.cuh: (column
- * word | a 64-bit window of the offsets) & causal & clipping, the words
- * rule_bits.cu's word-wise evaluation writes) instead of reading
- * refinement bits. The maps kernel (vslash_maps.cu) reads rules, top_max,
- * column_words, offset_words and maps; the rest describes the list for
- * the white-box test's kernel, which writes the words out as bits. */
+/* Refinement bits of a prefill plan whose every mask head's rule is one
+ * vertical-slash leaf (an estimate's specs), made from the list itself
+ * instead of per-entry jobs (vslash_bits.cu). Per rule head, a bitmap of
+ * the listed columns and one of the listed diagonal offsets, reversed (bit
+ * R of it is offset top_max - R), so that a word of a row is (column word
+ * | a 64-bit window of the offsets) & causal & clipping: the bits
+ * rule_bits.cu's word-wise evaluation writes. */
 typedef struct spc_vslash_bits_args {
   spc_rules rules;           /* every head: one SPARSA_PATTERN_VERTICAL_SLASH node */
   const int64_t *row_ptr;    /* the list: num_rows + 1 */
@@ -239,7 +229,7 @@ typedef struct spc_mask_build_args {
 int spc_mask_kind_supported(int32_t kind);
 int spc_launch_mask_build(const spc_mask_build_args *args, void *stream);
 int spc_launch_bits(const spc_bits_args *args, void *stream);
-int spc_launch_vslash_maps(const spc_vslash_bits_args *args, void *stream);
+int spc_launch_vslash_bits(const spc_vslash_bits_args *args, void *stream);
 int spc_launch_merge(const spc_merge_args *args, spc_elem elem, void *stream);
 int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim, void *stream);
 /* The Hopper prefill kernel (prefill_sm90.cu): same arguments, compiled

@@ -19,7 +19,6 @@
 #include "kernel_args.h"
 #include "mma_sm80.cuh"
 #include "row_entries.cuh"
-#include "vslash_words.cuh"
 
 namespace spc {
 
@@ -166,16 +165,7 @@ __global__ void __launch_bounds__(kThreads, 2) prefill_kernel(const spc_prefill_
         const int row_a = q0 + slab0 + mt * 16 + g;
         /* Row masks of this thread's two rows over the tile's 64 keys. */
         uint64_t row_bits[2] = {~0ull, ~0ull};
-        if (bits_index >= 0 && a.vslash_maps != nullptr) {
-          /* A vertical-slash plan: the words from its rule's maps. */
-          const uint64_t *columns = a.vslash_maps + (int64_t)row.mask_head * (a.vslash_column_words +
-                                                                            a.vslash_offset_words);
-          const uint64_t *offsets = columns + a.vslash_column_words;
-#pragma unroll
-          for (int h = 0; h < 2; h++)
-            row_bits[h] = spc::vslash_word(columns, offsets, a.vslash_top_max, seq.q_len,
-                                           seq.kv_len, seq.off, row_a + 8 * h, kv0);
-        } else if (bits_index >= 0) {
+        if (bits_index >= 0) {
           const int words = a.block_kv / kBN;
           const int block_row0 = (q0 / a.block_q) * a.block_q;
           const uint64_t *bp = a.bits + (int64_t)bits_index * a.block_q * words + it % sub_tiles;

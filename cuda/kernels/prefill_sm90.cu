@@ -44,7 +44,6 @@
 #include "mma_sm80.cuh"
 #include "row_entries.cuh"
 #include "tma_sm90.cuh"
-#include "vslash_words.cuh"
 #include "wgmma_sm90.cuh"
 
 namespace spc {
@@ -102,63 +101,24 @@ __device__ __forceinline__ void pv_product(float (&o)[D / 2], const uint32_t (&p
   for (int kk = 0; kk < BN / 16; kk++) wgmma_rs<D, BF16>(o, p[kk], desc_mnmajor(v_desc, kk));
 }
 
-/* What the producer tells the consumers about a work item (one per Q buffer). */
-struct ItemInfo {
-  int64_t o_off;     /* element offset of the item's head in out */
-  int64_t lse_off;   /* of its head in lse */
-  int32_t q0;        /* first query row */
-  int32_t q_len, kv_len;
-  int32_t num_tiles; /* key tiles the producer loads for it (those that start before kv_len) */
-  int32_t block_row; /* q0's row within its mask block */
-  int32_t mask_head; /* its row's head in the list (a vertical-slash plan's maps) */
-};
-
-/* A vertical-slash plan's words of this thread's rows (block_row and 8
- * below within the block) over the tile's keys, made from the rule's maps
- * (vslash_words.cuh); all ones for a full entry or another plan. The
- * consumers make them while the tile's products run, before S lands. */
-template <int BN>
-__device__ __forceinline__ void vslash_tile_words(uint64_t (&made)[2][BN / 64],
-                                                  const spc_prefill_args &a, int32_t bits_index,
-                                                  int kv0, int kv_len, int block_row,
-                                                  const ItemInfo &item) {
-#pragma unroll
-  for (int h = 0; h < 2; h++)
-#pragma unroll
-    for (int i = 0; i < BN / 64; i++) made[h][i] = ~0ull;
-  if (bits_index < 0 || a.vslash_maps == nullptr) return;
-  const uint64_t *columns =
-      a.vslash_maps + (int64_t)item.mask_head * (a.vslash_column_words + a.vslash_offset_words);
-  const uint64_t *offsets = columns + a.vslash_column_words;
-  const int64_t row = (int64_t)item.q0 - item.block_row + block_row; /* query of made[0] */
-  const int64_t off = a.vslash_top_max - (item.q_len - 1);
-#pragma unroll
-  for (int h = 0; h < 2; h++)
-#pragma unroll
-    for (int i = 0; i < BN / 64; i++)
-      made[h][i] = spc::vslash_word(columns, offsets, a.vslash_top_max, item.q_len, kv_len, off,
-                                    row + 8 * h, kv0 + 64 * i);
-}
-
 /* Mask the scores the tile does not show: the entry's refinement bits
  * (bits_index >= 0; words from `word` on, of this thread's rows at
- * `block_row` and 8 below within the block), or for a vertical-slash
- * plan the words made from its maps (`made`), and keys past kv_len. Full,
+ * `block_row` and 8 below within the block) and keys past kv_len. Full,
  * unclipped tiles skip this. Scores stay unscaled. Keys past kv_len are
  * cleared from the bits first, so that each score keeps or drops by one
  * bit, without a branch. */
 template <int BN>
-__device__ __forceinline__ void mask_tile(float (&sc)[BN / 2], const uint64_t (&made)[2][BN / 64],
-                                          const spc_prefill_args &a, int32_t bits_index, int word,
-                                          int kv0, int kv_len, int block_row, int t) {
+__device__ __forceinline__ void mask_tile(float (&sc)[BN / 2], const spc_prefill_args &a,
+                                               int32_t bits_index, int word, int kv0, int kv_len,
+                                               int block_row, int t) {
   const bool clipped = kv0 + BN > kv_len;
   if (bits_index < 0 && !clipped) return;
   uint64_t rb[2][BN / 64];
 #pragma unroll
   for (int h = 0; h < 2; h++)
 #pragma unroll
-    for (int i = 0; i < BN / 64; i++) rb[h][i] = made[h][i];
-  if (bits_index >= 0 && a.vslash_maps == nullptr) {
+    for (int i = 0; i < BN / 64; i++) rb[h][i] = ~0ull;
+  if (bits_index >= 0) {
     const int words = a.block_kv / 64;
     const uint64_t *bp =
         a.bits + (int64_t)bits_index * a.block_q * words + (int64_t)block_row * words + word;
@@ -217,6 +177,17 @@ __device__ __forceinline__ void softmax_tile(float (&sc)[BN / 2], float (&m_row)
     sum[h] = acc;
   }
 }
+
+/* What the producer tells the consumers about a work item (one per Q buffer). */
+struct ItemInfo {
+  int64_t o_off;     /* element offset of the item's head in out */
+  int64_t lse_off;   /* of its head in lse */
+  int32_t q0;        /* first query row */
+  int32_t q_len, kv_len;
+  int32_t num_tiles; /* key tiles the producer loads for it (those that start before kv_len) */
+  int32_t block_row; /* q0's row within its mask block */
+  int32_t reserved;
+};
 
 /* One key tile of the K ring. */
 struct TileInfo {
@@ -394,7 +365,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         info.kv_len = seq.kv_len;
         info.num_tiles = loaded;
         info.block_row = q0 % a.block_q;
-        info.mask_head = row.mask_head;
+        info.reserved = 0;
         items[b] = info;
       }
       const uint16_t *q = static_cast<const uint16_t *>(a.q) + seq.q_base + (int64_t)head * a.st.q_head;
@@ -586,13 +557,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_fence();
       qk_product(q_addr, s);
       wgmma_commit();
-      uint64_t made[2][BN / 64];
-      vslash_tile_words<BN>(made, a, ti.bits_index, ti.kv0, kv_len, block_row, items[b]);
       wgmma_wait<0>();
       fence_regs(sc);
       mbar_arrive(k_empty(s));
       n_k++;
-      mask_tile<BN>(sc, made, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
       softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
       rescale_and_pack();
       pv_pending = true;
@@ -605,7 +574,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int s = n_k % kKS;
       mbar_wait(k_full(s), (n_k / kKS) & 1u);
       const TileInfo ti = tiles[s];
-      if (ti.bits_index >= 0 && a.vslash_maps == nullptr) {
+      if (ti.bits_index >= 0) {
         /* The refinement bits are read once S has landed: start fetching them now. */
         const int words = a.block_kv / 64;
         const uint64_t *bp = a.bits + (int64_t)ti.bits_index * a.block_q * words +
@@ -619,13 +588,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       wgmma_commit();
       pv_product<D, BN, BF16>(o, p, v_addr());
       wgmma_commit();
-      uint64_t made[2][BN / 64];
-      vslash_tile_words<BN>(made, a, ti.bits_index, ti.kv0, kv_len, block_row, items[b]);
       wgmma_wait<1>();
       fence_regs(sc);
       mbar_arrive(k_empty(s));
       n_k++;
-      mask_tile<BN>(sc, made, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
+      mask_tile<BN>(sc, a, ti.bits_index, ti.word, ti.kv0, kv_len, block_row, t);
       softmax_tile<BN>(sc, m_row, alpha, sum, a.scale_log2);
       wgmma_wait<0>();
       pv_release();

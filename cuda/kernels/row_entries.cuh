@@ -8,19 +8,17 @@
 namespace spc {
 
 /* Entries [begin, end) of cols and bits (bits[e] < 0: the block is full);
- * empty for a sequence without a list. mask_head: the list's head of the
- * row (0 for a list of one head). */
+ * empty for a sequence without a list. */
 struct RowEntries {
   int64_t begin, end;
   const int32_t *cols, *bits;
-  int32_t mask_head;
 };
 
 /* The row of the query tile starting at q0, of `head` in `seq`; a list of
  * one head serves every head. */
 __device__ __forceinline__ RowEntries row_entries(const spc_prefill_args &a, const spc_seq &seq,
                                                   int head, int q0) {
-  RowEntries r = {0, 0, nullptr, nullptr, 0};
+  RowEntries r = {0, 0, nullptr, nullptr};
   if (seq.list >= 0) {
     const spc_dev_list L = a.lists[seq.list];
     const int mask_head = L.num_heads == 1 ? 0 : head;
@@ -29,7 +27,6 @@ __device__ __forceinline__ RowEntries row_entries(const spc_prefill_args &a, con
     r.end = L.row_ptr[row + 1];
     r.cols = L.col;
     r.bits = L.bits;
-    r.mask_head = mask_head;
   }
   return r;
 }

@@ -1057,9 +1057,8 @@ int main(int argc, char **argv) {
       {"vslash bf16 32/8 d128 64x16100 top500", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 64, 16100, 64,
        64, SPARSA_SELECT_TOP_K, 500, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       /* Vertical-slash masks of blocks of at least 128 x 64: where the
-       * device made the mask, the plan on its device lists has its
-       * kernels make the partial tiles' words from the rules' maps. More
-       * keys than queries, more
+       * device made the mask, the plan on its device lists makes the
+       * refinement bits from the list. More keys than queries, more
        * queries than keys, off the block grid, a batch of two, taller
        * blocks, no sinks nor diagonal. */
       {"vslash bf16 4/2 d64 900x1300 128x64 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 900, 1300,

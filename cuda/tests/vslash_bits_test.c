@@ -1,7 +1,5 @@
-/* White-box test of the words made from a vertical-slash list's maps
- * (kernels/vslash_maps.cu, kernels/vslash_words.cuh: what the prefill
- * kernels compute on partial tiles), written out as bits by the test
- * kernel of vslash_bits_ref.cu, against the rule evaluator's per-entry jobs
+/* White-box test of the refinement bits made from a vertical-slash list
+ * (kernels/vslash_bits.cu) against the rule evaluator's per-entry jobs
  * (kernels/rule_bits.cu), word for word, on random selections: lengths
  * off the block grid, more queries than keys and fewer, both alignments,
  * forced sink columns and diagonal offsets, columns and offsets past the
@@ -17,9 +15,6 @@
 #include <sparsa/sparsa.h>
 
 #include "kernels/kernel_args.h"
-
-/* vslash_bits_ref.cu: the maps, then every partial entry's words as bits. */
-int spc_launch_vslash_bits(const spc_vslash_bits_args *args, void *stream);
 
 #define TEST_SEED 0x5EEDB175ull
 #include "test_rng.h"
