@@ -101,16 +101,33 @@ __device__ __forceinline__ void vs_stage_queries(uint16_t *Q, const uint16_t *q,
 }
 
 /* Key tile t (zero past the keys) into dst, as one group of asynchronous
- * copies. A thread's pieces are (row, piece) stepped by the CTA's size,
- * without a division per piece. */
+ * copies. Where a row's 16-byte pieces divide the CTA (head dims of 8 to
+ * 256 in powers of two), each thread copies the same piece of every
+ * r_step-th row from a running pointer: a multiply and a division a piece
+ * were a quarter of the kernel's instructions. Other head dims step
+ * (row, piece) by the CTA's size. */
 __device__ __forceinline__ void vs_stage_keys(uint16_t *dst, const uint16_t *k,
                                               const spc_strided_args &a, int64_t t, int pitch) {
   const int pieces = a.head_dim / 8;
+  const int64_t end = a.cols < a.kv_len ? a.cols : a.kv_len; /* keys from here load as zeros */
+  if (kMmaThreads % pieces == 0) {
+    const int r_step = kMmaThreads / pieces, pc = threadIdx.x % pieces;
+    int r = threadIdx.x / pieces;
+    int64_t j = t * kVsCols + r;
+    const uint16_t *src = k + j * a.k_stride[1] + pc * 8;
+    const int64_t step = (int64_t)r_step * a.k_stride[1];
+    for (; r < kVsCols; r += r_step, j += r_step, src += step) {
+      const bool ok = j < end;
+      spc::cp_async16(dst + r * pitch + pc * 8, ok ? src : k, ok ? 16 : 0);
+    }
+    spc::cp_async_commit();
+    return;
+  }
   const int r_step = kMmaThreads / pieces, p_step = kMmaThreads % pieces;
   int r = threadIdx.x / pieces, pc = threadIdx.x % pieces;
   while (r < kVsCols) {
     const int64_t j = t * kVsCols + r;
-    const bool ok = j < a.cols && j < a.kv_len;
+    const bool ok = j < end;
     spc::cp_async16(dst + r * pitch + pc * 8, ok ? k + j * a.k_stride[1] + pc * 8 : k, ok ? 16 : 0);
     r += r_step;
     pc += p_step;
@@ -151,6 +168,40 @@ __device__ __forceinline__ void vs_tile_product(float (&acc)[8][4], const uint16
  * subtraction), so that every pass sees the same float. */
 __device__ __forceinline__ float vs_score(float acc, float mul) { return __fmul_rn(acc, mul); }
 
+/* A row's maximum and sum of 2^(x - maximum) over its first `seen`
+ * columns of the tile (this thread's quarter, then the quad's), in float.
+ * kAllSeen: every column is visible (the tiles left of the diagonal,
+ * most of them), which the caller knows for the whole CTA: the same
+ * values and order without a test a score. */
+template <bool kAllSeen>
+__device__ __forceinline__ float2 vs_row_stats(const float (&acc)[8][4], int half, float mul,
+                                               int seen, int lane) {
+  float x[16];
+  float mx = -INFINITY;
+#pragma unroll
+  for (int nt = 0; nt < 8; nt++) {
+    const int c = nt * 8 + (lane & 3) * 2;
+    x[2 * nt] = vs_score(acc[nt][2 * half], mul);
+    x[2 * nt + 1] = vs_score(acc[nt][2 * half + 1], mul);
+    if (kAllSeen || c < seen) mx = fmaxf(mx, x[2 * nt]);
+    if (kAllSeen || c + 1 < seen) mx = fmaxf(mx, x[2 * nt + 1]);
+  }
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+  float sum = 0.f;
+  if (mx != -INFINITY) {
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      const int c = nt * 8 + (lane & 3) * 2;
+      if (kAllSeen || c < seen) sum += exp2f(x[2 * nt] - mx);
+      if (kAllSeen || c + 1 < seen) sum += exp2f(x[2 * nt + 1] - mx);
+    }
+  }
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+  return make_float2(mx, sum);
+}
+
 /* Pass one: each row's maximum and sum over its visible columns of every
  * tile (keys j <= the row's position, j < kv_len), in float; span tiles a
  * CTA, the queries staged once for them. Both passes number their CTAs
@@ -187,35 +238,17 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
      * bounded the kernel as much as its memory traffic. */
     const int64_t n0 = t * kVsCols;
     const int in_cols = a.cols - n0 < kVsCols ? (int)(a.cols - n0) : kVsCols;
+    /* Every row sees every column: the first (lowest) row sees the last. */
+    const bool all_seen =
+        a.rows == kVsRows && in_cols == kVsCols && a.row0 + a.off + 1 - n0 >= kVsCols;
 #pragma unroll
     for (int half = 0; half < 2; half++) {
       const int i = warp * 16 + (lane >> 2) + half * 8;
       const int64_t seen_abs = a.row0 + i + a.off + 1 - n0; /* visible columns of the tile */
       const int seen = i >= a.rows || seen_abs <= 0 ? 0 : seen_abs < in_cols ? (int)seen_abs : in_cols;
-      float x[16];
-      float mx = -INFINITY;
-#pragma unroll
-      for (int nt = 0; nt < 8; nt++) {
-        const int c = nt * 8 + (lane & 3) * 2;
-        x[2 * nt] = vs_score(acc[nt][2 * half], a.mul);
-        x[2 * nt + 1] = vs_score(acc[nt][2 * half + 1], a.mul);
-        if (c < seen) mx = fmaxf(mx, x[2 * nt]);
-        if (c + 1 < seen) mx = fmaxf(mx, x[2 * nt + 1]);
-      }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      float sum = 0.f;
-      if (mx != -INFINITY) {
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-          const int c = nt * 8 + (lane & 3) * 2;
-          if (c < seen) sum += exp2f(x[2 * nt] - mx);
-          if (c + 1 < seen) sum += exp2f(x[2 * nt + 1] - mx);
-        }
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      if ((lane & 3) == 0 && i < a.rows) part[(hc * a.rows + i) * tiles + t] = make_float2(mx, sum);
+      const float2 st = all_seen ? vs_row_stats<true>(acc, half, a.mul, seen, lane)
+                                 : vs_row_stats<false>(acc, half, a.mul, seen, lane);
+      if ((lane & 3) == 0 && i < a.rows) part[(hc * a.rows + i) * tiles + t] = st;
     }
   }
 }
