@@ -335,13 +335,10 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const s
       const int64_t j = t * kVsCols + c;
       if (t < 0 || j >= kv) continue;
       const int li0 = j - pos0 > 0 ? (int)(j - pos0 < L ? j - pos0 : L) : 0;
-      /* Running pointers down the ring's column and the scales: an index
-       * computed a term cost as much as the term. */
-      const float *p = ring + li0 * kVsRingPitch + (int)(j & (kVsRing - 1));
-      const double *f = row_scale + li0;
+      const float *p = ring + (int)(j & (kVsRing - 1));
       double m = first ? 0.0 : col[j];
 #pragma unroll 8
-      for (int li = li0; li < L; li++, p += kVsRingPitch, f++) m += (double)*p * *f;
+      for (int li = li0; li < L; li++) m += (double)p[li * kVsRingPitch] * row_scale[li];
       col[j] = m;
     } else {
       /* Offset o = pos0 - 64 t - c: key 64 t + c + li for query li, from
@@ -350,20 +347,10 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const s
       if (o < 0 || o >= kv) continue;
       const int li0 = key0 < 0 ? (int)(-key0 < L ? -key0 : L) : 0;
       const int r0 = (int)(key0 & (kVsRing - 1));
-      /* Query li's term is at ring column (r0 + li) mod kVsRing: one step
-       * down and one right a query, wrapping once (r0 + li < 2 kVsRing),
-       * at query `wrap`. Two runs of running pointers, in query order. */
-      const int wrap = kVsRing - r0;
-      const int mid = wrap < li0 ? li0 : wrap < L ? wrap : L;
-      const float *p = ring + li0 * (kVsRingPitch + 1) + r0;
-      const double *f = row_scale + li0;
       double m = first ? 0.0 : diag[o];
-      int li = li0;
 #pragma unroll 8
-      for (; li < mid; li++, p += kVsRingPitch + 1, f++) m += (double)*p * *f;
-      p -= kVsRing;
-#pragma unroll 8
-      for (; li < L; li++, p += kVsRingPitch + 1, f++) m += (double)*p * *f;
+      for (int li = li0; li < L; li++)
+        m += (double)ring[li * kVsRingPitch + ((r0 + li) & (kVsRing - 1))] * row_scale[li];
       diag[o] = m;
     }
   }
