@@ -8,7 +8,6 @@
 #include "device_memory.h"
 #include "host_buffers.h"
 #include "kernels/kernel_args.h"
-#include "plan_memory.h"
 
 /* Kernels are built for sm_80 (runs on 8.x) and sm_90a (runs on 9.0 only). */
 static int spc_has_kernels_for(int major, int minor) {
@@ -99,10 +98,9 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
 void spc_context_fini(sparsa_context *ctx) {
   spc_context *c = spc_ctx(ctx);
   if (c == NULL) return;
-  if (c->spare_lists != NULL || c->spare_plan != NULL) {
+  if (c->spare_lists != NULL) {
     cudaSetDevice(c->device);
     spc_mask_lists_drop_spare(c); /* no mask of the context is left to read it */
-    spc_plan_memory_drop_spare(c); /* nor a plan */
   }
   if (c->pool != NULL || spc_host_buffers_pinned(c)) {
     cudaSetDevice(c->device);

@@ -25,7 +25,6 @@
 #include "cuda_rules.h"
 #include "device_memory.h"
 #include "host_buffers.h"
-#include "plan_memory.h"
 #include "plan_stages.h"
 #include "staging.h"
 #include "work_schedule.h"
@@ -1066,7 +1065,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     maps_off = (bits_off + bits_bytes + 255) & ~(size_t)255;
     size_t total = b.vslash_bits ? maps_off + maps_bytes : bits_off + bits_bytes;
     if (total == bits_off) total += 64; /* no bits */
-    status = spc_plan_memory_take(c, total, &ep->device_blob, &ep->blob_bytes);
+    status = spc_device_alloc(&ep->device_blob, total, "a plan's schedule and refinement bits");
   }
   spc_plan_clock_mark(&b.clock, SPC_PS_ALLOC);
   if (status != SPARSA_OK) {
@@ -1176,7 +1175,7 @@ void spc_plan_fini(sparsa_plan *plan) {
   spc_context_activate(c);
   /* Queued kernels may still read the schedule. */
   cudaStreamSynchronize(c->stream);
-  spc_plan_memory_retire(c, ep->device_blob, ep->blob_bytes); /* the bits with it */
+  cudaFree(ep->device_blob); /* the bits with it */
   spc_free(ep);
   plan->engine_plan = NULL;
 }
