@@ -139,20 +139,6 @@ __device__ __forceinline__ void vs_stage_keys(uint16_t *dst, const uint16_t *k,
   spc::cp_async_commit();
 }
 
-/* Key tile t's rows into L2 (one prefetch per 128-byte line, nothing
- * staged): issued two tiles ahead of their copy into shared memory, so
- * that the copy finds them in L2 instead of waiting on DRAM. */
-__device__ __forceinline__ void vs_prefetch_keys(const uint16_t *k, const spc_strided_args &a,
-                                                 int64_t t) {
-  const int64_t end = a.cols < a.kv_len ? a.cols : a.kv_len;
-  const int lines = (a.head_dim * 2 + 127) / 128; /* per row */
-  for (int x = threadIdx.x; x < kVsCols * lines; x += kMmaThreads) {
-    const int64_t j = t * kVsCols + x / lines;
-    if (j < end)
-      asm volatile("prefetch.global.L2 [%0];\n" ::"l"(k + j * a.k_stride[1] + (x % lines) * 64));
-  }
-}
-
 /* The raw products of the staged queries with a staged key tile: warp w
  * rows [16 w, 16 w + 16), acc[nt] columns [8 nt, 8 nt + 8), the head
  * dimension in 16-wide steps in order. */
@@ -240,7 +226,6 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
     const int buf = (int)((t - t0) & 1);
     if (t + 1 < t1) {
       vs_stage_keys(K + (buf ^ 1) * kVsCols * pitch, k, a, t + 1, pitch);
-      if (t + 2 < t1) vs_prefetch_keys(k, a, t + 2);
       spc::cp_async_wait<1>();
     } else {
       spc::cp_async_wait<0>();
@@ -318,7 +303,6 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const s
   const int64_t lo = u0 - 1 > 0 ? u0 - 1 : 0, hi = u1 - 1 < tiles - 1 ? u1 - 1 : tiles - 1;
   vs_stage_queries(Q, q, a, pitch);
   vs_stage_keys(K, k, a, lo, pitch); /* with the queries */
-  if (lo + 1 <= hi) vs_prefetch_keys(k, a, lo + 1);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   double *col = v.mass + (hc * 2) * kv, *diag = col + kv;
   for (int64_t tt = u0 - 1; tt < u1; tt++) {
@@ -342,7 +326,6 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const s
       }
       __syncthreads(); /* the tile's terms are in; the key buffer is free */
       if (tt + 1 <= hi) vs_stage_keys(K, k, a, tt + 1, pitch);
-      if (tt + 2 <= hi) vs_prefetch_keys(k, a, tt + 2);
     }
     if (tt == u0 - 1) continue;
     const int64_t t = tt - 1;
