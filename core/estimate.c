@@ -182,6 +182,10 @@ void sp_est_add_token(const sp_est_input *in, int is_q, int32_t b, int64_t t, in
   }
 }
 
+int sp_est_token_scratch(sparsa_dtype dtype) {
+  return dtype != SPARSA_DTYPE_F32 && dtype != SPARSA_DTYPE_BF16;
+}
+
 int64_t sp_est_last_pos(const sp_est_input *in, int64_t r) {
   int64_t end = (r + 1) * in->est.block_q;
   if (end > in->prob.q_len) end = in->prob.q_len;

@@ -36,8 +36,11 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   const sp_est_input *in = run->in;
   int32_t d = in->prob.head_dim, batch = in->prob.batch;
   int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
-  float *row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
-  if (row == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: a row buffer");
+  float *row = NULL;
+  if (sp_est_token_scratch(in->prob.dtype)) {
+    row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
+    if (row == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: a row buffer");
+  }
   int is_q = unit < batch * nqb;
   int64_t u = is_q ? unit : unit - batch * nqb;
   int64_t per = is_q ? nqb : nkb;
@@ -93,12 +96,15 @@ sparsa_status sp_est_pooled_scores(const sp_est_input *in, int32_t b, int32_t h,
   const double *qbar, *kbar;
   double *own_q = NULL, *own_k = NULL;
   double *s = sp_malloc(sp_mul_size((size_t)nkb, sizeof *s));
-  float *row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
-  if (in->qbar == NULL) {
+  float *row = NULL;
+  const int scratch = sp_est_token_scratch(in->prob.dtype);
+  if (in->qbar == NULL) { /* this head's block means, computed here */
     own_q = sp_malloc(sp_mul_size((size_t)(nqb * d), sizeof *own_q));
     own_k = sp_malloc(sp_mul_size((size_t)(nkb * d), sizeof *own_k));
+    if (scratch) row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
   }
-  if (s == NULL || row == NULL || (in->qbar == NULL && (own_q == NULL || own_k == NULL))) {
+  if (s == NULL ||
+      (in->qbar == NULL && (own_q == NULL || own_k == NULL || (scratch && row == NULL)))) {
     sp_free(own_q);
     sp_free(own_k);
     sp_free(s);
