@@ -63,27 +63,42 @@ __device__ __forceinline__ int64_t row_blocks(const spc_vslash_mask_args &a, int
   return min(P1 / a.block_kv + 1, a.num_kv_blocks);
 }
 
-/* One warp per row (head, query block): its listed blocks, and where
- * there is room each block's class for the fill (the classification reads
- * prefix counts all over the head's, from L2: classifying once halves it). */
+/* The row (head, query block) a warp of the count and fill kernels takes:
+ * its query block, its head's column and offset counts, and the key blocks
+ * it can list; false past the last row (for the whole warp). */
+struct MaskRow {
+  int64_t row, qb, nb;
+  const int32_t *pc, *po;
+};
+
+__device__ __forceinline__ bool warp_row(const spc_vslash_mask_args &a, MaskRow *r) {
+  r->row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (r->row >= (int64_t)a.num_heads * a.num_q_blocks) return false;
+  const int64_t h = r->row / a.num_q_blocks;
+  r->qb = r->row % a.num_q_blocks;
+  r->pc = a.prefix + 2 * h * (a.kv_len + 1);
+  r->po = r->pc + (a.kv_len + 1);
+  r->nb = row_blocks(a, r->qb);
+  return true;
+}
+
+/* One warp per row: its listed blocks, and where there is room each
+ * block's class for the fill (the classification reads prefix counts all
+ * over the head's, from L2: classifying once halves it). */
 __global__ void __launch_bounds__(256) count_kernel(const spc_vslash_mask_args a) {
-  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
-  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
-  if (row >= rows) return; /* the whole warp */
-  const int64_t h = row / a.num_q_blocks, qb = row % a.num_q_blocks;
-  const int32_t *pc = a.prefix + 2 * h * (a.kv_len + 1), *po = pc + (a.kv_len + 1);
-  const int64_t nb = row_blocks(a, qb);
+  MaskRow r;
+  if (!warp_row(a, &r)) return;
   bool undecided = false;
   int32_t count = 0;
-  for (int64_t b0 = 0; b0 < nb; b0 += 32) {
+  for (int64_t b0 = 0; b0 < r.nb; b0 += 32) {
     const int64_t kb = b0 + lane;
-    const int cls = kb < nb ? tile_class(a, pc, po, qb, kb, &undecided) : kEmpty;
-    if (a.classes != nullptr && kb < nb) a.classes[row * a.num_kv_blocks + kb] = (uint8_t)cls;
+    const int cls = kb < r.nb ? tile_class(a, r.pc, r.po, r.qb, kb, &undecided) : kEmpty;
+    if (a.classes != nullptr && kb < r.nb) a.classes[r.row * a.num_kv_blocks + kb] = (uint8_t)cls;
     count += __popc(__ballot_sync(0xffffffffu, cls != kEmpty));
   }
   if (__any_sync(0xffffffffu, undecided) && lane == 0) atomicOr(a.undecided, 1);
-  if (lane == 0) a.counts[row] = count;
+  if (lane == 0) a.counts[r.row] = count;
 }
 
 /* One CTA: exclusive scan of the row counts into row_ptr. */
@@ -93,20 +108,16 @@ __global__ void __launch_bounds__(1024) scan_kernel(const spc_vslash_mask_args a
 
 /* One warp per row: its listed blocks, ascending, and their classes. */
 __global__ void __launch_bounds__(256) fill_kernel(const spc_vslash_mask_args a) {
-  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x & 31;
-  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
-  if (row >= rows) return; /* the whole warp */
-  const int64_t h = row / a.num_q_blocks, qb = row % a.num_q_blocks;
-  const int32_t *pc = a.prefix + 2 * h * (a.kv_len + 1), *po = pc + (a.kv_len + 1);
-  const int64_t nb = row_blocks(a, qb);
+  MaskRow r;
+  if (!warp_row(a, &r)) return;
   bool undecided = false;
-  int64_t at = a.row_ptr[row];
-  for (int64_t b0 = 0; b0 < nb; b0 += 32) {
+  int64_t at = a.row_ptr[r.row];
+  for (int64_t b0 = 0; b0 < r.nb; b0 += 32) {
     const int64_t kb = b0 + lane;
-    const int cls = kb >= nb                ? kEmpty
-                    : a.classes != nullptr ? a.classes[row * a.num_kv_blocks + kb]
-                                           : tile_class(a, pc, po, qb, kb, &undecided);
+    const int cls = kb >= r.nb              ? kEmpty
+                    : a.classes != nullptr ? a.classes[r.row * a.num_kv_blocks + kb]
+                                           : tile_class(a, r.pc, r.po, r.qb, kb, &undecided);
     const unsigned ballot = __ballot_sync(0xffffffffu, cls != kEmpty);
     if (cls != kEmpty) {
       const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
