@@ -94,10 +94,10 @@ typedef struct sp_engine_ops {
    * leaving an estimate's host lists unbuilt if no host reader has asked
    * for them. plan->lists must not be read; plan->patterns holds, per mask
    * head, what decides the pairs within a listed block (the mask's own
-   * patterns, its specs', the causal rule, or every pair). Either *taken = 1 and the plan's engine_plan,
-   * workspace_bytes and num_blocks are set, or *taken = 0 and nothing is
-   * touched: the core then reads the host lists and calls plan_init. Read
-   * only when struct_size covers it. */
+   * patterns, its specs', the causal rule, or every pair). Either
+   * *taken = 1 and the plan's engine_plan, workspace_bytes and num_blocks
+   * are set, or *taken = 0 and nothing is touched: the core then reads the
+   * host lists and calls plan_init. Read only when struct_size covers it. */
   sparsa_status (*plan_init_held)(sparsa_plan *plan, int *taken);
   /* New operations are appended here. */
 } sp_engine_ops;

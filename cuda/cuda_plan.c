@@ -193,11 +193,11 @@ static cudaError_t spc_held_copy_blocks(const spc_device_lists *l, unsigned char
 }
 
 /* The kernel list of a plan on a mask's device lists (an estimate's, or
- * those mask_init built or uploaded), at the mask's blocks (the caller checked they are tile-sized or
- * larger): a host copy of the row offsets, key blocks and classes for the
- * schedule and the partial blocks' bit jobs (the kernels read the device
- * copy), read into buf, a page-locked buffer the context keeps between
- * plans. One round trip: the row offsets and the first blocks (as many as
+ * those mask_init built or uploaded), at the mask's blocks (the caller
+ * checked they are tile-sized or larger): a host copy of the row offsets,
+ * key blocks and classes for the schedule and the partial blocks' bit
+ * jobs (the kernels read the device copy), read into buf, a page-locked
+ * buffer the context keeps between plans. One round trip: the row offsets and the first blocks (as many as
  * the lists have room for, up to SPC_HELD_FIRST_READ_BLOCKS) are queued
  * behind the kernels that wrote them and waited for once; the blocks past
  * those, if any, in a second. The row offsets are checked here; the key
