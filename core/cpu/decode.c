@@ -306,7 +306,7 @@ static int64_t sp_decode_slab_rows(const sparsa_plan *plan, const sp_sequence *s
 /* Requests slab j0 of the next block (ahead[g]; INT64_MAX: none) of each
  * kv head g in [g_lo, g_hi), in k or in v: base is the sequence's first
  * element, strides the tensor's (token stride [1], head stride [2]). */
-static void sp_decode_prefetch_slabs(const sparsa_plan *plan, const sp_sequence *seq,
+SP_CPU_INLINE void sp_decode_prefetch_slabs(const sparsa_plan *plan, const sp_sequence *seq,
                                      const int64_t *ahead, int32_t g_lo, int32_t g_hi, int32_t j0,
                                      sparsa_dtype dtype, const void *tensor, int64_t base,
                                      const int64_t *strides, int32_t width, int l2_only) {
