@@ -307,9 +307,10 @@ static int64_t sp_decode_slab_rows(const sparsa_plan *plan, const sp_sequence *s
  * kv head g in [g_lo, g_hi), in k or in v: base is the sequence's first
  * element, strides the tensor's (token stride [1], head stride [2]). */
 SP_CPU_INLINE void sp_decode_prefetch_slabs(const sparsa_plan *plan, const sp_sequence *seq,
-                                     const int64_t *ahead, int32_t g_lo, int32_t g_hi, int32_t j0,
-                                     sparsa_dtype dtype, const void *tensor, int64_t base,
-                                     const int64_t *strides, int32_t width, int l2_only) {
+                                            const int64_t *ahead, int32_t g_lo, int32_t g_hi,
+                                            int32_t j0, sparsa_dtype dtype, const void *tensor,
+                                            int64_t base, const int64_t *strides, int32_t width,
+                                            int l2_only) {
   for (int32_t g = g_lo; g < g_hi; g++) {
     const int64_t rows = sp_decode_slab_rows(plan, seq, ahead[g], j0);
     if (rows > 0)
