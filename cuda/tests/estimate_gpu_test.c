@@ -364,6 +364,21 @@ static int same_output(const sparsa_plan *plan, void *dq, void *dk, void *dv, co
   return ok;
 }
 
+/* A plan on m made with the engine's test variable `name` set to value,
+ * run as same_output runs it. */
+static int same_output_with(const sparsa_problem *p, const sparsa_mask *m, const char *name,
+                            const char *value, void *dq, void *dk, void *dv, const void *want,
+                            size_t ob, const char *what) {
+  sparsa_plan *plan = NULL;
+  setenv(name, value, 1);
+  int ok = sparsa_plan_create(g_gpu, p, m, &plan) == SPARSA_OK;
+  unsetenv(name);
+  if (!ok) printf("  FAIL: planning %s: %s\n", what, sparsa_last_error());
+  ok = ok && same_output(plan, dq, dk, dv, want, ob, what);
+  sparsa_plan_destroy(plan);
+  return ok;
+}
+
 /* A plan made on a fresh estimate, before any host query has read its
  * lists (the engine plans from the lists on its device), runs as the plan
  * on the same estimate made after its host lists were read (out_g), as
@@ -388,28 +403,14 @@ static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_es
     ok = 0;
   }
   ok = ok && same_output(pl, dq, dk, dv, out_g, ob, "the plan on a fresh estimate");
-  /* The same plan with the estimate's device lists read in two copies:
-   * 3 blocks with the row offsets, the rest after them. */
-  if (ok) {
-    sparsa_plan *twice = NULL;
-    setenv("SPARSA_CUDA_HELD_FIRST_READ", "3", 1);
-    ok = sparsa_plan_create(g_gpu, p, lazy, &twice) == SPARSA_OK;
-    unsetenv("SPARSA_CUDA_HELD_FIRST_READ");
-    if (!ok) printf("  FAIL: planning a fresh estimate read in two copies: %s\n", sparsa_last_error());
-    ok = ok && same_output(twice, dq, dk, dv, out_g, ob, "the plan on lists read in two copies");
-    sparsa_plan_destroy(twice);
-  }
-  /* The same plan with the partial blocks' bits from the rule evaluator's
-   * jobs, where a vertical-slash plan makes them from the list. */
-  if (ok) {
-    sparsa_plan *jobs = NULL;
-    setenv("SPARSA_CUDA_BITS", "jobs", 1);
-    ok = sparsa_plan_create(g_gpu, p, lazy, &jobs) == SPARSA_OK;
-    unsetenv("SPARSA_CUDA_BITS");
-    if (!ok) printf("  FAIL: planning a fresh estimate with the rules' bits: %s\n", sparsa_last_error());
-    ok = ok && same_output(jobs, dq, dk, dv, out_g, ob, "the plan with the rules' bits");
-    sparsa_plan_destroy(jobs);
-  }
+  /* The same plan with the estimate's device lists read in two copies
+   * (3 blocks with the row offsets, the rest after them), and with the
+   * partial blocks' bits from the rule evaluator's jobs where a
+   * vertical-slash plan makes them from the list. */
+  ok = ok && same_output_with(p, lazy, "SPARSA_CUDA_HELD_FIRST_READ", "3", dq, dk, dv, out_g, ob,
+                              "the plan on lists read in two copies");
+  ok = ok && same_output_with(p, lazy, "SPARSA_CUDA_BITS", "jobs", dq, dk, dv, out_g, ob,
+                              "the plan with the rules' bits");
   if (ok && c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH) {
     ok = pattern_mask(c, mc, g_gpu, &built) && sparsa_plan_create(g_gpu, p, built, &pb) == SPARSA_OK;
     if (!ok) printf("  FAIL: planning the mask of the estimate's patterns: %s\n", sparsa_last_error());
