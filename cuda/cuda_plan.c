@@ -502,6 +502,35 @@ static int spc_vslash_bits_fit(const sparsa_plan *plan, const spc_build *b, int3
   return 1;
 }
 
+/* A held vertical-slash plan's entries, whose bits are made from the list
+ * (vslash_bits.cu): each partial one numbered in list order, each full
+ * one -1, and what the device wrote checked (key blocks ascending and in
+ * range). Without branches: ~10^5 entries a mask, whose classes follow no
+ * pattern a predictor learns, and no per-entry job. *partial: how many
+ * (the caller checked they fit 31 bits). */
+static sparsa_status spc_vslash_entries(const spc_list *L, int64_t rows, int64_t num_kv_blocks,
+                                        int32_t *bits_index, int64_t *partial) {
+  int64_t n = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t prev = -1;
+    int bad = 0;
+    for (int64_t e = L->row_ptr[r]; e < L->row_ptr[r + 1]; e++) {
+      const int64_t c = L->col[e];
+      bad |= (c <= prev) | (c >= num_kv_blocks);
+      prev = c;
+      const int32_t is_partial = L->full[e] == 0;
+      bits_index[e] = is_partial ? (int32_t)n : -1;
+      n += is_partial;
+    }
+    if (bad)
+      return spc_fail(SPARSA_ERR_INTERNAL,
+                      "CUDA engine: a mask's device row %lld lists key blocks out of order or range",
+                      (long long)r);
+  }
+  *partial = n;
+  return SPARSA_OK;
+}
+
 #define SPC_STAGE(b, ptr, bytes, off)                                              \
   do {                                                                             \
     (off) = spc_staging_push(&(b)->st, (ptr), (bytes));                            \
@@ -580,6 +609,9 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       v->top_max = q_len - 1 + job.off;
       v->column_words = (kv_len + 63) / 64;
       v->offset_words = v->top_max >= 0 ? (v->top_max >> 6) + 2 : 0;
+      SPC_TRY(spc_vslash_entries(L, rows, num_kv_blocks, bits_index, &b->jobs.n));
+      b->jobs.words = b->jobs.n * job.rows * job.words;
+      continue;
     }
     /* The last shared key and its job: the diagonal tiles of consecutive
      * rows have the same one. */
@@ -598,13 +630,6 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
         int32_t *index = &bits_index[e];
         *index = -1;
         if (full[e]) continue;
-        if (b->vslash_bits) { /* the entries' bits in list order, one block each */
-          if (b->jobs.n == INT32_MAX)
-            return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
-          *index = (int32_t)b->jobs.n++;
-          b->jobs.words += (int64_t)job.rows * job.words;
-          continue;
-        }
         job.kv0 = col[e] * tkv;
         if (rule < 0) {
           SPC_TRY(spc_jobs_push(&b->jobs, job, index));

@@ -178,7 +178,7 @@ typedef struct spc_vslash_bits_args {
   const int32_t *bits_index; /* per entry: -1 (full) or the index of its bits */
   int64_t num_rows, num_q_blocks;
   int32_t rows, words;       /* block_q, block_kv / 64 */
-  int32_t block_kv;          /* a multiple of 64 */
+  int32_t block_kv;          /* a power of two, at least 64 */
   int32_t reserved;
   int64_t q_len, kv_len, off;
   int64_t top_max;           /* q_len - 1 + off: the largest diagonal offset a query sees */

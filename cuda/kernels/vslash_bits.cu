@@ -53,6 +53,9 @@ __global__ void __launch_bounds__(kThreads) bits_kernel(const spc_vslash_bits_ar
   const uint64_t *columns = a.maps + rule * (a.column_words + a.offset_words);
   const uint64_t *offsets = columns + a.column_words;
   const int32_t per_entry = a.rows * a.words;
+  /* words is block_kv / 64 with block_kv a power of two: a shift and a
+   * mask instead of a division and a remainder a word. */
+  const int words_log2 = __ffs(a.words) - 1;
   const int64_t begin = a.row_ptr[row], end = a.row_ptr[row + 1];
   for (int64_t e0 = begin; e0 < end; e0 += kThreads) {
     const int n = end - e0 < kThreads ? (int)(end - e0) : kThreads;
@@ -68,7 +71,7 @@ __global__ void __launch_bounds__(kThreads) bits_kernel(const spc_vslash_bits_ar
       const int64_t kv0 = (int64_t)entry_col[k] * a.block_kv;
       uint64_t *out = a.bits + (int64_t)index * per_entry;
       for (int32_t idx = threadIdx.x; idx < per_entry; idx += kThreads) {
-        const int32_t r = idx / a.words, w = idx % a.words;
+        const int32_t r = idx >> words_log2, w = idx & (a.words - 1);
         const int64_t i = q0 + r, j0 = kv0 + 64 * (int64_t)w;
         const int64_t top = i + a.off - j0;
         uint64_t word = 0;
