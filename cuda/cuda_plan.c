@@ -197,11 +197,12 @@ static cudaError_t spc_held_copy_blocks(const spc_device_lists *l, unsigned char
  * checked they are tile-sized or larger): a host copy of the row offsets,
  * key blocks and classes for the schedule and the partial blocks' bit
  * jobs (the kernels read the device copy), read into buf, a page-locked
- * buffer the context keeps between plans. One round trip: the row offsets and the first blocks (as many as
- * the lists have room for, up to SPC_HELD_FIRST_READ_BLOCKS) are queued
- * behind the kernels that wrote them and waited for once; the blocks past
- * those, if any, in a second. The row offsets are checked here; the key
- * blocks where the bit jobs pass over them (spc_build_prefill). */
+ * buffer the context keeps between plans. One round trip: the row offsets
+ * and the first blocks (as many as the lists have room for, up to
+ * SPC_HELD_FIRST_READ_BLOCKS) are queued behind the kernels that wrote
+ * them and waited for once; the blocks past those, if any, in a second.
+ * The row offsets are checked here; the key blocks where the entries are
+ * numbered or their bit jobs made (spc_build_prefill). */
 static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf,
                                    spc_plan_clock *clock, spc_list *out) {
   const sparsa_mask *mask = plan->mask;
@@ -232,7 +233,8 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
   if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading a mask's device lists");
   const int64_t nnz = ((const int64_t *)buf->ptr)[rows];
   if (((const int64_t *)buf->ptr)[0] != 0 || nnz < 0 || nnz > l->nnz_capacity)
-    return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: a mask's device lists hold %lld blocks of %lld",
+    return spc_fail(SPARSA_ERR_INTERNAL,
+                    "CUDA engine: a mask's device lists hold %lld blocks of %lld",
                     (long long)nnz, (long long)l->nnz_capacity);
   if (nnz > first) { /* a larger layout, with what was read, then the rest */
     size_t col_to, full_to;
@@ -258,8 +260,9 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
   const int64_t *row_ptr = (const int64_t *)at;
   for (int64_t r = 0; r < rows; r++)
     if (row_ptr[r + 1] < row_ptr[r] || row_ptr[r + 1] > nnz)
-      return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: a mask's device row %lld spans %lld to %lld",
-                      (long long)r, (long long)row_ptr[r], (long long)row_ptr[r + 1]);
+      return spc_fail(SPARSA_ERR_INTERNAL,
+                      "CUDA engine: a mask's device row %lld spans %lld to %lld", (long long)r,
+                      (long long)row_ptr[r], (long long)row_ptr[r + 1]);
   *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at, (int32_t *)(at + col_at),
                     at + full_at, 0};
   return SPARSA_OK;
@@ -524,7 +527,8 @@ static sparsa_status spc_vslash_entries(const spc_list *L, int64_t rows, int64_t
     }
     if (bad)
       return spc_fail(SPARSA_ERR_INTERNAL,
-                      "CUDA engine: a mask's device row %lld lists key blocks out of order or range",
+                      "CUDA engine: a mask's device row %lld lists key blocks out of order "
+                      "or range",
                       (long long)r);
   }
   *partial = n;

@@ -108,7 +108,8 @@ class Sparsa:
         for _ in range(reps):
             plan = ctypes.c_void_p()
             t0 = time.perf_counter()
-            status = self.lib.sparsa_plan_create(self.ctx, ctypes.byref(p), mask, ctypes.byref(plan))
+            status = self.lib.sparsa_plan_create(self.ctx, ctypes.byref(p), mask,
+                                                 ctypes.byref(plan))
             times.append((time.perf_counter() - t0) * 1e3)
             self.check(status, "plan")
             self.lib.sparsa_plan_destroy(plan)
@@ -358,7 +359,8 @@ def main():
         run()
         ref = flex(qt, kt, vt, block_mask=bm)
         err = max_err(out.transpose(1, 2), ref)
-        print(f"{key}: max |sparsa - flex| = {err:.3e}; sparsa_mask_create (host) {host_mask_ms:.2f} ms, "
+        print(f"{key}: max |sparsa - flex| = {err:.3e}; "
+              f"sparsa_mask_create (host) {host_mask_ms:.2f} ms, "
               f"sparsa_plan_create {plan_ms:.2f} ms (median of 5)")
         if err > 0.05:
             raise SystemExit(f"{key} output disagrees with FlexAttention")
