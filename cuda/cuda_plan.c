@@ -505,12 +505,20 @@ static int spc_vslash_bits_fit(const sparsa_plan *plan, const spc_build *b, int3
   return 1;
 }
 
+/* Row r of a mask's device lists lists key blocks out of order or range:
+ * what an engine wrote there is wrong. */
+static sparsa_status spc_fail_held_row(int64_t r) {
+  return spc_fail(SPARSA_ERR_INTERNAL,
+                  "CUDA engine: a mask's device row %lld lists key blocks out of order or range",
+                  (long long)r);
+}
+
 /* A held vertical-slash plan's entries, whose bits are made from the list
  * (vslash_bits.cu): each partial one numbered in list order, each full
  * one -1, and what the device wrote checked (key blocks ascending and in
  * range). Without branches: ~10^5 entries a mask, whose classes follow no
  * pattern a predictor learns, and no per-entry job. *partial: how many
- * (the caller checked they fit 31 bits). */
+ * (at most 2^31 - 1, the bits' index type). */
 static sparsa_status spc_vslash_entries(const spc_list *L, int64_t rows, int64_t num_kv_blocks,
                                         int32_t *bits_index, int64_t *partial) {
   int64_t n = 0;
@@ -525,12 +533,10 @@ static sparsa_status spc_vslash_entries(const spc_list *L, int64_t rows, int64_t
       bits_index[e] = is_partial ? (int32_t)n : -1;
       n += is_partial;
     }
-    if (bad)
-      return spc_fail(SPARSA_ERR_INTERNAL,
-                      "CUDA engine: a mask's device row %lld lists key blocks out of order "
-                      "or range",
-                      (long long)r);
+    if (bad) return spc_fail_held_row(r);
   }
+  if (n > INT32_MAX)
+    return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
   *partial = n;
   return SPARSA_OK;
 }
@@ -571,22 +577,21 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   const int64_t num_kv_blocks = held ? plan->mask->blocks.num_kv_blocks : 0;
   if (b->list_bits == NULL)
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating bit indices");
-  int64_t partial = 0;
+  int64_t partial = 0; /* job room: bits made from the list need no jobs */
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
-    for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
+    if (!b->vslash_bits)
+      for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
     b->list_bits[l] = spc_staging_reserve_unset(&b->st, (size_t)nnz * sizeof(int32_t));
     if (b->list_bits[l] == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   }
   if (partial > INT32_MAX)
     return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
-  /* Bits made from the list need no jobs: the entries' indices alone. */
-  const int64_t job_room = b->vslash_bits ? 0 : partial;
-  b->jobs.staged = spc_staging_reserve_unset(&b->st, (size_t)job_room * sizeof(spc_bits_job));
+  b->jobs.staged = spc_staging_reserve_unset(&b->st, (size_t)partial * sizeof(spc_bits_job));
   if (b->jobs.staged == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   b->jobs.v = spc_staging_at(&b->st, b->jobs.staged);
-  b->jobs.cap = job_room;
+  b->jobs.cap = partial;
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
@@ -655,11 +660,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
         last = key;
         last_job = *index;
       }
-      if (bad)
-        return spc_fail(SPARSA_ERR_INTERNAL,
-                        "CUDA engine: a mask's device row %lld lists key blocks out of order "
-                        "or range",
-                        (long long)r);
+      if (bad) return spc_fail_held_row(r);
     }
   }
   b->st.size = b->jobs.staged + (size_t)(b->vslash_bits ? 0 : b->jobs.n) * sizeof(spc_bits_job);
