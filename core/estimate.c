@@ -14,6 +14,7 @@
 #include "context.h"
 #include "cpu/cpu_engine.h"
 #include "error.h"
+#include "estimate_mass.h"
 #include "mask.h"
 #include "problem.h"
 
@@ -240,9 +241,11 @@ static int64_t sp_select_few(const double *w, int64_t n, int64_t k, sp_scored *b
  * NaN score); otherwise, and for thresholds, candidates come out of a heap
  * in rank order, so only the chosen prefix is ordered: O(n + k log n)
  * instead of a full sort per row. Both give the same choice, in the same
- * order. */
-int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
-                      double threshold, sp_scored *heap, int64_t *chosen) {
+ * order. A threshold's running sum is in double, or in fixed point
+ * (estimate_mass.h) for masses. */
+static int64_t sp_select_ranked(const double *w, int64_t n, sparsa_selection selection,
+                                int32_t top_k, double threshold, int fixed, sp_scored *heap,
+                                int64_t *chosen) {
   if (selection == SPARSA_SELECT_TOP_K && top_k <= 64) {
     int ordered = 1;
     for (int64_t c = 0; c < n; c++) ordered &= w[c] == w[c];
@@ -254,19 +257,34 @@ int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, in
   }
   for (int64_t at = n / 2 - 1; at >= 0; at--) sp_sift_down(heap, n, at);
   int64_t limit = selection == SPARSA_SELECT_TOP_K ? (n < top_k ? n : top_k) : n;
+  const uint64_t target = sp_mass_target(threshold);
   double sum = 0.0;
+  uint64_t fixed_sum = 0;
   int64_t count = 0, size = n;
   while (count < limit) {
     sp_scored top = heap[0];
     chosen[count++] = top.index;
     heap[0] = heap[--size];
     sp_sift_down(heap, size, 0);
-    if (selection == SPARSA_SELECT_THRESHOLD) {
+    if (selection == SPARSA_SELECT_THRESHOLD && fixed) {
+      fixed_sum += sp_mass_fixed(top.w);
+      if (fixed_sum >= target) break;
+    } else if (selection == SPARSA_SELECT_THRESHOLD) {
       sum += top.w;
       if (sum >= threshold) break;
     }
   }
   return count;
+}
+
+int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
+                      double threshold, sp_scored *heap, int64_t *chosen) {
+  return sp_select_ranked(w, n, selection, top_k, threshold, 0, heap, chosen);
+}
+
+int64_t sp_est_select_masses(const double *w, int64_t n, sparsa_selection selection,
+                             int32_t top_k, double threshold, sp_scored *heap, int64_t *chosen) {
+  return sp_select_ranked(w, n, selection, top_k, threshold, 1, heap, chosen);
 }
 
 /* ---- heads over threads ---- */

@@ -51,6 +51,11 @@ typedef struct sp_scored {
 } sp_scored;
 int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
                       double threshold, sp_scored *scratch, int64_t *chosen);
+/* The same rule over masses that total at most 1 (vertical-slash), a
+ * threshold's running sum in fixed point (estimate_mass.h). */
+int64_t sp_est_select_masses(const double *w, int64_t n, sparsa_selection selection,
+                             int32_t top_k, double threshold, sp_scored *scratch,
+                             int64_t *chosen);
 
 /* Accumulate one sequence's block scores of query head h into
  * w[num_q_blocks * num_kv_blocks] (weighted by `weight`, 1 / batch).

@@ -155,7 +155,10 @@ static void *spc_take(spc_carve *c, size_t bytes) {
 /* ---- selection and the row lists ---- */
 
 /* Where the rows of at most max_n candidates are sorted: shared memory when
- * a row fits the device's opt-in limit, else a global scratch per CTA. */
+ * a row fits the device's opt-in limit, else a global scratch per CTA. Rows
+ * that take a radix descent instead (top-k, vertical-slash thresholds)
+ * hold their keys in that shared memory where the sort would fit there,
+ * else read them from the scores (spc_launch_rowsel). */
 static void spc_sort_plan(const spc_context *c, int64_t max_n, int64_t rows,
                           spc_rowsel_args *r) {
   int64_t cap = 1;

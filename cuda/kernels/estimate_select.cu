@@ -4,6 +4,7 @@
  * then the kept flags compacted into row offsets and lists. */
 #include "cta_scan.cuh"
 #include "estimate_common.cuh"
+#include "estimate_mass.h"
 
 namespace spc_est {
 
@@ -91,10 +92,23 @@ __device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *k
   return keys != nullptr ? keys[c] : order_key(w[c]);
 }
 
-__device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
-                             uint64_t *keys /* [n] or NULL */, unsigned *hist /* [256] */,
-                             uint64_t *shared_prefix, int64_t *shared_need, int *shared_all,
-                             unsigned long long *shared_bits /* [2] */, int64_t *scan /* [32] */) {
+/* What a radix pass shares across the CTA (shared memory). */
+struct radix_scratch {
+  unsigned hist[256];              /* keys of each digit */
+  unsigned long long mass[256];    /* their fixed-point mass (mass_select) */
+  unsigned long long bits[2];      /* any and all bits of the keys */
+  uint64_t prefix;                 /* the digits decided so far */
+  int64_t need;                    /* radix_select: keys still to take within prefix */
+  unsigned long long above;        /* mass_select: mass of the keys above prefix */
+  int all;                         /* every key within prefix is taken */
+  int64_t scan[32];
+};
+
+/* Keys into shared memory (when keys is given), then the bits every key
+ * shares: returns the highest bit keys differ in (-1: all equal), and sets
+ * *mask to the bits above it and *prefix to their value. */
+__device__ int radix_stage(const double *w, int64_t n, uint64_t *keys, radix_scratch *rs,
+                           uint64_t *prefix, uint64_t *mask) {
   if (keys != nullptr) {
     /* kKeyBatch loads of a thread in flight before its stores (which the
      * compiler may not move above later loads: keys and w could alias). */
@@ -129,28 +143,64 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     all_bits &= __shfl_xor_sync(0xffffffffu, all_bits, o);
   }
   if (threadIdx.x == 0) {
-    shared_bits[0] = 0;
-    shared_bits[1] = ~0ull;
+    rs->bits[0] = 0;
+    rs->bits[1] = ~0ull;
   }
   __syncthreads();
   if ((threadIdx.x & 31) == 0) {
-    atomicOr(&shared_bits[0], (unsigned long long)any_bits);
-    atomicAnd(&shared_bits[1], (unsigned long long)all_bits);
+    atomicOr(&rs->bits[0], (unsigned long long)any_bits);
+    atomicAnd(&rs->bits[1], (unsigned long long)all_bits);
   }
   __syncthreads();
-  const uint64_t differ = shared_bits[0] ^ shared_bits[1];
-  const int top_bit = differ == 0 ? -1 : 63 - __clzll((long long)differ); /* highest bit keys differ in */
+  const uint64_t differ = rs->bits[0] ^ rs->bits[1];
+  const int top_bit = differ == 0 ? -1 : 63 - __clzll((long long)differ);
   const uint64_t low = top_bit < 0 ? 0 : top_bit == 63 ? ~0ull : (2ull << top_bit) - 1;
-  uint64_t prefix = shared_bits[1] & ~low, mask = ~low;
+  *prefix = rs->bits[1] & ~low;
+  *mask = ~low;
+  __syncthreads(); /* bits is rewritten by the next row */
+  return top_bit;
+}
+
+/* The digits of a radix descent: eight bits from the highest differing
+ * one down; the last may reach below bit 0 of the previous one's (its
+ * upper bits are then decided ones, equal in every key still counted). */
+__device__ __forceinline__ int radix_first_shift(int top_bit) {
+  return top_bit < 0 ? -1 : top_bit >= 7 ? top_bit - 7 : 0;
+}
+__device__ __forceinline__ int radix_next_shift(int shift) {
+  return shift == 0 ? -1 : shift >= 8 ? shift - 8 : 0;
+}
+
+/* Keeps every key above `key` and, of those equal to it, the `need` of
+ * the smallest indices: each thread counts its contiguous slice's equal
+ * keys, a scan over the threads gives each slice's first rank. */
+__device__ void keep_key_and_above(const double *w, const uint64_t *keys, int64_t n, uint64_t key,
+                                   int64_t need, uint8_t *keep, int64_t *scan) {
+  const int64_t per = (n + blockDim.x - 1) / blockDim.x;
+  const int64_t lo = threadIdx.x * per, hi = lo + per < n ? lo + per : n;
+  int64_t equal = 0;
+  for (int64_t c = lo; c < hi; c++) {
+    const uint64_t k = radix_key(w, keys, c);
+    if (k > key) keep[c] = 1;
+    equal += k == key;
+  }
+  int64_t rank = cta_exclusive_scan(equal, scan);
+  for (int64_t c = lo; c < hi && rank < need; c++)
+    if (radix_key(w, keys, c) == key) {
+      keep[c] = 1;
+      rank++;
+    }
+  __syncthreads(); /* scan is reused by the next row */
+}
+
+__device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
+                             uint64_t *keys /* [n] or NULL */, radix_scratch *rs) {
+  uint64_t prefix, mask;
+  const int top_bit = radix_stage(w, n, keys, rs, &prefix, &mask);
   int64_t need = k; /* how many still to take among keys matching prefix */
   int all = 0;      /* every key matching prefix is taken: no tie to break */
-  __syncthreads(); /* shared_bits is rewritten by the next row */
-  /* Digits of eight bits from the highest differing one down; the last
-   * may reach below bit 0 of the previous one's (its upper bits are then
-   * decided ones, equal in every key still counted). */
-  for (int shift = top_bit < 0 ? -1 : top_bit >= 7 ? top_bit - 7 : 0; shift >= 0 && !all;
-       shift = shift == 0 ? -1 : shift >= 8 ? shift - 8 : 0) {
-    for (int i = threadIdx.x; i < 256; i += blockDim.x) hist[i] = 0;
+  for (int shift = radix_first_shift(top_bit); shift >= 0 && !all; shift = radix_next_shift(shift)) {
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) rs->hist[i] = 0;
     __syncthreads();
     /* Scores crowd into few digits (the top ones first): lanes of a warp
      * with the same digit add once, through their leader. */
@@ -163,14 +213,14 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
       }
       const unsigned peers = __match_any_sync(0xffffffffu, digit);
       if (digit >= 0 && (threadIdx.x & 31) == __ffs(peers) - 1)
-        atomicAdd(&hist[digit], (unsigned)__popc(peers));
+        atomicAdd(&rs->hist[digit], (unsigned)__popc(peers));
     }
     __syncthreads();
     if (threadIdx.x < 32) {
       /* Lane l holds digits [8 (31 - l), 8 (31 - l) + 8): lane 0 the top. */
       const int lane = threadIdx.x, top = 8 * (31 - lane);
       int64_t mine = 0;
-      for (int i = 0; i < 8; i++) mine += hist[top + i];
+      for (int i = 0; i < 8; i++) mine += rs->hist[top + i];
       int64_t inc = mine; /* inclusive count of digits >= top, from the top */
       for (int o = 1; o < 32; o <<= 1) {
         const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
@@ -180,11 +230,11 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
       if (above < need && inc >= need) { /* exactly one lane */
         int64_t run = above;
         for (int i = 7; i >= 0; i--) {
-          const int64_t h = hist[top + i];
+          const int64_t h = rs->hist[top + i];
           if (run + h >= need) {
-            *shared_prefix = prefix | ((uint64_t)(top + i) << shift);
-            *shared_need = need - run;
-            *shared_all = h == need - run;
+            rs->prefix = prefix | ((uint64_t)(top + i) << shift);
+            rs->need = need - run;
+            rs->all = h == need - run;
             break;
           }
           run += h;
@@ -192,9 +242,9 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
       }
     }
     __syncthreads();
-    prefix = *shared_prefix;
-    need = *shared_need;
-    all = *shared_all;
+    prefix = rs->prefix;
+    need = rs->need;
+    all = rs->all;
     mask |= (uint64_t)255 << shift;
     __syncthreads(); /* hist and the shared results are rewritten next pass */
   }
@@ -206,23 +256,127 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     return;
   }
   /* Keys above T are kept; of those equal to T, the `need` smallest
-   * indices: each thread counts its contiguous slice's, a scan over the
-   * threads gives each slice's first rank. */
-  const int64_t per = (n + blockDim.x - 1) / blockDim.x;
-  const int64_t lo = threadIdx.x * per, hi = lo + per < n ? lo + per : n;
-  int64_t equal = 0;
-  for (int64_t c = lo; c < hi; c++) {
-    const uint64_t key = radix_key(w, keys, c);
-    if (key > prefix) keep[c] = 1;
-    equal += key == prefix;
+   * indices. */
+  keep_key_and_above(w, keys, n, prefix, need, keep, rs->scan);
+}
+
+/* ---- vertical-slash thresholds: the crossing without a sort ----
+ * Vertical-slash masses total at most 1 (each last query's probabilities
+ * weigh 1 / L), so threshold rows sum them in fixed point (estimate_mass.h,
+ * as the core does): a prefix's sum is then the same in any order, and the
+ * shortest prefix of the selection order that reaches the target T is
+ * found by a radix descent on the order keys that carries each digit's
+ * count and mass, instead of a sort of the row and a running sum by one
+ * thread (1 ms for rows of 16,384 on an H100). */
+
+/* The sum of v over the lanes of `peers`: three 22-bit pieces summed as
+ * 32-bit values (32 lanes cannot carry one past 32 bits), put together. */
+__device__ __forceinline__ uint64_t peers_sum(unsigned peers, uint64_t v) {
+  const uint64_t lo = __reduce_add_sync(peers, (unsigned)(v & 0x3fffff));
+  const uint64_t mid = __reduce_add_sync(peers, (unsigned)((v >> 22) & 0x3fffff));
+  const uint64_t hi = __reduce_add_sync(peers, (unsigned)(v >> 44));
+  return (hi << 44) + (mid << 22) + lo;
+}
+
+__device__ void mass_select(const double *w, int64_t n, double threshold, uint8_t *keep,
+                            uint64_t *keys /* [n] or NULL */, radix_scratch *rs) {
+  const uint64_t target = sp_mass_target(threshold);
+  uint64_t prefix, mask;
+  const int top_bit = radix_stage(w, n, keys, rs, &prefix, &mask);
+  /* Where even the whole row stays under the target, it is all kept. */
+  uint64_t part = 0;
+  for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
+    part += sp_mass_fixed(order_value(radix_key(w, keys, c)));
+  for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
+  if (threadIdx.x == 0) rs->above = 0;
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) atomicAdd(&rs->above, (unsigned long long)part);
+  __syncthreads();
+  const uint64_t total = rs->above;
+  __syncthreads(); /* above is the descent's from here */
+  if (total < target) {
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = 1;
+    return;
   }
-  int64_t rank = cta_exclusive_scan(equal, scan);
-  for (int64_t c = lo; c < hi && rank < need; c++)
-    if (radix_key(w, keys, c) == prefix) {
-      keep[c] = 1;
-      rank++;
+  /* A target of 0 keeps the first key, as a running sum does (it takes
+   * one before it compares). */
+  if (target == 0) {
+    radix_select(w, n, 1, keep, keys, rs);
+    return;
+  }
+  /* Invariant: above < target <= above + the mass of the keys within
+   * prefix. */
+  uint64_t above = 0;
+  int all = 0;
+  for (int shift = radix_first_shift(top_bit); shift >= 0 && !all; shift = radix_next_shift(shift)) {
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) {
+      rs->hist[i] = 0;
+      rs->mass[i] = 0;
     }
-  __syncthreads(); /* scan is reused by the next row */
+    __syncthreads();
+    for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) { /* the same trips for every thread */
+      const int64_t c = c0 + threadIdx.x;
+      int digit = -1;
+      uint64_t m = 0;
+      if (c < n) {
+        const uint64_t key = radix_key(w, keys, c);
+        if ((key & mask) == prefix) {
+          digit = (int)((key >> shift) & 255);
+          m = sp_mass_fixed(order_value(key));
+        }
+      }
+      const unsigned peers = __match_any_sync(0xffffffffu, digit);
+      const uint64_t s = peers_sum(peers, m);
+      if (digit >= 0 && (threadIdx.x & 31) == __ffs(peers) - 1) {
+        atomicAdd(&rs->hist[digit], (unsigned)__popc(peers));
+        atomicAdd(&rs->mass[digit], (unsigned long long)s);
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      /* Lane l holds digits [8 (31 - l), 8 (31 - l) + 8): lane 0 the top;
+       * the digit whose mass takes the sum from under the target to it. */
+      const int lane = threadIdx.x, top = 8 * (31 - lane);
+      uint64_t mine = 0;
+      for (int i = 0; i < 8; i++) mine += rs->mass[top + i];
+      uint64_t inc = mine;
+      for (int o = 1; o < 32; o <<= 1) {
+        const uint64_t v = __shfl_up_sync(0xffffffffu, inc, o);
+        if (lane >= o) inc += v;
+      }
+      const uint64_t before = above + (inc - mine);
+      if (before < target && above + inc >= target) { /* exactly one lane */
+        uint64_t run = before;
+        for (int i = 7; i >= 0; i--) {
+          const uint64_t h = rs->mass[top + i];
+          if (run + h >= target) {
+            rs->prefix = prefix | ((uint64_t)(top + i) << shift);
+            rs->above = run;
+            rs->all = rs->hist[top + i] == 1; /* the crossing key alone */
+            break;
+          }
+          run += h;
+        }
+      }
+    }
+    __syncthreads();
+    prefix = rs->prefix;
+    above = rs->above;
+    all = rs->all;
+    mask |= (uint64_t)255 << shift;
+    __syncthreads(); /* hist, mass and the shared results are rewritten next pass */
+  }
+  if (all) {
+    for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
+      if ((radix_key(w, keys, c) & mask) >= prefix) keep[c] = 1;
+    return;
+  }
+  /* One key K = prefix left: every key above it, then as many of K's
+   * (each of mass mk > 0, as the descent entered K for its mass) as take
+   * the sum to the target, the smallest indices first. */
+  const uint64_t mk = sp_mass_fixed(order_value(prefix));
+  const int64_t need = (int64_t)((target - above + mk - 1) / mk);
+  keep_key_and_above(w, keys, n, prefix, need, keep, rs->scan);
 }
 
 /* One CTA per row (grid-stride): selection, then the forced indices (sink
@@ -232,11 +386,7 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
   extern __shared__ __align__(16) unsigned char sort_smem[];
   __shared__ int64_t kept;
   __shared__ int32_t total;
-  __shared__ unsigned radix_hist[256];
-  __shared__ uint64_t radix_prefix;
-  __shared__ int64_t radix_need, radix_scan[32];
-  __shared__ int radix_all;
-  __shared__ unsigned long long radix_bits[2];
+  __shared__ radix_scratch radix;
   double *sw;
   int32_t *si;
   if (a.sort_w == nullptr) {
@@ -269,7 +419,8 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
     __syncthreads();
     /* Top-k needs only the set: every candidate when k covers the row,
      * ranks for short rows, a radix select for long ones; a threshold
-     * needs the order (the running sum), so it sorts. */
+     * needs the order (the running sum), so it sorts, except for
+     * vertical-slash masses, summed in fixed point (mass_select). */
     if (n > 0 && !a.by_threshold && n <= a.top_k) {
       for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = 1;
     } else if (n > 0 && !a.by_threshold && n <= kRankMax && n <= a.sort_cap && a.sort_w == nullptr) {
@@ -278,8 +429,12 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       rank_select(sw, n, a.top_k, keep);
     } else if (n > 0 && !a.by_threshold) {
       uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
-      radix_select(w, n, a.top_k, keep, keys, radix_hist, &radix_prefix, &radix_need, &radix_all,
-                   radix_bits, radix_scan);
+      radix_select(w, n, a.top_k, keep, keys, &radix);
+    } else if (n > 0 && a.vslash) {
+      /* Keys in shared memory wherever it holds them (the sort's room). */
+      uint64_t *keys = a.sort_w == nullptr && a.sort_cap >= n
+                           ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
+      mass_select(w, n, a.threshold, keep, keys, &radix);
     } else if (n > 0) {
       const int64_t count = select_row(w, n, a, sw, si, &kept);
       for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
@@ -468,11 +623,12 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
   unsigned grid = a->sort_ctas > 0 ? (unsigned)a->sort_ctas : 1u;
   if (a->selected) {
     /* The flags and counts are written (pooled_select_kernel). */
-  } else if (!a->by_threshold && a->sort_cap > spc_est::kRankMax) {
-    /* Top-k of long rows: radix select, a CTA per row, the keys in shared
-     * memory where the sort would have fitted there (sort_cap then counts
-     * keys, and short rows may rank in that memory; 0 keeps the keys in
-     * global memory and every row off the rank path). */
+  } else if ((!a->by_threshold || a->vslash) && a->sort_cap > spc_est::kRankMax) {
+    /* Top-k of long rows, and vertical-slash thresholds: radix descents, a
+     * CTA per row, the keys in shared memory where the sort would have
+     * fitted there (sort_cap then counts keys, and short rows may rank in
+     * that memory; 0 keeps the keys in global memory and every row off the
+     * rank path). */
     spc_rowsel_args radix = *a;
     radix.sort_cap = a->sort_w == nullptr ? a->sort_cap : 0;
     radix.sort_w = nullptr;

@@ -1021,6 +1021,15 @@ int main(int argc, char **argv) {
        SPARSA_SELECT_TOP_K, 300, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       {"ties: vslash bf16 1/1 d64 100x3000 top100", SPARSA_DTYPE_BF16, 1, 1, 1, 64, 100, 3000, 32,
        32, SPARSA_SELECT_TOP_K, 100, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
+      /* Vertical-slash thresholds by the fixed-point descent: keys in
+       * shared memory, ties, and a threshold of 1 (truncated masses stay
+       * under it: every column and offset). */
+      {"vslash bf16 2/2 d128 200x5000 thr0.9", SPARSA_DTYPE_BF16, 1, 2, 2, 128, 200, 5000, 64,
+       64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      {"ties: vslash bf16 2/1 d64 300x2500 thr0.6", SPARSA_DTYPE_BF16, 1, 2, 1, 64, 300, 2500, 32,
+       32, SPARSA_SELECT_THRESHOLD, 8, 0.6f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 1, 0},
+      {"vslash f16 1/1 d64 100x1800 thr1", SPARSA_DTYPE_F16, 1, 1, 1, 64, 100, 1800, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 1.0f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       /* More heads than one selection's scratch holds: the mask's lists are
        * gathered over several selections and copied to the device. */
       {"bf16 3/1 d64 1024x540000 16x16 top20 chunks", SPARSA_DTYPE_BF16, 1, 3, 1, 64, 1024,

@@ -1,5 +1,5 @@
-/* The estimators' selection rule (core/estimate.c, sp_est_select) against
- * its definition: candidates ranked by larger score, then smaller index;
+/* The estimators' selection rule (core/estimate.c, sp_est_select and, for
+ * vertical-slash masses, sp_est_select_masses) against its definition: candidates ranked by larger score, then smaller index;
  * top-k keeps the first k (all if fewer), a threshold the shortest prefix
  * whose running sum reaches it. Scores are drawn from a few values so that
  * ties are common, rows from empty to longer than the rule's insertion
@@ -68,6 +68,59 @@ START_TEST(selection_matches_definition) {
 }
 END_TEST
 
+/* Vertical-slash masses (rows totalling at most 1): a threshold's running
+ * sum is in fixed point, each mass truncated to its multiples of 2^-62
+ * (core/estimate_mass.h), here computed with ldexp and floor. */
+static int64_t select_masses_by_definition(const double *w, int64_t n, double threshold,
+                                           int64_t *chosen) {
+  for (int64_t c = 0; c < n; c++) chosen[c] = c;
+  g_w = w;
+  qsort(chosen, (size_t)n, sizeof *chosen, by_rank);
+  const double one = ldexp(1.0, 62);
+  const uint64_t target = (uint64_t)ceil(threshold * one);
+  uint64_t sum = 0;
+  for (int64_t c = 0; c < n; c++) {
+    sum += (uint64_t)floor(w[chosen[c]] * one);
+    if (sum >= target) return c + 1;
+  }
+  return n;
+}
+
+START_TEST(mass_thresholds_sum_in_fixed_point) {
+  enum { kMax = 300 };
+  double w[kMax];
+  int64_t got[kMax], want[kMax];
+  sp_scored heap[kMax];
+  for (int round = 0; round < 20000; round++) {
+    const int64_t n = 1 + draw(kMax);
+    const int levels = 1 + (int)draw(round % 3 == 0 ? 4 : 1000); /* few levels: ties */
+    double total = 0.0;
+    for (int64_t c = 0; c < n; c++) {
+      w[c] = (double)draw(levels + 1);
+      total += w[c];
+    }
+    /* Normalized as the estimator's masses are, sometimes short of 1. */
+    const double scale = total > 0.0 ? (round % 5 == 0 ? 0.7 : 1.0) / total : 0.0;
+    for (int64_t c = 0; c < n; c++) w[c] *= scale;
+    const double threshold = round % 7 == 0 ? 1.0 : (double)(1 + draw(1000)) / 1000.0;
+    const int64_t m = sp_est_select_masses(w, n, SPARSA_SELECT_THRESHOLD, 8, threshold, heap, got);
+    const int64_t e = select_masses_by_definition(w, n, threshold, want);
+    ck_assert_msg(m == e, "round %d: n %lld: %lld chosen, want %lld", round, (long long)n,
+                  (long long)m, (long long)e);
+    for (int64_t c = 0; c < m; c++)
+      ck_assert_msg(got[c] == want[c], "round %d: rank %lld is %lld, want %lld", round,
+                    (long long)c, (long long)got[c], (long long)want[c]);
+  }
+  /* Where the two sums part: five masses of 0.02 reach 0.1 in double but,
+   * truncated, stay under it, so a sixth is kept. */
+  const double small[6] = {0.02, 0.02, 0.02, 0.02, 0.02, 0.02};
+  ck_assert_int_eq(sp_est_select(small, 6, SPARSA_SELECT_THRESHOLD, 8, 0.1, heap, got), 5);
+  ck_assert_int_eq(sp_est_select_masses(small, 6, SPARSA_SELECT_THRESHOLD, 8, 0.1, heap, got), 6);
+  /* Top-k of masses is top-k. */
+  ck_assert_int_eq(sp_est_select_masses(small, 6, SPARSA_SELECT_TOP_K, 2, 0.1, heap, got), 2);
+}
+END_TEST
+
 /* A NaN score has no rank; the rule must still choose at most k distinct
  * candidates in range and not read past the row. */
 START_TEST(nan_scores_stay_in_bounds) {
@@ -90,6 +143,7 @@ int main(void) {
   TCase *tc = tcase_create("estimate_select");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, selection_matches_definition);
+  tcase_add_test(tc, mass_thresholds_sum_in_fixed_point);
   tcase_add_test(tc, nan_scores_stay_in_bounds);
   suite_add_tcase(s, tc);
   return test_run_suite(s);

@@ -26,7 +26,11 @@
  * index first); ::SPARSA_SELECT_THRESHOLD orders candidates by w
  * descending (ties: smaller index first) and keeps the shortest prefix
  * whose sum reaches @c threshold (all of them if rounding keeps the sum
- * below it).
+ * below it). Block scores add in double in that order; vertical-slash
+ * masses, which total at most 1, add in fixed point, each truncated to a
+ * multiple of 2^-62, so that a prefix's sum does not depend on the order
+ * it is added in (every engine keeps the same candidates, and a device
+ * finds the prefix without sorting the row).
  *
  * @par Thread safety
  * Every function here may be called from any number of threads at once;
