@@ -219,11 +219,13 @@ static int64_t spc_row_bound(const spc_rowsel_args *r, int64_t forced) {
 #define SPC_EST_ONE_COPY_BYTES ((size_t)8 << 20)
 
 /* A vertical-slash mask's lists made on the device after the selection
- * (vm), and whether a block of it needs the host's classification, read
- * back with the lists (*undecided). */
+ * (vm), and, read back with the lists, whether a block of it needs the
+ * host's classification (undecided) and how many of its entries are
+ * partial (partial, where vm indexes them). */
 typedef struct spc_after_select {
   const spc_vslash_mask_args *vm;
   int32_t undecided;
+  int64_t partial;
 } spc_after_select;
 
 /* Selects every row and fetches the lists: the only host round trip.
@@ -235,13 +237,18 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
                                 spc_lists *out, spc_stages *st, spc_after_select *after) {
   memset(out, 0, sizeof *out);
   const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
-  /* One copy: the offsets, the bounded indices and the mask's flag land in
-   * page-locked memory, queued behind the kernels, with one wait. */
+  /* One copy: the offsets, the bounded indices and the mask's partial
+   * count and flag land in page-locked memory, queued behind the kernels,
+   * with one wait. */
   const size_t offsets_bytes = (size_t)(r->rows + 1) * sizeof *out->row_ptr;
   const size_t idx_bytes = one_copy ? (size_t)idx_bound * sizeof *out->idx : 0;
+  const size_t tail_at = (offsets_bytes + idx_bytes + 7) & ~(size_t)7;
   unsigned char *stage =
-      one_copy ? spc_host_stage(c, offsets_bytes + idx_bytes + sizeof(int32_t)) : NULL;
-  int32_t *flag = stage != NULL ? (int32_t *)(stage + offsets_bytes + idx_bytes)
+      one_copy ? spc_host_stage(c, tail_at + sizeof(int64_t) + sizeof(int32_t)) : NULL;
+  int64_t *partial = stage != NULL ? (int64_t *)(stage + tail_at)
+                     : after != NULL ? &after->partial
+                                     : NULL;
+  int32_t *flag = stage != NULL ? (int32_t *)(stage + tail_at + sizeof(int64_t))
                   : after != NULL ? &after->undecided
                                   : NULL;
   /* The bounded copy reads past the kept indices: zeros there, not
@@ -255,12 +262,18 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
   spc_stage_mark(st, c, SPC_ST_SELECT);
   if (after != NULL) {
     after->undecided = 0;
+    after->partial = -1;
     cudaError_t merr = cudaMemsetAsync(after->vm->undecided, 0, sizeof(int32_t), c->stream);
     if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "clearing the mask's flag");
     err = spc_launch_vslash_mask(after->vm, c->stream);
     if (err != 0) return spc_fail_cuda(err, "making the vertical-slash mask's lists");
     merr = cudaMemcpyAsync(flag, after->vm->undecided, sizeof(int32_t), cudaMemcpyDeviceToHost,
                            c->stream);
+    if (merr == cudaSuccess && after->vm->bits_index != NULL) {
+      const int64_t rows = (int64_t)after->vm->num_heads * after->vm->num_q_blocks;
+      merr = cudaMemcpyAsync(partial, after->vm->partial_ptr + rows, sizeof(int64_t),
+                             cudaMemcpyDeviceToHost, c->stream);
+    }
     if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "reading the mask's flag");
     spc_stage_mark(st, c, SPC_ST_MASK);
   }
@@ -288,7 +301,10 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
                            cudaMemcpyDeviceToHost, c->stream);
   if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
   if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
-  if (after != NULL && flag != &after->undecided) after->undecided = *flag;
+  if (after != NULL && flag != &after->undecided) {
+    after->undecided = *flag;
+    if (after->vm->bits_index != NULL) after->partial = *partial;
+  }
   const int64_t nnz = out->row_ptr[r->rows];
   if (nnz < 0 || nnz > idx_bound)
     return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: %lld estimated indices past the bound %lld",
@@ -515,6 +531,8 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     if (lists_bound > 0) {
       vm.prefix = spc_take(&cv, (size_t)(2 * hs) * (size_t)(kv + 1) * sizeof(int32_t));
       vm.counts = spc_take(&cv, (size_t)mask_rows * sizeof(int32_t));
+      vm.partial_counts = spc_take(&cv, (size_t)mask_rows * sizeof(int32_t));
+      vm.partial_ptr = spc_take(&cv, (size_t)(mask_rows + 1) * sizeof(int64_t));
       vm.classes = spc_take(&cv, (size_t)mask_rows * (size_t)in->num_kv_blocks);
       vm.undecided = spc_take(&cv, sizeof(int32_t));
     }
@@ -552,13 +570,14 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
         nh * (spc_row_bound(&r, r.forced_columns) + spc_row_bound(&r, r.forced_offsets));
     /* One selection of every head: the mask's lists from its flags too. */
     spc_device_lists *lists = NULL;
-    spc_after_select after = {&vm, 0};
+    spc_after_select after = {&vm, 0, -1};
     if (lists_bound > 0) {
       status = spc_mask_lists_alloc(c, mask_rows, lists_bound, &lists);
       if (status != SPARSA_OK) break;
       vm.row_ptr = lists->row_ptr;
       vm.col = lists->col;
       vm.full = lists->full;
+      vm.bits_index = lists->bits_index;
       /* The selection's fill writes the mask's prefix counts on its way. */
       r.prefix = vm.prefix;
       vm.prefix_ready = 1;
@@ -566,6 +585,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     spc_lists l;
     status = spc_select(c, &r, bound, &l, &st, lists != NULL ? &after : NULL);
     if (status == SPARSA_OK && lists != NULL && after.undecided == 0) {
+      lists->num_partial = after.partial; /* the index of its partial entries */
       mask->engine_mask = lists; /* mask_fini releases it from now on */
       lists = NULL;
       *mask_done = 1;

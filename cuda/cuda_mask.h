@@ -16,6 +16,12 @@ typedef struct spc_device_lists {
   int64_t num_rows, nnz_capacity;
   int built_on_device;        /* 0: copied from the host lists */
   size_t spare_bytes;         /* an estimate's lists (mem alone): reusable, of this size */
+  /* An estimate's lists have room for each entry's index among the
+   * partial entries in list order (-1: full), the index of its refinement
+   * bits in a plan; the vertical-slash estimate writes it and how many
+   * entries are partial (num_partial; < 0: no index written). */
+  int32_t *bits_index;
+  int64_t num_partial;
   spc_mask_build_args args;
 } spc_device_lists;
 

@@ -26,6 +26,7 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   spc_device_lists *spare = c->spare_lists;
   if (spare != NULL && spare->num_rows == rows && spare->nnz_capacity >= nnz) {
     c->spare_lists = NULL;
+    spare->num_partial = -1; /* the index holds an earlier mask's */
     *out = spare;
     return SPARSA_OK;
   }
@@ -33,7 +34,9 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   spc_device_lists *l = spc_calloc(1, sizeof *l);
   if (l == NULL) return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating mask state");
   size_t col_at, full_at;
-  const size_t bytes = spc_mask_lists_layout(rows, nnz, &col_at, &full_at);
+  const size_t lists_bytes = spc_mask_lists_layout(rows, nnz, &col_at, &full_at);
+  const size_t index_at = (lists_bytes + 255) & ~(size_t)255;
+  const size_t bytes = index_at + (size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t);
   sparsa_status status = spc_device_alloc(&l->mem, bytes, "a mask's block lists");
   if (status != SPARSA_OK) {
     spc_free(l);
@@ -43,6 +46,8 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   l->row_ptr = (int64_t *)base;
   l->col = (int32_t *)(base + col_at);
   l->full = base + full_at;
+  l->bits_index = (int32_t *)(base + index_at);
+  l->num_partial = -1;
   l->num_rows = rows;
   l->nnz_capacity = nnz;
   l->built_on_device = 1;

@@ -192,6 +192,17 @@ static cudaError_t spc_held_copy_blocks(const spc_device_lists *l, unsigned char
   return err;
 }
 
+/* How many blocks the lists of `rows` rows may hold in `bytes` of host
+ * layout (spc_mask_lists_layout). */
+static int64_t spc_held_room(int64_t rows, size_t bytes) {
+  size_t col_at, full_at;
+  spc_mask_lists_layout(rows, 1, &col_at, &full_at); /* col_at: after the row offsets */
+  if (bytes < col_at + 128) return 0;
+  int64_t blocks = (int64_t)((bytes - col_at - 64) / (sizeof(int32_t) + 1));
+  while (blocks > 0 && spc_mask_lists_layout(rows, blocks, &col_at, &full_at) > bytes) blocks--;
+  return blocks;
+}
+
 /* The kernel list of a plan on a mask's device lists (an estimate's, or
  * those mask_init built or uploaded), at the mask's blocks (the caller
  * checked they are tile-sized or larger): a host copy of the row offsets,
@@ -203,7 +214,7 @@ static cudaError_t spc_held_copy_blocks(const spc_device_lists *l, unsigned char
  * them and waited for once; the blocks past those, if any, in a second.
  * The row offsets are checked here; the key blocks where the entries are
  * numbered or their bit jobs made (spc_build_prefill). */
-static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf,
+static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf, int rows_only,
                                    spc_plan_clock *clock, spc_list *out) {
   const sparsa_mask *mask = plan->mask;
   const spc_device_lists *l = mask->engine_mask;
@@ -215,9 +226,20 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
   /* SPARSA_CUDA_HELD_FIRST_READ=n reads at most n blocks first, so that
    * tests reach the second copy with small lists. */
   const char *fewer = getenv("SPARSA_CUDA_HELD_FIRST_READ");
-  if (fewer != NULL && fewer[0] != '\0') {
+  if (rows_only) {
+    first = 0;
+  } else if (fewer != NULL && fewer[0] != '\0') {
     const long long n = strtoll(fewer, NULL, 10);
     if (n >= 0 && n < first) first = n;
+  } else {
+    /* The kept buffer grew to the last lists read: as many blocks as it
+     * holds come back in the first read, so that lists longer than the
+     * first read (264k blocks of a vertical-slash estimate at threshold
+     * 0.9, N = 16384) cost one round trip and no page-locked allocation
+     * a plan once such lists have been read (the copy stage took 1.6 ms
+     * of that plan's 6 on an H100 host). */
+    const int64_t room = spc_held_room(rows, buf->bytes);
+    if (room > first) first = room < l->nnz_capacity ? room : l->nnz_capacity;
   }
   size_t col_at, full_at;
   if (spc_host_buffer_fit(buf, spc_mask_lists_layout(rows, first, &col_at, &full_at)) != 0)
@@ -236,7 +258,7 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
     return spc_fail(SPARSA_ERR_INTERNAL,
                     "CUDA engine: a mask's device lists hold %lld blocks of %lld",
                     (long long)nnz, (long long)l->nnz_capacity);
-  if (nnz > first) { /* a larger layout, with what was read, then the rest */
+  if (!rows_only && nnz > first) { /* a larger layout, with what was read, then the rest */
     size_t col_to, full_to;
     spc_host_buffer grown = {NULL, 0, buf->pinned};
     if (spc_host_buffer_fit(&grown, spc_mask_lists_layout(rows, nnz, &col_to, &full_to)) != 0)
@@ -263,8 +285,8 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
       return spc_fail(SPARSA_ERR_INTERNAL,
                       "CUDA engine: a mask's device row %lld spans %lld to %lld", (long long)r,
                       (long long)row_ptr[r], (long long)row_ptr[r + 1]);
-  *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at, (int32_t *)(at + col_at),
-                    at + full_at, 0};
+  *out = (spc_list){geom->num_heads, geom->num_q_blocks, (int64_t *)at,
+                    rows_only ? NULL : (int32_t *)(at + col_at), rows_only ? NULL : at + full_at, 0};
   return SPARSA_OK;
 }
 
@@ -468,6 +490,10 @@ typedef struct spc_build {
    * geometry here, the device pointers set once the plan's memory is. */
   int vslash_bits;
   spc_vslash_bits_args vslash;
+  /* Of those, plans on lists that index their own partial entries (a
+   * vertical-slash estimate's): the host reads their row offsets alone,
+   * and the kernels read the index where it lies. */
+  const int32_t *held_index;
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -560,9 +586,15 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   if (held) {
     tq = plan->block_q;
     tkv = plan->block_kv;
-    b->readback = spc_host_buffers_take(b->c, 1);
-    SPC_TRY(spc_held_list(plan, &b->readback, &b->clock, &b->lists[0]));
+    const spc_device_lists *hl = plan->mask->engine_mask;
     b->vslash_bits = spc_vslash_bits_fit(plan, b, tkv);
+    if (b->vslash_bits && hl->bits_index != NULL && hl->num_partial >= 0) {
+      if (hl->num_partial > INT32_MAX)
+        return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+      b->held_index = hl->bits_index;
+    }
+    b->readback = spc_host_buffers_take(b->c, 1);
+    SPC_TRY(spc_held_list(plan, &b->readback, b->held_index != NULL, &b->clock, &b->lists[0]));
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
@@ -583,6 +615,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
     if (!b->vslash_bits)
       for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
+    if (b->held_index != NULL) continue; /* the lists' own index */
     b->list_bits[l] = spc_staging_reserve_unset(&b->st, (size_t)nnz * sizeof(int32_t));
     if (b->list_bits[l] == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   }
@@ -595,7 +628,8 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
-    int32_t *bits_index = spc_staging_at(&b->st, b->list_bits[l]);
+    int32_t *bits_index =
+        b->held_index != NULL ? NULL : spc_staging_at(&b->st, b->list_bits[l]);
     int64_t q_len, kv_len;
     spc_list_lengths(plan, l, &q_len, &kv_len);
     spc_bits_job job;
@@ -618,7 +652,12 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       v->top_max = q_len - 1 + job.off;
       v->column_words = (kv_len + 63) / 64;
       v->offset_words = v->top_max >= 0 ? (v->top_max >> 6) + 2 : 0;
-      SPC_TRY(spc_vslash_entries(L, rows, num_kv_blocks, bits_index, &b->jobs.n));
+      /* Lists that index their partial entries were written by this
+       * engine's estimate, ascending by construction (vslash_mask.cu). */
+      if (b->held_index != NULL)
+        b->jobs.n = ((const spc_device_lists *)plan->mask->engine_mask)->num_partial;
+      else
+        SPC_TRY(spc_vslash_entries(L, rows, num_kv_blocks, bits_index, &b->jobs.n));
       b->jobs.words = b->jobs.n * job.rows * job.words;
       continue;
     }
@@ -1111,7 +1150,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     for (int32_t l = 0; l < plan->num_lists; l++) {
       dl[l].row_ptr = held ? held->row_ptr : (const int64_t *)(base + row_off[l]);
       dl[l].col = held ? held->col : (const int32_t *)(base + col_off[l]);
-      dl[l].bits = (const int32_t *)(base + full_list_off[l]);
+      dl[l].bits = b.held_index != NULL ? b.held_index : (const int32_t *)(base + full_list_off[l]);
       dl[l].num_q_blocks = b.lists[l].num_q_blocks;
       dl[l].num_heads = b.lists[l].num_heads;
     }
@@ -1122,7 +1161,8 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
   if (b.vslash_bits)
     status = spc_compute_vslash_bits(c, &b.vslash, &rules, held,
-                                     (const int32_t *)(base + b.list_bits[0]),
+                                     b.held_index != NULL ? b.held_index
+                                                          : (const int32_t *)(base + b.list_bits[0]),
                                      (uint64_t *)(base + maps_off), ep, &b.clock);
   else
     status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules,
@@ -1169,6 +1209,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_build_free(&b);
   plan->engine_plan = ep;
   spc_plan_clock_print(&b.clock, ep->kind == SPC_PLAN_DECODE ? "decode"
+                                 : b.held_index != NULL      ? "prefill, device index, bits from the list"
                                  : b.vslash_bits             ? "prefill, device lists, bits from the list"
                                  : held != NULL              ? "prefill, device lists"
                                                              : "prefill");

@@ -143,6 +143,12 @@ typedef struct spc_vslash_mask_args {
   int64_t *row_ptr;                     /* [num_heads * num_q_blocks + 1] */
   int32_t *col;
   uint8_t *full;
+  /* Or NULL: each entry's index among the partial ones in list order, -1
+   * where full (the lists' bits_index), with the rows' partial counts and
+   * their exclusive scan (partial_ptr[rows]: how many are partial). */
+  int32_t *bits_index;
+  int32_t *partial_counts;              /* [num_heads * num_q_blocks] */
+  int64_t *partial_ptr;                 /* [num_heads * num_q_blocks + 1] */
 } spc_vslash_mask_args;
 
 /* Return a cudaError_t as int (0 = queued). */

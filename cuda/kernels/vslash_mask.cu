@@ -82,49 +82,65 @@ __device__ __forceinline__ bool warp_row(const spc_vslash_mask_args &a, MaskRow 
   return true;
 }
 
-/* One warp per row: its listed blocks, and where there is room each
- * block's class for the fill (the classification reads prefix counts all
- * over the head's, from L2: classifying once halves it). */
+/* One warp per row: its listed blocks (and partial ones), and where there
+ * is room each block's class for the fill (the classification reads
+ * prefix counts all over the head's, from L2: classifying once halves
+ * it). */
 __global__ void __launch_bounds__(256) count_kernel(const spc_vslash_mask_args a) {
   const int lane = threadIdx.x & 31;
   MaskRow r;
   if (!warp_row(a, &r)) return;
   bool undecided = false;
-  int32_t count = 0;
+  int32_t count = 0, partial = 0;
   for (int64_t b0 = 0; b0 < r.nb; b0 += 32) {
     const int64_t kb = b0 + lane;
     const int cls = kb < r.nb ? tile_class(a, r.pc, r.po, r.qb, kb, &undecided) : kEmpty;
     if (a.classes != nullptr && kb < r.nb) a.classes[r.row * a.num_kv_blocks + kb] = (uint8_t)cls;
     count += __popc(__ballot_sync(0xffffffffu, cls != kEmpty));
+    partial += __popc(__ballot_sync(0xffffffffu, cls == kPartial));
   }
   if (__any_sync(0xffffffffu, undecided) && lane == 0) atomicOr(a.undecided, 1);
-  if (lane == 0) a.counts[r.row] = count;
+  if (lane == 0) {
+    a.counts[r.row] = count;
+    if (a.bits_index != nullptr) a.partial_counts[r.row] = partial;
+  }
 }
 
-/* One CTA: exclusive scan of the row counts into row_ptr. */
+/* One CTA: exclusive scans of the row counts into row_ptr, and of the
+ * partial counts into partial_ptr. */
 __global__ void __launch_bounds__(1024) scan_kernel(const spc_vslash_mask_args a) {
-  cta_row_pointers(a.counts, (int64_t)a.num_heads * a.num_q_blocks, a.row_ptr);
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  cta_row_pointers(a.counts, rows, a.row_ptr);
+  if (a.bits_index == nullptr) return;
+  __syncthreads(); /* the scans share their warp totals */
+  cta_row_pointers(a.partial_counts, rows, a.partial_ptr);
 }
 
-/* One warp per row: its listed blocks, ascending, and their classes. */
+/* One warp per row: its listed blocks, ascending, their classes, and the
+ * partial ones' indices. */
 __global__ void __launch_bounds__(256) fill_kernel(const spc_vslash_mask_args a) {
   const int lane = threadIdx.x & 31;
   MaskRow r;
   if (!warp_row(a, &r)) return;
   bool undecided = false;
-  int64_t at = a.row_ptr[r.row];
+  const unsigned below = (1u << lane) - 1;
+  int64_t at = a.row_ptr[r.row], partial_at = a.bits_index != nullptr ? a.partial_ptr[r.row] : 0;
   for (int64_t b0 = 0; b0 < r.nb; b0 += 32) {
     const int64_t kb = b0 + lane;
     const int cls = kb >= r.nb              ? kEmpty
                     : a.classes != nullptr ? a.classes[r.row * a.num_kv_blocks + kb]
                                            : tile_class(a, r.pc, r.po, r.qb, kb, &undecided);
     const unsigned ballot = __ballot_sync(0xffffffffu, cls != kEmpty);
+    const unsigned partial = __ballot_sync(0xffffffffu, cls == kPartial);
     if (cls != kEmpty) {
-      const int64_t e = at + __popc(ballot & ((1u << lane) - 1));
+      const int64_t e = at + __popc(ballot & below);
       a.col[e] = (int32_t)kb;
       a.full[e] = cls == kFull;
+      if (a.bits_index != nullptr)
+        a.bits_index[e] = cls == kPartial ? (int32_t)(partial_at + __popc(partial & below)) : -1;
     }
     at += __popc(ballot);
+    partial_at += __popc(partial);
   }
 }
 
