@@ -1,10 +1,11 @@
 /* The estimators' selection rule (core/estimate.c, sp_est_select and, for
- * vertical-slash masses, sp_est_select_masses) against its definition: candidates ranked by larger score, then smaller index;
- * top-k keeps the first k (all if fewer), a threshold the shortest prefix
- * whose running sum reaches it. Scores are drawn from a few values so that
- * ties are common, rows from empty to longer than the rule's insertion
- * path takes, and k on both sides of it, so both of its paths must give
- * exactly the chosen indices, in rank order. */
+ * vertical-slash masses, sp_est_select_masses) against its definition:
+ * candidates ranked by larger score, then smaller index; top-k keeps the
+ * first k (all if fewer), a threshold the shortest prefix whose running
+ * sum (in fixed point for masses) reaches it. Scores are drawn from a few
+ * values so that ties are common, rows from empty to longer than the
+ * rule's insertion path takes, and k on both sides of it, so both of its
+ * paths must give exactly the chosen indices, in rank order. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
