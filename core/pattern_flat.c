@@ -94,29 +94,46 @@ static void sp_flat_emit(sp_flat_builder *b, const sparsa_pattern *p) {
   b->nodes++;
 }
 
-sparsa_status sp_pattern_flatten(const sparsa_pattern *p, sp_flat_pattern *out) {
-  memset(out, 0, sizeof *out);
+sparsa_status sp_pattern_flat_size(const sparsa_pattern *p, int64_t *nodes, int64_t *data) {
   sp_flat_builder size = {0};
   sp_flat_emit(&size, p);
+  *nodes = size.nodes;
+  *data = size.data;
   if (size.max_depth > SP_FLAT_MAX_DEPTH || size.nodes > INT32_MAX)
     return sp_fail(SPARSA_ERR_UNSUPPORTED,
                    "flattening a pattern: the tree has %lld nodes and needs %d pending values "
                    "(at most %d)",
                    (long long)size.nodes, (int)size.max_depth, SP_FLAT_MAX_DEPTH);
-  out->nodes = sp_malloc(sp_mul_size((size_t)size.nodes, sizeof(sp_flat_node)));
-  out->data = sp_malloc(sp_mul_size((size_t)size.data, sizeof(int64_t)));
-  if (out->nodes == NULL || out->data == NULL) {
-    sp_flat_pattern_free(out);
-    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY,
-                   "flattening a pattern: allocating %lld nodes and %lld values",
-                   (long long)size.nodes, (long long)size.data);
-  }
+  return SPARSA_OK;
+}
+
+void sp_pattern_flatten_into(const sparsa_pattern *p, sp_flat_node *nodes, int64_t *data,
+                             sp_flat_pattern *out) {
+  memset(out, 0, sizeof *out);
+  out->nodes = nodes;
+  out->data = data;
   sp_flat_builder fill = {0};
   fill.f = out;
   sp_flat_emit(&fill, p);
-  out->num_nodes = (int32_t)size.nodes;
-  out->max_depth = size.max_depth;
-  out->data_len = size.data;
+  out->num_nodes = (int32_t)fill.nodes;
+  out->max_depth = fill.max_depth;
+  out->data_len = fill.data;
+}
+
+sparsa_status sp_pattern_flatten(const sparsa_pattern *p, sp_flat_pattern *out) {
+  memset(out, 0, sizeof *out);
+  int64_t nodes = 0, data = 0;
+  SP_TRY(sp_pattern_flat_size(p, &nodes, &data));
+  sp_flat_node *node_buf = sp_malloc(sp_mul_size((size_t)nodes, sizeof(sp_flat_node)));
+  int64_t *data_buf = sp_malloc(sp_mul_size((size_t)data, sizeof(int64_t)));
+  if (node_buf == NULL || data_buf == NULL) {
+    sp_free(node_buf);
+    sp_free(data_buf);
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY,
+                   "flattening a pattern: allocating %lld nodes and %lld values",
+                   (long long)nodes, (long long)data);
+  }
+  sp_pattern_flatten_into(p, node_buf, data_buf, out);
   return SPARSA_OK;
 }
 

@@ -57,6 +57,12 @@ typedef struct sp_flat_pattern {
  * stack than SP_FLAT_MAX_DEPTH or more than 2^31 - 1 nodes. */
 sparsa_status sp_pattern_flatten(const sparsa_pattern *p, sp_flat_pattern *out);
 void sp_flat_pattern_free(sp_flat_pattern *f);
+/* The encoding in the caller's memory: its sizes (nodes, pool values;
+ * the same error as sp_pattern_flatten where it cannot be encoded), then
+ * the encoding into arrays of those sizes (out's arrays point there). */
+sparsa_status sp_pattern_flat_size(const sparsa_pattern *p, int64_t *nodes, int64_t *data);
+void sp_pattern_flatten_into(const sparsa_pattern *p, sp_flat_node *nodes, int64_t *data,
+                             sp_flat_pattern *out);
 
 SP_HOST_DEVICE static inline int64_t sp_flat_min(int64_t a, int64_t b) { return a < b ? a : b; }
 SP_HOST_DEVICE static inline int64_t sp_flat_max(int64_t a, int64_t b) { return a > b ? a : b; }

@@ -25,22 +25,27 @@ sparsa_status spc_rules_stage_add(spc_staging *s, const sparsa_pattern *const *p
       out->diagonal_rule[h] = out->diagonal_rule[h - 1];
       continue;
     }
-    sp_flat_pattern flat;
-    sparsa_status status = sp_pattern_flatten(patterns[h], &flat);
+    /* Encoded straight into the staging: no copy of its own (a
+     * vertical-slash estimate's columns and offsets, thousands a head). */
+    int64_t nodes = 0, data = 0;
+    sparsa_status status = sp_pattern_flat_size(patterns[h], &nodes, &data);
     if (status != SPARSA_OK) {
       spc_rules_stage_free(out);
       return status;
     }
-    out->offsets[2 * h] =
-        spc_staging_push(s, flat.nodes, (size_t)flat.num_nodes * sizeof(sp_flat_node));
-    out->offsets[2 * h + 1] = spc_staging_push(s, flat.data, (size_t)flat.data_len * sizeof(int64_t));
-    out->num_nodes[h] = flat.num_nodes;
-    out->diagonal_rule[h] = spc_flat_on_diagonal(flat.nodes, flat.num_nodes) ? h : -1;
-    sp_flat_pattern_free(&flat);
+    out->offsets[2 * h] = spc_staging_reserve_unset(s, (size_t)nodes * sizeof(sp_flat_node));
+    out->offsets[2 * h + 1] = out->offsets[2 * h] == SIZE_MAX
+                                  ? SIZE_MAX
+                                  : spc_staging_reserve_unset(s, (size_t)data * sizeof(int64_t));
     if (out->offsets[2 * h] == SIZE_MAX || out->offsets[2 * h + 1] == SIZE_MAX) {
       spc_rules_stage_free(out);
       return SPARSA_ERR_OUT_OF_MEMORY;
     }
+    sp_flat_pattern flat; /* in the staging, which nothing grows meanwhile */
+    sp_pattern_flatten_into(patterns[h], spc_staging_at(s, out->offsets[2 * h]),
+                            spc_staging_at(s, out->offsets[2 * h + 1]), &flat);
+    out->num_nodes[h] = flat.num_nodes;
+    out->diagonal_rule[h] = spc_flat_on_diagonal(flat.nodes, flat.num_nodes) ? h : -1;
   }
   out->table_offset = spc_staging_reserve(s, (size_t)num_heads * sizeof(spc_flat_head));
   if (out->table_offset == SIZE_MAX) {
