@@ -84,7 +84,9 @@ typedef struct sp_engine_ops {
    * mask_read_lists fetches them when the host asks; they are the lists
    * the core's classification of the specs' patterns gives. Else
    * *mask_done = 0, mask untouched, and the core makes the mask from the
-   * specs. Read only when struct_size covers it. */
+   * specs. Each spec's columns and offsets are strictly ascending and
+   * below kv_len (the core's patterns take them as they are). Read only
+   * when struct_size covers it. */
   sparsa_status (*estimate_vslash)(sparsa_context *ctx, const struct sp_est_input *in,
                                    sparsa_mask *mask, struct sp_head_spec *specs, int *mask_done);
   /* Optional (NULL: plans read the host lists): build the engine's

@@ -71,6 +71,13 @@ void sp_mask_held_free(sparsa_mask *mask);
  * the patterns are then made from them on first request, not from the
  * lists. */
 void sp_mask_specs_hold(sparsa_mask *mask, struct sp_head_spec *specs);
+/* The mask's patterns, made by the caller from its specs (one per head;
+ * the mask frees them), as sp_mask_patterns would derive them on first
+ * request. */
+void sp_mask_patterns_hold(sparsa_mask *mask, const sparsa_pattern **patterns);
+/* 1 when the mask has patterns of its own, held or to derive (its
+ * patterns, its specs'); 0 for a mask of lists alone. */
+int sp_mask_has_patterns(const sparsa_mask *mask);
 void sp_mask_specs_free(sparsa_mask *mask);
 
 #endif

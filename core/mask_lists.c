@@ -176,6 +176,15 @@ void sp_mask_held_free(sparsa_mask *m) { sp_held_free(m); }
 
 void sp_mask_specs_hold(sparsa_mask *m, sp_head_spec *specs) { m->specs = specs; }
 
+void sp_mask_patterns_hold(sparsa_mask *m, const sparsa_pattern **patterns) {
+  atomic_store_explicit(&m->derived_patterns, patterns, memory_order_release);
+}
+
+int sp_mask_has_patterns(const sparsa_mask *m) {
+  return m->patterns != NULL || m->specs != NULL ||
+         atomic_load_explicit(&((sparsa_mask *)m)->derived_patterns, memory_order_acquire) != NULL;
+}
+
 void sp_mask_specs_free(sparsa_mask *m) {
   if (m->specs == NULL) return;
   for (int32_t h = 0; h < m->blocks.num_heads; h++) sp_head_spec_free(&m->specs[h]);

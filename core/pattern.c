@@ -211,6 +211,18 @@ SPARSA_API sparsa_status sparsa_pattern_create_vertical_slash(const int64_t *col
   return SPARSA_OK;
 }
 
+sparsa_status sp_pattern_vertical_slash_empty(sparsa_pattern **out) {
+  return sp_pattern_alloc(__func__, SPARSA_PATTERN_VERTICAL_SLASH, out);
+}
+
+void sp_pattern_vertical_slash_take(sparsa_pattern *p, int64_t *columns, int64_t num_columns,
+                                    int64_t *offsets, int64_t num_offsets) {
+  sp_free(p->set_a.v);
+  sp_free(p->set_b.v);
+  p->set_a = (sp_index_set){columns, num_columns};
+  p->set_b = (sp_index_set){offsets, num_offsets};
+}
+
 static sparsa_status sp_check_tile_dims(const char *fn, int32_t block_rows, int32_t block_cols,
                                         int64_t num_row_blocks) {
   if (block_rows < 1)

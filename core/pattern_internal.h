@@ -33,6 +33,14 @@ typedef struct sp_index_set {
   int64_t n;
 } sp_index_set;
 
+/* A vertical-slash pattern with no column and no offset, and the
+ * arrays it then takes instead of copying them (strictly ascending and
+ * non-negative, from sp_malloc: the caller vouches for them; they are the
+ * pattern's from then on). */
+sparsa_status sp_pattern_vertical_slash_empty(sparsa_pattern **out);
+void sp_pattern_vertical_slash_take(sparsa_pattern *p, int64_t *columns, int64_t num_columns,
+                                    int64_t *offsets, int64_t num_offsets);
+
 /* Number of elements < x (lower bound). */
 int64_t sp_index_lower(const sp_index_set *s, int64_t x);
 /* Number of elements in [lo, hi] (inclusive; 0 when lo > hi). */

@@ -185,7 +185,7 @@ static sparsa_status sp_plan_engine_held(sparsa_plan *plan, int *taken) {
       ops->plan_init_held == NULL)
     return SPARSA_OK;
   sparsa_status status = SPARSA_OK;
-  if (mask->patterns != NULL || mask->specs != NULL) {
+  if (sp_mask_has_patterns(mask)) {
     const sparsa_pattern *const *patterns = NULL;
     status = sp_mask_patterns(mask, &patterns);
     plan->patterns = (const sparsa_pattern **)patterns;
