@@ -213,7 +213,9 @@ static int64_t spc_held_room(int64_t rows, size_t bytes) {
  * SPC_HELD_FIRST_READ_BLOCKS) are queued behind the kernels that wrote
  * them and waited for once; the blocks past those, if any, in a second.
  * The row offsets are checked here; the key blocks where the entries are
- * numbered or their bit jobs made (spc_build_prefill). */
+ * numbered or their bit jobs made (spc_build_prefill). rows_only: the row
+ * offsets alone (lists that index their own partial entries: the plan
+ * reads nothing else of them). */
 static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf, int rows_only,
                                    spc_plan_clock *clock, spc_list *out) {
   const sparsa_mask *mask = plan->mask;

@@ -193,6 +193,35 @@ __device__ void keep_key_and_above(const double *w, const uint64_t *keys, int64_
   __syncthreads(); /* scan is reused by the next row */
 }
 
+/* Warp 0's search in a radix pass over the digits' weights (key counts,
+ * or masses): lane l sums digits [8 (31 - l), 8 (31 - l) + 8), lane 0 the
+ * top ones, and the scan from the top finds the digit at which the
+ * running sum, from `before`, first reaches `goal`. Returns that digit in
+ * the one lane that holds it, with *run the sum before it; -1 in the
+ * others. T holds the sums; W is the weights' type. */
+template <typename T, typename W>
+__device__ int crossing_digit(const W *weight, T before, T goal, T *run) {
+  const int lane = threadIdx.x & 31, top = 8 * (31 - lane);
+  T mine = 0;
+  for (int i = 0; i < 8; i++) mine += weight[top + i];
+  T inc = mine; /* inclusive sum of the digits >= top, from the top */
+  for (int o = 1; o < 32; o <<= 1) {
+    const T v = __shfl_up_sync(0xffffffffu, inc, o);
+    if (lane >= o) inc += v;
+  }
+  T at = before + (inc - mine); /* the digits above this lane's */
+  if (!(at < goal && before + inc >= goal)) return -1;
+  for (int i = 7; i >= 0; i--) {
+    const T h = weight[top + i];
+    if (at + h >= goal) {
+      *run = at;
+      return top + i;
+    }
+    at += h;
+  }
+  return -1;
+}
+
 __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
                              uint64_t *keys /* [n] or NULL */, radix_scratch *rs) {
   uint64_t prefix, mask;
@@ -217,28 +246,13 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     }
     __syncthreads();
     if (threadIdx.x < 32) {
-      /* Lane l holds digits [8 (31 - l), 8 (31 - l) + 8): lane 0 the top. */
-      const int lane = threadIdx.x, top = 8 * (31 - lane);
-      int64_t mine = 0;
-      for (int i = 0; i < 8; i++) mine += rs->hist[top + i];
-      int64_t inc = mine; /* inclusive count of digits >= top, from the top */
-      for (int o = 1; o < 32; o <<= 1) {
-        const int64_t v = __shfl_up_sync(0xffffffffu, inc, o);
-        if (lane >= o) inc += v;
-      }
-      const int64_t above = inc - mine; /* digits above this lane's */
-      if (above < need && inc >= need) { /* exactly one lane */
-        int64_t run = above;
-        for (int i = 7; i >= 0; i--) {
-          const int64_t h = rs->hist[top + i];
-          if (run + h >= need) {
-            rs->prefix = prefix | ((uint64_t)(top + i) << shift);
-            rs->need = need - run;
-            rs->all = h == need - run;
-            break;
-          }
-          run += h;
-        }
+      /* The digit of the need-th key: exactly one lane finds it. */
+      int64_t run = 0;
+      const int d = crossing_digit<int64_t>(rs->hist, (int64_t)0, need, &run);
+      if (d >= 0) {
+        rs->prefix = prefix | ((uint64_t)d << shift);
+        rs->need = need - run;
+        rs->all = rs->hist[d] == need - run;
       }
     }
     __syncthreads();
@@ -334,29 +348,13 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
     }
     __syncthreads();
     if (threadIdx.x < 32) {
-      /* Lane l holds digits [8 (31 - l), 8 (31 - l) + 8): lane 0 the top;
-       * the digit whose mass takes the sum from under the target to it. */
-      const int lane = threadIdx.x, top = 8 * (31 - lane);
-      uint64_t mine = 0;
-      for (int i = 0; i < 8; i++) mine += rs->mass[top + i];
-      uint64_t inc = mine;
-      for (int o = 1; o < 32; o <<= 1) {
-        const uint64_t v = __shfl_up_sync(0xffffffffu, inc, o);
-        if (lane >= o) inc += v;
-      }
-      const uint64_t before = above + (inc - mine);
-      if (before < target && above + inc >= target) { /* exactly one lane */
-        uint64_t run = before;
-        for (int i = 7; i >= 0; i--) {
-          const uint64_t h = rs->mass[top + i];
-          if (run + h >= target) {
-            rs->prefix = prefix | ((uint64_t)(top + i) << shift);
-            rs->above = run;
-            rs->all = rs->hist[top + i] == 1; /* the crossing key alone */
-            break;
-          }
-          run += h;
-        }
+      /* The digit whose mass takes the sum from under the target to it. */
+      uint64_t run = 0;
+      const int d = crossing_digit<uint64_t>(rs->mass, above, target, &run);
+      if (d >= 0) {
+        rs->prefix = prefix | ((uint64_t)d << shift);
+        rs->above = run;
+        rs->all = rs->hist[d] == 1; /* the crossing key alone */
       }
     }
     __syncthreads();
