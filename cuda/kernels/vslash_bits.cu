@@ -5,9 +5,9 @@
  *
  * A head's rule is one vertical-slash leaf: key j is visible from position
  * pos (query i + off) when d = pos - j >= 0 and j is a listed column or d
- * a listed offset. First, per rule head, two bitmaps from the sorted
- * lists (one word per thread, by rule_words.h's searches): the columns,
- * bit j; and the offsets reversed, bit R for offset top_max - R. Then a
+ * a listed offset. First, per rule head, two bitmaps from the lists (a
+ * bit set per listed entry): the columns, bit j; and the offsets
+ * reversed, bit R for offset top_max - R. Then a
  * word of keys j0 .. j0 + 63 of a row is the column map's word j0 / 64
  * (key blocks are multiples of 64 keys, so j0 is word-aligned) OR the
  * offset map's 64 bits from R0 = top_max - (pos - j0) on (bit c: offset
@@ -20,32 +20,67 @@
 
 namespace spc_vsb {
 
-/* One thread per map word: the column map's words of every rule head,
- * then the offset map's. */
+/* One thread per listed column or offset of a rule head (blockIdx.y),
+ * setting its bit in the zeroed maps: the column map's bit j for column
+ * j, the offset map's bit R = top_max - o for offset o <= top_max. (A
+ * thread per map word, each searching its lists, left most SMs idle:
+ * 30 us for 16k words.) */
 __global__ void __launch_bounds__(256) maps_kernel(const spc_vslash_bits_args a) {
-  const int64_t per_head = a.column_words + a.offset_words;
-  const int64_t total = per_head * a.rules.num_heads;
-  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total;
-       t += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t h = t / per_head, k = t % per_head;
-    const spc_flat_head head = a.rules.heads[h];
-    const sp_flat_node *n = head.nodes;
-    uint64_t w;
-    if (k < a.column_words)
-      w = sp_word_columns(head.data + n->data[0], n->count[0], 64 * k);
-    else /* bit c: offset top_max - 64 k' - c */
-      w = sp_word_offsets(head.data + n->data[1], n->count[1], a.top_max - 64 * (k - a.column_words));
-    a.maps[t] = w;
+  const int64_t h = blockIdx.y;
+  const spc_flat_head head = a.rules.heads[h];
+  const sp_flat_node *n = head.nodes;
+  const int64_t *columns = head.data + n->data[0], *offsets = head.data + n->data[1];
+  const int64_t nc = n->count[0], total = nc + n->count[1];
+  uint64_t *map = a.maps + h * (a.column_words + a.offset_words);
+  for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+       e += (int64_t)gridDim.x * blockDim.x) {
+    int64_t bit;
+    if (e < nc) {
+      bit = columns[e];
+      if (bit >= a.column_words * 64) continue; /* past the keys (a longer pattern's) */
+    } else {
+      const int64_t o = offsets[e - nc];
+      if (o > a.top_max) continue; /* seen by no query */
+      bit = a.column_words * 64 + (a.top_max - o);
+    }
+    atomicOr(reinterpret_cast<unsigned long long *>(map + (bit >> 6)),
+             (unsigned long long)1 << (bit & 63));
   }
+}
+
+/* Word w of query i's row of the tile whose keys start at kv0: the
+ * column map's word OR the offset map's 64 bits from R0, clipped to the
+ * causal line and the keys' end (0 past the queries or the keys). */
+__device__ __forceinline__ uint64_t tile_word(const spc_vslash_bits_args &a,
+                                              const uint64_t *columns, const uint64_t *offsets,
+                                              int64_t i, int64_t w, int64_t kv0) {
+  const int64_t j0 = kv0 + 64 * w, top = i + a.off - j0;
+  if (i >= a.q_len || j0 >= a.kv_len || top < 0) return 0;
+  /* top <= top_max: R0 >= 0, and its words lie within the map. */
+  const int64_t R0 = a.top_max - top;
+  const int64_t k0 = R0 >> 6;
+  const int sh = (int)(R0 & 63);
+  uint64_t window = offsets[k0] >> sh;
+  if (sh != 0) window |= offsets[k0 + 1] << (64 - sh);
+  const int64_t left = a.kv_len - j0;
+  return (columns[j0 >> 6] | window) & sp_word_through(top) &
+         sp_word_through((left < 64 ? left : 64) - 1);
 }
 
 /* One CTA per row of the list (head, query block): every partial entry's
  * rows x words words, in the order of rule_bits.cu's jobs. The row's key
  * blocks and bit indices go to shared memory first, so that no entry's
- * words wait on a global read of its own. */
+ * words wait on a global read of its own. Where an entry's words divide
+ * the CTA (tiles of 128 x 128 keys: one word a thread; 64 x 64: four
+ * entries at once), each thread keeps its row and word for every entry of
+ * the row, so that an entry costs it one word's arithmetic: the kernel
+ * was bound by its instructions (ncu on an H100: 67% of the SM's issue,
+ * 30% of DRAM at 162 MB written, 167 us), more of them the per-word index
+ * arithmetic than the word itself (now 142 us, 74% and 35%). */
 enum { kThreads = 256 };
 
-__global__ void __launch_bounds__(kThreads) bits_kernel(const spc_vslash_bits_args a) {
+/* Six CTAs an SM: 40 registers, no spills (47 unbounded, five CTAs). */
+__global__ void __launch_bounds__(kThreads, 6) bits_kernel(const spc_vslash_bits_args a) {
   __shared__ int32_t entry_index[kThreads], entry_col[kThreads];
   const int64_t row = blockIdx.x;
   const int64_t h = row / a.num_q_blocks, q0 = row % a.num_q_blocks * a.rows;
@@ -56,6 +91,12 @@ __global__ void __launch_bounds__(kThreads) bits_kernel(const spc_vslash_bits_ar
   /* words is block_kv / 64 with block_kv a power of two: a shift and a
    * mask instead of a division and a remainder a word. */
   const int words_log2 = __ffs(a.words) - 1;
+  /* slots: entries a pass where the entry's words divide the CTA (else
+   * 0, and each entry's words go round the CTA). */
+  const int slots = per_entry <= kThreads && kThreads % per_entry == 0 ? kThreads / per_entry : 0;
+  const int slot = slots ? (int)threadIdx.x / per_entry : 0;
+  const int32_t mine = slots ? (int32_t)threadIdx.x % per_entry : 0;
+  const int64_t my_i = q0 + (mine >> words_log2), my_w = mine & (a.words - 1);
   const int64_t begin = a.row_ptr[row], end = a.row_ptr[row + 1];
   for (int64_t e0 = begin; e0 < end; e0 += kThreads) {
     const int n = end - e0 < kThreads ? (int)(end - e0) : kThreads;
@@ -65,29 +106,22 @@ __global__ void __launch_bounds__(kThreads) bits_kernel(const spc_vslash_bits_ar
       entry_col[threadIdx.x] = a.col[e0 + threadIdx.x];
     }
     __syncthreads();
+    if (slots) {
+      for (int k = slot; k < n; k += slots) {
+        const int32_t index = entry_index[k];
+        if (index < 0) continue; /* full: no bits */
+        const int64_t kv0 = (int64_t)entry_col[k] * a.block_kv;
+        a.bits[(int64_t)index * per_entry + mine] = tile_word(a, columns, offsets, my_i, my_w, kv0);
+      }
+      continue;
+    }
     for (int k = 0; k < n; k++) {
       const int32_t index = entry_index[k];
-      if (index < 0) continue; /* full: no bits */
+      if (index < 0) continue;
       const int64_t kv0 = (int64_t)entry_col[k] * a.block_kv;
       uint64_t *out = a.bits + (int64_t)index * per_entry;
-      for (int32_t idx = threadIdx.x; idx < per_entry; idx += kThreads) {
-        const int32_t r = idx >> words_log2, w = idx & (a.words - 1);
-        const int64_t i = q0 + r, j0 = kv0 + 64 * (int64_t)w;
-        const int64_t top = i + a.off - j0;
-        uint64_t word = 0;
-        if (i < a.q_len && j0 < a.kv_len && top >= 0) {
-          /* top <= top_max: R0 >= 0, and its words lie within the map. */
-          const int64_t R0 = a.top_max - top;
-          const int64_t k0 = R0 >> 6;
-          const int sh = (int)(R0 & 63);
-          uint64_t window = offsets[k0] >> sh;
-          if (sh != 0) window |= offsets[k0 + 1] << (64 - sh);
-          const int64_t left = a.kv_len - j0;
-          word = (columns[j0 >> 6] | window) & sp_word_through(top) &
-                 sp_word_through((left < 64 ? left : 64) - 1);
-        }
-        out[idx] = word;
-      }
+      for (int32_t idx = threadIdx.x; idx < per_entry; idx += kThreads)
+        out[idx] = tile_word(a, columns, offsets, q0 + (idx >> words_log2), idx & (a.words - 1), kv0);
     }
   }
 }
@@ -99,9 +133,10 @@ extern "C" int spc_launch_vslash_bits(const spc_vslash_bits_args *a, void *strea
   if (a->num_rows == 0) return 0;
   const int64_t map_words = (a->column_words + a->offset_words) * a->rules.num_heads;
   if (map_words > 0) {
-    int64_t blocks = (map_words + 255) / 256;
-    if (blocks > 4096) blocks = 4096;
-    spc_vsb::maps_kernel<<<(unsigned)blocks, 256, 0, s>>>(*a);
+    cudaError_t err = cudaMemsetAsync(a->maps, 0, (size_t)map_words * sizeof(uint64_t), s);
+    if (err != cudaSuccess) return (int)err;
+    /* Eight CTAs a rule head: a few thousand entries each at most. */
+    spc_vsb::maps_kernel<<<dim3(8, (unsigned)a->rules.num_heads), 256, 0, s>>>(*a);
   }
   spc_vsb::bits_kernel<<<(unsigned)a->num_rows, spc_vsb::kThreads, 0, s>>>(*a);
   return (int)cudaGetLastError();
