@@ -192,17 +192,6 @@ static cudaError_t spc_held_copy_blocks(const spc_device_lists *l, unsigned char
   return err;
 }
 
-/* How many blocks the lists of `rows` rows may hold in `bytes` of host
- * layout (spc_mask_lists_layout). */
-static int64_t spc_held_room(int64_t rows, size_t bytes) {
-  size_t col_at, full_at;
-  spc_mask_lists_layout(rows, 1, &col_at, &full_at); /* col_at: after the row offsets */
-  if (bytes < col_at + 128) return 0;
-  int64_t blocks = (int64_t)((bytes - col_at - 64) / (sizeof(int32_t) + 1));
-  while (blocks > 0 && spc_mask_lists_layout(rows, blocks, &col_at, &full_at) > bytes) blocks--;
-  return blocks;
-}
-
 /* The kernel list of a plan on a mask's device lists (an estimate's, or
  * those mask_init built or uploaded), at the mask's blocks (the caller
  * checked they are tile-sized or larger): a host copy of the row offsets,
@@ -233,15 +222,6 @@ static sparsa_status spc_held_list(const sparsa_plan *plan, spc_host_buffer *buf
   } else if (fewer != NULL && fewer[0] != '\0') {
     const long long n = strtoll(fewer, NULL, 10);
     if (n >= 0 && n < first) first = n;
-  } else {
-    /* The kept buffer grew to the last lists read: as many blocks as it
-     * holds come back in the first read, so that lists longer than the
-     * first read (264k blocks of a vertical-slash estimate at threshold
-     * 0.9, N = 16384) cost one round trip and no page-locked allocation
-     * a plan once such lists have been read (the copy stage took 1.6 ms
-     * of that plan's 6 on an H100 host). */
-    const int64_t room = spc_held_room(rows, buf->bytes);
-    if (room > first) first = room < l->nnz_capacity ? room : l->nnz_capacity;
   }
   size_t col_at, full_at;
   if (spc_host_buffer_fit(buf, spc_mask_lists_layout(rows, first, &col_at, &full_at)) != 0)
