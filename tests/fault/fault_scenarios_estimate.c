@@ -103,6 +103,17 @@ sparsa_status fault_scenario_search(fault_results *r) {
   }
   FS_TRY(sparsa_pattern_config_create_mask(ctx, cfg, 150, 200, &m));
   fe_record_mask(m, r);
+  sparsa_mask_destroy(m);
+  m = NULL;
+  /* Vertical-slash heads (or dense) at a quarter of the calibration's
+   * lengths: a head's columns past the 32 keys (15 or more of its ~47)
+   * are dropped from a copy of the rest. */
+  sparsa_pattern_config_destroy(cfg);
+  cfg = NULL;
+  o.allow = (1 << SPARSA_HEAD_VERTICAL_SLASH) | (1 << SPARSA_HEAD_DENSE);
+  FS_TRY(sparsa_pattern_search(ctx, &o, &p, q, k, &cfg));
+  FS_TRY(sparsa_pattern_config_create_mask(ctx, cfg, FE_QL / 4, FE_KL / 4, &m));
+  fe_record_mask(m, r);
 cleanup:
   sparsa_mask_destroy(m);
   sparsa_pattern_config_destroy(cfg);
