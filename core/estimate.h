@@ -52,7 +52,8 @@ typedef struct sp_scored {
 int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
                       double threshold, sp_scored *scratch, int64_t *chosen);
 /* The same rule over masses that total at most 1 (vertical-slash), a
- * threshold's running sum in fixed point (estimate_mass.h). */
+ * threshold's running sum in fixed point (estimate_mass.h); a threshold's
+ * chosen come in index order. */
 int64_t sp_est_select_masses(const double *w, int64_t n, sparsa_selection selection,
                              int32_t top_k, double threshold, sp_scored *scratch,
                              int64_t *chosen);

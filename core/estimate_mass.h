@@ -38,4 +38,15 @@ SP_MASS_FN uint64_t sp_mass_target(double threshold) {
   return (double)t < scaled ? t + 1 : t;
 }
 
+/* An order-preserving key of a mass: larger mass, larger key (-0 is +0),
+ * for radix descents over the order. */
+SP_MASS_FN uint64_t sp_mass_order_key(double w) {
+  union {
+    double d;
+    uint64_t u;
+  } v;
+  v.d = w == 0.0 ? 0.0 : w;
+  return v.u >> 63 ? ~v.u : v.u | ((uint64_t)1 << 63);
+}
+
 #endif
