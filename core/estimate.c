@@ -242,11 +242,9 @@ static int64_t sp_select_few(const double *w, int64_t n, int64_t k, sp_scored *b
  * NaN score); otherwise, and for thresholds, candidates come out of a heap
  * in rank order, so only the chosen prefix is ordered: O(n + k log n)
  * instead of a full sort per row. Both give the same choice, in the same
- * order. A threshold's running sum is in double, or in fixed point
- * (estimate_mass.h) for masses. */
-static int64_t sp_select_ranked(const double *w, int64_t n, sparsa_selection selection,
-                                int32_t top_k, double threshold, int fixed, sp_scored *heap,
-                                int64_t *chosen) {
+ * order. */
+int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
+                      double threshold, sp_scored *heap, int64_t *chosen) {
   if (selection == SPARSA_SELECT_TOP_K && top_k <= 64) {
     int ordered = 1;
     for (int64_t c = 0; c < n; c++) ordered &= w[c] == w[c];
@@ -258,29 +256,19 @@ static int64_t sp_select_ranked(const double *w, int64_t n, sparsa_selection sel
   }
   for (int64_t at = n / 2 - 1; at >= 0; at--) sp_sift_down(heap, n, at);
   int64_t limit = selection == SPARSA_SELECT_TOP_K ? (n < top_k ? n : top_k) : n;
-  const uint64_t target = sp_mass_target(threshold);
   double sum = 0.0;
-  uint64_t fixed_sum = 0;
   int64_t count = 0, size = n;
   while (count < limit) {
     sp_scored top = heap[0];
     chosen[count++] = top.index;
     heap[0] = heap[--size];
     sp_sift_down(heap, size, 0);
-    if (selection == SPARSA_SELECT_THRESHOLD && fixed) {
-      fixed_sum += sp_mass_fixed(top.w);
-      if (fixed_sum >= target) break;
-    } else if (selection == SPARSA_SELECT_THRESHOLD) {
+    if (selection == SPARSA_SELECT_THRESHOLD) {
       sum += top.w;
       if (sum >= threshold) break;
     }
   }
   return count;
-}
-
-int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
-                      double threshold, sp_scored *heap, int64_t *chosen) {
-  return sp_select_ranked(w, n, selection, top_k, threshold, 0, heap, chosen);
 }
 
 /* A threshold over masses in fixed point without ordering them: a radix
@@ -291,15 +279,18 @@ int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, in
  * sum still needs, smallest indices first (the rank order's prefix, as a
  * set: in index order). The GPU's mass_select, sequentially; a heap popped
  * in rank order took half of a vertical-slash estimate at threshold 0.9
- * (~8,000 of 16,384 candidates a row). keys: n entries of scratch. */
+ * (~8,000 of 16,384 candidates a row). keys and fixed: n entries of
+ * scratch each, the order keys and the fixed-point masses every pass
+ * reads. */
 static int64_t sp_select_mass_prefix(const double *w, int64_t n, double threshold,
-                                     uint64_t *keys, int64_t *chosen) {
+                                     uint64_t *keys, uint64_t *fixed, int64_t *chosen) {
   const uint64_t target = sp_mass_target(threshold);
   uint64_t total = 0, any = 0, all = ~(uint64_t)0;
   int64_t top = 0;
   for (int64_t c = 0; c < n; c++) {
-    keys[c] = sp_mass_order_key(w[c]);
-    total += sp_mass_fixed(w[c]);
+    keys[c] = sp_order_key(w[c]);
+    fixed[c] = sp_mass_fixed(w[c]);
+    total += fixed[c];
     any |= keys[c];
     all &= keys[c];
     if (keys[c] > keys[top]) top = c;
@@ -315,18 +306,18 @@ static int64_t sp_select_mass_prefix(const double *w, int64_t n, double threshol
   const uint64_t differ = any ^ all;
   int bit = 63;
   while (bit >= 0 && !(differ >> bit & 1)) bit--;
-  uint64_t mask = bit < 0 ? ~(uint64_t)0 : bit == 63 ? 0 : ~(((uint64_t)2 << bit) - 1);
+  uint64_t mask = sp_radix_shared_mask(bit);
   uint64_t prefix = all & mask, above = 0; /* above: the mass of keys above the prefix */
   int whole = 0; /* the crossing digit holds one key: keep every key at or above prefix */
-  for (int shift = bit < 0 ? -1 : bit >= 7 ? bit - 7 : 0; shift >= 0 && !whole;
-       shift = shift == 0 ? -1 : shift >= 8 ? shift - 8 : 0) {
+  for (int shift = sp_radix_first_shift(bit); shift >= 0 && !whole;
+       shift = sp_radix_next_shift(shift)) {
     int64_t count[256] = {0};
     uint64_t mass[256] = {0};
     for (int64_t c = 0; c < n; c++)
       if ((keys[c] & mask) == prefix) {
         const int d = (int)(keys[c] >> shift & 255);
         count[d]++;
-        mass[d] += sp_mass_fixed(w[c]);
+        mass[d] += fixed[c];
       }
     int d = 255;
     while (d > 0 && above + mass[d] < target) above += mass[d--];
@@ -342,11 +333,7 @@ static int64_t sp_select_mass_prefix(const double *w, int64_t n, double threshol
   }
   /* One key K = prefix left, each of its candidates of mass mk > 0 (the
    * descent entered it for its mass). */
-  union {
-    uint64_t u;
-    double d;
-  } k = {prefix >> 63 ? prefix & ~((uint64_t)1 << 63) : ~prefix};
-  const uint64_t mk = sp_mass_fixed(k.d);
+  const uint64_t mk = sp_mass_fixed(sp_order_value(prefix));
   uint64_t need = mk > 0 ? (target - above + mk - 1) / mk : 0;
   for (int64_t c = 0; c < n; c++)
     if (keys[c] > prefix || (keys[c] == prefix && need > 0 && need--)) chosen[m++] = c;
@@ -355,9 +342,9 @@ static int64_t sp_select_mass_prefix(const double *w, int64_t n, double threshol
 
 int64_t sp_est_select_masses(const double *w, int64_t n, sparsa_selection selection,
                              int32_t top_k, double threshold, sp_scored *heap, int64_t *chosen) {
-  if (selection == SPARSA_SELECT_THRESHOLD && n > 0)
-    return sp_select_mass_prefix(w, n, threshold, (uint64_t *)heap, chosen);
-  return sp_select_ranked(w, n, selection, top_k, threshold, 1, heap, chosen);
+  if (selection == SPARSA_SELECT_THRESHOLD && n > 0) /* heap: 16 bytes a candidate */
+    return sp_select_mass_prefix(w, n, threshold, (uint64_t *)heap, (uint64_t *)heap + n, chosen);
+  return sp_est_select(w, n, selection, top_k, threshold, heap, chosen);
 }
 
 /* ---- heads over threads ---- */

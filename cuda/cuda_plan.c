@@ -475,7 +475,7 @@ typedef struct spc_build {
   /* Of those, plans on lists that index their own partial entries (a
    * vertical-slash estimate's): the host reads their row offsets alone,
    * and the kernels read the index where it lies. */
-  const int32_t *held_index;
+  const spc_device_lists *indexed;
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -573,10 +573,10 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     if (b->vslash_bits && hl->bits_index != NULL && hl->num_partial >= 0) {
       if (hl->num_partial > INT32_MAX)
         return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
-      b->held_index = hl->bits_index;
+      b->indexed = hl;
     }
     b->readback = spc_host_buffers_take(b->c, 1);
-    SPC_TRY(spc_held_list(plan, &b->readback, b->held_index != NULL, &b->clock, &b->lists[0]));
+    SPC_TRY(spc_held_list(plan, &b->readback, b->indexed != NULL, &b->clock, &b->lists[0]));
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
@@ -597,7 +597,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
     if (!b->vslash_bits)
       for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
-    if (b->held_index != NULL) continue; /* the lists' own index */
+    if (b->indexed != NULL) continue; /* the lists' own index */
     b->list_bits[l] = spc_staging_reserve_unset(&b->st, (size_t)nnz * sizeof(int32_t));
     if (b->list_bits[l] == SIZE_MAX) return SPARSA_ERR_OUT_OF_MEMORY;
   }
@@ -611,7 +611,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     const spc_list *L = &b->lists[l];
     int64_t rows = (int64_t)L->num_heads * L->num_q_blocks;
     int32_t *bits_index =
-        b->held_index != NULL ? NULL : spc_staging_at(&b->st, b->list_bits[l]);
+        b->indexed != NULL ? NULL : spc_staging_at(&b->st, b->list_bits[l]);
     int64_t q_len, kv_len;
     spc_list_lengths(plan, l, &q_len, &kv_len);
     spc_bits_job job;
@@ -636,8 +636,8 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
       v->offset_words = v->top_max >= 0 ? (v->top_max >> 6) + 2 : 0;
       /* Lists that index their partial entries were written by this
        * engine's estimate, ascending by construction (vslash_mask.cu). */
-      if (b->held_index != NULL)
-        b->jobs.n = ((const spc_device_lists *)plan->mask->engine_mask)->num_partial;
+      if (b->indexed != NULL)
+        b->jobs.n = b->indexed->num_partial;
       else
         SPC_TRY(spc_vslash_entries(L, rows, num_kv_blocks, bits_index, &b->jobs.n));
       b->jobs.words = b->jobs.n * job.rows * job.words;
@@ -1132,7 +1132,8 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     for (int32_t l = 0; l < plan->num_lists; l++) {
       dl[l].row_ptr = held ? held->row_ptr : (const int64_t *)(base + row_off[l]);
       dl[l].col = held ? held->col : (const int32_t *)(base + col_off[l]);
-      dl[l].bits = b.held_index != NULL ? b.held_index : (const int32_t *)(base + full_list_off[l]);
+      dl[l].bits = b.indexed != NULL ? b.indexed->bits_index
+                                     : (const int32_t *)(base + full_list_off[l]);
       dl[l].num_q_blocks = b.lists[l].num_q_blocks;
       dl[l].num_heads = b.lists[l].num_heads;
     }
@@ -1143,8 +1144,8 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
   if (b.vslash_bits)
     status = spc_compute_vslash_bits(c, &b.vslash, &rules, held,
-                                     b.held_index != NULL ? b.held_index
-                                                          : (const int32_t *)(base + b.list_bits[0]),
+                                     b.indexed != NULL ? b.indexed->bits_index
+                                                       : (const int32_t *)(base + b.list_bits[0]),
                                      (uint64_t *)(base + maps_off), ep, &b.clock);
   else
     status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules,
@@ -1191,7 +1192,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_build_free(&b);
   plan->engine_plan = ep;
   spc_plan_clock_print(&b.clock, ep->kind == SPC_PLAN_DECODE ? "decode"
-                                 : b.held_index != NULL      ? "prefill, device index, bits from the list"
+                                 : b.indexed != NULL         ? "prefill, device index, bits from the list"
                                  : b.vslash_bits             ? "prefill, device lists, bits from the list"
                                  : held != NULL              ? "prefill, device lists"
                                                              : "prefill");

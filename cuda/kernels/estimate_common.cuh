@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "estimate_args.h"
+#include "estimate_mass.h"
 
 namespace spc_est {
 
@@ -85,17 +86,8 @@ __host__ __device__ __forceinline__ int64_t admissible(const spc_select_args &a,
   return n < a.num_kv_blocks ? n : a.num_kv_blocks;
 }
 
-/* Order-preserving map of a score to an unsigned key: larger score,
- * larger key (scores are never NaN; -0 is taken as +0, as == does). */
-__device__ __forceinline__ uint64_t order_key(double w) {
-  const uint64_t bits = w == 0.0 ? 0ull : (uint64_t)__double_as_longlong(w);
-  return bits >> 63 ? ~bits : bits | 0x8000000000000000ull;
-}
-
-/* The score of an order key (order_key's inverse; +0 for a zero). */
-__device__ __forceinline__ double order_value(uint64_t key) {
-  return __longlong_as_double((long long)(key >> 63 ? key & 0x7fffffffffffffffull : ~key));
-}
+/* Order keys of scores: sp_order_key and sp_order_value (estimate_mass.h,
+ * shared with the core's selection). */
 
 /* The key blocks [*first, *last] that hold the diagonal of query block r
  * (its aligned positions r * block_q + off to last_query, clipped to the

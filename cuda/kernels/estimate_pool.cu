@@ -331,7 +331,7 @@ __global__ void __launch_bounds__(256) softmax_kernel(const spc_select_args a, i
  * order, as the CPU does, until the sum reaches it. */
 constexpr int kPooledSelectPer = 8; /* rows of up to 256 key blocks */
 
-/* A row's tournament on order keys (order_key's: larger first, then the
+/* A row's tournament on order keys (sp_order_key's: larger first, then the
  * smaller index), compared as integers with the warp's reductions of
  * 32-bit values, three a round. Each lane sorts its own candidates once
  * into a queue, so that a round only looks at the lanes' heads and the
@@ -352,7 +352,7 @@ __device__ __forceinline__ void pooled_queue_init(pooled_queue<PER> &q, const do
   for (int p = 0; p < PER; p++) {
     const uint32_t c = (uint32_t)(p * 32) + lane;
     const bool live = c < n;
-    q.key[p] = !live ? 0ull : last ? ~order_key(v[p]) : order_key(v[p]);
+    q.key[p] = !live ? 0ull : last ? ~sp_order_key(v[p]) : sp_order_key(v[p]);
     q.idx[p] = !live ? UINT32_MAX : last ? ~c : c;
   }
   /* Insertion sort, larger key first, then smaller index. */
@@ -480,7 +480,7 @@ __global__ void __launch_bounds__(256) pooled_select_kernel(const spc_select_arg
       uint64_t k;
       const int32_t c = pooled_round<PER>(q, false, &k);
       if ((c & 31) == lane) open &= ~(1u << (c >> 5));
-      sum += order_value(k);
+      sum += sp_order_value(k);
       if (sum >= r.threshold) break;
     }
     kept |= all & ~open;

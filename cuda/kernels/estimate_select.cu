@@ -4,7 +4,6 @@
  * then the kept flags compacted into row offsets and lists. */
 #include "cta_scan.cuh"
 #include "estimate_common.cuh"
-#include "estimate_mass.h"
 
 namespace spc_est {
 
@@ -89,7 +88,7 @@ __device__ void rank_select(const double *sw, int64_t n, int64_t k, uint8_t *kee
  * into shared memory when `keys` has room for them (each pass would
  * otherwise wait on global loads), else from w in every pass. */
 __device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *keys, int64_t c) {
-  return keys != nullptr ? keys[c] : order_key(w[c]);
+  return keys != nullptr ? keys[c] : sp_order_key(w[c]);
 }
 
 /* What a radix pass shares across the CTA (shared memory). */
@@ -123,7 +122,7 @@ __device__ int radix_stage(const double *w, int64_t n, uint64_t *keys, radix_scr
 #pragma unroll
       for (int i = 0; i < kKeyBatch; i++) {
         const int64_t c = c0 + (int64_t)i * blockDim.x;
-        if (c < n) keys[c] = order_key(v[i]);
+        if (c < n) keys[c] = sp_order_key(v[i]);
       }
     }
     __syncthreads();
@@ -154,21 +153,10 @@ __device__ int radix_stage(const double *w, int64_t n, uint64_t *keys, radix_scr
   __syncthreads();
   const uint64_t differ = rs->bits[0] ^ rs->bits[1];
   const int top_bit = differ == 0 ? -1 : 63 - __clzll((long long)differ);
-  const uint64_t low = top_bit < 0 ? 0 : top_bit == 63 ? ~0ull : (2ull << top_bit) - 1;
-  *prefix = rs->bits[1] & ~low;
-  *mask = ~low;
+  *mask = sp_radix_shared_mask(top_bit);
+  *prefix = rs->bits[1] & *mask;
   __syncthreads(); /* bits is rewritten by the next row */
   return top_bit;
-}
-
-/* The digits of a radix descent: eight bits from the highest differing
- * one down; the last may reach below bit 0 of the previous one's (its
- * upper bits are then decided ones, equal in every key still counted). */
-__device__ __forceinline__ int radix_first_shift(int top_bit) {
-  return top_bit < 0 ? -1 : top_bit >= 7 ? top_bit - 7 : 0;
-}
-__device__ __forceinline__ int radix_next_shift(int shift) {
-  return shift == 0 ? -1 : shift >= 8 ? shift - 8 : 0;
 }
 
 /* Keeps every key above `key` and, of those equal to it, the `need` of
@@ -228,7 +216,8 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
   const int top_bit = radix_stage(w, n, keys, rs, &prefix, &mask);
   int64_t need = k; /* how many still to take among keys matching prefix */
   int all = 0;      /* every key matching prefix is taken: no tie to break */
-  for (int shift = radix_first_shift(top_bit); shift >= 0 && !all; shift = radix_next_shift(shift)) {
+  for (int shift = sp_radix_first_shift(top_bit); shift >= 0 && !all;
+       shift = sp_radix_next_shift(shift)) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) rs->hist[i] = 0;
     __syncthreads();
     /* Scores crowd into few digits (the top ones first): lanes of a warp
@@ -300,7 +289,7 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
   /* Where even the whole row stays under the target, it is all kept. */
   uint64_t part = 0;
   for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
-    part += sp_mass_fixed(order_value(radix_key(w, keys, c)));
+    part += sp_mass_fixed(sp_order_value(radix_key(w, keys, c)));
   for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
   if (threadIdx.x == 0) rs->above = 0;
   __syncthreads();
@@ -322,7 +311,8 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
    * prefix. */
   uint64_t above = 0;
   int all = 0;
-  for (int shift = radix_first_shift(top_bit); shift >= 0 && !all; shift = radix_next_shift(shift)) {
+  for (int shift = sp_radix_first_shift(top_bit); shift >= 0 && !all;
+       shift = sp_radix_next_shift(shift)) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) {
       rs->hist[i] = 0;
       rs->mass[i] = 0;
@@ -336,7 +326,7 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
         const uint64_t key = radix_key(w, keys, c);
         if ((key & mask) == prefix) {
           digit = (int)((key >> shift) & 255);
-          m = sp_mass_fixed(order_value(key));
+          m = sp_mass_fixed(sp_order_value(key));
         }
       }
       const unsigned peers = __match_any_sync(0xffffffffu, digit);
@@ -372,7 +362,7 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
   /* One key K = prefix left: every key above it, then as many of K's
    * (each of mass mk > 0, as the descent entered K for its mass) as take
    * the sum to the target, the smallest indices first. */
-  const uint64_t mk = sp_mass_fixed(order_value(prefix));
+  const uint64_t mk = sp_mass_fixed(sp_order_value(prefix));
   const int64_t need = (int64_t)((target - above + mk - 1) / mk);
   keep_key_and_above(w, keys, n, prefix, need, keep, rs->scan);
 }

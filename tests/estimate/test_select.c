@@ -32,12 +32,17 @@ static int by_index(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* Every candidate in rank order. */
+static void rank_order(const double *w, int64_t n, int64_t *order) {
+  for (int64_t c = 0; c < n; c++) order[c] = c;
+  g_w = w;
+  qsort(order, (size_t)n, sizeof *order, by_rank);
+}
+
 /* The chosen indices by definition: a full sort, then the rule's prefix. */
 static int64_t select_by_definition(const double *w, int64_t n, sparsa_selection selection,
                                     int32_t top_k, double threshold, int64_t *chosen) {
-  for (int64_t c = 0; c < n; c++) chosen[c] = c;
-  g_w = w;
-  qsort(chosen, (size_t)n, sizeof *chosen, by_rank);
+  rank_order(w, n, chosen);
   if (selection == SPARSA_SELECT_TOP_K) return n < top_k ? n : (top_k > 0 ? top_k : 0);
   double sum = 0.0;
   for (int64_t c = 0; c < n; c++) {
@@ -79,9 +84,7 @@ END_TEST
  * (core/estimate_mass.h), here computed with ldexp and floor. */
 static int64_t select_masses_by_definition(const double *w, int64_t n, double threshold,
                                            int64_t *chosen) {
-  for (int64_t c = 0; c < n; c++) chosen[c] = c;
-  g_w = w;
-  qsort(chosen, (size_t)n, sizeof *chosen, by_rank);
+  rank_order(w, n, chosen);
   const double one = ldexp(1.0, 62);
   const uint64_t target = (uint64_t)ceil(threshold * one);
   uint64_t sum = 0;
