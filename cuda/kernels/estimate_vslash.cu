@@ -9,9 +9,10 @@ namespace spc_est {
 
 /* ---- vertical-slash: softmax of the last queries, masses ----
  * As core/estimate_vslash.c: for each last query i (aligned position
- * p = i + off >= 0), x = mul * q_i . k_j over j <= p, 2^(x - max) in float,
- * times share / z in double added to the column mass V[j] and the diagonal
- * mass D[p - j], query after query. */
+ * p = i + off >= 0), x = mul * q_i . k_j over j <= p, and the term
+ * 2^(x - max) * share / z spread into the column mass V[j] and the
+ * diagonal mass D[p - j]. How the device adds a column's or a diagonal's
+ * terms is vs_tree_sum's order below. */
 
 /* One warp per (chunk head, last query): its max and share / z. */
 __global__ void __launch_bounds__(256) vslash_stats_kernel(const spc_vslash_args a) {
@@ -25,7 +26,7 @@ __global__ void __launch_bounds__(256) vslash_stats_kernel(const spc_vslash_args
   for (int64_t j = lane; j < n; j += 32) mx = fmaxf(mx, e[j]);
   mx = warp_maxf(mx);
   float part = 0.f;
-  for (int64_t j = lane; j < n; j += 32) part += exp2f(e[j] - mx);
+  for (int64_t j = lane; j < n; j += 32) part += spc::fast_exp2(e[j] - mx);
   const double z = warp_sum((double)part);
   if (lane == 0) {
     a.row_max[row] = mx;
@@ -33,11 +34,58 @@ __global__ void __launch_bounds__(256) vslash_stats_kernel(const spc_vslash_args
   }
 }
 
-/* A thread per (chunk head, j): V[j] and D[j] over the last queries in
- * order (reads of E coalesced along j for both). Column block b's
- * diagonals read the scores of the columns of block ~(blocks - 1 - b):
- * CTAs take blocks 0, last, 1, last - 1, ... so that each block's scores
- * come from HBM once and from L2 for its mirror CTA, running beside it. */
+/* ---- the order of a mass's terms ----
+ * The terms y = 2^(x - row max) * (float)(share / z) of a column or a
+ * diagonal, each a float rounded once (0 where the query does not see the
+ * key; 2^ by one ex2.approx.ftz, spc::fast_exp2, in every vertical-slash
+ * kernel: accurate to ~2^-22, and exp2f's range branches cost more than
+ * the product), are added in float, 64 queries at a time, pairwise over the bits
+ * of the query index li in the order 3, 2, 1, 0, 5, 4; each 64 queries'
+ * sum then adds in double to the mass, in order. That is the order in
+ * which the tiled pass reduces a product tile: a thread's two rows (8
+ * apart), then its warp's lanes (rows 4, 2, 1 apart), then the warps; so
+ * that pass sums its columns in registers and its diagonals from shared
+ * memory in parallel, bit for bit what a thread summing E's terms here
+ * gets (a query-order sum in double, one dependent add a term, held the
+ * tiled pass at half the issue rate). Equal terms give equal sums on
+ * every key (ties stay ties); against the CPU engine's query-order double
+ * sums the masses differ in rounding only. */
+
+/* The query of the m-th term: m's bits 0..5 are li's bits 3, 2, 1, 0, 5, 4. */
+__host__ __device__ constexpr int vs_tree_row(int m) {
+  return ((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3) | ((m & 16) << 1) |
+         ((m & 32) >> 1);
+}
+
+/* The sum of term(li) over the N = 32 or 64 queries li = vs_tree_row(m) | base,
+ * m in [0, N), in that order: level[k] keeps the sum of the last 2^k terms
+ * until its pair arrives. N = 32 with base 0 or 16 is one half of the
+ * 64 (li's bit 4 fixed), whose two sums then add last. */
+template <int N, class Term>
+__device__ __forceinline__ float vs_tree_sum(int base, Term term) {
+  static_assert(N == 32 || N == 64, "halves or wholes of 64 queries");
+  float level[6];
+  float v = 0.f;
+#pragma unroll
+  for (int m = 0; m < N; m++) {
+    v = term(vs_tree_row(m) | base);
+#pragma unroll
+    for (int k = 0; k < 6; k++) {
+      if (((m >> k) & 1) == 0) {
+        level[k] = v;
+        break;
+      }
+      v = __fadd_rn(level[k], v);
+    }
+  }
+  return v;
+}
+
+/* A thread per (chunk head, j): V[j] and D[j], 64 queries at a time.
+ * Column block b's diagonals read the scores of the columns of block
+ * ~(blocks - 1 - b): CTAs take blocks 0, last, 1, last - 1, ... so that
+ * each block's scores come from HBM once and from L2 for its mirror CTA,
+ * running beside it. */
 constexpr int kMassThreads = 256;
 
 __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vslash_args a, int first) {
@@ -53,19 +101,33 @@ __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vsl
     const double *f = a.row_scale + hc * a.last_q;
     double *col = a.mass + (hc * 2) * a.kv_len, *diag = col + a.kv_len;
     double v = first ? 0.0 : col[j], dm = first ? 0.0 : diag[j];
-    /* The queries that see j (pos >= j) are those from li0 on: no branch
-     * in the loop, so that the unrolled loads of several queries are in
-     * flight together (the sums still in query order). */
+    /* Query li sees key j when li >= j - pos0, and so has a key on the
+     * diagonal through j (offset j): pos0 + li - j. */
     const int64_t pos0 = a.q_len - a.last_q + a.off;
-    const int64_t li0 = j - pos0 > 0 ? j - pos0 : 0;
-    /* Pointers stepped from query to query: the column's score moves by a
-     * row, the diagonal's by a row and a key. */
-    const float *ec = e + li0 * a.ld + j, *ed = e + li0 * a.ld + (pos0 + li0 - j);
-    const int64_t step = a.ld;
-#pragma unroll 4
-    for (int64_t li = li0; li < a.last_q; li++, ec += step, ed += step + 1) {
-      v += (double)exp2f(*ec - mx[li]) * f[li];
-      dm += (double)exp2f(*ed - mx[li]) * f[li];
+    for (int64_t g = 0; g < a.last_q; g += 64) {
+      const int rows = (int)(a.last_q - g < 64 ? a.last_q - g : 64);
+      const int64_t from = j - pos0 - g;
+      const int r0 = from < 0 ? 0 : from > 64 ? 64 : (int)from;
+      const float *ec = e + g * a.ld + j, *ed = e + g * a.ld + (pos0 + g - j);
+      const float *m = mx + g;
+      const double *fs = f + g;
+      const int64_t ld = a.ld;
+      /* The two halves (li's bit 4 clear, set) one after the other, so
+       * that the loads of 32 terms, not 64, are in flight together. */
+      float vc = 0.f, vd = 0.f;
+#pragma unroll 1
+      for (int bit4 = 0; bit4 < 2; bit4++) {
+        vc = __fadd_rn(vc, vs_tree_sum<32>(bit4 << 4, [&](int r) -> float {
+                         if (r < r0 || r >= rows) return 0.f;
+                         return __fmul_rn(spc::fast_exp2(ec[r * ld] - m[r]), (float)fs[r]);
+                       }));
+        vd = __fadd_rn(vd, vs_tree_sum<32>(bit4 << 4, [&](int r) -> float {
+                         if (r < r0 || r >= rows) return 0.f;
+                         return __fmul_rn(spc::fast_exp2(ed[r * (ld + 1)] - m[r]), (float)fs[r]);
+                       }));
+      }
+      v += (double)vc;
+      dm += (double)vd;
     }
     col[j] = v;
     diag[j] = dm;
@@ -78,20 +140,23 @@ __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vsl
  * its sum of 2^(x - maximum) in float), from which vslash_tile_stats_kernel
  * takes the rows' maxima and scales without reading the scores back (a
  * warp per row reading 16,384 scores twice took longer than the product).
- * The second computes the scores again, keeps them in shared memory and
- * sums the masses from there, term by term as vslash_mass_kernel sums them
- * from E. Both passes compute a tile with the same code (vs_stage_keys,
- * vs_tile_product, vs_score), so that the second's scores are the first's
- * to the bit; the scores matrix (4 MB a head at 16,384 keys) that the
- * product once wrote and the masses read back cost more than the second
- * pass's product. */
+ * The second computes the scores again and sums the masses on chip, in
+ * vs_tree_sum's order: the columns from the product's registers, the
+ * diagonals from a ring of terms in shared memory. Both passes compute a
+ * tile with the same code (vs_stage_keys, vs_tile_product, vs_score), so
+ * that the second's scores are the first's to the bit; the scores matrix
+ * (4 MB a head at 16,384 keys) that the product once wrote and the masses
+ * read back cost more than the second pass's product. For head dims 64
+ * and 128 (KS = head dim / 16 steps) a warp holds its queries' fragments
+ * in registers and the steps unroll; other head dims read them from
+ * shared memory each tile, with the same products to the bit. */
 constexpr int kVsRows = 64;      /* rows of a product tile: every last query */
 constexpr int kVsCols = 64;      /* columns of a product tile */
 
 /* The last queries (rows = L from row0), zero past them, into Q. */
 __device__ __forceinline__ void vs_stage_queries(uint16_t *Q, const uint16_t *q,
-                                                 const spc_strided_args &a, int pitch) {
-  const int pieces = a.head_dim / 8;
+                                                 const spc_strided_args &a, int d, int pitch) {
+  const int pieces = d / 8;
   for (int c = threadIdx.x; c < kVsRows * pieces; c += kMmaThreads) {
     const int r = c / pieces, x = (c % pieces) * 8;
     const int64_t tok = a.row0 + r;
@@ -105,10 +170,12 @@ __device__ __forceinline__ void vs_stage_queries(uint16_t *Q, const uint16_t *q,
  * 256 in powers of two), each thread copies the same piece of every
  * r_step-th row from a running pointer: a multiply and a division a piece
  * were a quarter of the kernel's instructions. Other head dims step
- * (row, piece) by the CTA's size. */
+ * (row, piece) by the CTA's size. d is the head dim (a constant in the
+ * kernels specialized for it, so that these divisions fold). */
 __device__ __forceinline__ void vs_stage_keys(uint16_t *dst, const uint16_t *k,
-                                              const spc_strided_args &a, int64_t t, int pitch) {
-  const int pieces = a.head_dim / 8;
+                                              const spc_strided_args &a, int64_t t, int d,
+                                              int pitch) {
+  const int pieces = d / 8;
   const int64_t end = a.cols < a.kv_len ? a.cols : a.kv_len; /* keys from here load as zeros */
   if (kMmaThreads % pieces == 0) {
     const int r_step = kMmaThreads / pieces, pc = threadIdx.x % pieces;
@@ -139,27 +206,54 @@ __device__ __forceinline__ void vs_stage_keys(uint16_t *dst, const uint16_t *k,
   spc::cp_async_commit();
 }
 
-/* The raw products of the staged queries with a staged key tile: warp w
- * rows [16 w, 16 w + 16), acc[nt] columns [8 nt, 8 nt + 8), the head
- * dimension in 16-wide steps in order. */
-template <bool BF16>
-__device__ __forceinline__ void vs_tile_product(float (&acc)[8][4], const uint16_t *Q,
-                                                const uint16_t *B, int d, int pitch) {
+/* Warp w's query fragments (rows [16 w, 16 w + 16)) for KS steps of 16
+ * along the head dimension, from the staged queries. */
+template <int KS>
+__device__ __forceinline__ void vs_load_queries(uint32_t (&qf)[KS][4], const uint16_t *Q, int pitch) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+  for (int s = 0; s < KS; s++)
+    spc::ldmatrix_x4(qf[s], Q + (warp * 16 + (lane & 15)) * pitch + s * 16 + (lane >> 4) * 8);
+}
+
+/* One step of 16 along the head dimension (columns [kk, kk + 16) of the
+ * staged key tile B) added to acc. */
+template <bool BF16>
+__device__ __forceinline__ void vs_tile_step(float (&acc)[8][4], const uint32_t (&af)[4],
+                                             const uint16_t *B, int kk, int pitch) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int np = 0; np < 4; np++) {
+    uint32_t bf[4];
+    spc::ldmatrix_x4(bf, B + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * pitch + kk +
+                             ((lane >> 3) & 1) * 8);
+    spc::mma16816<BF16>(acc[2 * np], af, bf[0], bf[1]);
+    spc::mma16816<BF16>(acc[2 * np + 1], af, bf[2], bf[3]);
+  }
+}
+
+/* The raw products of the queries with a staged key tile: warp w rows
+ * [16 w, 16 w + 16), acc[nt] columns [8 nt, 8 nt + 8), the head dimension
+ * in 16-wide steps in order; the queries' fragments from qf (KS > 0) or
+ * from Q in shared memory (KS = 0, any head dim d). */
+template <bool BF16, int KS>
+__device__ __forceinline__ void vs_tile_product(float (&acc)[8][4],
+                                                const uint32_t (&qf)[KS > 0 ? KS : 1][4],
+                                                const uint16_t *Q, const uint16_t *B, int d,
+                                                int pitch) {
 #pragma unroll
   for (int nt = 0; nt < 8; nt++)
 #pragma unroll
     for (int e = 0; e < 4; e++) acc[nt][e] = 0.f;
-  for (int kk = 0; kk < d; kk += 16) {
-    uint32_t af[4];
-    spc::ldmatrix_x4(af, Q + (warp * 16 + (lane & 15)) * pitch + kk + (lane >> 4) * 8);
+  if constexpr (KS > 0) {
 #pragma unroll
-    for (int np = 0; np < 4; np++) {
-      uint32_t bf[4];
-      spc::ldmatrix_x4(bf, B + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * pitch + kk +
-                               ((lane >> 3) & 1) * 8);
-      spc::mma16816<BF16>(acc[2 * np], af, bf[0], bf[1]);
-      spc::mma16816<BF16>(acc[2 * np + 1], af, bf[2], bf[3]);
+    for (int s = 0; s < KS; s++) vs_tile_step<BF16>(acc, qf[s], B, s * 16, pitch);
+  } else {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int kk = 0; kk < d; kk += 16) {
+      uint32_t af[4];
+      spc::ldmatrix_x4(af, Q + (warp * 16 + (lane & 15)) * pitch + kk + (lane >> 4) * 8);
+      vs_tile_step<BF16>(acc, af, B, kk, pitch);
     }
   }
 }
@@ -193,8 +287,8 @@ __device__ __forceinline__ float2 vs_row_stats(const float (&acc)[8][4], int hal
 #pragma unroll
     for (int nt = 0; nt < 8; nt++) {
       const int c = nt * 8 + (lane & 3) * 2;
-      if (kAllSeen || c < seen) sum += exp2f(x[2 * nt] - mx);
-      if (kAllSeen || c + 1 < seen) sum += exp2f(x[2 * nt + 1] - mx);
+      if (kAllSeen || c < seen) sum += spc::fast_exp2(x[2 * nt] - mx);
+      if (kAllSeen || c + 1 < seen) sum += spc::fast_exp2(x[2 * nt + 1] - mx);
     }
   }
   sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -206,12 +300,12 @@ __device__ __forceinline__ float2 vs_row_stats(const float (&acc)[8][4], int hal
  * tile (keys j <= the row's position, j < kv_len), in float; span tiles a
  * CTA, the queries staged once for them. Both passes number their CTAs
  * with the heads fastest. */
-template <bool BF16>
+template <bool BF16, int KS>
 __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_strided_args a,
                                                                     float2 *part, const int64_t tiles,
                                                                     const int span) {
   extern __shared__ __align__(16) uint16_t vs_tiles[];
-  const int d = a.head_dim, pitch = d + 8;
+  const int d = KS > 0 ? KS * 16 : a.head_dim, pitch = d + 8;
   const int64_t hc = blockIdx.x % a.num_heads, h = a.h0 + hc; /* heads vary fastest */
   const int64_t t0 = (int64_t)(blockIdx.x / a.num_heads) * span;
   const int64_t t1 = t0 + span < tiles ? t0 + span : tiles;
@@ -220,19 +314,26 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
                       (h / a.group) * a.k_stride[2];
   uint16_t *Q = vs_tiles, *K = vs_tiles + kVsRows * pitch; /* K: two buffers of kVsCols rows */
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  vs_stage_queries(Q, q, a, pitch);
-  vs_stage_keys(K, k, a, t0, pitch); /* with the queries */
+  vs_stage_queries(Q, q, a, d, pitch);
+  spc::cp_async_commit();
+  vs_stage_keys(K, k, a, t0, d, pitch); /* behind the queries */
+  uint32_t qf[KS > 0 ? KS : 1][4];
+  if constexpr (KS > 0) {
+    spc::cp_async_wait<1>();
+    __syncthreads();
+    vs_load_queries<KS>(qf, Q, pitch);
+  }
   for (int64_t t = t0; t < t1; t++) {
     const int buf = (int)((t - t0) & 1);
     if (t + 1 < t1) {
-      vs_stage_keys(K + (buf ^ 1) * kVsCols * pitch, k, a, t + 1, pitch);
+      vs_stage_keys(K + (buf ^ 1) * kVsCols * pitch, k, a, t + 1, d, pitch);
       spc::cp_async_wait<1>();
     } else {
       spc::cp_async_wait<0>();
     }
     __syncthreads();
     float acc[8][4];
-    vs_tile_product<BF16>(acc, Q, K + buf * kVsCols * pitch, d, pitch);
+    vs_tile_product<BF16, KS>(acc, qf, Q, K + buf * kVsCols * pitch, d, pitch);
     __syncthreads(); /* the buffer is restaged next step */
     /* Offsets within the tile in 32 bits: the epilogue's integer work
      * bounded the kernel as much as its memory traffic. */
@@ -261,98 +362,192 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
  * holds the offsets past pos0, which only the later queries see. With
  * off = kv_len - q_len the units cover every column and offset. A CTA
  * takes span consecutive units and computes each of their tiles once,
- * plus the next one. Each score's term 2^(x - row maximum) is taken once,
- * where the product leaves it (a column and an offset both read it), into
- * a ring of the last two tiles, 128 columns, key j in column j mod 128.
- * Threads [0, 64) then sum a column each, threads [64, 128) an offset
- * each, in query order in double as vslash_mass_kernel does; the next
- * tile's keys load meanwhile (one buffer, so that three CTAs fit an SM). */
+ * plus the next one, the next tile's keys loading during a tile's work.
+ * Each term (0 where the query does not see the key) is taken once, where
+ * the product leaves it:
+ * - columns: a thread adds its two rows, each warp halves its values
+ *   across lanes 16, 8 and 4 apart (each lane keeps two columns), and the
+ *   four warps' sums meet in shared memory;
+ * - diagonals: the terms go to a ring of the last two tiles (128 columns,
+ *   key j in column j mod 128); a pair of threads sums each offset, one
+ *   the queries with li's bit 4 clear, the other those with it set.
+ * Both in vs_tree_sum's order. */
 constexpr int kVsRing = 2 * kVsCols;
-constexpr int kVsRingPitch = kVsRing + 8; /* conflict-free fragment stores */
+constexpr int kVsRingPitch = kVsRing + 8; /* conflict-free fragment stores and diagonal reads */
+constexpr int kVsWarps = kMmaThreads / 32;
 
-__host__ __device__ constexpr size_t vslash_onchip_smem(int head_dim) {
-  return (size_t)2 * kVsRows * (head_dim + 8) * 2 + (size_t)kVsRows * kVsRingPitch * 4 +
-         (size_t)kVsRows * (4 + 8);
+/* Shared memory: the queries (KS = 0 only: with KS > 0 they are staged in
+ * the second key buffer, then held in registers), two key buffers, the
+ * ring, and the warps' column sums. */
+__host__ __device__ constexpr size_t vslash_onchip_smem(int head_dim, bool queries_in_registers) {
+  return (size_t)(queries_in_registers ? 2 : 3) * kVsCols * (head_dim + 8) * 2 +
+         (size_t)kVsRows * kVsRingPitch * 4 + (size_t)kVsWarps * kVsCols * 4;
 }
 
-template <bool BF16>
-__global__ void __launch_bounds__(kMmaThreads) vslash_onchip_mass_kernel(const spc_strided_args a,
-                                                                         const spc_vslash_args v,
-                                                                         const int first,
-                                                                         const int span) {
+/* A tile's terms, in place of its products in acc, and into the ring's
+ * half: y = 2^(score - row max) * row scale where the row sees the
+ * column (row_pos: the row's last visible key, -1 past the last
+ * queries), else 0 (2^-inf). kAllSeen: every row sees every column. */
+template <bool kAllSeen>
+__device__ __forceinline__ void vs_tile_terms(float (&acc)[8][4], float *half_ring,
+                                              const float (&row_mx)[2], const float (&row_sf)[2],
+                                              const int64_t (&row_pos)[2], int64_t n0, float mul) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int li = warp * 16 + (lane >> 2) + half * 8;
+    const int64_t last = row_pos[half] - n0; /* the row's last visible column of the tile */
+    const int seen = last < -1 ? -1 : last > kVsCols ? kVsCols : (int)last;
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      const int c = nt * 8 + (lane & 3) * 2;
+      const float x0 = vs_score(acc[nt][2 * half], mul) - row_mx[half];
+      const float x1 = vs_score(acc[nt][2 * half + 1], mul) - row_mx[half];
+      float2 y;
+      y.x = __fmul_rn(spc::fast_exp2(kAllSeen || c <= seen ? x0 : -INFINITY), row_sf[half]);
+      y.y = __fmul_rn(spc::fast_exp2(kAllSeen || c + 1 <= seen ? x1 : -INFINITY), row_sf[half]);
+      *reinterpret_cast<float2 *>(half_ring + li * kVsRingPitch + c) = y;
+      acc[nt][2 * half] = y.x;
+      acc[nt][2 * half + 1] = y.y;
+    }
+  }
+}
+
+/* A warp's column sums of a tile's terms y (acc's layout): rows g and
+ * g + 8 of each lane (li's bit 3), then lanes 16, 8, 4 apart (bits 2, 1,
+ * 0), each step keeping half of the columns: lane l ends with columns 2 l
+ * and 2 l + 1, returned. */
+__device__ __forceinline__ float2 vs_warp_column_sums(const float (&y)[8][4], int lane) {
+  float v8[8][2];
+#pragma unroll
+  for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) v8[nt][e] = __fadd_rn(y[nt][e], y[nt][2 + e]);
+  const bool up16 = lane & 16, up8 = lane & 8, up4 = lane & 4;
+  float v4[4][2], v2[2][2], v1[2];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      const float keep = up16 ? v8[i + 4][e] : v8[i][e], send = up16 ? v8[i][e] : v8[i + 4][e];
+      v4[i][e] = __fadd_rn(keep, __shfl_xor_sync(0xffffffffu, send, 16));
+    }
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      const float keep = up8 ? v4[i + 2][e] : v4[i][e], send = up8 ? v4[i][e] : v4[i + 2][e];
+      v2[i][e] = __fadd_rn(keep, __shfl_xor_sync(0xffffffffu, send, 8));
+    }
+#pragma unroll
+  for (int e = 0; e < 2; e++) {
+    const float keep = up4 ? v2[1][e] : v2[0][e], send = up4 ? v2[0][e] : v2[1][e];
+    v1[e] = __fadd_rn(keep, __shfl_xor_sync(0xffffffffu, send, 4));
+  }
+  return make_float2(v1[0], v1[1]);
+}
+
+template <bool BF16, int KS>
+__global__ void __launch_bounds__(kMmaThreads, 3) vslash_onchip_mass_kernel(const spc_strided_args a,
+                                                                            const spc_vslash_args v,
+                                                                            const int first,
+                                                                            const int span) {
   extern __shared__ __align__(16) uint16_t vs_tiles[];
-  const int d = a.head_dim, pitch = d + 8;
+  const int d = KS > 0 ? KS * 16 : a.head_dim, pitch = d + 8, tile = kVsCols * pitch;
   const int64_t hc = blockIdx.x % a.num_heads, h = a.h0 + hc, tiles = v.tiles;
   const int64_t u0 = (int64_t)(blockIdx.x / a.num_heads) * span;
   const int64_t u1 = u0 + span < tiles + 1 ? u0 + span : tiles + 1;
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
                       (h / a.group) * a.k_stride[2];
-  uint16_t *Q = vs_tiles, *K = vs_tiles + kVsRows * pitch; /* K: one buffer of kVsCols rows */
-  float *ring = reinterpret_cast<float *>(K + kVsCols * pitch); /* [kVsRows][kVsRingPitch] */
-  float *row_max = ring + kVsRows * kVsRingPitch;
-  double *row_scale = reinterpret_cast<double *>(row_max + kVsRows);
+  uint16_t *K = vs_tiles + (KS > 0 ? 0 : tile); /* two buffers */
+  uint16_t *Q = KS > 0 ? K + tile : vs_tiles;
+  float *ring = reinterpret_cast<float *>(K + 2 * tile); /* [kVsRows][kVsRingPitch] */
+  float *colsum = ring + kVsRows * kVsRingPitch;         /* [kVsWarps][kVsCols] */
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int L = (int)v.last_q;
   const int64_t pos0 = v.q_len - L + v.off, kv = v.kv_len;
-  for (int li = threadIdx.x; li < kVsRows; li += kMmaThreads) {
-    row_max[li] = li < L ? v.row_max[hc * L + li] : 0.f;
-    row_scale[li] = li < L ? v.row_scale[hc * L + li] : 0.0;
+  /* This thread's rows of the product, li = 16 warp + lane / 4 + 8 half:
+   * maximum, scale, and position (-1 past the last queries: sees no key). */
+  float row_mx[2], row_sf[2];
+  int64_t row_pos[2];
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int li = warp * 16 + (lane >> 2) + half * 8;
+    row_mx[half] = li < L ? v.row_max[hc * L + li] : 0.f;
+    row_sf[half] = li < L ? (float)v.row_scale[hc * L + li] : 0.f;
+    row_pos[half] = li < L ? pos0 + li : -1;
   }
   /* Tiles [lo, hi] are computed, at steps tt in [u0 - 1, u1 - 1]; step tt
-   * computes tile tt (where it is one), then sums unit tt (tile tt - 1). */
+   * computes tile tt (where it is one) and its columns (where unit tt + 1
+   * is this CTA's), then sums unit tt's offsets (tiles tt - 1 and tt). */
   const int64_t lo = u0 - 1 > 0 ? u0 - 1 : 0, hi = u1 - 1 < tiles - 1 ? u1 - 1 : tiles - 1;
-  vs_stage_queries(Q, q, a, pitch);
-  vs_stage_keys(K, k, a, lo, pitch); /* with the queries */
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  vs_stage_queries(Q, q, a, d, pitch);
+  spc::cp_async_commit();
+  vs_stage_keys(K, k, a, lo, d, pitch); /* behind the queries */
+  uint32_t qf[KS > 0 ? KS : 1][4];
+  if constexpr (KS > 0) {
+    spc::cp_async_wait<1>();
+    __syncthreads();
+    vs_load_queries<KS>(qf, Q, pitch);
+    __syncthreads(); /* the queries' buffer takes keys next */
+  }
+  /* The ring starts zero (see the offsets' sums); the loop's first
+   * barrier orders these stores before any term's. */
+  for (int i = threadIdx.x; i < kVsRows * kVsRingPitch / 4; i += kMmaThreads)
+    reinterpret_cast<float4 *>(ring)[i] = make_float4(0.f, 0.f, 0.f, 0.f);
   double *col = v.mass + (hc * 2) * kv, *diag = col + kv;
   for (int64_t tt = u0 - 1; tt < u1; tt++) {
     if (tt >= lo && tt <= hi) {
-      spc::cp_async_wait<0>();
-      __syncthreads(); /* the keys are in; the ring's older half is read */
-      float acc[8][4];
-      vs_tile_product<BF16>(acc, Q, K, d, pitch);
-      float *half_ring = ring + (int)(tt & 1) * kVsCols;
-#pragma unroll
-      for (int half = 0; half < 2; half++) {
-        const int i = warp * 16 + (lane >> 2) + half * 8;
-        const float mx = row_max[i];
-#pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-          const int c = nt * 8 + (lane & 3) * 2;
-          *reinterpret_cast<float2 *>(half_ring + i * kVsRingPitch + c) =
-              make_float2(exp2f(vs_score(acc[nt][2 * half], a.mul) - mx),
-                          exp2f(vs_score(acc[nt][2 * half + 1], a.mul) - mx));
-        }
+      if (tt + 1 <= hi) {
+        vs_stage_keys(K + (int)((tt + 1 - lo) & 1) * tile, k, a, tt + 1, d, pitch);
+        spc::cp_async_wait<1>();
+      } else {
+        spc::cp_async_wait<0>();
       }
-      __syncthreads(); /* the tile's terms are in; the key buffer is free */
-      if (tt + 1 <= hi) vs_stage_keys(K, k, a, tt + 1, pitch);
+      __syncthreads(); /* the keys are in; the last step's ring and sums are read */
+      float acc[8][4];
+      vs_tile_product<BF16, KS>(acc, qf, Q, K + (int)((tt - lo) & 1) * tile, d, pitch);
+      const int64_t n0 = tt * kVsCols;
+      float *half_ring = ring + (int)(tt & 1) * kVsCols;
+      if (L == kVsRows && n0 + kVsCols - 1 <= pos0) /* the first row sees the whole tile */
+        vs_tile_terms<true>(acc, half_ring, row_mx, row_sf, row_pos, n0, a.mul);
+      else
+        vs_tile_terms<false>(acc, half_ring, row_mx, row_sf, row_pos, n0, a.mul);
+      const bool owns_columns = tt <= u1 - 2; /* unit tt + 1 is this CTA's */
+      if (owns_columns)
+        *reinterpret_cast<float2 *>(colsum + warp * kVsCols + 2 * lane) =
+            vs_warp_column_sums(acc, lane);
+      __syncthreads(); /* the tile's terms and its warps' sums are in */
+      if (owns_columns && threadIdx.x < kVsCols) {
+        /* Warps 2 w + b hold li's bits 5, 4 = w, b: bit 5 adds first. */
+        const int64_t j = n0 + threadIdx.x;
+        const float *p = colsum + threadIdx.x;
+        const float m = __fadd_rn(__fadd_rn(p[0], p[2 * kVsCols]),
+                                  __fadd_rn(p[kVsCols], p[3 * kVsCols]));
+        if (j < kv) col[j] = (first ? 0.0 : col[j]) + (double)m;
+      }
     }
     if (tt == u0 - 1) continue;
+    /* Offset o = pos0 - 64 t - c (t = tt - 1): key 64 t + c + li for query
+     * li; threads 2 c and 2 c + 1 take li's bit 4 clear and set, and their
+     * sums add last. The ring needs no test: a negative key (unit 0) reads
+     * the half of tile 1, not computed yet, so still zero; a key past the
+     * last tile only a row past the last queries reads, zero in every
+     * half. */
     const int64_t t = tt - 1;
-    const int c = threadIdx.x & (kVsCols - 1);
-    if (threadIdx.x < kVsCols) {
-      /* Column j: the queries that see it (pos0 + li >= j), in order. */
-      const int64_t j = t * kVsCols + c;
-      if (t < 0 || j >= kv) continue;
-      const int li0 = j - pos0 > 0 ? (int)(j - pos0 < L ? j - pos0 : L) : 0;
-      const float *p = ring + (int)(j & (kVsRing - 1));
-      double m = first ? 0.0 : col[j];
-#pragma unroll 8
-      for (int li = li0; li < L; li++) m += (double)p[li * kVsRingPitch] * row_scale[li];
-      col[j] = m;
-    } else {
-      /* Offset o = pos0 - 64 t - c: key 64 t + c + li for query li, from
-       * the queries whose key is not negative, in order. */
-      const int64_t o = pos0 - t * kVsCols - c, key0 = t * kVsCols + c;
-      if (o < 0 || o >= kv) continue;
-      const int li0 = key0 < 0 ? (int)(-key0 < L ? -key0 : L) : 0;
-      const int r0 = (int)(key0 & (kVsRing - 1));
-      double m = first ? 0.0 : diag[o];
-#pragma unroll 8
-      for (int li = li0; li < L; li++)
-        m += (double)ring[li * kVsRingPitch + ((r0 + li) & (kVsRing - 1))] * row_scale[li];
-      diag[o] = m;
-    }
+    const int c = threadIdx.x >> 1, bit4 = threadIdx.x & 1;
+    const int64_t o = pos0 - t * kVsCols - c;
+    /* Query li = l + 16 bit4 reads ring row li, column (r0 + li) mod 128:
+     * from d0 before the wrap, from d1 past it. */
+    const int r0 = (int)((t * kVsCols + c) & (kVsRing - 1)), first_li = bit4 << 4;
+    const float *d0 = ring + first_li * (kVsRingPitch + 1) + r0, *d1 = d0 - kVsRing;
+    const int wrap = kVsRing - r0 - first_li;
+    float m = vs_tree_sum<32>(0, [=](int l) -> float {
+      return (l < wrap ? d0 : d1)[l * (kVsRingPitch + 1)];
+    });
+    m = __fadd_rn(m, __shfl_xor_sync(0xffffffffu, m, 1));
+    if (bit4 == 0 && o >= 0 && o < kv) diag[o] = (first ? 0.0 : diag[o]) + (double)m;
   }
 }
 
@@ -412,11 +607,17 @@ extern "C" int spc_vslash_tiled(const spc_strided_args *s, const spc_vslash_args
          spc_strided_uses_mma(s, elem);
 }
 
-template <bool BF16>
+/* Steps of 16 along the head dimension held in registers: head dims 64
+ * and 128; 0 (queries read from shared memory) for the others. */
+static int spc_vslash_register_steps(int32_t head_dim) {
+  return head_dim == 64 || head_dim == 128 ? head_dim / 16 : 0;
+}
+
+template <bool BF16, int KS>
 static int spc_launch_vslash_scores_as(const spc_strided_args *a, const spc_vslash_args *v,
                                        cudaStream_t s) {
   const size_t smem = (size_t)(spc_est::kVsRows + 2 * spc_est::kVsCols) * (a->head_dim + 8) * 2;
-  cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_scores_kernel<BF16>,
+  cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_scores_kernel<BF16, KS>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
   const int span = v->product_span > 0 ? v->product_span : 1;
@@ -425,33 +626,53 @@ static int spc_launch_vslash_scores_as(const spc_strided_args *a, const spc_vsla
   const int64_t ctas = (v->tiles + span - 1) / span * a->num_heads;
   if (ctas > INT32_MAX) return (int)cudaErrorInvalidConfiguration;
   const dim3 grid((unsigned)ctas);
-  spc_est::vslash_scores_kernel<BF16><<<grid, spc_est::kMmaThreads, smem, s>>>(
+  spc_est::vslash_scores_kernel<BF16, KS><<<grid, spc_est::kMmaThreads, smem, s>>>(
       *a, reinterpret_cast<float2 *>(v->tile_stats), v->tiles, span);
   return (int)cudaGetLastError();
+}
+
+template <bool BF16>
+static int spc_launch_vslash_scores_of(const spc_strided_args *a, const spc_vslash_args *v,
+                                       cudaStream_t s) {
+  switch (spc_vslash_register_steps(a->head_dim)) {
+    case 4: return spc_launch_vslash_scores_as<BF16, 4>(a, v, s);
+    case 8: return spc_launch_vslash_scores_as<BF16, 8>(a, v, s);
+    default: return spc_launch_vslash_scores_as<BF16, 0>(a, v, s);
+  }
 }
 
 extern "C" int spc_launch_vslash_scores(const spc_strided_args *a, const spc_vslash_args *v,
                                         spc_elem elem, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (a->rows == 0 || a->cols == 0 || a->num_heads == 0) return 0;
-  return elem == SPC_ELEM_BF16 ? spc_launch_vslash_scores_as<true>(a, v, s)
-                               : spc_launch_vslash_scores_as<false>(a, v, s);
+  return elem == SPC_ELEM_BF16 ? spc_launch_vslash_scores_of<true>(a, v, s)
+                               : spc_launch_vslash_scores_of<false>(a, v, s);
 }
 
-template <bool BF16>
+template <bool BF16, int KS>
 static int spc_launch_vslash_onchip_mass(const spc_strided_args *a, const spc_vslash_args *v,
                                          int first, cudaStream_t s) {
-  const size_t smem = spc_est::vslash_onchip_smem(a->head_dim);
-  cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_onchip_mass_kernel<BF16>,
+  const size_t smem = spc_est::vslash_onchip_smem(a->head_dim, KS > 0);
+  cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_onchip_mass_kernel<BF16, KS>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
   const int span = v->product_span > 0 ? v->product_span : 1;
   const int64_t ctas = (v->tiles + 1 + span - 1) / span * a->num_heads; /* heads fastest */
   if (ctas > INT32_MAX) return (int)cudaErrorInvalidConfiguration;
   const dim3 grid((unsigned)ctas);
-  spc_est::vslash_onchip_mass_kernel<BF16><<<grid, spc_est::kMmaThreads, smem, s>>>(*a, *v, first,
-                                                                                  span);
+  spc_est::vslash_onchip_mass_kernel<BF16, KS><<<grid, spc_est::kMmaThreads, smem, s>>>(
+      *a, *v, first, span);
   return (int)cudaGetLastError();
+}
+
+template <bool BF16>
+static int spc_launch_vslash_onchip_mass_of(const spc_strided_args *a, const spc_vslash_args *v,
+                                            int first, cudaStream_t s) {
+  switch (spc_vslash_register_steps(a->head_dim)) {
+    case 4: return spc_launch_vslash_onchip_mass<BF16, 4>(a, v, first, s);
+    case 8: return spc_launch_vslash_onchip_mass<BF16, 8>(a, v, first, s);
+    default: return spc_launch_vslash_onchip_mass<BF16, 0>(a, v, first, s);
+  }
 }
 
 extern "C" int spc_launch_vslash_mass_tiled(const spc_strided_args *a, const spc_vslash_args *args,
@@ -462,6 +683,6 @@ extern "C" int spc_launch_vslash_mass_tiled(const spc_strided_args *a, const spc
   if (rows == 0 || cells == 0) return 0;
   spc_est::vslash_tile_stats_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, s>>>(
       *args, reinterpret_cast<const float2 *>(args->tile_stats), args->tiles);
-  return elem == SPC_ELEM_BF16 ? spc_launch_vslash_onchip_mass<true>(a, args, first, s)
-                               : spc_launch_vslash_onchip_mass<false>(a, args, first, s);
+  return elem == SPC_ELEM_BF16 ? spc_launch_vslash_onchip_mass_of<true>(a, args, first, s)
+                               : spc_launch_vslash_onchip_mass_of<false>(a, args, first, s);
 }
