@@ -4,6 +4,7 @@
  * else from the scores matrix). */
 #include "estimate_common.cuh"
 #include "mma_sm80.cuh"
+#include "wgmma_sm90.cuh"
 
 namespace spc_est {
 
@@ -148,8 +149,12 @@ __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vsl
  * (4 MB a head at 16,384 keys) that the product once wrote and the masses
  * read back cost more than the second pass's product. For head dims 64
  * and 128 (KS = head dim / 16 steps) a warp holds its queries' fragments
- * in registers and the steps unroll; other head dims read them from
- * shared memory each tile, with the same products to the bit. */
+ * in registers and the steps unroll, on sm_90a as one warpgroup's wgmma
+ * over key tiles in the 128-byte swizzle (no ldmatrix of the keys: each
+ * warp's m16n8k16 products read every key of the tile, four times a tile
+ * over the CTA); other head dims read the queries from shared memory each
+ * tile. Both passes take the same path on a device, so their scores
+ * agree to the bit. */
 constexpr int kVsRows = 64;      /* rows of a product tile: every last query */
 constexpr int kVsCols = 64;      /* columns of a product tile */
 
@@ -258,6 +263,120 @@ __device__ __forceinline__ void vs_tile_product(float (&acc)[8][4],
   }
 }
 
+/* Whether the tiled passes run on wgmma: sm_90a device code with the
+ * queries in registers. Their key buffers then take the 128-byte swizzle
+ * (rows of 64 columns, wgmma_sm90.cuh) instead of the padded pitch. */
+template <int KS>
+__device__ __forceinline__ constexpr bool vs_uses_wgmma() {
+  return SPC_SM90_DEVICE && KS > 0;
+}
+
+/* 16-bit elements of one key buffer. */
+template <int KS>
+__device__ __forceinline__ constexpr int vs_buffer_elems(int d) {
+  return vs_uses_wgmma<KS>() ? kVsCols * d : kVsCols * (d + 8);
+}
+
+/* Rows [row0, row0 + 64) of a D-column operand in the swizzled layout,
+ * as asynchronous copies; rows where ok is false load as zeros. A thread
+ * copies the same 16-byte piece of rows kRowStep apart (a multiple of the
+ * swizzle's period), so its destinations step by a constant. */
+template <int D, class RowOk>
+__device__ __forceinline__ void vs_stage_swizzled(uint16_t *dst, const uint16_t *src,
+                                                  int64_t row_stride, RowOk ok) {
+  constexpr int kChunks = D / 8, kRowStep = kMmaThreads / kChunks;
+  static_assert(kRowStep % 8 == 0 && kVsCols % kRowStep == 0, "rows of a thread keep the swizzle");
+  const int r0 = threadIdx.x / kChunks, c = threadIdx.x % kChunks;
+  const uint16_t *g = src + r0 * row_stride + c * 8;
+  uint16_t *to = dst + spc::sm90::tile_offset<kVsCols>(r0, c * 8);
+#pragma unroll
+  for (int i = 0; i < kVsCols / kRowStep; i++) {
+    const bool in = ok(r0 + i * kRowStep);
+    spc::cp_async16(to + i * kRowStep * 64, in ? g : src, in ? 16 : 0);
+    g += kRowStep * row_stride;
+  }
+}
+
+/* The tile-staging and product steps both passes share, by path. */
+template <int KS>
+__device__ __forceinline__ void vs_stage_query_tile(uint16_t *Q, const uint16_t *q,
+                                                    const spc_strided_args &a, int d, int pitch) {
+  if constexpr (vs_uses_wgmma<KS>()) {
+    vs_stage_swizzled<KS * 16>(Q, q + a.row0 * a.q_stride[1], a.q_stride[1], [&](int r) {
+      return r < a.rows && a.row0 + r < a.q_len;
+    });
+  } else {
+    vs_stage_queries(Q, q, a, d, pitch);
+  }
+}
+
+template <int KS>
+__device__ __forceinline__ void vs_stage_key_tile(uint16_t *dst, const uint16_t *k,
+                                                  const spc_strided_args &a, int64_t t, int d,
+                                                  int pitch) {
+  if constexpr (vs_uses_wgmma<KS>()) {
+    const int64_t end = a.cols < a.kv_len ? a.cols : a.kv_len; /* keys from here load as zeros */
+    const int64_t j0 = t * kVsCols;
+    vs_stage_swizzled<KS * 16>(dst, k + j0 * a.k_stride[1], a.k_stride[1],
+                               [&](int r) { return j0 + r < end; });
+    spc::cp_async_commit();
+  } else {
+    vs_stage_keys(dst, k, a, t, d, pitch);
+  }
+}
+
+/* After a thread's copies have landed and before the barrier that
+ * publishes them: wgmma reads shared memory through the async proxy. */
+template <int KS>
+__device__ __forceinline__ void vs_publish_copies() {
+#if SPC_SM90_DEVICE
+  if constexpr (vs_uses_wgmma<KS>()) spc::sm90::fence_proxy_async();
+#endif
+}
+
+template <int KS>
+__device__ __forceinline__ void vs_load_query_fragments(uint32_t (&qf)[KS][4], const uint16_t *Q,
+                                                        int pitch) {
+  if constexpr (vs_uses_wgmma<KS>()) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+    for (int s = 0; s < KS; s++)
+      spc::ldmatrix_x4(qf[s], Q + spc::sm90::tile_offset<kVsRows>(warp * 16 + (lane & 15),
+                                                                  s * 16 + (lane >> 4) * 8));
+  } else {
+    vs_load_queries<KS>(qf, Q, pitch);
+  }
+}
+
+/* The raw products of a key tile on either path (acc as vs_tile_product
+ * leaves it: wgmma's accumulators are the m16n8 layout, 8 columns a
+ * quarter of the 32). */
+template <bool BF16, int KS>
+__device__ __forceinline__ void vs_product(float (&acc)[8][4],
+                                           const uint32_t (&qf)[KS > 0 ? KS : 1][4],
+                                           const uint16_t *Q, const uint16_t *B, int d, int pitch) {
+#if SPC_SM90_DEVICE
+  if constexpr (vs_uses_wgmma<KS>()) {
+    float r[32];
+    const uint32_t base = spc::sm90::desc_kmajor_base(spc::smem_addr(B));
+    spc::sm90::wgmma_fence();
+#pragma unroll
+    for (int s = 0; s < KS; s++)
+      spc::sm90::wgmma_rs_kmajor<64, BF16>(r, qf[s], spc::sm90::desc_kmajor<kVsCols>(base, s),
+                                           s > 0);
+    spc::sm90::wgmma_commit();
+    spc::sm90::wgmma_wait<0>();
+    spc::sm90::fence_regs(r);
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[nt][e] = r[4 * nt + e];
+    return;
+  }
+#endif
+  vs_tile_product<BF16, KS>(acc, qf, Q, B, d, pitch);
+}
+
 /* A score: the product times mul, rounded once (never fused into a later
  * subtraction), so that every pass sees the same float. */
 __device__ __forceinline__ float vs_score(float acc, float mul) { return __fmul_rn(acc, mul); }
@@ -304,36 +423,41 @@ template <bool BF16, int KS>
 __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_strided_args a,
                                                                     float2 *part, const int64_t tiles,
                                                                     const int span) {
-  extern __shared__ __align__(16) uint16_t vs_tiles[];
-  const int d = KS > 0 ? KS * 16 : a.head_dim, pitch = d + 8;
+  extern __shared__ __align__(1024) uint16_t vs_tiles[];
+  const int d = KS > 0 ? KS * 16 : a.head_dim, pitch = d + 8, tile = vs_buffer_elems<KS>(d);
   const int64_t hc = blockIdx.x % a.num_heads, h = a.h0 + hc; /* heads vary fastest */
   const int64_t t0 = (int64_t)(blockIdx.x / a.num_heads) * span;
   const int64_t t1 = t0 + span < tiles ? t0 + span : tiles;
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
                       (h / a.group) * a.k_stride[2];
-  uint16_t *Q = vs_tiles, *K = vs_tiles + kVsRows * pitch; /* K: two buffers of kVsCols rows */
+  /* Two key buffers; the queries ahead of them (KS = 0), or staged in the
+   * second and then held in registers (KS > 0). */
+  uint16_t *K = vs_tiles + (KS > 0 ? 0 : kVsRows * pitch);
+  uint16_t *Q = KS > 0 ? K + tile : vs_tiles;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  vs_stage_queries(Q, q, a, d, pitch);
+  vs_stage_query_tile<KS>(Q, q, a, d, pitch);
   spc::cp_async_commit();
-  vs_stage_keys(K, k, a, t0, d, pitch); /* behind the queries */
+  vs_stage_key_tile<KS>(K, k, a, t0, d, pitch); /* behind the queries */
   uint32_t qf[KS > 0 ? KS : 1][4];
   if constexpr (KS > 0) {
     spc::cp_async_wait<1>();
     __syncthreads();
-    vs_load_queries<KS>(qf, Q, pitch);
+    vs_load_query_fragments<KS>(qf, Q, pitch);
+    __syncthreads(); /* the queries' buffer takes keys next */
   }
   for (int64_t t = t0; t < t1; t++) {
     const int buf = (int)((t - t0) & 1);
     if (t + 1 < t1) {
-      vs_stage_keys(K + (buf ^ 1) * kVsCols * pitch, k, a, t + 1, d, pitch);
+      vs_stage_key_tile<KS>(K + (buf ^ 1) * tile, k, a, t + 1, d, pitch);
       spc::cp_async_wait<1>();
     } else {
       spc::cp_async_wait<0>();
     }
+    vs_publish_copies<KS>();
     __syncthreads();
     float acc[8][4];
-    vs_tile_product<BF16, KS>(acc, qf, Q, K + buf * kVsCols * pitch, d, pitch);
+    vs_product<BF16, KS>(acc, qf, Q, K + buf * tile, d, pitch);
     __syncthreads(); /* the buffer is restaged next step */
     /* Offsets within the tile in 32 bits: the epilogue's integer work
      * bounded the kernel as much as its memory traffic. */
@@ -452,8 +576,8 @@ __global__ void __launch_bounds__(kMmaThreads, 3) vslash_onchip_mass_kernel(cons
                                                                             const spc_vslash_args v,
                                                                             const int first,
                                                                             const int span) {
-  extern __shared__ __align__(16) uint16_t vs_tiles[];
-  const int d = KS > 0 ? KS * 16 : a.head_dim, pitch = d + 8, tile = kVsCols * pitch;
+  extern __shared__ __align__(1024) uint16_t vs_tiles[];
+  const int d = KS > 0 ? KS * 16 : a.head_dim, pitch = d + 8, tile = vs_buffer_elems<KS>(d);
   const int64_t hc = blockIdx.x % a.num_heads, h = a.h0 + hc, tiles = v.tiles;
   const int64_t u0 = (int64_t)(blockIdx.x / a.num_heads) * span;
   const int64_t u1 = u0 + span < tiles + 1 ? u0 + span : tiles + 1;
@@ -482,14 +606,14 @@ __global__ void __launch_bounds__(kMmaThreads, 3) vslash_onchip_mass_kernel(cons
    * computes tile tt (where it is one) and its columns (where unit tt + 1
    * is this CTA's), then sums unit tt's offsets (tiles tt - 1 and tt). */
   const int64_t lo = u0 - 1 > 0 ? u0 - 1 : 0, hi = u1 - 1 < tiles - 1 ? u1 - 1 : tiles - 1;
-  vs_stage_queries(Q, q, a, d, pitch);
+  vs_stage_query_tile<KS>(Q, q, a, d, pitch);
   spc::cp_async_commit();
-  vs_stage_keys(K, k, a, lo, d, pitch); /* behind the queries */
+  vs_stage_key_tile<KS>(K, k, a, lo, d, pitch); /* behind the queries */
   uint32_t qf[KS > 0 ? KS : 1][4];
   if constexpr (KS > 0) {
     spc::cp_async_wait<1>();
     __syncthreads();
-    vs_load_queries<KS>(qf, Q, pitch);
+    vs_load_query_fragments<KS>(qf, Q, pitch);
     __syncthreads(); /* the queries' buffer takes keys next */
   }
   /* The ring starts zero (see the offsets' sums); the loop's first
@@ -500,14 +624,15 @@ __global__ void __launch_bounds__(kMmaThreads, 3) vslash_onchip_mass_kernel(cons
   for (int64_t tt = u0 - 1; tt < u1; tt++) {
     if (tt >= lo && tt <= hi) {
       if (tt + 1 <= hi) {
-        vs_stage_keys(K + (int)((tt + 1 - lo) & 1) * tile, k, a, tt + 1, d, pitch);
+        vs_stage_key_tile<KS>(K + (int)((tt + 1 - lo) & 1) * tile, k, a, tt + 1, d, pitch);
         spc::cp_async_wait<1>();
       } else {
         spc::cp_async_wait<0>();
       }
+      vs_publish_copies<KS>();
       __syncthreads(); /* the keys are in; the last step's ring and sums are read */
       float acc[8][4];
-      vs_tile_product<BF16, KS>(acc, qf, Q, K + (int)((tt - lo) & 1) * tile, d, pitch);
+      vs_product<BF16, KS>(acc, qf, Q, K + (int)((tt - lo) & 1) * tile, d, pitch);
       const int64_t n0 = tt * kVsCols;
       float *half_ring = ring + (int)(tt & 1) * kVsCols;
       if (L == kVsRows && n0 + kVsCols - 1 <= pos0) /* the first row sees the whole tile */
@@ -616,7 +741,9 @@ static int spc_vslash_register_steps(int32_t head_dim) {
 template <bool BF16, int KS>
 static int spc_launch_vslash_scores_as(const spc_strided_args *a, const spc_vslash_args *v,
                                        cudaStream_t s) {
-  const size_t smem = (size_t)(spc_est::kVsRows + 2 * spc_est::kVsCols) * (a->head_dim + 8) * 2;
+  /* The padded layout's buffers, larger than the swizzled ones. */
+  const size_t smem = (size_t)((KS > 0 ? 0 : spc_est::kVsRows) + 2 * spc_est::kVsCols) *
+                      (a->head_dim + 8) * 2;
   cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_scores_kernel<BF16, KS>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;

@@ -1,7 +1,7 @@
-/* The sm_90a building blocks of the Hopper prefill kernel: shared-memory
- * matrix descriptors for 128-byte-swizzled tiles, warpgroup matrix products
- * (wgmma, m64nNk16 with float accumulators, N = 64 or 128), mbarriers and
- * named barriers. Every function here is meant for code compiled for
+/* The sm_90a building blocks of the Hopper prefill kernel (and of the
+ * vertical-slash estimator's products): shared-memory matrix descriptors
+ * for 128-byte-swizzled tiles, warpgroup matrix products (wgmma, m64nNk16
+ * with float accumulators, N = 64 or 128), mbarriers and named barriers. Every function here is meant for code compiled for
  * sm_90a only; callers guard with SPC_SM90_DEVICE. */
 #ifndef SPARSA_CUDA_WGMMA_SM90_CUH
 #define SPARSA_CUDA_WGMMA_SM90_CUH
@@ -125,6 +125,13 @@ template <int N, bool BF16>
 __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[4],
                                          uint64_t desc_b);
 
+/* d (+)= A B with A in registers (as wgmma_rs) and B K-major in shared
+ * memory (the keys of a Q K^T with Q held in registers); accumulate = 0
+ * overwrites d. */
+template <int N, bool BF16>
+__device__ __forceinline__ void wgmma_rs_kmajor(float (&d)[N / 2], const uint32_t (&a)[4],
+                                                uint64_t desc_b, int accumulate);
+
 #define SPC_WGMMA_SS(N, T, REGS, ACC, IA, IB, IS)                                               \
   template <>                                                                                   \
   __device__ __forceinline__ void wgmma_ss<N, T##_IS_BF16>(float(&d)[N / 2], uint64_t desc_a,   \
@@ -147,6 +154,17 @@ __device__ __forceinline__ void wgmma_rs(float (&d)[N / 2], const uint32_t (&a)[
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(1));            \
   }
 
+#define SPC_WGMMA_RS_KMAJOR(N, T, REGS, ACC, A0, A1, A2, A3, IB, IS)                          \
+  template <>                                                                                   \
+  __device__ __forceinline__ void wgmma_rs_kmajor<N, T##_IS_BF16>(                              \
+      float(&d)[N / 2], const uint32_t(&a)[4], uint64_t desc_b, int accumulate) {               \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" IS ", 0;\n"                               \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." #T "." #T " " REGS ", {%" A0 \
+                 ", %" A1 ", %" A2 ", %" A3 "}, %" IB ", p, 1, 1, 0;\n}\n"                     \
+                 : ACC(d)                                                                       \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(accumulate));   \
+  }
+
 #define bf16_IS_BF16 true
 #define f16_IS_BF16 false
 SPC_WGMMA_SS(64, bf16, SPC_REGS32, SPC_ACC32, "32", "33", "34")
@@ -157,10 +175,13 @@ SPC_WGMMA_RS(64, bf16, SPC_REGS32, SPC_ACC32, "32", "33", "34", "35", "36", "37"
 SPC_WGMMA_RS(64, f16, SPC_REGS32, SPC_ACC32, "32", "33", "34", "35", "36", "37")
 SPC_WGMMA_RS(128, bf16, SPC_REGS64, SPC_ACC64, "64", "65", "66", "67", "68", "69")
 SPC_WGMMA_RS(128, f16, SPC_REGS64, SPC_ACC64, "64", "65", "66", "67", "68", "69")
+SPC_WGMMA_RS_KMAJOR(64, bf16, SPC_REGS32, SPC_ACC32, "32", "33", "34", "35", "36", "37")
+SPC_WGMMA_RS_KMAJOR(64, f16, SPC_REGS32, SPC_ACC32, "32", "33", "34", "35", "36", "37")
 #undef bf16_IS_BF16
 #undef f16_IS_BF16
 #undef SPC_WGMMA_SS
 #undef SPC_WGMMA_RS
+#undef SPC_WGMMA_RS_KMAJOR
 #undef SPC_REGS32
 #undef SPC_REGS64
 #undef SPC_ACC64
