@@ -83,11 +83,11 @@ typedef struct spc_vslash_args {
   double *mass;                         /* [hc][2][kv_len]: V, then D */
   /* The tiled path (spc_vslash_tiled; E unused there): each row's
    * maximum and sum of 2^(x - maximum) over each 64-key tile, from the
-   * product's first pass; product_span also sets the units of the mass
-   * pass's CTAs. */
+   * product's first pass. */
   float *tile_stats;                    /* [hc][L][tiles][2] */
   int64_t tiles;                        /* ceil(kv_len / 64) */
-  int32_t product_span;                 /* tiles per product CTA */
+  int32_t product_span;                 /* tiles per CTA of the first pass */
+  int32_t mass_span;                    /* units per CTA of the mass pass (0: product_span) */
 } spc_vslash_args;
 
 /* Selection of every row of a score matrix (block rows of the block

@@ -498,23 +498,8 @@ __global__ void __launch_bounds__(256) rowsel_fill_prefix_kernel(const spc_rowse
   __shared__ int32_t row_counts[8];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int64_t row0 = (int64_t)blockIdx.x * 8, row = row0 + warp;
-  /* The counts before row0 (a multiple of 8, and counts is 64-byte aligned)
-   * in 16-byte loads, kBatch of them in flight a thread: one trip to L2 for
-   * up to 4096 rows, where a load at a time took one trip per 256 rows. */
-  constexpr int kBatch = 4;
-  const int4 *counts4 = reinterpret_cast<const int4 *>(a.counts);
-  const int64_t n4 = row0 / 4;
-  int64_t before = 0;
-  for (int64_t i0 = threadIdx.x; i0 < n4; i0 += (int64_t)kBatch * blockDim.x) {
-    int4 v[kBatch];
-#pragma unroll
-    for (int j = 0; j < kBatch; j++) {
-      const int64_t i = i0 + (int64_t)j * blockDim.x;
-      v[j] = i < n4 ? counts4[i] : make_int4(0, 0, 0, 0);
-    }
-#pragma unroll
-    for (int j = 0; j < kBatch; j++) before += (int64_t)v[j].x + v[j].y + v[j].z + v[j].w;
-  }
+  /* The counts before row0 (a multiple of 8; counts is 64-byte aligned). */
+  int64_t before = thread_sum_before(a.counts, row0);
   for (int o = 16; o > 0; o >>= 1) before += __shfl_xor_sync(0xffffffffu, before, o);
   if (lane == 0) {
     warp_sums[warp] = before;

@@ -783,7 +783,7 @@ static int spc_launch_vslash_onchip_mass(const spc_strided_args *a, const spc_vs
   cudaError_t err = cudaFuncSetAttribute(spc_est::vslash_onchip_mass_kernel<BF16, KS>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return (int)err;
-  const int span = v->product_span > 0 ? v->product_span : 1;
+  const int span = v->mass_span > 0 ? v->mass_span : v->product_span > 0 ? v->product_span : 1;
   const int64_t ctas = (v->tiles + 1 + span - 1) / span * a->num_heads; /* heads fastest */
   if (ctas > INT32_MAX) return (int)cudaErrorInvalidConfiguration;
   const dim3 grid((unsigned)ctas);

@@ -116,15 +116,13 @@ __global__ void __launch_bounds__(1024) scan_kernel(const spc_vslash_mask_args a
   cta_row_pointers(a.partial_counts, rows, a.partial_ptr);
 }
 
-/* One warp per row: its listed blocks, ascending, their classes, and the
+/* A warp's row from its first entry `at` (and first partial index
+ * partial_at): its listed blocks, ascending, their classes, and the
  * partial ones' indices. */
-__global__ void __launch_bounds__(256) fill_kernel(const spc_vslash_mask_args a) {
-  const int lane = threadIdx.x & 31;
-  MaskRow r;
-  if (!warp_row(a, &r)) return;
+__device__ __forceinline__ void fill_row(const spc_vslash_mask_args &a, const MaskRow &r, int64_t at,
+                                         int64_t partial_at, int lane) {
   bool undecided = false;
   const unsigned below = (1u << lane) - 1;
-  int64_t at = a.row_ptr[r.row], partial_at = a.bits_index != nullptr ? a.partial_ptr[r.row] : 0;
   for (int64_t b0 = 0; b0 < r.nb; b0 += 32) {
     const int64_t kb = b0 + lane;
     const int cls = kb >= r.nb              ? kEmpty
@@ -144,6 +142,64 @@ __global__ void __launch_bounds__(256) fill_kernel(const spc_vslash_mask_args a)
   }
 }
 
+/* One warp per row, at the offsets the scan gave it. */
+__global__ void __launch_bounds__(256) fill_kernel(const spc_vslash_mask_args a) {
+  MaskRow r;
+  if (!warp_row(a, &r)) return;
+  fill_row(a, r, a.row_ptr[r.row], a.bits_index != nullptr ? a.partial_ptr[r.row] : 0,
+           threadIdx.x & 31);
+}
+
+/* The fill without a scan before it, for at most kFillPrefixRows rows:
+ * each CTA (eight rows) first sums the counts, and the partial counts, of
+ * every row before its own from L2, then writes its rows' offsets (the
+ * last row also the totals) and fills them. One launch instead of a
+ * single-CTA scan (13.7 us for 4,096 rows on an H100) and the fill. */
+constexpr int64_t kFillPrefixRows = 8192;
+
+__global__ void __launch_bounds__(256) fill_prefix_kernel(const spc_vslash_mask_args a) {
+  __shared__ int64_t warp_sums[2][8];
+  __shared__ int32_t row_counts[2][8];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t rows = (int64_t)a.num_heads * a.num_q_blocks;
+  const int64_t row0 = (int64_t)blockIdx.x * 8, row = row0 + warp;
+  const bool partials = a.bits_index != nullptr;
+  /* row0 is a multiple of 8, the counts are 64-byte aligned. */
+  int64_t before = thread_sum_before(a.counts, row0);
+  int64_t before_partial = partials ? thread_sum_before(a.partial_counts, row0) : 0;
+  for (int o = 16; o > 0; o >>= 1) {
+    before += __shfl_xor_sync(0xffffffffu, before, o);
+    before_partial += __shfl_xor_sync(0xffffffffu, before_partial, o);
+  }
+  if (lane == 0) {
+    warp_sums[0][warp] = before;
+    warp_sums[1][warp] = before_partial;
+    row_counts[0][warp] = row < rows ? a.counts[row] : 0;
+    row_counts[1][warp] = row < rows && partials ? a.partial_counts[row] : 0;
+  }
+  __syncthreads();
+  int64_t at = 0, partial_at = 0;
+  for (int w = 0; w < 8; w++) {
+    at += warp_sums[0][w];
+    partial_at += warp_sums[1][w];
+  }
+  for (int w = 0; w < warp; w++) {
+    at += row_counts[0][w];
+    partial_at += row_counts[1][w];
+  }
+  MaskRow r;
+  if (!warp_row(a, &r)) return;
+  if (lane == 0) {
+    a.row_ptr[row] = at;
+    if (partials) a.partial_ptr[row] = partial_at;
+    if (row == rows - 1) {
+      a.row_ptr[rows] = at + row_counts[0][warp];
+      if (partials) a.partial_ptr[rows] = partial_at + row_counts[1][warp];
+    }
+  }
+  fill_row(a, r, at, partial_at, lane);
+}
+
 }  // namespace spc_vsm
 
 extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *stream) {
@@ -153,7 +209,11 @@ extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *strea
   if (!a->prefix_ready) spc_vsm::prefix_kernel<<<(unsigned)(2 * a->num_heads), 1024, 0, s>>>(*a);
   const unsigned warps = (unsigned)((rows + 7) / 8);
   spc_vsm::count_kernel<<<warps, 256, 0, s>>>(*a);
-  spc_vsm::scan_kernel<<<1, 1024, 0, s>>>(*a);
-  spc_vsm::fill_kernel<<<warps, 256, 0, s>>>(*a);
+  if (rows <= spc_vsm::kFillPrefixRows) {
+    spc_vsm::fill_prefix_kernel<<<warps, 256, 0, s>>>(*a);
+  } else {
+    spc_vsm::scan_kernel<<<1, 1024, 0, s>>>(*a);
+    spc_vsm::fill_kernel<<<warps, 256, 0, s>>>(*a);
+  }
   return (int)cudaGetLastError();
 }

@@ -1089,6 +1089,11 @@ int main(int argc, char **argv) {
       {"vslash bf16 3/1 d64 700x1000 256x128 top30 bare", SPARSA_DTYPE_BF16, 1, 3, 1, 64, 700,
        1000, 256, 128, SPARSA_SELECT_TOP_K, 30, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0,
        0, 0},
+      /* 64 heads of 138 query blocks: 8,832 rows of the mask's lists,
+       * past the fill that sums the rows before its own (8,192), so
+       * their offsets come from the single-CTA scan. */
+      {"vslash bf16 64/8 d64 2200 16x16 top60 scan", SPARSA_DTYPE_BF16, 1, 64, 8, 64, 2200, 2200,
+       16, 16, SPARSA_SELECT_TOP_K, 60, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       /* Ties select columns [0, 28) and offsets [0, 28): query block 2's
        * key block 1 is full only by both together, which the core keeps
        * partial at full height. */

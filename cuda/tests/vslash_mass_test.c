@@ -7,7 +7,7 @@
  * 16 to 256, grouped heads, a chunk of heads from h0 on, one or two
  * sequences (the second adding to the first's masses), 1 to 64 last
  * queries, more keys than queries and fewer, lengths off the tile grid,
- * and 1 to 4 units a CTA; and every cell near the float64 masses of the
+ * and 1 to 8 units a CTA; and every cell near the float64 masses of the
  * same scores (relative 2e-5: the terms and their sums are floats).
  * Inputs are random 16-bit values (not a grid), so
  * scores differ in their last bits. The two mass buffers start poisoned
@@ -146,6 +146,7 @@ static int run_case(int trial) {
   v.tile_stats = dtiles;
   v.tiles = tiles;
   v.product_span = (int32_t)rnd(1, 4);
+  v.mass_span = (int32_t)rnd(0, 8);
   if (ok && !spc_vslash_tiled(&s, &v, elem)) {
     printf("FAIL case %d: the tiled path refuses d%d L%lld\n", trial, d, (long long)L);
     ok = 0;
@@ -204,10 +205,10 @@ static int run_case(int trial) {
       }
     same = diffs == 0 && worst < 1e-5 && far == 0;
     if (!same) {
-      printf("FAIL case %d (%s b%d %d/%d h0 %d d%d %lldx%lld L%lld span %d): %lld of %zu cells "
+      printf("FAIL case %d (%s b%d %d/%d h0 %d d%d %lldx%lld L%lld mass span %d): %lld of %zu cells "
              "differ",
              trial, bf16 ? "bf16" : "f16", batch, q_heads, kv_heads, h0, d, (long long)q_len,
-             (long long)kv_len, (long long)L, v.product_span, (long long)diffs, mass_cells);
+             (long long)kv_len, (long long)L, v.mass_span, (long long)diffs, mass_cells);
       if (first_diff >= 0)
         printf(" (cell %lld: %.17g against %.17g)", (long long)first_diff, new_mass[first_diff],
                old_mass[first_diff]);
