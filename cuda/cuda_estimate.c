@@ -226,6 +226,12 @@ typedef struct spc_after_select {
   const spc_vslash_mask_args *vm;
   int32_t undecided;
   int64_t partial;
+  /* Set by spc_select where the lists came back ahead of the mask's
+   * kernels (their copy waited for by an event): the flag and count are
+   * then read by spc_select_finish, after the caller's host work. */
+  int pending;
+  const int32_t *flag_at;
+  const int64_t *partial_at;
 } spc_after_select;
 
 /* Selects every row and fetches the lists: the only host round trip.
@@ -260,21 +266,52 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
   int err = spc_launch_rowsel(r, c->stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
   spc_stage_mark(st, c, SPC_ST_SELECT);
+  /* The staged lists are queued before the mask's kernels and waited for
+   * by an event, so that the caller writes the specs from them while the
+   * device makes the mask (~24 us at N = 16384, 32 heads, on an H100).
+   * Without an event, everything is waited for at once as before. */
+  cudaEvent_t lists_ready = NULL;
+  if (after != NULL && stage != NULL &&
+      cudaEventCreateWithFlags(&lists_ready, cudaEventDisableTiming) != cudaSuccess) {
+    (void)cudaGetLastError();
+    lists_ready = NULL;
+  }
+  if (lists_ready != NULL) {
+    cudaError_t cerr =
+        cudaMemcpyAsync(stage, r->row_ptr, offsets_bytes, cudaMemcpyDeviceToHost, c->stream);
+    if (cerr == cudaSuccess && idx_bound > 0)
+      cerr = cudaMemcpyAsync(stage + offsets_bytes, r->idx, idx_bytes, cudaMemcpyDeviceToHost,
+                             c->stream);
+    if (cerr == cudaSuccess) cerr = cudaEventRecord(lists_ready, c->stream);
+    if (cerr != cudaSuccess) {
+      cudaEventDestroy(lists_ready);
+      return spc_fail_cuda((int)cerr, "copying the estimated lists");
+    }
+  }
   if (after != NULL) {
     after->undecided = 0;
     after->partial = -1;
+    after->pending = 0;
     cudaError_t merr = cudaMemsetAsync(after->vm->undecided, 0, sizeof(int32_t), c->stream);
-    if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "clearing the mask's flag");
-    err = spc_launch_vslash_mask(after->vm, c->stream);
-    if (err != 0) return spc_fail_cuda(err, "making the vertical-slash mask's lists");
-    merr = cudaMemcpyAsync(flag, after->vm->undecided, sizeof(int32_t), cudaMemcpyDeviceToHost,
-                           c->stream);
+    const char *what = "clearing the mask's flag";
+    if (merr == cudaSuccess) {
+      merr = (cudaError_t)spc_launch_vslash_mask(after->vm, c->stream);
+      what = "making the vertical-slash mask's lists";
+    }
+    if (merr == cudaSuccess) {
+      merr = cudaMemcpyAsync(flag, after->vm->undecided, sizeof(int32_t), cudaMemcpyDeviceToHost,
+                             c->stream);
+      what = "reading the mask's flag";
+    }
     if (merr == cudaSuccess && after->vm->bits_index != NULL) {
       const int64_t rows = (int64_t)after->vm->num_heads * after->vm->num_q_blocks;
       merr = cudaMemcpyAsync(partial, after->vm->partial_ptr + rows, sizeof(int64_t),
                              cudaMemcpyDeviceToHost, c->stream);
     }
-    if (merr != cudaSuccess) return spc_fail_cuda((int)merr, "reading the mask's flag");
+    if (merr != cudaSuccess) {
+      if (lists_ready != NULL) cudaEventDestroy(lists_ready);
+      return spc_fail_cuda((int)merr, what);
+    }
     spc_stage_mark(st, c, SPC_ST_MASK);
   }
   if (stage != NULL) {
@@ -293,18 +330,28 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
       return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
                       (long long)idx_bound);
   }
-  cudaError_t cerr = cudaMemcpyAsync(out->row_ptr, r->row_ptr,
-                                     (size_t)(r->rows + 1) * sizeof *out->row_ptr,
-                                     cudaMemcpyDeviceToHost, c->stream);
-  if (cerr == cudaSuccess && one_copy && idx_bound > 0)
-    cerr = cudaMemcpyAsync(out->idx, r->idx, (size_t)idx_bound * sizeof *out->idx,
+  cudaError_t cerr;
+  if (lists_ready != NULL) {
+    /* Queued before the mask's kernels: the lists alone are waited for;
+     * spc_select_finish waits for the rest. */
+    cerr = cudaEventSynchronize(lists_ready);
+    cudaEventDestroy(lists_ready);
+    after->pending = 1;
+    after->flag_at = flag;
+    after->partial_at = partial;
+  } else {
+    cerr = cudaMemcpyAsync(out->row_ptr, r->row_ptr, (size_t)(r->rows + 1) * sizeof *out->row_ptr,
                            cudaMemcpyDeviceToHost, c->stream);
-  if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
-  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
-  if (after != NULL && flag != &after->undecided) {
-    after->undecided = *flag;
-    if (after->vm->bits_index != NULL) after->partial = *partial;
+    if (cerr == cudaSuccess && one_copy && idx_bound > 0)
+      cerr = cudaMemcpyAsync(out->idx, r->idx, (size_t)idx_bound * sizeof *out->idx,
+                             cudaMemcpyDeviceToHost, c->stream);
+    if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
+    if (cerr == cudaSuccess && after != NULL && flag != &after->undecided) {
+      after->undecided = *flag;
+      if (after->vm->bits_index != NULL) after->partial = *partial;
+    }
   }
+  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
   const int64_t nnz = out->row_ptr[r->rows];
   if (nnz < 0 || nnz > idx_bound)
     return spc_fail(SPARSA_ERR_INTERNAL, "CUDA engine: %lld estimated indices past the bound %lld",
@@ -322,6 +369,19 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
     }
   }
   spc_stage_mark(st, c, SPC_ST_COPY);
+  return SPARSA_OK;
+}
+
+/* The rest of a selection whose lists came back ahead of the mask's
+ * kernels (after->pending): waits for those and reads the mask's flag and
+ * partial count. Called on every path once spc_select has returned. */
+static sparsa_status spc_select_finish(spc_context *c, spc_after_select *after) {
+  if (after == NULL || !after->pending) return SPARSA_OK;
+  after->pending = 0;
+  const cudaError_t cerr = cudaStreamSynchronize(c->stream);
+  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
+  after->undecided = *after->flag_at;
+  if (after->vm->bits_index != NULL) after->partial = *after->partial_at;
   return SPARSA_OK;
 }
 
@@ -578,7 +638,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
         nh * (spc_row_bound(&r, r.forced_columns) + spc_row_bound(&r, r.forced_offsets));
     /* One selection of every head: the mask's lists from its flags too. */
     spc_device_lists *lists = NULL;
-    spc_after_select after = {&vm, 0, -1};
+    spc_after_select after = {&vm, 0, -1, 0, NULL, NULL};
     if (lists_bound > 0) {
       status = spc_mask_lists_alloc(c, mask_rows, lists_bound, &lists);
       if (status != SPARSA_OK) break;
@@ -592,13 +652,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     }
     spc_lists l;
     status = spc_select(c, &r, bound, &l, &st, lists != NULL ? &after : NULL);
-    if (status == SPARSA_OK && lists != NULL && after.undecided == 0) {
-      lists->num_partial = after.partial; /* the index of its partial entries */
-      mask->engine_mask = lists; /* mask_fini releases it from now on */
-      lists = NULL;
-      *mask_done = 1;
-    }
-    spc_mask_lists_release(lists);
+    /* The specs, while the device may still be making the mask's lists. */
     for (int64_t i = 0; i < nh && status == SPARSA_OK; i++) {
       sp_head_spec *spec = &specs[h0 + i];
       memset(spec, 0, sizeof *spec);
@@ -608,6 +662,15 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       if (status == SPARSA_OK) status = spc_indices(&l, 2 * i + 1, &spec->offsets, &spec->num_offsets);
     }
     spc_lists_release(&l);
+    const sparsa_status finished = spc_select_finish(c, &after);
+    if (status == SPARSA_OK) status = finished;
+    if (status == SPARSA_OK && lists != NULL && after.undecided == 0) {
+      lists->num_partial = after.partial; /* the index of its partial entries */
+      mask->engine_mask = lists; /* mask_fini releases it from now on */
+      lists = NULL;
+      *mask_done = 1;
+    }
+    spc_mask_lists_release(lists);
     spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
   if (st.on && mask != NULL)
