@@ -40,9 +40,9 @@ __global__ void __launch_bounds__(256) vslash_stats_kernel(const spc_vslash_args
  * diagonal, each a float rounded once (0 where the query does not see the
  * key; 2^ by one ex2.approx.ftz, spc::fast_exp2, in every vertical-slash
  * kernel: accurate to ~2^-22, and exp2f's range branches cost more than
- * the product), are added in float, 64 queries at a time, pairwise over the bits
- * of the query index li in the order 3, 2, 1, 0, 5, 4; each 64 queries'
- * sum then adds in double to the mass, in order. That is the order in
+ * the product), are added in float, 64 queries at a time, pairwise over
+ * the bits of the query index li in the order 3, 2, 1, 0, 5, 4; each 64
+ * queries' sum then adds in double to the mass, in order. That is the order in
  * which the tiled pass reduces a product tile: a thread's two rows (8
  * apart), then its warp's lanes (rows 4, 2, 1 apart), then the warps; so
  * that pass sums its columns in registers and its diagonals from shared
@@ -144,7 +144,7 @@ __global__ void __launch_bounds__(kMassThreads) vslash_mass_kernel(const spc_vsl
  * The second computes the scores again and sums the masses on chip, in
  * vs_tree_sum's order: the columns from the product's registers, the
  * diagonals from a ring of terms in shared memory. Both passes compute a
- * tile with the same code (vs_stage_keys, vs_tile_product, vs_score), so
+ * tile with the same code (vs_stage_key_tile, vs_product, vs_score), so
  * that the second's scores are the first's to the bit; the scores matrix
  * (4 MB a head at 16,384 keys) that the product once wrote and the masses
  * read back cost more than the second pass's product. For head dims 64
@@ -277,8 +277,9 @@ __device__ __forceinline__ constexpr int vs_buffer_elems(int d) {
   return vs_uses_wgmma<KS>() ? kVsCols * d : kVsCols * (d + 8);
 }
 
-/* Rows [row0, row0 + 64) of a D-column operand in the swizzled layout,
- * as asynchronous copies; rows where ok is false load as zeros. A thread
+/* Rows [0, 64) of a D-column operand at src (row_stride apart) into dst
+ * in the swizzled layout, as asynchronous copies; rows where ok(row) is
+ * false load as zeros. A thread
  * copies the same 16-byte piece of rows kRowStep apart (a multiple of the
  * swizzle's period), so its destinations step by a constant. */
 template <int D, class RowOk>
