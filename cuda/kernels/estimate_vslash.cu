@@ -349,6 +349,25 @@ __device__ __forceinline__ void vs_load_query_fragments(uint32_t (&qf)[KS][4], c
   }
 }
 
+/* A pass's start: the queries staged, key tile t behind them, and with
+ * KS > 0 the queries' fragments loaded into qf, after which the queries'
+ * buffer (the second key buffer) takes keys. */
+template <int KS>
+__device__ __forceinline__ void vs_begin_pass(uint32_t (&qf)[KS > 0 ? KS : 1][4], uint16_t *Q,
+                                              uint16_t *K, const uint16_t *q, const uint16_t *k,
+                                              const spc_strided_args &a, int64_t t, int d,
+                                              int pitch) {
+  vs_stage_query_tile<KS>(Q, q, a, d, pitch);
+  spc::cp_async_commit();
+  vs_stage_key_tile<KS>(K, k, a, t, d, pitch); /* behind the queries */
+  if constexpr (KS > 0) {
+    spc::cp_async_wait<1>();
+    __syncthreads();
+    vs_load_query_fragments<KS>(qf, Q, pitch);
+    __syncthreads();
+  }
+}
+
 /* The raw products of a key tile on either path (acc as vs_tile_product
  * leaves it: wgmma's accumulators are the m16n8 layout, 8 columns a
  * quarter of the 32). */
@@ -437,16 +456,8 @@ __global__ void __launch_bounds__(kMmaThreads) vslash_scores_kernel(const spc_st
   uint16_t *K = vs_tiles + (KS > 0 ? 0 : kVsRows * pitch);
   uint16_t *Q = KS > 0 ? K + tile : vs_tiles;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  vs_stage_query_tile<KS>(Q, q, a, d, pitch);
-  spc::cp_async_commit();
-  vs_stage_key_tile<KS>(K, k, a, t0, d, pitch); /* behind the queries */
   uint32_t qf[KS > 0 ? KS : 1][4];
-  if constexpr (KS > 0) {
-    spc::cp_async_wait<1>();
-    __syncthreads();
-    vs_load_query_fragments<KS>(qf, Q, pitch);
-    __syncthreads(); /* the queries' buffer takes keys next */
-  }
+  vs_begin_pass<KS>(qf, Q, K, q, k, a, t0, d, pitch);
   for (int64_t t = t0; t < t1; t++) {
     const int buf = (int)((t - t0) & 1);
     if (t + 1 < t1) {
@@ -538,6 +549,22 @@ __device__ __forceinline__ void vs_tile_terms(float (&acc)[8][4], float *half_ri
   }
 }
 
+/* One step of the column sums: lanes `apart` apart add their partial sums
+ * of 2 N column pairs, each keeping N of them (the upper N where its lane
+ * has the bit `apart` set). */
+template <int N>
+__device__ __forceinline__ void vs_halve(const float (&in)[2 * N][2], float (&out)[N][2], int lane,
+                                         int apart) {
+  const bool up = (lane & apart) != 0;
+#pragma unroll
+  for (int i = 0; i < N; i++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      const float keep = up ? in[i + N][e] : in[i][e], send = up ? in[i][e] : in[i + N][e];
+      out[i][e] = __fadd_rn(keep, __shfl_xor_sync(0xffffffffu, send, apart));
+    }
+}
+
 /* A warp's column sums of a tile's terms y (acc's layout): rows g and
  * g + 8 of each lane (li's bit 3), then lanes 16, 8, 4 apart (bits 2, 1,
  * 0), each step keeping half of the columns: lane l ends with columns 2 l
@@ -548,28 +575,11 @@ __device__ __forceinline__ float2 vs_warp_column_sums(const float (&y)[8][4], in
   for (int nt = 0; nt < 8; nt++)
 #pragma unroll
     for (int e = 0; e < 2; e++) v8[nt][e] = __fadd_rn(y[nt][e], y[nt][2 + e]);
-  const bool up16 = lane & 16, up8 = lane & 8, up4 = lane & 4;
-  float v4[4][2], v2[2][2], v1[2];
-#pragma unroll
-  for (int i = 0; i < 4; i++)
-#pragma unroll
-    for (int e = 0; e < 2; e++) {
-      const float keep = up16 ? v8[i + 4][e] : v8[i][e], send = up16 ? v8[i][e] : v8[i + 4][e];
-      v4[i][e] = __fadd_rn(keep, __shfl_xor_sync(0xffffffffu, send, 16));
-    }
-#pragma unroll
-  for (int i = 0; i < 2; i++)
-#pragma unroll
-    for (int e = 0; e < 2; e++) {
-      const float keep = up8 ? v4[i + 2][e] : v4[i][e], send = up8 ? v4[i][e] : v4[i + 2][e];
-      v2[i][e] = __fadd_rn(keep, __shfl_xor_sync(0xffffffffu, send, 8));
-    }
-#pragma unroll
-  for (int e = 0; e < 2; e++) {
-    const float keep = up4 ? v2[1][e] : v2[0][e], send = up4 ? v2[0][e] : v2[1][e];
-    v1[e] = __fadd_rn(keep, __shfl_xor_sync(0xffffffffu, send, 4));
-  }
-  return make_float2(v1[0], v1[1]);
+  float v4[4][2], v2[2][2], v1[1][2];
+  vs_halve<4>(v8, v4, lane, 16);
+  vs_halve<2>(v4, v2, lane, 8);
+  vs_halve<1>(v2, v1, lane, 4);
+  return make_float2(v1[0][0], v1[0][1]);
 }
 
 template <bool BF16, int KS>
@@ -607,16 +617,8 @@ __global__ void __launch_bounds__(kMmaThreads, 3) vslash_onchip_mass_kernel(cons
    * computes tile tt (where it is one) and its columns (where unit tt + 1
    * is this CTA's), then sums unit tt's offsets (tiles tt - 1 and tt). */
   const int64_t lo = u0 - 1 > 0 ? u0 - 1 : 0, hi = u1 - 1 < tiles - 1 ? u1 - 1 : tiles - 1;
-  vs_stage_query_tile<KS>(Q, q, a, d, pitch);
-  spc::cp_async_commit();
-  vs_stage_key_tile<KS>(K, k, a, lo, d, pitch); /* behind the queries */
   uint32_t qf[KS > 0 ? KS : 1][4];
-  if constexpr (KS > 0) {
-    spc::cp_async_wait<1>();
-    __syncthreads();
-    vs_load_query_fragments<KS>(qf, Q, pitch);
-    __syncthreads(); /* the queries' buffer takes keys next */
-  }
+  vs_begin_pass<KS>(qf, Q, K, q, k, a, lo, d, pitch);
   /* The ring starts zero (see the offsets' sums); the loop's first
    * barrier orders these stores before any term's. */
   for (int i = threadIdx.x; i < kVsRows * kVsRingPitch / 4; i += kMmaThreads)
