@@ -40,11 +40,27 @@
  * match the float32 path's to the order of the additions. */
 
 /* Key block -> kp[dd][j] (ld = cols 32-bit lanes), columns nk..nk_pad and
- * the second half of an odd last pair zero. */
+ * the second half of an odd last pair zero. A pair is the 32 bits of two
+ * adjacent bf16 values, so where the head dim is a multiple of 32 the pack
+ * is a transpose of 32-bit lanes, 16 keys by 16 pairs at a time in
+ * registers (sp_transpose16), as sp_pack_keys does for float32. */
 SP_CPU_INLINE void sp_pack_key_pairs(const uint16_t *k, int64_t row_stride, int32_t nk,
                                      int32_t nk_pad, int32_t dim, int32_t ld, uint32_t *kp) {
   const int32_t pairs = (dim + 1) / 2, even = dim / 2;
-  for (int32_t j = 0; j < nk; j++) {
+  int32_t j = 0;
+#if defined(SP_CPU_HAVE_SHUFFLE)
+  if (dim % (2 * SP_CPU_NR) == 0) {
+    for (; j + SP_CPU_NR <= nk; j += SP_CPU_NR)
+      for (int32_t dd0 = 0; dd0 < pairs; dd0 += SP_CPU_NR) {
+        sp_f32xN t[SP_CPU_NR]; /* the pairs' bits, moved, never computed on */
+        for (int i = 0; i < SP_CPU_NR; i++)
+          memcpy(&t[i], k + (j + i) * row_stride + 2 * dd0, sizeof t[i]);
+        sp_transpose16(t);
+        for (int i = 0; i < SP_CPU_NR; i++) memcpy(kp + (int64_t)(dd0 + i) * ld + j, &t[i], sizeof t[i]);
+      }
+  }
+#endif
+  for (; j < nk; j++) {
     const uint16_t *row = k + j * row_stride;
     for (int32_t dd = 0; dd < even; dd++)
       kp[(int64_t)dd * ld + j] = (uint32_t)row[2 * dd] | (uint32_t)row[2 * dd + 1] << 16;

@@ -30,19 +30,6 @@
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
-typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));
-typedef uint32_t sp_u32xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(4)));
-
-/* SP_CPU_NR values at element index at: float32 as they are, bf16 widened
- * (the bits of a bf16 are the high half of its float32). */
-SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf16) {
-  if (bf16) {
-    sp_u32xN wide = __builtin_convertvector(*(const sp_u16xN *)((const uint16_t *)base + at), sp_u32xN);
-    return (sp_f32xN)(wide << 16);
-  }
-  return *(const sp_f32xN *)((const float *)base + at);
-}
-
 /* 2 * SP_CPU_NR bf16 values as SP_CPU_NR pairs: one load and two integer
  * operations widen them all (the bf16 bits are the high half of a float32),
  * the even-indexed values into *even and the odd ones into *odd. */

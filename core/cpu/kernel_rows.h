@@ -18,6 +18,12 @@
 
 #define SP_LOG2E 1.4426950408889634
 
+/* Vector shuffles of the GCC/clang vector extensions: the lane reductions
+ * and tile transposes below, and the decode kernel's value loads. */
+#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 12)
+#define SP_CPU_HAVE_SHUFFLE 1
+#endif
+
 /* ---- conversion of rows into float32 scratch ---------------------------- */
 
 SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offset, int32_t n,
@@ -53,11 +59,77 @@ SP_CPU_INLINE void sp_zero_row(sparsa_dtype dtype, int32_t n, void *dst, int64_t
   memset((unsigned char *)dst + offset * (int64_t)elem, 0, (size_t)n * elem);
 }
 
-/* Key block -> kt[d][j] (transposed, ld = cols), columns nk..nk_pad zero. */
+#if defined(SP_CPU_HAVE_SHUFFLE)
+
+typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));
+typedef uint32_t sp_u32xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(4)));
+
+/* SP_CPU_NR values at element index at: float32 as they are, bf16 widened
+ * (the bits of a bf16 are the high half of its float32). */
+SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf16) {
+  if (bf16) {
+    sp_u32xN wide = __builtin_convertvector(*(const sp_u16xN *)((const uint16_t *)base + at), sp_u32xN);
+    return (sp_f32xN)(wide << 16);
+  }
+  return *(const sp_f32xN *)((const float *)base + at);
+}
+
+/* t[i][c] -> t[c][i] for a 16 x 16 tile held in vectors: four stages, the
+ * one of distance d exchanging bit d of the row index with bit d of the
+ * column index between rows d apart (64 two-vector shuffles in all). */
+_Static_assert(SP_CPU_NR == 16, "the tile transpose is written for 16 lanes");
+
+#define SP_TRANSPOSE_STAGE(t, d, LO, HI)                                      \
+  for (int i = 0; i < 16; i++) {                                              \
+    if (i & (d)) continue;                                                    \
+    const sp_f32xN a = (t)[i], b = (t)[i + (d)];                              \
+    (t)[i] = __builtin_shufflevector(a, b, LO);                               \
+    (t)[i + (d)] = __builtin_shufflevector(a, b, HI);                         \
+  }
+#define SP_L(...) __VA_ARGS__
+
+SP_CPU_INLINE void sp_transpose16(sp_f32xN t[16]) {
+  /* Row i keeps its columns with bit d clear and takes those of row i + d
+   * into the ones with bit d set; row i + d takes row i's columns with bit
+   * d set into the ones with bit d clear and keeps its own with bit d set. */
+  SP_TRANSPOSE_STAGE(t, 1, SP_L(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
+                     SP_L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
+  SP_TRANSPOSE_STAGE(t, 2, SP_L(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
+                     SP_L(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31))
+  SP_TRANSPOSE_STAGE(t, 4, SP_L(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27),
+                     SP_L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+  SP_TRANSPOSE_STAGE(t, 8, SP_L(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+                     SP_L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+}
+#undef SP_L
+#undef SP_TRANSPOSE_STAGE
+
+#endif
+
+/* Key block -> kt[d][j] (transposed, ld = cols), columns nk..nk_pad zero.
+ * Where vector shuffles exist, float32 and bf16 keys go 16 rows by 16
+ * dims at a time through a register transpose: one element at a time, a
+ * row at a time, the pack took most of an item's time for items of few
+ * query rows (decode of 9 to 64 rows a kv head, which packs every block
+ * for one use). The rest, and f16, one row at a time. */
 SP_CPU_INLINE void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_offset,
                                 int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
                                 int32_t ld, float *kt, float *row_buf) {
-  for (int32_t j = 0; j < nk; j++) {
+  int32_t j = 0;
+#if defined(SP_CPU_HAVE_SHUFFLE)
+  if (dtype != SPARSA_DTYPE_F16 && dim % SP_CPU_NR == 0) {
+    const int bf16 = dtype == SPARSA_DTYPE_BF16;
+    for (; j + SP_CPU_NR <= nk; j += SP_CPU_NR)
+      for (int32_t d0 = 0; d0 < dim; d0 += SP_CPU_NR) {
+        sp_f32xN t[SP_CPU_NR];
+        for (int i = 0; i < SP_CPU_NR; i++)
+          t[i] = sp_load_values(k, row0_offset + (j + i) * row_stride + d0, bf16);
+        sp_transpose16(t);
+        for (int i = 0; i < SP_CPU_NR; i++) *(sp_f32xN *)(kt + (int64_t)(d0 + i) * ld + j) = t[i];
+      }
+  }
+#endif
+  for (; j < nk; j++) {
     sp_load_row(dtype, k, row0_offset + j * row_stride, dim, row_buf);
     for (int32_t d = 0; d < dim; d++) kt[(int64_t)d * ld + j] = row_buf[d];
   }
@@ -91,10 +163,6 @@ SP_CPU_INLINE void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row
  * product on its own (a horizontal sum per key and row) costs more than the
  * multiplications. The value update is broadcast-FMA over value rows with
  * the accumulator rows held in registers across the block. */
-
-#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 12)
-#define SP_CPU_HAVE_SHUFFLE 1
-#endif
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
