@@ -24,6 +24,23 @@
 #define SP_CPU_HAVE_SHUFFLE 1
 #endif
 
+#if defined(SP_CPU_HAVE_SHUFFLE)
+
+typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));
+typedef uint32_t sp_u32xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(4)));
+
+/* SP_CPU_NR values at element index at: float32 as they are, bf16 widened
+ * (the bits of a bf16 are the high half of its float32). */
+SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf16) {
+  if (bf16) {
+    sp_u32xN wide = __builtin_convertvector(*(const sp_u16xN *)((const uint16_t *)base + at), sp_u32xN);
+    return (sp_f32xN)(wide << 16);
+  }
+  return *(const sp_f32xN *)((const float *)base + at);
+}
+
+#endif
+
 /* ---- conversion of rows into float32 scratch ---------------------------- */
 
 SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offset, int32_t n,
@@ -36,7 +53,11 @@ SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offs
     for (int32_t c = 0; c < n; c++) dst[c] = sp_f16_to_f32(s[c]);
   } else {
     const uint16_t *s = (const uint16_t *)src + offset;
-    for (int32_t c = 0; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]);
+    int32_t c = 0;
+#if defined(SP_CPU_HAVE_SHUFFLE)
+    for (; c + SP_CPU_NR <= n; c += SP_CPU_NR) *(sp_f32xN *)(dst + c) = sp_load_values(s, c, 1);
+#endif
+    for (; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]);
   }
 }
 
@@ -60,19 +81,6 @@ SP_CPU_INLINE void sp_zero_row(sparsa_dtype dtype, int32_t n, void *dst, int64_t
 }
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
-
-typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));
-typedef uint32_t sp_u32xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(4)));
-
-/* SP_CPU_NR values at element index at: float32 as they are, bf16 widened
- * (the bits of a bf16 are the high half of its float32). */
-SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf16) {
-  if (bf16) {
-    sp_u32xN wide = __builtin_convertvector(*(const sp_u16xN *)((const uint16_t *)base + at), sp_u32xN);
-    return (sp_f32xN)(wide << 16);
-  }
-  return *(const sp_f32xN *)((const float *)base + at);
-}
 
 /* t[i][c] -> t[c][i] for a 16 x 16 tile held in vectors: four stages, the
  * one of distance d exchanging bit d of the row index with bit d of the
