@@ -116,10 +116,10 @@ SP_CPU_INLINE void sp_transpose16(sp_f32xN t[16]) {
 
 /* Key block -> kt[d][j] (transposed, ld = cols), columns nk..nk_pad zero.
  * Where vector shuffles exist, float32 and bf16 keys go 16 rows by 16
- * dims at a time through a register transpose: one element at a time, a
- * row at a time, the pack took most of an item's time for items of few
- * query rows (decode of 9 to 64 rows a kv head, which packs every block
- * for one use). The rest, and f16, one row at a time. */
+ * dims at a time through a register transpose: row by row and element by
+ * element, the pack took most of an item's time for items of few query
+ * rows (decode of 9 to 64 rows a kv head, which packs every block for one
+ * use). The last rows of a block, and f16 keys, go row by row. */
 SP_CPU_INLINE void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_offset,
                                 int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
                                 int32_t ld, float *kt, float *row_buf) {
