@@ -1,17 +1,17 @@
-/* The two small GEMMs of the CPU attention kernel, over register tiles of
- * SP_CPU_MR rows by one or two vectors of SP_CPU_NR floats:
+/* The two small GEMMs of the CPU attention kernel, over register tiles
+ * sized for each instruction set (SP_GEMM_ROWS rows by SP_GEMM_NV native
+ * vectors, below):
  *
  *   S = Q K^T:  s[rows][ld_s]  = q[rows][dim] . kt[dim][cols]
  *   O += P V:   o[rows][ld_o] += p[rows][depth] . v[depth][cols]
  *
  * rows is a multiple of SP_CPU_MR and cols of SP_CPU_NR (the caller pads).
  * Each output tile stays in registers across the whole reduction; each
- * step loads one or two vectors of the packed operand and broadcasts one
+ * step loads a tile row of vectors of the packed operand and broadcasts one
  * scalar per row. With GCC or Clang the tiles are written with vector
- * extensions, which each instruction-set build of the kernel lowers to its
- * own registers (16 floats = one AVX-512 register, two AVX2, four SSE);
- * other compilers get the plain loops. Static inline: the kernel builds
- * inline them. Also the row reductions of the softmax. */
+ * extensions of each build's native width (16 floats for AVX-512, 8 for
+ * AVX2, 4 for SSE); other compilers get the plain loops. Static inline:
+ * the kernel builds inline them. Also the row reductions of the softmax. */
 #ifndef SPARSA_CPU_TILE_GEMM_H
 #define SPARSA_CPU_TILE_GEMM_H
 
