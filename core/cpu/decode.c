@@ -132,9 +132,59 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, con
 /* acc[r] += sum_j p[r][j] v[j] for R rows (constant after inlining), v
  * rows ld_v elements apart from element offset off, cols a multiple of
  * 2 * SP_CPU_NR or of SP_CPU_NR. */
+#if SP_GEMM_LANES < 16
+/* Without AVX-512: SP_GEMM_LANES values at element index at, bf16
+ * widened, in the build's native vector. */
+typedef uint16_t sp_u16xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint16_t)), aligned(2)));
+typedef uint32_t sp_u32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint32_t)), aligned(4)));
+
+SP_CPU_INLINE sp_f32xV sp_load_native(const void *base, int64_t at, const int bf16) {
+  if (bf16) {
+    sp_u32xV wide = __builtin_convertvector(*(const sp_u16xV *)((const uint16_t *)base + at), sp_u32xV);
+    return (sp_f32xV)(wide << 16);
+  }
+  return *(const sp_f32xV *)((const float *)base + at);
+}
+
+/* The loop below in the build's native vectors, SP_CPU_NR columns (two
+ * AVX2 or four SSE vectors) at a time and R <= SP_DECODE_RUN rows: the
+ * 16-float vectors of the AVX-512 loop, two per row for up to 8 rows,
+ * were kept on the stack by these builds (direct decode on the AVX2 path
+ * ran at 1/7 of the AVX-512 path's speed, 87% of it in this loop). Each
+ * output element adds its products in the same order. */
+#define SP_DECODE_NV (SP_CPU_NR / SP_GEMM_LANES)
+SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const int R, int32_t nk,
+                                           const void *v, int64_t off, int64_t ld_v,
+                                           const int bf16, int32_t cols, float *acc,
+                                           int32_t ld_acc) {
+  for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
+    sp_f32xV a[SP_CPU_DIRECT_ROWS][SP_DECODE_NV];
+    for (int r = 0; r < R; r++)
+      for (int w = 0; w < SP_DECODE_NV; w++)
+        a[r][w] = *(const sp_f32xV *)(acc + (int64_t)r * ld_acc + c0 + w * SP_GEMM_LANES);
+    for (int32_t j = 0; j < nk; j++) {
+      sp_f32xV vv[SP_DECODE_NV];
+      for (int w = 0; w < SP_DECODE_NV; w++)
+        vv[w] = sp_load_native(v, off + j * ld_v + c0 + w * SP_GEMM_LANES, bf16);
+      for (int r = 0; r < R; r++) {
+        const float x = p[(int64_t)r * ld_p + j];
+        for (int w = 0; w < SP_DECODE_NV; w++) a[r][w] += x * vv[w];
+      }
+    }
+    for (int r = 0; r < R; r++)
+      for (int w = 0; w < SP_DECODE_NV; w++)
+        *(sp_f32xV *)(acc + (int64_t)r * ld_acc + c0 + w * SP_GEMM_LANES) = a[r][w];
+  }
+}
+#undef SP_DECODE_NV
+#endif
+
 SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
                                          const void *v, int64_t off, int64_t ld_v, const int bf16,
                                          int32_t cols, float *acc, int32_t ld_acc) {
+#if SP_GEMM_LANES < 16
+  sp_decode_values_native(p, ld_p, R, nk, v, off, ld_v, bf16, cols, acc, ld_acc);
+#else
   int32_t c0 = 0;
   if (bf16) {
     for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
@@ -174,30 +224,38 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
     }
     for (int r = 0; r < R; r++) *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
   }
+#endif
 }
 
-/* Rows in runs of 8, 4, 2 and 1, each run's count a constant. */
+/* Rows in runs of 8, 4, 2 and 1, each run's count a constant; without
+ * AVX-512 runs of at most 4 (AVX2) or 2 rows, as many as the native loop's
+ * accumulators (a row's SP_CPU_NR columns) the build's registers hold. */
+#if SP_GEMM_LANES == 16
+#define SP_DECODE_RUN 8
+#elif SP_GEMM_LANES == 8
+#define SP_DECODE_RUN 4
+#else
+#define SP_DECODE_RUN 2
+#endif
+
 SP_CPU_INLINE void sp_decode_values(const float *p, int32_t ld_p, int32_t rows, int32_t nk,
                                     const void *v, int64_t off, int64_t ld_v, const int bf16,
                                     int32_t cols, float *acc, int32_t ld_acc) {
   int32_t r0 = 0;
-  for (; r0 + 8 <= rows; r0 += 8)
+  for (; SP_DECODE_RUN >= 8 && r0 + 8 <= rows; r0 += 8)
     sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 8, nk, v, off, ld_v, bf16, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
-  if (r0 + 4 <= rows) {
+  for (; SP_DECODE_RUN >= 4 && r0 + 4 <= rows; r0 += 4)
     sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 4, nk, v, off, ld_v, bf16, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
-    r0 += 4;
-  }
-  if (r0 + 2 <= rows) {
+  for (; r0 + 2 <= rows; r0 += 2)
     sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 2, nk, v, off, ld_v, bf16, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
-    r0 += 2;
-  }
   if (r0 < rows)
     sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 1, nk, v, off, ld_v, bf16, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
 }
+#undef SP_DECODE_RUN
 
 #define SP_DECODE_VALUES_IN_PLACE 1
 #else
