@@ -133,19 +133,6 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, con
  * rows ld_v elements apart from element offset off, cols a multiple of
  * 2 * SP_CPU_NR or of SP_CPU_NR. */
 #if SP_GEMM_LANES < 16
-/* Without AVX-512: SP_GEMM_LANES values at element index at, bf16
- * widened, in the build's native vector. */
-typedef uint16_t sp_u16xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint16_t)), aligned(2)));
-typedef uint32_t sp_u32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint32_t)), aligned(4)));
-
-SP_CPU_INLINE sp_f32xV sp_load_native(const void *base, int64_t at, const int bf16) {
-  if (bf16) {
-    sp_u32xV wide = __builtin_convertvector(*(const sp_u16xV *)((const uint16_t *)base + at), sp_u32xV);
-    return (sp_f32xV)(wide << 16);
-  }
-  return *(const sp_f32xV *)((const float *)base + at);
-}
-
 /* The loop below in the build's native vectors, SP_CPU_NR columns (two
  * AVX2 or four SSE vectors) at a time and R <= SP_DECODE_RUN rows: the
  * 16-float vectors of the AVX-512 loop, two per row for up to 8 rows,

@@ -39,6 +39,19 @@ SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf
   return *(const sp_f32xN *)((const float *)base + at);
 }
 
+/* The same for SP_GEMM_LANES values in the build's native vector (the
+ * AVX2 and SSE loops that keep to their registers). */
+typedef uint16_t sp_u16xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint16_t)), aligned(2)));
+typedef uint32_t sp_u32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint32_t)), aligned(4)));
+
+SP_CPU_INLINE sp_f32xV sp_load_native(const void *base, int64_t at, const int bf16) {
+  if (bf16) {
+    sp_u32xV wide = __builtin_convertvector(*(const sp_u16xV *)((const uint16_t *)base + at), sp_u32xV);
+    return (sp_f32xV)(wide << 16);
+  }
+  return *(const sp_f32xV *)((const float *)base + at);
+}
+
 #endif
 
 /* ---- conversion of rows into float32 scratch ---------------------------- */
