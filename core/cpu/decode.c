@@ -129,9 +129,6 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, con
 #define SP_DECODE_BF16_VALUES 0
 #endif
 
-/* acc[r] += sum_j p[r][j] v[j] for R rows (constant after inlining), v
- * rows ld_v elements apart from element offset off, cols a multiple of
- * 2 * SP_CPU_NR or of SP_CPU_NR. */
 #if SP_GEMM_LANES < 16
 /* The loop below in the build's native vectors, SP_CPU_NR columns (two
  * AVX2 or four SSE vectors) at a time and R <= SP_DECODE_RUN rows: the
@@ -166,6 +163,9 @@ SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const i
 #undef SP_DECODE_NV
 #endif
 
+/* acc[r] += sum_j p[r][j] v[j] for R rows (constant after inlining), v
+ * rows ld_v elements apart from element offset off, cols a multiple of
+ * 2 * SP_CPU_NR or of SP_CPU_NR. */
 SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
                                          const void *v, int64_t off, int64_t ld_v, const int bf16,
                                          int32_t cols, float *acc, int32_t ld_acc) {
