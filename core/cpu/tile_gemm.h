@@ -82,72 +82,55 @@ _Static_assert(SP_CPU_NR % SP_GEMM_LANES == 0, "native vectors divide the padded
 
 typedef float sp_f32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(float)), aligned(4)));
 
-/* s[i0 .. + SP_GEMM_ROWS][j0 .. + nv lanes] = q rows . kt columns; nv a
- * constant where inlined, so unused accumulators vanish. */
-SP_CPU_INLINE void sp_qk_tile(const float *qa, int32_t dim, const float *kt, int32_t ld_kt,
-                              int32_t j0, float *s, int32_t ld_s, const int nv) {
+/* c[0 .. SP_GEMM_ROWS)[c0 .. + nv vectors] (+)= a rows . b columns over
+ * depth steps (a rows lda apart, b rows ldb apart); accumulate = 0 starts
+ * from zero. nv and accumulate are constants where inlined, so unused
+ * accumulators and the other start vanish. */
+SP_CPU_INLINE void sp_gemm_tile(const float *a, int32_t lda, int32_t depth, const float *b,
+                                int32_t ldb, int32_t c0, float *c, int32_t ldc, const int nv,
+                                const int accumulate) {
   sp_f32xV acc[SP_GEMM_ROWS][SP_GEMM_NV];
   for (int r = 0; r < SP_GEMM_ROWS; r++)
-    for (int v = 0; v < nv; v++) acc[r][v] = (sp_f32xV){0};
-  for (int32_t d = 0; d < dim; d++) {
-    const float *kr = kt + (int64_t)d * ld_kt + j0;
-    sp_f32xV k[SP_GEMM_NV];
-    for (int v = 0; v < nv; v++) k[v] = *(const sp_f32xV *)(kr + v * SP_GEMM_LANES);
+    for (int w = 0; w < nv; w++)
+      acc[r][w] = accumulate ? *(const sp_f32xV *)(c + (int64_t)r * ldc + c0 + w * SP_GEMM_LANES)
+                             : (sp_f32xV){0};
+  for (int32_t t = 0; t < depth; t++) {
+    const float *br = b + (int64_t)t * ldb + c0;
+    sp_f32xV bv[SP_GEMM_NV];
+    for (int w = 0; w < nv; w++) bv[w] = *(const sp_f32xV *)(br + w * SP_GEMM_LANES);
     for (int r = 0; r < SP_GEMM_ROWS; r++) {
-      const float x = qa[(int64_t)r * dim + d];
-      for (int v = 0; v < nv; v++) acc[r][v] += x * k[v];
+      const float x = a[(int64_t)r * lda + t];
+      for (int w = 0; w < nv; w++) acc[r][w] += x * bv[w];
     }
   }
   for (int r = 0; r < SP_GEMM_ROWS; r++)
-    for (int v = 0; v < nv; v++)
-      *(sp_f32xV *)(s + (int64_t)r * ld_s + j0 + v * SP_GEMM_LANES) = acc[r][v];
+    for (int w = 0; w < nv; w++)
+      *(sp_f32xV *)(c + (int64_t)r * ldc + c0 + w * SP_GEMM_LANES) = acc[r][w];
+}
+
+/* c[rows][cols] (+)= a[rows][depth] . b[depth][cols] in tiles. */
+SP_CPU_INLINE void sp_gemm_tiles(const float *a, int32_t lda, int32_t rows, int32_t depth,
+                                 const float *b, int32_t ldb, int32_t cols, float *c, int32_t ldc,
+                                 const int accumulate) {
+  for (int32_t i0 = 0; i0 < rows; i0 += SP_GEMM_ROWS) {
+    const float *ai = a + (int64_t)i0 * lda;
+    float *ci = c + (int64_t)i0 * ldc;
+    int32_t c0 = 0;
+    for (; c0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; c0 += SP_GEMM_NV * SP_GEMM_LANES)
+      sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, SP_GEMM_NV, accumulate);
+    for (; c0 < cols; c0 += SP_CPU_NR) /* AVX-512's last 16 columns */
+      sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, SP_CPU_NR / SP_GEMM_LANES, accumulate);
+  }
 }
 
 SP_CPU_INLINE void sp_gemm_qk(const float *q, int32_t rows, int32_t dim, const float *kt,
                               int32_t ld_kt, int32_t cols, float *s, int32_t ld_s) {
-  for (int32_t i0 = 0; i0 < rows; i0 += SP_GEMM_ROWS) {
-    const float *qa = q + (int64_t)i0 * dim;
-    float *si = s + (int64_t)i0 * ld_s;
-    int32_t j0 = 0;
-    for (; j0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; j0 += SP_GEMM_NV * SP_GEMM_LANES)
-      sp_qk_tile(qa, dim, kt, ld_kt, j0, si, ld_s, SP_GEMM_NV);
-    for (; j0 < cols; j0 += SP_CPU_NR) /* AVX-512's last 16 columns */
-      sp_qk_tile(qa, dim, kt, ld_kt, j0, si, ld_s, SP_CPU_NR / SP_GEMM_LANES);
-  }
-}
-
-/* o[i0 .. + SP_GEMM_ROWS][c0 .. + nv lanes] += p rows . v columns. */
-SP_CPU_INLINE void sp_pv_tile(const float *pa, int32_t ld_p, int32_t depth, const float *v,
-                              int32_t ld_v, int32_t c0, float *o, int32_t ld_o, const int nv) {
-  sp_f32xV acc[SP_GEMM_ROWS][SP_GEMM_NV];
-  for (int r = 0; r < SP_GEMM_ROWS; r++)
-    for (int w = 0; w < nv; w++)
-      acc[r][w] = *(const sp_f32xV *)(o + (int64_t)r * ld_o + c0 + w * SP_GEMM_LANES);
-  for (int32_t j = 0; j < depth; j++) {
-    const float *vr = v + (int64_t)j * ld_v + c0;
-    sp_f32xV vv[SP_GEMM_NV];
-    for (int w = 0; w < nv; w++) vv[w] = *(const sp_f32xV *)(vr + w * SP_GEMM_LANES);
-    for (int r = 0; r < SP_GEMM_ROWS; r++) {
-      const float x = pa[(int64_t)r * ld_p + j];
-      for (int w = 0; w < nv; w++) acc[r][w] += x * vv[w];
-    }
-  }
-  for (int r = 0; r < SP_GEMM_ROWS; r++)
-    for (int w = 0; w < nv; w++)
-      *(sp_f32xV *)(o + (int64_t)r * ld_o + c0 + w * SP_GEMM_LANES) = acc[r][w];
+  sp_gemm_tiles(q, dim, rows, dim, kt, ld_kt, cols, s, ld_s, 0);
 }
 
 SP_CPU_INLINE void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_t depth,
                               const float *v, int32_t ld_v, int32_t cols, float *o, int32_t ld_o) {
-  for (int32_t i0 = 0; i0 < rows; i0 += SP_GEMM_ROWS) {
-    const float *pa = p + (int64_t)i0 * ld_p;
-    float *oi = o + (int64_t)i0 * ld_o;
-    int32_t c0 = 0;
-    for (; c0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; c0 += SP_GEMM_NV * SP_GEMM_LANES)
-      sp_pv_tile(pa, ld_p, depth, v, ld_v, c0, oi, ld_o, SP_GEMM_NV);
-    for (; c0 < cols; c0 += SP_CPU_NR)
-      sp_pv_tile(pa, ld_p, depth, v, ld_v, c0, oi, ld_o, SP_CPU_NR / SP_GEMM_LANES);
-  }
+  sp_gemm_tiles(p, ld_p, rows, depth, v, ld_v, cols, o, ld_o, 1);
 }
 
 #else /* portable loops */
