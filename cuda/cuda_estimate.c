@@ -234,6 +234,18 @@ typedef struct spc_after_select {
   const int64_t *partial_at;
 } spc_after_select;
 
+/* Queues the copies of the lists' offsets and, where idx_bytes > 0 (one
+ * copy), of the bounded indices into out. */
+static cudaError_t spc_queue_lists(spc_context *c, const spc_rowsel_args *r, const spc_lists *out,
+                                   size_t idx_bytes) {
+  cudaError_t cerr = cudaMemcpyAsync(out->row_ptr, r->row_ptr,
+                                     (size_t)(r->rows + 1) * sizeof *out->row_ptr,
+                                     cudaMemcpyDeviceToHost, c->stream);
+  if (cerr == cudaSuccess && idx_bytes > 0)
+    cerr = cudaMemcpyAsync(out->idx, r->idx, idx_bytes, cudaMemcpyDeviceToHost, c->stream);
+  return cerr;
+}
+
 /* Selects every row and fetches the lists: the only host round trip.
  * idx_bound bounds the kept indices of all rows: when their copy is small
  * enough, the offsets and the bounded indices come back together (one
@@ -257,6 +269,22 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
   int32_t *flag = stage != NULL ? (int32_t *)(stage + tail_at + sizeof(int64_t))
                   : after != NULL ? &after->undecided
                                   : NULL;
+  if (stage != NULL) {
+    out->row_ptr = (int64_t *)stage;
+    out->idx = (int32_t *)(stage + offsets_bytes);
+    out->staged = 1;
+  } else {
+    out->row_ptr = spc_alloc(offsets_bytes);
+    if (out->row_ptr == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
+                      (long long)r->rows + 1);
+  }
+  if (one_copy && stage == NULL) {
+    out->idx = spc_alloc((size_t)(idx_bound ? idx_bound : 1) * sizeof *out->idx);
+    if (out->idx == NULL)
+      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
+                      (long long)idx_bound);
+  }
   /* The bounded copy reads past the kept indices: zeros there, not
    * whatever the memory held. */
   if (one_copy && idx_bound > 0) {
@@ -277,11 +305,7 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
     lists_ready = NULL;
   }
   if (lists_ready != NULL) {
-    cudaError_t cerr =
-        cudaMemcpyAsync(stage, r->row_ptr, offsets_bytes, cudaMemcpyDeviceToHost, c->stream);
-    if (cerr == cudaSuccess && idx_bound > 0)
-      cerr = cudaMemcpyAsync(stage + offsets_bytes, r->idx, idx_bytes, cudaMemcpyDeviceToHost,
-                             c->stream);
+    cudaError_t cerr = spc_queue_lists(c, r, out, idx_bytes);
     if (cerr == cudaSuccess) cerr = cudaEventRecord(lists_ready, c->stream);
     if (cerr != cudaSuccess) {
       cudaEventDestroy(lists_ready);
@@ -314,22 +338,6 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
     }
     spc_stage_mark(st, c, SPC_ST_MASK);
   }
-  if (stage != NULL) {
-    out->row_ptr = (int64_t *)stage;
-    out->idx = (int32_t *)(stage + offsets_bytes);
-    out->staged = 1;
-  } else {
-    out->row_ptr = spc_alloc(offsets_bytes);
-    if (out->row_ptr == NULL)
-      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated row offsets",
-                      (long long)r->rows + 1);
-  }
-  if (one_copy && stage == NULL) {
-    out->idx = spc_alloc((size_t)(idx_bound ? idx_bound : 1) * sizeof *out->idx);
-    if (out->idx == NULL)
-      return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
-                      (long long)idx_bound);
-  }
   cudaError_t cerr;
   if (lists_ready != NULL) {
     /* Queued before the mask's kernels: the lists alone are waited for;
@@ -340,11 +348,7 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
     after->flag_at = flag;
     after->partial_at = partial;
   } else {
-    cerr = cudaMemcpyAsync(out->row_ptr, r->row_ptr, (size_t)(r->rows + 1) * sizeof *out->row_ptr,
-                           cudaMemcpyDeviceToHost, c->stream);
-    if (cerr == cudaSuccess && one_copy && idx_bound > 0)
-      cerr = cudaMemcpyAsync(out->idx, r->idx, (size_t)idx_bound * sizeof *out->idx,
-                             cudaMemcpyDeviceToHost, c->stream);
+    cerr = spc_queue_lists(c, r, out, idx_bytes);
     if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
     if (cerr == cudaSuccess && after != NULL && flag != &after->undecided) {
       after->undecided = *flag;
