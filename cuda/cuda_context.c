@@ -8,6 +8,7 @@
 #include "device_memory.h"
 #include "host_buffers.h"
 #include "kernels/kernel_args.h"
+#include "plan_memory.h"
 
 /* Kernels are built for sm_80 (runs on 8.x) and sm_90a (runs on 9.0 only). */
 static int spc_has_kernels_for(int major, int minor) {
@@ -70,6 +71,7 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
   c->cc_major = prop.major;
   c->cc_minor = prop.minor;
   c->smem_per_block_optin = prop.sharedMemPerBlockOptin;
+  c->spare_plan_cap = spc_plan_memory_cap(prop.totalGlobalMem);
   ctx->engine_state = c;
   ctx->num_threads = 1;
   /* Creating the primary context now makes the first execute cheap and
@@ -98,9 +100,11 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
 void spc_context_fini(sparsa_context *ctx) {
   spc_context *c = spc_ctx(ctx);
   if (c == NULL) return;
-  if (c->spare_lists != NULL) {
+  if (c->spare_lists != NULL || c->spare_plan != NULL) {
     cudaSetDevice(c->device);
-    spc_mask_lists_drop_spare(c); /* no mask of the context is left to read it */
+    /* No mask or plan of the context is left to read them. */
+    spc_mask_lists_drop_spare(c);
+    spc_plan_memory_drop(c);
   }
   if (c->pool != NULL || spc_host_buffers_pinned(c)) {
     cudaSetDevice(c->device);

@@ -31,6 +31,10 @@ typedef struct spc_context {
    * next estimate (estimates come one after another, each mask replacing
    * the last); guarded by pool_lock. */
   struct spc_device_lists *spare_lists;
+  /* The device memory of the last plan destroyed, kept for the next plan
+   * (plan_memory.h), up to spare_plan_cap bytes; guarded by pool_lock. */
+  void *spare_plan;
+  size_t spare_plan_bytes, spare_plan_cap;
   /* Page-locked host room for what an estimate copies back (its lists'
    * offsets and indices, the mask's flag), so that the copies are queued
    * behind the kernels and waited for once; grown on demand, guarded by

@@ -577,6 +577,11 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
   vm.off = in->off;
   vm.num_q_blocks = in->num_q_blocks;
   vm.num_kv_blocks = in->num_kv_blocks;
+  /* The maps a plan on this mask makes its bits from (vslash_bits.cu). */
+  vm.top_max = p->q_len - 1 + in->off;
+  vm.column_words = (kv + 63) / 64;
+  vm.offset_words = vm.top_max >= 0 ? (vm.top_max >> 6) + 2 : 0;
+  const int64_t map_words = (vm.column_words + vm.offset_words) * p->q_heads;
 
   spc_rowsel_args r;
   memset(&r, 0, sizeof r);
@@ -644,8 +649,9 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     spc_device_lists *lists = NULL;
     spc_after_select after = {&vm, 0, -1, 0, NULL, NULL};
     if (lists_bound > 0) {
-      status = spc_mask_lists_alloc(c, mask_rows, lists_bound, &lists);
+      status = spc_mask_lists_alloc(c, mask_rows, lists_bound, map_words, &lists);
       if (status != SPARSA_OK) break;
+      vm.maps = lists->vslash_maps;
       vm.row_ptr = lists->row_ptr;
       vm.col = lists->col;
       vm.full = lists->full;
@@ -670,6 +676,12 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     if (status == SPARSA_OK) status = finished;
     if (status == SPARSA_OK && lists != NULL && after.undecided == 0) {
       lists->num_partial = after.partial; /* the index of its partial entries */
+      lists->map_heads = vm.num_heads;
+      lists->map_q_len = p->q_len;
+      lists->map_kv_len = kv;
+      lists->map_off = in->off;
+      lists->column_words = vm.column_words;
+      lists->offset_words = vm.offset_words;
       mask->engine_mask = lists; /* mask_fini releases it from now on */
       lists = NULL;
       *mask_done = 1;
@@ -829,7 +841,7 @@ static sparsa_status spc_mask_out_classes(const sp_est_input *in, spc_mask_out *
 static sparsa_status spc_mask_out_upload(spc_context *c, const spc_mask_out *o,
                                          spc_device_lists **out) {
   const sp_block_csr *h = o->lists;
-  SPC_TRY(spc_mask_lists_alloc(c, o->rows, o->nnz, out));
+  SPC_TRY(spc_mask_lists_alloc(c, o->rows, o->nnz, 0, out));
   cudaError_t err = cudaMemcpyAsync((*out)->row_ptr, h->row_ptr, (size_t)(o->rows + 1) * 8,
                                     cudaMemcpyHostToDevice, c->stream);
   if (err == cudaSuccess && o->nnz)
@@ -969,7 +981,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
      * bound): nothing is copied on the device afterwards. */
     spc_device_lists *lists = NULL;
     if (handoff) {
-      status = spc_mask_lists_alloc(c, r.rows, bound, &lists);
+      status = spc_mask_lists_alloc(c, r.rows, bound, 0, &lists);
       if (status != SPARSA_OK) break;
       r.row_ptr = lists->row_ptr;
       r.idx = lists->col;

@@ -22,6 +22,15 @@ typedef struct spc_device_lists {
    * entries are partial (num_partial; < 0: no index written). */
   int32_t *bits_index;
   int64_t num_partial;
+  /* Room for a vertical-slash estimate's column and offset maps
+   * (map_words words, spc_vslash_mask_args); where that estimate wrote
+   * them, map_heads > 0 heads of column_words + offset_words words, made
+   * for these lengths (top_max = q_len - 1 + off), from which a plan
+   * makes its refinement bits without the rules (vslash_bits.cu). */
+  uint64_t *vslash_maps;
+  int64_t map_words;
+  int32_t map_heads;
+  int64_t map_q_len, map_kv_len, map_off, column_words, offset_words;
   spc_mask_build_args args;
 } spc_device_lists;
 

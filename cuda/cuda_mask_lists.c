@@ -20,13 +20,15 @@ size_t spc_mask_lists_layout(int64_t rows, int64_t blocks, size_t *col_at, size_
   return *full_at + room;
 }
 
-sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
+sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz, int64_t map_words,
                                    spc_device_lists **out) {
   *out = NULL;
   spc_device_lists *spare = c->spare_lists;
-  if (spare != NULL && spare->num_rows == rows && spare->nnz_capacity >= nnz) {
+  if (spare != NULL && spare->num_rows == rows && spare->nnz_capacity >= nnz &&
+      spare->map_words >= map_words) {
     c->spare_lists = NULL;
-    spare->num_partial = -1; /* the index holds an earlier mask's */
+    spare->num_partial = -1; /* the index and maps hold an earlier mask's */
+    spare->map_heads = 0;
     *out = spare;
     return SPARSA_OK;
   }
@@ -36,7 +38,9 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   size_t col_at, full_at;
   const size_t lists_bytes = spc_mask_lists_layout(rows, nnz, &col_at, &full_at);
   const size_t index_at = (lists_bytes + 255) & ~(size_t)255;
-  const size_t bytes = index_at + (size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t);
+  const size_t maps_at = (index_at + (size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t) + 255) &
+                        ~(size_t)255;
+  const size_t bytes = maps_at + (size_t)map_words * sizeof(uint64_t);
   sparsa_status status = spc_device_alloc(&l->mem, bytes, "a mask's block lists");
   if (status != SPARSA_OK) {
     spc_free(l);
@@ -47,6 +51,8 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
   l->col = (int32_t *)(base + col_at);
   l->full = base + full_at;
   l->bits_index = (int32_t *)(base + index_at);
+  l->vslash_maps = map_words > 0 ? (uint64_t *)(base + maps_at) : NULL;
+  l->map_words = map_words;
   l->num_partial = -1;
   l->num_rows = rows;
   l->nnz_capacity = nnz;

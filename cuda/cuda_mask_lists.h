@@ -16,10 +16,12 @@
  * first, the key blocks at *col_at, their classes at *full_at; returns
  * its bytes. */
 size_t spc_mask_lists_layout(int64_t rows, int64_t blocks, size_t *col_at, size_t *full_at);
-/* Lists of `rows` rows with room for nnz blocks (row_ptr, col and full
- * are the caller's to fill, in stream order): the context's spare lists
- * when they fit, else new ones. The caller holds c->pool_lock. */
-sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz,
+/* Lists of `rows` rows with room for nnz blocks and map_words words of
+ * vertical-slash maps (row_ptr, col, full and the maps are the caller's
+ * to fill, in stream order; map_heads 0 until it has): the context's
+ * spare lists when they fit, else new ones. The caller holds
+ * c->pool_lock. */
+sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz, int64_t map_words,
                                    spc_device_lists **out);
 void spc_mask_lists_release(spc_device_lists *lists);
 /* mask_fini's end of an estimated mask's lists (the stream idle): they

@@ -23,8 +23,8 @@
 #include "cuda_mask.h"
 #include "cuda_mask_lists.h"
 #include "cuda_rules.h"
-#include "device_memory.h"
 #include "host_buffers.h"
+#include "plan_memory.h"
 #include "plan_stages.h"
 #include "staging.h"
 #include "work_schedule.h"
@@ -440,14 +440,22 @@ static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_li
 
 /* How a plan's refinement bits are made, from SPARSA_CUDA_BITS (read
  * once a plan; for timing the ways side by side, the bits are the same):
- * unset or empty, the plan's best way; =keys, the rule evaluator's jobs
- * key by key, as before words; any other value (=jobs), the rule
- * evaluator's jobs even where the bits could come from the list. */
-typedef enum spc_bits_way { SPC_BITS_BEST, SPC_BITS_JOBS, SPC_BITS_KEYS } spc_bits_way;
+ * unset or empty, the plan's best way; =rules, from the list where they
+ * can be, with maps made from the rules even where a vertical-slash
+ * estimate left its own; =keys, the rule evaluator's jobs key by key, as
+ * before words; any other value (=jobs), the rule evaluator's jobs even
+ * where the bits could come from the list. */
+typedef enum spc_bits_way {
+  SPC_BITS_BEST,
+  SPC_BITS_RULE_MAPS,
+  SPC_BITS_JOBS,
+  SPC_BITS_KEYS
+} spc_bits_way;
 
 static spc_bits_way spc_bits_way_asked(void) {
   const char *how = getenv("SPARSA_CUDA_BITS");
   if (how == NULL || how[0] == '\0') return SPC_BITS_BEST;
+  if (strcmp(how, "rules") == 0) return SPC_BITS_RULE_MAPS;
   return strcmp(how, "keys") == 0 ? SPC_BITS_KEYS : SPC_BITS_JOBS;
 }
 
@@ -476,6 +484,12 @@ typedef struct spc_build {
    * vertical-slash estimate's): the host reads their row offsets alone,
    * and the kernels read the index where it lies. */
   const spc_device_lists *indexed;
+  /* Of those, plans on lists that also carry the estimate's column and
+   * offset maps at the plan's lengths: no rules are staged or uploaded
+   * (at a cumulative threshold, ~4 MB of columns and offsets flattened
+   * and copied: ~1.2 ms of a 1.8 ms plan on an H100 host) and no maps
+   * made. */
+  int maps_given;
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -504,13 +518,32 @@ static void spc_build_free(spc_build *b) {
  * estimate's specs), unless SPARSA_CUDA_BITS asks for the per-entry jobs
  * of the rule evaluator (spc_bits_way). */
 static int spc_vslash_bits_fit(const sparsa_plan *plan, const spc_build *b, int32_t tkv) {
-  if (plan->num_lists != 1 || tkv % 64 != 0 || b->bits_way != SPC_BITS_BEST) return 0;
+  if (plan->num_lists != 1 || tkv % 64 != 0) return 0;
+  if (b->bits_way != SPC_BITS_BEST && b->bits_way != SPC_BITS_RULE_MAPS) return 0;
+  if (b->maps_given) return 1;
   if (b->rules.num_heads < 1) return 0;
   for (int32_t h = 0; h < b->rules.num_heads; h++) {
     const sp_flat_node *n = spc_staging_at(&b->st, b->rules.offsets[2 * h]);
     if (b->rules.num_nodes[h] != 1 || n->kind != SPARSA_PATTERN_VERTICAL_SLASH) return 0;
   }
   return 1;
+}
+
+/* Whether a held plan takes its bits from the list with the maps the
+ * mask's vertical-slash estimate left (cuda_mask.h): made for this plan's
+ * lengths and heads, and the entries indexed. Such lists are an estimate's
+ * own, from the selection its specs (the plan's patterns) were written
+ * from, so the maps are those patterns' rules. */
+static int spc_held_maps_fit(const sparsa_plan *plan, const spc_device_lists *held,
+                             spc_bits_way way) {
+  if (held == NULL || held->map_heads < 1 || held->vslash_maps == NULL || way != SPC_BITS_BEST ||
+      plan->num_lists != 1 || plan->block_kv % 64 != 0 || held->bits_index == NULL ||
+      held->num_partial < 0 || held->map_heads != plan->num_mask_heads)
+    return 0;
+  int64_t q_len, kv_len;
+  spc_list_lengths(plan, 0, &q_len, &kv_len);
+  const int64_t off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+  return q_len == held->map_q_len && kv_len == held->map_kv_len && off == held->map_off;
 }
 
 /* Row r of a mask's device lists lists key blocks out of order or range:
@@ -963,11 +996,12 @@ static sparsa_status spc_compute_vslash_bits(const spc_context *c, spc_vslash_bi
                                              const spc_rules *rules, const spc_device_lists *held,
                                              const int32_t *bits_index, uint64_t *maps,
                                              spc_plan *ep, spc_plan_clock *clock) {
-  v->rules = *rules;
+  v->rules = *rules; /* none (num_heads 0) where the estimate's maps are given */
   v->row_ptr = held->row_ptr;
   v->col = held->col;
   v->bits_index = bits_index;
-  v->maps = maps;
+  v->maps = rules->num_heads > 0 ? maps : held->vslash_maps;
+  v->map_heads = rules->num_heads > 0 ? rules->num_heads : held->map_heads;
   v->bits = ep->bits;
   int kerr = spc_launch_vslash_bits(v, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
@@ -1049,9 +1083,13 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     spc_fill_seq(plan, s, (spc_seq *)spc_staging_at(&b.st, seq_off) + s);
 
   /* The rules first: a prefill plan's bit jobs depend on which heads'
-   * rules depend on the diagonal alone. */
-  status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
-  if (status != SPARSA_OK) goto fail;
+   * rules depend on the diagonal alone. None where the estimate's maps
+   * stand for them. */
+  b.maps_given = ep->kind == SPC_PLAN_PREFILL && spc_held_maps_fit(plan, held, b.bits_way);
+  if (!b.maps_given) {
+    status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
+    if (status != SPARSA_OK) goto fail;
+  }
 
   size_t work_off = 0, lists_off = 0, groups_off = 0, splits_off = 0, tiles_off = 0, full_off = 0;
   spc_plan_clock_mark(&b.clock, SPC_PS_SETUP);
@@ -1116,7 +1154,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     maps_off = (bits_off + bits_bytes + 255) & ~(size_t)255;
     size_t total = b.vslash_bits ? maps_off + maps_bytes : bits_off + bits_bytes;
     if (total == bits_off) total += 64; /* no bits */
-    status = spc_device_alloc(&ep->device_blob, total, "a plan's schedule and refinement bits");
+    status = spc_plan_memory_take(c, total, &ep->device_blob, &ep->device_blob_bytes);
   }
   spc_plan_clock_mark(&b.clock, SPC_PS_ALLOC);
   if (status != SPARSA_OK) {
@@ -1126,7 +1164,8 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   unsigned char *base = ep->device_blob;
   ep->bits = (uint64_t *)(base + bits_off);
   spc_rules rules;
-  spc_rules_patch(&b.st, &b.rules, base, &rules);
+  memset(&rules, 0, sizeof rules);
+  if (!b.maps_given) spc_rules_patch(&b.st, &b.rules, base, &rules);
   if (row_off != NULL) {
     spc_dev_list *dl = spc_staging_at(&b.st, lists_off);
     for (int32_t l = 0; l < plan->num_lists; l++) {
@@ -1200,7 +1239,11 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
 
 fail:
   spc_build_free(&b);
-  if (ep->device_blob) cudaFree(ep->device_blob);
+  if (ep->device_blob != NULL) {
+    /* Kept for the next plan: nothing queued may still write it. */
+    cudaStreamSynchronize(c->stream);
+    spc_plan_memory_give(c, ep->device_blob, ep->device_blob_bytes);
+  }
   spc_free(ep);
   return status;
 }
@@ -1229,7 +1272,7 @@ void spc_plan_fini(sparsa_plan *plan) {
   spc_context_activate(c);
   /* Queued kernels may still read the schedule. */
   cudaStreamSynchronize(c->stream);
-  cudaFree(ep->device_blob); /* the bits with it */
+  spc_plan_memory_give(c, ep->device_blob, ep->device_blob_bytes); /* the bits with it */
   spc_free(ep);
   plan->engine_plan = NULL;
 }

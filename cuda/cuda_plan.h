@@ -18,7 +18,8 @@ typedef struct spc_plan {
   spc_elem elem;
   int32_t head_dim;
   spc_prefill_kernel prefill_kernel;
-  void *device_blob;         /* owns every device array below */
+  void *device_blob;         /* owns every device array below (plan_memory.h) */
+  size_t device_blob_bytes;
   uint64_t *bits;            /* refinement bits of partial tiles (after the schedule) */
   spc_prefill_args prefill;  /* tensor pointers filled per execute */
   spc_tensor_maps maps;      /* Hopper prefill: how K and V maps are encoded per execute */

@@ -149,6 +149,12 @@ typedef struct spc_vslash_mask_args {
   int32_t *bits_index;
   int32_t *partial_counts;              /* [num_heads * num_q_blocks] */
   int64_t *partial_ptr;                 /* [num_heads * num_q_blocks + 1] */
+  /* Or NULL: the heads' column and offset maps a plan's refinement bits
+   * are made from (vslash_bits.cu, spc_vslash_bits_args), per head
+   * column_words + offset_words words: bit j of the first column_words
+   * where column j is kept, then bit top_max - o where offset o is. */
+  uint64_t *maps;
+  int64_t column_words, offset_words, top_max;
 } spc_vslash_mask_args;
 
 /* Return a cudaError_t as int (0 = queued). */

@@ -172,18 +172,25 @@ typedef struct spc_bits_args {
  * | a 64-bit window of the offsets) & causal & clipping: the bits
  * rule_bits.cu's word-wise evaluation writes. */
 typedef struct spc_vslash_bits_args {
-  spc_rules rules;           /* every head: one SPARSA_PATTERN_VERTICAL_SLASH node */
+  /* Every head: one SPARSA_PATTERN_VERTICAL_SLASH node, from which the
+   * launch makes the maps; or none (num_heads 0): the maps are given, as
+   * a vertical-slash estimate leaves them (cuda_mask.h), map_heads of
+   * them. */
+  spc_rules rules;
   const int64_t *row_ptr;    /* the list: num_rows + 1 */
   const int32_t *col;
   const int32_t *bits_index; /* per entry: -1 (full) or the index of its bits */
   int64_t num_rows, num_q_blocks;
   int32_t rows, words;       /* block_q, block_kv / 64 */
   int32_t block_kv;          /* a power of two, at least 64 */
-  int32_t reserved;
+  int32_t map_heads;         /* given maps' heads (1: one for every row's head) */
   int64_t q_len, kv_len, off;
   int64_t top_max;           /* q_len - 1 + off: the largest diagonal offset a query sees */
-  int64_t column_words, offset_words; /* per rule head (offset_words 0 when top_max < 0) */
-  uint64_t *maps;            /* rules.num_heads * (column_words + offset_words) words */
+  int64_t column_words, offset_words; /* per map head (offset_words 0 when top_max < 0) */
+  /* Per map head: the column map (column_words words, bit j: column j
+   * listed), then the offset map (offset_words words, bit R: offset
+   * top_max - R listed); made by the launch where rules are given. */
+  uint64_t *maps;
   uint64_t *bits;
 } spc_vslash_bits_args;
 

@@ -7,8 +7,9 @@
  * pos (query i + off) when d = pos - j >= 0 and j is a listed column or d
  * a listed offset. First, per rule head, two bitmaps from the lists (a
  * bit set per listed entry): the columns, bit j; and the offsets
- * reversed, bit R for offset top_max - R. Then a
- * word of keys j0 .. j0 + 63 of a row is the column map's word j0 / 64
+ * reversed, bit R for offset top_max - R (or the same maps as the
+ * estimate that made the list left them: vslash_mask.cu). Then a word of
+ * keys j0 .. j0 + 63 of a row is the column map's word j0 / 64
  * (key blocks are multiples of 64 keys, so j0 is word-aligned) OR the
  * offset map's 64 bits from R0 = top_max - (pos - j0) on (bit c: offset
  * pos - j0 - c), AND causal and the keys' end: rule_words.h's word of the
@@ -84,7 +85,7 @@ __global__ void __launch_bounds__(kThreads, 6) bits_kernel(const spc_vslash_bits
   __shared__ int32_t entry_index[kThreads], entry_col[kThreads];
   const int64_t row = blockIdx.x;
   const int64_t h = row / a.num_q_blocks, q0 = row % a.num_q_blocks * a.rows;
-  const int64_t rule = a.rules.num_heads == 1 ? 0 : h;
+  const int64_t rule = a.map_heads == 1 ? 0 : h;
   const uint64_t *columns = a.maps + rule * (a.column_words + a.offset_words);
   const uint64_t *offsets = columns + a.column_words;
   const int32_t per_entry = a.rows * a.words;
@@ -131,13 +132,15 @@ __global__ void __launch_bounds__(kThreads, 6) bits_kernel(const spc_vslash_bits
 extern "C" int spc_launch_vslash_bits(const spc_vslash_bits_args *a, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (a->num_rows == 0) return 0;
-  const int64_t map_words = (a->column_words + a->offset_words) * a->rules.num_heads;
-  if (map_words > 0) {
-    cudaError_t err = cudaMemsetAsync(a->maps, 0, (size_t)map_words * sizeof(uint64_t), s);
+  spc_vslash_bits_args k = *a;
+  if (k.rules.num_heads > 0) { /* else the maps are given */
+    k.map_heads = k.rules.num_heads;
+    const int64_t map_words = (k.column_words + k.offset_words) * k.map_heads;
+    cudaError_t err = cudaMemsetAsync(k.maps, 0, (size_t)map_words * sizeof(uint64_t), s);
     if (err != cudaSuccess) return (int)err;
     /* Eight CTAs a rule head: a few thousand entries each at most. */
-    spc_vsb::maps_kernel<<<dim3(8, (unsigned)a->rules.num_heads), 256, 0, s>>>(*a);
+    if (map_words > 0) spc_vsb::maps_kernel<<<dim3(8, (unsigned)k.map_heads), 256, 0, s>>>(k);
   }
-  spc_vsb::bits_kernel<<<(unsigned)a->num_rows, spc_vsb::kThreads, 0, s>>>(*a);
+  spc_vsb::bits_kernel<<<(unsigned)k.num_rows, spc_vsb::kThreads, 0, s>>>(k);
   return (int)cudaGetLastError();
 }

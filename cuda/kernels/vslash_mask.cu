@@ -200,7 +200,33 @@ __global__ void __launch_bounds__(256) fill_prefix_kernel(const spc_vslash_mask_
   fill_row(a, r, at, partial_at, lane);
 }
 
+/* One thread per map word (vslash_bits.cu's layout): the 64 kept flags of
+ * a column word, or of the offsets top_max - R for the word's bits R,
+ * packed into bits; every word written, so the maps need no clearing. */
+__global__ void __launch_bounds__(256) maps_kernel(const spc_vslash_mask_args a) {
+  const int64_t per_head = a.column_words + a.offset_words;
+  const int64_t word = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (word >= per_head * a.num_heads) return;
+  const int64_t h = word / per_head, w = word % per_head;
+  uint64_t bits = 0;
+  if (w < a.column_words) {
+    const uint8_t *keep = a.keep + 2 * h * a.kv_len;
+    for (int b = 0; b < 64; b++) {
+      const int64_t j = 64 * w + b;
+      bits |= (uint64_t)(j < a.kv_len && keep[j] != 0) << b;
+    }
+  } else {
+    const uint8_t *keep = a.keep + (2 * h + 1) * a.kv_len;
+    for (int b = 0; b < 64; b++) {
+      const int64_t o = a.top_max - (64 * (w - a.column_words) + b);
+      bits |= (uint64_t)(o >= 0 && o < a.kv_len && keep[o] != 0) << b;
+    }
+  }
+  a.maps[word] = bits;
+}
+
 }  // namespace spc_vsm
+
 
 extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
@@ -215,5 +241,8 @@ extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *strea
     spc_vsm::scan_kernel<<<1, 1024, 0, s>>>(*a);
     spc_vsm::fill_kernel<<<warps, 256, 0, s>>>(*a);
   }
+  const int64_t map_words = (a->column_words + a->offset_words) * a->num_heads;
+  if (a->maps != NULL && map_words > 0)
+    spc_vsm::maps_kernel<<<(unsigned)((map_words + 255) / 256), 256, 0, s>>>(*a);
   return (int)cudaGetLastError();
 }

@@ -406,11 +406,16 @@ static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_es
   /* The same plan with the estimate's device lists read in two copies
    * (3 blocks with the row offsets, the rest after them), and with the
    * partial blocks' bits from the rule evaluator's jobs where a
-   * vertical-slash plan makes them from the list. */
+   * vertical-slash plan makes them from the list and its maps. */
   ok = ok && same_output_with(p, lazy, "SPARSA_CUDA_HELD_FIRST_READ", "3", dq, dk, dv, out_g, ob,
                               "the plan on lists read in two copies");
   ok = ok && same_output_with(p, lazy, "SPARSA_CUDA_BITS", "jobs", dq, dk, dv, out_g, ob,
                               "the plan with the rules' bits");
+  /* Vertical-slash: the bits from the list with maps made from the rules
+   * (the specs' columns and offsets) instead of the estimate's own. */
+  if (c->method == SPARSA_ESTIMATOR_VERTICAL_SLASH)
+    ok = ok && same_output_with(p, lazy, "SPARSA_CUDA_BITS", "rules", dq, dk, dv, out_g, ob,
+                                "the plan with maps from the rules");
   if (ok && c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH) {
     ok = pattern_mask(c, mc, g_gpu, &built) && sparsa_plan_create(g_gpu, p, built, &pb) == SPARSA_OK;
     if (!ok) printf("  FAIL: planning the mask of the estimate's patterns: %s\n", sparsa_last_error());

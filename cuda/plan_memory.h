@@ -1,0 +1,40 @@
+/* The device memory of a plan (its schedule and refinement bits, one
+ * allocation), kept by the context when the plan is destroyed and handed
+ * to the next plan that fits it.
+ *
+ * Why: plans on estimated masks come one after another with about the
+ * same size (estimate -> plan -> execute -> destroy, whenever the mask
+ * changes), and a fresh cudaMalloc of a vertical-slash plan's ~160 MB of
+ * bits cost ~0.2 ms of a ~0.55 ms plan on an H100 (its cudaFree more at
+ * the destroy, which waits for the device). A kept allocation is taken
+ * only by a plan that needs at least half of it, so a small plan does not
+ * hold a large one; the context keeps one at most, up to a cap that
+ * leaves the device's memory to the caller (spc_plan_memory_cap). When a
+ * device allocation fails, the kept one is freed and the allocation tried
+ * again. */
+#ifndef SPARSA_CUDA_PLAN_MEMORY_H
+#define SPARSA_CUDA_PLAN_MEMORY_H
+
+#include <stddef.h>
+
+#include "sparsa/sparsa_common.h"
+
+struct spc_context;
+
+/* The largest plan memory a context with this much device memory keeps:
+ * 1 GiB, or a sixteenth of the device where that is less. */
+size_t spc_plan_memory_cap(size_t device_bytes);
+
+/* *out = at least `bytes` of device memory (*out_bytes: how much), the
+ * context's kept memory where it fits, else a new allocation; NULL with
+ * the failure recorded. The memory is not cleared. */
+sparsa_status spc_plan_memory_take(struct spc_context *c, size_t bytes, void **out,
+                                   size_t *out_bytes);
+/* A destroyed plan's memory, nothing queued reading it any more: kept by
+ * the context (replacing what it kept) when under the cap and the context
+ * has not faulted, else freed. */
+void spc_plan_memory_give(struct spc_context *c, void *memory, size_t bytes);
+/* context_fini's: frees what the context keeps. */
+void spc_plan_memory_drop(struct spc_context *c);
+
+#endif
