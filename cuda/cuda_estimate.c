@@ -836,6 +836,15 @@ static sparsa_status spc_mask_out_classes(const sp_est_input *in, spc_mask_out *
   return SPARSA_OK;
 }
 
+/* Marks a block estimate's device lists as classed by the rule above
+ * (cuda_mask.h), which both the fill kernel and spc_mask_out_classes
+ * apply. */
+static void spc_lists_classes_by_rule(const sp_est_input *in, spc_device_lists *lists) {
+  lists->classes_by_rule = 1;
+  lists->classes_causal = in->est.causal ? 1 : 0;
+  lists->classes_off = in->off;
+}
+
 /* Lists selected in several chunks: the mask's device copy from the
  * gathered host lists. */
 static sparsa_status spc_mask_out_upload(spc_context *c, const spc_mask_out *o,
@@ -997,6 +1006,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     if (status == SPARSA_OK && mo != NULL && !handoff)
       status = spc_mask_out_append(mo, (int64_t)p->q_heads * nqb, &l, r.rows);
     if (status == SPARSA_OK && handoff) {
+      spc_lists_classes_by_rule(in, lists);
       mo->mask->engine_mask = lists; /* mask_fini releases it from now on */
       lists = NULL;
     }
@@ -1012,7 +1022,10 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     status = spc_mask_out_classes(in, mo);
     spc_device_lists *lists = NULL;
     if (status == SPARSA_OK) status = spc_mask_out_upload(c, mo, &lists);
-    if (status == SPARSA_OK) mo->mask->engine_mask = lists;
+    if (status == SPARSA_OK) {
+      spc_lists_classes_by_rule(in, lists);
+      mo->mask->engine_mask = lists;
+    }
     spc_stage_mark(&st, c, SPC_ST_SPECS);
   }
   spc_stages_print(&st, pooled ? "pooled" : "antidiagonal");

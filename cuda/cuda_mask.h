@@ -31,6 +31,14 @@ typedef struct spc_device_lists {
   int64_t map_words;
   int32_t map_heads;
   int64_t map_q_len, map_kv_len, map_off, column_words, offset_words;
+  /* Lists of a block estimate (pooled, antidiagonal): every entry's class
+   * is the causal rule's at the mask's blocks (full unless the causal line
+   * crosses the block, which its row's first query decides), with this
+   * offset (kv_len - q_len, or 0 aligned top-left), or every block full
+   * where classes_causal is 0. A plan numbers their partial entries on
+   * the device from that (causal_slots.cu). */
+  int32_t classes_by_rule, classes_causal;
+  int64_t classes_off;
   spc_mask_build_args args;
 } spc_device_lists;
 

@@ -29,6 +29,7 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz, in
     c->spare_lists = NULL;
     spare->num_partial = -1; /* the index and maps hold an earlier mask's */
     spare->map_heads = 0;
+    spare->classes_by_rule = 0;
     *out = spare;
     return SPARSA_OK;
   }

@@ -490,6 +490,12 @@ typedef struct spc_build {
    * and copied: ~1.2 ms of a 1.8 ms plan on an H100 host) and no maps
    * made. */
   int maps_given;
+  /* Held plans on a block estimate's lists under one causal rule: the
+   * entries' bits index is written on the device (causal_slots.cu) into
+   * the plan's memory after the bits, with one job per slot (query block
+   * qb's c_min(qb) + [0, width)); the host reads the row offsets alone. */
+  int causal_slots;
+  spc_slots_args slots;
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -544,6 +550,83 @@ static int spc_held_maps_fit(const sparsa_plan *plan, const spc_device_lists *he
   spc_list_lengths(plan, 0, &q_len, &kv_len);
   const int64_t off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
   return q_len == held->map_q_len && kv_len == held->map_kv_len && off == held->map_off;
+}
+
+/* Whether a held plan numbers its partial entries by slots on the device:
+ * a block estimate's lists (classes by the causal rule at this plan's
+ * offset) under one causal rule for every head, the rule the core gives a
+ * plan on a mask made from lists alone. The slots' width is set in
+ * b->slots. */
+static int spc_causal_slots_fit(const sparsa_plan *plan, spc_build *b,
+                                const spc_device_lists *held, int32_t tq, int32_t tkv) {
+  if (!held->classes_by_rule || !held->classes_causal || b->bits_way != SPC_BITS_BEST ||
+      plan->num_lists != 1 || b->rules.num_heads < 1)
+    return 0;
+  const sp_flat_node *n = spc_staging_at(&b->st, b->rules.offsets[0]);
+  if (b->rules.num_nodes[0] != 1 || n->kind != SPARSA_PATTERN_CAUSAL) return 0;
+  for (int32_t h = 1; h < b->rules.num_heads; h++)
+    if (b->rules.offsets[2 * h] != b->rules.offsets[0]) return 0;
+  int64_t q_len, kv_len;
+  spc_list_lengths(plan, 0, &q_len, &kv_len);
+  const int64_t off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+  const sp_block_list *geom = &plan->mask->blocks;
+  if (off != held->classes_off || geom->num_q_blocks < 1) return 0;
+  /* The widest run of key blocks, from the first the causal line crosses
+   * to the last a row sees: the estimates list no block past that. */
+  int64_t width = 1;
+  for (int64_t qb = 0; qb < geom->num_q_blocks; qb++) {
+    const int64_t first = qb * tq + off, end = (qb + 1) * tq < q_len ? (qb + 1) * tq : q_len;
+    const int64_t last = end - 1 + off;
+    const int64_t c_min = first + 1 > 0 ? (first + 1) / tkv : 0;
+    int64_t c_last = last >= 0 ? last / tkv : -1;
+    if (c_last > geom->num_kv_blocks - 1) c_last = geom->num_kv_blocks - 1;
+    if (c_last - c_min + 1 > width) width = c_last - c_min + 1;
+  }
+  if (width * geom->num_q_blocks > INT32_MAX) return 0;
+  memset(&b->slots, 0, sizeof b->slots);
+  b->slots.num_rows = held->num_rows;
+  b->slots.num_q_blocks = geom->num_q_blocks;
+  b->slots.num_kv_blocks = geom->num_kv_blocks;
+  b->slots.kv_len = kv_len;
+  b->slots.off = off;
+  b->slots.block_q = tq;
+  b->slots.block_kv = tkv;
+  b->slots.width = (int32_t)width;
+  return 1;
+}
+
+/* The jobs of a causal-slots plan, slot qb * width + w the tile of query
+ * block qb and key block c_min(qb) + w (the last key block where that
+ * lies past the keys: no entry names such a slot), all with head 0's rule
+ * (every head's). */
+static sparsa_status spc_causal_slot_jobs(const spc_slots_args *sl, spc_jobs *jobs,
+                                          spc_bits_job job) {
+  job.mask_head = 0;
+  for (int64_t qb = 0; qb < sl->num_q_blocks; qb++) {
+    const int64_t first = qb * sl->block_q + sl->off;
+    const int64_t c_min = first + 1 > 0 ? (first + 1) / sl->block_kv : 0;
+    job.q0 = (int32_t)(qb * sl->block_q);
+    for (int32_t w = 0; w < sl->width; w++) {
+      const int64_t c = c_min + w < sl->num_kv_blocks ? c_min + w : sl->num_kv_blocks - 1;
+      job.kv0 = (int32_t)(c * sl->block_kv);
+      int32_t index = -1;
+      SPC_TRY(spc_jobs_push(jobs, job, &index));
+    }
+  }
+  return SPARSA_OK;
+}
+
+/* After a causal-slots plan's kernels (waited for): what the device
+ * found wrong in the lists it numbered. */
+static sparsa_status spc_slots_check(const spc_slots_args *sl) {
+  unsigned bad = 0;
+  const cudaError_t err = cudaMemcpy(&bad, sl->bad, sizeof bad, cudaMemcpyDeviceToHost);
+  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading a plan's list check");
+  if (bad != 0)
+    return spc_fail(SPARSA_ERR_INTERNAL,
+                    "CUDA engine: %u entries of a mask's device lists list key blocks out of "
+                    "order or range, or partial past the causal line's blocks", bad);
+  return SPARSA_OK;
 }
 
 /* Row r of a mask's device lists lists key blocks out of order or range:
@@ -608,8 +691,10 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
         return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
       b->indexed = hl;
     }
+    b->causal_slots = !b->vslash_bits && spc_causal_slots_fit(plan, b, hl, tq, tkv);
     b->readback = spc_host_buffers_take(b->c, 1);
-    SPC_TRY(spc_held_list(plan, &b->readback, b->indexed != NULL, &b->clock, &b->lists[0]));
+    SPC_TRY(spc_held_list(plan, &b->readback, b->indexed != NULL || b->causal_slots, &b->clock,
+                          &b->lists[0]));
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
@@ -628,6 +713,10 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
+    if (b->causal_slots) { /* a job a slot; the index is the device's */
+      partial = b->slots.num_q_blocks * b->slots.width;
+      continue;
+    }
     if (!b->vslash_bits)
       for (int64_t e = 0; e < nnz; e++) partial += !L->full[e];
     if (b->indexed != NULL) continue; /* the lists' own index */
@@ -654,6 +743,10 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
     job.rows = tq;
     job.words = tkv / 64;
+    if (b->causal_slots) {
+      SPC_TRY(spc_causal_slot_jobs(&b->slots, &b->jobs, job));
+      continue;
+    }
     if (b->vslash_bits) {
       spc_vslash_bits_args *v = &b->vslash;
       v->num_rows = rows;
@@ -1141,18 +1234,24 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   }
   spc_plan_clock_mark(&b.clock, SPC_PS_STAGE);
   /* One device allocation: the staged schedule, then the bits, then (bits
-   * made from a vertical-slash list) the rules' column and offset maps. */
-  size_t bits_bytes = 0, maps_off = 0;
+   * made from a vertical-slash list) the rules' column and offset maps, or
+   * (causal slots) the entries' bits index and the count of bad ones. */
+  size_t bits_bytes = 0, after_off = 0, after_bytes = 0, index_bytes = 0;
   const size_t bits_off = (b.st.size + 255) & ~(size_t)255;
-  const size_t maps_bytes = b.vslash_bits ? (size_t)(b.vslash.column_words + b.vslash.offset_words) *
-                                                (size_t)b.rules.num_heads * sizeof(uint64_t)
-                                          : 0;
+  if (b.vslash_bits) {
+    after_bytes = (size_t)(b.vslash.column_words + b.vslash.offset_words) *
+                  (size_t)b.rules.num_heads * sizeof(uint64_t);
+  } else if (b.causal_slots) {
+    const int64_t nnz = b.lists[0].row_ptr[b.slots.num_rows];
+    index_bytes = ((size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
+    after_bytes = index_bytes + sizeof(unsigned);
+  }
   status = spc_bits_bytes(&b.jobs, &bits_bytes);
-  if (status == SPARSA_OK && (bits_bytes > SIZE_MAX / 2 - bits_off || maps_bytes > SIZE_MAX / 4))
+  if (status == SPARSA_OK && (bits_bytes > SIZE_MAX / 2 - bits_off || after_bytes > SIZE_MAX / 4))
     status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: a plan's bits overflow its memory");
   if (status == SPARSA_OK) {
-    maps_off = (bits_off + bits_bytes + 255) & ~(size_t)255;
-    size_t total = b.vslash_bits ? maps_off + maps_bytes : bits_off + bits_bytes;
+    after_off = (bits_off + bits_bytes + 255) & ~(size_t)255;
+    size_t total = after_bytes > 0 ? after_off + after_bytes : bits_off + bits_bytes;
     if (total == bits_off) total += 64; /* no bits */
     status = spc_plan_memory_take(c, total, &ep->device_blob, &ep->device_blob_bytes);
   }
@@ -1172,7 +1271,8 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
       dl[l].row_ptr = held ? held->row_ptr : (const int64_t *)(base + row_off[l]);
       dl[l].col = held ? held->col : (const int32_t *)(base + col_off[l]);
       dl[l].bits = b.indexed != NULL ? b.indexed->bits_index
-                                     : (const int32_t *)(base + full_list_off[l]);
+                   : b.causal_slots    ? (const int32_t *)(base + after_off)
+                                       : (const int32_t *)(base + full_list_off[l]);
       dl[l].num_q_blocks = b.lists[l].num_q_blocks;
       dl[l].num_heads = b.lists[l].num_heads;
     }
@@ -1181,14 +1281,27 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   status = spc_staging_copy(&b.st, base, c->stream);
   if (status != SPARSA_OK) goto fail;
   spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
+  if (b.causal_slots) {
+    b.slots.row_ptr = held->row_ptr;
+    b.slots.col = held->col;
+    b.slots.full = held->full;
+    b.slots.index = (int32_t *)(base + after_off);
+    b.slots.bad = (unsigned *)(base + after_off + index_bytes);
+    const int kerr = spc_launch_causal_slots(&b.slots, c->stream);
+    if (kerr != 0) {
+      status = spc_fail_cuda(kerr, "numbering a mask's partial blocks");
+      goto fail;
+    }
+  }
   if (b.vslash_bits)
     status = spc_compute_vslash_bits(c, &b.vslash, &rules, held,
                                      b.indexed != NULL ? b.indexed->bits_index
                                                        : (const int32_t *)(base + b.list_bits[0]),
-                                     (uint64_t *)(base + maps_off), ep, &b.clock);
+                                     (uint64_t *)(base + after_off), ep, &b.clock);
   else
     status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules,
                               b.bits_way, ep, &b.clock);
+  if (status == SPARSA_OK && b.causal_slots) status = spc_slots_check(&b.slots);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;
@@ -1233,6 +1346,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_plan_clock_print(&b.clock, ep->kind == SPC_PLAN_DECODE ? "decode"
                                  : b.indexed != NULL         ? "prefill, device index, bits from the list"
                                  : b.vslash_bits             ? "prefill, device lists, bits from the list"
+                                 : b.causal_slots            ? "prefill, device lists, causal slots"
                                  : held != NULL              ? "prefill, device lists"
                                                              : "prefill");
   return SPARSA_OK;

@@ -164,6 +164,26 @@ typedef struct spc_bits_args {
   uint64_t *bits;
 } spc_bits_args;
 
+/* The bits index of a block estimate's lists under one causal rule
+ * (causal_slots.cu). Such a list's classes follow the causal line alone
+ * (cuda_estimate.c: a block is full unless its last key lies past its
+ * row's first query), so a row's partial blocks are among the few that
+ * the line crosses: query block qb's partial key blocks are c_min(qb) +
+ * [0, width), c_min(qb) the first whose last key lies past the row's
+ * first query (qb * block_q + off). The bits of those slots are made once
+ * for every head (jobs qb * width + w); each entry's index is its slot,
+ * -1 where full. */
+typedef struct spc_slots_args {
+  const int64_t *row_ptr;   /* the list: num_rows + 1 */
+  const int32_t *col;
+  const uint8_t *full;
+  int32_t *index;           /* per entry: -1 (full) or its slot */
+  unsigned *bad;            /* entries out of order, out of range or past their slots */
+  int64_t num_rows, num_q_blocks, num_kv_blocks;
+  int64_t kv_len, off;
+  int32_t block_q, block_kv, width, reserved;
+} spc_slots_args;
+
 /* Refinement bits of a prefill plan whose every mask head's rule is one
  * vertical-slash leaf (an estimate's specs), made from the list itself
  * instead of per-entry jobs (vslash_bits.cu). Per rule head, a bitmap of
@@ -237,6 +257,7 @@ int spc_mask_kind_supported(int32_t kind);
 int spc_launch_mask_build(const spc_mask_build_args *args, void *stream);
 int spc_launch_bits(const spc_bits_args *args, void *stream);
 int spc_launch_vslash_bits(const spc_vslash_bits_args *args, void *stream);
+int spc_launch_causal_slots(const spc_slots_args *args, void *stream);
 int spc_launch_merge(const spc_merge_args *args, spc_elem elem, void *stream);
 int spc_launch_prefill(const spc_prefill_args *args, spc_elem elem, int head_dim, void *stream);
 /* The Hopper prefill kernel (prefill_sm90.cu): same arguments, compiled
