@@ -71,7 +71,8 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
   c->cc_major = prop.major;
   c->cc_minor = prop.minor;
   c->smem_per_block_optin = prop.sharedMemPerBlockOptin;
-  c->spare_plan_cap = spc_plan_memory_cap(prop.totalGlobalMem);
+  c->device_bytes = prop.totalGlobalMem;
+  c->spare_plan_cap = spc_plan_memory_cap(c->device_bytes);
   ctx->engine_state = c;
   ctx->num_threads = 1;
   /* Creating the primary context now makes the first execute cheap and

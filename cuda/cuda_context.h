@@ -22,6 +22,7 @@ typedef struct spc_context {
   int sm_count;
   int cc_major, cc_minor;
   size_t smem_per_block_optin;
+  size_t device_bytes;      /* the device's memory in all */
   /* Grown at plan creation (never on the hot path) to the largest
    * workspace of the context's plans; used in stream order. */
   pthread_mutex_t pool_lock;

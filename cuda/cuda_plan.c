@@ -1052,16 +1052,11 @@ static sparsa_status spc_build_decode(const sparsa_plan *plan, const spc_context
 }
 
 /* The refinement bits' bytes, refused beyond a quarter of the device's
- * memory. Every device the kernels run on (compute capability 8.0 and up)
- * has far more than 256 MiB, so smaller bits skip the query of the memory,
- * which is not free. */
-enum { kBitsSizeCheckBytes = 64 << 20 };
-
-static sparsa_status spc_bits_bytes(const spc_jobs *jobs, size_t *bytes) {
+ * memory (its total, read once at the context's creation: a query of the
+ * device's memory cost 20-40 us of each vertical-slash plan). */
+static sparsa_status spc_bits_bytes(const spc_context *c, const spc_jobs *jobs, size_t *bytes) {
   *bytes = (size_t)jobs->words * sizeof(uint64_t);
-  size_t free_bytes = 0, total_bytes = 0;
-  if (*bytes >= kBitsSizeCheckBytes && cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess &&
-      *bytes > total_bytes / 4)
+  if (*bytes > c->device_bytes / 4)
     return spc_fail(SPARSA_ERR_UNSUPPORTED,
                     "CUDA engine: the mask has %lld partial tiles, whose refinement bits need "
                     "%zu MiB (more than a quarter of the device's memory); use larger "
@@ -1246,7 +1241,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
     index_bytes = ((size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
     after_bytes = index_bytes + sizeof(unsigned);
   }
-  status = spc_bits_bytes(&b.jobs, &bits_bytes);
+  status = spc_bits_bytes(c, &b.jobs, &bits_bytes);
   if (status == SPARSA_OK && (bits_bytes > SIZE_MAX / 2 - bits_off || after_bytes > SIZE_MAX / 4))
     status = spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: a plan's bits overflow its memory");
   if (status == SPARSA_OK) {
