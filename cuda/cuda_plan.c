@@ -487,8 +487,8 @@ typedef struct spc_build {
   /* Of those, plans on lists that also carry the estimate's column and
    * offset maps at the plan's lengths: no rules are staged or uploaded
    * (at a cumulative threshold, ~4 MB of columns and offsets flattened
-   * and copied: ~1.2 ms of a 1.8 ms plan on an H100 host) and no maps
-   * made. */
+   * and copied: 1.2-1.8 ms of a 1.7-2.5 ms plan on an H100 host) and no
+   * maps made. */
   int maps_given;
   /* Held plans on a block estimate's lists under one causal rule: the
    * entries' bits index is written on the device (causal_slots.cu) into
@@ -496,6 +496,11 @@ typedef struct spc_build {
    * qb's c_min(qb) + [0, width)); the host reads the row offsets alone. */
   int causal_slots;
   spc_slots_args slots;
+  /* Held plans on a mask whose host lists hold no partial block (a mask
+   * made from patterns, whose every listed block is full: random block
+   * masks): no rules, no jobs, no read-back; the bits index is -1
+   * throughout, set on the device. */
+  int no_partial;
 } spc_build;
 
 static void spc_build_free(spc_build *b) {
@@ -577,7 +582,7 @@ static int spc_causal_slots_fit(const sparsa_plan *plan, spc_build *b,
   for (int64_t qb = 0; qb < geom->num_q_blocks; qb++) {
     const int64_t first = qb * tq + off, end = (qb + 1) * tq < q_len ? (qb + 1) * tq : q_len;
     const int64_t last = end - 1 + off;
-    const int64_t c_min = first + 1 > 0 ? (first + 1) / tkv : 0;
+    const int64_t c_min = spc_slots_first_block(first, tkv);
     int64_t c_last = last >= 0 ? last / tkv : -1;
     if (c_last > geom->num_kv_blocks - 1) c_last = geom->num_kv_blocks - 1;
     if (c_last - c_min + 1 > width) width = c_last - c_min + 1;
@@ -603,8 +608,7 @@ static sparsa_status spc_causal_slot_jobs(const spc_slots_args *sl, spc_jobs *jo
                                           spc_bits_job job) {
   job.mask_head = 0;
   for (int64_t qb = 0; qb < sl->num_q_blocks; qb++) {
-    const int64_t first = qb * sl->block_q + sl->off;
-    const int64_t c_min = first + 1 > 0 ? (first + 1) / sl->block_kv : 0;
+    const int64_t c_min = spc_slots_first_block(qb * sl->block_q + sl->off, sl->block_kv);
     job.q0 = (int32_t)(qb * sl->block_q);
     for (int32_t w = 0; w < sl->width; w++) {
       const int64_t c = c_min + w < sl->num_kv_blocks ? c_min + w : sl->num_kv_blocks - 1;
@@ -616,17 +620,14 @@ static sparsa_status spc_causal_slot_jobs(const spc_slots_args *sl, spc_jobs *jo
   return SPARSA_OK;
 }
 
-/* After a causal-slots plan's kernels (waited for): what the device
- * found wrong in the lists it numbered. */
-static sparsa_status spc_slots_check(const spc_slots_args *sl) {
-  unsigned bad = 0;
-  const cudaError_t err = cudaMemcpy(&bad, sl->bad, sizeof bad, cudaMemcpyDeviceToHost);
-  if (err != cudaSuccess) return spc_fail_cuda((int)err, "reading a plan's list check");
-  if (bad != 0)
-    return spc_fail(SPARSA_ERR_INTERNAL,
-                    "CUDA engine: %u entries of a mask's device lists list key blocks out of "
-                    "order or range, or partial past the causal line's blocks", bad);
-  return SPARSA_OK;
+/* Whether a held plan's mask lists no partial block, by its host lists
+ * (built with the mask from its patterns, the same blocks as the device
+ * copy). Lists an estimate holds have no host lists until read. */
+static int spc_held_all_full(const sparsa_plan *plan, const spc_device_lists *held) {
+  const sparsa_mask *m = plan->mask;
+  return held != NULL && m->patterns != NULL && m->blocks.row_ptr != NULL &&
+         m->blocks.num_partial == 0 && plan->num_lists == 1 &&
+         held->num_rows == (int64_t)m->blocks.num_heads * m->blocks.num_q_blocks;
 }
 
 /* Row r of a mask's device lists lists key blocks out of order or range:
@@ -681,7 +682,12 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   const int32_t min_kv = ep->prefill_kernel == SPC_PREFILL_SM90 && plan->mask == NULL
                              ? 2 * SPC_TILE_KV
                              : SPC_TILE_KV;
-  if (held) {
+  if (held && b->no_partial) { /* the mask's own host offsets: nothing to read back */
+    tq = plan->block_q;
+    tkv = plan->block_kv;
+    const sp_block_list *g = &plan->mask->blocks;
+    b->lists[0] = (spc_list){g->num_heads, g->num_q_blocks, g->row_ptr, NULL, NULL, 0};
+  } else if (held) {
     tq = plan->block_q;
     tkv = plan->block_kv;
     const spc_device_lists *hl = plan->mask->engine_mask;
@@ -713,6 +719,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   for (int32_t l = 0; l < plan->num_lists; l++) {
     const spc_list *L = &b->lists[l];
     const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
+    if (b->no_partial) continue; /* no jobs; the index is set on the device */
     if (b->causal_slots) { /* a job a slot; the index is the device's */
       partial = b->slots.num_q_blocks * b->slots.width;
       continue;
@@ -743,6 +750,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
     job.rows = tq;
     job.words = tkv / 64;
+    if (b->no_partial) continue;
     if (b->causal_slots) {
       SPC_TRY(spc_causal_slot_jobs(&b->slots, &b->jobs, job));
       continue;
@@ -1066,14 +1074,25 @@ static sparsa_status spc_bits_bytes(const spc_context *c, const spc_jobs *jobs, 
 }
 
 /* Run the plan's bit jobs on the device into ep->bits (plan creation may
- * block), key by key where SPARSA_CUDA_BITS=keys asks (spc_bits_way). */
+ * block), key by key where SPARSA_CUDA_BITS=keys asks (spc_bits_way);
+ * where slots are given, their entries' index first, and its check. */
 static sparsa_status spc_compute_bits(const spc_context *c, const spc_jobs *jobs,
                                       const spc_bits_job *device_jobs, const spc_rules *rules,
-                                      spc_bits_way way, spc_plan *ep, spc_plan_clock *clock) {
+                                      spc_bits_way way, const spc_slots_args *slots,
+                                      spc_plan *ep, spc_plan_clock *clock) {
   spc_bits_args a = {device_jobs, (int32_t)jobs->n, way == SPC_BITS_KEYS, *rules, ep->bits};
-  int kerr = spc_launch_bits(&a, c->stream);
+  unsigned bad = 0;
+  int kerr = slots != NULL ? spc_launch_causal_slots(slots, c->stream) : 0;
+  if (kerr == 0) kerr = spc_launch_bits(&a, c->stream);
+  /* The slots' check comes back with the same wait. */
+  if (kerr == 0 && slots != NULL)
+    kerr = (int)cudaMemcpyAsync(&bad, slots->bad, sizeof bad, cudaMemcpyDeviceToHost, c->stream);
   if (kerr == 0) kerr = (int)cudaStreamSynchronize(c->stream);
   if (kerr != 0) return spc_fail_cuda(kerr, "computing refinement bits");
+  if (bad != 0)
+    return spc_fail(SPARSA_ERR_INTERNAL,
+                    "CUDA engine: %u entries of a mask's device lists list key blocks out of "
+                    "order or range, or partial past the causal line's blocks", bad);
   spc_plan_clock_mark(clock, SPC_PS_BITS);
   return SPARSA_OK;
 }
@@ -1172,9 +1191,10 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
 
   /* The rules first: a prefill plan's bit jobs depend on which heads'
    * rules depend on the diagonal alone. None where the estimate's maps
-   * stand for them. */
+   * stand for them, or where no block is partial. */
   b.maps_given = ep->kind == SPC_PLAN_PREFILL && spc_held_maps_fit(plan, held, b.bits_way);
-  if (!b.maps_given) {
+  b.no_partial = ep->kind == SPC_PLAN_PREFILL && spc_held_all_full(plan, held);
+  if (!b.maps_given && !b.no_partial) {
     status = spc_rules_stage_add(&b.st, plan->patterns, plan->num_mask_heads, &b.rules);
     if (status != SPARSA_OK) goto fail;
   }
@@ -1230,16 +1250,18 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   spc_plan_clock_mark(&b.clock, SPC_PS_STAGE);
   /* One device allocation: the staged schedule, then the bits, then (bits
    * made from a vertical-slash list) the rules' column and offset maps, or
-   * (causal slots) the entries' bits index and the count of bad ones. */
+   * the entries' bits index (causal slots, with the count of bad entries;
+   * no partial block). */
   size_t bits_bytes = 0, after_off = 0, after_bytes = 0, index_bytes = 0;
   const size_t bits_off = (b.st.size + 255) & ~(size_t)255;
   if (b.vslash_bits) {
     after_bytes = (size_t)(b.vslash.column_words + b.vslash.offset_words) *
                   (size_t)b.rules.num_heads * sizeof(uint64_t);
-  } else if (b.causal_slots) {
-    const int64_t nnz = b.lists[0].row_ptr[b.slots.num_rows];
+  } else if (b.causal_slots || b.no_partial) {
+    const spc_list *L = &b.lists[0];
+    const int64_t nnz = L->row_ptr[(int64_t)L->num_heads * L->num_q_blocks];
     index_bytes = ((size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t) + 63) & ~(size_t)63;
-    after_bytes = index_bytes + sizeof(unsigned);
+    after_bytes = index_bytes + (b.causal_slots ? sizeof(unsigned) : 0);
   }
   status = spc_bits_bytes(c, &b.jobs, &bits_bytes);
   if (status == SPARSA_OK && (bits_bytes > SIZE_MAX / 2 - bits_off || after_bytes > SIZE_MAX / 4))
@@ -1259,14 +1281,14 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   ep->bits = (uint64_t *)(base + bits_off);
   spc_rules rules;
   memset(&rules, 0, sizeof rules);
-  if (!b.maps_given) spc_rules_patch(&b.st, &b.rules, base, &rules);
+  if (b.rules.num_heads > 0) spc_rules_patch(&b.st, &b.rules, base, &rules);
   if (row_off != NULL) {
     spc_dev_list *dl = spc_staging_at(&b.st, lists_off);
     for (int32_t l = 0; l < plan->num_lists; l++) {
       dl[l].row_ptr = held ? held->row_ptr : (const int64_t *)(base + row_off[l]);
       dl[l].col = held ? held->col : (const int32_t *)(base + col_off[l]);
       dl[l].bits = b.indexed != NULL ? b.indexed->bits_index
-                   : b.causal_slots    ? (const int32_t *)(base + after_off)
+                   : b.causal_slots || b.no_partial ? (const int32_t *)(base + after_off)
                                        : (const int32_t *)(base + full_list_off[l]);
       dl[l].num_q_blocks = b.lists[l].num_q_blocks;
       dl[l].num_heads = b.lists[l].num_heads;
@@ -1276,17 +1298,19 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
   status = spc_staging_copy(&b.st, base, c->stream);
   if (status != SPARSA_OK) goto fail;
   spc_plan_clock_mark(&b.clock, SPC_PS_UPLOAD);
+  if (b.no_partial) { /* every entry full: -1 */
+    const cudaError_t err = cudaMemsetAsync(base + after_off, 0xFF, index_bytes, c->stream);
+    if (err != cudaSuccess) {
+      status = spc_fail_cuda((int)err, "clearing a plan's bits index");
+      goto fail;
+    }
+  }
   if (b.causal_slots) {
     b.slots.row_ptr = held->row_ptr;
     b.slots.col = held->col;
     b.slots.full = held->full;
     b.slots.index = (int32_t *)(base + after_off);
     b.slots.bad = (unsigned *)(base + after_off + index_bytes);
-    const int kerr = spc_launch_causal_slots(&b.slots, c->stream);
-    if (kerr != 0) {
-      status = spc_fail_cuda(kerr, "numbering a mask's partial blocks");
-      goto fail;
-    }
   }
   if (b.vslash_bits)
     status = spc_compute_vslash_bits(c, &b.vslash, &rules, held,
@@ -1295,8 +1319,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
                                      (uint64_t *)(base + after_off), ep, &b.clock);
   else
     status = spc_compute_bits(c, &b.jobs, (const spc_bits_job *)(base + jobs_off), &rules,
-                              b.bits_way, ep, &b.clock);
-  if (status == SPARSA_OK && b.causal_slots) status = spc_slots_check(&b.slots);
+                              b.bits_way, b.causal_slots ? &b.slots : NULL, ep, &b.clock);
   if (status != SPARSA_OK) goto fail;
 
   const float log2e = 1.4426950408889634f;
@@ -1342,6 +1365,7 @@ static sparsa_status spc_plan_build(sparsa_plan *plan, const spc_device_lists *h
                                  : b.indexed != NULL         ? "prefill, device index, bits from the list"
                                  : b.vslash_bits             ? "prefill, device lists, bits from the list"
                                  : b.causal_slots            ? "prefill, device lists, causal slots"
+                                 : b.no_partial              ? "prefill, device lists, no partial block"
                                  : held != NULL              ? "prefill, device lists"
                                                              : "prefill");
   return SPARSA_OK;

@@ -2,8 +2,8 @@
  * spc_slots_args): each entry's slot among the few tiles of its query
  * block that the causal line crosses, written on the device, so that the
  * host neither reads the lists' key blocks and classes back nor walks
- * their ~10^5 entries to number their bit jobs (~0.1-0.2 ms of a ~0.35 ms
- * plan on a pooled estimate, on an H100's host). The entries are checked
+ * their ~10^5 entries to number their bit jobs (0.18-0.22 ms of a
+ * 0.41-0.45 ms plan on a pooled estimate, on an H100's host). The entries are checked
  * as the host did: key blocks ascending and in range, and every partial
  * one within its slots; a miss is counted in *bad (the plan then fails:
  * what the estimate wrote is wrong). */
@@ -20,7 +20,7 @@ __global__ void __launch_bounds__(256) slots_kernel(const spc_slots_args a) {
   const int lane = threadIdx.x & 31;
   const int64_t qb = row % a.num_q_blocks;
   const int64_t first_query = qb * a.block_q + a.off;
-  const int64_t c_min = first_query + 1 > 0 ? (first_query + 1) / a.block_kv : 0;
+  const int64_t c_min = spc_slots_first_block(first_query, a.block_kv);
   const int64_t begin = a.row_ptr[row], end = a.row_ptr[row + 1];
   unsigned bad = 0;
   for (int64_t e = begin + lane; e < end; e += 32) {

@@ -184,6 +184,15 @@ typedef struct spc_slots_args {
   int32_t block_q, block_kv, width, reserved;
 } spc_slots_args;
 
+/* c_min: the first key block whose last key lies past first_query (a query
+ * block's first query plus off), the first the causal line crosses. */
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+static inline int64_t spc_slots_first_block(int64_t first_query, int32_t block_kv) {
+  return first_query + 1 > 0 ? (first_query + 1) / block_kv : 0;
+}
+
 /* Refinement bits of a prefill plan whose every mask head's rule is one
  * vertical-slash leaf (an estimate's specs), made from the list itself
  * instead of per-entry jobs (vslash_bits.cu). Per rule head, a bitmap of
