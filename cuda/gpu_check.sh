@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # GPU check of the CUDA engine, for a machine with an NVIDIA GPU: builds the
 # library, the plugin and the GPU test driver; runs the GPU test suite (on
-# Hopper, every prefill case on both the sm90 and the sm80 kernel); runs
-# compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a small
-# subset; then the benchmark against PyTorch's SDPA and FlexAttention.
+# Hopper, every prefill case on both the sm90 and the sm80 kernel), the
+# extra checks, and the quick suite and the estimators again with every
+# plan's memory poisoned; runs compute-sanitizer (memcheck, racecheck,
+# initcheck, synccheck) on a small subset; then the benchmark against
+# PyTorch's SDPA and FlexAttention.
 # Logs go to $GPU_CHECK_LOGS (default: <build>/gpu-check). The last line
 # printed is the benchmark's JSON summary, with the test and sanitizer
 # counts folded in. Exit status: non-zero if a test or sanitizer failed.
@@ -75,6 +77,19 @@ for check in "${extra_checks[@]}"; do
   rc=$?
   tail -2 "$logs/$check.log"
   if [[ $rc -ne 0 ]]; then echo "  $check failed (exit $rc)"; count_failure; fi
+done
+
+# Plans' memory poisoned before they write it (plan_memory.h): a kernel
+# reading what its plan never wrote fails these.
+echo "== poisoned plan memory: GPU tests (quick) and estimators"
+est_bin="$(find "$build" -name sparsa_cuda_estimate_test -type f -perm -u+x | head -1)"
+poisoned=0
+for run in "$tests_bin --quick --seed $seed" "$est_bin --no-timing"; do
+  poisoned=$((poisoned + 1))
+  SPARSA_CUDA_POISON_PLANS=1 timeout "${TEST_TIMEOUT:-900}" $run >"$logs/poisoned-$poisoned.log" 2>&1
+  rc=$?
+  tail -1 "$logs/poisoned-$poisoned.log" | cut -c1-80
+  if [[ $rc -ne 0 ]]; then echo "  poisoned run failed (exit $rc): $run"; count_failure; fi
 done
 SPARSA_GPU_ESTIMATE_JSON="$(grep '^{' "$logs/sparsa_cuda_estimate_test.log" 2>/dev/null | tail -1)"
 export SPARSA_GPU_ESTIMATE_JSON

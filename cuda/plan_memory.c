@@ -1,10 +1,14 @@
 /* Device memory of plans kept between them; see plan_memory.h. */
 #include "plan_memory.h"
 
+#include <stdatomic.h>
+#include <stdlib.h>
+
 #include <cuda_runtime_api.h>
 
 #include "cuda_context.h"
 #include "device_fault.h"
+#include "cuda_host.h"
 #include "device_memory.h"
 
 size_t spc_plan_memory_cap(size_t device_bytes) {
@@ -28,9 +32,36 @@ static void *spc_plan_memory_reuse(spc_context *c, size_t bytes, size_t *out_byt
   return kept;
 }
 
+/* With SPARSA_CUDA_POISON_PLANS=1 in the environment (the GPU check
+ * sets it for a pass of the tests), a plan's memory is filled with 0xA5
+ * bytes before the plan writes it: a kernel that reads what its plan never
+ * wrote then reads garbage, not what an earlier plan left there. */
+static int spc_poison_plans(void) {
+  static atomic_int read_once = -1; /* plans may be made on several threads */
+  int on = atomic_load_explicit(&read_once, memory_order_relaxed);
+  if (on < 0) {
+    const char *v = getenv("SPARSA_CUDA_POISON_PLANS");
+    on = v != NULL && v[0] == '1';
+    atomic_store_explicit(&read_once, on, memory_order_relaxed);
+  }
+  return on;
+}
+
+static sparsa_status spc_plan_memory_poison(spc_context *c, void *memory, size_t bytes) {
+  if (!spc_poison_plans()) return SPARSA_OK;
+  const cudaError_t err = cudaMemsetAsync(memory, 0xA5, bytes, c->stream);
+  if (err == cudaSuccess) return SPARSA_OK;
+  spc_plan_memory_give(c, memory, bytes);
+  return spc_fail_cuda((int)err, "poisoning a plan's memory");
+}
+
 sparsa_status spc_plan_memory_take(spc_context *c, size_t bytes, void **out, size_t *out_bytes) {
   *out = spc_plan_memory_reuse(c, bytes, out_bytes);
-  if (*out != NULL) return SPARSA_OK;
+  if (*out != NULL) {
+    const sparsa_status status = spc_plan_memory_poison(c, *out, *out_bytes);
+    if (status != SPARSA_OK) *out = NULL;
+    return status;
+  }
   *out_bytes = bytes;
   sparsa_status status = spc_device_alloc(out, bytes, "a plan's schedule and refinement bits");
   if (status == SPARSA_ERR_OUT_OF_MEMORY) {
@@ -44,6 +75,10 @@ sparsa_status spc_plan_memory_take(spc_context *c, size_t bytes, void **out, siz
       cudaFree(kept);
       status = spc_device_alloc(out, bytes, "a plan's schedule and refinement bits");
     }
+  }
+  if (status == SPARSA_OK) {
+    status = spc_plan_memory_poison(c, *out, bytes);
+    if (status != SPARSA_OK) *out = NULL;
   }
   return status;
 }

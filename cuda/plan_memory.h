@@ -10,7 +10,9 @@
  * at least half of it, so a small plan does not hold a large one; the
  * context keeps one at most, up to a cap that leaves the device's memory
  * to the caller (spc_plan_memory_cap). When a device allocation fails,
- * the kept one is freed and the allocation tried again. */
+ * the kept one is freed and the allocation tried again. Tests may have
+ * every plan's memory poisoned first (SPARSA_CUDA_POISON_PLANS=1), so
+ * that a reused allocation hides no read of what a plan never wrote. */
 #ifndef SPARSA_CUDA_PLAN_MEMORY_H
 #define SPARSA_CUDA_PLAN_MEMORY_H
 
