@@ -64,6 +64,11 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
     spc_free(c);
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: creating the pool lock");
   }
+  if (pthread_mutex_init(&c->spare_plan_lock, NULL) != 0) {
+    pthread_mutex_destroy(&c->pool_lock);
+    spc_free(c);
+    return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: creating the plan memory lock");
+  }
   c->device = device;
   c->stream = NULL;
   atomic_init(&c->fault, 0);
@@ -91,6 +96,7 @@ sparsa_status spc_context_init(sparsa_context *ctx, int32_t device) {
     if (kerr != 0) status = spc_fail_cuda(kerr, "configuring the kernels");
   }
   if (status != SPARSA_OK) {
+    pthread_mutex_destroy(&c->spare_plan_lock);
     pthread_mutex_destroy(&c->pool_lock);
     spc_free(c);
     ctx->engine_state = NULL;
@@ -116,6 +122,7 @@ void spc_context_fini(sparsa_context *ctx) {
     if (c->pool != NULL) cudaFree(c->pool);
   }
   spc_host_buffers_drop(c);
+  pthread_mutex_destroy(&c->spare_plan_lock);
   pthread_mutex_destroy(&c->pool_lock);
   spc_free(c);
   ctx->engine_state = NULL;
@@ -148,7 +155,7 @@ sparsa_status spc_context_reserve_pool(spc_context *c, size_t bytes) {
     /* The new pool is allocated before the old one is freed, so that when
      * it does not fit, the plans that use the old one keep working. */
     void *grown = NULL;
-    status = spc_device_alloc(&grown, bytes, "the workspace pool");
+    status = spc_context_device_alloc(c, &grown, bytes, "the workspace pool");
     if (status == SPARSA_OK) {
       cudaError_t err = cudaStreamSynchronize(c->stream);
       if (err != cudaSuccess) {

@@ -33,7 +33,9 @@ typedef struct spc_context {
    * the last); guarded by pool_lock. */
   struct spc_device_lists *spare_lists;
   /* The device memory of the last plan destroyed, kept for the next plan
-   * (plan_memory.h), up to spare_plan_cap bytes; guarded by pool_lock. */
+   * (plan_memory.h), up to spare_plan_cap bytes; guarded by its own lock,
+   * since allocations made under pool_lock may free it. */
+  pthread_mutex_t spare_plan_lock;
   void *spare_plan;
   size_t spare_plan_bytes, spare_plan_cap;
   /* Page-locked host room for what an estimate copies back (its lists'

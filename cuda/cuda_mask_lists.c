@@ -8,6 +8,7 @@
 #include "cuda_host.h"
 #include "device_fault.h"
 #include "device_memory.h"
+#include "plan_memory.h"
 
 /* Spares above this stay unkept: a threshold selection's bound can be
  * every block. */
@@ -42,7 +43,7 @@ sparsa_status spc_mask_lists_alloc(spc_context *c, int64_t rows, int64_t nnz, in
   const size_t maps_at = (index_at + (size_t)(nnz > 0 ? nnz : 1) * sizeof(int32_t) + 255) &
                         ~(size_t)255;
   const size_t bytes = maps_at + (size_t)map_words * sizeof(uint64_t);
-  sparsa_status status = spc_device_alloc(&l->mem, bytes, "a mask's block lists");
+  sparsa_status status = spc_context_device_alloc(c, &l->mem, bytes, "a mask's block lists");
   if (status != SPARSA_OK) {
     spc_free(l);
     return status;

@@ -20,7 +20,7 @@ size_t spc_plan_memory_cap(size_t device_bytes) {
  * it needs (the context keeps it no more), else NULL. */
 static void *spc_plan_memory_reuse(spc_context *c, size_t bytes, size_t *out_bytes) {
   void *kept = NULL;
-  pthread_mutex_lock(&c->pool_lock);
+  pthread_mutex_lock(&c->spare_plan_lock);
   const size_t have = c->spare_plan_bytes;
   if (c->spare_plan != NULL && have >= bytes && have / 2 <= bytes) {
     kept = c->spare_plan;
@@ -28,7 +28,7 @@ static void *spc_plan_memory_reuse(spc_context *c, size_t bytes, size_t *out_byt
     c->spare_plan = NULL;
     c->spare_plan_bytes = 0;
   }
-  pthread_mutex_unlock(&c->pool_lock);
+  pthread_mutex_unlock(&c->spare_plan_lock);
   return kept;
 }
 
@@ -55,31 +55,28 @@ static sparsa_status spc_plan_memory_poison(spc_context *c, void *memory, size_t
   return spc_fail_cuda((int)err, "poisoning a plan's memory");
 }
 
+sparsa_status spc_context_device_alloc(spc_context *c, void **out, size_t bytes, const char *what) {
+  sparsa_status status = spc_device_alloc(out, bytes, what);
+  if (status != SPARSA_ERR_OUT_OF_MEMORY) return status;
+  /* The kept plan memory may be what the device lacks: free it, try again. */
+  pthread_mutex_lock(&c->spare_plan_lock);
+  void *kept = c->spare_plan;
+  c->spare_plan = NULL;
+  c->spare_plan_bytes = 0;
+  pthread_mutex_unlock(&c->spare_plan_lock);
+  if (kept == NULL) return status;
+  cudaFree(kept);
+  return spc_device_alloc(out, bytes, what);
+}
+
 sparsa_status spc_plan_memory_take(spc_context *c, size_t bytes, void **out, size_t *out_bytes) {
   *out = spc_plan_memory_reuse(c, bytes, out_bytes);
-  if (*out != NULL) {
-    const sparsa_status status = spc_plan_memory_poison(c, *out, *out_bytes);
-    if (status != SPARSA_OK) *out = NULL;
-    return status;
+  if (*out == NULL) {
+    *out_bytes = bytes;
+    SPC_TRY(spc_context_device_alloc(c, out, bytes, "a plan's schedule and refinement bits"));
   }
-  *out_bytes = bytes;
-  sparsa_status status = spc_device_alloc(out, bytes, "a plan's schedule and refinement bits");
-  if (status == SPARSA_ERR_OUT_OF_MEMORY) {
-    /* The kept memory may be what the device lacks: free it, try again. */
-    pthread_mutex_lock(&c->pool_lock);
-    void *kept = c->spare_plan;
-    c->spare_plan = NULL;
-    c->spare_plan_bytes = 0;
-    pthread_mutex_unlock(&c->pool_lock);
-    if (kept != NULL) {
-      cudaFree(kept);
-      status = spc_device_alloc(out, bytes, "a plan's schedule and refinement bits");
-    }
-  }
-  if (status == SPARSA_OK) {
-    status = spc_plan_memory_poison(c, *out, bytes);
-    if (status != SPARSA_OK) *out = NULL;
-  }
+  const sparsa_status status = spc_plan_memory_poison(c, *out, *out_bytes);
+  if (status != SPARSA_OK) *out = NULL;
   return status;
 }
 
@@ -87,11 +84,11 @@ void spc_plan_memory_give(spc_context *c, void *memory, size_t bytes) {
   if (memory == NULL) return;
   void *drop = memory;
   if (bytes <= c->spare_plan_cap && !spc_context_faulted(c)) {
-    pthread_mutex_lock(&c->pool_lock);
+    pthread_mutex_lock(&c->spare_plan_lock);
     drop = c->spare_plan; /* the latest plan's size is the likelier next one */
     c->spare_plan = memory;
     c->spare_plan_bytes = bytes;
-    pthread_mutex_unlock(&c->pool_lock);
+    pthread_mutex_unlock(&c->spare_plan_lock);
   }
   if (drop != NULL) cudaFree(drop);
 }

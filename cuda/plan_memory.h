@@ -9,10 +9,11 @@
  * at the destroy). A kept allocation is taken only by a plan that needs
  * at least half of it, so a small plan does not hold a large one; the
  * context keeps one at most, up to a cap that leaves the device's memory
- * to the caller (spc_plan_memory_cap). When a device allocation fails,
- * the kept one is freed and the allocation tried again. Tests may have
- * every plan's memory poisoned first (SPARSA_CUDA_POISON_PLANS=1), so
- * that a reused allocation hides no read of what a plan never wrote. */
+ * to the caller (spc_plan_memory_cap). When a plan, the workspace pool or
+ * an estimate's lists do not fit in the device's memory, the kept one is
+ * freed and the allocation tried again (spc_context_device_alloc). Tests
+ * may have every plan's memory poisoned first (SPARSA_CUDA_POISON_PLANS=1),
+ * so that a reused allocation hides no read of what a plan never wrote. */
 #ifndef SPARSA_CUDA_PLAN_MEMORY_H
 #define SPARSA_CUDA_PLAN_MEMORY_H
 
@@ -31,6 +32,11 @@ size_t spc_plan_memory_cap(size_t device_bytes);
  * the failure recorded. The memory is not cleared. */
 sparsa_status spc_plan_memory_take(struct spc_context *c, size_t bytes, void **out,
                                    size_t *out_bytes);
+/* A device allocation of the context's own (a plan's, the workspace
+ * pool, an estimate's lists): where the device is out of memory, the plan
+ * memory the context keeps is freed and the allocation tried again. */
+sparsa_status spc_context_device_alloc(struct spc_context *c, void **out, size_t bytes,
+                                       const char *what);
 /* A destroyed plan's memory, nothing queued reading it any more: kept by
  * the context (replacing what it kept) when under the cap and the context
  * has not faulted, else freed. */

@@ -111,6 +111,13 @@ SPARSA_API sparsa_status sparsa_execute(const sparsa_plan *plan, const void *q, 
 
 /**
  * @brief Destroy a plan. NULL is accepted and ignored.
+ *
+ * On a CUDA context the plan's device memory (its schedule and refinement
+ * bits) is kept by the context for the next plan that fits it, since
+ * plans on estimated masks come one after another with about the same
+ * size: one allocation at most, up to 1 GiB or a sixteenth of the
+ * device's memory, freed by sparsa_context_destroy(), or when a plan, an
+ * estimate or the context's workspace would not fit beside it.
  * @param[in] plan Plan, or NULL; no execute on it may be running.
  * @since 0.1
  */
