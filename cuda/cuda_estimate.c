@@ -28,7 +28,6 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,6 +37,7 @@
 #include "cuda_host.h"
 #include "cuda_mask_lists.h"
 #include "device_fault.h"
+#include "env_flag.h"
 #include "host_buffers.h"
 #include "kernels/estimate_args.h"
 
@@ -81,13 +81,8 @@ static double spc_now_ms(void) {
 static _Thread_local double spc_entry_ms;
 
 static void spc_stages_start(spc_stages *st) {
-  static atomic_int read_once = -1; /* estimates may run on several threads */
-  int on = atomic_load_explicit(&read_once, memory_order_relaxed);
-  if (on < 0) {
-    const char *v = getenv("SPARSA_CUDA_ESTIMATE_STAGES");
-    on = v != NULL && v[0] == '1';
-    atomic_store_explicit(&read_once, on, memory_order_relaxed);
-  }
+  static atomic_int read_once = -1;
+  const int on = spc_env_flag("SPARSA_CUDA_ESTIMATE_STAGES", &read_once);
   memset(st, 0, sizeof *st);
   st->on = on;
   if (on) {

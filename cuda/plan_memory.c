@@ -1,15 +1,13 @@
 /* Device memory of plans kept between them; see plan_memory.h. */
 #include "plan_memory.h"
 
-#include <stdatomic.h>
-#include <stdlib.h>
-
 #include <cuda_runtime_api.h>
 
 #include "cuda_context.h"
-#include "device_fault.h"
 #include "cuda_host.h"
+#include "device_fault.h"
 #include "device_memory.h"
+#include "env_flag.h"
 
 size_t spc_plan_memory_cap(size_t device_bytes) {
   const size_t gib = (size_t)1 << 30, share = device_bytes / 16;
@@ -37,14 +35,8 @@ static void *spc_plan_memory_reuse(spc_context *c, size_t bytes, size_t *out_byt
  * bytes before the plan writes it: a kernel that reads what its plan never
  * wrote then reads garbage, not what an earlier plan left there. */
 static int spc_poison_plans(void) {
-  static atomic_int read_once = -1; /* plans may be made on several threads */
-  int on = atomic_load_explicit(&read_once, memory_order_relaxed);
-  if (on < 0) {
-    const char *v = getenv("SPARSA_CUDA_POISON_PLANS");
-    on = v != NULL && v[0] == '1';
-    atomic_store_explicit(&read_once, on, memory_order_relaxed);
-  }
-  return on;
+  static atomic_int read_once = -1;
+  return spc_env_flag("SPARSA_CUDA_POISON_PLANS", &read_once);
 }
 
 static sparsa_status spc_plan_memory_poison(spc_context *c, void *memory, size_t bytes) {

@@ -9,8 +9,9 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
+
+#include "env_flag.h"
 
 typedef enum spc_plan_stage {
   SPC_PS_SETUP,    /* checks, kernel choice, tensor maps */
@@ -38,13 +39,8 @@ static inline double spc_plan_clock_now(void) {
 }
 
 static inline void spc_plan_clock_start(spc_plan_clock *k) {
-  static atomic_int read_once = -1; /* plans may be made on several threads */
-  int on = atomic_load_explicit(&read_once, memory_order_relaxed);
-  if (on < 0) {
-    const char *v = getenv("SPARSA_CUDA_PLAN_STAGES");
-    on = v != NULL && v[0] == '1';
-    atomic_store_explicit(&read_once, on, memory_order_relaxed);
-  }
+  static atomic_int read_once = -1;
+  const int on = spc_env_flag("SPARSA_CUDA_PLAN_STAGES", &read_once);
   k->on = on;
   for (int i = 0; i < SPC_PS_COUNT; i++) k->ms[i] = 0.0;
   k->start = k->last = on ? spc_plan_clock_now() : 0.0;
