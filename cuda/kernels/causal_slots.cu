@@ -3,10 +3,10 @@
  * block that the causal line crosses, written on the device, so that the
  * host neither reads the lists' key blocks and classes back nor walks
  * their ~10^5 entries to number their bit jobs (0.18-0.22 ms of a
- * 0.41-0.45 ms plan on a pooled estimate, on an H100's host). The entries are checked
- * as the host did: key blocks ascending and in range, and every partial
- * one within its slots; a miss is counted in *bad (the plan then fails:
- * what the estimate wrote is wrong). */
+ * 0.41-0.45 ms plan on a pooled estimate, on an H100's host). The entries
+ * are checked as the host did: key blocks ascending and in range, and
+ * every partial one within its slots; a miss is counted in *bad (the plan
+ * then fails: what the estimate wrote is wrong). */
 #include <cuda_runtime.h>
 
 #include "kernel_args.h"

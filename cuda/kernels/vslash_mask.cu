@@ -227,7 +227,6 @@ __global__ void __launch_bounds__(256) maps_kernel(const spc_vslash_mask_args a)
 
 }  // namespace spc_vsm
 
-
 extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *stream) {
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int64_t rows = (int64_t)a->num_heads * a->num_q_blocks;
