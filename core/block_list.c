@@ -183,8 +183,15 @@ static void sp_row_memo_free(sp_row_memo *m) {
   sp_free(m->full_of_row);
 }
 
+/* From the last span back: where rows differ (a band moving along the
+ * keys) the last spans do, so most comparisons end at once, inline, where
+ * a memcmp call from the first span was 8% of a union's build. */
 static int sp_spans_equal(const sp_spans *a, const sp_spans *b) {
-  return a->n == b->n && (a->n == 0 || memcmp(a->v, b->v, (size_t)a->n * sizeof *a->v) == 0);
+  if (a->n != b->n) return 0;
+  for (int64_t k = a->n - 1; k >= 0; k--)
+    if (a->v[k].b0 != b->v[k].b0 || a->v[k].b1 != b->v[k].b1 || a->v[k].cls != b->v[k].cls)
+      return 0;
+  return 1;
 }
 
 /* Appends the runs of query block qb (those of the previous one start at

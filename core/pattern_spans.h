@@ -16,8 +16,7 @@ typedef enum sp_span_class {
 
 typedef struct sp_span {
   int64_t b0, b1; /* key blocks [b0, b1) */
-  int64_t cls;    /* sp_span_class; 64 bits leave no padding, so that lists
-                     of spans compare with memcmp */
+  int64_t cls;    /* sp_span_class */
 } sp_span;
 
 /* A growable list, used as a stack by combinations: a call appends its
