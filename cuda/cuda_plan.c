@@ -137,6 +137,12 @@ static sparsa_status spc_check_problem(const sparsa_plan *plan, spc_elem *elem) 
 }
 
 /* Lengths of list l: those of any sequence that uses it (0 if none). */
+/* Key positions minus query positions of a sequence of these lengths
+ * under the plan's alignment. */
+static int64_t spc_alignment_off(const sparsa_plan *plan, int64_t q_len, int64_t kv_len) {
+  return plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+}
+
 static void spc_list_lengths(const sparsa_plan *plan, int32_t l, int64_t *q_len, int64_t *kv_len) {
   *q_len = *kv_len = 0;
   for (int32_t b = 0; b < plan->problem.batch; b++)
@@ -284,7 +290,7 @@ static void spc_fill_seq(const sparsa_plan *plan, int32_t b, spc_seq *out) {
   out->lse_base = bq * p->lse_stride[0] + s->q_start * p->lse_stride[2];
   out->q_len = (int32_t)s->q_len;
   out->kv_len = (int32_t)s->kv_len;
-  out->off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : s->kv_len - s->q_len;
+  out->off = spc_alignment_off(plan, s->q_len, s->kv_len);
   out->list = s->list;
   out->num_q_tiles = (int32_t)((s->q_len + SPC_TILE_Q - 1) / SPC_TILE_Q);
   /* Tensor-map coordinates (tensor_maps.c turns the maps off where the
@@ -419,7 +425,7 @@ static sparsa_status spc_decode_union(const sparsa_plan *plan, const sp_block_li
       memset(&job, 0, sizeof job);
       job.q_len = q_len;
       job.kv_len = kv_len;
-      job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+      job.off = spc_alignment_off(plan, q_len, kv_len);
       job.mask_head = -1;
       job.kv_head = kv_head;
       job.chunk = chunk;
@@ -553,7 +559,7 @@ static int spc_held_maps_fit(const sparsa_plan *plan, const spc_device_lists *he
     return 0;
   int64_t q_len, kv_len;
   spc_list_lengths(plan, 0, &q_len, &kv_len);
-  const int64_t off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+  const int64_t off = spc_alignment_off(plan, q_len, kv_len);
   return q_len == held->map_q_len && kv_len == held->map_kv_len && off == held->map_off;
 }
 
@@ -573,7 +579,7 @@ static int spc_causal_slots_fit(const sparsa_plan *plan, spc_build *b,
     if (b->rules.offsets[2 * h] != b->rules.offsets[0]) return 0;
   int64_t q_len, kv_len;
   spc_list_lengths(plan, 0, &q_len, &kv_len);
-  const int64_t off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+  const int64_t off = spc_alignment_off(plan, q_len, kv_len);
   const sp_block_list *geom = &plan->mask->blocks;
   if (off != held->classes_off || geom->num_q_blocks < 1) return 0;
   /* The widest run of key blocks, from the first the causal line crosses
@@ -666,6 +672,30 @@ static sparsa_status spc_vslash_entries(const spc_list *L, int64_t rows, int64_t
   return SPARSA_OK;
 }
 
+/* The host side of a held plan's list: the mask's own row offsets where
+ * no block is partial (nothing to read back), else what is read back of
+ * the device lists, after choosing how the partial entries get their bits
+ * (from the list, by causal slots, or by jobs). */
+static sparsa_status spc_held_plan_lists(const sparsa_plan *plan, spc_build *b, int32_t tq,
+                                         int32_t tkv) {
+  if (b->no_partial) {
+    const sp_block_list *g = &plan->mask->blocks;
+    b->lists[0] = (spc_list){g->num_heads, g->num_q_blocks, g->row_ptr, NULL, NULL, 0};
+    return SPARSA_OK;
+  }
+  const spc_device_lists *hl = plan->mask->engine_mask;
+  b->vslash_bits = spc_vslash_bits_fit(plan, b, tkv);
+  if (b->vslash_bits && hl->bits_index != NULL && hl->num_partial >= 0) {
+    if (hl->num_partial > INT32_MAX)
+      return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
+    b->indexed = hl;
+  }
+  b->causal_slots = !b->vslash_bits && spc_causal_slots_fit(plan, b, hl, tq, tkv);
+  b->readback = spc_host_buffers_take(b->c, 1);
+  return spc_held_list(plan, &b->readback, b->indexed != NULL || b->causal_slots, &b->clock,
+                       &b->lists[0]);
+}
+
 #define SPC_STAGE(b, ptr, bytes, off)                                              \
   do {                                                                             \
     (off) = spc_staging_push(&(b)->st, (ptr), (bytes));                            \
@@ -682,25 +712,10 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
   const int32_t min_kv = ep->prefill_kernel == SPC_PREFILL_SM90 && plan->mask == NULL
                              ? 2 * SPC_TILE_KV
                              : SPC_TILE_KV;
-  if (held && b->no_partial) { /* the mask's own host offsets: nothing to read back */
+  if (held) {
     tq = plan->block_q;
     tkv = plan->block_kv;
-    const sp_block_list *g = &plan->mask->blocks;
-    b->lists[0] = (spc_list){g->num_heads, g->num_q_blocks, g->row_ptr, NULL, NULL, 0};
-  } else if (held) {
-    tq = plan->block_q;
-    tkv = plan->block_kv;
-    const spc_device_lists *hl = plan->mask->engine_mask;
-    b->vslash_bits = spc_vslash_bits_fit(plan, b, tkv);
-    if (b->vslash_bits && hl->bits_index != NULL && hl->num_partial >= 0) {
-      if (hl->num_partial > INT32_MAX)
-        return spc_fail(SPARSA_ERR_UNSUPPORTED, "CUDA engine: more than 2^31 partial tiles");
-      b->indexed = hl;
-    }
-    b->causal_slots = !b->vslash_bits && spc_causal_slots_fit(plan, b, hl, tq, tkv);
-    b->readback = spc_host_buffers_take(b->c, 1);
-    SPC_TRY(spc_held_list(plan, &b->readback, b->indexed != NULL || b->causal_slots, &b->clock,
-                          &b->lists[0]));
+    SPC_TRY(spc_held_plan_lists(plan, b, tq, tkv));
   } else {
     SPC_TRY(spc_kernel_lists(plan, min_kv, b->lists, &tq, &tkv));
   }
@@ -747,7 +762,7 @@ static sparsa_status spc_build_prefill(const sparsa_plan *plan, const spc_contex
     memset(&job, 0, sizeof job);
     job.q_len = q_len;
     job.kv_len = kv_len;
-    job.off = plan->alignment == SPARSA_ALIGN_TOP_LEFT ? 0 : kv_len - q_len;
+    job.off = spc_alignment_off(plan, q_len, kv_len);
     job.rows = tq;
     job.words = tkv / 64;
     if (b->no_partial) continue;
