@@ -590,7 +590,10 @@ __global__ void __launch_bounds__(kMmaThreads, 3) vslash_onchip_mass_kernel(cons
   extern __shared__ __align__(1024) uint16_t vs_tiles[];
   const int d = KS > 0 ? KS * 16 : a.head_dim, pitch = d + 8, tile = vs_buffer_elems<KS>(d);
   const int64_t hc = blockIdx.x % a.num_heads, h = a.h0 + hc, tiles = v.tiles;
-  const int64_t u0 = (int64_t)(blockIdx.x / a.num_heads) * span;
+  /* The last units first: the first pass read the keys in order, and its
+   * last keys are still in L2 when this pass starts. */
+  const int64_t chunk = gridDim.x / a.num_heads - 1 - blockIdx.x / a.num_heads;
+  const int64_t u0 = chunk * span;
   const int64_t u1 = u0 + span < tiles + 1 ? u0 + span : tiles + 1;
   const uint16_t *q = static_cast<const uint16_t *>(a.q) + a.b * a.q_stride[0] + h * a.q_stride[2];
   const uint16_t *k = static_cast<const uint16_t *>(a.k) + a.b * a.k_stride[0] +
