@@ -82,11 +82,14 @@ typedef struct sp_engine_ops {
    * the core as for estimate_lists, causal) on its side: then *mask_done
    * = 1, mask->engine_mask holds them with every block's class, and
    * mask_read_lists fetches them when the host asks; they are the lists
-   * the core's classification of the specs' patterns gives. Else
-   * *mask_done = 0, mask untouched, and the core makes the mask from the
-   * specs. Each spec's columns and offsets are strictly ascending and
-   * below kv_len (the core's patterns take them as they are). Read only
-   * when struct_size covers it. */
+   * the core's classification of the specs' patterns gives. Or, from an
+   * engine with mask_read_specs, *mask_done = 2: the same lists, and the
+   * specs left unwritten (the caller's zeros): the engine keeps what they
+   * are made from, and mask_read_specs writes them when the host asks for
+   * the mask's patterns. Else *mask_done = 0, mask untouched, and the core
+   * makes the mask from the specs. Each spec's columns and offsets are
+   * strictly ascending and below kv_len (the core's patterns take them as
+   * they are). Read only when struct_size covers it. */
   sparsa_status (*estimate_vslash)(sparsa_context *ctx, const struct sp_est_input *in,
                                    sparsa_mask *mask, struct sp_head_spec *specs, int *mask_done);
   /* Optional (NULL: plans read the host lists): build the engine's
@@ -96,11 +99,21 @@ typedef struct sp_engine_ops {
    * leaving an estimate's host lists unbuilt if no host reader has asked
    * for them. plan->lists must not be read; plan->patterns holds, per mask
    * head, what decides the pairs within a listed block (the mask's own
-   * patterns, its specs', the causal rule, or every pair). Either
-   * *taken = 1 and the plan's engine_plan, workspace_bytes and num_blocks
-   * are set, or *taken = 0 and nothing is touched: the core then reads the
-   * host lists and calls plan_init. Read only when struct_size covers it. */
+   * patterns, its specs', the causal rule, or every pair), or is NULL
+   * where those are a vertical-slash estimate's specs still on the
+   * engine's side (estimate_vslash's *mask_done = 2): the engine then
+   * plans only where it needs no patterns. Either *taken = 1 and the
+   * plan's engine_plan, workspace_bytes and num_blocks are set, or *taken
+   * = 0 and nothing is touched: the core then derives the patterns and
+   * asks again where they were NULL, else reads the host lists and calls
+   * plan_init. Read only when struct_size covers it. */
   sparsa_status (*plan_init_held)(sparsa_plan *plan, int *taken);
+  /* Needed where estimate_vslash leaves the specs on the engine's side
+   * (*mask_done = 2; read when struct_size covers it): writes the specs
+   * of such a mask, one per head (specs[num_heads], zeroed by the caller
+   * and freed by it with sp_head_spec_free whatever the status), as
+   * estimate_vslash would have written them. */
+  sparsa_status (*mask_read_specs)(const sparsa_mask *mask, struct sp_head_spec *specs);
   /* New operations are appended here. */
 } sp_engine_ops;
 

@@ -535,34 +535,11 @@ static int sp_engine_estimates_vslash(const sparsa_context *ctx, const sp_est_in
          ops->estimate_vslash != NULL;
 }
 
-/* The mask's patterns now, the specs giving them their arrays, which
- * the engine wrote sorted, distinct and within kv_len (engine.h): a plan
- * needs the patterns, and deriving them then copied every column and
- * offset into fresh memory (~4 MB at threshold 0.9, N = 16384, 32 heads:
- * 2-3 ms of page faults a plan on an H100 host). Nothing is moved until
- * every pattern is allocated: on failure the specs are whole and the mask
- * has no patterns yet. */
-static sparsa_status sp_vslash_specs_into_patterns(sparsa_mask *m, sp_head_spec *specs,
-                                                   int32_t heads) {
-  const sparsa_pattern **patterns = sp_calloc((size_t)heads, sizeof *patterns);
-  if (patterns == NULL)
-    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head patterns", (int)heads);
-  sparsa_status st = SPARSA_OK;
-  for (int32_t h = 0; h < heads && st == SPARSA_OK; h++)
-    st = sp_pattern_vertical_slash_empty((sparsa_pattern **)&patterns[h]);
-  if (st != SPARSA_OK) {
-    for (int32_t h = 0; h < heads; h++) sparsa_pattern_destroy((sparsa_pattern *)patterns[h]);
-    sp_free(patterns);
-    return st;
-  }
-  for (int32_t h = 0; h < heads; h++) {
-    sp_pattern_vertical_slash_take((sparsa_pattern *)patterns[h], specs[h].columns,
-                                   specs[h].num_columns, specs[h].offsets, specs[h].num_offsets);
-    specs[h].columns = specs[h].offsets = NULL;
-    specs[h].num_columns = specs[h].num_offsets = 0;
-  }
-  sp_mask_patterns_hold(m, patterns);
-  return SPARSA_OK;
+/* Whether the engine reads back the specs it keeps (mask_read_specs). */
+static int sp_engine_reads_specs(const sparsa_context *ctx) {
+  const sp_engine_ops *ops = ctx->ops;
+  return ops->struct_size >= offsetof(sp_engine_ops, mask_read_specs) + sizeof ops->mask_read_specs &&
+         ops->mask_read_specs != NULL;
 }
 
 static sparsa_status sp_estimate_vslash_mask(sparsa_context *ctx, const sp_est_input *in,
@@ -579,16 +556,37 @@ static sparsa_status sp_estimate_vslash_mask(sparsa_context *ctx, const sp_est_i
   }
   int done = 0;
   sparsa_status st = ctx->ops->estimate_vslash(ctx, in, m, specs, &done);
-  if (st == SPARSA_OK && done) {
-    sp_block_csr kept = {NULL, NULL, NULL}; /* the engine keeps them */
+  if (st == SPARSA_OK && done == 2 && sp_engine_reads_specs(ctx)) {
+    /* The specs stay on the engine's side until the patterns are asked
+     * for: a plan on the mask's lists and its engine's maps needs
+     * neither (at threshold 0.9, N = 16384, 32 heads, ~4 MB of columns
+     * and offsets otherwise copied and written by the host). */
+    sp_block_csr kept = {NULL, NULL, NULL};
     sp_mask_lists_hold(m, &kept);
-    sp_mask_specs_hold(m, specs); /* freed with the mask */
-    /* Where even that fails, the specs stay whole: the patterns are
-     * derived from them on first request, as before. */
-    (void)sp_vslash_specs_into_patterns(m, specs, heads);
+    m->specs_on_engine = 1;
+    for (int32_t h = 0; h < heads; h++) sp_head_spec_free(&specs[h]);
+    sp_free(specs);
     *out = m;
     return SPARSA_OK;
   }
+  if (st == SPARSA_OK && done == 1) {
+    sp_block_csr kept = {NULL, NULL, NULL}; /* the engine keeps them */
+    sp_mask_lists_hold(m, &kept);
+    sp_mask_specs_hold(m, specs); /* freed with the mask */
+    /* The patterns now, taking the specs' arrays: a plan needs them, and
+     * deriving them then copied every column and offset into fresh memory
+     * (~4 MB at threshold 0.9: 2-3 ms of page faults a plan on an H100
+     * host). Where that fails, the specs stay whole and the patterns are
+     * derived from them on first request. */
+    const sparsa_pattern **patterns = NULL;
+    if (sp_vslash_patterns_take(specs, heads, &patterns) == SPARSA_OK)
+      sp_mask_patterns_hold(m, patterns);
+    *out = m;
+    return SPARSA_OK;
+  }
+  if (st == SPARSA_OK && done != 0)
+    st = sp_fail(SPARSA_ERR_INTERNAL, "estimator: the %s engine made a mask it cannot read back",
+                 ctx->ops->name);
   sp_mask_release(m);
   if (st == SPARSA_OK)
     st = sp_specs_create_mask(ctx, specs, heads, in->prob.q_len, in->prob.kv_len, in->est.block_q,

@@ -27,8 +27,11 @@ struct sparsa_mask {
   sp_block_csr held;       /* the engine's lists while HELD */
   _Atomic(const sparsa_pattern **) derived_patterns;
   /* A vertical-slash estimate's mask made from the engine's lists: each
-   * head's spec (num_heads), its patterns derived from them instead. */
+   * head's spec (num_heads), its patterns derived from them instead; or,
+   * where specs_on_engine, the specs still on the engine's side
+   * (mask_read_specs), read when the patterns are first asked for. */
   struct sp_head_spec *specs;
+  int specs_on_engine;
 };
 
 enum { SP_LISTS_READY = 0, SP_LISTS_HELD = 1, SP_LISTS_READING = 2 };
@@ -76,8 +79,17 @@ void sp_mask_specs_hold(sparsa_mask *mask, struct sp_head_spec *specs);
  * request. */
 void sp_mask_patterns_hold(sparsa_mask *mask, const sparsa_pattern **patterns);
 /* 1 when the mask has patterns of its own, held or to derive (its
- * patterns, its specs'); 0 for a mask of lists alone. */
+ * patterns, its specs', on the engine's side or not); 0 for a mask of
+ * lists alone. */
 int sp_mask_has_patterns(const sparsa_mask *mask);
+/* 1 when the mask's patterns are its specs' and those are still on the
+ * engine's side: sp_mask_patterns would read them from the engine. */
+int sp_mask_patterns_on_engine(const sparsa_mask *mask);
+/* Patterns of vertical-slash specs (heads of them), taking their column
+ * and offset arrays (which the engine wrote sorted, distinct and within
+ * kv_len): nothing is taken unless every pattern is made. */
+sparsa_status sp_vslash_patterns_take(struct sp_head_spec *specs, int32_t heads,
+                                      const sparsa_pattern ***out);
 void sp_mask_specs_free(sparsa_mask *mask);
 
 #endif

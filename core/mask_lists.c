@@ -3,7 +3,9 @@
  * its host block lists from them (one pass over the blocks, their classes
  * from the causal rule) only when something on the host asks: a query, a
  * plan. The patterns, which fewer consumers read (plans, exact token
- * densities), are derived from the block lists on first request. The
+ * densities), are derived from the block lists on first request (a
+ * vertical-slash estimate's from its specs, which its engine may keep
+ * until then). The
  * estimate itself does no host work per block: an engine that keeps the
  * mask's lists on its device is done once they are there. */
 #include <sched.h>
@@ -14,6 +16,7 @@
 #include "error.h"
 #include "mask.h"
 #include "pattern_file.h"
+#include "pattern_internal.h"
 
 /* The class of key block c of a row whose first query is at aligned
  * position first_query: full unless the causal rule hides one of its
@@ -181,7 +184,7 @@ void sp_mask_patterns_hold(sparsa_mask *m, const sparsa_pattern **patterns) {
 }
 
 int sp_mask_has_patterns(const sparsa_mask *m) {
-  return m->patterns != NULL || m->specs != NULL ||
+  return m->patterns != NULL || m->specs != NULL || m->specs_on_engine ||
          atomic_load_explicit(&((sparsa_mask *)m)->derived_patterns, memory_order_acquire) != NULL;
 }
 
@@ -190,6 +193,59 @@ void sp_mask_specs_free(sparsa_mask *m) {
   for (int32_t h = 0; h < m->blocks.num_heads; h++) sp_head_spec_free(&m->specs[h]);
   sp_free(m->specs);
   m->specs = NULL;
+}
+
+int sp_mask_patterns_on_engine(const sparsa_mask *m) {
+  return m->specs_on_engine && m->patterns == NULL &&
+         atomic_load_explicit(&((sparsa_mask *)m)->derived_patterns, memory_order_acquire) == NULL;
+}
+
+static void sp_patterns_free(const sparsa_pattern **p, int32_t n) {
+  if (p == NULL) return;
+  for (int32_t h = 0; h < n; h++) sparsa_pattern_destroy((sparsa_pattern *)p[h]);
+  sp_free((void *)p);
+}
+
+sparsa_status sp_vslash_patterns_take(sp_head_spec *specs, int32_t heads,
+                                      const sparsa_pattern ***out) {
+  *out = NULL;
+  const sparsa_pattern **patterns = sp_calloc((size_t)heads, sizeof *patterns);
+  if (patterns == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask: allocating %d head patterns", (int)heads);
+  sparsa_status st = SPARSA_OK;
+  for (int32_t h = 0; h < heads && st == SPARSA_OK; h++)
+    st = sp_pattern_vertical_slash_empty((sparsa_pattern **)&patterns[h]);
+  if (st != SPARSA_OK) {
+    sp_patterns_free(patterns, heads);
+    return st;
+  }
+  for (int32_t h = 0; h < heads; h++) {
+    sp_pattern_vertical_slash_take((sparsa_pattern *)patterns[h], specs[h].columns,
+                                   specs[h].num_columns, specs[h].offsets, specs[h].num_offsets);
+    specs[h].columns = specs[h].offsets = NULL;
+    specs[h].num_columns = specs[h].num_offsets = 0;
+  }
+  *out = patterns;
+  return SPARSA_OK;
+}
+
+/* The patterns of a vertical-slash estimate's mask whose specs the engine
+ * kept: the specs read from it, their arrays taken into the patterns. */
+static sparsa_status sp_patterns_of_engine_specs(sparsa_mask *m, const sparsa_pattern ***out) {
+  *out = NULL;
+  const sp_engine_ops *ops = m->ctx->ops;
+  const int32_t nh = m->blocks.num_heads;
+  if (ops->struct_size < offsetof(sp_engine_ops, mask_read_specs) + sizeof ops->mask_read_specs ||
+      ops->mask_read_specs == NULL)
+    return sp_fail(SPARSA_ERR_INTERNAL, "mask: the %s engine kept specs it cannot read", ops->name);
+  sp_head_spec *specs = sp_calloc((size_t)nh, sizeof *specs);
+  if (specs == NULL)
+    return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "mask: allocating %d head specs", (int)nh);
+  sparsa_status st = ops->mask_read_specs(m, specs);
+  if (st == SPARSA_OK) st = sp_vslash_patterns_take(specs, nh, out);
+  for (int32_t h = 0; h < nh; h++) sp_head_spec_free(&specs[h]);
+  sp_free(specs);
+  return st;
 }
 
 /* Head h's pattern: its listed blocks, intersected with causal. */
@@ -225,10 +281,18 @@ static sparsa_status sp_head_pattern_from_lists(const sparsa_mask *m, int32_t h,
   return st;
 }
 
-static void sp_patterns_free(const sparsa_pattern **p, int32_t n) {
-  if (p == NULL) return;
-  for (int32_t h = 0; h < n; h++) sparsa_pattern_destroy((sparsa_pattern *)p[h]);
-  sp_free((void *)p);
+/* Publishes derived patterns p: concurrent first callers may derive
+ * twice; all read one set. */
+static sparsa_status sp_mask_patterns_publish(sparsa_mask *m, const sparsa_pattern **p,
+                                              const sparsa_pattern *const **out) {
+  const sparsa_pattern **expected = NULL;
+  if (!atomic_compare_exchange_strong_explicit(&m->derived_patterns, &expected, p,
+                                               memory_order_acq_rel, memory_order_acquire)) {
+    sp_patterns_free(p, m->blocks.num_heads);
+    p = expected;
+  }
+  *out = p;
+  return SPARSA_OK;
 }
 
 sparsa_status sp_mask_patterns(const sparsa_mask *mask, const sparsa_pattern *const **out) {
@@ -244,6 +308,10 @@ sparsa_status sp_mask_patterns(const sparsa_mask *mask, const sparsa_pattern *co
     return SPARSA_OK;
   }
   const int32_t nh = m->blocks.num_heads;
+  if (m->specs == NULL && m->specs_on_engine) {
+    SP_TRY(sp_patterns_of_engine_specs(m, &p));
+    return sp_mask_patterns_publish(m, p, out);
+  }
   if (m->specs == NULL) { /* the patterns come from the lists */
     const sp_block_list *blocks = NULL;
     SP_TRY(sp_mask_block_list(m, &blocks));
@@ -267,15 +335,7 @@ sparsa_status sp_mask_patterns(const sparsa_mask *mask, const sparsa_pattern *co
     sp_patterns_free(p, nh);
     return st;
   }
-  /* Concurrent first callers may derive twice; all read one set. */
-  const sparsa_pattern **expected = NULL;
-  if (!atomic_compare_exchange_strong_explicit(&m->derived_patterns, &expected, p,
-                                               memory_order_acq_rel, memory_order_acquire)) {
-    sp_patterns_free(p, nh);
-    p = expected;
-  }
-  *out = p;
-  return SPARSA_OK;
+  return sp_mask_patterns_publish(m, p, out);
 }
 
 void sp_mask_derived_patterns_free(sparsa_mask *m) {

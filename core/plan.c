@@ -174,8 +174,9 @@ static int64_t sp_plan_count_blocks(const sparsa_plan *plan) {
  * are never built at all if no host reader asked for them. That a host
  * reader did (a density query before the plan) changes nothing: the
  * engine's lists are the same blocks. Within a listed block the mask is
- * its patterns (its own, or its specs'), else, for a mask made from
- * lists alone, the causal rule (or every pair). */
+ * its patterns (its own, or its specs': a vertical-slash estimate's
+ * engine may keep those, read then only if it asks), else, for a mask
+ * made from lists alone, the causal rule (or every pair). */
 static sparsa_status sp_plan_engine_held(sparsa_plan *plan, int *taken) {
   *taken = 0;
   const sparsa_mask *mask = plan->mask;
@@ -185,11 +186,13 @@ static sparsa_status sp_plan_engine_held(sparsa_plan *plan, int *taken) {
       ops->plan_init_held == NULL)
     return SPARSA_OK;
   sparsa_status status = SPARSA_OK;
-  if (sp_mask_has_patterns(mask)) {
+  /* Patterns still on the engine's side are read only if it asks. */
+  const int on_engine = sp_mask_patterns_on_engine(mask);
+  if (sp_mask_has_patterns(mask) && !on_engine) {
     const sparsa_pattern *const *patterns = NULL;
     status = sp_mask_patterns(mask, &patterns);
     plan->patterns = (const sparsa_pattern **)patterns;
-  } else {
+  } else if (!on_engine) {
     status = mask->lists_causal ? sparsa_pattern_create_causal(&plan->dense_pattern)
                                 : sparsa_pattern_create_dense(&plan->dense_pattern);
     if (status == SPARSA_OK) {
@@ -204,6 +207,12 @@ static sparsa_status sp_plan_engine_held(sparsa_plan *plan, int *taken) {
     plan->patterns = plan->held_patterns;
   }
   if (status == SPARSA_OK) status = ops->plan_init_held(plan, taken);
+  if (status == SPARSA_OK && !*taken && on_engine) {
+    const sparsa_pattern *const *patterns = NULL;
+    status = sp_mask_patterns(mask, &patterns);
+    plan->patterns = (const sparsa_pattern **)patterns;
+    if (status == SPARSA_OK) status = ops->plan_init_held(plan, taken);
+  }
   if (status == SPARSA_OK && !*taken) { /* the host lists' plan, as any mask's */
     sp_free((void *)plan->held_patterns);
     plan->held_patterns = NULL;

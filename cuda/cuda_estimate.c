@@ -7,9 +7,12 @@
  * of the mask itself: the fill then writes the mask's device lists, which
  * stay there (no copy back, no specs, no patterns, no host pass over the
  * blocks) until the host asks for them (mask_read_lists). Vertical-slash
- * (estimate_vslash) still returns its specs, and also makes the mask's
- * lists on the device from the same selection (kernels/vslash_mask.cu),
- * so that no pattern is classified on the host.
+ * (estimate_vslash) makes the mask's lists on the device from its
+ * selection (kernels/vslash_mask.cu), so that no pattern is classified on
+ * the host, and leaves its specs there too, packed in the column and
+ * offset maps a plan makes its bits from, until the host asks for the
+ * mask's patterns (mask_read_specs, vslash_specs.c); estimate_specs (the
+ * cache's estimates) returns specs as the block methods do.
  *
  * Scratch lives in the context's workspace pool, used in stream order
  * like execute's (the pool lock held from the first kernel to the final
@@ -38,6 +41,7 @@
 #include "cuda_mask_lists.h"
 #include "device_fault.h"
 #include "env_flag.h"
+#include "vslash_specs.h"
 #include "host_buffers.h"
 #include "kernels/estimate_args.h"
 
@@ -213,22 +217,6 @@ static int64_t spc_row_bound(const spc_rowsel_args *r, int64_t forced) {
  * offsets in one synchronization (the indices up to the rows' bound). */
 #define SPC_EST_ONE_COPY_BYTES ((size_t)8 << 20)
 
-/* A vertical-slash mask's lists made on the device after the selection
- * (vm), and, read back with the lists, whether a block of it needs the
- * host's classification (undecided) and how many of its entries are
- * partial (partial, where vm indexes them). */
-typedef struct spc_after_select {
-  const spc_vslash_mask_args *vm;
-  int32_t undecided;
-  int64_t partial;
-  /* Set by spc_select where the lists came back ahead of the mask's
-   * kernels (their copy waited for by an event): the flag and count are
-   * then read by spc_select_finish, after the caller's host work. */
-  int pending;
-  const int32_t *flag_at;
-  const int64_t *partial_at;
-} spc_after_select;
-
 /* Queues the copies of the lists' offsets and, where idx_bytes > 0 (one
  * copy), of the bounded indices into out. */
 static cudaError_t spc_queue_lists(spc_context *c, const spc_rowsel_args *r, const spc_lists *out,
@@ -247,23 +235,14 @@ static cudaError_t spc_queue_lists(spc_context *c, const spc_rowsel_args *r, con
  * synchronization), else the offsets first and then exactly the indices.
  * r's row_ptr, idx and full may be a mask's device lists (the hand-off). */
 static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_t idx_bound,
-                                spc_lists *out, spc_stages *st, spc_after_select *after) {
+                                spc_lists *out, spc_stages *st) {
   memset(out, 0, sizeof *out);
   const int one_copy = (size_t)idx_bound * sizeof *out->idx <= SPC_EST_ONE_COPY_BYTES;
-  /* One copy: the offsets, the bounded indices and the mask's partial
-   * count and flag land in page-locked memory, queued behind the kernels,
-   * with one wait. */
+  /* One copy: the offsets and the bounded indices land in page-locked
+   * memory, queued behind the kernels, with one wait. */
   const size_t offsets_bytes = (size_t)(r->rows + 1) * sizeof *out->row_ptr;
   const size_t idx_bytes = one_copy ? (size_t)idx_bound * sizeof *out->idx : 0;
-  const size_t tail_at = (offsets_bytes + idx_bytes + 7) & ~(size_t)7;
-  unsigned char *stage =
-      one_copy ? spc_host_stage(c, tail_at + sizeof(int64_t) + sizeof(int32_t)) : NULL;
-  int64_t *partial = stage != NULL ? (int64_t *)(stage + tail_at)
-                     : after != NULL ? &after->partial
-                                     : NULL;
-  int32_t *flag = stage != NULL ? (int32_t *)(stage + tail_at + sizeof(int64_t))
-                  : after != NULL ? &after->undecided
-                                  : NULL;
+  unsigned char *stage = one_copy ? spc_host_stage(c, offsets_bytes + idx_bytes) : NULL;
   if (stage != NULL) {
     out->row_ptr = (int64_t *)stage;
     out->idx = (int32_t *)(stage + offsets_bytes);
@@ -289,67 +268,8 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
   int err = spc_launch_rowsel(r, c->stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
   spc_stage_mark(st, c, SPC_ST_SELECT);
-  /* The staged lists are queued before the mask's kernels and waited for
-   * by an event, so that the caller writes the specs from them while the
-   * device makes the mask (~24 us at N = 16384, 32 heads, on an H100).
-   * Without an event, everything is waited for at once as before. */
-  cudaEvent_t lists_ready = NULL;
-  if (after != NULL && stage != NULL &&
-      cudaEventCreateWithFlags(&lists_ready, cudaEventDisableTiming) != cudaSuccess) {
-    (void)cudaGetLastError();
-    lists_ready = NULL;
-  }
-  if (lists_ready != NULL) {
-    cudaError_t cerr = spc_queue_lists(c, r, out, idx_bytes);
-    if (cerr == cudaSuccess) cerr = cudaEventRecord(lists_ready, c->stream);
-    if (cerr != cudaSuccess) {
-      cudaEventDestroy(lists_ready);
-      return spc_fail_cuda((int)cerr, "copying the estimated lists");
-    }
-  }
-  if (after != NULL) {
-    after->undecided = 0;
-    after->partial = -1;
-    after->pending = 0;
-    cudaError_t merr = cudaMemsetAsync(after->vm->undecided, 0, sizeof(int32_t), c->stream);
-    const char *what = "clearing the mask's flag";
-    if (merr == cudaSuccess) {
-      merr = (cudaError_t)spc_launch_vslash_mask(after->vm, c->stream);
-      what = "making the vertical-slash mask's lists";
-    }
-    if (merr == cudaSuccess) {
-      merr = cudaMemcpyAsync(flag, after->vm->undecided, sizeof(int32_t), cudaMemcpyDeviceToHost,
-                             c->stream);
-      what = "reading the mask's flag";
-    }
-    if (merr == cudaSuccess && after->vm->bits_index != NULL) {
-      const int64_t rows = (int64_t)after->vm->num_heads * after->vm->num_q_blocks;
-      merr = cudaMemcpyAsync(partial, after->vm->partial_ptr + rows, sizeof(int64_t),
-                             cudaMemcpyDeviceToHost, c->stream);
-    }
-    if (merr != cudaSuccess) {
-      if (lists_ready != NULL) cudaEventDestroy(lists_ready);
-      return spc_fail_cuda((int)merr, what);
-    }
-    spc_stage_mark(st, c, SPC_ST_MASK);
-  }
-  cudaError_t cerr;
-  if (lists_ready != NULL) {
-    /* Queued before the mask's kernels: the lists alone are waited for;
-     * spc_select_finish waits for the rest. */
-    cerr = cudaEventSynchronize(lists_ready);
-    cudaEventDestroy(lists_ready);
-    after->pending = 1;
-    after->flag_at = flag;
-    after->partial_at = partial;
-  } else {
-    cerr = spc_queue_lists(c, r, out, idx_bytes);
-    if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
-    if (cerr == cudaSuccess && after != NULL && flag != &after->undecided) {
-      after->undecided = *flag;
-      if (after->vm->bits_index != NULL) after->partial = *partial;
-    }
-  }
+  cudaError_t cerr = spc_queue_lists(c, r, out, idx_bytes);
+  if (cerr == cudaSuccess) cerr = cudaStreamSynchronize(c->stream);
   if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
   const int64_t nnz = out->row_ptr[r->rows];
   if (nnz < 0 || nnz > idx_bound)
@@ -371,16 +291,54 @@ static sparsa_status spc_select(spc_context *c, const spc_rowsel_args *r, int64_
   return SPARSA_OK;
 }
 
-/* The rest of a selection whose lists came back ahead of the mask's
- * kernels (after->pending): waits for those and reads the mask's flag and
- * partial count. Called on every path once spc_select has returned. */
-static sparsa_status spc_select_finish(spc_context *c, spc_after_select *after) {
-  if (after == NULL || !after->pending) return SPARSA_OK;
-  after->pending = 0;
-  const cudaError_t cerr = cudaStreamSynchronize(c->stream);
-  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, "estimating on the device");
-  after->undecided = *after->flag_at;
-  if (after->vm->bits_index != NULL) after->partial = *after->partial_at;
+/* What a vertical-slash selection made on the device tells the host: its
+ * mask's lists need the host's classification of a block (undecided), and
+ * how many of its entries are partial (partial, where vm indexes them;
+ * else -1). */
+typedef struct spc_vslash_outcome {
+  int32_t undecided;
+  int64_t partial;
+} spc_vslash_outcome;
+
+/* Selects every row of a vertical-slash estimate whose mask is made on
+ * the device (vm): the selection, the mask's lists and its column and
+ * offset maps (from which its specs are read when asked for:
+ * vslash_specs.h) stay there; only the mask's flag and partial count come
+ * back, with one synchronization. */
+static sparsa_status spc_select_vslash_mask(spc_context *c, const spc_rowsel_args *r,
+                                            const spc_vslash_mask_args *vm, spc_stages *st,
+                                            spc_vslash_outcome *out) {
+  out->undecided = 0;
+  out->partial = -1;
+  unsigned char *stage = spc_host_stage(c, sizeof(int64_t) + sizeof(int32_t));
+  int64_t *partial = stage != NULL ? (int64_t *)stage : &out->partial;
+  int32_t *flag = stage != NULL ? (int32_t *)(stage + sizeof(int64_t)) : &out->undecided;
+  int err = spc_launch_rowsel(r, c->stream);
+  if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
+  spc_stage_mark(st, c, SPC_ST_SELECT);
+  cudaError_t cerr = cudaMemsetAsync(vm->undecided, 0, sizeof(int32_t), c->stream);
+  const char *what = "clearing the mask's flag";
+  if (cerr == cudaSuccess) {
+    cerr = (cudaError_t)spc_launch_vslash_mask(vm, c->stream);
+    what = "making the vertical-slash mask's lists";
+  }
+  if (cerr == cudaSuccess) {
+    cerr = cudaMemcpyAsync(flag, vm->undecided, sizeof(int32_t), cudaMemcpyDeviceToHost, c->stream);
+    what = "reading the mask's flag";
+  }
+  if (cerr == cudaSuccess && vm->bits_index != NULL) {
+    const int64_t rows = (int64_t)vm->num_heads * vm->num_q_blocks;
+    cerr = cudaMemcpyAsync(partial, vm->partial_ptr + rows, sizeof(int64_t),
+                           cudaMemcpyDeviceToHost, c->stream);
+  }
+  if (cerr == cudaSuccess) {
+    cerr = cudaStreamSynchronize(c->stream);
+    what = "estimating on the device";
+  }
+  if (cerr != cudaSuccess) return spc_fail_cuda((int)cerr, what);
+  spc_stage_mark(st, c, SPC_ST_MASK);
+  out->undecided = *flag;
+  if (vm->bits_index != NULL) out->partial = *partial;
   return SPARSA_OK;
 }
 
@@ -496,11 +454,12 @@ static int64_t spc_vslash_lists_bound(const sp_est_input *in) {
 }
 
 /* The vertical-slash estimate: one spec per head (the selected columns
- * and offsets), and where `mask` is given and every head is selected at
+ * and offsets); or, where `mask` is given and every head is selected at
  * once, the mask's block lists made on the device from the same
- * selection (*mask_done = 1, mask->engine_mask set), unless a block needs
- * the host's classification (*mask_done = 0: the core makes the mask from
- * the specs). */
+ * selection, with the maps its specs are read from when asked for
+ * (*mask_done = 2, mask->engine_mask set, specs unwritten), unless a block
+ * needs the host's classification (*mask_done = 0, the specs written from
+ * those maps: the core makes the mask from them). */
 static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
                                          sp_head_spec *specs, sparsa_mask *mask, int *mask_done) {
   const sparsa_problem *p = &in->prob;
@@ -638,11 +597,11 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     }
     if (status != SPARSA_OK) break;
     r.rows = 2 * nh;
-    const int64_t bound =
-        nh * (spc_row_bound(&r, r.forced_columns) + spc_row_bound(&r, r.forced_offsets));
-    /* One selection of every head: the mask's lists from its flags too. */
+    /* One selection of every head: the mask's lists from its flags too,
+     * and its specs left in their maps (a plan on those lists needs
+     * none; at threshold 0.9, N = 16384, 32 heads, the host copied and
+     * wrote ~4 MB of them, 0.4-0.7 ms of a ~0.9 ms estimate on an H100). */
     spc_device_lists *lists = NULL;
-    spc_after_select after = {&vm, 0, -1, 0, NULL, NULL};
     if (lists_bound > 0) {
       status = spc_mask_lists_alloc(c, mask_rows, lists_bound, map_words, &lists);
       if (status != SPARSA_OK) break;
@@ -654,32 +613,41 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
       /* The selection's fill writes the mask's prefix counts on its way. */
       r.prefix = vm.prefix;
       vm.prefix_ready = 1;
-    }
-    spc_lists l;
-    status = spc_select(c, &r, bound, &l, &st, lists != NULL ? &after : NULL);
-    /* The specs, while the device may still be making the mask's lists. */
-    for (int64_t i = 0; i < nh && status == SPARSA_OK; i++) {
-      sp_head_spec *spec = &specs[h0 + i];
-      memset(spec, 0, sizeof *spec);
-      spec->kind = SPARSA_HEAD_VERTICAL_SLASH;
-      spec->causal = 1;
-      status = spc_indices(&l, 2 * i, &spec->columns, &spec->num_columns);
-      if (status == SPARSA_OK) status = spc_indices(&l, 2 * i + 1, &spec->offsets, &spec->num_offsets);
-    }
-    spc_lists_release(&l);
-    const sparsa_status finished = spc_select_finish(c, &after);
-    if (status == SPARSA_OK) status = finished;
-    if (status == SPARSA_OK && lists != NULL && after.undecided == 0) {
-      lists->num_partial = after.partial; /* the index of its partial entries */
-      lists->map_heads = vm.num_heads;
-      lists->map_q_len = p->q_len;
-      lists->map_kv_len = kv;
-      lists->map_off = in->off;
-      lists->column_words = vm.column_words;
-      lists->offset_words = vm.offset_words;
-      mask->engine_mask = lists; /* mask_fini releases it from now on */
-      lists = NULL;
-      *mask_done = 1;
+      spc_vslash_outcome made;
+      status = spc_select_vslash_mask(c, &r, &vm, &st, &made);
+      if (status == SPARSA_OK) {
+        lists->map_heads = vm.num_heads;
+        lists->map_q_len = p->q_len;
+        lists->map_kv_len = kv;
+        lists->map_off = in->off;
+        lists->column_words = vm.column_words;
+        lists->offset_words = vm.offset_words;
+      }
+      if (status == SPARSA_OK && made.undecided == 0) {
+        lists->num_partial = made.partial; /* the index of its partial entries */
+        mask->engine_mask = lists; /* mask_fini releases it from now on */
+        lists = NULL;
+        *mask_done = 2;
+      } else if (status == SPARSA_OK) {
+        /* A block needs the host's classification: the core makes the
+         * mask from the specs. */
+        status = spc_vslash_specs_from_maps(c, lists, specs);
+      }
+    } else {
+      const int64_t bound =
+          nh * (spc_row_bound(&r, r.forced_columns) + spc_row_bound(&r, r.forced_offsets));
+      spc_lists l;
+      status = spc_select(c, &r, bound, &l, &st);
+      for (int64_t i = 0; i < nh && status == SPARSA_OK; i++) {
+        sp_head_spec *spec = &specs[h0 + i];
+        memset(spec, 0, sizeof *spec);
+        spec->kind = SPARSA_HEAD_VERTICAL_SLASH;
+        spec->causal = 1;
+        status = spc_indices(&l, 2 * i, &spec->columns, &spec->num_columns);
+        if (status == SPARSA_OK)
+          status = spc_indices(&l, 2 * i + 1, &spec->offsets, &spec->num_offsets);
+      }
+      spc_lists_release(&l);
     }
     spc_mask_lists_release(lists);
     spc_stage_mark(&st, c, SPC_ST_SPECS);
@@ -996,7 +964,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     if (handoff)
       status = spc_select_in_place(c, &r, &st);
     else
-      status = spc_select(c, &r, bound, &l, &st, NULL);
+      status = spc_select(c, &r, bound, &l, &st);
     if (status == SPARSA_OK && mo == NULL) status = spc_blocks_specs(in, &l, h0, nh, specs);
     if (status == SPARSA_OK && mo != NULL && !handoff)
       status = spc_mask_out_append(mo, (int64_t)p->q_heads * nqb, &l, r.rows);

@@ -1409,6 +1409,10 @@ sparsa_status spc_plan_init_held(sparsa_plan *plan, int *taken) {
       plan->block_kv < SPC_TILE_KV || held == NULL ||
       held->num_rows != (int64_t)geom->num_heads * geom->num_q_blocks)
     return SPARSA_OK;
+  /* No patterns: a vertical-slash estimate's, kept here (its maps); the
+   * core reads them for any plan the maps do not serve. */
+  if (plan->patterns == NULL && !spc_held_maps_fit(plan, held, spc_bits_way_asked()))
+    return SPARSA_OK;
   *taken = 1;
   return spc_plan_build(plan, held);
 }

@@ -12,6 +12,7 @@
 #include "cuda_mask.h"
 #include "cuda_plan.h"
 #include "device_fault.h"
+#include "vslash_specs.h"
 
 static sparsa_status spc_set_stream_op(sparsa_context *ctx, void *stream) {
   spc_context *c = spc_ctx(ctx);
@@ -91,6 +92,12 @@ static sparsa_status spc_mask_read_lists_op(const sparsa_mask *mask, sp_block_cs
   return spc_fault_end(c, spc_mask_read_lists(mask, out));
 }
 
+static sparsa_status spc_mask_read_specs_op(const sparsa_mask *mask, sp_head_spec *specs) {
+  spc_context *c = spc_ctx(mask->ctx);
+  SPC_TRY(spc_fault_begin(c));
+  return spc_fault_end(c, spc_mask_read_specs(mask, specs));
+}
+
 static const sp_engine_ops spc_ops = {
     .struct_size = sizeof(sp_engine_ops),
     .name = "CUDA",
@@ -110,6 +117,7 @@ static const sp_engine_ops spc_ops = {
     .mask_read_lists = spc_mask_read_lists_op,
     .estimate_vslash = spc_estimate_vslash_op,
     .plan_init_held = spc_plan_init_held_op,
+    .mask_read_specs = spc_mask_read_specs_op,
 };
 
 __attribute__((visibility("default"))) sparsa_status sparsa_cuda_engine_entry(
