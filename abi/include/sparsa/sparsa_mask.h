@@ -9,6 +9,13 @@
  * materializing any element-level mask, so building one costs time in the
  * number of blocks, not of tokens.
  *
+ * A mask that sparsa_mask_estimate() made on a CUDA context keeps its
+ * lists (and a vertical-slash estimate its selected columns and offsets)
+ * on the device, where plans read them; the host copies are made by the
+ * first query that needs them (block counts, densities, export, exact
+ * token densities), from whichever thread asks first. Such a query may
+ * therefore also report ::SPARSA_ERR_OUT_OF_MEMORY or ::SPARSA_ERR_DEVICE.
+ *
  * @par Thread safety
  * A mask is immutable once created: any number of threads may read it and
  * plan with it at once.
