@@ -4,6 +4,7 @@
  * SPARSA_ERR_OUT_OF_MEMORY with the cache left usable. */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -80,7 +81,11 @@ START_TEST(hit_allocates_nothing_and_is_fast) {
   qsort(t, N, sizeof t[0], cmp_double);
   double median_us = t[N / 2] * 1e6, p99_us = t[N * 99 / 100] * 1e6;
   printf("cache hit to plan: median %.3f us, p99 %.3f us\n", median_us, p99_us);
-  ck_assert_msg(median_us <= 10.0, "median %.3f us > 10 us", median_us);
+  /* The bound holds for the library as built, not under an instrumented
+   * runtime (memcheck costs 20-50x: a hit's 0.4 us becomes 10-20 us), which
+   * sets SPARSA_TEST_UNTIMED; the median is printed either way. */
+  if (getenv("SPARSA_TEST_UNTIMED") == NULL)
+    ck_assert_msg(median_us <= 10.0, "median %.3f us > 10 us", median_us);
   sparsa_cache_destroy(c);
   fx_free(&f);
   sparsa_context_destroy(ctx);
