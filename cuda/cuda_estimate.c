@@ -313,7 +313,10 @@ static sparsa_status spc_select_vslash_mask(spc_context *c, const spc_rowsel_arg
   unsigned char *stage = spc_host_stage(c, sizeof(int64_t) + sizeof(int32_t));
   int64_t *partial = stage != NULL ? (int64_t *)stage : &out->partial;
   int32_t *flag = stage != NULL ? (int32_t *)(stage + sizeof(int64_t)) : &out->undecided;
-  int err = spc_launch_rowsel(r, c->stream);
+  /* The selection's fill writes the mask's prefix counts and no lists. */
+  spc_rowsel_args flags = *r;
+  flags.idx = NULL;
+  int err = spc_launch_rowsel(&flags, c->stream);
   if (err != 0) return spc_fail_cuda(err, "launching the estimator's selection");
   spc_stage_mark(st, c, SPC_ST_SELECT);
   cudaError_t cerr = cudaMemsetAsync(vm->undecided, 0, sizeof(int32_t), c->stream);

@@ -115,7 +115,8 @@ typedef struct spc_rowsel_args {
   int32_t *idx;                         /* [row_ptr[rows]] */
   uint8_t *full;                        /* block rows, or NULL: 1 where every pair is visible */
   /* Or NULL: each row's prefix counts of its kept flags, [rows][cols + 1]
-   * (prefix[c + 1] = kept in [0, c]), written by the fill. */
+   * (prefix[c + 1] = kept in [0, c]), written by the fill; with idx NULL,
+   * they alone (no row offsets, no lists: the vertical-slash mask's). */
   int32_t *prefix;
   /* 1: keep and counts are written already (the pooled rows' selection
    * with their scores); the lists are made from them. */

@@ -521,7 +521,8 @@ __global__ void __launch_bounds__(256) rowsel_fill_prefix_kernel(const spc_rowse
  * thread takes kFillPer consecutive flags a round, loaded before any index
  * is stored, and a scan over the CTA gives its first index's place. One
  * warp walking such a row alone takes 512 steps. The same scan gives the
- * row's prefix counts where they are asked for (the vertical-slash mask's). */
+ * row's prefix counts where they are asked for (the vertical-slash mask's),
+ * or (idx NULL) only them: no row offsets are read and no index written. */
 constexpr int kFillPer = 16;
 constexpr int kFillLongThreads = 1024;
 constexpr int64_t kFillLongCols = 2048; /* rows at least this long */
@@ -534,7 +535,8 @@ __global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(cons
   const uint8_t *keep = a.keep + row * a.cols;
   const bool vec = a.cols % kFillPer == 0; /* every row's flags 16-byte aligned */
   const int64_t first_query = (row % (a.num_q_blocks > 0 ? a.num_q_blocks : 1)) * a.block_q + a.off;
-  int64_t base = a.row_ptr[row];
+  const bool lists = a.idx != nullptr;
+  int64_t base = lists ? a.row_ptr[row] : 0;
   for (int64_t c0 = 0; c0 < a.cols; c0 += (int64_t)kFillPer * blockDim.x) {
     const int64_t lo = c0 + (int64_t)threadIdx.x * kFillPer;
     bool kept[kFillPer];
@@ -555,7 +557,7 @@ __global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(cons
     int64_t e = base + before;
     if (a.prefix != nullptr) {
       /* Staged in shared memory, then stored by consecutive threads. */
-      int32_t run = (int32_t)(e - a.row_ptr[row]);
+      int32_t run = (int32_t)(e - (lists ? a.row_ptr[row] : 0));
 #pragma unroll
       for (int i = 0; i < kFillPer; i++) {
         run += kept[i];
@@ -564,7 +566,7 @@ __global__ void __launch_bounds__(kFillLongThreads) rowsel_fill_long_kernel(cons
     }
 #pragma unroll
     for (int i = 0; i < kFillPer; i++) {
-      if (!kept[i]) continue;
+      if (!lists || !kept[i]) continue;
       const int64_t c = lo + i;
       a.idx[e] = (int32_t)c;
       if (a.full != nullptr) {
@@ -630,7 +632,8 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
     spc_est::rowsel_fill_prefix_kernel<<<(unsigned)((a->rows + 7) / 8), 256, 0, s>>>(*a);
     return (int)cudaGetLastError();
   }
-  spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
+  /* The prefix counts alone need no row offsets. */
+  if (a->idx != nullptr || a->prefix == nullptr) spc_est::rowsel_scan_kernel<<<1, 1024, 0, s>>>(*a);
   if (long_rows) {
     const size_t staged = a->prefix != nullptr
                               ? (size_t)spc_est::kFillPer * spc_est::kFillLongThreads * sizeof(int32_t)

@@ -200,29 +200,34 @@ __global__ void __launch_bounds__(256) fill_prefix_kernel(const spc_vslash_mask_
   fill_row(a, r, at, partial_at, lane);
 }
 
-/* One thread per map word (vslash_bits.cu's layout): the 64 kept flags of
- * a column word, or of the offsets top_max - R for the word's bits R,
- * packed into bits; every word written, so the maps need no clearing. */
+/* One warp per map word (vslash_bits.cu's layout): the 64 kept flags of
+ * a column word, or of the offsets top_max - R for the word's bits R, in
+ * two ballots of 32 consecutive flags (a thread reading a word's 64 flags
+ * alone took 8 us for 32 heads of 16,384 keys on an H100); every word
+ * written, so the maps need no clearing. */
 __global__ void __launch_bounds__(256) maps_kernel(const spc_vslash_mask_args a) {
   const int64_t per_head = a.column_words + a.offset_words;
-  const int64_t word = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (word >= per_head * a.num_heads) return;
+  const int64_t word = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  if (word >= per_head * a.num_heads) return; /* the whole warp */
+  const int lane = threadIdx.x & 31;
   const int64_t h = word / per_head, w = word % per_head;
-  uint64_t bits = 0;
+  uint32_t half[2];
   if (w < a.column_words) {
     const uint8_t *keep = a.keep + 2 * h * a.kv_len;
-    for (int b = 0; b < 64; b++) {
-      const int64_t j = 64 * w + b;
-      bits |= (uint64_t)(j < a.kv_len && keep[j] != 0) << b;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+      const int64_t j = 64 * w + 32 * k + lane;
+      half[k] = __ballot_sync(0xffffffffu, j < a.kv_len && keep[j] != 0);
     }
   } else {
     const uint8_t *keep = a.keep + (2 * h + 1) * a.kv_len;
-    for (int b = 0; b < 64; b++) {
-      const int64_t o = a.top_max - (64 * (w - a.column_words) + b);
-      bits |= (uint64_t)(o >= 0 && o < a.kv_len && keep[o] != 0) << b;
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+      const int64_t o = a.top_max - (64 * (w - a.column_words) + 32 * k + lane);
+      half[k] = __ballot_sync(0xffffffffu, o >= 0 && o < a.kv_len && keep[o] != 0);
     }
   }
-  a.maps[word] = bits;
+  if (lane == 0) a.maps[word] = (uint64_t)half[0] | (uint64_t)half[1] << 32;
 }
 
 }  // namespace spc_vsm
@@ -242,6 +247,6 @@ extern "C" int spc_launch_vslash_mask(const spc_vslash_mask_args *a, void *strea
   }
   const int64_t map_words = (a->column_words + a->offset_words) * a->num_heads;
   if (a->maps != NULL && map_words > 0)
-    spc_vsm::maps_kernel<<<(unsigned)((map_words + 255) / 256), 256, 0, s>>>(*a);
+    spc_vsm::maps_kernel<<<(unsigned)((map_words + 7) / 8), 256, 0, s>>>(*a);
   return (int)cudaGetLastError();
 }
