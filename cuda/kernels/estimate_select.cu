@@ -92,6 +92,8 @@ __device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *k
 }
 
 /* What a radix pass shares across the CTA (shared memory). */
+constexpr unsigned kCandidates = 1024;
+
 struct radix_scratch {
   unsigned hist[256];              /* keys of each digit */
   unsigned long long mass[256];    /* their fixed-point mass (mass_select) */
@@ -101,7 +103,38 @@ struct radix_scratch {
   unsigned long long above;        /* mass_select: mass of the keys above prefix */
   int all;                         /* every key within prefix is taken */
   int64_t scan[32];
+  unsigned bucket;                 /* keys within the prefix a pass decided */
+  unsigned cands;                  /* how many of them cand holds */
+  uint64_t cand[kCandidates];      /* those keys, once few (gather_candidates) */
 };
+
+/* Keys within prefix (key & mask == prefix), at most kCandidates of them,
+ * copied to rs->cand in any order: the passes after the one that narrowed
+ * the prefix to them count those alone instead of sweeping every key (a
+ * top-512 of 16,384 masses leaves a few hundred after the first pass). */
+__device__ void gather_candidates(const double *w, const uint64_t *keys, int64_t n, uint64_t mask,
+                                  uint64_t prefix, radix_scratch *rs) {
+  if (threadIdx.x == 0) rs->cands = 0;
+  __syncthreads();
+  const int lane = threadIdx.x & 31;
+  for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) { /* the same trips for every thread */
+    const int64_t c = c0 + threadIdx.x;
+    const uint64_t key = c < n ? radix_key(w, keys, c) : 0;
+    const bool in = c < n && (key & mask) == prefix;
+    const unsigned ballot = __ballot_sync(0xffffffffu, in);
+    unsigned base = 0;
+    if (lane == 0 && ballot != 0) base = atomicAdd(&rs->cands, (unsigned)__popc(ballot));
+    base = __shfl_sync(0xffffffffu, base, 0);
+    if (in) rs->cand[base + __popc(ballot & ((1u << lane) - 1))] = key;
+  }
+  __syncthreads();
+}
+
+/* The key a pass reads at c: a candidate once they are gathered. */
+__device__ __forceinline__ uint64_t pass_key(const double *w, const uint64_t *keys,
+                                             const uint64_t *cand, int64_t c) {
+  return cand != nullptr ? cand[c] : radix_key(w, keys, c);
+}
 
 /* Keys into shared memory (when keys is given), then the bits every key
  * shares: returns the highest bit keys differ in (-1: all equal), and sets
@@ -216,17 +249,19 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
   const int top_bit = radix_stage(w, n, keys, rs, &prefix, &mask);
   int64_t need = k; /* how many still to take among keys matching prefix */
   int all = 0;      /* every key matching prefix is taken: no tie to break */
+  const uint64_t *cand = nullptr; /* the keys a pass reads: every key, then the candidates */
+  int64_t src = n;
   for (int shift = sp_radix_first_shift(top_bit); shift >= 0 && !all;
        shift = sp_radix_next_shift(shift)) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) rs->hist[i] = 0;
     __syncthreads();
     /* Scores crowd into few digits (the top ones first): lanes of a warp
      * with the same digit add once, through their leader. */
-    for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) { /* the same trips for every thread */
+    for (int64_t c0 = 0; c0 < src; c0 += blockDim.x) { /* the same trips for every thread */
       const int64_t c = c0 + threadIdx.x;
       int digit = -1;
-      if (c < n) {
-        const uint64_t key = radix_key(w, keys, c);
+      if (c < src) {
+        const uint64_t key = pass_key(w, keys, cand, c);
         if ((key & mask) == prefix) digit = (int)((key >> shift) & 255);
       }
       const unsigned peers = __match_any_sync(0xffffffffu, digit);
@@ -242,6 +277,7 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
         rs->prefix = prefix | ((uint64_t)d << shift);
         rs->need = need - run;
         rs->all = rs->hist[d] == need - run;
+        rs->bucket = rs->hist[d];
       }
     }
     __syncthreads();
@@ -249,7 +285,13 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     need = rs->need;
     all = rs->all;
     mask |= (uint64_t)255 << shift;
+    const unsigned bucket = rs->bucket;
     __syncthreads(); /* hist and the shared results are rewritten next pass */
+    if (!all && cand == nullptr && bucket <= kCandidates) {
+      gather_candidates(w, keys, n, mask, prefix, rs);
+      cand = rs->cand;
+      src = rs->cands;
+    }
   }
   if (all) {
     /* The k-th key's digits so far are shared only by kept keys: the kept
@@ -311,6 +353,8 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
    * prefix. */
   uint64_t above = 0;
   int all = 0;
+  const uint64_t *cand = nullptr; /* as in radix_select */
+  int64_t src = n;
   for (int shift = sp_radix_first_shift(top_bit); shift >= 0 && !all;
        shift = sp_radix_next_shift(shift)) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) {
@@ -318,12 +362,12 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
       rs->mass[i] = 0;
     }
     __syncthreads();
-    for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) { /* the same trips for every thread */
+    for (int64_t c0 = 0; c0 < src; c0 += blockDim.x) { /* the same trips for every thread */
       const int64_t c = c0 + threadIdx.x;
       int digit = -1;
       uint64_t m = 0;
-      if (c < n) {
-        const uint64_t key = radix_key(w, keys, c);
+      if (c < src) {
+        const uint64_t key = pass_key(w, keys, cand, c);
         if ((key & mask) == prefix) {
           digit = (int)((key >> shift) & 255);
           m = sp_mass_fixed(sp_order_value(key));
@@ -345,6 +389,7 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
         rs->prefix = prefix | ((uint64_t)d << shift);
         rs->above = run;
         rs->all = rs->hist[d] == 1; /* the crossing key alone */
+        rs->bucket = rs->hist[d];
       }
     }
     __syncthreads();
@@ -352,7 +397,13 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
     above = rs->above;
     all = rs->all;
     mask |= (uint64_t)255 << shift;
+    const unsigned bucket = rs->bucket;
     __syncthreads(); /* hist, mass and the shared results are rewritten next pass */
+    if (!all && cand == nullptr && bucket <= kCandidates) {
+      gather_candidates(w, keys, n, mask, prefix, rs);
+      cand = rs->cand;
+      src = rs->cands;
+    }
   }
   if (all) {
     for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
