@@ -91,9 +91,10 @@ __device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *k
   return keys != nullptr ? keys[c] : sp_order_key(w[c]);
 }
 
-/* What a radix pass shares across the CTA (shared memory). */
+/* Keys within a narrowed prefix that the later passes read gathered. */
 constexpr unsigned kCandidates = 1024;
 
+/* What a radix pass shares across the CTA (shared memory). */
 struct radix_scratch {
   unsigned hist[256];              /* keys of each digit */
   unsigned long long mass[256];    /* their fixed-point mass (mass_select) */

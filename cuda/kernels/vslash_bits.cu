@@ -101,10 +101,9 @@ __global__ void __launch_bounds__(kThreads, 6) bits_kernel(const spc_vslash_bits
   const int slot = slots ? (int)threadIdx.x / per_entry : 0;
   const int32_t mine = slots ? (int32_t)threadIdx.x % per_entry : 0;
   const int64_t my_i = q0 + (mine >> words_log2), my_w = mine & (a.words - 1);
-  /* This thread's offset window for the entry of key block 0, as
-   * tile_word takes it: R0 = top_max - (my_i + off - 64 my_w) (negative
-   * for such a block; an entry adds its kv0, a multiple of 64), split into
-   * its word (floor) and shift. */
+  /* This thread's offset window at key block 0, as tile_word takes it:
+   * R0 = top_max - (my_i + off - 64 my_w), to which an entry adds its kv0
+   * (a multiple of 64), split into its word (floor) and shift. */
   const int64_t my_r0 = a.top_max - (my_i + a.off - 64 * my_w);
   const int64_t my_word0 = my_r0 >> 6;
   const int my_shift = (int)(my_r0 & 63);
