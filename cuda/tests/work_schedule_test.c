@@ -3,7 +3,8 @@
  * CTA's slots hold its items first and the empty slots after, a CTA takes
  * its items in the head order (sequence, head, cost descending, query
  * tile), the items are left in that order whether listed as a plan lists
- * them or shuffled, each item goes to the CTA of least (load, index) at
+ * them (costs at random, equal, or rising along each head's tiles) or
+ * shuffled, each item goes to the CTA of least (load, index) at
  * its turn (checked against a plain scan of the loads, for the bucket
  * queue of small costs and the heap of spread ones alike), which keeps the
  * CTAs' loads within one item of each other, and an allocation failure is
@@ -23,18 +24,26 @@ static uint32_t next_u32(void) {
   return (uint32_t)(g_rng >> 33);
 }
 
+/* An item's cost, from 1 to max_cost: random (kind 0), max_cost (1), or
+ * rising along the tiles in runs of three, up to max_cost (2). */
+static int32_t make_cost(int h, int t, int max_cost, int kind) {
+  if (kind == 1) return max_cost;
+  if (kind == 2) return 1 + (t / 3 + h % 3 < max_cost - 1 ? t / 3 + h % 3 : max_cost - 1);
+  return 1 + (int32_t)(next_u32() % max_cost);
+}
+
 /* Items of `seqs` sequences x `heads` heads x `tiles` query tiles with
- * costs from 1 to max_cost (or all equal to max_cost), in the order a plan
- * lists them (sequence, head, tile), or shuffled. */
+ * costs of a kind (make_cost), in the order a plan lists them (sequence,
+ * head, tile), or shuffled. */
 static int g_shuffle;
-static spc_work *make_items(int seqs, int heads, int tiles, int max_cost, int equal, int64_t *n) {
+static spc_work *make_items(int seqs, int heads, int tiles, int max_cost, int kind, int64_t *n) {
   *n = (int64_t)seqs * heads * tiles;
   spc_work *w = malloc((size_t)*n * sizeof *w);
   int64_t i = 0;
   for (int s = 0; s < seqs; s++)
     for (int h = 0; h < heads; h++)
       for (int t = 0; t < tiles; t++)
-        w[i++] = (spc_work){s, h, t, equal ? max_cost : 1 + (int32_t)(next_u32() % max_cost)};
+        w[i++] = (spc_work){s, h, t, make_cost(h, t, max_cost, kind)};
   for (int64_t j = *n - 1; g_shuffle && j > 0; j--) {
     int64_t k = (int64_t)(next_u32() % (uint32_t)(j + 1));
     spc_work t = w[j];
@@ -52,10 +61,10 @@ static int head_order_less(const spc_work *a, const spc_work *b) {
   return a->q_tile < b->q_tile;
 }
 
-static int check(const char *name, int seqs, int heads, int tiles, int max_cost, int equal,
+static int check(const char *name, int seqs, int heads, int tiles, int max_cost, int kind,
                  int32_t ctas) {
   int64_t n;
-  spc_work *items = make_items(seqs, heads, tiles, max_cost, equal, &n);
+  spc_work *items = make_items(seqs, heads, tiles, max_cost, kind, &n);
   int32_t max_item = 0;
   for (int64_t i = 0; i < n; i++) max_item = items[i].cost > max_item ? items[i].cost : max_item;
   spc_work *slots = NULL;
@@ -182,6 +191,10 @@ int main(void) {
   spc_host_bind(&g_services);
   record(check("32 heads x 128 tiles, costs 1..32, 132 CTAs", 1, 32, 128, 32, 0, 132));
   record(check("equal costs (dense), 132 CTAs", 1, 32, 128, 256, 1, 132));
+  /* Costs that never fall along a head's tiles, in runs (causal rows, an
+   * estimate's top-k): the runs taken from the last. */
+  record(check("rising costs in runs, 132 CTAs", 1, 32, 128, 20, 2, 132));
+  record(check("rising costs, batch 3 x 8 heads x 20 tiles, 7 CTAs", 3, 8, 20, 5, 2, 7));
   record(check("batch 3 x 8 heads x 20 tiles, 114 CTAs", 3, 8, 20, 50, 0, 114));
   record(check("fewer items than SMs (5 items, 5 CTAs)", 1, 1, 5, 9, 0, 5));
   record(check("one CTA", 2, 3, 7, 9, 0, 1));
