@@ -10,10 +10,11 @@
 
 #include "cuda_host.h"
 
-/* The set bits of words [0, n) in ascending order of key: columns from
- * bit 64 w + b, offsets (descending) from top_max - (64 w + b). */
-static sparsa_status spc_bits_to_keys(const uint64_t *words, int64_t n, int64_t top_max,
-                                      int64_t *count, int64_t **out) {
+/* The set bits of words [0, n) in ascending order of key: a column map's
+ * bit 64 w + b is column 64 w + b; an offset map's (offsets) is offset
+ * top_max - (64 w + b), so those ascend from the last word down. */
+static sparsa_status spc_bits_to_keys(const uint64_t *words, int64_t n, int offsets,
+                                      int64_t top_max, int64_t *count, int64_t **out) {
   int64_t total = 0;
   for (int64_t w = 0; w < n; w++) total += __builtin_popcountll(words[w]);
   *count = total;
@@ -24,13 +25,12 @@ static sparsa_status spc_bits_to_keys(const uint64_t *words, int64_t n, int64_t 
     return spc_fail(SPARSA_ERR_OUT_OF_MEMORY, "CUDA engine: allocating %lld estimated indices",
                     (long long)total);
   int64_t at = 0;
-  if (top_max < 0) {
+  if (!offsets) {
     for (int64_t w = 0; w < n; w++)
       for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1)
         keys[at++] = 64 * w + __builtin_ctzll(bits);
   } else {
-    /* Offsets ascend as R descends: the words from the last, each from
-     * its highest bit. */
+    /* The words from the last, each from its highest bit. */
     for (int64_t w = n - 1; w >= 0; w--)
       for (uint64_t bits = words[w]; bits != 0;) {
         const int b = 63 - __builtin_clzll(bits);
@@ -62,10 +62,10 @@ sparsa_status spc_vslash_specs_from_maps(spc_context *c, const spc_device_lists 
     memset(spec, 0, sizeof *spec);
     spec->kind = SPARSA_HEAD_VERTICAL_SLASH;
     spec->causal = 1;
-    st = spc_bits_to_keys(head, l->column_words, -1, &spec->num_columns, &spec->columns);
+    st = spc_bits_to_keys(head, l->column_words, 0, top_max, &spec->num_columns, &spec->columns);
     if (st == SPARSA_OK)
-      st = spc_bits_to_keys(head + l->column_words, l->offset_words, top_max, &spec->num_offsets,
-                            &spec->offsets);
+      st = spc_bits_to_keys(head + l->column_words, l->offset_words, 1, top_max,
+                            &spec->num_offsets, &spec->offsets);
   }
   spc_free(maps);
   return st;
