@@ -11,8 +11,9 @@
  * (exact in f32, f16 and bf16) with a random bias per block, so scores are
  * far apart and rounding cannot flip a selection; cases with every input
  * equal check the tie-breaking. Then one timing line per method: the
- * estimate against the sparse attention it feeds at N = 16384, 32 heads,
- * d128, bf16, 128 x 128 blocks, ~10% of the blocks.
+ * estimate against the sparse attention it feeds at N = 16384, 32 query
+ * heads with 32 kv heads and then with 8, d128, bf16, 128 x 128 blocks,
+ * ~10% of the blocks.
  *
  * Usage: estimate_gpu_test [--no-timing | --timing-only]. Exits 77 (skipped) without a
  * usable device. */
@@ -774,6 +775,7 @@ typedef struct timing_case {
   sparsa_estimator_method method;
   int32_t top_k;
   float threshold; /* > 0: the cumulative threshold instead of top-k */
+  int32_t kv_heads; /* 32: every query head its own keys; 8: four query heads a kv head */
 } timing_case;
 
 /* One method: the estimate (wall clock, the mask included, median of 7
@@ -789,7 +791,8 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
   sparsa_problem_init(&p);
   p.dtype = SPARSA_DTYPE_BF16;
   p.batch = 1;
-  p.q_heads = p.kv_heads = H;
+  p.q_heads = H;
+  p.kv_heads = tc->kv_heads;
   p.head_dim = D;
   p.q_len = p.kv_len = N;
   sparsa_estimator est;
@@ -873,13 +876,13 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
   double est_ms = median(t_est, 7), att_ms = median(t_att, 10);
   *ratio = est_ms / att_ms;
   *plan_ratio = (est_ms + plan_ms) / att_ms;
-  printf("estimate vs attention, %s: N=%lld %d heads d%d bf16, causal, %dx%d blocks, %s, "
+  printf("estimate vs attention, %s: N=%lld %d/%d heads d%d bf16, causal, %dx%d blocks, %s, "
          "density %.3f: estimate %.3f ms (wall clock, mask included; its first host query "
          "%.3f ms; the same mask created again from its lists: %.3f ms, of which the core's "
          "block lists %.3f ms), attention %.3f ms: %.3f; a plan on the fresh mask %.3f ms "
          "(%.3f ms once a host query has read its lists): estimate and plan vs attention "
          "%.3f\n",
-         tc->key, (long long)N, H, D, B, B, selection, density, est_ms, read_ms, mask_ms, core_ms,
+         tc->key, (long long)N, H, tc->kv_heads, D, B, B, selection, density, est_ms, read_ms, mask_ms, core_ms,
          att_ms, *ratio, plan_ms, plan_read_ms, *plan_ratio);
   snprintf(json, json_size,
            "\"estimate_ms_%s\": %.4f, \"attention_ms_%s\": %.4f, \"estimate_density_%s\": %.4f, "
@@ -900,31 +903,46 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
 /* Every method at N = 16384, 32 heads, d128, bf16, 128 x 128 blocks,
  * causal, ~10% of all blocks (top-11 plus the sink and diagonal blocks for
  * the block methods; top-512 columns and offsets for vertical-slash), and
- * vertical-slash by a cumulative threshold. */
+ * vertical-slash by a cumulative threshold; each with 32 kv heads, then
+ * with 8 (grouped queries, four a kv head: keys a quarter of the bytes,
+ * the attention's work the same). */
 static int timing(double *ratio, double *plan_ratio, char *json, size_t json_size) {
   const int64_t N = 16384;
   const int32_t H = 32, D = 128;
   est_case c = {"timing", SPARSA_DTYPE_BF16, 1, H, H, D, N, N, 128, 128,
                 SPARSA_SELECT_TOP_K, 0, 0.0f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0};
   size_t bytes = (size_t)N * H * D * 2;
+  const int32_t H_GROUPED = 8;
+  const size_t grouped_bytes = bytes / (size_t)(H / H_GROUPED);
   void *q = make_tensor(&c, N, H, 128), *k = make_tensor(&c, N, H, 128);
-  void *dq = NULL, *dk = NULL, *dv = NULL, *dout = NULL;
+  void *k8 = make_tensor(&c, N, H_GROUPED, 128);
+  void *dq = NULL, *dk = NULL, *dv = NULL, *dout = NULL, *dk8 = NULL, *dv8 = NULL;
+  CHECK(q != NULL && k != NULL && k8 != NULL, "timing host tensors");
   CHECK(cudaMalloc(&dq, bytes) == cudaSuccess && cudaMalloc(&dk, bytes) == cudaSuccess &&
-            cudaMalloc(&dv, bytes) == cudaSuccess && cudaMalloc(&dout, bytes) == cudaSuccess,
+            cudaMalloc(&dv, bytes) == cudaSuccess && cudaMalloc(&dout, bytes) == cudaSuccess &&
+            cudaMalloc(&dk8, grouped_bytes) == cudaSuccess &&
+            cudaMalloc(&dv8, grouped_bytes) == cudaSuccess,
         "timing buffers");
   CHECK(cudaMemcpy(dq, q, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
             cudaMemcpy(dk, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
-            cudaMemcpy(dv, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess,
+            cudaMemcpy(dv, k, bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dk8, k8, grouped_bytes, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dv8, k8, grouped_bytes, cudaMemcpyHostToDevice) == cudaSuccess,
         "timing copies");
   free(q);
   free(k);
+  free(k8);
   static const timing_case cases[] = {
-      {"pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f},
-      {"antidiagonal", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11, 0.0f},
-      {"vertical_slash", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512, 0.0f},
+      {"pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 32},
+      {"antidiagonal", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11, 0.0f, 32},
+      {"vertical_slash", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512, 0.0f, 32},
       /* The cumulative-mass rule of FlexPrefill-style estimates: half of
        * the blocks at this threshold on these inputs. */
-      {"vertical_slash_threshold", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0.9f},
+      {"vertical_slash_threshold", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0.9f, 32},
+      {"pooled_gqa", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 8},
+      {"antidiagonal_gqa", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11, 0.0f, 8},
+      {"vertical_slash_gqa", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512, 0.0f, 8},
+      {"vertical_slash_threshold_gqa", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0.9f, 8},
   };
   int ok = 1;
   size_t used = 0;
@@ -932,7 +950,9 @@ static int timing(double *ratio, double *plan_ratio, char *json, size_t json_siz
   for (size_t i = 0; i < sizeof cases / sizeof cases[0] && ok; i++) {
     double r = -1.0, rp = -1.0;
     char part[1024];
-    ok = time_method(&cases[i], dq, dk, dv, dout, &r, &rp, part, sizeof part);
+    const int grouped = cases[i].kv_heads != H;
+    ok = time_method(&cases[i], dq, grouped ? dk8 : dk, grouped ? dv8 : dv, dout, &r, &rp, part,
+                     sizeof part);
     if (ok) used += (size_t)snprintf(json + used, json_size - used, ", %s", part);
     if (i == 0) {
       *ratio = r;
@@ -943,6 +963,8 @@ static int timing(double *ratio, double *plan_ratio, char *json, size_t json_siz
   cudaFree(dk);
   cudaFree(dv);
   cudaFree(dout);
+  cudaFree(dk8);
+  cudaFree(dv8);
   return ok;
 }
 
@@ -1116,7 +1138,7 @@ int main(int argc, char **argv) {
     record(test_cache());
   }
   double ratio = -1.0, plan_ratio = -1.0;
-  static char timing_json[4096];
+  static char timing_json[8192];
   if (with_timing) record(timing(&ratio, &plan_ratio, timing_json, sizeof timing_json));
   sparsa_context_destroy(g_cpu);
   sparsa_context_destroy(g_gpu);
