@@ -173,12 +173,14 @@ static void spc_sort_plan(const spc_context *c, int64_t max_n, int64_t rows,
   }
 }
 
-/* Device arrays of a selection of `rows` rows of `cols` candidates (full
- * flags too for block rows handed to the mask). */
+/* Device arrays of a selection of `rows` rows of `cols` candidates: the
+ * lists' room where the selection makes lists (a vertical-slash mask made
+ * on the device needs none: its fill writes prefix counts), full flags
+ * too for block rows handed to the mask. */
 static void spc_rowsel_take(spc_carve *cv, spc_rowsel_args *r, int64_t rows, int64_t cols,
-                            int with_full) {
+                            int with_lists, int with_full) {
   r->keep = spc_take(cv, (size_t)(rows * cols));
-  r->idx = spc_take(cv, (size_t)(rows * cols) * sizeof(int32_t));
+  r->idx = with_lists ? spc_take(cv, (size_t)(rows * cols) * sizeof(int32_t)) : NULL;
   r->full = with_full ? spc_take(cv, (size_t)(rows * cols)) : NULL;
   r->counts = spc_take(cv, (size_t)rows * sizeof(int32_t));
   r->row_ptr = spc_take(cv, (size_t)(rows + 1) * sizeof(int64_t));
@@ -562,7 +564,7 @@ static sparsa_status spc_estimate_vslash(spc_context *c, const sp_est_input *in,
     v.tile_stats = tiled ? spc_take(&cv, (size_t)he * L * (size_t)v.tiles * 2 * sizeof(float)) : NULL;
     double *mass = spc_take(&cv, (size_t)hs * 2 * kv * sizeof(double));
     r.w = mass;
-    spc_rowsel_take(&cv, &r, 2 * hs, kv, 0);
+    spc_rowsel_take(&cv, &r, 2 * hs, kv, lists_bound == 0, 0);
     if (lists_bound > 0) {
       vm.prefix = spc_take(&cv, (size_t)(2 * hs) * (size_t)(kv + 1) * sizeof(int32_t));
       vm.counts = spc_take(&cv, (size_t)mask_rows * sizeof(int32_t));
@@ -929,7 +931,7 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
     }
     a.scores = spc_take(&cv, (size_t)hs * cells * sizeof(double));
     a.w = spc_take(&cv, (size_t)hs * cells * sizeof(double));
-    spc_rowsel_take(&cv, &r, hs * nqb, nkb, 0);
+    spc_rowsel_take(&cv, &r, hs * nqb, nkb, 1, 0);
     if (pass == 0) SPC_TRY(spc_scratch_acquire(c, cv.used, &cv.base));
   }
   ad.E = s.E;
