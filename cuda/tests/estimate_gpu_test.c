@@ -882,8 +882,8 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
          "block lists %.3f ms), attention %.3f ms: %.3f; a plan on the fresh mask %.3f ms "
          "(%.3f ms once a host query has read its lists): estimate and plan vs attention "
          "%.3f\n",
-         tc->key, (long long)N, H, tc->kv_heads, D, B, B, selection, density, est_ms, read_ms, mask_ms, core_ms,
-         att_ms, *ratio, plan_ms, plan_read_ms, *plan_ratio);
+         tc->key, (long long)N, H, tc->kv_heads, D, B, B, selection, density, est_ms, read_ms,
+         mask_ms, core_ms, att_ms, *ratio, plan_ms, plan_read_ms, *plan_ratio);
   snprintf(json, json_size,
            "\"estimate_ms_%s\": %.4f, \"attention_ms_%s\": %.4f, \"estimate_density_%s\": %.4f, "
            "\"mask_again_ms_%s\": %.4f, \"mask_core_ms_%s\": %.4f, "
