@@ -164,6 +164,7 @@ static void spc_sort_plan(const spc_context *c, int64_t max_n, int64_t rows,
   while (cap < max_n) cap <<= 1;
   r->sort_cap = cap;
   r->sort_ctas = 0;
+  r->pairs = c->cc_major >= 9; /* clusters */
   size_t per = sizeof(double) + sizeof(int32_t);
   /* Beside the selection kernel's own ~12 KB (its radix scratch). */
   if ((size_t)cap * per + 16 * 1024 > c->smem_per_block_optin) {

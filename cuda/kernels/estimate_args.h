@@ -109,6 +109,9 @@ typedef struct spc_rowsel_args {
   double *sort_w;                       /* NULL: sort in shared memory; else per CTA sort_cap */
   int32_t *sort_i;
   int32_t sort_ctas;                    /* CTAs when sorting in global memory */
+  /* 1 (sm_90): vertical-slash rows of a radix descent each on the pair of
+   * CTAs of a cluster. */
+  int32_t pairs;
   uint8_t *keep;                        /* [rows][cols] */
   int32_t *counts;                      /* [rows] */
   int64_t *row_ptr;                     /* [rows + 1] */

@@ -2,6 +2,8 @@
  * rank or radix select by the selection order (larger score, then the
  * smaller index), top-k or a cumulative threshold, the forced blocks,
  * then the kept flags compacted into row offsets and lists. */
+#include <cooperative_groups.h>
+
 #include "cta_scan.cuh"
 #include "estimate_common.cuh"
 
@@ -87,9 +89,45 @@ __device__ void rank_select(const double *sw, int64_t n, int64_t k, uint8_t *kee
  * (those of the smallest indices), then the flags. The keys are read once
  * into shared memory when `keys` has room for them (each pass would
  * otherwise wait on global loads), else from w in every pass. */
-__device__ __forceinline__ uint64_t radix_key(const double *w, const uint64_t *keys, int64_t c) {
-  return keys != nullptr ? keys[c] : sp_order_key(w[c]);
+
+/* The candidates [lo, hi) of a row that one CTA holds: their keys at
+ * keys[c - lo] in shared memory where keys is given, else read from w. */
+struct row_span {
+  const double *w;
+  uint64_t *keys;
+  int64_t lo, hi;
+};
+
+__device__ __forceinline__ uint64_t radix_key(const row_span &s, int64_t c) {
+  return s.keys != nullptr ? s.keys[c - s.lo] : sp_order_key(s.w[c]);
 }
+
+/* ---- the CTAs that select one row ----
+ * One CTA, or on sm_90 the pair of CTAs of a cluster, each holding half
+ * of the row's candidates (a CTA of one SM issuing every instruction of a
+ * row of 16,384 was the selection's bound). A pair's digit counts and
+ * masses, the bits its keys share, its mass total, its tied keys and its
+ * kept count meet through distributed shared memory, so that both CTAs
+ * take the same decisions from the same sums. */
+struct solo_team {
+  __device__ int rank() const { return 0; }
+  /* A barrier of every thread of the team. */
+  __device__ void sync() const { __syncthreads(); }
+  /* The other CTA's copy of a shared variable: none. */
+  template <class T>
+  __device__ T *other(T *) const { return nullptr; }
+};
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+struct pair_team {
+  __device__ int rank() const { return (int)cooperative_groups::this_cluster().block_rank(); }
+  __device__ void sync() const { cooperative_groups::this_cluster().sync(); }
+  template <class T>
+  __device__ T *other(T *p) const {
+    return cooperative_groups::this_cluster().map_shared_rank(p, rank() ^ 1);
+  }
+};
+#endif
 
 /* Keys within a narrowed prefix that the later passes read gathered. */
 constexpr unsigned kCandidates = 1024;
@@ -98,30 +136,34 @@ constexpr unsigned kCandidates = 1024;
 struct radix_scratch {
   unsigned hist[256];              /* keys of each digit */
   unsigned long long mass[256];    /* their fixed-point mass (mass_select) */
+  unsigned hist_all[256];          /* a pair's: both CTAs' counts */
+  unsigned long long mass_all[256];
   unsigned long long bits[2];      /* any and all bits of the keys */
   uint64_t prefix;                 /* the digits decided so far */
   int64_t need;                    /* radix_select: keys still to take within prefix */
   unsigned long long above;        /* mass_select: mass of the keys above prefix */
   int all;                         /* every key within prefix is taken */
   int64_t scan[32];
+  int64_t equal;                   /* keys equal to the last taken, in this CTA's span */
   unsigned bucket;                 /* keys within the prefix a pass decided */
   unsigned cands;                  /* how many of them cand holds */
   uint64_t cand[kCandidates];      /* those keys, once few (gather_candidates) */
 };
 
-/* Keys within prefix (key & mask == prefix), at most kCandidates of them,
- * copied to rs->cand in any order: the passes after the one that narrowed
- * the prefix to them count those alone instead of sweeping every key (a
- * top-512 of 16,384 masses leaves a few hundred after the first pass). */
-__device__ void gather_candidates(const double *w, const uint64_t *keys, int64_t n, uint64_t mask,
-                                  uint64_t prefix, radix_scratch *rs) {
+/* Keys of the span within prefix (key & mask == prefix), at most
+ * kCandidates of them, copied to rs->cand in any order: the passes after
+ * the one that narrowed the prefix to them count those alone instead of
+ * sweeping every key (a top-512 of 16,384 masses leaves a few hundred
+ * after the first pass). */
+__device__ void gather_candidates(const row_span &s, uint64_t mask, uint64_t prefix,
+                                  radix_scratch *rs) {
   if (threadIdx.x == 0) rs->cands = 0;
   __syncthreads();
   const int lane = threadIdx.x & 31;
-  for (int64_t c0 = 0; c0 < n; c0 += blockDim.x) { /* the same trips for every thread */
+  for (int64_t c0 = s.lo; c0 < s.hi; c0 += blockDim.x) { /* the same trips for every thread */
     const int64_t c = c0 + threadIdx.x;
-    const uint64_t key = c < n ? radix_key(w, keys, c) : 0;
-    const bool in = c < n && (key & mask) == prefix;
+    const uint64_t key = c < s.hi ? radix_key(s, c) : 0;
+    const bool in = c < s.hi && (key & mask) == prefix;
     const unsigned ballot = __ballot_sync(0xffffffffu, in);
     unsigned base = 0;
     if (lane == 0 && ballot != 0) base = atomicAdd(&rs->cands, (unsigned)__popc(ballot));
@@ -132,45 +174,66 @@ __device__ void gather_candidates(const double *w, const uint64_t *keys, int64_t
 }
 
 /* The key a pass reads at c: a candidate once they are gathered. */
-__device__ __forceinline__ uint64_t pass_key(const double *w, const uint64_t *keys,
-                                             const uint64_t *cand, int64_t c) {
-  return cand != nullptr ? cand[c] : radix_key(w, keys, c);
+__device__ __forceinline__ uint64_t pass_key(const row_span &s, const uint64_t *cand, int64_t c) {
+  return cand != nullptr ? cand[c] : radix_key(s, c);
 }
 
-/* Keys into shared memory (when keys is given), then the bits every key
- * shares: returns the highest bit keys differ in (-1: all equal), and sets
- * *mask to the bits above it and *prefix to their value. */
-__device__ int radix_stage(const double *w, int64_t n, uint64_t *keys, radix_scratch *rs,
+/* The team's digit counts of a pass (and with masses, their masses): the
+ * CTA's own alone, or both of a pair's, summed into hist_all (mass_all). */
+template <class Team>
+__device__ const unsigned *team_digits(const Team &team, radix_scratch *rs, bool masses) {
+  radix_scratch *o = team.other(rs);
+  if (o == nullptr) return rs->hist;
+  team.sync(); /* both CTAs' counts are in */
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
+    rs->hist_all[i] = rs->hist[i] + o->hist[i];
+    if (masses) rs->mass_all[i] = rs->mass[i] + o->mass[i];
+  }
+  __syncthreads();
+  return rs->hist_all;
+}
+
+/* Keys into shared memory (when the span's keys are given), then the bits
+ * every key of the team shares: returns the highest bit keys differ in
+ * (-1: all equal), and sets *mask to the bits above it and *prefix to
+ * their value. */
+template <class Team>
+__device__ int radix_stage(const Team &team, const row_span &s, radix_scratch *rs,
                            uint64_t *prefix, uint64_t *mask) {
-  if (keys != nullptr) {
+  uint64_t any_bits = 0, all_bits = ~0ull;
+  if (s.keys != nullptr) {
     /* kKeyBatch loads of a thread in flight before its stores (which the
      * compiler may not move above later loads: keys and w could alias). */
     constexpr int kKeyBatch = 8;
-    for (int64_t c0 = threadIdx.x; c0 < n; c0 += (int64_t)kKeyBatch * blockDim.x) {
+    for (int64_t c0 = s.lo + threadIdx.x; c0 < s.hi; c0 += (int64_t)kKeyBatch * blockDim.x) {
       double v[kKeyBatch];
 #pragma unroll
       for (int i = 0; i < kKeyBatch; i++) {
         const int64_t c = c0 + (int64_t)i * blockDim.x;
-        v[i] = c < n ? w[c] : 0.0;
+        v[i] = c < s.hi ? s.w[c] : 0.0;
       }
 #pragma unroll
       for (int i = 0; i < kKeyBatch; i++) {
         const int64_t c = c0 + (int64_t)i * blockDim.x;
-        if (c < n) keys[c] = sp_order_key(v[i]);
+        if (c < s.hi) {
+          const uint64_t key = sp_order_key(v[i]);
+          s.keys[c - s.lo] = key;
+          any_bits |= key;
+          all_bits &= key;
+        }
       }
     }
-    __syncthreads();
+  } else {
+    for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x) {
+      const uint64_t key = radix_key(s, c);
+      any_bits |= key;
+      all_bits &= key;
+    }
   }
   /* The bits every key shares are decided before any pass: the first
    * digit is the eight bits below them (masses of one row share their
    * sign and most of their exponent, which would take a pass or two of
    * one crowded digit each). */
-  uint64_t any_bits = 0, all_bits = ~0ull;
-  for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
-    const uint64_t key = radix_key(w, keys, c);
-    any_bits |= key;
-    all_bits &= key;
-  }
   for (int o = 16; o > 0; o >>= 1) {
     any_bits |= __shfl_xor_sync(0xffffffffu, any_bits, o);
     all_bits &= __shfl_xor_sync(0xffffffffu, all_bits, o);
@@ -179,40 +242,56 @@ __device__ int radix_stage(const double *w, int64_t n, uint64_t *keys, radix_scr
     rs->bits[0] = 0;
     rs->bits[1] = ~0ull;
   }
-  __syncthreads();
+  __syncthreads(); /* also: the staged keys are in */
   if ((threadIdx.x & 31) == 0) {
     atomicOr(&rs->bits[0], (unsigned long long)any_bits);
     atomicAnd(&rs->bits[1], (unsigned long long)all_bits);
   }
   __syncthreads();
-  const uint64_t differ = rs->bits[0] ^ rs->bits[1];
+  uint64_t any = rs->bits[0], all = rs->bits[1];
+  if (const radix_scratch *o = team.other(rs)) {
+    team.sync(); /* the other CTA's bits are in */
+    any |= o->bits[0];
+    all &= o->bits[1];
+  }
+  const uint64_t differ = any ^ all;
   const int top_bit = differ == 0 ? -1 : 63 - __clzll((long long)differ);
   *mask = sp_radix_shared_mask(top_bit);
-  *prefix = rs->bits[1] & *mask;
-  __syncthreads(); /* bits is rewritten by the next row */
+  *prefix = all & *mask;
+  team.sync(); /* bits is rewritten by the next row (and read by the other CTA until here) */
   return top_bit;
 }
 
-/* Keeps every key above `key` and, of those equal to it, the `need` of
- * the smallest indices: each thread counts its contiguous slice's equal
- * keys, a scan over the threads gives each slice's first rank. */
-__device__ void keep_key_and_above(const double *w, const uint64_t *keys, int64_t n, uint64_t key,
-                                   int64_t need, uint8_t *keep, int64_t *scan) {
+/* Keeps every key of the span above `key` and, of the team's keys equal
+ * to it, the `need` of the smallest indices: each thread counts its
+ * contiguous slice's equal keys, a scan over the threads (after the first
+ * CTA's, for the second of a pair) gives each slice's first rank. */
+template <class Team>
+__device__ void keep_key_and_above(const Team &team, const row_span &s, uint64_t key,
+                                   int64_t need, uint8_t *keep, radix_scratch *rs) {
+  const int64_t n = s.hi - s.lo;
   const int64_t per = (n + blockDim.x - 1) / blockDim.x;
-  const int64_t lo = threadIdx.x * per, hi = lo + per < n ? lo + per : n;
+  const int64_t lo = s.lo + (threadIdx.x * per < n ? threadIdx.x * per : n);
+  const int64_t hi = lo + per < s.hi ? lo + per : s.hi;
   int64_t equal = 0;
   for (int64_t c = lo; c < hi; c++) {
-    const uint64_t k = radix_key(w, keys, c);
+    const uint64_t k = radix_key(s, c);
     if (k > key) keep[c] = 1;
     equal += k == key;
   }
-  int64_t rank = cta_exclusive_scan(equal, scan);
+  int64_t total = 0;
+  int64_t rank = cta_exclusive_scan(equal, rs->scan, &total);
+  if (const radix_scratch *o = team.other(rs)) {
+    if (threadIdx.x == 0) rs->equal = total;
+    team.sync(); /* both CTAs' counts are in */
+    if (team.rank() == 1) rank += o->equal;
+  }
   for (int64_t c = lo; c < hi && rank < need; c++)
-    if (radix_key(w, keys, c) == key) {
+    if (radix_key(s, c) == key) {
       keep[c] = 1;
       rank++;
     }
-  __syncthreads(); /* scan is reused by the next row */
+  team.sync(); /* scan and equal are reused by the next row */
 }
 
 /* Warp 0's search in a radix pass over the digits' weights (key counts,
@@ -244,25 +323,27 @@ __device__ int crossing_digit(const W *weight, T before, T goal, T *run) {
   return -1;
 }
 
-__device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *keep,
-                             uint64_t *keys /* [n] or NULL */, radix_scratch *rs) {
+template <class Team>
+__device__ void radix_select(const Team &team, const row_span &s, int64_t k, uint8_t *keep,
+                             radix_scratch *rs) {
   uint64_t prefix, mask;
-  const int top_bit = radix_stage(w, n, keys, rs, &prefix, &mask);
+  const int top_bit = radix_stage(team, s, rs, &prefix, &mask);
   int64_t need = k; /* how many still to take among keys matching prefix */
   int all = 0;      /* every key matching prefix is taken: no tie to break */
-  const uint64_t *cand = nullptr; /* the keys a pass reads: every key, then the candidates */
-  int64_t src = n;
+  const uint64_t *cand = nullptr; /* the keys a pass reads: the span's, then the candidates */
+  int64_t src = 0;
   for (int shift = sp_radix_first_shift(top_bit); shift >= 0 && !all;
        shift = sp_radix_next_shift(shift)) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) rs->hist[i] = 0;
     __syncthreads();
     /* Scores crowd into few digits (the top ones first): lanes of a warp
      * with the same digit add once, through their leader. */
-    for (int64_t c0 = 0; c0 < src; c0 += blockDim.x) { /* the same trips for every thread */
+    const int64_t from = cand != nullptr ? 0 : s.lo, to = cand != nullptr ? src : s.hi;
+    for (int64_t c0 = from; c0 < to; c0 += blockDim.x) { /* the same trips for every thread */
       const int64_t c = c0 + threadIdx.x;
       int digit = -1;
-      if (c < src) {
-        const uint64_t key = pass_key(w, keys, cand, c);
+      if (c < to) {
+        const uint64_t key = pass_key(s, cand, c);
         if ((key & mask) == prefix) digit = (int)((key >> shift) & 255);
       }
       const unsigned peers = __match_any_sync(0xffffffffu, digit);
@@ -270,15 +351,16 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
         atomicAdd(&rs->hist[digit], (unsigned)__popc(peers));
     }
     __syncthreads();
+    const unsigned *hist = team_digits(team, rs, false);
     if (threadIdx.x < 32) {
       /* The digit of the need-th key: exactly one lane finds it. */
       int64_t run = 0;
-      const int d = crossing_digit<int64_t>(rs->hist, (int64_t)0, need, &run);
+      const int d = crossing_digit<int64_t>(hist, (int64_t)0, need, &run);
       if (d >= 0) {
         rs->prefix = prefix | ((uint64_t)d << shift);
         rs->need = need - run;
-        rs->all = rs->hist[d] == need - run;
-        rs->bucket = rs->hist[d];
+        rs->all = hist[d] == need - run;
+        rs->bucket = hist[d];
       }
     }
     __syncthreads();
@@ -287,9 +369,9 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
     all = rs->all;
     mask |= (uint64_t)255 << shift;
     const unsigned bucket = rs->bucket;
-    __syncthreads(); /* hist and the shared results are rewritten next pass */
+    team.sync(); /* hist and the shared results are rewritten next pass (and read by the other CTA) */
     if (!all && cand == nullptr && bucket <= kCandidates) {
-      gather_candidates(w, keys, n, mask, prefix, rs);
+      gather_candidates(s, mask, prefix, rs);
       cand = rs->cand;
       src = rs->cands;
     }
@@ -297,13 +379,13 @@ __device__ void radix_select(const double *w, int64_t n, int64_t k, uint8_t *kee
   if (all) {
     /* The k-th key's digits so far are shared only by kept keys: the kept
      * are exactly those whose digits so far are at least its. */
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
-      if ((radix_key(w, keys, c) & mask) >= prefix) keep[c] = 1;
+    for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x)
+      if ((radix_key(s, c) & mask) >= prefix) keep[c] = 1;
     return;
   }
   /* Keys above T are kept; of those equal to T, the `need` smallest
    * indices. */
-  keep_key_and_above(w, keys, n, prefix, need, keep, rs->scan);
+  keep_key_and_above(team, s, prefix, need, keep, rs);
 }
 
 /* ---- vertical-slash thresholds: the crossing without a sort ----
@@ -324,30 +406,35 @@ __device__ __forceinline__ uint64_t peers_sum(unsigned peers, uint64_t v) {
   return (hi << 44) + (mid << 22) + lo;
 }
 
-__device__ void mass_select(const double *w, int64_t n, double threshold, uint8_t *keep,
-                            uint64_t *keys /* [n] or NULL */, radix_scratch *rs) {
+template <class Team>
+__device__ void mass_select(const Team &team, const row_span &s, double threshold, uint8_t *keep,
+                            radix_scratch *rs) {
   const uint64_t target = sp_mass_target(threshold);
   uint64_t prefix, mask;
-  const int top_bit = radix_stage(w, n, keys, rs, &prefix, &mask);
+  const int top_bit = radix_stage(team, s, rs, &prefix, &mask);
   /* Where even the whole row stays under the target, it is all kept. */
   uint64_t part = 0;
-  for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
-    part += sp_mass_fixed(sp_order_value(radix_key(w, keys, c)));
+  for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x)
+    part += sp_mass_fixed(sp_order_value(radix_key(s, c)));
   for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
   if (threadIdx.x == 0) rs->above = 0;
   __syncthreads();
   if ((threadIdx.x & 31) == 0) atomicAdd(&rs->above, (unsigned long long)part);
   __syncthreads();
-  const uint64_t total = rs->above;
-  __syncthreads(); /* above is the descent's from here */
+  uint64_t total = rs->above;
+  if (const radix_scratch *o = team.other(rs)) {
+    team.sync(); /* the other CTA's total is in */
+    total += o->above;
+  }
+  team.sync(); /* above is the descent's from here */
   if (total < target) {
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = 1;
+    for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x) keep[c] = 1;
     return;
   }
   /* A target of 0 keeps the first key, as a running sum does (it takes
    * one before it compares). */
   if (target == 0) {
-    radix_select(w, n, 1, keep, keys, rs);
+    radix_select(team, s, 1, keep, rs);
     return;
   }
   /* Invariant: above < target <= above + the mass of the keys within
@@ -355,7 +442,7 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
   uint64_t above = 0;
   int all = 0;
   const uint64_t *cand = nullptr; /* as in radix_select */
-  int64_t src = n;
+  int64_t src = 0;
   for (int shift = sp_radix_first_shift(top_bit); shift >= 0 && !all;
        shift = sp_radix_next_shift(shift)) {
     for (int i = threadIdx.x; i < 256; i += blockDim.x) {
@@ -363,34 +450,37 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
       rs->mass[i] = 0;
     }
     __syncthreads();
-    for (int64_t c0 = 0; c0 < src; c0 += blockDim.x) { /* the same trips for every thread */
+    const int64_t from = cand != nullptr ? 0 : s.lo, to = cand != nullptr ? src : s.hi;
+    for (int64_t c0 = from; c0 < to; c0 += blockDim.x) { /* the same trips for every thread */
       const int64_t c = c0 + threadIdx.x;
       int digit = -1;
       uint64_t m = 0;
-      if (c < src) {
-        const uint64_t key = pass_key(w, keys, cand, c);
+      if (c < to) {
+        const uint64_t key = pass_key(s, cand, c);
         if ((key & mask) == prefix) {
           digit = (int)((key >> shift) & 255);
           m = sp_mass_fixed(sp_order_value(key));
         }
       }
       const unsigned peers = __match_any_sync(0xffffffffu, digit);
-      const uint64_t s = peers_sum(peers, m);
+      const uint64_t sum = peers_sum(peers, m);
       if (digit >= 0 && (threadIdx.x & 31) == __ffs(peers) - 1) {
         atomicAdd(&rs->hist[digit], (unsigned)__popc(peers));
-        atomicAdd(&rs->mass[digit], (unsigned long long)s);
+        atomicAdd(&rs->mass[digit], (unsigned long long)sum);
       }
     }
     __syncthreads();
+    const unsigned *hist = team_digits(team, rs, true);
+    const unsigned long long *mass = hist == rs->hist ? rs->mass : rs->mass_all;
     if (threadIdx.x < 32) {
       /* The digit whose mass takes the sum from under the target to it. */
       uint64_t run = 0;
-      const int d = crossing_digit<uint64_t>(rs->mass, above, target, &run);
+      const int d = crossing_digit<uint64_t>(mass, above, target, &run);
       if (d >= 0) {
         rs->prefix = prefix | ((uint64_t)d << shift);
         rs->above = run;
-        rs->all = rs->hist[d] == 1; /* the crossing key alone */
-        rs->bucket = rs->hist[d];
+        rs->all = hist[d] == 1; /* the crossing key alone */
+        rs->bucket = hist[d];
       }
     }
     __syncthreads();
@@ -399,16 +489,16 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
     all = rs->all;
     mask |= (uint64_t)255 << shift;
     const unsigned bucket = rs->bucket;
-    __syncthreads(); /* hist, mass and the shared results are rewritten next pass */
+    team.sync(); /* hist, mass and the shared results are rewritten next pass (and read by the other CTA) */
     if (!all && cand == nullptr && bucket <= kCandidates) {
-      gather_candidates(w, keys, n, mask, prefix, rs);
+      gather_candidates(s, mask, prefix, rs);
       cand = rs->cand;
       src = rs->cands;
     }
   }
   if (all) {
-    for (int64_t c = threadIdx.x; c < n; c += blockDim.x)
-      if ((radix_key(w, keys, c) & mask) >= prefix) keep[c] = 1;
+    for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x)
+      if ((radix_key(s, c) & mask) >= prefix) keep[c] = 1;
     return;
   }
   /* One key K = prefix left: every key above it, then as many of K's
@@ -416,7 +506,7 @@ __device__ void mass_select(const double *w, int64_t n, double threshold, uint8_
    * the sum to the target, the smallest indices first. */
   const uint64_t mk = sp_mass_fixed(sp_order_value(prefix));
   const int64_t need = (int64_t)((target - above + mk - 1) / mk);
-  keep_key_and_above(w, keys, n, prefix, need, keep, rs->scan);
+  keep_key_and_above(team, s, prefix, need, keep, rs);
 }
 
 /* One CTA per row (grid-stride): selection, then the forced indices (sink
@@ -469,12 +559,12 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       rank_select(sw, n, a.top_k, keep);
     } else if (n > 0 && !a.by_threshold) {
       uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
-      radix_select(w, n, a.top_k, keep, keys, &radix);
+      radix_select(solo_team{}, row_span{w, keys, 0, n}, a.top_k, keep, &radix);
     } else if (n > 0 && a.vslash) {
       /* Keys in shared memory wherever it holds them (the sort's room). */
       uint64_t *keys = a.sort_w == nullptr && a.sort_cap >= n
                            ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
-      mass_select(w, n, a.threshold, keep, keys, &radix);
+      mass_select(solo_team{}, row_span{w, keys, 0, n}, a.threshold, keep, &radix);
     } else if (n > 0) {
       const int64_t count = select_row(w, n, a, sw, si, &kept);
       for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
@@ -488,6 +578,45 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
     if (threadIdx.x == 0) a.counts[row] = total;
     __syncthreads(); /* sw, si, kept and total are reused by the next row */
   }
+}
+
+/* Vertical-slash rows of a radix descent (top-k, or a threshold), each on
+ * the pair of CTAs of a cluster (sm_90), row blockIdx.x / 2: each CTA its
+ * half of the candidates (keys in its shared memory), its flags and their
+ * count; the first writes the row's count. As rowsel_kernel for such a
+ * row, to the flag. */
+__global__ void __launch_bounds__(1024) rowsel_pair_kernel(const spc_rowsel_args a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(16) unsigned char sort_smem[];
+  __shared__ radix_scratch radix;
+  __shared__ int32_t total;
+  const pair_team team;
+  const int64_t row = blockIdx.x / 2, n = a.cols;
+  const int64_t half = (n + 1) / 2, lo = team.rank() * half, hi = lo + half < n ? lo + half : n;
+  int64_t forced = row % 2 == 0 ? a.forced_columns : a.forced_offsets;
+  if (forced > n) forced = n;
+  uint8_t *keep = a.keep + row * a.cols;
+  if (threadIdx.x == 0) total = 0;
+  for (int64_t c = lo + threadIdx.x; c < hi; c += blockDim.x) keep[c] = c < forced;
+  __syncthreads();
+  const row_span s{a.w + row * a.cols,
+                   a.sort_cap >= half ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr, lo, hi};
+  if (!a.by_threshold && n <= a.top_k) {
+    for (int64_t c = lo + threadIdx.x; c < hi; c += blockDim.x) keep[c] = 1;
+  } else if (!a.by_threshold) {
+    radix_select(team, s, a.top_k, keep, &radix);
+  } else {
+    mass_select(team, s, a.threshold, keep, &radix);
+  }
+  __syncthreads();
+  int32_t local = 0;
+  for (int64_t c = lo + threadIdx.x; c < hi; c += blockDim.x) local += keep[c];
+  for (int o = 16; o > 0; o >>= 1) local += __shfl_xor_sync(0xffffffffu, local, o);
+  if ((threadIdx.x & 31) == 0) atomicAdd(&total, local);
+  team.sync(); /* both CTAs' counts are in */
+  if (team.rank() == 0 && threadIdx.x == 0) a.counts[row] = total + *team.other(&total);
+  team.sync(); /* the second CTA's shared memory is read: it may exit */
+#endif
 }
 
 /* One CTA: exclusive scan of the row counts into row_ptr. */
@@ -660,13 +789,37 @@ extern "C" int spc_launch_rowsel(const spc_rowsel_args *a, void *stream) {
     radix.sort_cap = a->sort_w == nullptr ? a->sort_cap : 0;
     radix.sort_w = nullptr;
     radix.sort_i = nullptr;
-    smem = (size_t)radix.sort_cap * sizeof(uint64_t);
-    if (smem > 40 * 1024) {
-      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_kernel,
+    if (a->pairs && a->vslash && a->sort_w == nullptr && a->rows <= INT32_MAX / 2) {
+      /* Each row on the pair of CTAs of a cluster, each with half of the
+       * keys. */
+      radix.sort_cap = (a->cols + 1) / 2;
+      smem = (size_t)radix.sort_cap * sizeof(uint64_t);
+      cudaError_t err = cudaFuncSetAttribute(spc_est::rowsel_pair_kernel,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
       if (err != cudaSuccess) return (int)err;
+      cudaLaunchConfig_t cfg = {};
+      cfg.gridDim = dim3((unsigned)(2 * a->rows));
+      cfg.blockDim = dim3((unsigned)threads);
+      cfg.dynamicSmemBytes = smem;
+      cfg.stream = s;
+      cudaLaunchAttribute cluster[1];
+      cluster[0].id = cudaLaunchAttributeClusterDimension;
+      cluster[0].val.clusterDim.x = 2;
+      cluster[0].val.clusterDim.y = 1;
+      cluster[0].val.clusterDim.z = 1;
+      cfg.attrs = cluster;
+      cfg.numAttrs = 1;
+      err = cudaLaunchKernelEx(&cfg, spc_est::rowsel_pair_kernel, radix);
+      if (err != cudaSuccess) return (int)err;
+    } else {
+      smem = (size_t)radix.sort_cap * sizeof(uint64_t);
+      if (smem > 40 * 1024) {
+        cudaError_t err = cudaFuncSetAttribute(
+            spc_est::rowsel_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (err != cudaSuccess) return (int)err;
+      }
+      spc_est::rowsel_kernel<<<spc_est_grid(a->rows, 1 << 20), threads, smem, s>>>(radix);
     }
-    spc_est::rowsel_kernel<<<spc_est_grid(a->rows, 1 << 20), threads, smem, s>>>(radix);
   } else {
     if (a->sort_w == nullptr) {
       smem = (size_t)a->sort_cap * (sizeof(double) + sizeof(int32_t));
