@@ -84,14 +84,9 @@ __device__ void rank_select(const double *sw, int64_t n, int64_t k, uint8_t *kee
   }
 }
 
-/* Top-k of a long row (n > k) by radix select on the keys, 8 bits a pass
- * from the top: the k-th largest key T, how many of the kept have key T
- * (those of the smallest indices), then the flags. The keys are read once
- * into shared memory when `keys` has room for them (each pass would
- * otherwise wait on global loads), else from w in every pass. */
-
 /* The candidates [lo, hi) of a row that one CTA holds: their keys at
- * keys[c - lo] in shared memory where keys is given, else read from w. */
+ * keys[c - lo] in shared memory where keys is given (read once: each pass
+ * would otherwise wait on global loads), else read from w. */
 struct row_span {
   const double *w;
   uint64_t *keys;
@@ -323,6 +318,9 @@ __device__ int crossing_digit(const W *weight, T before, T goal, T *run) {
   return -1;
 }
 
+/* Top-k of a long row (n > k) by radix select on the keys, 8 bits a pass
+ * from the top: the k-th largest key T, how many of the kept have key T
+ * (those of the smallest indices), then the flags of the span. */
 template <class Team>
 __device__ void radix_select(const Team &team, const row_span &s, int64_t k, uint8_t *keep,
                              radix_scratch *rs) {
@@ -369,7 +367,9 @@ __device__ void radix_select(const Team &team, const row_span &s, int64_t k, uin
     all = rs->all;
     mask |= (uint64_t)255 << shift;
     const unsigned bucket = rs->bucket;
-    team.sync(); /* hist and the shared results are rewritten next pass (and read by the other CTA) */
+    /* hist and the shared results are rewritten next pass (and read by
+     * the other CTA of a pair until here). */
+    team.sync();
     if (!all && cand == nullptr && bucket <= kCandidates) {
       gather_candidates(s, mask, prefix, rs);
       cand = rs->cand;
@@ -489,7 +489,9 @@ __device__ void mass_select(const Team &team, const row_span &s, double threshol
     all = rs->all;
     mask |= (uint64_t)255 << shift;
     const unsigned bucket = rs->bucket;
-    team.sync(); /* hist, mass and the shared results are rewritten next pass (and read by the other CTA) */
+    /* hist, mass and the shared results are rewritten next pass (and
+     * read by the other CTA of a pair until here). */
+    team.sync();
     if (!all && cand == nullptr && bucket <= kCandidates) {
       gather_candidates(s, mask, prefix, rs);
       cand = rs->cand;
