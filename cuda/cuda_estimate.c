@@ -166,7 +166,7 @@ static void spc_sort_plan(const spc_context *c, int64_t max_n, int64_t rows,
   r->sort_ctas = 0;
   r->pairs = c->cc_major >= 9; /* clusters */
   size_t per = sizeof(double) + sizeof(int32_t);
-  /* Beside the selection kernel's own ~12 KB (its radix scratch). */
+  /* Beside the selection kernel's own ~15 KB (its radix scratch). */
   if ((size_t)cap * per + 16 * 1024 > c->smem_per_block_optin) {
     int64_t ctas = (int64_t)c->sm_count * 2;
     r->sort_ctas = (int32_t)(rows < ctas ? rows : ctas);
