@@ -168,6 +168,24 @@ __device__ void gather_candidates(const row_span &s, uint64_t mask, uint64_t pre
   __syncthreads();
 }
 
+/* After a pass that left `bucket` keys within prefix: once they are few
+ * (and not gathered yet), the later passes read them gathered. */
+__device__ __forceinline__ void gather_once_few(const row_span &s, uint64_t mask, uint64_t prefix,
+                                                unsigned bucket, radix_scratch *rs,
+                                                const uint64_t **cand, int64_t *src) {
+  if (*cand != nullptr || bucket > kCandidates) return;
+  gather_candidates(s, mask, prefix, rs);
+  *cand = rs->cand;
+  *src = rs->cands;
+}
+
+/* Keeps the span's keys whose digits so far (mask) are at least prefix's. */
+__device__ __forceinline__ void keep_prefix_and_above(const row_span &s, uint64_t mask,
+                                                      uint64_t prefix, uint8_t *keep) {
+  for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x)
+    if ((radix_key(s, c) & mask) >= prefix) keep[c] = 1;
+}
+
 /* The key a pass reads at c: a candidate once they are gathered. */
 __device__ __forceinline__ uint64_t pass_key(const row_span &s, const uint64_t *cand, int64_t c) {
   return cand != nullptr ? cand[c] : radix_key(s, c);
@@ -370,17 +388,12 @@ __device__ void radix_select(const Team &team, const row_span &s, int64_t k, uin
     /* hist and the shared results are rewritten next pass (and read by
      * the other CTA of a pair until here). */
     team.sync();
-    if (!all && cand == nullptr && bucket <= kCandidates) {
-      gather_candidates(s, mask, prefix, rs);
-      cand = rs->cand;
-      src = rs->cands;
-    }
+    if (!all) gather_once_few(s, mask, prefix, bucket, rs, &cand, &src);
   }
   if (all) {
     /* The k-th key's digits so far are shared only by kept keys: the kept
      * are exactly those whose digits so far are at least its. */
-    for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x)
-      if ((radix_key(s, c) & mask) >= prefix) keep[c] = 1;
+    keep_prefix_and_above(s, mask, prefix, keep);
     return;
   }
   /* Keys above T are kept; of those equal to T, the `need` smallest
@@ -492,15 +505,10 @@ __device__ void mass_select(const Team &team, const row_span &s, double threshol
     /* hist, mass and the shared results are rewritten next pass (and
      * read by the other CTA of a pair until here). */
     team.sync();
-    if (!all && cand == nullptr && bucket <= kCandidates) {
-      gather_candidates(s, mask, prefix, rs);
-      cand = rs->cand;
-      src = rs->cands;
-    }
+    if (!all) gather_once_few(s, mask, prefix, bucket, rs, &cand, &src);
   }
   if (all) {
-    for (int64_t c = s.lo + threadIdx.x; c < s.hi; c += blockDim.x)
-      if ((radix_key(s, c) & mask) >= prefix) keep[c] = 1;
+    keep_prefix_and_above(s, mask, prefix, keep);
     return;
   }
   /* One key K = prefix left: every key above it, then as many of K's
@@ -509,6 +517,16 @@ __device__ void mass_select(const Team &team, const row_span &s, double threshol
   const uint64_t mk = sp_mass_fixed(sp_order_value(prefix));
   const int64_t need = (int64_t)((target - above + mk - 1) / mk);
   keep_key_and_above(team, s, prefix, need, keep, rs);
+}
+
+/* Adds the kept flags of [lo, hi) to *total (shared memory), each warp
+ * once. */
+__device__ __forceinline__ void add_kept(const uint8_t *keep, int64_t lo, int64_t hi,
+                                         int32_t *total) {
+  int32_t local = 0;
+  for (int64_t c = lo + threadIdx.x; c < hi; c += blockDim.x) local += keep[c];
+  for (int o = 16; o > 0; o >>= 1) local += __shfl_xor_sync(0xffffffffu, local, o);
+  if ((threadIdx.x & 31) == 0) atomicAdd(total, local);
 }
 
 /* One CTA per row (grid-stride): selection, then the forced indices (sink
@@ -572,10 +590,7 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
       for (int64_t i = threadIdx.x; i < count; i += blockDim.x) keep[si[i]] = 1;
     }
     __syncthreads();
-    int32_t local = 0;
-    for (int64_t c = threadIdx.x; c < a.cols; c += blockDim.x) local += keep[c];
-    for (int o = 16; o > 0; o >>= 1) local += __shfl_xor_sync(0xffffffffu, local, o);
-    if ((threadIdx.x & 31) == 0) atomicAdd(&total, local);
+    add_kept(keep, 0, a.cols, &total);
     __syncthreads();
     if (threadIdx.x == 0) a.counts[row] = total;
     __syncthreads(); /* sw, si, kept and total are reused by the next row */
@@ -611,10 +626,7 @@ __global__ void __launch_bounds__(1024) rowsel_pair_kernel(const spc_rowsel_args
     mass_select(team, s, a.threshold, keep, &radix);
   }
   __syncthreads();
-  int32_t local = 0;
-  for (int64_t c = lo + threadIdx.x; c < hi; c += blockDim.x) local += keep[c];
-  for (int o = 16; o > 0; o >>= 1) local += __shfl_xor_sync(0xffffffffu, local, o);
-  if ((threadIdx.x & 31) == 0) atomicAdd(&total, local);
+  add_kept(keep, lo, hi, &total);
   team.sync(); /* both CTAs' counts are in */
   if (team.rank() == 0 && threadIdx.x == 0) a.counts[row] = total + *team.other(&total);
   team.sync(); /* the second CTA's shared memory is read: it may exit */
