@@ -35,7 +35,7 @@ SPARSA_API sparsa_status sparsa_estimator_init(sparsa_estimator *est,
   est->selection = SPARSA_SELECT_THRESHOLD;
   est->top_k = 8;
   est->threshold = 0.95f;
-  est->stride = 8;
+  est->stride = method == SPARSA_ESTIMATOR_POOLED_BLOCKS ? 1 : 8;
   est->last_q = 64;
   est->keep_sink_blocks = 1;
   est->keep_diagonal = 1;
@@ -64,7 +64,7 @@ sparsa_status sp_estimator_check(const sparsa_estimator *e) {
   if (e->selection == SPARSA_SELECT_THRESHOLD && !(e->threshold > 0.0f && e->threshold <= 1.0f))
     return sp_fail(SPARSA_ERR_INVALID_ARGUMENT, "estimator.threshold = %g: must be in (0, 1]",
                    (double)e->threshold);
-  if (e->method == SPARSA_ESTIMATOR_ANTIDIAGONAL &&
+  if (e->method != SPARSA_ESTIMATOR_VERTICAL_SLASH &&
       (!sp_is_pow2_in(e->stride, 1, 256) || e->block_q % e->stride || e->block_kv % e->stride))
     return sp_fail(SPARSA_ERR_INVALID_ARGUMENT,
                    "estimator.stride = %d: must be a power of two dividing block_q = %d and "

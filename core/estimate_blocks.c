@@ -8,18 +8,24 @@
 #include "error.h"
 #include "estimate.h"
 
+/* The rows a block's mean takes: start, start + stride, ... below end (the
+ * estimator's stride; 1 takes every row). */
+static int64_t sp_pooled_rows(int64_t start, int64_t end, int32_t stride) {
+  return (end - start + stride - 1) / stride;
+}
+
 /* Means of consecutive row blocks, in double so the scores do not depend on
  * the summation order more than rounding of the final dot products. */
 static void sp_block_means(const sp_est_input *in, int is_q, int32_t b, int32_t head,
                            int64_t len, int32_t block, int64_t num_blocks, float *row,
                            double *means) {
-  int32_t d = in->prob.head_dim;
+  int32_t d = in->prob.head_dim, stride = in->est.stride;
   for (int64_t blk = 0; blk < num_blocks; blk++) {
     double *m = means + blk * d;
     memset(m, 0, (size_t)d * sizeof *m);
     int64_t start = blk * block, end = start + block < len ? start + block : len;
-    for (int64_t t = start; t < end; t++) sp_est_add_token(in, is_q, b, t, head, row, m);
-    double inv = 1.0 / (double)(end - start);
+    for (int64_t t = start; t < end; t += stride) sp_est_add_token(in, is_q, b, t, head, row, m);
+    double inv = 1.0 / (double)sp_pooled_rows(start, end, stride);
     for (int32_t x = 0; x < d; x++) m[x] *= inv;
   }
 }
@@ -48,11 +54,12 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   int64_t blk = u % per, block = is_q ? in->est.block_q : in->est.block_kv;
   int64_t len = is_q ? in->prob.q_len : in->prob.kv_len;
   int64_t start = blk * block, end = start + block < len ? start + block : len;
-  double inv = 1.0 / (double)(end - start);
+  int32_t stride = in->est.stride;
+  double inv = 1.0 / (double)sp_pooled_rows(start, end, stride);
   for (int32_t h = 0; h < heads; h++)
     memset((is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d, 0,
            (size_t)d * sizeof(double));
-  for (int64_t t = start; t < end; t++)
+  for (int64_t t = start; t < end; t += stride)
     for (int32_t h = 0; h < heads; h++) {
       double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
       sp_est_add_token(in, is_q, b, t, h, row, m);

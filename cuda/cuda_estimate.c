@@ -684,6 +684,7 @@ static void spc_pool_args_of(const sp_est_input *in, int is_q, double *means, sp
   a->batch = p->batch;
   a->heads = is_q ? p->q_heads : p->kv_heads;
   a->head_dim = p->head_dim;
+  a->step = in->est.stride;
   a->means = means;
 }
 

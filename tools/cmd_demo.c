@@ -314,12 +314,15 @@ static int add_estimated_entries(const demo_options *o, demo_entry *entries, int
   static const struct {
     const char *name;
     sparsa_estimator_method method;
+    int32_t pool_stride; /* pooled: means of every pool_stride-th row */
     const char *detail;
   } methods[] = {
-      {"est. pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, "library estimator: pooled block scores"},
-      {"est. antidiag", SPARSA_ESTIMATOR_ANTIDIAGONAL,
+      {"est. pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, 1, "library estimator: pooled block scores"},
+      {"est. pooled/8", SPARSA_ESTIMATOR_POOLED_BLOCKS, 8,
+       "library estimator: pooled block scores, means of every 8th row"},
+      {"est. antidiag", SPARSA_ESTIMATOR_ANTIDIAGONAL, 0,
        "library estimator: antidiagonal (XAttention)"},
-      {"est. vslash", SPARSA_ESTIMATOR_VERTICAL_SLASH,
+      {"est. vslash", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0,
        "library estimator: vertical-slash, last 64 q"},
   };
   for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
@@ -334,6 +337,8 @@ static int add_estimated_entries(const demo_options *o, demo_entry *entries, int
     e->estimator.causal = 1;
     if (methods[m].method == SPARSA_ESTIMATOR_ANTIDIAGONAL && o->stride > 0)
       e->estimator.stride = o->stride;
+    if (methods[m].pool_stride > 1 && o->block % methods[m].pool_stride == 0)
+      e->estimator.stride = methods[m].pool_stride;
     snprintf(e->detail, sizeof e->detail, "%s, mass threshold %.2f", methods[m].detail,
              o->estimate_threshold);
   }

@@ -5,8 +5,9 @@
  * at a given length (default 16384) with top-k selection set for about 10%
  * block density: pooled and antidiagonal bidirectional, so every row has
  * the same budget; vertical-slash (causal by definition) with its column
- * and diagonal count calibrated to the same density. The antidiagonal
- * stride is the library default unless --stride is given. Medians over
+ * and diagonal count calibrated to the same density. The stride (the
+ * antidiagonal's, and the row step of the pooled means) is the library
+ * default (8 and 1) unless --stride is given. Medians over
  * --reps runs. One JSON line per method (pooled, antidiagonal,
  * vertical_slash):
  *   {"bench":"estimate", "method":..., "estimate_ms":..., "attention_ms":...,
@@ -250,7 +251,7 @@ int main(int argc, char **argv) {
              "\"attention_cpu_ms\":%.3f,\"estimate_vs_attention_cpu\":%.4f}\n",
              method_name(methods[m]), (long long)n, heads, dim, dtype_name, block,
              (int)used_threads, dens, e * 1e3, pl * 1e3, x * 1e3, e / x, (e + pl) / x,
-             methods[m] == SPARSA_ESTIMATOR_ANTIDIAGONAL ? (int)est.stride : 0, (int)est.top_k, ce * 1e3,
+             methods[m] != SPARSA_ESTIMATOR_VERTICAL_SLASH ? (int)est.stride : 0, (int)est.top_k, ce * 1e3,
              cx * 1e3, ce / cx);
       fflush(stdout);
     }

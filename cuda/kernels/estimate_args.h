@@ -20,6 +20,7 @@ typedef struct spc_pool_args {
   int64_t stride_b, stride_t, stride_h; /* elements */
   int64_t len, num_blocks;
   int32_t block, batch, heads, head_dim;
+  int32_t step;                         /* rows start, start + step, ... of a block */
   double *means;
 } spc_pool_args;
 

@@ -8,6 +8,18 @@ namespace spc_est {
 
 /* ---- pooling ---- */
 
+/* The rows of one block's mean: `rows` of them, `pitch` elements apart from
+ * `first` (every step-th row from the block's start, as the CPU takes). */
+struct pooled_rows {
+  int64_t first, rows, pitch;
+};
+
+static __device__ __forceinline__ pooled_rows rows_of(const spc_pool_args &a, int64_t blk) {
+  const int64_t start = blk * a.block;
+  const int64_t end = start + a.block < a.len ? start + a.block : a.len;
+  return {start, (end - start + a.step - 1) / a.step, a.stride_t * a.step};
+}
+
 /* Any layout: one CTA per (sequence, head, block), grid-stride; threads
  * over the head dimension, each summing its column in row order. */
 template <typename T>
@@ -18,14 +30,13 @@ __global__ void __launch_bounds__(128) pool_kernel(const spc_pool_args a) {
     /* Heads vary fastest: CTAs running together read whole token rows. */
     const int64_t h = u % a.heads, rest = u / a.heads;
     const int64_t blk = rest % a.num_blocks, b = rest / a.num_blocks;
-    const int64_t start = blk * a.block;
-    const int64_t end = start + a.block < a.len ? start + a.block : a.len;
-    const double inv = 1.0 / (double)(end - start);
+    const pooled_rows r = rows_of(a, blk);
+    const double inv = 1.0 / (double)r.rows;
     double *m = a.means + ((b * a.heads + h) * a.num_blocks + blk) * a.head_dim;
-    const T *base = src + b * a.stride_b + h * a.stride_h;
+    const T *base = src + b * a.stride_b + h * a.stride_h + r.first * a.stride_t;
     for (int32_t x = threadIdx.x; x < a.head_dim; x += blockDim.x) {
       double sum = 0.0;
-      for (int64_t t = start; t < end; t++) sum += (double)to_float(base + t * a.stride_t + x);
+      for (int64_t t = 0; t < r.rows; t++) sum += (double)to_float(base + t * r.pitch + x);
       m[x] = sum * inv;
     }
   }
@@ -62,20 +73,19 @@ __global__ void __launch_bounds__(256) pool_vec_kernel(const pool_pair pair) {
     /* Heads vary fastest: CTAs running together read whole token rows. */
     const int64_t h = u % a.heads, rest = u / a.heads;
     const int64_t blk = rest % a.num_blocks, b = rest / a.num_blocks;
-    const int64_t start = blk * a.block;
-    const int64_t end = start + a.block < a.len ? start + a.block : a.len;
+    const pooled_rows r = rows_of(a, blk);
     const T *src = static_cast<const T *>(a.src);
     if (g < groups) {
       double acc[V];
 #pragma unroll
       for (int v = 0; v < V; v++) acc[v] = 0.0;
-      const T *base = src + b * a.stride_b + h * a.stride_h + l * V;
+      const T *base = src + b * a.stride_b + h * a.stride_h + r.first * a.stride_t + l * V;
       /* V rows' loads (128 bytes a thread) issued before their sums:
        * enough bytes in flight per SM to cover the memory latency. (Eight
        * float32 rows spill.) */
 #pragma unroll V
-      for (int64_t t = start + g; t < end; t += groups) {
-        const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(base + t * a.stride_t));
+      for (int64_t t = g; t < r.rows; t += groups) {
+        const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(base + t * r.pitch));
         const T *e = reinterpret_cast<const T *>(&raw);
 #pragma unroll
         for (int v = 0; v < V; v++) acc[v] += (double)to_float(e + v);
@@ -84,7 +94,7 @@ __global__ void __launch_bounds__(256) pool_vec_kernel(const pool_pair pair) {
       for (int v = 0; v < V; v++) partial[g * head_dim + l * V + v] = acc[v];
     }
     __syncthreads();
-    const double inv = 1.0 / (double)(end - start);
+    const double inv = 1.0 / (double)r.rows;
     double *m = a.means + ((b * a.heads + h) * a.num_blocks + blk) * head_dim;
     for (int32_t x = threadIdx.x; x < head_dim; x += blockDim.x) {
       double sum = 0.0;
@@ -164,20 +174,20 @@ __global__ void __launch_bounds__(kPoolWarpThreads, SPC_POOL_MIN_CTAS) pool_warp
     const int64_t u = unit < units0 ? unit : unit - units0;
     const int64_t h = u % a.heads, rest = u / a.heads;
     const int64_t blk = rest % a.num_blocks, b = rest / a.num_blocks;
-    const int64_t start = blk * a.block;
-    const int64_t end = start + a.block < a.len ? start + a.block : a.len;
-    const T *base = static_cast<const T *>(a.src) + b * a.stride_b + h * a.stride_h + l * V;
+    const pooled_rows r = rows_of(a, blk);
+    const T *base =
+        static_cast<const T *>(a.src) + b * a.stride_b + h * a.stride_h + r.first * a.stride_t + l * V;
     double acc[V];
 #pragma unroll
     for (int v = 0; v < V; v++) acc[v] = 0.0;
     if (active) {
-      for (int64_t t0 = start + g; t0 < end; t0 += (int64_t)groups * kPoolBatch) {
+      for (int64_t t0 = g; t0 < r.rows; t0 += (int64_t)groups * kPoolBatch) {
         uint4 raw[kPoolBatch];
 #pragma unroll
         for (int i = 0; i < kPoolBatch; i++) {
           const int64_t t = t0 + (int64_t)i * groups;
-          raw[i] = t < end ? __ldg(reinterpret_cast<const uint4 *>(base + t * a.stride_t))
-                           : make_uint4(0u, 0u, 0u, 0u);
+          raw[i] = t < r.rows ? __ldg(reinterpret_cast<const uint4 *>(base + t * r.pitch))
+                              : make_uint4(0u, 0u, 0u, 0u);
         }
 #pragma unroll
         for (int i = 0; i < kPoolBatch; i++) add_piece(static_cast<const T *>(nullptr), raw[i], acc);
@@ -187,7 +197,7 @@ __global__ void __launch_bounds__(kPoolWarpThreads, SPC_POOL_MIN_CTAS) pool_warp
 #pragma unroll
       for (int v = 0; v < V; v++) acc[v] += __shfl_down_sync(0xffffffffu, acc[v], s * lanes);
     if (g == 0) {
-      const double inv = 1.0 / (double)(end - start);
+      const double inv = 1.0 / (double)r.rows;
       double2 *m = reinterpret_cast<double2 *>(a.means + ((b * a.heads + h) * a.num_blocks + blk) * head_dim +
                                                l * V);
 #pragma unroll

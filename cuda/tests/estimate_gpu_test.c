@@ -114,7 +114,7 @@ typedef struct est_case {
   float threshold;
   int32_t causal, sinks, diagonal;
   sparsa_estimator_method method; /* 0: pooled blocks */
-  int32_t stride;                 /* antidiagonal */
+  int32_t stride;                 /* antidiagonal; pooled means' row step (0: every row) */
   int32_t flat;                   /* every input 1/4: every score ties */
   int32_t last_q;                 /* vertical-slash; 0: the default */
 } est_case;
@@ -192,6 +192,8 @@ static void reference_w(const est_case *c, const void *q, const void *k, int32_t
     reference_w_antidiag(c, q, k, h, w);
     return;
   }
+  /* Pooled means of every step-th row of a block (step 1: every row). */
+  const int64_t step = c->stride > 0 ? c->stride : 1;
   double *qm = calloc((size_t)d, sizeof(double)), *km = calloc((size_t)(nkb * d), sizeof(double));
   double *s = malloc(sizeof(double) * (size_t)nkb);
   memset(w, 0, sizeof(double) * (size_t)(nqb * nkb));
@@ -200,9 +202,10 @@ static void reference_w(const est_case *c, const void *q, const void *k, int32_t
       int64_t j0 = cb * c->block_kv, j1 = j0 + c->block_kv < c->kv_len ? j0 + c->block_kv : c->kv_len;
       for (int32_t x = 0; x < d; x++) {
         double sum = 0.0;
-        for (int64_t j = j0; j < j1; j++)
+        int64_t rows = 0;
+        for (int64_t j = j0; j < j1; j += step, rows++)
           sum += load(c->dtype, k, (((size_t)b * c->kv_len + j) * c->kv_heads + h / group) * d + x);
-        km[cb * d + x] = sum / (double)(j1 - j0);
+        km[cb * d + x] = sum / (double)rows;
       }
     }
     for (int64_t r = 0; r < nqb; r++) {
@@ -216,9 +219,10 @@ static void reference_w(const est_case *c, const void *q, const void *k, int32_t
       if (n == 0) continue;
       for (int32_t x = 0; x < d; x++) {
         double sum = 0.0;
-        for (int64_t i = i0; i < i1; i++)
+        int64_t rows = 0;
+        for (int64_t i = i0; i < i1; i += step, rows++)
           sum += load(c->dtype, q, (((size_t)b * c->q_len + i) * c->q_heads + h) * d + x);
-        qm[x] = sum / (double)(i1 - i0);
+        qm[x] = sum / (double)rows;
       }
       double mx = -INFINITY, z = 0.0;
       for (int64_t cb = 0; cb < n; cb++) {
@@ -453,7 +457,7 @@ static int run_case(const est_case *c) {
   p.kv_len = c->kv_len;
   sparsa_estimator est;
   sparsa_estimator_init(&est, c->method);
-  if (c->method == SPARSA_ESTIMATOR_ANTIDIAGONAL) est.stride = c->stride;
+  if (c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH && c->stride > 0) est.stride = c->stride;
   if (c->last_q > 0) est.last_q = c->last_q;
   est.block_q = c->block_q;
   est.block_kv = c->block_kv;
@@ -776,6 +780,7 @@ typedef struct timing_case {
   int32_t top_k;
   float threshold; /* > 0: the cumulative threshold instead of top-k */
   int32_t kv_heads; /* 32: every query head its own keys; 8: four query heads a kv head */
+  int32_t stride;   /* pooled: means of every stride-th row; 0: the method's default */
 } timing_case;
 
 /* One method: the estimate (wall clock, the mask included, median of 7
@@ -798,14 +803,18 @@ static int time_method(const timing_case *tc, void *dq, void *dk, void *dv, void
   sparsa_estimator est;
   sparsa_estimator_init(&est, tc->method);
   est.block_q = est.block_kv = B;
+  if (tc->stride > 0) est.stride = tc->stride;
   est.selection = tc->threshold > 0.0f ? SPARSA_SELECT_THRESHOLD : SPARSA_SELECT_TOP_K;
   est.top_k = tc->top_k;
   est.threshold = tc->threshold > 0.0f ? tc->threshold : est.threshold;
-  char selection[32];
+  char selection[64];
   if (tc->threshold > 0.0f)
     snprintf(selection, sizeof selection, "threshold %.2f", (double)tc->threshold);
   else
     snprintf(selection, sizeof selection, "top-%d", tc->top_k);
+  if (tc->method == SPARSA_ESTIMATOR_POOLED_BLOCKS && est.stride > 1)
+    snprintf(selection + strlen(selection), sizeof selection - strlen(selection),
+             ", means of every %dth row", (int)est.stride);
   sparsa_mask *m = NULL;
   double t_est[7], t_plan[7], t_read[7], t_plan_read[7];
   for (int i = 0; i < 8; i++) { /* the first is a warm-up */
@@ -933,16 +942,22 @@ static int timing(double *ratio, double *plan_ratio, char *json, size_t json_siz
   free(k);
   free(k8);
   static const timing_case cases[] = {
-      {"pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 32},
-      {"antidiagonal", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11, 0.0f, 32},
-      {"vertical_slash", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512, 0.0f, 32},
+      {"pooled", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 32, 0},
+      {"antidiagonal", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11, 0.0f, 32, 0},
+      {"vertical_slash", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512, 0.0f, 32, 0},
       /* The cumulative-mass rule of FlexPrefill-style estimates: half of
        * the blocks at this threshold on these inputs. */
-      {"vertical_slash_threshold", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0.9f, 32},
-      {"pooled_gqa", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 8},
-      {"antidiagonal_gqa", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11, 0.0f, 8},
-      {"vertical_slash_gqa", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512, 0.0f, 8},
-      {"vertical_slash_threshold_gqa", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0.9f, 8},
+      {"vertical_slash_threshold", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0.9f, 32, 0},
+      /* Pooled means of a quarter and an eighth of the rows: q and k read
+       * 4x and 8x less. */
+      {"pooled_s4", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 32, 4},
+      {"pooled_s8", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 32, 8},
+      {"pooled_gqa", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 8, 0},
+      {"antidiagonal_gqa", SPARSA_ESTIMATOR_ANTIDIAGONAL, 11, 0.0f, 8, 0},
+      {"vertical_slash_gqa", SPARSA_ESTIMATOR_VERTICAL_SLASH, 512, 0.0f, 8, 0},
+      {"vertical_slash_threshold_gqa", SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0.9f, 8, 0},
+      {"pooled_s4_gqa", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 8, 4},
+      {"pooled_s8_gqa", SPARSA_ESTIMATOR_POOLED_BLOCKS, 11, 0.0f, 8, 8},
   };
   int ok = 1;
   size_t used = 0;
@@ -1045,6 +1060,17 @@ int main(int argc, char **argv) {
        SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
       {"vslash f16 4/2 d128 700x900 last150 thr0.95", SPARSA_DTYPE_F16, 1, 4, 2, 128, 700, 900, 64,
        64, SPARSA_SELECT_THRESHOLD, 8, 0.95f, 1, 1, 1, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 150},
+      /* Pooled means of every stride-th row: the warp kernel (bf16 with a
+       * batch and GQA, f32), the wide kernel (f32 d256), the any-layout
+       * kernel (d36); last blocks off the stride (1000 = 7 x 128 + 104). */
+      {"pooled bf16 b2 8/2 d128 1000x1300 128x64 S8 top4", SPARSA_DTYPE_BF16, 2, 8, 2, 128, 1000,
+       1300, 128, 64, SPARSA_SELECT_TOP_K, 4, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 8, 0, 0},
+      {"pooled f32 4/4 d64 777x700 32x32 S4 thr0.9", SPARSA_DTYPE_F32, 1, 4, 4, 64, 777, 700, 32,
+       32, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 4, 0, 0},
+      {"pooled f32 2/1 d256 600 64x64 S2 top3 full", SPARSA_DTYPE_F32, 1, 2, 1, 256, 600, 600, 64,
+       64, SPARSA_SELECT_TOP_K, 3, 0.9f, 0, 0, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 2, 0, 0},
+      {"pooled bf16 4/2 d36 900 64x32 S16 thr0.8", SPARSA_DTYPE_BF16, 1, 4, 2, 36, 900, 900, 64,
+       32, SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 16, 0, 0},
       /* A batch of two, blocks of 128 x 64 and more keys than queries: a
        * plan made from the estimate's device lists. */
       {"bf16 b2 4/2 d128 600x1000 128x64 top4", SPARSA_DTYPE_BF16, 2, 4, 2, 128, 600, 1000, 128,
@@ -1138,7 +1164,7 @@ int main(int argc, char **argv) {
     record(test_cache());
   }
   double ratio = -1.0, plan_ratio = -1.0;
-  static char timing_json[8192];
+  static char timing_json[16384];
   if (with_timing) record(timing(&ratio, &plan_ratio, timing_json, sizeof timing_json));
   sparsa_context_destroy(g_cpu);
   sparsa_context_destroy(g_gpu);

@@ -166,10 +166,12 @@ static void bf_pooled_scores(const tcase *t, const sparsa_estimator *e, int32_t 
       }
       if (n == 0) continue;
       int64_t i0 = r * e->block_q, i1 = i0 + e->block_q < t->q_len ? i0 + e->block_q : t->q_len;
+      /* Every stride-th row from the block's start (stride 1: every row). */
       for (int32_t x = 0; x < t->d; x++) {
         qb[x] = 0;
-        for (int64_t i = i0; i < i1; i++) qb[x] += qv(t, b, i, h, x);
-        qb[x] /= (double)(i1 - i0);
+        int64_t rows = 0;
+        for (int64_t i = i0; i < i1; i += e->stride, rows++) qb[x] += qv(t, b, i, h, x);
+        qb[x] /= (double)rows;
       }
       double mx = -INFINITY, z = 0;
       for (int64_t c = 0; c < n; c++) {
@@ -177,8 +179,9 @@ static void bf_pooled_scores(const tcase *t, const sparsa_estimator *e, int32_t 
         double dot = 0;
         for (int32_t x = 0; x < t->d; x++) {
           kb[x] = 0;
-          for (int64_t j = j0; j < j1; j++) kb[x] += kv(t, b, j, kh, x);
-          dot += qb[x] * kb[x] / (double)(j1 - j0);
+          int64_t rows = 0;
+          for (int64_t j = j0; j < j1; j += e->stride, rows++) kb[x] += kv(t, b, j, kh, x);
+          dot += qb[x] * kb[x] / (double)rows;
         }
         s[c] = t->scale * dot;
         if (s[c] > mx) mx = s[c];
@@ -331,6 +334,76 @@ START_TEST(pooled_matches_definition) {
   e.block_q = 64;
   e.block_kv = 16;
   check_block_estimator(&t, &e);
+  tcase_free(&t);
+}
+END_TEST
+
+/* 1 when two block masks of t's heads keep different blocks somewhere. */
+static int masks_differ(const sparsa_mask *a, const sparsa_mask *b, const tcase *t,
+                        const sparsa_estimator *e) {
+  int64_t nqb = (t->q_len + e->block_q - 1) / e->block_q;
+  int64_t nkb = (t->kv_len + e->block_kv - 1) / e->block_kv;
+  uint8_t *x = malloc((size_t)(nqb * nkb)), *y = malloc((size_t)(nqb * nkb));
+  int differ = 0;
+  for (int32_t h = 0; h < t->heads && !differ; h++) {
+    mask_bitmap(a, h, nqb, nkb, x);
+    mask_bitmap(b, h, nqb, nkb, y);
+    differ = memcmp(x, y, (size_t)(nqb * nkb)) != 0;
+  }
+  free(x);
+  free(y);
+  return differ;
+}
+
+/* Means of every stride-th row: lengths off the block grid (last blocks of
+ * 12 and 13 rows take 3 and 4 of them at stride 4), GQA, a batch, top-k
+ * and threshold, strides up to the smaller block. */
+START_TEST(pooled_strided_matches_definition) {
+  tcase t;
+  tcase_make(&t, 2, 4, 2, 32, 300, 301, 14);
+  sparsa_estimator e;
+  sparsa_estimator_init(&e, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  ck_assert_int_eq(e.stride, 1);
+  e.block_q = 32;
+  e.block_kv = 16;
+  e.threshold = 0.8f;
+  const int32_t strides[] = {2, 4, 16};
+  for (int i = 0; i < 3; i++) {
+    e.stride = strides[i];
+    e.selection = SPARSA_SELECT_THRESHOLD;
+    check_block_estimator(&t, &e);
+    e.selection = SPARSA_SELECT_TOP_K;
+    e.top_k = 3;
+    check_block_estimator(&t, &e);
+  }
+  tcase_free(&t);
+  /* The strided means differ from the full ones: the test can tell. */
+  tcase_make(&t, 1, 2, 1, 16, 256, 256, 15);
+  sparsa_context *ctx = NULL;
+  ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
+  sparsa_problem p = tcase_problem(&t);
+  sparsa_estimator_init(&e, SPARSA_ESTIMATOR_POOLED_BLOCKS);
+  e.block_q = e.block_kv = 16;
+  e.selection = SPARSA_SELECT_TOP_K;
+  e.top_k = 2;
+  e.keep_sink_blocks = 0;
+  e.keep_diagonal = 0;
+  sparsa_mask *full = NULL, *strided = NULL;
+  ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &p, t.q, t.k, &full), SPARSA_OK);
+  e.stride = 8;
+  ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &p, t.q, t.k, &strided), SPARSA_OK);
+  ck_assert_int_eq(masks_differ(full, strided, &t, &e), 1);
+  sparsa_mask_destroy(full);
+  sparsa_mask_destroy(strided);
+  /* A stride that does not divide both blocks is refused by name. */
+  e.stride = 32;
+  sparsa_mask *m = NULL;
+  ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &p, t.q, t.k, &m), SPARSA_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_null(m);
+  ck_assert_ptr_nonnull(strstr(sparsa_last_error(), "stride"));
+  e.stride = 3;
+  ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &p, t.q, t.k, &m), SPARSA_ERR_INVALID_ARGUMENT);
+  sparsa_context_destroy(ctx);
   tcase_free(&t);
 }
 END_TEST
@@ -728,6 +801,7 @@ int main(void) {
   TCase *tc = tcase_create("estimators");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, pooled_matches_definition);
+  tcase_add_test(tc, pooled_strided_matches_definition);
   tcase_add_test(tc, antidiagonal_matches_definition);
   tcase_add_test(tc, antidiagonal_every_stride);
   tcase_add_test(tc, vertical_slash_matches_definition_and_keeps_mass);

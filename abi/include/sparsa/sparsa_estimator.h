@@ -60,7 +60,10 @@ typedef enum sparsa_estimator_method {
   /**
    * Pooled block scores (MoBA/SeerAttention style without a learned gate).
    * qbar_r and kbar_c are the means of the q rows of query block r and of
-   * the k rows of key block c; s[r][c] = scale * qbar_r . kbar_c;
+   * the k rows of key block c; with @c stride S > 1 a mean takes only the
+   * rows at the block's start, start + S, start + 2 S, ... (those below the
+   * length), reading 1/S of q and k; S = 1 takes every row. s[r][c] =
+   * scale * qbar_r . kbar_c;
    * w[r][c] = softmax of s[r][.] over the admissible blocks of row r.
    * Each query block row selects key blocks from w[r][.].
    */
@@ -123,7 +126,7 @@ typedef struct sparsa_estimator {
   sparsa_selection selection;      /**< Top-k or cumulative threshold. */
   int32_t top_k;                   /**< Kept per row (blocks, or columns and diagonals), >= 1 for top-k. */
   float threshold;                 /**< Cumulative mass target in (0, 1] for threshold selection. */
-  int32_t stride;                  /**< Antidiagonal stride: power of two dividing both block sizes. */
+  int32_t stride;                  /**< Antidiagonal stride, or the pooled means' row step: power of two dividing both block sizes. */
   int32_t last_q;                  /**< Vertical-slash: number of last queries scored, >= 1. */
   int32_t keep_sink_blocks;        /**< Leading key blocks always kept, >= 0. */
   int32_t keep_diagonal;           /**< Non-zero: keep the blocks (or offsets) of the diagonal. */
@@ -132,8 +135,9 @@ typedef struct sparsa_estimator {
 
 /**
  * @brief Fill an estimator with defaults for a method: blocks 64 x 64,
- *        threshold selection at 0.95, top_k 8, stride 8, last_q 64, one
- *        sink block, diagonal kept, causal.
+ *        threshold selection at 0.95, top_k 8, stride 8 (1 for pooled
+ *        blocks: means of every row), last_q 64, one sink block, diagonal
+ *        kept, causal.
  * @param[out] est    Struct to initialize.
  * @param[in]  method Method.
  * @retval SPARSA_OK Success.
