@@ -44,9 +44,9 @@ def test_bsr_per_head(ctx):
     check(out, lse, *attention(q, k, v, visible))
 
 
-def _estimator():
+def _estimator(stride=1):
     return sparsa.Estimator("pooled_blocks", block_q=16, block_kv=16, selection="top_k", top_k=2,
-                            keep_sink_blocks=0, keep_diagonal=0, causal=1)
+                            keep_sink_blocks=0, keep_diagonal=0, causal=1, stride=stride)
 
 
 def _estimated(ctx, q, k):
@@ -54,11 +54,12 @@ def _estimated(ctx, q, k):
         return est.estimate(ctx, q, k)
 
 
-def _pooled_top2(q, k, head, block=16):
-    """The pooled-blocks rule itself, for one head (batch 1, causal)."""
+def _pooled_top2(q, k, head, block=16, stride=1):
+    """The pooled-blocks rule itself, for one head (batch 1, causal): the
+    means of every stride-th row of each block."""
     n = q.shape[1] // block
-    qbar = q[0, :, head, :].astype(np.float64).reshape(n, block, -1).mean(axis=1)
-    kbar = k[0, :, head, :].astype(np.float64).reshape(n, block, -1).mean(axis=1)
+    qbar = q[0, :, head, :].astype(np.float64).reshape(n, block, -1)[:, ::stride].mean(axis=1)
+    kbar = k[0, :, head, :].astype(np.float64).reshape(n, block, -1)[:, ::stride].mean(axis=1)
     scores = qbar @ kbar.T / np.sqrt(q.shape[3])
     chosen = []
     for r in range(n):
@@ -86,6 +87,17 @@ def test_estimator(ctx):
         return tiles[h][i // 16, j // 16] & (j <= i)
 
     check(out, lse, *attention(q, k, v, visible))
+
+
+def test_estimator_strided_means(ctx):
+    q, k, _ = qkv(1, 128, 128, 2, 2, 16)
+    with _estimator(stride=4) as est, est.estimate(ctx, q, k) as mask:
+        for h in range(2):
+            row_ptr, col_idx, _ = mask.export_bsr(h)
+            rows = [sorted(col_idx[row_ptr[r]:row_ptr[r + 1]].tolist()) for r in range(8)]
+            assert rows == _pooled_top2(q, k, h, stride=4)
+    with _estimator(stride=3) as est, pytest.raises(sparsa.SparsaError, match="stride"):
+        est.estimate(ctx, q, k)
 
 
 def _masks_bsr(mask):
