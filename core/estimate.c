@@ -89,6 +89,9 @@ sparsa_status sp_estimator_normalize(const sparsa_estimator *est, sparsa_estimat
                    (unsigned)est->struct_size, (unsigned)SP_ESTIMATOR_MIN_SIZE);
   memcpy(norm, est, sizeof *norm);
   norm->struct_size = (uint32_t)sizeof *norm;
+  /* A pooled estimator's stride was ignored before it set the means' row
+   * step: a struct filled by hand with 0 there still means every row. */
+  if (norm->method == SPARSA_ESTIMATOR_POOLED_BLOCKS && norm->stride == 0) norm->stride = 1;
   return sp_estimator_check(norm);
 }
 

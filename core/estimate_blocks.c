@@ -14,8 +14,9 @@ static int64_t sp_pooled_rows(int64_t start, int64_t end, int32_t stride) {
   return (end - start + stride - 1) / stride;
 }
 
-/* Means of consecutive row blocks, in double so the scores do not depend on
- * the summation order more than rounding of the final dot products. */
+/* Means of consecutive row blocks (of every stride-th row of each), in
+ * double so the scores do not depend on the summation order more than
+ * rounding of the final dot products. */
 static void sp_block_means(const sp_est_input *in, int is_q, int32_t b, int32_t head,
                            int64_t len, int32_t block, int64_t num_blocks, float *row,
                            double *means) {

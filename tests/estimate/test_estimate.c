@@ -393,6 +393,12 @@ START_TEST(pooled_strided_matches_definition) {
   e.stride = 8;
   ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &p, t.q, t.k, &strided), SPARSA_OK);
   ck_assert_int_eq(masks_differ(full, strided, &t, &e), 1);
+  sparsa_mask_destroy(strided);
+  /* A zero stride (a struct filled by hand) takes every row. */
+  e.stride = 0;
+  strided = NULL;
+  ck_assert_int_eq(sparsa_mask_estimate(ctx, &e, &p, t.q, t.k, &strided), SPARSA_OK);
+  ck_assert_int_eq(masks_differ(full, strided, &t, &e), 0);
   sparsa_mask_destroy(full);
   sparsa_mask_destroy(strided);
   /* A stride that does not divide both blocks is refused by name. */

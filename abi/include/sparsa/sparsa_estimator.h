@@ -62,7 +62,7 @@ typedef enum sparsa_estimator_method {
    * qbar_r and kbar_c are the means of the q rows of query block r and of
    * the k rows of key block c; with @c stride S > 1 a mean takes only the
    * rows at the block's start, start + S, start + 2 S, ... (those below the
-   * length), reading 1/S of q and k; S = 1 takes every row. s[r][c] =
+   * length), reading 1/S of q and k; S = 1 (or 0) takes every row. s[r][c] =
    * scale * qbar_r . kbar_c;
    * w[r][c] = softmax of s[r][.] over the admissible blocks of row r.
    * Each query block row selects key blocks from w[r][.].
