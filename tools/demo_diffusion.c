@@ -156,6 +156,7 @@ static int video_problem_generate(demo_problem *p, int grid) {
 int cmd_demo_diffusion(int argc, char **argv) {
   int64_t n = 4096, seed = 7;
   int heads = 8, dim = 64, layers = 4, steps = 10, block = 64, refresh = 0, threads = 0, causal = 0;
+  int stride = 0; /* the estimator's: 0 keeps the method's default */
   double threshold = 0.96, drift = 0.02;
   const char *method_name = "pooled", *problem_name = "video";
   int grid = 16;
@@ -168,6 +169,8 @@ int cmd_demo_diffusion(int argc, char **argv) {
       {"block", CLI_FLAG_INT, &block, "B", "mask block size (16..256)"},
       {"method", CLI_FLAG_STRING, &method_name, "M", "estimator: pooled, antidiag or vslash"},
       {"threshold", CLI_FLAG_DOUBLE, &threshold, "T", "estimator's cumulative mass threshold"},
+      {"stride", CLI_FLAG_INT, &stride, "S",
+       "pooled: means of every S-th row; antidiag: its stride (0: the default)"},
       {"refresh", CLI_FLAG_INT, &refresh, "R", "re-estimate every R steps (0: once)"},
       {"drift", CLI_FLAG_DOUBLE, &drift, "X", "per-step change of q and k (stddev)"},
       {"causal", CLI_FLAG_BOOL, &causal, NULL, "causal attention (video models are bidirectional)"},
@@ -190,9 +193,9 @@ int cmd_demo_diffusion(int argc, char **argv) {
     return 2;
   }
   if (parse_method(method_name, &method) != 0 || layers < 1 || steps < 1 || n < 1 || refresh < 0 ||
-      drift < 0) {
+      drift < 0 || stride < 0) {
     fprintf(stderr, "demo-diffusion: need --method pooled|antidiag|vslash, --layers >= 1, "
-                    "--steps >= 1, --n >= 1, --refresh >= 0, --drift >= 0\n");
+                    "--steps >= 1, --n >= 1, --refresh >= 0, --drift >= 0, --stride >= 0\n");
     return 2;
   }
   if (method == SPARSA_ESTIMATOR_VERTICAL_SLASH) causal = 1; /* vertical-slash is causal */
@@ -240,6 +243,7 @@ int cmd_demo_diffusion(int argc, char **argv) {
   sparsa_estimator est;
   sparsa_estimator_init(&est, method);
   est.block_q = est.block_kv = block;
+  if (stride > 0) est.stride = stride;
   est.threshold = (float)threshold;
   est.causal = causal;
   sparsa_cache_options co;
@@ -275,11 +279,11 @@ int cmd_demo_diffusion(int argc, char **argv) {
   }
 
   printf("demo-diffusion: %d layers x %d steps, %lld tokens (%s), %d heads x %d, %s, estimator %s "
-         "(threshold %.2f, block %d), %s\n",
+         "(threshold %.2f, block %d, stride %d), %s\n",
          layers, steps, (long long)n,
          video ? "frames of patches" : "long-context structure", heads, dim,
          causal ? "causal" : "bidirectional",
-         method_name, threshold, block,
+         method_name, threshold, block, (int)est.stride,
          refresh ? "re-estimated on schedule" : "estimated once per layer");
   cli_rng rng;
   cli_rng_seed(&rng, (uint64_t)seed ^ 0xD1FFu);

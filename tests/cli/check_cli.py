@@ -132,6 +132,13 @@ def check_demo_diffusion(exe, work):
     text = run(exe, "demo-diffusion", "--layers", "2", "--steps", "4", "--refresh", "2").stdout
     mass, density, verdict, hit_rate = diffusion_summary(text)
     assert verdict == "met" and hit_rate == 50.0, text
+    # Pooled means of every 8th row: a slightly higher threshold keeps the
+    # same goal; a stride that does not divide the blocks is refused.
+    text = run(exe, "demo-diffusion", "--layers", "2", "--steps", "2", "--stride", "8",
+               "--threshold", "0.97").stdout
+    assert "stride 8" in text and diffusion_summary(text)[2] == "met", text
+    bad = run(exe, "demo-diffusion", "--layers", "1", "--steps", "1", "--stride", "3", expect_ok=False)
+    assert bad.returncode != 0 and "stride" in bad.stderr, bad
 
 
 def check_bench(exe, work):
