@@ -47,6 +47,9 @@ if [[ -x "$estimate" ]]; then
   echo "bench-cpu: estimation cost against attention, $threads threads" >&2
   "$estimate" --method all --threads "$threads" --reps "$reps" ${quick:+--n 4096} \
     > "$work/estimate.jsonl" || echo "bench-cpu: the estimation benchmark failed" >&2
+  # Pooled means of every 8th row (key estimate_vs_attention_pooled_s8).
+  "$estimate" --method pooled --stride 8 --threads "$threads" --reps "$reps" ${quick:+--n 4096} \
+    >> "$work/estimate.jsonl" || echo "bench-cpu: the strided pooled estimate failed" >&2
 fi
 
 python3 "$here/summarize.py" --sparsa "$work/sparsa.json" --torch "$work/torch.json" \

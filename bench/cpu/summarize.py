@@ -28,6 +28,13 @@ def load_lines(path):
         return []
 
 
+def estimate_name(e):
+    """An estimate line's name: its method, and for pooled means of every
+    S-th row (S > 1) the suffix _sS."""
+    method, stride = e.get("method"), e.get("stride") or 1
+    return f"{method}_s{stride}" if method == "pooled" and stride > 1 else method
+
+
 def ratio(a, b):
     return a / b if a and b else None
 
@@ -81,8 +88,8 @@ def main():
     # Estimation cost per method; the headline figure is the pooled
     # estimator's (the default block selector).
     for e in estimates:
-        out[f"estimate_vs_attention_{e.get('method')}"] = e.get("estimate_vs_attention")
-    by_method = {e.get("method"): e for e in estimates}
+        out[f"estimate_vs_attention_{estimate_name(e)}"] = e.get("estimate_vs_attention")
+    by_method = {estimate_name(e): e for e in estimates}
     if "pooled" in by_method:
         out["estimate_vs_attention"] = by_method["pooled"].get("estimate_vs_attention")
     # Cases added later (estimate_*) and every raw figure ride along.
@@ -136,7 +143,7 @@ def main():
     for key in sorted(k for k in s if k.startswith("estimate_")):
         rows.append((key, fmt(s[key], 3), ""))
     for e in estimates:
-        rows.append((f"estimate ({e.get('method')}) N={e.get('n')} {e.get('dtype')} "
+        rows.append((f"estimate ({estimate_name(e)}) N={e.get('n')} {e.get('dtype')} "
                      f"({e.get('heads')} heads, d{e.get('dim')}, density {fmt(e.get('density'))})",
                      f"{fmt(e.get('estimate_ms'))} ms vs attention {fmt(e.get('attention_ms'))} ms",
                      f"estimate / attention {fmt(e.get('estimate_vs_attention'), 3)} "

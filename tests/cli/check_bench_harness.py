@@ -40,6 +40,22 @@ def main():
     assert summary["mask_build_ms"] == figures["mask_build_ms"]
     assert summary["dense_vs_torch"] is None
     assert "| mask build" in proc.stdout
+
+    # Estimate lines: the headline is the pooled estimate of every row; the
+    # strided one gets its own key.
+    estimate_jsonl = os.path.join(work, "estimate.jsonl")
+    with open(estimate_jsonl, "w") as f:
+        for method, stride, value in [("pooled", 1, 0.07), ("antidiagonal", 8, 0.3),
+                                      ("pooled", 8, 0.035)]:
+            f.write(json.dumps({"bench": "estimate", "method": method, "stride": stride,
+                                "estimate_vs_attention": value}) + "\n")
+    proc = subprocess.run([sys.executable, summarize, "--sparsa", sparsa_json, "--torch", torch_json,
+                           "--estimate", estimate_jsonl], capture_output=True, text=True, check=True)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["estimate_vs_attention"] == 0.07, summary
+    assert summary["estimate_vs_attention_pooled_s8"] == 0.035, summary
+    assert summary["estimate_vs_attention_antidiagonal"] == 0.3, summary
+    assert "estimate (pooled_s8)" in proc.stdout
     print("cli bench_harness: ok")
 
 
