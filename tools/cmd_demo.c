@@ -337,8 +337,7 @@ static int add_estimated_entries(const demo_options *o, demo_entry *entries, int
     e->estimator.causal = 1;
     if (methods[m].method == SPARSA_ESTIMATOR_ANTIDIAGONAL && o->stride > 0)
       e->estimator.stride = o->stride;
-    if (methods[m].pool_stride > 1 && o->block % methods[m].pool_stride == 0)
-      e->estimator.stride = methods[m].pool_stride;
+    if (methods[m].pool_stride > 1) e->estimator.stride = methods[m].pool_stride;
     snprintf(e->detail, sizeof e->detail, "%s, mass threshold %.2f", methods[m].detail,
              o->estimate_threshold);
   }
