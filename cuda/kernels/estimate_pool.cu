@@ -241,18 +241,23 @@ static inline bool score_tiles_of(const spc_select_args &a, score_tiles *map) {
 }
 
 /* scores[hc][r][c] = scale * qbar(b, h, r) . kbar(b, h / group, c) for a
- * 32 x 32 tile of (r, c) per CTA, the means staged through shared memory
- * 32 dimensions at a time; each thread sums 2 x 2 entries (rows ty and
- * ty + 16, columns tx and tx + 16), each in dimension order as the CPU
- * does, reading each staged value once for two sums. Tiles past every
- * row's admissible blocks are skipped; inadmissible entries of other
- * tiles are computed and never read. */
-__global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, int32_t b,
-                                                     const score_tiles map) {
-  constexpr int HALF = TILE / 2;
+ * 32 x 32 tile of (r, c) per CTA of kScoreThreads, the means staged
+ * through shared memory 32 dimensions at a time; each thread sums 4 x 4
+ * entries (rows ty + 8 i, columns tx + 8 j), each in dimension order as
+ * the CPU does. A staged value serves four sums: the products are bound
+ * by the instructions that feed them (the earlier 2 x 2 entries a thread
+ * spent a shared load per product, and the kernel ran at half an
+ * instruction a scheduler a cycle). Tiles past every row's admissible
+ * blocks are skipped; inadmissible entries of other tiles are computed
+ * and never read. */
+constexpr int kScoreThreads = 64, kScoreSpan = 8; /* 8 x 8 threads, 4 x 4 entries each */
+
+__global__ void __launch_bounds__(kScoreThreads) scores_kernel(const spc_select_args a, int32_t b,
+                                                               const score_tiles map) {
+  constexpr int PER = TILE / kScoreSpan, STAGE_ROWS = kScoreThreads / DCHUNK;
   __shared__ double qs[TILE][DCHUNK + 1];
   __shared__ double ks[TILE][DCHUNK + 1];
-  const int tx = threadIdx.x % HALF, ty = threadIdx.x / HALF;
+  const int tx = threadIdx.x % kScoreSpan, ty = threadIdx.x / kScoreSpan;
   int64_t hc = blockIdx.z, tile_row = blockIdx.y, tile_col = blockIdx.x;
   if (map.rows > 0) { /* a list of the visible tiles of every head */
     const int32_t per_head = map.cum[map.rows], t = (int32_t)(blockIdx.x % (uint32_t)per_head);
@@ -262,39 +267,48 @@ __global__ void __launch_bounds__(256) scores_kernel(const spc_select_args a, in
     tile_row = y;
     tile_col = t - map.cum[y];
   }
-  const int64_t h = a.h0 + hc;
+  const int64_t h = a.h0 + hc, d = a.head_dim;
   const int64_t r0 = tile_row * TILE, c0 = tile_col * TILE;
   const int64_t r_last = r0 + TILE - 1 < a.num_q_blocks ? r0 + TILE - 1 : a.num_q_blocks - 1;
   if (c0 >= admissible(a, r_last)) return; /* the whole CTA */
-  const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * a.head_dim;
-  const double *kbase =
-      a.kbar + ((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks * a.head_dim;
-  double acc[2][2] = {{0.0, 0.0}, {0.0, 0.0}};
-  for (int32_t x0 = 0; x0 < a.head_dim; x0 += DCHUNK) {
-    for (int i = threadIdx.x; i < TILE * DCHUNK; i += blockDim.x) {
-      const int row = i / DCHUNK, col = i % DCHUNK;
-      const int32_t x = x0 + col;
+  const double *qbase = a.qbar + ((int64_t)b * a.q_heads + h) * a.num_q_blocks * d;
+  const double *kbase = a.kbar + ((int64_t)b * a.kv_heads + h / a.group) * a.num_kv_blocks * d;
+  /* Staging: each thread one dimension of every STAGE_ROWS-th row. */
+  const int s_col = threadIdx.x % DCHUNK, s_row = threadIdx.x / DCHUNK;
+  double acc[PER][PER];
+#pragma unroll
+  for (int i = 0; i < PER; i++)
+#pragma unroll
+    for (int j = 0; j < PER; j++) acc[i][j] = 0.0;
+  for (int64_t x0 = 0; x0 < d; x0 += DCHUNK) {
+    const int64_t x = x0 + s_col;
+#pragma unroll
+    for (int m = 0; m < TILE / STAGE_ROWS; m++) {
+      const int row = s_row + STAGE_ROWS * m;
       const int64_t rq = r0 + row, ck = c0 + row;
-      qs[row][col] = rq < a.num_q_blocks && x < a.head_dim ? qbase[rq * a.head_dim + x] : 0.0;
-      ks[row][col] = ck < a.num_kv_blocks && x < a.head_dim ? kbase[ck * a.head_dim + x] : 0.0;
+      qs[row][s_col] = rq < a.num_q_blocks && x < d ? qbase[rq * d + x] : 0.0;
+      ks[row][s_col] = ck < a.num_kv_blocks && x < d ? kbase[ck * d + x] : 0.0;
     }
     __syncthreads();
-#pragma unroll 8
+#pragma unroll 4
     for (int col = 0; col < DCHUNK; col++) {
-      const double q0 = qs[ty][col], q1 = qs[ty + HALF][col];
-      const double k0 = ks[tx][col], k1 = ks[tx + HALF][col];
-      acc[0][0] = fma(q0, k0, acc[0][0]);
-      acc[0][1] = fma(q0, k1, acc[0][1]);
-      acc[1][0] = fma(q1, k0, acc[1][0]);
-      acc[1][1] = fma(q1, k1, acc[1][1]);
+      double q[PER], k[PER];
+#pragma unroll
+      for (int i = 0; i < PER; i++) q[i] = qs[ty + kScoreSpan * i][col];
+#pragma unroll
+      for (int j = 0; j < PER; j++) k[j] = ks[tx + kScoreSpan * j][col];
+#pragma unroll
+      for (int i = 0; i < PER; i++)
+#pragma unroll
+        for (int j = 0; j < PER; j++) acc[i][j] = fma(q[i], k[j], acc[i][j]);
     }
     __syncthreads();
   }
 #pragma unroll
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < PER; i++)
 #pragma unroll
-    for (int j = 0; j < 2; j++) {
-      const int64_t r = r0 + ty + i * HALF, c = c0 + tx + j * HALF;
+    for (int j = 0; j < PER; j++) {
+      const int64_t r = r0 + ty + kScoreSpan * i, c = c0 + tx + kScoreSpan * j;
       if (r < a.num_q_blocks && c < a.num_kv_blocks)
         a.scores[(hc * a.num_q_blocks + r) * a.num_kv_blocks + c] = a.scale * acc[i][j];
     }
@@ -603,13 +617,13 @@ extern "C" int spc_launch_pooled_scores(const spc_select_args *args, const spc_r
   if (rows == 0 || args->num_kv_blocks == 0) return 0;
   spc_est::score_tiles map;
   if (spc_est::score_tiles_of(*args, &map)) {
-    spc_est::scores_kernel<<<(unsigned)((int64_t)args->num_heads * map.cum[map.rows]), 256, 0, s>>>(
-        *args, b, map);
+    const unsigned ctas = (unsigned)((int64_t)args->num_heads * map.cum[map.rows]);
+    spc_est::scores_kernel<<<ctas, spc_est::kScoreThreads, 0, s>>>(*args, b, map);
   } else {
     const dim3 tiles((unsigned)((args->num_kv_blocks + spc_est::TILE - 1) / spc_est::TILE),
                      (unsigned)((args->num_q_blocks + spc_est::TILE - 1) / spc_est::TILE),
                      (unsigned)args->num_heads);
-    spc_est::scores_kernel<<<tiles, 256, 0, s>>>(*args, b, map);
+    spc_est::scores_kernel<<<tiles, spc_est::kScoreThreads, 0, s>>>(*args, b, map);
   }
   const unsigned warps = (unsigned)((rows + 7) / 8);
   if (sel == nullptr) {
