@@ -58,8 +58,8 @@ typedef float sp_f32xN __attribute__((vector_size(SP_CPU_NR * sizeof(float)), al
 
 /* The register tile each instruction-set build works in: SP_GEMM_ROWS
  * rows by SP_GEMM_NV native vectors of SP_GEMM_LANES floats. AVX-512: 4
- * rows by 4 x 16 floats (16 of its 32 registers); AVX2: 4 rows by 2 x 8
- * (8 of 16); SSE: 2 rows by 4 x 4 (8 of 16). Written with the 16-float
+ * rows by 4 x 16 floats (16 of its 32 registers); AVX2: 4 rows by 3 x 8
+ * (12 of 16); SSE: 2 rows by 4 x 4 (8 of 16). Written with the 16-float
  * vectors of the AVX-512 tile, the AVX2 and SSE builds kept every
  * accumulator on the stack and moved it through general registers each
  * step (5 GFLOP/s against 355 for the AVX-512 build, dense N = 4096 on a
@@ -69,8 +69,11 @@ typedef float sp_f32xN __attribute__((vector_size(SP_CPU_NR * sizeof(float)), al
  * ports) the loop alone, q . k^T of 64 or 128 rows at depth 128, ran at
  * medians of 116-150 GFLOP/s with 8 x 2 and 175-181 with 4 x 4 (the
  * measured FMA peak is ~162 a core); the 8 x 2 tile had been sized on a
- * Zen 4, where 4 x 4 is not measured yet. Each output element still sums
- * its products in the same order, so every tile gives the same results. */
+ * Zen 4, where 4 x 4 is not measured yet. The AVX2 tile was 4 x 2: eight
+ * accumulators, just the FMAs in flight that two FMA ports of four cycles'
+ * latency need, and its loop ran at 55-58 GFLOP/s on that core against
+ * 64-65 with 4 x 3. Each output element still sums its products in the
+ * same order, so every tile gives the same results. */
 #if defined(__AVX512F__)
 #define SP_GEMM_LANES 16
 #define SP_GEMM_ROWS 4
@@ -81,8 +84,8 @@ typedef float sp_f32xN __attribute__((vector_size(SP_CPU_NR * sizeof(float)), al
 #define SP_GEMM_LANES 4
 #define SP_GEMM_ROWS 2
 #endif
-/* Native vectors a tile row: 64 columns on AVX-512, SP_CPU_NR elsewhere. */
-#define SP_GEMM_NV (SP_GEMM_LANES == 16 ? 4 : SP_CPU_NR / SP_GEMM_LANES)
+/* Native vectors a tile row: 64 columns on AVX-512, 24 on AVX2, 16 on SSE. */
+#define SP_GEMM_NV (SP_GEMM_LANES == 8 ? 3 : 4)
 _Static_assert(SP_CPU_MR % SP_GEMM_ROWS == 0, "tiles of rows divide the padded rows");
 _Static_assert(SP_CPU_NR % SP_GEMM_LANES == 0, "native vectors divide the padded columns");
 
@@ -124,16 +127,17 @@ SP_CPU_INLINE void sp_gemm_tiles(const float *a, int32_t lda, int32_t rows, int3
     int32_t c0 = 0;
     for (; c0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; c0 += SP_GEMM_NV * SP_GEMM_LANES)
       sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, SP_GEMM_NV, accumulate);
-#if SP_GEMM_LANES == 16
-    /* AVX-512's last 16, 32 or 48 columns, one tile of constant width.
-     * (The other builds' tiles are SP_CPU_NR wide: nothing is left.) */
+    /* The last columns, fewer than a tile's (AVX-512: 16, 32 or 48; AVX2:
+     * 8 or 16; SSE: none, its tile being SP_CPU_NR wide), in one tile of
+     * constant width. */
     switch ((cols - c0) / SP_GEMM_LANES) {
       case 1: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 1, accumulate); break;
       case 2: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 2, accumulate); break;
+#if SP_GEMM_NV > 3
       case 3: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 3, accumulate); break;
+#endif
       default: break;
     }
-#endif
   }
 }
 
