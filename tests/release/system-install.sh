@@ -57,7 +57,10 @@ for name in "${names[@]}"; do dpkg -L "$name"; done | LC_ALL=C sort -u >"$work/p
 runtime_so="$(grep -E '/libsparsa\.so\.[0-9]+$' "$work/package-files" | head -n1)"
 libdir="$(dirname "$runtime_so")"
 # The package's maintainer scripts must have refreshed the loader cache.
-ldconfig -p | grep -q "	$(basename "$runtime_so") " ||
+# (Read from a file, not a pipe: `grep -q` leaves at its first match, and
+# under pipefail the SIGPIPE that ldconfig may then get fails the check.)
+ldconfig -p >"$work/ldconfig-installed"
+grep -q "	$(basename "$runtime_so") " "$work/ldconfig-installed" ||
   { echo "system-install: the dynamic loader cache does not list $(basename "$runtime_so")" >&2; exit 1; }
 
 # Nothing from a build tree may help the consumers find sparsa.
@@ -107,7 +110,8 @@ while read -r path; do
     left=1
   fi
 done <"$work/package-files"
-if ldconfig -p | grep -q 'libsparsa\.so'; then
+ldconfig -p >"$work/ldconfig-purged"
+if grep -q 'libsparsa\.so' "$work/ldconfig-purged"; then
   echo "system-install: the dynamic loader cache still lists libsparsa" >&2
   left=1
 fi
