@@ -67,13 +67,14 @@ typedef float sp_f32xN __attribute__((vector_size(SP_CPU_NR * sizeof(float)), al
  * vectors: ten loads (two vectors, eight broadcasts) for sixteen FMAs a
  * step, where 4 x 4 takes eight. On an Ice Lake server core (two FMA
  * ports) the loop alone, q . k^T of 64 or 128 rows at depth 128, ran at
- * medians of 116-150 GFLOP/s with 8 x 2 and 175-181 with 4 x 4 (the
- * measured FMA peak is ~162 a core); the 8 x 2 tile had been sized on a
- * Zen 4, where 4 x 4 is not measured yet. The AVX2 tile was 4 x 2: eight
- * accumulators, just the FMAs in flight that two FMA ports of four cycles'
- * latency need, and its loop ran at 55-58 GFLOP/s on that core against
- * 64-65 with 4 x 3. Each output element still sums its products in the
- * same order, so every tile gives the same results. */
+ * medians of 116-150 GFLOP/s with 8 x 2 and 175-181 with 4 x 4 (that
+ * VM's FMA peak measured 160-188 a core from run to run); the 8 x 2 tile
+ * had been sized on a Zen 4, where 4 x 4 is not measured yet. The AVX2
+ * tile was 4 x 2: eight accumulators, just the FMAs in flight that two
+ * FMA ports of four cycles' latency need, and its loop ran at 55-58
+ * GFLOP/s on that core against 64-65 with 4 x 3. Each output element
+ * still sums its products in the same order, so every tile gives the
+ * same results. */
 #if defined(__AVX512F__)
 #define SP_GEMM_LANES 16
 #define SP_GEMM_ROWS 4
