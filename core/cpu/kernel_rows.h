@@ -18,12 +18,6 @@
 
 #define SP_LOG2E 1.4426950408889634
 
-/* Vector shuffles of the GCC/clang vector extensions: the lane reductions
- * and tile transposes below, and the decode kernel's value loads. */
-#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 12)
-#define SP_CPU_HAVE_SHUFFLE 1
-#endif
-
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
 typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));

@@ -27,34 +27,72 @@
 #define SP_CPU_INLINE static inline
 #endif
 
-/* Maximum and sum of a row of n floats, n a multiple of SP_CPU_NR, kept in
- * SP_CPU_NR independent lanes (one vector) and folded at the end: a plain
- * running float sum would force an in-order, one-lane-at-a-time reduction
- * (reassociating floats is not allowed without being asked). */
-SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
-  float lane[SP_CPU_NR];
-  for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[c];
-  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR)
-    for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[j0 + c] > lane[c] ? x[j0 + c] : lane[c];
-  float m = lane[0];
-  for (int c = 1; c < SP_CPU_NR; c++) m = lane[c] > m ? lane[c] : m;
-  return m;
-}
-
-SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
-  float lane[SP_CPU_NR];
-  for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[c];
-  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR)
-    for (int c = 0; c < SP_CPU_NR; c++) lane[c] += x[j0 + c];
-  float total = 0.0f;
-  for (int c = 0; c < SP_CPU_NR; c++) total += lane[c];
-  return total;
-}
+/* Vector shuffles of the GCC/clang vector extensions: the row reductions
+ * below, the tile transposes and lane reductions of kernel_rows.h, and the
+ * decode kernel's value loads. */
+#if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 12)
+#define SP_CPU_HAVE_SHUFFLE 1
+#endif
 
 #if defined(__GNUC__)
 
 /* aligned(4): loads and stores need only float alignment. */
 typedef float sp_f32xN __attribute__((vector_size(SP_CPU_NR * sizeof(float)), aligned(4)));
+
+/* Maximum and sum of a row of n floats (the softmax's, once a row and key
+ * block), n a multiple of SP_CPU_NR, kept in SP_CPU_NR independent lanes
+ * (one vector) and folded at the end: a plain running float sum would
+ * force an in-order, one-lane-at-a-time reduction (reassociating floats is
+ * not allowed without being asked). Both are written over whole vectors:
+ * GCC 12 kept the lane-by-lane maximum, `x > m ? x : m`, as one scalar
+ * vmaxss per element, ~10% of a dense prefill's samples on AVX-512, and
+ * folded the sum's 16 lanes one at a time (16 extracts and 16 dependent
+ * adds a row, ~5%). The lanes now fold as a tree of four shuffles: exact
+ * for the maximum; for the sum, pairwise instead of sequential rounding. */
+typedef int32_t sp_i32xN __attribute__((vector_size(SP_CPU_NR * sizeof(int32_t)), aligned(4)));
+
+/* m = max(m, v) lane by lane, as a compare and a select of whole vectors
+ * (a macro, not a function: no vector crosses a call in the builds that
+ * include this header without the kernels' instruction sets). */
+#define SP_VEC_MAX_INTO(m, v)                                                  \
+  do {                                                                         \
+    const sp_f32xN v_ = (v);                                                   \
+    const sp_i32xN take_ = v_ > (m); /* all ones where v > m */                \
+    (m) = (sp_f32xN)(((sp_i32xN)v_ & take_) | ((sp_i32xN)(m) & ~take_));       \
+  } while (0)
+
+SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
+  sp_f32xN m = *(const sp_f32xN *)x;
+  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) SP_VEC_MAX_INTO(m, *(const sp_f32xN *)(x + j0));
+#if defined(SP_CPU_HAVE_SHUFFLE)
+  _Static_assert(SP_CPU_NR == 16, "the fold below is written for 16 lanes");
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+  return m[0];
+#else
+  float best = m[0];
+  for (int c = 1; c < SP_CPU_NR; c++) best = m[c] > best ? m[c] : best;
+  return best;
+#endif
+}
+
+SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
+  sp_f32xN lane = *(const sp_f32xN *)x;
+  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) lane += *(const sp_f32xN *)(x + j0);
+#if defined(SP_CPU_HAVE_SHUFFLE)
+  lane += __builtin_shufflevector(lane, lane, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  lane += __builtin_shufflevector(lane, lane, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  lane += __builtin_shufflevector(lane, lane, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  lane += __builtin_shufflevector(lane, lane, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  return lane[0];
+#else
+  float total = 0.0f;
+  for (int c = 0; c < SP_CPU_NR; c++) total += lane[c];
+  return total;
+#endif
+}
 
 /* The register tile each instruction-set build works in: SP_GEMM_ROWS
  * rows by SP_GEMM_NV native vectors of SP_GEMM_LANES floats. AVX-512: 4
@@ -153,6 +191,27 @@ SP_CPU_INLINE void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_
 }
 
 #else /* portable loops */
+
+/* The softmax's row maximum and sum, in SP_CPU_NR lanes as above. */
+SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
+  float lane[SP_CPU_NR];
+  for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[c];
+  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR)
+    for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[j0 + c] > lane[c] ? x[j0 + c] : lane[c];
+  float m = lane[0];
+  for (int c = 1; c < SP_CPU_NR; c++) m = lane[c] > m ? lane[c] : m;
+  return m;
+}
+
+SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
+  float lane[SP_CPU_NR];
+  for (int c = 0; c < SP_CPU_NR; c++) lane[c] = x[c];
+  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR)
+    for (int c = 0; c < SP_CPU_NR; c++) lane[c] += x[j0 + c];
+  float total = 0.0f;
+  for (int c = 0; c < SP_CPU_NR; c++) total += lane[c];
+  return total;
+}
 
 SP_CPU_INLINE void sp_gemm_qk(const float *q, int32_t rows, int32_t dim, const float *kt,
                               int32_t ld_kt, int32_t cols, float *s, int32_t ld_s) {
