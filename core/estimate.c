@@ -113,6 +113,7 @@ sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
   in->group = in->prob.q_heads / in->prob.kv_heads;
   in->num_q_blocks = (in->prob.q_len + in->est.block_q - 1) / in->est.block_q;
   in->num_kv_blocks = (in->prob.kv_len + in->est.block_kv - 1) / in->est.block_kv;
+  in->isa = sp_cpu_isa_best();
   return SPARSA_OK;
 }
 
@@ -444,6 +445,11 @@ static sparsa_status sp_estimate_head(void *arg, int32_t h) {
   return st;
 }
 
+void sp_est_input_use_context(sp_est_input *in, const sparsa_context *ctx) {
+  if (ctx != NULL && ctx->engine == SPARSA_ENGINE_CPU && ctx->engine_state != NULL)
+    in->isa = ((const sp_cpu_context *)ctx->engine_state)->isa;
+}
+
 sparsa_status sp_estimate_specs(const sp_est_input *in, sparsa_context *ctx, sp_head_spec **out) {
   *out = NULL;
   int32_t heads = in->prob.q_heads;
@@ -451,6 +457,7 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, sparsa_context *ctx, sp_
   if (specs == NULL)
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
   sp_est_input pooled = *in;
+  sp_est_input_use_context(&pooled, ctx);
   double *qbar = NULL, *kbar = NULL;
   sparsa_status st = SPARSA_OK;
   if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS) {

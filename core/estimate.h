@@ -7,6 +7,7 @@
 
 #include <sparsa/sparsa.h>
 
+#include "cpu/isa.h"
 #include "pattern_file.h"
 
 /* Validated, defaulted inputs of one estimation. */
@@ -22,6 +23,10 @@ typedef struct sp_est_input {
    * qbar[((b * q_heads + h) * num_q_blocks + r) * head_dim + x], kbar alike
    * over kv heads and key blocks. */
   const double *qbar, *kbar;
+  /* The CPU path of the register-tiled products (estimate_gemm.c): the
+   * estimating context's, so that SPARSA_CPU_ISA selects them as it does
+   * the attention kernels; the processor's best without a context. */
+  sp_cpu_isa isa;
 } sp_est_input;
 
 /* Validate an estimator and copy it (struct_size checked); the message
@@ -32,6 +37,8 @@ sparsa_status sp_estimator_normalize(const sparsa_estimator *est, sparsa_estimat
 /* Validate est + problem; SPARSA_ERR_* with a message naming the field. */
 sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
                                 const sparsa_problem *problem, const void *q, const void *k);
+/* Takes the products' path from ctx (a CPU context; others leave it). */
+void sp_est_input_use_context(sp_est_input *in, const sparsa_context *ctx);
 
 /* Row i of query head h (or kv head h for k) of sequence b, as float32. */
 void sp_est_load_q(const sp_est_input *in, int32_t b, int64_t i, int32_t h, float *dst);
@@ -137,16 +144,17 @@ double sp_est_exp2_row(float *x, int64_t n, float mul);
  * bfloat16 (raw bits): row r is a[r * lda .. + 2 * pairs); the strip is
  *   pairs steps of SP_EST_NR interleaved pairs (strip[(x * SP_EST_NR + j) * 2
  *   + e] = column j, element 2 x + e).
- * sp_est_gemm_native_bf16() says whether the CPU has bf16 dot products;
- * without them the bfloat16 kernel is a slow portable loop, and callers
- * widen to float32 instead. */
+ * Each runs the loops of path isa, which the processor must have (a
+ * context's path, or sp_cpu_isa_best()). sp_est_gemm_bf16_dots(isa) says
+ * whether the path has bf16 dot products; without them the bfloat16 kernel
+ * is a slow portable loop, and callers widen to float32 instead. */
 #define SP_EST_MR 8
 #define SP_EST_NR 32
-int sp_est_gemm_native_bf16(void);
-void sp_est_tile_f32(const float *a, int64_t lda, const float *strip, int64_t depth, float *c,
-                     int64_t ldc);
-void sp_est_tile_bf16(const uint16_t *a, int64_t lda, const uint16_t *strip, int64_t pairs,
-                      float *c, int64_t ldc);
+int sp_est_gemm_bf16_dots(sp_cpu_isa isa);
+void sp_est_tile_f32(sp_cpu_isa isa, const float *a, int64_t lda, const float *strip, int64_t depth,
+                     float *c, int64_t ldc);
+void sp_est_tile_bf16(sp_cpu_isa isa, const uint16_t *a, int64_t lda, const uint16_t *strip,
+                      int64_t pairs, float *c, int64_t ldc);
 
 /* Packed operands of those products (estimate_pack.c) for a stride S:
  * super-row a is q[S a + S - 1 - t] for t = 0..S-1 concatenated, super-
@@ -154,6 +162,7 @@ void sp_est_tile_bf16(const uint16_t *a, int64_t lda, const uint16_t *strip, int
  * rows). Keys are packed in strips of SP_EST_NR super-columns. */
 typedef struct sp_est_layout {
   int32_t S, d;
+  sp_cpu_isa isa;      /* the products' path (the input's) */
   int bf16;            /* elements are bf16 bits (else float32) */
   int64_t width;       /* S * d */
   int64_t depth;       /* width, rounded up to a whole pair for bf16 */

@@ -12,7 +12,8 @@
 void sp_est_layout_init(const sp_est_input *in, int32_t stride, sp_est_layout *L) {
   L->S = stride;
   L->d = in->prob.head_dim;
-  L->bf16 = in->prob.dtype == SPARSA_DTYPE_BF16 && sp_est_gemm_native_bf16();
+  L->isa = in->isa;
+  L->bf16 = in->prob.dtype == SPARSA_DTYPE_BF16 && sp_est_gemm_bf16_dots(in->isa);
   L->width = (int64_t)L->S * L->d;
   L->depth = L->bf16 ? (L->width + 1) / 2 * 2 : L->width;
   L->nsa = (in->prob.q_len + L->S - 1) / L->S;
@@ -132,9 +133,9 @@ void sp_est_layout_tile(const sp_est_layout *L, const void *queries, int64_t m,
                         const void *keys, int64_t s, float *out, int64_t ld) {
   float *dst = out + m * ld + s * SP_EST_NR;
   if (L->bf16)
-    sp_est_tile_bf16((const uint16_t *)queries + m * L->depth, L->depth,
+    sp_est_tile_bf16(L->isa, (const uint16_t *)queries + m * L->depth, L->depth,
                      (const uint16_t *)keys + s * SP_EST_NR * L->depth, L->depth / 2, dst, ld);
   else
-    sp_est_tile_f32((const float *)queries + m * L->depth, L->depth,
+    sp_est_tile_f32(L->isa, (const float *)queries + m * L->depth, L->depth,
                     (const float *)keys + s * SP_EST_NR * L->depth, L->depth, dst, ld);
 }

@@ -71,15 +71,27 @@ const sp_cpu_kernels *sp_cpu_isa_kernels(sp_cpu_isa isa) {
   return (unsigned)isa < SP_CPU_ISA_COUNT ? sp_isa_tables[isa] : NULL;
 }
 
+/* The best path this build has and the processor runs; 0 if none. */
+static int sp_isa_best(sp_cpu_isa *out) {
+  for (int i = SP_CPU_ISA_COUNT - 1; i >= 0; i--) {
+    if (sp_isa_tables[i] != NULL && sp_isa_runs_here((sp_cpu_isa)i)) {
+      *out = (sp_cpu_isa)i;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+sp_cpu_isa sp_cpu_isa_best(void) {
+  sp_cpu_isa isa = SP_CPU_ISA_GENERIC;
+  sp_isa_best(&isa);
+  return isa;
+}
+
 sparsa_status sp_cpu_isa_choose(sp_cpu_isa *out) {
   const char *want = getenv("SPARSA_CPU_ISA");
   if (want == NULL || want[0] == '\0' || strcmp(want, "auto") == 0) {
-    for (int i = SP_CPU_ISA_COUNT - 1; i >= 0; i--) {
-      if (sp_isa_tables[i] != NULL && sp_isa_runs_here((sp_cpu_isa)i)) {
-        *out = (sp_cpu_isa)i;
-        return SPARSA_OK;
-      }
-    }
+    if (sp_isa_best(out)) return SPARSA_OK;
     return sp_fail(SPARSA_ERR_UNSUPPORTED,
                    "CPU engine: no kernel path of this build runs on this processor");
   }

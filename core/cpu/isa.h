@@ -40,6 +40,9 @@ typedef struct sp_cpu_kernels {
  * when SPARSA_CPU_ISA names a path this build or this processor lacks,
  * SPARSA_ERR_INVALID_ARGUMENT for a name it does not know. */
 sparsa_status sp_cpu_isa_choose(sp_cpu_isa *out);
+/* The best path this build has and the processor runs, whatever the
+ * environment asks (generic if none): for work done without a context. */
+sp_cpu_isa sp_cpu_isa_best(void);
 const char *sp_cpu_isa_name(sp_cpu_isa isa);
 const sp_cpu_kernels *sp_cpu_isa_kernels(sp_cpu_isa isa);
 

@@ -1,7 +1,9 @@
 /* Estimators against brute-force implementations of their definitions
  * (sparsa_estimator.h), written here independently in float64: the mask
  * must list exactly the blocks the definition selects, and vertical-slash
- * masks must keep the requested attention mass of the last queries. */
+ * masks must keep the requested attention mass of the last queries. Run
+ * once per CPU kernel path (SPARSA_CPU_ISA), which also picks the
+ * estimators' product tiles. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <sparsa/sparsa.h>
 
 #include "common/test_main.h"
+#include "cpu_isa_skip.h"
 #include "common/test_setup.h"
 #include "reference/ref_attention.h"
 
@@ -803,6 +806,7 @@ START_TEST(invalid_arguments) {
 END_TEST
 
 int main(void) {
+  test_skip_unless_cpu_isa_runs();
   Suite *s = suite_create("estimate");
   TCase *tc = tcase_create("estimators");
   tcase_set_timeout(tc, 300);
