@@ -496,17 +496,25 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
          * selections most steps serve one or two kv heads, and the others'
          * next blocks, many steps away, would otherwise be requested again
          * at every step (thousands of prefetch instructions a step, most of
-         * the kernel's time at 10% density). */
+         * the kernel's time at 10% density). Nor is the block right after
+         * one the head reads now where the two are one run of memory: a
+         * head's rows head-major, or every head's slabs token-major when
+         * all heads read this block. The hardware prefetchers follow such
+         * runs, and the requests only cost issue slots (dense bf16 decode
+         * ran ~20% faster without them). */
+        const int one_run = walk == 1 || num_active == g_hi - g_lo;
         for (int32_t g = g_lo; g < g_hi; g++) {
           int64_t next = INT64_MAX;
+          int reads_now = 0;
           for (int32_t hh = 0; hh < group; hh++) {
             const int32_t mh = mask_heads == 1 ? 0 : g * group + hh;
             int64_t c = cursor[mh];
-            if (c < end[mh] && list->col[c] == kb) c++;
+            if (c < end[mh] && list->col[c] == kb) c++, reads_now = 1;
             if (c < end[mh] && list->col[c] < next) next = list->col[c];
             if (mask_heads == 1) break;
           }
-          ahead[g] = next != fetched[g] ? next : INT64_MAX;
+          const int runs_on = one_run && reads_now && next == kb + 1;
+          ahead[g] = next != fetched[g] && !runs_on ? next : INT64_MAX;
           fetched[g] = next;
         }
         /* Walking one kv head at a time, the last block of a head requests
