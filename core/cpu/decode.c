@@ -496,13 +496,15 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
          * selections most steps serve one or two kv heads, and the others'
          * next blocks, many steps away, would otherwise be requested again
          * at every step (thousands of prefetch instructions a step, most of
-         * the kernel's time at 10% density). Nor is the block right after
-         * one the head reads now where the two are one run of memory: a
-         * head's rows head-major, or every head's slabs token-major when
-         * all heads read this block. The hardware prefetchers follow such
-         * runs, and the requests only cost issue slots (dense bf16 decode
-         * ran ~20% faster without them). */
-        const int one_run = walk == 1 || num_active == g_hi - g_lo;
+         * the kernel's time at 10% density). Nor, token-major, is the block
+         * right after this one when every kv head reads this one (dense
+         * decode): the slabs of all heads are then one run of memory, which
+         * the hardware prefetchers follow, and the requests only cost issue
+         * slots (dense decode, 32/8 heads, ran 15-40% faster without them).
+         * Head-major walks keep theirs: a head's consecutive blocks are one
+         * run too, but leaving them to the hardware measured no faster and
+         * sometimes a third slower. */
+        const int one_run = walk > 1 && num_active == g_hi - g_lo;
         for (int32_t g = g_lo; g < g_hi; g++) {
           int64_t next = INT64_MAX;
           int reads_now = 0;
