@@ -12,8 +12,8 @@
 #include <sparsa/sparsa.h>
 
 #include "common/test_main.h"
-#include "cpu_isa_skip.h"
 #include "common/test_setup.h"
+#include "cpu_isa_skip.h"
 #include "reference/ref_attention.h"
 
 typedef struct tcase {
