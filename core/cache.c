@@ -340,7 +340,7 @@ SPARSA_API sparsa_status sparsa_cache_acquire(sparsa_cache *cache, const sparsa_
     SP_CHECK_NULL(q);
     SP_CHECK_NULL(k);
     sp_est_input in;
-    st = sp_est_input_init(&in, &en, &norm, q, k);
+    st = sp_est_input_init(&in, cache->ctx, &en, &norm, q, k);
     if (st == SPARSA_OK) st = sp_estimate_specs_on(cache->ctx, &in, &specs);
   }
   if (st != SPARSA_OK) return st;

@@ -95,8 +95,9 @@ sparsa_status sp_estimator_normalize(const sparsa_estimator *est, sparsa_estimat
   return sp_estimator_check(norm);
 }
 
-sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
-                                const sparsa_problem *problem, const void *q, const void *k) {
+sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_context *ctx,
+                                const sparsa_estimator *est, const sparsa_problem *problem,
+                                const void *q, const void *k) {
   SP_CHECK_NULL(est);
   SP_CHECK_NULL(problem);
   SP_CHECK_NULL(q);
@@ -113,7 +114,8 @@ sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
   in->group = in->prob.q_heads / in->prob.kv_heads;
   in->num_q_blocks = (in->prob.q_len + in->est.block_q - 1) / in->est.block_q;
   in->num_kv_blocks = (in->prob.kv_len + in->est.block_kv - 1) / in->est.block_kv;
-  in->isa = sp_cpu_isa_best();
+  in->isa = ctx->engine == SPARSA_ENGINE_CPU ? ((const sp_cpu_context *)ctx->engine_state)->isa
+                                              : sp_cpu_isa_best();
   return SPARSA_OK;
 }
 
@@ -445,11 +447,6 @@ static sparsa_status sp_estimate_head(void *arg, int32_t h) {
   return st;
 }
 
-void sp_est_input_use_context(sp_est_input *in, const sparsa_context *ctx) {
-  if (ctx != NULL && ctx->engine == SPARSA_ENGINE_CPU && ctx->engine_state != NULL)
-    in->isa = ((const sp_cpu_context *)ctx->engine_state)->isa;
-}
-
 sparsa_status sp_estimate_specs(const sp_est_input *in, sparsa_context *ctx, sp_head_spec **out) {
   *out = NULL;
   int32_t heads = in->prob.q_heads;
@@ -457,7 +454,6 @@ sparsa_status sp_estimate_specs(const sp_est_input *in, sparsa_context *ctx, sp_
   if (specs == NULL)
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "estimator: allocating %d head specs", (int)heads);
   sp_est_input pooled = *in;
-  sp_est_input_use_context(&pooled, ctx);
   double *qbar = NULL, *kbar = NULL;
   sparsa_status st = SPARSA_OK;
   if (in->est.method == SPARSA_ESTIMATOR_POOLED_BLOCKS) {
@@ -613,7 +609,7 @@ SPARSA_API sparsa_status sparsa_mask_estimate(sparsa_context *ctx, const sparsa_
   *out = NULL;
   SP_CHECK_NULL(ctx);
   sp_est_input in;
-  SP_TRY(sp_est_input_init(&in, est, problem, q, k));
+  SP_TRY(sp_est_input_init(&in, ctx, est, problem, q, k));
   if (sp_engine_estimates_lists(ctx, &in)) return sp_estimate_lists_mask(ctx, &in, out);
   if (sp_engine_estimates_vslash(ctx, &in)) return sp_estimate_vslash_mask(ctx, &in, out);
   sp_head_spec *specs = NULL;

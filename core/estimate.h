@@ -23,9 +23,9 @@ typedef struct sp_est_input {
    * qbar[((b * q_heads + h) * num_q_blocks + r) * head_dim + x], kbar alike
    * over kv heads and key blocks. */
   const double *qbar, *kbar;
-  /* The CPU path of the register-tiled products (estimate_gemm.c): the
-   * estimating context's, so that SPARSA_CPU_ISA selects them as it does
-   * the attention kernels; the processor's best without a context. */
+  /* The CPU path of the register-tiled products (estimate_gemm.c): a CPU
+   * context's, so that SPARSA_CPU_ISA selects them as it does the
+   * attention kernels; the processor's best for other engines. */
   sp_cpu_isa isa;
 } sp_est_input;
 
@@ -34,11 +34,11 @@ typedef struct sp_est_input {
 sparsa_status sp_estimator_check(const sparsa_estimator *est);
 sparsa_status sp_estimator_normalize(const sparsa_estimator *est, sparsa_estimator *norm);
 
-/* Validate est + problem; SPARSA_ERR_* with a message naming the field. */
-sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_estimator *est,
-                                const sparsa_problem *problem, const void *q, const void *k);
-/* Takes the products' path from ctx (a CPU context; others leave it). */
-void sp_est_input_use_context(sp_est_input *in, const sparsa_context *ctx);
+/* Validate est + problem for an estimation on ctx; SPARSA_ERR_* with a
+ * message naming the field. */
+sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_context *ctx,
+                                const sparsa_estimator *est, const sparsa_problem *problem,
+                                const void *q, const void *k);
 
 /* Row i of query head h (or kv head h for k) of sequence b, as float32. */
 void sp_est_load_q(const sp_est_input *in, int32_t b, int64_t i, int32_t h, float *dst);

@@ -425,8 +425,7 @@ SPARSA_API sparsa_status sparsa_pattern_search(sparsa_context *ctx,
   est.block_kv = opts->block_kv;
   est.causal = opts->causal ? 1 : 0;
   sp_est_input in;
-  SP_TRY(sp_est_input_init(&in, &est, problem, q, k));
-  sp_est_input_use_context(&in, ctx);
+  SP_TRY(sp_est_input_init(&in, ctx, &est, problem, q, k));
 
   sp_search_run run;
   memset(&run, 0, sizeof run);

@@ -61,15 +61,24 @@ typedef int32_t sp_i32xN __attribute__((vector_size(SP_CPU_NR * sizeof(int32_t))
     (m) = (sp_f32xN)(((sp_i32xN)v_ & take_) | ((sp_i32xN)(m) & ~take_));       \
   } while (0)
 
+/* The tree folds' four steps: lane i meets lane i ^ 8, then i ^ 4, i ^ 2
+ * and i ^ 1, after which every lane holds the fold of all 16. */
+#if defined(SP_CPU_HAVE_SHUFFLE)
+_Static_assert(SP_CPU_NR == 16, "the folds are written for 16 lanes");
+#define SP_LANES_SWAP8 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7
+#define SP_LANES_SWAP4 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11
+#define SP_LANES_SWAP2 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13
+#define SP_LANES_SWAP1 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14
+#endif
+
 SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
   sp_f32xN m = *(const sp_f32xN *)x;
   for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) SP_VEC_MAX_INTO(m, *(const sp_f32xN *)(x + j0));
 #if defined(SP_CPU_HAVE_SHUFFLE)
-  _Static_assert(SP_CPU_NR == 16, "the fold below is written for 16 lanes");
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP8));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP4));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP2));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP1));
   return m[0];
 #else
   float best = m[0];
@@ -82,10 +91,10 @@ SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
   sp_f32xN lane = *(const sp_f32xN *)x;
   for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) lane += *(const sp_f32xN *)(x + j0);
 #if defined(SP_CPU_HAVE_SHUFFLE)
-  lane += __builtin_shufflevector(lane, lane, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  lane += __builtin_shufflevector(lane, lane, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  lane += __builtin_shufflevector(lane, lane, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  lane += __builtin_shufflevector(lane, lane, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP8);
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP4);
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP2);
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP1);
   return lane[0];
 #else
   float total = 0.0f;
