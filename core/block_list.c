@@ -313,11 +313,12 @@ static void sp_runs_shift(sp_block_run *dst, const sp_block_run *src, int64_t n,
 }
 
 /* Row `row` of query block qb from an earlier row by a translation
- * (sp_pattern_translation): the head's spans, then the earlier row's runs
- * moved right, those landing past the key blocks dropped; a moved run that
- * continues the head's last one of its class joins it, as it does when the
- * row is derived from its own spans. *moved says whether the row was built:
- * not where a head span is CHECK or a moved run reaches into, without
+ * (sp_pattern_translation): the head (its spans, or the earlier row's runs
+ * up to there where it repeats), then the earlier row's runs moved right,
+ * those landing past the key blocks dropped; a moved run that continues
+ * the head's last one of its class joins it, as it does when the row is
+ * derived from its own spans. *moved says whether the row was built: not
+ * where a head span is CHECK or a moved run reaches into, without
  * passing, the blocks past the whole ones. */
 static sparsa_status sp_translate_row(const sparsa_pattern *p, const sp_block_list *l,
                                       const sp_tiling *t, int64_t qb, int64_t row,
@@ -325,12 +326,14 @@ static sparsa_status sp_translate_row(const sparsa_pattern *p, const sp_block_li
                                       int *moved, int64_t *blocks, int64_t *full_blocks) {
   int64_t src = row - tr->back, first = l->run_ptr[src], n = l->run_ptr[src + 1] - first;
   int64_t whole = t->g.kv_len >> t->kv_shift, shift = tr->shift;
+  const int copy_head = tr->head > 0 && tr->head_repeats;
   sp_spans *head = &memo->head;
   *moved = 0;
   head->n = 0;
-  if (tr->head > 0) SP_TRY(sp_pattern_head_spans(p, t, qb, tr->head, head));
-  SP_TRY(sp_runs_reserve(r, head->n + n));
+  if (tr->head > 0 && !copy_head) SP_TRY(sp_pattern_head_spans(p, t, qb, tr->head, head));
+  SP_TRY(sp_runs_reserve(r, (copy_head ? n : head->n) + n));
   sp_block_run *out = r->v + r->n;
+  const sp_block_run *in = r->v + first;
   /* Counts: the source row's, less the runs dropped, plus the head's. */
   int64_t m = 0, count = l->row_ptr[src + 1] - l->row_ptr[src];
   int64_t full = memo->full_of_row[qb - tr->back];
@@ -341,7 +344,14 @@ static sparsa_status sp_translate_row(const sparsa_pattern *p, const sp_block_li
     count += sp->b1 - sp->b0;
     full += sp->cls == SP_SPAN_FULL ? sp->b1 - sp->b0 : 0;
   }
-  const sp_block_run *in = r->v + first;
+  /* A repeated head: the source's runs that start before it, the last one
+   * cut there (where the source joined it with its first moved run). */
+  for (int64_t k = 0; copy_head && k < n && in[k].begin < tr->head; k++) {
+    const int64_t end = sp_min64(sp_block_run_end(in[k]), tr->head), len = end - in[k].begin;
+    out[m++] = sp_block_run_make(in[k].begin, end, sp_block_run_full(in[k]));
+    count += len;
+    full += sp_block_run_full(in[k]) ? len : 0;
+  }
   uint32_t end_step = (uint32_t)shift << 1; /* the end sits above the class bit */
   /* Runs ascend: those that stay inside the whole key blocks come first;
    * of the others, all must land past the keys. */

@@ -127,9 +127,12 @@ int64_t sp_vslash_rows_runs(const sp_vslash_rows *v, const sp_tiling *t, int64_t
  * the unbounded line: moved runs that land past the key blocks are dropped,
  * and the builder derives nothing where one would straddle the end of the
  * whole key blocks (a narrower last block may classify differently). Both
- * blocks have full height. */
+ * blocks have full height. head_repeats: the keys qb sees in blocks
+ * [0, head) are those the earlier block sees there, unmoved, so the head
+ * is a copy of that block's runs up to there. */
 typedef struct sp_translation {
   int64_t back, shift, head;
+  int head_repeats;
 } sp_translation;
 
 /* Returns 0 where no such earlier block is known (pattern_shift.c). */

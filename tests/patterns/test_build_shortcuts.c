@@ -73,7 +73,7 @@ START_TEST(shortcuts_change_nothing) {
   uint64_t seed = test_seed();
   printf("build_shortcuts: seed %" PRIu64 " (SPARSA_TEST_SEED=%" PRIu64 " replays it)\n", seed, seed);
   uint64_t rng = seed;
-  int64_t translated_rows = 0, with_head = 0, differing_lengths = 0;
+  int64_t translated_rows = 0, with_head = 0, head_repeated = 0, differing_lengths = 0;
   for (int n = 0; n < num_cases; n++) {
     int64_t q_len, kv_len;
     int32_t heads = (int32_t)ref_rng_range(&rng, 1, MAX_HEADS);
@@ -134,6 +134,7 @@ START_TEST(shortcuts_change_nothing) {
         if (!sp_pattern_translation(of_head[h], &t, qb, &tr)) continue;
         translated_rows++;
         with_head += tr.head > 0;
+        head_repeated += tr.head > 0 && tr.head_repeats;
       }
     sp_block_list_free(&fast);
     sp_block_list_free(&direct);
@@ -143,12 +144,13 @@ START_TEST(shortcuts_change_nothing) {
     }
   }
   printf("build_shortcuts: %d cases, %lld with q_len != kv_len, %lld query blocks translated "
-         "(%lld with a head)\n", num_cases, (long long)differing_lengths, (long long)translated_rows,
-         (long long)with_head);
+         "(%lld with a head, %lld of those repeated)\n", num_cases, (long long)differing_lengths,
+         (long long)translated_rows, (long long)with_head, (long long)head_repeated);
   /* The shortcuts were taken, not merely allowed. */
   if (full_run) {
     ck_assert_int_gt(translated_rows, 0);
     ck_assert_int_gt(with_head, 0);
+    ck_assert_int_gt(head_repeated, 0);
     ck_assert_int_gt(differing_lengths, 0);
   }
 }
