@@ -496,7 +496,13 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
          * selections most steps serve one or two kv heads, and the others'
          * next blocks, many steps away, would otherwise be requested again
          * at every step (thousands of prefetch instructions a step, most of
-         * the kernel's time at 10% density). Nor, token-major, is the block
+         * the kernel's time at 10% density). Token-major, a head's next
+         * block is requested once it is the walk's next step, not as soon
+         * as the head's current block is read: with 8 kv heads at 10%
+         * density that was some 8 steps (a few hundred KB) ahead, and 10%
+         * decode ran 10-17% slower so (medians of alternating runs on an
+         * Ice Lake VM), the early rows presumably evicted from L2 before
+         * use. Nor, token-major, is the block
          * right after this one when every kv head reads this one (dense
          * decode): the slabs of all heads are then one run of memory, which
          * the hardware prefetchers follow, and the requests only cost issue
@@ -505,6 +511,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
          * run too, but leaving them to the hardware measured no faster and
          * sometimes a third slower. */
         const int one_run = walk > 1 && num_active == g_hi - g_lo;
+        int64_t step_next = INT64_MAX;
         for (int32_t g = g_lo; g < g_hi; g++) {
           int64_t next = INT64_MAX;
           int reads_now = 0;
@@ -515,9 +522,16 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             if (c < end[mh] && list->col[c] < next) next = list->col[c];
             if (mask_heads == 1) break;
           }
+          if (next < step_next) step_next = next;
           const int runs_on = one_run && reads_now && next == kb + 1;
-          ahead[g] = next != fetched[g] && !runs_on ? next : INT64_MAX;
-          fetched[g] = next;
+          /* Requested already, left to the hardware, or none: settled. */
+          ahead[g] = next == fetched[g] || runs_on || next == INT64_MAX ? INT64_MAX : next;
+          if (ahead[g] == INT64_MAX) fetched[g] = next;
+        }
+        for (int32_t g = g_lo; g < g_hi; g++) {
+          if (ahead[g] == INT64_MAX) continue;
+          if (walk > 1 && ahead[g] != step_next) ahead[g] = INT64_MAX; /* a later step's */
+          else fetched[g] = ahead[g];
         }
         /* Walking one kv head at a time, the last block of a head requests
          * the next head's first one, so that its walk does not start on
