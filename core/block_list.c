@@ -3,7 +3,9 @@
  * become runs directly; only CHECK spans are classified block by block, so
  * the cost follows the number of runs, never the number of blocks. Rows
  * that repeat the previous row's spans, or that an earlier row of the head
- * determines by a translation (pattern_shift.c), are copies of those. */
+ * determines by a translation (pattern_shift.c), are copies of those; rows
+ * of a union with global tokens are written from the other part's spans
+ * and the global columns in one pass (pattern_union.c). */
 #include <string.h>
 
 #include "alloc.h"
@@ -169,7 +171,8 @@ static sparsa_status sp_copy_tile_row(const sp_tile_rows *tr, const sp_tiling *t
  * without a global row has the same runs). */
 typedef struct sp_row_memo {
   sp_spans spans[2];
-  sp_spans head;    /* a translated row's head (sp_translate_row) */
+  sp_spans head;    /* a translated row's head (sp_translate_row), or the
+                       other part of a union with global tokens */
   int64_t *full_of_row; /* full blocks of each row of the head being built */
   int cur;          /* spans[cur] is this row's */
   int repeatable;   /* the previous row's runs follow from its spans alone */
@@ -210,6 +213,18 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
     r->n += sp_vslash_rows_runs(prep->vslash_rows, t, qb, r->v + r->n, blocks, full_blocks);
     memo->repeatable = 0; /* the spans kept are not this row's */
     return SPARSA_OK;
+  }
+  if (prep->global_part >= 0) {
+    /* A union with global tokens, on a block with no global row: the
+     * runs from the other part's spans and the global columns. */
+    int applies = 0;
+    SP_TRY(sp_union_global_row(p, prep, t, qb, &memo->head, &applies));
+    if (applies) {
+      SP_TRY(sp_runs_reserve(r, 2 * (memo->head.n + prep->parts[prep->global_part].num_runs) + 1));
+      r->n += sp_union_global_runs(prep, &memo->head, r->v + r->n, blocks, full_blocks);
+      memo->repeatable = 0; /* the spans kept are not this row's */
+      return SPARSA_OK;
+    }
   }
   memo->cur ^= 1;
   sp_spans *spans = &memo->spans[memo->cur];

@@ -75,6 +75,10 @@ typedef struct sp_span_prep {
    * per query block (causal, windows, dense) first, so that global tokens
    * need list no column past the blocks those leave; NULL: as given. */
   int32_t *part_order;
+  /* UNION of two parts, one of them GLOBAL, built with the shortcuts: the
+   * global part's index (its rows with no global row go straight to runs,
+   * sp_union_global_row); -1 otherwise. */
+  int32_t global_part;
 } sp_span_prep;
 
 sparsa_status sp_span_prep_create(const sparsa_pattern *p, const sp_tiling *t,
@@ -111,6 +115,18 @@ int64_t sp_vslash_rows_bound(const sp_vslash_rows *v, const sp_tiling *t, int64_
  * number. */
 int64_t sp_vslash_rows_spans(const sp_vslash_rows *v, const sp_tiling *t, int64_t qb,
                              sp_span *out);
+/* A union with global tokens (prep->global_part >= 0), pattern_union.c:
+ * the other part's spans of query block qb into other, and *applies set
+ * where the row's runs follow from those and the global columns alone (no
+ * global row in the block, no CHECK span); then sp_union_global_runs
+ * writes them to out, which has room for 2 * (other->n + the global
+ * part's num_runs) + 1, the runs sp_pattern_spans's spans give, run for
+ * run, with the row's block and full-block counts; returns their number. */
+sparsa_status sp_union_global_row(const sparsa_pattern *p, const sp_span_prep *prep,
+                                  const sp_tiling *t, int64_t qb, sp_spans *other, int *applies);
+int64_t sp_union_global_runs(const sp_span_prep *prep, const sp_spans *other,
+                             struct sp_block_run *out, int64_t *blocks, int64_t *full_blocks);
+
 /* Whether no span of any row is CHECK, so that rows go to mask runs
  * directly, one run per span (see sp_vslash_rows_runs). */
 int sp_vslash_rows_direct(const sp_vslash_rows *v);

@@ -153,6 +153,7 @@ static int sp_bounded_part(const sparsa_pattern *p) {
 }
 
 static sparsa_status sp_prep_fill(sp_span_prep *prep, const sparsa_pattern *p, const sp_tiling *t) {
+  prep->global_part = -1;
   switch (p->kind) {
     case SPARSA_PATTERN_GLOBAL:
       SP_TRY(sp_prep_columns(prep, &p->set_a, t, SP_SPAN_FULL));
@@ -176,6 +177,9 @@ static sparsa_status sp_prep_fill(sp_span_prep *prep, const sparsa_pattern *p, c
       int reorder = 0;
       for (int32_t k = 0; k < p->num_parts; k++)
         reorder |= p->parts[k]->kind == SPARSA_PATTERN_GLOBAL && prep->parts[k].num_runs > 8;
+      if (p->kind == SPARSA_PATTERN_UNION && p->num_parts == 2 && !t->direct)
+        for (int32_t k = 1; k >= 0; k--)
+          if (p->parts[k]->kind == SPARSA_PATTERN_GLOBAL) prep->global_part = k;
       if (p->kind == SPARSA_PATTERN_INTERSECTION && reorder) {
         prep->part_order = sp_malloc(sp_mul_size((size_t)p->num_parts, sizeof(int32_t)));
         if (prep->part_order == NULL) return sp_prep_oom("the order of the parts");

@@ -35,10 +35,26 @@ cleanup:
   return st;
 }
 
-enum { FS_KINDS = 14 };
+enum { FS_KINDS = 15 };
 
-/* One pattern of every kind with list arguments (which are copied); the
- * last is a union inside an intersection. */
+/* sink + window | global tokens. */
+static sparsa_status fs_union_with_global(const int64_t *tokens, sparsa_pattern **out) {
+  sparsa_pattern *sw = NULL, *g = NULL;
+  sparsa_status st;
+  *out = NULL;
+  FS_TRY(sparsa_pattern_create_sink_window(4, 20, &sw));
+  FS_TRY(sparsa_pattern_create_global(tokens, 3, &g));
+  const sparsa_pattern *parts[2] = {sw, g};
+  st = sparsa_pattern_create_union(parts, 2, out);
+cleanup:
+  sparsa_pattern_destroy(sw);
+  sparsa_pattern_destroy(g);
+  return st;
+}
+
+/* One pattern of every kind with list arguments (which are copied); then
+ * a union with global tokens (whose rows without a global row the builder
+ * writes straight to runs), and last a union inside an intersection. */
 static sparsa_status fs_make_pattern(int kind, sparsa_pattern **out) {
   static const int64_t tokens[] = {0, 5, 77};
   static const int64_t cols[] = {3, 40}, offs[] = {0, 9, 33};
@@ -68,6 +84,7 @@ static sparsa_status fs_make_pattern(int kind, sparsa_pattern **out) {
     case 10: return sparsa_pattern_create_power(8, out);
     case 11: return sparsa_pattern_create_dense(out);
     case 12: return sparsa_pattern_create_none(out);
+    case 13: return fs_union_with_global(tokens, out);
     default: {
       /* (window | global) & causal */
       sparsa_pattern *w = NULL, *g = NULL, *u = NULL, *c = NULL;

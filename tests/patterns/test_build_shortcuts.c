@@ -7,8 +7,9 @@
  * Random geometries: q_len != kv_len, lengths not multiples of the blocks,
  * both alignments, block sizes 16..256; random patterns of every kind,
  * unions and intersections nested, neighborhoods on grids whose axes line
- * up with the blocks (where translations apply) or not, and radial patterns
- * whose frames are whole numbers of blocks of some sizes. The seed is
+ * up with the blocks (where translations apply) or not, radial patterns
+ * whose frames are whole numbers of blocks of some sizes, and unions of
+ * random patterns with global tokens. The seed is
  * printed; set SPARSA_TEST_SEED to replay a run, SPARSA_TEST_CASES to
  * change the number of cases. */
 #include <check.h>
@@ -74,14 +75,31 @@ START_TEST(shortcuts_change_nothing) {
   printf("build_shortcuts: seed %" PRIu64 " (SPARSA_TEST_SEED=%" PRIu64 " replays it)\n", seed, seed);
   uint64_t rng = seed;
   int64_t translated_rows = 0, with_head = 0, head_repeated = 0, differing_lengths = 0;
+  int64_t union_rows = 0; /* rows of unions with global tokens that have no global row */
   for (int n = 0; n < num_cases; n++) {
     int64_t q_len, kv_len;
     int32_t heads = (int32_t)ref_rng_range(&rng, 1, MAX_HEADS);
     ref_pattern *ref[MAX_HEADS];
     sparsa_pattern *lib[MAX_HEADS];
     const sparsa_pattern *of_head[MAX_HEADS];
-    int mode = (int)ref_rng_range(&rng, 0, 2);
-    if (mode == 2) {
+    int mode = (int)ref_rng_range(&rng, 0, 3);
+    if (mode == 3) {
+      /* Unions of some pattern with global tokens (either order), whose
+       * blocks with no global row take their runs from the other part's
+       * spans and the global columns (sp_union_global_runs). */
+      q_len = ref_rng_range(&rng, 1, 2500);
+      kv_len = ref_rng_range(&rng, 0, 2) ? q_len : ref_rng_range(&rng, 1, 2500);
+      for (int32_t h = 0; h < heads; h++) {
+        int64_t tokens[40], num_tokens = ref_rng_range(&rng, 0, 40);
+        int64_t longest = q_len > kv_len ? q_len : kv_len;
+        for (int64_t k = 0; k < num_tokens; k++) tokens[k] = ref_rng_range(&rng, 0, longest + 3);
+        int g = (int)ref_rng_range(&rng, 0, 1);
+        ref_pattern *parts[2];
+        parts[g] = ref_pattern_global(tokens, num_tokens);
+        parts[1 - g] = ref_pattern_random(&rng, q_len, kv_len);
+        ref[h] = ref_pattern_union(parts, 2);
+      }
+    } else if (mode == 2) {
       /* Radial patterns whose frames are whole numbers of blocks of some
        * sizes, where a query block repeats the one a frame earlier. */
       q_len = ref_rng_range(&rng, 1, 3000);
@@ -136,6 +154,14 @@ START_TEST(shortcuts_change_nothing) {
         with_head += tr.head > 0;
         head_repeated += tr.head > 0 && tr.head_repeats;
       }
+    for (int32_t h = 0; h < heads; h++) {
+      sp_span_prep *prep = NULL;
+      ck_assert_int_eq(sp_span_prep_create(of_head[h], &t, &prep), SPARSA_OK);
+      if (prep->global_part >= 0)
+        for (int64_t qb = 0; qb < t.num_q_blocks; qb++)
+          union_rows += prep->parts[prep->global_part].rows_in[qb] == 0;
+      sp_span_prep_free(prep);
+    }
     sp_block_list_free(&fast);
     sp_block_list_free(&direct);
     for (int32_t h = 0; h < heads; h++) {
@@ -144,13 +170,16 @@ START_TEST(shortcuts_change_nothing) {
     }
   }
   printf("build_shortcuts: %d cases, %lld with q_len != kv_len, %lld query blocks translated "
-         "(%lld with a head, %lld of those repeated)\n", num_cases, (long long)differing_lengths,
-         (long long)translated_rows, (long long)with_head, (long long)head_repeated);
+         "(%lld with a head, %lld of those repeated), %lld rows of unions with global tokens "
+         "without a global row\n", num_cases, (long long)differing_lengths,
+         (long long)translated_rows, (long long)with_head, (long long)head_repeated,
+         (long long)union_rows);
   /* The shortcuts were taken, not merely allowed. */
   if (full_run) {
     ck_assert_int_gt(translated_rows, 0);
     ck_assert_int_gt(with_head, 0);
     ck_assert_int_gt(head_repeated, 0);
+    ck_assert_int_gt(union_rows, 0);
     ck_assert_int_gt(differing_lengths, 0);
   }
 }
