@@ -500,7 +500,7 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
          * block is requested once it is the walk's next step, not as soon
          * as the head's current block is read: with 8 kv heads at 10%
          * density that was some 8 steps (a few hundred KB) ahead, and 10%
-         * decode ran 10-17% slower so (medians of alternating runs on an
+         * decode ran 5-18% slower so (medians of alternating runs on an
          * Ice Lake VM), the early rows presumably evicted from L2 before
          * use. Nor, token-major, is the block
          * right after this one when every kv head reads this one (dense
