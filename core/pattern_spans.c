@@ -59,7 +59,8 @@ typedef struct sp_qtile {
   int64_t P0, P1;  /* aligned positions of the first and last row */
   int64_t base;    /* first span of this call in the output list */
   int64_t hull_end; /* key blocks from here on are not needed: an
-                       intersection's earlier parts list none there */
+                       intersection's earlier parts list none there, or a
+                       translation's head ends there */
 } sp_qtile;
 
 static inline sparsa_status sp_push(sp_spans *s, const sp_qtile *qt, int64_t b0, int64_t b1,
@@ -439,7 +440,9 @@ static sparsa_status sp_power_spans(const sparsa_pattern *p, const sp_qtile *qt,
     for (int e = 63 - __builtin_clzll((unsigned long long)qt->P1); e >= 0; e--) {
       int64_t d = (int64_t)1 << e, b0, b1;
       if (d < local) break;
-      if (sp_token_blocks(qt, qt->P0 - d, qt->P1 - d, &b0, &b1)) SP_TRY(sp_push(out, qt, b0, b1, cls));
+      if (!sp_token_blocks(qt, qt->P0 - d, qt->P1 - d, &b0, &b1)) continue;
+      if (b0 >= qt->hull_end) break; /* nearer distances lie further on */
+      SP_TRY(sp_push(out, qt, b0, b1, cls));
     }
   if (local > 0) SP_TRY(sp_band_spans(qt, 0, local - 1, SP_SPAN_PARTIAL, SP_SPAN_FULL, out));
   return SPARSA_OK;
@@ -769,6 +772,19 @@ static sp_qtile sp_qtile_at(const sp_tiling *t, int64_t qb, const sp_spans *out)
 sparsa_status sp_pattern_head_spans(const sparsa_pattern *p, const sp_tiling *t, int64_t qb,
                                     int64_t head, sp_spans *out) {
   sp_qtile qt = sp_qtile_at(t, qb, out);
+  if (p->kind == SPARSA_PATTERN_POWER) {
+    /* The row's spans cut at the head (the powers of two stop there). */
+    const int64_t base = out->n;
+    qt.hull_end = head;
+    SP_TRY(sp_spans_at(p, NULL, &qt, out));
+    int64_t n = base;
+    while (n < out->n && out->v[n].b0 < head) {
+      if (out->v[n].b1 > head) out->v[n].b1 = head;
+      n++;
+    }
+    out->n = n;
+    return SPARSA_OK;
+  }
   if (p->kind != SPARSA_PATTERN_RADIAL)
     return sp_fail(SPARSA_ERR_INTERNAL, "mask building: no head spans for pattern kind %d",
                    (int)p->kind);
