@@ -93,34 +93,40 @@ static int sp_tiles_cover_blocks(const sparsa_pattern *p, const sp_tiling *t) {
 typedef struct sp_tile_rows {
   const sp_bsr *bsr;
   int causal;
+  int64_t rows_per_tile; /* query blocks a tile row covers */
+  int64_t m;             /* key blocks a tile covers */
 } sp_tile_rows;
 
+/* Decided once per head: the per-row work of a block-sparse head is a few
+ * instructions a tile, and a per-row test with its two divisions was ~10%
+ * of such a mask's build. */
 static int sp_tile_rows_of(const sparsa_pattern *p, const sp_tiling *t, sp_tile_rows *out) {
+  const sparsa_pattern *tiles = NULL;
+  memset(out, 0, sizeof *out);
   if (sp_tiles_cover_blocks(p, t)) {
-    out->bsr = &p->bsr;
-    out->causal = 0;
-    return 1;
+    tiles = p;
+  } else if (!t->direct && p->kind == SPARSA_PATTERN_INTERSECTION && p->num_parts == 2) {
+    for (int i = 0; i < 2 && tiles == NULL; i++)
+      if (p->parts[1 - i]->kind == SPARSA_PATTERN_CAUSAL && sp_tiles_cover_blocks(p->parts[i], t)) {
+        tiles = p->parts[i];
+        out->causal = 1;
+      }
   }
-  if (t->direct || p->kind != SPARSA_PATTERN_INTERSECTION || p->num_parts != 2) return 0;
-  for (int i = 0; i < 2; i++) {
-    const sparsa_pattern *tiles = p->parts[i], *other = p->parts[1 - i];
-    if (other->kind == SPARSA_PATTERN_CAUSAL && sp_tiles_cover_blocks(tiles, t)) {
-      out->bsr = &tiles->bsr;
-      out->causal = 1;
-      return 1;
-    }
-  }
-  return 0;
+  if (tiles == NULL) return 0;
+  out->bsr = &tiles->bsr;
+  out->rows_per_tile = tiles->bsr.block_rows >> t->q_shift;
+  out->m = tiles->bsr.block_cols >> t->kv_shift;
+  return 1;
 }
 
 static sparsa_status sp_copy_tile_row(const sp_tile_rows *tr, const sp_tiling *t, int64_t qb,
                                       sp_run_buf *r, int64_t *blocks, int64_t *full_blocks) {
   const sp_bsr *b = tr->bsr;
   *blocks = *full_blocks = 0;
-  int64_t tile_row = qb * t->block_q / b->block_rows;
+  int64_t tile_row = tr->rows_per_tile == 1 ? qb : qb / tr->rows_per_tile;
   if (tile_row >= b->num_row_blocks) return SPARSA_OK;
   const int32_t *col = b->col + b->row_ptr[tile_row];
-  int64_t n = b->row_ptr[tile_row + 1] - b->row_ptr[tile_row], m = b->block_cols / t->block_kv;
+  int64_t n = b->row_ptr[tile_row + 1] - b->row_ptr[tile_row], m = tr->m;
   /* One run per tile and class, adjacent or not: joining neighbours would
    * chain every tile to the one before, and cost a block-sparse mask
    * several times its copy. Only the last listed tile can be cut by the
@@ -203,8 +209,6 @@ static sparsa_status sp_build_row(const sparsa_pattern *p, const sp_span_prep *p
                                   const sp_tiling *t, int64_t qb, int64_t prev_first,
                                   sp_row_memo *memo, sp_run_buf *r, int64_t *blocks,
                                   int64_t *full_blocks) {
-  sp_tile_rows tiles;
-  if (sp_tile_rows_of(p, t, &tiles)) return sp_copy_tile_row(&tiles, t, qb, r, blocks, full_blocks);
   int64_t bound;
   if (prep->vslash_rows != NULL && sp_vslash_rows_direct(prep->vslash_rows) &&
       (bound = sp_vslash_rows_bound(prep->vslash_rows, t, qb)) >= 0) {
@@ -409,20 +413,24 @@ static sparsa_status sp_build_head(const sparsa_pattern *p, const sp_tiling *t, 
                                    sp_run_buf *r) {
   sp_span_prep *prep = NULL;
   sp_tile_rows tiles; /* rows read from a tile list need no preparation */
-  if (!sp_tile_rows_of(p, t, &tiles)) SP_TRY(sp_span_prep_create(p, t, &prep));
+  const int tile_rows = sp_tile_rows_of(p, t, &tiles);
+  if (!tile_rows) SP_TRY(sp_span_prep_create(p, t, &prep));
   sparsa_status st = SPARSA_OK;
   memo->repeatable = 0;
   for (int64_t qb = 0; qb < t->num_q_blocks; qb++) {
     int64_t row = row0 + qb, blocks = 0, full_blocks = 0;
     sp_translation tr;
-    int moved = 0;
-    if (!direct && sp_pattern_translation(p, t, qb, &tr)) {
-      st = sp_translate_row(p, l, t, qb, row, &tr, memo, r, &moved, &blocks, &full_blocks);
+    int built = 0;
+    if (tile_rows) {
+      st = sp_copy_tile_row(&tiles, t, qb, r, &blocks, &full_blocks);
+      built = 1;
+    } else if (!direct && sp_pattern_translation(p, t, qb, &tr)) {
+      st = sp_translate_row(p, l, t, qb, row, &tr, memo, r, &built, &blocks, &full_blocks);
       if (st != SPARSA_OK) break;
       /* The spans kept for the next row's comparison are not this row's. */
-      if (moved) memo->repeatable = 0;
+      if (built) memo->repeatable = 0;
     }
-    if (!moved) {
+    if (!built) {
       if (direct) memo->repeatable = 0;
       st = sp_build_row(p, prep, t, qb, l->run_ptr[row > row0 ? row - 1 : row], memo, r,
                         &blocks, &full_blocks);
