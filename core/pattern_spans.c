@@ -666,13 +666,9 @@ static sparsa_status sp_nbhd_spans(const sparsa_pattern *p, const sp_qtile *qt, 
  * query sees form one interval and those every query sees another. */
 static sparsa_status sp_radial_frame_spans(const sparsa_pattern *p, const sp_qtile *qt, int64_t P0,
                                            int64_t P1, int64_t frames_end, sp_spans *out) {
-  /* A translation's head (frames_end 1, on most query blocks) takes one
-   * division; the frames past the keys another where more are in reach. */
   int64_t F = p->u.radial.frame_tokens, M = sp_cap(p->u.radial.max_frames);
   int64_t fp = sp_floor_div(P0, F), qs0 = P0 - fp * F, qs1 = qs0 + (P1 - P0);
-  int64_t last_frame = frames_end - 1;
-  if (last_frame > 0 || qt->t->g.kv_len < 1)
-    last_frame = sp_min64(last_frame, (qt->t->g.kv_len - 1) / F);
+  int64_t last_frame = sp_min64((qt->t->g.kv_len - 1) / F, frames_end - 1);
   for (int64_t fj = sp_max64(fp - M, 0); fj <= sp_min64(fp + M, last_frame); fj++) {
     int64_t f = fj > fp ? fj - fp : fp - fj, base = fj * F;
     int64_t w = sp_radial_width(p->u.radial.window, f);
@@ -790,8 +786,7 @@ sparsa_status sp_pattern_head_spans(const sparsa_pattern *p, const sp_tiling *t,
                    (int)p->kind);
   /* Whole frames: a translation's head ends on a frame boundary (the
    * translation checked that the block lies in one frame). */
-  int64_t F = p->u.radial.frame_tokens, tokens = head * t->block_kv;
-  int64_t frames = tokens == F ? 1 : tokens / F;
+  int64_t frames = head * t->block_kv / p->u.radial.frame_tokens;
   return sp_radial_frame_spans(p, &qt, qt.P0, qt.P1, frames, out);
 }
 
