@@ -93,6 +93,17 @@ done:
   return seconds;
 }
 
+int bench_random_kv(const sparsa_problem *p, const void **k, const void **v) {
+  const int vd = p->v_head_dim ? p->v_head_dim : p->head_dim;
+  const size_t nq = (size_t)p->batch * p->q_len * p->q_heads * p->head_dim;
+  const size_t nk = (size_t)p->batch * p->kv_len * p->kv_heads * p->head_dim;
+  const size_t nv = (size_t)p->batch * p->kv_len * p->kv_heads * vd;
+  if (random_tensors(p, nq, nk, nv)) return -1;
+  *k = cached.k;
+  *v = cached.v;
+  return 0;
+}
+
 void bench_release_tensors(void) {
   release_tensors();
 }

@@ -41,6 +41,10 @@ void bench_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double bench_time_attention(const bench_env *env, const sparsa_problem *problem,
                             const sparsa_mask *mask, int reps, int64_t *num_blocks);
 
+/* The random k and v bench_time_attention() uses for this problem's shape
+ * and dtype (drawn now if it has not run on it). 0 on success. */
+int bench_random_kv(const sparsa_problem *problem, const void **k, const void **v);
+
 /* Frees the random tensors bench_time_attention() keeps between calls. */
 void bench_release_tensors(void);
 

@@ -9,6 +9,7 @@
 #include "cli_mask.h"
 #include "cli_tensor.h"
 #include "mem_bandwidth.h"
+#include "row_walk.h"
 
 /* Dense decode over the shapes around the headline one: batch 1 and 8,
  * q_len 1 and 16 (GQA 4: 4 and 64 query rows per kv head). Rows per kv head
@@ -66,13 +67,34 @@ static void decode_head_major(sparsa_problem *p) {
 }
 
 /* The 10% case and dense in one layout: bytes is what the mask reads. */
+/* The same rows read by a bare loop (row_walk.h): what the memory system
+ * gives this access pattern, beside the plain read loop's bandwidth. */
+static double decode_access_gbps(const bench_env *env, const sparsa_problem *p,
+                                 const uint8_t *selected) {
+  const void *k = NULL, *v = NULL;
+  if (bench_random_kv(p, &k, &v)) return -1.0;
+  const int64_t d = p->head_dim;
+  bench_row_walk walk = {k, v, p->batch, p->kv_heads, p->kv_len, BENCH_BLOCK,
+                         {p->k_stride[0], p->k_stride[1], p->k_stride[2]},
+                         (size_t)d * cli_dtype_size(p->dtype), cli_dtype_size(p->dtype), selected,
+                         p->k_stride[1] == d && p->k_stride[2] != d};
+  if (p->k_stride[0] == 0 && p->k_stride[1] == 0 && p->k_stride[2] == 0) { /* packed BSHD */
+    walk.stride[0] = p->kv_len * p->kv_heads * d;
+    walk.stride[1] = p->kv_heads * d;
+    walk.stride[2] = d;
+  }
+  double bytes = 0.0;
+  return bench_row_walk_gbps(&walk, env->threads, 2 * env->reps + 1, &bytes);
+}
+
 static int run_decode_layout(const bench_env *env, bench_results *r, const sparsa_problem *p,
-                             const sparsa_mask *mask, const decode_layout *layout, double bytes,
-                             double bandwidth) {
+                             const sparsa_mask *mask, const uint8_t *selected,
+                             const decode_layout *layout, double bytes, double bandwidth) {
   const char *name = cli_dtype_name(p->dtype), *key = layout->key;
   double s = bench_time_attention(env, p, mask, 2 * env->reps, NULL);
   double dense_s = bench_time_attention(env, p, NULL, 2 * env->reps, NULL);
-  if (s < 0 || dense_s < 0) return -1;
+  const double access = decode_access_gbps(env, p, selected);
+  if (s < 0 || dense_s < 0 || access < 0) return -1;
   double dense_bytes =
       (double)p->batch * p->kv_len * p->kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(p->dtype);
   const double gbps = bytes / s * 1e-9, dense_gbps = dense_bytes / dense_s * 1e-9;
@@ -81,7 +103,12 @@ static int run_decode_layout(const bench_env *env, bench_results *r, const spars
             name, layout->label, p->batch, p->q_heads, p->kv_heads, (long long)p->kv_len, 1e3 * s,
             gbps, bytes * 1e-6, 100.0 * gbps / bandwidth, 1e3 * dense_s, dense_gbps,
             100.0 * dense_gbps / bandwidth);
+  bench_log("   %-4s %s: the same rows read by a bare loop, %.1f GB/s (%.0f%% of the read "
+            "bandwidth); the kernel at %.0f%% of that\n",
+            name, layout->label, access, 100.0 * access / bandwidth, 100.0 * gbps / access);
   bench_put(r, 1e3 * s, "decode_%sms_%s", key, name);
+  bench_put(r, access, "decode_%saccess_gbps_%s", key, name);
+  bench_put(r, gbps / access, "decode_%sof_access_%s", key, name);
   bench_put(r, gbps, "decode_%sgbps_%s", key, name);
   bench_put(r, 1e3 * dense_s, "decode_%sdense_ms_%s", key, name);
   bench_put(r, dense_gbps, "decode_%sdense_gbps_%s", key, name);
@@ -96,7 +123,7 @@ static int run_decode(const bench_env *env, bench_results *r) {
   const int64_t kv_len = env->quick ? 8192 : 32768, nb = (kv_len + BENCH_BLOCK - 1) / BENCH_BLOCK;
   const double density = 0.10;
   sparsa_pattern *patterns[32] = {0};
-  uint8_t *bitmap = calloc((size_t)nb, 1);
+  uint8_t *bitmap = calloc((size_t)nb * kv_heads, 1); /* kv head g's blocks at g * nb */
   sparsa_mask *mask = NULL;
   char err[512];
   int rc = -1;
@@ -106,14 +133,14 @@ static int run_decode(const bench_env *env, bench_results *r) {
   cli_rng rng;
   cli_rng_seed(&rng, 99);
   for (int g = 0; g < kv_heads; g++) {
-    for (int64_t c = 0; c < nb; c++) bitmap[c] = 0;
+    uint8_t *selected = bitmap + (int64_t)g * nb;
     int64_t want = (int64_t)(density * (double)nb + 0.5), have = 0;
     while (have < want) {
       int64_t c = (int64_t)(cli_rng_next(&rng) % (uint64_t)nb);
-      if (!bitmap[c]) bitmap[c] = 1, have++;
+      if (!selected[c]) selected[c] = 1, have++;
     }
     for (int h = g * (q_heads / kv_heads); h < (g + 1) * (q_heads / kv_heads); h++)
-      if (sparsa_pattern_create_blocks_bitmap(1, BENCH_BLOCK, 1, nb, bitmap, &patterns[h]) !=
+      if (sparsa_pattern_create_blocks_bitmap(1, BENCH_BLOCK, 1, nb, selected, &patterns[h]) !=
           SPARSA_OK) {
         bench_log("   blocks pattern: %s\n", sparsa_last_error());
         goto done;
@@ -145,7 +172,7 @@ static int run_decode(const bench_env *env, bench_results *r) {
     for (int l = 0; l < 2; l++) {
       sparsa_problem p = bench_problem(dt, batch, q_heads, kv_heads, 1, kv_len);
       if (decode_layouts[l].head_major) decode_head_major(&p);
-      if (run_decode_layout(env, r, &p, mask, &decode_layouts[l], bytes, bandwidth)) goto done;
+      if (run_decode_layout(env, r, &p, mask, bitmap, &decode_layouts[l], bytes, bandwidth)) goto done;
     }
   }
   bench_put(r, (double)kv_len, "decode_kv_len");

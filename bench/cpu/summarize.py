@@ -119,13 +119,15 @@ def main():
              f"x{fmt(ratio(t.get(f'torch_window_ms_{dt}'), s.get(f'window_ms_{dt}')))}"),
             (f"decode kv {s.get('decode_kv_len')} batch {s.get('decode_batch')} {dt}, 10% blocks",
              f"{fmt(s.get(f'decode_ms_{dt}'), 3)} ms, {fmt(s.get(f'decode_gbps_{dt}'), 1)} GB/s",
-             f"dense {fmt(s.get(f'decode_dense_gbps_{dt}'), 1)} GB/s; torch dense "
+             f"dense {fmt(s.get(f'decode_dense_gbps_{dt}'), 1)} GB/s; the same rows by a bare loop "
+             f"{fmt(s.get(f'decode_access_gbps_{dt}'), 1)} GB/s; torch dense "
              f"{fmt(t.get(f'torch_decode_dense_ms_{dt}'), 3)} ms = "
              f"{fmt(t.get(f'torch_decode_dense_gbps_{dt}'), 1)} GB/s"),
             (f"decode, same, head-major kv cache (batch, head, token) {dt}, 10% blocks",
              f"{fmt(s.get(f'decode_head_major_ms_{dt}'), 3)} ms, "
              f"{fmt(s.get(f'decode_head_major_gbps_{dt}'), 1)} GB/s",
-             f"dense {fmt(s.get(f'decode_head_major_dense_gbps_{dt}'), 1)} GB/s; read loop "
+             f"dense {fmt(s.get(f'decode_head_major_dense_gbps_{dt}'), 1)} GB/s; the same rows by a "
+             f"bare loop {fmt(s.get(f'decode_head_major_access_gbps_{dt}'), 1)} GB/s; read loop "
              f"{fmt(s.get('mem_read_gbps'), 1)} GB/s"),
         ]
     scaling = [k for k in s if k.startswith("window_scaling_ms_n")]

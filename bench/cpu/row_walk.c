@@ -1,0 +1,135 @@
+/* Walks the selected rows of a kv cache with plain vector loads (eight
+ * independent accumulators, as the read loop of mem_bandwidth.c), in the
+ * decode kernel's order: token-major, block by block, each block's key rows
+ * of every kv head that reads it, then its value rows; head-major, one kv
+ * head's blocks after another's. The sums are kept so no load is removed. */
+#include "row_walk.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "cli_timer.h"
+
+typedef float bench_vec16 __attribute__((vector_size(64), aligned(4)));
+
+/* Compiled for the widest vectors the processor has, as the read loop
+ * (mem_bandwidth.c) is, so the two read alike. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__)
+#define BENCH_WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BENCH_WIDEST_VECTORS
+#endif
+
+typedef struct walk_job {
+  const bench_row_walk *w;
+  int64_t kb0, kb1; /* this thread's blocks of every sequence */
+  double bytes;
+  float sum;
+} walk_job;
+
+/* Adds rows [t0, t1) of kv head g of sequence b of one tensor into acc. */
+static inline void read_rows(const bench_row_walk *w, const void *tensor, int b, int g, int64_t t0,
+                      int64_t t1, bench_vec16 acc[8], double *bytes) {
+  const unsigned char *base = (const unsigned char *)tensor;
+  const size_t vecs = w->row_bytes / sizeof(bench_vec16);
+  for (int64_t t = t0; t < t1; t++) {
+    const bench_vec16 *row = (const bench_vec16 *)(base + (size_t)(b * w->stride[0] + t * w->stride[1] +
+                                                                  g * w->stride[2]) * w->elem_bytes);
+    for (size_t i = 0; i < vecs; i++) acc[i % 8] += row[i];
+  }
+  *bytes += (double)(t1 - t0) * (double)w->row_bytes;
+}
+
+/* Requests rows [t0, t1) of kv head g of sequence b of one tensor: into
+ * L2 where rows lie apart (token-major), into L1 where they follow one
+ * another, as the decode kernel requests its next blocks. */
+static inline void request_rows(const bench_row_walk *w, const void *tensor, int b, int g, int64_t t0,
+                         int64_t t1) {
+  const unsigned char *base = (const unsigned char *)tensor;
+  const int apart = !w->head_major;
+  for (int64_t t = t0; t < t1; t++) {
+    const unsigned char *row = base + (size_t)(b * w->stride[0] + t * w->stride[1] + g * w->stride[2]) * w->elem_bytes;
+    for (size_t at = 0; at < w->row_bytes; at += 64) {
+      if (apart) __builtin_prefetch(row + at, 0, 1);
+      else __builtin_prefetch(row + at, 0, 3);
+    }
+  }
+}
+
+/* The next block of kv head g at or after kb that it reads, or -1. */
+static int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t end, int64_t blocks) {
+  for (; kb < end; kb++)
+    if (w->selected[(int64_t)g * blocks + kb]) return kb;
+  return -1;
+}
+
+/* One block of kv heads [g_lo, g_hi): each head's key rows, then its value
+ * rows, the head's next selected block (before end) requested a row of
+ * ours at a time, one block ahead as the decode kernel asks for it. */
+static inline void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi, int64_t kb, int64_t end,
+                       int64_t blocks, bench_vec16 acc[8], double *bytes) {
+  const int64_t t0 = kb * w->block, t1 = t0 + w->block < w->kv_len ? t0 + w->block : w->kv_len;
+  for (int pass = 0; pass < 2; pass++) {
+    const void *tensor = pass == 0 ? w->k : w->v;
+    for (int g = g_lo; g < g_hi; g++) {
+      if (!w->selected[(int64_t)g * blocks + kb]) continue;
+      const int64_t next = next_selected(w, g, kb + 1, end, blocks);
+      for (int64_t t = t0; t < t1; t++) {
+        if (next >= 0) request_rows(w, tensor, b, g, next * w->block + (t - t0), next * w->block + (t - t0) + 1);
+        read_rows(w, tensor, b, g, t, t + 1, acc, bytes);
+      }
+    }
+  }
+}
+
+/* Blocks [kb0, kb1) of every sequence; returns the sum of what it read. */
+BENCH_WIDEST_VECTORS static float walk_blocks(const bench_row_walk *w, int64_t kb0, int64_t kb1,
+                                              double *bytes) {
+  const int64_t blocks = (w->kv_len + w->block - 1) / w->block;
+  bench_vec16 acc[8];
+  memset(acc, 0, sizeof acc);
+  for (int b = 0; b < w->batch; b++) {
+    if (w->head_major) {
+      for (int g = 0; g < w->kv_heads; g++)
+        for (int64_t kb = kb0; kb < kb1; kb++) walk_block(w, b, g, g + 1, kb, kb1, blocks, acc, bytes);
+    } else {
+      for (int64_t kb = kb0; kb < kb1; kb++) walk_block(w, b, 0, w->kv_heads, kb, kb1, blocks, acc, bytes);
+    }
+  }
+  float sum = 0.0f;
+  for (int a = 0; a < 8; a++)
+    for (int c = 0; c < 16; c++) sum += acc[a][c];
+  return sum;
+}
+
+static void *walk_thread(void *arg) {
+  walk_job *job = arg;
+  job->bytes = 0.0;
+  job->sum = walk_blocks(job->w, job->kb0, job->kb1, &job->bytes);
+  return NULL;
+}
+
+double bench_row_walk_gbps(const bench_row_walk *w, int threads, int reps, double *bytes) {
+  if (threads < 1 || threads > 64 || w->row_bytes % sizeof(bench_vec16) != 0) return -1.0;
+  const int64_t blocks = (w->kv_len + w->block - 1) / w->block;
+  double best = -1.0;
+  for (int rep = 0; rep < reps; rep++) {
+    pthread_t tid[64];
+    walk_job jobs[64];
+    int started = 0;
+    double t0 = cli_now_seconds();
+    for (int t = 0; t < threads; t++) {
+      jobs[t] = (walk_job){w, blocks * t / threads, blocks * (t + 1) / threads, 0.0, 0.0f};
+      if (pthread_create(&tid[t], NULL, walk_thread, &jobs[t]) == 0) started++;
+      else break;
+    }
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    double seconds = cli_now_seconds() - t0, read = 0.0;
+    if (started != threads) return -1.0;
+    for (int t = 0; t < threads; t++) read += jobs[t].bytes;
+    *bytes = read;
+    double gbps = read / seconds * 1e-9;
+    if (gbps > best) best = gbps;
+  }
+  return best;
+}
