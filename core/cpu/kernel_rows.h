@@ -212,8 +212,8 @@ SP_CPU_INLINE void sp_sum_lanes16(sp_f32xN x[16], float *out) {
 /* s[r][j] = q[r] . kb[j] for r < rows, j < cols (a multiple of SP_CPU_NR;
  * kb has cols rows, ld_k floats apart). Head dims that are not a multiple of SP_CPU_NR finish
  * with scalar products on the few trailing elements. */
-SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols, const float *q,
-                                    int32_t rows, int32_t dim, float *s, int32_t ld_s) {
+SP_CPU_INLINE void sp_scores_direct_any(const float *kb, int64_t ld_k, int32_t cols, const float *q,
+                                        int32_t rows, int32_t dim, float *s, int32_t ld_s) {
   const int32_t dim_vec = dim / SP_CPU_NR * SP_CPU_NR;
   for (int32_t j0 = 0; j0 < cols; j0 += SP_CPU_NR) {
     const float *kj = kb + j0 * ld_k;
@@ -232,6 +232,20 @@ SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols,
         for (int j = 0; j < SP_CPU_NR; j++) sr[j] += qr[d] * kj[j * ld_k + d];
     }
   }
+}
+
+/* The same with the key rows' distance a constant where they follow one
+ * another (head-major f32 keys read in place, converted keys in scratch)
+ * at the common head dims: the sixteen rows of a group are then one
+ * pointer and constant offsets, where a distance known only at run time
+ * left the compiler sixteen row pointers, more than it has registers, and
+ * it reloaded one from the stack for every two products (`perf`: a third
+ * more loads than products in decode's score loop on AVX-512). */
+SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols, const float *q,
+                                    int32_t rows, int32_t dim, float *s, int32_t ld_s) {
+  if (ld_k == dim && dim == 128) sp_scores_direct_any(kb, 128, cols, q, rows, 128, s, ld_s);
+  else if (ld_k == dim && dim == 64) sp_scores_direct_any(kb, 64, cols, q, rows, 64, s, ld_s);
+  else sp_scores_direct_any(kb, ld_k, cols, q, rows, dim, s, ld_s);
 }
 
 #else /* portable loops: the same order of work, lanes as arrays */
