@@ -66,7 +66,6 @@ static void decode_head_major(sparsa_problem *p) {
   p->v_stride[2] = p->kv_len * vd;
 }
 
-/* The 10% case and dense in one layout: bytes is what the mask reads. */
 /* The same rows read by a bare loop (row_walk.h): what the memory system
  * gives this access pattern, beside the plain read loop's bandwidth. */
 static double decode_access_gbps(const bench_env *env, const sparsa_problem *p,
@@ -87,6 +86,8 @@ static double decode_access_gbps(const bench_env *env, const sparsa_problem *p,
   return bench_row_walk_gbps(&walk, env->threads, 2 * env->reps + 1, &bytes);
 }
 
+/* The 10% case and dense in one layout: bytes is what the mask reads,
+ * selected the kv heads' blocks (kv head g's at g * blocks). */
 static int run_decode_layout(const bench_env *env, bench_results *r, const sparsa_problem *p,
                              const sparsa_mask *mask, const uint8_t *selected,
                              const decode_layout *layout, double bytes, double bandwidth) {

@@ -2,7 +2,9 @@
  * independent accumulators, as the read loop of mem_bandwidth.c), in the
  * decode kernel's order: token-major, block by block, each block's key rows
  * of every kv head that reads it, then its value rows; head-major, one kv
- * head's blocks after another's. The sums are kept so no load is removed. */
+ * head's blocks after another's. Each head's next block is requested one
+ * block ahead, as the kernel requests it. The sums are kept so no load is
+ * removed. */
 #include "row_walk.h"
 
 #include <pthread.h>
@@ -27,14 +29,19 @@ typedef struct walk_job {
   float sum;
 } walk_job;
 
+/* Row t of kv head g of sequence b of one tensor. */
+static inline const unsigned char *row_at(const bench_row_walk *w, const void *tensor, int b, int g,
+                                          int64_t t) {
+  const int64_t at = b * w->stride[0] + t * w->stride[1] + g * w->stride[2];
+  return (const unsigned char *)tensor + (size_t)at * w->elem_bytes;
+}
+
 /* Adds rows [t0, t1) of kv head g of sequence b of one tensor into acc. */
 static inline void read_rows(const bench_row_walk *w, const void *tensor, int b, int g, int64_t t0,
-                      int64_t t1, bench_vec16 acc[8], double *bytes) {
-  const unsigned char *base = (const unsigned char *)tensor;
+                             int64_t t1, bench_vec16 acc[8], double *bytes) {
   const size_t vecs = w->row_bytes / sizeof(bench_vec16);
   for (int64_t t = t0; t < t1; t++) {
-    const bench_vec16 *row = (const bench_vec16 *)(base + (size_t)(b * w->stride[0] + t * w->stride[1] +
-                                                                  g * w->stride[2]) * w->elem_bytes);
+    const bench_vec16 *row = (const bench_vec16 *)row_at(w, tensor, b, g, t);
     for (size_t i = 0; i < vecs; i++) acc[i % 8] += row[i];
   }
   *bytes += (double)(t1 - t0) * (double)w->row_bytes;
@@ -43,12 +50,11 @@ static inline void read_rows(const bench_row_walk *w, const void *tensor, int b,
 /* Requests rows [t0, t1) of kv head g of sequence b of one tensor: into
  * L2 where rows lie apart (token-major), into L1 where they follow one
  * another, as the decode kernel requests its next blocks. */
-static inline void request_rows(const bench_row_walk *w, const void *tensor, int b, int g, int64_t t0,
-                         int64_t t1) {
-  const unsigned char *base = (const unsigned char *)tensor;
+static inline void request_rows(const bench_row_walk *w, const void *tensor, int b, int g,
+                                int64_t t0, int64_t t1) {
   const int apart = !w->head_major;
   for (int64_t t = t0; t < t1; t++) {
-    const unsigned char *row = base + (size_t)(b * w->stride[0] + t * w->stride[1] + g * w->stride[2]) * w->elem_bytes;
+    const unsigned char *row = row_at(w, tensor, b, g, t);
     for (size_t at = 0; at < w->row_bytes; at += 64) {
       if (apart) __builtin_prefetch(row + at, 0, 1);
       else __builtin_prefetch(row + at, 0, 3);
@@ -57,7 +63,8 @@ static inline void request_rows(const bench_row_walk *w, const void *tensor, int
 }
 
 /* The next block of kv head g at or after kb that it reads, or -1. */
-static int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t end, int64_t blocks) {
+static int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t end,
+                             int64_t blocks) {
   for (; kb < end; kb++)
     if (w->selected[(int64_t)g * blocks + kb]) return kb;
   return -1;
@@ -66,8 +73,8 @@ static int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t
 /* One block of kv heads [g_lo, g_hi): each head's key rows, then its value
  * rows, the head's next selected block (before end) requested a row of
  * ours at a time, one block ahead as the decode kernel asks for it. */
-static inline void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi, int64_t kb, int64_t end,
-                       int64_t blocks, bench_vec16 acc[8], double *bytes) {
+static inline void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi, int64_t kb,
+                              int64_t end, int64_t blocks, bench_vec16 acc[8], double *bytes) {
   const int64_t t0 = kb * w->block, t1 = t0 + w->block < w->kv_len ? t0 + w->block : w->kv_len;
   for (int pass = 0; pass < 2; pass++) {
     const void *tensor = pass == 0 ? w->k : w->v;
@@ -75,7 +82,8 @@ static inline void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi
       if (!w->selected[(int64_t)g * blocks + kb]) continue;
       const int64_t next = next_selected(w, g, kb + 1, end, blocks);
       for (int64_t t = t0; t < t1; t++) {
-        if (next >= 0) request_rows(w, tensor, b, g, next * w->block + (t - t0), next * w->block + (t - t0) + 1);
+        const int64_t ahead = next * w->block + (t - t0);
+        if (next >= 0) request_rows(w, tensor, b, g, ahead, ahead + 1);
         read_rows(w, tensor, b, g, t, t + 1, acc, bytes);
       }
     }
@@ -91,9 +99,11 @@ BENCH_WIDEST_VECTORS static float walk_blocks(const bench_row_walk *w, int64_t k
   for (int b = 0; b < w->batch; b++) {
     if (w->head_major) {
       for (int g = 0; g < w->kv_heads; g++)
-        for (int64_t kb = kb0; kb < kb1; kb++) walk_block(w, b, g, g + 1, kb, kb1, blocks, acc, bytes);
+        for (int64_t kb = kb0; kb < kb1; kb++)
+          walk_block(w, b, g, g + 1, kb, kb1, blocks, acc, bytes);
     } else {
-      for (int64_t kb = kb0; kb < kb1; kb++) walk_block(w, b, 0, w->kv_heads, kb, kb1, blocks, acc, bytes);
+      for (int64_t kb = kb0; kb < kb1; kb++)
+        walk_block(w, b, 0, w->kv_heads, kb, kb1, blocks, acc, bytes);
     }
   }
   float sum = 0.0f;
