@@ -17,34 +17,37 @@
 
 #include "cli_timer.h"
 
-typedef float bench_f32x16 __attribute__((vector_size(64)));
-
 typedef struct read_job {
   const bench_f32x16 *data;
   size_t count; /* vectors */
   float sum;
 } read_job;
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__)
-#define BENCH_WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BENCH_WIDEST_VECTORS
-#endif
-
 BENCH_WIDEST_VECTORS static float read_sum(const bench_f32x16 *data, size_t count) {
   bench_f32x16 acc[8] = {{0}};
   for (size_t i = 0; i + 8 <= count; i += 8)
     for (int a = 0; a < 8; a++) acc[a] += data[i + a];
-  float sum = 0.0f;
-  for (int a = 0; a < 8; a++)
-    for (int c = 0; c < 16; c++) sum += acc[a][c];
-  return sum;
+  return bench_fold8(acc);
 }
 
 static void *read_thread(void *arg) {
   read_job *job = arg;
   job->sum = read_sum(job->data, job->count);
   return NULL;
+}
+
+double bench_time_threads(int threads, void *(*fn)(void *), void *jobs, size_t job_bytes) {
+  if (threads < 1 || threads > 64) return -1.0;
+  pthread_t tid[64];
+  int started = 0;
+  double t0 = cli_now_seconds();
+  for (int t = 0; t < threads; t++) {
+    if (pthread_create(&tid[t], NULL, fn, (unsigned char *)jobs + (size_t)t * job_bytes) != 0) break;
+    started++;
+  }
+  for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+  double seconds = cli_now_seconds() - t0;
+  return started == threads ? seconds : -1.0;
 }
 
 double bench_read_bandwidth(int threads, size_t bytes, int reps) {
@@ -55,18 +58,10 @@ double bench_read_bandwidth(int threads, size_t bytes, int reps) {
   const size_t total = bytes / sizeof *data, share = total / (size_t)threads / 8 * 8;
   double best = -1.0;
   for (int rep = 0; rep < reps; rep++) {
-    pthread_t tid[64];
     read_job jobs[64];
-    int started = 0;
-    double t0 = cli_now_seconds();
-    for (int t = 0; t < threads; t++) {
-      jobs[t] = (read_job){data + (size_t)t * share, share, 0.0f};
-      if (pthread_create(&tid[t], NULL, read_thread, &jobs[t]) == 0) started++;
-      else break;
-    }
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-    double seconds = cli_now_seconds() - t0;
-    if (started != threads) break;
+    for (int t = 0; t < threads; t++) jobs[t] = (read_job){data + (size_t)t * share, share, 0.0f};
+    double seconds = bench_time_threads(threads, read_thread, jobs, sizeof jobs[0]);
+    if (seconds <= 0) break;
     double gbps = (double)(share * (size_t)threads * sizeof *data) / seconds * 1e-9;
     if (gbps > best) best = gbps;
   }

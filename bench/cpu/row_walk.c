@@ -7,20 +7,10 @@
  * removed. */
 #include "row_walk.h"
 
-#include <pthread.h>
 #include <string.h>
 
-#include "cli_timer.h"
+#include "mem_bandwidth.h"
 
-typedef float bench_vec16 __attribute__((vector_size(64), aligned(4)));
-
-/* Compiled for the widest vectors the processor has, as the read loop
- * (mem_bandwidth.c) is, so the two read alike. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__)
-#define BENCH_WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BENCH_WIDEST_VECTORS
-#endif
 
 typedef struct walk_job {
   const bench_row_walk *w;
@@ -30,18 +20,18 @@ typedef struct walk_job {
 } walk_job;
 
 /* Row t of kv head g of sequence b of one tensor. */
-static inline const unsigned char *row_at(const bench_row_walk *w, const void *tensor, int b, int g,
+BENCH_INLINE const unsigned char *row_at(const bench_row_walk *w, const void *tensor, int b, int g,
                                           int64_t t) {
   const int64_t at = b * w->stride[0] + t * w->stride[1] + g * w->stride[2];
   return (const unsigned char *)tensor + (size_t)at * w->elem_bytes;
 }
 
 /* Adds rows [t0, t1) of kv head g of sequence b of one tensor into acc. */
-static inline void read_rows(const bench_row_walk *w, const void *tensor, int b, int g, int64_t t0,
-                             int64_t t1, bench_vec16 acc[8], double *bytes) {
-  const size_t vecs = w->row_bytes / sizeof(bench_vec16);
+BENCH_INLINE void read_rows(const bench_row_walk *w, const void *tensor, int b, int g, int64_t t0,
+                             int64_t t1, bench_f32x16 acc[8], double *bytes) {
+  const size_t vecs = w->row_bytes / sizeof(bench_f32x16);
   for (int64_t t = t0; t < t1; t++) {
-    const bench_vec16 *row = (const bench_vec16 *)row_at(w, tensor, b, g, t);
+    const bench_f32x16 *row = (const bench_f32x16 *)row_at(w, tensor, b, g, t);
     for (size_t i = 0; i < vecs; i++) acc[i % 8] += row[i];
   }
   *bytes += (double)(t1 - t0) * (double)w->row_bytes;
@@ -50,7 +40,7 @@ static inline void read_rows(const bench_row_walk *w, const void *tensor, int b,
 /* Requests rows [t0, t1) of kv head g of sequence b of one tensor: into
  * L2 where rows lie apart (token-major), into L1 where they follow one
  * another, as the decode kernel requests its next blocks. */
-static inline void request_rows(const bench_row_walk *w, const void *tensor, int b, int g,
+BENCH_INLINE void request_rows(const bench_row_walk *w, const void *tensor, int b, int g,
                                 int64_t t0, int64_t t1) {
   const int apart = !w->head_major;
   for (int64_t t = t0; t < t1; t++) {
@@ -63,7 +53,7 @@ static inline void request_rows(const bench_row_walk *w, const void *tensor, int
 }
 
 /* The next block of kv head g at or after kb that it reads, or -1. */
-static int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t end,
+BENCH_INLINE int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t end,
                              int64_t blocks) {
   for (; kb < end; kb++)
     if (w->selected[(int64_t)g * blocks + kb]) return kb;
@@ -73,8 +63,8 @@ static int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t
 /* One block of kv heads [g_lo, g_hi): each head's key rows, then its value
  * rows, the head's next selected block (before end) requested a row of
  * ours at a time, one block ahead as the decode kernel asks for it. */
-static inline void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi, int64_t kb,
-                              int64_t end, int64_t blocks, bench_vec16 acc[8], double *bytes) {
+BENCH_INLINE void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi, int64_t kb,
+                              int64_t end, int64_t blocks, bench_f32x16 acc[8], double *bytes) {
   const int64_t t0 = kb * w->block, t1 = t0 + w->block < w->kv_len ? t0 + w->block : w->kv_len;
   for (int pass = 0; pass < 2; pass++) {
     const void *tensor = pass == 0 ? w->k : w->v;
@@ -94,7 +84,7 @@ static inline void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi
 BENCH_WIDEST_VECTORS static float walk_blocks(const bench_row_walk *w, int64_t kb0, int64_t kb1,
                                               double *bytes) {
   const int64_t blocks = (w->kv_len + w->block - 1) / w->block;
-  bench_vec16 acc[8];
+  bench_f32x16 acc[8];
   memset(acc, 0, sizeof acc);
   for (int b = 0; b < w->batch; b++) {
     if (w->head_major) {
@@ -106,10 +96,7 @@ BENCH_WIDEST_VECTORS static float walk_blocks(const bench_row_walk *w, int64_t k
         walk_block(w, b, 0, w->kv_heads, kb, kb1, blocks, acc, bytes);
     }
   }
-  float sum = 0.0f;
-  for (int a = 0; a < 8; a++)
-    for (int c = 0; c < 16; c++) sum += acc[a][c];
-  return sum;
+  return bench_fold8(acc);
 }
 
 static void *walk_thread(void *arg) {
@@ -120,25 +107,19 @@ static void *walk_thread(void *arg) {
 }
 
 double bench_row_walk_gbps(const bench_row_walk *w, int threads, int reps, double *bytes) {
-  if (threads < 1 || threads > 64 || w->row_bytes % sizeof(bench_vec16) != 0) return -1.0;
+  if (threads < 1 || threads > 64 || w->row_bytes % sizeof(bench_f32x16) != 0) return -1.0;
   const int64_t blocks = (w->kv_len + w->block - 1) / w->block;
   double best = -1.0;
   for (int rep = 0; rep < reps; rep++) {
-    pthread_t tid[64];
     walk_job jobs[64];
-    int started = 0;
-    double t0 = cli_now_seconds();
-    for (int t = 0; t < threads; t++) {
+    for (int t = 0; t < threads; t++)
       jobs[t] = (walk_job){w, blocks * t / threads, blocks * (t + 1) / threads, 0.0, 0.0f};
-      if (pthread_create(&tid[t], NULL, walk_thread, &jobs[t]) == 0) started++;
-      else break;
-    }
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-    double seconds = cli_now_seconds() - t0, read = 0.0;
-    if (started != threads) return -1.0;
+    const double seconds = bench_time_threads(threads, walk_thread, jobs, sizeof jobs[0]);
+    if (seconds <= 0) return -1.0;
+    double read = 0.0;
     for (int t = 0; t < threads; t++) read += jobs[t].bytes;
     *bytes = read;
-    double gbps = read / seconds * 1e-9;
+    const double gbps = read / seconds * 1e-9;
     if (gbps > best) best = gbps;
   }
   return best;
