@@ -16,7 +16,8 @@ double bench_time_threads(int threads, void *(*fn)(void *), void *jobs, size_t j
 
 /* Compiles a read loop once per instruction set, the widest the processor
  * has chosen at load time: a core keeps only so many loads in flight, so
- * the loads' width sets how fast a loop reads (see mem_bandwidth.c). */
+ * the loads' width can set how fast a plain loop reads (it did for the
+ * read loop, see mem_bandwidth.c). */
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__ELF__)
 #define BENCH_WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
 #else

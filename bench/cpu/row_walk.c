@@ -11,7 +11,6 @@
 
 #include "mem_bandwidth.h"
 
-
 typedef struct walk_job {
   const bench_row_walk *w;
   int64_t kb0, kb1; /* this thread's blocks of every sequence */
@@ -21,14 +20,14 @@ typedef struct walk_job {
 
 /* Row t of kv head g of sequence b of one tensor. */
 BENCH_INLINE const unsigned char *row_at(const bench_row_walk *w, const void *tensor, int b, int g,
-                                          int64_t t) {
+                                         int64_t t) {
   const int64_t at = b * w->stride[0] + t * w->stride[1] + g * w->stride[2];
   return (const unsigned char *)tensor + (size_t)at * w->elem_bytes;
 }
 
 /* Adds rows [t0, t1) of kv head g of sequence b of one tensor into acc. */
 BENCH_INLINE void read_rows(const bench_row_walk *w, const void *tensor, int b, int g, int64_t t0,
-                             int64_t t1, bench_f32x16 acc[8], double *bytes) {
+                            int64_t t1, bench_f32x16 acc[8], double *bytes) {
   const size_t vecs = w->row_bytes / sizeof(bench_f32x16);
   for (int64_t t = t0; t < t1; t++) {
     const bench_f32x16 *row = (const bench_f32x16 *)row_at(w, tensor, b, g, t);
@@ -41,7 +40,7 @@ BENCH_INLINE void read_rows(const bench_row_walk *w, const void *tensor, int b, 
  * L2 where rows lie apart (token-major), into L1 where they follow one
  * another, as the decode kernel requests its next blocks. */
 BENCH_INLINE void request_rows(const bench_row_walk *w, const void *tensor, int b, int g,
-                                int64_t t0, int64_t t1) {
+                               int64_t t0, int64_t t1) {
   const int apart = !w->head_major;
   for (int64_t t = t0; t < t1; t++) {
     const unsigned char *row = row_at(w, tensor, b, g, t);
@@ -54,7 +53,7 @@ BENCH_INLINE void request_rows(const bench_row_walk *w, const void *tensor, int 
 
 /* The next block of kv head g at or after kb that it reads, or -1. */
 BENCH_INLINE int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, int64_t end,
-                             int64_t blocks) {
+                                   int64_t blocks) {
   for (; kb < end; kb++)
     if (w->selected[(int64_t)g * blocks + kb]) return kb;
   return -1;
@@ -64,7 +63,7 @@ BENCH_INLINE int64_t next_selected(const bench_row_walk *w, int g, int64_t kb, i
  * rows, the head's next selected block (before end) requested a row of
  * ours at a time, one block ahead as the decode kernel asks for it. */
 BENCH_INLINE void walk_block(const bench_row_walk *w, int b, int g_lo, int g_hi, int64_t kb,
-                              int64_t end, int64_t blocks, bench_f32x16 acc[8], double *bytes) {
+                             int64_t end, int64_t blocks, bench_f32x16 acc[8], double *bytes) {
   const int64_t t0 = kb * w->block, t1 = t0 + w->block < w->kv_len ? t0 + w->block : w->kv_len;
   for (int pass = 0; pass < 2; pass++) {
     const void *tensor = pass == 0 ? w->k : w->v;
