@@ -30,7 +30,8 @@ typedef struct read_job {
   float sum;
 } read_job;
 
-/* count / 4 vectors of each quarter of data, a multiple of 2. */
+/* The sum of data[0, count) read as four streams, its quarters side by
+ * side (count a multiple of 8, as bench_read_bandwidth's shares are). */
 BENCH_WIDEST_VECTORS static float read_sum(const bench_f32x16 *data, size_t count) {
   const size_t quarter = count / 4;
   const bench_f32x16 *s0 = data, *s1 = s0 + quarter, *s2 = s1 + quarter, *s3 = s2 + quarter;
