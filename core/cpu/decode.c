@@ -10,14 +10,17 @@
  * (batch, head, token) layout each kv head is walked on its own instead,
  * so that its blocks are contiguous runs. Per kv head the arithmetic is
  * the direct path of kernel_rows.h with the online softmax of the prefill
- * kernel. float32 keys are read in place, and so are bf16 keys on the
- * avx512bf16 build, which multiplies them with bf16 q by vdpbf16ps; other
- * key types and partial slabs are converted a slab at a time into a
- * scratch that stays in L1. Values of float32 and bf16 are read in place:
- * bf16 widened in registers, 32 at a time, or on the avx512bf16 build
- * multiplied by the probabilities rounded to bf16, two keys per vdpbf16ps
- * (there, bf16 decode differs from the prefill kernel by that rounding;
- * elsewhere both give the same results for the same rows).
+ * kernel. float32 keys are read in place, and so are bf16 keys: on the
+ * avx512bf16 build multiplied with bf16 q by vdpbf16ps, elsewhere widened
+ * in registers (head dims a multiple of 32); f16 keys, other head dims and
+ * float32 partial slabs are converted a slab at a time into a scratch that
+ * stays in L1 (bf16 partial slabs are copied there, padded with zeros).
+ * Values of float32 and bf16 are read in place: bf16 widened in registers,
+ * 32 at a time, or on the avx512bf16 build multiplied by the probabilities
+ * rounded to bf16, two keys per vdpbf16ps. float32 and f16 decode give
+ * the prefill kernel's results for the same rows; bf16 decode differs from it
+ * by the order of the score products (widened in pairs) or the rounding of
+ * the probabilities (avx512bf16), within the tolerance of both.
  *
  * Heads with their own masks may select different blocks: a block is
  * worked on for a kv head when any of its query heads selects it, and the
@@ -29,17 +32,6 @@
 /* ---- values straight from memory ----------------------------------------- */
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
-
-/* 2 * SP_CPU_NR bf16 values as SP_CPU_NR pairs: one load and two integer
- * operations widen them all (the bf16 bits are the high half of a float32),
- * the even-indexed values into *even and the odd ones into *odd. */
-typedef uint32_t sp_u32xN_u2 __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(2)));
-
-SP_CPU_INLINE void sp_load_bf16_pairs(const uint16_t *at, sp_f32xN *even, sp_f32xN *odd) {
-  const sp_u32xN_u2 pairs = *(const sp_u32xN_u2 *)at;
-  *even = (sp_f32xN)(pairs << 16);
-  *odd = (sp_f32xN)(pairs & 0xffff0000u);
-}
 
 /* The bf16 form of the loop below for 2 * SP_CPU_NR columns: accumulators
  * of the even and of the odd columns, split from the accumulator rows on
@@ -290,7 +282,27 @@ SP_CPU_INLINE void sp_scores_bf16(const uint16_t *k, int64_t ld_k, const uint16_
 #define SP_DECODE_BF16_DOT 0
 #endif
 
+/* bf16 keys widened in registers by the score loop (without vdpbf16ps):
+ * builds with vector shuffles, head dims a multiple of 2 * SP_CPU_NR. */
+#if defined(SP_CPU_HAVE_SHUFFLE)
+#define SP_DECODE_BF16_PAIRS 1
+#else
+#define SP_DECODE_BF16_PAIRS 0
+#endif
+
 /* ---- one item -------------------------------------------------------------- */
+
+/* The n < SP_CPU_NR bf16 key rows of a slab past the end of the keys (rows
+ * ld_k apart) copied into scratch, dim apart, and the missing rows zero:
+ * the bf16 score loops read SP_CPU_NR whole rows. */
+static const uint16_t *sp_decode_pad_slab(const uint16_t *k, int64_t ld_k, int32_t n, int32_t dim,
+                                          uint16_t *scratch) {
+  for (int32_t j = 0; j < SP_CPU_NR; j++) {
+    if (j < n) memcpy(scratch + (int64_t)j * dim, k + j * ld_k, (size_t)dim * sizeof(uint16_t));
+    else memset(scratch + (int64_t)j * dim, 0, (size_t)dim * sizeof(uint16_t));
+  }
+  return scratch;
+}
 
 /* First entry of row [lo, hi) whose block is >= kb (columns ascend). */
 static int64_t sp_decode_lower_bound(const int32_t *col, int64_t lo, int64_t hi, int64_t kb) {
@@ -412,8 +424,12 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
   for (int32_t g = 0; g < p->kv_heads; g++) fetched[g] = -1;
 
   /* bf16 on a processor with its dot product: q and k stay bf16 and the
-   * scores come from vdpbf16ps (q keeps its bits, in the q scratch). */
+   * scores come from vdpbf16ps (q keeps its bits, in the q scratch).
+   * Elsewhere bf16 keys are widened in registers where the head dim allows,
+   * q rows converted in the order that loop reads them in. */
   const int bf16_dot = SP_DECODE_BF16_DOT && dtype == SPARSA_DTYPE_BF16;
+  const int bf16_pairs = SP_DECODE_BF16_PAIRS && !bf16_dot && dtype == SPARSA_DTYPE_BF16 &&
+                         dim % (2 * SP_CPU_NR) == 0;
   uint16_t *q16 = (uint16_t *)q;
   const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1];
   for (int32_t h = 0; h < p->q_heads; h++)
@@ -422,6 +438,10 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
       const int64_t row = (int64_t)h * nq + i;
       if (bf16_dot)
         memcpy(q16 + row * dim, (const uint16_t *)call->q + at, (size_t)dim * sizeof(uint16_t));
+#if SP_DECODE_BF16_PAIRS
+      else if (bf16_pairs)
+        sp_load_row_pairs((const uint16_t *)call->q + at, dim, q + row * dim);
+#endif
       else
         sp_load_row(dtype, call->q, at, dim, q + row * dim);
     }
@@ -555,30 +575,26 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             const int64_t off = k_base + (k0 + j0) * p->k_stride[1] + g * p->k_stride[2];
             const float *qg = q + (int64_t)g * kv_rows * dim;
             float *sg = s + (int64_t)g * kv_rows * ld_s + j0;
-#if SP_DECODE_BF16_DOT
-            if (bf16_dot) {
+            if (bf16_dot || bf16_pairs) {
               const uint16_t *kr = (const uint16_t *)call->k + off;
               int64_t ld_k = p->k_stride[1];
               if (n < SP_CPU_NR) {
-                /* The slab past the end of the keys: its rows into scratch,
-                 * the missing ones zero. */
-                uint16_t *kb16 = (uint16_t *)kbuf;
-                for (int32_t j = 0; j < SP_CPU_NR; j++) {
-                  if (j < n) memcpy(kb16 + (int64_t)j * dim, kr + j * ld_k, (size_t)dim * sizeof(uint16_t));
-                  else memset(kb16 + (int64_t)j * dim, 0, (size_t)dim * sizeof(uint16_t));
-                }
-                kr = kb16;
+                kr = sp_decode_pad_slab(kr, ld_k, n, dim, (uint16_t *)kbuf);
                 ld_k = dim;
               }
-              sp_scores_bf16(kr, ld_k, q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, sg, ld_s);
+#if SP_DECODE_BF16_DOT
+              if (bf16_dot) sp_scores_bf16(kr, ld_k, q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, sg, ld_s);
+#endif
+#if SP_DECODE_BF16_PAIRS
+              if (bf16_pairs) sp_scores_direct_bf16(kr, ld_k, qg, kv_rows, dim, sg, ld_s);
+#endif
               continue;
             }
-#endif
             if (in_place_keys && n == SP_CPU_NR) {
-              sp_scores_direct((const float *)call->k + off, p->k_stride[1], SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
+              sp_scores_direct((const float *)call->k + off, p->k_stride[1], qg, kv_rows, dim, sg, ld_s);
             } else {
               sp_pack_values(dtype, call->k, off, p->k_stride[1], n, SP_CPU_NR, dim, dim, kbuf);
-              sp_scores_direct(kbuf, dim, SP_CPU_NR, qg, kv_rows, dim, sg, ld_s);
+              sp_scores_direct(kbuf, dim, qg, kv_rows, dim, sg, ld_s);
             }
           }
         }

@@ -33,6 +33,17 @@ SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf
   return *(const sp_f32xN *)((const float *)base + at);
 }
 
+/* 2 * SP_CPU_NR bf16 values as SP_CPU_NR pairs: one load and two integer
+ * operations widen them all (the bf16 bits are the high half of a float32),
+ * the even-indexed values into *even and the odd ones into *odd. */
+typedef uint32_t sp_u32xN_u2 __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(2)));
+
+SP_CPU_INLINE void sp_load_bf16_pairs(const uint16_t *at, sp_f32xN *even, sp_f32xN *odd) {
+  const sp_u32xN_u2 pairs = *(const sp_u32xN_u2 *)at;
+  *even = (sp_f32xN)(pairs << 16);
+  *odd = (sp_f32xN)(pairs & 0xffff0000u);
+}
+
 /* The same for SP_GEMM_LANES values in the build's native vector (the
  * AVX2 and SSE loops that keep to their registers). */
 typedef uint16_t sp_u16xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint16_t)), aligned(2)));
@@ -168,16 +179,15 @@ SP_CPU_INLINE void sp_pack_values(sparsa_dtype dtype, const void *v, int64_t row
 /* ---- the direct path for a few query rows -------------------------------- */
 
 /* Decode items have at most SP_CPU_DIRECT_ROWS rows (the stacked heads of a
- * kv group), too few for register tiles to pay, and each key and value is
- * used by those rows only: the kernel must stream k and v at memory speed.
- * The key block is converted once, row-major, into scratch (kb[j][d]); the
- * value block likewise (vb[j][c], zero columns past v_dim). A score is a dot
- * product along a key row, so the work is vertical: a group of SP_CPU_NR
- * keys gets SP_CPU_NR vector accumulators, one per key, and one transposing
- * reduction folds them into a vector of SP_CPU_NR scores. Folding each dot
- * product on its own (a horizontal sum per key and row) costs more than the
- * multiplications. The value update is broadcast-FMA over value rows with
- * the accumulator rows held in registers across the block. */
+ * kv group), too few for the prefill kernel's register tiles to pay, and
+ * each key and value is used by those rows only: the kernel must stream k
+ * and v at memory speed. A score is a dot product along a key row, so the
+ * work is vertical: each (row, key) pair gets a vector accumulator, sixteen
+ * of them at a time, and one transposing reduction folds the sixteen into
+ * their scores. Folding each dot product on its own (a horizontal sum per
+ * key and row) costs more than the multiplications. The value update is
+ * broadcast-FMA over value rows with the accumulator rows held in
+ * registers across the block. */
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
@@ -209,52 +219,106 @@ SP_CPU_INLINE void sp_sum_lanes16(sp_f32xN x[16], float *out) {
                                  31);
 }
 
-/* s[r][j] = q[r] . kb[j] for r < rows, j < cols (a multiple of SP_CPU_NR;
- * kb has cols rows, ld_k floats apart). Head dims that are not a multiple of SP_CPU_NR finish
- * with scalar products on the few trailing elements. */
-SP_CPU_INLINE void sp_scores_direct_any(const float *kb, int64_t ld_k, int32_t cols, const float *q,
-                                        int32_t rows, int32_t dim, float *s, int32_t ld_s) {
-  const int32_t dim_vec = dim / SP_CPU_NR * SP_CPU_NR;
-  for (int32_t j0 = 0; j0 < cols; j0 += SP_CPU_NR) {
-    const float *kj = kb + j0 * ld_k;
-    for (int32_t r = 0; r < rows; r++) {
-      const float *qr = q + (int64_t)r * dim;
-      sp_f32xN part[SP_CPU_NR];
-      for (int j = 0; j < SP_CPU_NR; j++) part[j] = (sp_f32xN){0};
-      for (int32_t d0 = 0; d0 < dim_vec; d0 += SP_CPU_NR) {
-        const sp_f32xN qv = *(const sp_f32xN *)(qr + d0);
-        for (int j = 0; j < SP_CPU_NR; j++)
-          part[j] += qv * *(const sp_f32xN *)(kj + j * ld_k + d0);
+/* The scores of R query rows against the SP_CPU_NR keys at k (rows ld_k
+ * elements apart), SP_CPU_NR / R keys at a time: the sixteen accumulators
+ * of R rows by 16 / R keys, so that four rows read four key rows per step,
+ * four pointers where one accumulator a key for sixteen keys took sixteen,
+ * more than the registers the compiler had left (it reloaded one from the
+ * stack for every two products), and each key row loaded is used by R rows.
+ * float32 keys (bf16 == 0): q rows are float32, dim floats apart, and every
+ * lane sums its products in the order of the dims; dims past the last
+ * multiple of SP_CPU_NR are added after the fold. bf16 keys (bf16 == 1) are
+ * widened in registers 2 * SP_CPU_NR at a time, as pairs
+ * (sp_load_bf16_pairs): q rows then hold each run of 32 dims as its 16
+ * even-indexed values and then its 16 odd ones (sp_load_row_pairs), and dim
+ * is a multiple of 32. The widening takes two integer operations for 32
+ * values; converting the keys into float32 scratch first took nine
+ * instructions for 16 (and a store and reload), a third of a cache-resident
+ * bf16 decode's time. */
+SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const int bf16, const float *q,
+                                  int32_t dim, const int R, float *s, int32_t ld_s) {
+  enum { ACC = SP_CPU_NR };
+  const int keys = ACC / R;
+  const int32_t step = bf16 ? 2 * SP_CPU_NR : SP_CPU_NR;
+  const int32_t dim_vec = dim / step * step;
+  for (int j0 = 0; j0 < SP_CPU_NR; j0 += keys) {
+    sp_f32xN acc[ACC];
+    for (int i = 0; i < ACC; i++) acc[i] = (sp_f32xN){0};
+    for (int32_t d0 = 0; d0 < dim_vec; d0 += step) {
+      if (bf16) {
+        sp_f32xN even[ACC], odd[ACC];
+        for (int j = 0; j < keys; j++)
+          sp_load_bf16_pairs((const uint16_t *)k + (j0 + j) * ld_k + d0, &even[j], &odd[j]);
+        for (int r = 0; r < R; r++) {
+          const sp_f32xN qe = *(const sp_f32xN *)(q + (int64_t)r * dim + d0);
+          const sp_f32xN qo = *(const sp_f32xN *)(q + (int64_t)r * dim + d0 + SP_CPU_NR);
+          for (int j = 0; j < keys; j++) {
+            acc[r * keys + j] += qe * even[j];
+            acc[r * keys + j] += qo * odd[j];
+          }
+        }
+      } else {
+        sp_f32xN key[ACC];
+        for (int j = 0; j < keys; j++) key[j] = *(const sp_f32xN *)((const float *)k + (j0 + j) * ld_k + d0);
+        for (int r = 0; r < R; r++) {
+          const sp_f32xN qv = *(const sp_f32xN *)(q + (int64_t)r * dim + d0);
+          for (int j = 0; j < keys; j++) acc[r * keys + j] += qv * key[j];
+        }
       }
+    }
+    float sums[ACC];
+    sp_sum_lanes16(acc, sums);
+    for (int r = 0; r < R; r++) {
       float *sr = s + (int64_t)r * ld_s + j0;
-      sp_sum_lanes16(part, sr);
-      for (int32_t d = dim_vec; d < dim; d++)
-        for (int j = 0; j < SP_CPU_NR; j++) sr[j] += qr[d] * kj[j * ld_k + d];
+      for (int j = 0; j < keys; j++) sr[j] = sums[r * keys + j];
+      for (int32_t d = dim_vec; d < dim; d++) /* float32 only: bf16 dims are whole runs */
+        for (int j = 0; j < keys; j++) sr[j] += q[(int64_t)r * dim + d] * ((const float *)k)[(j0 + j) * ld_k + d];
     }
   }
 }
 
-/* The same with the key rows' distance a constant where they follow one
- * another (head-major f32 keys read in place, converted keys in scratch)
- * at the common head dims: the sixteen rows of a group are then one
- * pointer and constant offsets, where a distance known only at run time
- * left the compiler sixteen row pointers, more than it has registers, and
- * it reloaded one from the stack for every two products in decode's
- * AVX-512 score loop (10% head-major bf16 decode ran ~10% slower so). */
-SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols, const float *q,
-                                    int32_t rows, int32_t dim, float *s, int32_t ld_s) {
-  if (ld_k == dim && dim == 128) sp_scores_direct_any(kb, 128, cols, q, rows, 128, s, ld_s);
-  else if (ld_k == dim && dim == 64) sp_scores_direct_any(kb, 64, cols, q, rows, 64, s, ld_s);
-  else sp_scores_direct_any(kb, ld_k, cols, q, rows, dim, s, ld_s);
+/* s[r][j] = q[r] . k[j] for r < rows and the SP_CPU_NR keys at k, rows in
+ * tiles of 4, 2 and 1 (constants, so that each tile's loops unroll). */
+SP_CPU_INLINE void sp_scores_rows(const void *k, int64_t ld_k, const int bf16, const float *q,
+                                  int32_t rows, int32_t dim, float *s, int32_t ld_s) {
+  int32_t r0 = 0;
+  for (; r0 + 4 <= rows; r0 += 4)
+    sp_scores_tile(k, ld_k, bf16, q + (int64_t)r0 * dim, dim, 4, s + (int64_t)r0 * ld_s, ld_s);
+  if (r0 + 2 <= rows) {
+    sp_scores_tile(k, ld_k, bf16, q + (int64_t)r0 * dim, dim, 2, s + (int64_t)r0 * ld_s, ld_s);
+    r0 += 2;
+  }
+  if (r0 < rows) sp_scores_tile(k, ld_k, bf16, q + (int64_t)r0 * dim, dim, 1, s + (int64_t)r0 * ld_s, ld_s);
+}
+
+/* float32 keys (kb rows ld_k floats apart) and float32 q rows. */
+SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, const float *q, int32_t rows,
+                                    int32_t dim, float *s, int32_t ld_s) {
+  sp_scores_rows(kb, ld_k, 0, q, rows, dim, s, ld_s);
+}
+
+/* bf16 keys as stored against q rows in pairs order (sp_load_row_pairs);
+ * dim a multiple of 2 * SP_CPU_NR. */
+SP_CPU_INLINE void sp_scores_direct_bf16(const uint16_t *k, int64_t ld_k, const float *q,
+                                         int32_t rows, int32_t dim, float *s, int32_t ld_s) {
+  sp_scores_rows(k, ld_k, 1, q, rows, dim, s, ld_s);
+}
+
+/* A bf16 row of dim elements (a multiple of 2 * SP_CPU_NR) into float32 in
+ * the order sp_scores_direct_bf16 reads q in: each run of 32 dims as its
+ * even-indexed values, then its odd ones. */
+SP_CPU_INLINE void sp_load_row_pairs(const uint16_t *src, int32_t dim, float *dst) {
+  for (int32_t d0 = 0; d0 < dim; d0 += 2 * SP_CPU_NR)
+    sp_load_bf16_pairs(src + d0, (sp_f32xN *)(dst + d0), (sp_f32xN *)(dst + d0 + SP_CPU_NR));
 }
 
 #else /* portable loops: the same order of work, lanes as arrays */
 
-SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, int32_t cols, const float *q,
-                                    int32_t rows, int32_t dim, float *s, int32_t ld_s) {
+SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, const float *q, int32_t rows,
+                                    int32_t dim, float *s, int32_t ld_s) {
   for (int32_t r = 0; r < rows; r++) {
     const float *qr = q + (int64_t)r * dim;
-    for (int32_t j = 0; j < cols; j++) {
+    for (int32_t j = 0; j < SP_CPU_NR; j++) {
       const float *kj = kb + j * ld_k;
       float dot = 0.0f;
       for (int32_t d = 0; d < dim; d++) dot += qr[d] * kj[d];
