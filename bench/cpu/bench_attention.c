@@ -29,8 +29,14 @@ static void release_tensors(void) {
   memset(&cached, 0, sizeof cached);
 }
 
-static int random_tensors(const sparsa_problem *p, size_t nq, size_t nk, size_t nv) {
+/* Random q, k and v (packed tensors) for p's shape and dtype, unless the
+ * cached ones are. */
+static int random_tensors(const sparsa_problem *p) {
   if (cached.q && same_shape(&cached.shape, p)) return 0;
+  const int vd = p->v_head_dim ? p->v_head_dim : p->head_dim;
+  const size_t nq = (size_t)p->batch * p->q_len * p->q_heads * p->head_dim;
+  const size_t nk = (size_t)p->batch * p->kv_len * p->kv_heads * p->head_dim;
+  const size_t nv = (size_t)p->batch * p->kv_len * p->kv_heads * vd;
   release_tensors();
   const size_t es = cli_dtype_size(p->dtype);
   size_t largest = nq > nk ? nq : nk;
@@ -61,16 +67,13 @@ double bench_time_attention(const bench_env *env, const sparsa_problem *p, const
                             int reps, int64_t *num_blocks) {
   const size_t es = cli_dtype_size(p->dtype);
   const int vd = p->v_head_dim ? p->v_head_dim : p->head_dim;
-  const size_t nq = (size_t)p->batch * p->q_len * p->q_heads * p->head_dim;
-  const size_t nk = (size_t)p->batch * p->kv_len * p->kv_heads * p->head_dim;
-  const size_t nv = (size_t)p->batch * p->kv_len * p->kv_heads * vd;
   const size_t no = (size_t)p->batch * p->q_len * p->q_heads * vd;
   void *out = cli_alloc(no * es);
   float *lse = cli_alloc((size_t)p->batch * p->q_heads * p->q_len * sizeof(float));
   double seconds = -1.0;
   char err[512];
   cli_planned planned = {0};
-  if (!out || !lse || random_tensors(p, nq, nk, nv)) {
+  if (!out || !lse || random_tensors(p)) {
     bench_log("   out of memory for the tensors\n");
     goto done;
   }
@@ -94,11 +97,7 @@ done:
 }
 
 int bench_random_kv(const sparsa_problem *p, const void **k, const void **v) {
-  const int vd = p->v_head_dim ? p->v_head_dim : p->head_dim;
-  const size_t nq = (size_t)p->batch * p->q_len * p->q_heads * p->head_dim;
-  const size_t nk = (size_t)p->batch * p->kv_len * p->kv_heads * p->head_dim;
-  const size_t nv = (size_t)p->batch * p->kv_len * p->kv_heads * vd;
-  if (random_tensors(p, nq, nk, nv)) return -1;
+  if (random_tensors(p)) return -1;
   *k = cached.k;
   *v = cached.v;
   return 0;

@@ -67,9 +67,11 @@ static void decode_head_major(sparsa_problem *p) {
 }
 
 /* The same rows read by a bare loop (row_walk.h): what the memory system
- * gives this access pattern, beside the plain read loop's bandwidth. */
+ * gives this access pattern, beside the plain read loop's bandwidth. The
+ * walk must read the bytes the kernel reads (kernel_bytes, from the mask):
+ * a walk of other rows would compare the kernel with another pattern. */
 static double decode_access_gbps(const bench_env *env, const sparsa_problem *p,
-                                 const uint8_t *selected) {
+                                 const uint8_t *selected, double kernel_bytes) {
   const void *k = NULL, *v = NULL;
   if (bench_random_kv(p, &k, &v)) return -1.0;
   const int64_t d = p->head_dim;
@@ -83,7 +85,13 @@ static double decode_access_gbps(const bench_env *env, const sparsa_problem *p,
     walk.stride[2] = d;
   }
   double bytes = 0.0;
-  return bench_row_walk_gbps(&walk, env->threads, 2 * env->reps + 1, &bytes);
+  const double gbps = bench_row_walk_gbps(&walk, env->threads, 2 * env->reps + 1, &bytes);
+  if (gbps >= 0 && bytes != kernel_bytes) {
+    bench_log("   the bare walk read %.0f bytes, the kernel %.0f: not the same rows\n", bytes,
+              kernel_bytes);
+    return -1.0;
+  }
+  return gbps;
 }
 
 /* The 10% case and dense in one layout: bytes is what the mask reads,
@@ -94,7 +102,7 @@ static int run_decode_layout(const bench_env *env, bench_results *r, const spars
   const char *name = cli_dtype_name(p->dtype), *key = layout->key;
   double s = bench_time_attention(env, p, mask, 2 * env->reps, NULL);
   double dense_s = bench_time_attention(env, p, NULL, 2 * env->reps, NULL);
-  const double access = decode_access_gbps(env, p, selected);
+  const double access = decode_access_gbps(env, p, selected, bytes);
   if (s < 0 || dense_s < 0 || access < 0) return -1;
   double dense_bytes =
       (double)p->batch * p->kv_len * p->kv_heads * 2.0 * BENCH_HEAD_DIM * cli_dtype_size(p->dtype);

@@ -408,22 +408,15 @@ SP_CPU_INLINE sp_f32xN sp_vec_max(sp_f32xN a, sp_f32xN b) {
 }
 #define SP_VEC_ADD(a, b) ((a) + (b))
 
-/* Lane maxima of a row of n floats, n a multiple of SP_CPU_NR. */
-SP_CPU_INLINE sp_f32xN sp_lanes_max(const float *x, int32_t n) {
-  sp_f32xN m = *(const sp_f32xN *)x;
-  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) SP_VEC_MAX_INTO(m, *(const sp_f32xN *)(x + j0));
-  return m;
-}
-
 /* x[j] = 2^(x[j] * score_mul - max) over a row of n floats (n a multiple
- * of SP_CPU_NR), returning the lane sums of the results, summed in the
- * order of sp_row_sum. (The exponentials go first over the whole row: a
+ * of SP_CPU_NR), returning the lane sums of the results (SP_LANES_SUM,
+ * as sp_row_sum sums them). (The exponentials go first over the whole row: a
  * loop of one vector's lanes at a time did not vectorize in the AVX2 and
  * SSE builds.) */
 SP_CPU_INLINE sp_f32xN sp_exp_row_lanes(float *x, int32_t n, float score_mul, float max) {
   for (int32_t j = 0; j < n; j++) x[j] = sp_exp2_nonpositive(x[j] * score_mul - max);
-  sp_f32xN lane = *(const sp_f32xN *)x;
-  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) lane += *(const sp_f32xN *)(x + j0);
+  sp_f32xN lane;
+  SP_LANES_SUM(lane, x, n);
   return lane;
 }
 
@@ -446,7 +439,7 @@ SP_CPU_INLINE void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32
   for (; i + 4 <= rows; i += 4) {
     sp_f32xN lanes[4];
     float new_max[4];
-    for (int k = 0; k < 4; k++) lanes[k] = sp_lanes_max(s + (int64_t)(i + k) * ld_s, cols);
+    for (int k = 0; k < 4; k++) SP_LANES_MAX(lanes[k], s + (int64_t)(i + k) * ld_s, cols);
     SP_FOLD4(lanes, sp_vec_max);
     for (int k = 0; k < 4; k++) new_max[k] = sp_softmax_new_max(lanes[0][4 * k], score_mul, row_max[i + k]);
     for (int k = 0; k < 4; k++) {

@@ -71,9 +71,27 @@ _Static_assert(SP_CPU_NR == 16, "the folds are written for 16 lanes");
 #define SP_LANES_SWAP1 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14
 #endif
 
+/* m = the lane maxima, and sum = the lane sums, of a row x of n floats, n a
+ * multiple of SP_CPU_NR: lane c over x[c], x[c + SP_CPU_NR], ... in order
+ * (macros for the reason SP_VEC_MAX_INTO is one). */
+#define SP_LANES_MAX(m, x, n)                                                           \
+  do {                                                                                  \
+    const float *x_ = (x);                                                              \
+    (m) = *(const sp_f32xN *)x_;                                                        \
+    for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR)                          \
+      SP_VEC_MAX_INTO((m), *(const sp_f32xN *)(x_ + j0_));                              \
+  } while (0)
+
+#define SP_LANES_SUM(sum, x, n)                                                         \
+  do {                                                                                  \
+    const float *x_ = (x);                                                              \
+    (sum) = *(const sp_f32xN *)x_;                                                      \
+    for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR) (sum) += *(const sp_f32xN *)(x_ + j0_); \
+  } while (0)
+
 SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
-  sp_f32xN m = *(const sp_f32xN *)x;
-  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) SP_VEC_MAX_INTO(m, *(const sp_f32xN *)(x + j0));
+  sp_f32xN m;
+  SP_LANES_MAX(m, x, n);
 #if defined(SP_CPU_HAVE_SHUFFLE)
   SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP8));
   SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP4));
@@ -88,8 +106,8 @@ SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
 }
 
 SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
-  sp_f32xN lane = *(const sp_f32xN *)x;
-  for (int32_t j0 = SP_CPU_NR; j0 < n; j0 += SP_CPU_NR) lane += *(const sp_f32xN *)(x + j0);
+  sp_f32xN lane;
+  SP_LANES_SUM(lane, x, n);
 #if defined(SP_CPU_HAVE_SHUFFLE)
   lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP8);
   lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP4);
