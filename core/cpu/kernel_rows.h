@@ -219,55 +219,100 @@ SP_CPU_INLINE void sp_sum_lanes16(sp_f32xN x[16], float *out) {
                                  31);
 }
 
+/* The vectors of the score tile below: the build's own 8 floats on AVX2,
+ * where 16-float vectors take two registers each and sixteen accumulators
+ * of them (32 registers) spilled (that loop was 62% of a cache-resident
+ * f32 decode on the AVX2 path; eight 8-float accumulators ran it 2-3x
+ * faster); 16 floats elsewhere. As many accumulators as lanes, folded by
+ * one transposing sum. */
+#if SP_GEMM_LANES == 8
+#define SP_SCORE_LANES 8
+typedef sp_f32xV sp_score_vec;
+typedef uint32_t sp_u32x8_u2 __attribute__((vector_size(8 * sizeof(uint32_t)), aligned(2)));
+
+/* sp_load_bf16_pairs for 16 bf16 values. */
+SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_score_vec *odd) {
+  const sp_u32x8_u2 pairs = *(const sp_u32x8_u2 *)at;
+  *even = (sp_score_vec)(pairs << 16);
+  *odd = (sp_score_vec)(pairs & 0xffff0000u);
+}
+
+/* x[i] (key i's 8 partial sums) -> out[i], for 8 keys: halves, quarters,
+ * pairs, as sp_sum_lanes16 does for 16. */
+SP_CPU_INLINE void sp_score_fold(sp_score_vec x[8], float *out) {
+  for (int i = 0; i < 4; i++)
+    x[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+  for (int i = 0; i < 2; i++)
+    x[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13) +
+           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15);
+  *(sp_score_vec *)out = __builtin_shufflevector(x[0], x[1], 0, 2, 4, 6, 8, 10, 12, 14) +
+                         __builtin_shufflevector(x[0], x[1], 1, 3, 5, 7, 9, 11, 13, 15);
+}
+#else
+#define SP_SCORE_LANES SP_CPU_NR
+typedef sp_f32xN sp_score_vec;
+
+SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_score_vec *odd) {
+  sp_load_bf16_pairs(at, even, odd);
+}
+
+SP_CPU_INLINE void sp_score_fold(sp_score_vec x[16], float *out) {
+  sp_sum_lanes16(x, out);
+}
+#endif
+
 /* The scores of R query rows against the SP_CPU_NR keys at k (rows ld_k
- * elements apart), SP_CPU_NR / R keys at a time: the sixteen accumulators
- * of R rows by 16 / R keys, so that four rows read four key rows per step,
- * four pointers where one accumulator a key for sixteen keys took sixteen,
- * more than the registers the compiler had left (it reloaded one from the
- * stack for every two products), and each key row loaded is used by R rows.
- * float32 keys (bf16 == 0): q rows are float32, dim floats apart, and every
- * lane sums its products in the order of the dims; dims past the last
- * multiple of SP_CPU_NR are added after the fold. bf16 keys (bf16 == 1) are
- * widened in registers 2 * SP_CPU_NR at a time, as pairs
- * (sp_load_bf16_pairs): q rows then hold each run of 32 dims as its 16
- * even-indexed values and then its 16 odd ones (sp_load_row_pairs), and dim
- * is a multiple of 32. The widening takes two integer operations for 32
- * values; converting the keys into float32 scratch first took nine
- * instructions for 16 (and a store and reload), a third of a cache-resident
- * bf16 decode's time. */
+ * elements apart), SP_SCORE_LANES / R keys at a time: the accumulators of
+ * R rows by SP_SCORE_LANES / R keys, so that (AVX-512) four rows read four
+ * key rows per step, four pointers where one accumulator a key for
+ * sixteen keys took sixteen, more than the registers the compiler had
+ * left (it reloaded one from the stack for every two products), and each
+ * key row loaded is used by R rows.
+ * float32 keys (bf16 == 0): q rows are float32, dim floats apart, and lane
+ * c of a dot product sums the dims c, c + SP_SCORE_LANES, ... in order
+ * (so the AVX2 path's scores differ from the others' by rounding); dims
+ * past the last multiple of SP_SCORE_LANES are added after the fold. bf16
+ * keys (bf16 == 1) are widened in registers 2 * SP_SCORE_LANES at a time,
+ * as pairs (sp_load_bf16_pairs): q rows then hold each run of 2 *
+ * SP_SCORE_LANES dims as its even-indexed values and then its odd ones
+ * (sp_load_row_pairs), and dim is a multiple of 32. The widening takes two
+ * integer operations a vector of pairs; converting the keys into float32
+ * scratch first took nine instructions for 16 (and a store and reload), a
+ * third of a cache-resident bf16 decode's time. */
 SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const int bf16, const float *q,
                                   int32_t dim, const int R, float *s, int32_t ld_s) {
-  enum { ACC = SP_CPU_NR };
+  enum { ACC = SP_SCORE_LANES };
   const int keys = ACC / R;
-  const int32_t step = bf16 ? 2 * SP_CPU_NR : SP_CPU_NR;
+  const int32_t step = bf16 ? 2 * ACC : ACC;
   const int32_t dim_vec = dim / step * step;
   for (int j0 = 0; j0 < SP_CPU_NR; j0 += keys) {
-    sp_f32xN acc[ACC];
-    for (int i = 0; i < ACC; i++) acc[i] = (sp_f32xN){0};
+    sp_score_vec acc[ACC];
+    for (int i = 0; i < ACC; i++) acc[i] = (sp_score_vec){0};
     for (int32_t d0 = 0; d0 < dim_vec; d0 += step) {
       if (bf16) {
-        sp_f32xN even[ACC], odd[ACC];
+        sp_score_vec even[ACC], odd[ACC];
         for (int j = 0; j < keys; j++)
-          sp_load_bf16_pairs((const uint16_t *)k + (j0 + j) * ld_k + d0, &even[j], &odd[j]);
+          sp_score_pairs((const uint16_t *)k + (j0 + j) * ld_k + d0, &even[j], &odd[j]);
         for (int r = 0; r < R; r++) {
-          const sp_f32xN qe = *(const sp_f32xN *)(q + (int64_t)r * dim + d0);
-          const sp_f32xN qo = *(const sp_f32xN *)(q + (int64_t)r * dim + d0 + SP_CPU_NR);
+          const sp_score_vec qe = *(const sp_score_vec *)(q + (int64_t)r * dim + d0);
+          const sp_score_vec qo = *(const sp_score_vec *)(q + (int64_t)r * dim + d0 + ACC);
           for (int j = 0; j < keys; j++) {
             acc[r * keys + j] += qe * even[j];
             acc[r * keys + j] += qo * odd[j];
           }
         }
       } else {
-        sp_f32xN key[ACC];
-        for (int j = 0; j < keys; j++) key[j] = *(const sp_f32xN *)((const float *)k + (j0 + j) * ld_k + d0);
+        sp_score_vec key[ACC];
+        for (int j = 0; j < keys; j++) key[j] = *(const sp_score_vec *)((const float *)k + (j0 + j) * ld_k + d0);
         for (int r = 0; r < R; r++) {
-          const sp_f32xN qv = *(const sp_f32xN *)(q + (int64_t)r * dim + d0);
+          const sp_score_vec qv = *(const sp_score_vec *)(q + (int64_t)r * dim + d0);
           for (int j = 0; j < keys; j++) acc[r * keys + j] += qv * key[j];
         }
       }
     }
     float sums[ACC];
-    sp_sum_lanes16(acc, sums);
+    sp_score_fold(acc, sums);
     for (int r = 0; r < R; r++) {
       float *sr = s + (int64_t)r * ld_s + j0;
       for (int j = 0; j < keys; j++) sr[j] = sums[r * keys + j];
@@ -305,11 +350,14 @@ SP_CPU_INLINE void sp_scores_direct_bf16(const uint16_t *k, int64_t ld_k, const 
 }
 
 /* A bf16 row of dim elements (a multiple of 2 * SP_CPU_NR) into float32 in
- * the order sp_scores_direct_bf16 reads q in: each run of 32 dims as its
- * even-indexed values, then its odd ones. */
+ * the order sp_scores_direct_bf16 reads q in: each run of 2 *
+ * SP_SCORE_LANES dims as its even-indexed values, then its odd ones. */
 SP_CPU_INLINE void sp_load_row_pairs(const uint16_t *src, int32_t dim, float *dst) {
-  for (int32_t d0 = 0; d0 < dim; d0 += 2 * SP_CPU_NR)
-    sp_load_bf16_pairs(src + d0, (sp_f32xN *)(dst + d0), (sp_f32xN *)(dst + d0 + SP_CPU_NR));
+  for (int32_t d0 = 0; d0 < dim; d0 += 2 * SP_SCORE_LANES)
+    for (int32_t i = 0; i < SP_SCORE_LANES; i++) {
+      dst[d0 + i] = sp_bf16_to_f32(src[d0 + 2 * i]);
+      dst[d0 + SP_SCORE_LANES + i] = sp_bf16_to_f32(src[d0 + 2 * i + 1]);
+    }
 }
 
 #else /* portable loops: the same order of work, lanes as arrays */
