@@ -129,11 +129,51 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, con
  * ran at 1/7 of the AVX-512 path's speed, 87% of it in this loop). Each
  * output element adds its products in the same order. */
 #define SP_DECODE_NV (SP_CPU_NR / SP_GEMM_LANES)
+
+#if SP_GEMM_LANES == 8
+/* bf16 values on AVX2, SP_CPU_NR columns as 8 pairs (sp_score_pairs: one
+ * load, a shift and an AND where zero-extending them took two loads, two
+ * shuffles and two shifts, more time than the value FMAs on this path):
+ * accumulators of the even and of the odd columns, split from the
+ * accumulator rows on the way in and interleaved back on the way out (once
+ * per slab). The same products in the same order as the loop below. */
+SP_CPU_INLINE void sp_decode_values_bf16_pairs8(const float *p, int32_t ld_p, const int R,
+                                                int32_t nk, const uint16_t *v, int64_t ld_v,
+                                                float *acc, int32_t ld_acc) {
+  sp_f32xV ev[SP_CPU_DIRECT_ROWS], od[SP_CPU_DIRECT_ROWS];
+  for (int r = 0; r < R; r++) {
+    const sp_f32xV lo = *(const sp_f32xV *)(acc + (int64_t)r * ld_acc);
+    const sp_f32xV hi = *(const sp_f32xV *)(acc + (int64_t)r * ld_acc + 8);
+    ev[r] = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+    od[r] = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+  }
+  for (int32_t j = 0; j < nk; j++) {
+    sp_f32xV ve, vo;
+    sp_score_pairs(v + j * ld_v, &ve, &vo);
+    for (int r = 0; r < R; r++) {
+      const float w = p[(int64_t)r * ld_p + j];
+      ev[r] += w * ve;
+      od[r] += w * vo;
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    *(sp_f32xV *)(acc + (int64_t)r * ld_acc) = __builtin_shufflevector(ev[r], od[r], 0, 8, 1, 9, 2, 10, 3, 11);
+    *(sp_f32xV *)(acc + (int64_t)r * ld_acc + 8) = __builtin_shufflevector(ev[r], od[r], 4, 12, 5, 13, 6, 14, 7, 15);
+  }
+}
+#endif
+
 SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const int R, int32_t nk,
                                            const void *v, int64_t off, int64_t ld_v,
                                            const int bf16, int32_t cols, float *acc,
                                            int32_t ld_acc) {
   for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
+#if SP_GEMM_LANES == 8
+    if (bf16) {
+      sp_decode_values_bf16_pairs8(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
+      continue;
+    }
+#endif
     sp_f32xV a[SP_CPU_DIRECT_ROWS][SP_DECODE_NV];
     for (int r = 0; r < R; r++)
       for (int w = 0; w < SP_DECODE_NV; w++)
