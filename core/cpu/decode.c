@@ -122,14 +122,6 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, con
 #endif
 
 #if SP_GEMM_LANES < 16
-/* The loop below in the build's native vectors, SP_CPU_NR columns (two
- * AVX2 or four SSE vectors) at a time and R <= SP_DECODE_RUN rows: the
- * 16-float vectors of the AVX-512 loop, two per row for up to 8 rows,
- * were kept on the stack by these builds (direct decode on the AVX2 path
- * ran at 1/7 of the AVX-512 path's speed, 87% of it in this loop). Each
- * output element adds its products in the same order. */
-#define SP_DECODE_NV (SP_CPU_NR / SP_GEMM_LANES)
-
 #if SP_GEMM_LANES == 8
 /* bf16 values on AVX2, SP_CPU_NR columns as 8 pairs (sp_score_pairs: one
  * load, a shift and an AND where zero-extending them took two loads, two
@@ -163,6 +155,13 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs8(const float *p, int32_t ld_p, co
 }
 #endif
 
+/* The loop below in the build's native vectors, SP_CPU_NR columns (two
+ * AVX2 or four SSE vectors) at a time and R <= SP_DECODE_RUN rows: the
+ * 16-float vectors of the AVX-512 loop, two per row for up to 8 rows,
+ * were kept on the stack by these builds (direct decode on the AVX2 path
+ * ran at 1/7 of the AVX-512 path's speed, 87% of it in this loop). Each
+ * output element adds its products in the same order. */
+#define SP_DECODE_NV (SP_CPU_NR / SP_GEMM_LANES)
 SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const int R, int32_t nk,
                                            const void *v, int64_t off, int64_t ld_v,
                                            const int bf16, int32_t cols, float *acc,
