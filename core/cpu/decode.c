@@ -33,23 +33,25 @@
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
-/* The bf16 form of the loop below for 2 * SP_CPU_NR columns: accumulators
- * of the even and of the odd columns, split from the accumulator rows on
- * the way in and interleaved back on the way out (once per slab, not per
- * value row). */
-SP_CPU_INLINE void sp_decode_values_bf16_cols(const float *p, int32_t ld_p, const int R, int32_t nk,
-                                              const uint16_t *v, int64_t ld_v, float *acc,
-                                              int32_t ld_acc) {
-  sp_f32xN ev[SP_CPU_DIRECT_ROWS], od[SP_CPU_DIRECT_ROWS];
+/* bf16 values widened in registers, 2 * SP_SCORE_LANES columns (32 on
+ * AVX-512, 16 on AVX2) as pairs (sp_score_pairs: one load, a shift and an
+ * AND; zero-extending them on AVX2 took two loads, two shuffles and two
+ * shifts, more time than the value FMAs): accumulators of the even and of
+ * the odd columns, split from the accumulator rows on the way in and
+ * interleaved back on the way out (once per slab, not per value row). The
+ * same products in the same order as the float32 loops below. */
+SP_CPU_INLINE void sp_decode_values_bf16_widened(const float *p, int32_t ld_p, const int R, int32_t nk,
+                                                 const uint16_t *v, int64_t ld_v, float *acc,
+                                                 int32_t ld_acc) {
+  enum { L = SP_SCORE_LANES };
+  sp_score_vec ev[SP_CPU_DIRECT_ROWS], od[SP_CPU_DIRECT_ROWS];
   for (int r = 0; r < R; r++) {
-    const sp_f32xN lo = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc);
-    const sp_f32xN hi = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + SP_CPU_NR);
-    ev[r] = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    od[r] = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const float *row = acc + (int64_t)r * ld_acc;
+    sp_score_split(*(const sp_score_vec *)row, *(const sp_score_vec *)(row + L), &ev[r], &od[r]);
   }
   for (int32_t j = 0; j < nk; j++) {
-    sp_f32xN ve, vo;
-    sp_load_bf16_pairs(v + j * ld_v, &ve, &vo);
+    sp_score_vec ve, vo;
+    sp_score_pairs(v + j * ld_v, &ve, &vo);
     for (int r = 0; r < R; r++) {
       const float w = p[(int64_t)r * ld_p + j];
       ev[r] += w * ve;
@@ -57,10 +59,8 @@ SP_CPU_INLINE void sp_decode_values_bf16_cols(const float *p, int32_t ld_p, cons
     }
   }
   for (int r = 0; r < R; r++) {
-    *(sp_f32xN *)(acc + (int64_t)r * ld_acc) =
-        __builtin_shufflevector(ev[r], od[r], 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    *(sp_f32xN *)(acc + (int64_t)r * ld_acc + SP_CPU_NR) =
-        __builtin_shufflevector(ev[r], od[r], 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    float *row = acc + (int64_t)r * ld_acc;
+    sp_score_interleave(ev[r], od[r], (sp_score_vec *)row, (sp_score_vec *)(row + L));
   }
 }
 
@@ -122,39 +122,6 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, con
 #endif
 
 #if SP_GEMM_LANES < 16
-#if SP_GEMM_LANES == 8
-/* bf16 values on AVX2, SP_CPU_NR columns as 8 pairs (sp_score_pairs: one
- * load, a shift and an AND where zero-extending them took two loads, two
- * shuffles and two shifts, more time than the value FMAs on this path):
- * accumulators of the even and of the odd columns, split from the
- * accumulator rows on the way in and interleaved back on the way out (once
- * per slab). The same products in the same order as the loop below. */
-SP_CPU_INLINE void sp_decode_values_bf16_pairs8(const float *p, int32_t ld_p, const int R,
-                                                int32_t nk, const uint16_t *v, int64_t ld_v,
-                                                float *acc, int32_t ld_acc) {
-  sp_f32xV ev[SP_CPU_DIRECT_ROWS], od[SP_CPU_DIRECT_ROWS];
-  for (int r = 0; r < R; r++) {
-    const sp_f32xV lo = *(const sp_f32xV *)(acc + (int64_t)r * ld_acc);
-    const sp_f32xV hi = *(const sp_f32xV *)(acc + (int64_t)r * ld_acc + 8);
-    ev[r] = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
-    od[r] = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
-  }
-  for (int32_t j = 0; j < nk; j++) {
-    sp_f32xV ve, vo;
-    sp_score_pairs(v + j * ld_v, &ve, &vo);
-    for (int r = 0; r < R; r++) {
-      const float w = p[(int64_t)r * ld_p + j];
-      ev[r] += w * ve;
-      od[r] += w * vo;
-    }
-  }
-  for (int r = 0; r < R; r++) {
-    *(sp_f32xV *)(acc + (int64_t)r * ld_acc) = __builtin_shufflevector(ev[r], od[r], 0, 8, 1, 9, 2, 10, 3, 11);
-    *(sp_f32xV *)(acc + (int64_t)r * ld_acc + 8) = __builtin_shufflevector(ev[r], od[r], 4, 12, 5, 13, 6, 14, 7, 15);
-  }
-}
-#endif
-
 /* The loop below in the build's native vectors, SP_CPU_NR columns (two
  * AVX2 or four SSE vectors) at a time and R <= SP_DECODE_RUN rows: the
  * 16-float vectors of the AVX-512 loop, two per row for up to 8 rows,
@@ -169,7 +136,7 @@ SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const i
   for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
 #if SP_GEMM_LANES == 8
     if (bf16) {
-      sp_decode_values_bf16_pairs8(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
+      sp_decode_values_bf16_widened(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
       continue;
     }
 #endif
@@ -209,7 +176,7 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
 #if SP_DECODE_BF16_VALUES
       sp_decode_values_bf16_pairs(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
 #else
-      sp_decode_values_bf16_cols(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
+      sp_decode_values_bf16_widened(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
 #endif
     }
   }

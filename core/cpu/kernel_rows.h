@@ -237,6 +237,18 @@ SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_sco
   *odd = (sp_score_vec)(pairs & 0xffff0000u);
 }
 
+/* Two vectors of consecutive columns -> their even and odd columns (the
+ * order sp_score_pairs widens bf16 values in), and back. */
+SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
+  *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+  *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+
+SP_CPU_INLINE void sp_score_interleave(sp_score_vec even, sp_score_vec odd, sp_score_vec *lo, sp_score_vec *hi) {
+  *lo = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
+  *hi = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
 /* x[i] (key i's 8 partial sums) -> out[i], for 8 keys: halves, quarters,
  * pairs, as sp_sum_lanes16 does for 16. */
 SP_CPU_INLINE void sp_score_fold(sp_score_vec x[8], float *out) {
@@ -255,6 +267,16 @@ typedef sp_f32xN sp_score_vec;
 
 SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_score_vec *odd) {
   sp_load_bf16_pairs(at, even, odd);
+}
+
+SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
+  *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+SP_CPU_INLINE void sp_score_interleave(sp_score_vec even, sp_score_vec odd, sp_score_vec *lo, sp_score_vec *hi) {
+  *lo = __builtin_shufflevector(even, odd, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  *hi = __builtin_shufflevector(even, odd, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 }
 
 SP_CPU_INLINE void sp_score_fold(sp_score_vec x[16], float *out) {
