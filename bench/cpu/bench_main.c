@@ -53,8 +53,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (parsed != CLI_PARSE_OK) return 2;
-  if (threads < 1 || reps < 1) {
-    fprintf(stderr, "sparsa_bench_cpu: --threads and --reps must be >= 1\n");
+  /* The bandwidth, peak and walk loops start at most 64 threads. */
+  if (threads < 1 || threads > 64 || reps < 1) {
+    fprintf(stderr, "sparsa_bench_cpu: --threads must be 1 to 64 and --reps >= 1\n");
     return 2;
   }
   const bench_case *cases[] = {

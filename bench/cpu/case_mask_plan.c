@@ -85,7 +85,9 @@ static double time_mask_build(const bench_env *env, int64_t n, sparsa_pattern **
                               double *density) {
   sparsa_mask_desc desc = mixed_desc(n, patterns);
   const int reps = 2 * env->reps + 1;
-  double times[64];
+  double *times = calloc((size_t)reps, sizeof *times);
+  if (times == NULL) return -1.0;
+  double ms = -1.0;
   for (int i = 0; i < reps; i++) {
     sparsa_mask *mask = NULL;
     double t0 = cli_now_seconds();
@@ -93,12 +95,15 @@ static double time_mask_build(const bench_env *env, int64_t n, sparsa_pattern **
     times[i] = cli_now_seconds() - t0;
     if (st != SPARSA_OK) {
       bench_log("   mask: %s: %s\n", sparsa_status_string(st), sparsa_last_error());
-      return -1.0;
+      goto done;
     }
     if (i == 0) sparsa_mask_density(mask, -1, density);
     sparsa_mask_destroy(mask);
   }
-  return 1e3 * cli_median(times, reps);
+  ms = 1e3 * cli_median(times, reps);
+done:
+  free(times);
+  return ms;
 }
 
 static int run_mask_build(const bench_env *env, bench_results *r) {
@@ -146,6 +151,7 @@ static int run_plan_cached(const bench_env *env, bench_results *r) {
   float *q = malloc(elems * sizeof *q), *k = malloc(elems * sizeof *k);
   sparsa_cache *cache = NULL;
   sparsa_cache_entry *entry = NULL;
+  double *times = NULL;
   int rc = -1;
   if (q == NULL || k == NULL) goto done;
   uint64_t state = 0x9e3779b97f4a7c15ull;
@@ -167,7 +173,8 @@ static int run_plan_cached(const bench_env *env, bench_results *r) {
   sparsa_cache_entry_release(entry);
   entry = NULL;
   const int reps = 1001;
-  double times[1001];
+  times = calloc((size_t)reps, sizeof *times);
+  if (times == NULL) goto done;
   for (int i = 0; i < reps; i++) {
     const sparsa_plan *plan = NULL;
     double t0 = cli_now_seconds();
@@ -186,6 +193,7 @@ static int run_plan_cached(const bench_env *env, bench_results *r) {
   bench_put(r, us, "plan_cached_us");
   rc = 0;
 done:
+  free(times);
   sparsa_cache_destroy(cache);
   free(q);
   free(k);
@@ -198,6 +206,7 @@ static int run_plan(const bench_env *env, bench_results *r) {
   const int64_t n = env->quick ? 8192 : 32768;
   sparsa_pattern *patterns[MASK_HEADS] = {0};
   sparsa_mask *mask = NULL;
+  double *times = NULL;
   int rc = -1;
   if (build_patterns(n, patterns)) goto done;
   sparsa_mask_desc desc = mixed_desc(n, patterns);
@@ -207,7 +216,8 @@ static int run_plan(const bench_env *env, bench_results *r) {
   }
   sparsa_problem p = bench_problem(SPARSA_DTYPE_BF16, 1, MASK_HEADS, MASK_HEADS / 4, n, n);
   const int reps = 2 * env->reps + 1;
-  double times[64];
+  times = calloc((size_t)reps, sizeof *times);
+  if (times == NULL) goto done;
   for (int i = 0; i < reps; i++) {
     sparsa_plan *plan = NULL;
     double t0 = cli_now_seconds();
@@ -224,6 +234,7 @@ static int run_plan(const bench_env *env, bench_results *r) {
   bench_put(r, us, "plan_create_us");
   rc = run_plan_cached(env, r);
 done:
+  free(times);
   sparsa_mask_destroy(mask);
   release(patterns);
   return rc;

@@ -25,6 +25,15 @@ def main():
     assert figures["mask_build_ms"] > 0 and figures["plan_cached_us"] > 0, figures
     bad = subprocess.run([harness, "--only", "no_such_case"], capture_output=True, text=True)
     assert bad.returncode != 0 and "no_such_case" in bad.stderr, bad.stderr
+    # More timed runs than any fixed array would hold (201 a case): each
+    # timing loop sizes its samples from --reps.
+    for case in ["mask_build", "plan"]:
+        proc = subprocess.run([harness, "--quick", "--reps", "100", "--only", case], capture_output=True,
+                              text=True, timeout=240)
+        assert proc.returncode == 0, (case, proc.returncode, proc.stderr)
+    for flags in [["--threads", "65"], ["--threads", "0"], ["--reps", "0"]]:
+        bad = subprocess.run([harness, "--only", "plan"] + flags, capture_output=True, text=True)
+        assert bad.returncode == 2 and "--threads must be 1 to 64" in bad.stderr, (flags, bad.stderr)
 
     sparsa_json = os.path.join(work, "sparsa.json")
     torch_json = os.path.join(work, "torch.json")
