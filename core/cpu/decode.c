@@ -12,13 +12,16 @@
  * the direct path of kernel_rows.h with the online softmax of the prefill
  * kernel. float32 keys are read in place, and so are bf16 keys: on the
  * avx512bf16 build multiplied with bf16 q by vdpbf16ps, elsewhere widened
- * in registers (head dims a multiple of 32); f16 keys, other head dims and
- * float32 partial slabs are converted a slab at a time into a scratch that
- * stays in L1 (bf16 partial slabs are copied there, padded with zeros).
- * Values of float32 and bf16 are read in place: bf16 widened in registers,
- * 32 at a time, or on the avx512bf16 build multiplied by the probabilities
- * rounded to bf16, two keys per vdpbf16ps. float32 and f16 decode give
- * the prefill kernel's results for the same rows; bf16 decode differs from it
+ * in registers (head dims a multiple of 32); so are f16 keys on the AVX-512
+ * and AVX2 builds, converted by vcvtph2ps as they are loaded (head dims a
+ * multiple of 16, or 8 on AVX2). Other head dims, f16 on the portable
+ * build and float32 partial slabs are converted a slab at a time into a
+ * scratch that stays in L1 (bf16 partial slabs are copied there, padded
+ * with zeros). Values are read in place (f16 where the build converts it):
+ * bf16 widened in registers, 32 at a time, or on the avx512bf16 build
+ * multiplied by the probabilities rounded to bf16, two keys per vdpbf16ps.
+ * float32 and f16 decode give the prefill kernel's results for the same
+ * rows; bf16 decode differs from it
  * by the order of the score products (widened in pairs) or the rounding of
  * the probabilities (avx512bf16), within the tolerance of both.
  *
@@ -33,6 +36,8 @@
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
+/* The builds that use it: AVX2, and AVX-512 without vdpbf16ps. */
+#if SP_GEMM_LANES == 8 || (SP_GEMM_LANES == 16 && !defined(__AVX512BF16__))
 /* bf16 values widened in registers, 2 * SP_SCORE_LANES columns (32 on
  * AVX-512, 16 on AVX2) as pairs (sp_score_pairs: one load, a shift and an
  * AND; zero-extending them on AVX2 took two loads, two shuffles and two
@@ -63,6 +68,7 @@ SP_CPU_INLINE void sp_decode_values_bf16_widened(const float *p, int32_t ld_p, c
     sp_score_interleave(ev[r], od[r], (sp_score_vec *)row, (sp_score_vec *)(row + L));
   }
 }
+#endif
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -131,11 +137,11 @@ SP_CPU_INLINE void sp_decode_values_bf16_pairs(const float *p, int32_t ld_p, con
 #define SP_DECODE_NV (SP_CPU_NR / SP_GEMM_LANES)
 SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const int R, int32_t nk,
                                            const void *v, int64_t off, int64_t ld_v,
-                                           const int bf16, int32_t cols, float *acc,
+                                           const sparsa_dtype dtype, int32_t cols, float *acc,
                                            int32_t ld_acc) {
   for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
 #if SP_GEMM_LANES == 8
-    if (bf16) {
+    if (dtype == SPARSA_DTYPE_BF16) {
       sp_decode_values_bf16_widened(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
       continue;
     }
@@ -147,7 +153,7 @@ SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const i
     for (int32_t j = 0; j < nk; j++) {
       sp_f32xV vv[SP_DECODE_NV];
       for (int w = 0; w < SP_DECODE_NV; w++)
-        vv[w] = sp_load_native(v, off + j * ld_v + c0 + w * SP_GEMM_LANES, bf16);
+        vv[w] = sp_load_native(v, off + j * ld_v + c0 + w * SP_GEMM_LANES, dtype);
       for (int r = 0; r < R; r++) {
         const float x = p[(int64_t)r * ld_p + j];
         for (int w = 0; w < SP_DECODE_NV; w++) a[r][w] += x * vv[w];
@@ -165,13 +171,14 @@ SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const i
  * rows ld_v elements apart from element offset off, cols a multiple of
  * 2 * SP_CPU_NR or of SP_CPU_NR. */
 SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int R, int32_t nk,
-                                         const void *v, int64_t off, int64_t ld_v, const int bf16,
-                                         int32_t cols, float *acc, int32_t ld_acc) {
+                                         const void *v, int64_t off, int64_t ld_v,
+                                         const sparsa_dtype dtype, int32_t cols, float *acc,
+                                         int32_t ld_acc) {
 #if SP_GEMM_LANES < 16
-  sp_decode_values_native(p, ld_p, R, nk, v, off, ld_v, bf16, cols, acc, ld_acc);
+  sp_decode_values_native(p, ld_p, R, nk, v, off, ld_v, dtype, cols, acc, ld_acc);
 #else
   int32_t c0 = 0;
-  if (bf16) {
+  if (dtype == SPARSA_DTYPE_BF16) {
     for (; c0 + 2 * SP_CPU_NR <= cols; c0 += 2 * SP_CPU_NR) {
 #if SP_DECODE_BF16_VALUES
       sp_decode_values_bf16_pairs(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
@@ -187,8 +194,8 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
       a1[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR);
     }
     for (int32_t j = 0; j < nk; j++) {
-      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, bf16);
-      const sp_f32xN v1 = sp_load_values(v, off + j * ld_v + c0 + SP_CPU_NR, bf16);
+      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, dtype);
+      const sp_f32xN v1 = sp_load_values(v, off + j * ld_v + c0 + SP_CPU_NR, dtype);
       for (int r = 0; r < R; r++) {
         const float w = p[(int64_t)r * ld_p + j];
         a0[r] += w * v0;
@@ -204,7 +211,7 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
     sp_f32xN a0[SP_CPU_DIRECT_ROWS];
     for (int r = 0; r < R; r++) a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
     for (int32_t j = 0; j < nk; j++) {
-      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, bf16);
+      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, dtype);
       for (int r = 0; r < R; r++) a0[r] += p[(int64_t)r * ld_p + j] * v0;
     }
     for (int r = 0; r < R; r++) *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];
@@ -224,20 +231,21 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
 #endif
 
 SP_CPU_INLINE void sp_decode_values(const float *p, int32_t ld_p, int32_t rows, int32_t nk,
-                                    const void *v, int64_t off, int64_t ld_v, const int bf16,
-                                    int32_t cols, float *acc, int32_t ld_acc) {
+                                    const void *v, int64_t off, int64_t ld_v,
+                                    const sparsa_dtype dtype, int32_t cols, float *acc,
+                                    int32_t ld_acc) {
   int32_t r0 = 0;
   for (; SP_DECODE_RUN >= 8 && r0 + 8 <= rows; r0 += 8)
-    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 8, nk, v, off, ld_v, bf16, cols,
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 8, nk, v, off, ld_v, dtype, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
   for (; SP_DECODE_RUN >= 4 && r0 + 4 <= rows; r0 += 4)
-    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 4, nk, v, off, ld_v, bf16, cols,
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 4, nk, v, off, ld_v, dtype, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
   for (; r0 + 2 <= rows; r0 += 2)
-    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 2, nk, v, off, ld_v, bf16, cols,
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 2, nk, v, off, ld_v, dtype, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
   if (r0 < rows)
-    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 1, nk, v, off, ld_v, bf16, cols,
+    sp_decode_values_rows(p + (int64_t)r0 * ld_p, ld_p, 1, nk, v, off, ld_v, dtype, cols,
                           acc + (int64_t)r0 * ld_acc, ld_acc);
 }
 #undef SP_DECODE_RUN
@@ -295,6 +303,17 @@ SP_CPU_INLINE void sp_scores_bf16(const uint16_t *k, int64_t ld_k, const uint16_
 #else
 #define SP_DECODE_BF16_PAIRS 0
 #endif
+
+/* Whether f16 keys are converted in registers by the score loop: builds
+ * with f16 vectors, head dims a multiple of the score tile's vectors. */
+SP_CPU_INLINE int sp_decode_f16_keys_in_place(sparsa_dtype dtype, int32_t dim) {
+#if SP_CPU_HAVE_F16_VECTORS
+  return dtype == SPARSA_DTYPE_F16 && dim % SP_SCORE_LANES == 0;
+#else
+  (void)dtype, (void)dim;
+  return 0;
+#endif
+}
 
 /* ---- one item -------------------------------------------------------------- */
 
@@ -468,10 +487,11 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
     const int64_t kb0 = (int64_t)item->phase * d->chunk_blocks, kb1 = kb0 + d->chunk_blocks;
     const int64_t k_base = b * p->k_stride[0] + seq->kv_start * p->k_stride[1];
     const int64_t v_base = b * p->v_stride[0] + seq->kv_start * p->v_stride[1];
-    const int in_place_keys = dtype == SPARSA_DTYPE_F32;
+    /* f16 rows are read in place where the build converts them in
+     * registers (keys: head dims a multiple of the score tile's vectors). */
+    const int in_place_keys = dtype == SPARSA_DTYPE_F32 || sp_decode_f16_keys_in_place(dtype, dim);
     const int in_place_values = SP_DECODE_VALUES_IN_PLACE && v_dim == ld_acc &&
-                                (dtype == SPARSA_DTYPE_F32 || dtype == SPARSA_DTYPE_BF16);
-    const int bf16 = dtype == SPARSA_DTYPE_BF16;
+                                (dtype != SPARSA_DTYPE_F16 || SP_CPU_HAVE_F16_VECTORS);
     /* The kv heads walked together: all of them where a token's heads
      * lie side by side (token-major), so that a slab of all heads is one
      * run of memory; one at a time where each head's tokens do
@@ -597,6 +617,12 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
               continue;
             }
             if (in_place_keys && n == SP_CPU_NR) {
+#if SP_CPU_HAVE_F16_VECTORS
+              if (dtype == SPARSA_DTYPE_F16) {
+                sp_scores_direct_f16((const uint16_t *)call->k + off, p->k_stride[1], qg, kv_rows, dim, sg, ld_s);
+                continue;
+              }
+#endif
               sp_scores_direct((const float *)call->k + off, p->k_stride[1], qg, kv_rows, dim, sg, ld_s);
             } else {
               sp_pack_values(dtype, call->k, off, p->k_stride[1], n, SP_CPU_NR, dim, dim, kbuf);
@@ -639,14 +665,14 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
             float *ag = acc + (int64_t)g * kv_rows * ld_acc;
 #if SP_DECODE_VALUES_IN_PLACE
             if (in_place_values) {
-              sp_decode_values(pg, ld_s, kv_rows, n, call->v, off, p->v_stride[1], bf16, ld_acc, ag, ld_acc);
+              sp_decode_values(pg, ld_s, kv_rows, n, call->v, off, p->v_stride[1], dtype, ld_acc, ag, ld_acc);
               continue;
             }
 #else
-            (void)in_place_values, (void)bf16;
+            (void)in_place_values;
 #endif
             sp_pack_values(dtype, call->v, off, p->v_stride[1], n, n, v_dim, ld_acc, vbuf);
-            sp_decode_values(pg, ld_s, kv_rows, n, vbuf, 0, ld_acc, 0, ld_acc, ag, ld_acc);
+            sp_decode_values(pg, ld_s, kv_rows, n, vbuf, 0, ld_acc, SPARSA_DTYPE_F32, ld_acc, ag, ld_acc);
           }
         }
         for (int32_t mh = mh_lo; mh < mh_hi; mh++)

@@ -39,6 +39,18 @@ static const sp_cpu_kernels *const sp_isa_tables[SP_CPU_ISA_COUNT] = {
 #endif
 };
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+
+/* F16C (the f16 conversions the AVX2 path uses), from CPUID leaf 1, ECX
+ * bit 29: not every compiler's __builtin_cpu_supports knows its name.
+ * Every processor with AVX2 has it. */
+static int sp_cpu_has_f16c(void) {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+}
+#endif
+
 /* Whether the processor (and the operating system, which must save the
  * wider registers; the compiler's run-time check includes that) runs the
  * instructions the path was compiled with. */
@@ -47,7 +59,7 @@ static int sp_isa_runs_here(sp_cpu_isa isa) {
     case SP_CPU_ISA_GENERIC: return 1;
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
     case SP_CPU_ISA_AVX2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && sp_cpu_has_f16c();
     case SP_CPU_ISA_AVX512:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
              __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

@@ -18,18 +18,51 @@
 
 #define SP_LOG2E 1.4426950408889634
 
+/* f16 widened by the processor's conversion (vcvtph2ps: exact, like
+ * sp_f16_to_f32) where the build has it: AVX-512, or AVX2 with F16C. The
+ * integer form of sp_f16_to_f32, vectorized, took about half of a
+ * cache-resident f16 decode and made f16 the slowest storage type. */
+#if defined(SP_CPU_HAVE_SHUFFLE) && (defined(__AVX512F__) || defined(__F16C__))
+#define SP_CPU_HAVE_F16_VECTORS 1
+#else
+#define SP_CPU_HAVE_F16_VECTORS 0
+#endif
+
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
 typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));
 typedef uint32_t sp_u32xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(4)));
 
+#if SP_CPU_HAVE_F16_VECTORS
+#include <immintrin.h>
+#if defined(__AVX512F__)
+/* SP_CPU_NR (16) f16 values at `at`. */
+SP_CPU_INLINE sp_f32xN sp_load_f16x16(const uint16_t *at) {
+  return (sp_f32xN)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)at));
+}
+#else /* AVX2 with F16C: the build's native vectors are 8 floats */
+_Static_assert(SP_GEMM_LANES == 8, "f16 vectors without AVX-512 are the AVX2 build's");
+SP_CPU_INLINE sp_f32xV sp_load_f16x8(const uint16_t *at) {
+  return (sp_f32xV)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)at));
+}
+SP_CPU_INLINE sp_f32xN sp_load_f16x16(const uint16_t *at) {
+  const sp_f32xV lo = sp_load_f16x8(at), hi = sp_load_f16x8(at + 8);
+  return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+#endif
+#endif
+
 /* SP_CPU_NR values at element index at: float32 as they are, bf16 widened
- * (the bits of a bf16 are the high half of its float32). */
-SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const int bf16) {
-  if (bf16) {
+ * (the bits of a bf16 are the high half of its float32), f16 converted
+ * (builds with SP_CPU_HAVE_F16_VECTORS only). */
+SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const sparsa_dtype dtype) {
+  if (dtype == SPARSA_DTYPE_BF16) {
     sp_u32xN wide = __builtin_convertvector(*(const sp_u16xN *)((const uint16_t *)base + at), sp_u32xN);
     return (sp_f32xN)(wide << 16);
   }
+#if SP_CPU_HAVE_F16_VECTORS
+  if (dtype == SPARSA_DTYPE_F16) return sp_load_f16x16((const uint16_t *)base + at);
+#endif
   return *(const sp_f32xN *)((const float *)base + at);
 }
 
@@ -49,11 +82,14 @@ SP_CPU_INLINE void sp_load_bf16_pairs(const uint16_t *at, sp_f32xN *even, sp_f32
 typedef uint16_t sp_u16xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint16_t)), aligned(2)));
 typedef uint32_t sp_u32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint32_t)), aligned(4)));
 
-SP_CPU_INLINE sp_f32xV sp_load_native(const void *base, int64_t at, const int bf16) {
-  if (bf16) {
+SP_CPU_INLINE sp_f32xV sp_load_native(const void *base, int64_t at, const sparsa_dtype dtype) {
+  if (dtype == SPARSA_DTYPE_BF16) {
     sp_u32xV wide = __builtin_convertvector(*(const sp_u16xV *)((const uint16_t *)base + at), sp_u32xV);
     return (sp_f32xV)(wide << 16);
   }
+#if SP_CPU_HAVE_F16_VECTORS && SP_GEMM_LANES == 8
+  if (dtype == SPARSA_DTYPE_F16) return sp_load_f16x8((const uint16_t *)base + at);
+#endif
   return *(const sp_f32xV *)((const float *)base + at);
 }
 
@@ -68,12 +104,16 @@ SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offs
     for (int32_t c = 0; c < n; c++) dst[c] = s[c];
   } else if (dtype == SPARSA_DTYPE_F16) {
     const uint16_t *s = (const uint16_t *)src + offset;
-    for (int32_t c = 0; c < n; c++) dst[c] = sp_f16_to_f32(s[c]);
+    int32_t c = 0;
+#if SP_CPU_HAVE_F16_VECTORS
+    for (; c + SP_CPU_NR <= n; c += SP_CPU_NR) *(sp_f32xN *)(dst + c) = sp_load_f16x16(s + c);
+#endif
+    for (; c < n; c++) dst[c] = sp_f16_to_f32(s[c]);
   } else {
     const uint16_t *s = (const uint16_t *)src + offset;
     int32_t c = 0;
 #if defined(SP_CPU_HAVE_SHUFFLE)
-    for (; c + SP_CPU_NR <= n; c += SP_CPU_NR) *(sp_f32xN *)(dst + c) = sp_load_values(s, c, 1);
+    for (; c + SP_CPU_NR <= n; c += SP_CPU_NR) *(sp_f32xN *)(dst + c) = sp_load_values(s, c, SPARSA_DTYPE_BF16);
 #endif
     for (; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]);
   }
@@ -143,13 +183,12 @@ SP_CPU_INLINE void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_
                                 int32_t ld, float *kt, float *row_buf) {
   int32_t j = 0;
 #if defined(SP_CPU_HAVE_SHUFFLE)
-  if (dtype != SPARSA_DTYPE_F16 && dim % SP_CPU_NR == 0) {
-    const int bf16 = dtype == SPARSA_DTYPE_BF16;
+  if ((dtype != SPARSA_DTYPE_F16 || SP_CPU_HAVE_F16_VECTORS) && dim % SP_CPU_NR == 0) {
     for (; j + SP_CPU_NR <= nk; j += SP_CPU_NR)
       for (int32_t d0 = 0; d0 < dim; d0 += SP_CPU_NR) {
         sp_f32xN t[SP_CPU_NR];
         for (int i = 0; i < SP_CPU_NR; i++)
-          t[i] = sp_load_values(k, row0_offset + (j + i) * row_stride + d0, bf16);
+          t[i] = sp_load_values(k, row0_offset + (j + i) * row_stride + d0, dtype);
         sp_transpose16(t);
         for (int i = 0; i < SP_CPU_NR; i++) *(sp_f32xN *)(kt + (int64_t)(d0 + i) * ld + j) = t[i];
       }
@@ -237,6 +276,16 @@ SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_sco
   *odd = (sp_score_vec)(pairs & 0xffff0000u);
 }
 
+/* SP_SCORE_LANES keys' values at element `at` of k: float32, or f16
+ * converted (builds with SP_CPU_HAVE_F16_VECTORS). */
+SP_CPU_INLINE sp_score_vec sp_score_load(const void *k, int64_t at, const sparsa_dtype dtype) {
+#if SP_CPU_HAVE_F16_VECTORS
+  if (dtype == SPARSA_DTYPE_F16) return sp_load_f16x8((const uint16_t *)k + at);
+#endif
+  (void)dtype;
+  return *(const sp_score_vec *)((const float *)k + at);
+}
+
 /* Two vectors of consecutive columns -> their even and odd columns (the
  * order sp_score_pairs widens bf16 values in), and back. */
 SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
@@ -269,6 +318,10 @@ SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_sco
   sp_load_bf16_pairs(at, even, odd);
 }
 
+SP_CPU_INLINE sp_score_vec sp_score_load(const void *k, int64_t at, const sparsa_dtype dtype) {
+  return sp_load_values(k, at, dtype);
+}
+
 SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
   *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -291,20 +344,23 @@ SP_CPU_INLINE void sp_score_fold(sp_score_vec x[16], float *out) {
  * sixteen keys took sixteen, more than the registers the compiler had
  * left (it reloaded one from the stack for every two products), and each
  * key row loaded is used by R rows.
- * float32 keys (bf16 == 0): q rows are float32, dim floats apart, and lane
- * c of a dot product sums the dims c, c + SP_SCORE_LANES, ... in order
- * (so the AVX2 path's scores differ from the others' by rounding); dims
- * past the last multiple of SP_SCORE_LANES are added after the fold. bf16
- * keys (bf16 == 1) are widened in registers 2 * SP_SCORE_LANES at a time,
+ * float32 keys: q rows are float32, dim floats apart, and lane c of a dot
+ * product sums the dims c, c + SP_SCORE_LANES, ... in order (so the AVX2
+ * path's scores differ from the others' by rounding); dims past the last
+ * multiple of SP_SCORE_LANES are added after the fold. f16 keys (builds
+ * with SP_CPU_HAVE_F16_VECTORS; dim a multiple of SP_SCORE_LANES) are
+ * converted as they are loaded, the same products in the same order. bf16
+ * keys are widened in registers 2 * SP_SCORE_LANES at a time,
  * as pairs (sp_load_bf16_pairs): q rows then hold each run of 2 *
  * SP_SCORE_LANES dims as its even-indexed values and then its odd ones
  * (sp_load_row_pairs), and dim is a multiple of 32. The widening takes two
  * integer operations a vector of pairs; converting the keys into float32
  * scratch first took nine instructions for 16 (and a store and reload), a
  * third of a cache-resident bf16 decode's time. */
-SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const int bf16, const float *q,
-                                  int32_t dim, const int R, float *s, int32_t ld_s) {
+SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const sparsa_dtype dtype,
+                                  const float *q, int32_t dim, const int R, float *s, int32_t ld_s) {
   enum { ACC = SP_SCORE_LANES };
+  const int bf16 = dtype == SPARSA_DTYPE_BF16;
   const int keys = ACC / R;
   const int32_t step = bf16 ? 2 * ACC : ACC;
   const int32_t dim_vec = dim / step * step;
@@ -326,7 +382,7 @@ SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const int bf16, c
         }
       } else {
         sp_score_vec key[ACC];
-        for (int j = 0; j < keys; j++) key[j] = *(const sp_score_vec *)((const float *)k + (j0 + j) * ld_k + d0);
+        for (int j = 0; j < keys; j++) key[j] = sp_score_load(k, (j0 + j) * ld_k + d0, dtype);
         for (int r = 0; r < R; r++) {
           const sp_score_vec qv = *(const sp_score_vec *)(q + (int64_t)r * dim + d0);
           for (int j = 0; j < keys; j++) acc[r * keys + j] += qv * key[j];
@@ -338,7 +394,7 @@ SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const int bf16, c
     for (int r = 0; r < R; r++) {
       float *sr = s + (int64_t)r * ld_s + j0;
       for (int j = 0; j < keys; j++) sr[j] = sums[r * keys + j];
-      for (int32_t d = dim_vec; d < dim; d++) /* float32 only: bf16 dims are whole runs */
+      for (int32_t d = dim_vec; d < dim; d++) /* float32 only: 16-bit dims are whole runs */
         for (int j = 0; j < keys; j++) sr[j] += q[(int64_t)r * dim + d] * ((const float *)k)[(j0 + j) * ld_k + d];
     }
   }
@@ -346,29 +402,38 @@ SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const int bf16, c
 
 /* s[r][j] = q[r] . k[j] for r < rows and the SP_CPU_NR keys at k, rows in
  * tiles of 4, 2 and 1 (constants, so that each tile's loops unroll). */
-SP_CPU_INLINE void sp_scores_rows(const void *k, int64_t ld_k, const int bf16, const float *q,
-                                  int32_t rows, int32_t dim, float *s, int32_t ld_s) {
+SP_CPU_INLINE void sp_scores_rows(const void *k, int64_t ld_k, const sparsa_dtype dtype,
+                                  const float *q, int32_t rows, int32_t dim, float *s, int32_t ld_s) {
   int32_t r0 = 0;
   for (; r0 + 4 <= rows; r0 += 4)
-    sp_scores_tile(k, ld_k, bf16, q + (int64_t)r0 * dim, dim, 4, s + (int64_t)r0 * ld_s, ld_s);
+    sp_scores_tile(k, ld_k, dtype, q + (int64_t)r0 * dim, dim, 4, s + (int64_t)r0 * ld_s, ld_s);
   if (r0 + 2 <= rows) {
-    sp_scores_tile(k, ld_k, bf16, q + (int64_t)r0 * dim, dim, 2, s + (int64_t)r0 * ld_s, ld_s);
+    sp_scores_tile(k, ld_k, dtype, q + (int64_t)r0 * dim, dim, 2, s + (int64_t)r0 * ld_s, ld_s);
     r0 += 2;
   }
-  if (r0 < rows) sp_scores_tile(k, ld_k, bf16, q + (int64_t)r0 * dim, dim, 1, s + (int64_t)r0 * ld_s, ld_s);
+  if (r0 < rows) sp_scores_tile(k, ld_k, dtype, q + (int64_t)r0 * dim, dim, 1, s + (int64_t)r0 * ld_s, ld_s);
 }
 
 /* float32 keys (kb rows ld_k floats apart) and float32 q rows. */
 SP_CPU_INLINE void sp_scores_direct(const float *kb, int64_t ld_k, const float *q, int32_t rows,
                                     int32_t dim, float *s, int32_t ld_s) {
-  sp_scores_rows(kb, ld_k, 0, q, rows, dim, s, ld_s);
+  sp_scores_rows(kb, ld_k, SPARSA_DTYPE_F32, q, rows, dim, s, ld_s);
 }
+
+#if SP_CPU_HAVE_F16_VECTORS
+/* f16 keys as stored against float32 q rows; dim a multiple of
+ * SP_SCORE_LANES. */
+SP_CPU_INLINE void sp_scores_direct_f16(const uint16_t *k, int64_t ld_k, const float *q,
+                                        int32_t rows, int32_t dim, float *s, int32_t ld_s) {
+  sp_scores_rows(k, ld_k, SPARSA_DTYPE_F16, q, rows, dim, s, ld_s);
+}
+#endif
 
 /* bf16 keys as stored against q rows in pairs order (sp_load_row_pairs);
  * dim a multiple of 2 * SP_CPU_NR. */
 SP_CPU_INLINE void sp_scores_direct_bf16(const uint16_t *k, int64_t ld_k, const float *q,
                                          int32_t rows, int32_t dim, float *s, int32_t ld_s) {
-  sp_scores_rows(k, ld_k, 1, q, rows, dim, s, ld_s);
+  sp_scores_rows(k, ld_k, SPARSA_DTYPE_BF16, q, rows, dim, s, ld_s);
 }
 
 /* A bf16 row of dim elements (a multiple of 2 * SP_CPU_NR) into float32 in

@@ -27,7 +27,7 @@ set(SPARSA_CPU_ISA_FLAGS_generic "")
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND
    CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
   list(APPEND SPARSA_CPU_ISAS avx2 avx512)
-  set(SPARSA_CPU_ISA_FLAGS_avx2 -mavx2 -mfma)
+  set(SPARSA_CPU_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
   set(SPARSA_CPU_ISA_FLAGS_avx512 -mavx2 -mfma -mavx512f -mavx512bw -mavx512vl -mavx512dq)
   # AVX-512 plus the bf16 dot product (vdpbf16ps): bf16 inputs are
   # multiplied as they are stored, two products per lane and instruction.
