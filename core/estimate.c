@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "context.h"
+#include "cpu/convert.h"
 #include "cpu/cpu_engine.h"
 #include "error.h"
 #include "estimate_mass.h"
@@ -119,38 +120,12 @@ sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_context *ctx,
   return SPARSA_OK;
 }
 
-static float sp_half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t man = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else { /* subnormal: renormalize */
-      exp = 127 - 15 + 1;
-      while ((man & 0x400u) == 0) {
-        man <<= 1;
-        exp--;
-      }
-      bits = sign | (exp << 23) | ((man & 0x3FFu) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7F800000u | (man << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-  }
-  float f;
-  memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
 static void sp_load_row(const void *base, sparsa_dtype dtype, int64_t at, int32_t d, float *dst) {
   switch (dtype) {
     case SPARSA_DTYPE_F32: memcpy(dst, (const float *)base + at, (size_t)d * sizeof(float)); break;
     case SPARSA_DTYPE_F16: {
       const uint16_t *src = (const uint16_t *)base + at;
-      for (int32_t x = 0; x < d; x++) dst[x] = sp_half_to_float(src[x]);
+      for (int32_t x = 0; x < d; x++) dst[x] = sp_f16_to_f32(src[x]);
       break;
     }
     case SPARSA_DTYPE_BF16: {
@@ -175,23 +150,12 @@ void sp_est_load_k(const sp_est_input *in, int32_t b, int64_t j, int32_t kvh, fl
 }
 
 void sp_est_add_token(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h,
-                      float *row, double *sum) {
+                      double *sum) {
   const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
-  const void *base = is_q ? in->q : in->k;
   const int64_t at = b * s[0] + t * s[1] + h * s[2];
-  const int32_t d = in->prob.head_dim;
-  switch (in->prob.dtype) {
-    case SPARSA_DTYPE_F32: sp_est_add_f64(sum, (const float *)base + at, d); return;
-    case SPARSA_DTYPE_BF16: sp_est_add_bf16_f64(sum, (const uint16_t *)base + at, d); return;
-    default:
-      sp_load_row(base, in->prob.dtype, at, d, row);
-      sp_est_add_f64(sum, row, d);
-      return;
-  }
-}
-
-int sp_est_token_scratch(sparsa_dtype dtype) {
-  return dtype != SPARSA_DTYPE_F32 && dtype != SPARSA_DTYPE_BF16;
+  const size_t elem = in->prob.dtype == SPARSA_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t);
+  const char *row = (const char *)(is_q ? in->q : in->k) + at * (int64_t)elem;
+  sp_est_add_row_f64(sum, row, in->prob.dtype, in->prob.head_dim);
 }
 
 int64_t sp_est_last_pos(const sp_est_input *in, int64_t r) {

@@ -111,20 +111,14 @@ sparsa_status sp_for_each_head(sparsa_context *ctx, int32_t heads, sp_head_fn fn
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
 double sp_est_dot_f64(const double *a, const double *b, int64_t n);
-/* sum[x] += row[x] for x < n (vectorized where the CPU allows; each sum
- * gets the same adds in the same order as a scalar loop). */
-void sp_est_add_f64(double *sum, const float *row, int64_t n);
-/* The same from bf16 values, widened exactly. */
-void sp_est_add_bf16_f64(double *sum, const uint16_t *row, int64_t n);
+/* sum[x] += row[x] for x < n, the row's values stored as dtype and
+ * widened exactly (vectorized where the CPU allows; each sum gets the same
+ * adds in the same order as a scalar loop). */
+void sp_est_add_row_f64(double *sum, const void *row, sparsa_dtype dtype, int64_t n);
 /* sum[x] += row x of q (is_q) or of k at token t, head h of sequence b,
- * widened exactly; row is float32 scratch of head_dim values for the
- * element types that are not added in place (sp_est_token_scratch), else
- * unused. */
+ * widened exactly, as stored (no float32 copy of the row first). */
 void sp_est_add_token(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h,
-                      float *row, double *sum);
-/* Whether sp_est_add_token needs its row scratch for this element type
- * (float32 and bfloat16 rows are added in place). */
-int sp_est_token_scratch(sparsa_dtype dtype);
+                      double *sum);
 /* out[r * SP_EST_TILE + c] = a[r * n .. +n) . b[c * n .. +n) for r < na,
  * c < nb, na and nb <= SP_EST_TILE. */
 #define SP_EST_TILE 4

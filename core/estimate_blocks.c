@@ -18,14 +18,13 @@ static int64_t sp_pooled_rows(int64_t start, int64_t end, int32_t stride) {
  * double so the scores do not depend on the summation order more than
  * rounding of the final dot products. */
 static void sp_block_means(const sp_est_input *in, int is_q, int32_t b, int32_t head,
-                           int64_t len, int32_t block, int64_t num_blocks, float *row,
-                           double *means) {
+                           int64_t len, int32_t block, int64_t num_blocks, double *means) {
   int32_t d = in->prob.head_dim, stride = in->est.stride;
   for (int64_t blk = 0; blk < num_blocks; blk++) {
     double *m = means + blk * d;
     memset(m, 0, (size_t)d * sizeof *m);
     int64_t start = blk * block, end = start + block < len ? start + block : len;
-    for (int64_t t = start; t < end; t += stride) sp_est_add_token(in, is_q, b, t, head, row, m);
+    for (int64_t t = start; t < end; t += stride) sp_est_add_token(in, is_q, b, t, head, m);
     double inv = 1.0 / (double)sp_pooled_rows(start, end, stride);
     for (int32_t x = 0; x < d; x++) m[x] *= inv;
   }
@@ -43,11 +42,6 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   const sp_est_input *in = run->in;
   int32_t d = in->prob.head_dim, batch = in->prob.batch;
   int64_t nqb = in->num_q_blocks, nkb = in->num_kv_blocks;
-  float *row = NULL;
-  if (sp_est_token_scratch(in->prob.dtype)) {
-    row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
-    if (row == NULL) return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: a row buffer");
-  }
   int is_q = unit < batch * nqb;
   int64_t u = is_q ? unit : unit - batch * nqb;
   int64_t per = is_q ? nqb : nkb;
@@ -63,13 +57,12 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   for (int64_t t = start; t < end; t += stride)
     for (int32_t h = 0; h < heads; h++) {
       double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
-      sp_est_add_token(in, is_q, b, t, h, row, m);
+      sp_est_add_token(in, is_q, b, t, h, m);
     }
   for (int32_t h = 0; h < heads; h++) {
     double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
     for (int32_t x = 0; x < d; x++) m[x] *= inv;
   }
-  sp_free(row);
   return SPARSA_OK;
 }
 
@@ -104,27 +97,22 @@ sparsa_status sp_est_pooled_scores(const sp_est_input *in, int32_t b, int32_t h,
   const double *qbar, *kbar;
   double *own_q = NULL, *own_k = NULL;
   double *s = sp_malloc(sp_mul_size((size_t)nkb, sizeof *s));
-  float *row = NULL;
-  const int scratch = sp_est_token_scratch(in->prob.dtype);
   if (in->qbar == NULL) { /* this head's block means, computed here */
     own_q = sp_malloc(sp_mul_size((size_t)(nqb * d), sizeof *own_q));
     own_k = sp_malloc(sp_mul_size((size_t)(nkb * d), sizeof *own_k));
-    if (scratch) row = sp_malloc(sp_mul_size((size_t)d, sizeof *row));
   }
-  if (s == NULL ||
-      (in->qbar == NULL && (own_q == NULL || own_k == NULL || (scratch && row == NULL)))) {
+  if (s == NULL || (in->qbar == NULL && (own_q == NULL || own_k == NULL))) {
     sp_free(own_q);
     sp_free(own_k);
     sp_free(s);
-    sp_free(row);
     return sp_fail(SPARSA_ERR_OUT_OF_MEMORY, "pooled estimator: allocating block means");
   }
   if (in->qbar != NULL) {
     qbar = in->qbar + ((int64_t)b * in->prob.q_heads + h) * nqb * d;
     kbar = in->kbar + ((int64_t)b * in->prob.kv_heads + h / in->group) * nkb * d;
   } else {
-    sp_block_means(in, 1, b, h, in->prob.q_len, in->est.block_q, nqb, row, own_q);
-    sp_block_means(in, 0, b, h / in->group, in->prob.kv_len, in->est.block_kv, nkb, row, own_k);
+    sp_block_means(in, 1, b, h, in->prob.q_len, in->est.block_q, nqb, own_q);
+    sp_block_means(in, 0, b, h / in->group, in->prob.kv_len, in->est.block_kv, nkb, own_k);
     qbar = own_q;
     kbar = own_k;
   }
@@ -147,7 +135,6 @@ sparsa_status sp_est_pooled_scores(const sp_est_input *in, int32_t b, int32_t h,
   sp_free(own_q);
   sp_free(own_k);
   sp_free(s);
-  sp_free(row);
   return SPARSA_OK;
 }
 

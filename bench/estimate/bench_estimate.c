@@ -68,6 +68,19 @@ static uint16_t to_bf16(float f) {
   return (uint16_t)(b >> 16);
 }
 
+/* Round to nearest even; the bench's normal values stay far from f16's
+ * range limits and subnormals. */
+static uint16_t to_f16(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  const uint16_t sign = (uint16_t)((b >> 16) & 0x8000u);
+  uint32_t abs = b & 0x7fffffffu;
+  if (abs < 0x38800000u) return sign; /* below f16's normal range: zero */
+  if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);
+  abs += 0xc8000fffu + ((abs >> 13) & 1u); /* rebias the exponent and round */
+  return (uint16_t)(sign | (uint16_t)(abs >> 13));
+}
+
 static int check(sparsa_status st, const char *what) {
   if (st == SPARSA_OK) return 0;
   fprintf(stderr, "bench_estimate: %s: %s: %s\n", what, sparsa_status_string(st),
@@ -112,7 +125,7 @@ static int calibrate_vslash(sparsa_context *ctx, sparsa_estimator *est, const sp
 static void usage(void) {
   fprintf(stderr,
           "usage: bench_estimate [--n N] [--heads H] [--dim D] [--block B] [--density F]\n"
-          "                      [--reps R] [--threads T] [--dtype f32|bf16] [--stride S]\n"
+          "                      [--reps R] [--threads T] [--dtype f32|bf16|f16] [--stride S]\n"
           "                      [--method pooled|antidiagonal|vertical_slash|all]\n");
 }
 
@@ -143,9 +156,11 @@ int main(int argc, char **argv) {
     }
     a++;
   }
-  sparsa_dtype dtype = !strcmp(dtype_name, "f32") ? SPARSA_DTYPE_F32 : SPARSA_DTYPE_BF16;
+  sparsa_dtype dtype = !strcmp(dtype_name, "f32")   ? SPARSA_DTYPE_F32
+                       : !strcmp(dtype_name, "f16") ? SPARSA_DTYPE_F16
+                                                    : SPARSA_DTYPE_BF16;
   if (n < block || heads < 1 || dim < 1 || reps < 1 || !(density > 0 && density <= 1) ||
-      (strcmp(dtype_name, "f32") && strcmp(dtype_name, "bf16"))) {
+      (strcmp(dtype_name, "f32") && strcmp(dtype_name, "bf16") && strcmp(dtype_name, "f16"))) {
     usage();
     return 2;
   }
@@ -175,7 +190,7 @@ int main(int argc, char **argv) {
       if (dtype == SPARSA_DTYPE_F32)
         ((float *)arrays[t])[e] = x;
       else
-        ((uint16_t *)arrays[t])[e] = to_bf16(x);
+        ((uint16_t *)arrays[t])[e] = dtype == SPARSA_DTYPE_F16 ? to_f16(x) : to_bf16(x);
     }
 
   sparsa_context *ctx = NULL;

@@ -338,6 +338,20 @@ START_TEST(pooled_matches_definition) {
   e.block_kv = 16;
   check_block_estimator(&t, &e);
   tcase_free(&t);
+  /* Head dims off the runs of 16 the block sums take (a run and a tail,
+   * a tail alone). */
+  const int32_t odd_dims[2] = {40, 13};
+  for (int i = 0; i < 2; i++) {
+    tcase_make(&t, 1, 2, 1, odd_dims[i], 210, 210, 15 + (uint64_t)i);
+    e.block_q = e.block_kv = 32;
+    check_block_estimator(&t, &e);
+    uint16_t *q16, *k16;
+    tcase_to_bf16(&t, &q16, &k16);
+    check_block_estimator_typed(&t, &e, SPARSA_DTYPE_BF16, q16, k16);
+    free(q16);
+    free(k16);
+    tcase_free(&t);
+  }
 }
 END_TEST
 
@@ -665,7 +679,7 @@ END_TEST
  * one estimated from the same values in float32. */
 START_TEST(f16_and_bf16_inputs) {
   tcase t;
-  tcase_make(&t, 1, 2, 2, 16, 200, 200, 41);
+  tcase_make(&t, 1, 2, 2, 24, 200, 200, 41); /* a run of 16 dims and a tail of 8 */
   for (int dt = 1; dt <= 2; dt++) {
     size_t nq = (size_t)(t.q_len * t.heads * t.d), nk = (size_t)(t.kv_len * t.kv_heads * t.d);
     uint16_t *q16 = malloc(2 * nq), *k16 = malloc(2 * nk);
