@@ -12,7 +12,6 @@
 
 #include "alloc.h"
 #include "context.h"
-#include "cpu/convert.h"
 #include "cpu/cpu_engine.h"
 #include "error.h"
 #include "estimate_mass.h"
@@ -120,42 +119,27 @@ sparsa_status sp_est_input_init(sp_est_input *in, const sparsa_context *ctx,
   return SPARSA_OK;
 }
 
-static void sp_load_row(const void *base, sparsa_dtype dtype, int64_t at, int32_t d, float *dst) {
-  switch (dtype) {
-    case SPARSA_DTYPE_F32: memcpy(dst, (const float *)base + at, (size_t)d * sizeof(float)); break;
-    case SPARSA_DTYPE_F16: {
-      const uint16_t *src = (const uint16_t *)base + at;
-      for (int32_t x = 0; x < d; x++) dst[x] = sp_f16_to_f32(src[x]);
-      break;
-    }
-    case SPARSA_DTYPE_BF16: {
-      const uint16_t *src = (const uint16_t *)base + at;
-      for (int32_t x = 0; x < d; x++) {
-        uint32_t bits = (uint32_t)src[x] << 16;
-        memcpy(&dst[x], &bits, sizeof bits);
-      }
-      break;
-    }
-  }
+int64_t sp_est_elem_bytes(const sp_est_input *in) {
+  return in->prob.dtype == SPARSA_DTYPE_F32 ? (int64_t)sizeof(float) : (int64_t)sizeof(uint16_t);
+}
+
+const void *sp_est_token_row(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h) {
+  const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
+  const int64_t at = b * s[0] + t * s[1] + h * s[2];
+  return (const char *)(is_q ? in->q : in->k) + at * sp_est_elem_bytes(in);
 }
 
 void sp_est_load_q(const sp_est_input *in, int32_t b, int64_t i, int32_t h, float *dst) {
-  const int64_t *s = in->prob.q_stride;
-  sp_load_row(in->q, in->prob.dtype, b * s[0] + i * s[1] + h * s[2], in->prob.head_dim, dst);
+  sp_est_widen_row(dst, sp_est_token_row(in, 1, b, i, h), in->prob.dtype, in->prob.head_dim);
 }
 
 void sp_est_load_k(const sp_est_input *in, int32_t b, int64_t j, int32_t kvh, float *dst) {
-  const int64_t *s = in->prob.k_stride;
-  sp_load_row(in->k, in->prob.dtype, b * s[0] + j * s[1] + kvh * s[2], in->prob.head_dim, dst);
+  sp_est_widen_row(dst, sp_est_token_row(in, 0, b, j, kvh), in->prob.dtype, in->prob.head_dim);
 }
 
 void sp_est_add_token(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h,
                       double *sum) {
-  const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
-  const int64_t at = b * s[0] + t * s[1] + h * s[2];
-  const size_t elem = in->prob.dtype == SPARSA_DTYPE_F32 ? sizeof(float) : sizeof(uint16_t);
-  const char *row = (const char *)(is_q ? in->q : in->k) + at * (int64_t)elem;
-  sp_est_add_row_f64(sum, row, in->prob.dtype, in->prob.head_dim);
+  sp_est_add_row_f64(sum, sp_est_token_row(in, is_q, b, t, h), in->prob.dtype, in->prob.head_dim);
 }
 
 int64_t sp_est_last_pos(const sp_est_input *in, int64_t r) {

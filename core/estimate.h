@@ -115,6 +115,14 @@ double sp_est_dot_f64(const double *a, const double *b, int64_t n);
  * widened exactly (vectorized where the CPU allows; each sum gets the same
  * adds in the same order as a scalar loop). */
 void sp_est_add_row_f64(double *sum, const void *row, sparsa_dtype dtype, int64_t n);
+/* dst[x] = row[x] for x < n, widened exactly into float32 (vectorized
+ * where the CPU allows). */
+void sp_est_widen_row(float *dst, const void *row, sparsa_dtype dtype, int64_t n);
+/* Bytes of one element of q and k. */
+int64_t sp_est_elem_bytes(const sp_est_input *in);
+/* The first element of row t (a token) of head h of sequence b, in q
+ * (is_q) or k, as stored. */
+const void *sp_est_token_row(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h);
 /* sum[x] += row x of q (is_q) or of k at token t, head h of sequence b,
  * widened exactly, as stored (no float32 copy of the row first). */
 void sp_est_add_token(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h,

@@ -79,6 +79,22 @@ SP_EST_CLONES void sp_est_add_row_f64(double *sum, const void *row, sparsa_dtype
   }
 }
 
+/* dst[x] = row[x] widened, in runs of 16 as above. */
+static inline void sp_widen_row(float *dst, const void *row, int64_t n, sparsa_dtype dtype) {
+  int64_t x = 0;
+  for (; x + 16 <= n; x += 16)
+    for (int l = 0; l < 16; l++) dst[x + l] = sp_row_value(row, x + l, dtype);
+  for (; x < n; x++) dst[x] = sp_row_value(row, x, dtype);
+}
+
+SP_EST_CLONES void sp_est_widen_row(float *dst, const void *row, sparsa_dtype dtype, int64_t n) {
+  switch (dtype) {
+    case SPARSA_DTYPE_BF16: sp_widen_row(dst, row, n, SPARSA_DTYPE_BF16); return;
+    case SPARSA_DTYPE_F16: sp_widen_row(dst, row, n, SPARSA_DTYPE_F16); return;
+    default: memcpy(dst, row, (size_t)n * sizeof(float)); return;
+  }
+}
+
 /* Dot products of a tile of up to SP_EST_TILE rows of a with up to
  * SP_EST_TILE rows of b (row r of a at a + r * n, row c of b at b + c * n):
  * out[r * SP_EST_TILE + c]. Each loaded chunk of a feeds SP_EST_TILE

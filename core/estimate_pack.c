@@ -22,23 +22,11 @@ void sp_est_layout_init(const sp_est_input *in, int32_t stride, sp_est_layout *L
   L->elem = L->bf16 ? sizeof(uint16_t) : sizeof(float);
 }
 
-static int64_t sp_pack_elem(const sp_est_input *in) {
-  return in->prob.dtype == SPARSA_DTYPE_F32 ? 4 : 2;
-}
-
-/* First byte of row tok of head `head` of q or k. */
-static const char *sp_pack_row_bytes(const sp_est_input *in, int is_q, int32_t b, int64_t tok,
-                                     int32_t head) {
-  const int64_t *s = is_q ? in->prob.q_stride : in->prob.k_stride;
-  int64_t at = b * s[0] + tok * s[1] + head * s[2];
-  return (const char *)(is_q ? in->q : in->k) + at * sp_pack_elem(in);
-}
-
 /* Row tok of head `head` as stored (bf16 inputs only: raw bits are packed
  * as they are). */
 static const uint16_t *sp_pack_raw_row(const sp_est_input *in, int is_q, int32_t b,
                                        int64_t tok, int32_t head) {
-  return (const uint16_t *)(const void *)sp_pack_row_bytes(in, is_q, b, tok, head);
+  return (const uint16_t *)sp_est_token_row(in, is_q, b, tok, head);
 }
 
 /* Rows of one head are a row stride apart (often kilobytes: the heads are
@@ -51,8 +39,8 @@ static const uint16_t *sp_pack_raw_row(const sp_est_input *in, int is_q, int32_t
 #define SP_PACK_PREFETCH_ROW(in, is_q, b, tok, head)                                  \
   do {                                                                              \
     if ((tok) < ((is_q) ? (in)->prob.q_len : (in)->prob.kv_len)) {                  \
-      const char *row_ = sp_pack_row_bytes(in, is_q, b, tok, head);                 \
-      for (int64_t at_ = 0; at_ < (in)->prob.head_dim * sp_pack_elem(in); at_ += 64) \
+      const char *row_ = (const char *)sp_est_token_row(in, is_q, b, tok, head);    \
+      for (int64_t at_ = 0; at_ < (in)->prob.head_dim * sp_est_elem_bytes(in); at_ += 64) \
         __builtin_prefetch(row_ + at_);                                             \
     }                                                                               \
   } while (0)
