@@ -118,6 +118,11 @@ void sp_est_add_row_f64(double *sum, const void *row, sparsa_dtype dtype, int64_
 /* dst[x] = row[x] for x < n, widened exactly into float32 (vectorized
  * where the CPU allows). */
 void sp_est_widen_row(float *dst, const void *row, sparsa_dtype dtype, int64_t n);
+/* A last query's probabilities, row[j] f for keys j <= pos, added into
+ * the vertical-slash sums of their columns (col[j]) and diagonals
+ * (diag[pos - j]); col and diag do not overlap. */
+void sp_est_spread_row(const float *row, double f, int64_t pos, double *restrict col,
+                       double *restrict diag);
 /* Bytes of one element of q and k. */
 int64_t sp_est_elem_bytes(const sp_est_input *in);
 /* The first element of row t (a token) of head h of sequence b, in q

@@ -95,6 +95,29 @@ SP_EST_CLONES void sp_est_widen_row(float *dst, const void *row, sparsa_dtype dt
   }
 }
 
+/* One add per sum, so the order is the scalar loop's. Runs of 16, each
+ * run's diagonals written forwards from its last (a reversed read of the
+ * run's values, which the vectorizer turns into one permute), and restrict
+ * (col and diag are distinct buffers): so written the loop is vectorized at
+ * the library's -O2, where the plain loop, storing diag[pos - j] backwards,
+ * stayed one key at a time. */
+SP_EST_CLONES void sp_est_spread_row(const float *row, double f, int64_t pos, double *restrict col,
+                                     double *restrict diag) {
+  int64_t j = 0;
+  for (; j + 16 <= pos + 1; j += 16) {
+    double a[16];
+    for (int l = 0; l < 16; l++) a[l] = (double)row[j + l] * f;
+    for (int l = 0; l < 16; l++) col[j + l] += a[l];
+    double *run = diag + (pos - j - 15); /* run[15 - l] is diag[pos - j - l] */
+    for (int l = 0; l < 16; l++) run[l] += a[15 - l];
+  }
+  for (; j <= pos; j++) {
+    const double a = (double)row[j] * f;
+    col[j] += a;
+    diag[pos - j] += a;
+  }
+}
+
 /* Dot products of a tile of up to SP_EST_TILE rows of a with up to
  * SP_EST_TILE rows of b (row r of a at a + r * n, row c of b at b + c * n):
  * out[r * SP_EST_TILE + c]. Each loaded chunk of a feeds SP_EST_TILE

@@ -50,12 +50,7 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
       int64_t pos = first + m + x + in->off;
       if (pos < 0) continue; /* sees no key: contributes no mass */
       float *row = scores + x * ld;
-      double f = share / sp_est_exp2_row(row, pos + 1, mul);
-      for (int64_t j = 0; j <= pos; j++) {
-        double a = (double)row[j] * f;
-        col_mass[j] += a;
-        diag_mass[pos - j] += a;
-      }
+      sp_est_spread_row(row, share / sp_est_exp2_row(row, pos + 1, mul), pos, col_mass, diag_mass);
     }
   }
   sp_aligned_free(keys);
