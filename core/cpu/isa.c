@@ -116,7 +116,7 @@ sparsa_status sp_cpu_isa_choose(sp_cpu_isa *out) {
       return sp_fail(SPARSA_ERR_UNSUPPORTED, "SPARSA_CPU_ISA=%s: this processor lacks %s", want,
                      i == SP_CPU_ISA_AVX512_BF16 ? "AVX-512 with AVX512_BF16"
                      : i == SP_CPU_ISA_AVX512    ? "AVX-512 (F, BW, VL, DQ)"
-                                                 : "AVX2 and FMA");
+                                                 : "AVX2, FMA and F16C");
     *out = (sp_cpu_isa)i;
     return SPARSA_OK;
   }
