@@ -14,14 +14,17 @@
 /* Dense decode over the shapes around the headline one: batch 1 and 8,
  * q_len 1 and 16 (GQA 4: 4 and 64 query rows per kv head). Rows per kv head
  * set the arithmetic per kv byte: up to ~8 the kernel can stream at memory
- * speed, at 64 it is bound by the FMA rate. */
+ * speed, at 64 it is bound by the FMA rate. f16 caches at batch 1, q_len 1
+ * only: whether they stream as bf16 ones do. */
 static int run_decode_sweep(const bench_env *env, bench_results *r, double bandwidth) {
   static const struct { int batch; int64_t q_len; } shapes[] = {{1, 1}, {8, 1}, {1, 16}};
+  static const sparsa_dtype dtypes[] = {SPARSA_DTYPE_F32, SPARSA_DTYPE_BF16, SPARSA_DTYPE_F16};
   const int q_heads = 32, kv_heads = 8;
   const int64_t kv_len = env->quick ? 8192 : 32768;
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-    for (int d = 0; d < 2; d++) {
-      const sparsa_dtype dt = bench_dtypes[d];
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
+      const sparsa_dtype dt = dtypes[d];
+      if (dt == SPARSA_DTYPE_F16 && (shapes[i].batch != 1 || shapes[i].q_len != 1)) continue;
       /* 2 GiB of f32 kv at batch 8: bf16 only there, and not in a smoke run. */
       if (shapes[i].batch > 4 && (dt == SPARSA_DTYPE_F32 || env->quick)) continue;
       sparsa_problem p = bench_problem(dt, shapes[i].batch, q_heads, kv_heads, shapes[i].q_len, kv_len);
