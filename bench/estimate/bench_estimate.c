@@ -24,6 +24,8 @@
 
 #include <sparsa/sparsa.h>
 
+#include "cli_tensor.h"
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -46,39 +48,6 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static uint64_t rng = 0x1234567;
-static float normal(void) {
-  double u[2];
-  for (int i = 0; i < 2; i++) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    u[i] = ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
-  }
-  return (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
-}
-
-/* Round-to-nearest-even float32 -> bfloat16. */
-static uint16_t to_bf16(float f) {
-  uint32_t b;
-  memcpy(&b, &f, sizeof b);
-  b += 0x7FFFu + ((b >> 16) & 1u);
-  return (uint16_t)(b >> 16);
-}
-
-/* Round to nearest even; the bench's normal values stay far from f16's
- * range limits and subnormals. */
-static uint16_t to_f16(float f) {
-  uint32_t b;
-  memcpy(&b, &f, sizeof b);
-  const uint16_t sign = (uint16_t)((b >> 16) & 0x8000u);
-  uint32_t abs = b & 0x7fffffffu;
-  if (abs < 0x38800000u) return sign; /* below f16's normal range: zero */
-  if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);
-  abs += 0xc8000fffu + ((abs >> 13) & 1u); /* rebias the exponent and round */
-  return (uint16_t)(sign | (uint16_t)(abs >> 13));
 }
 
 static int check(sparsa_status st, const char *what) {
@@ -156,11 +125,9 @@ int main(int argc, char **argv) {
     }
     a++;
   }
-  sparsa_dtype dtype = !strcmp(dtype_name, "f32")   ? SPARSA_DTYPE_F32
-                       : !strcmp(dtype_name, "f16") ? SPARSA_DTYPE_F16
-                                                    : SPARSA_DTYPE_BF16;
+  sparsa_dtype dtype = SPARSA_DTYPE_BF16;
   if (n < block || heads < 1 || dim < 1 || reps < 1 || !(density > 0 && density <= 1) ||
-      (strcmp(dtype_name, "f32") && strcmp(dtype_name, "bf16") && strcmp(dtype_name, "f16"))) {
+      cli_parse_dtype(dtype_name, &dtype) != 0) {
     usage();
     return 2;
   }
@@ -176,22 +143,22 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  size_t elems = (size_t)n * (size_t)heads * (size_t)dim, esize = dtype == SPARSA_DTYPE_F32 ? 4 : 2;
+  size_t elems = (size_t)n * (size_t)heads * (size_t)dim, esize = cli_dtype_size(dtype);
   void *q = malloc(elems * esize), *k = malloc(elems * esize), *v = malloc(elems * esize);
   void *out = malloc(elems * esize);
-  if (!q || !k || !v || !out) {
+  float *values = malloc(elems * sizeof *values);
+  if (!q || !k || !v || !out || !values) {
     fprintf(stderr, "bench_estimate: out of memory\n");
     return 1;
   }
   void *arrays[3] = {q, k, v};
-  for (int t = 0; t < 3; t++)
-    for (size_t e = 0; e < elems; e++) {
-      float x = normal();
-      if (dtype == SPARSA_DTYPE_F32)
-        ((float *)arrays[t])[e] = x;
-      else
-        ((uint16_t *)arrays[t])[e] = dtype == SPARSA_DTYPE_F16 ? to_f16(x) : to_bf16(x);
-    }
+  cli_rng rng;
+  cli_rng_seed(&rng, 0x1234567);
+  for (int t = 0; t < 3; t++) {
+    cli_fill_normal(&rng, values, elems, 1.0f);
+    cli_from_f32(values, arrays[t], elems, dtype);
+  }
+  free(values);
 
   sparsa_context *ctx = NULL;
   if (check(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), "context")) return 1;

@@ -7,6 +7,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#endif
 
 #include "../error.h"
 #include "cpu_engine.h"
@@ -40,8 +43,6 @@ static const sp_cpu_kernels *const sp_isa_tables[SP_CPU_ISA_COUNT] = {
 };
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#include <cpuid.h>
-
 /* F16C (the f16 conversions the AVX2 path uses), from CPUID leaf 1, ECX
  * bit 29: not every compiler's __builtin_cpu_supports knows its name.
  * Every processor with AVX2 has it. */
