@@ -16,6 +16,7 @@
 #define SPARSA_CPU_TILE_GEMM_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "cpu_engine.h"
 
@@ -38,88 +39,6 @@
 
 /* aligned(4): loads and stores need only float alignment. */
 typedef float sp_f32xN __attribute__((vector_size(SP_CPU_NR * sizeof(float)), aligned(4)));
-
-/* Maximum and sum of a row of n floats (the softmax's, once a row and key
- * block), n a multiple of SP_CPU_NR, kept in SP_CPU_NR independent lanes
- * (one vector) and folded at the end: a plain running float sum would
- * force an in-order, one-lane-at-a-time reduction (reassociating floats is
- * not allowed without being asked). Both are written over whole vectors:
- * GCC 12 kept the lane-by-lane maximum, `x > m ? x : m`, as one scalar
- * vmaxss per element, ~10% of a dense prefill's samples on AVX-512, and
- * folded the sum's 16 lanes one at a time (16 extracts and 16 dependent
- * adds a row, ~5%). The lanes now fold as a tree of four shuffles: exact
- * for the maximum; for the sum, pairwise instead of sequential rounding. */
-typedef int32_t sp_i32xN __attribute__((vector_size(SP_CPU_NR * sizeof(int32_t)), aligned(4)));
-
-/* m = max(m, v) lane by lane, as a compare and a select of whole vectors
- * (a macro, not a function: no vector crosses a call in the builds that
- * include this header without the kernels' instruction sets). */
-#define SP_VEC_MAX_INTO(m, v)                                                  \
-  do {                                                                         \
-    const sp_f32xN v_ = (v);                                                   \
-    const sp_i32xN take_ = v_ > (m); /* all ones where v > m */                \
-    (m) = (sp_f32xN)(((sp_i32xN)v_ & take_) | ((sp_i32xN)(m) & ~take_));       \
-  } while (0)
-
-/* The tree folds' four steps: lane i meets lane i ^ 8, then i ^ 4, i ^ 2
- * and i ^ 1, after which every lane holds the fold of all 16. */
-#if defined(SP_CPU_HAVE_SHUFFLE)
-_Static_assert(SP_CPU_NR == 16, "the folds are written for 16 lanes");
-#define SP_LANES_SWAP8 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7
-#define SP_LANES_SWAP4 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11
-#define SP_LANES_SWAP2 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13
-#define SP_LANES_SWAP1 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14
-#endif
-
-/* m = the lane maxima, and sum = the lane sums, of a row x of n floats, n a
- * multiple of SP_CPU_NR: lane c over x[c], x[c + SP_CPU_NR], ... in order
- * (macros for the reason SP_VEC_MAX_INTO is one). */
-#define SP_LANES_MAX(m, x, n)                                                           \
-  do {                                                                                  \
-    const float *x_ = (x);                                                              \
-    (m) = *(const sp_f32xN *)x_;                                                        \
-    for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR)                          \
-      SP_VEC_MAX_INTO((m), *(const sp_f32xN *)(x_ + j0_));                              \
-  } while (0)
-
-#define SP_LANES_SUM(sum, x, n)                                                         \
-  do {                                                                                  \
-    const float *x_ = (x);                                                              \
-    (sum) = *(const sp_f32xN *)x_;                                                      \
-    for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR) (sum) += *(const sp_f32xN *)(x_ + j0_); \
-  } while (0)
-
-SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
-  sp_f32xN m;
-  SP_LANES_MAX(m, x, n);
-#if defined(SP_CPU_HAVE_SHUFFLE)
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP8));
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP4));
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP2));
-  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP1));
-  return m[0];
-#else
-  float best = m[0];
-  for (int c = 1; c < SP_CPU_NR; c++) best = m[c] > best ? m[c] : best;
-  return best;
-#endif
-}
-
-SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
-  sp_f32xN lane;
-  SP_LANES_SUM(lane, x, n);
-#if defined(SP_CPU_HAVE_SHUFFLE)
-  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP8);
-  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP4);
-  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP2);
-  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP1);
-  return lane[0];
-#else
-  float total = 0.0f;
-  for (int c = 0; c < SP_CPU_NR; c++) total += lane[c];
-  return total;
-#endif
-}
 
 /* The register tile each instruction-set build works in: SP_GEMM_ROWS
  * rows by SP_GEMM_NV native vectors of SP_GEMM_LANES floats. AVX-512: 4
@@ -156,6 +75,110 @@ _Static_assert(SP_CPU_MR % SP_GEMM_ROWS == 0, "tiles of rows divide the padded r
 _Static_assert(SP_CPU_NR % SP_GEMM_LANES == 0, "native vectors divide the padded columns");
 
 typedef float sp_f32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(float)), aligned(4)));
+
+/* Maximum and sum of a row of n floats (the softmax's, once a row and key
+ * block), n a multiple of SP_CPU_NR, kept in SP_CPU_NR independent lanes
+ * (one vector) and folded at the end: a plain running float sum would
+ * force an in-order, one-lane-at-a-time reduction (reassociating floats is
+ * not allowed without being asked). Both are written over whole vectors:
+ * GCC 12 kept the lane-by-lane maximum, `x > m ? x : m`, as one scalar
+ * vmaxss per element, ~10% of a dense prefill's samples on AVX-512, and
+ * folded the sum's 16 lanes one at a time (16 extracts and 16 dependent
+ * adds a row, ~5%). The lanes now fold as a tree of four shuffles: exact
+ * for the maximum; for the sum, pairwise instead of sequential rounding. */
+typedef int32_t sp_i32xN __attribute__((vector_size(SP_CPU_NR * sizeof(int32_t)), aligned(4)));
+
+typedef int32_t sp_i32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(int32_t)), aligned(4)));
+
+/* m = max(m, v) lane by lane, as a compare and a select of whole vectors
+ * of float type F and integer type I (a macro, not a function: no vector
+ * crosses a call in the builds that include this header without the
+ * kernels' instruction sets). */
+#define SP_MAX_INTO(m, v, F, I)                                                \
+  do {                                                                         \
+    const F v_ = (v);                                                          \
+    const I take_ = v_ > (m); /* all ones where v > m */                       \
+    (m) = (F)(((I)v_ & take_) | ((I)(m) & ~take_));                            \
+  } while (0)
+#define SP_VEC_MAX_INTO(m, v) SP_MAX_INTO(m, v, sp_f32xN, sp_i32xN)
+
+/* The tree folds' four steps: lane i meets lane i ^ 8, then i ^ 4, i ^ 2
+ * and i ^ 1, after which every lane holds the fold of all 16. */
+#if defined(SP_CPU_HAVE_SHUFFLE)
+_Static_assert(SP_CPU_NR == 16, "the folds are written for 16 lanes");
+#define SP_LANES_SWAP8 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7
+#define SP_LANES_SWAP4 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11
+#define SP_LANES_SWAP2 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13
+#define SP_LANES_SWAP1 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14
+#endif
+
+/* m = the lane maxima, and sum = the lane sums, of a row x of n floats, n a
+ * multiple of SP_CPU_NR: lane c over x[c], x[c + SP_CPU_NR], ... in order
+ * (macros for the reason SP_VEC_MAX_INTO is one). The running lanes are
+ * kept as the build's native vectors, SP_LANE_PARTS of them, and put
+ * together once at the end: where a 16-float vector is two or four
+ * registers (AVX2, SSE), GCC 12 kept a loop-carried one in memory and
+ * moved it through general registers every step, and these two loops were
+ * ~13% of a dense prefill's samples on a Zen 3 core (AVX2). */
+#define SP_LANE_PARTS (SP_CPU_NR / SP_GEMM_LANES)
+
+#define SP_LANES_MAX(m, x, n)                                                           \
+  do {                                                                                  \
+    const float *x_ = (x);                                                              \
+    sp_f32xV part_[SP_LANE_PARTS];                                                      \
+    for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                          \
+      part_[p_] = *(const sp_f32xV *)(x_ + p_ * SP_GEMM_LANES);                         \
+    for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR)                          \
+      for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                        \
+        SP_MAX_INTO(part_[p_], *(const sp_f32xV *)(x_ + j0_ + p_ * SP_GEMM_LANES),      \
+                    sp_f32xV, sp_i32xV);                                                \
+    memcpy(&(m), part_, sizeof(m));                                                     \
+  } while (0)
+
+#define SP_LANES_SUM(sum, x, n)                                                         \
+  do {                                                                                  \
+    const float *x_ = (x);                                                              \
+    sp_f32xV part_[SP_LANE_PARTS];                                                      \
+    for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                          \
+      part_[p_] = *(const sp_f32xV *)(x_ + p_ * SP_GEMM_LANES);                         \
+    for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR)                          \
+      for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                        \
+        part_[p_] += *(const sp_f32xV *)(x_ + j0_ + p_ * SP_GEMM_LANES);                \
+    memcpy(&(sum), part_, sizeof(sum));                                                 \
+  } while (0)
+
+SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
+  sp_f32xN m;
+  SP_LANES_MAX(m, x, n);
+#if defined(SP_CPU_HAVE_SHUFFLE)
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP8));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP4));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP2));
+  SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP1));
+  return m[0];
+#else
+  float best = m[0];
+  for (int c = 1; c < SP_CPU_NR; c++) best = m[c] > best ? m[c] : best;
+  return best;
+#endif
+}
+
+SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
+  sp_f32xN lane;
+  SP_LANES_SUM(lane, x, n);
+#if defined(SP_CPU_HAVE_SHUFFLE)
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP8);
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP4);
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP2);
+  lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP1);
+  return lane[0];
+#else
+  float total = 0.0f;
+  for (int c = 0; c < SP_CPU_NR; c++) total += lane[c];
+  return total;
+#endif
+}
+
 
 /* c[0 .. SP_GEMM_ROWS)[c0 .. + nv vectors] (+)= a rows . b columns over
  * depth steps (a rows lda apart, b rows ldb apart); accumulate = 0 starts
