@@ -512,47 +512,84 @@ SP_CPU_INLINE void sp_softmax_fold_row(float new_max, float sum, float *row_max,
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
-/* The four rows' lane vectors folded together, row k's result in lane 4k:
- * lanes i and i + 8 of each row meet first, then i and i + 4, i ^ 2 and
- * i ^ 1, the tree of sp_row_max and sp_row_sum, so each row's result is
- * the one those give (bit for bit: the same additions of the same pairs).
- * Four rows folded one at a time took four dependent steps of a shuffle
- * and an operation each, 32 operations; together they take 13, and each
- * step serves four rows. */
-#define SP_FOLD4(x, OP)                                                                          \
+/* The four rows' lanes (x[k][]: row k's SP_LANE_PARTS native vectors)
+ * folded into one native vector, row k's result in its lane
+ * SP_FOLD4_LANE(k): lanes i and i + 8 of each row meet first, then i and
+ * i + 4, i ^ 2 and i ^ 1, the tree of sp_row_max and sp_row_sum, so each
+ * row's result is the one those give (bit for bit: the same additions of
+ * the same pairs) on every path. Where a row spans several vectors those
+ * first steps pair whole vectors (part p with part p + half the parts);
+ * the rest shuffle lanes, all four rows together: folded one at a time,
+ * the four steps of a shuffle and an operation took 32 operations a
+ * group, where together they take 13, each step serving four rows. (The
+ * lanes were 16-float vectors on every path; on AVX2 their shuffles went
+ * through the stack, element by element.) */
+#define SP_FOLD4_LANE(k) ((k) * (SP_GEMM_LANES / 4))
+
+#if SP_GEMM_LANES == 16
+#define SP_FOLD4_LANES(x0, x1, x2, x3, OP, out)                                                  \
   do {                                                                                           \
-    const sp_f32xN ab_ = OP(__builtin_shufflevector((x)[0], (x)[1], 0, 1, 2, 3, 4, 5, 6, 7, 16, \
-                                                    17, 18, 19, 20, 21, 22, 23),                 \
-                            __builtin_shufflevector((x)[0], (x)[1], 8, 9, 10, 11, 12, 13, 14,   \
-                                                    15, 24, 25, 26, 27, 28, 29, 30, 31));        \
-    const sp_f32xN cd_ = OP(__builtin_shufflevector((x)[2], (x)[3], 0, 1, 2, 3, 4, 5, 6, 7, 16, \
-                                                    17, 18, 19, 20, 21, 22, 23),                 \
-                            __builtin_shufflevector((x)[2], (x)[3], 8, 9, 10, 11, 12, 13, 14,   \
-                                                    15, 24, 25, 26, 27, 28, 29, 30, 31));        \
-    sp_f32xN all_ = OP(__builtin_shufflevector(ab_, cd_, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18,  \
+    const sp_f32xV ab_ = OP(__builtin_shufflevector(x0, x1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18,  \
+                                                    19, 20, 21, 22, 23),                         \
+                            __builtin_shufflevector(x0, x1, 8, 9, 10, 11, 12, 13, 14, 15, 24,    \
+                                                    25, 26, 27, 28, 29, 30, 31));                \
+    const sp_f32xV cd_ = OP(__builtin_shufflevector(x2, x3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18,  \
+                                                    19, 20, 21, 22, 23),                         \
+                            __builtin_shufflevector(x2, x3, 8, 9, 10, 11, 12, 13, 14, 15, 24,    \
+                                                    25, 26, 27, 28, 29, 30, 31));                \
+    sp_f32xV all_ = OP(__builtin_shufflevector(ab_, cd_, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18,  \
                                                19, 24, 25, 26, 27),                              \
                        __builtin_shufflevector(ab_, cd_, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, \
                                                23, 28, 29, 30, 31));                             \
     all_ = OP(all_, __builtin_shufflevector(all_, all_, SP_LANES_SWAP2));                        \
-    (x)[0] = OP(all_, __builtin_shufflevector(all_, all_, SP_LANES_SWAP1));                      \
+    (out) = OP(all_, __builtin_shufflevector(all_, all_, SP_LANES_SWAP1));                       \
+  } while (0)
+#elif SP_GEMM_LANES == 8
+#define SP_FOLD4_LANES(x0, x1, x2, x3, OP, out)                                                  \
+  do {                                                                                           \
+    const sp_f32xV ab_ = OP(__builtin_shufflevector(x0, x1, 0, 1, 2, 3, 8, 9, 10, 11),           \
+                            __builtin_shufflevector(x0, x1, 4, 5, 6, 7, 12, 13, 14, 15));        \
+    const sp_f32xV cd_ = OP(__builtin_shufflevector(x2, x3, 0, 1, 2, 3, 8, 9, 10, 11),           \
+                            __builtin_shufflevector(x2, x3, 4, 5, 6, 7, 12, 13, 14, 15));        \
+    const sp_f32xV all_ = OP(__builtin_shufflevector(ab_, cd_, 0, 1, 4, 5, 8, 9, 12, 13),        \
+                             __builtin_shufflevector(ab_, cd_, 2, 3, 6, 7, 10, 11, 14, 15));     \
+    (out) = OP(all_, __builtin_shufflevector(all_, all_, 1, 0, 3, 2, 5, 4, 7, 6));               \
+  } while (0)
+#else
+_Static_assert(SP_GEMM_LANES == 4, "the four-row folds are written for 16, 8 or 4 lanes");
+#define SP_FOLD4_LANES(x0, x1, x2, x3, OP, out)                                                  \
+  do {                                                                                           \
+    const sp_f32xV ab_ = OP(__builtin_shufflevector(x0, x1, 0, 1, 4, 5),                         \
+                            __builtin_shufflevector(x0, x1, 2, 3, 6, 7));                        \
+    const sp_f32xV cd_ = OP(__builtin_shufflevector(x2, x3, 0, 1, 4, 5),                         \
+                            __builtin_shufflevector(x2, x3, 2, 3, 6, 7));                        \
+    (out) = OP(__builtin_shufflevector(ab_, cd_, 0, 2, 4, 6),                                    \
+               __builtin_shufflevector(ab_, cd_, 1, 3, 5, 7));                                   \
+  } while (0)
+#endif
+
+#define SP_FOLD4(x, OP, out)                                                                     \
+  do {                                                                                           \
+    for (int k_ = 0; k_ < 4; k_++)                                                               \
+      for (int half_ = SP_LANE_PARTS / 2; half_ >= 1; half_ /= 2)                                \
+        for (int p_ = 0; p_ < half_; p_++) (x)[k_][p_] = OP((x)[k_][p_], (x)[k_][p_ + half_]);   \
+    SP_FOLD4_LANES((x)[0][0], (x)[1][0], (x)[2][0], (x)[3][0], OP, out);                         \
   } while (0)
 
-SP_CPU_INLINE sp_f32xN sp_vec_max(sp_f32xN a, sp_f32xN b) {
-  SP_VEC_MAX_INTO(a, b);
+SP_CPU_INLINE sp_f32xV sp_vec_max(sp_f32xV a, sp_f32xV b) {
+  SP_MAX_INTO(a, b, sp_f32xV, sp_i32xV);
   return a;
 }
 #define SP_VEC_ADD(a, b) ((a) + (b))
 
 /* x[j] = 2^(x[j] * score_mul - max) over a row of n floats (n a multiple
- * of SP_CPU_NR), returning the lane sums of the results (SP_LANES_SUM,
+ * of SP_CPU_NR), and part[] = the lane sums of the results (SP_LANES_SUM,
  * as sp_row_sum sums them). (The exponentials go first over the whole row: a
  * loop of one vector's lanes at a time did not vectorize in the AVX2 and
  * SSE builds.) */
-SP_CPU_INLINE sp_f32xN sp_exp_row_lanes(float *x, int32_t n, float score_mul, float max) {
+SP_CPU_INLINE void sp_exp_row_lanes(float *x, int32_t n, float score_mul, float max, sp_f32xV part[SP_LANE_PARTS]) {
   for (int32_t j = 0; j < n; j++) x[j] = sp_exp2_nonpositive(x[j] * score_mul - max);
-  sp_f32xN lane;
-  SP_LANES_SUM(lane, x, n);
-  return lane;
+  SP_LANES_SUM(part, x, n);
 }
 
 #endif
@@ -572,24 +609,25 @@ SP_CPU_INLINE void sp_softmax_update(float *s, int32_t ld_s, int32_t rows, int32
   int32_t i = 0;
 #if defined(SP_CPU_HAVE_SHUFFLE)
   for (; i + 4 <= rows; i += 4) {
-    sp_f32xN lanes[4];
+    sp_f32xV lanes[4][SP_LANE_PARTS], folded;
     float new_max[4];
     for (int k = 0; k < 4; k++) SP_LANES_MAX(lanes[k], s + (int64_t)(i + k) * ld_s, cols);
-    SP_FOLD4(lanes, sp_vec_max);
-    for (int k = 0; k < 4; k++) new_max[k] = sp_softmax_new_max(lanes[0][4 * k], score_mul, row_max[i + k]);
+    SP_FOLD4(lanes, sp_vec_max, folded);
+    for (int k = 0; k < 4; k++)
+      new_max[k] = sp_softmax_new_max(folded[SP_FOLD4_LANE(k)], score_mul, row_max[i + k]);
     for (int k = 0; k < 4; k++) {
       float *si = s + (int64_t)(i + k) * ld_s;
       if (new_max[k] == -INFINITY) {
         memset(si, 0, (size_t)cols * sizeof(float));
-        lanes[k] = (sp_f32xN){0};
+        for (int p = 0; p < SP_LANE_PARTS; p++) lanes[k][p] = (sp_f32xV){0};
       } else {
-        lanes[k] = sp_exp_row_lanes(si, cols, score_mul, new_max[k]);
+        sp_exp_row_lanes(si, cols, score_mul, new_max[k], lanes[k]);
       }
     }
-    SP_FOLD4(lanes, SP_VEC_ADD);
+    SP_FOLD4(lanes, SP_VEC_ADD, folded);
     for (int k = 0; k < 4; k++)
       if (new_max[k] != -INFINITY)
-        sp_softmax_fold_row(new_max[k], lanes[0][4 * k], row_max + i + k, row_sum + i + k,
+        sp_softmax_fold_row(new_max[k], folded[SP_FOLD4_LANE(k)], row_max + i + k, row_sum + i + k,
                             acc + (int64_t)(i + k) * ld_acc, acc_cols);
   }
 #endif

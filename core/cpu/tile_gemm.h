@@ -112,44 +112,42 @@ _Static_assert(SP_CPU_NR == 16, "the folds are written for 16 lanes");
 #define SP_LANES_SWAP1 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14
 #endif
 
-/* m = the lane maxima, and sum = the lane sums, of a row x of n floats, n a
- * multiple of SP_CPU_NR: lane c over x[c], x[c + SP_CPU_NR], ... in order
- * (macros for the reason SP_VEC_MAX_INTO is one). The running lanes are
- * kept as the build's native vectors, SP_LANE_PARTS of them, and put
- * together once at the end: where a 16-float vector is two or four
- * registers (AVX2, SSE), GCC 12 kept a loop-carried one in memory and
- * moved it through general registers every step, and these two loops were
- * ~13% of a dense prefill's samples on a Zen 3 core (AVX2). */
+/* part[] = the lane maxima, or the lane sums, of a row x of n floats, n a
+ * multiple of SP_CPU_NR: lane c over x[c], x[c + SP_CPU_NR], ... in order,
+ * the SP_CPU_NR lanes held as SP_LANE_PARTS native vectors (part p holds
+ * lanes p * SP_GEMM_LANES ..). Native vectors because where a 16-float
+ * vector is two or four registers (AVX2, SSE), GCC 12 kept a loop-carried
+ * one on the stack and moved it through general registers every step:
+ * these two loops were ~13% of a dense prefill's samples on a Zen 3 core
+ * (AVX2). (Macros for the reason SP_VEC_MAX_INTO is one.) */
 #define SP_LANE_PARTS (SP_CPU_NR / SP_GEMM_LANES)
 
-#define SP_LANES_MAX(m, x, n)                                                           \
+#define SP_LANES_MAX(part, x, n)                                                        \
   do {                                                                                  \
     const float *x_ = (x);                                                              \
-    sp_f32xV part_[SP_LANE_PARTS];                                                      \
     for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                          \
-      part_[p_] = *(const sp_f32xV *)(x_ + p_ * SP_GEMM_LANES);                         \
+      (part)[p_] = *(const sp_f32xV *)(x_ + p_ * SP_GEMM_LANES);                        \
     for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR)                          \
       for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                        \
-        SP_MAX_INTO(part_[p_], *(const sp_f32xV *)(x_ + j0_ + p_ * SP_GEMM_LANES),      \
+        SP_MAX_INTO((part)[p_], *(const sp_f32xV *)(x_ + j0_ + p_ * SP_GEMM_LANES),     \
                     sp_f32xV, sp_i32xV);                                                \
-    memcpy(&(m), part_, sizeof(m));                                                     \
   } while (0)
 
-#define SP_LANES_SUM(sum, x, n)                                                         \
+#define SP_LANES_SUM(part, x, n)                                                        \
   do {                                                                                  \
     const float *x_ = (x);                                                              \
-    sp_f32xV part_[SP_LANE_PARTS];                                                      \
     for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                          \
-      part_[p_] = *(const sp_f32xV *)(x_ + p_ * SP_GEMM_LANES);                         \
+      (part)[p_] = *(const sp_f32xV *)(x_ + p_ * SP_GEMM_LANES);                        \
     for (int32_t j0_ = SP_CPU_NR; j0_ < (n); j0_ += SP_CPU_NR)                          \
       for (int p_ = 0; p_ < SP_LANE_PARTS; p_++)                                        \
-        part_[p_] += *(const sp_f32xV *)(x_ + j0_ + p_ * SP_GEMM_LANES);                \
-    memcpy(&(sum), part_, sizeof(sum));                                                 \
+        (part)[p_] += *(const sp_f32xV *)(x_ + j0_ + p_ * SP_GEMM_LANES);               \
   } while (0)
 
 SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
+  sp_f32xV part[SP_LANE_PARTS];
+  SP_LANES_MAX(part, x, n);
   sp_f32xN m;
-  SP_LANES_MAX(m, x, n);
+  memcpy(&m, part, sizeof m);
 #if defined(SP_CPU_HAVE_SHUFFLE)
   SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP8));
   SP_VEC_MAX_INTO(m, __builtin_shufflevector(m, m, SP_LANES_SWAP4));
@@ -164,8 +162,10 @@ SP_CPU_INLINE float sp_row_max(const float *x, int32_t n) {
 }
 
 SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
+  sp_f32xV part[SP_LANE_PARTS];
+  SP_LANES_SUM(part, x, n);
   sp_f32xN lane;
-  SP_LANES_SUM(lane, x, n);
+  memcpy(&lane, part, sizeof lane);
 #if defined(SP_CPU_HAVE_SHUFFLE)
   lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP8);
   lane += __builtin_shufflevector(lane, lane, SP_LANES_SWAP4);
