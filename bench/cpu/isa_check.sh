@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every CPU kernel path this processor runs, checked against the float64
+# reference through `sparsa bench --check` over a grid of shapes (prefill
+# and decode; dtypes; head dims that are and are not a multiple of the
+# vector; q_len != kv_len; grouped queries; dense, causal, windowed and
+# block-sparse masks). For hosts without the unit-test suite (no Check
+# library), e.g. a machine lent for another path's instructions.
+# Usage: bench/cpu/isa_check.sh [BUILD_DIR]   (needs $BUILD/tools/sparsa)
+# Prints one line per failure and a summary; exits 1 if any check failed.
+set -uo pipefail
+build="${1:-build}"
+tool="$build/tools/sparsa"
+[[ -x "$tool" ]] || { echo "isa_check: $tool is missing; build the CLI first" >&2; exit 2; }
+
+passed=0
+failed=0
+check() { # isa, then sparsa bench flags
+  local isa="$1" out
+  shift
+  if out="$(SPARSA_CPU_ISA="$isa" "$tool" bench --check --reps 1 --threads 2 "$@" 2>&1)" &&
+    grep -q "check *passed" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAILED ($isa): sparsa bench $* :: $(grep -m1 -E "^ *check|error|unsupported" <<<"$out")"
+  fi
+}
+
+for isa in avx512bf16 avx512 avx2 generic; do
+  if ! SPARSA_CPU_ISA="$isa" "$tool" bench --n 16 --reps 1 >/dev/null 2>&1; then
+    echo "isa_check: $isa: not available on this processor, skipped"
+    continue
+  fi
+  before=$((passed + failed))
+  for dtype in f32 bf16 f16; do
+    for dim in 128 64 80 40; do
+      for pattern in dense causal blocks:0.3 sink:16,100 window:50,20; do
+        check "$isa" --q-len 300 --kv-len 300 --heads 4 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern "$pattern"
+        check "$isa" --q-len 77 --kv-len 1000 --heads 3 --dim "$dim" --dtype "$dtype" --pattern "$pattern"
+      done
+      for q_len in 1 2 5; do
+        check "$isa" --q-len "$q_len" --kv-len 1000 --batch 2 --heads 8 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern blocks:0.3
+        check "$isa" --q-len "$q_len" --kv-len 4133 --heads 6 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern causal
+      done
+    done
+  done
+  echo "isa_check: $isa: $((passed + failed - before)) configurations run"
+done
+echo "isa_check: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
