@@ -43,7 +43,7 @@
  * the second half of an odd last pair zero. A pair is the 32 bits of two
  * adjacent bf16 values, so where the head dim is a multiple of 32 the pack
  * is a transpose of 32-bit lanes, 16 keys by 16 pairs at a time in
- * registers (sp_transpose16), as sp_pack_keys does for float32. */
+ * registers (sp_transpose_native), as sp_pack_keys does for float32. */
 SP_CPU_INLINE void sp_pack_key_pairs(const uint16_t *k, int64_t row_stride, int32_t nk,
                                      int32_t nk_pad, int32_t dim, int32_t ld, uint32_t *kp) {
   const int32_t pairs = (dim + 1) / 2, even = dim / 2;
@@ -52,10 +52,10 @@ SP_CPU_INLINE void sp_pack_key_pairs(const uint16_t *k, int64_t row_stride, int3
   if (dim % (2 * SP_CPU_NR) == 0) {
     for (; j + SP_CPU_NR <= nk; j += SP_CPU_NR)
       for (int32_t dd0 = 0; dd0 < pairs; dd0 += SP_CPU_NR) {
-        sp_f32xN t[SP_CPU_NR]; /* the pairs' bits, moved, never computed on */
+        sp_f32xV t[SP_CPU_NR]; /* the pairs' bits, moved, never computed on */
         for (int i = 0; i < SP_CPU_NR; i++)
           memcpy(&t[i], k + (j + i) * row_stride + 2 * dd0, sizeof t[i]);
-        sp_transpose16(t);
+        sp_transpose_native(t);
         for (int i = 0; i < SP_CPU_NR; i++) memcpy(kp + (int64_t)(dd0 + i) * ld + j, &t[i], sizeof t[i]);
       }
   }

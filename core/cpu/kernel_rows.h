@@ -87,7 +87,9 @@ SP_CPU_INLINE sp_f32xV sp_load_native(const void *base, int64_t at, const sparsa
     sp_u32xV wide = __builtin_convertvector(*(const sp_u16xV *)((const uint16_t *)base + at), sp_u32xV);
     return (sp_f32xV)(wide << 16);
   }
-#if SP_CPU_HAVE_F16_VECTORS && SP_GEMM_LANES == 8
+#if SP_CPU_HAVE_F16_VECTORS && SP_GEMM_LANES == 16
+  if (dtype == SPARSA_DTYPE_F16) return sp_load_f16x16((const uint16_t *)base + at);
+#elif SP_CPU_HAVE_F16_VECTORS
   if (dtype == SPARSA_DTYPE_F16) return sp_load_f16x8((const uint16_t *)base + at);
 #endif
   return *(const sp_f32xV *)((const float *)base + at);
@@ -140,24 +142,29 @@ SP_CPU_INLINE void sp_zero_row(sparsa_dtype dtype, int32_t n, void *dst, int64_t
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
-/* t[i][c] -> t[c][i] for a 16 x 16 tile held in vectors: four stages, the
- * one of distance d exchanging bit d of the row index with bit d of the
- * column index between rows d apart (64 two-vector shuffles in all). */
-_Static_assert(SP_CPU_NR == 16, "the tile transpose is written for 16 lanes");
-
+/* t[i][c] -> t[c][i] for a tile of SP_GEMM_LANES x SP_GEMM_LANES floats
+ * held in the build's native vectors (16 x 16 on AVX-512, 8 x 8 on AVX2,
+ * 4 x 4 on SSE): one stage per bit of the index, the stage of distance d
+ * exchanging bit d of the row index with bit d of the column index between
+ * rows d apart (64, 24 or 8 two-vector shuffles in all). Each build
+ * transposes in its own width: 16 x 16 tiles of 16-float vectors are 32
+ * AVX2 registers (or 64 SSE ones) and went through the stack, the key
+ * packs ~30% of an AVX2 item of 64 rows that packs each block for one use
+ * (decode with q_len 16). */
 #define SP_TRANSPOSE_STAGE(t, d, LO, HI)                                      \
-  for (int i = 0; i < 16; i++) {                                              \
+  for (int i = 0; i < SP_GEMM_LANES; i++) {                                   \
     if (i & (d)) continue;                                                    \
-    const sp_f32xN a = (t)[i], b = (t)[i + (d)];                              \
+    const sp_f32xV a = (t)[i], b = (t)[i + (d)];                              \
     (t)[i] = __builtin_shufflevector(a, b, LO);                               \
     (t)[i + (d)] = __builtin_shufflevector(a, b, HI);                         \
   }
 #define SP_L(...) __VA_ARGS__
 
-SP_CPU_INLINE void sp_transpose16(sp_f32xN t[16]) {
+SP_CPU_INLINE void sp_transpose_native(sp_f32xV t[SP_GEMM_LANES]) {
   /* Row i keeps its columns with bit d clear and takes those of row i + d
    * into the ones with bit d set; row i + d takes row i's columns with bit
    * d set into the ones with bit d clear and keeps its own with bit d set. */
+#if SP_GEMM_LANES == 16
   SP_TRANSPOSE_STAGE(t, 1, SP_L(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30),
                      SP_L(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31))
   SP_TRANSPOSE_STAGE(t, 2, SP_L(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29),
@@ -166,6 +173,15 @@ SP_CPU_INLINE void sp_transpose16(sp_f32xN t[16]) {
                      SP_L(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
   SP_TRANSPOSE_STAGE(t, 8, SP_L(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
                      SP_L(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31))
+#elif SP_GEMM_LANES == 8
+  SP_TRANSPOSE_STAGE(t, 1, SP_L(0, 8, 2, 10, 4, 12, 6, 14), SP_L(1, 9, 3, 11, 5, 13, 7, 15))
+  SP_TRANSPOSE_STAGE(t, 2, SP_L(0, 1, 8, 9, 4, 5, 12, 13), SP_L(2, 3, 10, 11, 6, 7, 14, 15))
+  SP_TRANSPOSE_STAGE(t, 4, SP_L(0, 1, 2, 3, 8, 9, 10, 11), SP_L(4, 5, 6, 7, 12, 13, 14, 15))
+#else
+  _Static_assert(SP_GEMM_LANES == 4, "the tile transpose is written for 16, 8 or 4 lanes");
+  SP_TRANSPOSE_STAGE(t, 1, SP_L(0, 4, 2, 6), SP_L(1, 5, 3, 7))
+  SP_TRANSPOSE_STAGE(t, 2, SP_L(0, 1, 4, 5), SP_L(2, 3, 6, 7))
+#endif
 }
 #undef SP_L
 #undef SP_TRANSPOSE_STAGE
@@ -173,24 +189,25 @@ SP_CPU_INLINE void sp_transpose16(sp_f32xN t[16]) {
 #endif
 
 /* Key block -> kt[d][j] (transposed, ld = cols), columns nk..nk_pad zero.
- * Where vector shuffles exist, float32 and bf16 keys go 16 rows by 16
+ * Where vector shuffles exist, keys go SP_GEMM_LANES rows by SP_GEMM_LANES
  * dims at a time through a register transpose: row by row and element by
  * element, the pack took most of an item's time for items of few query
  * rows (decode of 9 to 64 rows a kv head, which packs every block for one
- * use). The last rows of a block, and f16 keys, go row by row. */
+ * use). The last rows of a block, and f16 keys where the build cannot
+ * convert them in vectors, go row by row. */
 SP_CPU_INLINE void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_offset,
                                 int64_t row_stride, int32_t nk, int32_t nk_pad, int32_t dim,
                                 int32_t ld, float *kt, float *row_buf) {
   int32_t j = 0;
 #if defined(SP_CPU_HAVE_SHUFFLE)
-  if ((dtype != SPARSA_DTYPE_F16 || SP_CPU_HAVE_F16_VECTORS) && dim % SP_CPU_NR == 0) {
-    for (; j + SP_CPU_NR <= nk; j += SP_CPU_NR)
-      for (int32_t d0 = 0; d0 < dim; d0 += SP_CPU_NR) {
-        sp_f32xN t[SP_CPU_NR];
-        for (int i = 0; i < SP_CPU_NR; i++)
-          t[i] = sp_load_values(k, row0_offset + (j + i) * row_stride + d0, dtype);
-        sp_transpose16(t);
-        for (int i = 0; i < SP_CPU_NR; i++) *(sp_f32xN *)(kt + (int64_t)(d0 + i) * ld + j) = t[i];
+  enum { L = SP_GEMM_LANES };
+  if ((dtype != SPARSA_DTYPE_F16 || SP_CPU_HAVE_F16_VECTORS) && dim % L == 0) {
+    for (; j + L <= nk; j += L)
+      for (int32_t d0 = 0; d0 < dim; d0 += L) {
+        sp_f32xV t[L];
+        for (int i = 0; i < L; i++) t[i] = sp_load_native(k, row0_offset + (j + i) * row_stride + d0, dtype);
+        sp_transpose_native(t);
+        for (int i = 0; i < L; i++) *(sp_f32xV *)(kt + (int64_t)(d0 + i) * ld + j) = t[i];
       }
   }
 #endif
