@@ -78,14 +78,15 @@ typedef float sp_f32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(float))
 
 /* Maximum and sum of a row of n floats (the softmax's, once a row and key
  * block), n a multiple of SP_CPU_NR, kept in SP_CPU_NR independent lanes
- * (one vector) and folded at the end: a plain running float sum would
- * force an in-order, one-lane-at-a-time reduction (reassociating floats is
- * not allowed without being asked). Both are written over whole vectors:
- * GCC 12 kept the lane-by-lane maximum, `x > m ? x : m`, as one scalar
- * vmaxss per element, ~10% of a dense prefill's samples on AVX-512, and
- * folded the sum's 16 lanes one at a time (16 extracts and 16 dependent
- * adds a row, ~5%). The lanes now fold as a tree of four shuffles: exact
- * for the maximum; for the sum, pairwise instead of sequential rounding. */
+ * (SP_LANE_PARTS native vectors, below) and folded at the end: a plain
+ * running float sum would force an in-order, one-lane-at-a-time reduction
+ * (reassociating floats is not allowed without being asked). Both are
+ * written over whole vectors: GCC 12 kept the lane-by-lane maximum,
+ * `x > m ? x : m`, as one scalar vmaxss per element, ~10% of a dense prefill's
+ * samples on AVX-512, and folded the sum's 16 lanes one at a time (16
+ * extracts and 16 dependent adds a row, ~5%). The lanes now fold as a tree
+ * of four shuffles: exact for the maximum; for the sum, pairwise instead of
+ * sequential rounding. */
 typedef int32_t sp_i32xN __attribute__((vector_size(SP_CPU_NR * sizeof(int32_t)), aligned(4)));
 
 typedef int32_t sp_i32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(int32_t)), aligned(4)));
