@@ -108,14 +108,16 @@ SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offs
     const uint16_t *s = (const uint16_t *)src + offset;
     int32_t c = 0;
 #if SP_CPU_HAVE_F16_VECTORS
-    for (; c + SP_CPU_NR <= n; c += SP_CPU_NR) *(sp_f32xN *)(dst + c) = sp_load_f16x16(s + c);
+    for (; c + SP_GEMM_LANES <= n; c += SP_GEMM_LANES) *(sp_f32xV *)(dst + c) = sp_load_native(s, c, dtype);
 #endif
     for (; c < n; c++) dst[c] = sp_f16_to_f32(s[c]);
   } else {
+    /* In native vectors: 16-float conversions went through general
+     * registers on AVX2. */
     const uint16_t *s = (const uint16_t *)src + offset;
     int32_t c = 0;
 #if defined(SP_CPU_HAVE_SHUFFLE)
-    for (; c + SP_CPU_NR <= n; c += SP_CPU_NR) *(sp_f32xN *)(dst + c) = sp_load_values(s, c, SPARSA_DTYPE_BF16);
+    for (; c + SP_GEMM_LANES <= n; c += SP_GEMM_LANES) *(sp_f32xV *)(dst + c) = sp_load_native(s, c, dtype);
 #endif
     for (; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]);
   }
