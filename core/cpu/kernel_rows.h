@@ -108,7 +108,8 @@ SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offs
     const uint16_t *s = (const uint16_t *)src + offset;
     int32_t c = 0;
 #if SP_CPU_HAVE_F16_VECTORS
-    for (; c + SP_GEMM_LANES <= n; c += SP_GEMM_LANES) *(sp_f32xV *)(dst + c) = sp_load_native(s, c, dtype);
+    for (; c + SP_GEMM_LANES <= n; c += SP_GEMM_LANES)
+      *(sp_f32xV *)(dst + c) = sp_load_native(s, c, dtype);
 #endif
     for (; c < n; c++) dst[c] = sp_f16_to_f32(s[c]);
   } else {
@@ -117,7 +118,8 @@ SP_CPU_INLINE void sp_load_row(sparsa_dtype dtype, const void *src, int64_t offs
     const uint16_t *s = (const uint16_t *)src + offset;
     int32_t c = 0;
 #if defined(SP_CPU_HAVE_SHUFFLE)
-    for (; c + SP_GEMM_LANES <= n; c += SP_GEMM_LANES) *(sp_f32xV *)(dst + c) = sp_load_native(s, c, dtype);
+    for (; c + SP_GEMM_LANES <= n; c += SP_GEMM_LANES)
+      *(sp_f32xV *)(dst + c) = sp_load_native(s, c, dtype);
 #endif
     for (; c < n; c++) dst[c] = sp_bf16_to_f32(s[c]);
   }
@@ -207,7 +209,8 @@ SP_CPU_INLINE void sp_pack_keys(sparsa_dtype dtype, const void *k, int64_t row0_
     for (; j + L <= nk; j += L)
       for (int32_t d0 = 0; d0 < dim; d0 += L) {
         sp_f32xV t[L];
-        for (int i = 0; i < L; i++) t[i] = sp_load_native(k, row0_offset + (j + i) * row_stride + d0, dtype);
+        for (int i = 0; i < L; i++)
+          t[i] = sp_load_native(k, row0_offset + (j + i) * row_stride + d0, dtype);
         sp_transpose_native(t);
         for (int i = 0; i < L; i++) *(sp_f32xV *)(kt + (int64_t)(d0 + i) * ld + j) = t[i];
       }
@@ -606,7 +609,8 @@ SP_CPU_INLINE sp_f32xV sp_vec_max(sp_f32xV a, sp_f32xV b) {
  * as sp_row_sum sums them). (The exponentials go first over the whole row: a
  * loop of one vector's lanes at a time did not vectorize in the AVX2 and
  * SSE builds.) */
-SP_CPU_INLINE void sp_exp_row_lanes(float *x, int32_t n, float score_mul, float max, sp_f32xV part[SP_LANE_PARTS]) {
+SP_CPU_INLINE void sp_exp_row_lanes(float *x, int32_t n, float score_mul, float max,
+                                    sp_f32xV part[SP_LANE_PARTS]) {
   for (int32_t j = 0; j < n; j++) x[j] = sp_exp2_nonpositive(x[j] * score_mul - max);
   SP_LANES_SUM(part, x, n);
 }
