@@ -194,8 +194,8 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
       a1[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0 + SP_CPU_NR);
     }
     for (int32_t j = 0; j < nk; j++) {
-      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, dtype);
-      const sp_f32xN v1 = sp_load_values(v, off + j * ld_v + c0 + SP_CPU_NR, dtype);
+      const sp_f32xN v0 = sp_load_native(v, off + j * ld_v + c0, dtype);
+      const sp_f32xN v1 = sp_load_native(v, off + j * ld_v + c0 + SP_CPU_NR, dtype);
       for (int r = 0; r < R; r++) {
         const float w = p[(int64_t)r * ld_p + j];
         a0[r] += w * v0;
@@ -211,7 +211,7 @@ SP_CPU_INLINE void sp_decode_values_rows(const float *p, int32_t ld_p, const int
     sp_f32xN a0[SP_CPU_DIRECT_ROWS];
     for (int r = 0; r < R; r++) a0[r] = *(const sp_f32xN *)(acc + (int64_t)r * ld_acc + c0);
     for (int32_t j = 0; j < nk; j++) {
-      const sp_f32xN v0 = sp_load_values(v, off + j * ld_v + c0, dtype);
+      const sp_f32xN v0 = sp_load_native(v, off + j * ld_v + c0, dtype);
       for (int r = 0; r < R; r++) a0[r] += p[(int64_t)r * ld_p + j] * v0;
     }
     for (int r = 0; r < R; r++) *(sp_f32xN *)(acc + (int64_t)r * ld_acc + c0) = a0[r];

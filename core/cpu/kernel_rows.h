@@ -30,55 +30,26 @@
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
-typedef uint16_t sp_u16xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint16_t)), aligned(2)));
-typedef uint32_t sp_u32xN __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(4)));
-
 #if SP_CPU_HAVE_F16_VECTORS
 #include <immintrin.h>
 #if defined(__AVX512F__)
-/* SP_CPU_NR (16) f16 values at `at`. */
-SP_CPU_INLINE sp_f32xN sp_load_f16x16(const uint16_t *at) {
-  return (sp_f32xN)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)at));
+/* 16 f16 values at `at` (one AVX-512 vector). */
+SP_CPU_INLINE sp_f32xV sp_load_f16x16(const uint16_t *at) {
+  return (sp_f32xV)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)at));
 }
 #else /* AVX2 with F16C: the build's native vectors are 8 floats */
 _Static_assert(SP_GEMM_LANES == 8, "f16 vectors without AVX-512 are the AVX2 build's");
 SP_CPU_INLINE sp_f32xV sp_load_f16x8(const uint16_t *at) {
   return (sp_f32xV)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)at));
 }
-SP_CPU_INLINE sp_f32xN sp_load_f16x16(const uint16_t *at) {
-  const sp_f32xV lo = sp_load_f16x8(at), hi = sp_load_f16x8(at + 8);
-  return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-}
 #endif
 #endif
 
-/* SP_CPU_NR values at element index at: float32 as they are, bf16 widened
- * (the bits of a bf16 are the high half of its float32), f16 converted
- * (builds with SP_CPU_HAVE_F16_VECTORS only). */
-SP_CPU_INLINE sp_f32xN sp_load_values(const void *base, int64_t at, const sparsa_dtype dtype) {
-  if (dtype == SPARSA_DTYPE_BF16) {
-    sp_u32xN wide = __builtin_convertvector(*(const sp_u16xN *)((const uint16_t *)base + at), sp_u32xN);
-    return (sp_f32xN)(wide << 16);
-  }
-#if SP_CPU_HAVE_F16_VECTORS
-  if (dtype == SPARSA_DTYPE_F16) return sp_load_f16x16((const uint16_t *)base + at);
-#endif
-  return *(const sp_f32xN *)((const float *)base + at);
-}
-
-/* 2 * SP_CPU_NR bf16 values as SP_CPU_NR pairs: one load and two integer
- * operations widen them all (the bf16 bits are the high half of a float32),
- * the even-indexed values into *even and the odd ones into *odd. */
-typedef uint32_t sp_u32xN_u2 __attribute__((vector_size(SP_CPU_NR * sizeof(uint32_t)), aligned(2)));
-
-SP_CPU_INLINE void sp_load_bf16_pairs(const uint16_t *at, sp_f32xN *even, sp_f32xN *odd) {
-  const sp_u32xN_u2 pairs = *(const sp_u32xN_u2 *)at;
-  *even = (sp_f32xN)(pairs << 16);
-  *odd = (sp_f32xN)(pairs & 0xffff0000u);
-}
-
-/* The same for SP_GEMM_LANES values in the build's native vector (the
- * AVX2 and SSE loops that keep to their registers). */
+/* SP_GEMM_LANES values (one native vector of the build) at element index
+ * at: float32 as they are, bf16 widened (the bits of a bf16 are the high
+ * half of its float32), f16 converted (builds with SP_CPU_HAVE_F16_VECTORS
+ * only). Native vectors everywhere: 16-float vectors are two AVX2 or four
+ * SSE registers, and the loops that carried them went through the stack. */
 typedef uint16_t sp_u16xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint16_t)), aligned(2)));
 typedef uint32_t sp_u32xV __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint32_t)), aligned(4)));
 
@@ -280,48 +251,32 @@ SP_CPU_INLINE void sp_sum_lanes16(sp_f32xN x[16], float *out) {
                                  31);
 }
 
-/* The vectors of the score tile below: the build's own 8 floats on AVX2,
- * where 16-float vectors take two registers each and sixteen accumulators
- * of them (32 registers) spilled (that loop was 62% of a cache-resident
- * f32 decode on the AVX2 path; eight 8-float accumulators ran it 2-3x
- * faster); 16 floats elsewhere. As many accumulators as lanes, folded by
- * one transposing sum. */
-#if SP_GEMM_LANES == 8
-#define SP_SCORE_LANES 8
+/* The vectors of the score tile below: the build's own, 16 floats on
+ * AVX-512, 8 on AVX2, 4 on SSE. Written with 16-float vectors, sixteen
+ * accumulators were 32 AVX2 (64 SSE) registers and spilled: that loop was
+ * 62% of a cache-resident f32 decode on the AVX2 path, and eight 8-float
+ * accumulators ran it 2-3x faster. As many accumulators as lanes, folded
+ * by one transposing sum. */
+#define SP_SCORE_LANES SP_GEMM_LANES
 typedef sp_f32xV sp_score_vec;
-typedef uint32_t sp_u32x8_u2 __attribute__((vector_size(8 * sizeof(uint32_t)), aligned(2)));
+typedef uint32_t sp_u32xV_u2 __attribute__((vector_size(SP_GEMM_LANES * sizeof(uint32_t)), aligned(2)));
 
-/* sp_load_bf16_pairs for 16 bf16 values. */
+/* 2 * SP_SCORE_LANES bf16 values as SP_SCORE_LANES pairs: one load and two
+ * integer operations widen them all (the bf16 bits are the high half of a
+ * float32), the even-indexed values into *even and the odd ones into *odd. */
 SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_score_vec *odd) {
-  const sp_u32x8_u2 pairs = *(const sp_u32x8_u2 *)at;
+  const sp_u32xV_u2 pairs = *(const sp_u32xV_u2 *)at;
   *even = (sp_score_vec)(pairs << 16);
   *odd = (sp_score_vec)(pairs & 0xffff0000u);
 }
 
-/* SP_SCORE_LANES keys' values at element `at` of k: float32, or f16
- * converted (builds with SP_CPU_HAVE_F16_VECTORS). */
-SP_CPU_INLINE sp_score_vec sp_score_load(const void *k, int64_t at, const sparsa_dtype dtype) {
-#if SP_CPU_HAVE_F16_VECTORS
-  if (dtype == SPARSA_DTYPE_F16) return sp_load_f16x8((const uint16_t *)k + at);
-#endif
-  (void)dtype;
-  return *(const sp_score_vec *)((const float *)k + at);
+/* x[i] (key i's SP_SCORE_LANES partial sums) -> out[i] for SP_SCORE_LANES
+ * keys: halves, quarters, ... pairs, as sp_sum_lanes16 does for 16. */
+#if SP_GEMM_LANES == 16
+SP_CPU_INLINE void sp_score_fold(sp_score_vec x[16], float *out) {
+  sp_sum_lanes16(x, out);
 }
-
-/* Two vectors of consecutive columns -> their even and odd columns (the
- * order sp_score_pairs widens bf16 values in), and back. */
-SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
-  *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
-  *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
-}
-
-SP_CPU_INLINE void sp_score_interleave(sp_score_vec even, sp_score_vec odd, sp_score_vec *lo, sp_score_vec *hi) {
-  *lo = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
-  *hi = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
-}
-
-/* x[i] (key i's 8 partial sums) -> out[i], for 8 keys: halves, quarters,
- * pairs, as sp_sum_lanes16 does for 16. */
+#elif SP_GEMM_LANES == 8
 SP_CPU_INLINE void sp_score_fold(sp_score_vec x[8], float *out) {
   for (int i = 0; i < 4; i++)
     x[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
@@ -333,17 +288,20 @@ SP_CPU_INLINE void sp_score_fold(sp_score_vec x[8], float *out) {
                          __builtin_shufflevector(x[0], x[1], 1, 3, 5, 7, 9, 11, 13, 15);
 }
 #else
-#define SP_SCORE_LANES SP_CPU_NR
-typedef sp_f32xN sp_score_vec;
-
-SP_CPU_INLINE void sp_score_pairs(const uint16_t *at, sp_score_vec *even, sp_score_vec *odd) {
-  sp_load_bf16_pairs(at, even, odd);
+_Static_assert(SP_GEMM_LANES == 4, "the score fold is written for 16, 8 or 4 lanes");
+SP_CPU_INLINE void sp_score_fold(sp_score_vec x[4], float *out) {
+  for (int i = 0; i < 2; i++)
+    x[i] = __builtin_shufflevector(x[2 * i], x[2 * i + 1], 0, 1, 4, 5) +
+           __builtin_shufflevector(x[2 * i], x[2 * i + 1], 2, 3, 6, 7);
+  *(sp_score_vec *)out = __builtin_shufflevector(x[0], x[1], 0, 2, 4, 6) +
+                         __builtin_shufflevector(x[0], x[1], 1, 3, 5, 7);
 }
+#endif
 
-SP_CPU_INLINE sp_score_vec sp_score_load(const void *k, int64_t at, const sparsa_dtype dtype) {
-  return sp_load_values(k, at, dtype);
-}
-
+/* Two vectors of consecutive columns -> their even and odd columns (the
+ * order sp_score_pairs widens bf16 values in), and back: for the decode
+ * kernel's bf16 values, widened in pairs on the AVX-512 and AVX2 builds. */
+#if SP_GEMM_LANES == 16
 SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
   *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -353,9 +311,15 @@ SP_CPU_INLINE void sp_score_interleave(sp_score_vec even, sp_score_vec odd, sp_s
   *lo = __builtin_shufflevector(even, odd, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   *hi = __builtin_shufflevector(even, odd, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
 }
+#elif SP_GEMM_LANES == 8
+SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
+  *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+  *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+}
 
-SP_CPU_INLINE void sp_score_fold(sp_score_vec x[16], float *out) {
-  sp_sum_lanes16(x, out);
+SP_CPU_INLINE void sp_score_interleave(sp_score_vec even, sp_score_vec odd, sp_score_vec *lo, sp_score_vec *hi) {
+  *lo = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
+  *hi = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
 }
 #endif
 
@@ -367,13 +331,13 @@ SP_CPU_INLINE void sp_score_fold(sp_score_vec x[16], float *out) {
  * left (it reloaded one from the stack for every two products), and each
  * key row loaded is used by R rows.
  * float32 keys: q rows are float32, dim floats apart, and lane c of a dot
- * product sums the dims c, c + SP_SCORE_LANES, ... in order (so the AVX2
+ * product sums the dims c, c + SP_SCORE_LANES, ... in order (so each
  * path's scores differ from the others' by rounding); dims past the last
  * multiple of SP_SCORE_LANES are added after the fold. f16 keys (builds
  * with SP_CPU_HAVE_F16_VECTORS; dim a multiple of SP_SCORE_LANES) are
  * converted as they are loaded, the same products in the same order. bf16
  * keys are widened in registers 2 * SP_SCORE_LANES at a time,
- * as pairs (sp_load_bf16_pairs): q rows then hold each run of 2 *
+ * as pairs (sp_score_pairs): q rows then hold each run of 2 *
  * SP_SCORE_LANES dims as its even-indexed values and then its odd ones
  * (sp_load_row_pairs), and dim is a multiple of 32. The widening takes two
  * integer operations a vector of pairs; converting the keys into float32
@@ -404,7 +368,7 @@ SP_CPU_INLINE void sp_scores_tile(const void *k, int64_t ld_k, const sparsa_dtyp
         }
       } else {
         sp_score_vec key[ACC];
-        for (int j = 0; j < keys; j++) key[j] = sp_score_load(k, (j0 + j) * ld_k + d0, dtype);
+        for (int j = 0; j < keys; j++) key[j] = sp_load_native(k, (j0 + j) * ld_k + d0, dtype);
         for (int r = 0; r < R; r++) {
           const sp_score_vec qv = *(const sp_score_vec *)(q + (int64_t)r * dim + d0);
           for (int j = 0; j < keys; j++) acc[r * keys + j] += qv * key[j];
