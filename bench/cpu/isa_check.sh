@@ -6,18 +6,24 @@
 # block-sparse masks). For hosts without the unit-test suite (no Check
 # library), e.g. a machine lent for another path's instructions.
 # Usage: bench/cpu/isa_check.sh [BUILD_DIR]   (needs $BUILD/tools/sparsa)
+# Environment: ISA_CHECK_RUNNER, a command that runs the tool (an emulator
+# for a CLI built for another instruction set, e.g. "qemu-aarch64");
+# ISA_CHECK_DIMS, the head dims (default "128 64 80 40").
 # Prints one line per failure and a summary; exits 1 if any check failed.
 set -uo pipefail
 build="${1:-build}"
 tool="$build/tools/sparsa"
-[[ -x "$tool" ]] || { echo "isa_check: $tool is missing; build the CLI first" >&2; exit 2; }
+[[ -f "$tool" ]] || { echo "isa_check: $tool is missing; build the CLI first" >&2; exit 2; }
+read -ra runner <<<"${ISA_CHECK_RUNNER:-}"
+read -ra dims <<<"${ISA_CHECK_DIMS:-128 64 80 40}"
+run_tool() { "${runner[@]}" "$tool" "$@"; }
 
 passed=0
 failed=0
 check() { # isa, then sparsa bench flags
   local isa="$1" out
   shift
-  if out="$(SPARSA_CPU_ISA="$isa" "$tool" bench --check --reps 1 --threads 2 "$@" 2>&1)" &&
+  if out="$(SPARSA_CPU_ISA="$isa" run_tool bench --check --reps 1 --threads 2 "$@" 2>&1)" &&
     grep -q "check *passed" <<<"$out"; then
     passed=$((passed + 1))
   else
@@ -27,13 +33,13 @@ check() { # isa, then sparsa bench flags
 }
 
 for isa in avx512bf16 avx512 avx2 generic; do
-  if ! SPARSA_CPU_ISA="$isa" "$tool" bench --n 16 --reps 1 >/dev/null 2>&1; then
+  if ! SPARSA_CPU_ISA="$isa" run_tool bench --n 16 --reps 1 >/dev/null 2>&1; then
     echo "isa_check: $isa: not available on this processor, skipped"
     continue
   fi
   before=$((passed + failed))
   for dtype in f32 bf16 f16; do
-    for dim in 128 64 80 40; do
+    for dim in "${dims[@]}"; do
       for pattern in dense causal blocks:0.3 sink:16,100 window:50,20; do
         check "$isa" --q-len 300 --kv-len 300 --heads 4 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern "$pattern"
         check "$isa" --q-len 77 --kv-len 1000 --heads 3 --dim "$dim" --dtype "$dtype" --pattern "$pattern"

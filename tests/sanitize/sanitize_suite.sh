@@ -12,9 +12,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 
 # Suites that do not belong in a sanitized C run: the release/packaging and
 # binding checks (other languages' runtimes), these jobs themselves, the
-# multi-GiB large-index test, GPU tests, and the reruns of the execute tests
-# on each CPU kernel path (`isa`: the sanitized trees build one path).
-exclude="release,bindings,python,java,go,rust,sanitize,large,gpu,isa"
+# multi-GiB large-index test, GPU tests, the reruns of the execute tests
+# on each CPU kernel path (`isa`: the sanitized trees build one path), and
+# the aarch64 build under emulation (`cross`).
+exclude="release,bindings,python,java,go,rust,sanitize,large,gpu,isa,cross"
 case "$mode" in
   asan)
     # float-cast-overflow: GCC leaves it out of "undefined" (clang does not).

@@ -11,8 +11,9 @@ budget (each suite runs a spread subset of its cases, every kind of case
 at least once), SPARSA_FUZZ_REPLAY_RANDOM, SPARSA_FAULT_STRIDE. Tests that
 drive a program of this tree from a script (the CLI checks) run with that
 program under memcheck, every process it starts checked. Labels release,
-bindings, sanitize, large and gpu are left out (other runtimes, the jobs
-themselves, several GiB of address space, a GPU).
+bindings, sanitize, large, gpu and cross are left out (other runtimes, the
+jobs themselves, several GiB of address space, a GPU, another instruction
+set under emulation).
 
 Time cap: a test still running after --test-seconds (default 400, or
 SPARSA_VALGRIND_TEST_SECONDS) is stopped and fails the job: its leak check
@@ -35,7 +36,8 @@ import list_tests  # noqa: E402
 
 # isa: the execute tests rerun on each CPU kernel path (valgrind runs no
 # AVX-512; the default path is checked already).
-EXCLUDE = {"release", "bindings", "python", "java", "go", "rust", "sanitize", "large", "gpu", "isa"}
+EXCLUDE = {"release", "bindings", "python", "java", "go", "rust", "sanitize", "large", "gpu", "isa",
+           "cross"}
 ERROR_EXIT = 97
 REDUCED_ENV = {
     "CK_FORK": "no",
