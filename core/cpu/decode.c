@@ -36,10 +36,10 @@
 
 #if defined(SP_CPU_HAVE_SHUFFLE)
 
-/* The builds that use it: AVX2, and AVX-512 without vdpbf16ps. */
-#if SP_GEMM_LANES == 8 || (SP_GEMM_LANES == 16 && !defined(__AVX512BF16__))
+/* The builds that use it: all but AVX-512 with vdpbf16ps. */
+#if SP_GEMM_LANES < 16 || !defined(__AVX512BF16__)
 /* bf16 values widened in registers, 2 * SP_SCORE_LANES columns (32 on
- * AVX-512, 16 on AVX2) as pairs (sp_score_pairs: one load, a shift and an
+ * AVX-512, 16 on AVX2, 8 on SSE) as pairs (sp_score_pairs: one load, a shift and an
  * AND; zero-extending them on AVX2 took two loads, two shuffles and two
  * shifts, more time than the value FMAs): accumulators of the even and of
  * the odd columns, split from the accumulator rows on the way in and
@@ -140,12 +140,12 @@ SP_CPU_INLINE void sp_decode_values_native(const float *p, int32_t ld_p, const i
                                            const sparsa_dtype dtype, int32_t cols, float *acc,
                                            int32_t ld_acc) {
   for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
-#if SP_GEMM_LANES == 8
     if (dtype == SPARSA_DTYPE_BF16) {
-      sp_decode_values_bf16_widened(p, ld_p, R, nk, (const uint16_t *)v + off + c0, ld_v, acc + c0, ld_acc);
+      for (int32_t h = 0; h < SP_CPU_NR; h += 2 * SP_SCORE_LANES)
+        sp_decode_values_bf16_widened(p, ld_p, R, nk, (const uint16_t *)v + off + c0 + h, ld_v,
+                                      acc + c0 + h, ld_acc);
       continue;
     }
-#endif
     sp_f32xV a[SP_CPU_DIRECT_ROWS][SP_DECODE_NV];
     for (int r = 0; r < R; r++)
       for (int w = 0; w < SP_DECODE_NV; w++)

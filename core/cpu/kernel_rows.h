@@ -300,7 +300,7 @@ SP_CPU_INLINE void sp_score_fold(sp_score_vec x[4], float *out) {
 
 /* Two vectors of consecutive columns -> their even and odd columns (the
  * order sp_score_pairs widens bf16 values in), and back: for the decode
- * kernel's bf16 values, widened in pairs on the AVX-512 and AVX2 builds. */
+ * kernel's bf16 values, widened in pairs. */
 #if SP_GEMM_LANES == 16
 SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
   *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -320,6 +320,16 @@ SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec
 SP_CPU_INLINE void sp_score_interleave(sp_score_vec even, sp_score_vec odd, sp_score_vec *lo, sp_score_vec *hi) {
   *lo = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
   *hi = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+#else
+SP_CPU_INLINE void sp_score_split(sp_score_vec lo, sp_score_vec hi, sp_score_vec *even, sp_score_vec *odd) {
+  *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+  *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+}
+
+SP_CPU_INLINE void sp_score_interleave(sp_score_vec even, sp_score_vec odd, sp_score_vec *lo, sp_score_vec *hi) {
+  *lo = __builtin_shufflevector(even, odd, 0, 4, 1, 5);
+  *hi = __builtin_shufflevector(even, odd, 2, 6, 3, 7);
 }
 #endif
 
