@@ -4,8 +4,10 @@
 # Hopper, every prefill case on both the sm90 and the sm80 kernel), the
 # extra checks, and the quick suite and the estimators again with every
 # plan's memory poisoned; runs compute-sanitizer (memcheck, racecheck,
-# initcheck, synccheck) on a small subset; then the benchmark against
-# PyTorch's SDPA and FlexAttention.
+# initcheck, synccheck) on a small subset; checks every CPU kernel path of
+# the host's processor against float64 (bench/cpu/isa_check.sh: GPU hosts
+# often have AVX-512 paths a development machine lacks); then the benchmark
+# against PyTorch's SDPA and FlexAttention.
 # Logs go to $GPU_CHECK_LOGS (default: <build>/gpu-check). The last line
 # printed is the benchmark's JSON summary, with the test and sanitizer
 # counts folded in. Exit status: non-zero if a test or sanitizer failed.
@@ -22,14 +24,14 @@ mkdir -p "$logs"
 
 echo "== build ($build)"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPARSA_CUDA=ON \
-  -DSPARSA_BUILD_TESTS=OFF -DSPARSA_BUILD_TOOLS=OFF -DSPARSA_CUDA_TESTS=ON >"$logs/configure.log" 2>&1 \
+  -DSPARSA_BUILD_TESTS=OFF -DSPARSA_BUILD_TOOLS=ON -DSPARSA_CUDA_TESTS=ON >"$logs/configure.log" 2>&1 \
   || { tail -30 "$logs/configure.log"; echo "configure failed"; exit 2; }
 # The checks listed in cuda/tests/EXTRA_CHECKS (device faults, device
 # out-of-memory, device estimators, device allocation failures) run one
 # after another after the main suite: one of them fills the whole card.
 mapfile -t extra_checks < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$root/cuda/tests/EXTRA_CHECKS")
 cmake --build "$build" -j "$jobs" --target sparsa sparsa_cuda sparsa_cuda_tests \
-  sparsa_cuda_mask_build_test "${extra_checks[@]}" >"$logs/build.log" 2>&1 \
+  sparsa_cuda_mask_build_test sparsa_cli "${extra_checks[@]}" >"$logs/build.log" 2>&1 \
   || { grep -E "error" "$logs/build.log" | head -30; echo "build failed"; exit 2; }
 grep -E "spill|Used [0-9]+ registers" "$logs/build.log" >"$logs/ptxas.log" || true
 tests_bin="$(find "$build" -name sparsa_cuda_tests -type f -perm -u+x | head -1)"
@@ -78,6 +80,14 @@ for check in "${extra_checks[@]}"; do
   tail -2 "$logs/$check.log"
   if [[ $rc -ne 0 ]]; then echo "  $check failed (exit $rc)"; count_failure; fi
 done
+
+# The CPU engine on this host's processor: each of its kernel paths
+# against the float64 reference over the isa_check grid.
+echo "== CPU kernel paths of this host"
+"$root/bench/cpu/isa_check.sh" "$build" >"$logs/isa_check.log" 2>&1
+rc=$?
+grep -E "configurations run|passed, " "$logs/isa_check.log"
+if [[ $rc -ne 0 ]]; then grep FAILED "$logs/isa_check.log" | head -5; count_failure; fi
 
 # Plans' memory poisoned before they write it (plan_memory.h): a kernel
 # reading what its plan never wrote fails these.
