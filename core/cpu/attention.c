@@ -120,6 +120,32 @@ SP_CPU_INLINE void sp_gemm_qk_bf16(const uint16_t *q, int32_t ld_q, int32_t rows
 #define SP_ATTEND_BF16_DOT 0
 #endif
 
+/* ---- the next block's rows, while this one is worked on ----------------- */
+
+/* The stream of the key and value rows of the next key block (n rows,
+ * the first at element offsets k_at of k and v_at of v), spread over the
+ * whole-width register tiles of this block's products: q.k over qk_cols
+ * columns (0 where another loop computes it) and p.v over ld_acc, both
+ * for rows_pad rows. */
+static void sp_next_block_lines(const sp_cpu_call *call, int64_t k_at, int64_t v_at, int32_t n,
+                                int32_t rows_pad, int32_t qk_cols, int32_t ld_acc,
+                                sp_line_stream *out) {
+  const sparsa_problem *p = &call->plan->problem;
+  const int64_t elem = p->dtype == SPARSA_DTYPE_F32 ? 4 : 2;
+  out->base[0] = (const unsigned char *)call->k + k_at * elem;
+  out->base[1] = (const unsigned char *)call->v + v_at * elem;
+  out->stride[0] = p->k_stride[1] * elem;
+  out->stride[1] = p->v_stride[1] * elem;
+  out->rows = n;
+  out->row_bytes[0] = (int32_t)(p->head_dim * elem);
+  out->row_bytes[1] = (int32_t)(p->v_head_dim * elem);
+  out->part = out->row = out->at = 0;
+  const int32_t width = SP_GEMM_NV * SP_GEMM_LANES;
+  const int64_t tiles = (int64_t)(rows_pad / SP_GEMM_ROWS) * (qk_cols / width + ld_acc / width);
+  const int64_t lines = (int64_t)n * ((out->row_bytes[0] + 63) / 64 + (out->row_bytes[1] + 63) / 64);
+  out->per_tile = (int32_t)(tiles > 0 ? (lines + tiles - 1) / tiles : lines);
+}
+
 /* ---- one work item ------------------------------------------------------ */
 
 /* Row r of the tile is query row r % nq of head h0 + r / nq. */
@@ -206,6 +232,17 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
       const int32_t nk_pad = (nk + SP_CPU_NR - 1) / SP_CPU_NR * SP_CPU_NR;
       const int64_t k_off = k_base + k0 * p->k_stride[1], v_off = v_base + k0 * p->v_stride[1];
       const float *kt_block = kt, *v_block = vp;
+      /* An item that packs its own blocks requests the next one's rows
+       * while it works on this one (panels were packed ahead by others). */
+      sp_line_stream next_lines, *lines = NULL;
+      const int64_t next = panels == NULL ? sp_block_cursor_peek(&cur) : -1;
+      if (next >= 0) {
+        const int64_t n0 = next * plan->block_kv;
+        const int32_t n = (int32_t)(seq->kv_len - n0 < plan->block_kv ? seq->kv_len - n0 : plan->block_kv);
+        sp_next_block_lines(call, k_base + n0 * p->k_stride[1], v_base + n0 * p->v_stride[1], n,
+                            rows_pad, bf16_dot ? 0 : nk_pad, ld_acc, &next_lines);
+        lines = &next_lines;
+      }
       if (panels != NULL) {
         kt_block = panels + (size_t)cur.block * panel_floats;
         v_block = kt_block + (size_t)dim * lay->cols;
@@ -221,7 +258,7 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
       {
         if (panels == NULL)
           sp_pack_keys(dtype, call->k, k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols, kt, row_buf);
-        sp_gemm_qk(q, rows_pad, dim, kt_block, lay->cols, nk_pad, s, ld_s);
+        sp_gemm_qk(q, rows_pad, dim, kt_block, lay->cols, nk_pad, s, ld_s, lines);
       }
       if (!cur.full) {
         /* One tile of the shared pattern serves every stacked head. */
@@ -237,7 +274,7 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
       sp_softmax_update(s, ld_s, rows_pad, nk_pad, score_mul, row_max, row_sum, acc, ld_acc, ld_acc);
       if (panels == NULL)
         sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, v_dim, ld_acc, vp);
-      sp_gemm_pv(s, ld_s, rows_pad, nk_pad, v_block, ld_acc, ld_acc, acc, ld_acc);
+      sp_gemm_pv(s, ld_s, rows_pad, nk_pad, v_block, ld_acc, ld_acc, acc, ld_acc, lines);
     }
   }
 

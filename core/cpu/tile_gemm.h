@@ -35,6 +35,42 @@
 #define SP_CPU_HAVE_SHUFFLE 1
 #endif
 
+/* Cache lines requested a few at a time between the register tiles of the
+ * block products: the rows of the next key block (keys, then values) that
+ * an item packing its own blocks reads after this one. Token-major rows
+ * lie a whole token's heads apart (4 KB for 8 kv heads of d128 in
+ * float32), each in a page of its own, which the hardware prefetchers do
+ * not follow; requested all at once, or in bursts of a few dozen lines
+ * between row chunks, the requests waited for free miss buffers and moved
+ * the stall instead of hiding it. A few lines a tile (per_tile, sized so
+ * that the block's products carry all of them) keep a handful in flight. */
+typedef struct sp_line_stream {
+  const unsigned char *base[2]; /* keys, values: the block's first row */
+  int64_t stride[2];            /* bytes from one row to the next */
+  int32_t rows, row_bytes[2];
+  int32_t part, row, at; /* the next line: tensor, row, byte offset */
+  int32_t per_tile;
+} sp_line_stream;
+
+/* Requests the stream's next per_tile lines (into L2: a block of float32
+ * keys and values is twice L1's size); a NULL stream requests nothing. */
+SP_CPU_INLINE void sp_line_stream_step(sp_line_stream *ls) {
+#if defined(__GNUC__)
+  if (ls == NULL) return;
+  for (int32_t i = 0; i < ls->per_tile && ls->part < 2; i++) {
+    __builtin_prefetch(ls->base[ls->part] + ls->row * ls->stride[ls->part] + ls->at, 0, 1);
+    ls->at += 64;
+    if (ls->at < ls->row_bytes[ls->part]) continue;
+    ls->at = 0;
+    if (++ls->row < ls->rows) continue;
+    ls->row = 0;
+    ls->part++;
+  }
+#else
+  (void)ls;
+#endif
+}
+
 #if defined(__GNUC__)
 
 /* aligned(4): loads and stores need only float alignment. */
@@ -207,16 +243,19 @@ SP_CPU_INLINE void sp_gemm_tile(const float *a, int32_t lda, int32_t depth, cons
       *(sp_f32xV *)(c + (int64_t)r * ldc + c0 + w * SP_GEMM_LANES) = acc[r][w];
 }
 
-/* c[rows][cols] (+)= a[rows][depth] . b[depth][cols] in tiles. */
+/* c[rows][cols] (+)= a[rows][depth] . b[depth][cols] in tiles, the
+ * stream's lines requested before each whole-width tile. */
 SP_CPU_INLINE void sp_gemm_tiles(const float *a, int32_t lda, int32_t rows, int32_t depth,
                                  const float *b, int32_t ldb, int32_t cols, float *c, int32_t ldc,
-                                 const int accumulate) {
+                                 const int accumulate, sp_line_stream *lines) {
   for (int32_t i0 = 0; i0 < rows; i0 += SP_GEMM_ROWS) {
     const float *ai = a + (int64_t)i0 * lda;
     float *ci = c + (int64_t)i0 * ldc;
     int32_t c0 = 0;
-    for (; c0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; c0 += SP_GEMM_NV * SP_GEMM_LANES)
+    for (; c0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; c0 += SP_GEMM_NV * SP_GEMM_LANES) {
+      sp_line_stream_step(lines);
       sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, SP_GEMM_NV, accumulate);
+    }
     /* The last columns, fewer than a tile's (AVX-512: 16, 32 or 48; AVX2:
      * 8 or 16; SSE: none, its tile being SP_CPU_NR wide), in one tile of
      * constant width. */
@@ -232,13 +271,15 @@ SP_CPU_INLINE void sp_gemm_tiles(const float *a, int32_t lda, int32_t rows, int3
 }
 
 SP_CPU_INLINE void sp_gemm_qk(const float *q, int32_t rows, int32_t dim, const float *kt,
-                              int32_t ld_kt, int32_t cols, float *s, int32_t ld_s) {
-  sp_gemm_tiles(q, dim, rows, dim, kt, ld_kt, cols, s, ld_s, 0);
+                              int32_t ld_kt, int32_t cols, float *s, int32_t ld_s,
+                              sp_line_stream *lines) {
+  sp_gemm_tiles(q, dim, rows, dim, kt, ld_kt, cols, s, ld_s, 0, lines);
 }
 
 SP_CPU_INLINE void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_t depth,
-                              const float *v, int32_t ld_v, int32_t cols, float *o, int32_t ld_o) {
-  sp_gemm_tiles(p, ld_p, rows, depth, v, ld_v, cols, o, ld_o, 1);
+                              const float *v, int32_t ld_v, int32_t cols, float *o, int32_t ld_o,
+                              sp_line_stream *lines) {
+  sp_gemm_tiles(p, ld_p, rows, depth, v, ld_v, cols, o, ld_o, 1, lines);
 }
 
 #else /* portable loops */
@@ -265,7 +306,9 @@ SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
 }
 
 SP_CPU_INLINE void sp_gemm_qk(const float *q, int32_t rows, int32_t dim, const float *kt,
-                              int32_t ld_kt, int32_t cols, float *s, int32_t ld_s) {
+                              int32_t ld_kt, int32_t cols, float *s, int32_t ld_s,
+                              sp_line_stream *lines) {
+  (void)lines;
   for (int32_t i0 = 0; i0 < rows; i0 += SP_CPU_MR) {
     for (int32_t j0 = 0; j0 < cols; j0 += SP_CPU_NR) {
       float acc[SP_CPU_MR][SP_CPU_NR] = {{0}};
@@ -284,7 +327,9 @@ SP_CPU_INLINE void sp_gemm_qk(const float *q, int32_t rows, int32_t dim, const f
 }
 
 SP_CPU_INLINE void sp_gemm_pv(const float *p, int32_t ld_p, int32_t rows, int32_t depth,
-                              const float *v, int32_t ld_v, int32_t cols, float *o, int32_t ld_o) {
+                              const float *v, int32_t ld_v, int32_t cols, float *o, int32_t ld_o,
+                              sp_line_stream *lines) {
+  (void)lines;
   for (int32_t i0 = 0; i0 < rows; i0 += SP_CPU_MR) {
     for (int32_t c0 = 0; c0 < cols; c0 += SP_CPU_NR) {
       float acc[SP_CPU_MR][SP_CPU_NR];
