@@ -29,25 +29,9 @@
 
 #include "common/test_main.h"
 #include "cpu_isa_skip.h"
+#include "cpu_isa_taken.h"
 
 enum { DIM = 128, SEQUENCES = 65536 / DIM, Q_HEADS = 2 };
-
-/* Whether CPU contexts here take the avx512bf16 path: the one named by
- * SPARSA_CPU_ISA, else the best the library accepts. */
-static int bf16_dot_path(void) {
-  const char *isa = getenv("SPARSA_CPU_ISA");
-  if (isa != NULL && isa[0] != '\0' && strcmp(isa, "auto") != 0) return strcmp(isa, "avx512bf16") == 0;
-  char saved[16] = "";
-  if (isa != NULL) snprintf(saved, sizeof saved, "%s", isa);
-  const int had = isa != NULL;
-  sparsa_context *ctx = NULL;
-  setenv("SPARSA_CPU_ISA", "avx512bf16", 1);
-  const int accepted = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx) == SPARSA_OK;
-  sparsa_context_destroy(ctx);
-  if (had) setenv("SPARSA_CPU_ISA", saved, 1);
-  else unsetenv("SPARSA_CPU_ISA");
-  return accepted;
-}
 
 /* What out must hold where v held bits (dtype f16 or bf16), alone or
  * beside its negation; flush: bf16 subnormals may read as zero. */
@@ -90,7 +74,7 @@ static void check_every_pattern(sparsa_dtype dtype, int64_t q_len, int negated) 
   memset(out, 0x5a, q_elems * sizeof *out);
   ck_assert_msg(sparsa_execute(plan, q, k, v, out, NULL, NULL, 0) == SPARSA_OK, "%s",
                 sparsa_last_error());
-  const int flush = bf16_dot_path();
+  const int flush = test_cpu_isa_taken("avx512bf16"); /* vdpbf16ps: subnormals as zero */
   int64_t wrong = 0;
   for (int64_t b = 0; b < SEQUENCES; b++)
     for (int64_t row = 0; row < q_len * Q_HEADS; row++)

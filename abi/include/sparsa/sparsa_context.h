@@ -1,8 +1,8 @@
 /**
  * @file sparsa_context.h
- * @brief The context: one engine (the CPU, or one CUDA device and stream)
- *        with its threads and allocator. Every mask and plan belongs to one
- *        context.
+ * @brief The context: one engine (the CPU with its worker threads, or one
+ *        CUDA device with its stream and the device memory it keeps between
+ *        calls). Every mask and plan belongs to one context.
  */
 #ifndef SPARSA_CONTEXT_H
 #define SPARSA_CONTEXT_H
