@@ -124,9 +124,11 @@ SP_CPU_INLINE void sp_gemm_qk_bf16(const uint16_t *q, int32_t ld_q, int32_t rows
 
 /* On the AVX2 and SSE builds only. Dense decode of q_len 16 (32/8 heads,
  * kv 32768, two threads) ran 8-20% faster with it on a Zen 3 (AVX2), and
- * 5-20% slower on a Sapphire Rapids on both AVX-512 paths (its larger
- * tiles carry ~22 lines each, bursts again), unchanged there on 8
- * threads. */
+ * ~12% faster on a Sapphire Rapids made to take the AVX2 path. On that
+ * Sapphire Rapids' AVX-512 paths it gained nothing: sent in bursts before
+ * each tile it was 5-20% slower at two threads; spread over the tiles'
+ * depth, from 16% slower to 14% faster by case (medians of four
+ * alternating runs), level on eight threads. */
 #define SP_ATTEND_LINE_STREAM (SP_GEMM_LANES < 16)
 
 /* The stream of the key and value rows of the next key block (n rows,

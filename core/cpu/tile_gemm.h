@@ -43,7 +43,10 @@
  * not follow; requested all at once, or in bursts of a few dozen lines
  * between row chunks, the requests waited for free miss buffers and moved
  * the stall instead of hiding it. A few lines a tile (per_tile, sized so
- * that the block's products carry all of them) keep a handful in flight. */
+ * that the block's products carry all of them), each sent a few of the
+ * tile's depth steps after the last, keep a handful in flight: sent
+ * together before each tile (~22 lines a tile of the AVX-512 build),
+ * they made decode slower there. */
 typedef struct sp_line_stream {
   const unsigned char *base[2]; /* keys, values: the block's first row */
   int64_t stride[2];            /* bytes from one row to the next */
@@ -52,20 +55,18 @@ typedef struct sp_line_stream {
   int32_t per_tile;
 } sp_line_stream;
 
-/* Requests the stream's next per_tile lines (into L2: a block of float32
- * keys and values is twice L1's size); a NULL stream requests nothing. */
-SP_CPU_INLINE void sp_line_stream_step(sp_line_stream *ls) {
+/* Requests the stream's next line (into L2: a block of float32 keys and
+ * values is twice L1's size). */
+SP_CPU_INLINE void sp_line_stream_next(sp_line_stream *ls) {
 #if defined(__GNUC__)
-  if (ls == NULL) return;
-  for (int32_t i = 0; i < ls->per_tile && ls->part < 2; i++) {
-    __builtin_prefetch(ls->base[ls->part] + ls->row * ls->stride[ls->part] + ls->at, 0, 1);
-    ls->at += 64;
-    if (ls->at < ls->row_bytes[ls->part]) continue;
-    ls->at = 0;
-    if (++ls->row < ls->rows) continue;
-    ls->row = 0;
-    ls->part++;
-  }
+  if (ls->part >= 2) return;
+  __builtin_prefetch(ls->base[ls->part] + ls->row * ls->stride[ls->part] + ls->at, 0, 1);
+  ls->at += 64;
+  if (ls->at < ls->row_bytes[ls->part]) return;
+  ls->at = 0;
+  if (++ls->row < ls->rows) return;
+  ls->row = 0;
+  ls->part++;
 #else
   (void)ls;
 #endif
@@ -217,19 +218,12 @@ SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
 }
 
 
-/* c[0 .. SP_GEMM_ROWS)[c0 .. + nv vectors] (+)= a rows . b columns over
- * depth steps (a rows lda apart, b rows ldb apart); accumulate = 0 starts
- * from zero. nv and accumulate are constants where inlined, so unused
- * accumulators and the other start vanish. */
-SP_CPU_INLINE void sp_gemm_tile(const float *a, int32_t lda, int32_t depth, const float *b,
-                                int32_t ldb, int32_t c0, float *c, int32_t ldc, const int nv,
-                                const int accumulate) {
-  sp_f32xV acc[SP_GEMM_ROWS][SP_GEMM_NV];
-  for (int r = 0; r < SP_GEMM_ROWS; r++)
-    for (int w = 0; w < nv; w++)
-      acc[r][w] = accumulate ? *(const sp_f32xV *)(c + (int64_t)r * ldc + c0 + w * SP_GEMM_LANES)
-                             : (sp_f32xV){0};
-  for (int32_t t = 0; t < depth; t++) {
+/* acc (+)= a rows . b columns over depth steps [t0, t1) (a rows lda
+ * apart, b rows ldb apart, from column c0; nv vectors). */
+SP_CPU_INLINE void sp_gemm_steps(sp_f32xV acc[SP_GEMM_ROWS][SP_GEMM_NV], const float *a,
+                                 int32_t lda, int32_t t0, int32_t t1, const float *b, int32_t ldb,
+                                 int32_t c0, const int nv) {
+  for (int32_t t = t0; t < t1; t++) {
     const float *br = b + (int64_t)t * ldb + c0;
     sp_f32xV bv[SP_GEMM_NV];
     for (int w = 0; w < nv; w++) bv[w] = *(const sp_f32xV *)(br + w * SP_GEMM_LANES);
@@ -238,13 +232,37 @@ SP_CPU_INLINE void sp_gemm_tile(const float *a, int32_t lda, int32_t depth, cons
       for (int w = 0; w < nv; w++) acc[r][w] += x * bv[w];
     }
   }
+}
+
+/* c[0 .. SP_GEMM_ROWS)[c0 .. + nv vectors] (+)= a rows . b columns over
+ * depth steps; accumulate = 0 starts from zero. nv and accumulate are
+ * constants where inlined, so unused accumulators and the other start
+ * vanish. With a line stream, its per_tile lines go out one every few
+ * steps over the tile's depth. */
+SP_CPU_INLINE void sp_gemm_tile(const float *a, int32_t lda, int32_t depth, const float *b,
+                                int32_t ldb, int32_t c0, float *c, int32_t ldc, const int nv,
+                                const int accumulate, sp_line_stream *lines) {
+  sp_f32xV acc[SP_GEMM_ROWS][SP_GEMM_NV];
+  for (int r = 0; r < SP_GEMM_ROWS; r++)
+    for (int w = 0; w < nv; w++)
+      acc[r][w] = accumulate ? *(const sp_f32xV *)(c + (int64_t)r * ldc + c0 + w * SP_GEMM_LANES)
+                             : (sp_f32xV){0};
+  if (lines == NULL || lines->part >= 2) {
+    sp_gemm_steps(acc, a, lda, 0, depth, b, ldb, c0, nv);
+  } else {
+    const int32_t gap = lines->per_tile > 0 && depth > lines->per_tile ? depth / lines->per_tile : 1;
+    for (int32_t t = 0; t < depth; t += gap) {
+      sp_line_stream_next(lines);
+      sp_gemm_steps(acc, a, lda, t, t + gap < depth ? t + gap : depth, b, ldb, c0, nv);
+    }
+  }
   for (int r = 0; r < SP_GEMM_ROWS; r++)
     for (int w = 0; w < nv; w++)
       *(sp_f32xV *)(c + (int64_t)r * ldc + c0 + w * SP_GEMM_LANES) = acc[r][w];
 }
 
 /* c[rows][cols] (+)= a[rows][depth] . b[depth][cols] in tiles, the
- * stream's lines requested before each whole-width tile. */
+ * stream's lines requested within each whole-width tile. */
 SP_CPU_INLINE void sp_gemm_tiles(const float *a, int32_t lda, int32_t rows, int32_t depth,
                                  const float *b, int32_t ldb, int32_t cols, float *c, int32_t ldc,
                                  const int accumulate, sp_line_stream *lines) {
@@ -252,18 +270,16 @@ SP_CPU_INLINE void sp_gemm_tiles(const float *a, int32_t lda, int32_t rows, int3
     const float *ai = a + (int64_t)i0 * lda;
     float *ci = c + (int64_t)i0 * ldc;
     int32_t c0 = 0;
-    for (; c0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; c0 += SP_GEMM_NV * SP_GEMM_LANES) {
-      sp_line_stream_step(lines);
-      sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, SP_GEMM_NV, accumulate);
-    }
+    for (; c0 + SP_GEMM_NV * SP_GEMM_LANES <= cols; c0 += SP_GEMM_NV * SP_GEMM_LANES)
+      sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, SP_GEMM_NV, accumulate, lines);
     /* The last columns, fewer than a tile's (AVX-512: 16, 32 or 48; AVX2:
      * 8 or 16; SSE: none, its tile being SP_CPU_NR wide), in one tile of
      * constant width. */
     switch ((cols - c0) / SP_GEMM_LANES) {
-      case 1: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 1, accumulate); break;
-      case 2: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 2, accumulate); break;
+      case 1: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 1, accumulate, NULL); break;
+      case 2: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 2, accumulate, NULL); break;
 #if SP_GEMM_NV > 3
-      case 3: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 3, accumulate); break;
+      case 3: sp_gemm_tile(ai, lda, depth, b, ldb, c0, ci, ldc, 3, accumulate, NULL); break;
 #endif
       default: break;
     }
