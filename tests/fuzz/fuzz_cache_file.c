@@ -145,8 +145,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sparsa_status st = sparsa_cache_load_memory(c, file, n);
   free(file);
   if (st != SPARSA_OK) {
-    /* UNSUPPORTED: a valid entry the engine cannot plan (for example a head
-     * dim past its kernels); not in the header's list, reported. */
+    /* The statuses the header lists for a load from memory (UNSUPPORTED: a
+     * valid entry the engine cannot plan, such as a head dim past its
+     * kernels). */
     FZ_REQUIRE(st == SPARSA_ERR_FORMAT || st == SPARSA_ERR_VERSION || st == SPARSA_ERR_OUT_OF_MEMORY ||
                    st == SPARSA_ERR_UNSUPPORTED,
                "load: unexpected status %d: %s", (int)st, sparsa_last_error());
