@@ -19,8 +19,8 @@
 typedef struct bench_options {
   int64_t n, q_len, kv_len, seed;
   int batch, heads, kv_heads, dim, v_dim, block, block_q, block_kv, threads, reps, top_left, json;
-  int check;
-  const char *pattern, *dtype_name;
+  int check, head_major;
+  const char *pattern, *dtype_name, *kv_layout;
   sparsa_dtype dtype;
 } bench_options;
 
@@ -33,6 +33,18 @@ static int fail(const char *msg) {
  * in f16; float32 accumulation over long rows stays far below 1e-4. */
 static double check_tolerance(sparsa_dtype dtype) {
   return dtype == SPARSA_DTYPE_BF16 ? 1.5e-2 : dtype == SPARSA_DTYPE_F16 ? 3e-3 : 1e-4;
+}
+
+/* k or v of a head-major cache (batch, kv head, token, dim) rewritten
+ * token-major (batch, token, kv head, dim), the reference's layout: one
+ * float32 array into the other. */
+static void to_token_major(const bench_options *o, int dim, const float *head_major,
+                           float *token_major) {
+  for (int64_t b = 0; b < o->batch; b++)
+    for (int64_t g = 0; g < o->kv_heads; g++)
+      for (int64_t t = 0; t < o->kv_len; t++)
+        memcpy(token_major + ((b * o->kv_len + t) * o->kv_heads + g) * dim,
+               head_major + ((b * o->kv_heads + g) * o->kv_len + t) * dim, (size_t)dim * sizeof(float));
 }
 
 /* Compares out32 (the engine's output as float32) with the float64
@@ -50,16 +62,24 @@ static int run_check(const bench_options *o, const void *q, const void *k, const
   }
   float *qf = cli_alloc(nq * sizeof(float)), *kf = cli_alloc(nk * sizeof(float));
   float *vf = cli_alloc(nv * sizeof(float));
+  float *kv_f = o->head_major ? cli_alloc((nk > nv ? nk : nv) * sizeof(float)) : NULL;
   sparsa_pattern **patterns = calloc((size_t)o->heads, sizeof *patterns);
   int rc = -1;
   char err[512];
-  if (!qf || !kf || !vf || !patterns) {
+  if (!qf || !kf || !vf || !patterns || (o->head_major && !kv_f)) {
     fprintf(stderr, "sparsa bench: out of memory for --check\n");
     goto done;
   }
   cli_to_f32(q, qf, nq, o->dtype);
-  cli_to_f32(k, kf, nk, o->dtype);
-  cli_to_f32(v, vf, nv, o->dtype);
+  if (o->head_major) {
+    cli_to_f32(k, kv_f, nk, o->dtype);
+    to_token_major(o, o->dim, kv_f, kf);
+    cli_to_f32(v, kv_f, nv, o->dtype);
+    to_token_major(o, o->v_dim, kv_f, vf);
+  } else {
+    cli_to_f32(k, kf, nk, o->dtype);
+    cli_to_f32(v, vf, nv, o->dtype);
+  }
   const int dense = !strcmp(o->pattern, "dense");
   const int per_head = cli_spec_is_per_head(o->pattern);
   for (int h = 0; h < o->heads && !dense; h++) {
@@ -81,6 +101,7 @@ done:
   free(qf);
   free(kf);
   free(vf);
+  free(kv_f);
   return rc;
 }
 
@@ -93,7 +114,8 @@ int cmd_bench(int argc, char **argv) {
                      .block = 64,
                      .reps = 5,
                      .pattern = "dense",
-                     .dtype_name = "f32"};
+                     .dtype_name = "f32",
+                     .kv_layout = "token-major"};
   const cli_flag flags[] = {
       {"n", CLI_FLAG_INT64, &o.n, "N", "q and kv length"},
       {"q-len", CLI_FLAG_INT64, &o.q_len, "N", "query length (default --n)"},
@@ -110,6 +132,8 @@ int cmd_bench(int argc, char **argv) {
       {"block-q", CLI_FLAG_INT, &o.block_q, "B", "query block size (default --block)"},
       {"block-kv", CLI_FLAG_INT, &o.block_kv, "B", "key block size (default --block)"},
       {"top-left", CLI_FLAG_BOOL, &o.top_left, NULL, "top-left diagonal alignment"},
+      {"kv-layout", CLI_FLAG_STRING, &o.kv_layout, "L",
+       "k and v as token-major (batch, token, head, dim) or head-major (batch, head, token, dim)"},
       {"threads", CLI_FLAG_INT, &o.threads, "T", "worker threads (0: every online cpu)"},
       {"reps", CLI_FLAG_INT, &o.reps, "R", "timed runs (median reported)"},
       {"seed", CLI_FLAG_INT64, &o.seed, "S", "seed of data and random patterns"},
@@ -129,6 +153,12 @@ int cmd_bench(int argc, char **argv) {
     fprintf(stderr, "sparsa bench: --dtype must be f32, bf16 or f16, not '%s'\n", o.dtype_name);
     return 2;
   }
+  if (strcmp(o.kv_layout, "token-major") && strcmp(o.kv_layout, "head-major")) {
+    fprintf(stderr, "sparsa bench: --kv-layout must be token-major or head-major, not '%s'\n",
+            o.kv_layout);
+    return 2;
+  }
+  o.head_major = !strcmp(o.kv_layout, "head-major");
   if (!o.q_len) o.q_len = o.n;
   if (!o.kv_len) o.kv_len = o.n;
   if (!o.kv_heads) o.kv_heads = o.heads;
@@ -186,6 +216,14 @@ int cmd_bench(int argc, char **argv) {
   p.v_head_dim = o.v_dim;
   p.q_len = o.q_len;
   p.kv_len = o.kv_len;
+  if (o.head_major) {
+    p.k_stride[0] = (int64_t)o.kv_heads * o.kv_len * o.dim;
+    p.k_stride[1] = o.dim;
+    p.k_stride[2] = o.kv_len * o.dim;
+    p.v_stride[0] = (int64_t)o.kv_heads * o.kv_len * o.v_dim;
+    p.v_stride[1] = o.v_dim;
+    p.v_stride[2] = o.kv_len * o.v_dim;
+  }
   if (cli_plan(ctx, &p, mask, &planned, err, sizeof err)) {
     fail(err);
     goto done;
@@ -255,6 +293,7 @@ int cmd_bench(int argc, char **argv) {
     cli_json_object_begin(&j, NULL);
     cli_json_string(&j, "pattern", o.pattern);
     cli_json_string(&j, "dtype", cli_dtype_name(o.dtype));
+    cli_json_string(&j, "kv_layout", o.kv_layout);
     cli_json_int(&j, "batch", o.batch);
     cli_json_int(&j, "heads", o.heads);
     cli_json_int(&j, "kv_heads", o.kv_heads);
@@ -286,9 +325,9 @@ int cmd_bench(int argc, char **argv) {
     cli_json_object_end(&j);
   } else {
     printf("sparsa bench: %s, %s, batch %d, heads %d/%d, q_len %lld, kv_len %lld, dim %d/%d, "
-           "block %dx%d, %d threads\n",
+           "block %dx%d, %s k/v, %d threads\n",
            o.pattern, cli_dtype_name(o.dtype), o.batch, o.heads, o.kv_heads, (long long)o.q_len,
-           (long long)o.kv_len, o.dim, o.v_dim, o.block_q, o.block_kv, threads);
+           (long long)o.kv_len, o.dim, o.v_dim, o.block_q, o.block_kv, o.kv_layout, threads);
     printf("  mask build     %10.3f ms   block density %.4f, token density %.4f, %lld block "
            "products\n",
            mask_ms, block_density, token_density, (long long)planned.num_blocks);

@@ -3,8 +3,9 @@
 # reference through `sparsa bench --check` over a grid of shapes (prefill
 # and decode; dtypes; head dims that are and are not a multiple of the
 # vector; q_len != kv_len; grouped queries; dense, causal, windowed and
-# block-sparse masks). For hosts without the unit-test suite (no Check
-# library), e.g. a machine lent for another path's instructions.
+# block-sparse masks; token-major and head-major k and v). For hosts
+# without the unit-test suite (no Check library), e.g. a machine lent for
+# another path's instructions.
 # Usage: bench/cpu/isa_check.sh [BUILD_DIR]   (needs $BUILD/tools/sparsa)
 # Environment: ISA_CHECK_RUNNER, a command that runs the tool (an emulator
 # for a CLI built for another instruction set, e.g. "qemu-aarch64");
@@ -48,6 +49,12 @@ for isa in avx512bf16 avx512 avx2 generic; do
         check "$isa" --q-len "$q_len" --kv-len 1000 --batch 2 --heads 8 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern blocks:0.3
         check "$isa" --q-len "$q_len" --kv-len 4133 --heads 6 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern causal
       done
+      # Head-major k and v (batch, head, token, dim): decode then walks one
+      # kv head at a time, and prefill packs rows that lie side by side.
+      for q_len in 1 5; do
+        check "$isa" --q-len "$q_len" --kv-len 1000 --batch 2 --heads 8 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern blocks:0.3 --kv-layout head-major
+      done
+      check "$isa" --q-len 300 --kv-len 300 --heads 4 --kv-heads 2 --dim "$dim" --dtype "$dtype" --pattern causal --kv-layout head-major
     done
   done
   echo "isa_check: $isa: $((passed + failed - before)) configurations run"

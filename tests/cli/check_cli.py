@@ -166,6 +166,16 @@ def check_bench(exe, work):
                             "--kv-heads", "2", "--dim", "40", "--reps", "1", "--check", "--json",
                             *args).stdout)
         assert out["check_passed"] is True, out
+    # Head-major k and v (batch, head, token, dim), decode and prefill: the
+    # reference reads them rewritten token-major.
+    for q_len in ["1", "96"]:
+        out = last_json(run(exe, "bench", "--q-len", q_len, "--kv-len", "200", "--batch", "2",
+                            "--heads", "4", "--kv-heads", "2", "--dim", "40", "--reps", "1",
+                            "--pattern", "blocks:0.3", "--kv-layout", "head-major", "--check",
+                            "--json").stdout)
+        assert out["check_passed"] is True and out["kv_layout"] == "head-major", out
+    bad = run(exe, "bench", "--n", "64", "--kv-layout", "bhsd", expect_ok=False)
+    assert bad.returncode == 2 and "--kv-layout" in bad.stderr, bad
 
 
 def read_png(path):

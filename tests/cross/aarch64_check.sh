@@ -7,9 +7,9 @@
 #   - the library exports what abi/symbols.txt says, under its soname;
 #   - `sparsa bench --check` agrees with the float64 reference over the grid
 #     of bench/cpu/isa_check.sh (prefill and decode, f32 / bf16 / f16,
-#     q_len != kv_len, grouped queries, five mask kinds) at head dims
-#     ISA_CHECK_DIMS (default 128 and 40: a multiple of every vector width,
-#     and one that leaves a remainder);
+#     q_len != kv_len, grouped queries, five mask kinds, token-major and
+#     head-major k and v) at head dims ISA_CHECK_DIMS (default 128 and 40:
+#     a multiple of every vector width, and one that leaves a remainder);
 #   - a framework's dlopen of the library through its one entry point works
 #     (tests/release/dlopen_api.c: the api table, an attention call against
 #     the reference, load/unload cycles).
