@@ -70,3 +70,13 @@ double cli_block_flops(int64_t num_blocks, int block_q, int block_kv, int head_d
                        int v_head_dim) {
   return 2.0 * (double)num_blocks * block_q * block_kv * (double)(head_dim + v_head_dim);
 }
+
+void cli_head_major_kv(sparsa_problem *p) {
+  const int64_t d = p->head_dim, vd = p->v_head_dim ? p->v_head_dim : p->head_dim;
+  p->k_stride[0] = (int64_t)p->kv_heads * p->kv_len * d;
+  p->k_stride[1] = d;
+  p->k_stride[2] = p->kv_len * d;
+  p->v_stride[0] = (int64_t)p->kv_heads * p->kv_len * vd;
+  p->v_stride[1] = vd;
+  p->v_stride[2] = p->kv_len * vd;
+}

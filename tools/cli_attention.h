@@ -25,6 +25,11 @@ int cli_time_execute(const cli_planned *p, const void *q, const void *k, const v
                      float *lse, int reps, double *median_s, double *min_s, char *err,
                      size_t err_size);
 
+/* Sets the problem's k and v strides for head-major tensors (batch, kv
+ * head, token, dim: per-head caches) of its shape; q and the output stay
+ * packed. */
+void cli_head_major_kv(sparsa_problem *p);
+
 /* Floating-point operations of the block products a plan computes:
  * 2 * block_q * block_kv * (head_dim + v_head_dim) per block. */
 double cli_block_flops(int64_t num_blocks, int block_q, int block_kv, int head_dim, int v_head_dim);

@@ -216,14 +216,7 @@ int cmd_bench(int argc, char **argv) {
   p.v_head_dim = o.v_dim;
   p.q_len = o.q_len;
   p.kv_len = o.kv_len;
-  if (o.head_major) {
-    p.k_stride[0] = (int64_t)o.kv_heads * o.kv_len * o.dim;
-    p.k_stride[1] = o.dim;
-    p.k_stride[2] = o.kv_len * o.dim;
-    p.v_stride[0] = (int64_t)o.kv_heads * o.kv_len * o.v_dim;
-    p.v_stride[1] = o.v_dim;
-    p.v_stride[2] = o.kv_len * o.v_dim;
-  }
+  if (o.head_major) cli_head_major_kv(&p);
   if (cli_plan(ctx, &p, mask, &planned, err, sizeof err)) {
     fail(err);
     goto done;

@@ -5,6 +5,7 @@
 
 #include "bench_case.h"
 #include "bench_shapes.h"
+#include "cli_attention.h"
 #include "cli_kv_bytes.h"
 #include "cli_mask.h"
 #include "cli_tensor.h"
@@ -56,18 +57,6 @@ typedef struct decode_layout {
 
 static const decode_layout decode_layouts[2] = {{0, "token-major", ""},
                                                 {1, "head-major ", "head_major_"}};
-
-/* k and v as (batch, kv head, token, dim) instead of the packed BSHD (q
- * and the output stay packed). */
-static void decode_head_major(sparsa_problem *p) {
-  const int64_t d = p->head_dim, vd = p->v_head_dim ? p->v_head_dim : p->head_dim;
-  p->k_stride[0] = (int64_t)p->kv_heads * p->kv_len * d;
-  p->k_stride[1] = d;
-  p->k_stride[2] = p->kv_len * d;
-  p->v_stride[0] = (int64_t)p->kv_heads * p->kv_len * vd;
-  p->v_stride[1] = vd;
-  p->v_stride[2] = p->kv_len * vd;
-}
 
 /* The same rows read by a bare loop (row_walk.h): what the memory system
  * gives this access pattern, beside the plain read loop's bandwidth. The
@@ -183,7 +172,7 @@ static int run_decode(const bench_env *env, bench_results *r) {
     bytes *= batch;
     for (int l = 0; l < 2; l++) {
       sparsa_problem p = bench_problem(dt, batch, q_heads, kv_heads, 1, kv_len);
-      if (decode_layouts[l].head_major) decode_head_major(&p);
+      if (decode_layouts[l].head_major) cli_head_major_kv(&p);
       if (run_decode_layout(env, r, &p, mask, bitmap, &decode_layouts[l], bytes, bandwidth)) goto done;
     }
   }
