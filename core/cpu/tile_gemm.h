@@ -35,18 +35,19 @@
 #define SP_CPU_HAVE_SHUFFLE 1
 #endif
 
-/* Cache lines requested a few at a time between the register tiles of the
+/* Cache lines requested one at a time inside the register tiles of the
  * block products: the rows of the next key block (keys, then values) that
- * an item packing its own blocks reads after this one. Token-major rows
- * lie a whole token's heads apart (4 KB for 8 kv heads of d128 in
- * float32), each in a page of its own, which the hardware prefetchers do
- * not follow; requested all at once, or in bursts of a few dozen lines
+ * an item packing its own blocks reads after this one (the GNU C tiles
+ * send them; the portable loops take the stream and ignore it).
+ * Token-major rows lie a whole token's heads apart (4 KB for 8 kv heads of
+ * d128 in float32), each in a page of its own, which the hardware prefetchers
+ * do not follow; requested all at once, or in bursts of a few dozen lines
  * between row chunks, the requests waited for free miss buffers and moved
  * the stall instead of hiding it. A few lines a tile (per_tile, sized so
  * that the block's products carry all of them), each sent a few of the
  * tile's depth steps after the last, keep a handful in flight: sent
- * together before each tile (~22 lines a tile of the AVX-512 build),
- * they made decode slower there. */
+ * together before each tile (~22 lines a tile of the AVX-512 build), they
+ * made decode slower there. */
 typedef struct sp_line_stream {
   const unsigned char *base[2]; /* keys, values: the block's first row */
   int64_t stride[2];            /* bytes from one row to the next */
@@ -54,23 +55,6 @@ typedef struct sp_line_stream {
   int32_t part, row, at; /* the next line: tensor, row, byte offset */
   int32_t per_tile;
 } sp_line_stream;
-
-/* Requests the stream's next line (into L2: a block of float32 keys and
- * values is twice L1's size). */
-SP_CPU_INLINE void sp_line_stream_next(sp_line_stream *ls) {
-#if defined(__GNUC__)
-  if (ls->part >= 2) return;
-  __builtin_prefetch(ls->base[ls->part] + ls->row * ls->stride[ls->part] + ls->at, 0, 1);
-  ls->at += 64;
-  if (ls->at < ls->row_bytes[ls->part]) return;
-  ls->at = 0;
-  if (++ls->row < ls->rows) return;
-  ls->row = 0;
-  ls->part++;
-#else
-  (void)ls;
-#endif
-}
 
 #if defined(__GNUC__)
 
@@ -217,6 +201,19 @@ SP_CPU_INLINE float sp_row_sum(const float *x, int32_t n) {
 #endif
 }
 
+
+/* Requests the stream's next line (into L2: a block of float32 keys and
+ * values is twice L1's size). */
+SP_CPU_INLINE void sp_line_stream_next(sp_line_stream *ls) {
+  if (ls->part >= 2) return;
+  __builtin_prefetch(ls->base[ls->part] + ls->row * ls->stride[ls->part] + ls->at, 0, 1);
+  ls->at += 64;
+  if (ls->at < ls->row_bytes[ls->part]) return;
+  ls->at = 0;
+  if (++ls->row < ls->rows) return;
+  ls->row = 0;
+  ls->part++;
+}
 
 /* acc (+)= a rows . b columns over depth steps [t0, t1) (a rows lda
  * apart, b rows ldb apart, from column c0; nv vectors). Unrolled by four
