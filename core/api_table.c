@@ -81,6 +81,7 @@ static const sparsa_api sp_api_v1 = {
     .cache_save_memory = sparsa_cache_save_memory,
     .cache_load = sparsa_cache_load,
     .cache_load_memory = sparsa_cache_load_memory,
+    .context_get_kernel_path = sparsa_context_get_kernel_path,
 };
 
 /* Layout pins: the header comment of sparsa_api says entries only append. */
@@ -94,6 +95,8 @@ _Static_assert(offsetof(sparsa_api, plan_create) == 8 + 39 * SP_PTR, "api table 
 _Static_assert(offsetof(sparsa_api, merge_states) == 8 + 44 * SP_PTR, "api table layout changed");
 _Static_assert(offsetof(sparsa_api, estimator_init) == 8 + 45 * SP_PTR, "api table layout changed");
 _Static_assert(offsetof(sparsa_api, cache_options_init) == 8 + 58 * SP_PTR,
+               "api table layout changed");
+_Static_assert(offsetof(sparsa_api, context_get_kernel_path) == 8 + 73 * SP_PTR,
                "api table layout changed");
 
 SPARSA_API const sparsa_api *sparsa_get_api(uint32_t abi_version) {

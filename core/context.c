@@ -1,6 +1,8 @@
 /* Context creation, engine binding and the engine-neutral setters. */
 #include "context.h"
 
+#include <stddef.h>
+
 #include "alloc.h"
 #include "error.h"
 
@@ -92,4 +94,19 @@ SPARSA_API sparsa_status sparsa_context_set_stream(sparsa_context *ctx, void *st
 SPARSA_API sparsa_status sparsa_context_synchronize(sparsa_context *ctx) {
   SP_CHECK_NULL(ctx);
   return ctx->ops->synchronize ? ctx->ops->synchronize(ctx) : SPARSA_OK;
+}
+
+SPARSA_API sparsa_status sparsa_context_get_kernel_path(const sparsa_context *ctx,
+                                                        const char **out) {
+  SP_CHECK_NULL(ctx);
+  SP_CHECK_NULL(out);
+  *out = NULL;
+  const sp_engine_ops *ops = ctx->ops;
+  if (ops->struct_size < offsetof(sp_engine_ops, kernel_path) + sizeof ops->kernel_path ||
+      ops->kernel_path == NULL)
+    return sp_fail(SPARSA_ERR_UNSUPPORTED,
+                   "sparsa_context_get_kernel_path: the %s engine plugin predates this query",
+                   ops->name);
+  *out = ops->kernel_path(ctx);
+  return SPARSA_OK;
 }

@@ -114,6 +114,10 @@ typedef struct sp_engine_ops {
    * and freed by it with sp_head_spec_free whatever the status), as
    * estimate_vslash would have written them. */
   sparsa_status (*mask_read_specs)(const sparsa_mask *mask, struct sp_head_spec *specs);
+  /* The name of the kernels the context runs (sparsa_context_get_kernel_path):
+   * static storage. Read only when struct_size covers it (a plugin built
+   * before it leaves the query unsupported). */
+  const char *(*kernel_path)(const sparsa_context *ctx);
   /* New operations are appended here. */
 } sp_engine_ops;
 

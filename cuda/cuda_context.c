@@ -15,6 +15,10 @@ static int spc_has_kernels_for(int major, int minor) {
   return major == 8 || (major == 9 && minor == 0);
 }
 
+const char *spc_kernel_path(const sparsa_context *ctx) {
+  return spc_ctx(ctx)->cc_major == 9 ? "sm_90a" : "sm_80";
+}
+
 static sparsa_status spc_probe_device(int32_t device) {
   int driver = 0;
   cudaError_t err = cudaDriverGetVersion(&driver);

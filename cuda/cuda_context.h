@@ -56,6 +56,9 @@ static inline spc_context *spc_ctx(const sparsa_context *ctx) {
 }
 
 sparsa_status spc_context_init(sparsa_context *ctx, int32_t device);
+/* The architecture of the device code the context runs: "sm_90a" on
+ * compute capability 9.0, "sm_80" on 8.x (the only two it accepts). */
+const char *spc_kernel_path(const sparsa_context *ctx);
 void spc_context_fini(sparsa_context *ctx);
 sparsa_status spc_context_set_stream(sparsa_context *ctx, void *stream);
 sparsa_status spc_context_synchronize(sparsa_context *ctx);

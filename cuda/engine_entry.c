@@ -118,6 +118,7 @@ static const sp_engine_ops spc_ops = {
     .estimate_vslash = spc_estimate_vslash_op,
     .plan_init_held = spc_plan_init_held_op,
     .mask_read_specs = spc_mask_read_specs_op,
+    .kernel_path = spc_kernel_path,
 };
 
 __attribute__((visibility("default"))) sparsa_status sparsa_cuda_engine_entry(

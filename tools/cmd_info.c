@@ -10,10 +10,12 @@
 #include "sparsa.h"
 
 typedef struct engine_probe {
+  sparsa_engine engine;
   const char *name;
   sparsa_status status;
   char message[256];
   int threads;
+  const char *kernel_path; /* the kernels its contexts run, or NULL */
 } engine_probe;
 
 /* Creating a context is the only honest test of an engine: the CUDA plugin,
@@ -21,11 +23,13 @@ typedef struct engine_probe {
 static void probe_engine(sparsa_engine engine, const char *name, engine_probe *p) {
   memset(p, 0, sizeof *p);
   p->name = name;
+  p->engine = engine;
   sparsa_context *ctx = NULL;
   p->status = sparsa_context_create(engine, 0, &ctx);
   if (p->status == SPARSA_OK) {
     int32_t threads = 0;
     if (sparsa_context_get_num_threads(ctx, &threads) == SPARSA_OK) p->threads = threads;
+    if (sparsa_context_get_kernel_path(ctx, &p->kernel_path) != SPARSA_OK) p->kernel_path = NULL;
     snprintf(p->message, sizeof p->message, "available");
   } else {
     snprintf(p->message, sizeof p->message, "%s", sparsa_last_error());
@@ -37,34 +41,22 @@ static void probe_engine(sparsa_engine engine, const char *name, engine_probe *p
 static const char *const cpu_isas[] = {"avx512bf16", "avx512", "avx2", "generic"};
 enum { NUM_CPU_ISAS = 4 };
 
-typedef struct cpu_isa_probe {
-  int available[NUM_CPU_ISAS];
-  const char *chosen; /* the path a CPU context gets in this environment, or NULL */
-} cpu_isa_probe;
-
 /* Asks the library itself which paths it accepts, by creating a CPU
  * context with SPARSA_CPU_ISA set to each (it refuses paths this build or
- * this processor lacks), then restores the variable. Without the variable
- * a context takes the best available path. */
-static void probe_cpu_isas(cpu_isa_probe *probe) {
+ * this processor lacks), then restores the variable. */
+static void probe_cpu_isas(int available[NUM_CPU_ISAS]) {
   const char *set = getenv("SPARSA_CPU_ISA");
   char saved[64] = "";
   int had = set != NULL;
   if (had) snprintf(saved, sizeof saved, "%s", set);
-  probe->chosen = NULL;
   for (int i = 0; i < NUM_CPU_ISAS; i++) {
     sparsa_context *ctx = NULL;
     setenv("SPARSA_CPU_ISA", cpu_isas[i], 1);
-    probe->available[i] = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx) == SPARSA_OK;
+    available[i] = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx) == SPARSA_OK;
     sparsa_context_destroy(ctx);
   }
   if (had) setenv("SPARSA_CPU_ISA", saved, 1);
   else unsetenv("SPARSA_CPU_ISA");
-  const int named = had && saved[0] != '\0' && strcmp(saved, "auto") != 0;
-  for (int i = 0; i < NUM_CPU_ISAS; i++) {
-    if (!probe->available[i]) continue;
-    if (named ? strcmp(saved, cpu_isas[i]) == 0 : probe->chosen == NULL) probe->chosen = cpu_isas[i];
-  }
 }
 
 int cmd_info(int argc, char **argv) {
@@ -85,8 +77,10 @@ int cmd_info(int argc, char **argv) {
   probe_engine(SPARSA_ENGINE_CUDA, "cuda", &engines[1]);
   cli_cpu_info cpu;
   cli_cpu_detect(&cpu);
-  cpu_isa_probe isa;
-  probe_cpu_isas(&isa);
+  int isa_available[NUM_CPU_ISAS];
+  probe_cpu_isas(isa_available);
+  /* The path CPU contexts take in this environment, or NULL. */
+  const char *isa_chosen = engines[0].kernel_path;
 
   if (json) {
     cli_json j;
@@ -103,6 +97,8 @@ int cmd_info(int argc, char **argv) {
       cli_json_string(&j, "status", sparsa_status_string(engines[i].status));
       cli_json_string(&j, "message", engines[i].message);
       if (engines[i].status == SPARSA_OK) cli_json_int(&j, "threads", engines[i].threads);
+      if (engines[i].kernel_path != NULL)
+        cli_json_string(&j, "kernel_path", engines[i].kernel_path);
       cli_json_object_end(&j);
     }
     cli_json_array_end(&j);
@@ -116,9 +112,9 @@ int cmd_info(int argc, char **argv) {
     for (int i = 0; i < cpu.num_features; i++)
       cli_json_bool(&j, cpu.features[i].name, cpu.features[i].present);
     cli_json_object_end(&j);
-    if (isa.chosen != NULL) cli_json_string(&j, "kernel_path", isa.chosen);
+    if (isa_chosen != NULL) cli_json_string(&j, "kernel_path", isa_chosen);
     cli_json_object_begin(&j, "kernel_paths");
-    for (int i = 0; i < NUM_CPU_ISAS; i++) cli_json_bool(&j, cpu_isas[i], isa.available[i]);
+    for (int i = 0; i < NUM_CPU_ISAS; i++) cli_json_bool(&j, cpu_isas[i], isa_available[i]);
     cli_json_object_end(&j);
     cli_json_object_end(&j);
     cli_json_object_end(&j);
@@ -128,8 +124,12 @@ int cmd_info(int argc, char **argv) {
   printf("sparsa %s (ABI version %d)\n\n", sparsa_version_string(), SPARSA_ABI_VERSION);
   printf("engines:\n");
   for (int i = 0; i < 2; i++) {
-    if (engines[i].status == SPARSA_OK)
-      printf("  %-5s available, %d threads\n", engines[i].name, engines[i].threads);
+    if (engines[i].status == SPARSA_OK && engines[i].engine == SPARSA_ENGINE_CPU)
+      printf("  %-5s available, %d threads, kernels %s\n", engines[i].name, engines[i].threads,
+             engines[i].kernel_path ? engines[i].kernel_path : "unknown");
+    else if (engines[i].status == SPARSA_OK)
+      printf("  %-5s available, kernels %s\n", engines[i].name,
+             engines[i].kernel_path ? engines[i].kernel_path : "unknown");
     else
       printf("  %-5s not available: %s: %s\n", engines[i].name,
              sparsa_status_string(engines[i].status), engines[i].message);
@@ -139,8 +139,8 @@ int cmd_info(int argc, char **argv) {
   printf("  features:");
   for (int i = 0; i < cpu.num_features; i++)
     printf(" %s%s", cpu.features[i].present ? "+" : "-", cpu.features[i].name);
-  printf("\n  kernel path: %s (available:", isa.chosen ? isa.chosen : "none: see SPARSA_CPU_ISA");
-  for (int i = 0; i < NUM_CPU_ISAS; i++) printf(" %s%s", isa.available[i] ? "+" : "-", cpu_isas[i]);
+  printf("\n  kernel path: %s (available:", isa_chosen ? isa_chosen : "none: see SPARSA_CPU_ISA");
+  for (int i = 0; i < NUM_CPU_ISAS; i++) printf(" %s%s", isa_available[i] ? "+" : "-", cpu_isas[i]);
   printf("; SPARSA_CPU_ISA picks one)\n");
   return 0;
 }

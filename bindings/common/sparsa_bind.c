@@ -67,6 +67,12 @@ int32_t sparsa_bind_context_num_threads(const sparsa_context *ctx) {
   return n;
 }
 
+const char *sparsa_bind_context_kernel_path(const sparsa_context *ctx) {
+  const char *path = NULL;
+  sparsa_bind_record(sparsa_context_get_kernel_path(ctx, &path));
+  return path;
+}
+
 void sparsa_bind_context_set_stream(sparsa_context *ctx, int64_t stream) {
   sparsa_bind_record(sparsa_context_set_stream(ctx, (void *)(uintptr_t)stream));
 }

@@ -47,6 +47,8 @@ void sparsa_bind_context_destroy(sparsa_context *ctx);
 int32_t sparsa_bind_context_engine(const sparsa_context *ctx);
 void sparsa_bind_context_set_num_threads(sparsa_context *ctx, int32_t num_threads);
 int32_t sparsa_bind_context_num_threads(const sparsa_context *ctx);
+/* The kernels the context runs ("avx2", "sm_90a", ...): static storage. */
+const char *sparsa_bind_context_kernel_path(const sparsa_context *ctx);
 /* The stream is an opaque engine handle (cudaStream_t), passed as a number. */
 void sparsa_bind_context_set_stream(sparsa_context *ctx, int64_t stream);
 void sparsa_bind_context_synchronize(sparsa_context *ctx);

@@ -101,6 +101,21 @@ func TestOutputsThatOverlapThemselvesAreRejected(t *testing.T) {
 	}
 }
 
+func TestKernelPathNamesACpuPath(t *testing.T) {
+	ctx := newCtx(t)
+	path := must(ctx.KernelPath())
+	switch path {
+	case "avx512bf16", "avx512", "avx2", "generic":
+	default:
+		t.Fatalf("kernel path %q", path)
+	}
+	closed := must(NewContext())
+	closed.Close()
+	if _, err := closed.KernelPath(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("KernelPath on a closed context: %v", err)
+	}
+}
+
 func TestClosedHandlesAreRejected(t *testing.T) {
 	ctx := newCtx(t)
 	p := must(Causal())

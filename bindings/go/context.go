@@ -54,6 +54,19 @@ func (c *Context) NumThreads() (int, error) {
 	return n, err
 }
 
+// KernelPath names the kernels the context runs: the CPU instruction-set
+// path ("avx512bf16", "avx512", "avx2", "generic"; the environment variable
+// SPARSA_CPU_ISA picks one) or the CUDA device code ("sm_90a", "sm_80").
+func (c *Context) KernelPath() (string, error) {
+	h, err := c.handle()
+	if err != nil {
+		return "", err
+	}
+	var path string
+	err = call(func() { path = capi.Context_kernel_path(h) })
+	return path, err
+}
+
 // Close releases the context; closing twice is a no-op.
 func (c *Context) Close() error {
 	if c != nil && c.ptr != nil {

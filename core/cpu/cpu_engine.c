@@ -189,6 +189,11 @@ static sparsa_status sp_cpu_execute(const sparsa_plan *plan, const void *q, cons
   return SPARSA_OK;
 }
 
+static const char *sp_cpu_kernel_path(const sparsa_context *ctx) {
+  const sp_cpu_context *state = ctx->engine_state;
+  return sp_cpu_isa_name(state->isa);
+}
+
 static const sp_engine_ops sp_cpu_ops = {
     .struct_size = sizeof(sp_engine_ops),
     .name = "CPU",
@@ -203,6 +208,7 @@ static const sp_engine_ops sp_cpu_ops = {
     .merge_states = sp_cpu_merge_states,
     .mask_init = NULL,
     .mask_fini = NULL,
+    .kernel_path = sp_cpu_kernel_path,
 };
 
 const sp_engine_ops *sp_cpu_engine(void) { return &sp_cpu_ops; }

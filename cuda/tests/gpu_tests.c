@@ -716,6 +716,17 @@ static int test_errors(void) {
   return 1;
 }
 
+/* The context names the device code it runs: sm_90a on 9.0, else sm_80. */
+static int test_kernel_path(const struct cudaDeviceProp *prop) {
+  const char *path = NULL;
+  SP_OK(sparsa_context_get_kernel_path(g_gpu, &path));
+  const char *want = prop->major == 9 && prop->minor == 0 ? "sm_90a" : "sm_80";
+  CHECK(path != NULL && strcmp(path, want) == 0, "kernel path '%s', expected '%s'",
+        path ? path : "(null)", want);
+  printf("%-44s ok (%s)\n", "kernel path", path);
+  return 1;
+}
+
 static int run_case_arg(void *c) { return run_case(c); }
 /* Decode schedules at their edges: one group of hundreds of tiles (split
  * into dozens of ranges that the group's last CTA merges), and more groups
@@ -959,6 +970,7 @@ int main(int argc, char **argv) {
          g_two_prefill_kernels ? "sm90 and sm80" : forced && forced[0] ? forced : "sm80");
   if (!decode_only) {
     record("errors", test_errors());
+    record("kernel path", test_kernel_path(&prop));
     record("graph prefill", test_graph(0));
     if (g_two_prefill_kernels) record("graph prefill [sm80]", on_sm80_kernel(test_graph_prefill, NULL));
     if (g_two_prefill_kernels) record("copy methods", test_copy_methods());

@@ -112,6 +112,43 @@ START_TEST(context_threads_and_engine) {
 }
 END_TEST
 
+/* Each path SPARSA_CPU_ISA can name is reported by the context that took
+ * it; unset, the context takes the best path that a named context accepts. */
+START_TEST(context_kernel_path) {
+  static const char *const best_first[] = {"avx512bf16", "avx512", "avx2", "generic"};
+  const char *best = NULL;
+  for (size_t i = 0; i < sizeof best_first / sizeof best_first[0]; i++) {
+    setenv("SPARSA_CPU_ISA", best_first[i], 1);
+    sparsa_context *ctx = NULL;
+    const sparsa_status st = sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx);
+    if (st != SPARSA_OK) {
+      ck_assert_int_eq(st, SPARSA_ERR_UNSUPPORTED);
+      continue;
+    }
+    const char *path = NULL;
+    ck_assert_int_eq(sparsa_context_get_kernel_path(ctx, &path), SPARSA_OK);
+    ck_assert_str_eq(path, best_first[i]);
+    sparsa_context_destroy(ctx);
+    ck_assert_str_eq(path, best_first[i]); /* static storage */
+    if (best == NULL) best = best_first[i];
+  }
+  ck_assert_ptr_nonnull(best);
+  unsetenv("SPARSA_CPU_ISA");
+  sparsa_context *ctx = make_cpu();
+  const char *path = NULL;
+  ck_assert_int_eq(sparsa_context_get_kernel_path(ctx, &path), SPARSA_OK);
+  ck_assert_str_eq(path, best);
+  path = NULL;
+  const sparsa_api *api = sparsa_get_api(SPARSA_ABI_VERSION);
+  ck_assert_int_eq(api->context_get_kernel_path(ctx, &path), SPARSA_OK);
+  ck_assert_str_eq(path, best);
+  path = "poison";
+  EXPECT_FAIL(sparsa_context_get_kernel_path(NULL, &path), SPARSA_ERR_INVALID_ARGUMENT, "ctx");
+  EXPECT_FAIL(sparsa_context_get_kernel_path(ctx, NULL), SPARSA_ERR_INVALID_ARGUMENT, "out");
+  sparsa_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(cuda_without_plugin) {
   /* Point the loader at a file that cannot exist: whatever the build, no
    * plugin is found. */
@@ -359,6 +396,20 @@ START_TEST(plan_outlives_mask_and_context) {
 }
 END_TEST
 
+/* A plugin built before the query (its operations end before kernel_path)
+ * leaves it unsupported; the core must not read past the plugin's table. */
+START_TEST(kernel_path_of_an_older_plugin) {
+  setenv("SPARSA_CUDA_ENGINE", SPARSA_TEST_OLDER_PLUGIN, 1);
+  sparsa_context *ctx = NULL;
+  ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CUDA, 0, &ctx), SPARSA_OK);
+  const char *path = "poison";
+  EXPECT_FAIL(sparsa_context_get_kernel_path(ctx, &path), SPARSA_ERR_UNSUPPORTED, "predates");
+  ck_assert_ptr_null(path);
+  sparsa_context_destroy(ctx);
+  unsetenv("SPARSA_CUDA_ENGINE");
+}
+END_TEST
+
 /* ---- api table ---- */
 
 START_TEST(api_table) {
@@ -414,7 +465,9 @@ int main(void) {
   tcase_add_test(tc, status_strings_and_versions);
   tcase_add_test(tc, context_bad_arguments);
   tcase_add_test(tc, context_threads_and_engine);
+  tcase_add_test(tc, context_kernel_path);
   tcase_add_test(tc, cuda_without_plugin);
+  tcase_add_test(tc, kernel_path_of_an_older_plugin);
   tcase_add_test(tc, problem_validation);
   tcase_add_test(tc, plan_bad_arguments);
   tcase_add_test(tc, plan_outlives_mask_and_context);

@@ -64,6 +64,8 @@ def check_info(exe, work):
     assert paths["generic"] is True, paths
     best = next(name for name in ["avx512bf16", "avx512", "avx2", "generic"] if paths[name])
     assert info["cpu"]["kernel_path"] == best, info["cpu"]
+    assert engines["cpu"]["kernel_path"] == best, engines
+    assert f"kernels {best}" in text, text
     env = dict(os.environ, SPARSA_CPU_ISA="generic")
     proc = subprocess.run([exe, "info", "--json"], capture_output=True, text=True, env=env,
                           timeout=60, check=True)

@@ -40,13 +40,14 @@ static void fz_status_ok(sparsa_status st, const char *what) {
 
 /* The table must hold the library's own functions, in the documented slots. */
 static void fz_check_table(const sparsa_api *api) {
-  int ok = api->struct_size >= offsetof(sparsa_api, merge_states) + sizeof(void *) &&
+  int ok = api->struct_size >= offsetof(sparsa_api, context_get_kernel_path) + sizeof(void *) &&
            api->abi_version == 1 && api->status_string == sparsa_status_string &&
            api->context_create == sparsa_context_create &&
            api->pattern_create_union == sparsa_pattern_create_union &&
            api->mask_create == sparsa_mask_create && api->mask_export_bsr == sparsa_mask_export_bsr &&
            api->plan_create == sparsa_plan_create && api->execute == sparsa_execute &&
-           api->plan_destroy == sparsa_plan_destroy && api->merge_states == sparsa_merge_states;
+           api->plan_destroy == sparsa_plan_destroy && api->merge_states == sparsa_merge_states &&
+           api->context_get_kernel_path == sparsa_context_get_kernel_path;
   if (!ok) {
     fprintf(stderr, "api table: an entry is missing or out of place\n");
     abort();
@@ -256,6 +257,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fz_status_ok(s.api->context_set_num_threads(c, fz_i32_edgy(&in, 4)), "set_num_threads");
         fz_status_ok(s.api->context_get_num_threads(c, &n), "get_num_threads");
         fz_status_ok(s.api->context_get_engine(c, &e), "get_engine");
+        const char *path = NULL;
+        sparsa_status st = s.api->context_get_kernel_path(c, &path);
+        fz_status_ok(st, "get_kernel_path");
+        if (st == SPARSA_OK && (path == NULL || path[0] == '\0')) abort();
         fz_status_ok(s.api->context_set_stream(c, NULL), "set_stream");
         fz_status_ok(s.api->context_synchronize(c), "synchronize");
         break;

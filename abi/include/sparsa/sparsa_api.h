@@ -130,6 +130,7 @@ typedef struct sparsa_api {
   sparsa_status (*cache_save_memory)(sparsa_cache *, void *, size_t, size_t *); /**< sparsa_cache_save_memory() */
   sparsa_status (*cache_load)(sparsa_cache *, const char *); /**< sparsa_cache_load() */
   sparsa_status (*cache_load_memory)(sparsa_cache *, const void *, size_t); /**< sparsa_cache_load_memory() */
+  sparsa_status (*context_get_kernel_path)(const sparsa_context *, const char **); /**< sparsa_context_get_kernel_path() */
   /* New entries are appended here, each with the version that added it. */
 } sparsa_api;
 

@@ -97,6 +97,36 @@ SPARSA_API sparsa_status sparsa_context_get_engine(const sparsa_context *ctx,
                                                    sparsa_engine *out);
 
 /**
+ * @brief Which kernels a context runs: the path its engine chose at creation.
+ *
+ * The CPU engine's kernels are compiled once per instruction-set path and a
+ * context takes one: the best the processor has, or the one the
+ * environment variable `SPARSA_CPU_ISA` names when the context is created.
+ * Its name is one of `avx512bf16` (AVX-512 with `vdpbf16ps` products for
+ * bf16 inputs), `avx512`, `avx2` (AVX2 and FMA) or `generic` (the
+ * compiler's baseline for the target, the path of processors without
+ * those). The CUDA engine names the architecture of the device code it
+ * runs: `sm_90a` (Hopper, with its warpgroup matrix products and tensor
+ * memory copies) or `sm_80` (Ampere and Ada). Paths add products in
+ * different orders, so their results differ in the last bits (each within
+ * the accuracy the float64 reference checks hold every path to): a log
+ * line or a bug report should name the path.
+ * @param[in]  ctx Context.
+ * @param[out] out Receives the name: a NUL-terminated string with static
+ *                 storage (valid while the library stays loaded; do not
+ *                 free it).
+ * @retval SPARSA_OK Success.
+ * @retval SPARSA_ERR_INVALID_ARGUMENT A pointer is NULL.
+ * @retval SPARSA_ERR_UNSUPPORTED The engine cannot tell (a CUDA engine
+ *         plugin older than the library); @p out is set to NULL.
+ * @par Thread safety
+ * Safe from any thread.
+ * @since 0.1
+ */
+SPARSA_API sparsa_status sparsa_context_get_kernel_path(const sparsa_context *ctx,
+                                                        const char **out);
+
+/**
  * @brief Set the number of worker threads (CPU engine).
  *
  * The default is the number of online processors. Execute calls use at most

@@ -36,6 +36,13 @@ class Context(Handle):
     def num_threads(self, n):
         capi.context_set_num_threads(self._handle, n)
 
+    @property
+    def kernel_path(self):
+        """The kernels this context runs: the CPU instruction-set path
+        ("avx512bf16", "avx512", "avx2", "generic"; SPARSA_CPU_ISA picks
+        one) or the CUDA device code ("sm_90a", "sm_80")."""
+        return capi.context_kernel_path(self._handle)
+
     def set_stream(self, stream):
         """Queue device work on a CUDA stream, given as its handle (an int,
         e.g. torch.cuda.current_stream().cuda_stream); 0 is the default."""

@@ -150,6 +150,15 @@ def test_closed_handles_raise(ctx):
             pass
 
 
+def test_kernel_path_names_the_path_taken(ctx, monkeypatch):
+    assert ctx.kernel_path in ("avx512bf16", "avx512", "avx2", "generic")
+    monkeypatch.setenv("SPARSA_CPU_ISA", "generic")  # read when a context is made
+    with sparsa.Context() as c:
+        assert c.kernel_path == "generic"
+    with pytest.raises(ValueError, match="Context is closed"):
+        c.kernel_path
+
+
 def test_library_errors_carry_status_and_message(ctx):
     with pytest.raises(sparsa.SparsaError) as err:
         sparsa.Pattern.window(-1, 0)

@@ -25,6 +25,15 @@ public class ApiTest {
   }
 
   @Test
+  public void kernelPathNamesACpuPath() {
+    String path = ctx.kernelPath();
+    assertTrue(path, List.of("avx512bf16", "avx512", "avx2", "generic").contains(path));
+    Context closed = new Context();
+    closed.close();
+    assertThrows(IllegalStateException.class, closed::kernelPath);
+  }
+
+  @Test
   public void stridedOutputIsWrittenInPlace() {
     Tensor[] t = Naive.qkv(2, 40, 48, 4, 2, 16);
     // A BHSD output buffer seen as [batch, seq, heads, dim].

@@ -60,6 +60,12 @@ extern "C" {
     ) -> sparsa_status;
 }
 extern "C" {
+    pub fn sparsa_context_get_kernel_path(
+        ctx: *const sparsa_context,
+        out: *mut *const ::std::os::raw::c_char,
+    ) -> sparsa_status;
+}
+extern "C" {
     pub fn sparsa_context_set_num_threads(
         ctx: *mut sparsa_context,
         num_threads: i32,
@@ -2858,12 +2864,18 @@ pub struct sparsa_api {
             arg3: usize,
         ) -> sparsa_status,
     >,
+    pub context_get_kernel_path: ::std::option::Option<
+        unsafe extern "C" fn(
+            arg1: *const sparsa_context,
+            arg2: *mut *const ::std::os::raw::c_char,
+        ) -> sparsa_status,
+    >,
 }
 #[test]
 fn bindgen_test_layout_sparsa_api() {
     assert_eq!(
         ::std::mem::size_of::<sparsa_api>(),
-        592usize,
+        600usize,
         concat!("Size of: ", stringify!(sparsa_api))
     );
     assert_eq!(
@@ -4146,6 +4158,23 @@ fn bindgen_test_layout_sparsa_api() {
         );
     }
     test_field_cache_load_memory();
+    fn test_field_context_get_kernel_path() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<sparsa_api>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).context_get_kernel_path) as usize - ptr as usize
+            },
+            592usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(sparsa_api),
+                "::",
+                stringify!(context_get_kernel_path)
+            )
+        );
+    }
+    test_field_context_get_kernel_path();
 }
 extern "C" {
     pub fn sparsa_get_api(abi_version: u32) -> *const sparsa_api;

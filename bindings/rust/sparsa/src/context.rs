@@ -1,5 +1,6 @@
 //! Contexts: one engine per context.
 
+use std::ffi::CStr;
 use std::ptr;
 
 use sparsa_sys as sys;
@@ -54,6 +55,18 @@ impl Context {
     pub fn set_num_threads(&mut self, n: i32) -> Result<()> {
         // SAFETY: a live context, not shared while &mut.
         check(unsafe { sys::sparsa_context_set_num_threads(self.raw, n) })
+    }
+
+    /// The kernels this context runs: the CPU instruction-set path
+    /// (`"avx512bf16"`, `"avx512"`, `"avx2"`, `"generic"`; the environment
+    /// variable `SPARSA_CPU_ISA` picks one when the context is made).
+    pub fn kernel_path(&self) -> Result<String> {
+        let mut path = ptr::null();
+        // SAFETY: a live context and a valid out-pointer.
+        check(unsafe { sys::sparsa_context_get_kernel_path(self.raw, &mut path) })?;
+        // SAFETY: on success the library wrote a NUL-terminated string with
+        // static storage.
+        Ok(unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned())
     }
 
     pub(crate) fn raw(&self) -> *mut sys::sparsa_context {

@@ -22,6 +22,13 @@ fn strided_output_is_written_in_place() {
 }
 
 #[test]
+fn kernel_path_names_a_cpu_path() {
+    let ctx = Context::cpu().unwrap();
+    let path = ctx.kernel_path().unwrap();
+    assert!(["avx512bf16", "avx512", "avx2", "generic"].contains(&path.as_str()), "{path}");
+}
+
+#[test]
 fn one_plan_from_many_threads() {
     let ctx = Context::cpu().unwrap();
     let (qd, kd, vd) = qkv(32, 32, 2, 2, 16);
