@@ -156,7 +156,7 @@ __attribute__((target("avx2,fma"))) static void sp_tile_f32_avx2(const float *a,
 #endif
 
 int sp_est_gemm_bf16_dots(sp_cpu_isa isa) {
-  return SP_EST_X86 && isa == SP_CPU_ISA_AVX512_BF16;
+  return SP_EST_X86 && isa >= SP_CPU_ISA_AVX512_BF16;
 }
 
 void sp_est_tile_f32(sp_cpu_isa isa, const float *a, int64_t lda, const float *strip, int64_t depth,

@@ -38,8 +38,8 @@ static void probe_engine(sparsa_engine engine, const char *name, engine_probe *p
 }
 
 /* The CPU kernel paths, best first, as SPARSA_CPU_ISA names them. */
-static const char *const cpu_isas[] = {"avx512bf16", "avx512", "avx2", "generic"};
-enum { NUM_CPU_ISAS = 4 };
+static const char *const cpu_isas[] = {"amxbf16", "avx512bf16", "avx512", "avx2", "generic"};
+enum { NUM_CPU_ISAS = 5 };
 
 /* Asks the library itself which paths it accepts, by creating a CPU
  * context with SPARSA_CPU_ISA set to each (it refuses paths this build or
@@ -67,7 +67,7 @@ int cmd_info(int argc, char **argv) {
   const int num_flags = (int)(sizeof flags / sizeof flags[0]);
   int done = cli_parse_command("info",
                                "usage: sparsa info [--json]\n\nVersion, engines, CPU features and the CPU "
-                               "kernel path\n(SPARSA_CPU_ISA=avx512bf16|avx512|avx2|generic picks one; default: the "
+                               "kernel path\n(SPARSA_CPU_ISA=amxbf16|avx512bf16|avx512|avx2|generic picks one; default: the "
                                "best available).\n\nflags:\n",
                                NULL, flags, num_flags, argc, argv);
   if (done >= 0) return done;

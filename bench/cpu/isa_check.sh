@@ -33,7 +33,7 @@ check() { # isa, then sparsa bench flags
   fi
 }
 
-for isa in avx512bf16 avx512 avx2 generic; do
+for isa in amxbf16 avx512bf16 avx512 avx2 generic; do
   if ! SPARSA_CPU_ISA="$isa" run_tool bench --n 16 --reps 1 >/dev/null 2>&1; then
     echo "isa_check: $isa: not available on this processor, skipped"
     continue

@@ -105,7 +105,7 @@ func TestKernelPathNamesACpuPath(t *testing.T) {
 	ctx := newCtx(t)
 	path := must(ctx.KernelPath())
 	switch path {
-	case "avx512bf16", "avx512", "avx2", "generic":
+	case "amxbf16", "avx512bf16", "avx512", "avx2", "generic":
 	default:
 		t.Fatalf("kernel path %q", path)
 	}

@@ -55,7 +55,7 @@ func (c *Context) NumThreads() (int, error) {
 }
 
 // KernelPath names the kernels the context runs: the CPU instruction-set
-// path ("avx512bf16", "avx512", "avx2", "generic"; the environment variable
+// path ("amxbf16", "avx512bf16", "avx512", "avx2", "generic"; the environment variable
 // SPARSA_CPU_ISA picks one) or the CUDA device code ("sm_90a", "sm_80").
 func (c *Context) KernelPath() (string, error) {
 	h, err := c.handle()

@@ -120,6 +120,174 @@ SP_CPU_INLINE void sp_gemm_qk_bf16(const uint16_t *q, int32_t ld_q, int32_t rows
 #define SP_ATTEND_BF16_DOT 0
 #endif
 
+/* ---- bf16 products on AMX tiles (amx_bf16) ----------------------------- */
+
+/* GCC names the features __AMX_TILE__ and __AMX_BF16__, clang __AMXTILE__
+ * and __AMXBF16__. */
+#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
+    SP_ATTEND_BF16_DOT
+#define SP_ATTEND_AMX 1
+
+/* On processors with AMX (Sapphire Rapids and later Xeons), one tdpbf16ps
+ * adds a 16 x 32 bf16 tile times a 32 x 16 one into 16 x 16 float32 sums:
+ * 16 times the products of a vdpbf16ps, which there issues once a cycle
+ * and so gives bf16 no edge over float32 FMAs. Both block products run on
+ * tiles: S = Q K^T with q rows as stored (A tiles, 32 dims a row) and the
+ * key panel of pairs, which is the layout a B tile wants (a row of 16
+ * keys' pairs of dims, sp_pack_key_pairs); O += P V with the probabilities
+ * rounded to bf16 (A tiles, 32 keys a row, as the avx512bf16 decode and
+ * GPU kernels round them) and value rows interleaved in pairs of keys (B
+ * tiles, sp_pack_value_pairs). The accumulator stays in memory, where the
+ * online softmax rescales it, and goes through tiles once per block.
+ * Tiles 0-3 hold sums, 4 the A operand and 5-7 B operands; every tile is
+ * 16 rows of 64 bytes, so one configuration serves the whole item. Rows
+ * are padded to 16 (scratch holds them) and keys to 32 (zero
+ * probabilities and zero value pairs). Head dims a multiple of 32 and
+ * value dims a multiple of 16; other shapes take the vdpbf16ps loops. */
+SP_CPU_INLINE int sp_attend_amx(const sparsa_problem *p) {
+  return p->dtype == SPARSA_DTYPE_BF16 && p->head_dim % 32 == 0 && p->v_head_dim % 16 == 0;
+}
+
+typedef struct sp_amx_config {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t bytes_per_row[16];
+  uint8_t rows[16];
+} sp_amx_config;
+
+static void sp_amx_begin(void) {
+  sp_amx_config c;
+  memset(&c, 0, sizeof c);
+  c.palette = 1;
+  for (int t = 0; t < 8; t++) {
+    c.bytes_per_row[t] = 64;
+    c.rows[t] = 16;
+  }
+  _tile_loadconfig(&c);
+}
+
+/* s[rows16][ld_s] = q[rows16][dim] . kp[dim / 2][cols] (cols a multiple of
+ * 16; q rows ld_q elements apart, kp rows ld_kp 32-bit lanes apart). */
+static void sp_amx_qk(const uint16_t *q, int32_t ld_q, int32_t rows16, int32_t dim,
+                      const uint32_t *kp, int32_t ld_kp, int32_t cols, float *s, int32_t ld_s) {
+  for (int32_t i0 = 0; i0 < rows16; i0 += 16)
+    for (int32_t j0 = 0; j0 < cols; j0 += 64) {
+      const int32_t n = (cols - j0) / 16 < 4 ? (cols - j0) / 16 : 4;
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int32_t d0 = 0; d0 < dim; d0 += 32) {
+        const uint32_t *b = kp + (int64_t)(d0 / 2) * ld_kp + j0;
+        _tile_loadd(4, q + (int64_t)i0 * ld_q + d0, ld_q * 2);
+        _tile_loadd(5, b, ld_kp * 4);
+        _tile_dpbf16ps(0, 4, 5);
+        if (n > 1) {
+          _tile_loadd(6, b + 16, ld_kp * 4);
+          _tile_dpbf16ps(1, 4, 6);
+        }
+        if (n > 2) {
+          _tile_loadd(7, b + 32, ld_kp * 4);
+          _tile_dpbf16ps(2, 4, 7);
+        }
+        if (n > 3) {
+          _tile_loadd(5, b + 48, ld_kp * 4);
+          _tile_dpbf16ps(3, 4, 5);
+        }
+      }
+      float *out = s + (int64_t)i0 * ld_s + j0;
+      _tile_stored(0, out, ld_s * 4);
+      if (n > 1) _tile_stored(1, out + 16, ld_s * 4);
+      if (n > 2) _tile_stored(2, out + 32, ld_s * 4);
+      if (n > 3) _tile_stored(3, out + 48, ld_s * 4);
+    }
+}
+
+/* acc[rows16][cols] += p16[rows16][keys] . vp[keys / 2][cols] (keys a
+ * multiple of 32, cols of 16; p16 rows ld_p elements apart, vp rows ld_v
+ * 32-bit lanes apart). */
+static void sp_amx_pv(const uint16_t *p16, int32_t ld_p, int32_t rows16, int32_t keys,
+                      const uint32_t *vp, int32_t ld_v, int32_t cols, float *acc, int32_t ld_acc) {
+  for (int32_t i0 = 0; i0 < rows16; i0 += 16)
+    for (int32_t c0 = 0; c0 < cols; c0 += 64) {
+      const int32_t n = (cols - c0) / 16 < 4 ? (cols - c0) / 16 : 4;
+      float *o = acc + (int64_t)i0 * ld_acc + c0;
+      _tile_loadd(0, o, ld_acc * 4);
+      if (n > 1) _tile_loadd(1, o + 16, ld_acc * 4);
+      if (n > 2) _tile_loadd(2, o + 32, ld_acc * 4);
+      if (n > 3) _tile_loadd(3, o + 48, ld_acc * 4);
+      for (int32_t k0 = 0; k0 < keys; k0 += 32) {
+        const uint32_t *b = vp + (int64_t)(k0 / 2) * ld_v + c0;
+        _tile_loadd(4, p16 + (int64_t)i0 * ld_p + k0, ld_p * 2);
+        _tile_loadd(5, b, ld_v * 4);
+        _tile_dpbf16ps(0, 4, 5);
+        if (n > 1) {
+          _tile_loadd(6, b + 16, ld_v * 4);
+          _tile_dpbf16ps(1, 4, 6);
+        }
+        if (n > 2) {
+          _tile_loadd(7, b + 32, ld_v * 4);
+          _tile_dpbf16ps(2, 4, 7);
+        }
+        if (n > 3) {
+          _tile_loadd(5, b + 48, ld_v * 4);
+          _tile_dpbf16ps(3, 4, 5);
+        }
+      }
+      _tile_stored(0, o, ld_acc * 4);
+      if (n > 1) _tile_stored(1, o + 16, ld_acc * 4);
+      if (n > 2) _tile_stored(2, o + 32, ld_acc * 4);
+      if (n > 3) _tile_stored(3, o + 48, ld_acc * 4);
+    }
+}
+
+/* Value rows (bf16, row_stride apart) -> vp[kk][c] = (v[2kk][c],
+ * v[2kk + 1][c]) as one 32-bit lane, rows ld lanes apart, for kk < keys /
+ * 2: two rows interleaved element by element (vpermt2w), 32 columns at a
+ * time; keys from nk on and columns from v_dim on are zero (a zero
+ * probability times whatever lies there could be NaN). */
+static void sp_pack_value_pairs(const uint16_t *v, int64_t row_stride, int32_t nk, int32_t keys,
+                                int32_t v_dim, int32_t ld, uint32_t *vp) {
+  uint16_t order[2][32];
+  for (int i = 0; i < 32; i++) {
+    order[0][i] = (uint16_t)((i & 1 ? 32 : 0) + i / 2);
+    order[1][i] = (uint16_t)(order[0][i] + 16);
+  }
+  const __m512i low = _mm512_loadu_si512(order[0]), high = _mm512_loadu_si512(order[1]);
+  for (int32_t kk = 0; kk < keys / 2; kk++) {
+    const uint16_t *a = 2 * kk < nk ? v + 2 * kk * row_stride : NULL;
+    const uint16_t *b = 2 * kk + 1 < nk ? v + (2 * kk + 1) * row_stride : NULL;
+    uint32_t *out = vp + (int64_t)kk * ld;
+    int32_t c = 0;
+    for (; c + 32 <= v_dim; c += 32) {
+      const __m512i x = a ? _mm512_loadu_si512(a + c) : _mm512_setzero_si512();
+      const __m512i y = b ? _mm512_loadu_si512(b + c) : _mm512_setzero_si512();
+      _mm512_storeu_si512(out + c, _mm512_permutex2var_epi16(x, low, y));
+      _mm512_storeu_si512(out + c + 16, _mm512_permutex2var_epi16(x, high, y));
+    }
+    for (; c < v_dim; c++) out[c] = (uint32_t)(a ? a[c] : 0) | (uint32_t)(b ? b[c] : 0) << 16;
+    for (; c < ld; c++) out[c] = 0;
+  }
+}
+
+/* p16[r][j] = s[r][j] rounded to bf16 for r < rows and j < nk_pad; zero
+ * past them, to rows16 and keys. */
+static void sp_round_probabilities(const float *s, int32_t ld_s, int32_t rows, int32_t rows16,
+                                   int32_t nk_pad, int32_t keys, uint16_t *p16) {
+  for (int32_t r = 0; r < rows16; r++) {
+    uint16_t *out = p16 + (int64_t)r * keys;
+    int32_t j = 0;
+    if (r < rows)
+      for (; j < nk_pad; j += 16)
+        _mm256_storeu_si256((__m256i *)(out + j),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(s + (int64_t)r * ld_s + j)));
+    if (j < keys) memset(out + j, 0, (size_t)(keys - j) * sizeof *out);
+  }
+}
+
+#else
+#define SP_ATTEND_AMX 0
+#endif
+
 /* ---- the next block's rows, while this one is worked on ----------------- */
 
 /* On the AVX2 and SSE builds only. Dense decode of q_len 16 (32/8 heads,
@@ -202,6 +370,14 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
    * and key panels of pairs, for vdpbf16ps (see sp_gemm_qk_bf16). */
   const int bf16_dot = SP_ATTEND_BF16_DOT && dtype == SPARSA_DTYPE_BF16;
   const int32_t pairs = (dim + 1) / 2, ld_q16 = 2 * pairs;
+  /* bf16 on AMX: the same q rows and key panels, on tiles of 16 rows. */
+#if SP_ATTEND_AMX
+  const int amx = sp_attend_amx(p);
+#else
+  const int amx = 0;
+#endif
+  const int32_t rows16 = (rows + SP_CPU_AMX_ROWS - 1) / SP_CPU_AMX_ROWS * SP_CPU_AMX_ROWS;
+  const int32_t rows_held = amx ? rows16 : rows_pad; /* q and acc rows the products read */
   uint16_t *q16 = (uint16_t *)q;
   for (int32_t hh = 0; hh < heads; hh++)
     for (int32_t i = 0; i < nq; i++) {
@@ -214,15 +390,15 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
         sp_load_row(dtype, call->q, at, dim, q + r * dim);
       }
     }
-  if (bf16_dot && rows_pad > rows)
-    memset(q16 + (int64_t)rows * ld_q16, 0, (size_t)(rows_pad - rows) * (size_t)ld_q16 * sizeof(uint16_t));
+  if (bf16_dot && rows_held > rows)
+    memset(q16 + (int64_t)rows * ld_q16, 0, (size_t)(rows_held - rows) * (size_t)ld_q16 * sizeof(uint16_t));
   else if (rows_pad > rows)
     memset(q + (int64_t)rows * dim, 0, (size_t)(rows_pad - rows) * (size_t)dim * sizeof(float));
   for (int32_t r = 0; r < rows_pad; r++) {
     row_max[r] = -INFINITY;
     row_sum[r] = 0.0f;
   }
-  memset(acc, 0, (size_t)rows_pad * (size_t)ld_acc * sizeof(float));
+  memset(acc, 0, (size_t)rows_held * (size_t)ld_acc * sizeof(float));
 
   /* This pair's packed panels, one per key block, when the plan packs. */
   const size_t panel_floats = call->schedule->panel_bytes / sizeof(float);
@@ -230,6 +406,9 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
   if (call->panels != NULL)
     panels = call->panels + (size_t)call->schedule->pair_panel[(int64_t)item->seq * p->kv_heads + kv_h] * panel_floats;
 
+#if SP_ATTEND_AMX
+  if (amx) sp_amx_begin();
+#endif
   if (seq->list >= 0) {
     const sp_block_list *list = &plan->lists[seq->list];
     const sparsa_pattern *pattern = plan->patterns[mask_head];
@@ -261,7 +440,13 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
         if (panels == NULL)
           sp_pack_key_pairs((const uint16_t *)call->k + k_off, p->k_stride[1], nk, nk_pad, dim, lay->cols,
                             (uint32_t *)kt);
-        sp_gemm_qk_bf16(q16, ld_q16, rows_pad, pairs, (const uint32_t *)kt_block, lay->cols, nk_pad, s, ld_s);
+#if SP_ATTEND_AMX
+        if (amx)
+          sp_amx_qk(q16, ld_q16, rows16, dim, (const uint32_t *)kt_block, lay->cols, nk_pad, s, ld_s);
+        else
+#endif
+          sp_gemm_qk_bf16(q16, ld_q16, rows_pad, pairs, (const uint32_t *)kt_block, lay->cols, nk_pad, s,
+                          ld_s);
       } else
 #endif
       {
@@ -281,11 +466,26 @@ void SP_CPU_KERNEL(sp_cpu_attend_item)(const sp_cpu_call *call, const sp_cpu_ite
       for (int32_t r = 0; r < rows_pad; r++)
         for (int32_t j = nk; j < nk_pad; j++) s[(int64_t)r * ld_s + j] = -INFINITY;
       sp_softmax_update(s, ld_s, rows_pad, nk_pad, score_mul, row_max, row_sum, acc, ld_acc, ld_acc);
+#if SP_ATTEND_AMX
+      if (amx) {
+        const int32_t keys = (nk_pad + SP_CPU_AMX_KEYS - 1) / SP_CPU_AMX_KEYS * SP_CPU_AMX_KEYS;
+        uint16_t *p16 = (uint16_t *)(scratch + lay->p16);
+        if (panels == NULL)
+          sp_pack_value_pairs((const uint16_t *)call->v + v_off, p->v_stride[1], nk, keys, v_dim, ld_acc,
+                              (uint32_t *)vp);
+        sp_round_probabilities(s, ld_s, rows_pad, rows16, nk_pad, keys, p16);
+        sp_amx_pv(p16, keys, rows16, keys, (const uint32_t *)v_block, ld_acc, ld_acc, acc, ld_acc);
+        continue;
+      }
+#endif
       if (panels == NULL)
         sp_pack_values(dtype, call->v, v_off, p->v_stride[1], nk, nk_pad, v_dim, ld_acc, vp);
       sp_gemm_pv(s, ld_s, rows_pad, nk_pad, v_block, ld_acc, ld_acc, acc, ld_acc, lines);
     }
   }
+#if SP_ATTEND_AMX
+  if (amx) _tile_release(); /* the tile state is not left for the thread's other work */
+#endif
 
   /* Normalize and write: a row that saw no key is 0 with lse -inf. */
   for (int32_t hh = 0; hh < heads; hh++) {
@@ -324,6 +524,18 @@ void SP_CPU_KERNEL(sp_cpu_pack_panel)(const sp_cpu_call *call, int32_t seq_index
   const int64_t k_off = b * p->k_stride[0] + (seq->kv_start + k0) * p->k_stride[1] + kv_head * p->k_stride[2];
   const int64_t v_off = b * p->v_stride[0] + (seq->kv_start + k0) * p->v_stride[1] + kv_head * p->v_stride[2];
   float *row_buf = (float *)(scratch + lay->row);
+#if SP_ATTEND_AMX
+  /* The AMX products read key panels of pairs and value panels of pairs of
+   * keys. */
+  if (sp_attend_amx(p)) {
+    const int32_t keys = (nk_pad + SP_CPU_AMX_KEYS - 1) / SP_CPU_AMX_KEYS * SP_CPU_AMX_KEYS;
+    sp_pack_key_pairs((const uint16_t *)call->k + k_off, p->k_stride[1], nk, nk_pad, p->head_dim,
+                      lay->cols, (uint32_t *)panel);
+    sp_pack_value_pairs((const uint16_t *)call->v + v_off, p->v_stride[1], nk, keys, p->v_head_dim,
+                        lay->v_cols, (uint32_t *)(panel + (size_t)p->head_dim * lay->cols));
+    return;
+  }
+#endif
 #if SP_ATTEND_BF16_DOT
   /* The kernel of this build reads bf16 key panels as pairs. */
   if (p->dtype == SPARSA_DTYPE_BF16)

@@ -3,7 +3,7 @@
  * path's compiler flags and a suffix on every kernel name, and each build
  * fills one table of entry points. A context picks its table once, at
  * creation: the best path the processor has, or the one the environment
- * variable SPARSA_CPU_ISA names (avx512bf16, avx512, avx2 or generic), so that tests
+ * variable SPARSA_CPU_ISA names (amxbf16, avx512bf16, avx512, avx2 or generic), so that tests
  * and benchmarks can run every path on one machine. */
 #ifndef SPARSA_CPU_ISA_H
 #define SPARSA_CPU_ISA_H
@@ -15,7 +15,8 @@ typedef enum sp_cpu_isa {
   SP_CPU_ISA_AVX2 = 1,    /* AVX2 + FMA */
   SP_CPU_ISA_AVX512 = 2,  /* AVX-512 F, BW, VL, DQ (+ AVX2, FMA) */
   SP_CPU_ISA_AVX512_BF16 = 3, /* the above + AVX512_BF16 (vdpbf16ps for bf16 inputs) */
-  SP_CPU_ISA_COUNT = 4
+  SP_CPU_ISA_AMX_BF16 = 4,    /* the above + AMX tiles (bf16 block products on tiles) */
+  SP_CPU_ISA_COUNT = 5
 } sp_cpu_isa;
 
 struct sp_cpu_call;

@@ -75,13 +75,17 @@ static sparsa_status sp_cpu_layout(const sparsa_plan *plan, int32_t heads_per_it
   lay->v_cols = (int32_t)sp_round_up((size_t)p->v_head_dim, SP_CPU_NR);
   size_t rows = (size_t)lay->rows, cols = (size_t)lay->cols;
   size_t d = (size_t)lay->head_dim, dv = (size_t)lay->v_cols, f = sizeof(float);
+  /* The AMX path's tiles take 16 rows and 32 keys at a time: its q, s and
+   * acc rows past the padded ones are written (never read back). */
+  size_t tile_rows = sp_round_up(rows, SP_CPU_AMX_ROWS), tile_cols = sp_round_up(cols, SP_CPU_AMX_KEYS);
   size_t at = 0;
 #define SP_CARVE(field, bytes) (lay->field = at, at += sp_round_up((bytes), 64))
-  SP_CARVE(q, rows * d * f);
+  SP_CARVE(q, tile_rows * d * f);
   SP_CARVE(kt, d * cols * f);
   SP_CARVE(v, cols * dv * f);
-  SP_CARVE(s, rows * cols * f);
-  SP_CARVE(acc, rows * dv * f);
+  SP_CARVE(s, tile_rows * cols * f);
+  SP_CARVE(acc, tile_rows * dv * f);
+  SP_CARVE(p16, tile_rows * tile_cols * sizeof(uint16_t));
   SP_CARVE(row_max, rows * f);
   SP_CARVE(row_sum, rows * f);
   SP_CARVE(visible, (size_t)block_rows * cols); /* one tile, shared by the stacked heads */

@@ -115,7 +115,8 @@ END_TEST
 /* Each path SPARSA_CPU_ISA can name is reported by the context that took
  * it; unset, the context takes the best path that a named context accepts. */
 START_TEST(context_kernel_path) {
-  static const char *const best_first[] = {"avx512bf16", "avx512", "avx2", "generic"};
+  static const char *const best_first[] = {"amxbf16", "avx512bf16", "avx512", "avx2",
+                                                  "generic"};
   const char *best = NULL;
   for (size_t i = 0; i < sizeof best_first / sizeof best_first[0]; i++) {
     setenv("SPARSA_CPU_ISA", best_first[i], 1);

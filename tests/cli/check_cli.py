@@ -62,7 +62,7 @@ def check_info(exe, work):
     # names otherwise (generic always runs).
     paths = info["cpu"]["kernel_paths"]
     assert paths["generic"] is True, paths
-    best = next(name for name in ["avx512bf16", "avx512", "avx2", "generic"] if paths[name])
+    best = next(name for name in ["amxbf16", "avx512bf16", "avx512", "avx2", "generic"] if paths[name])
     assert info["cpu"]["kernel_path"] == best, info["cpu"]
     assert engines["cpu"]["kernel_path"] == best, engines
     assert f"kernels {best}" in text, text

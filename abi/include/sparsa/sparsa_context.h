@@ -102,10 +102,10 @@ SPARSA_API sparsa_status sparsa_context_get_engine(const sparsa_context *ctx,
  * The CPU engine's kernels are compiled once per instruction-set path and a
  * context takes one: the best the processor has, or the one the
  * environment variable `SPARSA_CPU_ISA` names when the context is created.
- * Its name is one of `avx512bf16` (AVX-512 with `vdpbf16ps` products for
- * bf16 inputs), `avx512`, `avx2` (AVX2 and FMA) or `generic` (the
- * compiler's baseline for the target, the path of processors without
- * those). The CUDA engine names the architecture of the device code it
+ * Its name is one of `amxbf16` (the next path, with bf16 block products
+ * on AMX tiles), `avx512bf16` (AVX-512 with `vdpbf16ps` products for bf16
+ * inputs), `avx512`, `avx2` (AVX2 and FMA) or `generic` (the compiler's
+ * baseline for the target, the path of processors without those). The CUDA engine names the architecture of the device code it
  * runs: `sm_90a` (Hopper, with its warpgroup matrix products and tensor
  * memory copies) or `sm_80` (Ampere and Ada). Paths add products in
  * different orders, so their results differ in the last bits (each within

@@ -39,7 +39,7 @@ class Context(Handle):
     @property
     def kernel_path(self):
         """The kernels this context runs: the CPU instruction-set path
-        ("avx512bf16", "avx512", "avx2", "generic"; SPARSA_CPU_ISA picks
+        ("amxbf16", "avx512bf16", "avx512", "avx2", "generic"; SPARSA_CPU_ISA picks
         one) or the CUDA device code ("sm_90a", "sm_80")."""
         return capi.context_kernel_path(self._handle)
 

@@ -44,9 +44,9 @@ public final class Context extends NativeHandle<SWIGTYPE_p_sparsa_context> {
   }
 
   /**
-   * The kernels this context runs: the CPU instruction-set path ("avx512bf16", "avx512", "avx2",
-   * "generic"; the environment variable SPARSA_CPU_ISA picks one) or the CUDA device code
-   * ("sm_90a", "sm_80").
+   * The kernels this context runs: the CPU instruction-set path ("amxbf16", "avx512bf16",
+   * "avx512", "avx2", "generic"; the environment variable SPARSA_CPU_ISA picks one) or the CUDA
+   * device code ("sm_90a", "sm_80").
    */
   public String kernelPath() {
     return SparsaCapi.context_kernel_path(handle());

@@ -58,7 +58,7 @@ impl Context {
     }
 
     /// The kernels this context runs: the CPU instruction-set path
-    /// (`"avx512bf16"`, `"avx512"`, `"avx2"`, `"generic"`; the environment
+    /// (`"amxbf16"`, `"avx512bf16"`, `"avx512"`, `"avx2"`, `"generic"`; the environment
     /// variable `SPARSA_CPU_ISA` picks one when the context is made).
     pub fn kernel_path(&self) -> Result<String> {
         let mut path = ptr::null();

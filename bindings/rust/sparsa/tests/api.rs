@@ -25,7 +25,7 @@ fn strided_output_is_written_in_place() {
 fn kernel_path_names_a_cpu_path() {
     let ctx = Context::cpu().unwrap();
     let path = ctx.kernel_path().unwrap();
-    assert!(["avx512bf16", "avx512", "avx2", "generic"].contains(&path.as_str()), "{path}");
+    assert!(["amxbf16", "avx512bf16", "avx512", "avx2", "generic"].contains(&path.as_str()), "{path}");
 }
 
 #[test]
