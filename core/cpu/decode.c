@@ -296,6 +296,63 @@ SP_CPU_INLINE void sp_scores_bf16(const uint16_t *k, int64_t ld_k, const uint16_
 #define SP_DECODE_BF16_DOT 0
 #endif
 
+/* ---- bf16 scores on AMX tiles (amx_bf16) --------------------------------- */
+
+#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
+    SP_DECODE_BF16_DOT
+#define SP_DECODE_AMX 1
+
+/* With AMX, a slab's scores are one tile product per 32 dims, computed
+ * transposed, S^T = K Q^T: the slab's 16 key rows are the A tile, read in
+ * place from the cache (64 bytes of each row a step, any row distance),
+ * and the kv head's query rows, packed once an item as pairs of dims per
+ * row (qt[dd][n] = (q[n][2dd], q[n][2dd + 1])), are the B tile: no key is
+ * packed and no lane sum is folded, which the vdpbf16ps loop spends most
+ * of its instructions on. One configuration an item: tile 0 the 16 x
+ * kv_rows sums, 4 the keys, 5 the queries. Values keep the vdpbf16ps
+ * loop. Head dims a multiple of 32. */
+typedef struct sp_decode_amx_config {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t bytes_per_row[16];
+  uint8_t rows[16];
+} sp_decode_amx_config;
+
+static void sp_decode_amx_begin(int32_t kv_rows) {
+  sp_decode_amx_config c;
+  memset(&c, 0, sizeof c);
+  c.palette = 1;
+  c.rows[0] = c.rows[4] = c.rows[5] = 16;
+  c.bytes_per_row[0] = c.bytes_per_row[5] = (uint16_t)(kv_rows * 4);
+  c.bytes_per_row[4] = 64;
+  _tile_loadconfig(&c);
+}
+
+/* qt[dd][n] = the pair of dims 2dd, 2dd + 1 of query row n (rows dim apart). */
+static void sp_decode_amx_pack_queries(const uint16_t *q, int32_t kv_rows, int32_t dim, uint32_t *qt) {
+  for (int32_t dd = 0; dd < dim / 2; dd++)
+    for (int32_t n = 0; n < kv_rows; n++) memcpy(qt + (int64_t)dd * kv_rows + n, q + (int64_t)n * dim + 2 * dd, 4);
+}
+
+/* s[r][j] = q[r] . k[j] for the SP_CPU_NR keys at k (rows ld_k apart). */
+SP_CPU_INLINE void sp_decode_amx_scores(const uint16_t *k, int64_t ld_k, const uint32_t *qt, int32_t kv_rows,
+                                        int32_t dim, float *s, int32_t ld_s) {
+  _Static_assert(SP_CPU_NR == 16, "a slab is one tile of 16 keys");
+  _tile_zero(0);
+  for (int32_t d0 = 0; d0 < dim; d0 += 32) {
+    _tile_loadd(4, k + d0, ld_k * 2);
+    _tile_loadd(5, qt + (int64_t)(d0 / 2) * kv_rows, kv_rows * 4);
+    _tile_dpbf16ps(0, 4, 5);
+  }
+  float t[SP_CPU_NR][SP_CPU_DIRECT_ROWS];
+  _tile_stored(0, t, sizeof t[0]);
+  for (int32_t r = 0; r < kv_rows; r++)
+    for (int j = 0; j < SP_CPU_NR; j++) s[(int64_t)r * ld_s + j] = t[j][r];
+}
+
+#else
+#define SP_DECODE_AMX 0
+#endif
+
 /* bf16 keys widened in registers by the score loop (without vdpbf16ps):
  * builds with vector shuffles, head dims a multiple of 2 * SP_CPU_NR. */
 #if defined(SP_CPU_HAVE_SHUFFLE)
@@ -456,6 +513,10 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
   const int bf16_pairs = SP_DECODE_BF16_PAIRS && !bf16_dot && dtype == SPARSA_DTYPE_BF16 &&
                          dim % (2 * SP_CPU_NR) == 0;
   uint16_t *q16 = (uint16_t *)q;
+  /* bf16 on AMX: scores on tiles, from query pairs packed after the bf16
+   * rows (the q scratch holds float32 rows, twice their size). */
+  const int amx = SP_DECODE_AMX && bf16_dot && dim % 32 == 0;
+  uint32_t *qt = (uint32_t *)(q16 + (int64_t)rows * dim);
   const int64_t q_base = b * p->q_stride[0] + (seq->q_start + q0) * p->q_stride[1];
   for (int32_t h = 0; h < p->q_heads; h++)
     for (int32_t i = 0; i < nq; i++) {
@@ -475,6 +536,15 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
     row_sum[r] = 0.0f;
   }
   memset(acc, 0, (size_t)rows * (size_t)ld_acc * sizeof(float));
+#if SP_DECODE_AMX
+  if (amx) {
+    for (int32_t g = 0; g < p->kv_heads; g++)
+      sp_decode_amx_pack_queries(q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, qt + (int64_t)g * kv_rows * dim / 2);
+    sp_decode_amx_begin(kv_rows);
+  }
+#else
+  (void)amx, (void)qt;
+#endif
 
   if (seq->list >= 0) {
     /* Decode walks each head's blocks by index (binary searches for the
@@ -608,6 +678,11 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
                 kr = sp_decode_pad_slab(kr, ld_k, n, dim, (uint16_t *)kbuf);
                 ld_k = dim;
               }
+#if SP_DECODE_AMX
+              if (amx)
+                sp_decode_amx_scores(kr, ld_k, qt + (int64_t)g * kv_rows * dim / 2, kv_rows, dim, sg, ld_s);
+              else
+#endif
 #if SP_DECODE_BF16_DOT
               if (bf16_dot) sp_scores_bf16(kr, ld_k, q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, sg, ld_s);
 #endif
@@ -681,6 +756,9 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
     }
   }
 
+#if SP_DECODE_AMX
+  if (amx) _tile_release();
+#endif
   const int64_t slot0 = d->seq_slot[item->seq], slots = d->seq_slot[item->seq + 1] - slot0;
   if (slots == 0) {
     sp_decode_write(call, seq, b, q0, nq, acc, ld_acc, row_max, row_sum);
