@@ -21,6 +21,7 @@
  *
  * Index arithmetic on tensors is 64-bit throughout: offsets are products of
  * strides and token positions. */
+#include "amx_tiles.h"
 #include "kernel_name.h"
 #include "kernel_rows.h"
 
@@ -122,10 +123,7 @@ SP_CPU_INLINE void sp_gemm_qk_bf16(const uint16_t *q, int32_t ld_q, int32_t rows
 
 /* ---- bf16 products on AMX tiles (amx_bf16) ----------------------------- */
 
-/* GCC names the features __AMX_TILE__ and __AMX_BF16__, clang __AMXTILE__
- * and __AMXBF16__. */
-#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
-    SP_ATTEND_BF16_DOT
+#if SP_CPU_HAVE_AMX && SP_ATTEND_BF16_DOT
 #define SP_ATTEND_AMX 1
 
 /* On processors with AMX (Sapphire Rapids and later Xeons), one tdpbf16ps
@@ -148,21 +146,30 @@ SP_CPU_INLINE int sp_attend_amx(const sparsa_problem *p) {
   return p->dtype == SPARSA_DTYPE_BF16 && p->head_dim % 32 == 0 && p->v_head_dim % 16 == 0;
 }
 
-typedef struct sp_amx_config {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t bytes_per_row[16];
-  uint8_t rows[16];
-} sp_amx_config;
-
 static void sp_amx_begin(void) {
-  sp_amx_config c;
-  memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int t = 0; t < 8; t++) {
-    c.bytes_per_row[t] = 64;
-    c.rows[t] = 16;
+  static const uint8_t rows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
+  static const uint16_t bytes[8] = {64, 64, 64, 64, 64, 64, 64, 64};
+  sp_amx_configure(rows, bytes);
+}
+
+/* Sum tiles 0 .. n - 1 (n <= 4) += the A tile (4) times the B tiles of
+ * the 16-column groups at b, b + 16, ... (rows ld_b 32-bit lanes apart),
+ * each loaded into 5, 6 or 7 as the one before it is multiplied. */
+SP_CPU_INLINE void sp_amx_dp_row(const uint32_t *b, int32_t ld_b, int32_t n) {
+  _tile_loadd(5, b, ld_b * 4);
+  _tile_dpbf16ps(0, 4, 5);
+  if (n > 1) {
+    _tile_loadd(6, b + 16, ld_b * 4);
+    _tile_dpbf16ps(1, 4, 6);
   }
-  _tile_loadconfig(&c);
+  if (n > 2) {
+    _tile_loadd(7, b + 32, ld_b * 4);
+    _tile_dpbf16ps(2, 4, 7);
+  }
+  if (n > 3) {
+    _tile_loadd(5, b + 48, ld_b * 4);
+    _tile_dpbf16ps(3, 4, 5);
+  }
 }
 
 /* s[rows16][ld_s] = q[rows16][dim] . kp[dim / 2][cols] (cols a multiple of
@@ -177,22 +184,8 @@ static void sp_amx_qk(const uint16_t *q, int32_t ld_q, int32_t rows16, int32_t d
       _tile_zero(2);
       _tile_zero(3);
       for (int32_t d0 = 0; d0 < dim; d0 += 32) {
-        const uint32_t *b = kp + (int64_t)(d0 / 2) * ld_kp + j0;
         _tile_loadd(4, q + (int64_t)i0 * ld_q + d0, ld_q * 2);
-        _tile_loadd(5, b, ld_kp * 4);
-        _tile_dpbf16ps(0, 4, 5);
-        if (n > 1) {
-          _tile_loadd(6, b + 16, ld_kp * 4);
-          _tile_dpbf16ps(1, 4, 6);
-        }
-        if (n > 2) {
-          _tile_loadd(7, b + 32, ld_kp * 4);
-          _tile_dpbf16ps(2, 4, 7);
-        }
-        if (n > 3) {
-          _tile_loadd(5, b + 48, ld_kp * 4);
-          _tile_dpbf16ps(3, 4, 5);
-        }
+        sp_amx_dp_row(kp + (int64_t)(d0 / 2) * ld_kp + j0, ld_kp, n);
       }
       float *out = s + (int64_t)i0 * ld_s + j0;
       _tile_stored(0, out, ld_s * 4);
@@ -216,22 +209,8 @@ static void sp_amx_pv(const uint16_t *p16, int32_t ld_p, int32_t rows16, int32_t
       if (n > 2) _tile_loadd(2, o + 32, ld_acc * 4);
       if (n > 3) _tile_loadd(3, o + 48, ld_acc * 4);
       for (int32_t k0 = 0; k0 < keys; k0 += 32) {
-        const uint32_t *b = vp + (int64_t)(k0 / 2) * ld_v + c0;
         _tile_loadd(4, p16 + (int64_t)i0 * ld_p + k0, ld_p * 2);
-        _tile_loadd(5, b, ld_v * 4);
-        _tile_dpbf16ps(0, 4, 5);
-        if (n > 1) {
-          _tile_loadd(6, b + 16, ld_v * 4);
-          _tile_dpbf16ps(1, 4, 6);
-        }
-        if (n > 2) {
-          _tile_loadd(7, b + 32, ld_v * 4);
-          _tile_dpbf16ps(2, 4, 7);
-        }
-        if (n > 3) {
-          _tile_loadd(5, b + 48, ld_v * 4);
-          _tile_dpbf16ps(3, 4, 5);
-        }
+        sp_amx_dp_row(vp + (int64_t)(k0 / 2) * ld_v + c0, ld_v, n);
       }
       _tile_stored(0, o, ld_acc * 4);
       if (n > 1) _tile_stored(1, o + 16, ld_acc * 4);

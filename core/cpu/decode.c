@@ -29,6 +29,7 @@
  * worked on for a kv head when any of its query heads selects it, and the
  * rows of the heads that do not are masked to -inf, which leaves their
  * running state exactly as it was. */
+#include "amx_tiles.h"
 #include "kernel_name.h"
 #include "kernel_rows.h"
 
@@ -298,8 +299,7 @@ SP_CPU_INLINE void sp_scores_bf16(const uint16_t *k, int64_t ld_k, const uint16_
 
 /* ---- bf16 scores on AMX tiles (amx_bf16) --------------------------------- */
 
-#if (defined(__AMX_TILE__) || defined(__AMXTILE__)) && (defined(__AMX_BF16__) || defined(__AMXBF16__)) && \
-    SP_DECODE_BF16_DOT
+#if SP_CPU_HAVE_AMX && SP_DECODE_BF16_DOT
 #define SP_DECODE_AMX 1
 
 /* With AMX, a slab's scores are one tile product per 32 dims, computed
@@ -311,20 +311,10 @@ SP_CPU_INLINE void sp_scores_bf16(const uint16_t *k, int64_t ld_k, const uint16_
  * of its instructions on. One configuration an item: tile 0 the 16 x
  * kv_rows sums, 4 the keys, 5 the queries. Values keep the vdpbf16ps
  * loop. Head dims a multiple of 32. */
-typedef struct sp_decode_amx_config {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t bytes_per_row[16];
-  uint8_t rows[16];
-} sp_decode_amx_config;
-
 static void sp_decode_amx_begin(int32_t kv_rows) {
-  sp_decode_amx_config c;
-  memset(&c, 0, sizeof c);
-  c.palette = 1;
-  c.rows[0] = c.rows[4] = c.rows[5] = 16;
-  c.bytes_per_row[0] = c.bytes_per_row[5] = (uint16_t)(kv_rows * 4);
-  c.bytes_per_row[4] = 64;
-  _tile_loadconfig(&c);
+  const uint8_t rows[8] = {16, 0, 0, 0, 16, 16, 0, 0};
+  const uint16_t bytes[8] = {(uint16_t)(kv_rows * 4), 0, 0, 0, 64, (uint16_t)(kv_rows * 4), 0, 0};
+  sp_amx_configure(rows, bytes);
 }
 
 /* qt[dd][n] = the pair of dims 2dd, 2dd + 1 of query row n (rows dim apart). */
