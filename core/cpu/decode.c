@@ -318,14 +318,16 @@ static void sp_decode_amx_begin(int32_t kv_rows) {
 }
 
 /* qt[dd][n] = the pair of dims 2dd, 2dd + 1 of query row n (rows dim apart). */
-static void sp_decode_amx_pack_queries(const uint16_t *q, int32_t kv_rows, int32_t dim, uint32_t *qt) {
+static void sp_decode_amx_pack_queries(const uint16_t *q, int32_t kv_rows, int32_t dim,
+                                       uint32_t *qt) {
   for (int32_t dd = 0; dd < dim / 2; dd++)
-    for (int32_t n = 0; n < kv_rows; n++) memcpy(qt + (int64_t)dd * kv_rows + n, q + (int64_t)n * dim + 2 * dd, 4);
+    for (int32_t n = 0; n < kv_rows; n++)
+      memcpy(qt + (int64_t)dd * kv_rows + n, q + (int64_t)n * dim + 2 * dd, sizeof *qt);
 }
 
 /* s[r][j] = q[r] . k[j] for the SP_CPU_NR keys at k (rows ld_k apart). */
-SP_CPU_INLINE void sp_decode_amx_scores(const uint16_t *k, int64_t ld_k, const uint32_t *qt, int32_t kv_rows,
-                                        int32_t dim, float *s, int32_t ld_s) {
+SP_CPU_INLINE void sp_decode_amx_scores(const uint16_t *k, int64_t ld_k, const uint32_t *qt,
+                                        int32_t kv_rows, int32_t dim, float *s, int32_t ld_s) {
   _Static_assert(SP_CPU_NR == 16, "a slab is one tile of 16 keys");
   _tile_zero(0);
   for (int32_t d0 = 0; d0 < dim; d0 += 32) {
@@ -529,7 +531,8 @@ void SP_CPU_KERNEL(sp_cpu_decode_item)(const sp_cpu_call *call, const sp_cpu_ite
 #if SP_DECODE_AMX
   if (amx) {
     for (int32_t g = 0; g < p->kv_heads; g++)
-      sp_decode_amx_pack_queries(q16 + (int64_t)g * kv_rows * dim, kv_rows, dim, qt + (int64_t)g * kv_rows * dim / 2);
+      sp_decode_amx_pack_queries(q16 + (int64_t)g * kv_rows * dim, kv_rows, dim,
+                                 qt + (int64_t)g * kv_rows * dim / 2);
     sp_decode_amx_begin(kv_rows);
   }
 #else
