@@ -65,11 +65,14 @@ int64_t sp_est_select_masses(const double *w, int64_t n, sparsa_selection select
                              int32_t top_k, double threshold, sp_scored *scratch,
                              int64_t *chosen);
 
-/* Accumulate one sequence's block scores of query head h into
+/* The pooled estimate of query head h (block means of every sequence in
+ * in->qbar and in->kbar): each query block's softmax over the dot products
+ * of its mean with the admissible key blocks' means, averaged over the
+ * batch, selected row by row into a BLOCKS spec. */
+sparsa_status sp_est_pooled_head(const sp_est_input *in, int32_t h, sp_head_spec *spec);
+/* Accumulate one sequence's antidiagonal block scores of query head h into
  * w[num_q_blocks * num_kv_blocks] (weighted by `weight`, 1 / batch).
  * Inadmissible entries are left untouched (0). */
-sparsa_status sp_est_pooled_scores(const sp_est_input *in, int32_t b, int32_t h, double weight,
-                                   double *w);
 sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t h, double weight,
                                      double *w);
 /* Accumulate column mass V[kv_len] and diagonal mass D[kv_len] of the last
@@ -85,6 +88,23 @@ sparsa_status sp_est_pool_all(const sp_est_input *in, sparsa_context *ctx, doubl
 
 /* Turn block scores into a BLOCKS spec (selection + forced blocks). */
 sparsa_status sp_est_blocks_spec(const sp_est_input *in, const double *w, sp_head_spec *spec);
+/* The same a row at a time, so that a method can select a query block's
+ * row once its scores are complete instead of holding every row's: begin,
+ * then add rows 0, 1, ... num_q_blocks - 1 in order (w: the row's scores
+ * over its admissible key blocks), then end with the status (the spec is
+ * freed unless SPARSA_OK). A failed begin has freed everything. */
+typedef struct sp_est_block_rows {
+  sp_head_spec *spec;
+  sp_scored *scratch;
+  int64_t *chosen;
+  uint8_t *keep;
+  int64_t cap, used; /* entries of spec->col_idx allocated, filled */
+} sp_est_block_rows;
+sparsa_status sp_est_block_rows_begin(const sp_est_input *in, sp_head_spec *spec,
+                                      sp_est_block_rows *rows);
+sparsa_status sp_est_block_rows_add(const sp_est_input *in, sp_est_block_rows *rows, int64_t r,
+                                    const double *w);
+void sp_est_block_rows_end(sp_est_block_rows *rows, sparsa_status st);
 /* Turn column/diagonal mass into a VERTICAL_SLASH spec. */
 sparsa_status sp_est_vslash_spec(const sp_est_input *in, const double *col_mass,
                                  const double *diag_mass, sp_head_spec *spec);
@@ -110,11 +130,21 @@ sparsa_status sp_for_each_head(sparsa_context *ctx, int32_t heads, sp_head_fn fn
 
 /* float32 dot product (vectorized where the CPU allows). */
 float sp_est_dot(const float *a, const float *b, int64_t n);
-double sp_est_dot_f64(const double *a, const double *b, int64_t n);
-/* sum[x] += row[x] for x < n, the row's values stored as dtype and
- * widened exactly (vectorized where the CPU allows; each sum gets the same
- * adds in the same order as a scalar loop). */
-void sp_est_add_row_f64(double *sum, const void *row, sparsa_dtype dtype, int64_t n);
+/* Kernels of the pooled estimator (estimate_pool.c), on CPU path isa
+ * (which the processor must have).
+ * out[x] = row 0 [x] + row 1 [x] + ... + row count-1 [x] for x < n, added
+ * in row order from zero in double, the values stored as dtype and widened
+ * exactly; row i starts at first + i * step elements. */
+void sp_est_sum_rows_f64(sp_cpu_isa isa, double *out, const void *first, int64_t step,
+                         int64_t count, sparsa_dtype dtype, int64_t n);
+/* The pooled scores of up to SP_EST_POOL_ROWS query blocks against key
+ * blocks: out[i * ldk + c] = sum over x < d, in order, of
+ * qbar[i * d + x] kt[x * ldk + c], for i < rows and c < cols (cols a
+ * multiple of SP_EST_POOL_COLS, at most ldk). */
+#define SP_EST_POOL_ROWS 4
+#define SP_EST_POOL_COLS 16
+void sp_est_pooled_tile(sp_cpu_isa isa, const double *qbar, int32_t rows, int32_t d,
+                        const double *kt, int64_t ldk, int64_t cols, double *out);
 /* dst[x] = row[x] for x < n, widened exactly into float32 (vectorized
  * where the CPU allows). */
 void sp_est_widen_row(float *dst, const void *row, sparsa_dtype dtype, int64_t n);
@@ -128,16 +158,10 @@ int64_t sp_est_elem_bytes(const sp_est_input *in);
 /* The first element of row t (a token) of head h of sequence b, in q
  * (is_q) or k, as stored. */
 const void *sp_est_token_row(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h);
-/* sum[x] += row x of q (is_q) or of k at token t, head h of sequence b,
- * widened exactly, as stored (no float32 copy of the row first). */
-void sp_est_add_token(const sp_est_input *in, int is_q, int32_t b, int64_t t, int32_t h,
-                      double *sum);
-/* out[r * SP_EST_TILE + c] = a[r * n .. +n) . b[c * n .. +n) for r < na,
- * c < nb, na and nb <= SP_EST_TILE. */
-#define SP_EST_TILE 4
-void sp_est_dot_tile(const float *a, int32_t na, const float *b, int32_t nb, int64_t n,
-                     float *out);
-
+/* e[i] = exp(s[i] scale - m) for i < n, where m is the largest s[i] scale
+ * (the numerators of a softmax, within a few units in the last place of
+ * exp()); returns their sum. n >= 1. */
+double sp_est_softmax_f64(const double *s, int64_t n, double scale, double *e);
 /* x[i] = 2^(x[i] * mul - m) for i < n, where m is the largest x[i] * mul
  * (mul > 0): the numerators of a softmax in base 2 (fold log2(e) into mul).
  * Returns their sum (the denominator). n >= 1. */

@@ -35,20 +35,6 @@ SP_EST_CLONES float sp_est_dot(const float *a, const float *b, int64_t n) {
   return sum + tail;
 }
 
-/* The same in double, for the pooled scores (block means are kept in
- * double so that selections do not hinge on float rounding). */
-SP_EST_CLONES double sp_est_dot_f64(const double *a, const double *b, int64_t n) {
-  double acc[8] = {0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) acc[l] += a[i + l] * b[i + l];
-  double tail = 0.0;
-  for (; i < n; i++) tail += a[i] * b[i];
-  double sum = 0.0;
-  for (int l = 0; l < 8; l++) sum += acc[l];
-  return sum + tail;
-}
-
 /* Value x of a row stored as dtype, widened exactly (a constant dtype
  * after inlining). */
 static inline float sp_row_value(const void *row, int64_t x, sparsa_dtype dtype) {
@@ -59,27 +45,9 @@ static inline float sp_row_value(const void *row, int64_t x, sparsa_dtype dtype)
   }
 }
 
-/* sum[x] += row[x] for x < n, in runs of 16: a loop of known length,
- * which the vectorizer takes at the library's -O2 (the plain loop stayed
- * one value at a time, and f16's conversion was then most of an f16
- * pooled estimate). One add per element, so the sums are the same
- * whatever the vector width. */
-static inline void sp_add_row(double *sum, const void *row, int64_t n, sparsa_dtype dtype) {
-  int64_t x = 0;
-  for (; x + 16 <= n; x += 16)
-    for (int l = 0; l < 16; l++) sum[x + l] += (double)sp_row_value(row, x + l, dtype);
-  for (; x < n; x++) sum[x] += (double)sp_row_value(row, x, dtype);
-}
-
-SP_EST_CLONES void sp_est_add_row_f64(double *sum, const void *row, sparsa_dtype dtype, int64_t n) {
-  switch (dtype) {
-    case SPARSA_DTYPE_BF16: sp_add_row(sum, row, n, SPARSA_DTYPE_BF16); return;
-    case SPARSA_DTYPE_F16: sp_add_row(sum, row, n, SPARSA_DTYPE_F16); return;
-    default: sp_add_row(sum, row, n, SPARSA_DTYPE_F32); return;
-  }
-}
-
-/* dst[x] = row[x] widened, in runs of 16 as above. */
+/* dst[x] = row[x] widened, in runs of 16: a loop of known length, which
+ * the vectorizer takes at the library's -O2 (the plain loop stayed one
+ * value at a time, and f16's conversion was then most of the widening). */
 static inline void sp_widen_row(float *dst, const void *row, int64_t n, sparsa_dtype dtype) {
   int64_t x = 0;
   for (; x + 16 <= n; x += 16)
@@ -118,62 +86,72 @@ SP_EST_CLONES void sp_est_spread_row(const float *row, double f, int64_t pos, do
   }
 }
 
-/* Dot products of a tile of up to SP_EST_TILE rows of a with up to
- * SP_EST_TILE rows of b (row r of a at a + r * n, row c of b at b + c * n):
- * out[r * SP_EST_TILE + c]. Each loaded chunk of a feeds SP_EST_TILE
- * products and each chunk of b as many, with the sixteen accumulators in
- * vector registers, so the scoring loops run at the FMA rate rather than
- * the load rate. */
-typedef float sp_v16 __attribute__((vector_size(64)));
-
-/* Vectors are passed by pointer only: a vector argument or return value
- * would change calling conventions between the clones. */
-static inline float sp_hsum16(const sp_v16 *v) {
-  float sum = 0.0f;
-  for (int l = 0; l < 16; l++) sum += (*v)[l];
-  return sum;
+/* e^x for x <= 0 in double, branch-free over plain arithmetic so that
+ * the loops below vectorize (the library's exp() is a call a value): x =
+ * n ln 2 + r with n the nearest integer to x log2(e) and |r| <= ln 2 / 2
+ * (ln 2 split in two so that n ln 2 is exact), e^r from its degree-13
+ * Taylor polynomial (truncation below 1e-17, relative), 2^n built in the
+ * exponent bits. x below -708 (a result under the smallest normal double,
+ * or NaN) gives 0. Within a few units in the last place of exp(). */
+static inline double sp_exp_nonpositive_f64(double x) {
+  const int tiny = !(x >= -708.0);
+  x = tiny ? 0.0 : x;
+  const double round_magic = 6755399441055744.0; /* 1.5 * 2^52 */
+  const double shifted = x * 1.4426950408889634 + round_magic;
+  uint64_t bits;
+  memcpy(&bits, &shifted, sizeof bits); /* n in the low bits */
+  const double n = shifted - round_magic;
+  const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+  double p = 1.0 / 6227020800.0; /* 1 / 13! */
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  const uint64_t scale_bits = (bits + 1023) << 52;
+  double scale;
+  memcpy(&scale, &scale_bits, sizeof scale);
+  return tiny ? 0.0 : p * scale;
 }
 
-SP_EST_CLONES void sp_est_dot_tile(const float *a, int32_t na, const float *b, int32_t nb,
-                                   int64_t n, float *out) {
-  int64_t body = n - n % 16;
-  if (na == SP_EST_TILE && nb == SP_EST_TILE) {
-    sp_v16 acc[SP_EST_TILE][SP_EST_TILE];
-#pragma GCC unroll 4
-    for (int r = 0; r < SP_EST_TILE; r++)
-#pragma GCC unroll 4
-      for (int c = 0; c < SP_EST_TILE; c++) acc[r][c] = (sp_v16){0};
-    for (int64_t i = 0; i < body; i += 16) {
-      sp_v16 av[SP_EST_TILE], bv[SP_EST_TILE];
-#pragma GCC unroll 4
-      for (int r = 0; r < SP_EST_TILE; r++) __builtin_memcpy(&av[r], a + r * n + i, sizeof av[r]);
-#pragma GCC unroll 4
-      for (int c = 0; c < SP_EST_TILE; c++) __builtin_memcpy(&bv[c], b + c * n + i, sizeof bv[c]);
-#pragma GCC unroll 4
-      for (int r = 0; r < SP_EST_TILE; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < SP_EST_TILE; c++) acc[r][c] += av[r] * bv[c];
+/* The pooled softmax's numerators, in passes over plain arrays that each
+ * vectorize, with eight partial maxima and sums. */
+SP_EST_CLONES double sp_est_softmax_f64(const double *s, int64_t n, double scale, double *e) {
+  double lane[8];
+  for (int l = 0; l < 8; l++) lane[l] = -INFINITY;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      e[i + l] = scale * s[i + l];
+      lane[l] = e[i + l] > lane[l] ? e[i + l] : lane[l];
     }
-    for (int r = 0; r < SP_EST_TILE; r++)
-      for (int c = 0; c < SP_EST_TILE; c++) out[r * SP_EST_TILE + c] = sp_hsum16(&acc[r][c]);
-  } else {
-    for (int32_t r = 0; r < na; r++)
-      for (int32_t c = 0; c < nb; c++) {
-        sp_v16 acc = {0}, av, bv;
-        for (int64_t i = 0; i < body; i += 16) {
-          __builtin_memcpy(&av, a + r * n + i, sizeof av);
-          __builtin_memcpy(&bv, b + c * n + i, sizeof bv);
-          acc += av * bv;
-        }
-        out[r * SP_EST_TILE + c] = sp_hsum16(&acc);
-      }
+  double mx = -INFINITY;
+  for (; i < n; i++) {
+    e[i] = scale * s[i];
+    mx = e[i] > mx ? e[i] : mx;
   }
-  for (int32_t r = 0; r < na; r++)
-    for (int32_t c = 0; c < nb; c++) {
-      float tail = 0.0f;
-      for (int64_t i = body; i < n; i++) tail += a[r * n + i] * b[c * n + i];
-      out[r * SP_EST_TILE + c] += tail;
+  for (int l = 0; l < 8; l++) mx = lane[l] > mx ? lane[l] : mx;
+  double acc[8] = {0};
+  for (i = 0; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      e[i + l] = sp_exp_nonpositive_f64(e[i + l] - mx);
+      acc[l] += e[i + l];
     }
+  double sum = 0.0;
+  for (; i < n; i++) {
+    e[i] = sp_exp_nonpositive_f64(e[i] - mx);
+    sum += e[i];
+  }
+  for (int l = 0; l < 8; l++) sum += acc[l];
+  return sum;
 }
 
 /* Scaling, maximum and 2^x in separate passes over plain arrays: each pass

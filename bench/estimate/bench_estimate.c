@@ -95,7 +95,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: bench_estimate [--n N] [--heads H] [--dim D] [--block B] [--density F]\n"
           "                      [--reps R] [--threads T] [--dtype f32|bf16|f16] [--stride S]\n"
-          "                      [--method pooled|antidiagonal|vertical_slash|all]\n");
+          "                      [--method pooled|antidiagonal|vertical_slash|all] [--estimate-only]\n");
 }
 
 int main(int argc, char **argv) {
@@ -103,7 +103,12 @@ int main(int argc, char **argv) {
   int heads = 8, dim = 64, block = 64, reps = 3, threads = 0, stride = 0;
   double density = 0.10;
   const char *method = "pooled", *dtype_name = "bf16";
+  int estimate_only = 0;
   for (int a = 1; a < argc; a++) {
+    if (!strcmp(argv[a], "--estimate-only")) {
+      estimate_only = 1;
+      continue;
+    }
     const char *v = a + 1 < argc ? argv[a + 1] : NULL;
     if (v == NULL) {
       usage();
@@ -217,7 +222,7 @@ int main(int argc, char **argv) {
       sparsa_plan_workspace_size(plan, &ws_bytes);
       ws = ws_bytes ? aligned_alloc(64, (ws_bytes + 63) / 64 * 64) : NULL;
     }
-    for (int r = 0; r < reps && rc == 0; r++) {
+    for (int r = 0; r < reps && rc == 0 && !estimate_only; r++) {
       double c0 = cpu_s(), t0 = now_s();
       rc = check(sparsa_execute(plan, q, k, v, out, NULL, ws, ws_bytes), "execute");
       t_exec[r] = now_s() - t0;
@@ -232,9 +237,9 @@ int main(int argc, char **argv) {
              "\"estimate_and_plan_vs_attention\":%.4f,\"stride\":%d,\"top_k\":%d,\"estimate_cpu_ms\":%.3f,"
              "\"attention_cpu_ms\":%.3f,\"estimate_vs_attention_cpu\":%.4f}\n",
              method_name(methods[m]), (long long)n, heads, dim, dtype_name, block,
-             (int)used_threads, dens, e * 1e3, pl * 1e3, x * 1e3, e / x, (e + pl) / x,
+             (int)used_threads, dens, e * 1e3, pl * 1e3, x * 1e3, x > 0 ? e / x : 0.0, x > 0 ? (e + pl) / x : 0.0,
              methods[m] != SPARSA_ESTIMATOR_VERTICAL_SLASH ? (int)est.stride : 0, (int)est.top_k, ce * 1e3,
-             cx * 1e3, ce / cx);
+             cx * 1e3, cx > 0 ? ce / cx : 0.0);
       fflush(stdout);
     }
     free(ws);
