@@ -226,11 +226,14 @@ static void sp_amx_pv(const uint16_t *p16, int32_t ld_p, int32_t rows16, int32_t
  * probability times whatever lies there could be NaN). */
 static void sp_pack_value_pairs(const uint16_t *v, int64_t row_stride, int32_t nk, int32_t keys,
                                 int32_t v_dim, int32_t ld, uint32_t *vp) {
-  uint16_t order[2][32];
-  for (int i = 0; i < 32; i++) {
-    order[0][i] = (uint16_t)((i & 1 ? 32 : 0) + i / 2);
-    order[1][i] = (uint16_t)(order[0][i] + 16);
-  }
+  /* Word i of the first half of a pair row is word i / 2 of row a (even
+   * i) or of row b (odd i, index + 32); the second half the same from
+   * word 16 on. */
+  static const uint16_t order[2][32] = {
+      {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+       8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47},
+      {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+       24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63}};
   const __m512i low = _mm512_loadu_si512(order[0]), high = _mm512_loadu_si512(order[1]);
   for (int32_t kk = 0; kk < keys / 2; kk++) {
     const uint16_t *a = 2 * kk < nk ? v + 2 * kk * row_stride : NULL;

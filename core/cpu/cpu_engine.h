@@ -51,14 +51,14 @@ typedef struct sp_cpu_scratch_layout {
   int32_t head_dim;    /* qk head dim (q and kt row length) */
   int32_t v_cols;      /* v_head_dim rounded up to SP_CPU_NR */
   size_t q, kt, v, s, acc, row_max, row_sum, visible; /* offsets in bytes */
-  size_t p16;          /* the probabilities as bf16 for AMX tiles (amxbf16 path) */
+  size_t p16;          /* the probabilities as bf16 for AMX tiles (amxbf16 path only) */
   size_t row;          /* one converted k or v row (max(head_dim, v_cols) floats) */
   size_t bytes;        /* per thread, a multiple of 64 */
 } sp_cpu_scratch_layout;
 
 enum {
   SP_CPU_MR = 8,   /* rows of a register tile */
-  SP_CPU_AMX_ROWS = 16, /* rows of an AMX tile: q, s and acc hold rows rounded up to it */
+  SP_CPU_AMX_ROWS = 16, /* rows of an AMX tile: that path rounds q, s and acc rows up to it */
   SP_CPU_AMX_KEYS = 32, /* keys of one AMX product step: p16 rows hold cols rounded up to it */
   SP_CPU_NR = 16,  /* columns of a register tile (one 512-bit vector of f32) */
   /* Items of at most this many stacked query rows (decode) skip the tiled

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "../alloc.h"
+#include "../context.h"
 #include "../error.h"
 #include "cpu_engine.h"
 
@@ -76,8 +77,12 @@ static sparsa_status sp_cpu_layout(const sparsa_plan *plan, int32_t heads_per_it
   size_t rows = (size_t)lay->rows, cols = (size_t)lay->cols;
   size_t d = (size_t)lay->head_dim, dv = (size_t)lay->v_cols, f = sizeof(float);
   /* The AMX path's tiles take 16 rows and 32 keys at a time: its q, s and
-   * acc rows past the padded ones are written (never read back). */
-  size_t tile_rows = sp_round_up(rows, SP_CPU_AMX_ROWS), tile_cols = sp_round_up(cols, SP_CPU_AMX_KEYS);
+   * acc rows past the padded ones are written (never read back), and its
+   * probabilities are rounded to bf16 into p16. Other paths need neither. */
+  const sp_cpu_context *cpu = plan->ctx->engine_state;
+  const int amx = cpu->isa == SP_CPU_ISA_AMX_BF16;
+  size_t tile_rows = amx ? sp_round_up(rows, SP_CPU_AMX_ROWS) : rows;
+  size_t p16_bytes = amx ? tile_rows * sp_round_up(cols, SP_CPU_AMX_KEYS) * sizeof(uint16_t) : 0;
   size_t at = 0;
 #define SP_CARVE(field, bytes) (lay->field = at, at += sp_round_up((bytes), 64))
   SP_CARVE(q, tile_rows * d * f);
@@ -85,7 +90,7 @@ static sparsa_status sp_cpu_layout(const sparsa_plan *plan, int32_t heads_per_it
   SP_CARVE(v, cols * dv * f);
   SP_CARVE(s, tile_rows * cols * f);
   SP_CARVE(acc, tile_rows * dv * f);
-  SP_CARVE(p16, tile_rows * tile_cols * sizeof(uint16_t));
+  SP_CARVE(p16, p16_bytes);
   SP_CARVE(row_max, rows * f);
   SP_CARVE(row_sum, rows * f);
   SP_CARVE(visible, (size_t)block_rows * cols); /* one tile, shared by the stacked heads */
