@@ -169,103 +169,35 @@ static void sp_sift_down(sp_scored *heap, int64_t n, int64_t at) {
   }
 }
 
-/* Stable insertion sort of chosen indices by larger score (they come in
- * index order, so ties stay in index order: rank order). */
-static void sp_sort_by_rank(const double *w, int64_t *chosen, int64_t m) {
-  for (int64_t i = 1; i < m; i++) {
-    const int64_t x = chosen[i];
-    int64_t at = i;
-    for (; at > 0 && w[chosen[at - 1]] < w[x]; at--) chosen[at] = chosen[at - 1];
-    chosen[at] = x;
+/* The k best of w[0, n) in rank order into best[0, k) by insertion: once
+ * k are held, most candidates are turned away by one comparison with the
+ * k-th, so a row costs about n comparisons when k is small. */
+static int64_t sp_select_few(const double *w, int64_t n, int64_t k, sp_scored *best,
+                             int64_t *chosen) {
+  int64_t size = 0;
+  if (k <= 0) return 0;
+  for (int64_t c = 0; c < n; c++) {
+    const sp_scored s = {w[c], c};
+    if (size == k && !sp_scored_before(&s, &best[k - 1])) continue;
+    int64_t at = size < k ? size++ : k - 1;
+    for (; at > 0 && sp_scored_before(&s, &best[at - 1]); at--) best[at] = best[at - 1];
+    best[at] = s;
   }
+  for (int64_t i = 0; i < size; i++) chosen[i] = best[i].index;
+  return size;
 }
 
-/* The k best of w[0, n) (no NaN) by a radix descent over their order keys,
- * eight bits a pass from the highest bit the keys differ in: each pass
- * counts the digits of the candidates still tied with the chosen prefix,
- * takes whole digits from the top while fewer than k are taken, and keeps
- * as candidates the keys of the digit where the k is reached; the descent
- * ends when that digit completes the k or its keys are equal (of those,
- * the smallest indices). The chosen are collected in index order, then
- * sorted into rank order. Counts, compaction and collection are branch-
- * free: insertion into a sorted run of the best so far mispredicted most
- * of its comparisons on rows of similar scores and was most of a pooled
- * estimate's selection. keys, cand: n entries of scratch each. -1 if a
- * score is NaN (no rank order). */
-static int64_t sp_select_top_radix(const double *w, int64_t n, int64_t k, uint64_t *keys,
-                                   int64_t *cand, int64_t *chosen) {
-  uint64_t any = 0, all = ~(uint64_t)0;
-  int ordered = 1;
-  for (int64_t c = 0; c < n; c++) {
-    ordered &= w[c] == w[c];
-    keys[c] = sp_order_key(w[c]);
-    any |= keys[c];
-    all &= keys[c];
-    cand[c] = c;
-  }
-  if (!ordered) return -1;
-  if (k >= n) { /* every candidate */
-    for (int64_t c = 0; c < n; c++) chosen[c] = c;
-    sp_sort_by_rank(w, chosen, n);
-    return n;
-  }
-  const uint64_t differ = any ^ all;
-  int bit = 63;
-  while (bit >= 0 && !(differ >> bit & 1)) bit--;
-  uint64_t mask = sp_radix_shared_mask(bit), prefix = all & mask;
-  int64_t above = 0, left = n; /* above: keys above the prefix, all taken */
-  int whole = 0; /* the last digit completes the k: every key at the prefix is taken */
-  for (int shift = sp_radix_first_shift(bit); shift >= 0 && !whole;
-       shift = sp_radix_next_shift(shift)) {
-    /* Counts of each digit and of each run of sixteen digits, so that the
-     * walk down from the top takes at most 16 + 16 steps. */
-    uint32_t count[256], group[16];
-    memset(count, 0, sizeof count);
-    memset(group, 0, sizeof group);
-    for (int64_t i = 0; i < left; i++) {
-      const unsigned digit = (unsigned)(keys[cand[i]] >> shift & 255);
-      count[digit]++;
-      group[digit >> 4]++;
-    }
-    int g = 15;
-    while (g > 0 && above + group[g] < k) above += group[g--];
-    int d = 16 * g + 15;
-    while (d > 16 * g && above + count[d] < k) above += count[d--];
-    const int64_t at_d = count[d];
-    prefix |= (uint64_t)d << shift;
-    mask |= (uint64_t)255 << shift;
-    whole = above + at_d == k;
-    int64_t m = 0;
-    for (int64_t i = 0; i < left; i++) {
-      const int64_t c = cand[i];
-      cand[m] = c;
-      m += (int)(keys[c] >> shift & 255) == d;
-    }
-    left = m;
-  }
-  int64_t m = 0, equal_left = k - above;
-  for (int64_t c = 0; c < n; c++) {
-    const uint64_t top = keys[c] & mask;
-    const int equal = top == prefix;
-    chosen[m] = c;
-    m += top > prefix || (equal && (whole || equal_left > 0));
-    equal_left -= equal;
-  }
-  sp_sort_by_rank(w, chosen, m);
-  return m;
-}
-
-/* Top-k of a few (k <= 64, so that the chosen sort by insertion) by the
- * radix descent where the rank order is a total order (no NaN score);
- * otherwise, and for thresholds, candidates come out of a heap in rank
- * order, so only the chosen prefix is ordered: O(n + k log n) instead of
- * a full sort per row. Both give the same choice, in the same order. */
+/* Top-k of a few by insertion where the rank order is a total order (no
+ * NaN score); otherwise, and for thresholds, candidates come out of a heap
+ * in rank order, so only the chosen prefix is ordered: O(n + k log n)
+ * instead of a full sort per row. Both give the same choice, in the same
+ * order. */
 int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
                       double threshold, sp_scored *heap, int64_t *chosen) {
-  if (selection == SPARSA_SELECT_TOP_K && top_k > 0 && top_k <= 64) {
-    /* heap: 16 bytes a candidate */
-    const int64_t m = sp_select_top_radix(w, n, top_k, (uint64_t *)heap, (int64_t *)heap + n, chosen);
-    if (m >= 0) return m;
+  if (selection == SPARSA_SELECT_TOP_K && top_k <= 64) {
+    int ordered = 1;
+    for (int64_t c = 0; c < n; c++) ordered &= w[c] == w[c];
+    if (ordered) return sp_select_few(w, n, n < top_k ? n : top_k, heap, chosen);
   }
   for (int64_t c = 0; c < n; c++) {
     heap[c].w = w[c];

@@ -154,34 +154,35 @@ SP_EST_CLONES double sp_est_softmax_f64(const double *s, int64_t n, double scale
   return sum;
 }
 
-/* Scaling, maximum and 2^x in separate passes over plain arrays: each pass
- * vectorizes, and sixteen partial sums keep the total independent of the
- * reassociation the compiler may not do. */
+/* The maximum, then the scaling and 2^x, in separate passes over plain
+ * arrays: each pass vectorizes, and sixteen partial maxima and sums keep
+ * the result independent of the reassociation the compiler may not do.
+ * The first pass only reads (the scaling is redone in the second: the
+ * same product, so the same value), which saves a store of the row. */
 SP_EST_CLONES double sp_est_exp2_row(float *x, int64_t n, float mul) {
   float lane[16];
   for (int l = 0; l < 16; l++) lane[l] = -INFINITY;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     for (int l = 0; l < 16; l++) {
-      float v = x[i + l] * mul;
-      x[i + l] = v;
+      const float v = x[i + l] * mul;
       lane[l] = v > lane[l] ? v : lane[l];
     }
   float mx = -INFINITY;
   for (; i < n; i++) {
-    x[i] *= mul;
-    mx = x[i] > mx ? x[i] : mx;
+    const float v = x[i] * mul;
+    mx = v > mx ? v : mx;
   }
   for (int l = 0; l < 16; l++) mx = lane[l] > mx ? lane[l] : mx;
   float acc[16] = {0};
   for (i = 0; i + 16 <= n; i += 16)
     for (int l = 0; l < 16; l++) {
-      x[i + l] = sp_exp2_nonpositive(x[i + l] - mx);
+      x[i + l] = sp_exp2_nonpositive(x[i + l] * mul - mx);
       acc[l] += x[i + l];
     }
   double sum = 0.0;
   for (; i < n; i++) {
-    x[i] = sp_exp2_nonpositive(x[i] - mx);
+    x[i] = sp_exp2_nonpositive(x[i] * mul - mx);
     sum += x[i];
   }
   for (int l = 0; l < 16; l++) sum += acc[l];

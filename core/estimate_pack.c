@@ -57,7 +57,13 @@ static const uint16_t *sp_pack_raw_row(const sp_est_input *in, int is_q, int32_t
  * stream instead of striding through a strip larger than the L1 cache. */
 void sp_est_pack_keys(const sp_est_input *in, const sp_est_layout *L, int32_t b,
                             int32_t kvh, float *rows, void *packed) {
-  memset(packed, 0, (size_t)(L->strips * SP_EST_NR * L->depth) * L->elem);
+  /* Zeros where nothing is written: keys past kv_len, all in the last
+   * strip, and the pad of an odd width in bf16 pairs, in every strip. */
+  const size_t strip_bytes = (size_t)(SP_EST_NR * L->depth) * L->elem;
+  if (L->depth != L->width)
+    memset(packed, 0, (size_t)L->strips * strip_bytes);
+  else if (L->strips > 0)
+    memset((char *)packed + (size_t)(L->strips - 1) * strip_bytes, 0, strip_bytes);
   int32_t d = L->d, S = L->S;
   for (int64_t s = 0; s < L->strips; s++) {
     int64_t cols = L->nsb - s * SP_EST_NR < SP_EST_NR ? L->nsb - s * SP_EST_NR : SP_EST_NR;
