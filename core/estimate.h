@@ -195,6 +195,8 @@ typedef struct sp_est_layout {
   int32_t S, d;
   sp_cpu_isa isa;      /* the products' path (the input's) */
   int bf16;            /* elements are bf16 bits (else float32) */
+  int amx;             /* bf16 tiles on AMX (amxbf16 path, depth a multiple of 32);
+                        * the thread's tiles configured by sp_est_amx_begin */
   int64_t width;       /* S * d */
   int64_t depth;       /* width, rounded up to a whole pair for bf16 */
   int64_t nsa, nsb;    /* super-rows, super-columns */
@@ -202,6 +204,15 @@ typedef struct sp_est_layout {
   size_t elem;         /* bytes per element */
 } sp_est_layout;
 void sp_est_layout_init(const sp_est_input *in, int32_t stride, sp_est_layout *L);
+/* AMX tiles for the bf16 tile (estimate_amx.c): whether this build has
+ * them; a thread's tile configuration for it, before its first tile of a
+ * layout with amx set, and the release after its last; the tile itself
+ * (the same contract as sp_est_tile_bf16, pairs a multiple of 16). */
+int sp_est_amx_built(void);
+void sp_est_amx_begin(void);
+void sp_est_amx_end(void);
+void sp_est_tile_bf16_amx(const uint16_t *a, int64_t lda, const uint16_t *strip, int64_t pairs,
+                          float *c, int64_t ldc);
 /* All super-columns of sequence b and kv head kvh; `rows` is scratch of
  * SP_EST_NR * d floats; packed holds strips * SP_EST_NR * depth elements. */
 void sp_est_pack_keys(const sp_est_input *in, const sp_est_layout *L, int32_t b, int32_t kvh,

@@ -78,6 +78,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
   sp_est_pack_keys(in, &L, b, h / in->group, sc.row, sc.keys);
   /* Scores are in base 2: 2^(x log2 e) = e^x. */
   float mul = (float)(in->prob.scale / L.S * 1.4426950408889634);
+  if (L.amx) sp_est_amx_begin();
   for (int64_t r0 = 0; r0 < in->num_q_blocks; r0 += blocks_per_panel) {
     int64_t r1 = r0 + blocks_per_panel < in->num_q_blocks ? r0 + blocks_per_panel : in->num_q_blocks;
     int64_t a0 = r0 * rows_per_block;
@@ -114,6 +115,7 @@ sparsa_status sp_est_antidiag_scores(const sp_est_input *in, int32_t b, int32_t 
       for (int64_t c = 0; c < nkb; c++) w[r * nkb + c] += sc.acc[c] * per_row;
     }
   }
+  if (L.amx) sp_est_amx_end();
   sp_ad_scratch_free(&sc);
   return SPARSA_OK;
 }

@@ -20,6 +20,7 @@ void sp_est_layout_init(const sp_est_input *in, int32_t stride, sp_est_layout *L
   L->nsb = (in->prob.kv_len + L->S - 1) / L->S;
   L->strips = (L->nsb + SP_EST_NR - 1) / SP_EST_NR;
   L->elem = L->bf16 ? sizeof(uint16_t) : sizeof(float);
+  L->amx = L->bf16 && in->isa == SP_CPU_ISA_AMX_BF16 && L->depth % 32 == 0 && sp_est_amx_built();
 }
 
 /* Row tok of head `head` as stored (bf16 inputs only: raw bits are packed
@@ -126,7 +127,10 @@ void sp_est_pack_queries(const sp_est_input *in, const sp_est_layout *L, int32_t
 void sp_est_layout_tile(const sp_est_layout *L, const void *queries, int64_t m,
                         const void *keys, int64_t s, float *out, int64_t ld) {
   float *dst = out + m * ld + s * SP_EST_NR;
-  if (L->bf16)
+  if (L->amx)
+    sp_est_tile_bf16_amx((const uint16_t *)queries + m * L->depth, L->depth,
+                         (const uint16_t *)keys + s * SP_EST_NR * L->depth, L->depth / 2, dst, ld);
+  else if (L->bf16)
     sp_est_tile_bf16(L->isa, (const uint16_t *)queries + m * L->depth, L->depth,
                      (const uint16_t *)keys + s * SP_EST_NR * L->depth, L->depth / 2, dst, ld);
   else

@@ -39,6 +39,7 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
   /* Softmax in base 2: 2^(x scale log2 e) = e^(x scale). */
   float mul = (float)(in->prob.scale * 1.4426950408889634);
   double share = weight / (double)L;
+  if (lay.amx) sp_est_amx_begin();
   for (int64_t m = 0; m < L; m += SP_EST_MR) {
     int64_t count = L - m < SP_EST_MR ? L - m : SP_EST_MR;
     /* Query i sees keys [0, i + off]; the tile's last query sees the most. */
@@ -53,6 +54,7 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
       sp_est_spread_row(row, share / sp_est_exp2_row(row, pos + 1, mul), pos, col_mass, diag_mass);
     }
   }
+  if (lay.amx) sp_est_amx_end();
   sp_aligned_free(keys);
   sp_aligned_free(queries);
   sp_aligned_free(scores);

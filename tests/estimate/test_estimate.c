@@ -672,6 +672,15 @@ START_TEST(vertical_slash_matches_definition_and_keeps_mass) {
   free(q16);
   free(k16);
   tcase_free(&t);
+  /* A head dim of whole 32-element steps (the amxbf16 path's tiles), last
+   * queries not a multiple of the 8-row tile. */
+  tcase_make(&t, 1, 4, 2, 32, 200, 333, 34);
+  tcase_to_bf16(&t, &q16, &k16);
+  e.last_q = 45;
+  check_vslash_typed(&t, &e, SPARSA_DTYPE_BF16, q16, k16);
+  free(q16);
+  free(k16);
+  tcase_free(&t);
 }
 END_TEST
 
