@@ -18,20 +18,8 @@ tool="$build/tools/sparsa"
 read -ra runner <<<"${ISA_CHECK_RUNNER:-}"
 read -ra dims <<<"${ISA_CHECK_DIMS:-128 64 80 40}"
 run_tool() { "${runner[@]}" "$tool" "$@"; }
-
-passed=0
-failed=0
-check() { # isa, then sparsa bench flags
-  local isa="$1" out
-  shift
-  if out="$(SPARSA_CPU_ISA="$isa" run_tool bench --check --reps 1 --threads 2 "$@" 2>&1)" &&
-    grep -q "check *passed" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAILED ($isa): sparsa bench $* :: $(grep -m1 -E "^ *check|error|unsupported" <<<"$out")"
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/bench_check.sh"
+check() { check_run "$1" 2 "${@:2}"; } # isa, then sparsa bench flags
 
 for isa in amxbf16 avx512bf16 avx512 avx2 generic; do
   if ! SPARSA_CPU_ISA="$isa" run_tool bench --n 16 --reps 1 >/dev/null 2>&1; then

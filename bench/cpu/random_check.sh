@@ -27,8 +27,8 @@ end=$((SECONDS + ${RANDOM_CHECK_SECONDS:-120}))
 patterns=(dense causal blocks:0.3 window:100 sink:16,200 vslash:8,8)
 dims=(32 64 96 128)
 blocks=(16 32 64 128)
-passed=0
-failed=0
+runner=()
+source "$(dirname "${BASH_SOURCE[0]}")/bench_check.sh"
 while ((SECONDS < end)); do
   dim=${dims[RANDOM % 4]}
   v_dims=("$dim" 16 48 64)
@@ -40,13 +40,7 @@ while ((SECONDS < end)); do
     --batch "$((1 + RANDOM % 3))" --pattern "${patterns[RANDOM % 6]}")
   ((RANDOM % 3 == 0)) && args+=(--top-left)
   ((RANDOM % 3 == 0)) && args+=(--kv-layout head-major)
-  if out="$(SPARSA_CPU_ISA="$isa" "$tool" bench --check --reps 1 --threads 3 "${args[@]}" 2>&1)" &&
-    grep -q "check *passed" <<<"$out"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAILED (${isa:-default path}): sparsa bench --check ${args[*]} :: $(grep -m1 -E "^ *check|error|unsupported" <<<"$out")"
-  fi
+  check_run "$isa" 3 "${args[@]}"
 done
 echo "random_check: ${isa:-default path}: $passed passed, $failed failed"
 ((failed == 0))
