@@ -42,7 +42,8 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   double inv = 1.0 / (double)rows;
   for (int32_t h = 0; h < heads; h++) {
     double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
-    sp_est_sum_rows_f64(in->isa, m, sp_est_token_row(in, is_q, b, start, h), step, rows, in->prob.dtype, d);
+    const void *first = sp_est_token_row(in, is_q, b, start, h);
+    sp_est_sum_rows_f64(in->isa, m, first, step, rows, in->prob.dtype, d);
     for (int32_t x = 0; x < d; x++) m[x] *= inv;
   }
   return SPARSA_OK;
@@ -223,7 +224,8 @@ sparsa_status sp_est_pooled_head(const sp_est_input *in, int32_t h, sp_head_spec
     memset(sc.w, 0, (size_t)(count * nkb) * sizeof *sc.w);
     for (int32_t b = 0; b < batch && cols > 0; b++) {
       const double *qbar = in->qbar + (((int64_t)b * in->prob.q_heads + h) * nqb + r0) * d;
-      sp_est_pooled_tile(in->isa, qbar, count, d, sc.kt + (int64_t)b * d * sc.ld, sc.ld, cols, sc.s);
+      const double *kt = sc.kt + (int64_t)b * d * sc.ld;
+      sp_est_pooled_tile(in->isa, qbar, count, d, kt, sc.ld, cols, sc.s);
       for (int32_t i = 0; i < count; i++) {
         int64_t n = sp_est_admissible_blocks(in, r0 + i);
         if (n > 0)

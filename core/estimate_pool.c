@@ -45,7 +45,8 @@ static void sp_sum_rows_portable(double *out, const char *first, int64_t step_by
   for (int64_t x = x0; x < n; x++) {
     double sum = 0.0;
     const char *row = first;
-    for (int64_t i = 0; i < count; i++, row += step_bytes) sum += (double)sp_pool_value(row, x, dtype);
+    for (int64_t i = 0; i < count; i++, row += step_bytes)
+      sum += (double)sp_pool_value(row, x, dtype);
     out[x] = sum;
   }
 }
@@ -93,7 +94,8 @@ __attribute__((target("avx2,fma,f16c"))) static int64_t sp_sum_rows_avx2(
       for (int v = 0; v < 4; v++) {
         __m256 f = sp_load8_avx2(row + v * 8 * esize, dtype);
         acc[2 * v] = _mm256_add_pd(acc[2 * v], _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
-        acc[2 * v + 1] = _mm256_add_pd(acc[2 * v + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+        const __m128 hi = _mm256_extractf128_ps(f, 1);
+        acc[2 * v + 1] = _mm256_add_pd(acc[2 * v + 1], _mm256_cvtps_pd(hi));
       }
     }
     SP_POOL_UNROLL

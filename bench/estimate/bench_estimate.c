@@ -237,7 +237,8 @@ int main(int argc, char **argv) {
              "\"estimate_and_plan_vs_attention\":%.4f,\"stride\":%d,\"top_k\":%d,\"estimate_cpu_ms\":%.3f,"
              "\"attention_cpu_ms\":%.3f,\"estimate_vs_attention_cpu\":%.4f}\n",
              method_name(methods[m]), (long long)n, heads, dim, dtype_name, block,
-             (int)used_threads, dens, e * 1e3, pl * 1e3, x * 1e3, x > 0 ? e / x : 0.0, x > 0 ? (e + pl) / x : 0.0,
+             (int)used_threads, dens, e * 1e3, pl * 1e3, x * 1e3, x > 0 ? e / x : 0.0,
+             x > 0 ? (e + pl) / x : 0.0,
              methods[m] != SPARSA_ESTIMATOR_VERTICAL_SLASH ? (int)est.stride : 0, (int)est.top_k, ce * 1e3,
              cx * 1e3, cx > 0 ? ce / cx : 0.0);
       fflush(stdout);

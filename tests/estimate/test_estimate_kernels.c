@@ -59,7 +59,8 @@ START_TEST(block_sums_match_row_order) {
           const int64_t n = widths[wi], count = counts[ci];
           /* Magnitudes from 2^-10 to 2^10, both signs: sums that round. */
           for (int64_t e = 0; e < step * count; e++)
-            exact[e] = store(rows, e, dtypes[t], (uniform() - 0.5) * ldexp(1.0, (int)(uniform() * 20) - 10));
+            exact[e] = store(rows, e, dtypes[t],
+                             (uniform() - 0.5) * ldexp(1.0, (int)(uniform() * 20) - 10));
           for (int64_t x = 0; x < n; x++) {
             want[x] = 0.0;
             for (int64_t i = 0; i < count; i++) want[x] += exact[i * step + x];
@@ -67,7 +68,8 @@ START_TEST(block_sums_match_row_order) {
           for (int x = 0; x < kMaxN + 8; x++) out[x] = kPoison;
           sp_est_sum_rows_f64((sp_cpu_isa)isa, out, rows, step, count, dtypes[t], n);
           for (int64_t x = 0; x < n; x++)
-            ck_assert_msg(out[x] == want[x], "%s dtype %d n %lld count %lld: sum %lld is %.17g, want %.17g",
+            ck_assert_msg(out[x] == want[x],
+                          "%s dtype %d n %lld count %lld: sum %lld is %.17g, want %.17g",
                           sp_cpu_isa_name((sp_cpu_isa)isa), (int)dtypes[t], (long long)n,
                           (long long)count, (long long)x, out[x], want[x]);
           for (int64_t x = n; x < kMaxN + 8; x++) ck_assert(out[x] == kPoison);
