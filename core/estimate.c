@@ -2,7 +2,6 @@
  * and the per-head driver (heads spread over the context's threads). */
 #include "estimate.h"
 
-#include <math.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,7 +13,6 @@
 #include "context.h"
 #include "cpu/cpu_engine.h"
 #include "error.h"
-#include "estimate_mass.h"
 #include "mask.h"
 #include "pattern_internal.h"
 #include "problem.h"
@@ -149,151 +147,6 @@ int64_t sp_est_admissible_blocks(const sp_est_input *in, int64_t r) {
   if (last < 0) return 0;
   int64_t n = last / in->est.block_kv + 1;
   return n < in->num_kv_blocks ? n : in->num_kv_blocks;
-}
-
-/* a ranks before b: larger score first, then smaller index. */
-static inline int sp_scored_before(const sp_scored *a, const sp_scored *b) {
-  return a->w > b->w || (a->w == b->w && a->index < b->index);
-}
-
-static void sp_sift_down(sp_scored *heap, int64_t n, int64_t at) {
-  for (;;) {
-    int64_t best = at, l = 2 * at + 1, r = l + 1;
-    if (l < n && sp_scored_before(&heap[l], &heap[best])) best = l;
-    if (r < n && sp_scored_before(&heap[r], &heap[best])) best = r;
-    if (best == at) return;
-    sp_scored t = heap[at];
-    heap[at] = heap[best];
-    heap[best] = t;
-    at = best;
-  }
-}
-
-/* The k best of w[0, n) in rank order into best[0, k) by insertion: once
- * k are held, most candidates are turned away by one comparison with the
- * k-th, so a row costs about n comparisons when k is small. */
-static int64_t sp_select_few(const double *w, int64_t n, int64_t k, sp_scored *best,
-                             int64_t *chosen) {
-  int64_t size = 0;
-  if (k <= 0) return 0;
-  for (int64_t c = 0; c < n; c++) {
-    const sp_scored s = {w[c], c};
-    if (size == k && !sp_scored_before(&s, &best[k - 1])) continue;
-    int64_t at = size < k ? size++ : k - 1;
-    for (; at > 0 && sp_scored_before(&s, &best[at - 1]); at--) best[at] = best[at - 1];
-    best[at] = s;
-  }
-  for (int64_t i = 0; i < size; i++) chosen[i] = best[i].index;
-  return size;
-}
-
-/* Top-k of a few by insertion where the rank order is a total order (no
- * NaN score); otherwise, and for thresholds, candidates come out of a heap
- * in rank order, so only the chosen prefix is ordered: O(n + k log n)
- * instead of a full sort per row. Both give the same choice, in the same
- * order. */
-int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, int32_t top_k,
-                      double threshold, sp_scored *heap, int64_t *chosen) {
-  if (selection == SPARSA_SELECT_TOP_K && top_k <= 64) {
-    int ordered = 1;
-    for (int64_t c = 0; c < n; c++) ordered &= w[c] == w[c];
-    if (ordered) return sp_select_few(w, n, n < top_k ? n : top_k, heap, chosen);
-  }
-  for (int64_t c = 0; c < n; c++) {
-    heap[c].w = w[c];
-    heap[c].index = c;
-  }
-  for (int64_t at = n / 2 - 1; at >= 0; at--) sp_sift_down(heap, n, at);
-  int64_t limit = selection == SPARSA_SELECT_TOP_K ? (n < top_k ? n : top_k) : n;
-  double sum = 0.0;
-  int64_t count = 0, size = n;
-  while (count < limit) {
-    sp_scored top = heap[0];
-    chosen[count++] = top.index;
-    heap[0] = heap[--size];
-    sp_sift_down(heap, size, 0);
-    if (selection == SPARSA_SELECT_THRESHOLD) {
-      sum += top.w;
-      if (sum >= threshold) break;
-    }
-  }
-  return count;
-}
-
-/* A threshold over masses in fixed point without ordering them: a radix
- * descent over the order keys, 8 bits a pass from the highest one the keys
- * differ in, carrying each digit's count and fixed-point mass, finds the
- * key K at which the running sum in rank order reaches the target; the
- * chosen are the keys above K and, of those equal to it, as many as the
- * sum still needs, smallest indices first (the rank order's prefix, as a
- * set: in index order). The GPU's mass_select, sequentially; a heap popped
- * in rank order took half of a vertical-slash estimate at threshold 0.9
- * (~8,000 of 16,384 candidates a row). keys and fixed: n entries of
- * scratch each, the order keys and the fixed-point masses every pass
- * reads. */
-static int64_t sp_select_mass_prefix(const double *w, int64_t n, double threshold,
-                                     uint64_t *keys, uint64_t *fixed, int64_t *chosen) {
-  const uint64_t target = sp_mass_target(threshold);
-  uint64_t total = 0, any = 0, all = ~(uint64_t)0;
-  int64_t top = 0;
-  for (int64_t c = 0; c < n; c++) {
-    keys[c] = sp_order_key(w[c]);
-    fixed[c] = sp_mass_fixed(w[c]);
-    total += fixed[c];
-    any |= keys[c];
-    all &= keys[c];
-    if (keys[c] > keys[top]) top = c;
-  }
-  if (total < target) { /* never reached: every candidate */
-    for (int64_t c = 0; c < n; c++) chosen[c] = c;
-    return n;
-  }
-  if (target == 0) { /* the first of the order, as a running sum takes it */
-    chosen[0] = top;
-    return n > 0 ? 1 : 0;
-  }
-  const uint64_t differ = any ^ all;
-  int bit = 63;
-  while (bit >= 0 && !(differ >> bit & 1)) bit--;
-  uint64_t mask = sp_radix_shared_mask(bit);
-  uint64_t prefix = all & mask, above = 0; /* above: the mass of keys above the prefix */
-  int whole = 0; /* the crossing digit holds one key: keep every key at or above prefix */
-  for (int shift = sp_radix_first_shift(bit); shift >= 0 && !whole;
-       shift = sp_radix_next_shift(shift)) {
-    int64_t count[256] = {0};
-    uint64_t mass[256] = {0};
-    for (int64_t c = 0; c < n; c++)
-      if ((keys[c] & mask) == prefix) {
-        const int d = (int)(keys[c] >> shift & 255);
-        count[d]++;
-        mass[d] += fixed[c];
-      }
-    int d = 255;
-    while (d > 0 && above + mass[d] < target) above += mass[d--];
-    prefix |= (uint64_t)d << shift;
-    mask |= (uint64_t)255 << shift;
-    whole = count[d] == 1;
-  }
-  int64_t m = 0;
-  if (whole) {
-    for (int64_t c = 0; c < n; c++)
-      if ((keys[c] & mask) >= prefix) chosen[m++] = c;
-    return m;
-  }
-  /* One key K = prefix left, each of its candidates of mass mk > 0 (the
-   * descent entered it for its mass). */
-  const uint64_t mk = sp_mass_fixed(sp_order_value(prefix));
-  uint64_t need = mk > 0 ? (target - above + mk - 1) / mk : 0;
-  for (int64_t c = 0; c < n; c++)
-    if (keys[c] > prefix || (keys[c] == prefix && need > 0 && need--)) chosen[m++] = c;
-  return m;
-}
-
-int64_t sp_est_select_masses(const double *w, int64_t n, sparsa_selection selection,
-                             int32_t top_k, double threshold, sp_scored *heap, int64_t *chosen) {
-  if (selection == SPARSA_SELECT_THRESHOLD && n > 0) /* heap: 16 bytes a candidate */
-    return sp_select_mass_prefix(w, n, threshold, (uint64_t *)heap, (uint64_t *)heap + n, chosen);
-  return sp_est_select(w, n, selection, top_k, threshold, heap, chosen);
 }
 
 /* ---- heads over threads ---- */

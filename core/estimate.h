@@ -49,9 +49,11 @@ void sp_est_load_k(const sp_est_input *in, int32_t b, int64_t j, int32_t kvh, fl
 int64_t sp_est_last_pos(const sp_est_input *in, int64_t r);
 int64_t sp_est_admissible_blocks(const sp_est_input *in, int64_t r);
 
-/* Selection rule of sparsa_estimator.h over w[0..n): writes the chosen
- * indices to chosen[] (in score order) and returns their count. scratch
- * holds n entries. */
+/* Selection rule of sparsa_estimator.h (estimate_select.c): candidates
+ * ranked by larger score, then smaller index (scores compared as order
+ * keys, estimate_mass.h, so that NaNs have a place too).
+ * sp_est_select writes the chosen indices of w[0..n) to chosen[] in rank
+ * order and returns their count; scratch holds n entries. */
 typedef struct sp_scored {
   double w;
   int64_t index;
@@ -64,6 +66,24 @@ int64_t sp_est_select(const double *w, int64_t n, sparsa_selection selection, in
 int64_t sp_est_select_masses(const double *w, int64_t n, sparsa_selection selection,
                              int32_t top_k, double threshold, sp_scored *scratch,
                              int64_t *chosen);
+/* Top-k marked without ordering: keep[c] = 1 for the min(k, n) chosen of
+ * w[0..n), the others left as they are; returns their count. */
+int64_t sp_est_mark_top_k(const double *w, int64_t n, int64_t k, uint8_t *keep);
+/* A row's chosen by the rule marked in keep[] (top-k by sp_est_mark_top_k;
+ * thresholds by sp_est_select, or sp_est_select_masses where masses);
+ * returns their count. scratch and chosen hold n entries. */
+int64_t sp_est_mark_selected(const double *w, int64_t n, sparsa_selection selection,
+                             int32_t top_k, double threshold, int masses, sp_scored *scratch,
+                             int64_t *chosen, uint8_t *keep);
+/* Passes over a row of scores (estimate_kernels.c, vectorized where the
+ * CPU allows): the smallest and largest number (NaNs skipped) and how many
+ * numbers; how many are >= t; the first (at most cap) in [lo, hi), in
+ * index order, to out[] with their count; keep[i] |= w[i] >= t. */
+int64_t sp_est_value_range(const double *w, int64_t n, double *smallest, double *largest);
+int64_t sp_est_count_at_least(const double *w, int64_t n, double t);
+int64_t sp_est_gather_range(const double *w, int64_t n, double lo, double hi, double *out,
+                            int64_t cap);
+void sp_est_mark_at_least(const double *w, int64_t n, double t, uint8_t *keep);
 
 /* The pooled estimate of query head h (block means of every sequence in
  * in->qbar and in->kbar): each query block's softmax over the dot products

@@ -119,9 +119,8 @@ sparsa_status sp_est_block_rows_add(const sp_est_input *in, sp_est_block_rows *r
   uint8_t *keep = rows->keep;
   memset(keep, 0, (size_t)nkb);
   if (n > 0) {
-    int64_t count = sp_est_select(w, n, in->est.selection, in->est.top_k, in->est.threshold,
-                                  rows->scratch, rows->chosen);
-    for (int64_t e = 0; e < count; e++) keep[rows->chosen[e]] = 1;
+    sp_est_mark_selected(w, n, in->est.selection, in->est.top_k, in->est.threshold, 0,
+                         rows->scratch, rows->chosen, keep);
     int64_t sinks = in->est.keep_sink_blocks < n ? in->est.keep_sink_blocks : n;
     for (int64_t c = 0; c < sinks; c++) keep[c] = 1;
     if (in->est.keep_diagonal) {

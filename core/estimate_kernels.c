@@ -188,3 +188,71 @@ SP_EST_CLONES double sp_est_exp2_row(float *x, int64_t n, float mul) {
   for (int l = 0; l < 16; l++) sum += acc[l];
   return sum;
 }
+
+/* ---- passes of the top-k selection (estimate_select.c) ---- */
+
+/* Runs of 8 lanes, each a compare (false for a NaN) and a select or an
+ * add: the vectorizer's shape at -O2, as above. */
+SP_EST_CLONES int64_t sp_est_value_range(const double *w, int64_t n, double *smallest,
+                                         double *largest) {
+  double lo[8], hi[8];
+  int64_t numbers[8] = {0};
+  for (int l = 0; l < 8; l++) {
+    lo[l] = INFINITY;
+    hi[l] = -INFINITY;
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      const double v = w[i + l];
+      lo[l] = v < lo[l] ? v : lo[l];
+      hi[l] = v > hi[l] ? v : hi[l];
+      numbers[l] += v == v;
+    }
+  for (; i < n; i++) {
+    const double v = w[i];
+    lo[0] = v < lo[0] ? v : lo[0];
+    hi[0] = v > hi[0] ? v : hi[0];
+    numbers[0] += v == v;
+  }
+  int64_t count = 0;
+  for (int l = 0; l < 8; l++) {
+    lo[0] = lo[l] < lo[0] ? lo[l] : lo[0];
+    hi[0] = hi[l] > hi[0] ? hi[l] : hi[0];
+    count += numbers[l];
+  }
+  *smallest = lo[0];
+  *largest = hi[0];
+  return count;
+}
+
+SP_EST_CLONES int64_t sp_est_count_at_least(const double *w, int64_t n, double t) {
+  int64_t lane[8] = {0}, count = 0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) lane[l] += w[i + l] >= t;
+  for (; i < n; i++) count += w[i] >= t;
+  for (int l = 0; l < 8; l++) count += lane[l];
+  return count;
+}
+
+/* A run of 8 is looked into only when one of its values is in range: the
+ * few in range sit in a handful of runs of a long row. */
+SP_EST_CLONES int64_t sp_est_gather_range(const double *w, int64_t n, double lo, double hi,
+                                          double *out, int64_t cap) {
+  int64_t m = 0, i = 0;
+  for (; i + 8 <= n; i += 8) {
+    int any = 0;
+    for (int l = 0; l < 8; l++) any |= (w[i + l] >= lo) & (w[i + l] < hi);
+    if (any)
+      for (int l = 0; l < 8 && m < cap; l++)
+        if (w[i + l] >= lo && w[i + l] < hi) out[m++] = w[i + l];
+  }
+  for (; i < n && m < cap; i++)
+    if (w[i] >= lo && w[i] < hi) out[m++] = w[i];
+  return m;
+}
+
+SP_EST_CLONES void sp_est_mark_at_least(const double *w, int64_t n, double t, uint8_t *keep) {
+  for (int64_t i = 0; i < n; i++) keep[i] |= w[i] >= t;
+}

@@ -66,10 +66,9 @@ sparsa_status sp_est_vslash_mass(const sp_est_input *in, int32_t b, int32_t h, d
 static sparsa_status sp_choose(const sp_est_input *in, const double *mass, int64_t n,
                                int64_t forced, sp_scored *scratch, int64_t *chosen,
                                uint8_t *mark, int64_t **out, int64_t *count) {
-  int64_t c = sp_est_select_masses(mass, n, in->est.selection, in->est.top_k,
-                                   in->est.threshold, scratch, chosen);
   memset(mark, 0, (size_t)n);
-  for (int64_t e = 0; e < c; e++) mark[chosen[e]] = 1;
+  sp_est_mark_selected(mass, n, in->est.selection, in->est.top_k, in->est.threshold, 1, scratch,
+                       chosen, mark);
   if (forced > n) forced = n;
   for (int64_t e = 0; e < forced; e++) mark[e] = 1;
   int64_t total = 0;

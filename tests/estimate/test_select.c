@@ -1,15 +1,17 @@
-/* The estimators' selection rule (core/estimate.c, sp_est_select and, for
- * vertical-slash masses, sp_est_select_masses) against its definition:
- * candidates ranked by larger score, then smaller index; top-k keeps the
- * first k (all if fewer), a threshold the shortest prefix whose running
- * sum (in fixed point for masses) reaches it. Scores are drawn from a few
- * values so that ties are common, rows from empty to longer than the
- * rule's insertion path takes, and k on both sides of it, so both of its
- * paths must give exactly the chosen indices, in rank order. */
+/* The estimators' selection rule (core/estimate_select.c: sp_est_select,
+ * sp_est_mark_top_k and, for vertical-slash masses, sp_est_select_masses)
+ * against its definition: candidates ranked by larger score, then smaller
+ * index; top-k keeps the first k (all if fewer), a threshold the shortest
+ * prefix whose running sum (in fixed point for masses) reaches it. Scores
+ * are drawn from a few values so that ties are common, and from many so
+ * that the marking's bisection runs long; rows from empty to a few
+ * thousand. NaNs rank as the order keys place them: a positive NaN above
+ * every number, a negative one below. */
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/test_main.h"
 #include "estimate.h"
@@ -20,10 +22,15 @@ static int64_t draw(int64_t n) { /* in [0, n) */
   return (int64_t)((g_state >> 17) % (uint64_t)n);
 }
 
+/* A score's class: a positive NaN above the numbers, a negative one below. */
+static int score_class(double v) { return v != v ? (signbit(v) ? -1 : 1) : 0; }
+
 static const double *g_w;
 static int by_rank(const void *a, const void *b) {
   const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  if (g_w[x] != g_w[y]) return g_w[x] > g_w[y] ? -1 : 1;
+  const int cx = score_class(g_w[x]), cy = score_class(g_w[y]);
+  if (cx != cy) return cx > cy ? -1 : 1;
+  if (cx == 0 && g_w[x] != g_w[y]) return g_w[x] > g_w[y] ? -1 : 1;
   return (x > y) - (x < y);
 }
 
@@ -132,20 +139,69 @@ START_TEST(mass_thresholds_sum_in_fixed_point) {
 }
 END_TEST
 
-/* A NaN score has no rank; the rule must still choose at most k distinct
- * candidates in range and not read past the row. */
-START_TEST(nan_scores_stay_in_bounds) {
-  double w[64];
-  int64_t got[64];
-  sp_scored heap[64];
-  for (int c = 0; c < 64; c++) w[c] = c % 7 == 3 ? NAN : (double)(c % 5);
-  const int64_t m = sp_est_select(w, 64, SPARSA_SELECT_TOP_K, 10, 0.0, heap, got);
-  ck_assert_int_eq(m, 10);
-  uint8_t seen[64] = {0};
-  for (int64_t c = 0; c < m; c++) {
-    ck_assert(got[c] >= 0 && got[c] < 64 && !seen[got[c]]);
-    seen[got[c]] = 1;
+/* A row of the drawn kind: values from `levels` levels (ties when few),
+ * sometimes with signed zeros, infinities and NaNs of both signs. */
+static void draw_row(double *w, int64_t n, int levels, int specials) {
+  for (int64_t c = 0; c < n; c++) {
+    w[c] = (double)draw(levels) / (double)levels;
+    if (specials && draw(8) == 0) {
+      const double special[6] = {-0.0, 0.0, INFINITY, -INFINITY, NAN, -NAN};
+      w[c] = special[draw(6)];
+    }
   }
+}
+
+/* Top-k marked (no order) is the definition's first k as a set, and the
+ * marks it does not set are left as they were. */
+START_TEST(top_k_marks_match_definition) {
+  enum { kMax = 3000 };
+  static double w[kMax];
+  static int64_t want[kMax];
+  static uint8_t keep[kMax];
+  for (int round = 0; round < 6000; round++) {
+    const int64_t n = draw(round % 4 == 0 ? kMax + 1 : 300);
+    const int levels = 1 + (int)draw(round % 3 == 0 ? 4 : round % 3 == 1 ? 1000 : 1 << 30);
+    draw_row(w, n, levels, round % 5 == 0);
+    const int64_t top_k = draw(round % 2 ? 100 : n + 2);
+    const int64_t e = select_by_definition(w, n, SPARSA_SELECT_TOP_K, (int32_t)top_k, 0.0, want);
+    const uint8_t before = (uint8_t)(round % 7 == 0 ? 1 : 0); /* forced marks stay */
+    memset(keep, before, (size_t)n);
+    const int64_t m = sp_est_mark_top_k(w, n, top_k, keep);
+    ck_assert_msg(m == e, "round %d: n %lld, top_k %lld: %lld chosen, want %lld", round,
+                  (long long)n, (long long)top_k, (long long)m, (long long)e);
+    int64_t marked = 0;
+    for (int64_t c = 0; c < n; c++) marked += keep[c];
+    if (!before) ck_assert_msg(marked == e, "round %d: %lld marked, want %lld", round,
+                               (long long)marked, (long long)e);
+    for (int64_t c = 0; c < e; c++)
+      ck_assert_msg(keep[want[c]], "round %d: n %lld, top_k %lld: index %lld (rank %lld) unmarked",
+                    round, (long long)n, (long long)top_k, (long long)want[c], (long long)c);
+  }
+}
+END_TEST
+
+/* NaNs have their place in the order: the rank-order selection and the
+ * marking agree with the definition on rows that hold them. */
+START_TEST(nan_scores_rank_by_order_keys) {
+  enum { kN = 64 };
+  double w[kN];
+  int64_t got[kN], want[kN];
+  sp_scored heap[kN];
+  uint8_t keep[kN];
+  for (int c = 0; c < kN; c++)
+    w[c] = c % 7 == 3 ? NAN : c % 11 == 5 ? -NAN : (double)(c % 5);
+  for (int32_t top_k = 1; top_k <= kN; top_k++) {
+    const int64_t e = select_by_definition(w, kN, SPARSA_SELECT_TOP_K, top_k, 0.0, want);
+    const int64_t m = sp_est_select(w, kN, SPARSA_SELECT_TOP_K, top_k, 0.0, heap, got);
+    ck_assert_int_eq(m, e);
+    for (int64_t c = 0; c < m; c++) ck_assert_int_eq(got[c], want[c]);
+    memset(keep, 0, sizeof keep);
+    ck_assert_int_eq(sp_est_mark_top_k(w, kN, top_k, keep), e);
+    for (int64_t c = 0; c < e; c++) ck_assert(keep[want[c]]);
+  }
+  /* The positive NaNs (every 7th from 3: 9 of them) come first. */
+  ck_assert_int_eq(sp_est_select(w, kN, SPARSA_SELECT_TOP_K, 9, 0.0, heap, got), 9);
+  for (int c = 0; c < 9; c++) ck_assert_int_eq(got[c], 3 + 7 * c);
 }
 END_TEST
 
@@ -155,7 +211,8 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, selection_matches_definition);
   tcase_add_test(tc, mass_thresholds_sum_in_fixed_point);
-  tcase_add_test(tc, nan_scores_stay_in_bounds);
+  tcase_add_test(tc, top_k_marks_match_definition);
+  tcase_add_test(tc, nan_scores_rank_by_order_keys);
   suite_add_tcase(s, tc);
   return test_run_suite(s);
 }
