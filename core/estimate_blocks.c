@@ -38,17 +38,20 @@ static sparsa_status sp_pool_unit(void *arg, int32_t unit) {
   int64_t start = blk * block, end = start + block < len ? start + block : len;
   int32_t stride = in->est.stride;
   int64_t rows = sp_pooled_rows(start, end, stride);
-  int64_t step = stride * (is_q ? in->prob.q_stride : in->prob.k_stride)[1];
   double inv = 1.0 / (double)rows;
-  /* The block's rows of every head asked for first, token by token (memory
-   * order where heads are interleaved): each head's pass then strides
-   * through lines already on their way instead of missing on each row. */
-  const int64_t row_bytes = (int64_t)d * sp_est_elem_bytes(in);
-  for (int64_t t = start; t < end; t += stride)
-    for (int32_t h = 0; h < heads; h++) {
-      const char *row = sp_est_token_row(in, is_q, b, t, h);
-      for (int64_t at = 0; at < row_bytes; at += 64) __builtin_prefetch(row + at);
-    }
+  /* Where a token's heads sit side by side (token-major), the block's rows
+   * of every head are asked for first, in memory order: each head's pass
+   * then strides through lines already on their way instead of missing on
+   * each row. Head-major rows of one head follow each other at a constant
+   * step, which the hardware prefetchers follow on their own. */
+  const int64_t *strides = is_q ? in->prob.q_stride : in->prob.k_stride;
+  const int64_t row_bytes = (int64_t)d * sp_est_elem_bytes(in), step = stride * strides[1];
+  if (strides[2] < strides[1])
+    for (int64_t t = start; t < end; t += stride)
+      for (int32_t h = 0; h < heads; h++) {
+        const char *row = sp_est_token_row(in, is_q, b, t, h);
+        for (int64_t at = 0; at < row_bytes; at += 64) __builtin_prefetch(row + at);
+      }
   for (int32_t h = 0; h < heads; h++) {
     double *m = (is_q ? run->qbar : run->kbar) + (((int64_t)b * heads + h) * per + blk) * d;
     const void *first = sp_est_token_row(in, is_q, b, start, h);

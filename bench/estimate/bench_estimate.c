@@ -7,7 +7,8 @@
  * the same budget; vertical-slash (causal by definition) with its column
  * and diagonal count calibrated to the same density. The stride (the
  * antidiagonal's, and the row step of the pooled means) is the library
- * default (8 and 1) unless --stride is given. Medians over
+ * default (8 and 1) unless --stride is given. q, k and v are token-major
+ * ([token, head, dim]) unless --head-major. Medians over
  * --reps runs. One JSON line per method (pooled, antidiagonal,
  * vertical_slash):
  *   {"bench":"estimate", "method":..., "estimate_ms":..., "attention_ms":...,
@@ -95,7 +96,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: bench_estimate [--n N] [--heads H] [--dim D] [--block B] [--density F]\n"
           "                      [--reps R] [--threads T] [--dtype f32|bf16|f16] [--stride S]\n"
-          "                      [--method pooled|antidiagonal|vertical_slash|all] [--estimate-only]\n");
+          "                      [--method pooled|antidiagonal|vertical_slash|all] [--estimate-only]\n"
+          "                      [--head-major]\n");
 }
 
 int main(int argc, char **argv) {
@@ -103,10 +105,14 @@ int main(int argc, char **argv) {
   int heads = 8, dim = 64, block = 64, reps = 3, threads = 0, stride = 0;
   double density = 0.10;
   const char *method = "pooled", *dtype_name = "bf16";
-  int estimate_only = 0;
+  int estimate_only = 0, head_major = 0;
   for (int a = 1; a < argc; a++) {
     if (!strcmp(argv[a], "--estimate-only")) {
       estimate_only = 1;
+      continue;
+    }
+    if (!strcmp(argv[a], "--head-major")) {
+      head_major = 1;
       continue;
     }
     const char *v = a + 1 < argc ? argv[a + 1] : NULL;
@@ -177,6 +183,13 @@ int main(int argc, char **argv) {
   p.q_heads = p.kv_heads = heads;
   p.head_dim = dim;
   p.q_len = p.kv_len = n;
+  if (head_major) { /* [batch, head, token, dim], as many kv caches keep it */
+    const int64_t strides[3] = {(int64_t)heads * n * dim, dim, n * dim};
+    memcpy(p.q_stride, strides, sizeof strides);
+    memcpy(p.k_stride, strides, sizeof strides);
+    memcpy(p.v_stride, strides, sizeof strides);
+    memcpy(p.o_stride, strides, sizeof strides);
+  }
   int64_t nkb = (n + block - 1) / block;
   double *t_est = calloc((size_t)reps, sizeof(double)), *t_plan = calloc((size_t)reps, sizeof(double));
   double *t_exec = calloc((size_t)reps, sizeof(double));
@@ -232,11 +245,12 @@ int main(int argc, char **argv) {
       double e = median(t_est, reps), pl = median(t_plan, reps), x = median(t_exec, reps);
       double ce = median(c_est, reps), cx = median(c_exec, reps);
       printf("{\"bench\":\"estimate\",\"method\":\"%s\",\"n\":%lld,\"heads\":%d,\"dim\":%d,"
-             "\"dtype\":\"%s\",\"block\":%d,\"threads\":%d,\"density\":%.4f,\"estimate_ms\":%.3f,"
+             "\"dtype\":\"%s\",\"layout\":\"%s\",\"block\":%d,\"threads\":%d,\"density\":%.4f,\"estimate_ms\":%.3f,"
              "\"plan_ms\":%.3f,\"attention_ms\":%.3f,\"estimate_vs_attention\":%.4f,"
              "\"estimate_and_plan_vs_attention\":%.4f,\"stride\":%d,\"top_k\":%d,\"estimate_cpu_ms\":%.3f,"
              "\"attention_cpu_ms\":%.3f,\"estimate_vs_attention_cpu\":%.4f}\n",
-             method_name(methods[m]), (long long)n, heads, dim, dtype_name, block,
+             method_name(methods[m]), (long long)n, heads, dim, dtype_name,
+             head_major ? "head-major" : "token-major", block,
              (int)used_threads, dens, e * 1e3, pl * 1e3, x * 1e3, x > 0 ? e / x : 0.0,
              x > 0 ? (e + pl) / x : 0.0,
              methods[m] != SPARSA_ESTIMATOR_VERTICAL_SLASH ? (int)est.stride : 0, (int)est.top_k, ce * 1e3,
