@@ -78,12 +78,14 @@ int64_t sp_est_mark_selected(const double *w, int64_t n, sparsa_selection select
 /* Passes over a row of scores (estimate_kernels.c, vectorized where the
  * CPU allows): the smallest and largest number (NaNs skipped) and how many
  * numbers; how many are >= t; the first (at most cap) in [lo, hi), in
- * index order, to out[] with their count; keep[i] |= w[i] >= t. */
+ * index order, to out[] with their count; keep[i] |= w[i] >= t; the first
+ * index i >= from with w[i] > t (n if none). */
 int64_t sp_est_value_range(const double *w, int64_t n, double *smallest, double *largest);
 int64_t sp_est_count_at_least(const double *w, int64_t n, double t);
 int64_t sp_est_gather_range(const double *w, int64_t n, double lo, double hi, double *out,
                             int64_t cap);
 void sp_est_mark_at_least(const double *w, int64_t n, double t, uint8_t *keep);
+int64_t sp_est_first_above(const double *w, int64_t from, int64_t n, double t);
 
 /* The pooled estimate of query head h (block means of every sequence in
  * in->qbar and in->kbar): each query block's softmax over the dot products

@@ -256,3 +256,19 @@ SP_EST_CLONES int64_t sp_est_gather_range(const double *w, int64_t n, double lo,
 SP_EST_CLONES void sp_est_mark_at_least(const double *w, int64_t n, double t, uint8_t *keep) {
   for (int64_t i = 0; i < n; i++) keep[i] |= w[i] >= t;
 }
+
+SP_EST_CLONES int64_t sp_est_first_above(const double *w, int64_t from, int64_t n, double t) {
+  int64_t i = from;
+  for (; i < n && (i & 7) != 0; i++)
+    if (w[i] > t) return i;
+  for (; i + 8 <= n; i += 8) {
+    int any = 0;
+    for (int l = 0; l < 8; l++) any |= w[i + l] > t;
+    if (any)
+      for (int l = 0; l < 8; l++)
+        if (w[i + l] > t) return i + l;
+  }
+  for (; i < n; i++)
+    if (w[i] > t) return i;
+  return n;
+}

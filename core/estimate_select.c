@@ -1,9 +1,10 @@
 /* The estimators' selection rule (sparsa_estimator.h): candidates ranked
  * by larger score, then smaller index; top-k keeps the first k, a
  * threshold the shortest prefix whose running sum reaches it. Top-k rows
- * are marked without ordering them (the k-th best found by counting);
- * thresholds take candidates in rank order, from a heap or, for
- * vertical-slash masses, by a radix descent. */
+ * are marked without ordering them (a few best of a long row by
+ * insertion, otherwise the k-th best found by counting); thresholds take
+ * candidates in rank order, from a heap or, for vertical-slash masses, by
+ * a radix descent. */
 #include <string.h>
 
 #include "estimate.h"
@@ -74,6 +75,32 @@ static uint64_t sp_kth_best_key(const double *w, int64_t n, int64_t k, uint64_t 
   return few[k - at_hi - 1];
 }
 
+/* A few best of a long row (k <= SP_SELECT_INSERT_MAX, 8 k^2 <= n, no
+ * NaN) by insertion into the best k in index order: once k are held, a
+ * vectorized scan skips to the next score above the k-th best (a tie with
+ * it ranks after it: its index is larger), so a row costs about n / 8
+ * vector compares and k (1 + ln(n / k)) insertions. The counting below
+ * makes ~8 passes over the row instead: 3x slower for a vertical-slash
+ * estimate's top-17 of 16,384 columns, 2x faster for a pooled row's
+ * top-24 of 256 blocks. */
+#define SP_SELECT_INSERT_MAX 64
+static void sp_mark_by_insertion(const double *w, int64_t n, int64_t k, uint8_t *keep) {
+  double best[SP_SELECT_INSERT_MAX];
+  int64_t index[SP_SELECT_INSERT_MAX];
+  int64_t size = 0;
+  for (int64_t c = 0; c < n; c++) {
+    if (size == k && (c = sp_est_first_above(w, c, n, best[k - 1])) == n) break;
+    int64_t at = size < k ? size++ : k - 1;
+    for (; at > 0 && w[c] > best[at - 1]; at--) {
+      best[at] = best[at - 1];
+      index[at] = index[at - 1];
+    }
+    best[at] = w[c];
+    index[at] = c;
+  }
+  for (int64_t i = 0; i < size; i++) keep[index[i]] = 1;
+}
+
 int64_t sp_est_mark_top_k(const double *w, int64_t n, int64_t k, uint8_t *keep) {
   if (n <= 0 || k <= 0) return 0;
   if (k >= n) {
@@ -82,6 +109,10 @@ int64_t sp_est_mark_top_k(const double *w, int64_t n, int64_t k, uint8_t *keep) 
   }
   double smallest, largest;
   const int ordered = sp_est_value_range(w, n, &smallest, &largest) == n;
+  if (ordered && k <= SP_SELECT_INSERT_MAX && 8 * k * k <= n) {
+    sp_mark_by_insertion(w, n, k, keep);
+    return k;
+  }
   uint64_t lo, hi;
   if (ordered) {
     lo = sp_order_key(smallest);
