@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/test_cases.h"
 #include "common/test_main.h"
 #include "estimate.h"
 
@@ -24,6 +25,10 @@ static int64_t draw(int64_t n) { /* in [0, n) */
 
 /* A score's class: a positive NaN above the numbers, a negative one below. */
 static int score_class(double v) { return v != v ? (signbit(v) ? -1 : 1) : 0; }
+
+/* A loop's rounds: all of them, or under a case budget (the sanitizer and
+ * valgrind jobs) 20 for each unit of it. */
+static int rounds_of(int full) { return (int)test_cases(full / 20, 1) * 20; }
 
 static const double *g_w;
 static int by_rank(const void *a, const void *b) {
@@ -64,7 +69,7 @@ START_TEST(selection_matches_definition) {
   double w[kMax];
   int64_t got[kMax], want[kMax];
   sp_scored heap[kMax];
-  for (int round = 0; round < 20000; round++) {
+  for (int round = 0; round < rounds_of(20000); round++) {
     const int64_t n = draw(kMax + 1);
     const int levels = 1 + (int)draw(round % 3 == 0 ? 4 : 1000); /* few levels: ties */
     double total = 0.0;
@@ -107,7 +112,7 @@ START_TEST(mass_thresholds_sum_in_fixed_point) {
   double w[kMax];
   int64_t got[kMax], want[kMax];
   sp_scored heap[kMax];
-  for (int round = 0; round < 20000; round++) {
+  for (int round = 0; round < rounds_of(20000); round++) {
     const int64_t n = 1 + draw(kMax);
     const int levels = 1 + (int)draw(round % 3 == 0 ? 4 : 1000); /* few levels: ties */
     double total = 0.0;
@@ -158,7 +163,7 @@ START_TEST(top_k_marks_match_definition) {
   static double w[kMax];
   static int64_t want[kMax];
   static uint8_t keep[kMax];
-  for (int round = 0; round < 6000; round++) {
+  for (int round = 0; round < rounds_of(6000); round++) {
     const int64_t n = draw(round % 4 == 0 ? kMax + 1 : 300);
     const int levels = 1 + (int)draw(round % 3 == 0 ? 4 : round % 3 == 1 ? 1000 : 1 << 30);
     draw_row(w, n, levels, round % 5 == 0);
