@@ -11,10 +11,20 @@ namespace spc_est {
 
 /* ---- selection and row lists ---- */
 
-/* The selection order: larger score first, then the smaller index. */
-__device__ __forceinline__ bool before(double wa, int32_t ia, double wb, int32_t ib) {
-  return wa > wb || (wa == wb && ia < ib);
+/* The selection order: larger score first, then the smaller index. Scores
+ * compare as order keys (estimate_mass.h), as the CPU engine's do: a total
+ * order even with NaN scores (a positive NaN above every number, a
+ * negative one below), so that a sort is a sort and ranks are distinct. */
+__device__ __forceinline__ bool before_key(uint64_t ka, int32_t ia, uint64_t kb, int32_t ib) {
+  return ka > kb || (ka == kb && ia < ib);
 }
+__device__ __forceinline__ bool before(double wa, int32_t ia, double wb, int32_t ib) {
+  return before_key(sp_order_key(wa), ia, sp_order_key(wb), ib);
+}
+
+/* Padding of a sort: the smallest key (0, all bits of the double set) and
+ * the largest index, so it sorts after every candidate. */
+__device__ __forceinline__ double sort_padding() { return __longlong_as_double(-1LL); }
 
 /* Bitonic sort of cap (a power of two) entries into selection order, by
  * the whole CTA; sw/si are shared or global (one CTA's own scratch). */
@@ -47,7 +57,7 @@ __device__ int64_t select_row(const double *w, int64_t n, const spc_rowsel_args 
   int64_t cap = 1;
   while (cap < n) cap <<= 1;
   for (int64_t c = threadIdx.x; c < cap; c += blockDim.x) {
-    sw[c] = c < n ? w[c] : -INFINITY;
+    sw[c] = c < n ? w[c] : sort_padding();
     si[c] = c < n ? (int32_t)c : INT32_MAX;
   }
   __syncthreads();
@@ -75,11 +85,11 @@ __device__ int64_t select_row(const double *w, int64_t n, const spc_rowsel_args 
  * which is exactly the first k of the sorted order. */
 constexpr int64_t kRankMax = 1024;
 
-__device__ void rank_select(const double *sw, int64_t n, int64_t k, uint8_t *keep) {
+__device__ void rank_select(const uint64_t *keys, int64_t n, int64_t k, uint8_t *keep) {
   for (int64_t c = threadIdx.x; c < n; c += blockDim.x) {
-    const double wc = sw[c];
+    const uint64_t kc = keys[c];
     int64_t before_c = 0;
-    for (int64_t j = 0; j < n; j++) before_c += before(sw[j], (int32_t)j, wc, (int32_t)c);
+    for (int64_t j = 0; j < n; j++) before_c += before_key(keys[j], (int32_t)j, kc, (int32_t)c);
     if (before_c < k) keep[c] = 1;
   }
 }
@@ -574,9 +584,10 @@ __global__ void __launch_bounds__(1024) rowsel_kernel(const spc_rowsel_args a) {
     if (n > 0 && !a.by_threshold && n <= a.top_k) {
       for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keep[c] = 1;
     } else if (n > 0 && !a.by_threshold && n <= kRankMax && n <= a.sort_cap && a.sort_w == nullptr) {
-      for (int64_t c = threadIdx.x; c < n; c += blockDim.x) sw[c] = w[c];
+      uint64_t *keys = reinterpret_cast<uint64_t *>(sw);
+      for (int64_t c = threadIdx.x; c < n; c += blockDim.x) keys[c] = sp_order_key(w[c]);
       __syncthreads();
-      rank_select(sw, n, a.top_k, keep);
+      rank_select(keys, n, a.top_k, keep);
     } else if (n > 0 && !a.by_threshold) {
       uint64_t *keys = a.sort_cap >= n ? reinterpret_cast<uint64_t *>(sort_smem) : nullptr;
       radix_select(solo_team{}, row_span{w, keys, 0, n}, a.top_k, keep, &radix);

@@ -641,6 +641,121 @@ static int test_errors(void) {
   return 1;
 }
 
+/* ---- NaN scores ---- */
+
+/* Keys with a NaN (a positive quiet one) in every third key block make
+ * NaN scores: a top-k row still keeps exactly k blocks (no sinks, no
+ * diagonal) and a threshold row at least one, on both engines, only
+ * admissible ones. The rank, sort (threshold) and radix paths of the
+ * device's row selection each meet them; the sort pads past the row with
+ * entries that must stay behind every candidate (the GPU check runs this
+ * under compute-sanitizer). Which NaN ranks where may differ between the
+ * engines (the device's arithmetic makes canonical NaNs), so the blocks
+ * are not compared. */
+static int nan_case(const est_case *c) {
+  sparsa_problem p;
+  sparsa_problem_init(&p);
+  p.dtype = c->dtype;
+  p.batch = c->batch;
+  p.q_heads = c->q_heads;
+  p.kv_heads = c->kv_heads;
+  p.head_dim = c->head_dim;
+  p.q_len = c->q_len;
+  p.kv_len = c->kv_len;
+  sparsa_estimator est;
+  sparsa_estimator_init(&est, c->method);
+  if (c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH && c->stride > 0) est.stride = c->stride;
+  est.block_q = c->block_q;
+  est.block_kv = c->block_kv;
+  est.selection = c->selection;
+  est.top_k = c->top_k;
+  est.threshold = c->threshold;
+  est.causal = c->causal;
+  est.keep_sink_blocks = 0;
+  est.keep_diagonal = 0;
+  void *q = make_tensor(c, c->q_len, c->q_heads, c->block_q);
+  void *k = make_tensor(c, c->kv_len, c->kv_heads, c->block_kv);
+  const size_t row = (size_t)c->kv_heads * c->head_dim;
+  for (int32_t b = 0; b < c->batch; b++)
+    for (int64_t s = 0; s < c->kv_len; s += 3 * c->block_kv) {
+      const size_t at = ((size_t)b * c->kv_len + s) * row + (size_t)(s % row);
+      if (c->dtype == SPARSA_DTYPE_F32) ((float *)k)[at] = NAN;
+      else ((uint16_t *)k)[at] = c->dtype == SPARSA_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
+    }
+  size_t qb = (size_t)c->batch * c->q_len * c->q_heads * c->head_dim * esize(c->dtype);
+  size_t kb = (size_t)c->batch * c->kv_len * c->kv_heads * c->head_dim * esize(c->dtype);
+  void *dq = NULL, *dk = NULL;
+  CHECK(cudaMalloc(&dq, qb) == cudaSuccess && cudaMalloc(&dk, kb) == cudaSuccess,
+        "device buffers");
+  CHECK(cudaMemcpy(dq, q, qb, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(dk, k, kb, cudaMemcpyHostToDevice) == cudaSuccess,
+        "copies to the device");
+  sparsa_mask *masks[2] = {NULL, NULL};
+  sparsa_status st = sparsa_mask_estimate(g_cpu, &est, &p, q, k, &masks[0]);
+  CHECK(st == SPARSA_OK, "CPU estimate: %s", sparsa_last_error());
+  st = sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &masks[1]);
+  CHECK(st == SPARSA_OK, "GPU estimate: %s: %s", sparsa_status_string(st), sparsa_last_error());
+  const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
+  const int64_t nkb = (c->kv_len + c->block_kv - 1) / c->block_kv;
+  int ok = 1;
+  for (int e = 0; e < 2 && ok; e++)
+    for (int32_t h = 0; h < c->q_heads && ok; h++) {
+      bsr m;
+      if (!bsr_get(masks[e], h, nqb, &m)) {
+        printf("  FAIL: exporting head %d: %s\n", h, sparsa_last_error());
+        ok = 0;
+      }
+      for (int64_t r = 0; r < nqb && ok && c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH; r++) {
+        int64_t n = nkb;
+        if (c->causal) {
+          const int64_t end = (r + 1) * c->block_q < c->q_len ? (r + 1) * c->block_q : c->q_len;
+          const int64_t last = end - 1 + c->kv_len - c->q_len;
+          n = last < 0 ? 0 : (last / c->block_kv + 1 < nkb ? last / c->block_kv + 1 : nkb);
+        }
+        const int64_t count = m.row_ptr[r + 1] - m.row_ptr[r];
+        const int64_t want = c->top_k < n ? c->top_k : n;
+        int admissible = 1;
+        for (int64_t i = m.row_ptr[r]; i < m.row_ptr[r + 1]; i++) admissible &= m.col[i] < n;
+        if (!admissible || (c->selection == SPARSA_SELECT_TOP_K ? count != want
+                                                                : (n > 0 && count < 1) || count > n)) {
+          printf("  FAIL: %s head %d row %lld: %lld blocks of %lld admissible%s\n",
+                 e ? "GPU" : "CPU", h, (long long)r, (long long)count, (long long)n,
+                 admissible ? "" : ", one past them");
+          ok = 0;
+        }
+      }
+      bsr_free(&m);
+    }
+  printf("%-40s %s\n", c->name, ok ? "ok" : "FAILED");
+  sparsa_mask_destroy(masks[0]);
+  sparsa_mask_destroy(masks[1]);
+  cudaFree(dq);
+  cudaFree(dk);
+  free(q);
+  free(k);
+  return ok;
+}
+
+static int test_nan_scores(void) {
+  static const est_case cases[] = {
+      {"NaN: pooled bf16 2/1 d64 700 top3", SPARSA_DTYPE_BF16, 1, 2, 1, 64, 700, 700, 64, 64,
+       SPARSA_SELECT_TOP_K, 3, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+      {"NaN: pooled f16 2/2 d64 600 thr0.9", SPARSA_DTYPE_F16, 1, 2, 2, 64, 600, 600, 32, 32,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 0, 0, 0, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+      {"NaN: antidiag bf16 2/2 d64 900 S8 top4", SPARSA_DTYPE_BF16, 1, 2, 2, 64, 900, 900, 64, 64,
+       SPARSA_SELECT_TOP_K, 4, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 0, 0},
+      {"NaN: antidiag f32 2/1 d32 500x700 S4 thr0.8", SPARSA_DTYPE_F32, 1, 2, 1, 32, 500, 700, 32,
+       32, SPARSA_SELECT_THRESHOLD, 8, 0.8f, 1, 0, 0, SPARSA_ESTIMATOR_ANTIDIAGONAL, 4, 0, 0},
+      {"NaN: vslash bf16 2/1 d64 300x3000 top50", SPARSA_DTYPE_BF16, 1, 2, 1, 64, 300, 3000, 32,
+       32, SPARSA_SELECT_TOP_K, 50, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+      {"NaN: vslash f16 1/1 d64 200x900 thr0.9", SPARSA_DTYPE_F16, 1, 1, 1, 64, 200, 900, 64, 64,
+       SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 0, 0, SPARSA_ESTIMATOR_VERTICAL_SLASH, 0, 0, 0},
+  };
+  int ok = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) ok &= nan_case(&cases[i]);
+  return ok;
+}
+
 /* ---- the cache estimates on the device too ---- */
 
 static int test_cache(void) {
@@ -1162,6 +1277,7 @@ int main(int argc, char **argv) {
     record(test_errors());
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));
     record(test_cache());
+    record(test_nan_scores());
   }
   double ratio = -1.0, plan_ratio = -1.0;
   static char timing_json[16384];
