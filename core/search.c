@@ -11,6 +11,7 @@
 #include "context.h"
 #include "error.h"
 #include "estimate.h"
+#include "estimate_mass.h"
 
 SPARSA_API sparsa_status sparsa_search_options_init(sparsa_search_options *opts) {
   SP_CHECK_NULL(opts);
@@ -130,10 +131,12 @@ static sparsa_status sp_offer(const sp_search_run *run, sp_head_spec *cand, sp_h
   return SPARSA_OK;
 }
 
+/* Larger mass first (order keys: a total order even with NaN masses),
+ * then the smaller index. */
 static int sp_scored_desc(const void *pa, const void *pb) {
   const sp_scored *a = pa, *b = pb;
-  if (a->w > b->w) return -1;
-  if (a->w < b->w) return 1;
+  const uint64_t ka = sp_order_key(a->w), kb = sp_order_key(b->w);
+  if (ka != kb) return ka > kb ? -1 : 1;
   return (a->index > b->index) - (a->index < b->index);
 }
 
@@ -311,7 +314,7 @@ static sparsa_status sp_search_head_with(sp_search_run *run, sp_search_buf *buf,
     for (int32_t s = 0; s < run->num_sinks && st == SPARSA_OK; s++)
       for (int32_t wi = 0; wi < run->num_windows; wi++) {
         double mass = buf->sw_mass[s * run->num_windows + wi] / total_rows;
-        if (mass < run->target) continue;
+        if (!(mass >= run->target)) continue; /* a NaN mass (NaN in q or k) reaches nothing */
         sp_head_spec cand;
         memset(&cand, 0, sizeof cand);
         cand.kind = SPARSA_HEAD_SINK_WINDOW;
@@ -332,7 +335,12 @@ static sparsa_status sp_search_head_with(sp_search_run *run, sp_search_buf *buf,
   if (st == SPARSA_OK && sp_allowed(run, SPARSA_HEAD_BLOCKS)) {
     sp_head_spec cand;
     st = sp_blocks_candidate(run, buf, total_rows, &cand);
-    if (st == SPARSA_OK) st = sp_offer(run, &cand, &best, &have_best);
+    /* Every row keeps its target share of its own mass, so the head's
+     * mass reaches the target up to rounding; not where a row's scores
+     * are NaN (NaN in q or k): nothing ranks its blocks and it keeps
+     * none. Such a candidate is not offered. */
+    if (st == SPARSA_OK && !(cand.mass >= run->target - 1e-9)) sp_head_spec_free(&cand);
+    else if (st == SPARSA_OK) st = sp_offer(run, &cand, &best, &have_best);
   }
   if (st == SPARSA_OK && (!have_best || sp_allowed(run, SPARSA_HEAD_DENSE))) {
     sp_head_spec cand;

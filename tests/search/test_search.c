@@ -275,12 +275,54 @@ START_TEST(config_file_round_trip_and_damage) {
 }
 END_TEST
 
+/* NaN calibration data (a NaN in some key rows of head 0 and 2): the rows
+ * that see one have NaN probabilities, which no candidate can rank, so
+ * no head may keep a sparse pattern recorded short of the target (or with
+ * a NaN mass); those heads fall back to dense. Head 1's data is clean
+ * and gets its sparse pattern as before. */
+START_TEST(nan_calibration_never_passes_for_the_target) {
+  sparsa_context *ctx = NULL;
+  ck_assert_int_eq(sparsa_context_create(SPARSA_ENGINE_CPU, 0, &ctx), SPARSA_OK);
+  calib c;
+  calib_make(&c, 1, 512, 11);
+  for (int64_t t = 0; t < 512; t += 100) {
+    c.k[(t * HEADS + 0) * D + 3] = NAN;
+    c.k[(t * HEADS + 2) * D + 5] = NAN;
+  }
+  sparsa_search_options opts;
+  sparsa_search_options_init(&opts);
+  for (int allow = 0; allow < 3; allow++) {
+    /* every kind; blocks and dense only; sink + window and dense only */
+    opts.allow = allow == 0 ? 0
+                 : allow == 1 ? (1 << SPARSA_HEAD_BLOCKS) | (1 << SPARSA_HEAD_DENSE)
+                              : (1 << SPARSA_HEAD_SINK_WINDOW) | (1 << SPARSA_HEAD_DENSE);
+    sparsa_pattern_config *cfg = NULL;
+    ck_assert_int_eq(sparsa_pattern_search(ctx, &opts, &c.p, c.q, c.k, &cfg), SPARSA_OK);
+    for (int32_t h = 0; h < HEADS; h++) {
+      sparsa_head_info info;
+      info.struct_size = sizeof info;
+      ck_assert_int_eq(sparsa_pattern_config_get_head(cfg, h, &info), SPARSA_OK);
+      if (h != 1)
+        ck_assert_msg(info.kind == SPARSA_HEAD_DENSE && info.mass == 1.0,
+                      "allow %d head %d: kind %d, mass %g", allow, h, (int)info.kind, info.mass);
+      else
+        ck_assert_msg(info.kind != SPARSA_HEAD_DENSE && info.mass >= opts.target_mass,
+                      "allow %d head 1: kind %d, mass %g", allow, (int)info.kind, info.mass);
+    }
+    sparsa_pattern_config_destroy(cfg);
+  }
+  calib_free(&c);
+  sparsa_context_destroy(ctx);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("search");
   TCase *tc = tcase_create("search");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, search_finds_structure_and_keeps_mass);
   tcase_add_test(tc, config_file_round_trip_and_damage);
+  tcase_add_test(tc, nan_calibration_never_passes_for_the_target);
   suite_add_tcase(s, tc);
   return test_run_suite(s);
 }
