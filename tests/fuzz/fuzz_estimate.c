@@ -21,7 +21,7 @@
 
 #include "fuzz_check.h"
 #include "fuzz_input.h"
-#include "fuzz_tensor.h"
+#include "fuzz_qk.h"
 
 #define FZ_MAX_BATCH 2
 #define FZ_MAX_KV_HEADS 2
@@ -101,27 +101,6 @@ static int fz_problem(fz_input *in, sparsa_problem *p) {
   p->q_len = fz_u8(in) % 3 == 0 ? p->kv_len : fz_range(in, 1, FZ_MAX_Q_LEN);
   if (p->q_len > FZ_MAX_Q_LEN) p->q_len = FZ_MAX_Q_LEN;
   return sparsa_problem_validate(p) == SPARSA_OK;
-}
-
-/* q or k packed: grid values (exact in every dtype), then `specials`
- * elements overwritten with raw bits. */
-static void *fz_tensor(fz_input *in, const sparsa_problem *p, int64_t rows, int32_t heads,
-                       uint32_t *seed) {
-  const size_t n = (size_t)p->batch * (size_t)rows * (size_t)heads * (size_t)p->head_dim;
-  void *t = malloc(n * fz_dtype_size(p->dtype));
-  FZ_REQUIRE(t != NULL, "out of memory for %zu elements", n);
-  for (size_t i = 0; i < n; i++) {
-    *seed = *seed * 1103515245u + 12345u;
-    fz_store(t, p->dtype, i, (float)((int)(*seed >> 27) - 16) / 8.0f);
-  }
-  const int specials = fz_u8(in) % 8 == 0 ? (int)fz_range(in, 1, 16) : 0;
-  for (int s = 0; s < specials; s++) {
-    const size_t at = (size_t)fz_u32(in) % n;
-    const uint32_t bits = fz_u32(in);
-    if (p->dtype == SPARSA_DTYPE_F32) memcpy((float *)t + at, &bits, 4);
-    else ((uint16_t *)t)[at] = (uint16_t)bits;
-  }
-  return t;
 }
 
 /* Admissible key blocks of query-block row r (a prefix), as
@@ -207,8 +186,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sparsa_problem p;
   if (!fz_problem(&in, &p)) return 0;
   uint32_t seed = fz_u32(&in) | 1u;
-  void *q = fz_tensor(&in, &p, p.q_len, p.q_heads, &seed);
-  void *k = fz_tensor(&in, &p, p.kv_len, p.kv_heads, &seed);
+  const size_t row = (size_t)p.batch * (size_t)p.head_dim;
+  void *q = fz_qk_tensor(&in, p.dtype, row * (size_t)p.q_len * (size_t)p.q_heads, &seed);
+  void *k = fz_qk_tensor(&in, p.dtype, row * (size_t)p.kv_len * (size_t)p.kv_heads, &seed);
   sparsa_mask *one = NULL, *three = NULL;
   const sparsa_status st = sparsa_mask_estimate(fz_context_of(1), &est, &p, q, k, &one);
   if (getenv("SPARSA_FUZZ_VERBOSE") != NULL) { /* triage of a finding */
