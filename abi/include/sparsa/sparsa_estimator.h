@@ -31,6 +31,12 @@
  * multiple of 2^-62, so that a prefix's sum does not depend on the order
  * it is added in (every engine keeps the same candidates, and a device
  * finds the prefix without sorting the row).
+ * NaN or infinite values in q or k can make scores NaN. Such scores still
+ * have a place in the order, by sign: a positive NaN above every number, a
+ * negative one below them; so a top-k row keeps exactly its min(top_k,
+ * count) candidates, and a threshold whose sum turns NaN keeps them all.
+ * Which NaN the arithmetic makes differs between engines, so on such
+ * inputs their masks may differ.
  *
  * @par Thread safety
  * Every function here may be called from any number of threads at once;
@@ -282,7 +288,9 @@ SPARSA_API sparsa_status sparsa_search_options_init(sparsa_search_options *opts)
  * its mask at the calibration lengths and block sizes; the cheapest
  * candidate reaching the target wins, ties going to the earlier one.
  * Dense is the fallback even when @c allow excludes it, so every head gets
- * a pattern. A head none of whose evaluated rows sees a key gets
+ * a pattern; a head whose calibration rows have NaN probabilities (NaN or
+ * infinite values in q or k) gets it, as no sparse candidate's mass can
+ * be shown to reach the target there. A head none of whose evaluated rows sees a key gets
  * ::SPARSA_HEAD_NONE. With rows_per_block = 0 every row is evaluated and
  * each head's recorded mass is exact for the calibration data.
  * @param[in]  ctx     Context (CPU: q and k are host memory).
