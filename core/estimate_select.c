@@ -54,7 +54,7 @@ static uint64_t sp_kth_best_key(const double *w, int64_t n, int64_t k, uint64_t 
   if (hi - lo == 1) return lo;
   /* The few keys in [lo, hi), largest first: the k-th best overall is the
    * (k - at_hi)-th of them. */
-  uint64_t few[SP_SELECT_FEW];
+  uint64_t few[SP_SELECT_FEW] = {0}; /* all written below; zeroed for the compiler's flow analysis */
   int64_t m = 0;
   if (ordered) {
     double values[SP_SELECT_FEW];

@@ -444,39 +444,67 @@ static int lazy_plan(const est_case *c, const sparsa_problem *p, const sparsa_es
   return ok;
 }
 
+/* A case's problem and estimator, and its q and k on the host and on the
+ * device (bytes qb and kb), with `nans`, a NaN in k in every third key
+ * block; the caller frees the four buffers. */
+typedef struct case_inputs {
+  sparsa_problem p;
+  sparsa_estimator est;
+  void *q, *k, *dq, *dk;
+  size_t qb, kb;
+} case_inputs;
+
+static int case_inputs_make(const est_case *c, int nans, case_inputs *in) {
+  memset(in, 0, sizeof *in);
+  sparsa_problem_init(&in->p);
+  in->p.dtype = c->dtype;
+  in->p.batch = c->batch;
+  in->p.q_heads = c->q_heads;
+  in->p.kv_heads = c->kv_heads;
+  in->p.head_dim = c->head_dim;
+  in->p.q_len = c->q_len;
+  in->p.kv_len = c->kv_len;
+  sparsa_estimator *est = &in->est;
+  sparsa_estimator_init(est, c->method);
+  if (c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH && c->stride > 0) est->stride = c->stride;
+  if (c->last_q > 0) est->last_q = c->last_q;
+  est->block_q = c->block_q;
+  est->block_kv = c->block_kv;
+  est->selection = c->selection;
+  est->top_k = c->top_k;
+  est->threshold = c->threshold;
+  est->causal = c->causal;
+  est->keep_sink_blocks = c->sinks;
+  est->keep_diagonal = c->diagonal;
+  in->q = make_tensor(c, c->q_len, c->q_heads, c->block_q);
+  in->k = make_tensor(c, c->kv_len, c->kv_heads, c->block_kv);
+  /* A positive quiet NaN in one element of the first token of every third
+   * key block (the element moves with the token). */
+  const size_t row = (size_t)c->kv_heads * c->head_dim;
+  for (int32_t b = 0; b < c->batch && nans; b++)
+    for (int64_t s = 0; s < c->kv_len; s += 3 * c->block_kv) {
+      const size_t at = ((size_t)b * c->kv_len + s) * row + (size_t)s % row;
+      if (c->dtype == SPARSA_DTYPE_F32) ((float *)in->k)[at] = NAN;
+      else ((uint16_t *)in->k)[at] = c->dtype == SPARSA_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
+    }
+  in->qb = (size_t)c->batch * c->q_len * c->q_heads * c->head_dim * esize(c->dtype);
+  in->kb = (size_t)c->batch * c->kv_len * c->kv_heads * c->head_dim * esize(c->dtype);
+  CHECK(cudaMalloc(&in->dq, in->qb) == cudaSuccess && cudaMalloc(&in->dk, in->kb) == cudaSuccess,
+        "device buffers");
+  CHECK(cudaMemcpy(in->dq, in->q, in->qb, cudaMemcpyHostToDevice) == cudaSuccess &&
+            cudaMemcpy(in->dk, in->k, in->kb, cudaMemcpyHostToDevice) == cudaSuccess,
+        "copies to the device");
+  return 1;
+}
+
 /* Blocks, mass and (for bf16/f16 at d64/d128) a GPU plan of the estimate. */
 static int run_case(const est_case *c) {
-  sparsa_problem p;
-  sparsa_problem_init(&p);
-  p.dtype = c->dtype;
-  p.batch = c->batch;
-  p.q_heads = c->q_heads;
-  p.kv_heads = c->kv_heads;
-  p.head_dim = c->head_dim;
-  p.q_len = c->q_len;
-  p.kv_len = c->kv_len;
-  sparsa_estimator est;
-  sparsa_estimator_init(&est, c->method);
-  if (c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH && c->stride > 0) est.stride = c->stride;
-  if (c->last_q > 0) est.last_q = c->last_q;
-  est.block_q = c->block_q;
-  est.block_kv = c->block_kv;
-  est.selection = c->selection;
-  est.top_k = c->top_k;
-  est.threshold = c->threshold;
-  est.causal = c->causal;
-  est.keep_sink_blocks = c->sinks;
-  est.keep_diagonal = c->diagonal;
-  void *q = make_tensor(c, c->q_len, c->q_heads, c->block_q);
-  void *k = make_tensor(c, c->kv_len, c->kv_heads, c->block_kv);
-  size_t qb = (size_t)c->batch * c->q_len * c->q_heads * c->head_dim * esize(c->dtype);
-  size_t kb = (size_t)c->batch * c->kv_len * c->kv_heads * c->head_dim * esize(c->dtype);
-  void *dq = NULL, *dk = NULL;
-  CHECK(cudaMalloc(&dq, qb) == cudaSuccess && cudaMalloc(&dk, kb) == cudaSuccess,
-        "device buffers");
-  CHECK(cudaMemcpy(dq, q, qb, cudaMemcpyHostToDevice) == cudaSuccess &&
-            cudaMemcpy(dk, k, kb, cudaMemcpyHostToDevice) == cudaSuccess,
-        "copies to the device");
+  case_inputs in;
+  if (!case_inputs_make(c, 0, &in)) return 0;
+  sparsa_problem p = in.p;
+  sparsa_estimator est = in.est;
+  void *q = in.q, *k = in.k, *dq = in.dq, *dk = in.dk;
+  const size_t qb = in.qb, kb = in.kb;
   sparsa_mask *mc = NULL, *mg = NULL;
   sparsa_status st = sparsa_mask_estimate(g_cpu, &est, &p, q, k, &mc);
   CHECK(st == SPARSA_OK, "CPU estimate: %s", sparsa_last_error());
@@ -653,47 +681,12 @@ static int test_errors(void) {
  * engines (the device's arithmetic makes canonical NaNs), so the blocks
  * are not compared. */
 static int nan_case(const est_case *c) {
-  sparsa_problem p;
-  sparsa_problem_init(&p);
-  p.dtype = c->dtype;
-  p.batch = c->batch;
-  p.q_heads = c->q_heads;
-  p.kv_heads = c->kv_heads;
-  p.head_dim = c->head_dim;
-  p.q_len = c->q_len;
-  p.kv_len = c->kv_len;
-  sparsa_estimator est;
-  sparsa_estimator_init(&est, c->method);
-  if (c->method != SPARSA_ESTIMATOR_VERTICAL_SLASH && c->stride > 0) est.stride = c->stride;
-  est.block_q = c->block_q;
-  est.block_kv = c->block_kv;
-  est.selection = c->selection;
-  est.top_k = c->top_k;
-  est.threshold = c->threshold;
-  est.causal = c->causal;
-  est.keep_sink_blocks = 0;
-  est.keep_diagonal = 0;
-  void *q = make_tensor(c, c->q_len, c->q_heads, c->block_q);
-  void *k = make_tensor(c, c->kv_len, c->kv_heads, c->block_kv);
-  const size_t row = (size_t)c->kv_heads * c->head_dim;
-  for (int32_t b = 0; b < c->batch; b++)
-    for (int64_t s = 0; s < c->kv_len; s += 3 * c->block_kv) {
-      const size_t at = ((size_t)b * c->kv_len + s) * row + (size_t)(s % row);
-      if (c->dtype == SPARSA_DTYPE_F32) ((float *)k)[at] = NAN;
-      else ((uint16_t *)k)[at] = c->dtype == SPARSA_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
-    }
-  size_t qb = (size_t)c->batch * c->q_len * c->q_heads * c->head_dim * esize(c->dtype);
-  size_t kb = (size_t)c->batch * c->kv_len * c->kv_heads * c->head_dim * esize(c->dtype);
-  void *dq = NULL, *dk = NULL;
-  CHECK(cudaMalloc(&dq, qb) == cudaSuccess && cudaMalloc(&dk, kb) == cudaSuccess,
-        "device buffers");
-  CHECK(cudaMemcpy(dq, q, qb, cudaMemcpyHostToDevice) == cudaSuccess &&
-            cudaMemcpy(dk, k, kb, cudaMemcpyHostToDevice) == cudaSuccess,
-        "copies to the device");
+  case_inputs in;
+  if (!case_inputs_make(c, 1, &in)) return 0;
   sparsa_mask *masks[2] = {NULL, NULL};
-  sparsa_status st = sparsa_mask_estimate(g_cpu, &est, &p, q, k, &masks[0]);
+  sparsa_status st = sparsa_mask_estimate(g_cpu, &in.est, &in.p, in.q, in.k, &masks[0]);
   CHECK(st == SPARSA_OK, "CPU estimate: %s", sparsa_last_error());
-  st = sparsa_mask_estimate(g_gpu, &est, &p, dq, dk, &masks[1]);
+  st = sparsa_mask_estimate(g_gpu, &in.est, &in.p, in.dq, in.dk, &masks[1]);
   CHECK(st == SPARSA_OK, "GPU estimate: %s: %s", sparsa_status_string(st), sparsa_last_error());
   const int64_t nqb = (c->q_len + c->block_q - 1) / c->block_q;
   const int64_t nkb = (c->kv_len + c->block_kv - 1) / c->block_kv;
@@ -729,10 +722,10 @@ static int nan_case(const est_case *c) {
   printf("%-40s %s\n", c->name, ok ? "ok" : "FAILED");
   sparsa_mask_destroy(masks[0]);
   sparsa_mask_destroy(masks[1]);
-  cudaFree(dq);
-  cudaFree(dk);
-  free(q);
-  free(k);
+  cudaFree(in.dq);
+  cudaFree(in.dk);
+  free(in.q);
+  free(in.k);
   return ok;
 }
 

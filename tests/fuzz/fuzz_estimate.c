@@ -185,10 +185,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_estimator(&in, &est);
   sparsa_problem p;
   if (!fz_problem(&in, &p)) return 0;
-  uint32_t seed = fz_u32(&in) | 1u;
-  const size_t row = (size_t)p.batch * (size_t)p.head_dim;
-  void *q = fz_qk_tensor(&in, p.dtype, row * (size_t)p.q_len * (size_t)p.q_heads, &seed);
-  void *k = fz_qk_tensor(&in, p.dtype, row * (size_t)p.kv_len * (size_t)p.kv_heads, &seed);
+  void *q = NULL, *k = NULL;
+  fz_qk_make(&in, &p, &q, &k);
   sparsa_mask *one = NULL, *three = NULL;
   const sparsa_status st = sparsa_mask_estimate(fz_context_of(1), &est, &p, q, k, &one);
   if (getenv("SPARSA_FUZZ_VERBOSE") != NULL) { /* triage of a finding */

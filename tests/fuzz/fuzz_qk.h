@@ -30,4 +30,13 @@ static inline void *fz_qk_tensor(fz_input *in, sparsa_dtype dtype, size_t n, uin
   return t;
 }
 
+/* Packed q and k of problem p (a seed, then each tensor's raw bits, read
+ * from in). Caller frees both. */
+static inline void fz_qk_make(fz_input *in, const sparsa_problem *p, void **q, void **k) {
+  uint32_t seed = fz_u32(in) | 1u;
+  const size_t row = (size_t)p->batch * (size_t)p->head_dim;
+  *q = fz_qk_tensor(in, p->dtype, row * (size_t)p->q_len * (size_t)p->q_heads, &seed);
+  *k = fz_qk_tensor(in, p->dtype, row * (size_t)p->kv_len * (size_t)p->kv_heads, &seed);
+}
+
 #endif
