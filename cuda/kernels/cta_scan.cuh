@@ -37,20 +37,20 @@ __device__ __forceinline__ T cta_exclusive_scan(T local, T *warp_total, T *total
   return inc - local + (warp > 0 ? warp_total[warp - 1] : 0);
 }
 
-/* out[i] = in[0] + ... + in[i - 1] for i in [0, n], summed as Acc: the
- * row pointers of lists whose rows hold in[r] entries, or the prefix
- * counts of kept flags (out[c + 1] counts the kept ones up to c). One
- * CTA of whole warps (at most 32) does it all, each thread a contiguous
- * slice of the input. */
+/* out[i] = start + in[0] + ... + in[i - 1] for i in [0, n], summed as
+ * Acc: the row pointers of lists whose rows hold in[r] entries, or the
+ * prefix counts of kept flags (out[c + 1] counts the kept ones up to c).
+ * One CTA of whole warps (at most 32) does it all, each thread a
+ * contiguous slice of the input. */
 template <typename Acc, typename In>
-__device__ __forceinline__ void cta_slice_scan(const In *in, int64_t n, Acc *out) {
+__device__ __forceinline__ void cta_slice_scan(const In *in, int64_t n, Acc *out, Acc start = 0) {
   __shared__ Acc warp_total[32];
   const int64_t per = (n + blockDim.x - 1) / blockDim.x;
   const int64_t lo = threadIdx.x * per < n ? threadIdx.x * per : n;
   const int64_t hi = lo + per < n ? lo + per : n;
   Acc local = 0;
   for (int64_t i = lo; i < hi; i++) local += in[i];
-  Acc run = cta_exclusive_scan(local, warp_total);
+  Acc run = start + cta_exclusive_scan(local, warp_total);
   for (int64_t i = lo; i < hi; i++) {
     out[i] = run;
     run += in[i];
@@ -82,10 +82,10 @@ __device__ __forceinline__ int64_t thread_sum_before(const int32_t *counts, int6
   return sum;
 }
 
-/* row_ptr[r] = counts[0] + ... + counts[r - 1] for r in [0, rows]. */
+/* row_ptr[r] = base + counts[0] + ... + counts[r - 1] for r in [0, rows]. */
 __device__ __forceinline__ void cta_row_pointers(const int32_t *counts, int64_t rows,
-                                                 int64_t *row_ptr) {
-  cta_slice_scan(counts, rows, row_ptr);
+                                                 int64_t *row_ptr, int64_t base = 0) {
+  cta_slice_scan(counts, rows, row_ptr, base);
 }
 
 #endif

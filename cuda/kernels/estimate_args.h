@@ -117,6 +117,9 @@ typedef struct spc_rowsel_args {
   int32_t *counts;                      /* [rows] */
   int64_t *row_ptr;                     /* [rows + 1] */
   int32_t *idx;                         /* [row_ptr[rows]] */
+  /* Entries listed before row 0 (row_ptr[0]): rows selected in chunks
+   * continue the lists of the chunks before them. */
+  int64_t row_base;
   uint8_t *full;                        /* block rows, or NULL: 1 where every pair is visible */
   /* Or NULL: each row's prefix counts of its kept flags, [rows][cols + 1]
    * (prefix[c + 1] = kept in [0, c]), written by the fill; with idx NULL,

@@ -640,6 +640,42 @@ static int run_case(const est_case *c) {
   return ok;
 }
 
+/* ---- selections in chunks of heads ----
+ * Large problems select a block method's rows a chunk of heads at a time
+ * (scratch bounds a chunk), each chunk's fill continuing the mask's lists
+ * after the chunks before it. A test variable of the engine bounds the
+ * chunks so that these small problems take that path: the same blocks as
+ * the CPU engine's, planned and run, as in run_case. */
+static int test_chunked_lists(void) {
+  static const struct {
+    est_case c;
+    const char *heads; /* a chunk's */
+  } cases[] = {
+      {{"chunks of 3: f16 b2 8/2 d128 777x1200 top5", SPARSA_DTYPE_F16, 2, 8, 2, 128, 777, 1200, 32,
+        64, SPARSA_SELECT_TOP_K, 5, 0.95f, 1, 2, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+       "3"},
+      {{"chunks of 5: bf16 32/8 d128 4096 thr0.9", SPARSA_DTYPE_BF16, 1, 32, 8, 128, 4096, 4096, 64,
+        64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+       "5"},
+      {{"chunks of 1: antidiag bf16 4/2 d64 600x900 S8 thr0.9", SPARSA_DTYPE_BF16, 1, 4, 2, 64, 600,
+        900, 64, 64, SPARSA_SELECT_THRESHOLD, 8, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_ANTIDIAGONAL, 8, 0,
+        0},
+       "1"},
+      /* 62 heads of 138 rows (8,556: offsets by the scan kernel), then 2
+       * (276: by the fill's own sums). */
+      {{"chunks of 62: bf16 64/8 d64 2200 16x16 top9", SPARSA_DTYPE_BF16, 1, 64, 8, 64, 2200, 2200,
+        16, 16, SPARSA_SELECT_TOP_K, 9, 0.9f, 1, 1, 1, SPARSA_ESTIMATOR_POOLED_BLOCKS, 0, 0, 0},
+       "62"},
+  };
+  int ok = 1;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    setenv("SPARSA_CUDA_ESTIMATE_CHUNK_HEADS", cases[i].heads, 1);
+    ok &= run_case(&cases[i].c);
+    unsetenv("SPARSA_CUDA_ESTIMATE_CHUNK_HEADS");
+  }
+  return ok;
+}
+
 /* ---- errors ---- */
 
 static int test_errors(void) {
@@ -1271,6 +1307,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) record(run_case(&cases[i]));
     record(test_cache());
     record(test_nan_scores());
+    record(test_chunked_lists());
   }
   double ratio = -1.0, plan_ratio = -1.0;
   static char timing_json[16384];
