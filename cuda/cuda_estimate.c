@@ -883,11 +883,12 @@ static sparsa_status spc_estimate_blocks(spc_context *c, const sp_est_input *in,
   spc_stages st;
   spc_stages_start(&st);
   /* A mask's lists: the fills write the mask's device lists themselves
-   * (room for every row's bound), each chunk of heads after the entries
-   * of the chunks before it, so nothing is copied or classified on the
-   * host. (Chunks gathered on the host and uploaded took 1.7 ms of a 2.5
-   * ms estimate at N = 65,536 with 128 x 128 blocks on an H200, 11 ms of
-   * 14 with 64 x 64.) */
+   * (room for every row's bound: top-k and the forced blocks, or for a
+   * threshold the whole row), each chunk of heads after the entries of
+   * the chunks before it, so nothing is copied or classified on the
+   * host. (Chunks gathered on the host and uploaded took 1.7 ms of a
+   * 3.0 ms estimate at N = 65,536 with 128 x 128 blocks on an H200, 11
+   * ms of 15 with 64 x 64.) */
   spc_device_lists *lists = NULL;
   if (mask != NULL) {
     status = spc_mask_lists_alloc(c, (int64_t)p->q_heads * nqb, (int64_t)p->q_heads * nqb * row_bound,
