@@ -392,7 +392,8 @@ def main():
     # execute) beside the estimate alone.
     result["estimate_vs_attention"] = est.get("estimate_vs_attention")
     result["estimate_and_plan_vs_attention"] = est.get("estimate_and_plan_vs_attention")
-    for method in ("pooled", "antidiagonal", "vertical_slash", "vertical_slash_threshold"):
+    for method in ("pooled", "antidiagonal", "vertical_slash", "vertical_slash_threshold",
+                   "pooled_64k"):
         for field in ("estimate_vs_attention", "estimate_ms", "attention_ms",
                       "estimate_and_plan_vs_attention", "plan_ms", "first_query_ms"):
             key = f"{field}_{method}"
